@@ -1,0 +1,1 @@
+"""Stage 3: emitters, one per output format, each dispatching through the op registry."""

@@ -1,0 +1,75 @@
+"""Stage 3, resolved graph -> torch.nn.Module.
+
+Each scope (the network, a block instance, a labelled group, a repetition) becomes one module
+whose children are named after the spec, and whose `forward` is generated code (torch.fx): a
+flat sequence of calls with no per-forward interpretation, readable with `model.code`, and
+traceable by torch.compile. Branches of `add`/`concat` do not add a level, so a residual
+block's layers sit beside each other (`layer1.0.conv1`), as in hand-written PyTorch.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+from torch import fx, nn
+
+from ..ir import Join, Layer, Network, Node, Scope
+from ..ops import REGISTRY
+
+
+class ArchcModule(fx.GraphModule):
+    """A generated scope. Prints like nn.Module (children, not code); `.code` has the forward."""
+
+    def __str__(self) -> str:
+        return nn.Module.__repr__(self)
+
+
+def build_module(net: Network) -> nn.Module:
+    """The module for a checked network."""
+    return _scope_module(net.root)
+
+
+def _class_name(scope: Scope) -> str:
+    base = scope.name if scope.kind == "network" else scope.label
+    return "".join(part[:1].upper() + part[1:] for part in base.split("_")) or "Scope"
+
+
+def _scope_module(scope: Scope) -> nn.Module:
+    root = nn.Module()
+    graph = fx.Graph()
+    x = graph.placeholder("x")
+    out = _emit_seq(scope.items, x, graph, root)
+    graph.output(out)
+    cls = type(_class_name(scope), (ArchcModule,), {})
+    return cls(root, graph, class_name=cls.__name__)
+
+
+def _emit_seq(items: tuple[Node, ...], x: fx.Node, graph: fx.Graph, root: nn.Module) -> fx.Node:
+    for node in items:
+        x = _EMIT[type(node)](node, x, graph, root)
+    return x
+
+
+def _emit_layer(layer: Layer, x, graph, root) -> fx.Node:
+    op = REGISTRY[layer.op]
+    root.add_module(layer.name, op.torch(layer.args, layer.in_shape, layer.out_shape))
+    return graph.call_module(layer.name, (x,))
+
+
+def _emit_scope(scope: Scope, x, graph, root) -> fx.Node:
+    root.add_module(scope.name, _scope_module(scope))
+    return graph.call_module(scope.name, (x,))
+
+
+def _emit_join(join: Join, x, graph, root) -> fx.Node:
+    outs = [_emit_seq(branch, x, graph, root) for branch in join.branches]
+    if join.kind == "concat":
+        return graph.call_function(torch.cat, (outs, 1))
+    total = outs[0]
+    for other in outs[1:]:
+        total = graph.call_function(operator.add, (total, other))
+    return total
+
+
+_EMIT = {Layer: _emit_layer, Scope: _emit_scope, Join: _emit_join}

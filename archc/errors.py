@@ -1,0 +1,111 @@
+"""Diagnostics: the root ArchcError, its kinds, and compiler-style rendering.
+
+Every error carries a source span, a message and an optional hint; `render` prints it as
+`path:line:col: error: message`, the source line, a caret, then `hint: ...`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a spec file; lines and columns are 1-based, end exclusive."""
+
+    path: str
+    line: int
+    col: int
+    end_line: int = 0
+    end_col: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+class ArchcError(Exception):
+    """Root of every error archc reports to a user."""
+
+    kind = "error"
+
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.hint = hint
+
+    def __str__(self) -> str:
+        where = f"{self.span}: " if self.span else ""
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        return f"{where}{self.message}{hint}"
+
+
+class SyntaxError_(ArchcError):
+    """The text is not in the language."""
+
+
+class NameError_(ArchcError):
+    """An unknown layer, block, parameter, argument or file."""
+
+
+class ArgumentError(ArchcError):
+    """A layer or block call with wrong arity, type or range."""
+
+
+class ShapeError(ArchcError):
+    """A layer cannot accept the shape that reaches it."""
+
+
+class RecursionError_(ArchcError):
+    """A block calls itself, directly or through others."""
+
+
+class LimitError(ArchcError):
+    """A spec asks for more work than archc allows (repetition, depth, size)."""
+
+
+class ImportError_(ArchcError):
+    """A `use` path that cannot or may not be read."""
+
+
+class UsageError(ArchcError):
+    """Bad command-line input (exit code 2)."""
+
+
+class ArchcErrors(ArchcError):
+    """Several errors collected from one file (what `archc check` reports)."""
+
+    def __init__(self, errors: Iterable[ArchcError]):
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.message, first.span, first.hint)
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """A `did you mean 'x'?` hint for an unknown name, or None."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def render(error: ArchcError, sources: dict[str, str] | None = None) -> str:
+    """Format one error like a compiler: location, message, source line, caret, hint."""
+    span = error.span
+    lines = [f"{span}: {error.kind}: {error.message}" if span else f"{error.kind}: {error.message}"]
+    text = (sources or {}).get(span.path) if span else None
+    if span and text is not None:
+        src_lines = text.splitlines()
+        if 1 <= span.line <= len(src_lines):
+            src = src_lines[span.line - 1].expandtabs(1)
+            width = 1
+            if span.end_line == span.line and span.end_col > span.col:
+                width = span.end_col - span.col
+            lines.append(f"  {src}")
+            lines.append("  " + " " * (span.col - 1) + "^" + "~" * (width - 1))
+    if error.hint:
+        lines.append(f"  hint: {error.hint}")
+    return "\n".join(lines)

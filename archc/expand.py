@@ -1,0 +1,487 @@
+"""Stage 2, AST -> resolved graph: blocks, parameters, repetition and conditionals resolved,
+static shapes inferred after every layer, names assigned. Errors are collected, not raised,
+so `archc check` can report all of them; a layer whose input shape is unknown (because an
+earlier layer failed) is still argument-checked but not shape-checked, to avoid cascades."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import ir
+from .errors import (ArchcError, ArgumentError, LimitError, NameError_, RecursionError_,
+                     ShapeError, Span, UsageError, did_you_mean)
+from .evaluate import evaluate, type_name
+from .ops import MAX_DIM, REGISTRY, Op, OpShapeError, fmt_shape
+
+MAX_REPEAT = 1024
+MAX_LAYERS = 100_000
+MAX_DEPTH = 64
+
+
+class _Abort(Exception):
+    """Stops an expansion that hit a hard limit (already reported)."""
+
+
+def name_span(call: ir.Call) -> Span:
+    s = call.span
+    return Span(s.path, s.line, s.col, s.line, s.col + len(call.name))
+
+
+# ----------------------------------------------------------------------------- naming
+
+
+class _Namer:
+    """Names the nodes of one scope: labels as written; unlabelled nodes after their op or
+    block, numbered (`conv1`, `conv2`) only when a scope has several of the same kind."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[ir.Node, str | None, str]] = []
+
+    def add(self, node: ir.Node, label: str | None, base: str) -> None:
+        self.entries.append((node, label, base))
+
+    def names(self, errors: list[ArchcError]) -> dict[int, str]:
+        taken: set[str] = set()
+        for node, label, _ in self.entries:
+            if label is not None:
+                if label in taken:
+                    errors.append(NameError_(f"duplicate name '{label}' in this scope",
+                                             node.span, "labels must be unique within a block"))
+                taken.add(label)
+        counts = Counter(base for _, label, base in self.entries if label is None)
+        seen: Counter[str] = Counter()
+        result = {}
+        for node, label, base in self.entries:
+            name = label
+            if name is None:
+                name = base
+                if counts[base] > 1 or name in taken:
+                    seen[base] += 1
+                    name = f"{base}{seen[base]}"
+                    while name in taken:
+                        seen[base] += 1
+                        name = f"{base}{seen[base]}"
+                taken.add(name)
+            result[id(node)] = name
+        return result
+
+
+def _renamed(items: list[ir.Node] | tuple[ir.Node, ...], names: dict[int, str]):
+    out = []
+    for node in items:
+        name = names.get(id(node), node.name)
+        if isinstance(node, ir.Join):
+            node = replace(node, branches=tuple(_renamed(b, names) for b in node.branches))
+        out.append(replace(node, name=name))
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------- static pass
+
+
+def calls_in(stmts: tuple[ir.Stmt, ...]) -> Iterator[ir.Call]:
+    """Every call in a body, in all branches of every conditional."""
+    for st in stmts:
+        if isinstance(st, ir.Call):
+            yield st
+        elif isinstance(st, (ir.Labelled, ir.Repeat)):
+            yield from calls_in((st.unit,))
+        elif isinstance(st, (ir.Group, ir.Loop)):
+            yield from calls_in(st.body)
+        elif isinstance(st, ir.Cond):
+            yield from calls_in(st.then + st.orelse)
+        elif isinstance(st, ir.Branches):
+            for branch in st.branches:
+                yield from calls_in(branch)
+
+
+def check_definitions(defs: list[ir.Definition], blocks: Mapping[str, ir.Definition]
+                      ) -> tuple[list[ArchcError], set[str]]:
+    """Unknown names and recursive blocks, in every definition whether used or not.
+    Returns the errors and the set of blocks on a cycle."""
+    errors: list[ArchcError] = []
+    known = set(REGISTRY) | set(blocks)
+    for d in defs:
+        for call in calls_in(d.body):
+            if call.name not in known:
+                errors.append(NameError_(f"unknown layer or block '{call.name}'",
+                                         name_span(call), did_you_mean(call.name, known)))
+    cyclic: set[str] = set()
+    for d in defs:
+        if d.kind == "block":
+            _find_cycle(d, blocks, [d.name], errors, cyclic, set())
+    return errors, cyclic
+
+
+def _find_cycle(d, blocks, path, errors, cyclic, done) -> None:
+    for call in calls_in(d.body):
+        if call.name == path[0]:
+            if path[0] not in cyclic:
+                chain = " -> ".join(path + [call.name])
+                errors.append(RecursionError_(
+                    f"recursive block: {chain}", name_span(call),
+                    "a block cannot call itself; repeat with `x * n` or `for i in 0..n`"))
+            cyclic.update(path)
+        elif call.name in blocks and call.name not in path and call.name not in done:
+            done.add(call.name)
+            _find_cycle(blocks[call.name], blocks, path + [call.name], errors, cyclic, done)
+
+
+# ----------------------------------------------------------------------------- expansion
+
+
+def signature(name: str, fields: list[tuple[str, Any, bool]]) -> str:
+    parts = [n if req else f"{n}={_show(v)}" for n, v, req in fields]
+    return f"{name}({', '.join(parts)})"
+
+
+def _show(value: Any) -> str:
+    return {True: "true", False: "false", None: "none"}.get(value, repr(value)) \
+        if isinstance(value, (bool, type(None))) else repr(value)
+
+
+def op_signature(op: Op) -> str:
+    return signature(op.name, [(n, f.default, f.is_required())
+                               for n, f in op.args.model_fields.items()])
+
+
+_PYDANTIC_WORDS = {"int_type": "an integer", "bool_type": "a boolean", "float_type": "a number",
+                   "string_type": "a string", "int_from_float": "an integer"}
+_BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
+           "less_than": ("<", "lt"), "less_than_equal": ("<=", "le")}
+
+
+def _pydantic_message(op: str, err: dict) -> str:
+    field = err["loc"][0] if err["loc"] else "?"
+    kind, value = err["type"], err.get("input")
+    if kind == "missing":
+        return f"{op}: missing argument '{field}'"
+    if kind in _PYDANTIC_WORDS:
+        return (f"{op}: argument '{field}' must be {_PYDANTIC_WORDS[kind]}, "
+                f"got {type_name(value)} {_show(value)}")
+    if kind in _BOUNDS:
+        sym, key = _BOUNDS[kind]
+        return f"{op}: argument '{field}' must be {sym} {err['ctx'][key]}, got {_show(value)}"
+    return f"{op}: argument '{field}': {err['msg'][0].lower()}{err['msg'][1:]}"
+
+
+class Expander:
+    """Expands one network definition against a table of blocks."""
+
+    def __init__(self, blocks: Mapping[str, ir.Definition], cyclic: set[str] = frozenset()):
+        self.blocks = blocks
+        self.cyclic = cyclic
+        self.errors: list[ArchcError] = []
+        self.stack: list[str] = []
+        self.layers = 0
+        self._stmt = {ir.Call: self._call_stmt, ir.Labelled: self._labelled, ir.Group: self._group,
+                      ir.Cond: self._cond, ir.Branches: self._join, ir.Repeat: self._repeat_stmt,
+                      ir.Loop: self._repeat_stmt, ir.Expect: self._expect,
+                      ir.Input: self._misplaced, ir.Recipe: self._misplaced}
+
+    # -- sequences
+    def seq(self, stmts, env, shape, namer, items) -> ir.Shape | None:
+        for st in stmts:
+            try:
+                shape = self._stmt[type(st)](st, env, shape, namer, items)
+            except _Abort:
+                raise
+            except ArchcError as exc:
+                self.errors.append(exc)
+                shape = None
+        return shape
+
+    def scope(self, kind, label, stmts, env, shape, span) -> ir.Scope:
+        namer, items = _Namer(), []
+        out = self.seq(stmts, env, shape, namer, items)
+        return self._finish(kind, label, namer, items, shape, out, span)
+
+    def _finish(self, kind, label, namer, items, shape, out, span) -> ir.Scope:
+        items = _renamed(items, namer.names(self.errors))
+        # A scope holding nothing but one unlabelled repetition takes its children directly,
+        # so `layer1: { residual(64) * 2 }` names them layer1.0, layer1.1 (torchvision style).
+        if len(items) == 1 and isinstance(items[0], ir.Scope) and items[0].kind == "repeat" \
+                and namer.entries[0][1] is None:
+            items = items[0].items
+        return ir.Scope("", kind, label, items, shape, out, span)
+
+    # -- statements
+    def _call_stmt(self, st: ir.Call, env, shape, namer, items, label=None):
+        node = self.call(st, env, shape)
+        if node is None:
+            return None
+        items.append(node)
+        namer.add(node, label, st.name)
+        return node.out_shape
+
+    def _labelled(self, st: ir.Labelled, env, shape, namer, items):
+        unit = st.unit
+        if isinstance(unit, ir.Call):
+            return self._call_stmt(unit, env, shape, namer, items, st.label)
+        if isinstance(unit, (ir.Repeat, ir.Loop)):
+            node = self.repeat(unit, env, shape)
+        else:
+            sub, sub_items = _Namer(), []
+            out = self._stmt[type(unit)](unit, env, shape, sub, sub_items)
+            node = self._finish("group", "group", sub, sub_items, shape, out, st.span)
+        items.append(node)
+        namer.add(node, st.label, node.kind)
+        return node.out_shape
+
+    def _group(self, st: ir.Group, env, shape, namer, items):
+        return self.seq(st.body, env, shape, namer, items)
+
+    def _cond(self, st: ir.Cond, env, shape, namer, items):
+        test = evaluate(st.test, env)
+        if not isinstance(test, bool):
+            raise ArgumentError(f"if: condition must be a boolean, got {type_name(test)} "
+                                f"{_show(test)}", st.test.span)
+        return self.seq(st.then if test else st.orelse, env, shape, namer, items)
+
+    def _expect(self, st: ir.Expect, env, shape, namer, items):
+        want = self.shape_value(st.shape, env, "expect")
+        if shape is not None and tuple(shape) != want:
+            raise ShapeError(f"expect: shape is {fmt_shape(shape)}, expected {fmt_shape(want)}",
+                             st.span)
+        return shape
+
+    def _misplaced(self, st, env, shape, namer, items):
+        what = "input" if isinstance(st, ir.Input) else "train"
+        raise ArchcError(f"'{what}' is only allowed at the top level of a network", st.span)
+
+    def _repeat_stmt(self, st, env, shape, namer, items):
+        node = self.repeat(st, env, shape)
+        items.append(node)
+        namer.add(node, None, "repeat")
+        return node.out_shape
+
+    # -- joins
+    def _join(self, st: ir.Branches, env, shape, namer, items):
+        outs, branches = [], []
+        for stmts in st.branches:
+            branch: list[ir.Node] = []
+            outs.append(self.seq(stmts, env, shape, namer, branch))
+            branches.append(tuple(branch))
+        out = None if shape is None or None in outs else _join_shape(st, outs)
+        node = ir.Join("", st.kind, tuple(branches), shape, out, st.span)
+        items.append(node)
+        namer.add(node, None, st.kind)
+        return out
+
+    # -- repetition
+    def repeat(self, st: ir.Repeat | ir.Loop, env, shape) -> ir.Scope:
+        if isinstance(st, ir.Repeat):
+            count = self.int_value(st.count, env, "repeat count", 0, MAX_REPEAT)
+            indices, body, var = range(count), (st.unit,), None
+        else:
+            start = self.int_value(st.start, env, "for: start", -MAX_REPEAT, MAX_REPEAT)
+            stop = self.int_value(st.stop, env, "for: stop", -MAX_REPEAT, MAX_REPEAT)
+            if stop - start > MAX_REPEAT:
+                raise LimitError(f"for: {stop - start} iterations, at most {MAX_REPEAT}", st.span)
+            indices, body, var = range(start, stop), st.body, st.var
+        in_shape, children = shape, []
+        for n, i in enumerate(indices):
+            it_env = {**env, var: i} if var else env
+            namer, items, it_in = _Namer(), [], shape
+            shape = self.seq(body, it_env, shape, namer, items)
+            names = namer.names(self.errors)
+            if len(items) == 1 and not isinstance(items[0], ir.Join):
+                children.append(replace(items[0], name=str(n)))
+            else:
+                children.append(ir.Scope(str(n), "group", "group", _renamed(items, names),
+                                         it_in, shape, st.span))
+        return ir.Scope("", "repeat", "repeat", tuple(children), in_shape, shape, st.span)
+
+    # -- calls
+    def call(self, st: ir.Call, env, shape) -> ir.Node | None:
+        if st.name in REGISTRY:
+            return self.layer(REGISTRY[st.name], st, env, shape)
+        block = self.blocks.get(st.name)
+        if block is None:
+            raise NameError_(f"unknown layer or block '{st.name}'", name_span(st),
+                             did_you_mean(st.name, set(REGISTRY) | set(self.blocks)))
+        if st.name in self.cyclic or st.name in self.stack:
+            return None  # reported once by check_definitions
+        if len(self.stack) >= MAX_DEPTH:
+            raise LimitError(f"blocks nested more than {MAX_DEPTH} deep", st.span)
+        block_env = self.bind_block(block, st, env)
+        self.stack.append(st.name)
+        try:
+            node = self.scope("block", st.name, block.body, block_env, shape, st.span)
+        finally:
+            self.stack.pop()
+        return node
+
+    def layer(self, op: Op, st: ir.Call, env, shape) -> ir.Layer | None:
+        bound = self.bind(op.name, list(op.args.model_fields), st, env, op_signature(op))
+        try:
+            args = op.args.model_validate({k: v for k, (v, _) in bound.items()})
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                field = err["loc"][0] if err["loc"] else None
+                span = bound[field][1] if field in bound else st.span
+                self.errors.append(ArgumentError(_pydantic_message(op.name, err), span,
+                                                 op_signature(op)))
+            return None
+        self.layers += 1
+        if self.layers > MAX_LAYERS:
+            self.errors.append(LimitError(f"more than {MAX_LAYERS} layers", st.span))
+            raise _Abort
+        out = None
+        if shape is not None:
+            try:
+                out = op.shape(args, tuple(shape))
+            except OpShapeError as exc:
+                raise ShapeError(exc.message, st.span, exc.hint) from None
+            if any(d > MAX_DIM for d in out):
+                raise LimitError(f"{op.name}: output {fmt_shape(out)} exceeds {MAX_DIM} per axis",
+                                 st.span)
+        return ir.Layer("", op.name, args, shape, out, st.span)
+
+    def bind(self, callee: str, names: list[str], st: ir.Call, env, sig: str) -> dict:
+        """Positional and keyword arguments -> {name: (value, span)}."""
+        if len(st.args) > len(names):
+            raise ArgumentError(f"{callee}: takes at most {len(names)} positional arguments, "
+                                f"got {len(st.args)}", st.args[len(names)].span, sig)
+        bound = {n: (evaluate(e, env), e.span) for n, e in zip(names, st.args)}
+        for kw in st.kwargs:
+            if kw.name not in names:
+                raise ArgumentError(f"{callee}: unknown argument '{kw.name}'", kw.span,
+                                    did_you_mean(kw.name, names) or sig)
+            if kw.name in bound:
+                raise ArgumentError(f"{callee}: argument '{kw.name}' given twice", kw.span, sig)
+            bound[kw.name] = (evaluate(kw.value, env), kw.span)
+        return bound
+
+    def bind_block(self, block: ir.Definition, st: ir.Call, env) -> dict[str, Any]:
+        names = [p.name for p in block.params]
+        sig = signature(block.name, [(p.name, "…", p.default is None) for p in block.params])
+        bound = self.bind(block.name, names, st, env, sig)
+        values: dict[str, Any] = {}
+        for p in block.params:  # defaults may use earlier parameters: block b(c, mid=c//4)
+            if p.name in bound:
+                values[p.name] = bound[p.name][0]
+            elif p.default is not None:
+                values[p.name] = evaluate(p.default, values)
+            else:
+                raise ArgumentError(f"{block.name}: missing argument '{p.name}'", st.span, sig)
+        return values
+
+    # -- values
+    def int_value(self, expr: ir.Expr, env, what: str, lo: int, hi: int) -> int:
+        value = evaluate(expr, env)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ArgumentError(f"{what} must be an integer, got {type_name(value)} "
+                                f"{_show(value)}", expr.span)
+        if not lo <= value <= hi:
+            raise LimitError(f"{what} must be between {lo} and {hi}, got {value}", expr.span)
+        return value
+
+    def shape_value(self, spec: ir.ShapeSpec, env, what: str) -> ir.Shape:
+        dims = tuple(self.int_value(d, env, f"{what}: size", 1, MAX_DIM) for d in spec.dims)
+        if len(dims) not in (1, 3):
+            raise ShapeError(f"{what}: a shape is CxHxW or F, got {fmt_shape(dims)}", spec.span)
+        return dims
+
+
+def _join_shape(st: ir.Branches, outs: list[ir.Shape]) -> ir.Shape:
+    first = outs[0]
+    if st.kind == "add":
+        for other in outs[1:]:
+            if other != first:
+                raise ShapeError(
+                    f"add: branch shapes differ: {fmt_shape(first)} vs {fmt_shape(other)}",
+                    st.span, "make every branch end in the same shape, e.g. a strided 1x1 conv "
+                    "on the shortcut (residual(..., use_1x1=true))")
+        return first
+    for other in outs[1:]:
+        if len(other) != len(first) or other[1:] != first[1:]:
+            raise ShapeError(
+                f"concat: branch sizes differ: {fmt_shape(first)} vs {fmt_shape(other)}",
+                st.span, "concat joins on the channel axis; the other axes must match "
+                "(check strides and padding)")
+    return (sum(o[0] for o in outs), *first[1:])
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+def expand_network(defn: ir.Definition, blocks: Mapping[str, ir.Definition], cyclic: set[str],
+                   overrides: Mapping[str, Any] | None = None,
+                   input_shape: ir.Shape | None = None, path: str = ""
+                   ) -> tuple[ir.Network | None, list[ArchcError]]:
+    """Expand and shape-check one network; returns it (None if unusable) and its errors."""
+    ex = Expander(blocks, cyclic)
+    env = _network_env(defn, overrides or {}, ex)
+    inputs = [s for s in defn.body if isinstance(s, ir.Input)]
+    recipes = [s for s in defn.body if isinstance(s, ir.Recipe)]
+    body = tuple(s for s in defn.body if not isinstance(s, (ir.Input, ir.Recipe)))
+    shape = _input_shape(defn, inputs, input_shape, env, ex)
+    recipe = _recipe(recipes, env, ex)
+    try:
+        root = ex.scope("network", "network", body, env, shape, defn.span)
+    except _Abort:
+        return None, ex.errors
+    root = replace(root, name=defn.name)
+    if shape is None:
+        return None, ex.errors
+    return ir.Network(defn.name, root, env, recipe, path), ex.errors
+
+
+def _network_env(defn, overrides, ex: Expander) -> dict[str, Any]:
+    names = [p.name for p in defn.params]
+    for key in overrides:
+        if key not in names:
+            raise UsageError(f"--set {key}: network '{defn.name}' has no parameter '{key}'",
+                             hint=did_you_mean(key, names) or
+                             f"parameters: {', '.join(names) or 'none'}")
+    env: dict[str, Any] = {}
+    for p in defn.params:
+        try:
+            if p.name in overrides:
+                env[p.name] = overrides[p.name]
+            elif p.default is None:
+                raise ArgumentError(f"network parameter '{p.name}' needs a default", p.span,
+                                    f"write {p.name}=<value>, or pass --set {p.name}=...")
+            else:
+                env[p.name] = evaluate(p.default, env)
+        except ArchcError as exc:
+            ex.errors.append(exc)
+    return env
+
+
+def _input_shape(defn, inputs, override, env, ex: Expander) -> ir.Shape | None:
+    for extra in inputs[1:]:
+        ex.errors.append(ArchcError("input: given twice", extra.span))
+    if inputs and defn.body[0] is not inputs[0]:
+        ex.errors.append(ArchcError("input: must be the first statement of a network",
+                                    inputs[0].span))
+    if override is not None:
+        return tuple(override)
+    if not inputs:
+        ex.errors.append(ShapeError(f"network '{defn.name}' has no input shape", defn.span,
+                                    "add a line like `input 1x28x28`, or pass --input"))
+        return None
+    try:
+        return ex.shape_value(inputs[0].shape, env, "input")
+    except ArchcError as exc:
+        ex.errors.append(exc)
+        return None
+
+
+def _recipe(recipes, env, ex: Expander) -> dict[str, Any]:
+    recipe: dict[str, Any] = {}
+    for r in recipes:
+        for s in r.settings:
+            try:
+                if s.name in recipe:
+                    raise ArchcError(f"train: '{s.name}' set twice", s.span)
+                recipe[s.name] = evaluate(s.value, env)
+            except ArchcError as exc:
+                ex.errors.append(exc)
+    return recipe

@@ -1,0 +1,315 @@
+"""The op registry: one entry per layer op, holding its argument schema (a pydantic model whose
+field order is the positional order), shape rule, parameter count, MAC count, torch factory and
+diagram label. Nothing here imports torch at module level."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .ir import Shape
+
+MAX_DIM = 1 << 20  # channels, features and spatial sizes; bounds the work a spec can ask for
+
+
+class Args(BaseModel):
+    """Base of every argument schema: strict types, no unknown fields, immutable."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class NoArgs(Args):
+    pass
+
+
+class OpShapeError(Exception):
+    """Raised by a shape rule; the expander attaches the call's span."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    args: type[Args]
+    shape: Callable[[Any, Shape], Shape]
+    torch: Callable[[Any, Shape, Shape], Any]
+    label: Callable[[Any], str]
+    params: Callable[[Any, Shape, Shape], int] = lambda a, i, o: 0
+    macs: Callable[[Any, Shape, Shape], int] = lambda a, i, o: 0
+    doc: str = ""
+
+    @property
+    def arg_names(self) -> tuple[str, ...]:
+        return tuple(self.args.model_fields)
+
+
+REGISTRY: dict[str, Op] = {}
+
+
+def register(op: Op) -> Op:
+    REGISTRY[op.name] = op
+    return op
+
+
+def _nn():
+    import torch.nn as nn  # only the torch emitter calls factories
+
+    return nn
+
+
+def fmt_shape(shape: Shape | None) -> str:
+    return "?" if shape is None else "x".join(map(str, shape))
+
+
+# ----------------------------------------------------------------------------- shape helpers
+
+
+def _need_image(op: str, shape: Shape) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise OpShapeError(
+            f"{op}: expects a CxHxW input, got {fmt_shape(shape)} (a flat vector)",
+            "remove the flatten before it, or use linear")
+    return shape  # type: ignore[return-value]
+
+
+def _need_flat(op: str, shape: Shape) -> int:
+    if len(shape) != 1:
+        raise OpShapeError(f"{op}: expects a flat input, got {fmt_shape(shape)}",
+                           "add flatten before it")
+    return shape[0]
+
+
+def _window(op: str, size: int, k: int, stride: int, pad: int, dilation: int = 1,
+            ceil: bool = False) -> int:
+    span = dilation * (k - 1) + 1
+    num = size + 2 * pad - span
+    out = (-(-num // stride) if ceil else num // stride) + 1
+    if ceil and (out - 1) * stride >= size + pad:  # PyTorch drops a window starting in padding
+        out -= 1
+    if out < 1:
+        raise OpShapeError(
+            f"{op}: output size {out} < 1: input size {size}, kernel {k}, stride {stride}, "
+            f"pad {pad}", "use a smaller kernel or stride, more padding, or a larger input")
+    return out
+
+
+# ----------------------------------------------------------------------------- conv, linear
+
+
+class ConvArgs(Args):
+    out: int = Field(ge=1, le=MAX_DIM)
+    k: int = Field(ge=1, le=1024)
+    stride: int = Field(1, ge=1, le=1024)
+    pad: int = Field(0, ge=0, le=1024)
+    dilation: int = Field(1, ge=1, le=1024)
+    groups: int = Field(1, ge=1, le=MAX_DIM)
+    bias: bool = True
+
+
+def _conv_shape(a: ConvArgs, s: Shape) -> Shape:
+    c, h, w = _need_image("conv", s)
+    for name, n in (("input", c), ("output", a.out)):
+        if n % a.groups:
+            raise OpShapeError(f"conv: {name} channels {n} not divisible by groups={a.groups}")
+    return (a.out, _window("conv", h, a.k, a.stride, a.pad, a.dilation),
+            _window("conv", w, a.k, a.stride, a.pad, a.dilation))
+
+
+register(Op(
+    "conv", ConvArgs, _conv_shape,
+    torch=lambda a, i, o: _nn().Conv2d(i[0], a.out, a.k, a.stride, a.pad, a.dilation,
+                                       a.groups, a.bias),
+    label=lambda a: f"conv {a.k}x{a.k}, {a.out}" + (f", /{a.stride}" if a.stride > 1 else ""),
+    params=lambda a, i, o: a.out * (i[0] // a.groups) * a.k * a.k + (a.out if a.bias else 0),
+    macs=lambda a, i, o: math.prod(o) * (i[0] // a.groups) * a.k * a.k,
+    doc="2-D convolution: conv(out, k, stride=1, pad=0, dilation=1, groups=1, bias=true)",
+))
+
+
+class LinearArgs(Args):
+    out: int = Field(ge=1, le=MAX_DIM)
+    bias: bool = True
+
+
+def _linear_shape(a: LinearArgs, s: Shape) -> Shape:
+    _need_flat("linear", s)
+    return (a.out,)
+
+
+register(Op(
+    "linear", LinearArgs, _linear_shape,
+    torch=lambda a, i, o: _nn().Linear(i[0], a.out, a.bias),
+    label=lambda a: f"linear {a.out}",
+    params=lambda a, i, o: i[0] * a.out + (a.out if a.bias else 0),
+    macs=lambda a, i, o: i[0] * a.out,
+    doc="fully connected layer: linear(out, bias=true)",
+))
+
+# ----------------------------------------------------------------------------- normalisation
+
+
+class BNArgs(Args):
+    eps: float = Field(1e-5, gt=0, lt=1)
+    momentum: float = Field(0.1, ge=0, le=1)
+    affine: bool = True
+
+
+def _bn_torch(a: BNArgs, i: Shape, o: Shape):
+    # seed 004: a flat (N, F) input normalises per feature, an image (N, C, H, W) per channel
+    cls = _nn().BatchNorm1d if len(i) == 1 else _nn().BatchNorm2d
+    return cls(i[0], eps=a.eps, momentum=a.momentum, affine=a.affine)
+
+
+def _bn_shape(a: BNArgs, s: Shape) -> Shape:
+    if len(s) not in (1, 3):
+        raise OpShapeError(f"bn: expects a flat or CxHxW input, got {fmt_shape(s)}")
+    return s
+
+
+register(Op(
+    "bn", BNArgs, _bn_shape, torch=_bn_torch, label=lambda a: "bn",
+    params=lambda a, i, o: 2 * i[0] if a.affine else 0,
+    doc="batch normalisation; 1-D or 2-D from the input rank: bn(eps=1e-5, momentum=0.1)",
+))
+
+
+class LRNArgs(Args):
+    size: int = Field(ge=1, le=1024)
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 1.0
+
+
+register(Op(
+    "lrn", LRNArgs, lambda a, s: _need_image("lrn", s),
+    torch=lambda a, i, o: _nn().LocalResponseNorm(a.size, a.alpha, a.beta, a.k),
+    label=lambda a: f"lrn {a.size}",
+    doc="local response normalisation across channels: lrn(size, alpha, beta, k)",
+))
+
+# ----------------------------------------------------------------------------- activations
+
+
+def _same(a: Any, s: Shape) -> Shape:
+    return s
+
+
+def _activation(name: str, factory: Callable[[Any], Any], args: type[Args] = NoArgs,
+                label: Callable[[Any], str] | None = None) -> None:
+    register(Op(name, args, _same, torch=lambda a, i, o: factory(a),
+                label=label or (lambda a: name), doc=f"{name} activation"))
+
+
+class LeakyArgs(Args):
+    slope: float = Field(0.01, ge=0)
+
+
+_activation("relu", lambda a: _nn().ReLU())
+_activation("sigmoid", lambda a: _nn().Sigmoid())
+_activation("tanh", lambda a: _nn().Tanh())
+_activation("gelu", lambda a: _nn().GELU())
+_activation("silu", lambda a: _nn().SiLU())
+_activation("leaky_relu", lambda a: _nn().LeakyReLU(a.slope), LeakyArgs,
+            lambda a: f"leaky_relu {a.slope:g}")
+_activation("softmax", lambda a: _nn().Softmax(dim=1), NoArgs,
+            lambda a: "softmax (channels)")
+
+# ----------------------------------------------------------------------------- pooling
+
+
+class PoolArgs(Args):
+    k: int = Field(ge=1, le=1024)
+    stride: int | None = Field(None, ge=1, le=1024)
+    pad: int = Field(0, ge=0, le=512)
+    ceil: bool = False
+
+
+def _pool_shape(name: str):
+    def rule(a: PoolArgs, s: Shape) -> Shape:
+        c, h, w = _need_image(name, s)
+        if 2 * a.pad > a.k:
+            raise OpShapeError(f"{name}: pad {a.pad} is more than half the kernel {a.k}",
+                               f"use pad <= {a.k // 2}")
+        stride = a.stride or a.k
+        return (c, _window(name, h, a.k, stride, a.pad, 1, a.ceil),
+                _window(name, w, a.k, stride, a.pad, 1, a.ceil))
+    return rule
+
+
+def _pool_label(name: str):
+    return lambda a: f"{name} {a.k}x{a.k}" + (f", /{a.stride or a.k}" if (a.stride or a.k) > 1
+                                              else "")
+
+
+register(Op(
+    "maxpool", PoolArgs, _pool_shape("maxpool"),
+    torch=lambda a, i, o: _nn().MaxPool2d(a.k, a.stride, a.pad, ceil_mode=a.ceil),
+    label=_pool_label("maxpool"), doc="max pooling: maxpool(k, stride=k, pad=0, ceil=false)",
+))
+register(Op(
+    "avgpool", PoolArgs, _pool_shape("avgpool"),
+    torch=lambda a, i, o: _nn().AvgPool2d(a.k, a.stride, a.pad, ceil_mode=a.ceil),
+    label=_pool_label("avgpool"), doc="average pooling: avgpool(k, stride=k, pad=0, ceil=false)",
+))
+
+
+class AdaptiveArgs(Args):
+    h: int = Field(ge=1, le=MAX_DIM)
+    w: int | None = Field(None, ge=1, le=MAX_DIM)
+
+
+def _adaptive_shape(a: AdaptiveArgs, s: Shape) -> Shape:
+    c, _, _ = _need_image("adaptive pool", s)
+    return (c, a.h, a.w or a.h)
+
+
+register(Op(
+    "adaptive_avgpool", AdaptiveArgs, _adaptive_shape,
+    torch=lambda a, i, o: _nn().AdaptiveAvgPool2d((a.h, a.w or a.h)),
+    label=lambda a: f"adaptive avgpool {a.h}x{a.w or a.h}",
+    doc="adaptive average pooling to a fixed size: adaptive_avgpool(h, w=h)",
+))
+register(Op(
+    "adaptive_maxpool", AdaptiveArgs, _adaptive_shape,
+    torch=lambda a, i, o: _nn().AdaptiveMaxPool2d((a.h, a.w or a.h)),
+    label=lambda a: f"adaptive maxpool {a.h}x{a.w or a.h}",
+    doc="adaptive max pooling to a fixed size: adaptive_maxpool(h, w=h)",
+))
+register(Op(
+    "gap", NoArgs, lambda a, s: (_need_image("gap", s)[0], 1, 1),
+    torch=lambda a, i, o: _nn().AdaptiveAvgPool2d((1, 1)),
+    label=lambda a: "global avgpool",
+    doc="global average pooling to Cx1x1 (nn.AdaptiveAvgPool2d((1, 1)))",
+))
+
+# ----------------------------------------------------------------------------- structure
+
+
+register(Op(
+    "flatten", NoArgs, lambda a, s: (math.prod(s),),
+    torch=lambda a, i, o: _nn().Flatten(), label=lambda a: "flatten",
+    doc="flatten everything but the batch axis",
+))
+
+
+class DropoutArgs(Args):
+    p: float = Field(0.5, ge=0, lt=1)
+
+
+register(Op(
+    "dropout", DropoutArgs, _same, torch=lambda a, i, o: _nn().Dropout(a.p),
+    label=lambda a: f"dropout {a.p:g}", doc="dropout: dropout(p=0.5), 0 <= p < 1",
+))
+register(Op(
+    "identity", NoArgs, _same, torch=lambda a, i, o: _nn().Identity(),
+    label=lambda a: "identity", doc="pass the input through unchanged",
+))
+
+

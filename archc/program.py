@@ -1,0 +1,211 @@
+"""Files -> program: reads a spec and what it `use`s, adds the prelude, and builds the table of
+blocks. A spec may read only the specs it uses, inside its own folder tree."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from . import ir
+from .errors import ArchcError, ArchcErrors, ImportError_, LimitError, NameError_, Span, \
+    UsageError, did_you_mean
+from .expand import check_definitions, expand_network
+from .parse import parse
+from .resources import prelude_path, specs_dir
+
+MAX_FILE_BYTES = 1 << 20
+
+
+@dataclass
+class Program:
+    """A spec file with everything it can see."""
+
+    path: str
+    networks: dict[str, ir.Definition] = field(default_factory=dict)
+    blocks: dict[str, ir.Definition] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    errors: list[ArchcError] = field(default_factory=list)
+    cyclic: set[str] = field(default_factory=set)
+
+
+def resolve_spec(name: str) -> Path:
+    """A path as given, or the name of a bundled spec (`resnet18`)."""
+    path = Path(name)
+    if path.exists() or path.suffix == ".arch" or os.sep in name:
+        return path
+    bundled = specs_dir() / f"{name}.arch"
+    if bundled.exists():
+        return bundled
+    known = [p.stem for p in specs_dir().glob("*.arch")]
+    raise UsageError(f"no such spec file or bundled spec: '{name}'",
+                     hint=did_you_mean(name, known) or f"bundled specs: {', '.join(sorted(known))}")
+
+
+def read_source(path: Path, display: str, span: Span | None = None) -> str:
+    """The text of a spec: UTF-8, at most MAX_FILE_BYTES, else a located error."""
+    at = span or Span(display, 1, 1)
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise ImportError_(f"'{display}' is a directory, not a spec file", at) from None
+    except OSError as exc:
+        raise ImportError_(f"cannot read '{display}': {exc.strerror}", at) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise LimitError(f"'{display}' is {len(data)} bytes; specs are limited to "
+                         f"{MAX_FILE_BYTES}", at)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ArchcError(f"not UTF-8 text: byte 0x{data[exc.start]:02x}",
+                         Span(display, line, col)) from None
+
+
+@lru_cache(maxsize=1)
+def _prelude() -> ir.Module:
+    path = prelude_path()
+    return parse(path.read_text(encoding="utf-8"), "<prelude>")
+
+
+def load_program(path: str | Path, text: str | None = None) -> Program:
+    """Parse a spec and its `use`s; collect load-time errors (syntax, imports, names)."""
+    display = str(path)
+    prog = Program(display)
+    root = Path(path).resolve().parent
+    own_blocks: dict[str, ir.Definition] = {}
+    used: dict[str, ir.Definition] = {}
+    try:
+        if text is None:
+            text = read_source(Path(path), display)
+        prog.sources[display] = text
+        module = parse(text, display)
+    except ArchcError as exc:
+        prog.errors.append(exc)
+        return prog
+    _collect(module, own_blocks, prog.networks, prog.errors)
+    used_defs: list[ir.Definition] = []
+    _load_uses(module, Path(path), root, prog, used, used_defs, {Path(path).resolve()})
+    prelude = {d.name: d for d in _prelude().definitions if d.kind == "block"}
+    prog.blocks = {**prelude, **used, **own_blocks}
+    errors, prog.cyclic = check_definitions(used_defs + list(module.definitions), prog.blocks)
+    prog.errors.extend(errors)
+    return prog
+
+
+def _collect(module: ir.Module, blocks: dict, networks: dict, errors: list) -> None:
+    for d in module.definitions:
+        table = blocks if d.kind == "block" else networks
+        if d.name in table:
+            first = table[d.name].span
+            errors.append(NameError_(f"{d.kind} '{d.name}' defined twice (first at line "
+                                     f"{first.line})", d.span))
+        table[d.name] = d
+
+
+def _load_uses(module: ir.Module, path: Path, root: Path, prog: Program, blocks: dict,
+               defs: list[ir.Definition], seen: set[Path]) -> None:
+    for use in module.uses:
+        try:
+            target = _resolve_use(use, path, root)
+        except ArchcError as exc:
+            prog.errors.append(exc)
+            continue
+        if target in seen:
+            continue
+        seen.add(target)
+        display = os.path.relpath(target)
+        try:
+            text = read_source(target, display, use.span)
+            prog.sources[display] = text
+            sub = parse(text, display)
+        except ArchcError as exc:
+            prog.errors.append(exc)
+            continue
+        sub_blocks: dict[str, ir.Definition] = {}
+        _collect(sub, sub_blocks, {}, prog.errors)
+        _load_uses(sub, target, root, prog, blocks, defs, seen)
+        blocks.update(sub_blocks)
+        defs.extend(d for d in sub.definitions if d.kind == "block")
+
+
+def _resolve_use(use: ir.Use, path: Path, root: Path) -> Path:
+    """`use "x.arch"`: relative to the using spec, inside the top spec's folder tree."""
+    rel = use.path
+    if not rel or os.path.isabs(rel) or rel.startswith("~"):
+        raise ImportError_(f"use: '{rel}' must be a relative path", use.span,
+                           "write a path relative to this spec, like \"blocks.arch\"")
+    if not rel.endswith(".arch"):
+        raise ImportError_(f"use: '{rel}' is not a .arch file", use.span)
+    target = (path.resolve().parent / rel).resolve()  # follows symlinks: links out are caught
+    if not target.is_relative_to(root):
+        raise ImportError_(f"use: '{rel}' is outside the spec's folder", use.span,
+                           "a spec may only use specs in its own folder or below")
+    if not target.is_file():
+        near = [p.name for p in target.parent.glob("*.arch")] if target.parent.is_dir() else []
+        raise ImportError_(f"use: no such file '{rel}'", use.span,
+                           did_you_mean(Path(rel).name, near))
+    return target
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+def pick_network(prog: Program, name: str | None) -> ir.Definition:
+    if name is not None:
+        if name not in prog.networks:
+            raise UsageError(f"{prog.path}: no network '{name}'",
+                             hint=did_you_mean(name, prog.networks))
+        return prog.networks[name]
+    if not prog.networks:
+        raise ArchcError(f"{prog.path}: no network defined", Span(prog.path, 1, 1),
+                         "a spec needs a `network name { input ... }` to build")
+    return next(iter(prog.networks.values()))
+
+
+def check_program(prog: Program, overrides: Mapping[str, Any] | None = None,
+                  input_shape: ir.Shape | None = None) -> list[ArchcError]:
+    """Every error in a file: load-time ones, then each network's expansion."""
+    errors = list(prog.errors)
+    if any(not isinstance(e, NameError_) for e in errors) and not prog.networks:
+        return errors
+    for name, defn in prog.networks.items():
+        try:
+            _, errs = expand_network(defn, prog.blocks, prog.cyclic,
+                                     overrides if name == next(iter(prog.networks)) else None,
+                                     input_shape, prog.path)
+        except UsageError:
+            raise
+        errors.extend(errs)
+    return _dedupe(errors)
+
+
+def _dedupe(errors: list[ArchcError]) -> list[ArchcError]:
+    seen, out = set(), []
+    for e in errors:
+        key = (e.span, e.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(e)
+    return sorted(out, key=lambda e: (e.span.path, e.span.line, e.span.col) if e.span
+                  else ("", 0, 0))
+
+
+def load_network(source: str | Path, overrides: Mapping[str, Any] | None = None,
+                 input_shape: ir.Shape | None = None, network: str | None = None,
+                 text: str | None = None) -> tuple[ir.Network, Program]:
+    """Load, check and expand one network; raise ArchcErrors with every error found."""
+    path = resolve_spec(str(source)) if text is None else Path(source)
+    prog = load_program(path, text)
+    if prog.errors:
+        raise ArchcErrors(_dedupe(prog.errors))
+    defn = pick_network(prog, network)
+    net, errors = expand_network(defn, prog.blocks, prog.cyclic, overrides, input_shape,
+                                 prog.path)
+    if errors or net is None:
+        raise ArchcErrors(_dedupe(errors))
+    return net, prog

@@ -1,0 +1,250 @@
+"""The training loop: d2l's `train_ch6` (003) with the data on the device, checkpoints every
+epoch, exact resume, NaN stops and data parallelism.
+
+Determinism: the shuffle of epoch e and the RNG that dropout draws from are both seeded from
+(seed, e), so an epoch redone after a crash replays exactly, given the state saved before it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from archc.train import checkpoint, report
+from archc.train.config import Recipe, TrainError
+from archc.train.data import Split, to_device
+from archc.train.dist import World, all_sum, barrier, shard
+from archc.train.engine import Stepper, choose_engine, evaluate
+
+STALL_ENV = "ARCHC_TRAIN_STALL_AT"  # "epoch:batch": stop there until killed (crash tests)
+
+
+class NonFiniteLoss(TrainError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class RunConfig:
+    """How to run a recipe (none of this changes what is computed, except precision)."""
+
+    recipe: Recipe
+    seed: int = 0
+    device: str = "auto"
+    engine: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16
+    channels_last: bool | None = None
+    deterministic: bool | None = None
+    progress: bool = True
+    eval_batch_size: int = 1024
+    log_points: int = 20  # host reads per epoch (progress bar and NaN checks)
+    sync_bn: bool = True
+    world: World = field(default_factory=World)
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    amp: torch.dtype | None
+    channels_last: bool
+    engine: str
+
+
+def resolve_device(name: str, world: World) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise TrainError(f"--device {name}: CUDA is not available here",
+                             hint="use --device cpu")
+        if device.index is None:
+            device = torch.device("cuda", world.local_rank if world.distributed else 0)
+        torch.cuda.set_device(device)
+    return device
+
+
+def setup(cfg: RunConfig) -> Runtime:
+    """Pick the device, precision, layout and engine, and set the global switches they need."""
+    device = resolve_device(cfg.device, cfg.world)
+    on_gpu = device.type == "cuda"
+    deterministic = (not on_gpu) if cfg.deterministic is None else cfg.deterministic
+    torch.use_deterministic_algorithms(deterministic, warn_only=on_gpu)
+    if on_gpu:
+        torch.backends.cudnn.benchmark = not deterministic
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    precision = cfg.precision if cfg.precision != "auto" else ("bf16" if on_gpu else "fp32")
+    amp = torch.bfloat16 if precision == "bf16" else None
+    channels_last = on_gpu if cfg.channels_last is None else cfg.channels_last
+    try:
+        engine = choose_engine(cfg.engine, device, cfg.world)
+    except ValueError as exc:
+        raise TrainError(str(exc)) from None
+    return Runtime(device, amp, channels_last, engine)
+
+
+def init_weights(model: nn.Module, how: str) -> None:
+    """003's init: Xavier-uniform on every conv and linear weight, biases left as built."""
+    if how != "xavier":
+        return
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            nn.init.xavier_uniform_(m.weight)
+
+
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    return (seed * 1_000_003 + epoch * 7919 + rank) % (2**63)
+
+
+@dataclass
+class Trainer:
+    """One run: model, optimizer, device data and history, with a checkpoint per epoch."""
+
+    model_fn: Callable[[], nn.Module]
+    train_split: Split
+    test_split: Split
+    run_dir: Path
+    cfg: RunConfig
+    info: dict[str, Any] = field(default_factory=dict)
+    out: Callable[[str], None] = print
+
+    def run(self, resume: bool = False) -> list[dict[str, Any]]:
+        from archc.train import dist
+
+        cfg, world = self.cfg, self.cfg.world
+        rt = setup(cfg)
+        dist.init(world, rt.device)
+        try:
+            return self._run(rt, resume)
+        finally:
+            dist.shutdown(world)
+
+    def _build(self, rt: Runtime) -> tuple[nn.Module, torch.optim.Optimizer]:
+        r = self.cfg.recipe
+        torch.manual_seed(self.cfg.seed)
+        model = self.model_fn()
+        init_weights(model, r.init)
+        model = model.to(rt.device)
+        if rt.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        opt = torch.optim.SGD(model.parameters(), lr=r.lr, momentum=r.momentum,
+                              weight_decay=r.weight_decay)
+        return model, opt
+
+    def _start(self, model: nn.Module, opt: torch.optim.Optimizer, resume: bool
+               ) -> list[dict[str, Any]]:
+        if not resume:
+            self._save(0, model, opt, [])
+            return []
+        index, tensors = checkpoint.load(self.run_dir)
+        checkpoint.restore(model, opt, index, tensors)
+        r = self.cfg.recipe
+        for group in opt.param_groups:  # the recipe may change these on resume
+            group.update(lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
+        return list(index.get("history", []))[: index["epoch"]]
+
+    def _run(self, rt: Runtime, resume: bool) -> list[dict[str, Any]]:
+        cfg, world, r = self.cfg, self.cfg.world, self.cfg.recipe
+        model, opt = self._build(rt)
+        history = self._start(model, opt, resume)
+        train = to_device(self.train_split, r.image_size, rt.device, r.normalize, rt.channels_last)
+        test = to_device(self.test_split, r.image_size, rt.device, r.normalize, rt.channels_last)
+        from archc.train.dist import wrap
+
+        net = wrap(model, world, rt.device, cfg.sync_bn)
+        stepper = Stepper(net, opt, train, r.batch_size, rt.engine, rt.amp, world, plain=model)
+        if world.is_main:
+            dev = str(rt.device) if rt.device.type == "cpu" or rt.device.index is None else \
+                f"cuda:{rt.device.index}"
+            self.out(f"training on {dev}" + (f" x {world.size} processes" if world.distributed
+                                             else ""))
+        for epoch in range(len(history) + 1, r.epochs + 1):
+            record = self._epoch(epoch, stepper, model, train, test, rt)
+            history.append(record)
+            self._save(epoch, model, opt, history)
+        return history
+
+    def _epoch(self, epoch: int, stepper: Stepper, model: nn.Module, train: Any, test: Any,
+               rt: Runtime) -> dict[str, Any]:
+        cfg, world, r = self.cfg, self.cfg.world, self.cfg.recipe
+        torch.manual_seed(epoch_seed(cfg.seed, epoch, world.rank))
+        gen = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch))
+        perm = torch.randperm(len(train), generator=gen).to(rt.device)
+        bsz = r.batch_size
+        batches = math.ceil(len(train) / bsz)
+        if world.distributed and len(train) - (batches - 1) * bsz < world.size:
+            batches -= 1  # a last batch too small to give every rank an example
+        every = max(1, batches // cfg.log_points)
+        stall = _stall_point()
+        stepper.take_sums()
+        model.train()
+        t0 = time.perf_counter()
+        with report.EpochBar(epoch, r.epochs, batches, cfg.progress and world.is_main) as bar:
+            for b in range(batches):
+                if stall == (epoch, b):
+                    _stall(epoch, b)
+                gidx = perm[b * bsz:(b + 1) * bsz]
+                stepper.step(shard(gidx, world), gidx.shape[0])
+                if (b + 1) % every == 0 or b == batches - 1:
+                    s = all_sum(stepper.sums, world).tolist()
+                    self._check_finite(s[0], epoch, b, batches)
+                    bar.update(b + 1, s[0] / s[2], s[1] / s[2],
+                               s[2] / max(time.perf_counter() - t0, 1e-9))
+        if rt.device.type == "cuda":
+            torch.cuda.synchronize(rt.device)
+        seconds = time.perf_counter() - t0
+        tr = all_sum(stepper.take_sums(), world).tolist()
+        t1 = time.perf_counter()
+        te = all_sum(evaluate(model, test, cfg.eval_batch_size, rt.amp, world), world).tolist()
+        return {"epoch": epoch, "train_loss": tr[0] / tr[2], "train_acc": tr[1] / tr[2],
+                "test_loss": te[0] / te[2], "test_acc": te[1] / te[2], "examples": int(tr[2]),
+                "train_seconds": seconds, "examples_per_sec": tr[2] / seconds,
+                "eval_seconds": time.perf_counter() - t1, "lr": r.lr}
+
+    def _check_finite(self, loss_sum: float, epoch: int, b: int, batches: int) -> None:
+        if math.isfinite(loss_sum):
+            return
+        last = checkpoint.resolve(self.run_dir)
+        what = "nan" if math.isnan(loss_sum) else "infinite"
+        raise NonFiniteLoss(
+            f"loss is {what} in epoch {epoch} (by batch {b + 1} of {batches}); training stopped",
+            hint=f"the last good checkpoint, {last} (epoch {epoch - 1}), is kept; "
+                 f"lower the learning rate (lr = {self.cfg.recipe.lr:g})")
+
+    def _save(self, epoch: int, model: nn.Module, opt: torch.optim.Optimizer,
+              history: list[dict[str, Any]]) -> None:
+        world = self.cfg.world
+        if world.is_main:
+            info = {**self.info, "recipe": self.cfg.recipe.model_dump(), "seed": self.cfg.seed,
+                    "history": history, "torch": torch.__version__, "world_size": world.size}
+            checkpoint.save(self.run_dir, epoch, model, opt, info)
+            if history:
+                report.write_metrics(self.run_dir / "metrics.jsonl", history)
+                report.plot(self.run_dir / "curves.png", history,
+                            str(self.info.get("name", "training")))
+        barrier(world)
+
+
+def _stall_point() -> tuple[int, int] | None:
+    spec = os.environ.get(STALL_ENV)
+    if not spec:
+        return None
+    epoch, _, batch = spec.partition(":")
+    return int(epoch), int(batch or 0)
+
+
+def _stall(epoch: int, batch: int) -> None:
+    """Fault injection for the crash tests: announce the point, then wait to be killed."""
+    sys.stderr.write(f"archc: stalled at epoch {epoch} batch {batch} ({STALL_ENV})\n")
+    sys.stderr.flush()
+    while True:
+        time.sleep(3600)

@@ -1,0 +1,81 @@
+"""Where a network comes from: a spec compiled by archc, or a Python factory `module:function`.
+
+Either way the trainer gets a name, the recipe the source carries, and a builder that, given the
+image side the recipe asks for, returns a zero-argument model factory.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archc.errors import ArchcError
+
+ModelFn = Callable[[], Any]
+
+
+@dataclass
+class ModelSource:
+    name: str
+    builder: Callable[[int], ModelFn]
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+
+def _parse_params(params: list[str]) -> dict[str, Any]:
+    from archc.train.config import parse_assignment
+
+    return dict(parse_assignment(p) for p in params)
+
+
+def load_model(spec: str, params: list[str]) -> ModelSource:
+    """Resolve SPEC: an existing file or bundled spec name goes to the compiler; `pkg.mod:fn`
+    is imported and `fn()` called (its `recipe` attribute, if any, is the recipe)."""
+    if ":" in spec and not Path(spec).exists() and not spec.endswith(".arch"):
+        return _from_factory(spec, params)
+    return _from_spec(spec, _parse_params(params))
+
+
+def _from_factory(spec: str, params: list[str]) -> ModelSource:
+    module_name, _, attr = spec.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ArchcError(f"{spec}: cannot import model factory ({exc})",
+                         hint="use module:function, e.g. archc.train.models:resnet18") from None
+    kwargs = _parse_params(params)
+    return ModelSource(attr, lambda size: (lambda: fn(**kwargs)), dict(getattr(fn, "recipe", {})))
+
+
+def _from_spec(spec: str, params: dict[str, Any]) -> ModelSource:
+    import archc
+
+    load = getattr(archc, "load", None)
+    if load is None:  # the compiler core is not importable: fall back to the reference nets
+        return _reference_fallback(spec, params)
+    net = load(spec, overrides=params or None)
+    native = tuple(net.input_shape)
+
+    def builder(size: int) -> ModelFn:
+        shaped = net
+        if native[1:] != (size, size):
+            shaped = load(spec, overrides=params or None, input_shape=(native[0], size, size))
+        if shaped.input_shape[0] != 1:
+            raise ArchcError(f"{spec}: the network takes {shaped.input_shape[0]} input channels,"
+                             " (Fashion-)MNIST images have 1")
+        return lambda: archc.build(shaped)
+
+    return ModelSource(net.name, builder, dict(net.recipe or {}))
+
+
+def _reference_fallback(spec: str, params: dict[str, Any]) -> ModelSource:
+    from archc.train import models
+
+    stem = Path(spec).stem
+    if stem not in models.RECIPES:
+        raise ArchcError(f"{spec}: the archc compiler is not available in this installation",
+                         hint="train a Python model with module:function")
+    fn = getattr(models, stem)
+    return ModelSource(stem, lambda size: (lambda: fn(**params)), dict(models.RECIPES[stem]))
