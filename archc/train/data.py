@@ -100,7 +100,7 @@ def read_idx(path: Path) -> np.ndarray:
         raise DataError(f"{path}: IDX header says {'x'.join(map(str, shape))} = {expected} bytes,"
                         f" the file holds {len(raw) - header}", hint="the file is truncated or"
                         " corrupt: delete it and download it again")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    return np.frombuffer(bytearray(raw), dtype=np.uint8, offset=header).reshape(shape)
 
 
 def md5sum(path: Path) -> str:
@@ -132,7 +132,8 @@ def download(dataset: str, name: str, folder: Path,
             fetch(mirror + name, tmp)
             got = md5sum(tmp)
             if got != expected:
-                failures.append(f"{mirror}{name}: checksum mismatch (md5 {got}, expected {expected})")
+                failures.append(f"{mirror}{name}: checksum mismatch "
+                                f"(md5 {got}, expected {expected})")
                 continue
             os.replace(tmp, folder / name)
             return folder / name
@@ -152,7 +153,8 @@ def locate(dataset: str, data_dir: Path | None, cache_dir: Path | None,
     paths: dict[str, Path] = {}
     if data_dir is not None:
         for name in FILES[dataset]:
-            found = [p for p in (data_dir / name, data_dir / name.removesuffix(".gz")) if p.exists()]
+            options = (data_dir / name, data_dir / name.removesuffix(".gz"))
+            found = [p for p in options if p.exists()]
             if not found:
                 raise DataError(f"{data_dir / name}: file not found",
                                 hint=f"--data-dir must hold the four IDX files of {dataset}: "
