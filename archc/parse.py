@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput, v_args
+from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput
 from lark.exceptions import UnexpectedEOF, UnexpectedToken
 
 from . import ir
-from .errors import Span, SyntaxError_
+from .errors import LimitError, Span, SyntaxError_
 from .resources import grammar_text
 
 _BINOPS = {
@@ -32,18 +32,50 @@ _TERMINAL_WORDS = {
 
 @lru_cache(maxsize=1)
 def parser() -> Lark:
-    """The LALR parser, built once per process (and cached on disk by Lark)."""
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True,
-                maybe_placeholders=True, cache=True)
+    """The LALR parser, built once per process (and cached on disk by Lark). Spans come from
+    tokens (see _ToAst), not propagate_positions, which made parsing four times slower."""
+    return Lark(grammar_text(), parser="lalr", maybe_placeholders=True, cache=True)
 
 
 def parse(text: str, path: str = "<string>") -> ir.Module:
     """Parse one spec file into an AST module; raise SyntaxError_ at the offending token."""
+    _check_nesting(text, path)
     try:
         tree = parser().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, path) from None
     return _ToAst(path).transform(tree)
+
+
+MAX_NESTING = 100
+
+
+def _check_nesting(text: str, path: str) -> None:
+    """Reject absurd bracket nesting before the (recursive) tree transform sees it."""
+    depth = 0
+    if text.count("{") + text.count("(") <= MAX_NESTING:
+        return
+    in_comment = in_string = False
+    line, col = 1, 0
+    for ch in text:
+        col += 1
+        if ch == "\n":
+            line, col, in_comment, in_string = line + 1, 0, False, False
+        elif in_comment:
+            continue
+        elif ch == '"':
+            in_string = not in_string
+        elif in_string:
+            continue
+        elif ch == "#":
+            in_comment = True
+        elif ch in "({":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise LimitError(f"brackets nested more than {MAX_NESTING} deep",
+                                 Span(path, line, col))
+        elif ch in ")}":
+            depth -= 1
 
 
 def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> SyntaxError_:
@@ -69,149 +101,173 @@ def _expected_hint(expected) -> str | None:
     return "expected " + ", ".join(words)
 
 
-def _span(meta, path: str) -> Span:
-    return Span(path, meta.line, meta.column, meta.end_line, meta.end_column)
-
-
 def _tok_span(tok: Token, path: str) -> Span:
     return Span(path, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
-@v_args(meta=True)
+def _first_last(children) -> tuple[Span | None, Span | None]:
+    spans = [_span_of(c) for c in children]
+    spans = [sp for sp in spans if sp is not None]
+    return (spans[0], spans[-1]) if spans else (None, None)
+
+
+def _span_of(child) -> Span | None:
+    if isinstance(child, Token):
+        return Span("", child.line, child.column, child.end_line, child.end_column)
+    if isinstance(child, tuple):
+        return _first_last(child)[0] and Span("", *_cover(child))
+    return getattr(child, "span", None)
+
+
+def _cover(children) -> tuple[int, int, int, int]:
+    first, last = _first_last(children)
+    return first.line, first.col, last.end_line, last.end_col
+
+
 class _ToAst(Transformer):
-    """Tree -> ir nodes. Structural only."""
+    """Tree -> ir nodes. Structural only. A node's span runs from its first token (keywords
+    such as `add` and `if` are kept for this) to the end of its last child."""
 
     def __init__(self, path: str):
         super().__init__()
         self.path = path
 
-    def _s(self, meta) -> Span:
-        return _span(meta, self.path)
+    def _s(self, children) -> Span:
+        first, last = _first_last(children)
+        if first is None:
+            return Span(self.path, 1, 1)
+        return Span(self.path, first.line, first.col, last.end_line, last.end_col)
 
     # -- top level
-    def start(self, meta, items):
+    def start(self, items):
         uses = tuple(i for i in items if isinstance(i, ir.Use))
         defs = tuple(i for i in items if isinstance(i, ir.Definition))
         return ir.Module(self.path, uses, defs)
 
-    def use(self, meta, children):
-        return ir.Use(children[0][1:-1], self._s(meta))
+    def use(self, children):
+        return ir.Use(children[0][1:-1], self._s(children))
 
-    def _definition(self, kind, meta, children):
+    def _definition(self, kind, children):
         name, params, body = children
-        return ir.Definition(kind, str(name), tuple(params or ()), body, self._s(meta))
+        return ir.Definition(kind, str(name), tuple(params or ()), body, self._s([name]))
 
-    def network(self, meta, children):
-        return self._definition("network", meta, children)
+    def network(self, children):
+        return self._definition("network", children)
 
-    def block(self, meta, children):
-        return self._definition("block", meta, children)
+    def block(self, children):
+        return self._definition("block", children)
 
-    def params(self, meta, children):
+    def params(self, children):
         return tuple(c for c in children if c is not None)
 
-    def param(self, meta, children):
-        return ir.Param(str(children[0]), children[1], self._s(meta))
+    def param(self, children):
+        return ir.Param(str(children[0]), children[1], self._s(children))
 
-    def body(self, meta, children):
+    def body(self, children):
         return tuple(children)
 
     branch = body
 
     # -- statements
-    def input(self, meta, children):
-        return ir.Input(children[0], self._s(meta))
+    def input(self, children):
+        return ir.Input(children[0], children[0].span)
 
-    def expect(self, meta, children):
-        return ir.Expect(children[0], self._s(meta))
+    def expect(self, children):
+        return ir.Expect(children[0], children[0].span)
 
-    def recipe(self, meta, children):
-        return ir.Recipe(tuple(children), self._s(meta))
+    def recipe(self, children):
+        return ir.Recipe(tuple(children[1:]), self._s(children[:1]))
 
-    def setting(self, meta, children):
-        return ir.Setting(str(children[0]), children[1], self._s(meta))
+    def setting(self, children):
+        return ir.Setting(str(children[0]), children[1], self._s(children))
 
-    def shape_literal(self, meta, children):
+    def shape_literal(self, children):
         tok = children[0]
         span = _tok_span(tok, self.path)
         return ir.ShapeSpec(tuple(ir.Lit(int(d), span) for d in str(tok).split("x")), span)
 
-    def shape_exprs(self, meta, children):
-        return ir.ShapeSpec(tuple(children), self._s(meta))
+    def shape_exprs(self, children):
+        return ir.ShapeSpec(tuple(children), self._s(children))
 
-    def labelled(self, meta, children):
-        return ir.Labelled(children[0], children[1], self._s(meta))
+    def labelled(self, children):
+        return ir.Labelled(str(children[0]), children[1], self._s(children))
 
-    def label(self, meta, children):
-        return str(children[0])
+    def label(self, children):
+        return children[0]
 
-    def repeat(self, meta, children):
-        return ir.Repeat(children[0], children[1], self._s(meta))
+    def repeat(self, children):
+        return ir.Repeat(children[0], children[1], self._s(children))
 
-    def call(self, meta, children):
+    def call(self, children):
         name, arglist = children
         args = tuple(a for a in (arglist or ()) if not isinstance(a, ir.KwArg))
         kwargs = tuple(a for a in (arglist or ()) if isinstance(a, ir.KwArg))
-        return ir.Call(str(name), args, kwargs, self._s(meta))
+        span = self._s([name, *(arglist or ())])
+        if arglist is not None:  # the closing parenthesis, dropped by the parser
+            span = Span(span.path, span.line, span.col, span.end_line, span.end_col + 1)
+        return ir.Call(str(name), args, kwargs, span)
 
-    def arglist(self, meta, children):
+    def arglist(self, children):
         return tuple(c for c in children if c is not None)
 
-    def pos_arg(self, meta, children):
+    def pos_arg(self, children):
         return children[0]
 
-    def kw_arg(self, meta, children):
-        return ir.KwArg(str(children[0]), children[1], self._s(meta))
+    def kw_arg(self, children):
+        return ir.KwArg(str(children[0]), children[1], self._s(children))
 
-    def group(self, meta, children):
-        return ir.Group(tuple(children), self._s(meta))
+    def group(self, children):
+        return ir.Group(tuple(children), self._s(children))
 
-    def add(self, meta, children):
-        return ir.Branches("add", tuple(children), self._s(meta))
+    def add(self, children):
+        return ir.Branches("add", tuple(children[1:]), self._s(children[:1]))
 
-    def concat(self, meta, children):
-        return ir.Branches("concat", tuple(children), self._s(meta))
+    def concat(self, children):
+        return ir.Branches("concat", tuple(children[1:]), self._s(children[:1]))
 
-    def cond(self, meta, children):
-        test, then, orelse = children
+    def cond(self, children):
+        keyword, test, then, orelse = children
         if isinstance(orelse, ir.Cond):
             orelse = (orelse,)
-        return ir.Cond(test, then, orelse or (), self._s(meta))
+        return ir.Cond(test, then, orelse or (), self._s([keyword]))
 
-    def loop(self, meta, children):
-        var, start, stop, body = children
-        return ir.Loop(str(var), start, stop, body, self._s(meta))
+    def loop(self, children):
+        keyword, var, start, stop, body = children
+        return ir.Loop(str(var), start, stop, body, self._s([keyword]))
 
     # -- expressions
-    def int_lit(self, meta, children):
-        return ir.Lit(int(children[0]), self._s(meta))
+    def _lit(self, value, children):
+        return ir.Lit(value, _tok_span(children[0], self.path))
 
-    def float_lit(self, meta, children):
-        return ir.Lit(float(children[0]), self._s(meta))
+    def int_lit(self, children):
+        return self._lit(int(children[0]), children)
 
-    def str_lit(self, meta, children):
-        return ir.Lit(str(children[0])[1:-1], self._s(meta))
+    def float_lit(self, children):
+        return self._lit(float(children[0]), children)
 
-    def true_lit(self, meta, children):
-        return ir.Lit(True, self._s(meta))
+    def str_lit(self, children):
+        return self._lit(str(children[0])[1:-1], children)
 
-    def false_lit(self, meta, children):
-        return ir.Lit(False, self._s(meta))
+    def true_lit(self, children):
+        return self._lit(True, children)
 
-    def var(self, meta, children):
-        return ir.Var(str(children[0]), self._s(meta))
+    def false_lit(self, children):
+        return self._lit(False, children)
 
-    def func(self, meta, children):
+    def var(self, children):
+        return ir.Var(str(children[0]), _tok_span(children[0], self.path))
+
+    def func(self, children):
         return ir.Func(str(children[0]), tuple(c for c in children[1:] if c is not None),
-                       self._s(meta))
+                       self._s(children))
 
-    def neg(self, meta, children):
-        return ir.UnOp("-", children[0], self._s(meta))
+    def neg(self, children):
+        return ir.UnOp("-", children[0], children[0].span)
 
-    def not_op(self, meta, children):
-        return ir.UnOp("not", children[0], self._s(meta))
+    def not_op(self, children):
+        return ir.UnOp("not", children[0], children[0].span)
 
     def __default__(self, data, children, meta):
         if data in _BINOPS:
-            return ir.BinOp(_BINOPS[data], children[0], children[1], self._s(meta))
+            return ir.BinOp(_BINOPS[data], children[0], children[1], self._s(children))
         return super().__default__(data, children, meta)
