@@ -39,11 +39,10 @@ def register(subparsers: Any) -> None:
     g.add_argument("--init", choices=["xavier", "default"])
     g.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
                    help="MNIST mean/std normalisation (0.1307/0.3081)")
-    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+    g.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
                    help="any recipe key (repeatable)")
     r = t.add_argument_group("run")
-    r.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a spec parameter (repeatable)")
+    _spec_flags(r)
     r.add_argument("--seed", type=int, help="seed for init, shuffling and dropout (default 0)")
     r.add_argument("--out", type=Path, help="run folder (default runs/NAME, then NAME-2, ...)")
     r.add_argument("--resume", nargs="?", const=True, default=None, metavar="RUN_DIR",
@@ -64,12 +63,19 @@ def register(subparsers: Any) -> None:
 
     e = subparsers.add_parser("eval", help="evaluate a checkpoint on the test set")
     e.add_argument("spec", help="the spec (or module:function) the checkpoint was trained from")
+    _spec_flags(e)
     e.add_argument("--checkpoint", type=Path, required=True,
                    help="a run folder, its checkpoint.json or its .safetensors file")
     _data_flags(e)
     _device_flags(e)
     e.add_argument("--split", choices=["test", "train"], default="test")
     e.set_defaults(func=cmd_eval)
+
+
+def _spec_flags(p: Any) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="K=V",
+                   help="set a network parameter (repeatable), as in `archc build`")
+    p.add_argument("--network", help="which network of the file (default: the first)")
 
 
 def _data_flags(p: argparse.ArgumentParser) -> None:
@@ -94,8 +100,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report_error(exc: ArchcError) -> int:
-    for err in exc.errors if isinstance(exc, ArchcErrors) else [exc]:
-        print(render(err), file=sys.stderr)
+    """Print like the rest of archc (with the source line when the error points into a spec)."""
+    try:
+        from archc.cli import print_errors
+    except ImportError:
+        for err in exc.errors if isinstance(exc, ArchcErrors) else [exc]:
+            print(render(err), file=sys.stderr)
+    else:
+        print_errors(exc)
     return 1
 
 
@@ -117,7 +129,7 @@ def _cli_recipe(args: argparse.Namespace) -> dict[str, Any]:
     from archc.train.config import parse_assignment
 
     flags = {k: getattr(args, k) for k in RECIPE_FLAGS if getattr(args, k) is not None}
-    flags.update(parse_assignment(s) for s in args.set)
+    flags.update(parse_assignment(s) for s in args.recipe)
     return flags
 
 
@@ -146,7 +158,7 @@ def _train(args: argparse.Namespace) -> int:
 
     world = dist.from_env()
     flags = _cli_recipe(args)
-    src = load_model(args.spec, args.param)
+    src = load_model(args.spec, args.set, args.network)
     run_dir = _run_dir(args, src.name)
     seed = 0 if args.seed is None else args.seed
     if args.resume:
@@ -171,7 +183,7 @@ def _train(args: argparse.Namespace) -> int:
     run_dir = Path(dist.broadcast_object(str(run_dir), world))
     if world.is_main:
         print(f"run folder: {run_dir}", file=sys.stderr)
-    info = {"name": src.name, "spec": args.spec, "params": args.param,
+    info = {"name": src.name, "spec": args.spec, "params": args.set, "network": args.network,
             "input_shape": [1, recipe.image_size, recipe.image_size]}
     trainer = Trainer(model_fn, train_split, test_split, run_dir, cfg, info)
     history = trainer.run(resume=bool(args.resume))
@@ -233,7 +245,8 @@ def _eval(args: argparse.Namespace) -> int:
 
     index, tensors = checkpoint.load(args.checkpoint)
     recipe = make_recipe(index["recipe"], source=str(args.checkpoint))
-    src = load_model(args.spec, index.get("params", []))
+    src = load_model(args.spec, args.set or index.get("params", []),
+                     args.network or index.get("network"))
     model = src.builder(recipe.image_size)()
     checkpoint.restore(model, None, index, tensors)
     device = resolve_device(args.device, World())

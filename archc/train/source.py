@@ -30,12 +30,12 @@ def _parse_params(params: list[str]) -> dict[str, Any]:
     return dict(parse_assignment(p) for p in params)
 
 
-def load_model(spec: str, params: list[str]) -> ModelSource:
+def load_model(spec: str, params: list[str], network: str | None = None) -> ModelSource:
     """Resolve SPEC: an existing file or bundled spec name goes to the compiler; `pkg.mod:fn`
     is imported and `fn()` called (its `recipe` attribute, if any, is the recipe)."""
     if ":" in spec and not Path(spec).exists() and not spec.endswith(".arch"):
         return _from_factory(spec, params)
-    return _from_spec(spec, _parse_params(params))
+    return _from_spec(spec, _parse_params(params), network)
 
 
 def _from_factory(spec: str, params: list[str]) -> ModelSource:
@@ -49,19 +49,19 @@ def _from_factory(spec: str, params: list[str]) -> ModelSource:
     return ModelSource(attr, lambda size: (lambda: fn(**kwargs)), dict(getattr(fn, "recipe", {})))
 
 
-def _from_spec(spec: str, params: dict[str, Any]) -> ModelSource:
+def _from_spec(spec: str, params: dict[str, Any], network: str | None) -> ModelSource:
     import archc
 
     load = getattr(archc, "load", None)
     if load is None:  # the compiler core is not importable: fall back to the reference nets
         return _reference_fallback(spec, params)
-    net = load(spec, overrides=params or None)
+    net = load(spec, params or None, None, network)
     native = tuple(net.input_shape)
 
     def builder(size: int) -> ModelFn:
         shaped = net
         if native[1:] != (size, size):
-            shaped = load(spec, overrides=params or None, input_shape=(native[0], size, size))
+            shaped = load(spec, params or None, (native[0], size, size), network)
         if shaped.input_shape[0] != 1:
             raise ArchcError(f"{spec}: the network takes {shaped.input_shape[0]} input channels,"
                              " (Fashion-)MNIST images have 1")
