@@ -41,9 +41,12 @@ class _Namer:
 
     def __init__(self) -> None:
         self.entries: list[tuple[ir.Node, str | None, str]] = []
+        self.label_spans: dict[int, Span] = {}
 
-    def add(self, node: ir.Node, label: str | None, base: str) -> None:
+    def add(self, node: ir.Node, label: str | None, base: str, span: Span | None = None) -> None:
         self.entries.append((node, label, base))
+        if span is not None:
+            self.label_spans[id(node)] = span
 
     def names(self, errors: list[ArchcError]) -> dict[int, str]:
         taken: set[str] = set()
@@ -51,7 +54,8 @@ class _Namer:
             if label is not None:
                 if label in taken:
                     errors.append(NameError_(f"duplicate name '{label}' in this scope",
-                                             node.span, "labels must be unique within a block"))
+                                             self.label_spans.get(id(node), node.span),
+                                             "labels must be unique within a block"))
                 taken.add(label)
         counts = Counter(base for _, label, base in self.entries if label is None)
         seen: Counter[str] = Counter()
@@ -136,8 +140,19 @@ def _find_cycle(d, blocks, path, errors, cyclic, done) -> None:
 
 
 def signature(name: str, fields: list[tuple[str, Any, bool]]) -> str:
-    parts = [n if req else f"{n}={_show(v)}" for n, v, req in fields]
+    parts = [n if req else f"{n}={v if isinstance(v, _Text) else _show(v)}"
+             for n, v, req in fields]
     return f"{name}({', '.join(parts)})"
+
+
+class _Text(str):
+    """Already-rendered text in a signature."""
+
+
+def _default_text(expr: ir.Expr | None) -> Any:
+    if isinstance(expr, ir.Lit):
+        return expr.value
+    return _Text("...")
 
 
 def _show(value: Any) -> str:
@@ -211,18 +226,20 @@ class Expander:
         return ir.Scope("", kind, label, items, shape, out, span)
 
     # -- statements
-    def _call_stmt(self, st: ir.Call, env, shape, namer, items, label=None):
+    def _call_stmt(self, st: ir.Call, env, shape, namer, items, label=None, label_span=None):
         node = self.call(st, env, shape)
         if node is None:
             return None
         items.append(node)
-        namer.add(node, label, st.name)
+        namer.add(node, label, st.name, label_span)
         return node.out_shape
 
     def _labelled(self, st: ir.Labelled, env, shape, namer, items):
         unit = st.unit
+        label_span = Span(st.span.path, st.span.line, st.span.col, st.span.line,
+                          st.span.col + len(st.label))
         if isinstance(unit, ir.Call):
-            return self._call_stmt(unit, env, shape, namer, items, st.label)
+            return self._call_stmt(unit, env, shape, namer, items, st.label, label_span)
         if isinstance(unit, (ir.Repeat, ir.Loop)):
             node = self.repeat(unit, env, shape)
         else:
@@ -230,7 +247,7 @@ class Expander:
             out = self._stmt[type(unit)](unit, env, shape, sub, sub_items)
             node = self._finish("group", "group", sub, sub_items, shape, out, st.span)
         items.append(node)
-        namer.add(node, st.label, node.kind)
+        namer.add(node, st.label, node.kind, label_span)
         return node.out_shape
 
     def _group(self, st: ir.Group, env, shape, namer, items):
@@ -360,7 +377,8 @@ class Expander:
 
     def bind_block(self, block: ir.Definition, st: ir.Call, env) -> dict[str, Any]:
         names = [p.name for p in block.params]
-        sig = signature(block.name, [(p.name, "…", p.default is None) for p in block.params])
+        sig = signature(block.name, [(p.name, _default_text(p.default), p.default is None)
+                                     for p in block.params])
         bound = self.bind(block.name, names, st, env, sig)
         values: dict[str, Any] = {}
         for p in block.params:  # defaults may use earlier parameters: block b(c, mid=c//4)

@@ -44,6 +44,8 @@ class Op:
     params: Callable[[Any, Shape, Shape], int] = lambda a, i, o: 0
     macs: Callable[[Any, Shape, Shape], int] = lambda a, i, o: 0
     doc: str = ""
+    example: str = ""  # a call exercising the op, tested on `example_input` for every op
+    example_input: str = "3x9x9"
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -130,6 +132,7 @@ register(Op(
     params=lambda a, i, o: a.out * (i[0] // a.groups) * a.k * a.k + (a.out if a.bias else 0),
     macs=lambda a, i, o: math.prod(o) * (i[0] // a.groups) * a.k * a.k,
     doc="2-D convolution: conv(out, k, stride=1, pad=0, dilation=1, groups=1, bias=true)",
+    example="conv(4, k=3, stride=2, pad=1, groups=1)",
 ))
 
 
@@ -150,6 +153,7 @@ register(Op(
     params=lambda a, i, o: i[0] * a.out + (a.out if a.bias else 0),
     macs=lambda a, i, o: i[0] * a.out,
     doc="fully connected layer: linear(out, bias=true)",
+    example="linear(5)", example_input="12",
 ))
 
 # ----------------------------------------------------------------------------- normalisation
@@ -177,6 +181,7 @@ register(Op(
     "bn", BNArgs, _bn_shape, torch=_bn_torch, label=lambda a: "bn",
     params=lambda a, i, o: 2 * i[0] if a.affine else 0,
     doc="batch normalisation; 1-D or 2-D from the input rank: bn(eps=1e-5, momentum=0.1)",
+    example="bn(eps=0.001)",
 ))
 
 
@@ -192,6 +197,7 @@ register(Op(
     torch=lambda a, i, o: _nn().LocalResponseNorm(a.size, a.alpha, a.beta, a.k),
     label=lambda a: f"lrn {a.size}",
     doc="local response normalisation across channels: lrn(size, alpha, beta, k)",
+    example="lrn(3)",
 ))
 
 # ----------------------------------------------------------------------------- activations
@@ -204,7 +210,8 @@ def _same(a: Any, s: Shape) -> Shape:
 def _activation(name: str, factory: Callable[[Any], Any], args: type[Args] = NoArgs,
                 label: Callable[[Any], str] | None = None) -> None:
     register(Op(name, args, _same, torch=lambda a, i, o: factory(a),
-                label=label or (lambda a: name), doc=f"{name} activation"))
+                label=label or (lambda a: name), doc=f"{name} activation",
+                example=name if args is NoArgs else f"{name}()"))
 
 
 class LeakyArgs(Args):
@@ -252,11 +259,13 @@ register(Op(
     "maxpool", PoolArgs, _pool_shape("maxpool"),
     torch=lambda a, i, o: _nn().MaxPool2d(a.k, a.stride, a.pad, ceil_mode=a.ceil),
     label=_pool_label("maxpool"), doc="max pooling: maxpool(k, stride=k, pad=0, ceil=false)",
+    example="maxpool(3, stride=2, ceil=true)",
 ))
 register(Op(
     "avgpool", PoolArgs, _pool_shape("avgpool"),
     torch=lambda a, i, o: _nn().AvgPool2d(a.k, a.stride, a.pad, ceil_mode=a.ceil),
     label=_pool_label("avgpool"), doc="average pooling: avgpool(k, stride=k, pad=0, ceil=false)",
+    example="avgpool(2, pad=1)",
 ))
 
 
@@ -275,18 +284,21 @@ register(Op(
     torch=lambda a, i, o: _nn().AdaptiveAvgPool2d((a.h, a.w or a.h)),
     label=lambda a: f"adaptive avgpool {a.h}x{a.w or a.h}",
     doc="adaptive average pooling to a fixed size: adaptive_avgpool(h, w=h)",
+    example="adaptive_avgpool(2, 3)",
 ))
 register(Op(
     "adaptive_maxpool", AdaptiveArgs, _adaptive_shape,
     torch=lambda a, i, o: _nn().AdaptiveMaxPool2d((a.h, a.w or a.h)),
     label=lambda a: f"adaptive maxpool {a.h}x{a.w or a.h}",
     doc="adaptive max pooling to a fixed size: adaptive_maxpool(h, w=h)",
+    example="adaptive_maxpool(2)",
 ))
 register(Op(
     "gap", NoArgs, lambda a, s: (_need_image("gap", s)[0], 1, 1),
     torch=lambda a, i, o: _nn().AdaptiveAvgPool2d((1, 1)),
     label=lambda a: "global avgpool",
     doc="global average pooling to Cx1x1 (nn.AdaptiveAvgPool2d((1, 1)))",
+    example="gap",
 ))
 
 # ----------------------------------------------------------------------------- structure
@@ -296,6 +308,7 @@ register(Op(
     "flatten", NoArgs, lambda a, s: (math.prod(s),),
     torch=lambda a, i, o: _nn().Flatten(), label=lambda a: "flatten",
     doc="flatten everything but the batch axis",
+    example="flatten",
 ))
 
 
@@ -306,10 +319,12 @@ class DropoutArgs(Args):
 register(Op(
     "dropout", DropoutArgs, _same, torch=lambda a, i, o: _nn().Dropout(a.p),
     label=lambda a: f"dropout {a.p:g}", doc="dropout: dropout(p=0.5), 0 <= p < 1",
+    example="dropout(0.25)",
 ))
 register(Op(
     "identity", NoArgs, _same, torch=lambda a, i, o: _nn().Identity(),
     label=lambda a: "identity", doc="pass the input through unchanged",
+    example="identity",
 ))
 
 

@@ -85,8 +85,10 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> SyntaxError_:
         return SyntaxError_(f"unexpected character {char!r}", Span(path, line, col))
     if isinstance(exc, UnexpectedEOF) or (
             isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
-        lines = text.splitlines() or [""]
-        line, col = len(lines), len(lines[-1]) + 1
+        # Lark places the end at the last token; point just after it, not at trailing comments.
+        last = getattr(exc, "token", None)
+        if last is not None and getattr(last, "line", None):
+            line, col = last.line, last.column + 1
         return SyntaxError_("unexpected end of file", Span(path, line, col),
                             _expected_hint(exc.expected))
     token = exc.token

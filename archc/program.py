@@ -87,6 +87,10 @@ def load_program(path: str | Path, text: str | None = None) -> Program:
     except ArchcError as exc:
         prog.errors.append(exc)
         return prog
+    if not module.definitions and not module.uses:
+        prog.errors.append(ArchcError("empty spec: no network or block defined",
+                                      Span(display, 1, 1),
+                                      "start with `network name { input 1x28x28 ... }`"))
     _collect(module, own_blocks, prog.networks, prog.errors)
     used_defs: list[ir.Definition] = []
     _load_uses(module, Path(path), root, prog, used, used_defs, {Path(path).resolve()})
@@ -100,10 +104,11 @@ def load_program(path: str | Path, text: str | None = None) -> Program:
 def _collect(module: ir.Module, blocks: dict, networks: dict, errors: list) -> None:
     for d in module.definitions:
         table = blocks if d.kind == "block" else networks
-        if d.name in table:
+        if d.name in table:  # the first definition stays, so its errors are still reported
             first = table[d.name].span
             errors.append(NameError_(f"{d.kind} '{d.name}' defined twice (first at line "
                                      f"{first.line})", d.span))
+            continue
         table[d.name] = d
 
 
@@ -148,7 +153,7 @@ def _resolve_use(use: ir.Use, path: Path, root: Path) -> Path:
     if not target.is_file():
         near = [p.name for p in target.parent.glob("*.arch")] if target.parent.is_dir() else []
         raise ImportError_(f"use: no such file '{rel}'", use.span,
-                           did_you_mean(Path(rel).name, near))
+                           did_you_mean(Path(rel).name, near, cutoff=0.8))
     return target
 
 
@@ -201,8 +206,8 @@ def load_network(source: str | Path, overrides: Mapping[str, Any] | None = None,
     """Load, check and expand one network; raise ArchcErrors with every error found."""
     path = resolve_spec(str(source)) if text is None else Path(source)
     prog = load_program(path, text)
-    if prog.errors:
-        raise ArchcErrors(_dedupe(prog.errors))
+    if prog.errors:  # report expansion errors too, as `check` would
+        raise ArchcErrors(check_program(prog, overrides, input_shape))
     defn = pick_network(prog, network)
     net, errors = expand_network(defn, prog.blocks, prog.cyclic, overrides, input_shape,
                                  prog.path)

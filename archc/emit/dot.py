@@ -1,0 +1,185 @@
+"""Stage 3, resolved graph -> Graphviz diagram: one node per layer, each block instance a
+(nested) cluster, output shapes on the edges, the branches of add/concat side by side.
+
+DOT text needs only the `graphviz` Python package; SVG, PNG and PDF run Graphviz's `dot`
+program (or, failing that, `graphviz-pure`, a self-contained port installable with pip).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+import graphviz
+
+from ..errors import ArchcError
+from ..ir import Join, Layer, Network, Node, Scope, Shape
+from ..ops import REGISTRY, fmt_shape
+from ..stats import count, run_name, runs
+
+INPUT, OUTPUT = "@input", "@output"  # no layer name contains '@'
+
+_FILL = {  # node colour by op family; anything not listed is light grey
+    "conv": "#d6e6f5", "linear": "#e3dbf0", "bn": "#fbe5c8", "lrn": "#fbe5c8",
+    "maxpool": "#d5eccf", "avgpool": "#d5eccf", "adaptive_avgpool": "#d5eccf",
+    "adaptive_maxpool": "#d5eccf", "gap": "#d5eccf", "dropout": "#eeeeee",
+}
+_JOIN = {"add": {"label": "+", "shape": "circle", "width": "0.3", "fixedsize": "true"},
+         "concat": {"label": "concat", "shape": "invtrapezium"}}
+_CLUSTER = {"style": "rounded,dashed", "color": "#888888", "fontcolor": "#444444",
+            "labeljust": "l", "fontsize": "10"}
+
+Tail = tuple[str, Shape]  # the node whose output flows on, and that output's shape
+
+
+def digraph(net: Network, depth: int | None = None, rankdir: str = "TB") -> graphviz.Digraph:
+    """The diagram of a checked network, down to `depth` levels of blocks (None: all)."""
+    g = graphviz.Digraph(
+        net.name,
+        graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "label": net.name,
+                    "labelloc": "t", "fontsize": "14", "nodesep": "0.25", "ranksep": "0.3"},
+        node_attr={"shape": "box", "style": "rounded,filled", "fillcolor": "#f4f4f4",
+                   "fontname": "Helvetica", "fontsize": "10", "height": "0.3"},
+        edge_attr={"fontname": "Helvetica", "fontsize": "8", "fontcolor": "#555555",
+                   "arrowsize": "0.6"})
+    g.node(INPUT, f"input\\n{fmt_shape(net.input_shape)}", shape="oval", fillcolor="white")
+    drawer = _Drawer(depth)
+    tail = drawer.seq(g, net.root.items, "", 0, (INPUT, net.input_shape))
+    g.node(OUTPUT, f"output\\n{fmt_shape(net.output_shape)}", shape="oval", fillcolor="white")
+    drawer.edge(tail, OUTPUT)
+    for src, dst, attrs in drawer.edges:  # at top level, so no node is pulled into a cluster
+        g.edge(src, dst, **attrs)
+    return g
+
+
+class _Drawer:
+    def __init__(self, depth: int | None):
+        self.depth = depth
+        self.edges: list[tuple[str, str, dict[str, str]]] = []
+        self.forks: set[str] = set()  # edges out of a fork repeat the shape into it: no label
+        self._node: dict[type, Callable[..., Tail]] = {
+            Layer: self.layer, Join: self.join, Scope: self.scope}
+
+    def edge(self, tail: Tail, dst: str) -> None:
+        label = {} if tail[0] in self.forks else {"label": " " + fmt_shape(tail[1])}
+        self.edges.append((tail[0], dst, label))
+
+    def seq(self, g: graphviz.Digraph, items: tuple[Node, ...], prefix: str, level: int,
+            tail: Tail) -> Tail:
+        for run in runs(items):
+            if isinstance(run[0], Scope) and not self.expanded(level):
+                tail = self.collapsed(g, run, prefix, tail)
+            else:
+                for node in run:
+                    tail = self._node[type(node)](g, node, prefix, level, tail)
+        return tail
+
+    def expanded(self, level: int) -> bool:
+        return self.depth is None or level + 1 < self.depth
+
+    def layer(self, g, n: Layer, prefix: str, level: int, tail: Tail) -> Tail:
+        node_id, label = prefix + n.name, REGISTRY[n.op].label(n.args)
+        if not re.fullmatch(re.escape(n.op) + r"\d*", n.name):  # a name the spec chose
+            label = f"{n.name}: {label}"
+        params = count(n).params
+        g.node(node_id, label, fillcolor=_FILL.get(n.op, "#f4f4f4"),
+               tooltip=f"{node_id}: {n.op}, {params:,} params, out {fmt_shape(n.out_shape)}")
+        self.edge(tail, node_id)
+        return node_id, n.out_shape
+
+    def join(self, g, n: Join, prefix: str, level: int, tail: Tail) -> Tail:
+        # A fork point inside the join's scope keeps an identity shortcut in its block's
+        # cluster, and starts the branches side by side.
+        node_id, fork = prefix + n.name, f"{prefix}{n.name}/fork"
+        g.node(fork, "", shape="point", width="0.06", fillcolor="black", tooltip=f"{node_id}: branches")
+        self.edge(tail, fork)
+        self.forks.add(fork)
+        ends = [self.seq(g, branch, prefix, level, (fork, tail[1])) for branch in n.branches]
+        g.node(node_id, fillcolor="white", tooltip=f"{node_id}: {n.kind}", **_JOIN[n.kind])
+        for end in ends:
+            self.edge(end, node_id)
+        return node_id, n.out_shape
+
+    def scope(self, g, n: Scope, prefix: str, level: int, tail: Tail) -> Tail:
+        qual = prefix + n.name
+        with g.subgraph(name=f"cluster_{qual}") as c:
+            c.attr(label=_scope_title(qual, n), tooltip=qual, **_CLUSTER)
+            return self.seq(c, n.items, qual + ".", level + 1, tail)
+
+    def collapsed(self, g, run: list[Node], prefix: str, tail: Tail) -> Tail:
+        first = run[0]
+        assert isinstance(first, Scope)
+        node_id = prefix + first.name
+        times = f" ×{len(run)}" if len(run) > 1 else ""
+        params = count(first).params * len(run)
+        g.node(node_id, f"{run_name(prefix, run)}\\n{first.label}{times}\\n{params:,} params",
+               shape="box3d", style="filled", fillcolor="#fff7d6",
+               tooltip=f"{run_name(prefix, run)}: {first.label}{times}")
+        self.edge(tail, node_id)
+        return node_id, run[-1].out_shape
+
+
+def _scope_title(qual: str, scope: Scope) -> str:
+    return f"{qual}: {scope.label}" if scope.kind == "block" else qual
+
+
+# ----------------------------------------------------------------------------- outputs
+
+GRAPHVIZ_HINT = ("install Graphviz (apt-get install graphviz, brew install graphviz, "
+                 "conda install graphviz or https://graphviz.org/download/) or "
+                 "`pip install graphviz-pure` for a self-contained one; or write -o FILE.dot, "
+                 "which needs neither")
+
+
+def emit_dot(net: Network, depth: int | None = None, rankdir: str = "TB") -> bytes:
+    return digraph(net, depth, rankdir).source.encode()
+
+
+def emit_svg(net: Network, depth: int | None = None, rankdir: str = "TB") -> bytes:
+    return _pipe(digraph(net, depth, rankdir).source, "svg")
+
+
+def emit_png(net: Network, depth: int | None = None, rankdir: str = "TB") -> bytes:
+    return _pipe(digraph(net, depth, rankdir).source, "png")
+
+
+def emit_pdf(net: Network, depth: int | None = None, rankdir: str = "TB") -> bytes:
+    return _pipe(digraph(net, depth, rankdir).source, "pdf")
+
+
+EMITTERS: dict[str, Callable[..., bytes]] = {
+    "dot": emit_dot, "gv": emit_dot, "svg": emit_svg, "png": emit_png, "pdf": emit_pdf}
+
+
+def render(net: Network, kind: str, depth: int | None = None, rankdir: str = "TB") -> bytes:
+    """The diagram as bytes in one of EMITTERS' formats."""
+    return EMITTERS[kind](net, depth, rankdir)
+
+
+def _pipe(source: str, fmt: str) -> bytes:
+    try:
+        return graphviz.Source(source).pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        pure = shutil.which("graphviz-pure")
+        if pure is None:
+            raise ArchcError(f"writing .{fmt} needs Graphviz's `dot` program, which is not "
+                             "installed (not on PATH)", hint=GRAPHVIZ_HINT) from None
+        return _run([pure, f"-T{fmt}"], source)
+    except graphviz.CalledProcessError as exc:
+        raise ArchcError(f"graphviz dot failed: {_stderr(exc)}") from None
+
+
+def _run(cmd: list[str], source: str) -> bytes:
+    proc = subprocess.run(cmd, input=source.encode(), capture_output=True, check=False)
+    if proc.returncode:
+        raise ArchcError(f"{cmd[0]} failed: {proc.stderr.decode(errors='replace').strip()}",
+                         hint=GRAPHVIZ_HINT)
+    return proc.stdout
+
+
+def _stderr(exc: Any) -> str:
+    err = exc.stderr
+    return (err.decode(errors="replace") if isinstance(err, bytes) else str(err or exc)).strip()

@@ -1,0 +1,253 @@
+"""Stage 3, resolved graph -> counts: parameters, MACs, FLOPs and activation sizes per layer,
+computed statically from the op registry, without torch and without running the model."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UsageError
+from .ir import Join, Layer, Network, Node, Scope, Shape
+from .ops import REGISTRY
+
+FLOP_CONVENTION = (
+    "FLOPs = 2 x MACs for conv and linear (a multiply and an add), 0 for batch norm, "
+    "activations, pooling, add and concat: what torch.utils.flop_counter.FlopCounterMode "
+    "counts for a forward pass (bias additions are not counted)")
+ACTIVATION_CONVENTION = (
+    "activation memory = the output elements of every layer and every add/concat, summed: "
+    "what a training forward pass can keep for backward, before in-place ops and freeing")
+PARAM_CONVENTION = (
+    "parameters are weights and biases (BatchNorm running statistics are buffers, not "
+    "parameters); every parameter is trainable")
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+
+
+def dtype_bytes(dtype: str) -> int:
+    """Bytes per element of a dtype name (float32, float16, bfloat16, float64)."""
+    try:
+        return DTYPE_BYTES[dtype]
+    except KeyError:
+        raise UsageError(f"unknown dtype '{dtype}'",
+                         hint=f"choose one of {', '.join(DTYPE_BYTES)}") from None
+
+
+# ----------------------------------------------------------------------------- counts
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What one node costs for one input sample."""
+
+    params: int = 0
+    macs: int = 0
+    activations: int = 0  # output elements
+
+    @property
+    def flops(self) -> int:
+        # The registry gives MACs only for conv and linear; FlopCounterMode counts 2 per MAC.
+        return 2 * self.macs
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(self.params + other.params, self.macs + other.macs,
+                      self.activations + other.activations)
+
+    def __mul__(self, n: int) -> Counts:
+        return Counts(self.params * n, self.macs * n, self.activations * n)
+
+
+def _sum(counts: Iterator[Counts]) -> Counts:
+    total = Counts()
+    for c in counts:
+        total = total + c
+    return total
+
+
+def _count_layer(layer: Layer) -> Counts:
+    op = REGISTRY[layer.op]
+    return Counts(op.params(layer.args, layer.in_shape, layer.out_shape),
+                  op.macs(layer.args, layer.in_shape, layer.out_shape),
+                  math.prod(layer.out_shape))
+
+
+def _count_join(join: Join) -> Counts:
+    inner = _sum(count(n) for branch in join.branches for n in branch)
+    return inner + Counts(activations=math.prod(join.out_shape))
+
+
+def _count_scope(scope: Scope) -> Counts:
+    return _sum(count(n) for n in scope.items)
+
+
+_COUNT: dict[type, Callable[[Any], Counts]] = {
+    Layer: _count_layer, Join: _count_join, Scope: _count_scope}
+
+
+def count(node: Node) -> Counts:
+    """The counts of a node and everything inside it, for one sample."""
+    return _COUNT[type(node)](node)
+
+
+# ----------------------------------------------------------------------------- repeats
+
+
+def signature(node: Node) -> tuple:
+    """A node's structure without its own name or source position: two sibling blocks with
+    equal signatures compute the same function of the same shapes."""
+    return _SIGNATURE[type(node)](node)
+
+
+def _named(node: Node) -> tuple:
+    return (node.name, signature(node))
+
+
+_SIGNATURE: dict[type, Callable[[Any], tuple]] = {
+    Layer: lambda n: ("layer", n.op, repr(n.args), n.in_shape, n.out_shape),
+    Join: lambda n: ("join", n.kind, tuple(tuple(_named(c) for c in b) for b in n.branches),
+                     n.in_shape, n.out_shape),
+    Scope: lambda n: ("scope", n.kind, n.label, tuple(_named(c) for c in n.items),
+                      n.in_shape, n.out_shape),
+}
+
+
+def runs(items: tuple[Node, ...]) -> Iterator[list[Node]]:
+    """Consecutive identical scopes grouped together; every other node alone."""
+    run: list[Node] = []
+    for node in items:
+        if run and isinstance(node, Scope) and isinstance(run[0], Scope) \
+                and signature(node) == signature(run[0]):
+            run.append(node)
+            continue
+        if run:
+            yield run
+        run = [node]
+    if run:
+        yield run
+
+
+def run_name(prefix: str, run: list[Node]) -> str:
+    """`b2.0` for one node, `b2.0-3` for numbered repeats, `b2.{a,b}` otherwise."""
+    names = [n.name for n in run]
+    if len(names) == 1:
+        return prefix + names[0]
+    if all(n.isdigit() for n in names) and \
+            [int(n) for n in names] == list(range(int(names[0]), int(names[0]) + len(names))):
+        return f"{prefix}{names[0]}-{names[-1]}"
+    return f"{prefix}{{{','.join(names)}}}"
+
+
+# ----------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the summary: a layer, a join, or a block (collapsed, or the header of an
+    expanded one, whose contents follow it and carry its counts)."""
+
+    name: str
+    kind: str  # 'layer' | 'join' | 'block' | 'group' | 'repeat'
+    op: str  # the op, the join kind ('add'/'concat') or the block's name
+    label: str  # what a reader sees: the op's diagram label ('conv 3x3, 64, /2'), else `op`
+    output: Shape
+    counts: Counts
+    level: int  # nesting of scopes (and of joins, for indentation)
+    repeat: int = 1  # identical consecutive blocks this row stands for
+    branch: str | None = None  # 'add[1]': the innermost join branch the row is on
+    header: bool = False
+
+
+@dataclass(frozen=True)
+class Summary:
+    name: str
+    input: Shape
+    output: Shape
+    total: Counts
+    rows: tuple[Row, ...] = field(default=())
+    depth: int | None = None
+
+    @property
+    def trainable_params(self) -> int:
+        return self.total.params  # the language has no frozen layers (yet)
+
+    def param_bytes(self, dtype: str = "float32") -> int:
+        return self.total.params * dtype_bytes(dtype)
+
+    def activation_bytes(self, dtype: str = "float32", batch: int = 1) -> int:
+        return self.total.activations * dtype_bytes(dtype) * batch
+
+    def to_json(self, batch: int = 1, dtype: str = "float32") -> dict[str, Any]:
+        """The `archc summary --json` object; MACs, FLOPs and activations per sample."""
+        t = self.total
+        return {
+            "name": self.name, "input": list(self.input), "output": list(self.output),
+            "params": t.params, "trainable_params": self.trainable_params,
+            "macs": t.macs, "flops": t.flops, "activations": t.activations,
+            "dtype": dtype, "param_bytes": self.param_bytes(dtype),
+            "activation_bytes": self.activation_bytes(dtype), "batch": batch,
+            "batch_macs": t.macs * batch, "batch_flops": t.flops * batch,
+            "batch_activation_bytes": self.activation_bytes(dtype, batch),
+            "depth": self.depth,
+            "conventions": {"flops": FLOP_CONVENTION, "activations": ACTIVATION_CONVENTION,
+                            "params": PARAM_CONVENTION},
+            "layers": [_row_json(r) for r in self.rows if not r.header],
+        }
+
+
+def _row_json(r: Row) -> dict[str, Any]:
+    return {"name": r.name, "kind": r.kind, "op": r.op, "label": r.label,
+            "output": list(r.output),
+            "params": r.counts.params, "macs": r.counts.macs, "flops": r.counts.flops,
+            "activations": r.counts.activations, "repeat": r.repeat, "branch": r.branch}
+
+
+def summarize(net: Network, depth: int | None = None) -> Summary:
+    """Counts for a checked network, with one row per node down to `depth` levels of blocks
+    (None: every layer). Blocks at the cut are collapsed into one row holding their totals,
+    and identical consecutive ones into one row `xN`. The rows' counts add up to the total."""
+    if depth is not None and depth < 1:
+        raise UsageError(f"--depth must be at least 1, got {depth}")
+    rows: list[Row] = []
+    _Rows(rows, depth).seq(net.root.items, "", 0, None)
+    return Summary(net.name, net.input_shape, net.output_shape, count(net.root), tuple(rows),
+                   depth)
+
+
+class _Rows:
+    def __init__(self, out: list[Row], depth: int | None):
+        self.out, self.depth = out, depth
+        self._node = {Layer: self.layer, Join: self.join, Scope: self.scope}
+
+    def seq(self, items, prefix: str, level: int, branch: str | None) -> None:
+        for run in runs(items):
+            node = run[0]
+            if isinstance(node, Scope) and not self.expanded(level):
+                self.out.append(Row(run_name(prefix, run), node.kind, node.label, node.label,
+                                    node.out_shape, count(node) * len(run), level, len(run),
+                                    branch))
+            else:
+                for n in run:
+                    self._node[type(n)](n, prefix, level, branch)
+
+    def expanded(self, level: int) -> bool:
+        return self.depth is None or level + 1 < self.depth
+
+    def layer(self, n: Layer, prefix, level, branch) -> None:
+        label = REGISTRY[n.op].label(n.args)
+        self.out.append(Row(prefix + n.name, "layer", n.op, label, n.out_shape, count(n), level,
+                            branch=branch))
+
+    def join(self, n: Join, prefix, level, branch) -> None:
+        # The join's own row (its output tensor) heads its branches, as in `archc build`.
+        self.out.append(Row(prefix + n.name, "join", n.kind, n.kind, n.out_shape,
+                            Counts(activations=math.prod(n.out_shape)), level, branch=branch))
+        for i, b in enumerate(n.branches):
+            self.seq(b, prefix, level, f"{n.name}[{i}]")
+
+    def scope(self, n: Scope, prefix, level, branch) -> None:
+        self.out.append(Row(prefix + n.name, n.kind, n.label, n.label, n.out_shape, Counts(),
+                            level,
+                            branch=branch, header=True))
+        self.seq(n.items, f"{prefix}{n.name}.", level + 1, None)

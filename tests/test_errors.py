@@ -1,0 +1,97 @@
+"""Every error kind, data-driven: each tests/errors/*.arch ends with the exact diagnostics
+(`# error: line:col: message`) that `archc check` must report, in order."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import archc
+from archc.cli import main
+from archc.errors import ArchcErrors
+from archc.program import check_program, load_program
+
+ERRORS = sorted((Path(__file__).parent / "errors").glob("*.arch"))
+EXPECTED = re.compile(r"^# error: (\d+:\d+: .*)$", re.M)
+
+
+@pytest.mark.parametrize("path", ERRORS, ids=lambda p: p.stem)
+def test_error_file(path: Path) -> None:
+    expected = EXPECTED.findall(path.read_text())
+    assert expected, f"{path.name} states no expected errors"
+    errors = check_program(load_program(path))
+    assert [f"{e.span.line}:{e.span.col}: {e.message}" for e in errors] == expected
+
+
+@pytest.mark.parametrize("path", ERRORS, ids=lambda p: p.stem)
+def test_cli_exit_code_and_format(path: Path, capsys) -> None:
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    first = EXPECTED.findall(path.read_text())[0]
+    assert f"{path}:{first.split(': ', 1)[0]}: error: {first.split(': ', 1)[1]}" in err
+    assert "Traceback" not in err
+
+
+def test_rendering_has_source_caret_and_hint(tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "s.arch"
+    spec.write_text("network n {\n  input 1x28x28\n  conv(6, k=5) rellu\n}\n")
+    assert main(["check", str(spec)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == f"{spec}:3:16: error: unknown layer or block 'rellu'"
+    assert lines[1] == "    conv(6, k=5) rellu"
+    assert lines[2] == "                 ^~~~~"
+    assert lines[3] == "  hint: did you mean 'relu'?"
+
+
+def test_build_stops_at_first_error(tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "s.arch"
+    spec.write_text("network n { input 3x8x8 conv(0, k=1) conv(1, k=0) }")
+    assert main(["build", str(spec)]) == 1
+    assert capsys.readouterr().err.count("error:") == 1
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"network n { input 3x8x8 \xff }", "1:25: not UTF-8 text: byte 0xff"),
+    (b"", "1:1: empty spec: no network or block defined"),
+    (b"# only a comment\n", "1:1: empty spec: no network or block defined"),
+    (b"{" * 500, "1:101: brackets nested more than 100 deep"),
+])
+def test_bad_bytes(tmp_path: Path, data: bytes, message: str) -> None:
+    spec = tmp_path / "s.arch"
+    spec.write_bytes(data)
+    errors = check_program(load_program(spec))
+    assert [f"{e.span.line}:{e.span.col}: {e.message}" for e in errors] == [message]
+
+
+def test_api_raises_all_errors() -> None:
+    with pytest.raises(ArchcErrors) as info:
+        archc.loads("network n { input 3x8x8 conv(0, k=1) foo }")
+    assert len(info.value.errors) == 2
+
+
+@pytest.mark.parametrize("argv, code", [
+    (["check"], 2),
+    (["build", "no_such_spec"], 2),
+    (["build", "resnet18", "--input", "axb"], 2),
+    (["build", "resnet18", "--set", "nope=1"], 2),
+    (["build", "resnet18", "--set", "novalue"], 2),
+    (["check", "/no/such/file.arch"], 1),
+])
+def test_usage_errors(argv: list[str], code: int, capsys) -> None:
+    try:
+        assert main(argv) == code
+    except SystemExit as exc:  # argparse's own usage errors
+        assert exc.code == code
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_check_never_imports_torch() -> None:
+    specs = sorted(str(p) for p in (Path(__file__).parents[1] / "specs").glob("*.arch"))
+    code = ("import sys; from archc.cli import main; rc = main(['check', *sys.argv[1:]]); "
+            "print(rc, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, *specs], capture_output=True, text=True)
+    assert out.stdout.split() == ["0", "False"], out.stderr
