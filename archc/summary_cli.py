@@ -12,8 +12,15 @@ from typing import Any
 from .cli import add_spec_options, load_from_args
 from .errors import UsageError
 from .ops import fmt_shape
-from .stats import (ACTIVATION_CONVENTION, DTYPE_BYTES, FLOP_CONVENTION, PARAM_CONVENTION,
-                    Row, Summary, summarize)
+from .stats import (
+    ACTIVATION_CONVENTION,
+    DTYPE_BYTES,
+    FLOP_CONVENTION,
+    PARAM_CONVENTION,
+    Row,
+    Summary,
+    summarize,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -82,14 +89,12 @@ def _si(n: float, unit: str = "") -> str:
     return f"{n:g} {unit}".rstrip()
 
 
-def _cells(r: Row) -> list[str]:
-    name = "  " * r.level + r.name
+def _cells(r: Row, branches: bool) -> list[str]:
+    name = "  " * (r.level + (r.branch is not None)) + r.name
     label = r.label + (f" ×{r.repeat}" if r.repeat > 1 else "")
-    if r.header:
-        return [name, label, r.branch or "", fmt_shape(r.output), "--", "--", "--"]
     c = r.counts
-    return [name, label, r.branch or "", fmt_shape(r.output), f"{c.params:,}", f"{c.macs:,}",
-            f"{c.activations:,}"]
+    numbers = ["--"] * 3 if r.header else [f"{c.params:,}", f"{c.macs:,}", f"{c.activations:,}"]
+    return [name, label] + ([r.branch or ""] if branches else []) + [fmt_shape(r.output)] + numbers
 
 
 def print_summary(s: Summary, batch: int, dtype: str) -> None:
@@ -101,12 +106,13 @@ def print_summary(s: Summary, batch: int, dtype: str) -> None:
                       width=None if sys.stdout.isatty() else 140)
     table = Table(title=f"{s.name}: {fmt_shape(s.input)} -> {fmt_shape(s.output)} "
                   "(per sample, batch axis omitted)", title_justify="left")
-    for col, just in (("layer", "left"), ("op", "left"), ("branch", "left"),
-                      ("output", "left"), ("params", "right"), ("MACs", "right"),
-                      ("activations", "right")):
-        table.add_column(col, justify=just, no_wrap=col in ("layer", "output"))
+    branches = any(r.branch for r in s.rows)
+    for col in ("layer", "op", "branch", "output", "params", "MACs", "activations"):
+        if col != "branch" or branches:
+            table.add_column(col, justify="left" if col in ("layer", "op", "branch", "output")
+                             else "right", no_wrap=col in ("layer", "output"))
     for r in s.rows:
-        table.add_row(*_cells(r), style="dim" if r.header else None)
+        table.add_row(*_cells(r, branches), style="dim" if r.header else None)
     console.print(table)
     for line in _total_lines(s, batch, dtype):
         console.print(line, markup=False)
