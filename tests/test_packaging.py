@@ -1,0 +1,31 @@
+"""The grammar, prelude and bundled specs ship inside the wheel, and work from it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_wheel_carries_grammar_prelude_and_specs(tmp_path: Path) -> None:
+    pytest.importorskip("hatchling")
+    subprocess.run([sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d",
+                    str(tmp_path)], cwd=ROOT, check=True, capture_output=True)
+    wheel = next(tmp_path.glob("archc-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"archc/_data/grammar/archc.lark", "archc/prelude.arch", "archc/py.typed"} <= names
+    specs = {p.name for p in (ROOT / "specs").glob("*.arch")}
+    assert specs and {f"archc/_data/specs/{s}" for s in specs} <= names
+    # Installed elsewhere (no source checkout beside it), it still finds everything.
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    code = "import archc; print(archc.__file__); print(archc.load('resnet18').output_shape)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [str(site / "archc" / "__init__.py"), "(10,)"]
