@@ -60,12 +60,17 @@ class _Drawer:
         self.depth = depth
         self.edges: list[tuple[str, str, dict[str, str]]] = []
         self.forks: set[str] = set()  # edges out of a fork repeat the shape into it: no label
+        self.home: dict[str, graphviz.Digraph] = {}  # node -> the (sub)graph it is drawn in
         self._node: dict[type, Callable[..., Tail]] = {
             Layer: self.layer, Join: self.join, Scope: self.scope}
 
     def edge(self, tail: Tail, dst: str) -> None:
         label = {} if tail[0] in self.forks else {"label": " " + fmt_shape(tail[1])}
         self.edges.append((tail[0], dst, label))
+
+    def node(self, g: graphviz.Digraph, node_id: str, label: str | None = None, **attrs) -> None:
+        g.node(node_id, label, **attrs)
+        self.home[node_id] = g
 
     def seq(self, g: graphviz.Digraph, items: tuple[Node, ...], prefix: str, level: int,
             tail: Tail) -> Tail:
@@ -85,7 +90,7 @@ class _Drawer:
         if not re.fullmatch(re.escape(n.op) + r"\d*", n.name):  # a name the spec chose
             label = f"{n.name}: {label}"
         params = count(n).params
-        g.node(node_id, label, fillcolor=_FILL.get(n.op, "#f4f4f4"),
+        self.node(g, node_id, label, fillcolor=_FILL.get(n.op, "#f4f4f4"),
                tooltip=f"{node_id}: {n.op}, {params:,} params, out {fmt_shape(n.out_shape)}")
         self.edge(tail, node_id)
         return node_id, n.out_shape
@@ -94,13 +99,22 @@ class _Drawer:
         # A fork point inside the join's scope keeps an identity shortcut in its block's
         # cluster, and starts the branches side by side.
         node_id, fork = prefix + n.name, f"{prefix}{n.name}/fork"
-        g.node(fork, "", shape="point", width="0.06", fillcolor="black", tooltip=f"{node_id}: branches")
+        self.node(g, fork, "", shape="point", width="0.06", fillcolor="black",
+               tooltip=f"{node_id}: branches")
         self.edge(tail, fork)
         self.forks.add(fork)
         ends = [self.seq(g, branch, prefix, level, (fork, tail[1])) for branch in n.branches]
-        g.node(node_id, fillcolor="white", tooltip=f"{node_id}: {n.kind}", **_JOIN[n.kind])
+        self.node(g, node_id, fillcolor="white", tooltip=f"{node_id}: {n.kind}", **_JOIN[n.kind])
         for end in ends:
             self.edge(end, node_id)
+        # Branch heads on one rank; only when all sit in this cluster (dot cannot align nodes
+        # of different clusters).
+        heads = [dst for src, dst, _ in self.edges if src == fork and dst != node_id]
+        if len(heads) > 1 and all(self.home[h] is g for h in heads):
+            with g.subgraph() as same:
+                same.attr(rank="same")
+                for head in heads:
+                    same.node(head)
         return node_id, n.out_shape
 
     def scope(self, g, n: Scope, prefix: str, level: int, tail: Tail) -> Tail:
@@ -115,7 +129,7 @@ class _Drawer:
         node_id = prefix + first.name
         times = f" ×{len(run)}" if len(run) > 1 else ""
         params = count(first).params * len(run)
-        g.node(node_id, f"{run_name(prefix, run)}\\n{first.label}{times}\\n{params:,} params",
+        self.node(g, node_id, f"{run_name(prefix, run)}\\n{first.label}{times}\\n{params:,} params",
                shape="box3d", style="filled", fillcolor="#fff7d6",
                tooltip=f"{run_name(prefix, run)}: {first.label}{times}")
         self.edge(tail, node_id)
