@@ -1,0 +1,107 @@
+"""The parameterised torchvision families (specs/tv_*.arch): every member's parameter count
+equals torchvision's exactly (tests/reference/torchvision_counts.py), counted statically and on
+a module built on the meta device (no memory, no init), at 3x224x224 with 1000 classes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import archc
+from archc.stats import count
+
+try:
+    from tests.reference import torchvision_counts as tvc
+except ImportError:  # tests/ itself on sys.path
+    from reference import torchvision_counts as tvc
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+
+# torchvision model name -> (spec, --set overrides)
+MEMBERS: dict[str, tuple[str, dict[str, Any]]] = {
+    **{f"resnet{d}": ("tv_resnet", {"depth": d}) for d in (18, 34, 50, 101, 152)},
+    **{f"densenet{d}": ("tv_densenet", {"depth": d}) for d in (121, 169, 201)},
+    **{f"vgg{d}{'_bn' if bn else ''}": ("tv_vgg", {"depth": d, "batch_norm": bn})
+       for d in (11, 13, 16, 19) for bn in (False, True)},
+    "googlenet": ("tv_googlenet", {}),
+    "alexnet": ("tv_alexnet", {}),
+}
+
+
+def load(model: str) -> archc.Network:
+    spec, overrides = MEMBERS[model]
+    return archc.load(SPECS / f"{spec}.arch", overrides)
+
+
+def meta_module(net: archc.Network) -> torch.nn.Module:
+    with torch.device("meta"):
+        return archc.build(net)
+
+
+def test_members_cover_torchvision_counts():
+    assert set(MEMBERS) == set(tvc.TORCHVISION_PARAMS)
+
+
+@pytest.mark.parametrize("model", MEMBERS)
+def test_param_count_equals_torchvision(model):
+    net = load(model)
+    assert net.input_shape == (3, 224, 224) and net.output_shape == (1000,)
+    assert count(net.root).params == tvc.TORCHVISION_PARAMS[model]
+    module = meta_module(net)
+    assert sum(p.numel() for p in module.parameters()) == tvc.TORCHVISION_PARAMS[model]
+
+
+@pytest.mark.parametrize("model", ["resnet18", "googlenet", "densenet121"])
+def test_small_members_run(model):
+    # a real forward for the small ones (at 3x32x32: every family pools globally)
+    net = archc.load(SPECS / f"{MEMBERS[model][0]}.arch", MEMBERS[model][1],
+                     input_shape=(3, 32, 32))
+    torch.manual_seed(0)
+    module = archc.build(net).eval()
+    with torch.no_grad():
+        assert module(torch.rand(2, 3, 32, 32)).shape == (2, 1000)
+
+
+def test_stage_shapes_at_224():
+    table = {m: {n: s for n, _, s in archc.shapes(load(m))} for m in MEMBERS}
+    for d, channels in ((121, 1024), (169, 1664), (201, 1920)):
+        assert table[f"densenet{d}"]["features"] == (channels, 7, 7)
+    for d in (18, 34, 50, 101, 152):
+        expansion = 1 if d < 50 else 4
+        stages = [table[f"resnet{d}"][f"layer{i}"] for i in (1, 2, 3, 4)]
+        assert stages == [(64 * expansion, 56, 56), (128 * expansion, 28, 28),
+                          (256 * expansion, 14, 14), (512 * expansion, 7, 7)]
+    assert table["vgg19_bn"]["features"] == (512, 7, 7)
+    assert table["alexnet"]["features"] == (256, 6, 6)
+    assert table["googlenet"]["inception5b"] == (1024, 7, 7)
+
+
+def test_classes_parameter():
+    for spec in ("tv_resnet", "tv_densenet", "tv_vgg", "tv_googlenet", "tv_alexnet"):
+        assert archc.load(SPECS / f"{spec}.arch", {"classes": 10}).output_shape == (10,)
+
+
+@pytest.mark.parametrize("model", ["vgg11", "vgg16_bn", "vgg19_bn"])
+def test_vgg_features_are_torchvision_make_layers(model):
+    # torchvision cfgs A/B/D/E ('M' = max pool): the loop must lay out the same flat Sequential
+    cfgs = {11: [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+            13: [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+            16: [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512,
+                 512, "M"],
+            19: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+                 512, 512, 512, 512, "M"]}
+    _, overrides = MEMBERS[model]
+    want = []
+    for v in cfgs[overrides["depth"]]:
+        if v == "M":
+            want.append(("maxpool", None))
+        else:
+            want += [("conv", v)] + [("bn", None)] * overrides["batch_norm"] + [("relu", None)]
+    features = next(n for n in load(model).root.items if n.name == "features")
+    got = [(layer.op, layer.args.out if layer.op == "conv" else None)
+           for layer in features.items]
+    assert [layer.name for layer in features.items] == [str(i) for i in range(len(want))]
+    assert got == want
