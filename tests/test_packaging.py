@@ -29,3 +29,18 @@ def test_wheel_carries_grammar_prelude_and_specs(tmp_path: Path) -> None:
                          text=True, env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [str(site / "archc" / "__init__.py"), "(10,)"]
+
+
+def test_atomic_write_replaces_and_keeps_normal_permissions(tmp_path: Path) -> None:
+    import os
+
+    from archc.atomic import atomic_write_bytes
+
+    target = tmp_path / "w.bin"
+    target.write_bytes(b"old")
+    atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"new"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert [p.name for p in tmp_path.iterdir()] == ["w.bin"]  # no temporary left behind
