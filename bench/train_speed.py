@@ -245,6 +245,7 @@ def main() -> None:
     p.add_argument("--full-epochs", type=int, default=10)
     p.add_argument("--out", type=Path)
     p.add_argument("--device", default="cuda:0", help="cpu only for a smoke test")
+    p.add_argument("--profile", type=Path, help="write a kernel-time table of an eager step")
     a = p.parse_args()
     device = torch.device(a.device)
     on_gpu = device.type == "cuda"
@@ -257,13 +258,25 @@ def main() -> None:
                  "batch": a.batch_size, "resize": a.resize}
     print(f"{res['gpu']}, torch {res['torch']}, model {source}, {a.n} images, "
           f"batch {a.batch_size}, resize {a.resize}", flush=True)
+
+    def save() -> None:  # after every stage, so a run cut short keeps what it measured
+        if a.out:
+            a.out.write_text(json.dumps(res, indent=1))
+
     if on_gpu:
         res["graph_vs_eager_rel_diff"] = graph_matches_eager(model_fn, train, a.resize, device)
         print(f"graph step vs eager step, fp32, 1 epoch: rel diff "
               f"{res['graph_vs_eager_rel_diff']:.2e}", flush=True)
     res["book"] = book_loop(model_fn, train, a.resize, a.batch_size, 0.05, a.book_epochs, device)
+    save()
     res["hand"] = hand_loop(model_fn, train, a.resize, a.batch_size, 0.05, a.steps, device)
     print(f"  hand-tuned eager: {res['hand']['rate']:,.0f} ex/s", flush=True)
+    if a.full_epochs:
+        res["full"] = full_run(model_fn, train, test, "auto", a.full_epochs, a.batch_size,
+                               a.resize, device)
+        print(f"  archc train, {a.full_epochs} epochs: {res['full']['wall_s']:.1f}s wall\n"
+              + res["full"]["book_lines"], flush=True)
+    save()
     res["engines"] = {}
     for engine in a.engines.split(","):
         r = engine_rate(model_fn, train, a.resize, a.batch_size, 0.05, a.steps, engine, device,
@@ -271,14 +284,33 @@ def main() -> None:
         res["engines"][engine] = r
         print(f"  archc {engine}: {r['rate']:,.0f} ex/s (first 10 steps {r['startup_s']:.1f}s)",
               flush=True)
-    if a.full_epochs:
-        res["full"] = full_run(model_fn, train, test, "auto", a.full_epochs, a.batch_size,
-                               a.resize, device)
-        print(f"  archc train, {a.full_epochs} epochs: {res['full']['wall_s']:.1f}s wall\n"
-              + res["full"]["book_lines"], flush=True)
+        save()
+    if a.profile:
+        profile(model_fn, train, a.resize, a.batch_size, device, a.profile)
     summarize(res)
-    if a.out:
-        a.out.write_text(json.dumps(res, indent=1))
+
+
+def profile(model_fn, split: Split, resize: int, batch: int, device: torch.device,
+            path: Path) -> None:
+    """Where an eager bf16 step spends GPU time (kernel table), for the notes."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as prof
+
+    torch.manual_seed(0)
+    net = model_fn().to(device, memory_format=torch.channels_last)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05)
+    dd = to_device(Split(split.images[:batch * 8], split.labels[:batch * 8]), resize, device,
+                   False, True)
+    st = Stepper(net, opt, dd, batch, "eager", torch.bfloat16, World(), plain=net)
+    idx = torch.arange(batch, device=device)
+    for _ in range(5):
+        st.step(idx, batch)
+    sync(device)
+    with prof(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as p:
+        for _ in range(5):
+            st.step(idx, batch)
+        sync(device)
+    path.write_text(p.key_averages().table(sort_by="cuda_time_total", row_limit=40))
 
 
 def summarize(res: dict) -> None:
@@ -293,8 +325,9 @@ def summarize(res: dict) -> None:
         print(f"{name:<28}{rate:>12,.0f}{rate / book_best:>8.2f}x")
     if "full" in res:
         f = res["full"]
-        print(f"archc train, whole run: {f['wall_s']:.1f} s for "
-              f"{sum(r['examples'] for r in f['history'])} examples")
+        n = sum(r["examples"] for r in f["history"])
+        print(f"archc train, whole run: {f['wall_s']:.1f} s wall for {n} examples "
+              f"({n / f['wall_s']:,.0f} ex/s including capture, evaluation, checkpoints)")
 
 
 if __name__ == "__main__":
