@@ -310,7 +310,13 @@ def profile(model_fn, split: Split, resize: int, batch: int, device: torch.devic
         for _ in range(5):
             st.step(idx, batch)
         sync(device)
-    path.write_text(p.key_averages().table(sort_by="cuda_time_total", row_limit=40))
+    avg = p.key_averages()
+    for key in ("self_device_time_total", "self_cuda_time_total", "cuda_time_total"):
+        try:
+            path.write_text(avg.table(sort_by=key, row_limit=40))
+            return
+        except (KeyError, AttributeError, ValueError):
+            continue
 
 
 def summarize(res: dict) -> None:
