@@ -134,7 +134,7 @@ def _optional(module: str) -> Callable[[Any], None]:
 
 COMMANDS: list[Callable[[Any], None]] = [
     register_check, register_build, _optional("archc.summary_cli"), _optional("archc.train.cli"),
-    _optional("archc.fmt_cli"),
+    _optional("archc.fmt_cli"), _optional("archc.weights"),
 ]
 
 

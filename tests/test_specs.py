@@ -6,7 +6,6 @@ One row of CASES per spec; a new spec is a new row, not new test code."""
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from torch import nn
 import archc
 from archc.cli import main
 from archc.stats import count
+from archc.weights import FAMILIES, Rule, rename
 
 try:
     from tests.reference import models as ref
@@ -28,30 +28,21 @@ except ImportError:  # tests/ itself on sys.path
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
-# A rename rule: (regex over a REFERENCE key, replacement) -> the archc key. The replacement
-# is a re.sub template or a function of the match (for index shifts).
-Rule = tuple[str, Any]
-
-
-def _minus_one(template: str) -> Callable[[re.Match], str]:
-    """A replacement that writes group 2 minus one (1-based reference -> 0-based loop index)."""
-    return lambda m: template.format(m[1], int(m[2]) - 1)
-
-
 @dataclass(frozen=True)
 class Case:
     factory: Callable[[], nn.Module]
     spec: str
     params: int
     overrides: dict[str, Any] = field(default_factory=dict)
-    renames: tuple[Rule, ...] = ()
+    renames: tuple[Rule, ...] = ()  # reference key -> archc key, applied in order
     fp64: bool = True  # the 40M+ parameter models compare in float32 to keep the run fast
 
 
-# d2l's DenseBlock names its layers denselayer1..N; a `for` loop numbers them 0..N-1.
-DENSE_RENAMES = ((r"denseblock(\d+)\.denselayer(\d+)\.", _minus_one("denseblock{}.{}.")),)
-# d2l's vgg_block names its convs conv1..N; the prelude's loop gives repeat.0..N-1.conv.
-VGG_RENAMES = ((r"block(\d+)\.conv(\d+)\.", _minus_one("block{}.repeat.{}.conv.")),)
+# The rename tables live in archc.weights (so `archc import-weights` uses them too):
+# d2l's DenseBlock names its layers denselayer1..N where a `for` loop numbers them 0..N-1;
+# d2l's vgg_block names its convs conv1..N where the prelude's loop gives repeat.0..N-1.conv.
+DENSE_RENAMES = FAMILIES["densenet"].renames
+VGG_RENAMES = FAMILIES["vgg11"].renames
 
 CASES = {
     "lenet": Case(ref.lenet, "lenet", 61_706),
@@ -67,12 +58,6 @@ CASES = {
     "googlenet": Case(ref.googlenet, "googlenet", 5_977_530),
     "densenet": Case(ref.densenet, "densenet", 758_226, renames=DENSE_RENAMES),
 }
-
-
-def rename(key: str, rules: tuple[Rule, ...]) -> str:
-    for pattern, repl in rules:
-        key = re.sub(pattern, repl, key)
-    return key
 
 
 def load(case: Case, **kw) -> archc.Network:
@@ -119,7 +104,8 @@ def _mapped_state(case: Case, reference: nn.Module, module: nn.Module) -> dict[s
     return mapped
 
 
-def _outputs_equal(reference: nn.Module, module: nn.Module, x: torch.Tensor, tol: float):
+def _outputs_equal(case: Case, reference: nn.Module, module: nn.Module, x: torch.Tensor,
+                   tol: float):
     for train in (True, False):
         reference.train(train), module.train(train)
         # train mode: the same seed gives both the same dropout masks (same calls, same order)
@@ -130,10 +116,10 @@ def _outputs_equal(reference: nn.Module, module: nn.Module, x: torch.Tensor, tol
         assert got.shape == want.shape
         torch.testing.assert_close(got, want, rtol=tol, atol=tol, msg=f"train={train}")
     # a train step moved the BN running means the same way (running_var: see test_bn_*)
-    for (k, a), (_, b) in zip(sorted(reference.state_dict().items()),
-                              sorted(module.state_dict().items())):
-        if k.endswith("running_mean"):
-            torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+    own = module.state_dict()
+    for key, value in reference.state_dict().items():
+        if key.endswith("running_mean"):
+            torch.testing.assert_close(own[rename(key, case.renames)], value, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -150,7 +136,7 @@ def test_equals_reference(name):
     reference.to(dtype), module.to(dtype)
     x = torch.rand(2 if case.fp64 else 1, *net.input_shape, dtype=dtype)
     with torch.no_grad():
-        _outputs_equal(reference, module, x, 1e-9 if case.fp64 else 1e-4)
+        _outputs_equal(case, reference, module, x, 1e-9 if case.fp64 else 1e-4)
 
 
 # ----------------------------------------------------------------------------- shape tables

@@ -1,0 +1,276 @@
+"""Weight import: a foreign state_dict (torchvision's, a hand-written model's) onto the module of
+a spec, BY NAME. Specs are labelled so their keys equal the foreign ones; a small rename table
+per network covers what labels cannot say (1-based `denselayerN` vs loop indices). Every key
+must land on a tensor of the same shape and nothing may be left over, else located errors."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ArchcError, ArchcErrors, Span, UsageError, did_you_mean
+from .ir import Network, Node, walk
+from .ops import fmt_shape
+
+if TYPE_CHECKING:
+    import torch
+
+Replacement = str | Callable[[re.Match], str]
+Rule = tuple[str, Replacement]  # (regex over a foreign key, re.sub replacement)
+
+
+class WeightError(ArchcError):
+    """A state_dict that does not fit a spec's module."""
+
+
+def index_minus_one(template: str) -> Callable[[re.Match], str]:
+    """A replacement writing group 1, then group 2 minus one: 1-based names -> loop indices."""
+    return lambda m: template.format(m[1], int(m[2]) - 1)
+
+
+@dataclass(frozen=True)
+class Family:
+    """How one network's keys relate to a foreign model's."""
+
+    source: str  # what the foreign state_dict comes from
+    renames: tuple[Rule, ...] = ()  # applied in order to every foreign key
+    ignore: tuple[str, ...] = ()  # regexes: foreign keys deliberately left out of the spec
+
+
+_DENSELAYER = (r"(denseblock\d+)\.denselayer(\d+)\.", index_minus_one("{}.{}."))
+
+# Keyed by network name. Families whose names all match need no entry beyond their source.
+FAMILIES: dict[str, Family] = {
+    "tv_resnet": Family("torchvision.models.resnet{18,34,50,101,152}"),
+    "tv_vgg": Family("torchvision.models.vgg{11,13,16,19}[_bn]"),
+    "tv_alexnet": Family("torchvision.models.alexnet"),
+    # pretrained checkpoints carry the auxiliary classifiers, which the spec leaves out
+    "tv_googlenet": Family("torchvision.models.googlenet", ignore=(r"^aux[12]\.",)),
+    "tv_densenet": Family("torchvision.models.densenet{121,169,201}", renames=(
+        # checkpoints from before torchvision 0.3 say `norm.1` for `norm1` (torchvision's own
+        # _load_state_dict fixes them up the same way)
+        (r"(denselayer\d+\.(?:norm|relu|conv))\.([12])\.", r"\1\2."),
+        _DENSELAYER)),
+    # the document specs, from tests/reference/models.py (d2l's naming)
+    "densenet": Family("d2l DenseNet (tests/reference/models.py: densenet)", (_DENSELAYER,)),
+    "vgg11": Family("d2l VGG-11 (tests/reference/models.py: vgg11)", (
+        (r"(block\d+)\.conv(\d+)\.", index_minus_one("{}.repeat.{}.conv.")),)),
+}
+
+_NO_FAMILY = Family("a model whose names equal the spec's")
+
+
+def rename(key: str, rules: tuple[Rule, ...]) -> str:
+    for pattern, repl in rules:
+        key = re.sub(pattern, repl, key)
+    return key
+
+
+@dataclass
+class ImportReport:
+    """What an import did: tensors mapped, keys renamed (foreign -> archc), keys skipped."""
+
+    network: str
+    mapped: int = 0
+    renamed: list[tuple[str, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    filled: list[str] = field(default_factory=list)  # num_batches_tracked absent from old files
+
+    def __str__(self) -> str:
+        extra = f", {len(self.filled)} num_batches_tracked filled" if self.filled else ""
+        return (f"{self.mapped} tensors onto {self.network}: {len(self.renamed)} renamed, "
+                f"{len(self.ignored)} skipped{extra}")
+
+
+# ----------------------------------------------------------------------------- mapping
+
+
+def expected_shapes(net: Network) -> dict[str, tuple[int, ...]]:
+    """The state_dict keys and shapes of `net`'s module, from a build on the meta device (no
+    memory, no initialisation)."""
+    import torch
+
+    from . import build
+
+    with torch.device("meta"):
+        module = build(net)
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def map_state_dict(net: Network, target: Mapping[str, tuple[int, ...]],
+                   state_dict: Mapping[str, torch.Tensor], family: Family | None = None
+                   ) -> tuple[dict[str, torch.Tensor], ImportReport]:
+    """`state_dict` under the spec's names, checked key by key against `target` (key -> shape).
+    Raises ArchcErrors listing every module whose tensors do not map, are missing or have
+    another shape."""
+    family = family or FAMILIES.get(net.name, _NO_FAMILY)
+    report, errors = ImportReport(net.name), []
+    nodes = dict(walk(net.root.items))
+    mapped: dict[str, torch.Tensor] = {}
+    origin: dict[str, str] = {}
+    unplaced: dict[str, list[str]] = {}  # module -> tensor names, grouped for readable errors
+    strays: list[str] = []  # foreign keys with no place: suggestions for missing ones
+    for key, value in state_dict.items():
+        if any(re.search(p, key) for p in family.ignore):
+            report.ignored.append(key)
+            continue
+        new = rename(key, family.renames)
+        if new != key:
+            report.renamed.append((key, new))
+        if new in origin:
+            errors.append(WeightError(f"'{key}' and '{origin[new]}' both map to '{new}'",
+                                      _span(net, nodes, new)))
+        elif new not in target:
+            strays.append(key)
+            unplaced.setdefault(new.rpartition(".")[0], []).append(new.rpartition(".")[2])
+        elif tuple(value.shape) != target[new]:
+            errors.append(WeightError(
+                f"'{new}': shape {_shape(value.shape)} in the state_dict, "
+                f"{_shape(target[new])} in the spec", _span(net, nodes, new),
+                "check the spec's parameters (--set) and input shape (--input)"))
+        origin[new] = key
+        mapped[new] = value
+    missing: dict[str, list[str]] = {}
+    for key in sorted(target.keys() - origin.keys()):
+        if key.endswith("num_batches_tracked"):
+            report.filled.append(key)
+        else:
+            missing.setdefault(key.rpartition(".")[0], []).append(key.rpartition(".")[2])
+    errors += [_unplaced(net, nodes, module, names, target) for module, names in unplaced.items()]
+    errors += [WeightError(f"'{module}': {', '.join(names)} missing from the state_dict",
+                           _span(net, nodes, module + ".x"),
+                           did_you_mean(f"{module}.{names[0]}", strays))
+               for module, names in missing.items()]
+    if errors:
+        raise ArchcErrors(errors)
+    report.mapped = len(mapped)
+    return mapped, report
+
+
+def _shape(shape) -> str:
+    return fmt_shape(tuple(shape)) or "scalar"
+
+
+def _owner(nodes: Mapping[str, Node], key: str) -> tuple[str, Node] | None:
+    """The deepest spec node (qualified name, node) whose name prefixes `key`."""
+    parts = key.split(".")
+    for n in range(len(parts) - 1, 0, -1):
+        name = ".".join(parts[:n])
+        if name in nodes:
+            return name, nodes[name]
+    return None
+
+
+def _span(net: Network, nodes: Mapping[str, Node], key: str) -> Span | None:
+    owner = _owner(nodes, key)
+    return owner[1].span if owner is not None else net.root.span
+
+
+def _unplaced(net, nodes, module: str, names: list[str], target) -> WeightError:
+    first = f"{module}.{names[0]}"
+    owner = _owner(nodes, first)
+    if owner is None:
+        where = f"no '{module.split('.')[0]}' at its top level"
+    else:
+        name, node = owner
+        kind = getattr(node, "op", None) or getattr(node, "label", "")
+        where = f"'{name}' ({kind}) has no '{first[len(name) + 1:].split('.')[0]}'"
+    return WeightError(f"'{module}' ({', '.join(names)}) has no place in network "
+                       f"'{net.name}': {where}", _span(net, nodes, first),
+                       did_you_mean(first, target) or "is it the right spec and --set?")
+
+
+def import_state_dict(net: Network, module: torch.nn.Module,
+                      state_dict: Mapping[str, torch.Tensor], family: Family | None = None
+                      ) -> ImportReport:
+    """Copy a foreign state_dict into `module` (the build of `net`) by name; raise ArchcErrors
+    unless every key maps onto a tensor of the same shape and none is left over."""
+    own = module.state_dict()
+    mapped, report = map_state_dict(net, {k: tuple(v.shape) for k, v in own.items()},
+                                    state_dict, family)
+    for key in report.filled:
+        mapped[key] = own[key]
+    module.load_state_dict(mapped, strict=True)
+    return report
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state_dict from .safetensors, or from a torch.save file (.pth/.pt/.bin; tensors only:
+    loaded with weights_only=True, never unpickling code). Unwraps {"state_dict": ...} and
+    {"model": ...}, and a DataParallel `module.` prefix."""
+    import torch
+
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            data: Any = load_file(str(path))
+        else:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UsageError(f"no such weights file: '{path}'") from None
+    except Exception as exc:  # a corrupt or non-tensor file: say which, not a traceback
+        raise UsageError(f"cannot read weights from '{path}': {exc}") from None
+    for wrapper in ("state_dict", "model"):
+        if isinstance(data, dict) and isinstance(data.get(wrapper), dict):
+            data = data[wrapper]
+    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise UsageError(f"'{path}' holds no state_dict (a mapping of names to tensors)")
+    if data and all(k.startswith("module.") for k in data):
+        data = {k[len("module."):]: v for k, v in data.items()}
+    return data
+
+
+def register(subparsers: Any) -> None:
+    """The `import-weights` command."""
+    from .cli import add_spec_options
+
+    p = subparsers.add_parser(
+        "import-weights", help="map a torchvision (or other) state_dict onto a spec, by name",
+        description="Rename a state_dict's keys onto the spec's module (per-network tables in "
+        "archc.weights.FAMILIES), check every key and shape, and write the spec's state_dict.")
+    p.add_argument("spec", metavar="SPEC", help="a .arch file or a bundled spec name")
+    p.add_argument("weights", metavar="WEIGHTS", help="a .pth/.pt/.bin or .safetensors file")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.safetensors")
+    add_spec_options(p)
+    p.add_argument("--family", choices=sorted(FAMILIES),
+                   help="rename table to use (default: the one named like the network)")
+    p.set_defaults(func=cmd_import_weights)
+
+
+def cmd_import_weights(args: argparse.Namespace) -> int:
+    from safetensors.torch import save
+
+    from .atomic import atomic_write_bytes
+    from .cli import load_from_args, print_errors
+
+    if not args.output.endswith(".safetensors"):
+        raise UsageError(f"-o {args.output}: the output must be a .safetensors file")
+    net = load_from_args(args)
+    state = read_state_dict(args.weights)
+    try:
+        mapped, report = map_state_dict(net, expected_shapes(net), state,
+                                        FAMILIES[args.family] if args.family else None)
+    except ArchcErrors as exc:
+        print_errors(exc, limit=20)
+        more = len(exc.errors) - 20
+        print(f"{len(exc.errors)} error(s)" + (f" ({more} not shown)" if more > 0 else ""),
+              file=sys.stderr)
+        return 1
+    import torch
+
+    for key in report.filled:
+        mapped[key] = torch.tensor(0)
+    tensors = {k: v.detach().contiguous().clone() for k, v in mapped.items()}
+    atomic_write_bytes(args.output, save(tensors))
+    print(f"imported {report}; wrote {args.output}", file=sys.stderr)
+    return 0
