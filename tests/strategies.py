@@ -575,7 +575,7 @@ def _fix(g: _Gen, s: Shape, target: Shape, env: dict, concat: bool) -> list[Unit
         return units
     units = []
     if len(s) == 3:
-        units.append(Unit("flatten", lambda x: (x[0] * x[1] * x[2],)))
+        units.append(_draw_flatten(g, s, env))
     if not concat and (len(s) == 3 or s[0] != target[0]):
         units.append(_draw_linear_to(target[0]))
     return units

@@ -9,21 +9,15 @@ import math
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
-from torch.utils.flop_counter import FlopCounterMode
 
 import archc
-from archc.ir import Layer, Network, Scope, walk
-from archc.ops import REGISTRY
 
 try:
+    from tests.oracles import verify_claims
     from tests.strategies import Spec, valid_specs
 except ImportError:  # tests/ itself on sys.path
+    from oracles import verify_claims
     from strategies import Spec, valid_specs
-
-try:  # the counts module, when present, must agree with the registry and with torch
-    from archc import stats
-except ImportError:
-    stats = None
 
 PROPERTY = settings(max_examples=320, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -36,52 +30,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def static_flops(net: Network) -> int:
-    return 2 * sum(REGISTRY[n.op].macs(n.args, n.in_shape, n.out_shape)
-                   for _, n in walk(net.root.items) if isinstance(n, Layer))
-
-
-def verify_claims(net: Network, model: torch.nn.Module | None = None) -> None:
-    """Assert that every shape, the parameter count and the FLOPs the checker claims for `net`
-    are what a real forward pass of its module shows."""
-    model = model if model is not None else archc.build(net)
-    model.eval()
-    nodes = {name: node for name, node in walk(net.root.items)
-             if isinstance(node, (Layer, Scope))}
-    seen: dict[str, list] = {name: [] for name in nodes}
-    hooks = []
-    for name in nodes:
-        module = model.get_submodule(name)
-        hooks.append(module.register_forward_hook(
-            lambda mod, inp, out, name=name: seen[name].append(
-                (tuple(inp[0].shape[1:]), tuple(out.shape[1:])))))
-    batch = 2
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            out = model(torch.randn(batch, *net.input_shape))
-    finally:
-        for h in hooks:
-            h.remove()
-    assert tuple(out.shape) == (batch, *net.output_shape)
-    for name, node in nodes.items():
-        assert seen[name] == [(node.in_shape, node.out_shape)], name
-    leaves = {n for n, m in model.named_modules() if n and not list(m.children())}
-    layers = {n for n, node in nodes.items() if isinstance(node, Layer)}
-    assert leaves - set(nodes) == set(), "modules the checker does not know about"
-    for name in layers:
-        node = nodes[name]
-        want = REGISTRY[node.op].params(node.args, node.in_shape, node.out_shape)
-        assert sum(p.numel() for p in model.get_submodule(name).parameters()) == want, name
-    total = sum(p.numel() for p in model.parameters())
-    assert total == sum(REGISTRY[n.op].params(n.args, n.in_shape, n.out_shape)
-                        for n in nodes.values() if isinstance(n, Layer))
-    assert counter.get_total_flops() == batch * static_flops(net)
-    if stats is not None and hasattr(stats, "count"):
-        counts = stats.count(net.root)
-        assert counts.params == total
-        assert counts.flops == static_flops(net)
 
 
 @PROPERTY

@@ -1,0 +1,159 @@
+"""What must hold for any input, shared by the tests and bench/fuzz.py.
+
+`verify_claims`: a checked network's static shapes, parameters and FLOPs equal what its module
+really does. `check_input`: `archc check` on arbitrary bytes exits 1 with located diagnostics,
+or exits 0 and the claims hold; never a traceback, never a hang.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import re
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import archc
+from archc.cli import main
+from archc.ir import Layer, Network, Scope, walk
+from archc.ops import REGISTRY
+
+# Above these, a valid mutant is only checked, not built (a fuzzer can ask for 1M channels).
+MAX_VERIFY_PARAMS = 2_000_000
+MAX_VERIFY_ELEMENTS = 2_000_000
+
+
+def static_params(net: Network) -> int:
+    return sum(REGISTRY[n.op].params(n.args, n.in_shape, n.out_shape)
+               for _, n in walk(net.root.items) if isinstance(n, Layer))
+
+
+def static_flops(net: Network) -> int:
+    return 2 * sum(REGISTRY[n.op].macs(n.args, n.in_shape, n.out_shape)
+                   for _, n in walk(net.root.items) if isinstance(n, Layer))
+
+
+def small_enough(net: Network) -> bool:
+    layers = [n for _, n in walk(net.root.items) if isinstance(n, Layer)]
+    return (static_params(net) <= MAX_VERIFY_PARAMS and len(layers) <= 2000
+            and all(math.prod(n.out_shape) <= MAX_VERIFY_ELEMENTS for n in layers)
+            and static_flops(net) <= 4e9)
+
+
+def verify_claims(net: Network, model: torch.nn.Module | None = None) -> None:
+    """Assert that every shape, the parameter count and the FLOPs the checker claims for `net`
+    are what a real forward pass of its module shows (forward hooks on every layer and scope,
+    `sum(p.numel())`, FlopCounterMode)."""
+    model = model if model is not None else archc.build(net)
+    model.eval()
+    nodes = {name: node for name, node in walk(net.root.items)
+             if isinstance(node, (Layer, Scope))}
+    seen: dict[str, list] = {name: [] for name in nodes}
+    hooks = []
+    for name in nodes:
+        module = model.get_submodule(name)
+        hooks.append(module.register_forward_hook(
+            lambda mod, inp, out, name=name: seen[name].append(
+                (tuple(inp[0].shape[1:]), tuple(out.shape[1:])))))
+    batch = 2
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            out = model(torch.randn(batch, *net.input_shape))
+    finally:
+        for h in hooks:
+            h.remove()
+    assert tuple(out.shape) == (batch, *net.output_shape)
+    for name, node in nodes.items():
+        assert seen[name] == [(node.in_shape, node.out_shape)], name
+    leaves = {n for n, m in model.named_modules() if n and not list(m.children())}
+    assert leaves - set(nodes) == set(), "modules the checker does not know about"
+    for name, node in nodes.items():
+        if isinstance(node, Layer):
+            want = REGISTRY[node.op].params(node.args, node.in_shape, node.out_shape)
+            got = sum(p.numel() for p in model.get_submodule(name).parameters())
+            assert got == want, name
+    total = sum(p.numel() for p in model.parameters())
+    assert total == static_params(net)
+    assert counter.get_total_flops() == batch * static_flops(net)
+    try:  # the counts module, when present, must agree too
+        from archc import stats
+    except ImportError:
+        return
+    if hasattr(stats, "count"):
+        counts = stats.count(net.root)
+        assert counts.params == total
+        assert counts.flops == static_flops(net)
+
+
+# ----------------------------------------------------------------------------- any input
+
+DIAGNOSTIC = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): error: \S", re.M)
+
+
+class Hang(Exception):
+    pass
+
+
+@dataclass
+class Outcome:
+    rc: int
+    out: str
+    err: str
+    verified: bool = False
+
+
+@contextlib.contextmanager
+def time_limit(seconds: int):
+    """SIGALRM-based bound on in-process work (main thread, POSIX)."""
+    def on_alarm(signum, frame):
+        raise Hang(f"no result after {seconds}s")
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def check_input(data: bytes, path: Path, seconds: int = 20, verify: bool = True) -> Outcome:
+    """Write `data` to `path`, run `archc check` in-process and assert the contract:
+    exit 1 with `path:line:col: error:` lines and no traceback, or exit 0 and (if `verify`)
+    the checker's claims hold for every network. Any other exception propagates."""
+    path.write_bytes(data)
+    out, err = io.StringIO(), io.StringIO()
+    with time_limit(seconds):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = main(["check", str(path)])
+        outcome = Outcome(rc, out.getvalue(), err.getvalue())
+        assert "Traceback" not in outcome.err
+        if rc == 1:
+            where = list(DIAGNOSTIC.finditer(outcome.err))  # this file, a used one or <prelude>
+            assert where, f"exit 1 without a located diagnostic:\n{outcome.err}"
+            for m in where:
+                assert int(m["line"]) >= 1 and int(m["col"]) >= 1, m.group(0)
+        else:
+            assert rc == 0, f"exit code {rc}"
+            if verify:
+                outcome.verified = verify_all(path)
+    return outcome
+
+
+def verify_all(path: Path) -> bool:
+    """Every network of a spec that passed `check`: it loads, builds and keeps its claims."""
+    from archc.program import load_program
+
+    prog = load_program(path)
+    assert not prog.errors
+    verified = False
+    for name in prog.networks:
+        net = archc.load(path, network=name)
+        if small_enough(net):
+            verify_claims(net)
+            verified = True
+    return verified
