@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -177,7 +179,7 @@ def engine_rate(model_fn, split: Split, resize: int, batch: int, lr: float, step
                  torch.contiguous_format)
     opt = torch.optim.SGD(net.parameters(), lr=lr)
     dd = to_device(split, resize, device, False, channels_last)
-    st = Stepper(net, opt, dd, batch, engine, amp, World(), plain=net)
+    st = Stepper(net, opt, dd, batch, engine, amp, World())
     perm = torch.randperm(len(dd), device=device)
     nb = len(dd) // batch
 
@@ -208,7 +210,7 @@ def graph_matches_eager(model_fn, split: Split, resize: int, device: torch.devic
         net = net.to(device)
         opt = torch.optim.SGD(net.parameters(), lr=0.05)
         dd = to_device(small, resize, device, False, False)
-        st = Stepper(net, opt, dd, 256, engine, None, World(), plain=net)
+        st = Stepper(net, opt, dd, 256, engine, None, World())
         perm = torch.randperm(len(dd), generator=torch.Generator().manual_seed(1)).to(device)
         for b in range(0, len(dd), 256):
             idx = perm[b:b + 256]
@@ -233,6 +235,38 @@ def full_run(model_fn, train: Split, test: Split, engine: str, epochs: int, batc
     return {"wall_s": wall, "history": hist, "book_lines": book_lines(hist, str(device))}
 
 
+def write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+def whole_runs(train: Split, test: Split, runs: list[str], epochs: int) -> dict:
+    """`archc train resnet18` end to end in a fresh process per run (imports, data upload,
+    capture or compile, evaluation and checkpoints included), on the tiled data written as
+    IDX files. `compile-graph:cold` compiles with an empty inductor cache, `:warm` reuses it."""
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        for name, split in (("train", train), ("t10k", test)):
+            write_idx(d / f"{name}-images-idx3-ubyte.gz", split.images)
+            write_idx(d / f"{name}-labels-idx1-ubyte.gz", split.labels)
+        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(d / "inductor-cache")}
+        for i, run in enumerate(runs):
+            engine = run.split(":")[0]
+            cmd = [sys.executable, "-m", "archc", "train", "resnet18", "--data-dir", str(d),
+                   "--out", str(d / f"run{i}"), "--engine", engine, "--epochs", str(epochs),
+                   "--no-progress"]
+            t = time.perf_counter()
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            wall = time.perf_counter() - t
+            tail = proc.stdout.strip().splitlines()[-3:]
+            out[run] = {"wall_s": wall, "rc": proc.returncode, "stdout_tail": tail,
+                        "stderr_tail": proc.stderr[-1500:] if proc.returncode else ""}
+            print(f"  whole run, {run}: {wall:.1f} s wall, rc {proc.returncode}: "
+                  + " | ".join(tail), flush=True)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", type=Path, required=True)
@@ -242,7 +276,11 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=200, help="timed steps per fast variant")
     p.add_argument("--book-epochs", type=int, default=2)
     p.add_argument("--engines", default="eager,graph,compile-graph")
-    p.add_argument("--full-epochs", type=int, default=10)
+    p.add_argument("--full-epochs", type=int, default=0,
+                   help="also time a Trainer run in this process")
+    p.add_argument("--whole-runs", default="graph,compile-graph:cold,compile-graph:warm",
+                   help="fresh-process `archc train` runs ('' for none)")
+    p.add_argument("--n-test", type=int, default=10000, help="test images (tiled)")
     p.add_argument("--out", type=Path)
     p.add_argument("--device", default="cuda:0", help="cpu only for a smoke test")
     p.add_argument("--profile", type=Path, help="write a kernel-time table of an eager step")
@@ -251,7 +289,7 @@ def main() -> None:
     on_gpu = device.type == "cuda"
     model_fn, source = model_factory(a.resize)
     paths = locate("fashion-mnist", a.data_dir, None, allow_download=False)
-    train, test = tile(load_split(paths, "train"), a.n), load_split(paths, "test")
+    train, test = tile(load_split(paths, "train"), a.n), tile(load_split(paths, "test"), a.n_test)
     gpu = torch.cuda.get_device_name(device) if on_gpu else platform.processor()
     res: dict = {"gpu": gpu, "torch": torch.__version__,
                  "python": platform.python_version(), "model": source, "n": a.n,
@@ -285,6 +323,9 @@ def main() -> None:
         print(f"  archc {engine}: {r['rate']:,.0f} ex/s (first 10 steps {r['startup_s']:.1f}s)",
               flush=True)
         save()
+    if a.whole_runs:
+        res["whole"] = whole_runs(train, test, a.whole_runs.split(","), 10)
+        save()
     if a.profile:
         profile(model_fn, train, a.resize, a.batch_size, device, a.profile)
     summarize(res)
@@ -301,7 +342,7 @@ def profile(model_fn, split: Split, resize: int, batch: int, device: torch.devic
     opt = torch.optim.SGD(net.parameters(), lr=0.05)
     dd = to_device(Split(split.images[:batch * 8], split.labels[:batch * 8]), resize, device,
                    False, True)
-    st = Stepper(net, opt, dd, batch, "eager", torch.bfloat16, World(), plain=net)
+    st = Stepper(net, opt, dd, batch, "eager", torch.bfloat16, World())
     idx = torch.arange(batch, device=device)
     for _ in range(5):
         st.step(idx, batch)
@@ -329,6 +370,11 @@ def summarize(res: dict) -> None:
     rows += [(f"archc --engine {k}", v["rate"]) for k, v in res["engines"].items()]
     for name, rate in rows:
         print(f"{name:<28}{rate:>12,.0f}{rate / book_best:>8.2f}x")
+    for run, r in res.get("whole", {}).items():
+        print(f"archc train resnet18, 10 epochs, fresh process, {run}: {r['wall_s']:.1f} s wall")
+    book_epoch = book["wall_s"]
+    print(f"book loop, 10 epochs (10 x its steady epoch, evaluation not counted): "
+          f"{10 * book_epoch:.1f} s")
     if "full" in res:
         f = res["full"]
         n = sum(r["examples"] for r in f["history"])

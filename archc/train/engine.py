@@ -7,7 +7,9 @@ reads a value back to the host: the loop does that a few times per epoch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -20,6 +22,22 @@ ENGINES = ("auto", "eager", "graph", "compile", "compile-graph")
 # Eager steps before a graph is captured: cuDNN picks its algorithms and the optimizer
 # creates its buffers there, on a side stream, as the CUDA-graphs notes in PyTorch require.
 WARMUP_STEPS = 3
+# `auto` compiles when a run trains on at least this many examples. On an H100 (BENCHMARKS.md)
+# compiling ResNet-18 took ~27 s from a cold cache and raised a step from 41.9k to 62.5k
+# examples/s, 7.9 us saved per example: it pays for itself after ~3.4M examples.
+COMPILE_PAYS_AFTER = 4_000_000
+
+
+@contextlib.contextmanager
+def no_autotune() -> Iterator[None]:
+    """cuDNN heuristics instead of benchmarking, for shapes seen once an epoch (the last, odd
+    batch; evaluation): autotuning them cost seconds on the first epoch and saves nothing."""
+    old = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = old
 
 
 class Stepper:
@@ -27,9 +45,9 @@ class Stepper:
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                  data: DeviceData, batch_size: int, engine: str, amp: torch.dtype | None,
-                 world: World, plain: torch.nn.Module | None = None):
+                 world: World):
+        # `model` is never compiled (odd-sized batches use it); `forward` may be.
         self.model, self.optimizer, self.data = model, optimizer, data
-        self.plain = plain or model  # the uncompiled module, for odd-sized batches
         self.world, self.amp = world, amp
         self.device = data.labels.device
         self.sums = torch.zeros(3, dtype=torch.float32, device=self.device)
@@ -68,20 +86,43 @@ class Stepper:
         odd = idx.shape[0] != self.full
         # Once a graph holds the .grad tensors they must stay in place: zero, don't free.
         self.optimizer.zero_grad(set_to_none=self.graph is None)
-        forward = self.plain if odd and self.forward is not self.model else self.forward
-        if not self.use_graph or odd:
-            self._body(idx, n_global, forward)
+        if odd:  # uncompiled and outside the graph: a shape seen once an epoch
+            with no_autotune():
+                self._body(idx, n_global, self.model)
+        elif self.use_graph:
+            self._warm_and_capture(idx, n_global)
+        else:
+            self._first_step_or_body(idx, n_global)
+
+    def _first_step_or_body(self, idx: torch.Tensor, n_global: int) -> None:
+        if self.warm == 0:
+            self._first_compiled(idx, n_global)
+        else:
+            self._body(idx, n_global, self.forward)
+        self.warm += 1
+
+    def _first_compiled(self, idx: torch.Tensor, n_global: int) -> None:
+        """The first step compiles; if torch.compile fails, say so and go on uncompiled."""
+        if self.forward is self.model:
+            self._body(idx, n_global, self.forward)
             return
-        self._warm_and_capture(idx, n_global)
+        try:
+            self._body(idx, n_global, self.forward)
+        except Exception as exc:  # noqa: BLE001 - any compiler failure: fall back, loudly
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            print(f"warning: torch.compile failed ({type(exc).__name__}: {first}); "
+                  "training uncompiled", file=sys.stderr)
+            self.forward = self.model
+            self.optimizer.zero_grad(set_to_none=True)
+            self._body(idx, n_global, self.forward)
 
     def _warm_and_capture(self, idx: torch.Tensor, n_global: int) -> None:
         if self.side is None:
             self.side = torch.cuda.Stream(self.device)
         self.side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(self.side):
-            self._body(idx, n_global, self.forward)
+            self._first_step_or_body(idx, n_global)
         torch.cuda.current_stream(self.device).wait_stream(self.side)
-        self.warm += 1
         if self.warm < WARMUP_STEPS:
             return
         self.static_idx = idx.clone()
@@ -105,6 +146,14 @@ def evaluate(model: torch.nn.Module, data: DeviceData, batch_size: int,
     """[loss_sum, hits, count] of `model` on this rank's share of `data` (eval mode)."""
     was_training = model.training
     model.eval()
+    with no_autotune():
+        sums = _eval_sums(model, data, batch_size, amp, world)
+    model.train(was_training)
+    return sums
+
+
+def _eval_sums(model: torch.nn.Module, data: DeviceData, batch_size: int,
+               amp: torch.dtype | None, world: World) -> torch.Tensor:
     device = data.labels.device
     sums = torch.zeros(3, dtype=torch.float32, device=device)
     idx_all = shard(torch.arange(len(data), device=device), world)
@@ -116,15 +165,18 @@ def evaluate(model: torch.nn.Module, data: DeviceData, batch_size: int,
         sums[0] += F.cross_entropy(out.float(), y, reduction="sum")
         sums[1] += (out.argmax(dim=1) == y).sum()
         sums[2] += y.shape[0]
-    model.train(was_training)
     return sums
 
 
-def choose_engine(requested: str, device: torch.device, world: World) -> str:
-    """`auto`: one CUDA graph per step on a single GPU (capture costs about a second and pays
-    off within the first epoch), eager elsewhere. torch.compile is opt-in: see BENCHMARKS.md."""
+def choose_engine(requested: str, device: torch.device, world: World,
+                  examples: int = 0) -> str:
+    """`auto`: on one GPU, a CUDA graph per step (capture costs well under a second), with
+    torch.compile inside it for runs long enough to repay the compile (COMPILE_PAYS_AFTER);
+    eager on the CPU and with several processes."""
     if requested == "auto":
-        return "graph" if device.type == "cuda" and not world.distributed else "eager"
+        if device.type != "cuda" or world.distributed:
+            return "eager"
+        return "compile-graph" if examples >= COMPILE_PAYS_AFTER else "graph"
     if requested in ("graph", "compile-graph") and device.type != "cuda":
         raise ValueError(f"--engine {requested} needs a CUDA device")
     if requested in ("graph", "compile-graph") and world.distributed:

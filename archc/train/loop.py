@@ -23,7 +23,7 @@ from archc.train import checkpoint, report
 from archc.train.config import Recipe, TrainError
 from archc.train.data import Split, to_device
 from archc.train.dist import World, all_sum, barrier, shard
-from archc.train.engine import Stepper, choose_engine, evaluate
+from archc.train.engine import Stepper, choose_engine, describe, evaluate
 
 STALL_ENV = "ARCHC_TRAIN_STALL_AT"  # "epoch:batch": stop there until killed (crash tests)
 
@@ -86,10 +86,10 @@ def setup(cfg: RunConfig) -> Runtime:
     amp = torch.bfloat16 if precision == "bf16" else None
     channels_last = on_gpu if cfg.channels_last is None else cfg.channels_last
     try:
-        engine = choose_engine(cfg.engine, device, cfg.world)
+        choose_engine(cfg.engine, device, cfg.world)  # reject impossible choices early
     except ValueError as exc:
         raise TrainError(str(exc)) from None
-    return Runtime(device, amp, channels_last, engine)
+    return Runtime(device, amp, channels_last, cfg.engine)
 
 
 def init_weights(model: nn.Module, how: str) -> None:
@@ -161,12 +161,14 @@ class Trainer:
         from archc.train.dist import wrap
 
         net = wrap(model, world, rt.device, cfg.sync_bn)
-        stepper = Stepper(net, opt, train, r.batch_size, rt.engine, rt.amp, world, plain=model)
+        todo = (r.epochs - len(history)) * len(train)
+        rt.engine = choose_engine(cfg.engine, rt.device, world, todo)
+        stepper = Stepper(net, opt, train, r.batch_size, rt.engine, rt.amp, world)
         if world.is_main:
             dev = str(rt.device) if rt.device.type == "cpu" or rt.device.index is None else \
                 f"cuda:{rt.device.index}"
-            self.out(f"training on {dev}" + (f" x {world.size} processes" if world.distributed
-                                             else ""))
+            procs = f" x {world.size} processes" if world.distributed else ""
+            self.out(f"training on {dev}{procs} ({describe(rt.engine, rt.amp, rt.channels_last)})")
         for epoch in range(len(history) + 1, r.epochs + 1):
             record = self._epoch(epoch, stepper, model, train, test, rt)
             history.append(record)
