@@ -132,24 +132,34 @@ def _optional(module: str) -> Callable[[Any], None]:
     return register
 
 
-COMMANDS: list[Callable[[Any], None]] = [
-    register_check, register_build, _optional("archc.summary_cli"), _optional("archc.train.cli"),
-    _optional("archc.fmt_cli"), _optional("archc.weights"),
+# (command names, register function). Other modules are imported only when one of their
+# commands runs (or for --help), so `archc check` stays light.
+COMMANDS: list[tuple[tuple[str, ...], Callable[[Any], None]]] = [
+    (("check",), register_check),
+    (("build",), register_build),
+    (("summary", "graph"), _optional("archc.summary_cli")),
+    (("train", "eval"), _optional("archc.train.cli")),
+    (("import-weights",), _optional("archc.weights")),
+    (("fmt",), _optional("archc.fmt_cli")),
 ]
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="archc", description="Write, check, draw and train CNNs from .arch specs.")
     parser.add_argument("--version", action="version", version="archc 0.1.0")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in COMMANDS:
-        register(sub)
+    wanted = next((a for a in argv or () if not a.startswith("-")), None)
+    known = {name for names, _ in COMMANDS for name in names}
+    for names, register in COMMANDS:
+        if wanted not in known or wanted in names:
+            register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = make_parser(argv).parse_args(argv)
     try:
         return args.func(args)
     except UsageError as exc:

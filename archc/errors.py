@@ -6,7 +6,6 @@ Every error carries a source span, a message and an optional hint; `render` prin
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -88,6 +87,8 @@ class ArchcErrors(ArchcError):
 
 def did_you_mean(name: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | None:
     """A `did you mean 'x'?` hint for an unknown name, or None."""
+    import difflib  # only on the error path
+
     close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=cutoff)
     return f"did you mean '{close[0]}'?" if close else None
 
