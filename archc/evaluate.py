@@ -45,6 +45,12 @@ def evaluate(expr: ir.Expr, env: Mapping[str, Any]) -> Any:
         return -value
     if isinstance(expr, ir.Func):
         return _call(expr, env)
+    if isinstance(expr, ir.IfExpr):
+        test = evaluate(expr.test, env)
+        if not isinstance(test, bool):
+            raise ArgumentError(f"'if' needs a boolean condition, got {type_name(test)} "
+                                f"{test!r}", expr.test.span)
+        return evaluate(expr.then if test else expr.orelse, env)
     return _binary(expr, env)
 
 

@@ -21,6 +21,7 @@ from .ops import MAX_DIM, REGISTRY, Op, OpShapeError, fmt_shape
 MAX_REPEAT = 1024
 MAX_LAYERS = 100_000
 MAX_DEPTH = 64
+MAX_NESTING = 100  # sequences inside sequences, counted across block calls (bounds recursion)
 
 
 class _Abort(Exception):
@@ -115,25 +116,78 @@ def check_definitions(defs: list[ir.Definition], blocks: Mapping[str, ir.Definit
             if call.name not in known:
                 errors.append(NameError_(f"unknown layer or block '{call.name}'",
                                          name_span(call), did_you_mean(call.name, known)))
+    edges = {name: [c for c in calls_in(b.body) if c.name in blocks]
+             for name, b in blocks.items()}
+    component = _components(edges)
     cyclic: set[str] = set()
     for d in defs:
-        if d.kind == "block":
-            _find_cycle(d, blocks, [d.name], errors, cyclic, set())
+        members = component.get(d.name, ())
+        if d.kind == "block" and d.name not in cyclic and (
+                len(members) > 1 or any(c.name == d.name for c in edges[d.name])):
+            errors.append(_cycle_error(d.name, members, edges))
+            cyclic.update(members)
     return errors, cyclic
 
 
-def _find_cycle(d, blocks, path, errors, cyclic, done) -> None:
-    for call in calls_in(d.body):
-        if call.name == path[0]:
-            if path[0] not in cyclic:
-                chain = " -> ".join(path + [call.name])
-                errors.append(RecursionError_(
+def _components(edges: Mapping[str, list[ir.Call]]) -> dict[str, frozenset[str]]:
+    """Strongly connected components of the call graph (Tarjan's algorithm, iterative, so a
+    chain of thousands of blocks neither recurses nor takes quadratic time)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    component: dict[str, frozenset[str]] = {}
+    for root in edges:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            v, i = work.pop()
+            if i == 0:
+                index[v] = low[v] = len(index)
+                stack.append(v)
+                on_stack.add(v)
+            if i < len(edges[v]):
+                work.append((v, i + 1))
+                w = edges[v][i].name
+                if w not in index:
+                    work.append((w, 0))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            if low[v] == index[v]:
+                members = []
+                while not members or members[-1] != v:
+                    members.append(stack.pop())
+                    on_stack.discard(members[-1])
+                group = frozenset(members)
+                for w in members:
+                    component[w] = group
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+    return component
+
+
+def _cycle_error(name: str, members, edges) -> ArchcError:
+    """`recursive block: a -> b -> a`, the shortest cycle through `name`, at the call that
+    closes it."""
+    came_from: dict[str, str | None] = {name: None}
+    queue = [name]
+    for v in queue:  # breadth first; the list grows while we walk it
+        for call in edges[v]:
+            if call.name == name:
+                path = [v]
+                while came_from[path[-1]] is not None:
+                    path.append(came_from[path[-1]])
+                chain = " -> ".join([*reversed(path), name])
+                return RecursionError_(
                     f"recursive block: {chain}", name_span(call),
-                    "a block cannot call itself; repeat with `x * n` or `for i in 0..n`"))
-            cyclic.update(path)
-        elif call.name in blocks and call.name not in path and call.name not in done:
-            done.add(call.name)
-            _find_cycle(blocks[call.name], blocks, path + [call.name], errors, cyclic, done)
+                    "a block cannot call itself; repeat with `x * n` or `for i in 0..n`")
+            if call.name in members and call.name not in came_from:
+                came_from[call.name] = v
+                queue.append(call.name)
+    raise AssertionError(f"no cycle through {name}")
 
 
 # ----------------------------------------------------------------------------- expansion
@@ -194,21 +248,31 @@ class Expander:
         self.errors: list[ArchcError] = []
         self.stack: list[str] = []
         self.layers = 0
+        self.nesting = 0
         self._stmt = {ir.Call: self._call_stmt, ir.Labelled: self._labelled, ir.Group: self._group,
                       ir.Cond: self._cond, ir.Branches: self._join, ir.Repeat: self._repeat_stmt,
                       ir.Loop: self._repeat_stmt, ir.Expect: self._expect,
-                      ir.Input: self._misplaced, ir.Recipe: self._misplaced}
+                      ir.Assert: self._assert, ir.Input: self._misplaced, ir.Recipe: self._misplaced}
 
     # -- sequences
     def seq(self, stmts, env, shape, namer, items) -> ir.Shape | None:
-        for st in stmts:
-            try:
-                shape = self._stmt[type(st)](st, env, shape, namer, items)
-            except _Abort:
-                raise
-            except ArchcError as exc:
-                self.errors.append(exc)
-                shape = None
+        if self.nesting >= MAX_NESTING and stmts:
+            self.errors.append(LimitError(
+                f"nested more than {MAX_NESTING} levels deep, counting blocks inside blocks",
+                stmts[0].span, "flatten the structure: fewer groups inside nested blocks"))
+            raise _Abort
+        self.nesting += 1
+        try:
+            for st in stmts:
+                try:
+                    shape = self._stmt[type(st)](st, env, shape, namer, items)
+                except _Abort:
+                    raise
+                except ArchcError as exc:
+                    self.errors.append(exc)
+                    shape = None
+        finally:
+            self.nesting -= 1
         return shape
 
     def scope(self, kind, label, stmts, env, shape, span) -> ir.Scope:
@@ -265,6 +329,15 @@ class Expander:
         if shape is not None and tuple(shape) != want:
             raise ShapeError(f"expect: shape is {fmt_shape(shape)}, expected {fmt_shape(want)}",
                              st.span)
+        return shape
+
+    def _assert(self, st: ir.Assert, env, shape, namer, items):
+        test = evaluate(st.test, env)
+        if not isinstance(test, bool):
+            raise ArgumentError(f"assert: condition must be a boolean, got {type_name(test)} "
+                                f"{_show(test)}", st.test.span)
+        if not test:
+            raise ArchcError(st.message or "assertion failed", st.span)
         return shape
 
     def _misplaced(self, st, env, shape, namer, items):

@@ -47,7 +47,17 @@ class Func:
     span: Span
 
 
-Expr = Union[Lit, Var, BinOp, UnOp, Func]
+@dataclass(frozen=True)
+class IfExpr:
+    """`then if test else orelse`"""
+
+    then: Expr
+    test: Expr
+    orelse: Expr
+    span: Span
+
+
+Expr = Union[Lit, Var, BinOp, UnOp, Func, IfExpr]
 
 # ----------------------------------------------------------------------------- statements
 
@@ -132,6 +142,15 @@ class Expect:
 
 
 @dataclass(frozen=True)
+class Assert:
+    """`assert cond, "message"`: a located error when cond is false."""
+
+    test: Expr
+    message: str | None
+    span: Span
+
+
+@dataclass(frozen=True)
 class Setting:
     name: str
     value: Expr
@@ -144,7 +163,7 @@ class Recipe:
     span: Span
 
 
-Stmt = Union[Call, Group, Branches, Cond, Loop, Repeat, Labelled, Input, Expect, Recipe]
+Stmt = Union[Call, Group, Branches, Cond, Loop, Repeat, Labelled, Input, Expect, Recipe, Assert]
 
 
 @dataclass(frozen=True)

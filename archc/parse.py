@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput
+from lark import Lark, Token, Transformer, Tree, UnexpectedCharacters, UnexpectedInput
 from lark.exceptions import UnexpectedEOF, UnexpectedToken
 
 from . import ir
@@ -44,10 +44,27 @@ def parse(text: str, path: str = "<string>") -> ir.Module:
         tree = parser().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, path) from None
+    _check_depth(tree, path)
     return _ToAst(path).transform(tree)
 
 
 MAX_NESTING = 100
+MAX_TREE_DEPTH = 2 * MAX_NESTING  # a normal spec's tree is ~15 deep, plus its brackets
+
+
+def _check_depth(tree: Tree, path: str) -> None:
+    """Reject trees too deep for the recursive stages after parsing: nesting without brackets,
+    like `1 + 1 + ... + 1`, `- - - 1` or a long `else if` chain (fuzzing found these)."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TREE_DEPTH:
+            while not isinstance(node, Token):
+                node = next(c for c in node.children if c is not None)
+            raise LimitError(f"nested more than {MAX_TREE_DEPTH} levels deep",
+                             _tok_span(node, path), "split it up, e.g. into blocks or "
+                             "parameters with names")
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
 
 
 def _check_nesting(text: str, path: str) -> None:
@@ -177,6 +194,11 @@ class _ToAst(Transformer):
     def expect(self, children):
         return ir.Expect(children[0], children[0].span)
 
+    def assert_(self, children):
+        keyword, test, message = children
+        return ir.Assert(test, str(message)[1:-1] if message is not None else None,
+                         self._s([keyword, test]))
+
     def recipe(self, children):
         return ir.Recipe(tuple(children[1:]), self._s(children[:1]))
 
@@ -262,6 +284,10 @@ class _ToAst(Transformer):
     def func(self, children):
         return ir.Func(str(children[0]), tuple(c for c in children[1:] if c is not None),
                        self._s(children))
+
+    def ternary(self, children):
+        then, _keyword, test, orelse = children
+        return ir.IfExpr(then, test, orelse, self._s([then, orelse]))
 
     def neg(self, children):
         return ir.UnOp("-", children[0], children[0].span)
