@@ -1,0 +1,130 @@
+"""Bad input never crashes: any bytes given to `archc check` give exit 1 with a located
+`path:line:col: error:` diagnostic, or exit 0 with claims that hold; never a traceback, never
+a hang. Random mutations (hypothesis), targeted limits, crashes the fuzzer found, and a few
+runs of the real executable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+
+try:
+    from tests.oracles import check_input
+    from tests.strategies import invalid_specs
+except ImportError:  # tests/ itself on sys.path
+    from oracles import check_input
+    from strategies import invalid_specs
+
+REGRESSIONS = Path(__file__).with_name("fuzz_regressions")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(data=invalid_specs())
+def test_bad_input_never_crashes(data: bytes, tmp_path: Path):
+    check_input(data, tmp_path / "mutant.arch", seconds=20)
+
+
+# ----------------------------------------------------------------------------- limits
+
+
+def _chain(n: int, fmt: str, last: str) -> str:
+    return "".join(fmt.format(i=i, j=i + 1) for i in range(n)) + last.format(n=n)
+
+
+LIMITS = {
+    # nesting without brackets reaches the recursive stages after parsing
+    "operator chain": ("network n { input 1x8x8 conv(" + "1+" * 3000 + "1, k=1) }",
+                       "nested more than 200 levels deep"),
+    "unary chain": ("network n { input 1x8x8 conv(" + "- " * 3000 + "1, k=1) }",
+                    "nested more than 200 levels deep"),
+    "not chain": ("network n { input 1x8x8 if " + "not " * 3000 + "true { relu } }",
+                  "nested more than 200 levels deep"),
+    "else-if chain": ("network n { input 1x8x8 " + "if false { relu } else " * 3000
+                      + "{ relu } }", "nested more than 200 levels deep"),
+    "brackets": ("network n { input 1x8x8 " + "{" * 5000 + "relu" + "}" * 5000 + " }",
+                 "brackets nested more than 100 deep"),
+    # each block is shallow, the blocks nest: counted across calls
+    "groups inside nested blocks": (
+        "network n { input 1x8x8 b0 }\n" + _chain(
+            60, "block b{i} {{ a: {{ b: {{ c: {{ b{j} }} }} }} }}\n", "block b{n} {{ relu }}\n"),
+        "nested more than 100 levels deep, counting blocks inside blocks"),
+    "block chain": ("network n { input 1x8x8 b0 }\n" + _chain(
+        5000, "block b{i} {{ b{j} }}\n", "block b{n} {{ relu }}\n"), "blocks nested more than"),
+    "long recursive cycle": ("network n { input 1x8x8 relu }\n" + _chain(
+        5000, "block b{i} {{ b{j} }}\n", "block b{n} {{ b0 }}\n"),
+        "recursive block: b0 -> b1 -> b2"),
+    "repetition": ("network n { input 1x8x8 relu * 1025 }", "between 0 and 1024"),
+    "nested repetition": ("network n { input 1x8x8 " + "{ " * 4 + "relu" + " } * 1024" * 4
+                          + " }", "more than 100000 layers"),
+    "loop": ("network n { input 1x8x8 for i in 0..5000 { relu } }", "between -1024 and 1024"),
+    "long loop": ("network n { input 1x8x8 for i in -1000..1000 { relu } }", "at most 1024"),
+    "huge number": ("network n { input 1x8x8 conv(99999999999999999999999999, k=1) }",
+                    "must be <="),
+    "huge product": ("network n { input 1x8x8 conv(99999999999 * 99999999999 * 9999999, k=1) }",
+                     "value too large"),
+    "huge float": ("network n { input 1x8x8 dropout(1e400 - 1e400) }", "dropout"),
+    "huge channels": ("network n { input 1x8x8 conv(1048576, k=1) conv(1048576, k=1) }", None),
+    "huge input": ("network n { input 1048577x8x8 relu }", "between 1 and 1048576"),
+}
+
+
+@pytest.mark.parametrize("name", list(LIMITS))
+def test_limits_give_located_errors(name, tmp_path):
+    text, message = LIMITS[name]
+    result = check_input(text.encode(), tmp_path / "limit.arch", seconds=30, verify=False)
+    if message is not None:
+        assert result.rc == 1
+        assert message in result.err, result.err[:500]
+
+
+# ----------------------------------------------------------------------------- regressions
+
+REGRESSION_FILES = sorted(REGRESSIONS.glob("*.arch"))
+
+
+@pytest.mark.parametrize("path", REGRESSION_FILES, ids=[p.name for p in REGRESSION_FILES])
+def test_fuzz_regression(path, tmp_path):
+    """Inputs that once crashed `archc check` or built a broken model (found by bench/fuzz.py)."""
+    result = check_input(path.read_bytes(), tmp_path / path.name)
+    expect = path.with_suffix(".expect")
+    if expect.exists():  # the diagnostic we settled on, when it matters
+        assert expect.read_text().strip() in result.err
+
+
+# ----------------------------------------------------------------------------- executable
+
+
+@pytest.mark.parametrize("data", [b"", b"\xff\xfe\x00bad", b"network n { input 1x8x8 conv(",
+                                  b"network n { input 1x8x8 " + b"1+" * 5000 + b" }"],
+                         ids=["empty", "not-utf8", "eof", "deep"])
+def test_subprocess_exit_code(data, tmp_path):
+    path = tmp_path / "bad.arch"
+    path.write_bytes(data)
+    run = subprocess.run([sys.executable, "-m", "archc", "check", str(path)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert f"{path}:" in run.stderr and ": error: " in run.stderr
+
+
+def test_subprocess_valid(tmp_path):
+    path = tmp_path / "ok.arch"
+    path.write_text("network n { input 1x8x8 conv(2, k=3) relu }\n")
+    run = subprocess.run([sys.executable, "-m", "archc", "check", str(path)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
