@@ -262,9 +262,29 @@ def whole_runs(train: Split, test: Split, runs: list[str], epochs: int) -> dict:
             tail = proc.stdout.strip().splitlines()[-3:]
             out[run] = {"wall_s": wall, "rc": proc.returncode, "stdout_tail": tail,
                         "stderr_tail": proc.stderr[-1500:] if proc.returncode else ""}
+            metrics = d / f"run{i}" / "metrics.jsonl"
+            if metrics.exists():
+                out[run].update(breakdown(wall, [json.loads(x) for x in
+                                                 metrics.read_text().splitlines()]))
             print(f"  whole run, {run}: {wall:.1f} s wall, rc {proc.returncode}: "
                   + " | ".join(tail), flush=True)
+            print("    " + ", ".join(f"{k} {v:.1f}" for k, v in out[run].items()
+                                     if k.endswith("_s") and k != "wall_s"), flush=True)
     return out
+
+
+def breakdown(wall: float, hist: list[dict]) -> dict:
+    """Where a whole run's wall time went, from its metrics.jsonl."""
+    train = sum(r["train_seconds"] for r in hist)
+    evals = sum(r["eval_seconds"] for r in hist)
+    first = hist[0]
+    return {"train_s": train, "first_epoch_train_s": first["train_seconds"],
+            "steady_epoch_train_s": float(np.median([r["train_seconds"] for r in hist[1:]])),
+            "eval_s": evals,
+            "before_epoch1_s": first["elapsed_s"] - first["train_seconds"] - first["eval_seconds"],
+            "between_epochs_s": hist[-1]["elapsed_s"] - first["elapsed_s"] - train - evals
+            + first["train_seconds"] + first["eval_seconds"],
+            "outside_trainer_s": wall - hist[-1]["elapsed_s"]}
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MNIST = DATA / "mnist-5k"
 needs_data = pytest.mark.skipif(not MNIST.exists(), reason=f"real data not found at {DATA}")
-TIMING = {"train_seconds", "eval_seconds", "examples_per_sec"}
+TIMING = {"train_seconds", "eval_seconds", "examples_per_sec", "elapsed_s"}
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
 
 

@@ -72,7 +72,7 @@ def flatten_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer | Non
     """Split model and optimizer state into safetensors-ready tensors and JSON-ready rest."""
     import torch
 
-    tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tensors = {f"model.{k}": _snapshot(v) for k, v in model.state_dict().items()}
     meta: dict[str, Any] = {}
     if optimizer is not None:
         sd = optimizer.state_dict()
@@ -80,20 +80,33 @@ def flatten_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer | Non
         for idx, state in sd["state"].items():
             for key, value in state.items():
                 if isinstance(value, torch.Tensor):
-                    tensors[f"optim.{idx}.{key}"] = value.detach().contiguous().cpu()
+                    tensors[f"optim.{idx}.{key}"] = _snapshot(value)
                 else:
                     scalars.setdefault(str(idx), {})[key] = value
         meta = {"param_groups": sd["param_groups"], "scalars": scalars}
     return tensors, meta
 
 
+def _snapshot(t: torch.Tensor) -> torch.Tensor:
+    """A contiguous host copy that training can no longer change (always a copy, also on CPU,
+    because the file may be written in the background while training goes on)."""
+    import torch
+
+    return t.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
+
+
 def save(folder: Path, epoch: int, model: torch.nn.Module,
          optimizer: torch.optim.Optimizer | None, info: dict[str, Any]) -> Path:
     """Write the checkpoint for `epoch` and drop the tensor files older checkpoints used."""
+    return write(folder, epoch, *flatten_state(model, optimizer), info)
+
+
+def write(folder: Path, epoch: int, tensors: dict[str, torch.Tensor], optim_meta: dict[str, Any],
+          info: dict[str, Any]) -> Path:
+    """`save` from a snapshot taken by `flatten_state` (safe to call from another thread)."""
     from safetensors.torch import save as st_save
 
     folder.mkdir(parents=True, exist_ok=True)
-    tensors, optim_meta = flatten_state(model, optimizer)
     blob = st_save(tensors, metadata={"format": FORMAT, "epoch": str(epoch)})
     name = f"ckpt-{epoch:04d}.safetensors"
     atomic_write(folder / name, blob)

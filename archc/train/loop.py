@@ -121,12 +121,19 @@ class Trainer:
         from archc.train import dist
 
         cfg, world = self.cfg, self.cfg.world
+        self.t_start = time.perf_counter()
+        self.writer = report.BackgroundWriter()
         rt = setup(cfg)
         dist.init(world, rt.device)
         try:
-            return self._run(rt, resume)
-        finally:
+            history = self._run(rt, resume)
+        except BaseException:
+            _quiet_flush(self.writer)
             dist.shutdown(world)
+            raise
+        self.writer.flush()  # the last checkpoint is on disk before the closing lines
+        dist.shutdown(world)
+        return history
 
     def _build(self, rt: Runtime) -> tuple[nn.Module, torch.optim.Optimizer]:
         r = self.cfg.recipe
@@ -193,6 +200,7 @@ class Trainer:
         with report.EpochBar(epoch, r.epochs, batches, cfg.progress and world.is_main) as bar:
             for b in range(batches):
                 if stall == (epoch, b):
+                    self.writer.flush()
                     _stall(epoch, b)
                 gidx = perm[b * bsz:(b + 1) * bsz]
                 stepper.step(shard(gidx, world), gidx.shape[0])
@@ -210,11 +218,13 @@ class Trainer:
         return {"epoch": epoch, "train_loss": tr[0] / tr[2], "train_acc": tr[1] / tr[2],
                 "test_loss": te[0] / te[2], "test_acc": te[1] / te[2], "examples": int(tr[2]),
                 "train_seconds": seconds, "examples_per_sec": tr[2] / seconds,
-                "eval_seconds": time.perf_counter() - t1, "lr": r.lr}
+                "eval_seconds": time.perf_counter() - t1, "lr": r.lr,
+                "elapsed_s": time.perf_counter() - self.t_start}
 
     def _check_finite(self, loss_sum: float, epoch: int, b: int, batches: int) -> None:
         if math.isfinite(loss_sum):
             return
+        self.writer.flush()
         last = checkpoint.resolve(self.run_dir)
         what = "nan" if math.isnan(loss_sum) else "infinite"
         raise NonFiniteLoss(
@@ -226,14 +236,28 @@ class Trainer:
               history: list[dict[str, Any]]) -> None:
         world = self.cfg.world
         if world.is_main:
+            history = list(history)
             info = {**self.info, "recipe": self.cfg.recipe.model_dump(), "seed": self.cfg.seed,
                     "history": history, "torch": torch.__version__, "world_size": world.size}
-            checkpoint.save(self.run_dir, epoch, model, opt, info)
-            if history:
-                report.write_metrics(self.run_dir / "metrics.jsonl", history)
-                report.plot(self.run_dir / "curves.png", history,
-                            str(self.info.get("name", "training")))
+            tensors, optim_meta = checkpoint.flatten_state(model, opt)  # now, not later
+            self.writer.submit(lambda: self._write(epoch, tensors, optim_meta, info, history))
         barrier(world)
+
+    def _write(self, epoch: int, tensors: dict[str, torch.Tensor], optim_meta: dict[str, Any],
+               info: dict[str, Any], history: list[dict[str, Any]]) -> None:
+        checkpoint.write(self.run_dir, epoch, tensors, optim_meta, info)
+        if history:
+            report.write_metrics(self.run_dir / "metrics.jsonl", history)
+            title = str(self.info.get("name", "training"))
+            report.plot(self.run_dir / "curves.png", history, title)
+
+
+def _quiet_flush(writer: report.BackgroundWriter) -> None:
+    """Finish writing while another error is on its way out (that one is the one to report)."""
+    try:
+        writer.flush()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _stall_point() -> tuple[int, int] | None:
