@@ -16,6 +16,7 @@ from . import ir
 from .errors import (ArchcError, ArgumentError, LimitError, NameError_, RecursionError_,
                      ShapeError, Span, UsageError, did_you_mean)
 from .evaluate import evaluate, type_name
+from .names import reserved_reason
 from .ops import MAX_DIM, REGISTRY, Op, OpShapeError, fmt_shape
 
 MAX_REPEAT = 1024
@@ -53,11 +54,17 @@ class _Namer:
         taken: set[str] = set()
         for node, label, _ in self.entries:
             if label is not None:
+                span = self.label_spans.get(id(node), node.span)
                 if label in taken:
-                    errors.append(NameError_(f"duplicate name '{label}' in this scope",
-                                             self.label_spans.get(id(node), node.span),
+                    errors.append(NameError_(f"duplicate name '{label}' in this scope", span,
                                              "labels must be unique within a block"))
+                elif reserved_reason(label):
+                    errors.append(NameError_(
+                        f"'{label}' cannot name a layer: it is {reserved_reason(label)}", span,
+                        f"rename it, e.g. '{label}_'"))
                 taken.add(label)
+        taken.update(base for _, label, base in self.entries  # never auto-name `forward`
+                     if label is None and reserved_reason(base))
         counts = Counter(base for _, label, base in self.entries if label is None)
         seen: Counter[str] = Counter()
         result = {}
@@ -112,6 +119,10 @@ def check_definitions(defs: list[ir.Definition], blocks: Mapping[str, ir.Definit
     errors: list[ArchcError] = []
     known = set(REGISTRY) | set(blocks)
     for d in defs:
+        if d.kind == "block" and reserved_reason(d.name):
+            errors.append(NameError_(f"'{d.name}' cannot name a block: it is "
+                                     f"{reserved_reason(d.name)}", d.span,
+                                     f"rename it, e.g. '{d.name}_'"))
         for call in calls_in(d.body):
             if call.name not in known:
                 errors.append(NameError_(f"unknown layer or block '{call.name}'",

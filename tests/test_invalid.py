@@ -128,3 +128,41 @@ def test_subprocess_valid(tmp_path):
     run = subprocess.run([sys.executable, "-m", "archc", "check", str(path)],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
+
+
+# ----------------------------------------------------------------------------- reserved names
+
+
+def _module_attributes() -> set[str]:
+    import archc
+
+    model = archc.build(archc.loads("network n { input 1x4x4 g: { relu } }"))
+    names = set(dir(model)) | set(vars(model)) | set(dir(model.g)) | set(vars(model.g))
+    return {n for n in names if n.isidentifier() and n not in ("g", "relu")
+            and not (n.startswith("__") and n.endswith("__"))}
+
+
+def test_reserved_names_cover_installed_torch():
+    """archc/names.py lists torch's module attributes so checking stays torch-free; a torch
+    upgrade that adds one fails here rather than in a user's `archc build`."""
+    from archc.names import MODULE_ATTRIBUTES
+
+    assert _module_attributes() - MODULE_ATTRIBUTES == set()
+
+
+@pytest.mark.parametrize("name", ["forward", "training", "half", "apply", "graph", "code",
+                                  "class", "None", "lambda", "self", "_modules", "__init__"])
+@pytest.mark.parametrize("where", ["label", "nested label", "block"])
+def test_reserved_names_are_located_errors(name, where, tmp_path):
+    body = {"label": f"{name}: relu", "nested label": f"g: {{ {name}: relu relu }}",
+            "block": name}[where]
+    text = f"network n {{ input 1x4x4 {body} }}\nblock {name} {{ relu }}\n"
+    result = check_input(text.encode(), tmp_path / "reserved.arch")
+    assert result.rc == 1 and f"'{name}' cannot name a" in result.err, result.err
+
+
+def test_every_module_attribute_is_rejected_or_builds(tmp_path):
+    """The contract, name by name: a label either fails `check` or builds a working module."""
+    for name in sorted(_module_attributes()):
+        text = f"network n {{ input 1x4x4 g: {{ {name}: relu relu }} }}\n"
+        check_input(text.encode(), tmp_path / "attr.arch")
