@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -93,20 +94,35 @@ def did_you_mean(name: str, candidates: Iterable[str], cutoff: float = 0.6) -> s
     return f"did you mean '{close[0]}'?" if close else None
 
 
+MAX_SHOWN = 100  # characters of a long source line shown under a diagnostic
+
+
+@lru_cache(maxsize=4)
+def _lines(text: str) -> list[str]:
+    # Cached: `check` renders every error of a file, and splitting a 1 MB file for each of
+    # thousands of errors took minutes (fuzzing found it). A str caches its own hash.
+    return text.splitlines()
+
+
 def render(error: ArchcError, sources: dict[str, str] | None = None) -> str:
     """Format one error like a compiler: location, message, source line, caret, hint."""
     span = error.span
     lines = [f"{span}: {error.kind}: {error.message}" if span else f"{error.kind}: {error.message}"]
     text = (sources or {}).get(span.path) if span else None
     if span and text is not None:
-        src_lines = text.splitlines()
+        src_lines = _lines(text)
         if 1 <= span.line <= len(src_lines):
             src = src_lines[span.line - 1].expandtabs(1)
-            width = 1
+            col, width = span.col, 1
             if span.end_line == span.line and span.end_col > span.col:
                 width = span.end_col - span.col
+            if len(src) > MAX_SHOWN:  # a window around the caret, not a 1 MB line per error
+                start = max(0, col - 1 - MAX_SHOWN // 2)
+                src = ("..." if start else "") + src[start:start + MAX_SHOWN] + "..."
+                col -= start - (3 if start else 0)
+                width = min(width, MAX_SHOWN)
             lines.append(f"  {src}")
-            lines.append("  " + " " * (span.col - 1) + "^" + "~" * (width - 1))
+            lines.append("  " + " " * (col - 1) + "^" + "~" * (width - 1))
     if error.hint:
         lines.append(f"  hint: {error.hint}")
     return "\n".join(lines)
