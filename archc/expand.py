@@ -23,6 +23,12 @@ MAX_REPEAT = 1024
 MAX_LAYERS = 100_000
 MAX_DEPTH = 64
 MAX_NESTING = 100  # sequences inside sequences, counted across block calls (bounds recursion)
+MAX_ERRORS = 100  # per file, like a C compiler's error limit: bounds the work on garbage input
+
+
+def too_many_errors(span: Span | None) -> LimitError:
+    return LimitError(f"too many errors (more than {MAX_ERRORS}); stopping here", span,
+                      "fix these first")
 
 
 class _Abort(Exception):
@@ -118,15 +124,12 @@ def check_definitions(defs: list[ir.Definition], blocks: Mapping[str, ir.Definit
     Returns the errors and the set of blocks on a cycle."""
     errors: list[ArchcError] = []
     known = set(REGISTRY) | set(blocks)
-    for d in defs:
-        if d.kind == "block" and reserved_reason(d.name):
-            errors.append(NameError_(f"'{d.name}' cannot name a block: it is "
-                                     f"{reserved_reason(d.name)}", d.span,
-                                     f"rename it, e.g. '{d.name}_'"))
-        for call in calls_in(d.body):
-            if call.name not in known:
-                errors.append(NameError_(f"unknown layer or block '{call.name}'",
-                                         name_span(call), did_you_mean(call.name, known)))
+    for call in (c for d in defs for c in calls_in(d.body) if c.name not in known):
+        if len(errors) >= MAX_ERRORS:
+            errors.append(too_many_errors(call.span))
+            break
+        errors.append(NameError_(f"unknown layer or block '{call.name}'", name_span(call),
+                                 did_you_mean(call.name, known)))
     edges = {name: [c for c in calls_in(b.body) if c.name in blocks]
              for name, b in blocks.items()}
     component = _components(edges)
@@ -282,6 +285,9 @@ class Expander:
                 except ArchcError as exc:
                     self.errors.append(exc)
                     shape = None
+                if len(self.errors) >= MAX_ERRORS:
+                    self.errors.append(too_many_errors(st.span))
+                    raise _Abort
         finally:
             self.nesting -= 1
         return shape

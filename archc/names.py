@@ -42,6 +42,6 @@ def reserved_reason(name: str) -> str | None:
         return "a Python keyword"
     if name == "self":
         return "the generated forward's first argument"
-    if name in MODULE_ATTRIBUTES or (name.startswith("__") and name.endswith("__")):
+    if name in MODULE_ATTRIBUTES or name.startswith("__"):  # dunders, and what torch patches in
         return "an attribute of torch.nn.Module"
     return None

@@ -13,11 +13,12 @@ from typing import Any
 from . import ir
 from .errors import ArchcError, ArchcErrors, ImportError_, LimitError, NameError_, Span, \
     UsageError, did_you_mean
-from .expand import check_definitions, expand_network
+from .expand import MAX_ERRORS, check_definitions, expand_network, too_many_errors
 from .parse import parse
 from .resources import prelude_path, specs_dir
 
 MAX_FILE_BYTES = 1 << 20
+MAX_USE_DEPTH = 32
 
 
 @dataclass
@@ -113,7 +114,11 @@ def _collect(module: ir.Module, blocks: dict, networks: dict, errors: list) -> N
 
 
 def _load_uses(module: ir.Module, path: Path, root: Path, prog: Program, blocks: dict,
-               defs: list[ir.Definition], seen: set[Path]) -> None:
+               defs: list[ir.Definition], seen: set[Path], depth: int = 1) -> None:
+    if module.uses and depth > MAX_USE_DEPTH:  # one recursion per level of `use`
+        prog.errors.append(LimitError(f"use: files nested more than {MAX_USE_DEPTH} deep",
+                                      module.uses[0].span))
+        return
     for use in module.uses:
         try:
             target = _resolve_use(use, path, root)
@@ -133,7 +138,7 @@ def _load_uses(module: ir.Module, path: Path, root: Path, prog: Program, blocks:
             continue
         sub_blocks: dict[str, ir.Definition] = {}
         _collect(sub, sub_blocks, {}, prog.errors)
-        _load_uses(sub, target, root, prog, blocks, defs, seen)
+        _load_uses(sub, target, root, prog, blocks, defs, seen, depth + 1)
         blocks.update(sub_blocks)
         defs.extend(d for d in sub.definitions if d.kind == "block")
 
@@ -186,6 +191,9 @@ def check_program(prog: Program, overrides: Mapping[str, Any] | None = None,
         except UsageError:
             raise
         errors.extend(errs)
+        if len(errors) >= MAX_ERRORS:
+            errors.append(too_many_errors(errors[-1].span))
+            break
     return _dedupe(errors)
 
 
