@@ -23,8 +23,8 @@ ENGINES = ("auto", "eager", "graph", "compile", "compile-graph")
 # creates its buffers there, on a side stream, as the CUDA-graphs notes in PyTorch require.
 WARMUP_STEPS = 3
 # `auto` compiles when a run trains on at least this many examples. On an H100 (BENCHMARKS.md)
-# compiling ResNet-18 took ~27 s from a cold cache and raised a step from 41.9k to 62.5k
-# examples/s, 7.9 us saved per example: it pays for itself after ~3.4M examples.
+# compiling 002's ResNet-18 cost ~32 s from a cold cache (imports included) and raised a step
+# from 41.8k to 63.4k examples/s, 7.8 us saved per example: it pays for itself after ~4M.
 COMPILE_PAYS_AFTER = 4_000_000
 
 
