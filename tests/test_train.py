@@ -298,3 +298,31 @@ def test_every_bundled_recipe_is_valid(spec):
 
     recipe = make_recipe(archc.load(spec).recipe, source=spec)
     assert recipe.optimizer == "sgd" and recipe.epochs >= 1
+
+
+def test_engine_choice():
+    from archc.train.dist import World
+    from archc.train.engine import COMPILE_PAYS_AFTER, choose_engine
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
+    assert choose_engine("auto", cpu, World()) == "eager"
+    assert choose_engine("auto", gpu, World(), 600_000) == "graph"  # the book's 10 epochs
+    assert choose_engine("auto", gpu, World(), COMPILE_PAYS_AFTER) == "compile-graph"
+    assert choose_engine("auto", gpu, World(0, 2), 10**9) == "eager"
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        choose_engine("graph", cpu, World())
+
+
+@needs_data
+def test_run_folders_and_resume_rules(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli("train", *TINY, "--epochs", "1", "--out", out) == 0
+    capsys.readouterr()
+    assert run_cli("train", *TINY, "--epochs", "1", "--out", out) == 1  # would overwrite
+    assert "already holds a run" in capsys.readouterr().err
+    assert run_cli("train", *TINY, "--resize", "32", "--resume", out) == 1
+    assert "cannot change resize when resuming" in capsys.readouterr().err
+    assert run_cli("train", *TINY, "--seed", "9", "--resume", out) == 1
+    assert "cannot change the seed" in capsys.readouterr().err
+    assert run_cli("train", *TINY, "--resume", tmp_path / "nothing") == 1
+    assert "no checkpoint here" in capsys.readouterr().err
