@@ -154,6 +154,10 @@ def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     for names, register in COMMANDS:
         if wanted not in known or wanted in names:
             register(sub)
+    if wanted in known and wanted not in sub.choices:  # its module is absent: list the rest
+        for names, register in COMMANDS:
+            if wanted not in names:
+                register(sub)
     return parser
 
 
