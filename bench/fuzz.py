@@ -54,6 +54,7 @@ def campaign(count: int, seed: int, out: Path, seconds: float | None, valid_shar
                 data = gen_valid(rng).text.encode()
             else:
                 data = gen_invalid(rng)
+            (out / "current.arch").write_bytes(data)  # what was running if the process dies
             try:
                 result = check_input(data, path, seconds=30)
                 outcomes[f"exit {result.rc}" + (" verified" if result.verified else "")] += 1
