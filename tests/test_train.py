@@ -258,6 +258,9 @@ def test_resize_on_device_matches_pil_and_both_paths_agree():
     assert pre.images.shape[-1] == 96 and lazy.images.shape[-1] == 28
     idx = torch.arange(64)
     torch.testing.assert_close(pre.batch(idx)[0], lazy.batch(idx)[0], rtol=0, atol=0)
+    normed = data.to_device(split, 28, "cpu", True, False).batch(idx)[0]
+    raw = torch.from_numpy(split.images[:64]).float().unsqueeze(1) / 255
+    torch.testing.assert_close(normed, (raw - 0.1307) / 0.3081)
     pil = np.stack([np.asarray(Image.fromarray(a).resize((96, 96), Image.BILINEAR))
                     for a in split.images])
     assert np.abs(pil.astype(int) - pre.images.squeeze(1).numpy().astype(int)).max() <= 1

@@ -15,12 +15,12 @@ from torch import nn
 
 
 def lenet_bn(classes: int = 10) -> nn.Module:
-    """d2l's LeNet with batch normalisation (004): sigmoid, average pooling, BN after each layer."""
+    """000 §6.1.4's LeNet with batch normalisation: BN before every sigmoid, max pooling."""
     return nn.Sequential(
         nn.Conv2d(1, 6, kernel_size=5), nn.BatchNorm2d(6), nn.Sigmoid(),
-        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.MaxPool2d(kernel_size=2, stride=2),
         nn.Conv2d(6, 16, kernel_size=5), nn.BatchNorm2d(16), nn.Sigmoid(),
-        nn.AvgPool2d(kernel_size=2, stride=2), nn.Flatten(),
+        nn.MaxPool2d(kernel_size=2, stride=2), nn.Flatten(),
         nn.Linear(16 * 4 * 4, 120), nn.BatchNorm1d(120), nn.Sigmoid(),
         nn.Linear(120, 84), nn.BatchNorm1d(84), nn.Sigmoid(),
         nn.Linear(84, classes))
