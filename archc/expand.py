@@ -513,7 +513,10 @@ def _join_shape(st: ir.Branches, outs: list[ir.Shape]) -> ir.Shape:
                 f"concat: branch sizes differ: {fmt_shape(first)} vs {fmt_shape(other)}",
                 st.span, "concat joins on the channel axis; the other axes must match "
                 "(check strides and padding)")
-    return (sum(o[0] for o in outs), *first[1:])
+    out = (sum(o[0] for o in outs), *first[1:])
+    if out[0] > MAX_DIM:  # `concat { | } * 100` doubles the channels 100 times, no layer between
+        raise LimitError(f"concat: output {fmt_shape(out)} exceeds {MAX_DIM} per axis", st.span)
+    return out
 
 
 # ----------------------------------------------------------------------------- networks

@@ -39,9 +39,9 @@ def static_flops(net: Network) -> int:
 
 
 def small_enough(net: Network) -> bool:
-    layers = [n for _, n in walk(net.root.items) if isinstance(n, Layer)]
-    return (static_params(net) <= MAX_VERIFY_PARAMS and len(layers) <= 2000
-            and all(math.prod(n.out_shape) <= MAX_VERIFY_ELEMENTS for n in layers)
+    nodes = [n for _, n in walk(net.root.items)]
+    return (static_params(net) <= MAX_VERIFY_PARAMS and len(nodes) <= 2000
+            and all(math.prod(n.out_shape) <= MAX_VERIFY_ELEMENTS for n in nodes)
             and static_flops(net) <= 4e9)
 
 
