@@ -84,8 +84,16 @@ def main() -> int:
     p.add_argument("--valid-share", type=float, default=0.1,
                    help="share of unmutated valid specs (built and verified)")
     p.add_argument("--out", type=Path, default=Path("fuzz-out"))
+    p.add_argument("--memory-gb", type=int, default=16, help="address-space limit")
     args = p.parse_args()
     torch.set_num_threads(1)
+    try:  # a runaway allocation becomes a recorded MemoryError, not a dead machine
+        import resource
+
+        limit = args.memory_gb << 30
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError):
+        pass
     summary = campaign(args.count, args.seed, args.out, args.seconds, args.valid_share)
     print(json.dumps({k: v for k, v in summary.items() if k != "crashes"}, indent=2))
     for sig, info in summary["crashes"].items():
