@@ -216,7 +216,7 @@ class DeviceData:
         x = self.images.index_select(0, idx)
         if x.shape[-1] != self.size:
             x = resize_u8(x, self.size)
-        x = x.to(torch.float32).mul_(1 / 255)
+        x = x.to(torch.float32).div_(255)  # as ToTensor does: bit-equal to the book's input
         if self.normalize:
             x = x.sub_(MNIST_MEAN).div_(MNIST_STD)
         if self.channels_last:
