@@ -5,8 +5,9 @@
 Same model (002's ResNet-18, from specs/resnet18.arch when the compiler is importable), same
 batch size (256) and resize (96), on a training set of --n images tiled from the IDX files
 given (the full Fashion-MNIST is 60,000). Prints examples/s of each loop and the ratios; also
-checks that a CUDA-graph step computes what an eager step does, and times a whole 10-epoch
-run of `archc train` (capture, evaluation and checkpoints included).
+checks that a CUDA-graph step computes what an eager step does, and times whole 10-epoch runs
+of `archc train` in fresh processes (imports, capture or compile, evaluation and checkpoints
+included).
 """
 
 from __future__ import annotations
@@ -29,11 +30,10 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from archc.train import models  # noqa: E402
-from archc.train.config import make_recipe  # noqa: E402
 from archc.train.data import Split, load_split, locate, to_device  # noqa: E402
 from archc.train.dist import World  # noqa: E402
 from archc.train.engine import Stepper  # noqa: E402
-from archc.train.loop import RunConfig, Trainer, init_weights  # noqa: E402
+from archc.train.loop import init_weights  # noqa: E402
 
 
 def model_factory(resize: int):
@@ -220,21 +220,6 @@ def graph_matches_eager(model_fn, split: Split, resize: int, device: torch.devic
     return float((params[0] - params[1]).norm() / params[0].norm())
 
 
-def full_run(model_fn, train: Split, test: Split, engine: str, epochs: int, batch: int,
-             resize: int, device: torch.device) -> dict:
-    recipe = make_recipe({"lr": 0.05, "batch_size": batch, "epochs": epochs, "resize": resize})
-    cfg = RunConfig(recipe=recipe, engine=engine, progress=False, device=str(device))
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        lines: list[str] = []
-        hist = Trainer(model_fn, train, test, Path(tmp), cfg, {"name": "resnet18"},
-                       out=lines.append).run()
-        wall = time.perf_counter() - t
-    from archc.train.report import book_lines
-
-    return {"wall_s": wall, "history": hist, "book_lines": book_lines(hist, str(device))}
-
-
 def write_idx(path: Path, array: np.ndarray) -> None:
     header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
     path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
@@ -296,8 +281,6 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=200, help="timed steps per fast variant")
     p.add_argument("--book-epochs", type=int, default=2)
     p.add_argument("--engines", default="eager,graph,compile-graph")
-    p.add_argument("--full-epochs", type=int, default=0,
-                   help="also time a Trainer run in this process")
     p.add_argument("--whole-runs", default="graph,compile-graph:cold,compile-graph:warm",
                    help="fresh-process `archc train` runs ('' for none)")
     p.add_argument("--n-test", type=int, default=10000, help="test images (tiled)")
@@ -329,11 +312,6 @@ def main() -> None:
     save()
     res["hand"] = hand_loop(model_fn, train, a.resize, a.batch_size, 0.05, a.steps, device)
     print(f"  hand-tuned eager: {res['hand']['rate']:,.0f} ex/s", flush=True)
-    if a.full_epochs:
-        res["full"] = full_run(model_fn, train, test, "auto", a.full_epochs, a.batch_size,
-                               a.resize, device)
-        print(f"  archc train, {a.full_epochs} epochs: {res['full']['wall_s']:.1f}s wall\n"
-              + res["full"]["book_lines"], flush=True)
     save()
     res["engines"] = {}
     for engine in a.engines.split(","):
@@ -395,11 +373,6 @@ def summarize(res: dict) -> None:
     book_epoch = book["wall_s"]
     print(f"book loop, 10 epochs (10 x its steady epoch, evaluation not counted): "
           f"{10 * book_epoch:.1f} s")
-    if "full" in res:
-        f = res["full"]
-        n = sum(r["examples"] for r in f["history"])
-        print(f"archc train, whole run: {f['wall_s']:.1f} s wall for {n} examples "
-              f"({n / f['wall_s']:,.0f} ex/s including capture, evaluation, checkpoints)")
 
 
 if __name__ == "__main__":
