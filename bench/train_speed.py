@@ -29,7 +29,6 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from archc.train import models  # noqa: E402
 from archc.train.data import Split, load_split, locate, to_device  # noqa: E402
 from archc.train.dist import World  # noqa: E402
 from archc.train.engine import Stepper  # noqa: E402
@@ -37,15 +36,11 @@ from archc.train.loop import init_weights  # noqa: E402
 
 
 def model_factory(resize: int):
-    """ResNet-18 from the spec if archc's compiler is importable, else 002's hand-written one."""
-    try:
-        import archc
+    """The document's ResNet-18, from the bundled spec, at the recipe's input size."""
+    import archc
 
-        net = archc.load("resnet18", input_shape=(1, resize, resize))
-        return (lambda: archc.build(net)), "specs/resnet18.arch"
-    except Exception as exc:  # noqa: BLE001 - the bench still runs on the reference model
-        print(f"(compiler unavailable: {exc}; using archc.train.models.resnet18)")
-        return models.resnet18, "archc.train.models.resnet18"
+    net = archc.load("resnet18", input_shape=(1, resize, resize))
+    return (lambda: archc.build(net)), "specs/resnet18.arch"
 
 
 def sync(device: torch.device) -> None:

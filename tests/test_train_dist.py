@@ -16,7 +16,8 @@ from archc.train import checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-5k"
-ARGS = ["train", "archc.train.models:tiny", "--data-dir", str(MNIST), "--device", "cpu",
+TINY = Path(__file__).parent / "train_specs" / "tiny.arch"
+ARGS = ["train", str(TINY), "--data-dir", str(MNIST), "--device", "cpu",
         "--limit-train", "500", "--limit-test", "200", "--batch-size", "64", "--epochs", "2",
         "--no-progress", "--seed", "5"]
 

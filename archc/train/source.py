@@ -44,7 +44,7 @@ def _from_factory(spec: str, params: list[str]) -> ModelSource:
         fn = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise ArchcError(f"{spec}: cannot import model factory ({exc})",
-                         hint="use module:function, e.g. archc.train.models:resnet18") from None
+                         hint="use module:function, e.g. mypackage.nets:resnet18") from None
     kwargs = _parse_params(params)
     return ModelSource(attr, lambda size: (lambda: fn(**kwargs)), dict(getattr(fn, "recipe", {})))
 
@@ -52,16 +52,13 @@ def _from_factory(spec: str, params: list[str]) -> ModelSource:
 def _from_spec(spec: str, params: dict[str, Any], network: str | None) -> ModelSource:
     import archc
 
-    load = getattr(archc, "load", None)
-    if load is None:  # the compiler core is not importable: fall back to the reference nets
-        return _reference_fallback(spec, params)
-    net = load(spec, params or None, None, network)
+    net = archc.load(spec, params or None, None, network)
     native = tuple(net.input_shape)
 
     def builder(size: int) -> ModelFn:
         shaped = net
         if native[1:] != (size, size):
-            shaped = load(spec, params or None, (native[0], size, size), network)
+            shaped = archc.load(spec, params or None, (native[0], size, size), network)
         if shaped.input_shape[0] != 1:
             raise ArchcError(f"{spec}: the network takes {shaped.input_shape[0]} input channels,"
                              " (Fashion-)MNIST images have 1")
@@ -70,12 +67,3 @@ def _from_spec(spec: str, params: dict[str, Any], network: str | None) -> ModelS
     return ModelSource(net.name, builder, dict(net.recipe or {}))
 
 
-def _reference_fallback(spec: str, params: dict[str, Any]) -> ModelSource:
-    from archc.train import models
-
-    stem = Path(spec).stem
-    if stem not in models.RECIPES:
-        raise ArchcError(f"{spec}: the archc compiler is not available in this installation",
-                         hint="train a Python model with module:function")
-    fn = getattr(models, stem)
-    return ModelSource(stem, lambda size: (lambda: fn(**params)), dict(models.RECIPES[stem]))
