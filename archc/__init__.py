@@ -17,7 +17,8 @@ from .ir import Join, Layer, Network, Scope, Shape, walk
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ArchcError", "ArchcErrors", "Network", "Span", "build", "load", "loads", "shapes"]
+__all__ = ["ArchcError", "ArchcErrors", "Join", "Layer", "Network", "Scope", "Span", "build",
+           "load", "loads", "shapes"]
 __version__ = "0.1.0"
 
 

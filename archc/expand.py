@@ -13,8 +13,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import ir
-from .errors import (ArchcError, ArgumentError, LimitError, NameError_, RecursionError_,
-                     ShapeError, Span, UsageError, did_you_mean)
+from .errors import (
+    ArchcError,
+    ArgumentError,
+    LimitError,
+    NameError_,
+    RecursionError_,
+    ShapeError,
+    Span,
+    UsageError,
+    did_you_mean,
+)
 from .evaluate import evaluate, type_name
 from .names import reserved_reason
 from .ops import MAX_DIM, REGISTRY, Op, OpShapeError, fmt_shape
@@ -266,7 +275,8 @@ class Expander:
         self._stmt = {ir.Call: self._call_stmt, ir.Labelled: self._labelled, ir.Group: self._group,
                       ir.Cond: self._cond, ir.Branches: self._join, ir.Repeat: self._repeat_stmt,
                       ir.Loop: self._repeat_stmt, ir.Expect: self._expect,
-                      ir.Assert: self._assert, ir.Input: self._misplaced, ir.Recipe: self._misplaced}
+                      ir.Assert: self._assert, ir.Input: self._misplaced,
+                      ir.Recipe: self._misplaced}
 
     # -- sequences
     def seq(self, stmts, env, shape, namer, items) -> ir.Shape | None:
@@ -455,7 +465,7 @@ class Expander:
         if len(st.args) > len(names):
             raise ArgumentError(f"{callee}: takes at most {len(names)} positional arguments, "
                                 f"got {len(st.args)}", st.args[len(names)].span, sig)
-        bound = {n: (evaluate(e, env), e.span) for n, e in zip(names, st.args)}
+        bound = {n: (evaluate(e, env), e.span) for n, e in zip(names, st.args, strict=False)}
         for kw in st.kwargs:
             if kw.name not in names:
                 raise ArgumentError(f"{callee}: unknown argument '{kw.name}'", kw.span,

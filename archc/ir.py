@@ -4,7 +4,7 @@ produces. Every node carries the source span it came from."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from .errors import Span
 
@@ -57,7 +57,7 @@ class IfExpr:
     span: Span
 
 
-Expr = Union[Lit, Var, BinOp, UnOp, Func, IfExpr]
+Expr = Lit | Var | BinOp | UnOp | Func | IfExpr
 
 # ----------------------------------------------------------------------------- statements
 
@@ -163,7 +163,8 @@ class Recipe:
     span: Span
 
 
-Stmt = Union[Call, Group, Branches, Cond, Loop, Repeat, Labelled, Input, Expect, Recipe, Assert]
+Stmt = (Call | Group | Branches | Cond | Loop | Repeat | Labelled | Input | Expect | Recipe
+        | Assert)
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,7 @@ class Scope:
     span: Span
 
 
-Node = Union[Layer, Join, Scope]
+Node = Layer | Join | Scope
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from . import ir
-from .errors import ArchcError, ArchcErrors, ImportError_, LimitError, NameError_, Span, \
-    UsageError, did_you_mean
+from .errors import (
+    ArchcError,
+    ArchcErrors,
+    ImportError_,
+    LimitError,
+    NameError_,
+    Span,
+    UsageError,
+    did_you_mean,
+)
 from .expand import MAX_ERRORS, check_definitions, expand_network, too_many_errors
 from .parse import parse
 from .resources import prelude_path, specs_dir

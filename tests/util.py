@@ -14,8 +14,8 @@ def static_layers(net: Network) -> dict[str, Layer]:
 
 
 def static_params(net: Network) -> int:
-    return sum(REGISTRY[l.op].params(l.args, l.in_shape, l.out_shape)
-               for l in static_layers(net).values())
+    return sum(REGISTRY[layer.op].params(layer.args, layer.in_shape, layer.out_shape)
+               for layer in static_layers(net).values())
 
 
 def real_shapes(model: torch.nn.Module, net: Network, batch: int = 2) -> dict[str, tuple]:
