@@ -4,36 +4,51 @@ on CUDA, in alternating order; host (launch) time and total time per forward, me
     python bench/forward_launch_check.py
 """
 
+from __future__ import annotations
+
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 
-sys.path.insert(0, ".")
-import archc
-from tests.reference.models import resnet18 as ref18
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-torch.backends.cudnn.benchmark = False
-dev = "cuda"
-ours = archc.build(archc.load("resnet18")).to(dev).eval()
-ref = ref18().to(dev).eval()
-def timed(m, x, n=100):
-    torch.cuda.synchronize(); t = time.perf_counter()
-    for _ in range(n): m(x)
-    host = (time.perf_counter() - t) / n
-    torch.cuda.synchronize(); total = (time.perf_counter() - t) / n
-    return host * 1e3, total * 1e3
-with torch.no_grad():
-    for batch in (32, 64):
-        x = torch.randn(batch, 1, 96, 96, device=dev)
-        for m in (ref, ours, ref, ours):
-            for _ in range(20): m(x)
-        res = {"ref": [], "ours": []}
-        for r in range(10):
-            order = (("ref", ref), ("ours", ours)) if r % 2 == 0 else (("ours", ours), ("ref", ref))
-            for name, m in order:
-                res[name].append(timed(m, x))
-        for name in res:
-            h = statistics.median(v[0] for v in res[name]); t = statistics.median(v[1] for v in res[name])
-            print(f"batch {batch} {name:4s}: launch (host) {h:.3f} ms/forward, total {t:.3f} ms/forward")
+import archc  # noqa: E402
+from tests.reference.models import resnet18 as reference_resnet18  # noqa: E402
+
+
+def timed(model, x, n: int = 100) -> tuple[float, float]:
+    """(host launch ms, total ms) per forward, over n forwards."""
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(n):
+        model(x)
+    host = (time.perf_counter() - start) / n
+    torch.cuda.synchronize()
+    return host * 1e3, (time.perf_counter() - start) / n * 1e3
+
+
+def main() -> None:
+    models = {"hand-written": reference_resnet18().cuda().eval(),
+              "archc": archc.build(archc.load("resnet18")).cuda().eval()}
+    with torch.no_grad():
+        for batch in (32, 64):
+            x = torch.randn(batch, 1, 96, 96, device="cuda")
+            for model in list(models.values()) * 2:
+                for _ in range(20):
+                    model(x)
+            results: dict[str, list] = {name: [] for name in models}
+            for rnd in range(10):  # alternate who goes first
+                for name in (list(models) if rnd % 2 == 0 else list(reversed(models))):
+                    results[name].append(timed(models[name], x))
+            for name, runs in results.items():
+                host = statistics.median(r[0] for r in runs)
+                total = statistics.median(r[1] for r in runs)
+                print(f"batch {batch} {name:12s}: launch (host) {host:.3f} ms/forward, "
+                      f"total {total:.3f} ms/forward")
+
+
+if __name__ == "__main__":
+    main()
