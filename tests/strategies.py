@@ -883,3 +883,28 @@ def valid_specs(comments: bool = True, max_depth: int = 3) -> st.SearchStrategy[
 
 def invalid_specs() -> st.SearchStrategy[bytes]:
     return st.builds(gen_invalid, _RNG)
+
+
+# ----------------------------------------------------------------------------- layouts
+
+
+def relayout(rng: random.Random, text: str) -> str:
+    """The same spec with random whitespace between tokens (a comment keeps its newline)."""
+    out = []
+    toks = tokens(text)
+    for i, tok in enumerate(toks):
+        if tok.isspace():
+            after_comment = i > 0 and toks[i - 1].startswith("#")
+            choice = rng.choice([" ", "  ", "\n", "\n\n", "\t", " \n   ", "\n\n\n  "])
+            out.append(choice if "\n" in choice or not after_comment else "\n")
+        else:
+            out.append(tok)
+            nxt = toks[i + 1] if i + 1 < len(toks) else ""
+            if tok.startswith("#") and not nxt.isspace():
+                out.append("\n")
+    return "".join(out)
+
+
+def messy_specs() -> st.SearchStrategy[str]:
+    """Valid specs, with comments, laid out at random."""
+    return st.builds(lambda rng: relayout(rng, gen_valid(rng, comments=True).text), _RNG)

@@ -1,0 +1,72 @@
+"""`archc fmt`: rewrite specs in the canonical layout (archc/fmt.py), or `--check` them."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from pathlib import Path
+
+from .errors import ArchcError, render
+
+
+def register(sub) -> None:
+    p = sub.add_parser("fmt", help="format specs in the canonical layout, in place",
+                       description="Format .arch specs in place in the canonical layout "
+                       "(comments kept). Exit 1 on a spec error, or with --check when a file "
+                       "would change.")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help=".arch files or folders (searched for *.arch); '-' formats stdin to "
+                   "stdout")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; name each file that would change and exit 1 if any")
+    p.add_argument("--diff", action="store_true", help="write nothing; print unified diffs")
+    p.set_defaults(func=cmd_fmt)
+
+
+def _paths(names: list[str]) -> list[str]:
+    out = []
+    for name in names:
+        path = Path(name)
+        out.extend(sorted(map(str, path.rglob("*.arch"))) if path.is_dir() else [name])
+    return out
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    from .atomic import atomic_write_bytes
+    from .fmt import format_text
+    from .program import read_source
+
+    failed = changed = same = 0
+    for name in _paths(args.files):
+        text = None
+        try:
+            text = sys.stdin.read() if name == "-" else read_source(Path(name), name)
+            out = format_text(text, "<stdin>" if name == "-" else name)
+        except ArchcError as exc:
+            print(render(exc, {name: text} if text is not None else {}), file=sys.stderr)
+            failed += 1
+            continue
+        if name == "-":
+            sys.stdout.write(out)
+            continue
+        if out == text:
+            same += 1
+            continue
+        changed += 1
+        if args.diff:
+            sys.stdout.writelines(difflib.unified_diff(
+                text.splitlines(keepends=True), out.splitlines(keepends=True),
+                f"{name} (original)", f"{name} (formatted)"))
+        if args.check:
+            print(f"would reformat {name}", file=sys.stderr)
+        elif not args.diff:
+            atomic_write_bytes(name, out.encode("utf-8"))
+            print(f"reformatted {name}", file=sys.stderr)
+    if changed + same + failed > 1 or args.check:
+        verb = "would be reformatted" if args.check or args.diff else "reformatted"
+        parts = [f"{changed} file(s) {verb}", f"{same} unchanged"]
+        if failed:
+            parts.append(f"{failed} with errors")
+        print(", ".join(parts), file=sys.stderr)
+    return 1 if failed or (args.check and changed) else 0

@@ -1,0 +1,223 @@
+"""`archc fmt`: one layout, idempotent, comment-preserving, AST-preserving; every bundled spec
+is formatted; the CLI's --check, --diff, in-place and stdin modes."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from archc.cli import main
+from archc.errors import ArchcError, Span
+from archc.fmt import format_text
+from archc.parse import parse
+from archc.resources import prelude_path, specs_dir
+
+try:
+    from tests.strategies import messy_specs, valid_specs
+except ImportError:  # tests/ itself on sys.path
+    from strategies import messy_specs, valid_specs
+
+SPECS = sorted(specs_dir().glob("*.arch"))
+CASES = sorted((Path(__file__).parent / "cases").rglob("*.arch"))
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def shape_of(node):
+    """An AST with every span removed (what formatting must keep)."""
+    if isinstance(node, Span):
+        return None
+    if dataclasses.is_dataclass(node):
+        return (type(node).__name__, *(shape_of(getattr(node, f.name))
+                                       for f in dataclasses.fields(node) if f.name != "span"))
+    if isinstance(node, (tuple, list)):
+        return tuple(shape_of(n) for n in node)
+    return node
+
+
+def comments(text: str) -> list[str]:
+    """Comment texts in order (the lexer's view: `#` outside strings, to end of line)."""
+    return [m.group(0).rstrip() for m in re.finditer(r'#[^\n]*|"[^"\n]*"', text)
+            if m.group(0).startswith("#")]
+
+
+def assert_good_format(text: str, path: str = "<string>") -> str:
+    out = format_text(text, path)
+    assert format_text(out, path) == out, "not idempotent"
+    assert shape_of(parse(out, path)) == shape_of(parse(text, path)), "AST changed"
+    assert sorted(comments(out)) == sorted(comments(text)), "comments lost or changed"
+    assert out == "" or out.endswith("\n") and not out.endswith("\n\n")
+    assert all(line == line.rstrip() and "\t" not in line for line in out.splitlines())
+    return out
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_bundled_spec_is_formatted(path):
+    """`archc fmt specs/*.arch` changes nothing: a new or edited spec must be formatted."""
+    text = path.read_text(encoding="utf-8")
+    assert format_text(text, str(path)) == text, f"run: archc fmt {path}"
+
+
+@pytest.mark.parametrize("path", [*SPECS, prelude_path(), *CASES],
+                         ids=[p.stem for p in [*SPECS, prelude_path(), *CASES]])
+def test_format_keeps_ast_and_comments(path):
+    assert_good_format(path.read_text(encoding="utf-8"), str(path))
+
+
+@FUZZ
+@given(valid_specs())
+def test_generated_specs(spec):
+    assert_good_format(spec.text)
+
+
+@FUZZ
+@given(messy_specs())
+def test_any_layout(text):
+    assert_good_format(text)
+
+
+# ----------------------------------------------------------------------------- the style
+
+MESSY = """\
+# header comment
+
+use "blocks.arch"
+block   b( c,k =3, ) {conv( c,k=k ,pad=k//2) bn relu   # after bn
+  # before the join
+  add{ conv(c ,k=1)|  # on the bar
+  relu
+  |
+  }
+}
+network n(classes=10) {
+  input (1, 28, 28)
+  c1: conv(6, k=5, pad=(2)) sigmoid avgpool(2, stride=2)   # trailing
+
+
+
+  layer1: { b(8) * 2 }
+  if classes > 5 { relu } else { sigmoid }
+  for i in 0..2 {
+    conv(4 + i, k=1)
+  }
+  gap flatten expect 6
+  fc: linear(classes)
+  train { lr = 0.1 epochs=2 }
+  # last words
+}
+"""
+
+MESSY_FORMATTED = """\
+# header comment
+
+use "blocks.arch"
+
+block b(c, k=3) {
+  conv(c, k=k, pad=k // 2) bn relu  # after bn
+  # before the join
+  add {
+    conv(c, k=1)
+  | relu  # on the bar
+  |
+  }
+}
+
+network n(classes=10) {
+  input 1x28x28
+  c1: conv(6, k=5, pad=2) sigmoid avgpool(2, stride=2)  # trailing
+
+  layer1: { b(8) * 2 }
+  if classes > 5 { relu } else { sigmoid }
+  for i in 0..2 {
+    conv(4 + i, k=1)
+  }
+  gap flatten expect 6
+  fc: linear(classes)
+  train { lr = 0.1  epochs = 2 }
+  # last words
+}
+"""
+
+
+def test_style():
+    assert assert_good_format(MESSY) == MESSY_FORMATTED
+
+
+@pytest.mark.parametrize("text, want", [
+    ("network n { input 1x8x8 conv((1 + 2) * 3, k=-(-1)) }",
+     "network n { input 1x8x8 conv((1 + 2) * 3, k=--1) }\n"),
+    ("network n(a=(1 - (2 - 3)), b=not (true and false), c=(1 if true else 2) + 1) {}",
+     "network n(a=1 - (2 - 3), b=not (true and false), c=(1 if true else 2) + 1) {}\n"),
+    ("network n(a=(1 < 2) == true, b=- (1 + 2), c=max(1, 2) // (3 % 2)) {}",
+     "network n(a=(1 < 2) == true, b=-(1 + 2), c=max(1, 2) // (3 % 2)) {}\n"),
+    ("network n { input 1x8x8 relu * (2) relu * (1 + 1) }",
+     "network n { input 1x8x8 relu * 2 relu * (1 + 1) }\n"),
+])
+def test_expressions_keep_their_meaning(text, want):
+    assert assert_good_format(text) == want
+
+
+def test_long_runs_wrap_and_long_headers_explode():
+    calls = " ".join(f"conv{i}: conv({i + 1}, k=1)" for i in range(12))
+    out = assert_good_format(f"network n {{\n  input 1x8x8\n  {calls}\n}}\n")
+    assert all(len(line) <= 100 for line in out.splitlines())
+    assert len(out.splitlines()) > 4
+    params = ", ".join(f"parameter_{i}={i}" for i in range(10))
+    out = assert_good_format(f"block b({params}) {{ relu }}\n")
+    assert out.startswith("block b(\n  parameter_0=0,\n") and ") {" in out
+
+
+def test_syntax_errors_are_located():
+    with pytest.raises(ArchcError, match="unexpected end of file"):
+        format_text("network n { input 1x8x8 conv(", "x.arch")
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def run(args, capsys):
+    rc = main(["fmt", *args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_cli_check_and_rewrite(tmp_path, capsys):
+    messy, tidy = tmp_path / "messy.arch", tmp_path / "tidy.arch"
+    messy.write_text("network n {input 1x8x8 conv(2,k=3)}\n")
+    tidy.write_text("network n {\n  input 1x8x8\n  relu\n}\n")
+    rc, _, err = run(["--check", str(messy), str(tidy)], capsys)
+    assert rc == 1 and f"would reformat {messy}" in err and str(tidy) not in err.split("\n")[0]
+    assert messy.read_text() == "network n {input 1x8x8 conv(2,k=3)}\n"  # untouched
+    rc, out, _ = run(["--diff", str(messy)], capsys)
+    assert rc == 0 and "+network n { input 1x8x8 conv(2, k=3) }" in out
+    rc, _, err = run([str(tmp_path)], capsys)  # a folder: every *.arch in it
+    assert rc == 0 and f"reformatted {messy}" in err
+    assert messy.read_text() == "network n { input 1x8x8 conv(2, k=3) }\n"
+    rc, _, err = run(["--check", str(messy), str(tidy)], capsys)
+    assert rc == 0 and "would reformat" not in err
+
+
+def test_cli_errors_leave_the_file_alone(tmp_path, capsys):
+    bad = tmp_path / "bad.arch"
+    bad.write_text("network n { input 1x8x8 conv(\n")
+    rc, _, err = run([str(bad)], capsys)
+    assert rc == 1 and f"{bad}:1:" in err and "unexpected end of file" in err
+    assert bad.read_text() == "network n { input 1x8x8 conv(\n"
+
+
+def test_cli_stdin_to_stdout():
+    run_ = subprocess.run([sys.executable, "-m", "archc", "fmt", "-"], text=True,
+                          input="network n {input 1x8x8 relu}", capture_output=True, timeout=60)
+    assert run_.returncode == 0 and run_.stdout == "network n { input 1x8x8 relu }\n"
+
+
+def test_cli_check_bundled_specs(capsys):
+    """What CI runs: `archc fmt --check specs/` (fails until the specs are formatted)."""
+    rc, _, err = run(["--check", str(specs_dir())], capsys)
+    assert rc == 0, err
