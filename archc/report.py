@@ -21,14 +21,19 @@ def _diagnostic(err: ArchcError) -> dict[str, Any]:
 
 
 def _github(err: ArchcError) -> str:
+    """A GitHub Actions workflow command: `::error file=F,line=L,col=C,...::message`."""
     def esc(text: str) -> str:
         return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    def prop(text: str) -> str:  # property values also escape the separators
+        return esc(text).replace(":", "%3A").replace(",", "%2C")
     s = err.span
-    where = f" file={s.path},line={s.line},col={s.col}" if s else ""
+    props = [f"file={prop(s.path)}", f"line={s.line}", f"col={s.col}"] if s else []
     if s and s.end_line == s.line and s.end_col > s.col:
-        where += f",endColumn={s.end_col}"
+        props.append(f"endColumn={s.end_col}")
+    props.append("title=archc")
     msg = err.message + (f" (hint: {err.hint})" if err.hint else "")
-    return f"::error{where},title=archc::{esc(msg)}"
+    return f"::error {','.join(props)}::{esc(msg)}"
 
 
 def check_files(files: list[str], fmt: str, overrides: dict, input_shape) -> int:
