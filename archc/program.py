@@ -4,6 +4,7 @@ blocks. A spec may read only the specs it uses, inside its own folder tree."""
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -58,14 +59,19 @@ def read_source(path: Path, display: str, span: Span | None = None) -> str:
     """The text of a spec: UTF-8, at most MAX_FILE_BYTES, else a located error."""
     at = span or Span(display, 1, 1)
     try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise ImportError_(f"'{display}' is a directory, not a spec file", at) from None
-    except OSError as exc:
-        raise ImportError_(f"cannot read '{display}': {exc.strerror}", at) from None
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise ImportError_(f"'{display}' is a directory, not a spec file", at)
+        if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end
+            raise ImportError_(f"'{display}' is not a regular file", at)
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ImportError_(f"cannot read '{display}': {reason}", at) from None
     if len(data) > MAX_FILE_BYTES:
-        raise LimitError(f"'{display}' is {len(data)} bytes; specs are limited to "
-                         f"{MAX_FILE_BYTES}", at)
+        raise LimitError(f"'{display}' is more than {MAX_FILE_BYTES} bytes; specs are "
+                         "limited to that", at)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -85,7 +91,6 @@ def load_program(path: str | Path, text: str | None = None) -> Program:
     """Parse a spec and its `use`s; collect load-time errors (syntax, imports, names)."""
     display = str(path)
     prog = Program(display)
-    root = Path(path).resolve().parent
     own_blocks: dict[str, ir.Definition] = {}
     used: dict[str, ir.Definition] = {}
     try:
@@ -102,6 +107,7 @@ def load_program(path: str | Path, text: str | None = None) -> Program:
                                       "start with `network name { input 1x28x28 ... }`"))
     _collect(module, own_blocks, prog.networks, prog.errors)
     used_defs: list[ir.Definition] = []
+    root = Path(path).resolve().parent  # (after reading: a symlink loop is a read error)
     _load_uses(module, Path(path), root, prog, used, used_defs, {Path(path).resolve()})
     prelude = {d.name: d for d in _prelude().definitions if d.kind == "block"}
     prog.blocks = {**prelude, **used, **own_blocks}
@@ -159,11 +165,19 @@ def _resolve_use(use: ir.Use, path: Path, root: Path) -> Path:
                            "write a path relative to this spec, like \"blocks.arch\"")
     if not rel.endswith(".arch"):
         raise ImportError_(f"use: '{rel}' is not a .arch file", use.span)
-    target = (path.resolve().parent / rel).resolve()  # follows symlinks: links out are caught
-    if not target.is_relative_to(root):
+    if "\0" in rel:
+        raise ImportError_("use: the path contains a NUL character", use.span)
+    try:
+        target = (path.resolve().parent / rel).resolve()  # follows symlinks: links out caught
+        inside = target.is_relative_to(root)
+        found = inside and target.is_file()
+    except (OSError, RuntimeError) as exc:  # a name too long; RuntimeError: a link loop
+        reason = getattr(exc, "strerror", None) or "symlink loop"
+        raise ImportError_(f"use: cannot read '{rel}': {reason}", use.span) from None
+    if not inside:
         raise ImportError_(f"use: '{rel}' is outside the spec's folder", use.span,
                            "a spec may only use specs in its own folder or below")
-    if not target.is_file():
+    if not found:
         near = [p.name for p in target.parent.glob("*.arch")] if target.parent.is_dir() else []
         raise ImportError_(f"use: no such file '{rel}'", use.span,
                            did_you_mean(Path(rel).name, near, cutoff=0.8))
