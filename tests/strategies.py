@@ -845,7 +845,10 @@ INSERTS = ["conv(3, k=1)", "linear(4)", "flatten", "gap", "maxpool(2)", "bn", "c
            "training: relu", "class: relu", "0: relu", "relu * 1024", "{ relu * 1024 } * 1024",
            "for i in 0..1025 { relu }", 'use "../x.arch"', 'use "/etc/passwd"',
            "block b { b }", "conv(1048576, k=1)", "adaptive_avgpool(1048576)",
-           "linear(1048576)", "max()", "conv(1/0)", "conv(2 * 99999999999 * 99999999999)"]
+           "linear(1048576)", "max()", "conv(1/0)", "conv(2 * 99999999999 * 99999999999)",
+           'use "a\0b.arch"', 'use "' + "x" * 300 + '.arch"', 'use "' + "d/" * 2100 + 'x.arch"',
+           'use "mutant.arch"', 'use "fuzz.arch"', 'use "./.arch"', 'use "../../../../.arch"',
+           'use "/dev/zero.arch"', 'use "~root/x.arch"', 'use "C:\\x.arch"']
 EMPTY = [b"", b"\n", b"   ", b"# only a comment\n", b"\xef\xbb\xbf", b"network", b"network n",
          b"network n {", b"}", b"block b { relu }", b'use "x.arch"', b"\x00", b"\r\n\r\n"]
 
