@@ -165,8 +165,7 @@ def test_pre_commit_hook_entries_run(hook, bad, tmp_path):
     good.write_text("network g {\n  input 1x8x8\n  relu\n}\n")
     messy = tmp_path / "messy.arch"
     messy.write_text("network g {input 1x8x8 relu}\n")
-    argv = [sys.executable, "-m", *shlex.split(entry)]
-    argv[2:3] = ["archc"] if argv[2] == "archc" else argv[2:3]
+    argv = [sys.executable, "-m", *shlex.split(entry)]  # `archc ...` as `python -m archc ...`
 
     def run(*files):
         return subprocess.run(argv + [str(f) for f in files], capture_output=True,
