@@ -25,7 +25,7 @@ except ImportError:  # tests/ itself on sys.path
 
 SPECS = sorted(specs_dir().glob("*.arch"))
 CASES = sorted((Path(__file__).parent / "cases").rglob("*.arch"))
-FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
