@@ -4,13 +4,15 @@ tree back. The style:
 
 - 2-space indent; one statement per line, except runs of layers: calls (labelled or not,
   `x * n` included), `input` and `expect` written on one line stay on one line while it
-  fits in 100 columns, and wrap greedily when it does not. A block, group, `if` or `for` body, or a `train { }`,
-  stays on one line when written on one line, fits and holds no comment; otherwise its
-  statements go one level in, one per line (runs aside), with `}` on its own line.
+  fits in 100 columns, and wrap greedily when it does not.
+- A definition, group, `if`/`else` or `for` body, or `train { }`, stays on one line when
+  written on one line, fits and holds no comment; otherwise its statements go one level in,
+  one per line (runs aside), `}` on its own line. A definition header too long for a line,
+  or with comments among its parameters, puts one parameter per line.
 - `add {` / `concat {` always span lines: the first branch indented, each further branch
   starting at the keyword's column with `| `, then `}`.
-- Definitions always span lines; a blank line after each, and after a run of `use` lines.
-  Elsewhere blank lines are kept, at most one, never right after `{` or before `}`.
+- At the top level, a blank line after each definition that spans lines and after a run of
+  `use` lines. Elsewhere blank lines are kept, at most one, never right after `{` or before `}`.
 - Spacing: `a + b`, `f(x, k=3)`, `x * 2`, `name = value`, `label: x`; parentheses only where
   precedence needs them; no empty `()`, no trailing commas; integers without leading zeros;
   all-literal shapes as `3x32x32`.
@@ -93,7 +95,7 @@ class _Comment:
     line: int
     col: int
     text: str
-    own: bool  # nothing but blanks (or a branch bar) before it on its line
+    own: bool  # nothing but blanks before it on its line, or a branch bar
 
 
 def _lines(meta) -> set[int]:
@@ -119,8 +121,9 @@ class _Printer:
         for t in tokens:
             if t.type == "COMMENT":
                 before = source[t.line - 1][:t.column - 1].strip()
+                # right after a bar counts as own-line: it opens the next branch (`| # c`)
                 self.comments.append(_Comment(t.line, t.column, str(t).rstrip(),
-                                              before in ("", "|")))
+                                              before == "" or before.endswith("|")))
         self.own_lines = [c.line for c in self.comments if c.own]
         self.own = [c for c in self.comments if c.own]
         self.done: set[_Comment] = set()

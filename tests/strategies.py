@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from hypothesis import Phase
 from hypothesis import strategies as st
 
 Shape = tuple[int, ...]
@@ -161,6 +162,11 @@ class _Gen:
         if choice == 8 and v >= 0:
             m = v + self.int(1, 3)
             return f"({self.ival(v + m * self.int(0, 2), env, depth - 1)}) % {m}"
+        if choice == 9 and self.flip():  # a conditional expression
+            other = self.ival(v + self.int(-2, 2), env, depth - 1)
+            test, mine = self.flip(), self.ival(v, env, depth - 1)
+            a, b = (mine, other) if test else (other, mine)
+            return f"({a} if {self.bval(test, env, depth - 1)} else {b})"
         d = self.int(1, 3)
         return f"({self.ival(v + d, env, depth - 1)}) - {d}"
 
@@ -470,7 +476,7 @@ def _item(g: _Gen, s: Shape, env: dict, depth: int, labels: set) -> Unit:
             label = g.pick(free)
             labels.add(label)
     unit = _unit(g, s, env, depth, labels if label is None else set())
-    if label is not None and unit.text.startswith("expect"):
+    if label is not None and unit.text.startswith(("expect", "assert")):
         labels.discard(label)
     elif label is not None:
         return Unit(f"{label}: {unit.text}", unit.apply)
@@ -481,7 +487,7 @@ def _unit(g: _Gen, s: Shape, env: dict, depth: int, labels: set) -> Unit:
     kinds = ["layer"] * 6
     if depth > 0:
         kinds += ["repeat", "repeat", "group", "join", "join", "cond", "loop", "prelude",
-                  "block", "block", "expect"]
+                  "block", "block", "expect", "assert"]
     if g.reusable:
         kinds += ["reuse"]
     kind = g.pick(kinds)
@@ -505,6 +511,10 @@ def _unit(g: _Gen, s: Shape, env: dict, depth: int, labels: set) -> Unit:
         unit = _reuse(g, s, env)
     elif kind == "expect":
         unit = _expect(g, s, env)
+    elif kind == "assert":
+        # always with a message: `assert c` then an `if` statement parses as `c if ...`
+        message = g.pick([', "a message"', ', "c must be positive"'])
+        unit = Unit(f"assert {g.bval(True, env)}{message}", _identity)
     return unit or _layer(g, s, env)
 
 
@@ -878,6 +888,10 @@ def gen_invalid(rng: random.Random) -> bytes:
 # ----------------------------------------------------------------------------- strategies
 
 _RNG = st.randoms(use_true_random=False)
+
+# Every choice comes from one Random, so shrinking crawls (minutes) and helps little; a failing
+# example prints in full anyway.
+NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 
 
 def valid_specs(comments: bool = True, max_depth: int = 3) -> st.SearchStrategy[Spec]:

@@ -19,13 +19,14 @@ from archc.parse import parse
 from archc.resources import prelude_path, specs_dir
 
 try:
-    from tests.strategies import messy_specs, valid_specs
+    from tests.strategies import NO_SHRINK, messy_specs, valid_specs
 except ImportError:  # tests/ itself on sys.path
-    from strategies import messy_specs, valid_specs
+    from strategies import NO_SHRINK, messy_specs, valid_specs
 
 SPECS = sorted(specs_dir().glob("*.arch"))
 CASES = sorted((Path(__file__).parent / "cases").rglob("*.arch"))
 FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None,
+                phases=NO_SHRINK,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -123,7 +124,8 @@ block b(c, k=3) {
   # before the join
   add {
     conv(c, k=1)
-  | relu  # on the bar
+  | # on the bar
+    relu
   |
   }
 }
@@ -156,6 +158,10 @@ def test_style():
      "network n(a=1 - (2 - 3), b=not (true and false), c=(1 if true else 2) + 1) {}\n"),
     ("network n(a=(1 < 2) == true, b=- (1 + 2), c=max(1, 2) // (3 % 2)) {}",
      "network n(a=(1 < 2) == true, b=-(1 + 2), c=max(1, 2) // (3 % 2)) {}\n"),
+    ("network n(a=1 if true else (2 if false else 3), b=(1 if true else 2) if false else 3) {}",
+     "network n(a=1 if true else 2 if false else 3, b=(1 if true else 2) if false else 3) {}\n"),
+    ("network n { input 1x8x8 assert (1 < 2) and not false, \"why\" relu }",
+     "network n {\n  input 1x8x8\n  assert 1 < 2 and not false, \"why\"\n  relu\n}\n"),
     ("network n { input 1x8x8 relu * (2) relu * (1 + 1) }",
      "network n { input 1x8x8 relu * 2 relu * (1 + 1) }\n"),
 ])

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 
 try:
     from tests.oracles import check_input
-    from tests.strategies import invalid_specs
+    from tests.strategies import NO_SHRINK, invalid_specs
 except ImportError:  # tests/ itself on sys.path
     from oracles import check_input
-    from strategies import invalid_specs
+    from strategies import NO_SHRINK, invalid_specs
 
 REGRESSIONS = Path(__file__).with_name("fuzz_regressions")
 
@@ -32,6 +32,7 @@ def one_thread():
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          phases=NO_SHRINK,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
 @given(data=invalid_specs())

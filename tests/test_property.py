@@ -14,12 +14,13 @@ import archc
 
 try:
     from tests.oracles import verify_claims
-    from tests.strategies import Spec, valid_specs
+    from tests.strategies import NO_SHRINK, Spec, valid_specs
 except ImportError:  # tests/ itself on sys.path
     from oracles import verify_claims
-    from strategies import Spec, valid_specs
+    from strategies import NO_SHRINK, Spec, valid_specs
 
 PROPERTY = settings(max_examples=320, deadline=None, derandomize=True, database=None,
+                    phases=NO_SHRINK,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
