@@ -124,6 +124,7 @@ class _Printer:
                 # right after a bar counts as own-line: it opens the next branch (`| # c`)
                 self.comments.append(_Comment(t.line, t.column, str(t).rstrip(),
                                               before == "" or before.endswith("|")))
+        self.at = [(c.line, c.col) for c in self.comments]  # in source order
         self.own_lines = [c.line for c in self.comments if c.own]
         self.own = [c for c in self.comments if c.own]
         self.done: set[_Comment] = set()
@@ -139,7 +140,8 @@ class _Printer:
         return i < len(self.blank) and self.blank[i] < hi
 
     def _has_comment(self, lo: int, hi: int) -> bool:
-        return any(lo <= c.line <= hi for c in self.comments)
+        i = bisect.bisect_left(self.at, (lo, 0))
+        return i < len(self.at) and self.at[i][0] <= hi
 
     # -- files and sequences
     def file(self, tree: Tree) -> str:
@@ -197,31 +199,37 @@ class _Printer:
     def _place_trailing(self, lines: list[_Line]) -> list[_Line]:
         """Comments after code go to the end of the line printing that code; the rare one
         with no such line (inside a header spread over lines) goes on its own line."""
-        commented: dict[int, int] = {}  # id of a line with a comment -> depth for more
+        home_of = {tag: i for i, ln in enumerate(lines) for tag in ln.tags}  # the last line
+        extra: dict[int, list[_Line]] = {}  # new lines to print before lines[i]
+        commented: dict[int, int] = {}  # a line with a comment -> depth of one more below it
         for c in self.comments:
             if c in self.done:
                 continue
-            home = next((ln for ln in reversed(lines) if c.line in ln.tags), None)
-            if home is not None and id(home) in commented:
+            i = home_of.get(c.line)
+            if i is None:
+                at = next((k for k, ln in enumerate(lines) if ln.tags and min(ln.tags) > c.line),
+                          len(lines))
+                depth = lines[at].depth if at < len(lines) else 0
+                extra.setdefault(at, []).append(_Line(depth, c.text, {c.line}))
+            elif i in commented:
                 # one comment per line (two would merge into one): the next goes on a line of
-                # its own below, where an own-line comment there would print
-                at = next(i for i, ln in enumerate(lines) if ln is home) + 1
+                # its own below, after the own-line comments that came before it
+                at = i + 1
                 while at < len(lines) and lines[at].text.startswith("#") and \
-                        lines[at].tags and max(lines[at].tags) < c.line:
+                        max(lines[at].tags) < c.line:
                     at += 1
-                lines.insert(at, _Line(commented[id(home)], c.text, {c.line}))
-                continue
-            if home is not None:  # (after a lone bar, as an own-line comment prints: `| #`)
-                at = next(i for i, ln in enumerate(lines) if ln is home) + 1
-                inner = home.text.endswith("{") and at < len(lines)
-                commented[id(home)] = lines[at].depth if inner else home.depth
+                extra.setdefault(at, []).append(_Line(commented[i], c.text, {c.line}))
+            else:  # (after a lone bar, as an own-line comment prints: `| #`)
+                home = lines[i]
+                inner = home.text.endswith("{") and i + 1 < len(lines)
+                commented[i] = lines[i + 1].depth if inner else home.depth
                 home.text += (" " if home.text == "|" else "  ") + c.text
-                continue
-            at = next((i for i, ln in enumerate(lines) if ln.tags and min(ln.tags) > c.line),
-                      len(lines))
-            depth = lines[at].depth if at < len(lines) else 0
-            lines.insert(at, _Line(depth, c.text, {c.line}))
-        return lines
+        out: list[_Line] = []
+        for k in range(len(lines) + 1):
+            out.extend(extra.get(k, ()))
+            if k < len(lines):
+                out.append(lines[k])
+        return out
 
     # -- statements
     def stmt(self, item: Tree, depth: int) -> list[_Line]:
@@ -283,8 +291,8 @@ class _Printer:
 
     def _has_comment_before(self, start, end) -> bool:
         """A comment between two positions (a definition's start and its `{`)."""
-        return any((start.line, start.column) <= (c.line, c.col) < (end.line, end.column)
-                   for c in self.comments)
+        i = bisect.bisect_left(self.at, (start.line, start.column))
+        return i < len(self.at) and self.at[i] < (end.line, end.column)
 
     # -- compound statements: groups, joins, conditionals, loops, recipes
     def compound(self, node: Tree, depth: int, prefix: str, suffix: str, meta) -> list[_Line]:
