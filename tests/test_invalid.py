@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 
 try:
@@ -23,12 +22,7 @@ except ImportError:  # tests/ itself on sys.path
 REGRESSIONS = Path(__file__).with_name("fuzz_regressions")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None,
