@@ -41,6 +41,7 @@ def static_flops(net: Network) -> int:
 def small_enough(net: Network) -> bool:
     nodes = [n for _, n in walk(net.root.items)]
     return (static_params(net) <= MAX_VERIFY_PARAMS and len(nodes) <= 2000
+            and math.prod(net.input_shape) <= MAX_VERIFY_ELEMENTS
             and all(math.prod(n.out_shape) <= MAX_VERIFY_ELEMENTS for n in nodes)
             and static_flops(net) <= 4e9)
 
