@@ -32,7 +32,7 @@ from functools import lru_cache
 
 from lark import Lark, Token, Tree
 
-from .parse import parse
+from .parse import LARK_OPTIONS, parse
 from .resources import grammar_text
 
 WIDTH = 100
@@ -59,7 +59,7 @@ def _parser() -> tuple[Lark, list[Token]]:
         sink.append(token)
         return token
 
-    lark = Lark(grammar_text(), parser="lalr", propagate_positions=True,
+    lark = Lark(grammar_text(), **LARK_OPTIONS, propagate_positions=True,
                 maybe_placeholders=True,
                 lexer_callbacks={"COMMENT": keep, "VBAR": keep, "LBRACE": keep})
     return lark, sink

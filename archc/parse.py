@@ -34,7 +34,12 @@ _TERMINAL_WORDS = {
 def parser() -> Lark:
     """The LALR parser, built once per process (and cached on disk by Lark). Spans come from
     tokens (see _ToAst), not propagate_positions, which made parsing four times slower."""
-    return Lark(grammar_text(), parser="lalr", maybe_placeholders=True, cache=True)
+    return Lark(grammar_text(), **LARK_OPTIONS, maybe_placeholders=True, cache=True)
+
+
+# The basic lexer matches a whole name before deciding it is a keyword; the contextual lexer
+# would read `blockb` as `block b`, trying only the terminals the parser expects there.
+LARK_OPTIONS = {"parser": "lalr", "lexer": "basic"}
 
 
 def parse(text: str, path: str = "<string>") -> ir.Module:
