@@ -58,7 +58,8 @@ def assert_good_format(text: str, path: str = "<string>") -> str:
     return out
 
 
-@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+@pytest.mark.parametrize("path", [*SPECS, prelude_path()],
+                         ids=[p.stem for p in [*SPECS, prelude_path()]])
 def test_bundled_spec_is_formatted(path):
     """`archc fmt specs/*.arch` changes nothing: a new or edited spec must be formatted."""
     text = path.read_text(encoding="utf-8")
