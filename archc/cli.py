@@ -64,8 +64,6 @@ def load_from_args(args: argparse.Namespace):
 
 
 def print_errors(exc: ArchcError, limit: int | None = None, stream=None) -> None:
-    from .program import Program  # noqa: F401  (sources come with the errors' program)
-
     errors = exc.errors if isinstance(exc, ArchcErrors) else [exc]
     for err in errors[:limit]:
         print(render(err, _sources_for(err)), file=stream or sys.stderr)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import ArchcError, ArchcErrors, render
+from .errors import ArchcError, ArchcErrors, UsageError, render
 from .ir import Join, Layer, Network, walk
 from .ops import fmt_shape
 
@@ -48,9 +48,9 @@ def check_files(files: list[str], fmt: str, overrides: dict, input_shape) -> int
             errors = check_program(prog, overrides, input_shape)
         except ArchcErrors as exc:
             prog, errors = None, exc.errors
+        except UsageError:
+            raise
         except ArchcError as exc:
-            if type(exc).__name__ == "UsageError":
-                raise
             prog, errors = None, [exc]
         all_errors.extend(errors)
         checked.append({"file": name, "ok": not errors,
