@@ -74,6 +74,14 @@ class UsageError(ArchcError):
     """Bad command-line input (exit code 2)."""
 
 
+MAX_ERRORS = 100  # per file, like a C compiler's error limit: bounds the work on garbage input
+
+
+def too_many_errors(span: Span | None) -> LimitError:
+    return LimitError(f"too many errors (more than {MAX_ERRORS}); stopping here", span,
+                      "fix these first")
+
+
 class ArchcErrors(ArchcError):
     """Several errors collected from one file (what `archc check` reports)."""
 

@@ -5,8 +5,7 @@ earlier layer failed) is still argument-checked but not shape-checked, to avoid 
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -14,252 +13,34 @@ from pydantic import ValidationError
 
 from . import ir
 from .errors import (
+    MAX_ERRORS,
     ArchcError,
     ArgumentError,
     LimitError,
     NameError_,
-    RecursionError_,
     ShapeError,
     Span,
     UsageError,
     did_you_mean,
+    too_many_errors,
 )
 from .evaluate import evaluate, type_name
-from .names import reserved_reason
+from .messages import default_text, op_signature, pydantic_message, show, signature
+from .names import ScopeNamer, renamed
 from .ops import MAX_DIM, REGISTRY, Op, OpShapeError, fmt_shape
+from .resolve import name_span
 
 MAX_REPEAT = 1024
 MAX_LAYERS = 100_000
 MAX_DEPTH = 64
 MAX_NESTING = 100  # sequences inside sequences, counted across block calls (bounds recursion)
-MAX_ERRORS = 100  # per file, like a C compiler's error limit: bounds the work on garbage input
-
-
-def too_many_errors(span: Span | None) -> LimitError:
-    return LimitError(f"too many errors (more than {MAX_ERRORS}); stopping here", span,
-                      "fix these first")
 
 
 class _Abort(Exception):
     """Stops an expansion that hit a hard limit (already reported)."""
 
 
-def name_span(call: ir.Call) -> Span:
-    s = call.span
-    return Span(s.path, s.line, s.col, s.line, s.col + len(call.name))
-
-
-# ----------------------------------------------------------------------------- naming
-
-
-class _Namer:
-    """Names the nodes of one scope: labels as written; unlabelled nodes after their op or
-    block, numbered (`conv1`, `conv2`) only when a scope has several of the same kind."""
-
-    def __init__(self) -> None:
-        self.entries: list[tuple[ir.Node, str | None, str]] = []
-        self.label_spans: dict[int, Span] = {}
-
-    def add(self, node: ir.Node, label: str | None, base: str, span: Span | None = None) -> None:
-        self.entries.append((node, label, base))
-        if span is not None:
-            self.label_spans[id(node)] = span
-
-    def names(self, errors: list[ArchcError]) -> dict[int, str]:
-        taken: set[str] = set()
-        for node, label, _ in self.entries:
-            if label is not None:
-                span = self.label_spans.get(id(node), node.span)
-                if label in taken:
-                    errors.append(NameError_(f"duplicate name '{label}' in this scope", span,
-                                             "labels must be unique within a block"))
-                elif reserved_reason(label):
-                    errors.append(NameError_(
-                        f"'{label}' cannot name a layer: it is {reserved_reason(label)}", span,
-                        f"rename it, e.g. '{label}_'"))
-                taken.add(label)
-        taken.update(base for _, label, base in self.entries  # never auto-name `forward`
-                     if label is None and reserved_reason(base))
-        counts = Counter(base for _, label, base in self.entries if label is None)
-        seen: Counter[str] = Counter()
-        result = {}
-        for node, label, base in self.entries:
-            name = label
-            if name is None:
-                name = base
-                if counts[base] > 1 or name in taken:
-                    seen[base] += 1
-                    name = f"{base}{seen[base]}"
-                    while name in taken:
-                        seen[base] += 1
-                        name = f"{base}{seen[base]}"
-                taken.add(name)
-            result[id(node)] = name
-        return result
-
-
-def _renamed(items: list[ir.Node] | tuple[ir.Node, ...], names: dict[int, str]):
-    out = []
-    for node in items:
-        name = names.get(id(node), node.name)
-        if isinstance(node, ir.Join):
-            node = replace(node, branches=tuple(_renamed(b, names) for b in node.branches))
-        out.append(replace(node, name=name))
-    return tuple(out)
-
-
-# ----------------------------------------------------------------------------- static pass
-
-
-def calls_in(stmts: tuple[ir.Stmt, ...]) -> Iterator[ir.Call]:
-    """Every call in a body, in all branches of every conditional."""
-    for st in stmts:
-        if isinstance(st, ir.Call):
-            yield st
-        elif isinstance(st, (ir.Labelled, ir.Repeat)):
-            yield from calls_in((st.unit,))
-        elif isinstance(st, (ir.Group, ir.Loop)):
-            yield from calls_in(st.body)
-        elif isinstance(st, ir.Cond):
-            yield from calls_in(st.then + st.orelse)
-        elif isinstance(st, ir.Branches):
-            for branch in st.branches:
-                yield from calls_in(branch)
-
-
-def check_definitions(defs: list[ir.Definition], blocks: Mapping[str, ir.Definition]
-                      ) -> tuple[list[ArchcError], set[str]]:
-    """Unknown names and recursive blocks, in every definition whether used or not.
-    Returns the errors and the set of blocks on a cycle."""
-    errors: list[ArchcError] = []
-    known = set(REGISTRY) | set(blocks)
-    for call in (c for d in defs for c in calls_in(d.body) if c.name not in known):
-        if len(errors) >= MAX_ERRORS:
-            errors.append(too_many_errors(call.span))
-            break
-        errors.append(NameError_(f"unknown layer or block '{call.name}'", name_span(call),
-                                 did_you_mean(call.name, known)))
-    edges = {name: [c for c in calls_in(b.body) if c.name in blocks]
-             for name, b in blocks.items()}
-    component = _components(edges)
-    cyclic: set[str] = set()
-    for d in defs:
-        members = component.get(d.name, ())
-        if d.kind == "block" and d.name not in cyclic and (
-                len(members) > 1 or any(c.name == d.name for c in edges[d.name])):
-            errors.append(_cycle_error(d.name, members, edges))
-            cyclic.update(members)
-    return errors, cyclic
-
-
-def _components(edges: Mapping[str, list[ir.Call]]) -> dict[str, frozenset[str]]:
-    """Strongly connected components of the call graph (Tarjan's algorithm, iterative, so a
-    chain of thousands of blocks neither recurses nor takes quadratic time)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    component: dict[str, frozenset[str]] = {}
-    for root in edges:
-        if root in index:
-            continue
-        work = [(root, 0)]
-        while work:
-            v, i = work.pop()
-            if i == 0:
-                index[v] = low[v] = len(index)
-                stack.append(v)
-                on_stack.add(v)
-            if i < len(edges[v]):
-                work.append((v, i + 1))
-                w = edges[v][i].name
-                if w not in index:
-                    work.append((w, 0))
-                elif w in on_stack:
-                    low[v] = min(low[v], index[w])
-                continue
-            if low[v] == index[v]:
-                members = []
-                while not members or members[-1] != v:
-                    members.append(stack.pop())
-                    on_stack.discard(members[-1])
-                group = frozenset(members)
-                for w in members:
-                    component[w] = group
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[v])
-    return component
-
-
-def _cycle_error(name: str, members, edges) -> ArchcError:
-    """`recursive block: a -> b -> a`, the shortest cycle through `name`, at the call that
-    closes it."""
-    came_from: dict[str, str | None] = {name: None}
-    queue = [name]
-    for v in queue:  # breadth first; the list grows while we walk it
-        for call in edges[v]:
-            if call.name == name:
-                path = [v]
-                while came_from[path[-1]] is not None:
-                    path.append(came_from[path[-1]])
-                chain = " -> ".join([*reversed(path), name])
-                return RecursionError_(
-                    f"recursive block: {chain}", name_span(call),
-                    "a block cannot call itself; repeat with `x * n` or `for i in 0..n`")
-            if call.name in members and call.name not in came_from:
-                came_from[call.name] = v
-                queue.append(call.name)
-    raise AssertionError(f"no cycle through {name}")
-
-
 # ----------------------------------------------------------------------------- expansion
-
-
-def signature(name: str, fields: list[tuple[str, Any, bool]]) -> str:
-    parts = [n if req else f"{n}={v if isinstance(v, _Text) else _show(v)}"
-             for n, v, req in fields]
-    return f"{name}({', '.join(parts)})"
-
-
-class _Text(str):
-    """Already-rendered text in a signature."""
-
-
-def _default_text(expr: ir.Expr | None) -> Any:
-    if isinstance(expr, ir.Lit):
-        return expr.value
-    return _Text("...")
-
-
-def _show(value: Any) -> str:
-    return {True: "true", False: "false", None: "none"}.get(value, repr(value)) \
-        if isinstance(value, (bool, type(None))) else repr(value)
-
-
-def op_signature(op: Op) -> str:
-    return signature(op.name, [(n, f.default, f.is_required())
-                               for n, f in op.args.model_fields.items()])
-
-
-_PYDANTIC_WORDS = {"int_type": "an integer", "bool_type": "a boolean", "float_type": "a number",
-                   "string_type": "a string", "int_from_float": "an integer"}
-_BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
-           "less_than": ("<", "lt"), "less_than_equal": ("<=", "le")}
-
-
-def _pydantic_message(op: str, err: dict) -> str:
-    field = err["loc"][0] if err["loc"] else "?"
-    kind, value = err["type"], err.get("input")
-    if kind == "missing":
-        return f"{op}: missing argument '{field}'"
-    if kind in _PYDANTIC_WORDS:
-        return (f"{op}: argument '{field}' must be {_PYDANTIC_WORDS[kind]}, "
-                f"got {type_name(value)} {_show(value)}")
-    if kind in _BOUNDS:
-        sym, key = _BOUNDS[kind]
-        return f"{op}: argument '{field}' must be {sym} {err['ctx'][key]}, got {_show(value)}"
-    return f"{op}: argument '{field}': {err['msg'][0].lower()}{err['msg'][1:]}"
 
 
 class Expander:
@@ -303,12 +84,12 @@ class Expander:
         return shape
 
     def scope(self, kind, label, stmts, env, shape, span) -> ir.Scope:
-        namer, items = _Namer(), []
+        namer, items = ScopeNamer(), []
         out = self.seq(stmts, env, shape, namer, items)
         return self._finish(kind, label, namer, items, shape, out, span)
 
     def _finish(self, kind, label, namer, items, shape, out, span) -> ir.Scope:
-        items = _renamed(items, namer.names(self.errors))
+        items = renamed(items, namer.names(self.errors))
         # A scope holding nothing but one unlabelled repetition takes its children directly,
         # so `layer1: { residual(64) * 2 }` names them layer1.0, layer1.1 (torchvision style).
         if len(items) == 1 and isinstance(items[0], ir.Scope) and items[0].kind == "repeat" \
@@ -334,7 +115,7 @@ class Expander:
         if isinstance(unit, (ir.Repeat, ir.Loop)):
             node = self.repeat(unit, env, shape)
         else:
-            sub, sub_items = _Namer(), []
+            sub, sub_items = ScopeNamer(), []
             out = self._stmt[type(unit)](unit, env, shape, sub, sub_items)
             node = self._finish("group", "group", sub, sub_items, shape, out, st.span)
         items.append(node)
@@ -348,7 +129,7 @@ class Expander:
         test = evaluate(st.test, env)
         if not isinstance(test, bool):
             raise ArgumentError(f"if: condition must be a boolean, got {type_name(test)} "
-                                f"{_show(test)}", st.test.span)
+                                f"{show(test)}", st.test.span)
         return self.seq(st.then if test else st.orelse, env, shape, namer, items)
 
     def _expect(self, st: ir.Expect, env, shape, namer, items):
@@ -362,7 +143,7 @@ class Expander:
         test = evaluate(st.test, env)
         if not isinstance(test, bool):
             raise ArgumentError(f"assert: condition must be a boolean, got {type_name(test)} "
-                                f"{_show(test)}", st.test.span)
+                                f"{show(test)}", st.test.span)
         if not test:
             raise ArchcError(st.message or "assertion failed", st.span)
         return shape
@@ -404,13 +185,13 @@ class Expander:
         in_shape, children = shape, []
         for n, i in enumerate(indices):
             it_env = {**env, var: i} if var else env
-            namer, items, it_in = _Namer(), [], shape
+            namer, items, it_in = ScopeNamer(), [], shape
             shape = self.seq(body, it_env, shape, namer, items)
             names = namer.names(self.errors)
             if len(items) == 1 and not isinstance(items[0], ir.Join):
                 children.append(replace(items[0], name=str(n)))
             else:
-                children.append(ir.Scope(str(n), "group", "group", _renamed(items, names),
+                children.append(ir.Scope(str(n), "group", "group", renamed(items, names),
                                          it_in, shape, st.span))
         return ir.Scope("", "repeat", "repeat", tuple(children), in_shape, shape, st.span)
 
@@ -442,7 +223,7 @@ class Expander:
             for err in exc.errors(include_url=False):
                 field = err["loc"][0] if err["loc"] else None
                 span = bound[field][1] if field in bound else st.span
-                self.errors.append(ArgumentError(_pydantic_message(op.name, err), span,
+                self.errors.append(ArgumentError(pydantic_message(op.name, err), span,
                                                  op_signature(op)))
             return None
         self.layers += 1
@@ -477,7 +258,7 @@ class Expander:
 
     def bind_block(self, block: ir.Definition, st: ir.Call, env) -> dict[str, Any]:
         names = [p.name for p in block.params]
-        sig = signature(block.name, [(p.name, _default_text(p.default), p.default is None)
+        sig = signature(block.name, [(p.name, default_text(p.default), p.default is None)
                                      for p in block.params])
         bound = self.bind(block.name, names, st, env, sig)
         values: dict[str, Any] = {}
@@ -495,7 +276,7 @@ class Expander:
         value = evaluate(expr, env)
         if not isinstance(value, int) or isinstance(value, bool):
             raise ArgumentError(f"{what} must be an integer, got {type_name(value)} "
-                                f"{_show(value)}", expr.span)
+                                f"{show(value)}", expr.span)
         if not lo <= value <= hi:
             raise LimitError(f"{what} must be between {lo} and {hi}, got {value}", expr.span)
         return value

@@ -1,11 +1,17 @@
-"""Names a layer, group or block cannot take, because the torch module built from a spec
-would break: Python keywords, and attributes of torch.nn.Module and torch.fx.GraphModule (which
-every generated scope is). Listed here, not read from torch, so checking stays torch-free;
+"""Names in the module tree: how the members of a scope are named (ScopeNamer), and the names
+a layer, group or block cannot take, because the torch module built from a spec would break:
+Python keywords, and attributes of torch.nn.Module and torch.fx.GraphModule (which every
+generated scope is). Those are listed here, not read from torch, so checking stays torch-free;
 tests/test_invalid.py compares the list with the installed torch."""
 
 from __future__ import annotations
 
 import keyword
+from collections import Counter
+from dataclasses import replace
+
+from . import ir
+from .errors import ArchcError, NameError_, Span
 
 MODULE_ATTRIBUTES = frozenset("""
     T_destination add_module add_submodule apply bfloat16 buffers call_super_init children code
@@ -45,3 +51,59 @@ def reserved_reason(name: str) -> str | None:
     if name in MODULE_ATTRIBUTES or name.startswith("__"):  # dunders, and what torch patches in
         return "an attribute of torch.nn.Module"
     return None
+
+
+class ScopeNamer:
+    """Names the nodes of one scope: labels as written; unlabelled nodes after their op or
+    block, numbered (`conv1`, `conv2`) only when a scope has several of the same kind."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[ir.Node, str | None, str]] = []
+        self.label_spans: dict[int, Span] = {}
+
+    def add(self, node: ir.Node, label: str | None, base: str, span: Span | None = None) -> None:
+        self.entries.append((node, label, base))
+        if span is not None:
+            self.label_spans[id(node)] = span
+
+    def names(self, errors: list[ArchcError]) -> dict[int, str]:
+        taken: set[str] = set()
+        for node, label, _ in self.entries:
+            if label is not None:
+                span = self.label_spans.get(id(node), node.span)
+                if label in taken:
+                    errors.append(NameError_(f"duplicate name '{label}' in this scope", span,
+                                             "labels must be unique within a block"))
+                elif reserved_reason(label):
+                    errors.append(NameError_(
+                        f"'{label}' cannot name a layer: it is {reserved_reason(label)}", span,
+                        f"rename it, e.g. '{label}_'"))
+                taken.add(label)
+        taken.update(base for _, label, base in self.entries  # never auto-name `forward`
+                     if label is None and reserved_reason(base))
+        counts = Counter(base for _, label, base in self.entries if label is None)
+        seen: Counter[str] = Counter()
+        result = {}
+        for node, label, base in self.entries:
+            name = label
+            if name is None:
+                name = base
+                if counts[base] > 1 or name in taken:
+                    seen[base] += 1
+                    name = f"{base}{seen[base]}"
+                    while name in taken:
+                        seen[base] += 1
+                        name = f"{base}{seen[base]}"
+                taken.add(name)
+            result[id(node)] = name
+        return result
+
+
+def renamed(items: list[ir.Node] | tuple[ir.Node, ...], names: dict[int, str]):
+    out = []
+    for node in items:
+        name = names.get(id(node), node.name)
+        if isinstance(node, ir.Join):
+            node = replace(node, branches=tuple(renamed(b, names) for b in node.branches))
+        out.append(replace(node, name=name))
+    return tuple(out)

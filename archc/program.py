@@ -13,6 +13,7 @@ from typing import Any
 
 from . import ir
 from .errors import (
+    MAX_ERRORS,
     ArchcError,
     ArchcErrors,
     ImportError_,
@@ -21,9 +22,11 @@ from .errors import (
     Span,
     UsageError,
     did_you_mean,
+    too_many_errors,
 )
-from .expand import MAX_ERRORS, check_definitions, expand_network, too_many_errors
+from .expand import expand_network
 from .parse import parse
+from .resolve import check_definitions
 from .resources import prelude_path, specs_dir
 
 MAX_FILE_BYTES = 1 << 20

@@ -1,0 +1,126 @@
+"""Stage 2a, over every definition whether used or not: unknown layer/block names and
+recursive blocks (a block may not call itself, directly or through others)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from . import ir
+from .errors import (
+    MAX_ERRORS,
+    ArchcError,
+    NameError_,
+    RecursionError_,
+    Span,
+    did_you_mean,
+    too_many_errors,
+)
+from .ops import REGISTRY
+
+
+def name_span(call: ir.Call) -> Span:
+    s = call.span
+    return Span(s.path, s.line, s.col, s.line, s.col + len(call.name))
+
+
+
+def calls_in(stmts: tuple[ir.Stmt, ...]) -> Iterator[ir.Call]:
+    """Every call in a body, in all branches of every conditional."""
+    for st in stmts:
+        if isinstance(st, ir.Call):
+            yield st
+        elif isinstance(st, (ir.Labelled, ir.Repeat)):
+            yield from calls_in((st.unit,))
+        elif isinstance(st, (ir.Group, ir.Loop)):
+            yield from calls_in(st.body)
+        elif isinstance(st, ir.Cond):
+            yield from calls_in(st.then + st.orelse)
+        elif isinstance(st, ir.Branches):
+            for branch in st.branches:
+                yield from calls_in(branch)
+
+
+def check_definitions(defs: list[ir.Definition], blocks: Mapping[str, ir.Definition]
+                      ) -> tuple[list[ArchcError], set[str]]:
+    """Unknown names and recursive blocks, in every definition whether used or not.
+    Returns the errors and the set of blocks on a cycle."""
+    errors: list[ArchcError] = []
+    known = set(REGISTRY) | set(blocks)
+    for call in (c for d in defs for c in calls_in(d.body) if c.name not in known):
+        if len(errors) >= MAX_ERRORS:
+            errors.append(too_many_errors(call.span))
+            break
+        errors.append(NameError_(f"unknown layer or block '{call.name}'", name_span(call),
+                                 did_you_mean(call.name, known)))
+    edges = {name: [c for c in calls_in(b.body) if c.name in blocks]
+             for name, b in blocks.items()}
+    component = _components(edges)
+    cyclic: set[str] = set()
+    for d in defs:
+        members = component.get(d.name, ())
+        if d.kind == "block" and d.name not in cyclic and (
+                len(members) > 1 or any(c.name == d.name for c in edges[d.name])):
+            errors.append(_cycle_error(d.name, members, edges))
+            cyclic.update(members)
+    return errors, cyclic
+
+
+def _components(edges: Mapping[str, list[ir.Call]]) -> dict[str, frozenset[str]]:
+    """Strongly connected components of the call graph (Tarjan's algorithm, iterative, so a
+    chain of thousands of blocks neither recurses nor takes quadratic time)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    component: dict[str, frozenset[str]] = {}
+    for root in edges:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            v, i = work.pop()
+            if i == 0:
+                index[v] = low[v] = len(index)
+                stack.append(v)
+                on_stack.add(v)
+            if i < len(edges[v]):
+                work.append((v, i + 1))
+                w = edges[v][i].name
+                if w not in index:
+                    work.append((w, 0))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            if low[v] == index[v]:
+                members = []
+                while not members or members[-1] != v:
+                    members.append(stack.pop())
+                    on_stack.discard(members[-1])
+                group = frozenset(members)
+                for w in members:
+                    component[w] = group
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+    return component
+
+
+def _cycle_error(name: str, members, edges) -> ArchcError:
+    """`recursive block: a -> b -> a`, the shortest cycle through `name`, at the call that
+    closes it."""
+    came_from: dict[str, str | None] = {name: None}
+    queue = [name]
+    for v in queue:  # breadth first; the list grows while we walk it
+        for call in edges[v]:
+            if call.name == name:
+                path = [v]
+                while came_from[path[-1]] is not None:
+                    path.append(came_from[path[-1]])
+                chain = " -> ".join([*reversed(path), name])
+                return RecursionError_(
+                    f"recursive block: {chain}", name_span(call),
+                    "a block cannot call itself; repeat with `x * n` or `for i in 0..n`")
+            if call.name in members and call.name not in came_from:
+                came_from[call.name] = v
+                queue.append(call.name)
+    raise AssertionError(f"no cycle through {name}")
