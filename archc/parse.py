@@ -138,14 +138,10 @@ def _first_last(children) -> tuple[Span | None, Span | None]:
 def _span_of(child) -> Span | None:
     if isinstance(child, Token):
         return Span("", child.line, child.column, child.end_line, child.end_column)
-    if isinstance(child, tuple):
-        return _first_last(child)[0] and Span("", *_cover(child))
+    if isinstance(child, tuple):  # a body: from its first statement to its last
+        first, last = _first_last(child)
+        return first and Span("", first.line, first.col, last.end_line, last.end_col)
     return getattr(child, "span", None)
-
-
-def _cover(children) -> tuple[int, int, int, int]:
-    first, last = _first_last(children)
-    return first.line, first.col, last.end_line, last.end_col
 
 
 class _ToAst(Transformer):
