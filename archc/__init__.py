@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ArchcError, ArchcErrors, Span
-from .ir import Join, Layer, Network, Scope, Shape, walk
+from .graph import Join, Layer, Network, Scope, Shape, walk
 
 if TYPE_CHECKING:
     import torch

@@ -6,7 +6,7 @@ import operator
 from collections.abc import Mapping
 from typing import Any
 
-from . import ir
+from . import ast
 from .errors import ArgumentError, LimitError, NameError_, did_you_mean
 
 MAX_INT = 1 << 62
@@ -27,25 +27,25 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def evaluate(expr: ir.Expr, env: Mapping[str, Any]) -> Any:
+def evaluate(expr: ast.Expr, env: Mapping[str, Any]) -> Any:
     """The value of an expression; located errors for unknown names and type errors."""
-    if isinstance(expr, ir.Lit):
+    if isinstance(expr, ast.Lit):
         return expr.value
-    if isinstance(expr, ir.Var):
+    if isinstance(expr, ast.Var):
         if expr.name not in env:
             raise NameError_(f"unknown parameter '{expr.name}'", expr.span,
                              did_you_mean(expr.name, env))
         return env[expr.name]
-    if isinstance(expr, ir.UnOp):
+    if isinstance(expr, ast.UnOp):
         value = evaluate(expr.operand, env)
         if expr.op == "not":
             return not _boolean(value, "not", expr)
         if not _is_number(value):
             raise ArgumentError(f"'-' needs a number, got {type_name(value)}", expr.span)
         return -value
-    if isinstance(expr, ir.Func):
+    if isinstance(expr, ast.Func):
         return _call(expr, env)
-    if isinstance(expr, ir.IfExpr):
+    if isinstance(expr, ast.IfExpr):
         test = evaluate(expr.test, env)
         if not isinstance(test, bool):
             raise ArgumentError(f"'if' needs a boolean condition, got {type_name(test)} "
@@ -54,14 +54,14 @@ def evaluate(expr: ir.Expr, env: Mapping[str, Any]) -> Any:
     return _binary(expr, env)
 
 
-def _boolean(value: Any, op: str, expr: ir.Expr) -> bool:
+def _boolean(value: Any, op: str, expr: ast.Expr) -> bool:
     if not isinstance(value, bool):
         raise ArgumentError(f"'{op}' needs booleans, got {type_name(value)} {value!r}", expr.span,
                             "compare explicitly, e.g. 'n > 0'")
     return value
 
 
-def _binary(expr: ir.BinOp, env: Mapping[str, Any]) -> Any:
+def _binary(expr: ast.BinOp, env: Mapping[str, Any]) -> Any:
     left = evaluate(expr.left, env)
     if expr.op in ("and", "or"):  # short-circuit, like Python
         if _boolean(left, expr.op, expr.left) == (expr.op == "or"):
@@ -83,7 +83,7 @@ def _binary(expr: ir.BinOp, env: Mapping[str, Any]) -> Any:
     return value
 
 
-def _call(expr: ir.Func, env: Mapping[str, Any]) -> Any:
+def _call(expr: ast.Func, env: Mapping[str, Any]) -> Any:
     func = _FUNCS.get(expr.name)
     if func is None:
         raise NameError_(f"unknown function '{expr.name}'", expr.span,

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import ir
+from . import ast, graph
 from .errors import (
     MAX_ERRORS,
     ArchcError,
@@ -46,21 +46,21 @@ class _Abort(Exception):
 class Expander:
     """Expands one network definition against a table of blocks."""
 
-    def __init__(self, blocks: Mapping[str, ir.Definition], cyclic: set[str] = frozenset()):
+    def __init__(self, blocks: Mapping[str, ast.Definition], cyclic: set[str] = frozenset()):
         self.blocks = blocks
         self.cyclic = cyclic
         self.errors: list[ArchcError] = []
         self.stack: list[str] = []
         self.layers = 0
         self.nesting = 0
-        self._stmt = {ir.Call: self._call_stmt, ir.Labelled: self._labelled, ir.Group: self._group,
-                      ir.Cond: self._cond, ir.Branches: self._join, ir.Repeat: self._repeat_stmt,
-                      ir.Loop: self._repeat_stmt, ir.Expect: self._expect,
-                      ir.Assert: self._assert, ir.Input: self._misplaced,
-                      ir.Recipe: self._misplaced}
+        self._stmt = {ast.Call: self._call_stmt, ast.Labelled: self._labelled,
+                      ast.Group: self._group, ast.Cond: self._cond, ast.Branches: self._join, ast.Repeat: self._repeat_stmt,
+                      ast.Loop: self._repeat_stmt, ast.Expect: self._expect,
+                      ast.Assert: self._assert, ast.Input: self._misplaced,
+                      ast.Recipe: self._misplaced}
 
     # -- sequences
-    def seq(self, stmts, env, shape, namer, items) -> ir.Shape | None:
+    def seq(self, stmts, env, shape, namer, items) -> graph.Shape | None:
         if self.nesting >= MAX_NESTING and stmts:
             self.errors.append(LimitError(
                 f"nested more than {MAX_NESTING} levels deep, counting blocks inside blocks",
@@ -83,22 +83,22 @@ class Expander:
             self.nesting -= 1
         return shape
 
-    def scope(self, kind, label, stmts, env, shape, span) -> ir.Scope:
+    def scope(self, kind, label, stmts, env, shape, span) -> graph.Scope:
         namer, items = ScopeNamer(), []
         out = self.seq(stmts, env, shape, namer, items)
         return self._finish(kind, label, namer, items, shape, out, span)
 
-    def _finish(self, kind, label, namer, items, shape, out, span) -> ir.Scope:
+    def _finish(self, kind, label, namer, items, shape, out, span) -> graph.Scope:
         items = renamed(items, namer.names(self.errors))
         # A scope holding nothing but one unlabelled repetition takes its children directly,
         # so `layer1: { residual(64) * 2 }` names them layer1.0, layer1.1 (torchvision style).
-        if len(items) == 1 and isinstance(items[0], ir.Scope) and items[0].kind == "repeat" \
+        if len(items) == 1 and isinstance(items[0], graph.Scope) and items[0].kind == "repeat" \
                 and namer.entries[0][1] is None:
             items = items[0].items
-        return ir.Scope("", kind, label, items, shape, out, span)
+        return graph.Scope("", kind, label, items, shape, out, span)
 
     # -- statements
-    def _call_stmt(self, st: ir.Call, env, shape, namer, items, label=None, label_span=None):
+    def _call_stmt(self, st: ast.Call, env, shape, namer, items, label=None, label_span=None):
         node = self.call(st, env, shape)
         if node is None:
             return None
@@ -106,13 +106,13 @@ class Expander:
         namer.add(node, label, st.name, label_span)
         return node.out_shape
 
-    def _labelled(self, st: ir.Labelled, env, shape, namer, items):
+    def _labelled(self, st: ast.Labelled, env, shape, namer, items):
         unit = st.unit
         label_span = Span(st.span.path, st.span.line, st.span.col, st.span.line,
                           st.span.col + len(st.label))
-        if isinstance(unit, ir.Call):
+        if isinstance(unit, ast.Call):
             return self._call_stmt(unit, env, shape, namer, items, st.label, label_span)
-        if isinstance(unit, (ir.Repeat, ir.Loop)):
+        if isinstance(unit, (ast.Repeat, ast.Loop)):
             node = self.repeat(unit, env, shape)
         else:
             sub, sub_items = ScopeNamer(), []
@@ -122,24 +122,24 @@ class Expander:
         namer.add(node, st.label, node.kind, label_span)
         return node.out_shape
 
-    def _group(self, st: ir.Group, env, shape, namer, items):
+    def _group(self, st: ast.Group, env, shape, namer, items):
         return self.seq(st.body, env, shape, namer, items)
 
-    def _cond(self, st: ir.Cond, env, shape, namer, items):
+    def _cond(self, st: ast.Cond, env, shape, namer, items):
         test = evaluate(st.test, env)
         if not isinstance(test, bool):
             raise ArgumentError(f"if: condition must be a boolean, got {type_name(test)} "
                                 f"{show(test)}", st.test.span)
         return self.seq(st.then if test else st.orelse, env, shape, namer, items)
 
-    def _expect(self, st: ir.Expect, env, shape, namer, items):
+    def _expect(self, st: ast.Expect, env, shape, namer, items):
         want = self.shape_value(st.shape, env, "expect")
         if shape is not None and tuple(shape) != want:
             raise ShapeError(f"expect: shape is {fmt_shape(shape)}, expected {fmt_shape(want)}",
                              st.span)
         return shape
 
-    def _assert(self, st: ir.Assert, env, shape, namer, items):
+    def _assert(self, st: ast.Assert, env, shape, namer, items):
         test = evaluate(st.test, env)
         if not isinstance(test, bool):
             raise ArgumentError(f"assert: condition must be a boolean, got {type_name(test)} "
@@ -149,7 +149,7 @@ class Expander:
         return shape
 
     def _misplaced(self, st, env, shape, namer, items):
-        what = "input" if isinstance(st, ir.Input) else "train"
+        what = "input" if isinstance(st, ast.Input) else "train"
         raise ArchcError(f"'{what}' is only allowed at the top level of a network", st.span)
 
     def _repeat_stmt(self, st, env, shape, namer, items):
@@ -159,21 +159,21 @@ class Expander:
         return node.out_shape
 
     # -- joins
-    def _join(self, st: ir.Branches, env, shape, namer, items):
+    def _join(self, st: ast.Branches, env, shape, namer, items):
         outs, branches = [], []
         for stmts in st.branches:
-            branch: list[ir.Node] = []
+            branch: list[graph.Node] = []
             outs.append(self.seq(stmts, env, shape, namer, branch))
             branches.append(tuple(branch))
         out = None if shape is None or None in outs else _join_shape(st, outs)
-        node = ir.Join("", st.kind, tuple(branches), shape, out, st.span)
+        node = graph.Join("", st.kind, tuple(branches), shape, out, st.span)
         items.append(node)
         namer.add(node, None, st.kind)
         return out
 
     # -- repetition
-    def repeat(self, st: ir.Repeat | ir.Loop, env, shape) -> ir.Scope:
-        if isinstance(st, ir.Repeat):
+    def repeat(self, st: ast.Repeat | ast.Loop, env, shape) -> graph.Scope:
+        if isinstance(st, ast.Repeat):
             count = self.int_value(st.count, env, "repeat count", 0, MAX_REPEAT)
             indices, body, var = range(count), (st.unit,), None
         else:
@@ -188,15 +188,15 @@ class Expander:
             namer, items, it_in = ScopeNamer(), [], shape
             shape = self.seq(body, it_env, shape, namer, items)
             names = namer.names(self.errors)
-            if len(items) == 1 and not isinstance(items[0], ir.Join):
+            if len(items) == 1 and not isinstance(items[0], graph.Join):
                 children.append(replace(items[0], name=str(n)))
             else:
-                children.append(ir.Scope(str(n), "group", "group", renamed(items, names),
+                children.append(graph.Scope(str(n), "group", "group", renamed(items, names),
                                          it_in, shape, st.span))
-        return ir.Scope("", "repeat", "repeat", tuple(children), in_shape, shape, st.span)
+        return graph.Scope("", "repeat", "repeat", tuple(children), in_shape, shape, st.span)
 
     # -- calls
-    def call(self, st: ir.Call, env, shape) -> ir.Node | None:
+    def call(self, st: ast.Call, env, shape) -> graph.Node | None:
         if st.name in REGISTRY:
             return self.layer(REGISTRY[st.name], st, env, shape)
         block = self.blocks.get(st.name)
@@ -215,7 +215,7 @@ class Expander:
             self.stack.pop()
         return node
 
-    def layer(self, op: Op, st: ir.Call, env, shape) -> ir.Layer | None:
+    def layer(self, op: Op, st: ast.Call, env, shape) -> graph.Layer | None:
         bound = self.bind(op.name, list(op.args.model_fields), st, env, op_signature(op))
         try:
             args = op.args.model_validate({k: v for k, (v, _) in bound.items()})
@@ -239,9 +239,9 @@ class Expander:
             if any(d > MAX_DIM for d in out):
                 raise LimitError(f"{op.name}: output {fmt_shape(out)} exceeds {MAX_DIM} per axis",
                                  st.span)
-        return ir.Layer("", op.name, args, shape, out, st.span)
+        return graph.Layer("", op.name, args, shape, out, st.span)
 
-    def bind(self, callee: str, names: list[str], st: ir.Call, env, sig: str) -> dict:
+    def bind(self, callee: str, names: list[str], st: ast.Call, env, sig: str) -> dict:
         """Positional and keyword arguments -> {name: (value, span)}."""
         if len(st.args) > len(names):
             raise ArgumentError(f"{callee}: takes at most {len(names)} positional arguments, "
@@ -256,7 +256,7 @@ class Expander:
             bound[kw.name] = (evaluate(kw.value, env), kw.span)
         return bound
 
-    def bind_block(self, block: ir.Definition, st: ir.Call, env) -> dict[str, Any]:
+    def bind_block(self, block: ast.Definition, st: ast.Call, env) -> dict[str, Any]:
         names = [p.name for p in block.params]
         sig = signature(block.name, [(p.name, default_text(p.default), p.default is None)
                                      for p in block.params])
@@ -272,7 +272,7 @@ class Expander:
         return values
 
     # -- values
-    def int_value(self, expr: ir.Expr, env, what: str, lo: int, hi: int) -> int:
+    def int_value(self, expr: ast.Expr, env, what: str, lo: int, hi: int) -> int:
         value = evaluate(expr, env)
         if not isinstance(value, int) or isinstance(value, bool):
             raise ArgumentError(f"{what} must be an integer, got {type_name(value)} "
@@ -281,14 +281,14 @@ class Expander:
             raise LimitError(f"{what} must be between {lo} and {hi}, got {value}", expr.span)
         return value
 
-    def shape_value(self, spec: ir.ShapeSpec, env, what: str) -> ir.Shape:
+    def shape_value(self, spec: ast.ShapeSpec, env, what: str) -> graph.Shape:
         dims = tuple(self.int_value(d, env, f"{what}: size", 1, MAX_DIM) for d in spec.dims)
         if len(dims) not in (1, 3):
             raise ShapeError(f"{what}: a shape is CxHxW or F, got {fmt_shape(dims)}", spec.span)
         return dims
 
 
-def _join_shape(st: ir.Branches, outs: list[ir.Shape]) -> ir.Shape:
+def _join_shape(st: ast.Branches, outs: list[graph.Shape]) -> graph.Shape:
     first = outs[0]
     if st.kind == "add":
         for other in outs[1:]:
@@ -313,16 +313,16 @@ def _join_shape(st: ir.Branches, outs: list[ir.Shape]) -> ir.Shape:
 # ----------------------------------------------------------------------------- networks
 
 
-def expand_network(defn: ir.Definition, blocks: Mapping[str, ir.Definition], cyclic: set[str],
+def expand_network(defn: ast.Definition, blocks: Mapping[str, ast.Definition], cyclic: set[str],
                    overrides: Mapping[str, Any] | None = None,
-                   input_shape: ir.Shape | None = None, path: str = ""
-                   ) -> tuple[ir.Network | None, list[ArchcError]]:
+                   input_shape: graph.Shape | None = None, path: str = ""
+                   ) -> tuple[graph.Network | None, list[ArchcError]]:
     """Expand and shape-check one network; returns it (None if unusable) and its errors."""
     ex = Expander(blocks, cyclic)
     env = _network_env(defn, overrides or {}, ex)
-    inputs = [s for s in defn.body if isinstance(s, ir.Input)]
-    recipes = [s for s in defn.body if isinstance(s, ir.Recipe)]
-    body = tuple(s for s in defn.body if not isinstance(s, (ir.Input, ir.Recipe)))
+    inputs = [s for s in defn.body if isinstance(s, ast.Input)]
+    recipes = [s for s in defn.body if isinstance(s, ast.Recipe)]
+    body = tuple(s for s in defn.body if not isinstance(s, (ast.Input, ast.Recipe)))
     shape = _input_shape(defn, inputs, input_shape, env, ex)
     recipe = _recipe(recipes, env, ex)
     try:
@@ -332,7 +332,7 @@ def expand_network(defn: ir.Definition, blocks: Mapping[str, ir.Definition], cyc
     root = replace(root, name=defn.name)
     if shape is None:
         return None, ex.errors
-    return ir.Network(defn.name, root, env, recipe, path), ex.errors
+    return graph.Network(defn.name, root, env, recipe, path), ex.errors
 
 
 def _network_env(defn, overrides, ex: Expander) -> dict[str, Any]:
@@ -357,7 +357,7 @@ def _network_env(defn, overrides, ex: Expander) -> dict[str, Any]:
     return env
 
 
-def _input_shape(defn, inputs, override, env, ex: Expander) -> ir.Shape | None:
+def _input_shape(defn, inputs, override, env, ex: Expander) -> graph.Shape | None:
     for extra in inputs[1:]:
         ex.errors.append(ArchcError("input: given twice", extra.span))
     if inputs and defn.body[0] is not inputs[0]:

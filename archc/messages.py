@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ir
+from . import ast
 from .evaluate import type_name
 from .ops import Op
 
@@ -20,8 +20,8 @@ class Text(str):
     """Already-rendered text in a signature."""
 
 
-def default_text(expr: ir.Expr | None) -> Any:
-    if isinstance(expr, ir.Lit):
+def default_text(expr: ast.Expr | None) -> Any:
+    if isinstance(expr, ast.Lit):
         return expr.value
     return Text("...")
 

@@ -10,7 +10,7 @@ import keyword
 from collections import Counter
 from dataclasses import replace
 
-from . import ir
+from . import graph
 from .errors import ArchcError, NameError_, Span
 
 MODULE_ATTRIBUTES = frozenset("""
@@ -58,10 +58,10 @@ class ScopeNamer:
     block, numbered (`conv1`, `conv2`) only when a scope has several of the same kind."""
 
     def __init__(self) -> None:
-        self.entries: list[tuple[ir.Node, str | None, str]] = []
+        self.entries: list[tuple[graph.Node, str | None, str]] = []
         self.label_spans: dict[int, Span] = {}
 
-    def add(self, node: ir.Node, label: str | None, base: str, span: Span | None = None) -> None:
+    def add(self, node: graph.Node, label: str | None, base: str, span: Span | None = None) -> None:
         self.entries.append((node, label, base))
         if span is not None:
             self.label_spans[id(node)] = span
@@ -99,11 +99,11 @@ class ScopeNamer:
         return result
 
 
-def renamed(items: list[ir.Node] | tuple[ir.Node, ...], names: dict[int, str]):
+def renamed(items: list[graph.Node] | tuple[graph.Node, ...], names: dict[int, str]):
     out = []
     for node in items:
         name = names.get(id(node), node.name)
-        if isinstance(node, ir.Join):
+        if isinstance(node, graph.Join):
             node = replace(node, branches=tuple(renamed(b, names) for b in node.branches))
         out.append(replace(node, name=name))
     return tuple(out)

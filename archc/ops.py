@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .ir import Shape
+from .graph import Shape
 
 MAX_DIM = 1 << 20  # channels, features and spatial sizes; bounds the work a spec can ask for
 

@@ -11,7 +11,7 @@ from functools import lru_cache
 from lark import Lark, Token, Transformer, Tree, UnexpectedCharacters, UnexpectedInput
 from lark.exceptions import UnexpectedEOF, UnexpectedToken
 
-from . import ir
+from . import ast
 from .errors import LimitError, Span, SyntaxError_
 from .resources import grammar_text
 
@@ -42,7 +42,7 @@ def parser() -> Lark:
 LARK_OPTIONS = {"parser": "lalr", "lexer": "basic"}
 
 
-def parse(text: str, path: str = "<string>") -> ir.Module:
+def parse(text: str, path: str = "<string>") -> ast.Module:
     """Parse one spec file into an AST module; raise SyntaxError_ at the offending token."""
     _check_nesting(text, path)
     try:
@@ -145,7 +145,7 @@ def _span_of(child) -> Span | None:
 
 
 class _ToAst(Transformer):
-    """Tree -> ir nodes. Structural only. A node's span runs from its first token (keywords
+    """Tree -> AST nodes. Structural only. A node's span runs from its first token (keywords
     such as `add` and `if` are kept for this) to the end of its last child."""
 
     def __init__(self, path: str):
@@ -160,16 +160,16 @@ class _ToAst(Transformer):
 
     # -- top level
     def start(self, items):
-        uses = tuple(i for i in items if isinstance(i, ir.Use))
-        defs = tuple(i for i in items if isinstance(i, ir.Definition))
-        return ir.Module(self.path, uses, defs)
+        uses = tuple(i for i in items if isinstance(i, ast.Use))
+        defs = tuple(i for i in items if isinstance(i, ast.Definition))
+        return ast.Module(self.path, uses, defs)
 
     def use(self, children):
-        return ir.Use(children[0][1:-1], self._s(children))
+        return ast.Use(children[0][1:-1], self._s(children))
 
     def _definition(self, kind, children):
         name, params, body = children
-        return ir.Definition(kind, str(name), tuple(params or ()), body, self._s([name]))
+        return ast.Definition(kind, str(name), tuple(params or ()), body, self._s([name]))
 
     def network(self, children):
         return self._definition("network", children)
@@ -181,7 +181,7 @@ class _ToAst(Transformer):
         return tuple(c for c in children if c is not None)
 
     def param(self, children):
-        return ir.Param(str(children[0]), children[1], self._s(children))
+        return ast.Param(str(children[0]), children[1], self._s(children))
 
     def body(self, children):
         return tuple(children)
@@ -190,47 +190,47 @@ class _ToAst(Transformer):
 
     # -- statements
     def input(self, children):
-        return ir.Input(children[0], children[0].span)
+        return ast.Input(children[0], children[0].span)
 
     def expect(self, children):
-        return ir.Expect(children[0], children[0].span)
+        return ast.Expect(children[0], children[0].span)
 
     def assert_(self, children):
         keyword, test, message = children
-        return ir.Assert(test, str(message)[1:-1] if message is not None else None,
+        return ast.Assert(test, str(message)[1:-1] if message is not None else None,
                          self._s([keyword, test]))
 
     def recipe(self, children):
-        return ir.Recipe(tuple(children[1:]), self._s(children[:1]))
+        return ast.Recipe(tuple(children[1:]), self._s(children[:1]))
 
     def setting(self, children):
-        return ir.Setting(str(children[0]), children[1], self._s(children))
+        return ast.Setting(str(children[0]), children[1], self._s(children))
 
     def shape_literal(self, children):
         tok = children[0]
         span = _tok_span(tok, self.path)
-        return ir.ShapeSpec(tuple(ir.Lit(int(d), span) for d in str(tok).split("x")), span)
+        return ast.ShapeSpec(tuple(ast.Lit(int(d), span) for d in str(tok).split("x")), span)
 
     def shape_exprs(self, children):
-        return ir.ShapeSpec(tuple(children), self._s(children))
+        return ast.ShapeSpec(tuple(children), self._s(children))
 
     def labelled(self, children):
-        return ir.Labelled(str(children[0]), children[1], self._s(children))
+        return ast.Labelled(str(children[0]), children[1], self._s(children))
 
     def label(self, children):
         return children[0]
 
     def repeat(self, children):
-        return ir.Repeat(children[0], children[1], self._s(children))
+        return ast.Repeat(children[0], children[1], self._s(children))
 
     def call(self, children):
         name, arglist = children
-        args = tuple(a for a in (arglist or ()) if not isinstance(a, ir.KwArg))
-        kwargs = tuple(a for a in (arglist or ()) if isinstance(a, ir.KwArg))
+        args = tuple(a for a in (arglist or ()) if not isinstance(a, ast.KwArg))
+        kwargs = tuple(a for a in (arglist or ()) if isinstance(a, ast.KwArg))
         span = self._s([name, *(arglist or ())])
         if arglist is not None:  # the closing parenthesis, dropped by the parser
             span = Span(span.path, span.line, span.col, span.end_line, span.end_col + 1)
-        return ir.Call(str(name), args, kwargs, span)
+        return ast.Call(str(name), args, kwargs, span)
 
     def arglist(self, children):
         return tuple(c for c in children if c is not None)
@@ -239,30 +239,30 @@ class _ToAst(Transformer):
         return children[0]
 
     def kw_arg(self, children):
-        return ir.KwArg(str(children[0]), children[1], self._s(children))
+        return ast.KwArg(str(children[0]), children[1], self._s(children))
 
     def group(self, children):
-        return ir.Group(tuple(children), self._s(children))
+        return ast.Group(tuple(children), self._s(children))
 
     def add(self, children):
-        return ir.Branches("add", tuple(children[1:]), self._s(children[:1]))
+        return ast.Branches("add", tuple(children[1:]), self._s(children[:1]))
 
     def concat(self, children):
-        return ir.Branches("concat", tuple(children[1:]), self._s(children[:1]))
+        return ast.Branches("concat", tuple(children[1:]), self._s(children[:1]))
 
     def cond(self, children):
         keyword, test, then, orelse = children
-        if isinstance(orelse, ir.Cond):
+        if isinstance(orelse, ast.Cond):
             orelse = (orelse,)
-        return ir.Cond(test, then, orelse or (), self._s([keyword]))
+        return ast.Cond(test, then, orelse or (), self._s([keyword]))
 
     def loop(self, children):
         keyword, var, start, stop, body = children
-        return ir.Loop(str(var), start, stop, body, self._s([keyword]))
+        return ast.Loop(str(var), start, stop, body, self._s([keyword]))
 
     # -- expressions
     def _lit(self, value, children):
-        return ir.Lit(value, _tok_span(children[0], self.path))
+        return ast.Lit(value, _tok_span(children[0], self.path))
 
     def int_lit(self, children):
         return self._lit(int(children[0]), children)
@@ -280,23 +280,23 @@ class _ToAst(Transformer):
         return self._lit(False, children)
 
     def var(self, children):
-        return ir.Var(str(children[0]), _tok_span(children[0], self.path))
+        return ast.Var(str(children[0]), _tok_span(children[0], self.path))
 
     def func(self, children):
-        return ir.Func(str(children[0]), tuple(c for c in children[1:] if c is not None),
+        return ast.Func(str(children[0]), tuple(c for c in children[1:] if c is not None),
                        self._s(children))
 
     def ternary(self, children):
         then, _keyword, test, orelse = children
-        return ir.IfExpr(then, test, orelse, self._s([then, orelse]))
+        return ast.IfExpr(then, test, orelse, self._s([then, orelse]))
 
     def neg(self, children):
-        return ir.UnOp("-", children[0], children[0].span)
+        return ast.UnOp("-", children[0], children[0].span)
 
     def not_op(self, children):
-        return ir.UnOp("not", children[0], children[0].span)
+        return ast.UnOp("not", children[0], children[0].span)
 
     def __default__(self, data, children, meta):
         if data in _BINOPS:
-            return ir.BinOp(_BINOPS[data], children[0], children[1], self._s(children))
+            return ast.BinOp(_BINOPS[data], children[0], children[1], self._s(children))
         return super().__default__(data, children, meta)

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import ir
+from . import ast, graph
 from .errors import (
     MAX_ERRORS,
     ArchcError,
@@ -38,8 +38,8 @@ class Program:
     """A spec file with everything it can see."""
 
     path: str
-    networks: dict[str, ir.Definition] = field(default_factory=dict)
-    blocks: dict[str, ir.Definition] = field(default_factory=dict)
+    networks: dict[str, ast.Definition] = field(default_factory=dict)
+    blocks: dict[str, ast.Definition] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     errors: list[ArchcError] = field(default_factory=list)
     cyclic: set[str] = field(default_factory=set)
@@ -85,7 +85,7 @@ def read_source(path: Path, display: str, span: Span | None = None) -> str:
 
 
 @lru_cache(maxsize=1)
-def _prelude() -> ir.Module:
+def _prelude() -> ast.Module:
     path = prelude_path()
     return parse(path.read_text(encoding="utf-8"), "<prelude>")
 
@@ -94,8 +94,8 @@ def load_program(path: str | Path, text: str | None = None) -> Program:
     """Parse a spec and its `use`s; collect load-time errors (syntax, imports, names)."""
     display = str(path)
     prog = Program(display)
-    own_blocks: dict[str, ir.Definition] = {}
-    used: dict[str, ir.Definition] = {}
+    own_blocks: dict[str, ast.Definition] = {}
+    used: dict[str, ast.Definition] = {}
     try:
         if text is None:
             text = read_source(Path(path), display)
@@ -109,7 +109,7 @@ def load_program(path: str | Path, text: str | None = None) -> Program:
                                       Span(display, 1, 1),
                                       "start with `network name { input 1x28x28 ... }`"))
     _collect(module, own_blocks, prog.networks, prog.errors)
-    used_defs: list[ir.Definition] = []
+    used_defs: list[ast.Definition] = []
     root = Path(path).resolve().parent  # (after reading: a symlink loop is a read error)
     _load_uses(module, Path(path), root, prog, used, used_defs, {Path(path).resolve()})
     prelude = {d.name: d for d in _prelude().definitions if d.kind == "block"}
@@ -119,7 +119,7 @@ def load_program(path: str | Path, text: str | None = None) -> Program:
     return prog
 
 
-def _collect(module: ir.Module, blocks: dict, networks: dict, errors: list) -> None:
+def _collect(module: ast.Module, blocks: dict, networks: dict, errors: list) -> None:
     for d in module.definitions:
         table = blocks if d.kind == "block" else networks
         if d.name in table:  # the first definition stays, so its errors are still reported
@@ -130,8 +130,8 @@ def _collect(module: ir.Module, blocks: dict, networks: dict, errors: list) -> N
         table[d.name] = d
 
 
-def _load_uses(module: ir.Module, path: Path, root: Path, prog: Program, blocks: dict,
-               defs: list[ir.Definition], seen: set[Path], depth: int = 1) -> None:
+def _load_uses(module: ast.Module, path: Path, root: Path, prog: Program, blocks: dict,
+               defs: list[ast.Definition], seen: set[Path], depth: int = 1) -> None:
     if module.uses and depth > MAX_USE_DEPTH:  # one recursion per level of `use`
         prog.errors.append(LimitError(f"use: files nested more than {MAX_USE_DEPTH} deep",
                                       module.uses[0].span))
@@ -153,14 +153,14 @@ def _load_uses(module: ir.Module, path: Path, root: Path, prog: Program, blocks:
         except ArchcError as exc:
             prog.errors.append(exc)
             continue
-        sub_blocks: dict[str, ir.Definition] = {}
+        sub_blocks: dict[str, ast.Definition] = {}
         _collect(sub, sub_blocks, {}, prog.errors)
         _load_uses(sub, target, root, prog, blocks, defs, seen, depth + 1)
         blocks.update(sub_blocks)
         defs.extend(d for d in sub.definitions if d.kind == "block")
 
 
-def _resolve_use(use: ir.Use, path: Path, root: Path) -> Path:
+def _resolve_use(use: ast.Use, path: Path, root: Path) -> Path:
     """`use "x.arch"`: relative to the using spec, inside the top spec's folder tree."""
     rel = use.path
     if not rel or os.path.isabs(rel) or rel.startswith("~"):
@@ -190,7 +190,7 @@ def _resolve_use(use: ir.Use, path: Path, root: Path) -> Path:
 # ----------------------------------------------------------------------------- networks
 
 
-def pick_network(prog: Program, name: str | None) -> ir.Definition:
+def pick_network(prog: Program, name: str | None) -> ast.Definition:
     if name is not None:
         if name not in prog.networks:
             raise UsageError(f"{prog.path}: no network '{name}'",
@@ -203,7 +203,7 @@ def pick_network(prog: Program, name: str | None) -> ir.Definition:
 
 
 def check_program(prog: Program, overrides: Mapping[str, Any] | None = None,
-                  input_shape: ir.Shape | None = None) -> list[ArchcError]:
+                  input_shape: graph.Shape | None = None) -> list[ArchcError]:
     """Every error in a file: load-time ones, then each network's expansion."""
     errors = list(prog.errors)
     if any(not isinstance(e, NameError_) for e in errors) and not prog.networks:
@@ -234,8 +234,8 @@ def _dedupe(errors: list[ArchcError]) -> list[ArchcError]:
 
 
 def load_network(source: str | Path, overrides: Mapping[str, Any] | None = None,
-                 input_shape: ir.Shape | None = None, network: str | None = None,
-                 text: str | None = None) -> tuple[ir.Network, Program]:
+                 input_shape: graph.Shape | None = None, network: str | None = None,
+                 text: str | None = None) -> tuple[graph.Network, Program]:
     """Load, check and expand one network; raise ArchcErrors with every error found."""
     path = resolve_spec(str(source)) if text is None else Path(source)
     prog = load_program(path, text)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArchcError, ArchcErrors, UsageError, render
-from .ir import Join, Layer, Network, walk
+from .graph import Join, Layer, Network, walk
 from .ops import fmt_shape
 
 

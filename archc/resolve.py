@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from . import ir
+from . import ast
 from .errors import (
     MAX_ERRORS,
     ArchcError,
@@ -18,29 +18,29 @@ from .errors import (
 from .ops import REGISTRY
 
 
-def name_span(call: ir.Call) -> Span:
+def name_span(call: ast.Call) -> Span:
     s = call.span
     return Span(s.path, s.line, s.col, s.line, s.col + len(call.name))
 
 
 
-def calls_in(stmts: tuple[ir.Stmt, ...]) -> Iterator[ir.Call]:
+def calls_in(stmts: tuple[ast.Stmt, ...]) -> Iterator[ast.Call]:
     """Every call in a body, in all branches of every conditional."""
     for st in stmts:
-        if isinstance(st, ir.Call):
+        if isinstance(st, ast.Call):
             yield st
-        elif isinstance(st, (ir.Labelled, ir.Repeat)):
+        elif isinstance(st, (ast.Labelled, ast.Repeat)):
             yield from calls_in((st.unit,))
-        elif isinstance(st, (ir.Group, ir.Loop)):
+        elif isinstance(st, (ast.Group, ast.Loop)):
             yield from calls_in(st.body)
-        elif isinstance(st, ir.Cond):
+        elif isinstance(st, ast.Cond):
             yield from calls_in(st.then + st.orelse)
-        elif isinstance(st, ir.Branches):
+        elif isinstance(st, ast.Branches):
             for branch in st.branches:
                 yield from calls_in(branch)
 
 
-def check_definitions(defs: list[ir.Definition], blocks: Mapping[str, ir.Definition]
+def check_definitions(defs: list[ast.Definition], blocks: Mapping[str, ast.Definition]
                       ) -> tuple[list[ArchcError], set[str]]:
     """Unknown names and recursive blocks, in every definition whether used or not.
     Returns the errors and the set of blocks on a cycle."""
@@ -65,7 +65,7 @@ def check_definitions(defs: list[ir.Definition], blocks: Mapping[str, ir.Definit
     return errors, cyclic
 
 
-def _components(edges: Mapping[str, list[ir.Call]]) -> dict[str, frozenset[str]]:
+def _components(edges: Mapping[str, list[ast.Call]]) -> dict[str, frozenset[str]]:
     """Strongly connected components of the call graph (Tarjan's algorithm, iterative, so a
     chain of thousands of blocks neither recurses nor takes quadratic time)."""
     index: dict[str, int] = {}

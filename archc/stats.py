@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UsageError
-from .ir import Join, Layer, Network, Node, Scope, Shape
+from .graph import Join, Layer, Network, Node, Scope, Shape
 from .ops import REGISTRY
 
 FLOP_CONVENTION = (

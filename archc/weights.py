@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ArchcError, ArchcErrors, Span, UsageError, did_you_mean
-from .ir import Network, Node, walk
+from .graph import Network, Node, walk
 from .ops import fmt_shape
 
 if TYPE_CHECKING:

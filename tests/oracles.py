@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import archc
 from archc.cli import main
-from archc.ir import Layer, Network, Scope, walk
+from archc.graph import Layer, Network, Scope, walk
 from archc.ops import REGISTRY
 
 # Above these, a valid mutant is only checked, not built (a fuzzer can ask for 1M channels).

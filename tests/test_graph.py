@@ -18,7 +18,7 @@ import pytest
 import archc
 from archc.cli import main
 from archc.emit.dot import INPUT, OUTPUT, emit_dot
-from archc.ir import Join, Layer, Scope
+from archc.graph import Join, Layer, Scope
 from archc.ops import REGISTRY, fmt_shape
 from archc.program import load_program
 

@@ -17,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import archc
 from archc.cli import main
-from archc.ir import Join, Layer, walk
+from archc.graph import Join, Layer, walk
 from archc.program import load_program
 from archc.stats import FLOP_CONVENTION, count, summarize
 

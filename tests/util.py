@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from archc import Network
-from archc.ir import Layer, walk
+from archc.graph import Layer, walk
 from archc.ops import REGISTRY
 
 

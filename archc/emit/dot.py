@@ -16,7 +16,7 @@ from typing import Any
 import graphviz
 
 from ..errors import ArchcError
-from ..ir import Join, Layer, Network, Node, Scope, Shape
+from ..graph import Join, Layer, Network, Node, Scope, Shape
 from ..ops import REGISTRY, fmt_shape
 from ..stats import count, run_name, runs
 

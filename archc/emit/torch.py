@@ -14,7 +14,7 @@ import operator
 import torch
 from torch import fx, nn
 
-from ..ir import Join, Layer, Network, Node, Scope
+from ..graph import Join, Layer, Network, Node, Scope
 from ..ops import REGISTRY
 
 

@@ -1,14 +1,13 @@
-"""Typed, immutable nodes: the AST that parsing produces and the resolved graph that expansion
-produces. Every node carries the source span it came from."""
+"""Stage 1 output, the AST: typed, immutable nodes for what a spec says, as parsing produces them
+(archc/parse.py). Every node carries the source span it came from. Expansion turns it into the
+resolved graph (archc/graph.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import Span
-
-Shape = tuple[int, ...]  # per-sample shape: (C, H, W) or (F,); the batch axis is implicit
 
 # ----------------------------------------------------------------------------- expressions
 
@@ -198,78 +197,3 @@ class Module:
     path: str
     uses: tuple[Use, ...]
     definitions: tuple[Definition, ...]
-
-
-# ----------------------------------------------------------------------------- resolved graph
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One op instance with validated arguments and its inferred shapes."""
-
-    name: str
-    op: str
-    args: dict[str, Any] = field(hash=False)
-    in_shape: Shape
-    out_shape: Shape
-    span: Span
-
-
-@dataclass(frozen=True)
-class Join:
-    """Parallel branches fed the same input, joined by `add` or `concat` (channel axis)."""
-
-    name: str
-    kind: str
-    branches: tuple[tuple[Node, ...], ...]
-    in_shape: Shape
-    out_shape: Shape
-    span: Span
-
-
-@dataclass(frozen=True)
-class Scope:
-    """A named level of the module tree: the network, a block instance, a labelled group or a
-    repetition. Its items run in sequence."""
-
-    name: str
-    kind: str  # 'network' | 'block' | 'group' | 'repeat'
-    label: str  # block name for blocks, else the kind
-    items: tuple[Node, ...]
-    in_shape: Shape
-    out_shape: Shape
-    span: Span
-
-
-Node = Layer | Join | Scope
-
-
-@dataclass(frozen=True)
-class Network:
-    """A checked network: the resolved tree plus what the spec says about it."""
-
-    name: str
-    root: Scope
-    params: dict[str, Any] = field(hash=False)
-    recipe: dict[str, Any] = field(hash=False)
-    path: str = ""
-
-    @property
-    def input_shape(self) -> Shape:
-        return self.root.in_shape
-
-    @property
-    def output_shape(self) -> Shape:
-        return self.root.out_shape
-
-
-def walk(items: tuple[Node, ...], prefix: str = ""):
-    """Yield (qualified_name, node) for every node, depth first, in execution order."""
-    for node in items:
-        qual = f"{prefix}{node.name}"
-        yield qual, node
-        if isinstance(node, Scope):
-            yield from walk(node.items, qual + ".")
-        elif isinstance(node, Join):
-            for branch in node.branches:
-                yield from walk(branch, prefix)
