@@ -54,7 +54,8 @@ class Expander:
         self.layers = 0
         self.nesting = 0
         self._stmt = {ast.Call: self._call_stmt, ast.Labelled: self._labelled,
-                      ast.Group: self._group, ast.Cond: self._cond, ast.Branches: self._join, ast.Repeat: self._repeat_stmt,
+                      ast.Group: self._group, ast.Cond: self._cond,
+                      ast.Branches: self._join, ast.Repeat: self._repeat_stmt,
                       ast.Loop: self._repeat_stmt, ast.Expect: self._expect,
                       ast.Assert: self._assert, ast.Input: self._misplaced,
                       ast.Recipe: self._misplaced}
