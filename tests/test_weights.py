@@ -1,7 +1,7 @@
 """Weight import (archc.weights, `archc import-weights`): torchvision's state_dict keys and
 shapes (tests/reference/torchvision_keys.json) map exactly onto the tv_* specs; located errors
-for what does not fit; the CLI round trip; and, where torchvision imports, random-init
-torchvision models -> import -> equal outputs."""
+for what does not fit; the CLI round trip; and random-init torchvision models -> import ->
+equal outputs."""
 
 from __future__ import annotations
 
@@ -183,14 +183,6 @@ def test_cli_errors(tmp_path, capsys):
 # ----------------------------------------------------------------------------- torchvision
 
 
-def _torchvision():
-    try:
-        import torchvision.models as models
-    except Exception as exc:  # absent, or built for another torch (it fails beside torch 2.13)
-        pytest.skip(f"torchvision does not import here: {type(exc).__name__}: {exc}")
-    return models
-
-
 # the family representatives always; every member with ARCHC_TV_ALL=1
 TV_MODELS = list(MEMBERS) if os.environ.get("ARCHC_TV_ALL") else \
     tvc.TORCHVISION_KEY_MODELS + ["vgg16"]
@@ -207,7 +199,8 @@ def _randomise_bn(model: torch.nn.Module) -> None:
 
 @pytest.mark.parametrize("model", TV_MODELS)
 def test_torchvision_outputs_equal(model):
-    models = _torchvision()
+    import torchvision.models as models  # a dev dependency: CI installs it, so this never skips
+
     torch.manual_seed(0)
     kw = {"aux_logits": False, "init_weights": True} if model == "googlenet" else {}
     theirs = getattr(models, model)(weights=None, **kw)
