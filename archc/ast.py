@@ -86,7 +86,9 @@ class Group:
 
 @dataclass(frozen=True)
 class Branches:
-    kind: str  # 'add' | 'concat'
+    """`op { a | b }`: parallel branches joined by a join of the registry (archc/joins.py)."""
+
+    op: str
     branches: tuple[tuple[Stmt, ...], ...]
     span: Span
 

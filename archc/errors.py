@@ -1,3 +1,4 @@
+
 """Diagnostics: the root ArchcError, its kinds, and compiler-style rendering.
 
 Every error carries a source span, a message and an optional hint; `render` prints it as
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+
+from .limits import MAX_ERRORS, MAX_SHOWN
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,6 @@ class UsageError(ArchcError):
     """Bad command-line input (exit code 2)."""
 
 
-MAX_ERRORS = 100  # per file, like a C compiler's error limit: bounds the work on garbage input
 
 
 def too_many_errors(span: Span | None) -> LimitError:
@@ -102,7 +104,6 @@ def did_you_mean(name: str, candidates: Iterable[str], cutoff: float = 0.6) -> s
     return f"did you mean '{close[0]}'?" if close else None
 
 
-MAX_SHOWN = 100  # characters of a long source line shown under a diagnostic
 
 
 @lru_cache(maxsize=4)

@@ -8,8 +8,7 @@ from typing import Any
 
 from . import ast
 from .errors import ArgumentError, LimitError, NameError_, did_you_mean
-
-MAX_INT = 1 << 62
+from .limits import MAX_INT
 
 _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv,
           "/": operator.truediv, "%": operator.mod}

@@ -11,9 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import ast, graph
+from . import ast, graph, joins
 from .errors import (
-    MAX_ERRORS,
     ArchcError,
     ArgumentError,
     LimitError,
@@ -25,15 +24,11 @@ from .errors import (
     too_many_errors,
 )
 from .evaluate import evaluate, type_name
+from .limits import MAX_BLOCK_DEPTH, MAX_DIM, MAX_ERRORS, MAX_LAYERS, MAX_REPEAT, MAX_SEQ_NESTING
 from .messages import default_text, op_signature, pydantic_message, show, signature
 from .names import ScopeNamer, renamed
-from .ops import MAX_DIM, REGISTRY, Op, OpShapeError, fmt_shape
+from .ops import REGISTRY, Op, OpLimitError, OpShapeError, fmt_shape
 from .resolve import name_span
-
-MAX_REPEAT = 1024
-MAX_LAYERS = 100_000
-MAX_DEPTH = 64
-MAX_NESTING = 100  # sequences inside sequences, counted across block calls (bounds recursion)
 
 
 class _Abort(Exception):
@@ -62,9 +57,9 @@ class Expander:
 
     # -- sequences
     def seq(self, stmts, env, shape, namer, items) -> graph.Shape | None:
-        if self.nesting >= MAX_NESTING and stmts:
+        if self.nesting >= MAX_SEQ_NESTING and stmts:
             self.errors.append(LimitError(
-                f"nested more than {MAX_NESTING} levels deep, counting blocks inside blocks",
+                f"nested more than {MAX_SEQ_NESTING} levels deep, counting blocks inside blocks",
                 stmts[0].span, "flatten the structure: fewer groups inside nested blocks"))
             raise _Abort
         self.nesting += 1
@@ -167,9 +162,9 @@ class Expander:
             outs.append(self.seq(stmts, env, shape, namer, branch))
             branches.append(tuple(branch))
         out = None if shape is None or None in outs else _join_shape(st, outs)
-        node = graph.Join("", st.kind, tuple(branches), shape, out, st.span)
+        node = graph.Join("", st.op, tuple(branches), shape, out, st.span)
         items.append(node)
-        namer.add(node, None, st.kind)
+        namer.add(node, None, st.op)
         return out
 
     # -- repetition
@@ -206,8 +201,8 @@ class Expander:
                              did_you_mean(st.name, set(REGISTRY) | set(self.blocks)))
         if st.name in self.cyclic or st.name in self.stack:
             return None  # reported once by check_definitions
-        if len(self.stack) >= MAX_DEPTH:
-            raise LimitError(f"blocks nested more than {MAX_DEPTH} deep", st.span)
+        if len(self.stack) >= MAX_BLOCK_DEPTH:
+            raise LimitError(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", st.span)
         block_env = self.bind_block(block, st, env)
         self.stack.append(st.name)
         try:
@@ -290,25 +285,12 @@ class Expander:
 
 
 def _join_shape(st: ast.Branches, outs: list[graph.Shape]) -> graph.Shape:
-    first = outs[0]
-    if st.kind == "add":
-        for other in outs[1:]:
-            if other != first:
-                raise ShapeError(
-                    f"add: branch shapes differ: {fmt_shape(first)} vs {fmt_shape(other)}",
-                    st.span, "make every branch end in the same shape, e.g. a strided 1x1 conv "
-                    "on the shortcut (residual(..., use_1x1=true))")
-        return first
-    for other in outs[1:]:
-        if len(other) != len(first) or other[1:] != first[1:]:
-            raise ShapeError(
-                f"concat: branch sizes differ: {fmt_shape(first)} vs {fmt_shape(other)}",
-                st.span, "concat joins on the channel axis; the other axes must match "
-                "(check strides and padding)")
-    out = (sum(o[0] for o in outs), *first[1:])
-    if out[0] > MAX_DIM:  # `concat { | } * 100` doubles the channels 100 times, no layer between
-        raise LimitError(f"concat: output {fmt_shape(out)} exceeds {MAX_DIM} per axis", st.span)
-    return out
+    try:
+        return joins.lookup(st.op).shape(outs)
+    except OpLimitError as exc:
+        raise LimitError(exc.message, st.span, exc.hint) from None
+    except OpShapeError as exc:
+        raise ShapeError(exc.message, st.span, exc.hint) from None
 
 
 # ----------------------------------------------------------------------------- networks

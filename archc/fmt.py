@@ -47,7 +47,7 @@ _BINARY = {
     "sub_op": ("-", _SUM), "mul_op": ("*", _PRODUCT), "floordiv_op": ("//", _PRODUCT),
     "truediv_op": ("/", _PRODUCT), "mod_op": ("%", _PRODUCT),
 }
-_COMPOUND = ("group", "add", "concat", "cond", "loop", "recipe")
+_COMPOUND = ("group", "branches", "cond", "loop", "recipe")
 
 
 @lru_cache(maxsize=1)
@@ -296,7 +296,7 @@ class _Printer:
 
     # -- compound statements: groups, joins, conditionals, loops, recipes
     def compound(self, node: Tree, depth: int, prefix: str, suffix: str, meta) -> list[_Line]:
-        if node.data in ("add", "concat"):
+        if node.data == "branches":
             return self.branches(node, depth, prefix, suffix, meta)
         parts = [(head, self.body(items, depth + 1, m.line, m.end_line), m)
                  for head, items, m in self._parts(node)]
@@ -350,7 +350,8 @@ class _Printer:
             if not branch.meta.empty:
                 pos = (branch.meta.end_line, branch.meta.end_column)
         brace = self.braces[bisect.bisect_left(self.braces, (node.meta.line, node.meta.column))]
-        out = [_Line(depth, f"{prefix}{node.data} {{", {meta.line, node.meta.line, brace[0]})]
+        opener = f"{prefix}{node.children[0].children[0]} {{"
+        out = [_Line(depth, opener, {meta.line, node.meta.line, brace[0]})]
         for k, branch in enumerate(branches):
             # own-line comments before a bar end the branch above it; from the bar's line
             # on (`| # note`) they start the branch below

@@ -27,14 +27,21 @@ class Layer:
 
 @dataclass(frozen=True)
 class Join:
-    """Parallel branches fed the same input, joined by `add` or `concat` (channel axis)."""
+    """Parallel branches fed the same input, joined by `op`, a join of the registry
+    (archc/joins.py)."""
 
     name: str
-    kind: str
+    op: str
     branches: tuple[tuple[Node, ...], ...]
     in_shape: Shape
     out_shape: Shape
     span: Span
+
+
+    @property
+    def branch_outputs(self) -> tuple[Shape, ...]:
+        """Each branch's output shape (an empty branch passes the input through)."""
+        return tuple(b[-1].out_shape if b else self.in_shape for b in self.branches)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from .graph import Shape
-
-MAX_DIM = 1 << 20  # channels, features and spatial sizes; bounds the work a spec can ask for
+from .limits import MAX_DIM
 
 
 class Args(BaseModel):
@@ -34,15 +33,55 @@ class OpShapeError(Exception):
         self.message, self.hint = message, hint
 
 
+class OpLimitError(OpShapeError):
+    """Raised by a shape rule whose output would exceed a bound of archc/limits.py."""
+
+
+@dataclass(frozen=True)
+class Family:
+    """What a group of ops is called in prose (the FLOP convention) and its diagram colour."""
+
+    words: str
+    fill: str  # graphviz fillcolor of its nodes
+
+
+FAMILIES: dict[str, Family] = {
+    "conv": Family("conv", "#d6e6f5"),
+    "linear": Family("linear", "#e3dbf0"),
+    "norm": Family("normalisation", "#fbe5c8"),
+    "activation": Family("activations", "#f4f4f4"),
+    "pooling": Family("pooling", "#d5eccf"),
+    "dropout": Family("dropout", "#eeeeee"),
+    "structure": Family("reshaping", "#f4f4f4"),
+}
+
+
+def _no_count(a: Any, i: Shape, o: Shape) -> int:
+    return 0
+
+
+def xavier_init(module: Any, how: str) -> None:
+    """003's init: Xavier-uniform on the weight, the bias left as built."""
+    if how == "xavier":
+        import torch.nn as nn
+
+        nn.init.xavier_uniform_(module.weight)
+
+
 @dataclass(frozen=True)
 class Op:
+    """One layer op. `family` names it in prose and colours its diagram node; `init(module,
+    how)` initialises the weights of the module `torch` made (None: nothing to initialise)."""
+
     name: str
     args: type[Args]
     shape: Callable[[Any, Shape], Shape]
     torch: Callable[[Any, Shape, Shape], Any]
     label: Callable[[Any], str]
-    params: Callable[[Any, Shape, Shape], int] = lambda a, i, o: 0
-    macs: Callable[[Any, Shape, Shape], int] = lambda a, i, o: 0
+    params: Callable[[Any, Shape, Shape], int] = _no_count
+    macs: Callable[[Any, Shape, Shape], int] = _no_count
+    family: str = "structure"
+    init: Callable[[Any, str], None] | None = None
     doc: str = ""
     example: str = ""  # a call exercising the op, tested on `example_input` for every op
     example_input: str = "3x9x9"
@@ -51,11 +90,17 @@ class Op:
     def arg_names(self) -> tuple[str, ...]:
         return tuple(self.args.model_fields)
 
+    @property
+    def counts_macs(self) -> bool:
+        return self.macs is not _no_count
+
 
 REGISTRY: dict[str, Op] = {}
 
 
 def register(op: Op) -> Op:
+    if op.family not in FAMILIES:
+        raise KeyError(f"op {op.name}: unknown family '{op.family}'")
     REGISTRY[op.name] = op
     return op
 
@@ -133,6 +178,7 @@ register(Op(
     macs=lambda a, i, o: math.prod(o) * (i[0] // a.groups) * a.k * a.k,
     doc="2-D convolution: conv(out, k, stride=1, pad=0, dilation=1, groups=1, bias=true)",
     example="conv(4, k=3, stride=2, pad=1, groups=1)",
+    family="conv", init=xavier_init,
 ))
 
 
@@ -153,7 +199,7 @@ register(Op(
     params=lambda a, i, o: i[0] * a.out + (a.out if a.bias else 0),
     macs=lambda a, i, o: i[0] * a.out,
     doc="fully connected layer: linear(out, bias=true)",
-    example="linear(5)", example_input="12",
+    example="linear(5)", example_input="12", family="linear", init=xavier_init,
 ))
 
 # ----------------------------------------------------------------------------- normalisation
@@ -181,7 +227,7 @@ register(Op(
     "bn", BNArgs, _bn_shape, torch=_bn_torch, label=lambda a: "bn",
     params=lambda a, i, o: 2 * i[0] if a.affine else 0,
     doc="batch normalisation; 1-D or 2-D from the input rank: bn(eps=1e-5, momentum=0.1)",
-    example="bn(eps=0.001)",
+    example="bn(eps=0.001)", family="norm",
 ))
 
 
@@ -197,7 +243,7 @@ register(Op(
     torch=lambda a, i, o: _nn().LocalResponseNorm(a.size, a.alpha, a.beta, a.k),
     label=lambda a: f"lrn {a.size}",
     doc="local response normalisation across channels: lrn(size, alpha, beta, k)",
-    example="lrn(3)",
+    example="lrn(3)", family="norm",
 ))
 
 # ----------------------------------------------------------------------------- activations
@@ -210,7 +256,7 @@ def _same(a: Any, s: Shape) -> Shape:
 def _activation(name: str, factory: Callable[[Any], Any], args: type[Args] = NoArgs,
                 label: Callable[[Any], str] | None = None) -> None:
     register(Op(name, args, _same, torch=lambda a, i, o: factory(a),
-                label=label or (lambda a: name), doc=f"{name} activation",
+                label=label or (lambda a: name), doc=f"{name} activation", family="activation",
                 example=name if args is NoArgs else f"{name}()"))
 
 
@@ -259,13 +305,13 @@ register(Op(
     "maxpool", PoolArgs, _pool_shape("maxpool"),
     torch=lambda a, i, o: _nn().MaxPool2d(a.k, a.stride, a.pad, ceil_mode=a.ceil),
     label=_pool_label("maxpool"), doc="max pooling: maxpool(k, stride=k, pad=0, ceil=false)",
-    example="maxpool(3, stride=2, ceil=true)",
+    example="maxpool(3, stride=2, ceil=true)", family="pooling",
 ))
 register(Op(
     "avgpool", PoolArgs, _pool_shape("avgpool"),
     torch=lambda a, i, o: _nn().AvgPool2d(a.k, a.stride, a.pad, ceil_mode=a.ceil),
     label=_pool_label("avgpool"), doc="average pooling: avgpool(k, stride=k, pad=0, ceil=false)",
-    example="avgpool(2, pad=1)",
+    example="avgpool(2, pad=1)", family="pooling",
 ))
 
 
@@ -284,21 +330,21 @@ register(Op(
     torch=lambda a, i, o: _nn().AdaptiveAvgPool2d((a.h, a.w or a.h)),
     label=lambda a: f"adaptive avgpool {a.h}x{a.w or a.h}",
     doc="adaptive average pooling to a fixed size: adaptive_avgpool(h, w=h)",
-    example="adaptive_avgpool(2, 3)",
+    example="adaptive_avgpool(2, 3)", family="pooling",
 ))
 register(Op(
     "adaptive_maxpool", AdaptiveArgs, _adaptive_shape,
     torch=lambda a, i, o: _nn().AdaptiveMaxPool2d((a.h, a.w or a.h)),
     label=lambda a: f"adaptive maxpool {a.h}x{a.w or a.h}",
     doc="adaptive max pooling to a fixed size: adaptive_maxpool(h, w=h)",
-    example="adaptive_maxpool(2)",
+    example="adaptive_maxpool(2)", family="pooling",
 ))
 register(Op(
     "gap", NoArgs, lambda a, s: (_need_image("gap", s)[0], 1, 1),
     torch=lambda a, i, o: _nn().AdaptiveAvgPool2d((1, 1)),
     label=lambda a: "global avgpool",
     doc="global average pooling to Cx1x1 (nn.AdaptiveAvgPool2d((1, 1)))",
-    example="gap",
+    example="gap", family="pooling",
 ))
 
 # ----------------------------------------------------------------------------- structure
@@ -319,7 +365,7 @@ class DropoutArgs(Args):
 register(Op(
     "dropout", DropoutArgs, _same, torch=lambda a, i, o: _nn().Dropout(a.p),
     label=lambda a: f"dropout {a.p:g}", doc="dropout: dropout(p=0.5), 0 <= p < 1",
-    example="dropout(0.25)",
+    example="dropout(0.25)", family="dropout",
 ))
 register(Op(
     "identity", NoArgs, _same, torch=lambda a, i, o: _nn().Identity(),

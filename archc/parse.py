@@ -13,6 +13,7 @@ from lark.exceptions import UnexpectedEOF, UnexpectedToken
 
 from . import ast
 from .errors import LimitError, Span, SyntaxError_
+from .limits import MAX_BRACKETS, MAX_TREE_DEPTH
 from .resources import grammar_text
 
 _BINOPS = {
@@ -53,8 +54,6 @@ def parse(text: str, path: str = "<string>") -> ast.Module:
     return _ToAst(path).transform(tree)
 
 
-MAX_NESTING = 100
-MAX_TREE_DEPTH = 2 * MAX_NESTING  # a normal spec's tree is ~15 deep, plus its brackets
 
 
 def _check_depth(tree: Tree, path: str) -> None:
@@ -75,7 +74,7 @@ def _check_depth(tree: Tree, path: str) -> None:
 def _check_nesting(text: str, path: str) -> None:
     """Reject absurd bracket nesting before the (recursive) tree transform sees it."""
     depth = 0
-    if text.count("{") + text.count("(") <= MAX_NESTING:
+    if text.count("{") + text.count("(") <= MAX_BRACKETS:
         return
     in_comment = in_string = False
     line, col = 1, 0
@@ -93,8 +92,8 @@ def _check_nesting(text: str, path: str) -> None:
             in_comment = True
         elif ch in "({":
             depth += 1
-            if depth > MAX_NESTING:
-                raise LimitError(f"brackets nested more than {MAX_NESTING} deep",
+            if depth > MAX_BRACKETS:
+                raise LimitError(f"brackets nested more than {MAX_BRACKETS} deep",
                                  Span(path, line, col))
         elif ch in ")}":
             depth -= 1
@@ -146,7 +145,7 @@ def _span_of(child) -> Span | None:
 
 class _ToAst(Transformer):
     """Tree -> AST nodes. Structural only. A node's span runs from its first token (keywords
-    such as `add` and `if` are kept for this) to the end of its last child."""
+    such as a join's and `if` are kept for this) to the end of its last child."""
 
     def __init__(self, path: str):
         super().__init__()
@@ -244,11 +243,11 @@ class _ToAst(Transformer):
     def group(self, children):
         return ast.Group(tuple(children), self._s(children))
 
-    def add(self, children):
-        return ast.Branches("add", tuple(children[1:]), self._s(children[:1]))
+    def join(self, children):
+        return children[0]
 
-    def concat(self, children):
-        return ast.Branches("concat", tuple(children[1:]), self._s(children[:1]))
+    def branches(self, children):
+        return ast.Branches(str(children[0]), tuple(children[1:]), self._s(children[:1]))
 
     def cond(self, children):
         keyword, test, then, orelse = children

@@ -13,7 +13,6 @@ from typing import Any
 
 from . import ast, graph
 from .errors import (
-    MAX_ERRORS,
     ArchcError,
     ArchcErrors,
     ImportError_,
@@ -25,12 +24,10 @@ from .errors import (
     too_many_errors,
 )
 from .expand import expand_network
+from .limits import MAX_ERRORS, MAX_FILE_BYTES, MAX_USE_DEPTH
 from .parse import parse
 from .resolve import check_definitions
 from .resources import prelude_path, specs_dir
-
-MAX_FILE_BYTES = 1 << 20
-MAX_USE_DEPTH = 32
 
 
 @dataclass

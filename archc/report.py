@@ -78,8 +78,7 @@ def shape_rows(net: Network, depth: int | None = None) -> list[tuple[str, str, s
         level = name.count(".")
         if depth is not None and level >= depth:
             continue
-        kind = node.op if isinstance(node, Layer) else \
-            node.kind if isinstance(node, Join) else node.label
+        kind = node.op if isinstance(node, (Layer, Join)) else node.label
         rows.append((name, kind, fmt_shape(node.out_shape)))
     return rows
 

@@ -8,16 +8,32 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import joins
 from .errors import UsageError
 from .graph import Join, Layer, Network, Node, Scope, Shape
-from .ops import REGISTRY
+from .ops import FAMILIES, REGISTRY
 
-FLOP_CONVENTION = (
-    "FLOPs = 2 x MACs for conv and linear (a multiply and an add), 0 for batch norm, "
-    "activations, pooling, add and concat: what torch.utils.flop_counter.FlopCounterMode "
-    "counts for a forward pass (bias additions are not counted)")
+
+def _words(items: list[str]) -> str:
+    return f"{', '.join(items[:-1])} and {items[-1]}" if len(items) > 1 else "".join(items)
+
+
+def _flop_convention() -> str:
+    """The FLOP wording, read off the op and join records."""
+    counted = dict.fromkeys(FAMILIES[op.family].words for op in REGISTRY.values()
+                            if op.counts_macs)
+    free = dict.fromkeys(FAMILIES[op.family].words for op in REGISTRY.values()
+                         if not op.counts_macs)
+    free_joins = [j.name for j in joins.JOINS.values() if not j.counts_macs]
+    return (f"FLOPs = 2 x MACs for {_words(list(counted))} (a multiply and an add), 0 for "
+            f"{_words([w for w in free if w not in counted] + free_joins)}: what "
+            "torch.utils.flop_counter.FlopCounterMode counts for a forward pass (bias additions "
+            "are not counted)")
+
+
+FLOP_CONVENTION = _flop_convention()
 ACTIVATION_CONVENTION = (
-    "activation memory = the output elements of every layer and every add/concat, summed: "
+    "activation memory = the output elements of every layer and every join, summed: "
     "what a training forward pass can keep for backward, before in-place ops and freeing")
 PARAM_CONVENTION = (
     "parameters are weights and biases (BatchNorm running statistics are buffers, not "
@@ -73,9 +89,15 @@ def _count_layer(layer: Layer) -> Counts:
                   math.prod(layer.out_shape))
 
 
+def join_counts(join: Join) -> Counts:
+    """What the join itself costs (its branches aside)."""
+    record = joins.lookup(join.op)
+    return Counts(macs=record.macs(join.branch_outputs, join.out_shape),
+                  activations=math.prod(join.out_shape))
+
+
 def _count_join(join: Join) -> Counts:
-    inner = _sum(count(n) for branch in join.branches for n in branch)
-    return inner + Counts(activations=math.prod(join.out_shape))
+    return _sum(count(n) for branch in join.branches for n in branch) + join_counts(join)
 
 
 def _count_scope(scope: Scope) -> Counts:
@@ -106,7 +128,7 @@ def _named(node: Node) -> tuple:
 
 _SIGNATURE: dict[type, Callable[[Any], tuple]] = {
     Layer: lambda n: ("layer", n.op, repr(n.args), n.in_shape, n.out_shape),
-    Join: lambda n: ("join", n.kind, tuple(tuple(_named(c) for c in b) for b in n.branches),
+    Join: lambda n: ("join", n.op, tuple(tuple(_named(c) for c in b) for b in n.branches),
                      n.in_shape, n.out_shape),
     Scope: lambda n: ("scope", n.kind, n.label, tuple(_named(c) for c in n.items),
                       n.in_shape, n.out_shape),
@@ -149,7 +171,7 @@ class Row:
 
     name: str
     kind: str  # 'layer' | 'join' | 'block' | 'group' | 'repeat'
-    op: str  # the op, the join kind ('add'/'concat') or the block's name
+    op: str  # the layer's op, the join's op (archc/joins.py) or the block's name
     label: str  # what a reader sees: the op's diagram label ('conv 3x3, 64, /2'), else `op`
     output: Shape
     counts: Counts
@@ -241,8 +263,8 @@ class _Rows:
 
     def join(self, n: Join, prefix, level, branch) -> None:
         # The join's own row (its output tensor) heads its branches, as in `archc build`.
-        self.out.append(Row(prefix + n.name, "join", n.kind, n.kind, n.out_shape,
-                            Counts(activations=math.prod(n.out_shape)), level, branch=branch))
+        self.out.append(Row(prefix + n.name, "join", n.op, n.op, n.out_shape,
+                            join_counts(n), level, branch=branch))
         for i, b in enumerate(n.branches):
             self.seq(b, prefix, level, f"{n.name}[{i}]")
 

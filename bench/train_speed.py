@@ -29,10 +29,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from archc.emit.torch import init_weights  # noqa: E402
 from archc.train.data import Split, load_split, locate, to_device  # noqa: E402
 from archc.train.dist import World  # noqa: E402
 from archc.train.engine import Stepper  # noqa: E402
-from archc.train.loop import init_weights  # noqa: E402
 
 
 def model_factory(resize: int):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import archc
-from archc.program import MAX_FILE_BYTES
+from archc.limits import MAX_FILE_BYTES
 
 try:
     from tests.oracles import check_input

@@ -91,7 +91,7 @@ def test_adhoc_spec_counts_match_torch() -> None:
     net = archc.loads(ADHOC)
     check_against_torch(net)
     ops = {n.op for _, n in walk(net.root.items) if isinstance(n, Layer)}
-    kinds = {n.kind for _, n in walk(net.root.items) if isinstance(n, Join)}
+    kinds = {n.op for _, n in walk(net.root.items) if isinstance(n, Join)}
     assert {"conv", "bn", "lrn", "linear", "avgpool", "identity"} <= ops
     assert kinds == {"add", "concat"}
 

@@ -15,20 +15,14 @@ from typing import Any
 
 import graphviz
 
+from .. import joins
 from ..errors import ArchcError
 from ..graph import Join, Layer, Network, Node, Scope, Shape
-from ..ops import REGISTRY, fmt_shape
+from ..ops import FAMILIES, REGISTRY, fmt_shape
 from ..stats import count, run_name, runs
 
 INPUT, OUTPUT = "@input", "@output"  # no layer name contains '@'
 
-_FILL = {  # node colour by op family; anything not listed is light grey
-    "conv": "#d6e6f5", "linear": "#e3dbf0", "bn": "#fbe5c8", "lrn": "#fbe5c8",
-    "maxpool": "#d5eccf", "avgpool": "#d5eccf", "adaptive_avgpool": "#d5eccf",
-    "adaptive_maxpool": "#d5eccf", "gap": "#d5eccf", "dropout": "#eeeeee",
-}
-_JOIN = {"add": {"label": "+", "shape": "circle", "width": "0.3", "fixedsize": "true"},
-         "concat": {"label": "concat", "shape": "invtrapezium"}}
 _CLUSTER = {"style": "rounded,dashed", "color": "#888888", "fontcolor": "#444444",
             "labeljust": "l", "fontsize": "10"}
 
@@ -90,7 +84,7 @@ class _Drawer:
         if not re.fullmatch(re.escape(n.op) + r"\d*", n.name):  # a name the spec chose
             label = f"{n.name}: {label}"
         params = count(n).params
-        self.node(g, node_id, label, fillcolor=_FILL.get(n.op, "#f4f4f4"),
+        self.node(g, node_id, label, fillcolor=FAMILIES[REGISTRY[n.op].family].fill,
                tooltip=f"{node_id}: {n.op}, {params:,} params, out {fmt_shape(n.out_shape)}")
         self.edge(tail, node_id)
         return node_id, n.out_shape
@@ -104,7 +98,8 @@ class _Drawer:
         self.edge(tail, fork)
         self.forks.add(fork)
         ends = [self.seq(g, branch, prefix, level, (fork, tail[1])) for branch in n.branches]
-        self.node(g, node_id, fillcolor="white", tooltip=f"{node_id}: {n.kind}", **_JOIN[n.kind])
+        self.node(g, node_id, fillcolor="white", tooltip=f"{node_id}: {n.op}",
+                  **joins.lookup(n.op).diagram)
         for end in ends:
             self.edge(end, node_id)
         # Branch heads on one rank; only when all sit in this cluster (dot cannot align nodes

@@ -9,11 +9,9 @@ block's layers sit beside each other (`layer1.0.conv1`), as in hand-written PyTo
 
 from __future__ import annotations
 
-import operator
-
-import torch
 from torch import fx, nn
 
+from .. import joins
 from ..graph import Join, Layer, Network, Node, Scope
 from ..ops import REGISTRY
 
@@ -53,8 +51,18 @@ def _emit_seq(items: tuple[Node, ...], x: fx.Node, graph: fx.Graph, root: nn.Mod
 
 def _emit_layer(layer: Layer, x, graph, root) -> fx.Node:
     op = REGISTRY[layer.op]
-    root.add_module(layer.name, op.torch(layer.args, layer.in_shape, layer.out_shape))
+    module = op.torch(layer.args, layer.in_shape, layer.out_shape)
+    module.archc_op = op.name  # what init_weights and the exporters read back
+    root.add_module(layer.name, module)
     return graph.call_module(layer.name, (x,))
+
+
+def init_weights(model: nn.Module, how: str) -> None:
+    """Initialise every layer of a built model as its op's record says (`Op.init`)."""
+    for module in model.modules():
+        op = REGISTRY.get(getattr(module, "archc_op", ""))
+        if op is not None and op.init is not None:
+            op.init(module, how)
 
 
 def _emit_scope(scope: Scope, x, graph, root) -> fx.Node:
@@ -64,12 +72,7 @@ def _emit_scope(scope: Scope, x, graph, root) -> fx.Node:
 
 def _emit_join(join: Join, x, graph, root) -> fx.Node:
     outs = [_emit_seq(branch, x, graph, root) for branch in join.branches]
-    if join.kind == "concat":
-        return graph.call_function(torch.cat, (outs, 1))
-    total = outs[0]
-    for other in outs[1:]:
-        total = graph.call_function(operator.add, (total, other))
-    return total
+    return joins.lookup(join.op).torch(graph, outs)
 
 
 _EMIT = {Layer: _emit_layer, Scope: _emit_scope, Join: _emit_join}

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from archc.emit.torch import init_weights
 from archc.train import checkpoint, report
 from archc.train.config import Recipe, TrainError
 from archc.train.data import Split, to_device
@@ -90,15 +91,6 @@ def setup(cfg: RunConfig) -> Runtime:
     except ValueError as exc:
         raise TrainError(str(exc)) from None
     return Runtime(device, amp, channels_last, cfg.engine)
-
-
-def init_weights(model: nn.Module, how: str) -> None:
-    """003's init: Xavier-uniform on every conv and linear weight, biases left as built."""
-    if how != "xavier":
-        return
-    for m in model.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d)):
-            nn.init.xavier_uniform_(m.weight)
 
 
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:

@@ -1,0 +1,137 @@
+"""The join registry: one record per way of joining parallel branches (`add { a | b }`,
+`concat { a | b }`), holding everything that join is: its shape rule, its MAC rule, its torch
+emitter, its diagram style, its doc, an example and an independent reference computation for
+the tests. Every stage looks joins up here by name; a name that is not here is an internal
+error, never a silent fallback. Nothing here imports torch at module level."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Any
+
+from .graph import Shape
+from .limits import MAX_DIM
+from .ops import OpLimitError, OpShapeError, fmt_shape
+
+
+def _no_macs(ins: Sequence[Shape], out: Shape) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class JoinOp:
+    """One join kind. `shape` maps the branches' output shapes to the join's output shape (or
+    raises OpShapeError); `torch` emits the join into a torch.fx graph from the branches'
+    output nodes; `reference` computes the same from real tensors, written independently of
+    `torch`, so the registry-parametrised test checks the emitter numerically."""
+
+    name: str
+    doc: str
+    shape: Callable[[Sequence[Shape]], Shape]
+    torch: Callable[[Any, list[Any]], Any]  # (fx.Graph, branch outputs) -> fx.Node
+    reference: Callable[[list[Any]], Any]  # branch output tensors -> joined tensor
+    macs: Callable[[Sequence[Shape], Shape], int] = _no_macs
+    diagram: dict[str, str] = field(default_factory=dict)  # graphviz node attributes
+    example: str = ""  # a statement using the join, tested on `example_input`
+    example_input: str = "4x6x6"
+
+    @property
+    def counts_macs(self) -> bool:
+        return self.macs is not _no_macs
+
+
+JOINS: dict[str, JoinOp] = {}
+
+
+class UnknownJoin(KeyError):
+    """A stage met a join kind the registry does not hold: a bug, not a spec error."""
+
+
+def register(join: JoinOp) -> JoinOp:
+    JOINS[join.name] = join
+    return join
+
+
+def lookup(name: str) -> JoinOp:
+    """The record of a join kind; an unknown kind fails loudly."""
+    try:
+        return JOINS[name]
+    except KeyError:
+        raise UnknownJoin(f"unknown join kind '{name}' (known: {', '.join(JOINS)})") from None
+
+
+# ----------------------------------------------------------------------------- add
+
+
+def _add_shape(outs: Sequence[Shape]) -> Shape:
+    first = outs[0]
+    for other in outs[1:]:
+        if other != first:
+            raise OpShapeError(
+                f"add: branch shapes differ: {fmt_shape(first)} vs {fmt_shape(other)}",
+                "make every branch end in the same shape, e.g. a strided 1x1 conv on the "
+                "shortcut (residual(..., use_1x1=true))")
+    return first
+
+
+def _add_torch(graph: Any, outs: list[Any]) -> Any:
+    return reduce(lambda a, b: graph.call_function(operator.add, (a, b)), outs)
+
+
+def _add_reference(outs: list[Any]) -> Any:
+    import torch
+
+    return torch.stack(outs).sum(dim=0)
+
+
+register(JoinOp(
+    name="add",
+    doc="elementwise sum of the branches (a residual connection); every branch must end in "
+        "the same shape; an empty branch is the identity",
+    shape=_add_shape, torch=_add_torch, reference=_add_reference,
+    diagram={"label": "+", "shape": "circle", "width": "0.3", "fixedsize": "true"},
+    example="add { conv(4, k=3, pad=1) | }",
+))
+
+
+# ----------------------------------------------------------------------------- concat
+
+
+def _concat_shape(outs: Sequence[Shape]) -> Shape:
+    first = outs[0]
+    for other in outs[1:]:
+        if len(other) != len(first) or other[1:] != first[1:]:
+            raise OpShapeError(
+                f"concat: branch sizes differ: {fmt_shape(first)} vs {fmt_shape(other)}",
+                "concat joins on the channel axis; the other axes must match "
+                "(check strides and padding)")
+    out = (sum(o[0] for o in outs), *first[1:])
+    if out[0] > MAX_DIM:  # `concat { | } * 100` doubles the channels 100 times, no layer between
+        raise OpLimitError(f"concat: output {fmt_shape(out)} exceeds {MAX_DIM} per axis")
+    return out
+
+
+def _concat_torch(graph: Any, outs: list[Any]) -> Any:
+    import torch
+
+    return graph.call_function(torch.cat, (outs, 1))
+
+
+def _concat_reference(outs: list[Any]) -> Any:
+    import torch
+
+    channels = [c for out in outs for c in out.unbind(dim=1)]
+    return torch.stack(channels, dim=1)
+
+
+register(JoinOp(
+    name="concat",
+    doc="the branches' outputs stacked on the channel axis (Inception, DenseNet); the other "
+        "axes must match",
+    shape=_concat_shape, torch=_concat_torch, reference=_concat_reference,
+    diagram={"label": "concat", "shape": "invtrapezium"},
+    example="concat { conv(2, k=1) | conv(3, k=3, pad=1) | }",
+))
