@@ -105,12 +105,17 @@ def did_you_mean(name: str, candidates: Iterable[str], cutoff: float = 0.6) -> s
 
 
 
+# The lexer ends a line at "\n" only; str.splitlines also breaks at these (CR, VT, FF, FS, GS,
+# RS, NEL, LS, PS), so a comment holding one would shift every later line number. Shown, each
+# such character (and a tab) is one space: columns count characters, and a caret stays aligned.
+_SHOWN_AS_SPACE = str.maketrans({c: " " for c in "\t\v\f\r\x1c\x1d\x1e\x85\u2028\u2029"})
+
 
 @lru_cache(maxsize=4)
 def _lines(text: str) -> list[str]:
     # Cached: `check` renders every error of a file, and splitting a 1 MB file for each of
     # thousands of errors took minutes (fuzzing found it). A str caches its own hash.
-    return text.splitlines()
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
 
 
 def render(error: ArchcError, sources: dict[str, str] | None = None) -> str:
@@ -121,7 +126,7 @@ def render(error: ArchcError, sources: dict[str, str] | None = None) -> str:
     if span and text is not None:
         src_lines = _lines(text)
         if 1 <= span.line <= len(src_lines):
-            src = src_lines[span.line - 1].expandtabs(1)
+            src = src_lines[span.line - 1].translate(_SHOWN_AS_SPACE)
             col, width = span.col, 1
             if span.end_line == span.line and span.end_col > span.col:
                 width = span.end_col - span.col
