@@ -7,7 +7,7 @@ Every error carries a source span, a message and an optional hint; `render` prin
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -32,6 +32,9 @@ class ArchcError(Exception):
     """Root of every error archc reports to a user."""
 
     kind = "error"
+    # The texts that were parsed (an archc.sources.SourceStore); loading attaches it, so every
+    # command renders the source line from what it read.
+    sources: Mapping[str, str] | None = None
 
     def __init__(self, message: str, span: Span | None = None, hint: str | None = None):
         super().__init__(message)
@@ -118,11 +121,11 @@ def _lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
 
 
-def render(error: ArchcError, sources: dict[str, str] | None = None) -> str:
+def render(error: ArchcError, sources: Mapping[str, str] | None = None) -> str:
     """Format one error like a compiler: location, message, source line, caret, hint."""
     span = error.span
     lines = [f"{span}: {error.kind}: {error.message}" if span else f"{error.kind}: {error.message}"]
-    text = (sources or {}).get(span.path) if span else None
+    text = sources.get(span.path) if span and sources is not None else None
     if span and text is not None:
         src_lines = _lines(text)
         if 1 <= span.line <= len(src_lines):

@@ -28,6 +28,7 @@ from .limits import MAX_ERRORS, MAX_FILE_BYTES, MAX_USE_DEPTH
 from .parse import parse
 from .resolve import check_definitions
 from .resources import prelude_path, specs_dir
+from .sources import SourceStore
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Program:
     path: str
     networks: dict[str, ast.Definition] = field(default_factory=dict)
     blocks: dict[str, ast.Definition] = field(default_factory=dict)
-    sources: dict[str, str] = field(default_factory=dict)
+    sources: SourceStore = field(default_factory=SourceStore)
     errors: list[ArchcError] = field(default_factory=list)
     cyclic: set[str] = field(default_factory=set)
 
@@ -96,7 +97,7 @@ def load_program(path: str | Path, text: str | None = None) -> Program:
     try:
         if text is None:
             text = read_source(Path(path), display)
-        prog.sources[display] = text
+        prog.sources.add(display, text)
         module = parse(text, display)
     except ArchcError as exc:
         prog.errors.append(exc)
@@ -145,7 +146,7 @@ def _load_uses(module: ast.Module, path: Path, root: Path, prog: Program, blocks
         display = os.path.relpath(target)
         try:
             text = read_source(target, display, use.span)
-            prog.sources[display] = text
+            prog.sources.add(display, text)
             sub = parse(text, display)
         except ArchcError as exc:
             prog.errors.append(exc)
@@ -236,11 +237,15 @@ def load_network(source: str | Path, overrides: Mapping[str, Any] | None = None,
     """Load, check and expand one network; raise ArchcErrors with every error found."""
     path = resolve_spec(str(source)) if text is None else Path(source)
     prog = load_program(path, text)
-    if prog.errors:  # report expansion errors too, as `check` would
-        raise ArchcErrors(check_program(prog, overrides, input_shape))
-    defn = pick_network(prog, network)
-    net, errors = expand_network(defn, prog.blocks, prog.cyclic, overrides, input_shape,
-                                 prog.path)
-    if errors or net is None:
-        raise ArchcErrors(_dedupe(errors))
+    try:
+        if prog.errors:  # report expansion errors too, as `check` would
+            raise ArchcErrors(check_program(prog, overrides, input_shape))
+        defn = pick_network(prog, network)
+        net, errors = expand_network(defn, prog.blocks, prog.cyclic, overrides, input_shape,
+                                     prog.path)
+        if errors or net is None:
+            raise ArchcErrors(_dedupe(errors))
+    except ArchcError as exc:
+        exc.sources = prog.sources  # every command renders from the texts that were parsed
+        raise
     return net, prog

@@ -5,9 +5,7 @@ must land on a tensor of the same shape and nothing may be left over, else locat
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,49 +226,3 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if data and all(k.startswith("module.") for k in data):
         data = {k[len("module."):]: v for k, v in data.items()}
     return data
-
-
-def register(subparsers: Any) -> None:
-    """The `import-weights` command."""
-    from .cli import add_spec_options
-
-    p = subparsers.add_parser(
-        "import-weights", help="map a torchvision (or other) state_dict onto a spec, by name",
-        description="Rename a state_dict's keys onto the spec's module (per-network tables in "
-        "archc.weights.FAMILIES), check every key and shape, and write the spec's state_dict.")
-    p.add_argument("spec", metavar="SPEC", help="a .arch file or a bundled spec name")
-    p.add_argument("weights", metavar="WEIGHTS", help="a .pth/.pt/.bin or .safetensors file")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.safetensors")
-    add_spec_options(p)
-    p.add_argument("--family", choices=sorted(FAMILIES),
-                   help="rename table to use (default: the one named like the network)")
-    p.set_defaults(func=cmd_import_weights)
-
-
-def cmd_import_weights(args: argparse.Namespace) -> int:
-    from safetensors.torch import save
-
-    from .atomic import atomic_write_bytes
-    from .cli import load_from_args, print_errors
-
-    if not args.output.endswith(".safetensors"):
-        raise UsageError(f"-o {args.output}: the output must be a .safetensors file")
-    net = load_from_args(args)
-    state = read_state_dict(args.weights)
-    try:
-        mapped, report = map_state_dict(net, expected_shapes(net), state,
-                                        FAMILIES[args.family] if args.family else None)
-    except ArchcErrors as exc:
-        print_errors(exc, limit=20)
-        more = len(exc.errors) - 20
-        print(f"{len(exc.errors)} error(s)" + (f" ({more} not shown)" if more > 0 else ""),
-              file=sys.stderr)
-        return 1
-    import torch
-
-    for key in report.filled:
-        mapped[key] = torch.tensor(0)
-    tensors = {k: v.detach().contiguous().clone() for k, v in mapped.items()}
-    atomic_write_bytes(args.output, save(tensors))
-    print(f"imported {report}; wrote {args.output}", file=sys.stderr)
-    return 0

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from archc.cli import main
+from archc.commands.check import _github
 from archc.errors import ArchcError, Span
-from archc.report import _github
 from archc.resources import specs_dir
 
 ROOT = Path(__file__).resolve().parent.parent

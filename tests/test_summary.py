@@ -196,6 +196,6 @@ def test_cli_errors(capsys, tmp_path: Path) -> None:
 
 
 def test_no_torch_at_import() -> None:
-    code = ("import sys, archc.stats, archc.summary_cli, archc.cli; archc.cli.make_parser(); "
+    code = ("import sys, archc.stats, archc.commands.summary, archc.cli; archc.cli.make_parser(); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 import archc
+from archc.cli import main
 from archc.train import checkpoint, data
-from archc.train.cli import main
 from archc.train.config import RecipeError, make_recipe
 from archc.train.loop import STALL_ENV, RunConfig, Trainer, epoch_seed
 

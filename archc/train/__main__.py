@@ -1,5 +1,5 @@
-"""`python -m archc.train train|eval ...`: the training commands without the rest of the CLI."""
+"""`python -m archc.train train|eval ...` (for torchrun): the same commands as `archc`."""
 
-from archc.train.cli import main
+from archc.cli import main
 
 raise SystemExit(main())

@@ -1,4 +1,5 @@
-"""`archc train` and `archc eval`: argument parsing and wiring; the work is in loop.py.
+"""`archc train` and `archc eval`: wiring from parsed arguments to the run (the arguments are
+defined in archc/commands/train.py and eval.py); the work is in loop.py.
 
 Importing this module must not import torch (`archc check` stays torch-free): everything heavy
 is imported inside the command functions.
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from archc.errors import ArchcError, ArchcErrors, render
+from archc.errors import ArchcError
 
 RECIPE_FLAGS = ("dataset", "optimizer", "lr", "momentum", "weight_decay", "epochs", "batch_size",
                 "resize", "init", "normalize")
@@ -20,94 +21,11 @@ RECIPE_FLAGS = ("dataset", "optimizer", "lr", "momentum", "weight_decay", "epoch
 RESUMABLE = {"lr", "momentum", "weight_decay", "epochs", "batch_size"}
 
 
-def register(subparsers: Any) -> None:
-    """Add the `train` and `eval` subcommands to an argparse subparsers object."""
-    t = subparsers.add_parser("train", help="train a spec's network on (Fashion-)MNIST",
-                              description="Train the network a spec describes with the spec's "
-                              "recipe (its train { } section); flags override the recipe.")
-    t.add_argument("spec", help="a .arch file, a bundled spec name, or module:function")
-    _data_flags(t)
-    g = t.add_argument_group("recipe (overrides the spec's train section)")
-    g.add_argument("--dataset", choices=["fashion-mnist", "mnist"])
-    g.add_argument("--optimizer", choices=["sgd"])
-    g.add_argument("--lr", type=float)
-    g.add_argument("--momentum", type=float)
-    g.add_argument("--weight-decay", type=float)
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--resize", type=int, help="image side the network sees (native 28)")
-    g.add_argument("--init", choices=["xavier", "default"])
-    g.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
-                   help="MNIST mean/std normalisation (0.1307/0.3081)")
-    g.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
-                   help="any recipe key (repeatable)")
-    r = t.add_argument_group("run")
-    _spec_flags(r)
-    r.add_argument("--seed", type=int, help="seed for init, shuffling and dropout (default 0)")
-    r.add_argument("--out", type=Path, help="run folder (default runs/NAME, then NAME-2, ...)")
-    r.add_argument("--resume", nargs="?", const=True, default=None, metavar="RUN_DIR",
-                   help="continue a run from its last checkpoint (RUN_DIR, else --out, else "
-                        "the latest runs/NAME*)")
-    _device_flags(t)
-    r.add_argument("--engine", default="auto",
-                   choices=["auto", "eager", "graph", "compile", "compile-graph"],
-                   help="auto: a CUDA graph per step on one GPU, eager elsewhere")
-    r.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                   help="auto: bf16 autocast on GPU, fp32 on CPU")
-    r.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
-    r.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
-                   help="deterministic kernels (default: on for CPU)")
-    r.add_argument("--limit-train", type=int, metavar="N", help="use the first N training images")
-    r.add_argument("--no-progress", action="store_true", help="no progress bars")
-    t.set_defaults(func=cmd_train)
-
-    e = subparsers.add_parser("eval", help="evaluate a checkpoint on the test set")
-    e.add_argument("spec", help="the spec (or module:function) the checkpoint was trained from")
-    _spec_flags(e)
-    e.add_argument("--checkpoint", type=Path, required=True,
-                   help="a run folder, its checkpoint.json or its .safetensors file")
-    _data_flags(e)
-    _device_flags(e)
-    e.add_argument("--split", choices=["test", "train"], default="test")
-    e.set_defaults(func=cmd_eval)
-
-
-def _spec_flags(p: Any) -> None:
-    p.add_argument("--set", action="append", default=[], metavar="K=V",
-                   help="set a network parameter (repeatable), as in `archc build`")
-    p.add_argument("--network", help="which network of the file (default: the first)")
-
-
-def _data_flags(p: argparse.ArgumentParser) -> None:
-    d = p.add_argument_group("data")
-    d.add_argument("--data-dir", type=Path, help="folder with the four IDX files")
-    d.add_argument("--cache-dir", type=Path, help="download cache (default ~/.cache/archc)")
-    d.add_argument("--no-download", action="store_true", help="never use the network")
-    d.add_argument("--limit-test", type=int, metavar="N", help="use the first N test images")
-
-
-def _device_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--eval-batch-size", type=int, default=1024)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m archc.train train|eval ...` (the same commands as `archc train|eval`)."""
-    parser = argparse.ArgumentParser(prog="archc")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
 def report_error(exc: ArchcError) -> int:
     """Print like the rest of archc (with the source line when the error points into a spec)."""
-    try:
-        from archc.cli import print_errors
-    except ImportError:
-        for err in exc.errors if isinstance(exc, ArchcErrors) else [exc]:
-            print(render(err), file=sys.stderr)
-    else:
-        print_errors(exc)
+    from archc.commands.options import print_errors
+
+    print_errors(exc)
     return 1
 
 

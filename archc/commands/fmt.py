@@ -7,21 +7,19 @@ import difflib
 import sys
 from pathlib import Path
 
-from .errors import ArchcError, render
+from ..errors import ArchcError, render
+
+DESCRIPTION = ("Format .arch specs in place in the canonical layout (comments kept). Exit 1 on a "
+               "spec error, or with --check when a file would change.")
 
 
-def register(sub) -> None:
-    p = sub.add_parser("fmt", help="format specs in the canonical layout, in place",
-                       description="Format .arch specs in place in the canonical layout "
-                       "(comments kept). Exit 1 on a spec error, or with --check when a file "
-                       "would change.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", metavar="FILE",
                    help=".arch files or folders (searched for *.arch); '-' formats stdin to "
                    "stdout")
     p.add_argument("--check", action="store_true",
                    help="write nothing; name each file that would change and exit 1 if any")
     p.add_argument("--diff", action="store_true", help="write nothing; print unified diffs")
-    p.set_defaults(func=cmd_fmt)
 
 
 def _paths(names: list[str]) -> list[str]:
@@ -32,10 +30,10 @@ def _paths(names: list[str]) -> list[str]:
     return out
 
 
-def cmd_fmt(args: argparse.Namespace) -> int:
-    from .atomic import atomic_write_bytes
-    from .fmt import format_text
-    from .program import read_source
+def run(args: argparse.Namespace) -> int:
+    from ..atomic import atomic_write_bytes
+    from ..fmt import format_text
+    from ..program import read_source
 
     failed = changed = same = 0
     for name in _paths(args.files):

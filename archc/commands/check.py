@@ -1,15 +1,30 @@
-"""What `check` and `build` print: diagnostics in text, GitHub and JSON formats, shape tables."""
+"""`archc check`: shape-check specs statically, reporting every error of every file, as text,
+GitHub Actions annotations or JSON. Never imports torch."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from .errors import ArchcError, ArchcErrors, UsageError, render
-from .graph import Join, Layer, Network, walk
-from .ops import fmt_shape
+from ..errors import ArchcError, ArchcErrors, UsageError, render
+from .options import parse_input, parse_sets
+
+DESCRIPTION = ("Shape-check .arch specs statically: every network of every file, every error "
+               "with its line and column. Exit 0 when all are ok, 1 on any spec error.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", metavar="FILE", help=".arch files or bundled spec names")
+    p.add_argument("--format", choices=("text", "github", "json"), default="text",
+                   help="text (default), GitHub Actions annotations, or one JSON object")
+    p.add_argument("--input", metavar="CxHxW", help="override every network's input shape")
+    p.add_argument("--set", action="append", metavar="K=V", help="set a network parameter")
+
+
+def run(args: argparse.Namespace) -> int:
+    return check_files(args.files, args.format, parse_sets(args.set), parse_input(args.input))
 
 
 def _diagnostic(err: ArchcError) -> dict[str, Any]:
@@ -38,7 +53,7 @@ def _github(err: ArchcError) -> str:
 
 def check_files(files: list[str], fmt: str, overrides: dict, input_shape) -> int:
     """`archc check`: every error of every file; exit 1 if any."""
-    from .program import check_program, load_program, resolve_spec
+    from ..program import check_program, load_program, resolve_spec
 
     all_errors: list[ArchcError] = []
     checked = []
@@ -57,7 +72,7 @@ def check_files(files: list[str], fmt: str, overrides: dict, input_shape) -> int
                         "networks": sorted(prog.networks) if prog else []})
         if fmt == "text":
             for err in errors:
-                print(render(err, prog.sources if prog else {}), file=sys.stderr)
+                print(render(err, prog.sources if prog else None), file=sys.stderr)
         elif fmt == "github":
             for err in errors:
                 print(_github(err))
@@ -69,56 +84,3 @@ def check_files(files: list[str], fmt: str, overrides: dict, input_shape) -> int
         status = f"{len(all_errors)} error(s) in {bad} file(s)" if all_errors else "all ok"
         print(f"checked {len(checked)} file(s): {status}", file=sys.stderr)
     return 1 if all_errors else 0
-
-
-def shape_rows(net: Network, depth: int | None = None) -> list[tuple[str, str, str]]:
-    """(name, op, output shape) rows down to `depth` levels of nesting."""
-    rows = [("input", "", fmt_shape(net.input_shape))]
-    for name, node in walk(net.root.items):
-        level = name.count(".")
-        if depth is not None and level >= depth:
-            continue
-        kind = node.op if isinstance(node, (Layer, Join)) else node.label
-        rows.append((name, kind, fmt_shape(node.out_shape)))
-    return rows
-
-
-def build_report(net: Network, output: str | None, seed: int) -> int:
-    """`archc build`: the module, a shape table, the parameter count; optionally a file."""
-    import torch
-    from rich.console import Console
-    from rich.table import Table
-
-    from . import build
-
-    torch.manual_seed(seed)
-    model = build(net)
-    console = Console(record=True, width=120)
-    console.print(repr(model), markup=False, highlight=False)
-    table = Table(title=f"{net.name}: shapes (batch axis omitted)")
-    for col in ("layer", "op", "output"):
-        table.add_column(col)
-    for row in shape_rows(net, depth=2):
-        table.add_row(*row)
-    console.print(table)
-    params = sum(p.numel() for p in model.parameters())
-    console.print(f"parameters: {params:,}", markup=False)
-    if output:
-        _write_output(Path(output), model, console)
-        print(f"wrote {output}", file=sys.stderr)
-    return 0
-
-
-def _write_output(path: Path, model, console) -> None:
-    from .atomic import atomic_write_bytes
-
-    if path.suffix == ".safetensors":
-        from safetensors.torch import save
-
-        tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
-        atomic_write_bytes(path, save(tensors))
-    elif path.suffix == ".txt":
-        atomic_write_bytes(path, console.export_text().encode())
-    else:
-        raise ArchcError(f"-o {path}: unknown output type '{path.suffix}' "
-                         "(expected .safetensors or .txt)")

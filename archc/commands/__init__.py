@@ -1,0 +1,42 @@
+"""The command table: every `archc` command is one row here and one module in this package.
+
+A command module defines `add_arguments(parser)` and `run(args) -> int` (exit code: 0 ok, 1 spec
+errors, 2 usage), and may define DESCRIPTION. The top-level parser (archc/cli.py) imports a
+command's module only when that command runs (or prints its --help), so a light command such
+as `check` never pays for a heavy one's imports (torch).
+
+Adding a command: write `archc/commands/NAME.py` with those two functions and add one Command
+row below.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # as typed: `archc NAME`
+    module: str  # archc.commands.<module>
+    help: str  # the one line `archc --help` shows
+
+    def load(self) -> ModuleType:
+        return importlib.import_module(f"archc.commands.{self.module}")
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("check", "check", "shape-check specs statically (no torch)"),
+    Command("build", "build", "build the torch module; print it and its shapes"),
+    Command("summary", "summary",
+            "parameters, MACs, FLOPs and memory per layer (static, no torch)"),
+    Command("graph", "graph", "draw the network with Graphviz (.dot, .svg, .png)"),
+    Command("fmt", "fmt", "format specs in the canonical layout, in place"),
+    Command("train", "train", "train a spec's network on (Fashion-)MNIST"),
+    Command("eval", "eval", "evaluate a checkpoint on the test set"),
+    Command("import-weights", "import_weights",
+            "map a torchvision (or other) state_dict onto a spec, by name"),
+)
+
+BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}

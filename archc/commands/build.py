@@ -1,0 +1,78 @@
+"""`archc build`: build the torch module of a spec; print it, its shape table and parameter
+count; optionally write its initialised weights or the report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import ArchcError
+from ..graph import Join, Layer, Network, walk
+from ..ops import fmt_shape
+from .options import add_spec_argument, add_spec_options, load_from_args
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_spec_argument(p)
+    add_spec_options(p)
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="also write the initialised weights (.safetensors) or the report (.txt)")
+    p.add_argument("--seed", type=int, default=0, help="seed for weight initialisation")
+
+
+def run(args: argparse.Namespace) -> int:
+    return build_report(load_from_args(args), args.output, args.seed)
+
+
+def shape_rows(net: Network, depth: int | None = None) -> list[tuple[str, str, str]]:
+    """(name, op, output shape) rows down to `depth` levels of nesting."""
+    rows = [("input", "", fmt_shape(net.input_shape))]
+    for name, node in walk(net.root.items):
+        level = name.count(".")
+        if depth is not None and level >= depth:
+            continue
+        kind = node.op if isinstance(node, (Layer, Join)) else node.label
+        rows.append((name, kind, fmt_shape(node.out_shape)))
+    return rows
+
+
+def build_report(net: Network, output: str | None, seed: int) -> int:
+    """`archc build`: the module, a shape table, the parameter count; optionally a file."""
+    import torch
+    from rich.console import Console
+    from rich.table import Table
+
+    from .. import build
+
+    torch.manual_seed(seed)
+    model = build(net)
+    console = Console(record=True, width=120)
+    console.print(repr(model), markup=False, highlight=False)
+    table = Table(title=f"{net.name}: shapes (batch axis omitted)")
+    for col in ("layer", "op", "output"):
+        table.add_column(col)
+    for row in shape_rows(net, depth=2):
+        table.add_row(*row)
+    console.print(table)
+    params = sum(p.numel() for p in model.parameters())
+    console.print(f"parameters: {params:,}", markup=False)
+    if output:
+        _write_output(Path(output), model, console)
+        print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
+def _write_output(path: Path, model, console) -> None:
+    from ..atomic import atomic_write_bytes
+
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save
+
+        tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+        atomic_write_bytes(path, save(tensors))
+    elif path.suffix == ".txt":
+        atomic_write_bytes(path, console.export_text().encode())
+    else:
+        raise ArchcError(f"-o {path}: unknown output type '{path.suffix}' "
+                         "(expected .safetensors or .txt)")

@@ -1,0 +1,45 @@
+"""`archc graph`: draw a spec's network with Graphviz (archc/emit/dot.py): one node per layer,
+blocks as nested clusters, shapes on the edges."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import UsageError
+from .options import add_spec_argument, add_spec_options, depth_option, load_from_args
+
+DESCRIPTION = ("Draw one node per layer, blocks as nested clusters, shapes on the edges. "
+               "With no -o, print the DOT source. .dot needs nothing installed; .svg/.png/.pdf run "
+               "Graphviz's dot program.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_spec_argument(p)
+    add_spec_options(p)
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write FILE.dot, FILE.svg, FILE.png or FILE.pdf (default: DOT on stdout)")
+    depth_option(p)
+    p.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
+                   help="layout direction: top to bottom (default) or left to right")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..emit.dot import EMITTERS, render
+
+    net = load_from_args(args)
+    if args.output is None:
+        sys.stdout.write(render(net, "dot", args.depth, args.rankdir).decode())
+        return 0
+    path = Path(args.output)
+    kind = path.suffix.lstrip(".").lower()
+    if kind not in EMITTERS:
+        raise UsageError(f"-o {args.output}: unknown output type '{path.suffix}'",
+                         hint=f"use one of {', '.join('.' + k for k in EMITTERS)}")
+    data = render(net, kind, args.depth, args.rankdir)
+    from ..atomic import atomic_write_bytes
+
+    atomic_write_bytes(path, data)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,88 @@
+"""Options and helpers shared by the commands: spec selection (`SPEC --set --input --network`),
+value parsing, and printing diagnostics from the source store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import IO, Any
+
+from ..errors import ArchcError, UsageError
+from ..sources import errors_of, sources_of
+
+
+def parse_value(text: str) -> Any:
+    """A --set value: integer, number, true/false, or a string."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_sets(items: list[str] | None) -> dict[str, Any]:
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set expects key=value, got '{item}'")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def parse_input(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        dims = tuple(int(d) for d in text.lower().split("x"))
+    except ValueError:
+        dims = ()
+    if len(dims) not in (1, 3) or min(dims) < 1:
+        raise UsageError(f"--input expects CxHxW (like 1x224x224) or F, got '{text}'")
+    return dims
+
+
+def add_spec_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", metavar="FILE", help="a .arch file or a bundled spec name")
+
+
+def add_spec_options(p: Any) -> None:
+    """--input / --set / --network, shared by every command that loads one spec."""
+    p.add_argument("--input", metavar="CxHxW", help="override the spec's input shape")
+    p.add_argument("--set", action="append", metavar="K=V", help="set a network parameter")
+    p.add_argument("--network", help="which network of the file (default: the first)")
+
+
+def load_from_args(args: argparse.Namespace):
+    """Load the spec named by args.spec with its --set/--input/--network options."""
+    from .. import load
+
+    return load(args.spec, parse_sets(args.set), parse_input(args.input), args.network)
+
+
+def print_errors(exc: ArchcError, limit: int | None = None, stream: IO[str] | None = None
+                 ) -> None:
+    """Render diagnostics like a compiler, from the texts the spec was loaded from."""
+    store = sources_of(exc)
+    for err in errors_of(exc)[:limit]:
+        print(store.render(err), file=stream or sys.stderr)
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+    return value
+
+
+def depth_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--depth", type=positive, metavar="N",
+                   help="show N levels of blocks; deeper blocks collapse into one row/node, and "
+                   "identical consecutive ones into one marked xN (default: everything)")

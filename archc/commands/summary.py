@@ -1,0 +1,103 @@
+"""`archc summary`: parameters, MACs, FLOPs and activation memory per layer, counted from the
+spec alone (archc/stats.py); a table or one JSON object. Never imports torch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..ops import fmt_shape
+from ..stats import (
+    ACTIVATION_CONVENTION,
+    DTYPE_BYTES,
+    FLOP_CONVENTION,
+    PARAM_CONVENTION,
+    Row,
+    Summary,
+    summarize,
+)
+from .options import add_spec_argument, add_spec_options, depth_option, load_from_args, positive
+
+DESCRIPTION = ("Count parameters, multiply-accumulates, FLOPs and activation memory per "
+               "layer from the spec alone. " + FLOP_CONVENTION + ".")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_spec_argument(p)
+    add_spec_options(p)
+    depth_option(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--batch", type=positive, default=1, metavar="N",
+                   help="batch size for the batch totals (default 1)")
+    p.add_argument("--dtype", choices=tuple(DTYPE_BYTES), default="float32",
+                   help="element type for parameter and activation bytes (default float32)")
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = summarize(load_from_args(args), args.depth)
+    if args.json:
+        print(json.dumps(summary.to_json(args.batch, args.dtype), indent=2))
+    else:
+        print_summary(summary, args.batch, args.dtype)
+    return 0
+
+
+def _si(n: float, unit: str = "") -> str:
+    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {prefix}{unit}"
+    return f"{n:g} {unit}".rstrip()
+
+
+def _cells(r: Row, branches: bool) -> list[str]:
+    name = "  " * (r.level + (r.branch is not None)) + r.name
+    label = r.label + (f" ×{r.repeat}" if r.repeat > 1 else "")
+    c = r.counts
+    numbers = ["--"] * 3 if r.header else [f"{c.params:,}", f"{c.macs:,}", f"{c.activations:,}"]
+    return [name, label] + ([r.branch or ""] if branches else []) + [fmt_shape(r.output)] + numbers
+
+
+def print_summary(s: Summary, batch: int, dtype: str) -> None:
+    """A torchinfo-like table, then the totals and what they count."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, highlight=False,
+                      width=None if sys.stdout.isatty() else 140)
+    table = Table(title=f"{s.name}: {fmt_shape(s.input)} -> {fmt_shape(s.output)} "
+                  "(per sample, batch axis omitted)", title_justify="left")
+    branches = any(r.branch for r in s.rows)
+    for col in ("layer", "op", "branch", "output", "params", "MACs", "activations"):
+        if col != "branch" or branches:
+            table.add_column(col, justify="left" if col in ("layer", "op", "branch", "output")
+                             else "right", no_wrap=col in ("layer", "output"))
+    for r in s.rows:
+        table.add_row(*_cells(r, branches), style="dim" if r.header else None)
+    console.print(table)
+    for line in _total_lines(s, batch, dtype):
+        console.print(line, markup=False)
+
+
+def _total_lines(s: Summary, batch: int, dtype: str) -> list[str]:
+    t = s.total
+    per_batch = f" (batch {batch})" if batch > 1 else ""
+
+    def both(n: int, unit: str) -> str:
+        text = f"{_si(n, unit)} per sample ({n:,})"
+        return text + (f", {_si(n * batch, unit)} per batch of {batch}" if batch > 1 else "")
+
+    return [
+        f"parameters:  {t.params:,} total, {s.trainable_params:,} trainable, "
+        f"{t.params - s.trainable_params:,} non-trainable",
+        f"MACs:        {both(t.macs, '')}",
+        f"FLOPs:       {both(t.flops, 'FLOP')}",
+        f"param memory:      {_si(s.param_bytes(dtype), 'B')} ({dtype})",
+        f"activation memory: {_si(s.activation_bytes(dtype), 'B')} per sample"
+        + (f", {_si(s.activation_bytes(dtype, batch), 'B')}{per_batch}" if batch > 1 else "")
+        + f" ({t.activations:,} elements, {dtype})",
+        "",
+        f"note: {FLOP_CONVENTION}.",
+        f"note: {ACTIVATION_CONVENTION}.",
+        f"note: {PARAM_CONVENTION}. K/M/G are powers of 1000; B = bytes.",
+    ]
