@@ -40,7 +40,17 @@ def _scope_module(scope: Scope) -> nn.Module:
     out = _emit_seq(scope.items, x, graph, root)
     graph.output(out)
     cls = type(_class_name(scope), (ArchcModule,), {})
-    return cls(root, graph, class_name=cls.__name__)
+    # A GraphModule compiles its graph on construction, and then recompiles every GraphModule
+    # among its children, recursively: built bottom-up, each scope would be recompiled once per
+    # ancestor (quadratic in nesting depth). The children are compiled already, so they join
+    # only after their parent is built; the order of children, and so of the state_dict, stays.
+    compiled = {name: m for name, m in root.named_children() if isinstance(m, fx.GraphModule)}
+    for name in compiled:
+        setattr(root, name, nn.Module())
+    module = cls(root, graph, class_name=cls.__name__)
+    for name, child in compiled.items():
+        setattr(module, name, child)
+    return module
 
 
 def _emit_seq(items: tuple[Node, ...], x: fx.Node, graph: fx.Graph, root: nn.Module) -> fx.Node:
