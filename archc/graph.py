@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from .errors import Span
 
 Shape = tuple[int, ...]  # per-sample shape: (C, H, W) or (F,); the batch axis is implicit
@@ -19,7 +21,7 @@ class Layer:
 
     name: str
     op: str
-    args: dict[str, Any] = field(hash=False)
+    args: BaseModel = field(hash=False)  # the op's validated argument model (ops.Args)
     in_shape: Shape
     out_shape: Shape
     span: Span

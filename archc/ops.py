@@ -123,7 +123,8 @@ def _need_image(op: str, shape: Shape) -> tuple[int, int, int]:
         raise OpShapeError(
             f"{op}: expects a CxHxW input, got {fmt_shape(shape)} (a flat vector)",
             "remove the flatten before it, or use linear")
-    return shape  # type: ignore[return-value]
+    c, h, w = shape
+    return c, h, w
 
 
 def _need_flat(op: str, shape: Shape) -> int:

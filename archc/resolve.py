@@ -92,7 +92,7 @@ def _components(edges: Mapping[str, list[ast.Call]]) -> dict[str, frozenset[str]
                     low[v] = min(low[v], index[w])
                 continue
             if low[v] == index[v]:
-                members = []
+                members: list[str] = []
                 while not members or members[-1] != v:
                     members.append(stack.pop())
                     on_stack.discard(members[-1])
@@ -114,8 +114,8 @@ def _cycle_error(name: str, members, edges) -> ArchcError:
         for call in edges[v]:
             if call.name == name:
                 path = [v]
-                while came_from[path[-1]] is not None:
-                    path.append(came_from[path[-1]])
+                while (prev := came_from[path[-1]]) is not None:
+                    path.append(prev)
                 chain = " -> ".join([*reversed(path), name])
                 return RecursionError_(
                     f"recursive block: {chain}", name_span(call),

@@ -240,7 +240,8 @@ def summarize(net: Network, depth: int | None = None) -> Summary:
 class _Rows:
     def __init__(self, out: list[Row], depth: int | None):
         self.out, self.depth = out, depth
-        self._node = {Layer: self.layer, Join: self.join, Scope: self.scope}
+        self._node: dict[type, Callable[..., None]] = {
+            Layer: self.layer, Join: self.join, Scope: self.scope}
 
     def seq(self, items, prefix: str, level: int, branch: str | None) -> None:
         for run in runs(items):

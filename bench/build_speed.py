@@ -16,8 +16,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import archc  # noqa: E402
 from reference import models as ref  # noqa: E402
+
+import archc  # noqa: E402
 
 CASES = {"lenet": ref.lenet, "lenet_bn": ref.lenet_bn, "inception_mnist": ref.inception_mnist,
          "resnet_mnist": ref.resnet_mnist, "resnet18": ref.resnet18, "nin": ref.nin,

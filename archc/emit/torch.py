@@ -9,6 +9,8 @@ block's layers sit beside each other (`layer1.0.conv1`), as in hand-written PyTo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import fx, nn
 
 from .. import joins
@@ -85,4 +87,5 @@ def _emit_join(join: Join, x, graph, root) -> fx.Node:
     return joins.lookup(join.op).torch(graph, outs)
 
 
-_EMIT = {Layer: _emit_layer, Scope: _emit_scope, Join: _emit_join}
+_EMIT: dict[type, Callable[..., fx.Node]] = {
+    Layer: _emit_layer, Scope: _emit_scope, Join: _emit_join}
