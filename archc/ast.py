@@ -56,7 +56,24 @@ class IfExpr:
     span: Span
 
 
-Expr = Lit | Var | BinOp | UnOp | Func | IfExpr
+@dataclass(frozen=True)
+class Tuple:
+    """`(1, 7)`: a pair (or more) of values, e.g. a kernel's height and width."""
+
+    items: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class InShape:
+    """`in.c`: one axis of the enclosing block's (or network's) input shape; `axis` is the
+    name after the dot (c, h, w for CxHxW; f for F; n, d for tokens NxD)."""
+
+    axis: str
+    span: Span
+
+
+Expr = Lit | Var | BinOp | UnOp | Func | IfExpr | Tuple | InShape
 
 # ----------------------------------------------------------------------------- statements
 
@@ -119,6 +136,10 @@ class Repeat:
 
 @dataclass(frozen=True)
 class Labelled:
+    """`label: unit`. `label` is the text as written, without quotes (`conv1`, `0`,
+    `block1-0`); `{name}` in a quoted label is replaced by the value of `name` on expansion.
+    A printer quotes it unless it is a plain name or integer."""
+
     label: str
     unit: Stmt
     span: Span

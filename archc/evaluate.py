@@ -1,25 +1,68 @@
-"""Expressions in specs: integer arithmetic, comparisons, booleans, min/max. Part of expansion."""
+"""Expressions in specs: integer arithmetic, comparisons, booleans, functions (min, max, ceil,
+floor, round, int, abs), tuples and the enclosing block's input shape (`in.c`). Part of
+expansion."""
 
 from __future__ import annotations
 
+import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from . import ast
-from .errors import ArgumentError, LimitError, NameError_, did_you_mean
+from .errors import ArgumentError, LimitError, NameError_, ShapeError, did_you_mean
 from .limits import MAX_INT
 
 _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv,
           "/": operator.truediv, "%": operator.mod}
 _COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
             ">": operator.gt, ">=": operator.ge}
-_FUNCS = {"min": min, "max": max}
+
+IN = "in"  # the environment key of the input shape: a keyword, so never a parameter's name
+
+# The axes `in.<axis>` names, per kind of shape (by rank).
+AXES: dict[int, tuple[str, ...]] = {3: ("c", "h", "w"), 2: ("n", "d"), 1: ("f",)}
+KINDS = {3: "an image CxHxW", 2: "tokens NxD", 1: "a flat vector F"}
+
+
+class ShapeUnknown(Exception):
+    """`in.c` where the input shape is unknown because an earlier layer failed: the statement
+    is skipped without a second error (the expander catches this)."""
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function of expressions: `arity` numbers in (None: one or more), a value out."""
+
+    fn: Callable[..., Any]
+    arity: int | None
+    doc: str
+
+
+def _to_int(name: str, fn: Callable[[Any], Any]) -> Callable[[Any], int]:
+    def call(x: Any) -> int:
+        if isinstance(x, float) and not math.isfinite(x):
+            raise ValueError(f"needs a finite number, got {x!r}")
+        return int(fn(x))
+    return call
+
+
+FUNCTIONS: dict[str, Function] = {
+    "min": Function(lambda *v: min(v), None, "the smallest of its arguments"),
+    "max": Function(lambda *v: max(v), None, "the largest of its arguments"),
+    "ceil": Function(_to_int("ceil", math.ceil), 1, "the smallest integer >= x"),
+    "floor": Function(_to_int("floor", math.floor), 1, "the largest integer <= x"),
+    "round": Function(_to_int("round", round), 1,
+                      "the nearest integer, halves to even (Python's round)"),
+    "int": Function(_to_int("int", int), 1, "x without its fraction (toward zero)"),
+    "abs": Function(abs, 1, "the absolute value"),
+}
 
 
 def type_name(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(
-        type(value), type(value).__name__)
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            tuple: "a tuple"}.get(type(value), type(value).__name__)
 
 
 def _is_number(value: Any) -> bool:
@@ -33,7 +76,7 @@ def evaluate(expr: ast.Expr, env: Mapping[str, Any]) -> Any:
     if isinstance(expr, ast.Var):
         if expr.name not in env:
             raise NameError_(f"unknown parameter '{expr.name}'", expr.span,
-                             did_you_mean(expr.name, env))
+                             did_you_mean(expr.name, [k for k in env if k != IN]))
         return env[expr.name]
     if isinstance(expr, ast.UnOp):
         value = evaluate(expr.operand, env)
@@ -50,7 +93,29 @@ def evaluate(expr: ast.Expr, env: Mapping[str, Any]) -> Any:
             raise ArgumentError(f"'if' needs a boolean condition, got {type_name(test)} "
                                 f"{test!r}", expr.test.span)
         return evaluate(expr.then if test else expr.orelse, env)
+    if isinstance(expr, ast.Tuple):
+        return tuple(evaluate(e, env) for e in expr.items)
+    if isinstance(expr, ast.InShape):
+        return in_axis(expr, env)
     return _binary(expr, env)
+
+
+def in_axis(expr: ast.InShape, env: Mapping[str, Any]) -> int:
+    """`in.c`: an axis of the input shape of the enclosing block or network."""
+    if IN not in env:
+        raise NameError_(f"in.{expr.axis}: there is no input shape here", expr.span,
+                         "`in` is the input of a block or network, usable in its body and "
+                         "in a block's parameter defaults")
+    shape = env[IN]
+    if shape is None:
+        raise ShapeUnknown
+    axes = AXES[len(shape)]
+    if expr.axis not in axes:
+        have = ", ".join(f"in.{a} = {v}" for a, v in zip(axes, shape, strict=True))
+        raise ShapeError(f"in.{expr.axis}: the input is {KINDS[len(shape)]} "
+                         f"({'x'.join(map(str, shape))}), which has {have}", expr.span,
+                         did_you_mean(f"in.{expr.axis}", [f"in.{a}" for a in axes]))
+    return shape[axes.index(expr.axis)]
 
 
 def _boolean(value: Any, op: str, expr: ast.Expr) -> bool:
@@ -83,11 +148,20 @@ def _binary(expr: ast.BinOp, env: Mapping[str, Any]) -> Any:
 
 
 def _call(expr: ast.Func, env: Mapping[str, Any]) -> Any:
-    func = _FUNCS.get(expr.name)
+    func = FUNCTIONS.get(expr.name)
     if func is None:
         raise NameError_(f"unknown function '{expr.name}'", expr.span,
-                         did_you_mean(expr.name, _FUNCS) or "available: min, max")
+                         did_you_mean(expr.name, FUNCTIONS)
+                         or f"available: {', '.join(FUNCTIONS)}")
     values = [evaluate(a, env) for a in expr.args]
-    if not values or not all(_is_number(v) for v in values):
-        raise ArgumentError(f"{expr.name}() needs one or more numbers", expr.span)
-    return func(values)
+    want = "one or more numbers" if func.arity is None else "one number"
+    if not values or not all(_is_number(v) for v in values) or \
+            (func.arity is not None and len(values) != func.arity):
+        raise ArgumentError(f"{expr.name}() needs {want}", expr.span)
+    try:
+        value = func.fn(*values)
+    except (ValueError, OverflowError) as exc:
+        raise ArgumentError(f"{expr.name}(): {exc}", expr.span) from None
+    if abs(value) > MAX_INT:
+        raise LimitError(f"value too large: {value}", expr.span)
+    return value

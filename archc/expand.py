@@ -5,6 +5,7 @@ earlier layer failed) is still argument-checked but not shape-checked, to avoid 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -23,7 +24,7 @@ from .errors import (
     did_you_mean,
     too_many_errors,
 )
-from .evaluate import evaluate, type_name
+from .evaluate import IN, ShapeUnknown, evaluate, type_name
 from .limits import MAX_BLOCK_DEPTH, MAX_DIM, MAX_ERRORS, MAX_LAYERS, MAX_REPEAT, MAX_SEQ_NESTING
 from .messages import default_text, op_signature, pydantic_message, show, signature
 from .names import ScopeNamer, renamed
@@ -69,6 +70,8 @@ class Expander:
                     shape = self._stmt[type(st)](st, env, shape, namer, items)
                 except _Abort:
                     raise
+                except ShapeUnknown:  # `in.c` after an earlier error: already reported
+                    shape = None
                 except ArchcError as exc:
                     self.errors.append(exc)
                     shape = None
@@ -104,10 +107,10 @@ class Expander:
 
     def _labelled(self, st: ast.Labelled, env, shape, namer, items):
         unit = st.unit
-        label_span = Span(st.span.path, st.span.line, st.span.col, st.span.line,
-                          st.span.col + len(st.label))
+        label_span = _label_span(st)
+        label = label_text(st.label, env, label_span)
         if isinstance(unit, ast.Call):
-            return self._call_stmt(unit, env, shape, namer, items, st.label, label_span)
+            return self._call_stmt(unit, env, shape, namer, items, label, label_span)
         if isinstance(unit, (ast.Repeat, ast.Loop)):
             node = self.repeat(unit, env, shape)
         else:
@@ -115,7 +118,7 @@ class Expander:
             out = self._stmt[type(unit)](unit, env, shape, sub, sub_items)
             node = self._finish("group", "group", sub, sub_items, shape, out, st.span)
         items.append(node)
-        namer.add(node, st.label, node.kind, label_span)
+        namer.add(node, label, node.kind, label_span)
         return node.out_shape
 
     def _group(self, st: ast.Group, env, shape, namer, items):
@@ -179,16 +182,23 @@ class Expander:
                 raise LimitError(f"for: {stop - start} iterations, at most {MAX_REPEAT}", st.span)
             indices, body, var = range(start, stop), st.body, st.var
         in_shape, children = shape, []
+        # A body that is one unit with a computed label (`"layer_{i}": ...`) names each
+        # instance by it; any other body's instances are named 0, 1, ...
+        computed = len(body) == 1 and isinstance(body[0], ast.Labelled) and "{" in body[0].label
         for n, i in enumerate(indices):
             it_env = {**env, var: i} if var else env
             namer, items, it_in = ScopeNamer(), [], shape
             shape = self.seq(body, it_env, shape, namer, items)
             names = namer.names(self.errors)
-            if len(items) == 1 and not isinstance(items[0], graph.Join):
+            if len(items) == 1 and computed:
+                children.append(replace(items[0], name=names[id(items[0])]))
+            elif len(items) == 1 and not isinstance(items[0], graph.Join):
                 children.append(replace(items[0], name=str(n)))
             else:
                 children.append(graph.Scope(str(n), "group", "group", renamed(items, names),
                                          it_in, shape, st.span))
+        if computed:
+            _unique_names(children, _label_span(body[0]))
         return graph.Scope("", "repeat", "repeat", tuple(children), in_shape, shape, st.span)
 
     # -- calls
@@ -203,7 +213,7 @@ class Expander:
             return None  # reported once by check_definitions
         if len(self.stack) >= MAX_BLOCK_DEPTH:
             raise LimitError(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", st.span)
-        block_env = self.bind_block(block, st, env)
+        block_env = self.bind_block(block, st, env, shape)
         self.stack.append(st.name)
         try:
             node = self.scope("block", st.name, block.body, block_env, shape, st.span)
@@ -252,12 +262,12 @@ class Expander:
             bound[kw.name] = (evaluate(kw.value, env), kw.span)
         return bound
 
-    def bind_block(self, block: ast.Definition, st: ast.Call, env) -> dict[str, Any]:
+    def bind_block(self, block: ast.Definition, st: ast.Call, env, shape) -> dict[str, Any]:
         names = [p.name for p in block.params]
         sig = signature(block.name, [(p.name, default_text(p.default), p.default is None)
                                      for p in block.params])
         bound = self.bind(block.name, names, st, env, sig)
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {IN: shape}  # `in.c` in the body and in defaults
         for p in block.params:  # defaults may use earlier parameters: block b(c, mid=c//4)
             if p.name in bound:
                 values[p.name] = bound[p.name][0]
@@ -279,9 +289,56 @@ class Expander:
 
     def shape_value(self, spec: ast.ShapeSpec, env, what: str) -> graph.Shape:
         dims = tuple(self.int_value(d, env, f"{what}: size", 1, MAX_DIM) for d in spec.dims)
-        if len(dims) not in (1, 3):
-            raise ShapeError(f"{what}: a shape is CxHxW or F, got {fmt_shape(dims)}", spec.span)
+        if len(dims) not in (1, 2, 3):
+            raise ShapeError(f"{what}: a shape is CxHxW, NxD (tokens) or F, got "
+                             f"{fmt_shape(dims)}", spec.span)
         return dims
+
+
+def _unique_names(children: list[graph.Node], span: Span) -> None:
+    seen: set[str] = set()
+    for child in children:
+        if child.name in seen:
+            raise NameError_(f"duplicate name '{child.name}': this label names every "
+                             "instance of the loop the same", span,
+                             "put the loop variable in it, e.g. \"layer_{i}\"")
+        seen.add(child.name)
+
+
+def _label_span(st: ast.Labelled) -> Span:
+    """Where a label is written: its text, and the quotes of a quoted one."""
+    plain = st.label.isdigit() or (st.label.isidentifier() and st.label.isascii())
+    width = len(st.label) + (0 if plain else 2)
+    return Span(st.span.path, st.span.line, st.span.col, st.span.line, st.span.col + width)
+
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def label_text(label: str, env: Mapping[str, Any], span: Span) -> str:
+    """A label with every `{name}` replaced by the value of `name`; it must remain a valid
+    module name (no '.', not empty)."""
+    def value(m: re.Match) -> str:
+        name = m[1].strip()
+        if name not in env or name == IN:
+            raise NameError_(f"label: unknown parameter '{name}' in '{{{m[1]}}}'", span,
+                             did_you_mean(name, [k for k in env if k != IN]))
+        v = env[name]
+        if isinstance(v, bool) or not isinstance(v, (int, str)):
+            raise ArgumentError(f"label: '{{{name}}}' is {type_name(v)} {show(v)}; a label "
+                                "can hold integers and strings", span)
+        return str(v)
+
+    text = _PLACEHOLDER.sub(value, label) if "{" in label else label
+    if "{" in text or "}" in text:
+        raise NameError_(f"label '{label}': unmatched brace", span,
+                         "write `{name}` to insert the value of a parameter or loop variable")
+    if not text:
+        raise NameError_("a label cannot be empty", span)
+    if "." in text:
+        raise NameError_(f"label '{text}' cannot name a module: it contains '.'", span,
+                         "'.' separates the levels of a module's name (layer1.0.conv1)")
+    return text
 
 
 def _join_shape(st: ast.Branches, outs: list[graph.Shape]) -> graph.Shape:
@@ -309,7 +366,7 @@ def expand_network(defn: ast.Definition, blocks: Mapping[str, ast.Definition], c
     shape = _input_shape(defn, inputs, input_shape, env, ex)
     recipe = _recipe(recipes, env, ex)
     try:
-        root = ex.scope("network", "network", body, env, shape, defn.span)
+        root = ex.scope("network", "network", body, {**env, IN: shape}, shape, defn.span)
     except _Abort:
         return None, ex.errors
     root = replace(root, name=defn.name)

@@ -411,8 +411,10 @@ class _Printer:
         if kind == "func":
             args = [self.expr(a) for a in ch[1:] if a is not None]
             return f"{ch[0]}({', '.join(args)})", _ATOM
+        if kind == "tuple_lit":
+            return "(" + ", ".join(self.expr(c) for c in ch) + ")", _ATOM
         if kind == "int_lit":
             return str(int(ch[0])), _ATOM
         if kind in ("true_lit", "false_lit"):
             return kind[:-4], _ATOM
-        return str(ch[0]), _ATOM  # float_lit, str_lit, var: as written
+        return str(ch[0]), _ATOM  # float_lit, str_lit, var, in_attr: as written

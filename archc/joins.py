@@ -135,3 +135,42 @@ register(JoinOp(
     diagram={"label": "concat", "shape": "invtrapezium"},
     example="concat { conv(2, k=1) | conv(3, k=3, pad=1) | }",
 ))
+
+
+# ----------------------------------------------------------------------------- mul
+
+
+def _mul_shape(outs: Sequence[Shape]) -> Shape:
+    """Equal shapes, or Cx1x1 gates broadcast over CxHxW (squeeze-excitation)."""
+    full = max(outs, key=lambda o: (len(o), *o))
+    for i, other in enumerate(outs):
+        gate = len(other) == 3 == len(full) and other[0] == full[0] and other[1:] == (1, 1)
+        if other != full and not gate:
+            k = outs.index(full)
+            raise OpShapeError(
+                f"mul: branch {i + 1} gives {fmt_shape(other)}, branch {k + 1} gives "
+                f"{fmt_shape(full)}; mul needs equal shapes, or a Cx1x1 gate of the same "
+                "channels", "end the gate branch in as many channels as the other, e.g. "
+                f"conv({full[0]}, k=1) after gap")
+    return full
+
+
+def _mul_torch(graph: Any, outs: list[Any]) -> Any:
+    return reduce(lambda a, b: graph.call_function(operator.mul, (a, b)), outs)
+
+
+def _mul_reference(outs: list[Any]) -> Any:
+    import torch
+
+    shape = max((o.shape for o in outs), key=lambda s: (len(s), *s))
+    return torch.stack([o.expand(shape) for o in outs]).prod(dim=0)
+
+
+register(JoinOp(
+    name="mul",
+    doc="elementwise product of the branches; a Cx1x1 branch (a gate) is broadcast over "
+        "CxHxW, as in squeeze-excitation; an empty branch is the identity",
+    shape=_mul_shape, torch=_mul_torch, reference=_mul_reference,
+    diagram={"label": "×", "shape": "circle", "width": "0.3", "fixedsize": "true"},
+    example="mul { gap conv(4, k=1) sigmoid | }",
+))

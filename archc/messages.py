@@ -47,6 +47,8 @@ def pydantic_message(op: str, err: dict) -> str:
     kind, value = err["type"], err.get("input")
     if kind == "missing":
         return f"{op}: missing argument '{field}'"
+    if kind.startswith("archc_"):  # a custom check (ops.Pair) worded as archc words it
+        return f"{op}: argument '{field}' {err['msg']}"
     if kind in _PYDANTIC_WORDS:
         return (f"{op}: argument '{field}' must be {_PYDANTIC_WORDS[kind]}, "
                 f"got {type_name(value)} {show(value)}")

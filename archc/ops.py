@@ -7,9 +7,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator
+from pydantic_core import PydanticCustomError
 
 from .graph import Shape
 from .limits import MAX_DIM
@@ -48,6 +49,7 @@ class Family:
 FAMILIES: dict[str, Family] = {
     "conv": Family("conv", "#d6e6f5"),
     "linear": Family("linear", "#e3dbf0"),
+    "attention": Family("attention", "#f3d9e6"),
     "norm": Family("normalisation", "#fbe5c8"),
     "activation": Family("activations", "#f4f4f4"),
     "pooling": Family("pooling", "#d5eccf"),
@@ -82,6 +84,10 @@ class Op:
     macs: Callable[[Any, Shape, Shape], int] = _no_count
     family: str = "structure"
     init: Callable[[Any, str], None] | None = None
+    # An inline op's factory returns an emit.layers.Inline (one tensor and a function of the
+    # input and it) instead of a module: the tensor becomes a parameter of the enclosing
+    # scope named after the layer, as torchvision keeps `layer_scale` and `class_token`.
+    inline: bool = False
     doc: str = ""
     example: str = ""  # a call exercising the op, tested on `example_input` for every op
     example_input: str = "3x9x9"
@@ -118,20 +124,73 @@ def fmt_shape(shape: Shape | None) -> str:
 # ----------------------------------------------------------------------------- shape helpers
 
 
+KIND_WORDS = {3: "an image", 2: "tokens", 1: "a flat vector"}
+
+
+def kind_of(shape: Shape) -> str:
+    """`a flat vector`, `tokens`, `an image`: what a reader calls a shape of that rank."""
+    return KIND_WORDS.get(len(shape), f"{len(shape)} axes")
+
+
 def _need_image(op: str, shape: Shape) -> tuple[int, int, int]:
     if len(shape) != 3:
         raise OpShapeError(
-            f"{op}: expects a CxHxW input, got {fmt_shape(shape)} (a flat vector)",
-            "remove the flatten before it, or use linear")
+            f"{op}: expects a CxHxW input, got {fmt_shape(shape)} ({kind_of(shape)})",
+            "remove the flatten before it, or use linear" if len(shape) == 1 else None)
     c, h, w = shape
     return c, h, w
 
 
-def _need_flat(op: str, shape: Shape) -> int:
-    if len(shape) != 1:
-        raise OpShapeError(f"{op}: expects a flat input, got {fmt_shape(shape)}",
-                           "add flatten before it")
-    return shape[0]
+def need_rank(op: str, shape: Shape, ranks: tuple[int, ...]) -> Shape:
+    """The shape, if its rank is one `op` takes; else a located-by-caller error."""
+    if len(shape) not in ranks:
+        names = {3: "a CxHxW input", 2: "NxD tokens", 1: "a flat input"}
+        want = " or ".join(names[r] for r in ranks)
+        raise OpShapeError(f"{op}: expects {want}, got {fmt_shape(shape)} "
+                           f"({kind_of(shape)})")
+    return shape
+
+
+# ----------------------------------------------------------------------------- pairs
+
+
+def pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    """A kernel size, stride, padding or dilation as (height, width): `3` is (3, 3)."""
+    return v if isinstance(v, tuple) else (v, v)
+
+
+def _show_pair(v: int | tuple[int, int]) -> str:
+    h, w = pair(v)
+    return f"{h}x{w}"
+
+
+def Pair(lo: int, hi: int, optional: bool = False) -> Any:  # noqa: N802 (read as a type)
+    """An argument that is an integer or a pair `(h, w)` of integers, each in [lo, hi]
+    (or none, if optional: the default of a pooling stride)."""
+    def check(v: Any) -> Any:
+        if v is None and optional:
+            return v
+        ok = isinstance(v, int) or (isinstance(v, tuple) and len(v) == 2 and all(
+            isinstance(x, int) for x in v))
+        if not ok or isinstance(v, bool) or (isinstance(v, tuple) and any(
+                isinstance(x, bool) for x in v)):
+            raise PydanticCustomError("archc_pair", "must be an integer or a pair (h, w) of "
+                                      "integers, got {got}", {"got": _describe(v)})
+        for x in pair(v):  # worded as pydantic words its bounds (messages.pydantic_message)
+            if x < lo:
+                raise PydanticCustomError("archc_pair", "must be >= {lo}, got {got}",
+                                          {"lo": lo, "got": repr(v)})
+            if x > hi:
+                raise PydanticCustomError("archc_pair", "must be <= {hi}, got {got}",
+                                          {"hi": hi, "got": repr(v)})
+        return v
+    return Annotated[Any, PlainValidator(check)]
+
+
+def _describe(v: Any) -> str:
+    from .evaluate import type_name
+
+    return f"{type_name(v)} {v!r}" if not isinstance(v, bool) else f"a boolean {str(v).lower()}"
 
 
 def _window(op: str, size: int, k: int, stride: int, pad: int, dilation: int = 1,
@@ -153,32 +212,47 @@ def _window(op: str, size: int, k: int, stride: int, pad: int, dilation: int = 1
 
 class ConvArgs(Args):
     out: int = Field(ge=1, le=MAX_DIM)
-    k: int = Field(ge=1, le=1024)
-    stride: int = Field(1, ge=1, le=1024)
-    pad: int = Field(0, ge=0, le=1024)
-    dilation: int = Field(1, ge=1, le=1024)
+    k: Pair(1, 1024)
+    stride: Pair(1, 1024) = 1
+    pad: Pair(0, 1024) = 0
+    dilation: Pair(1, 1024) = 1
     groups: int = Field(1, ge=1, le=MAX_DIM)
     bias: bool = True
 
 
-def _conv_shape(a: ConvArgs, s: Shape) -> Shape:
-    c, h, w = _need_image("conv", s)
+def check_groups(op: str, a: Any, c: int) -> None:
     for name, n in (("input", c), ("output", a.out)):
         if n % a.groups:
-            raise OpShapeError(f"conv: {name} channels {n} not divisible by groups={a.groups}")
-    return (a.out, _window("conv", h, a.k, a.stride, a.pad, a.dilation),
-            _window("conv", w, a.k, a.stride, a.pad, a.dilation))
+            raise OpShapeError(f"{op}: {name} channels {n} not divisible by groups={a.groups}")
+
+
+def _conv_shape(a: ConvArgs, s: Shape) -> Shape:
+    c, h, w = _need_image("conv", s)
+    check_groups("conv", a, c)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = map(pair, (a.k, a.stride, a.pad, a.dilation))
+    return (a.out, _window("conv", h, kh, sh, ph, dh), _window("conv", w, kw, sw, pw, dw))
+
+
+def window_label(name: str, a: Any) -> str:
+    """`conv 3x3, 64, /2`: the kernel, the output channels if any, the stride if not 1."""
+    out = f", {a.out}" if hasattr(a, "out") else ""
+    stride = a.k if a.stride is None else a.stride
+    return f"{name} {_show_pair(a.k)}{out}" + (
+        f", /{stride}" if isinstance(stride, int) and stride > 1
+        else f", /{_show_pair(stride)}" if stride not in (1, (1, 1)) else "")
 
 
 register(Op(
     "conv", ConvArgs, _conv_shape,
     torch=lambda a, i, o: _nn().Conv2d(i[0], a.out, a.k, a.stride, a.pad, a.dilation,
                                        a.groups, a.bias),
-    label=lambda a: f"conv {a.k}x{a.k}, {a.out}" + (f", /{a.stride}" if a.stride > 1 else ""),
-    params=lambda a, i, o: a.out * (i[0] // a.groups) * a.k * a.k + (a.out if a.bias else 0),
-    macs=lambda a, i, o: math.prod(o) * (i[0] // a.groups) * a.k * a.k,
-    doc="2-D convolution: conv(out, k, stride=1, pad=0, dilation=1, groups=1, bias=true)",
-    example="conv(4, k=3, stride=2, pad=1, groups=1)",
+    label=lambda a: window_label("conv", a),
+    params=lambda a, i, o: a.out * (i[0] // a.groups) * math.prod(pair(a.k))
+    + (a.out if a.bias else 0),
+    macs=lambda a, i, o: math.prod(o) * (i[0] // a.groups) * math.prod(pair(a.k)),
+    doc="2-D convolution; k, stride, pad and dilation are an integer or a pair (h, w): "
+        "conv(out, k, stride=1, pad=0, dilation=1, groups=1, bias=true)",
+    example="conv(4, k=(1, 3), stride=2, pad=(0, 1), groups=1)",
     family="conv", init=xavier_init,
 ))
 
@@ -189,17 +263,23 @@ class LinearArgs(Args):
 
 
 def _linear_shape(a: LinearArgs, s: Shape) -> Shape:
-    _need_flat("linear", s)
+    if len(s) == 2:  # tokens: the same linear map applied to every token
+        return (s[0], a.out)
+    if len(s) != 1:
+        raise OpShapeError(f"linear: expects a flat input (or NxD tokens), got {fmt_shape(s)} "
+                           f"({kind_of(s)})", "add flatten before it, or use channel_linear "
+                           "for a linear map over the channels of every position")
     return (a.out,)
 
 
 register(Op(
     "linear", LinearArgs, _linear_shape,
-    torch=lambda a, i, o: _nn().Linear(i[0], a.out, a.bias),
+    torch=lambda a, i, o: _nn().Linear(i[-1], a.out, a.bias),
     label=lambda a: f"linear {a.out}",
-    params=lambda a, i, o: i[0] * a.out + (a.out if a.bias else 0),
-    macs=lambda a, i, o: i[0] * a.out,
-    doc="fully connected layer: linear(out, bias=true)",
+    params=lambda a, i, o: i[-1] * a.out + (a.out if a.bias else 0),
+    macs=lambda a, i, o: math.prod(o) * i[-1],
+    doc="fully connected layer on a flat vector, or on every token of NxD: "
+        "linear(out, bias=true)",
     example="linear(5)", example_input="12", family="linear", init=xavier_init,
 ))
 
@@ -219,9 +299,7 @@ def _bn_torch(a: BNArgs, i: Shape, o: Shape):
 
 
 def _bn_shape(a: BNArgs, s: Shape) -> Shape:
-    if len(s) not in (1, 3):
-        raise OpShapeError(f"bn: expects a flat or CxHxW input, got {fmt_shape(s)}")
-    return s
+    return need_rank("bn", s, (3, 1))
 
 
 register(Op(
@@ -270,49 +348,66 @@ _activation("sigmoid", lambda a: _nn().Sigmoid())
 _activation("tanh", lambda a: _nn().Tanh())
 _activation("gelu", lambda a: _nn().GELU())
 _activation("silu", lambda a: _nn().SiLU())
+_activation("relu6", lambda a: _nn().ReLU6())
+_activation("hardswish", lambda a: _nn().Hardswish())
+_activation("hardsigmoid", lambda a: _nn().Hardsigmoid())
 _activation("leaky_relu", lambda a: _nn().LeakyReLU(a.slope), LeakyArgs,
             lambda a: f"leaky_relu {a.slope:g}")
-_activation("softmax", lambda a: _nn().Softmax(dim=1), NoArgs,
-            lambda a: "softmax (channels)")
+register(Op(
+    "softmax", NoArgs, _same,
+    torch=lambda a, i, o: _nn().Softmax(dim=-1 if len(i) == 2 else 1),
+    label=lambda a: "softmax", family="activation", example="softmax",
+    doc="softmax over channels (CxHxW), features (F) or each token's features (NxD)",
+))
 
 # ----------------------------------------------------------------------------- pooling
 
 
 class PoolArgs(Args):
-    k: int = Field(ge=1, le=1024)
-    stride: int | None = Field(None, ge=1, le=1024)
-    pad: int = Field(0, ge=0, le=512)
+    k: Pair(1, 1024)
+    stride: Pair(1, 1024, optional=True) = None
+    pad: Pair(0, 512) = 0
+    ceil: bool = False
+
+
+class MaxPoolArgs(Args):
+    k: Pair(1, 1024)
+    stride: Pair(1, 1024, optional=True) = None
+    pad: Pair(0, 512) = 0
+    dilation: Pair(1, 1024) = 1
     ceil: bool = False
 
 
 def _pool_shape(name: str):
-    def rule(a: PoolArgs, s: Shape) -> Shape:
+    def rule(a: PoolArgs | MaxPoolArgs, s: Shape) -> Shape:
         c, h, w = _need_image(name, s)
-        if 2 * a.pad > a.k:
+        k, pad = pair(a.k), pair(a.pad)
+        stride, dilation = pair(a.k if a.stride is None else a.stride), \
+            pair(getattr(a, "dilation", 1))
+        if any(2 * p > kk for p, kk in zip(pad, k, strict=True)):
             raise OpShapeError(f"{name}: pad {a.pad} is more than half the kernel {a.k}",
-                               f"use pad <= {a.k // 2}")
-        stride = a.stride or a.k
-        return (c, _window(name, h, a.k, stride, a.pad, 1, a.ceil),
-                _window(name, w, a.k, stride, a.pad, 1, a.ceil))
+                               f"use pad <= {a.k // 2}" if isinstance(a.k, int) else
+                               "use a pad at most half the kernel along each axis")
+        return (c, _window(name, h, k[0], stride[0], pad[0], dilation[0], a.ceil),
+                _window(name, w, k[1], stride[1], pad[1], dilation[1], a.ceil))
     return rule
 
 
-def _pool_label(name: str):
-    return lambda a: f"{name} {a.k}x{a.k}" + (f", /{a.stride or a.k}" if (a.stride or a.k) > 1
-                                              else "")
-
-
 register(Op(
-    "maxpool", PoolArgs, _pool_shape("maxpool"),
-    torch=lambda a, i, o: _nn().MaxPool2d(a.k, a.stride, a.pad, ceil_mode=a.ceil),
-    label=_pool_label("maxpool"), doc="max pooling: maxpool(k, stride=k, pad=0, ceil=false)",
-    example="maxpool(3, stride=2, ceil=true)", family="pooling",
+    "maxpool", MaxPoolArgs, _pool_shape("maxpool"),
+    torch=lambda a, i, o: _nn().MaxPool2d(a.k, a.stride, a.pad, a.dilation, ceil_mode=a.ceil),
+    label=lambda a: window_label("maxpool", a),
+    doc="max pooling; k, stride, pad, dilation an integer or a pair (h, w): "
+        "maxpool(k, stride=k, pad=0, dilation=1, ceil=false)",
+    example="maxpool(3, stride=(2, 1), ceil=true)", family="pooling",
 ))
 register(Op(
     "avgpool", PoolArgs, _pool_shape("avgpool"),
     torch=lambda a, i, o: _nn().AvgPool2d(a.k, a.stride, a.pad, ceil_mode=a.ceil),
-    label=_pool_label("avgpool"), doc="average pooling: avgpool(k, stride=k, pad=0, ceil=false)",
-    example="avgpool(2, pad=1)", family="pooling",
+    label=lambda a: window_label("avgpool", a),
+    doc="average pooling (padding counts as zeros); k, stride, pad an integer or a pair: "
+        "avgpool(k, stride=k, pad=0, ceil=false)",
+    example="avgpool((2, 3), pad=1)", family="pooling",
 ))
 
 
@@ -373,5 +468,9 @@ register(Op(
     label=lambda a: "identity", doc="pass the input through unchanged",
     example="identity",
 ))
+
+# The ops of modern networks (norms over channels, tokens, attention, ...) register
+# themselves from their own modules, which import this one.
+from . import ops_modern, ops_tokens  # noqa: E402,F401  (registration)
 
 

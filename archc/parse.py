@@ -217,7 +217,11 @@ class _ToAst(Transformer):
         return ast.Labelled(str(children[0]), children[1], self._s(children))
 
     def label(self, children):
-        return children[0]
+        tok = children[0]
+        if tok.type == "STRING":  # a quoted label: its text, with the token's position
+            return Token("STRING", str(tok)[1:-1], tok.start_pos, tok.line, tok.column,
+                         tok.end_line, tok.end_column, tok.end_pos)
+        return tok
 
     def repeat(self, children):
         return ast.Repeat(children[0], children[1], self._s(children))
@@ -284,6 +288,13 @@ class _ToAst(Transformer):
     def func(self, children):
         return ast.Func(str(children[0]), tuple(c for c in children[1:] if c is not None),
                        self._s(children))
+
+    def tuple_lit(self, children):
+        return ast.Tuple(tuple(children), self._s(children))
+
+    def in_attr(self, children):
+        tok = children[0]
+        return ast.InShape(str(tok)[3:], _tok_span(tok, self.path))
 
     def ternary(self, children):
         then, _keyword, test, orelse = children

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -226,3 +226,27 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if data and all(k.startswith("module.") for k in data):
         data = {k[len("module."):]: v for k, v in data.items()}
     return data
+
+
+def parse_renames(specs: list[str]) -> tuple[Rule, ...]:
+    """`--rename 'PATTERN=REPLACEMENT'` arguments as rules; a bad one is a usage error."""
+    rules: list[Rule] = []
+    for spec in specs:
+        pattern, sep, replacement = spec.partition("=")
+        if not sep or not pattern:
+            raise UsageError(f"--rename {spec!r}: expected PATTERN=REPLACEMENT",
+                             hint="e.g. --rename 'features\\.(\\d+)=stage\\1'")
+        try:
+            re.sub(pattern, replacement, "")
+        except re.error as exc:
+            raise UsageError(f"--rename {spec!r}: {exc}") from None
+        rules.append((pattern, replacement))
+    return tuple(rules)
+
+
+def family_for(net: Network, name: str | None, renames: list[str]) -> Family:
+    """The rename table for `net`: the named family (default: the network's own, if any),
+    then the `--rename` rules, in order."""
+    family = FAMILIES[name] if name else FAMILIES.get(net.name, _NO_FAMILY)
+    extra = parse_renames(renames)
+    return replace(family, renames=family.renames + extra) if extra else family

@@ -10,7 +10,7 @@ import torch
 
 import archc
 from archc.ops import REGISTRY
-from tests.util import real_shapes, static_layers, static_params
+from tests.util import flop_counter, real_shapes, static_layers, static_params
 
 CASES = sorted((Path(__file__).parent / "cases").glob("*.arch"))
 
@@ -19,7 +19,9 @@ CASES = sorted((Path(__file__).parent / "cases").glob("*.arch"))
 def test_case_matches_forward_pass(path: Path) -> None:
     net = archc.load(path)
     model = archc.build(net)
-    static = {name: layer.out_shape for name, layer in static_layers(net).items()}
+    # (an inline op is a parameter, not a module: the next layer's input checks its shape)
+    static = {name: layer.out_shape for name, layer in static_layers(net).items()
+              if not REGISTRY[layer.op].inline}
     assert real_shapes(model, net) == static
     assert sum(p.numel() for p in model.parameters()) == static_params(net)
     out = model.eval()(torch.randn(2, *net.input_shape))
@@ -27,16 +29,25 @@ def test_case_matches_forward_pass(path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_every_registered_op(name: str) -> None:
+def test_every_registered_op(name: str, one_torch_thread) -> None:
+    """Each op's example: its shape rule against a real forward pass, its parameter count
+    against numel, its MACs against FlopCounterMode (x 2)."""
     op = REGISTRY[name]
     assert op.example, f"op '{name}' needs an example in the registry"
     net = archc.loads(f"network t {{ input {op.example_input} x: {op.example} }}")
     layer = static_layers(net)["x"]
-    model = archc.build(net)
-    assert real_shapes(model, net) == {"x": layer.out_shape}
+    model = archc.build(net).eval()
+    x = torch.randn(2, *net.input_shape)
+    with torch.no_grad(), flop_counter() as fc:
+        out = model(x)
+    assert tuple(out.shape[1:]) == layer.out_shape == net.output_shape
     assert sum(p.numel() for p in model.parameters()) == \
         op.params(layer.args, layer.in_shape, layer.out_shape)
+    assert fc.get_total_flops() == 2 * 2 * op.macs(layer.args, layer.in_shape, layer.out_shape)
     assert op.label(layer.args) and op.doc
+    # the layer is a module named after its label, or (inline) a parameter of that name
+    named = dict(model.named_parameters()) if op.inline else dict(model.named_children())
+    assert "x" in named
 
 
 def test_names_follow_the_spec() -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from archc import Network
 from archc.graph import Layer, walk
@@ -31,3 +35,24 @@ def real_shapes(model: torch.nn.Module, net: Network, batch: int = 2) -> dict[st
         for h in hooks:
             h.remove()
     return seen
+
+
+def _sdpa_flop(query, key, value, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query, key, value)  # torch's sdpa_flop, on the CPU kernel's shapes
+
+
+@contextlib.contextmanager
+def flop_counter() -> Iterator[FlopCounterMode]:
+    """torch's FlopCounterMode, seeing attention's matrix products on CPU too: torch counts
+    scaled_dot_product_attention's CUDA kernels with `sdpa_flop` but has no formula for the
+    CPU kernel, so the same count is registered for it; and nn.MultiheadAttention's fused
+    inference path (one opaque kernel) is turned off while counting."""
+    aten = torch.ops.aten
+    fast = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with FlopCounterMode(display=False, custom_mapping={
+                aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flop}) as counter:
+            yield counter
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast)

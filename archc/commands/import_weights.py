@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from ..errors import ArchcErrors, UsageError
-from ..weights import FAMILIES, expected_shapes, map_state_dict, read_state_dict
+from ..weights import FAMILIES, expected_shapes, family_for, map_state_dict, read_state_dict
 from .options import add_spec_options, load_from_args, print_errors
 
 DESCRIPTION = ("Rename a state_dict's keys onto the spec's module (per-network tables in "
@@ -22,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_options(p)
     p.add_argument("--family", choices=sorted(FAMILIES),
                    help="rename table to use (default: the one named like the network)")
+    p.add_argument("--rename", action="append", default=[], metavar="PATTERN=REPLACEMENT",
+                   help="rename foreign keys matching the regex PATTERN (re.sub; \\1 for a "
+                   "group), after the family's renames; repeatable, applied in order")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,10 +35,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.output.endswith(".safetensors"):
         raise UsageError(f"-o {args.output}: the output must be a .safetensors file")
     net = load_from_args(args)
+    family = family_for(net, args.family, args.rename)
     state = read_state_dict(args.weights)
     try:
-        mapped, report = map_state_dict(net, expected_shapes(net), state,
-                                        FAMILIES[args.family] if args.family else None)
+        mapped, report = map_state_dict(net, expected_shapes(net), state, family)
     except ArchcErrors as exc:
         print_errors(exc, limit=20)
         more = len(exc.errors) - 20

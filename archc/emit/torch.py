@@ -64,6 +64,9 @@ def _emit_seq(items: tuple[Node, ...], x: fx.Node, graph: fx.Graph, root: nn.Mod
 def _emit_layer(layer: Layer, x, graph, root) -> fx.Node:
     op = REGISTRY[layer.op]
     module = op.torch(layer.args, layer.in_shape, layer.out_shape)
+    if op.inline:  # a parameter of this scope, named after the layer (emit/layers.Inline)
+        root.register_parameter(layer.name, module.tensor)
+        return graph.call_function(module.fn, (x, graph.get_attr(layer.name)))
     module.archc_op = op.name  # what init_weights and the exporters read back
     root.add_module(layer.name, module)
     return graph.call_module(layer.name, (x,))

@@ -1,0 +1,258 @@
+"""The op registry, continued: the layers of networks designed since 2016 (layer and group
+norm, a per-channel layer scale, stochastic depth, a linear map over channels, channel
+shuffle, transposed convolution, upsampling). Records as in archc/ops.py; the torch modules
+torch.nn lacks live in archc/emit/layers.py, imported only by the factories."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import Field
+
+from .graph import Shape
+from .limits import MAX_DIM
+from .ops import (
+    Args,
+    Op,
+    OpLimitError,
+    OpShapeError,
+    Pair,
+    _nn,
+    check_groups,
+    fmt_shape,
+    need_rank,
+    pair,
+    register,
+    window_label,
+    xavier_init,
+)
+
+
+def _layers() -> Any:
+    from .emit import layers  # torch: only when a module is built
+
+    return layers
+
+
+def _channels(s: Shape) -> int:
+    """The axis norms, scales and per-position linears act on: C of CxHxW, F, or D of NxD."""
+    return s[-1] if len(s) == 2 else s[0]
+
+
+# ----------------------------------------------------------------------------- norms
+
+
+class LayerNormArgs(Args):
+    eps: float = Field(1e-5, gt=0, lt=1)
+    affine: bool = True
+
+
+def _layernorm_torch(a: LayerNormArgs, i: Shape, o: Shape) -> Any:
+    cls = _layers().LayerNorm2d if len(i) == 3 else _nn().LayerNorm
+    return cls(_channels(i), eps=a.eps, elementwise_affine=a.affine)
+
+
+register(Op(
+    "layernorm", LayerNormArgs, lambda a, s: need_rank("layernorm", s, (3, 2, 1)),
+    torch=_layernorm_torch, label=lambda a: "layernorm",
+    params=lambda a, i, o: 2 * _channels(i) if a.affine else 0,
+    doc="layer normalisation over the channels of every position of CxHxW (convnext's "
+        "LayerNorm2d), over F, or over each token's D features: layernorm(eps=1e-5)",
+    example="layernorm(eps=1e-6)", family="norm",
+))
+
+
+class GroupNormArgs(Args):
+    groups: int = Field(ge=1, le=MAX_DIM)
+    eps: float = Field(1e-5, gt=0, lt=1)
+    affine: bool = True
+
+
+def _groupnorm_shape(a: GroupNormArgs, s: Shape) -> Shape:
+    need_rank("groupnorm", s, (3, 1))
+    if s[0] % a.groups:
+        raise OpShapeError(f"groupnorm: {s[0]} channels do not divide into {a.groups} groups",
+                           "choose a number of groups that divides the channels")
+    return s
+
+
+register(Op(
+    "groupnorm", GroupNormArgs, _groupnorm_shape,
+    torch=lambda a, i, o: _nn().GroupNorm(a.groups, i[0], eps=a.eps, affine=a.affine),
+    label=lambda a: f"groupnorm {a.groups}",
+    params=lambda a, i, o: 2 * i[0] if a.affine else 0,
+    doc="group normalisation of CxHxW (or F) in `groups` groups of channels: "
+        "groupnorm(groups, eps=1e-5, affine=true)",
+    example="groupnorm(3)", family="norm",
+))
+
+
+class ScaleArgs(Args):
+    init: float = 1e-6
+
+
+def _scale_torch(a: ScaleArgs, i: Shape, o: Shape) -> Any:
+    import torch
+
+    shape = (i[0], 1, 1) if len(i) == 3 else (i[-1],)
+    return _layers().Inline(torch.nn.Parameter(torch.full(shape, a.init)), _layers().scale)
+
+
+register(Op(
+    "layer_scale", ScaleArgs, lambda a, s: need_rank("layer_scale", s, (3, 2, 1)),
+    torch=_scale_torch, label=lambda a: f"layer scale {a.init:g}",
+    params=lambda a, i, o: _channels(i), inline=True,
+    doc="a learnable scale per channel (CxHxW: a Cx1x1 parameter, as convnext's CNBlock) or "
+        "per feature, starting at `init`; the parameter is named after the layer: "
+        "layer_scale(init=1e-6)",
+    example="layer_scale(0.1)", family="norm",
+))
+
+# ----------------------------------------------------------------------------- regularisers
+
+
+class StochasticDepthArgs(Args):
+    p: float = Field(ge=0, le=1)
+
+
+register(Op(
+    "stochastic_depth", StochasticDepthArgs, lambda a, s: s,
+    torch=lambda a, i, o: _layers().StochasticDepth(a.p),
+    label=lambda a: f"stochastic depth {a.p:g}",
+    doc="while training, zero a whole sample with probability p and scale the rest by "
+        "1/(1-p); the identity in eval (torchvision's StochasticDepth(p, mode=\"row\")): "
+        "stochastic_depth(p)",
+    example="stochastic_depth(0.2)", family="dropout",
+))
+
+# ----------------------------------------------------------------------------- channels
+
+
+class ChannelLinearArgs(Args):
+    out: int = Field(ge=1, le=MAX_DIM)
+    bias: bool = True
+
+
+def _channel_linear_shape(a: ChannelLinearArgs, s: Shape) -> Shape:
+    c, h, w = need_rank("channel_linear", s, (3,))
+    return (a.out, h, w)
+
+
+register(Op(
+    "channel_linear", ChannelLinearArgs, _channel_linear_shape,
+    torch=lambda a, i, o: _layers().ChannelLinear(i[0], a.out, a.bias),
+    label=lambda a: f"channel linear {a.out}",
+    params=lambda a, i, o: i[0] * a.out + (a.out if a.bias else 0),
+    macs=lambda a, i, o: math.prod(o) * i[0],
+    doc="a linear map over the channels at every position of CxHxW, an nn.Linear in "
+        "channels-last order (ConvNeXt): channel_linear(out, bias=true)",
+    example="channel_linear(5)", family="linear", init=xavier_init,
+))
+
+
+class ShuffleArgs(Args):
+    groups: int = Field(ge=1, le=MAX_DIM)
+
+
+def _shuffle_shape(a: ShuffleArgs, s: Shape) -> Shape:
+    need_rank("channel_shuffle", s, (3,))
+    if s[0] % a.groups:
+        raise OpShapeError(f"channel_shuffle: {s[0]} channels do not divide into {a.groups} "
+                           "groups")
+    return s
+
+
+register(Op(
+    "channel_shuffle", ShuffleArgs, _shuffle_shape,
+    torch=lambda a, i, o: _nn().ChannelShuffle(a.groups),
+    label=lambda a: f"channel shuffle {a.groups}",
+    doc="interleave the channels of `groups` groups (ShuffleNet): channel_shuffle(groups)",
+    example="channel_shuffle(3)",
+))
+
+# ----------------------------------------------------------------------------- resampling
+
+
+class ConvTransposeArgs(Args):
+    out: int = Field(ge=1, le=MAX_DIM)
+    k: Pair(1, 1024)
+    stride: Pair(1, 1024) = 1
+    pad: Pair(0, 1024) = 0
+    output_pad: Pair(0, 1024) = 0
+    dilation: Pair(1, 1024) = 1
+    groups: int = Field(1, ge=1, le=MAX_DIM)
+    bias: bool = True
+
+
+def _transposed(size: int, k: int, stride: int, pad: int, out_pad: int, dilation: int) -> int:
+    if out_pad >= stride and out_pad >= dilation:
+        raise OpShapeError(f"conv_transpose: output_pad {out_pad} must be smaller than the "
+                           f"stride {stride} or the dilation {dilation}")
+    out = (size - 1) * stride - 2 * pad + dilation * (k - 1) + out_pad + 1
+    if out < 1:
+        raise OpShapeError(f"conv_transpose: output size {out} < 1: input size {size}, kernel "
+                           f"{k}, stride {stride}, pad {pad}", "use less padding")
+    if out > MAX_DIM:
+        raise OpLimitError(f"conv_transpose: output size {out} exceeds {MAX_DIM}")
+    return out
+
+
+def _conv_transpose_shape(a: ConvTransposeArgs, s: Shape) -> Shape:
+    c, h, w = need_rank("conv_transpose", s, (3,))
+    check_groups("conv_transpose", a, c)
+    args = list(zip(*map(pair, (a.k, a.stride, a.pad, a.output_pad, a.dilation)),
+                    strict=True))
+    return (a.out, _transposed(h, *args[0]), _transposed(w, *args[1]))
+
+
+register(Op(
+    "conv_transpose", ConvTransposeArgs, _conv_transpose_shape,
+    torch=lambda a, i, o: _nn().ConvTranspose2d(i[0], a.out, a.k, a.stride, a.pad,
+                                                a.output_pad, a.groups, a.bias, a.dilation),
+    label=lambda a: window_label("conv_transpose", a).replace(", /", ", x"),
+    params=lambda a, i, o: i[0] * (a.out // a.groups) * math.prod(pair(a.k))
+    + (a.out if a.bias else 0),
+    # what a transposed conv multiplies: every input position by every kernel weight
+    macs=lambda a, i, o: math.prod(i[1:]) * i[0] * (a.out // a.groups) * math.prod(pair(a.k)),
+    doc="transposed 2-D convolution (up-convolution): output size (in - 1) * stride - 2 * pad "
+        "+ dilation * (k - 1) + output_pad + 1: conv_transpose(out, k, stride=1, pad=0, "
+        "output_pad=0, dilation=1, groups=1, bias=true)",
+    example="conv_transpose(4, k=2, stride=2)", family="conv", init=xavier_init,
+))
+
+
+class UpsampleArgs(Args):
+    scale: Pair(1, 1024) = 2
+    mode: Literal["nearest", "bilinear"] = "nearest"
+    align_corners: bool | None = None
+
+
+def _upsample_shape(a: UpsampleArgs, s: Shape) -> Shape:
+    c, h, w = need_rank("upsample", s, (3,))
+    if a.mode == "nearest" and a.align_corners is not None:
+        raise OpShapeError("upsample: align_corners applies to mode=\"bilinear\" only")
+    sh, sw = pair(a.scale)
+    out = (c, h * sh, w * sw)
+    if max(out) > MAX_DIM:
+        raise OpLimitError(f"upsample: output {fmt_shape(out)} exceeds {MAX_DIM} per axis")
+    return out
+
+
+def _upsample_torch(a: UpsampleArgs, i: Shape, o: Shape) -> Any:
+    align = bool(a.align_corners) if a.mode == "bilinear" else None
+    return _nn().Upsample(scale_factor=tuple(float(x) for x in pair(a.scale)), mode=a.mode,
+                          align_corners=align)
+
+
+register(Op(
+    "upsample", UpsampleArgs, _upsample_shape, torch=_upsample_torch,
+    label=lambda a: f"upsample x{_show(a.scale)} {a.mode}",
+    doc="enlarge height and width by an integer factor (or a pair), by nearest neighbour or "
+        "bilinear interpolation: upsample(scale=2, mode=\"nearest\", align_corners=none)",
+    example='upsample(2, mode="bilinear")', family="pooling",
+))
+
+
+def _show(v: int | tuple[int, int]) -> str:
+    return str(v) if isinstance(v, int) else "x".join(map(str, v))

@@ -1,0 +1,124 @@
+"""The op registry, continued: tokens. A tokens shape NxD is N tokens of D features each
+(the batch axis implicit, as everywhere). These ops make tokens from an image, add a class
+token and a position embedding, mix tokens by multi-head self-attention and select one; with
+`linear` (per token), `layernorm`, `gelu`, `dropout` and `add` they write torchvision's
+VisionTransformer with its parameter names. Records as in archc/ops.py."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import Field
+
+from .graph import Shape
+from .limits import MAX_DIM
+from .ops import Args, NoArgs, Op, OpLimitError, OpShapeError, need_rank, register
+
+
+def _layers() -> Any:
+    from .emit import layers  # torch: only when a module is built
+
+    return layers
+
+
+def _tokens_shape(a: Any, s: Shape) -> Shape:
+    c, h, w = need_rank("tokens", s, (3,))
+    if h * w > MAX_DIM:
+        raise OpLimitError(f"tokens: {h * w} tokens exceed {MAX_DIM}")
+    return (h * w, c)
+
+
+register(Op(
+    "tokens", NoArgs, _tokens_shape,
+    torch=lambda a, i, o: _layers().Tokens(), label=lambda a: "to tokens",
+    doc="CxHxW -> (H*W)xC: every position a token of C features, row by row (after a "
+        "patch-embedding conv(d, k=p, stride=p), as VisionTransformer does)",
+    example="tokens",
+))
+
+
+def _class_token_torch(a: Any, i: Shape, o: Shape) -> Any:
+    import torch
+
+    return _layers().Inline(torch.nn.Parameter(torch.zeros(1, 1, i[1])),
+                            _layers().prepend_token)
+
+
+def _class_token_shape(a: Any, s: Shape) -> Shape:
+    n, d = need_rank("class_token", s, (2,))
+    return (n + 1, d)
+
+
+register(Op(
+    "class_token", NoArgs, _class_token_shape, torch=_class_token_torch,
+    label=lambda a: "class token", params=lambda a, i, o: i[1], inline=True,
+    doc="NxD -> (N+1)xD: a learnable token (starting at zeros) put before the others; the "
+        "parameter is named after the layer (VisionTransformer's class_token)",
+    example="class_token", example_input="4x6",
+))
+
+
+def _pos_torch(a: Any, i: Shape, o: Shape) -> Any:
+    import torch
+
+    pos = torch.nn.Parameter(torch.empty(1, *i).normal_(std=0.02))
+    return _layers().Inline(pos, _layers().add_embedding)
+
+
+register(Op(
+    "pos_embedding", NoArgs, lambda a, s: need_rank("pos_embedding", s, (2,)),
+    torch=_pos_torch, label=lambda a: "position embedding",
+    params=lambda a, i, o: math.prod(i), inline=True,
+    doc="adds a learnable NxD position embedding (normal, std 0.02), a parameter named after "
+        "the layer (vision_transformer.Encoder's pos_embedding)",
+    example="pos_embedding", example_input="4x6",
+))
+
+
+class AttentionArgs(Args):
+    heads: int = Field(ge=1, le=MAX_DIM)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    bias: bool = True
+
+
+def _attention_shape(a: AttentionArgs, s: Shape) -> Shape:
+    n, d = need_rank("attention", s, (2,))
+    if d % a.heads:
+        raise OpShapeError(f"attention: {d} features do not divide into {a.heads} heads",
+                           "the features per token must be a multiple of the heads")
+    return s
+
+
+register(Op(
+    "attention", AttentionArgs, _attention_shape,
+    torch=lambda a, i, o: _layers().SelfAttention(i[1], a.heads, a.dropout, a.bias),
+    label=lambda a: f"self-attention, {a.heads} heads",
+    params=lambda a, i, o: 4 * i[1] * i[1] + (4 * i[1] if a.bias else 0),
+    # q, k, v and output projections (4 N D^2), then Q K^T and the weighted sum of V (2 N^2 D)
+    macs=lambda a, i, o: 4 * i[0] * i[1] * i[1] + 2 * i[0] * i[0] * i[1],
+    doc="multi-head self-attention over NxD tokens, torch.nn.MultiheadAttention(D, heads, "
+        "batch_first=True) with its parameter names: attention(heads, dropout=0, bias=true)",
+    example="attention(2)", example_input="5x8", family="attention",
+))
+
+
+class TokenArgs(Args):
+    index: int = Field(0, ge=0, le=MAX_DIM)
+
+
+def _token_shape(a: TokenArgs, s: Shape) -> Shape:
+    n, d = need_rank("token", s, (2,))
+    if a.index >= n:
+        raise OpShapeError(f"token: index {a.index} out of range for {n} tokens",
+                           f"use 0 .. {n - 1}")
+    return (d,)
+
+
+register(Op(
+    "token", TokenArgs, _token_shape,
+    torch=lambda a, i, o: _layers().SelectToken(a.index),
+    label=lambda a: f"token {a.index}",
+    doc="NxD -> D: one token, e.g. the class token, token(0): token(index=0)",
+    example="token(1)", example_input="4x6",
+))
