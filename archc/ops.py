@@ -374,8 +374,8 @@ class MaxPoolArgs(Args):
     k: Pair(1, 1024)
     stride: Pair(1, 1024, optional=True) = None
     pad: Pair(0, 512) = 0
-    dilation: Pair(1, 1024) = 1
     ceil: bool = False
+    dilation: Pair(1, 1024) = 1  # after ceil: positional arguments keep their meaning
 
 
 def _pool_shape(name: str):
@@ -398,7 +398,7 @@ register(Op(
     torch=lambda a, i, o: _nn().MaxPool2d(a.k, a.stride, a.pad, a.dilation, ceil_mode=a.ceil),
     label=lambda a: window_label("maxpool", a),
     doc="max pooling; k, stride, pad, dilation an integer or a pair (h, w): "
-        "maxpool(k, stride=k, pad=0, dilation=1, ceil=false)",
+        "maxpool(k, stride=k, pad=0, ceil=false, dilation=1)",
     example="maxpool(3, stride=(2, 1), ceil=true)", family="pooling",
 ))
 register(Op(
