@@ -184,7 +184,8 @@ class Expander:
         in_shape, children = shape, []
         # A body that is one unit with a computed label (`"layer_{i}": ...`) names each
         # instance by it; any other body's instances are named 0, 1, ...
-        computed = len(body) == 1 and isinstance(body[0], ast.Labelled) and "{" in body[0].label
+        labelled = body[0] if len(body) == 1 and isinstance(body[0], ast.Labelled) else None
+        computed = labelled is not None and "{" in labelled.label
         for n, i in enumerate(indices):
             it_env = {**env, var: i} if var else env
             namer, items, it_in = ScopeNamer(), [], shape
@@ -197,8 +198,8 @@ class Expander:
             else:
                 children.append(graph.Scope(str(n), "group", "group", renamed(items, names),
                                          it_in, shape, st.span))
-        if computed:
-            _unique_names(children, _label_span(body[0]))
+        if computed and labelled is not None:
+            _unique_names(children, _label_span(labelled))
         return graph.Scope("", "repeat", "repeat", tuple(children), in_shape, shape, st.span)
 
     # -- calls

@@ -154,19 +154,22 @@ def need_rank(op: str, shape: Shape, ranks: tuple[int, ...]) -> Shape:
 # ----------------------------------------------------------------------------- pairs
 
 
-def pair(v: int | tuple[int, int]) -> tuple[int, int]:
+def pair(v: IntPair) -> tuple[int, int]:
     """A kernel size, stride, padding or dilation as (height, width): `3` is (3, 3)."""
     return v if isinstance(v, tuple) else (v, v)
 
 
-def _show_pair(v: int | tuple[int, int]) -> str:
+def _show_pair(v: IntPair) -> str:
     h, w = pair(v)
     return f"{h}x{w}"
 
 
-def Pair(lo: int, hi: int, optional: bool = False) -> Any:  # noqa: N802 (read as a type)
-    """An argument that is an integer or a pair `(h, w)` of integers, each in [lo, hi]
-    (or none, if optional: the default of a pooling stride)."""
+IntPair = int | tuple[int, int]
+
+
+def _pair_check(lo: int, hi: int, optional: bool = False) -> Callable[[Any], Any]:
+    """Validates an integer or a pair `(h, w)` of integers, each in [lo, hi] (or none, if
+    optional: the default of a pooling stride), worded as pydantic words its bounds."""
     def check(v: Any) -> Any:
         if v is None and optional:
             return v
@@ -176,7 +179,7 @@ def Pair(lo: int, hi: int, optional: bool = False) -> Any:  # noqa: N802 (read a
                 isinstance(x, bool) for x in v)):
             raise PydanticCustomError("archc_pair", "must be an integer or a pair (h, w) of "
                                       "integers, got {got}", {"got": _describe(v)})
-        for x in pair(v):  # worded as pydantic words its bounds (messages.pydantic_message)
+        for x in pair(v):
             if x < lo:
                 raise PydanticCustomError("archc_pair", "must be >= {lo}, got {got}",
                                           {"lo": lo, "got": repr(v)})
@@ -184,7 +187,14 @@ def Pair(lo: int, hi: int, optional: bool = False) -> Any:  # noqa: N802 (read a
                 raise PydanticCustomError("archc_pair", "must be <= {hi}, got {got}",
                                           {"hi": hi, "got": repr(v)})
         return v
-    return Annotated[Any, PlainValidator(check)]
+    return check
+
+
+# Argument types of windowed ops: an integer, or a pair (h, w) of integers.
+Size = Annotated[IntPair, PlainValidator(_pair_check(1, 1024))]  # kernel, stride, dilation
+Padding = Annotated[IntPair, PlainValidator(_pair_check(0, 1024))]
+PoolPadding = Annotated[IntPair, PlainValidator(_pair_check(0, 512))]
+PoolStride = Annotated[IntPair | None, PlainValidator(_pair_check(1, 1024, optional=True))]
 
 
 def _describe(v: Any) -> str:
@@ -212,10 +222,10 @@ def _window(op: str, size: int, k: int, stride: int, pad: int, dilation: int = 1
 
 class ConvArgs(Args):
     out: int = Field(ge=1, le=MAX_DIM)
-    k: Pair(1, 1024)
-    stride: Pair(1, 1024) = 1
-    pad: Pair(0, 1024) = 0
-    dilation: Pair(1, 1024) = 1
+    k: Size
+    stride: Size = 1
+    pad: Padding = 0
+    dilation: Size = 1
     groups: int = Field(1, ge=1, le=MAX_DIM)
     bias: bool = True
 
@@ -364,18 +374,18 @@ register(Op(
 
 
 class PoolArgs(Args):
-    k: Pair(1, 1024)
-    stride: Pair(1, 1024, optional=True) = None
-    pad: Pair(0, 512) = 0
+    k: Size
+    stride: PoolStride = None
+    pad: PoolPadding = 0
     ceil: bool = False
 
 
 class MaxPoolArgs(Args):
-    k: Pair(1, 1024)
-    stride: Pair(1, 1024, optional=True) = None
-    pad: Pair(0, 512) = 0
+    k: Size
+    stride: PoolStride = None
+    pad: PoolPadding = 0
     ceil: bool = False
-    dilation: Pair(1, 1024) = 1  # after ceil: positional arguments keep their meaning
+    dilation: Size = 1  # after ceil: positional arguments keep their meaning
 
 
 def _pool_shape(name: str):

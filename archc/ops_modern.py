@@ -17,7 +17,8 @@ from .ops import (
     Op,
     OpLimitError,
     OpShapeError,
-    Pair,
+    Padding,
+    Size,
     _nn,
     check_groups,
     fmt_shape,
@@ -176,11 +177,11 @@ register(Op(
 
 class ConvTransposeArgs(Args):
     out: int = Field(ge=1, le=MAX_DIM)
-    k: Pair(1, 1024)
-    stride: Pair(1, 1024) = 1
-    pad: Pair(0, 1024) = 0
-    output_pad: Pair(0, 1024) = 0
-    dilation: Pair(1, 1024) = 1
+    k: Size
+    stride: Size = 1
+    pad: Padding = 0
+    output_pad: Padding = 0
+    dilation: Size = 1
     groups: int = Field(1, ge=1, le=MAX_DIM)
     bias: bool = True
 
@@ -223,7 +224,7 @@ register(Op(
 
 
 class UpsampleArgs(Args):
-    scale: Pair(1, 1024) = 2
+    scale: Size = 2
     mode: Literal["nearest", "bilinear"] = "nearest"
     align_corners: bool | None = None
 
