@@ -82,19 +82,19 @@ class Expander:
             self.nesting -= 1
         return shape
 
-    def scope(self, kind, label, stmts, env, shape, span) -> graph.Scope:
+    def scope(self, kind, title, stmts, env, shape, span) -> graph.Scope:
         namer, items = ScopeNamer(), []
         out = self.seq(stmts, env, shape, namer, items)
-        return self._finish(kind, label, namer, items, shape, out, span)
+        return self._finish(kind, title, namer, items, shape, out, span)
 
-    def _finish(self, kind, label, namer, items, shape, out, span) -> graph.Scope:
+    def _finish(self, kind, title, namer, items, shape, out, span) -> graph.Scope:
         items = renamed(items, namer.names(self.errors))
         # A scope holding nothing but one unlabelled repetition takes its children directly,
         # so `layer1: { residual(64) * 2 }` names them layer1.0, layer1.1 (torchvision style).
         if len(items) == 1 and isinstance(items[0], graph.Scope) and items[0].kind == "repeat" \
                 and namer.entries[0][1] is None:
             items = items[0].items
-        return graph.Scope("", kind, label, items, shape, out, span)
+        return graph.Scope("", kind, title, items, shape, out, span)
 
     # -- statements
     def _call_stmt(self, st: ast.Call, env, shape, namer, items, label=None, label_span=None):

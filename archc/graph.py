@@ -53,7 +53,7 @@ class Scope:
 
     name: str
     kind: str  # 'network' | 'block' | 'group' | 'repeat'
-    label: str  # block name for blocks, else the kind
+    title: str  # what it is: the block's name for a block instance, else its kind
     items: tuple[Node, ...]
     in_shape: Shape
     out_shape: Shape

@@ -1,6 +1,6 @@
 """The op registry: one entry per layer op, holding its argument schema (a pydantic model whose
 field order is the positional order), shape rule, parameter count, MAC count, torch factory and
-diagram label. Nothing here imports torch at module level."""
+diagram caption. Nothing here imports torch at module level."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ class Op:
     args: type[Args]
     shape: Callable[[Any, Shape], Shape]
     torch: Callable[[Any, Shape, Shape], Any]
-    label: Callable[[Any], str]
+    caption: Callable[[Any], str]  # the text of its diagram node and summary row
     params: Callable[[Any, Shape, Shape], int] = _no_count
     macs: Callable[[Any, Shape, Shape], int] = _no_count
     family: str = "structure"
@@ -243,7 +243,7 @@ def _conv_shape(a: ConvArgs, s: Shape) -> Shape:
     return (a.out, _window("conv", h, kh, sh, ph, dh), _window("conv", w, kw, sw, pw, dw))
 
 
-def window_label(name: str, a: Any) -> str:
+def window_caption(name: str, a: Any) -> str:
     """`conv 3x3, 64, /2`: the kernel, the output channels if any, the stride if not 1."""
     out = f", {a.out}" if hasattr(a, "out") else ""
     stride = a.k if a.stride is None else a.stride
@@ -256,7 +256,7 @@ register(Op(
     "conv", ConvArgs, _conv_shape,
     torch=lambda a, i, o: _nn().Conv2d(i[0], a.out, a.k, a.stride, a.pad, a.dilation,
                                        a.groups, a.bias),
-    label=lambda a: window_label("conv", a),
+    caption=lambda a: window_caption("conv", a),
     params=lambda a, i, o: a.out * (i[0] // a.groups) * math.prod(pair(a.k))
     + (a.out if a.bias else 0),
     macs=lambda a, i, o: math.prod(o) * (i[0] // a.groups) * math.prod(pair(a.k)),
@@ -285,7 +285,7 @@ def _linear_shape(a: LinearArgs, s: Shape) -> Shape:
 register(Op(
     "linear", LinearArgs, _linear_shape,
     torch=lambda a, i, o: _nn().Linear(i[-1], a.out, a.bias),
-    label=lambda a: f"linear {a.out}",
+    caption=lambda a: f"linear {a.out}",
     params=lambda a, i, o: i[-1] * a.out + (a.out if a.bias else 0),
     macs=lambda a, i, o: math.prod(o) * i[-1],
     doc="fully connected layer on a flat vector, or on every token of NxD: "
@@ -313,7 +313,7 @@ def _bn_shape(a: BNArgs, s: Shape) -> Shape:
 
 
 register(Op(
-    "bn", BNArgs, _bn_shape, torch=_bn_torch, label=lambda a: "bn",
+    "bn", BNArgs, _bn_shape, torch=_bn_torch, caption=lambda a: "bn",
     params=lambda a, i, o: 2 * i[0] if a.affine else 0,
     doc="batch normalisation; 1-D or 2-D from the input rank: bn(eps=1e-5, momentum=0.1)",
     example="bn(eps=0.001)", family="norm",
@@ -330,7 +330,7 @@ class LRNArgs(Args):
 register(Op(
     "lrn", LRNArgs, lambda a, s: _need_image("lrn", s),
     torch=lambda a, i, o: _nn().LocalResponseNorm(a.size, a.alpha, a.beta, a.k),
-    label=lambda a: f"lrn {a.size}",
+    caption=lambda a: f"lrn {a.size}",
     doc="local response normalisation across channels: lrn(size, alpha, beta, k)",
     example="lrn(3)", family="norm",
 ))
@@ -343,9 +343,9 @@ def _same(a: Any, s: Shape) -> Shape:
 
 
 def _activation(name: str, factory: Callable[[Any], Any], args: type[Args] = NoArgs,
-                label: Callable[[Any], str] | None = None) -> None:
+                caption: Callable[[Any], str] | None = None) -> None:
     register(Op(name, args, _same, torch=lambda a, i, o: factory(a),
-                label=label or (lambda a: name), doc=f"{name} activation", family="activation",
+                caption=caption or (lambda a: name), doc=f"{name} activation", family="activation",
                 example=name if args is NoArgs else f"{name}()"))
 
 
@@ -366,7 +366,7 @@ _activation("leaky_relu", lambda a: _nn().LeakyReLU(a.slope), LeakyArgs,
 register(Op(
     "softmax", NoArgs, _same,
     torch=lambda a, i, o: _nn().Softmax(dim=-1 if len(i) == 2 else 1),
-    label=lambda a: "softmax", family="activation", example="softmax",
+    caption=lambda a: "softmax", family="activation", example="softmax",
     doc="softmax over channels (CxHxW), features (F) or each token's features (NxD)",
 ))
 
@@ -406,7 +406,7 @@ def _pool_shape(name: str):
 register(Op(
     "maxpool", MaxPoolArgs, _pool_shape("maxpool"),
     torch=lambda a, i, o: _nn().MaxPool2d(a.k, a.stride, a.pad, a.dilation, ceil_mode=a.ceil),
-    label=lambda a: window_label("maxpool", a),
+    caption=lambda a: window_caption("maxpool", a),
     doc="max pooling; k, stride, pad, dilation an integer or a pair (h, w): "
         "maxpool(k, stride=k, pad=0, ceil=false, dilation=1)",
     example="maxpool(3, stride=(2, 1), ceil=true)", family="pooling",
@@ -414,7 +414,7 @@ register(Op(
 register(Op(
     "avgpool", PoolArgs, _pool_shape("avgpool"),
     torch=lambda a, i, o: _nn().AvgPool2d(a.k, a.stride, a.pad, ceil_mode=a.ceil),
-    label=lambda a: window_label("avgpool", a),
+    caption=lambda a: window_caption("avgpool", a),
     doc="average pooling (padding counts as zeros); k, stride, pad an integer or a pair: "
         "avgpool(k, stride=k, pad=0, ceil=false)",
     example="avgpool((2, 3), pad=1)", family="pooling",
@@ -434,21 +434,21 @@ def _adaptive_shape(a: AdaptiveArgs, s: Shape) -> Shape:
 register(Op(
     "adaptive_avgpool", AdaptiveArgs, _adaptive_shape,
     torch=lambda a, i, o: _nn().AdaptiveAvgPool2d((a.h, a.w or a.h)),
-    label=lambda a: f"adaptive avgpool {a.h}x{a.w or a.h}",
+    caption=lambda a: f"adaptive avgpool {a.h}x{a.w or a.h}",
     doc="adaptive average pooling to a fixed size: adaptive_avgpool(h, w=h)",
     example="adaptive_avgpool(2, 3)", family="pooling",
 ))
 register(Op(
     "adaptive_maxpool", AdaptiveArgs, _adaptive_shape,
     torch=lambda a, i, o: _nn().AdaptiveMaxPool2d((a.h, a.w or a.h)),
-    label=lambda a: f"adaptive maxpool {a.h}x{a.w or a.h}",
+    caption=lambda a: f"adaptive maxpool {a.h}x{a.w or a.h}",
     doc="adaptive max pooling to a fixed size: adaptive_maxpool(h, w=h)",
     example="adaptive_maxpool(2)", family="pooling",
 ))
 register(Op(
     "gap", NoArgs, lambda a, s: (_need_image("gap", s)[0], 1, 1),
     torch=lambda a, i, o: _nn().AdaptiveAvgPool2d((1, 1)),
-    label=lambda a: "global avgpool",
+    caption=lambda a: "global avgpool",
     doc="global average pooling to Cx1x1 (nn.AdaptiveAvgPool2d((1, 1)))",
     example="gap", family="pooling",
 ))
@@ -458,7 +458,7 @@ register(Op(
 
 register(Op(
     "flatten", NoArgs, lambda a, s: (math.prod(s),),
-    torch=lambda a, i, o: _nn().Flatten(), label=lambda a: "flatten",
+    torch=lambda a, i, o: _nn().Flatten(), caption=lambda a: "flatten",
     doc="flatten everything but the batch axis",
     example="flatten",
 ))
@@ -470,12 +470,12 @@ class DropoutArgs(Args):
 
 register(Op(
     "dropout", DropoutArgs, _same, torch=lambda a, i, o: _nn().Dropout(a.p),
-    label=lambda a: f"dropout {a.p:g}", doc="dropout: dropout(p=0.5), 0 <= p < 1",
+    caption=lambda a: f"dropout {a.p:g}", doc="dropout: dropout(p=0.5), 0 <= p < 1",
     example="dropout(0.25)", family="dropout",
 ))
 register(Op(
     "identity", NoArgs, _same, torch=lambda a, i, o: _nn().Identity(),
-    label=lambda a: "identity", doc="pass the input through unchanged",
+    caption=lambda a: "identity", doc="pass the input through unchanged",
     example="identity",
 ))
 

@@ -25,7 +25,7 @@ from .ops import (
     need_rank,
     pair,
     register,
-    window_label,
+    window_caption,
     xavier_init,
 )
 
@@ -56,7 +56,7 @@ def _layernorm_torch(a: LayerNormArgs, i: Shape, o: Shape) -> Any:
 
 register(Op(
     "layernorm", LayerNormArgs, lambda a, s: need_rank("layernorm", s, (3, 2, 1)),
-    torch=_layernorm_torch, label=lambda a: "layernorm",
+    torch=_layernorm_torch, caption=lambda a: "layernorm",
     params=lambda a, i, o: 2 * _channels(i) if a.affine else 0,
     doc="layer normalisation over the channels of every position of CxHxW (convnext's "
         "LayerNorm2d), over F, or over each token's D features: layernorm(eps=1e-5)",
@@ -81,7 +81,7 @@ def _groupnorm_shape(a: GroupNormArgs, s: Shape) -> Shape:
 register(Op(
     "groupnorm", GroupNormArgs, _groupnorm_shape,
     torch=lambda a, i, o: _nn().GroupNorm(a.groups, i[0], eps=a.eps, affine=a.affine),
-    label=lambda a: f"groupnorm {a.groups}",
+    caption=lambda a: f"groupnorm {a.groups}",
     params=lambda a, i, o: 2 * i[0] if a.affine else 0,
     doc="group normalisation of CxHxW (or F) in `groups` groups of channels: "
         "groupnorm(groups, eps=1e-5, affine=true)",
@@ -102,7 +102,7 @@ def _scale_torch(a: ScaleArgs, i: Shape, o: Shape) -> Any:
 
 register(Op(
     "layer_scale", ScaleArgs, lambda a, s: need_rank("layer_scale", s, (3, 2, 1)),
-    torch=_scale_torch, label=lambda a: f"layer scale {a.init:g}",
+    torch=_scale_torch, caption=lambda a: f"layer scale {a.init:g}",
     params=lambda a, i, o: _channels(i), inline=True,
     doc="a learnable scale per channel (CxHxW: a Cx1x1 parameter, as convnext's CNBlock) or "
         "per feature, starting at `init`; the parameter is named after the layer: "
@@ -120,7 +120,7 @@ class StochasticDepthArgs(Args):
 register(Op(
     "stochastic_depth", StochasticDepthArgs, lambda a, s: s,
     torch=lambda a, i, o: _layers().StochasticDepth(a.p),
-    label=lambda a: f"stochastic depth {a.p:g}",
+    caption=lambda a: f"stochastic depth {a.p:g}",
     doc="while training, zero a whole sample with probability p and scale the rest by "
         "1/(1-p); the identity in eval (torchvision's StochasticDepth(p, mode=\"row\")): "
         "stochastic_depth(p)",
@@ -143,7 +143,7 @@ def _channel_linear_shape(a: ChannelLinearArgs, s: Shape) -> Shape:
 register(Op(
     "channel_linear", ChannelLinearArgs, _channel_linear_shape,
     torch=lambda a, i, o: _layers().ChannelLinear(i[0], a.out, a.bias),
-    label=lambda a: f"channel linear {a.out}",
+    caption=lambda a: f"channel linear {a.out}",
     params=lambda a, i, o: i[0] * a.out + (a.out if a.bias else 0),
     macs=lambda a, i, o: math.prod(o) * i[0],
     doc="a linear map over the channels at every position of CxHxW, an nn.Linear in "
@@ -167,7 +167,7 @@ def _shuffle_shape(a: ShuffleArgs, s: Shape) -> Shape:
 register(Op(
     "channel_shuffle", ShuffleArgs, _shuffle_shape,
     torch=lambda a, i, o: _nn().ChannelShuffle(a.groups),
-    label=lambda a: f"channel shuffle {a.groups}",
+    caption=lambda a: f"channel shuffle {a.groups}",
     doc="interleave the channels of `groups` groups (ShuffleNet): channel_shuffle(groups)",
     example="channel_shuffle(3)",
 ))
@@ -211,7 +211,7 @@ register(Op(
     "conv_transpose", ConvTransposeArgs, _conv_transpose_shape,
     torch=lambda a, i, o: _nn().ConvTranspose2d(i[0], a.out, a.k, a.stride, a.pad,
                                                 a.output_pad, a.groups, a.bias, a.dilation),
-    label=lambda a: window_label("conv_transpose", a).replace(", /", ", x"),
+    caption=lambda a: window_caption("conv_transpose", a).replace(", /", ", x"),
     params=lambda a, i, o: i[0] * (a.out // a.groups) * math.prod(pair(a.k))
     + (a.out if a.bias else 0),
     # what a transposed conv multiplies: every input position by every kernel weight
@@ -248,7 +248,7 @@ def _upsample_torch(a: UpsampleArgs, i: Shape, o: Shape) -> Any:
 
 register(Op(
     "upsample", UpsampleArgs, _upsample_shape, torch=_upsample_torch,
-    label=lambda a: f"upsample x{_show(a.scale)} {a.mode}",
+    caption=lambda a: f"upsample x{_show(a.scale)} {a.mode}",
     doc="enlarge height and width by an integer factor (or a pair), by nearest neighbour or "
         "bilinear interpolation: upsample(scale=2, mode=\"nearest\", align_corners=none)",
     example='upsample(2, mode="bilinear")', family="pooling",

@@ -31,7 +31,7 @@ def _tokens_shape(a: Any, s: Shape) -> Shape:
 
 register(Op(
     "tokens", NoArgs, _tokens_shape,
-    torch=lambda a, i, o: _layers().Tokens(), label=lambda a: "to tokens",
+    torch=lambda a, i, o: _layers().Tokens(), caption=lambda a: "to tokens",
     doc="CxHxW -> (H*W)xC: every position a token of C features, row by row (after a "
         "patch-embedding conv(d, k=p, stride=p), as VisionTransformer does)",
     example="tokens",
@@ -52,7 +52,7 @@ def _class_token_shape(a: Any, s: Shape) -> Shape:
 
 register(Op(
     "class_token", NoArgs, _class_token_shape, torch=_class_token_torch,
-    label=lambda a: "class token", params=lambda a, i, o: i[1], inline=True,
+    caption=lambda a: "class token", params=lambda a, i, o: i[1], inline=True,
     doc="NxD -> (N+1)xD: a learnable token (starting at zeros) put before the others; the "
         "parameter is named after the layer (VisionTransformer's class_token)",
     example="class_token", example_input="4x6",
@@ -68,7 +68,7 @@ def _pos_torch(a: Any, i: Shape, o: Shape) -> Any:
 
 register(Op(
     "pos_embedding", NoArgs, lambda a, s: need_rank("pos_embedding", s, (2,)),
-    torch=_pos_torch, label=lambda a: "position embedding",
+    torch=_pos_torch, caption=lambda a: "position embedding",
     params=lambda a, i, o: math.prod(i), inline=True,
     doc="adds a learnable NxD position embedding (normal, std 0.02), a parameter named after "
         "the layer (vision_transformer.Encoder's pos_embedding)",
@@ -93,7 +93,7 @@ def _attention_shape(a: AttentionArgs, s: Shape) -> Shape:
 register(Op(
     "attention", AttentionArgs, _attention_shape,
     torch=lambda a, i, o: _layers().SelfAttention(i[1], a.heads, a.dropout, a.bias),
-    label=lambda a: f"self-attention, {a.heads} heads",
+    caption=lambda a: f"self-attention, {a.heads} heads",
     params=lambda a, i, o: 4 * i[1] * i[1] + (4 * i[1] if a.bias else 0),
     # q, k, v and output projections (4 N D^2), then Q K^T and the weighted sum of V (2 N^2 D)
     macs=lambda a, i, o: 4 * i[0] * i[1] * i[1] + 2 * i[0] * i[0] * i[1],
@@ -118,7 +118,7 @@ def _token_shape(a: TokenArgs, s: Shape) -> Shape:
 register(Op(
     "token", TokenArgs, _token_shape,
     torch=lambda a, i, o: _layers().SelectToken(a.index),
-    label=lambda a: f"token {a.index}",
+    caption=lambda a: f"token {a.index}",
     doc="NxD -> D: one token, e.g. the class token, token(0): token(index=0)",
     example="token(1)", example_input="4x6",
 ))

@@ -116,21 +116,21 @@ def count(node: Node) -> Counts:
 # ----------------------------------------------------------------------------- repeats
 
 
-def signature(node: Node) -> tuple:
+def structure_key(node: Node) -> tuple:
     """A node's structure without its own name or source position: two sibling blocks with
     equal signatures compute the same function of the same shapes."""
-    return _SIGNATURE[type(node)](node)
+    return _STRUCTURE_KEY[type(node)](node)
 
 
 def _named(node: Node) -> tuple:
-    return (node.name, signature(node))
+    return (node.name, structure_key(node))
 
 
-_SIGNATURE: dict[type, Callable[[Any], tuple]] = {
+_STRUCTURE_KEY: dict[type, Callable[[Any], tuple]] = {
     Layer: lambda n: ("layer", n.op, repr(n.args), n.in_shape, n.out_shape),
     Join: lambda n: ("join", n.op, tuple(tuple(_named(c) for c in b) for b in n.branches),
                      n.in_shape, n.out_shape),
-    Scope: lambda n: ("scope", n.kind, n.label, tuple(_named(c) for c in n.items),
+    Scope: lambda n: ("scope", n.kind, n.title, tuple(_named(c) for c in n.items),
                       n.in_shape, n.out_shape),
 }
 
@@ -140,7 +140,7 @@ def runs(items: tuple[Node, ...]) -> Iterator[list[Node]]:
     run: list[Node] = []
     for node in items:
         if run and isinstance(node, Scope) and isinstance(run[0], Scope) \
-                and signature(node) == signature(run[0]):
+                and structure_key(node) == structure_key(run[0]):
             run.append(node)
             continue
         if run:
@@ -247,7 +247,7 @@ class _Rows:
         for run in runs(items):
             node = run[0]
             if isinstance(node, Scope) and not self.expanded(level):
-                self.out.append(Row(run_name(prefix, run), node.kind, node.label, node.label,
+                self.out.append(Row(run_name(prefix, run), node.kind, node.title, node.title,
                                     node.out_shape, count(node) * len(run), level, len(run),
                                     branch))
             else:
@@ -258,7 +258,7 @@ class _Rows:
         return self.depth is None or level + 1 < self.depth
 
     def layer(self, n: Layer, prefix, level, branch) -> None:
-        label = REGISTRY[n.op].label(n.args)
+        label = REGISTRY[n.op].caption(n.args)
         self.out.append(Row(prefix + n.name, "layer", n.op, label, n.out_shape, count(n), level,
                             branch=branch))
 
@@ -270,7 +270,7 @@ class _Rows:
             self.seq(b, prefix, level, f"{n.name}[{i}]")
 
     def scope(self, n: Scope, prefix, level, branch) -> None:
-        self.out.append(Row(prefix + n.name, n.kind, n.label, n.label, n.out_shape, Counts(),
+        self.out.append(Row(prefix + n.name, n.kind, n.title, n.title, n.out_shape, Counts(),
                             level,
                             branch=branch, header=True))
         self.seq(n.items, f"{prefix}{n.name}.", level + 1, None)

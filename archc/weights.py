@@ -176,7 +176,7 @@ def _unplaced(net, nodes, module: str, names: list[str], target) -> WeightError:
         where = f"no '{module.split('.')[0]}' at its top level"
     else:
         name, node = owner
-        kind = getattr(node, "op", None) or getattr(node, "label", "")
+        kind = getattr(node, "op", None) or getattr(node, "title", "")
         where = f"'{name}' ({kind}) has no '{first[len(name) + 1:].split('.')[0]}'"
     return WeightError(f"'{module}' ({', '.join(names)}) has no place in network "
                        f"'{net.name}': {where}", _span(net, nodes, first),

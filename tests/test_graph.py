@@ -134,7 +134,7 @@ def check_structure(net: archc.Network) -> Dot:
         node, cluster = want[q]
         assert dot.node_cluster[q] == cluster, q
         if isinstance(node, Layer):
-            assert REGISTRY[node.op].label(node.args) in dot.nodes[q]["label"]
+            assert REGISTRY[node.op].caption(node.args) in dot.nodes[q]["label"]
             (src, _, attrs), = dot.into(q)  # exactly one edge in, carrying the input shape
             if src in forks:
                 (_, _, attrs), = dot.into(src)

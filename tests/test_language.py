@@ -44,7 +44,7 @@ def test_every_registered_op(name: str, one_torch_thread) -> None:
     assert sum(p.numel() for p in model.parameters()) == \
         op.params(layer.args, layer.in_shape, layer.out_shape)
     assert fc.get_total_flops() == 2 * 2 * op.macs(layer.args, layer.in_shape, layer.out_shape)
-    assert op.label(layer.args) and op.doc
+    assert op.caption(layer.args) and op.doc
     # the layer is a module named after its label, or (inline) a parameter of that name
     named = dict(model.named_parameters()) if op.inline else dict(model.named_children())
     assert "x" in named

@@ -32,7 +32,7 @@ def shape_rows(net: Network, depth: int | None = None) -> list[tuple[str, str, s
         level = name.count(".")
         if depth is not None and level >= depth:
             continue
-        kind = node.op if isinstance(node, (Layer, Join)) else node.label
+        kind = node.op if isinstance(node, (Layer, Join)) else node.title
         rows.append((name, kind, fmt_shape(node.out_shape)))
     return rows
 

@@ -26,18 +26,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..emit.dot import EMITTERS, render
+    from ..emit.dot import EMITTERS, draw
 
     net = load_from_args(args)
     if args.output is None:
-        sys.stdout.write(render(net, "dot", args.depth, args.rankdir).decode())
+        sys.stdout.write(draw(net, "dot", args.depth, args.rankdir).decode())
         return 0
     path = Path(args.output)
     kind = path.suffix.lstrip(".").lower()
     if kind not in EMITTERS:
         raise UsageError(f"-o {args.output}: unknown output type '{path.suffix}'",
                          hint=f"use one of {', '.join('.' + k for k in EMITTERS)}")
-    data = render(net, kind, args.depth, args.rankdir)
+    data = draw(net, kind, args.depth, args.rankdir)
     from ..atomic import atomic_write_bytes
 
     atomic_write_bytes(path, data)

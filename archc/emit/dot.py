@@ -80,7 +80,7 @@ class _Drawer:
         return self.depth is None or level + 1 < self.depth
 
     def layer(self, g, n: Layer, prefix: str, level: int, tail: Tail) -> Tail:
-        node_id, label = prefix + n.name, REGISTRY[n.op].label(n.args)
+        node_id, label = prefix + n.name, REGISTRY[n.op].caption(n.args)
         if not re.fullmatch(re.escape(n.op) + r"\d*", n.name):  # a name the spec chose
             label = f"{n.name}: {label}"
         params = count(n).params
@@ -124,15 +124,15 @@ class _Drawer:
         node_id = prefix + first.name
         times = f" ×{len(run)}" if len(run) > 1 else ""
         params = count(first).params * len(run)
-        self.node(g, node_id, f"{run_name(prefix, run)}\\n{first.label}{times}\\n{params:,} params",
+        self.node(g, node_id, f"{run_name(prefix, run)}\\n{first.title}{times}\\n{params:,} params",
                shape="box3d", style="filled", fillcolor="#fff7d6",
-               tooltip=f"{run_name(prefix, run)}: {first.label}{times}")
+               tooltip=f"{run_name(prefix, run)}: {first.title}{times}")
         self.edge(tail, node_id)
         return node_id, run[-1].out_shape
 
 
 def _scope_title(qual: str, scope: Scope) -> str:
-    return f"{qual}: {scope.label}" if scope.kind == "block" else qual
+    return f"{qual}: {scope.title}" if scope.kind == "block" else qual
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -163,7 +163,7 @@ EMITTERS: dict[str, Callable[..., bytes]] = {
     "dot": emit_dot, "gv": emit_dot, "svg": emit_svg, "png": emit_png, "pdf": emit_pdf}
 
 
-def render(net: Network, kind: str, depth: int | None = None, rankdir: str = "TB") -> bytes:
+def draw(net: Network, kind: str, depth: int | None = None, rankdir: str = "TB") -> bytes:
     """The diagram as bytes in one of EMITTERS' formats."""
     return EMITTERS[kind](net, depth, rankdir)
 

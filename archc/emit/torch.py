@@ -31,7 +31,7 @@ def build_module(net: Network) -> nn.Module:
 
 
 def _class_name(scope: Scope) -> str:
-    base = scope.name if scope.kind == "network" else scope.label
+    base = scope.name if scope.kind == "network" else scope.title
     return "".join(part[:1].upper() + part[1:] for part in base.split("_")) or "Scope"
 
 
