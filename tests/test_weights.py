@@ -1,19 +1,17 @@
 """Weight import (archc.weights, `archc import-weights`): torchvision's state_dict keys and
 shapes (tests/reference/torchvision_keys.json) map exactly onto the tv_* specs; located errors
-for what does not fit; the CLI round trip; and random-init torchvision models -> import ->
-equal outputs."""
+for what does not fit; the CLI round trip. Equal outputs with torchvision: tests/test_zoo.py."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
 
 import archc
+from archc import zoo
 from archc.cli import main
 from archc.errors import ArchcErrors
 from archc.weights import expected_shapes, import_state_dict, map_state_dict
@@ -28,20 +26,9 @@ except ImportError:  # tests/ itself on sys.path
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 TV_KEYS = json.loads(Path(tvc.__file__).with_name("torchvision_keys.json").read_text())
 
-# torchvision model name -> (spec, --set overrides): every member of every family
-MEMBERS: dict[str, tuple[str, dict[str, Any]]] = {
-    **{f"resnet{d}": ("tv_resnet", {"depth": d}) for d in (18, 34, 50, 101, 152)},
-    **{f"densenet{d}": ("tv_densenet", {"depth": d}) for d in (121, 169, 201)},
-    **{f"vgg{d}{'_bn' if bn else ''}": ("tv_vgg", {"depth": d, "batch_norm": bn})
-       for d in (11, 13, 16, 19) for bn in (False, True)},
-    "googlenet": ("tv_googlenet", {}),
-    "alexnet": ("tv_alexnet", {}),
-}
-
-
 def load(model: str, **kw) -> archc.Network:
-    spec, overrides = MEMBERS[model]
-    return archc.load(SPECS / f"{spec}.arch", overrides, **kw)
+    m = zoo.member(model)
+    return archc.load(SPECS / f"{m.spec}.arch", m.set, **kw)
 
 
 def fake_state(pairs) -> dict[str, torch.Tensor]:
@@ -178,43 +165,3 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["import-weights", "lenet", str(tmp_path / "nope.pth"), "-o", str(out)]) == 2
     assert "no such weights file" in capsys.readouterr().err
     assert main(["import-weights", "lenet", str(src), "-o", str(tmp_path / "x.pth")]) == 2
-
-
-# ----------------------------------------------------------------------------- torchvision
-
-
-# the family representatives always; every member with ARCHC_TV_ALL=1
-TV_MODELS = list(MEMBERS) if os.environ.get("ARCHC_TV_ALL") else \
-    tvc.TORCHVISION_KEY_MODELS + ["vgg16"]
-
-
-def _randomise_bn(model: torch.nn.Module) -> None:
-    """Random affine and running statistics, so BN is not the identity at init."""
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            with torch.no_grad():
-                m.weight.uniform_(0.5, 1.5), m.bias.normal_(0, 0.2)
-                m.running_mean.normal_(0, 0.2), m.running_var.uniform_(0.5, 1.5)
-
-
-@pytest.mark.parametrize("model", TV_MODELS)
-def test_torchvision_outputs_equal(model):
-    import torchvision.models as models  # a dev dependency: CI installs it, so this never skips
-
-    torch.manual_seed(0)
-    kw = {"aux_logits": False, "init_weights": True} if model == "googlenet" else {}
-    theirs = getattr(models, model)(weights=None, **kw)
-    _randomise_bn(theirs)
-    net = load(model, input_shape=(3, 64, 64))  # every family pools adaptively; 64 is faster
-    ours = archc.build(net)
-    report = import_state_dict(net, ours, theirs.state_dict())
-    assert report.mapped == len(theirs.state_dict())
-    theirs.double(), ours.double()
-    x = torch.rand(2, 3, 64, 64, dtype=torch.float64)
-    with torch.no_grad():
-        for train in (False, True):
-            theirs.train(train), ours.train(train)
-            torch.manual_seed(1)  # the same dropout masks: same calls in the same order
-            want = theirs(x)
-            torch.manual_seed(1)
-            torch.testing.assert_close(ours(x), want, rtol=1e-9, atol=1e-9)

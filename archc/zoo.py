@@ -1,0 +1,115 @@
+"""The zoo: every bundled family member as data, in one table: its spec, the `--set` values that
+select it, the torchvision builder it equals and that builder's weight enum with the checkpoint
+file names users have. `archc list`, `archc import-weights` (which member a checkpoint file is)
+and the equivalence tests (tests/test_zoo.py) all read this table. No torch here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from .errors import UsageError, did_you_mean
+
+
+@dataclass(frozen=True)
+class Member:
+    """One family member: `archc build SPEC --set K=V ...` equals `torchvision.models.NAME()`."""
+
+    name: str  # torchvision's builder name: resnet50, regnet_x_400mf
+    spec: str  # the bundled spec (specs/SPEC.arch)
+    set: Mapping[str, Any] = field(default_factory=dict)  # --set values selecting the member
+    weights: str | None = None  # torchvision's weight enum (ResNet50_Weights)
+    files: tuple[str, ...] = ()  # the enum's checkpoint file names (resnet50-11ad3fa6.pth)
+    # keyword arguments of the builder call the spec equals (googlenet: no auxiliary heads)
+    torchvision_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def torchvision(self) -> str:
+        return self.name
+
+    def set_args(self) -> list[str]:
+        """The member as command-line options: ['--set', 'depth=50']."""
+        return [a for k, v in self.set.items() for a in ("--set", f"{k}={_text(v)}")]
+
+
+def _text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _m(name: str, spec: str, weights: str, *files: str, tv: dict[str, Any] | None = None,
+       **sets: Any) -> Member:
+    return Member(name, spec, MappingProxyType(sets), weights, files,
+                  MappingProxyType(tv or {}))
+
+
+# torchvision 0.29's classification builders, family by family (torchvision.models.list_models;
+# tests/test_zoo.py checks weights and files against the enums themselves).
+MEMBERS: tuple[Member, ...] = (
+    _m("alexnet", "tv_alexnet", "AlexNet_Weights", "alexnet-owt-7be5be79.pth"),
+    _m("googlenet", "tv_googlenet", "GoogLeNet_Weights", "googlenet-1378be20.pth",
+       tv={"aux_logits": False, "init_weights": True}),
+    _m("resnet18", "tv_resnet", "ResNet18_Weights", "resnet18-f37072fd.pth", depth=18),
+    _m("resnet34", "tv_resnet", "ResNet34_Weights", "resnet34-b627a593.pth", depth=34),
+    _m("resnet50", "tv_resnet", "ResNet50_Weights", "resnet50-0676ba61.pth",
+       "resnet50-11ad3fa6.pth", depth=50),
+    _m("resnet101", "tv_resnet", "ResNet101_Weights", "resnet101-63fe2227.pth",
+       "resnet101-cd907fc2.pth", depth=101),
+    _m("resnet152", "tv_resnet", "ResNet152_Weights", "resnet152-394f9c45.pth",
+       "resnet152-f82ba261.pth", depth=152),
+    _m("densenet121", "tv_densenet", "DenseNet121_Weights", "densenet121-a639ec97.pth",
+       depth=121),
+    _m("densenet161", "tv_densenet", "DenseNet161_Weights", "densenet161-8d451a50.pth",
+       depth=161),
+    _m("densenet169", "tv_densenet", "DenseNet169_Weights", "densenet169-b2777c0a.pth",
+       depth=169),
+    _m("densenet201", "tv_densenet", "DenseNet201_Weights", "densenet201-c1103571.pth",
+       depth=201),
+    _m("vgg11", "tv_vgg", "VGG11_Weights", "vgg11-8a719046.pth", depth=11, batch_norm=False),
+    _m("vgg11_bn", "tv_vgg", "VGG11_BN_Weights", "vgg11_bn-6002323d.pth", depth=11,
+       batch_norm=True),
+    _m("vgg13", "tv_vgg", "VGG13_Weights", "vgg13-19584684.pth", depth=13, batch_norm=False),
+    _m("vgg13_bn", "tv_vgg", "VGG13_BN_Weights", "vgg13_bn-abd245e5.pth", depth=13,
+       batch_norm=True),
+    _m("vgg16", "tv_vgg", "VGG16_Weights", "vgg16-397923af.pth",
+       "vgg16_features-amdegroot-88682ab5.pth", depth=16, batch_norm=False),
+    _m("vgg16_bn", "tv_vgg", "VGG16_BN_Weights", "vgg16_bn-6c64b313.pth", depth=16,
+       batch_norm=True),
+    _m("vgg19", "tv_vgg", "VGG19_Weights", "vgg19-dcbb9e9d.pth", depth=19, batch_norm=False),
+    _m("vgg19_bn", "tv_vgg", "VGG19_BN_Weights", "vgg19_bn-c79401a0.pth", depth=19,
+       batch_norm=True),
+)
+
+BY_NAME: Mapping[str, Member] = MappingProxyType({m.name: m for m in MEMBERS})
+
+
+def member(name: str) -> Member:
+    """The member called `name` (a torchvision builder name); a usage error names the nearest."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise UsageError(f"no zoo member '{name}'", hint=did_you_mean(name, BY_NAME)) from None
+
+
+def members_of(spec: str) -> list[Member]:
+    return [m for m in MEMBERS if m.spec == spec]
+
+
+def families() -> Iterator[tuple[str, list[Member]]]:
+    """(spec, its members) in table order."""
+    seen: dict[str, list[Member]] = {}
+    for m in MEMBERS:
+        seen.setdefault(m.spec, []).append(m)
+    yield from seen.items()
+
+
+def by_file(path: str | Path) -> Member | None:
+    """The member a torchvision checkpoint is for, from its file name: one of the weight enums'
+    file names (`resnet50-11ad3fa6.pth`, as torch.hub saves them), or `MEMBER.pth`."""
+    name = Path(path).name
+    for m in MEMBERS:
+        if name in m.files:
+            return m
+    return BY_NAME.get(name.rsplit(".", 1)[0])

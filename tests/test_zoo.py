@@ -1,0 +1,187 @@
+"""The zoo (archc/zoo.py) against torchvision itself, one parametrised test per claim, over every
+member of the table. Statically, for every member: the weight enum and its checkpoint file names
+are the table's; the parameter count equals torchvision's published `num_params` and its model's;
+torchvision's state_dict maps onto the archc module by name (meta device: no memory, no init);
+`archc summary` MACs equal the GFLOPS of every weight enum's `_ops` metadata at that enum's crop
+size. Numerically (fp64, small input), for the members in NUMERIC: outputs equal in eval and
+train mode after importing torchvision's random-initialised weights, and one SGD step changes
+every parameter. ARCHC_ZOO_ALL=1 runs every member numerically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision.models as tvm  # a dev dependency: CI installs it, so nothing here skips
+
+import archc
+from archc import zoo
+from archc.stats import summarize
+from archc.weights import FAMILIES, expected_shapes, import_state_dict, map_state_dict
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+NAMES = [m.name for m in zoo.MEMBERS]
+
+# torchvision classification builders no spec covers yet, each with what it waits for
+NOT_YET = {
+    **dict.fromkeys(["convnext_tiny", "convnext_small", "convnext_base", "convnext_large"],
+                    "layer norm over channels, layer scale, stochastic depth"),
+    **dict.fromkeys([f"efficientnet_b{i}" for i in range(8)] + ["efficientnet_v2_s",
+                    "efficientnet_v2_m", "efficientnet_v2_l"],
+                    "mul join (squeeze-excitation), stochastic depth"),
+    "inception_v3": "non-square kernels (1x7, 7x1)",
+    "maxvit_t": "windowed attention with relative position bias",
+    "mobilenet_v2": "relu6",
+    **dict.fromkeys(["mobilenet_v3_large", "mobilenet_v3_small"],
+                    "hardswish, hardsigmoid, mul join"),
+    **dict.fromkeys(["mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3"], "the spec"),
+    **dict.fromkeys(["regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf", "regnet_x_3_2gf",
+                     "regnet_x_8gf", "regnet_x_16gf", "regnet_x_32gf"], "the spec"),
+    **dict.fromkeys(["regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "regnet_y_3_2gf",
+                     "regnet_y_8gf", "regnet_y_16gf", "regnet_y_32gf", "regnet_y_128gf"],
+                    "mul join (squeeze-excitation)"),
+    **dict.fromkeys(["resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
+                     "wide_resnet50_2", "wide_resnet101_2"], "the spec"),
+    **dict.fromkeys(["shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5",
+                     "shufflenet_v2_x2_0"], "channel split and shuffle"),
+    **dict.fromkeys(["squeezenet1_0", "squeezenet1_1"], "the spec"),
+    **dict.fromkeys(["swin_t", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s", "swin_v2_b"],
+                    "shifted windows, relative position bias"),
+    **dict.fromkeys(["vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"],
+                    "tokens, attention, class token"),
+}
+
+# Numerically: every member up to this many parameters, and the smallest of each family (the
+# cost is the parameters: torchvision's init, the copy, fp64; a VGG's 100M-weight classifier
+# alone costs ~15 s). The rest are proven statically in a normal run.
+NUMERIC_MAX_PARAMS = 100_000_000
+
+
+def load(m: zoo.Member, size: int | None = None) -> archc.Network:
+    return archc.load(SPECS / f"{m.spec}.arch", m.set,
+                      (3, size, size) if size else None)
+
+
+def weight_enum(m: zoo.Member):
+    return tvm.get_model_weights(m.name)
+
+
+def published_params(m: zoo.Member) -> int:
+    (count,) = {w.meta["num_params"] for w in weight_enum(m)}
+    return count
+
+
+def _numeric() -> list[str]:
+    if os.environ.get("ARCHC_ZOO_ALL"):
+        return NAMES
+    smallest = {spec: min(ms, key=published_params).name for spec, ms in zoo.families()}
+    return [m.name for m in zoo.MEMBERS
+            if published_params(m) <= NUMERIC_MAX_PARAMS or m.name in smallest.values()]
+
+
+NUMERIC = _numeric()
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def test_table_covers_torchvision():
+    builders = set(tvm.list_models(module=tvm))
+    assert not set(NAMES) & set(NOT_YET)
+    assert set(NAMES) | set(NOT_YET) == builders
+    assert len(NAMES) == len(set(NAMES))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_weight_enum_and_files(name):
+    m = zoo.member(name)
+    enum = weight_enum(m)
+    assert enum.__name__ == m.weights
+    assert m.files == tuple(w.url.rsplit("/", 1)[1] for w in enum)
+    assert all(zoo.by_file(f) is m for f in m.files)
+    assert zoo.by_file(f"/somewhere/{m.name}.pth") is m
+
+
+# ----------------------------------------------------------------------------- statically
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_params_and_state_dict_names(name):
+    m = zoo.member(name)
+    net = load(m)
+    with torch.device("meta"):
+        theirs = tvm.get_model(name, weights=None, **m.torchvision_kwargs)
+    params = summarize(net).total.params
+    assert params == published_params(m)
+    assert params == sum(p.numel() for p in theirs.parameters())
+    target = expected_shapes(net)
+    mapped, report = map_state_dict(net, target, theirs.state_dict())
+    assert {k: tuple(v.shape) for k, v in mapped.items()} == target  # every key, every shape
+    family = FAMILIES.get(net.name)
+    assert not report.renamed or (family and family.renames)  # only the table a spec states
+    assert not report.filled
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_macs_equal_published_gflops(name):
+    m = zoo.member(name)
+    for weights in weight_enum(m):
+        (size,) = weights.transforms().crop_size
+        macs = summarize(load(m, size)).total.macs
+        assert round(macs / 1e9, 3) == weights.meta["_ops"], weights
+
+
+# ----------------------------------------------------------------------------- numerically
+
+
+def _small(m: zoo.Member) -> tuple[archc.Network, int]:
+    """The member at the smallest input its architecture takes of 32 and 64 (every family pools
+    adaptively; AlexNet's strided 11x11 conv and three pools need more than 32)."""
+    try:
+        return load(m, 32), 32
+    except archc.ArchcErrors:
+        return load(m, 64), 64
+
+
+def _perturb(model: torch.nn.Module) -> None:
+    """No parameter stays constant (BN/LN affines, zero biases, class tokens, layer scales) and
+    BN running statistics are not the identity, so a dropped bias or a missing norm shows."""
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.numel() > 1 and bool(p.min() == p.max()):
+                p.add_(0.2 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+                mod.running_mean.normal_(0, 0.2, generator=g)
+                mod.running_var.uniform_(0.5, 1.5, generator=g)
+
+
+@pytest.mark.parametrize("name", NUMERIC)
+def test_outputs_equal_and_one_sgd_step_trains(name, one_torch_thread):
+    m = zoo.member(name)
+    torch.manual_seed(0)
+    theirs = tvm.get_model(name, weights=None, **m.torchvision_kwargs).double()
+    _perturb(theirs)
+    net, size = _small(m)
+    with torch.device("meta"):  # no init: every tensor is imported
+        ours = archc.build(net)
+    ours = ours.to_empty(device="cpu").double()
+    assert import_state_dict(net, ours, theirs.state_dict()).mapped == \
+        len(theirs.state_dict())
+    x = torch.rand(4, 3, size, size, dtype=torch.float64)
+    for train in (False, True):
+        theirs.train(train), ours.train(train)
+        with torch.no_grad():
+            torch.manual_seed(1)  # the same dropout masks: the same draws in the same order
+            want = theirs(x)
+            torch.manual_seed(1)
+            torch.testing.assert_close(ours(x), want, rtol=1e-9, atol=1e-9)
+    before = {k: p.detach().clone() for k, p in ours.named_parameters()}
+    opt = torch.optim.SGD(ours.parameters(), lr=0.1)
+    torch.nn.functional.cross_entropy(ours(x), torch.tensor([3, 7, 1, 0])).backward()
+    opt.step()
+    unchanged = [k for k, p in ours.named_parameters() if torch.equal(p, before[k])]
+    assert not unchanged
