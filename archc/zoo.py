@@ -149,3 +149,63 @@ def by_file(path: str | Path) -> Member | None:
         if name in m.files:
             return m
     return BY_NAME.get(name.rsplit(".", 1)[0])
+
+
+# ----------------------------------------------------------------------------- the catalogue
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of `archc list`: a network of a bundled spec, as a family member or as is."""
+
+    name: str
+    spec: str
+    network: str
+    set: Mapping[str, Any]
+    torchvision: str | None
+    params: int
+    macs: int
+    input: tuple[int, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "spec": self.spec, "network": self.network,
+                "set": dict(self.set), "params": self.params, "macs": self.macs,
+                "input": list(self.input), "torchvision": self.torchvision}
+
+
+def catalogue() -> Iterator[Entry]:
+    """Every network of every bundled spec, once per family member where the spec is a family;
+    counted statically (no torch)."""
+    from .program import load_network, load_program
+    from .resources import specs_dir
+    from .stats import count
+
+    for path in sorted(specs_dir().glob("*.arch")):
+        members = members_of(path.stem)
+        runs: list[tuple[str, str | None, Mapping[str, Any], str | None]]
+        if members:
+            runs = [(m.name, None, m.set, m.name) for m in members]
+        else:
+            runs = [(n, n, {}, None) for n in load_program(path).networks]
+        for name, network, sets, builder in runs:
+            net, _ = load_network(path, sets, None, network)
+            total = count(net.root)
+            yield Entry(name, path.stem, net.name, MappingProxyType(dict(sets)), builder,
+                        total.params, total.macs, net.input_shape)
+
+
+def spec_for_checkpoint(spec: str | None, path: str | Path,
+                        sets: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The spec and --set values to load a checkpoint with: as given, completed from the member
+    the file name names (`resnet50-11ad3fa6.pth` -> tv_resnet --set depth=50) where the spec is
+    not given, or is that member's spec (the user's --set values win)."""
+    found = by_file(path)
+    if spec is None:
+        if found is None:
+            raise UsageError(f"cannot tell which spec '{Path(path).name}' is for",
+                             hint="name it: archc import-weights SPEC FILE --set ... "
+                             "(`archc list` shows the zoo)")
+        return found.spec, {**found.set, **sets}
+    if found is not None and Path(spec).stem == found.spec:
+        return spec, {**found.set, **sets}
+    return spec, dict(sets)

@@ -35,6 +35,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("fmt", "fmt", "format specs in the canonical layout, in place"),
     Command("train", "train", "train a spec's network on (Fashion-)MNIST"),
     Command("eval", "eval", "evaluate a checkpoint on the test set"),
+    Command("list", "list", "every bundled spec and zoo member: params, MACs, torchvision model"),
     Command("import-weights", "import_weights",
             "map a torchvision (or other) state_dict onto a spec, by name"),
 )

@@ -7,10 +7,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import ArchcError
+from ..errors import ArchcError, ArchcErrors
 from ..graph import Join, Layer, Network, walk
 from ..ops import fmt_shape
-from .options import add_spec_argument, add_spec_options, load_from_args
+from .options import (
+    add_spec_argument,
+    add_spec_options,
+    load_from_args,
+    parse_input,
+    parse_sets,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,10 +25,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="FILE",
                    help="also write the initialised weights (.safetensors) or the report (.txt)")
     p.add_argument("--seed", type=int, default=0, help="seed for weight initialisation")
+    p.add_argument("--weights", metavar="FILE",
+                   help="load these weights (.pth/.pt/.bin or .safetensors: a torchvision "
+                   "checkpoint, an `archc import-weights` output), mapped by name; a "
+                   "torchvision checkpoint file name sets the member's --set values")
 
 
 def run(args: argparse.Namespace) -> int:
-    return build_report(load_from_args(args), args.output, args.seed)
+    if args.weights is None:
+        return build_report(load_from_args(args), args.output, args.seed)
+    from .. import load
+    from ..zoo import spec_for_checkpoint
+
+    spec, sets = spec_for_checkpoint(args.spec, args.weights, parse_sets(args.set))
+    return build_report(load(spec, sets, parse_input(args.input), args.network), args.output,
+                        args.seed, args.weights)
 
 
 def shape_rows(net: Network, depth: int | None = None) -> list[tuple[str, str, str]]:
@@ -37,8 +54,10 @@ def shape_rows(net: Network, depth: int | None = None) -> list[tuple[str, str, s
     return rows
 
 
-def build_report(net: Network, output: str | None, seed: int) -> int:
-    """`archc build`: the module, a shape table, the parameter count; optionally a file."""
+def build_report(net: Network, output: str | None, seed: int, weights: str | None = None
+                 ) -> int:
+    """`archc build`: the module, a shape table, the parameter count; optionally the weights
+    of a file loaded into it, and an output file."""
     import torch
     from rich.console import Console
     from rich.table import Table
@@ -47,6 +66,17 @@ def build_report(net: Network, output: str | None, seed: int) -> int:
 
     torch.manual_seed(seed)
     model = build(net)
+    if weights is not None:
+        from ..weights import import_state_dict, read_state_dict
+
+        try:
+            report = import_state_dict(net, model, read_state_dict(weights))
+        except ArchcErrors as exc:
+            from .import_weights import print_many
+
+            print_many(exc)
+            return 1
+        print(f"loaded {weights}: {report}", file=sys.stderr)
     console = Console(record=True, width=120)
     console.print(repr(model), markup=False, highlight=False)
     table = Table(title=f"{net.name}: shapes (batch axis omitted)")

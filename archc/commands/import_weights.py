@@ -1,5 +1,7 @@
 """`archc import-weights`: map a torchvision (or other) state_dict onto a spec's module by name
-(archc/weights.py), check every key and shape, and write the spec's state_dict."""
+(archc/weights.py), check every key and shape, and write the spec's state_dict. A torchvision
+checkpoint file (`resnet50-11ad3fa6.pth`) names its zoo member: the spec and --set values may
+then be left out."""
 
 from __future__ import annotations
 
@@ -8,16 +10,19 @@ import sys
 
 from ..errors import ArchcErrors, UsageError
 from ..weights import FAMILIES, expected_shapes, family_for, map_state_dict, read_state_dict
-from .options import add_spec_options, load_from_args, print_errors
+from .options import add_spec_options, parse_input, parse_sets, print_errors
 
 DESCRIPTION = ("Rename a state_dict's keys onto the spec's module (per-network tables in "
                "archc.weights.FAMILIES), check every key and shape, and write the spec's "
-               "state_dict.")
+               "state_dict. For a torchvision checkpoint as torch.hub saves it "
+               "(resnet50-11ad3fa6.pth) SPEC and --set may be left out: the file name says "
+               "which zoo member it is.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", metavar="SPEC", help="a .arch file or a bundled spec name")
-    p.add_argument("weights", metavar="WEIGHTS", help="a .pth/.pt/.bin or .safetensors file")
+    p.add_argument("files", nargs="+", metavar="[SPEC] WEIGHTS",
+                   help="a .arch file or bundled spec name (optional for torchvision's "
+                   "checkpoint files), then a .pth/.pt/.bin or .safetensors file")
     p.add_argument("-o", "--output", required=True, metavar="OUT.safetensors")
     add_spec_options(p)
     p.add_argument("--family", choices=sorted(FAMILIES),
@@ -30,20 +35,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from safetensors.torch import save
 
+    from .. import load
     from ..atomic import atomic_write_bytes
+    from ..zoo import spec_for_checkpoint
 
+    if len(args.files) > 2:
+        raise UsageError(f"expected [SPEC] WEIGHTS, got {len(args.files)} paths")
     if not args.output.endswith(".safetensors"):
         raise UsageError(f"-o {args.output}: the output must be a .safetensors file")
-    net = load_from_args(args)
+    *spec, weights = args.files
+    name, sets = spec_for_checkpoint(spec[0] if spec else None, weights, parse_sets(args.set))
+    net = load(name, sets, parse_input(args.input), args.network)
     family = family_for(net, args.family, args.rename)
-    state = read_state_dict(args.weights)
+    state = read_state_dict(weights)
     try:
         mapped, report = map_state_dict(net, expected_shapes(net), state, family)
     except ArchcErrors as exc:
-        print_errors(exc, limit=20)
-        more = len(exc.errors) - 20
-        print(f"{len(exc.errors)} error(s)" + (f" ({more} not shown)" if more > 0 else ""),
-              file=sys.stderr)
+        print_many(exc)
         return 1
     import torch
 
@@ -53,3 +61,11 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_bytes(args.output, save(tensors))
     print(f"imported {report}; wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def print_many(exc: ArchcErrors, limit: int = 20) -> None:
+    """The first `limit` errors and how many there were."""
+    print_errors(exc, limit=limit)
+    more = len(exc.errors) - limit
+    print(f"{len(exc.errors)} error(s)" + (f" ({more} not shown)" if more > 0 else ""),
+          file=sys.stderr)

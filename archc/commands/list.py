@@ -1,0 +1,56 @@
+"""`archc list`: every bundled spec and every family member (archc/zoo.py) with the `--set`
+values that select it, its parameters and MACs (counted statically, no torch) and the
+torchvision builder it equals; a table or, with --json, one JSON array."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..zoo import Entry, catalogue
+
+DESCRIPTION = ("List every bundled spec and family member: the --set values that select it, "
+               "its parameters and MACs at its input size (counted from the spec, no torch), "
+               "and the torchvision model it equals, weight for weight.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pattern", nargs="?", metavar="TEXT",
+                   help="only entries whose name or spec contains TEXT")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON array of objects (name, spec, network, set, params, "
+                   "macs, input, torchvision)")
+
+
+def run(args: argparse.Namespace) -> int:
+    entries = [e for e in catalogue()
+               if not args.pattern or args.pattern in e.name or args.pattern in e.spec]
+    if args.json:
+        print(json.dumps([e.to_json() for e in entries], indent=2))
+    else:
+        print_table(entries)
+    return 0
+
+
+def _selector(e: Entry) -> str:
+    """The arguments that build the entry: SPEC [--set K=V ...] [--network NAME]."""
+    words = [e.spec] + [f"--set {k}={str(v).lower() if isinstance(v, bool) else v}"
+                        for k, v in e.set.items()]
+    if e.torchvision is None and e.network != e.spec:  # not the file's first network
+        words.append(f"--network {e.network}")
+    return " ".join(words)
+
+
+def print_table(entries: list[Entry]) -> None:
+    """Plain aligned columns (never truncated, whatever the terminal width)."""
+    head = ("name", "build with: archc build ...", "input", "params", "GMACs", "torchvision")
+    rows = [(e.name, _selector(e), "x".join(map(str, e.input)), f"{e.params:,}",
+             f"{e.macs / 1e9:.3f}", "equal to " + e.torchvision if e.torchvision else "")
+            for e in entries]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    right = {3, 4}
+    for r in [head, *rows]:
+        cells = [c.rjust(w) if i in right else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        print("  ".join(cells).rstrip())
+    print(f"{len(entries)} networks; MACs at the input shown; `archc list --json` for tools")
