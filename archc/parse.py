@@ -15,12 +15,7 @@ from . import ast
 from .errors import LimitError, Span, SyntaxError_
 from .limits import MAX_BRACKETS, MAX_TREE_DEPTH
 from .resources import grammar_text
-
-_BINOPS = {
-    "or_op": "or", "and_op": "and", "eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">",
-    "ge": ">=", "add_op": "+", "sub_op": "-", "mul_op": "*", "floordiv_op": "//",
-    "truediv_op": "/", "mod_op": "%",
-}
+from .syntax import BINARY_BY_RULE, PREFIX_BY_RULE
 
 # How terminals read in "expected ..." messages.
 _TERMINAL_WORDS = {
@@ -45,9 +40,15 @@ LARK_OPTIONS = {"parser": "lalr", "lexer": "basic"}
 
 def parse(text: str, path: str = "<string>") -> ast.Module:
     """Parse one spec file into an AST module; raise SyntaxError_ at the offending token."""
+    return parse_with(parser(), text, path)
+
+
+def parse_with(lark: Lark, text: str, path: str) -> ast.Module:
+    """`parse` with a given Lark parser of the grammar (archc/trivia.py's also collects what the
+    AST drops, for the formatter)."""
     _check_nesting(text, path)
     try:
-        tree = parser().parse(text)
+        tree = lark.parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, path) from None
     _check_depth(tree, path)
@@ -244,8 +245,8 @@ class _ToAst(Transformer):
     def kw_arg(self, children):
         return ast.KwArg(str(children[0]), children[1], self._s(children))
 
-    def group(self, children):
-        return ast.Group(tuple(children), self._s(children))
+    def group(self, children):  # from `{` to `}`: an empty group has a place too
+        return ast.Group(tuple(children[1:-1]), self._s([children[0], children[-1]]))
 
     def join(self, children):
         return children[0]
@@ -300,13 +301,10 @@ class _ToAst(Transformer):
         then, _keyword, test, orelse = children
         return ast.IfExpr(then, test, orelse, self._s([then, orelse]))
 
-    def neg(self, children):
-        return ast.UnOp("-", children[0], children[0].span)
-
-    def not_op(self, children):
-        return ast.UnOp("not", children[0], children[0].span)
-
     def __default__(self, data, children, meta):
-        if data in _BINOPS:
-            return ast.BinOp(_BINOPS[data], children[0], children[1], self._s(children))
+        if data in BINARY_BY_RULE:
+            op = BINARY_BY_RULE[data].symbol
+            return ast.BinOp(op, children[0], children[1], self._s(children))
+        if data in PREFIX_BY_RULE:
+            return ast.UnOp(PREFIX_BY_RULE[data].symbol, children[0], children[0].span)
         return super().__default__(data, children, meta)

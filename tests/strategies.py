@@ -925,3 +925,38 @@ def relayout(rng: random.Random, text: str) -> str:
 def messy_specs() -> st.SearchStrategy[str]:
     """Valid specs, with comments, laid out at random."""
     return st.builds(lambda rng: relayout(rng, gen_valid(rng, comments=True).text), _RNG)
+
+
+# Blanks the lexer skips between tokens, CR and FF among them; and comment texts holding the
+# characters str.splitlines takes for line breaks (VT, FF, CR, FS, NEL, LS, PS), which the
+# lexer does not (issue 16: they shifted fmt's and the diagnostics' line numbers).
+BLANKS = [" ", "  ", "\n", "\n\n", "\t", "\r", "\r\n", " \f ", "\f\n", "\n\n\n  ", " \r "]
+ODD_COMMENTS = ["# a", "# b", "#", "# page\fbreak", "# v\vt", "# nel\x85x", "# ls\u2028y",
+                "# ps\u2029z", "# cr\rx", "# fs\x1cx", "# | bar", "# { brace }", "# else",
+                "#\u2028", "#\x85"]
+
+
+def wild_layout(rng: random.Random, text: str, comments: float = 0.15) -> str:
+    """The same spec with random blanks, and often a comment, between every two tokens (not
+    only where the spec had blanks): inside parameter and argument lists, between `else` and
+    `{`, after a bar, before `else`... Tokens come from archc's own lexer."""
+    from archc.parse import parser
+
+    out: list[str] = []
+    after_comment = False
+    for tok in parser().lex(text, dont_ignore=True):
+        if tok.type == "WS":
+            continue
+        if out:
+            gap = rng.choice(BLANKS)
+            if rng.random() < comments:
+                gap += rng.choice(ODD_COMMENTS) + "\n" + rng.choice(["", "  ", "\n"])
+            out.append(gap if "\n" in gap or not after_comment else gap + "\n")
+        out.append(str(tok))
+        after_comment = tok.type == "COMMENT"
+    return "".join(out) + ("\n" if after_comment else "")
+
+
+def wild_specs() -> st.SearchStrategy[str]:
+    """Valid specs with comments anywhere and odd blanks."""
+    return st.builds(lambda rng: wild_layout(rng, gen_valid(rng, comments=True).text), _RNG)

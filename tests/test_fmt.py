@@ -1,5 +1,6 @@
-"""`archc fmt`: one layout, idempotent, comment-preserving, AST-preserving; every bundled spec
-is formatted; the CLI's --check, --diff, in-place and stdin modes."""
+"""`archc fmt`: one layout, idempotent, keeping every comment in order and the AST; every
+bundled spec is formatted; comments anywhere and odd blanks (issue 16); the CLI's --check,
+--diff, in-place and stdin modes."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from archc.parse import parse
 from archc.resources import prelude_path, specs_dir
 
 try:
-    from tests.strategies import NO_SHRINK, messy_specs, valid_specs
+    from tests.strategies import NO_SHRINK, messy_specs, valid_specs, wild_specs
 except ImportError:  # tests/ itself on sys.path
-    from strategies import NO_SHRINK, messy_specs, valid_specs
+    from strategies import NO_SHRINK, messy_specs, valid_specs, wild_specs
 
 SPECS = sorted(specs_dir().glob("*.arch"))
 CASES = sorted((Path(__file__).parent / "cases").rglob("*.arch"))
@@ -52,9 +53,10 @@ def assert_good_format(text: str, path: str = "<string>") -> str:
     out = format_text(text, path)
     assert format_text(out, path) == out, "not idempotent"
     assert shape_of(parse(out, path)) == shape_of(parse(text, path)), "AST changed"
-    assert sorted(comments(out)) == sorted(comments(text)), "comments lost or changed"
+    assert comments(out) == comments(text), "comments lost, changed or reordered"
     assert out == "" or out.endswith("\n") and not out.endswith("\n\n")
-    assert all(line == line.rstrip() and "\t" not in line for line in out.splitlines())
+    assert all(line == line.rstrip() for line in out.split("\n"))
+    assert "\t" not in re.sub(r'#[^\n]*', "", out)  # (comments are kept as written)
     return out
 
 
@@ -82,6 +84,56 @@ def test_generated_specs(spec):
 @given(messy_specs())
 def test_any_layout(text):
     assert_good_format(text)
+
+
+@FUZZ
+@given(wild_specs())
+def test_comments_anywhere_and_odd_blanks(text):
+    assert_good_format(text)
+
+
+# Issue 16, item 6: each was not idempotent, or merged or reordered comments.
+ODD = {"CR": "\r", "FF": "\f", "VT": "\v", "NEL": "\x85", "LS": "\u2028", "PS": "\u2029"}
+REPRODUCERS = {
+    "comment before else": "network n { input 3 if false { relu }\n # a\n else { tanh } }",
+    "comment in an else-if header": "network n { input 3 if false { relu } else if true # c\n"
+                                    " { tanh } }",
+    "own-line comment in an else-if header": "network n { input 3 if false { relu } else if"
+                                             " true\n # c\n { tanh } }",
+    "blank line then comment in a group": "network x {\n  { relu\n\n  # c\n  }\n}",
+    "comments in a parameter list": "network n(a # c0\n  = # c1\n  0) {\n  input 3\n}\n",
+    "comment after a parameter list": "network n(a=0) # c\n {\n  input 3\n}\n",
+    "comments after a bar": "network n {\n  input 3\n  add {\n  | # a\n  # b\n  }\n}\n",
+    **{f"stray {name} before a bar": f"network n {{\n  input 3{ch}add {{\n  | # a\n  # b\n"
+       "  }\n}\n" for name, ch in ODD.items() if name in ("CR", "FF")},
+    **{f"{name} in a comment before a bar": f"network n {{\n  input 3  # x{ch}y\n  add {{\n"
+       "  | # a\n  # b\n  }\n}\n" for name, ch in ODD.items()},
+    "comments in a call": "network n { input 3 conv(1, # a\n # b\n k=1) # c\n relu }",
+    "comments around a repeat": "network n { input 3 { relu } # a\n # b\n * 2 }",
+    "comments in an opener": "network n { input 3 x: # a\n # b\n add # c\n { relu | } }",
+}
+
+
+@pytest.mark.parametrize("text", REPRODUCERS.values(), ids=REPRODUCERS.keys())
+def test_comment_reproducers(text):
+    assert_good_format(text)
+
+
+@pytest.mark.parametrize("text, want", [
+    (REPRODUCERS["comment before else"],
+     "network n {\n  input 3\n  if false {\n    relu\n    # a\n  } else {\n    tanh\n  }\n}\n"),
+    (REPRODUCERS["comment in an else-if header"],
+     "network n {\n  input 3\n  if false {\n    relu\n    # c\n  } else if true {\n"
+     "    tanh\n  }\n}\n"),
+    (REPRODUCERS["comments in a parameter list"],
+     "network n(\n  a=0  # c0\n  # c1\n) {\n  input 3\n}\n"),
+    (REPRODUCERS["stray CR before a bar"],
+     "network n {\n  input 3\n  add {\n  | # a\n    # b\n  }\n}\n"),
+    (REPRODUCERS["NEL in a comment before a bar"],
+     "network n {\n  input 3  # x\x85y\n  add {\n  | # a\n    # b\n  }\n}\n"),
+])
+def test_comment_placement(text, want):
+    assert assert_good_format(text) == want
 
 
 # ----------------------------------------------------------------------------- the style

@@ -1,4 +1,4 @@
-"""`archc fmt`: rewrite specs in the canonical layout (archc/fmt.py), or `--check` them."""
+"""`archc fmt`: rewrite specs in the canonical layout (archc/fmt/), or `--check` them."""
 
 from __future__ import annotations
 

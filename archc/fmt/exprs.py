@@ -1,0 +1,91 @@
+"""`archc fmt`, expressions and the pieces of a statement that print on one line: parentheses
+only where binding needs them (archc/syntax.py's table, shared with the parser), numbers as
+written (integers without leading zeros), shapes of literals as `3x32x32`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .. import ast
+from ..syntax import ATOM, BINARY_BY_SYMBOL, OR, PREFIX_BY_SYMBOL, TERNARY
+from ..trivia import Trivia
+
+
+class Exprs:
+    """Prints expressions; float literals are copied from the source, so it keeps the text."""
+
+    def __init__(self, trivia: Trivia):
+        self.trivia = trivia
+
+    def expr(self, e: ast.Expr, min_level: int = TERNARY) -> str:
+        """`e` as text, parenthesised when it binds looser than its slot (`min_level`)."""
+        printer = _EXPR.get(type(e))
+        if printer is None:
+            raise AssertionError(f"fmt: no printer for {type(e).__name__}")
+        text, level = printer(self, e)
+        return f"({text})" if level < min_level else text
+
+    def _binop(self, e: ast.BinOp) -> tuple[str, int]:
+        op = BINARY_BY_SYMBOL[e.op]
+        # left operand: the same level chains (`a - b - c`); right operand: one tighter
+        left = self.expr(e.left, op.level if op.chains else op.level + 1)
+        return f"{left} {op.symbol} {self.expr(e.right, op.level + 1)}", op.level
+
+    def _unop(self, e: ast.UnOp) -> tuple[str, int]:
+        op = PREFIX_BY_SYMBOL[e.op]
+        return op.symbol + (" " if op.spaced else "") + self.expr(e.operand, op.level), op.level
+
+    def _ifexpr(self, e: ast.IfExpr) -> tuple[str, int]:
+        # grammar: `or_ "if" or_ "else" expr`
+        return (f"{self.expr(e.then, OR)} if {self.expr(e.test, OR)} else "
+                f"{self.expr(e.orelse)}", TERNARY)
+
+    def _func(self, e: ast.Func) -> tuple[str, int]:
+        return f"{e.name}({', '.join(self.expr(a) for a in e.args)})", ATOM
+
+    def _var(self, e: ast.Var) -> tuple[str, int]:
+        return e.name, ATOM
+
+    def _lit(self, e: ast.Lit) -> tuple[str, int]:
+        return self.literal(e), ATOM
+
+    def literal(self, e: ast.Lit) -> str:
+        value = e.value
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, float):  # as written: 1e-5 stays 1e-5
+            return self.trivia.text((e.span.line, e.span.col), (e.span.end_line, e.span.end_col))
+        if isinstance(value, str):
+            return f'"{value}"'
+        raise AssertionError(f"fmt: no text for a literal {value!r}")
+
+    # -- pieces
+    def call(self, c: ast.Call) -> str:
+        """`name` or `name(args)`: arguments in source order, positional or keyword."""
+        args = sorted([*c.args, *c.kwargs], key=lambda a: (a.span.line, a.span.col))
+        texts = [f"{a.name}={self.expr(a.value)}" if isinstance(a, ast.KwArg) else self.expr(a)
+                 for a in args]
+        return f"{c.name}({', '.join(texts)})" if texts else c.name
+
+    def param(self, p: ast.Param) -> str:
+        return p.name if p.default is None else f"{p.name}={self.expr(p.default)}"
+
+    def count(self, e: ast.Expr) -> str:
+        """A repetition count: an integer or a name bare, anything else in parentheses."""
+        plain = isinstance(e, ast.Var) or (
+            isinstance(e, ast.Lit) and type(e.value) is int)
+        return self.expr(e) if plain else f"({self.expr(e)})"
+
+    def shape(self, s: ast.ShapeSpec) -> str:
+        if all(isinstance(d, ast.Lit) and type(d.value) is int for d in s.dims):
+            return "x".join(self.expr(d) for d in s.dims)
+        return "(" + ", ".join(self.expr(d) for d in s.dims) + ")"
+
+
+_EXPR: dict[type, Callable[[Exprs, Any], tuple[str, int]]] = {
+    ast.BinOp: Exprs._binop, ast.UnOp: Exprs._unop, ast.IfExpr: Exprs._ifexpr,
+    ast.Func: Exprs._func, ast.Var: Exprs._var, ast.Lit: Exprs._lit,
+}
