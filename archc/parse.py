@@ -306,5 +306,6 @@ class _ToAst(Transformer):
             op = BINARY_BY_RULE[data].symbol
             return ast.BinOp(op, children[0], children[1], self._s(children))
         if data in PREFIX_BY_RULE:
-            return ast.UnOp(PREFIX_BY_RULE[data].symbol, children[0], children[0].span)
+            # from the operator: the caret for `-16` points at `-`, not at `16`
+            return ast.UnOp(PREFIX_BY_RULE[data].symbol, children[1], self._s(children))
         return super().__default__(data, children, meta)

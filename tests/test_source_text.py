@@ -60,3 +60,15 @@ def test_whitespace_that_is_not_a_line_break(tmp_path: Path, capsys, ch: str) ->
     err = capsys.readouterr().err
     assert f"{spec}:2:11: error: unknown layer or block 'rellu'" in err
     assert err.splitlines()[1:3] == ["    input 3 rellu", "            ^~~~~"]
+
+
+def test_a_prefix_operator_is_part_of_its_span(tmp_path: Path, capsys) -> None:
+    """Issue 12, item 9: the caret for `-16` pointed at `16`."""
+    spec = tmp_path / "s.arch"
+    spec.write_text("network n {\n  input 3x8x8\n  conv(-16, k=1)\n  conv(4, k=1, bias=not 3)\n}\n")
+    assert main(["check", str(spec)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"{spec}:3:8: error: conv: argument 'out' must be >= 1, got -16"
+    assert err[1:3] == ["    conv(-16, k=1)", "         ^~~"]
+    assert err[4] == f"{spec}:4:21: error: 'not' needs booleans, got an integer 3"
+    assert err[5:7] == ["    conv(4, k=1, bias=not 3)", "                      ^~~~~"]
