@@ -70,9 +70,16 @@ def read_source(path: Path, display: str, span: Span | None = None) -> str:
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ImportError_(f"cannot read '{display}': {reason}", at) from None
+    return decode_source(data, display, at)
+
+
+def decode_source(data: bytes, display: str, at: Span | None = None) -> str:
+    """Spec bytes (read up to MAX_FILE_BYTES + 1) as text, with no newline translation (a lone
+    CR is a blank to the lexer, not a line break); UTF-8 and the size limit, else a located
+    error."""
     if len(data) > MAX_FILE_BYTES:
         raise LimitError(f"'{display}' is more than {MAX_FILE_BYTES} bytes; specs are "
-                         "limited to that", at)
+                         "limited to that", at or Span(display, 1, 1))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

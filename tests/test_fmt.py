@@ -5,6 +5,7 @@ bundled spec is formatted; comments anywhere and odd blanks (issue 16); the CLI'
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import subprocess
 import sys
@@ -274,6 +275,31 @@ def test_cli_stdin_to_stdout():
     run_ = subprocess.run([sys.executable, "-m", "archc", "fmt", "-"], text=True,
                           input="network n {input 1x8x8 relu}", capture_output=True, timeout=60)
     assert run_.returncode == 0 and run_.stdout == "network n { input 1x8x8 relu }\n"
+
+
+def test_cli_stdin_is_read_as_a_file_is():
+    """No newline translation (a lone CR is a blank, as in a file), UTF-8 out whatever the
+    locale, and an error shows its source line."""
+    text = "network n { input 1x8x8\rrelu }  # ünï\x85code\n"
+    run_ = subprocess.run([sys.executable, "-m", "archc", "fmt", "-"], input=text.encode(),
+                          capture_output=True, timeout=60, env={**os.environ, "LC_ALL": "C"})
+    assert run_.returncode == 0 and run_.stdout.decode() == format_text(text)
+    assert run_.stdout.decode() == "network n {\n  input 1x8x8 relu\n}  # ünï\x85code\n"
+    run_ = subprocess.run([sys.executable, "-m", "archc", "fmt", "-"], input=b"network n {\n",
+                          capture_output=True, timeout=60)
+    assert run_.returncode == 1
+    assert run_.stderr.decode().splitlines()[:2] == [
+        "<stdin>:1:12: error: unexpected end of file", "  network n {"]
+
+
+def test_cli_diff_counts_lines_as_the_lexer_does(tmp_path, capsys):
+    messy = tmp_path / "messy.arch"
+    messy.write_bytes("# a\fb\u2028c\nnetwork n {input 1x8x8 relu}\n".encode())
+    rc, out, _ = run(["--diff", str(messy)], capsys)
+    lines = out.split("\n")
+    assert rc == 0 and " # a\fb\u2028c" in lines  # one line of context, not three
+    assert [ln for ln in lines if ln[:1] in ("+", "-") and ln[:3] not in ("+++", "---")] == [
+        "-network n {input 1x8x8 relu}", "+network n { input 1x8x8 relu }"]
 
 
 def test_cli_check_bundled_specs(capsys):

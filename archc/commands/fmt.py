@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import re
 import sys
 from pathlib import Path
 
@@ -22,6 +23,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--diff", action="store_true", help="write nothing; print unified diffs")
 
 
+def _lines(text: str) -> list[str]:
+    """Lines as the lexer counts them, ends kept (str.splitlines also breaks at FF, VT, NEL,
+    LS, ... inside comments)."""
+    return re.findall(r"[^\n]*\n|[^\n]+$", text)
+
+
 def _paths(names: list[str]) -> list[str]:
     out = []
     for name in names:
@@ -33,20 +40,23 @@ def _paths(names: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_bytes
     from ..fmt import format_text
-    from ..program import read_source
+    from ..limits import MAX_FILE_BYTES
+    from ..program import decode_source, read_source
 
     failed = changed = same = 0
     for name in _paths(args.files):
-        text = None
+        text, display = None, "<stdin>" if name == "-" else name
         try:
-            text = sys.stdin.read() if name == "-" else read_source(Path(name), name)
-            out = format_text(text, "<stdin>" if name == "-" else name)
+            text = (decode_source(sys.stdin.buffer.read(MAX_FILE_BYTES + 1), display)
+                    if name == "-" else read_source(Path(name), name))
+            out = format_text(text, display)
         except ArchcError as exc:
-            print(render(exc, {name: text} if text is not None else {}), file=sys.stderr)
+            print(render(exc, {display: text} if text is not None else {}), file=sys.stderr)
             failed += 1
             continue
         if name == "-":
-            sys.stdout.write(out)
+            sys.stdout.flush()
+            sys.stdout.buffer.write(out.encode("utf-8"))  # as written to a file: UTF-8
             continue
         if out == text:
             same += 1
@@ -54,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         changed += 1
         if args.diff:
             sys.stdout.writelines(difflib.unified_diff(
-                text.splitlines(keepends=True), out.splitlines(keepends=True),
+                _lines(text), _lines(out),
                 f"{name} (original)", f"{name} (formatted)"))
         if args.check:
             print(f"would reformat {name}", file=sys.stderr)
