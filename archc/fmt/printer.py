@@ -34,6 +34,10 @@ def _end(span) -> Pos:
     return (span.end_line, span.end_col)
 
 
+def _label(node: ast.Labelled) -> str:
+    return f"{node.label}: "
+
+
 def _is_run(node) -> bool:
     """A layer call (labelled or repeated), `input` or `expect`: may share a line."""
     if isinstance(node, ast.Labelled):
@@ -165,7 +169,7 @@ class Printer:
         return printer(self, node)
 
     def _labelled(self, node: ast.Labelled, depth: int, ext: Extent) -> list[Line]:
-        unit, prefix = node.unit, f"{node.label}: "
+        unit, prefix = node.unit, _label(node)
         if isinstance(unit, ast.Repeat) and isinstance(unit.unit, _COMPOUND):
             return self.compound(unit.unit, depth, prefix, " * " + self.x.count(unit.count),
                                  ext)
@@ -322,7 +326,7 @@ _STMT: dict[type, Callable[..., list[Line]]] = {
 }
 _SIMPLE: dict[type, Callable[..., str]] = {
     ast.Call: lambda p, n: p.x.call(n),
-    ast.Labelled: lambda p, n: f"{n.label}: {p.simple(n.unit)}",
+    ast.Labelled: lambda p, n: _label(n) + p.simple(n.unit),
     ast.Repeat: lambda p, n: f"{p.simple(n.unit)} * {p.x.count(n.count)}",
     ast.Input: _shape_stmt("input"),
     ast.Expect: _shape_stmt("expect"),
