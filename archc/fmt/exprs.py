@@ -4,10 +4,13 @@ written (integers without leading zeros), shapes of literals as `3x32x32`."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from .. import ast
+from ..parse import parser
 from ..syntax import ATOM, BINARY_BY_SYMBOL, OR, PREFIX_BY_SYMBOL, TERNARY
 from ..trivia import Trivia
 
@@ -46,6 +49,12 @@ class Exprs:
 
     def _var(self, e: ast.Var) -> tuple[str, int]:
         return e.name, ATOM
+
+    def _tuple(self, e: ast.Tuple) -> tuple[str, int]:
+        return "(" + ", ".join(self.expr(i) for i in e.items) + ")", ATOM
+
+    def _in_shape(self, e: ast.InShape) -> tuple[str, int]:
+        return f"in.{e.axis}", ATOM
 
     def _lit(self, e: ast.Lit) -> tuple[str, int]:
         return self.literal(e), ATOM
@@ -87,5 +96,22 @@ class Exprs:
 
 _EXPR: dict[type, Callable[[Exprs, Any], tuple[str, int]]] = {
     ast.BinOp: Exprs._binop, ast.UnOp: Exprs._unop, ast.IfExpr: Exprs._ifexpr,
-    ast.Func: Exprs._func, ast.Var: Exprs._var, ast.Lit: Exprs._lit,
+    ast.Func: Exprs._func, ast.Var: Exprs._var, ast.Lit: Exprs._lit, ast.Tuple: Exprs._tuple,
+    ast.InShape: Exprs._in_shape,
 }
+
+
+def label(text: str) -> str:
+    """A label as it reads back: bare when it is a name (not a keyword) or an integer, else
+    quoted (`"block1-0"`, `"layer_{i}"`, `"block"`)."""
+    if re.fullmatch(r"\d+", text) or (
+            re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text) and text not in _keywords()):
+        return text
+    return f'"{text}"'
+
+
+@lru_cache(maxsize=1)
+def _keywords() -> frozenset[str]:
+    """The grammar's words (`block`, `in`, `mul`, ...): a label spelled so needs its quotes."""
+    return frozenset(t.pattern.value for t in parser().terminals
+                     if t.pattern.type == "str" and t.pattern.value.isidentifier())

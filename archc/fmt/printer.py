@@ -11,7 +11,7 @@ from .. import ast
 from ..joins import lookup as join
 from ..syntax import OR
 from ..trivia import Comment, Pos, Trivia
-from .exprs import Exprs
+from .exprs import Exprs, label
 from .lines import INDENT, WIDTH, Line, comment_line, place_trailing, render, source_lines
 
 Extent = tuple[Pos, Pos]  # a statement's first token start, its last token end
@@ -35,7 +35,7 @@ def _end(span) -> Pos:
 
 
 def _label(node: ast.Labelled) -> str:
-    return f"{node.label}: "
+    return label(node.label) + ": "
 
 
 def _is_run(node) -> bool:
