@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -95,8 +95,11 @@ def _prelude() -> ast.Module:
     return parse(path.read_text(encoding="utf-8"), "<prelude>")
 
 
-def load_program(path: str | Path, text: str | None = None) -> Program:
-    """Parse a spec and its `use`s; collect load-time errors (syntax, imports, names)."""
+def load_program(path: str | Path, text: str | None = None,
+                 parse_file: Callable[[str, str], ast.Module] = parse) -> Program:
+    """Parse a spec and its `use`s; collect load-time errors (syntax, imports, names).
+    `parse_file(text, path)` is `parse` unless a caller reuses parsed files (the language
+    server memoizes it, so an edit re-parses only the edited file)."""
     display = str(path)
     prog = Program(display)
     own_blocks: dict[str, ast.Definition] = {}
@@ -105,7 +108,7 @@ def load_program(path: str | Path, text: str | None = None) -> Program:
         if text is None:
             text = read_source(Path(path), display)
         prog.sources.add(display, text)
-        module = parse(text, display)
+        module = parse_file(text, display)
     except ArchcError as exc:
         prog.errors.append(exc)
         return prog
@@ -116,7 +119,8 @@ def load_program(path: str | Path, text: str | None = None) -> Program:
     _collect(module, own_blocks, prog.networks, prog.errors)
     used_defs: list[ast.Definition] = []
     root = Path(path).resolve().parent  # (after reading: a symlink loop is a read error)
-    _load_uses(module, Path(path), root, prog, used, used_defs, {Path(path).resolve()})
+    _load_uses(module, Path(path), root, prog, used, used_defs, {Path(path).resolve()},
+               parse_file)
     prelude = {d.name: d for d in _prelude().definitions if d.kind == "block"}
     prog.blocks = {**prelude, **used, **own_blocks}
     errors, prog.cyclic = check_definitions(used_defs + list(module.definitions), prog.blocks)
@@ -136,7 +140,8 @@ def _collect(module: ast.Module, blocks: dict, networks: dict, errors: list) -> 
 
 
 def _load_uses(module: ast.Module, path: Path, root: Path, prog: Program, blocks: dict,
-               defs: list[ast.Definition], seen: set[Path], depth: int = 1) -> None:
+               defs: list[ast.Definition], seen: set[Path],
+               parse_file: Callable[[str, str], ast.Module], depth: int = 1) -> None:
     if module.uses and depth > MAX_USE_DEPTH:  # one recursion per level of `use`
         prog.errors.append(LimitError(f"use: files nested more than {MAX_USE_DEPTH} deep",
                                       module.uses[0].span))
@@ -154,13 +159,13 @@ def _load_uses(module: ast.Module, path: Path, root: Path, prog: Program, blocks
         try:
             text = read_source(target, display, use.span)
             prog.sources.add(display, text)
-            sub = parse(text, display)
+            sub = parse_file(text, display)
         except ArchcError as exc:
             prog.errors.append(exc)
             continue
         sub_blocks: dict[str, ast.Definition] = {}
         _collect(sub, sub_blocks, {}, prog.errors)
-        _load_uses(sub, target, root, prog, blocks, defs, seen, depth + 1)
+        _load_uses(sub, target, root, prog, blocks, defs, seen, parse_file, depth + 1)
         blocks.update(sub_blocks)
         defs.extend(d for d in sub.definitions if d.kind == "block")
 

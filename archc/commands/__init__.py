@@ -38,6 +38,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("list", "list", "every bundled spec and zoo member: params, MACs, torchvision model"),
     Command("import-weights", "import_weights",
             "map a torchvision (or other) state_dict onto a spec, by name"),
+    Command("lsp", "lsp", "run the language server (for editors) on stdio"),
 )
 
 BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}

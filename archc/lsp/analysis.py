@@ -1,0 +1,202 @@
+"""Language server, analysis: the compiler's own passes (archc/program.py: parse, `use`,
+prelude, names; archc/expand.py: every network expanded and shape-checked) run on an editor's
+text, in stages, keeping what the features read: the AST, the resolved nodes made by each
+statement, and every error. No second parser: a file that does not parse has no AST, and the
+features fall back to the last analysis that had one (see LineMap)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from .. import ir
+from ..errors import ArchcError, NameError_, Span
+from ..expand import expand_network
+from ..parse import parse
+from ..program import Program, load_program
+from ..stats import Counts, count
+
+
+@lru_cache(maxsize=64)
+def parse_cached(text: str, path: str) -> ir.Module:
+    """`parse`, remembered: the AST is immutable, so an unchanged `use`d file (or the same
+    text analysed again) is not parsed twice. Errors are raised again, not remembered."""
+    return parse(text, path)
+
+
+@dataclass
+class Analysis:
+    """Everything the features need about one version of one document."""
+
+    path: str
+    text: str
+    version: int | None
+    program: Program
+    module: ir.Module | None  # None when the text does not parse
+    networks: dict[str, ir.Network] = field(default_factory=dict)
+    errors: list[tuple[ArchcError, str | None]] = field(default_factory=list)  # (error, network)
+    made: dict[Span, list[tuple[str, ir.Node]]] = field(default_factory=dict)  # see nodes()
+    _counts: dict[int, Counts | None] = field(default_factory=dict)
+
+    @property
+    def parsed(self) -> bool:
+        return self.module is not None
+
+    def nodes(self, span: Span) -> list[tuple[str, ir.Node]]:
+        """The resolved nodes a statement made, with their qualified names (`net.layer2.0`),
+        one per time it ran: a block body runs once per call, a repetition once per instance."""
+        return self.made.get(span, [])
+
+    def counts(self, node: ir.Node) -> Counts | None:
+        """Parameters and MACs of a node; None where a shape inside it is unknown (after a
+        layer that failed)."""
+        key = id(node)
+        if key not in self._counts:
+            try:
+                self._counts[key] = count(node)
+            except TypeError:  # a shape is None: the counting rules need sizes
+                self._counts[key] = None
+        return self._counts[key]
+
+    def modules(self) -> list[ir.Module]:
+        """The parsed files this document sees: itself and what it `use`s (not the prelude)."""
+        out = [self.module] if self.module else []
+        for path, text in self.program.sources.items():
+            if path != self.path:
+                try:
+                    out.append(parse_cached(text, path))
+                except ArchcError:
+                    continue
+        return out
+
+
+Stages = Generator[None, None, Analysis]
+
+
+def analyze(path: str, text: str, version: int | None,
+            parse_file: Callable[[str, str], ir.Module] = parse_cached) -> Stages:
+    """Analyse one document, yielding between stages (loading, then each network) so that a
+    caller can drop the work when a newer edit arrives. Returns the Analysis."""
+    parsed: dict[str, ir.Module] = {}
+
+    def parse_and_keep(text: str, file: str) -> ir.Module:
+        parsed[file] = parse_file(text, file)
+        return parsed[file]
+
+    prog = load_program(path, text, parse_and_keep)
+    result = Analysis(path, text, version, prog, parsed.get(path),
+                      errors=[(e, None) for e in prog.errors])
+    if any(not isinstance(e, NameError_) for e in prog.errors) and not prog.networks:
+        return result
+    for name, defn in prog.networks.items():
+        yield
+        net, errs = expand_network(defn, prog.blocks, prog.cyclic, None, None, prog.path)
+        result.errors.extend((e, name) for e in errs)
+        if net is not None:
+            result.networks[name] = net
+            _index(net, result.made)
+    result.errors = _dedupe(result.errors)
+    return result
+
+
+def run(stages: Stages) -> Analysis:
+    """Run all stages at once (tests, the benchmark's baseline)."""
+    while True:
+        try:
+            next(stages)
+        except StopIteration as done:
+            return done.value
+
+
+def _index(net: ir.Network, made: dict[Span, list[tuple[str, ir.Node]]]) -> None:
+    for qual, node in ir.walk(net.root.items):
+        made.setdefault(node.span, []).append((qual, node))
+
+
+def _dedupe(errors: list[tuple[ArchcError, str | None]]) -> list[tuple[ArchcError, str | None]]:
+    seen, out = set(), []
+    for err, net in errors:
+        key = (err.span, err.message)
+        if key not in seen:
+            seen.add(key)
+            out.append((err, net))
+    return out
+
+
+# ----------------------------------------------------------------------------- stale positions
+
+
+class LineMap:
+    """Where the unchanged lines of an old text are in a new one (difflib on lines), so the
+    shapes of the last analysis that parsed can be shown on a text that no longer does."""
+
+    def __init__(self, old: str, new: str):
+        self.forward: dict[int, int] = {}
+        if old == new:
+            self.identity = True
+            return
+        self.identity = False
+        a, b = old.split("\n"), new.split("\n")
+        matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+        for block in matcher.get_matching_blocks():
+            for k in range(block.size):
+                self.forward[block.a + k] = block.b + k
+        self.back = {v: k for k, v in self.forward.items()}
+
+    def new_line(self, old_line: int) -> int | None:
+        return old_line if self.identity else self.forward.get(old_line)
+
+    def old_line(self, new_line: int) -> int | None:
+        return new_line if self.identity else self.back.get(new_line)
+
+
+# ----------------------------------------------------------------------------- the AST
+
+
+def statements(stmts: tuple[ir.Stmt, ...]) -> Iterator[ir.Stmt]:
+    """Every statement of a body and inside it, in source order (both branches of every
+    `if`, every branch of a join)."""
+    stack = list(reversed(stmts))
+    while stack:
+        st = stack.pop()
+        yield st
+        stack.extend(reversed(_children(st)))
+
+
+def _children(st: ir.Stmt) -> tuple[ir.Stmt, ...]:
+    if isinstance(st, (ir.Labelled, ir.Repeat)):
+        return (st.unit,)
+    if isinstance(st, (ir.Group, ir.Loop)):
+        return st.body
+    if isinstance(st, ir.Cond):
+        return st.then + st.orelse
+    if isinstance(st, ir.Branches):
+        return tuple(s for branch in st.branches for s in branch)
+    return ()
+
+
+def calls(module: ir.Module) -> Iterator[tuple[ir.Definition, ir.Call]]:
+    """Every call in a file, with the definition it is in."""
+    for d in module.definitions:
+        for st in statements(d.body):
+            if isinstance(st, ir.Call):
+                yield d, st
+
+
+def name_span(call: ir.Call) -> Span:
+    s = call.span
+    return Span(s.path, s.line, s.col, s.line, s.col + len(call.name))
+
+
+def label_span(st: ir.Labelled) -> Span:
+    s = st.span
+    return Span(s.path, s.line, s.col, s.line, s.col + len(st.label))
+
+
+def contains(span: Span, line: int, col: int) -> bool:
+    """0-based (line, col) inside a span, its end included (a cursor just after a name)."""
+    start = (span.line - 1, span.col - 1)
+    end = (span.end_line - 1, span.end_col - 1) if span.end_line else start
+    return start <= (line, col) <= end

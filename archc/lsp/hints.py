@@ -1,0 +1,93 @@
+"""Language server, inlay hints: the shape after each line of layers (`→ 128x28x28`, after
+the line's last layer call) and after each block call or repetition, with the block's
+parameter count. A statement inside a block runs once per call, so it shows each distinct
+shape it produced (`→ 64x56x56 | 128x28x28 | …`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from lsprotocol import types
+
+from .. import ir
+from ..ops import REGISTRY, fmt_shape
+from .analysis import Analysis, LineMap, statements
+from .convert import Locator
+
+MAX_SHOWN = 3  # distinct shapes shown beside one statement
+
+
+@dataclass
+class Hint:
+    line: int  # 0-based, in the analysed text
+    col: int
+    label: str
+    tooltip: str
+
+
+def hints(a: Analysis) -> list[Hint]:
+    """Every hint of an analysis, in source order."""
+    if a.module is None:
+        return []
+    found: list[tuple[ir.Stmt, bool]] = []  # (statement, is a block call or repetition)
+    for d in a.module.definitions:
+        found.extend(_candidates(d.body, a))
+    last: dict[int, int] = {}  # line -> the end column of the last statement ending there
+    for st, _ in found:
+        last[st.span.end_line] = max(last.get(st.span.end_line, 0), st.span.end_col)
+    out = []
+    for st, always in found:
+        if always or last[st.span.end_line] == st.span.end_col:
+            hint = _hint(st, a)
+            if hint is not None:
+                out.append(hint)
+    return out
+
+
+def _candidates(body: tuple[ir.Stmt, ...], a: Analysis) -> Iterator[tuple[ir.Stmt, bool]]:
+    repeated = set()
+    for st in statements(body):
+        if isinstance(st, ir.Repeat) and a.nodes(st.span):
+            repeated.add(id(st.unit))  # the repetition's hint stands for its unit's
+            yield st, True
+        elif isinstance(st, ir.Call) and id(st) not in repeated and st.span.end_line:
+            yield st, st.name in a.program.blocks and st.name not in REGISTRY
+
+
+def _hint(st: ir.Stmt, a: Analysis) -> Hint | None:
+    made = [(q, n) for q, n in a.nodes(st.span) if n.out_shape is not None]
+    if not made:
+        return None
+    shapes = _distinct(fmt_shape(n.out_shape) for _, n in made)
+    label = "→ " + _some(shapes)
+    if any(isinstance(n, ir.Scope) for _, n in made):
+        params = _distinct(f"{c.params:,}" for _, n in made if (c := a.counts(n)))
+        label += f" · {_some(params)} params" if params else ""
+    tooltip = "\n".join(f"{q or a.path}: {fmt_shape(n.in_shape)} → {fmt_shape(n.out_shape)}"
+                        for q, n in made[:20])
+    return Hint(st.span.end_line - 1, st.span.end_col - 1, label, tooltip)
+
+
+def _some(items: list[str]) -> str:
+    return " | ".join(items[:MAX_SHOWN]) + (" | …" if len(items) > MAX_SHOWN else "")
+
+
+def _distinct(items: Iterator[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def inlay_hints(a: Analysis, text: str, lines: tuple[int, int], loc: Locator,
+                path: str) -> list[types.InlayHint]:
+    """The hints of `a` placed on `text` (the document now; `a` may be an older analysis
+    whose lines are mapped onto it), for the lines in `lines` (0-based, inclusive)."""
+    mapping = LineMap(a.text, text)
+    out = []
+    for h in hints(a):
+        line = mapping.new_line(h.line)
+        if line is None or not lines[0] <= line <= lines[1]:
+            continue
+        out.append(types.InlayHint(loc.position(path, line, h.col), h.label,
+                                   kind=types.InlayHintKind.Type, padding_left=True,
+                                   tooltip=h.tooltip))
+    return out

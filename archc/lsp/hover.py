@@ -1,0 +1,49 @@
+"""Language server, hover: over a call, the op's or block's signature and doc, then each
+module it made with its input and output shapes, parameters and MACs; over a block's name
+where it is defined, the same for every call of it."""
+
+from __future__ import annotations
+
+from .. import ir
+from ..errors import Span
+from ..ops import fmt_shape
+from .analysis import Analysis, calls, contains, name_span
+from .convert import Locator
+from .describe import Callee, callee
+
+MAX_ROWS = 12
+
+
+def hover(a: Analysis, line: int, col: int, loc: Locator) -> tuple[str, Span] | None:
+    """Markdown for the name at (line, col) of the analysed text, and the name's span."""
+    if a.module is None:
+        return None
+    for _, call in calls(a.module):
+        if contains(name_span(call), line, col):
+            what = callee(call.name, a.program.blocks, loc)
+            return (_markdown(what, a.nodes(call.span), a), name_span(call)) if what else None
+    for d in a.module.definitions:
+        if d.kind == "block" and contains(d.span, line, col):
+            what = callee(d.name, a.program.blocks, loc)
+            made = [qn for module in a.modules() for _, c in calls(module) if c.name == d.name
+                    for qn in a.nodes(c.span)]
+            return (_markdown(what, made, a), d.span) if what else None
+    return None
+
+
+def _markdown(what: Callee, made: list[tuple[str, ir.Node]], a: Analysis) -> str:
+    head = f"```archc\n{what.signature}\n```\n\n*{what.kind}*"
+    if what.where not in ("built-in",):
+        head += f" from {what.where}"
+    if what.doc:
+        head += f" — {what.doc}"
+    if not made:
+        return head + "\n\nnot reached by any network of this file"
+    rows = ["| module | in | out | params | MACs |", "|---|---|---|---|---|"]
+    for qual, node in made[:MAX_ROWS]:
+        c = a.counts(node)
+        rows.append(f"| `{qual}` | {fmt_shape(node.in_shape)} | {fmt_shape(node.out_shape)} | "
+                    f"{f'{c.params:,}' if c else '?'} | {f'{c.macs:,}' if c else '?'} |")
+    if len(made) > MAX_ROWS:
+        rows.append(f"| … {len(made) - MAX_ROWS} more | | | | |")
+    return head + "\n\n" + "\n".join(rows)

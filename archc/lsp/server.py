@@ -1,0 +1,161 @@
+"""Language server, wiring: a pygls LanguageServer over stdio. Each edit starts an analysis
+of the document (archc/lsp/analysis.py) that yields between stages; a newer edit cancels
+it, so stale work stops at the next stage. Requests wait for the analysis of the text they
+were made on, then answer from it, or, when the text does not parse, from the last analysis
+that did (its lines mapped onto the text as it is now)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pygls.lsp.server import LanguageServer
+
+from .. import __version__
+from ..errors import Span
+from .analysis import Analysis, LineMap, Stages, analyze
+from .convert import Locator, uri_to_path
+
+log = logging.getLogger(__name__)
+
+REQUEST_FAILED = -32803  # LSP's RequestFailed: the request was valid but cannot be done
+
+
+@dataclass
+class DocState:
+    """What the server knows about one open document."""
+
+    uri: str
+    path: str
+    current: Analysis | None = None  # of the text the last finished analysis read
+    good: Analysis | None = None  # the last one whose text parsed
+    task: asyncio.Task | None = None
+
+
+class ArchcServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("archc", __version__,
+                         text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.states: dict[str, DocState] = {}
+        self.analysed = 0  # analyses finished (the benchmark reads it in-process)
+
+    # -- documents
+    def state(self, uri: str) -> DocState:
+        if uri not in self.states:
+            self.states[uri] = DocState(uri, str(Path(uri_to_path(uri)).absolute()))
+        return self.states[uri]
+
+    def text(self, uri: str) -> str:
+        return self.workspace.get_text_document(uri).source
+
+    def locator(self) -> Locator:
+        by_path = {s.path: s.uri for s in self.states.values()}
+
+        def open_text(path: str) -> str | None:
+            uri = by_path.get(path)
+            return self.text(uri) if uri else None
+
+        return Locator(self.workspace.position_codec, open_text, by_path.get)
+
+    # -- analysis
+    def schedule(self, uri: str) -> None:
+        """Analyse the document's text now; drop any analysis of an older text."""
+        st = self.state(uri)
+        if st.task is not None and not st.task.done():
+            st.task.cancel()
+        doc = self.workspace.get_text_document(uri)
+        st.task = asyncio.ensure_future(self._analyse(st, doc.source, doc.version))
+
+    async def _analyse(self, st: DocState, text: str, version: int | None) -> None:
+        await asyncio.sleep(0)  # edits already queued cancel this before it starts
+        try:
+            result = await _run_stages(analyze(st.path, text, version))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a compiler bug: report it, keep what the editor shows
+            self.report_server_error(exc, None)
+            return
+        st.current = result
+        if result.parsed:
+            st.good = result
+        self.analysed += 1
+        self.publish(st, result)
+
+    def publish(self, st: DocState, a: Analysis) -> None:
+        from .diagnostics import diagnostics
+
+        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+            st.uri, diagnostics(a, self.locator()), version=a.version))
+
+    async def latest(self, uri: str) -> tuple[str, Analysis | None]:
+        """The document's text and the analysis to answer from (None if there is none yet):
+        the current one if it parsed, else the last that did."""
+        st = self.state(uri)
+        if st.task is None:
+            self.schedule(uri)
+        while st.task is not None and not st.task.done():
+            await asyncio.wait({st.task})  # a newer edit may replace the task meanwhile
+        text = self.text(uri)
+        if st.current is not None and st.current.parsed and st.current.text == text:
+            return text, st.current
+        return text, st.good
+
+    def dependents(self, path: str) -> list[str]:
+        """Open documents whose last analysis read the file at `path` (through `use`)."""
+        out = []
+        for st in self.states.values():
+            sources = st.current.program.sources if st.current else {}
+            if st.path != path and any(_same(p, path) for p in sources):
+                out.append(st.uri)
+        return out
+
+    def report_server_error(self, error: Exception, source) -> None:
+        log.error("archc lsp: %s", error, exc_info=error)
+        self.window_log_message(types.LogMessageParams(types.MessageType.Error,
+                                                       f"archc lsp: internal error: {error}"))
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+async def _run_stages(stages: Stages) -> Analysis:
+    """Run an analysis, letting the event loop read messages between its stages."""
+    try:
+        while True:
+            next(stages)
+            await asyncio.sleep(0)
+    except StopIteration as done:
+        return done.value
+    finally:
+        stages.close()
+
+
+# ----------------------------------------------------------------------------- positions
+
+
+def to_analysis(a: Analysis, text: str, line: int) -> int | None:
+    """A line of the text now -> the same line in the analysed text (None if edited)."""
+    return LineMap(a.text, text).old_line(line)
+
+
+def to_document(span: Span, a: Analysis, text: str, path: str) -> Span | None:
+    """A span of the analysed text -> the text now (None if its lines were edited)."""
+    if span.path != path or a.text == text:
+        return span
+    lines = LineMap(a.text, text)
+    line, end = lines.new_line(span.line - 1), lines.new_line((span.end_line or span.line) - 1)
+    if line is None or end is None:
+        return None
+    return Span(span.path, line + 1, span.col, end + 1 if span.end_line else 0, span.end_col)
+
+
+def fail(message: str) -> JsonRpcException:
+    return JsonRpcException(message, REQUEST_FAILED)
