@@ -4,7 +4,9 @@ with a real forward pass and `numel` of the built module."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -376,3 +378,18 @@ async def test_half_typed_file_keeps_the_last_good_shapes(client: LanguageClient
         doc.change(at, at + len(typed), "")
         assert await doc.diagnostics() == []
     doc.close()
+
+
+# ----------------------------------------------------------------------------- packaging
+
+
+async def test_without_the_extra_a_clear_message() -> None:
+    """`archc lsp` without pygls installed: exit 2 and how to install it, no traceback."""
+    code = ("import sys; sys.modules['pygls'] = None; from archc.cli import main; "
+            "sys.exit(main(['lsp']))")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, cwd=ROOT, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 2, err
+    assert "pip install 'archc[lsp]'" in err.decode() and "Traceback" not in err.decode()

@@ -85,13 +85,16 @@ def analyze(path: str, text: str, version: int | None,
         parsed[file] = parse_file(text, file)
         return parsed[file]
 
+    yield  # a newer edit may have come while this waited for the worker
     prog = load_program(path, text, parse_and_keep)
     result = Analysis(path, text, version, prog, parsed.get(path),
                       errors=[(e, None) for e in prog.errors])
+    yield
     if any(not isinstance(e, NameError_) for e in prog.errors) and not prog.networks:
         return result
-    for name, defn in prog.networks.items():
-        yield
+    for i, (name, defn) in enumerate(prog.networks.items()):
+        if i:
+            yield
         net, errs = expand_network(defn, prog.blocks, prog.cyclic, None, None, prog.path)
         result.errors.extend((e, name) for e in errs)
         if net is not None:

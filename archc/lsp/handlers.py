@@ -49,8 +49,8 @@ def _can_refresh_hints(ls: ArchcServer) -> bool:
 
 def did_close(ls: ArchcServer, params: T.DidCloseTextDocumentParams) -> None:
     st = ls.states.pop(params.text_document.uri, None)
-    if st is not None and st.task is not None:
-        st.task.cancel()
+    if st is not None:
+        st.stop.set()
     ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(params.text_document.uri,
                                                                     []))
 

@@ -1,14 +1,17 @@
 """Language server, wiring: a pygls LanguageServer over stdio. Each edit starts an analysis
-of the document (archc/lsp/analysis.py) that yields between stages; a newer edit cancels
-it, so stale work stops at the next stage. Requests wait for the analysis of the text they
-were made on, then answer from it, or, when the text does not parse, from the last analysis
-that did (its lines mapped onto the text as it is now)."""
+of the document (archc/lsp/analysis.py) on a worker thread, so the event loop keeps reading
+messages meanwhile; a newer edit of the same document cancels it, and the stale work stops
+at its next stage. Requests wait for the analysis of the text they were made on, then answer
+from it, or, when the text does not parse, from the last analysis that did (its lines
+mapped onto the text as it is now)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lsprotocol import types
@@ -34,6 +37,7 @@ class DocState:
     current: Analysis | None = None  # of the text the last finished analysis read
     good: Analysis | None = None  # the last one whose text parsed
     task: asyncio.Task | None = None
+    stop: threading.Event = field(default_factory=threading.Event)  # of the running analysis
 
 
 class ArchcServer(LanguageServer):
@@ -41,7 +45,8 @@ class ArchcServer(LanguageServer):
         super().__init__("archc", __version__,
                          text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
         self.states: dict[str, DocState] = {}
-        self.analysed = 0  # analyses finished (the benchmark reads it in-process)
+        # One thread: analyses of several documents queue up instead of sharing the GIL.
+        self.analysis_pool = ThreadPoolExecutor(1, thread_name_prefix="archc-analysis")
 
     # -- documents
     def state(self, uri: str) -> DocState:
@@ -65,24 +70,25 @@ class ArchcServer(LanguageServer):
     def schedule(self, uri: str) -> None:
         """Analyse the document's text now; drop any analysis of an older text."""
         st = self.state(uri)
-        if st.task is not None and not st.task.done():
-            st.task.cancel()
+        st.stop.set()  # the running analysis, if any, is stale now
+        st.stop = threading.Event()
         doc = self.workspace.get_text_document(uri)
-        st.task = asyncio.ensure_future(self._analyse(st, doc.source, doc.version))
+        st.task = asyncio.ensure_future(self._analyse(st, doc.source, doc.version, st.stop))
 
-    async def _analyse(self, st: DocState, text: str, version: int | None) -> None:
-        await asyncio.sleep(0)  # edits already queued cancel this before it starts
+    async def _analyse(self, st: DocState, text: str, version: int | None,
+                       stop: threading.Event) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            result = await _run_stages(analyze(st.path, text, version))
-        except asyncio.CancelledError:
-            raise
+            result = await loop.run_in_executor(self.analysis_pool, _run_stages,
+                                                analyze(st.path, text, version), stop)
         except Exception as exc:  # a compiler bug: report it, keep what the editor shows
             self.report_server_error(exc, None)
+            return
+        if result is None or stop.is_set():  # a newer edit came first
             return
         st.current = result
         if result.parsed:
             st.good = result
-        self.analysed += 1
         self.publish(st, result)
 
     def publish(self, st: DocState, a: Analysis) -> None:
@@ -126,12 +132,12 @@ def _same(a: str, b: str) -> bool:
         return False
 
 
-async def _run_stages(stages: Stages) -> Analysis:
-    """Run an analysis, letting the event loop read messages between its stages."""
+def _run_stages(stages: Stages, stop: threading.Event) -> Analysis | None:
+    """Run an analysis (on the worker thread); None when `stop` is set between stages."""
     try:
-        while True:
+        while not stop.is_set():
             next(stages)
-            await asyncio.sleep(0)
+        return None
     except StopIteration as done:
         return done.value
     finally:

@@ -1,0 +1,177 @@
+"""Issue 14, speed: how long after an edit `archc lsp` delivers diagnostics and inlay hints.
+
+A real client (pygls) starts `archc lsp` over stdio, opens each bundled spec and edits the
+comment at the end of the network's last call line (each edit a new text, so nothing is
+served from the parse cache but the prelude and `use`d files). After each edit
+it asks for the inlay hints of the whole file, as an editor does, and times the edit until
+both the diagnostics for that version and the hints have arrived. Target: median < 50 ms for
+the largest bundled spec. Then bursts of edits faster than analysis: stale versions should
+be dropped, not analysed (the number of diagnostics published per burst says so). Also the
+analysis alone, in process, for where the time goes. No timed asserts anywhere.
+
+    python bench/lsp_latency.py [--edits 100] [--specs tv_resnet tv_densenet]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = sorted((ROOT / "specs").glob("*.arch"), key=lambda p: p.stat().st_size)
+
+
+class Client:
+    """A pygls client that notes when each (uri, version)'s diagnostics arrive."""
+
+    def __init__(self) -> None:
+        self.lsp = LanguageClient("lsp-latency", "1")
+        self.arrived: dict[tuple[str, int | None], float] = {}
+
+        @self.lsp.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        def _published(params: types.PublishDiagnosticsParams) -> None:
+            self.arrived[(params.uri, params.version)] = time.perf_counter()
+
+    async def start(self) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        await self.lsp.start_io(sys.executable, "-m", "archc", "lsp", env=env)
+        await self.lsp.initialize_async(types.InitializeParams(
+            capabilities=types.ClientCapabilities(), root_uri=ROOT.as_uri()))
+        self.lsp.initialized(types.InitializedParams())
+
+    async def diagnostics(self, uri: str, version: int) -> float:
+        while (uri, version) not in self.arrived:
+            await asyncio.sleep(0.0005)
+        return self.arrived[(uri, version)]
+
+    async def stop(self) -> None:
+        await self.lsp.shutdown_async(None)
+        self.lsp.exit(None)
+        await self.lsp.stop()
+
+
+class Editor:
+    """One open document, typed into at the end of a line."""
+
+    def __init__(self, client: Client, path: Path):
+        self.client, self.uri = client, path.as_uri()
+        self.text = path.read_text(encoding="utf-8")
+        lines = self.text.split("\n")
+        self.line = max(i for i, t in enumerate(lines) if t.startswith("  ") and "(" in t)
+        lines[self.line] += "  # 1"
+        self.text = "\n".join(lines)
+        self.col = len(lines[self.line]) - 1  # where the comment's number starts
+        self.width = 1
+        self.version = 1
+        client.lsp.text_document_did_open(types.DidOpenTextDocumentParams(
+            types.TextDocumentItem(uri=self.uri, language_id="arch", version=1, text=self.text)))
+
+    def type_one(self) -> None:
+        """Replace the comment's number by the new version's."""
+        self.version += 1
+        rng = types.Range(types.Position(self.line, self.col),
+                          types.Position(self.line, self.col + self.width))
+        new = str(self.version)
+        self.width = len(new)
+        change = types.TextDocumentContentChangePartial(range=rng, text=new)
+        self.client.lsp.text_document_did_change(types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(uri=self.uri, version=self.version), [change]))
+
+    async def hints(self) -> list[types.InlayHint]:
+        whole = types.Range(types.Position(0, 0), types.Position(self.text.count("\n") + 1, 0))
+        return await self.client.lsp.text_document_inlay_hint_async(
+            types.InlayHintParams(types.TextDocumentIdentifier(self.uri), whole)) or []
+
+
+async def edit_latency(client: Client, path: Path, edits: int) -> tuple[list[float], int]:
+    ed = Editor(client, path)
+    await client.diagnostics(ed.uri, 1)
+    times, n_hints = [], 0
+    for i in range(edits + 5):  # the first 5 warm up
+        start = time.perf_counter()
+        ed.type_one()
+        hints = await ed.hints()
+        done = max(time.perf_counter(), await client.diagnostics(ed.uri, ed.version))
+        if i >= 5:
+            times.append(1000 * (done - start))
+        n_hints = len(hints)
+    return times, n_hints
+
+
+async def burst(client: Client, path: Path, size: int, rounds: int) -> tuple[float, float]:
+    """Edits sent back to back: ms until the last version's diagnostics, and how many
+    versions of each burst were analysed and published."""
+    ed = Editor(client, path)
+    ed.uri = ed.uri + f"?burst{size}"  # a second document, not the one timed above
+    ed.client.lsp.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri=ed.uri, language_id="arch", version=1, text=ed.text)))
+    await client.diagnostics(ed.uri, 1)
+    times, published = [], []
+    for _ in range(rounds):
+        first = ed.version + 1
+        start = time.perf_counter()
+        for _ in range(size):
+            ed.type_one()
+        times.append(1000 * (await client.diagnostics(ed.uri, ed.version) - start))
+        await asyncio.sleep(0.2)  # anything still in flight arrives
+        published.append(sum((ed.uri, v) in client.arrived for v in range(first, ed.version + 1)))
+    return statistics.median(times), statistics.mean(published)
+
+
+def in_process(path: Path, repeat: int) -> float:
+    """The analysis alone (archc.lsp.analysis), no protocol: median ms."""
+    sys.path.insert(0, str(ROOT))
+    from archc.lsp.analysis import analyze, run
+
+    text, times = path.read_text(encoding="utf-8"), []
+    for i in range(repeat + 3):
+        start = time.perf_counter()
+        run(analyze(str(path), f"{text}# {i}\n", i))  # a new text: no parse cache hit
+        if i >= 3:
+            times.append(1000 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--edits", type=int, default=100)
+    ap.add_argument("--specs", nargs="*", help="bundled spec names (default: all)")
+    args = ap.parse_args()
+    specs = [p for p in SPECS if not args.specs or p.stem in args.specs]
+    print(f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"load average {os.getloadavg()[0]:.2f}, {time.strftime('%Y-%m-%d')}")
+    client = Client()
+    await client.start()
+    print(f"{'spec':<16}{'bytes':>7}{'hints':>7}{'median ms':>11}{'p90 ms':>9}"
+          f"{'analysis ms':>13}")
+    medians = {}
+    for path in specs:
+        times, n_hints = await edit_latency(client, path, args.edits)
+        medians[path.stem] = statistics.median(times)
+        p90 = statistics.quantiles(times, n=10)[-1]
+        print(f"{path.stem:<16}{path.stat().st_size:>7}{n_hints:>7}{medians[path.stem]:>11.1f}"
+              f"{p90:>9.1f}{in_process(path, 20):>13.1f}")
+    largest = specs[-1]
+    print(f"largest bundled spec ({largest.stem}, {largest.stat().st_size} bytes): median "
+          f"{medians[largest.stem]:.1f} ms after an edit until diagnostics and hints "
+          f"(target < 50 ms); slowest: {max(medians, key=medians.get)} "
+          f"{max(medians.values()):.1f} ms")
+    for size in (5, 20):
+        ms, analysed = await burst(client, largest, size, 10)
+        print(f"burst of {size} edits back to back: last version's diagnostics after "
+              f"{ms:.1f} ms; versions analysed and published per burst: {analysed:.1f} of "
+              f"{size}")
+    await client.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
