@@ -11,7 +11,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from .. import ir
+from .. import ast, graph
 from ..errors import ArchcError, NameError_, Span
 from ..expand import expand_network
 from ..parse import parse
@@ -20,7 +20,7 @@ from ..stats import Counts, count
 
 
 @lru_cache(maxsize=64)
-def parse_cached(text: str, path: str) -> ir.Module:
+def parse_cached(text: str, path: str) -> ast.Module:
     """`parse`, remembered: the AST is immutable, so an unchanged `use`d file (or the same
     text analysed again) is not parsed twice. Errors are raised again, not remembered."""
     return parse(text, path)
@@ -34,22 +34,22 @@ class Analysis:
     text: str
     version: int | None
     program: Program
-    module: ir.Module | None  # None when the text does not parse
-    networks: dict[str, ir.Network] = field(default_factory=dict)
+    module: ast.Module | None  # None when the text does not parse
+    networks: dict[str, graph.Network] = field(default_factory=dict)
     errors: list[tuple[ArchcError, str | None]] = field(default_factory=list)  # (error, network)
-    made: dict[Span, list[tuple[str, ir.Node]]] = field(default_factory=dict)  # see nodes()
+    made: dict[Span, list[tuple[str, graph.Node]]] = field(default_factory=dict)  # see nodes()
     _counts: dict[int, Counts | None] = field(default_factory=dict)
 
     @property
     def parsed(self) -> bool:
         return self.module is not None
 
-    def nodes(self, span: Span) -> list[tuple[str, ir.Node]]:
+    def nodes(self, span: Span) -> list[tuple[str, graph.Node]]:
         """The resolved nodes a statement made, with their qualified names (`net.layer2.0`),
         one per time it ran: a block body runs once per call, a repetition once per instance."""
         return self.made.get(span, [])
 
-    def counts(self, node: ir.Node) -> Counts | None:
+    def counts(self, node: graph.Node) -> Counts | None:
         """Parameters and MACs of a node; None where a shape inside it is unknown (after a
         layer that failed)."""
         key = id(node)
@@ -60,7 +60,7 @@ class Analysis:
                 self._counts[key] = None
         return self._counts[key]
 
-    def modules(self) -> list[ir.Module]:
+    def modules(self) -> list[ast.Module]:
         """The parsed files this document sees: itself and what it `use`s (not the prelude)."""
         out = [self.module] if self.module else []
         for path, text in self.program.sources.items():
@@ -76,12 +76,12 @@ Stages = Generator[None, None, Analysis]
 
 
 def analyze(path: str, text: str, version: int | None,
-            parse_file: Callable[[str, str], ir.Module] = parse_cached) -> Stages:
+            parse_file: Callable[[str, str], ast.Module] = parse_cached) -> Stages:
     """Analyse one document, yielding between stages (loading, then each network) so that a
     caller can drop the work when a newer edit arrives. Returns the Analysis."""
-    parsed: dict[str, ir.Module] = {}
+    parsed: dict[str, ast.Module] = {}
 
-    def parse_and_keep(text: str, file: str) -> ir.Module:
+    def parse_and_keep(text: str, file: str) -> ast.Module:
         parsed[file] = parse_file(text, file)
         return parsed[file]
 
@@ -113,8 +113,8 @@ def run(stages: Stages) -> Analysis:
             return done.value
 
 
-def _index(net: ir.Network, made: dict[Span, list[tuple[str, ir.Node]]]) -> None:
-    for qual, node in ir.walk(net.root.items):
+def _index(net: graph.Network, made: dict[Span, list[tuple[str, graph.Node]]]) -> None:
+    for qual, node in graph.walk(net.root.items):
         made.setdefault(node.span, []).append((qual, node))
 
 
@@ -158,7 +158,7 @@ class LineMap:
 # ----------------------------------------------------------------------------- the AST
 
 
-def statements(stmts: tuple[ir.Stmt, ...]) -> Iterator[ir.Stmt]:
+def statements(stmts: tuple[ast.Stmt, ...]) -> Iterator[ast.Stmt]:
     """Every statement of a body and inside it, in source order (both branches of every
     `if`, every branch of a join)."""
     stack = list(reversed(stmts))
@@ -168,32 +168,32 @@ def statements(stmts: tuple[ir.Stmt, ...]) -> Iterator[ir.Stmt]:
         stack.extend(reversed(_children(st)))
 
 
-def _children(st: ir.Stmt) -> tuple[ir.Stmt, ...]:
-    if isinstance(st, (ir.Labelled, ir.Repeat)):
+def _children(st: ast.Stmt) -> tuple[ast.Stmt, ...]:
+    if isinstance(st, (ast.Labelled, ast.Repeat)):
         return (st.unit,)
-    if isinstance(st, (ir.Group, ir.Loop)):
+    if isinstance(st, (ast.Group, ast.Loop)):
         return st.body
-    if isinstance(st, ir.Cond):
+    if isinstance(st, ast.Cond):
         return st.then + st.orelse
-    if isinstance(st, ir.Branches):
+    if isinstance(st, ast.Branches):
         return tuple(s for branch in st.branches for s in branch)
     return ()
 
 
-def calls(module: ir.Module) -> Iterator[tuple[ir.Definition, ir.Call]]:
+def calls(module: ast.Module) -> Iterator[tuple[ast.Definition, ast.Call]]:
     """Every call in a file, with the definition it is in."""
     for d in module.definitions:
         for st in statements(d.body):
-            if isinstance(st, ir.Call):
+            if isinstance(st, ast.Call):
                 yield d, st
 
 
-def name_span(call: ir.Call) -> Span:
+def name_span(call: ast.Call) -> Span:
     s = call.span
     return Span(s.path, s.line, s.col, s.line, s.col + len(call.name))
 
 
-def label_span(st: ir.Labelled) -> Span:
+def label_span(st: ast.Labelled) -> Span:
     s = st.span
     return Span(s.path, s.line, s.col, s.line, s.col + len(st.label))
 

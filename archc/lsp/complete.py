@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from .. import ir
+from .. import ast
 from ..ops import REGISTRY
 from . import syntax
 from .convert import Locator
@@ -21,17 +21,17 @@ _VALUE_WORDS = ("true", "false", "not", "and", "or", "if", "else")
 _FUNCTIONS = ("min", "max")
 
 
-def _blocks(known: dict[str, ir.Definition], toks_outline: list[syntax.Outline]
-            ) -> dict[str, ir.Definition | None]:
+def _blocks(known: dict[str, ast.Definition], toks_outline: list[syntax.Outline]
+            ) -> dict[str, ast.Definition | None]:
     """Blocks this file can call: those the last analysis knew, plus any typed since."""
-    out: dict[str, ir.Definition | None] = dict(known)
+    out: dict[str, ast.Definition | None] = dict(known)
     for o in toks_outline:
         if o.kind == "block":
             out.setdefault(o.name, None)
     return out
 
 
-def completion(text: str, line: int, col: int, blocks: dict[str, ir.Definition],
+def completion(text: str, line: int, col: int, blocks: dict[str, ast.Definition],
                loc: Locator) -> list[types.CompletionItem]:
     toks = syntax.tokens(text)
     defs = syntax.outline(toks)
@@ -93,7 +93,7 @@ def _word(name: str) -> types.CompletionItem:
 # ----------------------------------------------------------------------------- signature help
 
 
-def signature_help(text: str, line: int, col: int, blocks: dict[str, ir.Definition],
+def signature_help(text: str, line: int, col: int, blocks: dict[str, ast.Definition],
                    loc: Locator) -> types.SignatureHelp | None:
     toks = syntax.tokens(text)
     ctx = syntax.call_at(toks, line, col)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lsprotocol import types
 
-from .. import ir
+from .. import ast
 from ..errors import ArchcError, Span
 from .analysis import Analysis
 from .convert import PRELUDE, Locator
@@ -78,7 +78,7 @@ def _place_in_document(err: ArchcError, network: str | None, a: Analysis) -> Spa
     return None
 
 
-def _use_leading_to(path: str, module: ir.Module, doc_path: str) -> ir.Use | None:
+def _use_leading_to(path: str, module: ast.Module, doc_path: str) -> ast.Use | None:
     target = Path(path).resolve()
     base = Path(doc_path).resolve().parent
     for use in module.uses:

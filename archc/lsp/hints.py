@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from lsprotocol import types
 
-from .. import ir
+from .. import ast, graph
 from ..ops import REGISTRY, fmt_shape
 from .analysis import Analysis, LineMap, statements
 from .convert import Locator
@@ -30,7 +30,7 @@ def hints(a: Analysis) -> list[Hint]:
     """Every hint of an analysis, in source order."""
     if a.module is None:
         return []
-    found: list[tuple[ir.Stmt, bool]] = []  # (statement, is a block call or repetition)
+    found: list[tuple[ast.Stmt, bool]] = []  # (statement, is a block call or repetition)
     for d in a.module.definitions:
         found.extend(_candidates(d.body, a))
     last: dict[int, int] = {}  # line -> the end column of the last statement ending there
@@ -45,23 +45,23 @@ def hints(a: Analysis) -> list[Hint]:
     return out
 
 
-def _candidates(body: tuple[ir.Stmt, ...], a: Analysis) -> Iterator[tuple[ir.Stmt, bool]]:
+def _candidates(body: tuple[ast.Stmt, ...], a: Analysis) -> Iterator[tuple[ast.Stmt, bool]]:
     repeated = set()
     for st in statements(body):
-        if isinstance(st, ir.Repeat) and a.nodes(st.span):
+        if isinstance(st, ast.Repeat) and a.nodes(st.span):
             repeated.add(id(st.unit))  # the repetition's hint stands for its unit's
             yield st, True
-        elif isinstance(st, ir.Call) and id(st) not in repeated and st.span.end_line:
+        elif isinstance(st, ast.Call) and id(st) not in repeated and st.span.end_line:
             yield st, st.name in a.program.blocks and st.name not in REGISTRY
 
 
-def _hint(st: ir.Stmt, a: Analysis) -> Hint | None:
+def _hint(st: ast.Stmt, a: Analysis) -> Hint | None:
     made = [(q, n) for q, n in a.nodes(st.span) if n.out_shape is not None]
     if not made:
         return None
     shapes = _distinct(fmt_shape(n.out_shape) for _, n in made)
     label = "→ " + _some(shapes)
-    if any(isinstance(n, ir.Scope) for _, n in made):
+    if any(isinstance(n, graph.Scope) for _, n in made):
         params = _distinct(f"{c.params:,}" for _, n in made if (c := a.counts(n)))
         label += f" · {_some(params)} params" if params else ""
     tooltip = "\n".join(f"{q or a.path}: {fmt_shape(n.in_shape)} → {fmt_shape(n.out_shape)}"

@@ -4,7 +4,7 @@ where it is defined, the same for every call of it."""
 
 from __future__ import annotations
 
-from .. import ir
+from .. import graph
 from ..errors import Span
 from ..ops import fmt_shape
 from .analysis import Analysis, calls, contains, name_span
@@ -31,7 +31,7 @@ def hover(a: Analysis, line: int, col: int, loc: Locator) -> tuple[str, Span] | 
     return None
 
 
-def _markdown(what: Callee, made: list[tuple[str, ir.Node]], a: Analysis) -> str:
+def _markdown(what: Callee, made: list[tuple[str, graph.Node]], a: Analysis) -> str:
     head = f"```archc\n{what.signature}\n```\n\n*{what.kind}*"
     if what.where not in ("built-in",):
         head += f" from {what.where}"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lsprotocol import types
 
-from .. import ir
+from .. import ast
 from ..errors import Span
 from ..ops import REGISTRY
 from ..resources import prelude_path
@@ -53,10 +53,10 @@ def target_at(a: Analysis, line: int, col: int) -> Target | None:
         if contains(d.span, line, col):
             return Target("block" if d.kind == "block" else "network", d.name, d.span)
         for st in statements(d.body):
-            if isinstance(st, ir.Call) and contains(name_span(st), line, col):
+            if isinstance(st, ast.Call) and contains(name_span(st), line, col):
                 kind = "op" if st.name in REGISTRY else "block"
                 return Target(kind, st.name, name_span(st))
-            if isinstance(st, ir.Labelled) and contains(label_span(st), line, col):
+            if isinstance(st, ast.Labelled) and contains(label_span(st), line, col):
                 return Target("label", st.label, label_span(st))
     return None
 
@@ -76,7 +76,7 @@ def definition(a: Analysis, line: int, col: int) -> Span | None:
     return None
 
 
-def _prelude_module() -> ir.Module:
+def _prelude_module() -> ast.Module:
     return parse_cached(prelude_path().read_text(encoding="utf-8"), PRELUDE)
 
 
