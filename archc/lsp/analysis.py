@@ -18,6 +18,8 @@ from ..parse import parse
 from ..program import Program, load_program
 from ..stats import Counts, count
 
+PRELUDE = "<prelude>"  # the path the compiler gives the prelude's spans
+
 
 @lru_cache(maxsize=64)
 def parse_cached(text: str, path: str) -> ast.Module:
@@ -64,7 +66,7 @@ class Analysis:
         """The parsed files this document sees: itself and what it `use`s (not the prelude)."""
         out = [self.module] if self.module else []
         for path, text in self.program.sources.items():
-            if path != self.path:
+            if path not in (self.path, PRELUDE):
                 try:
                     out.append(parse_cached(text, path))
                 except ArchcError:

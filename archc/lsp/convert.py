@@ -14,8 +14,7 @@ from pygls.workspace.position_codec import PositionCodec, ServerTextPosition
 
 from ..errors import Span
 from ..resources import prelude_path
-
-PRELUDE = "<prelude>"  # the path the compiler gives the prelude's spans
+from .analysis import PRELUDE
 
 
 def split_lines(text: str) -> list[str]:

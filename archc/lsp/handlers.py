@@ -4,6 +4,9 @@ and back. `make_server` registers them all."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from lsprotocol import types
 
 from ..errors import ArchcError, Span
@@ -196,7 +199,7 @@ def formatting(ls: ArchcServer, params: T.DocumentFormattingParams) -> list[T.Te
     return [T.TextEdit(T.Range(T.Position(0, 0), end), new)]
 
 
-_HANDLERS = [
+_HANDLERS: list[tuple[str, Any, Callable[..., Any]]] = [
     (T.TEXT_DOCUMENT_DID_OPEN, None, did_open),
     (T.TEXT_DOCUMENT_DID_CHANGE, None, did_change),
     (T.TEXT_DOCUMENT_DID_SAVE, None, did_save),

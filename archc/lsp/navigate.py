@@ -137,9 +137,8 @@ def symbols(text: str, path: str, loc: Locator) -> list[types.DocumentSymbol]:
     """Networks and blocks as written, even in a file that does not parse."""
     out = []
     for o in syntax.outline(syntax.tokens(text)):
-        tok = o.name_token
-        name = types.Range(loc.position(path, tok.line - 1, tok.column - 1),
-                           loc.position(path, tok.end_line - 1, tok.end_column - 1))
+        name = types.Range(loc.position(path, *syntax.start(o.name_token)),
+                           loc.position(path, *syntax.end(o.name_token)))
         whole = types.Range(loc.position(path, *o.start), loc.position(path, *o.end))
         out.append(types.DocumentSymbol(o.name, _SYMBOL_KIND[o.kind], whole, name,
                                         detail=f"{o.kind}({', '.join(o.params)})"))

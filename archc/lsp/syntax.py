@@ -31,15 +31,24 @@ def tokens(text: str) -> list[Token]:
             out.extend(parser().lex(text))
             return out
         except UnexpectedCharacters as exc:  # blank the character, keeping every position
-            pos = exc.pos_in_stream
+            pos = exc.pos_in_stream or 0
             text = text[:pos] + " " + text[pos + 1:]
     return out
 
 
+def start(tok: Token) -> tuple[int, int]:
+    """A token's first character, 0-based (line, column); the lexer always sets both."""
+    return (tok.line or 1) - 1, (tok.column or 1) - 1
+
+
+def end(tok: Token) -> tuple[int, int]:
+    """Just after a token's last character, 0-based (line, column)."""
+    return (tok.end_line or 1) - 1, (tok.end_column or 1) - 1
+
+
 def _before(tok: Token, line: int, col: int) -> bool:
     """The token ends at or before the 0-based (line, col)."""
-    end_line, end_col = tok.end_line - 1, tok.end_column - 1
-    return (end_line, end_col) <= (line, col)
+    return end(tok) <= (line, col)
 
 
 # ----------------------------------------------------------------------------- outline
@@ -73,8 +82,7 @@ def outline(toks: list[Token]) -> list[Outline]:
         body = toks[i:stop]
         end_tok = _closing(body) or body[-1]
         kw = toks[i]
-        item = Outline(kw.type.lower(), str(toks[i + 1]), toks[i + 1],
-                       (kw.line - 1, kw.column - 1), (end_tok.end_line - 1, end_tok.end_column - 1))
+        item = Outline(kw.type.lower(), str(toks[i + 1]), toks[i + 1], start(kw), end(end_tok))
         item.params = _header_params(body[2:])
         item.loop_vars = [str(body[j + 1]) for j in range(len(body) - 1)
                           if body[j].type == "FOR" and body[j + 1].type == "NAME"]
