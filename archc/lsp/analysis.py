@@ -7,6 +7,8 @@ features fall back to the last analysis that had one (see LineMap)."""
 from __future__ import annotations
 
 import difflib
+import itertools
+import re
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,11 +23,37 @@ from ..stats import Counts, count
 PRELUDE = "<prelude>"  # the path the compiler gives the prelude's spans
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)
 def parse_cached(text: str, path: str) -> ast.Module:
     """`parse`, remembered: the AST is immutable, so an unchanged `use`d file (or the same
     text analysed again) is not parsed twice. Errors are raised again, not remembered."""
     return parse(text, path)
+
+
+_TOP_LEVEL = re.compile(r"^(?:network|block|use)\b", re.M)
+
+
+def parse_by_definition(text: str, path: str) -> ast.Module:
+    """`parse`, one top-level piece at a time, each remembered, so typing inside one
+    definition re-parses only that one. A piece starts at a line that starts with `network`,
+    `block` or `use` (as `archc fmt` lays files out) and is parsed after as many newlines as
+    precede it, so its spans are the whole file's. The grammar is a sequence of such pieces,
+    so when every piece parses the result is the whole file's AST; when one does not, the
+    whole file is parsed, so errors are exactly the compiler's."""
+    starts = [m.start() for m in _TOP_LEVEL.finditer(text)][1:]
+    if not starts:
+        return parse_cached(text, path)
+    bounds = [0, *starts, len(text)]
+    uses: list[ast.Use] = []
+    definitions: list[ast.Definition] = []
+    try:
+        for a, b in itertools.pairwise(bounds):
+            piece = parse_cached("\n" * text.count("\n", 0, a) + text[a:b], path)
+            uses.extend(piece.uses)
+            definitions.extend(piece.definitions)
+    except ArchcError:
+        return parse_cached(text, path)
+    return ast.Module(path, tuple(uses), tuple(definitions))
 
 
 @dataclass
@@ -68,7 +96,7 @@ class Analysis:
         for path, text in self.program.sources.items():
             if path not in (self.path, PRELUDE):
                 try:
-                    out.append(parse_cached(text, path))
+                    out.append(parse_by_definition(text, path))
                 except ArchcError:
                     continue
         return out
@@ -78,7 +106,7 @@ Stages = Generator[None, None, Analysis]
 
 
 def analyze(path: str, text: str, version: int | None,
-            parse_file: Callable[[str, str], ast.Module] = parse_cached) -> Stages:
+            parse_file: Callable[[str, str], ast.Module] = parse_by_definition) -> Stages:
     """Analyse one document, yielding between stages (loading, then each network) so that a
     caller can drop the work when a newer edit arrives. Returns the Analysis."""
     parsed: dict[str, ast.Module] = {}

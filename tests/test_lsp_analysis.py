@@ -1,0 +1,51 @@
+"""The language server's analysis in process (archc/lsp/analysis.py): parsing one top-level
+definition at a time gives exactly the compiler's AST, or exactly its error."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from archc.errors import ArchcError
+from archc.lsp.analysis import LineMap, parse_by_definition
+from archc.parse import parse
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES = sorted([*(ROOT / "specs").glob("*.arch"), *(ROOT / "tests" / "cases").rglob("*.arch"),
+                *(ROOT / "tests" / "errors").glob("*.arch"), ROOT / "archc" / "prelude.arch"])
+PIECES = ["network n { ", "block b(c) { ", "use \"x.arch\"\n", "}", "{", "\n", "conv(", "relu ",
+          "network", "\nblock", "\nnetwork m { input 3 }\n", "# c\n", '"', "x"]
+
+
+def _outcome(fn, text: str):
+    try:
+        return fn(text, "t.arch")
+    except ArchcError as exc:
+        return type(exc), str(exc)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_piecewise_parse_is_the_compilers(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert _outcome(parse_by_definition, text) == _outcome(parse, text)
+
+
+def test_piecewise_parse_after_random_edits() -> None:
+    rng = random.Random(14)
+    texts = [p.read_text(encoding="utf-8") for p in FILES]
+    for _ in range(400):
+        text = rng.choice(texts)
+        at = rng.randrange(len(text) + 1)
+        text = text[:at] + rng.choice(PIECES) + text[at + rng.randrange(3):]
+        assert _outcome(parse_by_definition, text) == _outcome(parse, text), text
+
+
+def test_line_map_follows_unchanged_lines() -> None:
+    old = "a\nb\nc\nd"
+    m = LineMap(old, "a\nnew\nb\nc\nd")
+    assert [m.new_line(i) for i in range(4)] == [0, 2, 3, 4]
+    assert m.old_line(1) is None and m.old_line(4) == 3
+    m = LineMap(old, "a\nb changed\nc\nd")
+    assert m.new_line(1) is None and m.new_line(2) == 2
