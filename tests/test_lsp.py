@@ -393,3 +393,18 @@ async def test_without_the_extra_a_clear_message() -> None:
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 2, err
     assert "pip install 'archc[lsp]'" in err.decode() and "Traceback" not in err.decode()
+
+
+async def test_rename_quoted_label(client: LanguageClient, tmp_path: Path) -> None:
+    doc = Doc(client, tmp_path / "s.arch",
+              'network n {\n  input 3x8x8\n  "block1-0": relu\n  plain: relu\n}\n')
+    assert await doc.open() == []
+    edit = await client.text_document_rename_async(types.RenameParams(
+        doc.ident(), doc.find("block1-0"), "stage 1"))
+    [e] = edit.changes[doc.uri]
+    assert e.range == types.Range(doc.find('"block1-0"'), doc.find('"block1-0"', 0, 10))
+    assert e.new_text == '"stage 1"'
+    edit = await client.text_document_rename_async(types.RenameParams(
+        doc.ident(), doc.find("plain"), "conv1"))
+    assert [e.new_text for e in edit.changes[doc.uri]] == ["conv1"]
+    doc.close()

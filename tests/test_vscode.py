@@ -64,9 +64,9 @@ def _kind(toks: list[Token], i: int) -> str | None:
     tok, value = toks[i], str(toks[i])
     after = next((t for t in toks[i + 1:] if t.type != "COMMENT"), None)
     before = next((t for t in reversed(toks[:i]) if t.type != "COMMENT"), None)
-    if tok.type in ("COMMENT", "STRING", "SHAPE", "FLOAT"):
+    if tok.type in ("COMMENT", "STRING", "SHAPE", "FLOAT", "IN_ATTR"):
         return {"COMMENT": "comment", "STRING": "string", "SHAPE": "shape",
-                "FLOAT": "float"}[tok.type]
+                "FLOAT": "float", "IN_ATTR": "input attribute"}[tok.type]
     if tok.type in ("INT", "NAME") and after is not None and after.type == "COLON":
         return "label"
     if tok.type == "INT":

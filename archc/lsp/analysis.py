@@ -223,9 +223,12 @@ def name_span(call: ast.Call) -> Span:
     return Span(s.path, s.line, s.col, s.line, s.col + len(call.name))
 
 
-def label_span(st: ast.Labelled) -> Span:
+def label_span(st: ast.Labelled, lines: list[str]) -> Span:
+    """The label as written: `conv1`, `0`, or a quoted `"block1-0"` with its quotes."""
     s = st.span
-    return Span(s.path, s.line, s.col, s.line, s.col + len(st.label))
+    line = lines[s.line - 1] if 0 < s.line <= len(lines) else ""
+    quoted = line[s.col - 1:s.col] == '"'
+    return Span(s.path, s.line, s.col, s.line, s.col + len(st.label) + 2 * quoted)
 
 
 def contains(span: Span, line: int, col: int) -> bool:

@@ -165,7 +165,7 @@ async def rename(ls: ArchcServer, params: T.RenameParams) -> T.WorkspaceEdit:
         raise fail(str(exc)) from None
     loc = ls.locator()
     return T.WorkspaceEdit(changes={
-        loc.uri(path): [T.TextEdit(loc.range(s), params.new_name) for s in found]
+        loc.uri(path): [T.TextEdit(loc.range(s), text) for s, text in found]
         for path, found in spans.items()})
 
 

@@ -46,6 +46,7 @@ class Target:
 def target_at(a: Analysis, line: int, col: int) -> Target | None:
     if a.module is None:
         return None
+    lines = a.text.split("\n")
     for use in a.module.uses:
         if contains(use.span, line, col):
             return Target("use", use.path, use.span)
@@ -56,8 +57,8 @@ def target_at(a: Analysis, line: int, col: int) -> Target | None:
             if isinstance(st, ast.Call) and contains(name_span(st), line, col):
                 kind = "op" if st.name in REGISTRY else "block"
                 return Target(kind, st.name, name_span(st))
-            if isinstance(st, ast.Labelled) and contains(label_span(st), line, col):
-                return Target("label", st.label, label_span(st))
+            if isinstance(st, ast.Labelled) and contains(label_span(st, lines), line, col):
+                return Target("label", st.label, label_span(st, lines))
     return None
 
 
@@ -108,22 +109,23 @@ def rename_target(a: Analysis, line: int, col: int) -> Target:
     return t
 
 
-def rename(a: Analysis, line: int, col: int, new: str) -> dict[str, list[Span]]:
-    """The spans to replace with `new`, by file path."""
+def rename(a: Analysis, line: int, col: int, new: str) -> dict[str, list[tuple[Span, str]]]:
+    """The spans to replace and their new text, by file path."""
     t = rename_target(a, line, col)
     if t.kind == "label":
-        if not _LABEL.match(new) or new in syntax.keywords():
-            raise RenameError(f"'{new}' is not a label (a name or an integer)")
-        return {t.span.path: [t.span]}
+        if not new or '"' in new or "\n" in new:
+            raise RenameError(f"'{new}' is not a label (a name, an integer or quoted text)")
+        return {t.span.path: [(t.span, new if _LABEL.match(new)
+                               and new not in syntax.keywords() else f'"{new}"')]}
     if not _NAME.match(new) or new in syntax.keywords():
         raise RenameError(f"'{new}' is not a block name")
     if new in REGISTRY or (new in a.program.blocks and a.program.blocks[new].span.path
                            != PRELUDE):
         raise RenameError(f"'{new}' is already a {'layer' if new in REGISTRY else 'block'}")
-    edits: dict[str, list[Span]] = {}
+    edits: dict[str, list[tuple[Span, str]]] = {}
     for span in references(a, t.name):
         if span.path != PRELUDE:
-            edits.setdefault(span.path, []).append(span)
+            edits.setdefault(span.path, []).append((span, new))
     return edits
 
 
