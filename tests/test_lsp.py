@@ -408,3 +408,16 @@ async def test_rename_quoted_label(client: LanguageClient, tmp_path: Path) -> No
         doc.ident(), doc.find("plain"), "conv1"))
     assert [e.new_text for e in edit.changes[doc.uri]] == ["conv1"]
     doc.close()
+
+
+async def test_hover_join(client: LanguageClient) -> None:
+    doc = Doc(client, ROOT / "specs" / "tv_resnet.arch")
+    await doc.open()
+    h = await client.text_document_hover_async(types.HoverParams(doc.ident(),
+                                                                 doc.find("add {", 0, 1)))
+    text = h.contents.value
+    assert "*join* — " in text
+    assert "| 64x56x56 | 64x56x56 , 64x56x56 | 64x56x56 |" in text  # identity shortcut
+    assert "| 64x56x56 | 128x28x28 , 128x28x28 | 128x28x28 |" in text  # downsample
+    assert h.range == types.Range(doc.find("add {"), doc.find("add {", 0, 3))
+    doc.close()

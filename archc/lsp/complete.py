@@ -9,16 +9,15 @@ from __future__ import annotations
 from lsprotocol import types
 
 from .. import ast
+from ..evaluate import FUNCTIONS
+from ..joins import JOINS
 from ..ops import REGISTRY
 from . import syntax
 from .convert import Locator
 from .describe import Callee, callee, op_callee
 
-_STATEMENT_WORDS = ("input", "expect", "assert", "add", "concat", "if", "else", "for", "in",
-                    "train")
+_STATEMENT_WORDS = ("input", "expect", "assert", *JOINS, "if", "else", "for", "in", "train")
 _TOP_WORDS = ("network", "block", "use")
-_VALUE_WORDS = ("true", "false", "not", "and", "or", "if", "else")
-_FUNCTIONS = ("min", "max")
 
 
 def _blocks(known: dict[str, ast.Definition], toks_outline: list[syntax.Outline]
@@ -42,7 +41,7 @@ def completion(text: str, line: int, col: int, blocks: dict[str, ast.Definition]
     ctx = syntax.call_at(toks, line, col)
     if ctx is not None:
         items = [_variable(v) for v in dict.fromkeys(in_scope)]
-        items += [_word(w) for w in ("true", "false")] + [_function(f) for f in _FUNCTIONS]
+        items += [_word(w) for w in ("true", "false")] + [_function(f) for f in FUNCTIONS]
         what = callee(ctx.callee, blocks, loc)
         if ctx.keyword is None and what is not None:
             items = [_keyword_arg(n, what) for n in what.names if n not in ctx.given] + items
@@ -83,7 +82,8 @@ def _variable(name: str) -> types.CompletionItem:
 
 def _function(name: str) -> types.CompletionItem:
     return types.CompletionItem(name, kind=types.CompletionItemKind.Function,
-                                detail=f"{name}(a, b, ...)", sort_text="3" + name)
+                                detail=f"{name}(...)", documentation=FUNCTIONS[name].doc,
+                                sort_text="3" + name)
 
 
 def _word(name: str) -> types.CompletionItem:

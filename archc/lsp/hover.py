@@ -4,10 +4,11 @@ where it is defined, the same for every call of it."""
 
 from __future__ import annotations
 
-from .. import graph
+from .. import ast, graph
 from ..errors import Span
+from ..joins import JOINS
 from ..ops import fmt_shape
-from .analysis import Analysis, calls, contains, name_span
+from .analysis import Analysis, calls, contains, name_span, statements
 from .convert import Locator
 from .describe import Callee, callee
 
@@ -22,6 +23,10 @@ def hover(a: Analysis, line: int, col: int, loc: Locator) -> tuple[str, Span] | 
         if contains(name_span(call), line, col):
             what = callee(call.name, a.program.blocks, loc)
             return (_markdown(what, a.nodes(call.span), a), name_span(call)) if what else None
+    for d in a.module.definitions:
+        for st in statements(d.body):
+            if isinstance(st, ast.Branches) and contains(_keyword(st), line, col):
+                return _join_markdown(st, a), _keyword(st)
     for d in a.module.definitions:
         if d.kind == "block" and contains(d.span, line, col):
             what = callee(d.name, a.program.blocks, loc)
@@ -46,4 +51,27 @@ def _markdown(what: Callee, made: list[tuple[str, graph.Node]], a: Analysis) -> 
                     f"{f'{c.params:,}' if c else '?'} | {f'{c.macs:,}' if c else '?'} |")
     if len(made) > MAX_ROWS:
         rows.append(f"| … {len(made) - MAX_ROWS} more | | | | |")
+    return head + "\n\n" + "\n".join(rows)
+
+
+def _keyword(st: ast.Branches) -> Span:
+    s = st.span
+    return Span(s.path, s.line, s.col, s.line, s.col + len(st.op))
+
+
+def _join_markdown(st: ast.Branches, a: Analysis) -> str:
+    """A join: its doc, then each instance's branch shapes and output."""
+    join = JOINS[st.op]
+    head = f"```archc\n{st.op} {{ a | b | ... }}\n```\n\n*join* — {join.doc}"
+    made = [(q, n) for q, n in a.nodes(st.span) if isinstance(n, graph.Join)]
+    if not made:
+        return head + "\n\nnot reached by any network of this file"
+    rows = ["| in | branches | out |", "|---|---|---|"]
+    for _, node in made[:MAX_ROWS]:
+        ends = [fmt_shape(b[-1].out_shape) if b else fmt_shape(node.in_shape)
+                for b in node.branches]
+        rows.append(f"| {fmt_shape(node.in_shape)} | {' , '.join(ends)} | "
+                    f"{fmt_shape(node.out_shape)} |")
+    if len(made) > MAX_ROWS:
+        rows.append(f"| … {len(made) - MAX_ROWS} more | | |")
     return head + "\n\n" + "\n".join(rows)
