@@ -70,8 +70,10 @@ class Locator:
     # -- places
     def position(self, path: str, line: int, col: int) -> types.Position:
         """0-based line and character column -> client position."""
-        return self.codec.position_to_client_units(self.lines(path),
-                                                   ServerTextPosition(line, col))
+        lines = self.lines(path)
+        if 0 <= line < len(lines) and lines[line][:col].isascii():
+            return types.Position(line, min(col, len(lines[line])))  # ASCII: 1 unit per char
+        return self.codec.position_to_client_units(lines, ServerTextPosition(line, col))
 
     def range(self, span: Span) -> types.Range:
         lines = self.lines(span.path)
