@@ -421,3 +421,26 @@ async def test_hover_join(client: LanguageClient) -> None:
     assert "| 64x56x56 | 128x28x28 , 128x28x28 | 128x28x28 |" in text  # downsample
     assert h.range == types.Range(doc.find("add {"), doc.find("add {", 0, 3))
     doc.close()
+
+
+async def test_a_used_file_changing_reanalyses_its_users(client: LanguageClient,
+                                                          tmp_path: Path) -> None:
+    lib = tmp_path / "lib.arch"
+    lib.write_text("block b(c) { conv(c, k=1) }\n")
+    main = Doc(client, tmp_path / "main.arch",
+               'use "lib.arch"\nnetwork n {\n  input 3x8x8\n  b(4) expect 4x8x8\n}\n')
+    assert await main.open() == []
+    lib.write_text("block b(c) { conv(c * 2, k=1) }\n")  # changed on disk, not open
+    client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(
+        [types.FileEvent(lib.as_uri(), types.FileChangeType.Changed)]))
+    [d] = await main.diagnostics()
+    assert d.message == "expect: shape is 8x8x8, expected 4x8x8"
+    editor = Doc(client, lib)  # now edited in the editor and saved
+    await editor.open()
+    editor.replace_all("block b(c) { conv(c, k=1) }\n")
+    await editor.diagnostics()
+    lib.write_text(editor.text)
+    client.text_document_did_save(types.DidSaveTextDocumentParams(editor.ident()))
+    assert await main.diagnostics() == []
+    editor.close()
+    main.close()

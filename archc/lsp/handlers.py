@@ -12,7 +12,7 @@ from lsprotocol import types
 from ..errors import ArchcError, Span
 from . import complete, hints, hover, navigate
 from .analysis import Analysis
-from .convert import split_lines
+from .convert import split_lines, uri_to_path
 from .server import ArchcServer, fail, to_analysis, to_document
 
 T = types
@@ -42,6 +42,16 @@ def did_save(ls: ArchcServer, params: T.DidSaveTextDocumentParams) -> None:
     for other in ls.dependents(ls.state(uri).path):  # they `use` this file: shapes may change
         ls.schedule(other)
     if ls.dependents(ls.state(uri).path) and _can_refresh_hints(ls):
+        ls.workspace_inlay_hint_refresh(None)
+
+
+def did_change_watched_files(ls: ArchcServer, params: T.DidChangeWatchedFilesParams) -> None:
+    """A spec changed on disk (saved elsewhere, checked out): re-analyse what `use`s it."""
+    again = {uri for change in params.changes
+             for uri in ls.dependents(uri_to_path(change.uri))}
+    for uri in again:
+        ls.schedule(uri)
+    if again and _can_refresh_hints(ls):
         ls.workspace_inlay_hint_refresh(None)
 
 
@@ -204,6 +214,7 @@ _HANDLERS: list[tuple[str, Any, Callable[..., Any]]] = [
     (T.TEXT_DOCUMENT_DID_CHANGE, None, did_change),
     (T.TEXT_DOCUMENT_DID_SAVE, None, did_save),
     (T.TEXT_DOCUMENT_DID_CLOSE, None, did_close),
+    (T.WORKSPACE_DID_CHANGE_WATCHED_FILES, None, did_change_watched_files),
     (T.TEXT_DOCUMENT_INLAY_HINT, T.InlayHintOptions(resolve_provider=False), inlay_hint),
     (T.TEXT_DOCUMENT_HOVER, None, on_hover),
     (T.TEXT_DOCUMENT_COMPLETION, T.CompletionOptions(trigger_characters=["(", ",", " "]),
