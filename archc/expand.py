@@ -29,6 +29,7 @@ from .limits import MAX_BLOCK_DEPTH, MAX_DIM, MAX_ERRORS, MAX_LAYERS, MAX_REPEAT
 from .messages import default_text, op_signature, pydantic_message, show, signature
 from .names import ScopeNamer, renamed
 from .ops import REGISTRY, Op, OpLimitError, OpShapeError, fmt_shape
+from .recipe import check_section
 from .resolve import name_span
 
 
@@ -418,13 +419,20 @@ def _input_shape(defn, inputs, override, env, ex: Expander) -> graph.Shape | Non
 
 
 def _recipe(recipes, env, ex: Expander) -> dict[str, Any]:
+    """The `train { }` values, validated against the recipe schema (archc/recipe.py)."""
     recipe: dict[str, Any] = {}
+    settings = []
     for r in recipes:
         for s in r.settings:
             try:
                 if s.name in recipe:
                     raise ArchcError(f"train: '{s.name}' set twice", s.span)
                 recipe[s.name] = evaluate(s.value, env)
+                key_span = Span(s.span.path, s.span.line, s.span.col, s.span.line,
+                                s.span.col + len(s.name))
+                settings.append((s.name, recipe[s.name], key_span, s.value.span))
             except ArchcError as exc:
                 ex.errors.append(exc)
+    if recipes:
+        ex.errors.extend(check_section(settings, recipes[0].span))
     return recipe

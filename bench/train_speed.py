@@ -30,7 +30,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from archc.emit.torch import init_weights  # noqa: E402
-from archc.train.data import Split, load_split, locate, to_device  # noqa: E402
+from archc.train.batches import to_device  # noqa: E402
+from archc.train.data import Split, load_data  # noqa: E402
 from archc.train.dist import World  # noqa: E402
 from archc.train.engine import Stepper  # noqa: E402
 
@@ -50,7 +51,7 @@ def sync(device: torch.device) -> None:
 
 def tile(split: Split, n: int) -> Split:
     reps = -(-n // len(split))
-    return Split(np.tile(split.images, (reps, 1, 1))[:n], np.tile(split.labels, reps)[:n])
+    return Split(np.tile(split.images, (reps, 1, 1, 1))[:n], np.tile(split.labels, reps)[:n])
 
 
 # ----------------------------------------------------------------------------- the book's loop
@@ -73,7 +74,7 @@ class BookDataset(torch.utils.data.Dataset):
         return len(self.split)
 
     def __getitem__(self, i: int):
-        img = self.Image.fromarray(self.split.images[i], mode="L")
+        img = self.Image.fromarray(self.split.images[i, 0])
         if self.trans is not None:
             x = self.trans(img)
         else:  # what Resize + ToTensor do to a PIL "L" image
@@ -133,7 +134,7 @@ def hand_loop(model_fn, split: Split, resize: int, batch: int, lr: float, steps:
     init_weights(net, "xavier")
     net = net.to(device, memory_format=torch.channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=lr)
-    dd = to_device(split, resize, device, False, True)
+    dd = to_device(split, resize, device, channels_last=True)
     sums = torch.zeros(2, device=device)
     perm = torch.randperm(len(dd), device=device)
     nb = len(dd) // batch
@@ -173,7 +174,7 @@ def engine_rate(model_fn, split: Split, resize: int, batch: int, lr: float, step
     net = net.to(device, memory_format=torch.channels_last if channels_last else
                  torch.contiguous_format)
     opt = torch.optim.SGD(net.parameters(), lr=lr)
-    dd = to_device(split, resize, device, False, channels_last)
+    dd = to_device(split, resize, device, channels_last=channels_last)
     st = Stepper(net, opt, dd, batch, engine, amp, World())
     perm = torch.randperm(len(dd), device=device)
     nb = len(dd) // batch
@@ -204,7 +205,7 @@ def graph_matches_eager(model_fn, split: Split, resize: int, device: torch.devic
         init_weights(net, "xavier")
         net = net.to(device)
         opt = torch.optim.SGD(net.parameters(), lr=0.05)
-        dd = to_device(small, resize, device, False, False)
+        dd = to_device(small, resize, device)
         st = Stepper(net, opt, dd, 256, engine, None, World())
         perm = torch.randperm(len(dd), generator=torch.Generator().manual_seed(1)).to(device)
         for b in range(0, len(dd), 256):
@@ -228,7 +229,7 @@ def whole_runs(train: Split, test: Split, runs: list[str], epochs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         for name, split in (("train", train), ("t10k", test)):
-            write_idx(d / f"{name}-images-idx3-ubyte.gz", split.images)
+            write_idx(d / f"{name}-images-idx3-ubyte.gz", split.images[:, 0])
             write_idx(d / f"{name}-labels-idx1-ubyte.gz", split.labels)
         env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(d / "inductor-cache")}
         for i, run in enumerate(runs):
@@ -286,8 +287,8 @@ def main() -> None:
     device = torch.device(a.device)
     on_gpu = device.type == "cuda"
     model_fn, source = model_factory(a.resize)
-    paths = locate("fashion-mnist", a.data_dir, None, allow_download=False)
-    train, test = tile(load_split(paths, "train"), a.n), tile(load_split(paths, "test"), a.n_test)
+    ds = load_data("fashion-mnist", a.data_dir, allow_download=False)
+    train, test = tile(ds.train, a.n), tile(ds.test, a.n_test)
     gpu = torch.cuda.get_device_name(device) if on_gpu else platform.processor()
     res: dict = {"gpu": gpu, "torch": torch.__version__,
                  "python": platform.python_version(), "model": source, "n": a.n,
@@ -333,8 +334,7 @@ def profile(model_fn, split: Split, resize: int, batch: int, device: torch.devic
     torch.manual_seed(0)
     net = model_fn().to(device, memory_format=torch.channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=0.05)
-    dd = to_device(Split(split.images[:batch * 8], split.labels[:batch * 8]), resize, device,
-                   False, True)
+    dd = to_device(split.head(batch * 8), resize, device, channels_last=True)
     st = Stepper(net, opt, dd, batch, "eager", torch.bfloat16, World())
     idx = torch.arange(batch, device=device)
     for _ in range(5):

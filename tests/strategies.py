@@ -771,7 +771,7 @@ def gen_valid(rng: random.Random, comments: bool = True, max_depth: int = 3) -> 
     inp = f"input {_shape_text(g, s, env)}"
     lines = [inp] + [_seq_text(g, units)]
     if g.flip(0.15):
-        lines.append("train { epochs = 2 lr = 0.1 batch = 4 * 8 }")
+        lines.append("train { epochs = 2 lr = 0.1 batch_size = 4 * 8 }")
     body = "\n".join(lines).replace("\n", "\n  ")
     net = f"{head} {{\n  {body}\n}}"
     top = g.blocks + [net]

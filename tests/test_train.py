@@ -18,8 +18,9 @@ import torch
 
 import archc
 from archc.cli import main
-from archc.train import checkpoint, data
-from archc.train.config import RecipeError, make_recipe
+from archc.recipe import RecipeError, UnknownRecipeKey
+from archc.train import batches, checkpoint, data, download, idx
+from archc.train.config import make_recipe
 from archc.train.loop import STALL_ENV, RunConfig, Trainer, epoch_seed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +83,12 @@ def test_lenet_bn_book_recipe_reaches_080_on_mnist_5k(source, tmp_path, capsys):
     assert history[-1]["test_acc"] >= 0.80, history[-1]
     assert f"test acc {history[-1]['test_acc']:.3f}" in lines[-2]
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert {p.suffix for p in out.iterdir()} == {".json", ".jsonl", ".png", ".safetensors"}
+    names = {p.name for p in out.iterdir()}
+    events = {n for n in names if n.startswith("events.out.tfevents.")}
+    best = max(history, key=lambda r: r["test_acc"])["epoch"]
+    assert names - events == {"best.json", "checkpoint.json", "curves.png", "metrics.jsonl",
+                              "ckpt-0010.safetensors", f"ckpt-{best:04d}.safetensors"}
+    assert events and json.loads((out / "best.json").read_text())["epoch"] == best
     # `archc eval` reproduces the last epoch's test accuracy from the checkpoint alone.
     assert run_cli("eval", source, "--checkpoint", out, "--data-dir", MNIST,
                    "--device", "cpu") == 0
@@ -92,8 +98,7 @@ def test_lenet_bn_book_recipe_reaches_080_on_mnist_5k(source, tmp_path, capsys):
 @needs_data
 def test_trainer_matches_a_hand_written_loop(tmp_path):
     """Compare against the real thing: the book's step (mean loss, SGD) on the same batches."""
-    train = data.load_split(data.locate("mnist", MNIST, None), "train")
-    train = data.Split(train.images[:600], train.labels[:600])
+    train = data.load_data("mnist", MNIST).train.head(600)
     recipe = make_recipe({"lr": 0.5, "batch_size": 128, "epochs": 2})
     cfg = RunConfig(recipe=recipe, seed=3, device="cpu", progress=False)
     Trainer(lenet_bn, train, train, tmp_path, cfg, out=lambda s: None).run()
@@ -105,7 +110,7 @@ def test_trainer_matches_a_hand_written_loop(tmp_path):
         if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
             torch.nn.init.xavier_uniform_(m.weight)
     opt = torch.optim.SGD(ref.parameters(), lr=0.5)
-    images = torch.from_numpy(train.images).float().unsqueeze(1) / 255
+    images = torch.from_numpy(train.images).float() / 255
     labels = torch.from_numpy(train.labels)
     for epoch in (1, 2):
         perm = torch.randperm(600, generator=torch.Generator().manual_seed(epoch_seed(3, epoch)))
@@ -240,48 +245,48 @@ def test_bad_idx_files_name_the_file(tmp_path, damage, capsys):
 
 def test_download_verifies_checksums_without_network(tmp_path, monkeypatch):
     good = {name: bytes([0, 0, 8, 1, 0, 0, 0, 1, i]) for i, name in
-            enumerate(data.FILES["mnist"])}
+            enumerate(idx.FILES["mnist"])}
     sums = {name: __import__("hashlib").md5(b).hexdigest() for name, b in good.items()}
-    monkeypatch.setitem(data.FILES, "mnist", sums)
+    monkeypatch.setitem(idx.FILES, "mnist", sums)
     calls = []
 
     def fetch(url, dest):  # the first mirror serves corrupt bytes, the second good ones
         calls.append(url)
         name = url.rsplit("/", 1)[1]
-        dest.write_bytes(b"corrupt" if url.startswith(data.MIRRORS["mnist"][0]) else good[name])
-    paths = data.locate("mnist", None, tmp_path, fetch=fetch)
+        dest.write_bytes(b"corrupt" if url.startswith(idx.MIRRORS["mnist"][0]) else good[name])
+    paths = idx.locate("mnist", None, tmp_path, fetch=fetch)
     assert {p.read_bytes() for p in paths.values()} == set(good.values())
     assert len(calls) == 8
     assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == sorted(good)  # no temps
     # A corrupt file in the cache is noticed and fetched again; no network when all is well.
     (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").write_bytes(b"bad")
     calls.clear()
-    data.locate("mnist", None, tmp_path, fetch=fetch)
+    idx.locate("mnist", None, tmp_path, fetch=fetch)
     assert len(calls) == 2
     with pytest.raises(data.DataError, match="checksum mismatch"):
-        data.download("mnist", "t10k-labels-idx1-ubyte.gz", tmp_path / "x",
-                      fetch=lambda url, dest: dest.write_bytes(b"corrupt"))
+        download.download(["u/t10k-labels-idx1-ubyte.gz"], "t10k-labels-idx1-ubyte.gz",
+                          sums["t10k-labels-idx1-ubyte.gz"], tmp_path / "x",
+                          fetch=lambda url, dest: dest.write_bytes(b"corrupt"))
     (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(data.DataError, match=r"t10k-labels-idx1-ubyte.gz: file not found"):
-        data.locate("mnist", None, tmp_path, allow_download=False)
+        idx.locate("mnist", None, tmp_path, allow_download=False)
 
 
 @needs_data
 def test_resize_on_device_matches_pil_and_both_paths_agree():
     from PIL import Image
 
-    split = data.load_split(data.locate("mnist", MNIST, None), "test")
-    split = data.Split(split.images[:64], split.labels[:64])
-    pre = data.to_device(split, 96, "cpu", False, False)
-    lazy = data.to_device(split, 96, "cpu", False, False, budget_bytes=0)
+    split = data.load_data("mnist", MNIST).test.head(64)
+    pre = batches.to_device(split, 96, "cpu")
+    lazy = batches.to_device(split, 96, "cpu", budget_bytes=0)
     assert pre.images.shape[-1] == 96 and lazy.images.shape[-1] == 28
-    idx = torch.arange(64)
-    torch.testing.assert_close(pre.batch(idx)[0], lazy.batch(idx)[0], rtol=0, atol=0)
-    normed = data.to_device(split, 28, "cpu", True, False).batch(idx)[0]
-    raw = torch.from_numpy(split.images[:64]).float().unsqueeze(1) / 255
+    ix = torch.arange(64)
+    torch.testing.assert_close(pre.batch(ix)[0], lazy.batch(ix)[0], rtol=0, atol=0)
+    normed = batches.to_device(split, 28, "cpu", [0.1307], [0.3081]).batch(ix)[0]
+    raw = torch.from_numpy(split.images[:64]).float() / 255
     torch.testing.assert_close(normed, (raw - 0.1307) / 0.3081)
     pil = np.stack([np.asarray(Image.fromarray(a).resize((96, 96), Image.BILINEAR))
-                    for a in split.images])
+                    for a in split.images[:, 0]])
     assert np.abs(pil.astype(int) - pre.images.squeeze(1).numpy().astype(int)).max() <= 1
 
 
@@ -291,7 +296,7 @@ def test_resize_on_device_matches_pil_and_both_paths_agree():
 def test_recipe_validation():
     r = make_recipe({"lr": 0.05, "resize": 96}, {"epochs": 2})
     assert (r.lr, r.resize, r.epochs, r.batch_size, r.init) == (0.05, 96, 2, 256, "xavier")
-    with pytest.raises(RecipeError, match="unknown training key 'batchsize'") as e:
+    with pytest.raises(UnknownRecipeKey, match="unknown training key 'batchsize'") as e:
         make_recipe({"batchsize": 64})
     assert e.value.hint == "did you mean 'batch_size'?"
     with pytest.raises(RecipeError, match="dataset"):

@@ -12,7 +12,7 @@ def add_arguments(e: argparse.ArgumentParser) -> None:
     e.add_argument("spec", help="the spec (or module:function) the checkpoint was trained from")
     spec_flags(e)
     e.add_argument("--checkpoint", type=Path, required=True,
-                   help="a run folder, its checkpoint.json or its .safetensors file")
+                   help="a run folder, its checkpoint.json or best.json, or its .safetensors")
     data_flags(e)
     device_flags(e)
     e.add_argument("--split", choices=["test", "train"], default="test")

@@ -1,17 +1,25 @@
 """Checkpoints: tensors in safetensors, everything else in JSON; never pickle, always atomic.
 
 A checkpoint is `ckpt-NNNN.safetensors` (model and optimizer tensors) plus `checkpoint.json`,
-which names that file and its SHA-256. Each is written to a temporary file, fsync'd and moved
-into place with os.replace; the JSON goes last, so whatever a crash leaves behind, the JSON
-always points at a complete tensor file.
+which names that file and its SHA-256; `best.json` names the checkpoint with the best test
+accuracy so far (the same tensor file while it is the last). Each file is written to a temporary
+file, fsync'd and moved into place with os.replace; the JSON goes last, so whatever a crash
+leaves behind, the JSON always points at a complete tensor file.
+
+Reading trusts nothing: the index is validated, may only name a plain file of the run folder
+(no path, no symlink, no device), and the tensor file must be safetensors with that checksum.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from archc.atomic import atomic_write_bytes as atomic_write
 from archc.train.config import TrainError
@@ -21,10 +29,28 @@ if TYPE_CHECKING:
 
 FORMAT = "archc-checkpoint/1"
 INDEX = "checkpoint.json"
+BEST = "best.json"
+TENSOR_FILE = r"ckpt-[0-9]{4,9}\.safetensors"
+MAX_INDEX_BYTES = 64 << 20  # the index is JSON metadata: a few KB, plus the run's history
 
 
 class CheckpointError(TrainError):
-    """A checkpoint that is missing, incomplete or does not fit the model."""
+    """A checkpoint that is missing, incomplete, corrupt or does not fit the model."""
+
+
+class Index(BaseModel):
+    """What checkpoint.json must hold (more keys are kept as they are)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format: str
+    epoch: int = Field(ge=0)
+    tensors: str = Field(pattern=f"^{TENSOR_FILE}$")
+    sha256: str = Field(pattern="^[0-9a-f]{64}$")
+    optimizer: dict[str, Any] = Field(default_factory=dict)
+    recipe: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+    history: list[dict[str, Any]] = Field(default_factory=list)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -47,7 +73,9 @@ def flatten_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer | Non
                     tensors[f"optim.{idx}.{key}"] = _snapshot(value)
                 else:
                     scalars.setdefault(str(idx), {})[key] = value
-        meta = {"param_groups": sd["param_groups"], "scalars": scalars}
+        groups = [{k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in g.items()}
+                  for g in sd["param_groups"]]  # a tensor lr (CUDA graphs) is stored as a number
+        meta = {"param_groups": groups, "scalars": scalars}
     return tensors, meta
 
 
@@ -60,13 +88,14 @@ def _snapshot(t: torch.Tensor) -> torch.Tensor:
 
 
 def save(folder: Path, epoch: int, model: torch.nn.Module,
-         optimizer: torch.optim.Optimizer | None, info: dict[str, Any]) -> Path:
-    """Write the checkpoint for `epoch` and drop the tensor files older checkpoints used."""
-    return write(folder, epoch, *flatten_state(model, optimizer), info)
+         optimizer: torch.optim.Optimizer | None, info: dict[str, Any], best: bool = False
+         ) -> Path:
+    """Write the checkpoint for `epoch` and drop the tensor files no index names any more."""
+    return write(folder, epoch, *flatten_state(model, optimizer), info, best)
 
 
 def write(folder: Path, epoch: int, tensors: dict[str, torch.Tensor], optim_meta: dict[str, Any],
-          info: dict[str, Any]) -> Path:
+          info: dict[str, Any], best: bool = False) -> Path:
     """`save` from a snapshot taken by `flatten_state` (safe to call from another thread)."""
     from safetensors.torch import save as st_save
 
@@ -77,44 +106,114 @@ def write(folder: Path, epoch: int, tensors: dict[str, torch.Tensor], optim_meta
     index = {**info, "format": FORMAT, "epoch": epoch, "tensors": name,
              "sha256": hashlib.sha256(blob).hexdigest(), "optimizer": optim_meta}
     atomic_write_json(folder / INDEX, index)
+    if best:
+        atomic_write_json(folder / BEST, index)
+    keep = {name, _named_tensors(folder / BEST)}
     for old in folder.glob("ckpt-*.safetensors"):
-        if old.name != name:
+        if old.name not in keep:
             old.unlink(missing_ok=True)
     return folder / INDEX
 
 
+def _named_tensors(index_path: Path) -> str | None:
+    try:
+        return read_index(index_path)[1]["tensors"]
+    except CheckpointError:
+        return None
+
+
 def resolve(path: Path) -> Path:
-    """Accept a run folder, its checkpoint.json, or a tensor file beside one."""
+    """Accept a run folder, its checkpoint.json or best.json, or a tensor file beside them."""
     if path.is_dir():
         path = path / INDEX
     elif path.suffix == ".safetensors":
         path = path.with_name(INDEX)
     if not path.exists():
         raise CheckpointError(f"{path}: no checkpoint here",
-                              hint="pass a run folder or its checkpoint.json")
+                              hint="pass a run folder, its checkpoint.json or best.json")
     return path
+
+
+def _read_small(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file (never a device or FIFO), at most `limit` of them."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise CheckpointError(f"{path}: not a regular file")
+        if st.st_size > limit:
+            raise CheckpointError(f"{path}: {st.st_size:,} bytes, more than a checkpoint file "
+                                  f"of this kind may hold ({limit:,})")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(st.st_size + 1)  # a file that grew meanwhile reads short or long:
+        if len(data) != st.st_size:        # the checksum or the JSON parser then says so
+            raise CheckpointError(f"{path}: changed while being read")
+        return data
+    finally:
+        os.close(fd)
+
+
+def read_index(path: Path) -> tuple[Path, dict[str, Any]]:
+    """The validated index a path resolves to."""
+    index_path = resolve(path)
+    try:
+        raw = json.loads(_read_small(index_path, MAX_INDEX_BYTES))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{index_path}: not a JSON checkpoint index ({exc})",
+                              hint="the file is damaged; an earlier run folder may hold a good "
+                                   "copy") from None
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{index_path}: not an archc checkpoint index (a JSON "
+                              f"{type(raw).__name__}, expected an object)")
+    if raw.get("format") != FORMAT:
+        raise CheckpointError(f"{index_path}: not an archc checkpoint "
+                              f"(format {raw.get('format')!r}, expected {FORMAT!r})")
+    try:
+        index = Index.model_validate(raw).model_dump()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise CheckpointError(f"{index_path}: bad checkpoint index: {where}: {err['msg']}",
+                              hint=f"the tensor file must be named like "
+                                   f"ckpt-0001.safetensors, beside {index_path.name}"
+                              if where == "tensors" else None) from None
+    return index_path, index
+
+
+def _tensor_blob(index_path: Path, index: dict[str, Any]) -> bytes:
+    path = index_path.parent / index["tensors"]  # a bare file name (validated)
+    try:
+        if stat.S_ISLNK(path.lstat().st_mode):
+            raise CheckpointError(f"{path}: a symbolic link; checkpoint tensors must be a "
+                                  "plain file in the run folder")
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint tensors missing") from None
+    blob = _read_small(path, 1 << 40)
+    if hashlib.sha256(blob).hexdigest() != index["sha256"]:
+        raise CheckpointError(f"{path}: checksum mismatch, the file is corrupt")
+    return blob
 
 
 def load(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Read a checkpoint's JSON and its tensors (verified by SHA-256; no pickle involved)."""
     from safetensors.torch import load as st_load
 
-    index_path = resolve(path)
-    try:
-        index = json.loads(index_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{index_path}: unreadable checkpoint index ({exc})") from None
-    if index.get("format") != FORMAT:
-        raise CheckpointError(f"{index_path}: not an archc checkpoint "
-                              f"(format {index.get('format')!r}, expected {FORMAT!r})")
+    index_path, index = read_index(path)
+    blob = _tensor_blob(index_path, index)
     tensor_path = index_path.parent / index["tensors"]
+    header = int.from_bytes(blob[:8], "little") if len(blob) >= 8 else 0
+    if not (0 < header <= len(blob) - 8 and blob[8:9] == b"{"):
+        what = "a pickle" if blob[:1] == b"\x80" else "not a safetensors file"
+        raise CheckpointError(f"{tensor_path}: {what}; archc reads checkpoint tensors only "
+                              "from safetensors and never unpickles them")
     try:
-        blob = tensor_path.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"{tensor_path}: cannot read checkpoint tensors ({exc})") from None
-    if hashlib.sha256(blob).hexdigest() != index["sha256"]:
-        raise CheckpointError(f"{tensor_path}: checksum mismatch, the file is corrupt")
-    return index, st_load(blob)
+        return index, st_load(blob)
+    except Exception as exc:  # noqa: BLE001 - safetensors' own error type varies by version
+        raise CheckpointError(f"{tensor_path}: not a readable safetensors file "
+                              f"({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 def restore(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
@@ -130,6 +229,15 @@ def restore(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
                               ) from None
     if optimizer is None:
         return
+    try:
+        _restore_optimizer(optimizer, index, tensors)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise CheckpointError(f"the checkpoint's optimizer state does not fit ({exc})",
+                              hint="start a new run with --out") from None
+
+
+def _restore_optimizer(optimizer: torch.optim.Optimizer, index: dict[str, Any],
+                       tensors: dict[str, torch.Tensor]) -> None:
     meta = index["optimizer"]
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():

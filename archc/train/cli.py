@@ -1,5 +1,6 @@
-"""`archc train` and `archc eval`: wiring from parsed arguments to the run (the arguments are
-defined in archc/commands/train.py and eval.py); the work is in loop.py.
+"""`archc train` and `archc eval`: wiring from parsed arguments (defined in
+archc/commands/train.py and eval.py) to the run, step by step: recipe, run folder, data, the
+static fit of the network to the data, then the trainer (archc/train/loop.py) or one evaluation.
 
 Importing this module must not import torch (`archc check` stays torch-free): everything heavy
 is imported inside the command functions.
@@ -8,17 +9,21 @@ is imported inside the command functions.
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from archc.errors import ArchcError
+from archc.recipe import Recipe, RecipeError, make_recipe
+from archc.train.config import TrainError, parse_assignment
+from archc.train.data import Data, load_data
 
-RECIPE_FLAGS = ("dataset", "optimizer", "lr", "momentum", "weight_decay", "epochs", "batch_size",
-                "resize", "init", "normalize")
-# What a resumed run may change: the optimizer's numbers and the length of the run.
-RESUMABLE = {"lr", "momentum", "weight_decay", "epochs", "batch_size"}
+
+# What a resumed run may not change: what the data is, and what the weights and optimizer
+# state mean. Everything else (the run's length, rates, schedule, augmentation) may change.
+FIXED_ON_RESUME = {"dataset", "resize", "normalize", "mean", "std", "init", "optimizer"}
 
 
 def report_error(exc: ArchcError) -> int:
@@ -31,45 +36,41 @@ def report_error(exc: ArchcError) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     try:
-        return _train(args)
+        return train(args)
     except ArchcError as exc:
         return report_error(exc)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     try:
-        return _eval(args)
+        return evaluate_checkpoint(args)
     except ArchcError as exc:
         return report_error(exc)
 
 
 def _cli_recipe(args: argparse.Namespace) -> dict[str, Any]:
-    from archc.train.config import parse_assignment
+    from archc.recipe import RECIPE_KEYS
 
-    flags = {k: getattr(args, k) for k in RECIPE_FLAGS if getattr(args, k) is not None}
+    flags = {k: getattr(args, k) for k in RECIPE_KEYS if getattr(args, k, None) is not None}
     flags.update(parse_assignment(s) for s in args.recipe)
     return flags
 
 
-def _stored_index(run_dir: Path) -> dict[str, Any]:
-    from archc.train.checkpoint import resolve
-
-    return json.loads(resolve(run_dir).read_text())
-
-
 def _resume_recipe(stored: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
-    from archc.train.config import RecipeError
-
     for key, value in flags.items():
-        if key not in RESUMABLE and stored.get(key) != value:
+        if key in FIXED_ON_RESUME and stored.get(key) != value:
             raise RecipeError(f"cannot change {key} when resuming (the run used "
                               f"{stored.get(key)!r})", hint="start a new run with --out")
     return {**stored, **flags}
 
 
-def _train(args: argparse.Namespace) -> int:
-    from archc.train import dist
-    from archc.train.config import make_recipe
+def _say(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(text, file=sys.stderr)
+
+
+def train(args: argparse.Namespace) -> int:
+    from archc.train import checkpoint, dist
     from archc.train.loop import RunConfig, Trainer, resolve_device
     from archc.train.report import book_lines
     from archc.train.source import load_model
@@ -80,30 +81,34 @@ def _train(args: argparse.Namespace) -> int:
     run_dir = _run_dir(args, src.name)
     seed = 0 if args.seed is None else args.seed
     if args.resume:
-        stored = _stored_index(run_dir)
+        stored = checkpoint.read_index(run_dir)[1]
         recipe = make_recipe(_resume_recipe(stored["recipe"], flags), source="--resume")
         if args.seed is not None and args.seed != stored["seed"]:
-            raise ArchcError(f"cannot change the seed when resuming (the run used "
+            raise TrainError(f"cannot change the seed when resuming (the run used "
                              f"{stored['seed']})")
         seed = stored["seed"]
     else:
         recipe = make_recipe(src.recipe, flags, source=f"{args.spec}: train")
-    model_fn = src.builder(recipe.image_size)
-    train_split, test_split = _load_data(args, recipe.dataset)
-    if args.limit_train:
-        train_split = _head(train_split, args.limit_train)
-    cfg = RunConfig(recipe=recipe, seed=seed, device=args.device, engine=args.engine,
-                    precision=args.precision, channels_last=args.channels_last,
-                    deterministic=args.deterministic, progress=not args.no_progress,
-                    eval_batch_size=args.eval_batch_size, world=world)
+    data = _load_data(args, recipe)
+    recipe = _finish_recipe(recipe, data)
+    shape = _network_shape(recipe, data)
+    model_fn = src.fit(shape, len(data.classes), recipe.resize is not None)
+    progress = not (args.no_progress or args.quiet)
+    cfg = RunConfig(recipe=recipe, size=(shape[1], shape[2]), seed=seed, device=args.device,
+                    engine=args.engine, channels_last=args.channels_last,
+                    deterministic=args.deterministic, progress=progress,
+                    tensorboard=args.tensorboard, eval_batch_size=args.eval_batch_size,
+                    world=world)
     device = resolve_device(args.device, world)
     dist.init(world, device)
     run_dir = Path(dist.broadcast_object(str(run_dir), world))
     if world.is_main:
-        print(f"run folder: {run_dir}", file=sys.stderr)
+        _say(args, f"run folder: {run_dir}")
     info = {"name": src.name, "spec": args.spec, "params": args.set, "network": args.network,
-            "input_shape": [1, recipe.image_size, recipe.image_size]}
-    trainer = Trainer(model_fn, train_split, test_split, run_dir, cfg, info)
+            "input_shape": list(shape), "classes": len(data.classes),
+            "class_names": list(data.classes), "dataset": data.name}
+    out = (lambda s: None) if args.quiet else print
+    trainer = Trainer(model_fn, data.train, data.test, run_dir, cfg, info, out=out)
     history = trainer.run(resume=bool(args.resume))
     if world.is_main:
         dev = f"cuda:{device.index}" if device.type == "cuda" else str(device)
@@ -111,70 +116,144 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_data(args: argparse.Namespace, recipe: Recipe) -> Data:
+    data = load_data(recipe.dataset, args.data_dir, args.cache_dir,
+                     allow_download=not args.no_download, size=recipe.resize,
+                     progress=not (getattr(args, "no_progress", False) or
+                                   getattr(args, "quiet", False)))
+    limit_train = getattr(args, "limit_train", None)
+    return Data(data.name, data.train.head(limit_train) if limit_train else data.train,
+                data.test.head(args.limit_test) if args.limit_test else data.test,
+                data.classes)
+
+
+def _finish_recipe(recipe: Recipe, data: Data) -> Recipe:
+    """The recipe as the run stores it: the data set named, normalisation numbers filled in
+    (computed from the training images when the recipe gives none)."""
+    from archc.train.batches import channel_stats
+
+    update: dict[str, Any] = {"dataset": data.name}
+    channels = data.image_shape[0]
+    if recipe.normalize:
+        if recipe.mean is None or recipe.std is None:
+            update["mean"], update["std"] = channel_stats(data.train)
+        else:
+            for key in ("mean", "std"):
+                n = len(getattr(recipe, key))
+                if n not in (1, channels):
+                    raise RecipeError(f"train: {key} has {n} values, the data's images have "
+                                      f"{channels} channel{'s' * (channels != 1)}",
+                                      hint=f"give 1 or {channels} numbers")
+    return recipe.model_copy(update=update)
+
+
+def _network_shape(recipe: Recipe, data: Data) -> tuple[int, int, int]:
+    c, h, w = data.image_shape
+    if recipe.resize is not None:
+        return c, recipe.resize, recipe.resize
+    if h != w and recipe.random_resized_crop:
+        raise RecipeError("train: random_resized_crop needs resize with non-square images")
+    return c, h, w
+
+
 def _run_dir(args: argparse.Namespace, name: str) -> Path:
-    from archc.train.config import TrainError
+    from archc.train import checkpoint
 
     if isinstance(args.resume, str):
         return Path(args.resume)
     if args.out is not None:
-        if not args.resume and (args.out / "checkpoint.json").exists():
+        if not args.resume and (args.out / checkpoint.INDEX).exists():
             raise TrainError(f"{args.out} already holds a run",
                              hint="pass --resume to continue it, or another --out")
-        return args.out
+        return _writable(args.out)
     base = Path("runs") / name
     candidates = [base, *sorted(base.parent.glob(f"{name}-*"))]
-    existing = [p for p in candidates if (p / "checkpoint.json").exists()]
+    existing = [p for p in candidates if (p / checkpoint.INDEX).exists()]
     if args.resume:
         if not existing:
             raise TrainError(f"no run of {name} to resume under runs/", hint="pass --out")
-        return max(existing, key=lambda p: (p / "checkpoint.json").stat().st_mtime)
+        return max(existing, key=lambda p: (p / checkpoint.INDEX).stat().st_mtime)
     n = 1
-    while (base if n == 1 else base.with_name(f"{name}-{n}")).joinpath("checkpoint.json").exists():
+    while (base if n == 1 else base.with_name(f"{name}-{n}")).joinpath(checkpoint.INDEX).exists():
         n += 1
-    return base if n == 1 else base.with_name(f"{name}-{n}")
+    return _writable(base if n == 1 else base.with_name(f"{name}-{n}"))
 
 
-def _load_data(args: argparse.Namespace, dataset: str) -> tuple[Any, Any]:
-    from archc.train.data import load_split, locate
+def _writable(folder: Path) -> Path:
+    """Create the run folder now, and prove it writable, so a bad --out fails before training."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".archc-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            reason = "a file is in the way (the run folder, or a folder above it, is a file)"
+        raise TrainError(f"{folder}: cannot write the run folder ({reason})",
+                         hint="pass --out with a folder you can write") from None
+    return folder
 
-    paths = locate(dataset, args.data_dir, args.cache_dir, allow_download=not args.no_download)
-    train, test = load_split(paths, "train"), load_split(paths, "test")
-    if args.limit_test:
-        test = _head(test, args.limit_test)
-    return train, test
 
-
-def _head(split: Any, n: int) -> Any:
-    from archc.train.data import Split
-
-    return Split(split.images[:n], split.labels[:n])
-
-
-def _eval(args: argparse.Namespace) -> int:
-    import torch
-
+def evaluate_checkpoint(args: argparse.Namespace) -> int:
     from archc.train import checkpoint
-    from archc.train.config import make_recipe
-    from archc.train.data import to_device
+    from archc.train.batches import to_device
     from archc.train.dist import World
     from archc.train.engine import evaluate
     from archc.train.loop import resolve_device
     from archc.train.source import load_model
 
+    index_path, _ = checkpoint.read_index(args.checkpoint)
     index, tensors = checkpoint.load(args.checkpoint)
-    recipe = make_recipe(index["recipe"], source=str(args.checkpoint))
-    src = load_model(args.spec, args.set or index.get("params", []),
-                     args.network or index.get("network"))
-    model = src.builder(recipe.image_size)()
+    recipe = make_recipe(index["recipe"], source=str(index_path))
+    shape, classes = _stored_shape(index, index_path)
+    params = args.set or _strings(index.get("params"), index_path, "params")
+    network = args.network or index.get("network")
+    src = load_model(args.spec, params, network if isinstance(network, str) else None)
+    model = src.fit(shape, classes, True)()
     checkpoint.restore(model, None, index, tensors)
     device = resolve_device(args.device, World())
     model = model.to(device)
-    train, test = _load_data(args, recipe.dataset)
-    split = test if args.split == "test" else train
-    amp = torch.bfloat16 if device.type == "cuda" else None
-    data = to_device(split, recipe.image_size, device, recipe.normalize, channels_last=False)
-    s = evaluate(model, data, args.eval_batch_size, amp, World()).tolist()
+    args.quiet = True
+    data = _load_data(args, recipe)
+    if data.image_shape[0] != shape[0] or len(data.classes) != classes:
+        raise TrainError(f"the data ({data.name}: {len(data.classes)} classes of "
+                         f"{'x'.join(map(str, data.image_shape))} images) is not what "
+                         f"{index_path} was trained on ({classes} classes, "
+                         f"{shape[0]} channels)", hint="pass the run's --data-dir")
+    split = data.test if args.split == "test" else data.train
+    import torch
+
+    amp = torch.bfloat16 if device.type == "cuda" and recipe.precision != "fp32" else None
+    norm = (recipe.mean, recipe.std) if recipe.normalize else (None, None)
+    dd = to_device(split, (shape[1], shape[2]), device, *norm)
+    s = evaluate(model, dd, args.eval_batch_size, amp, World()).tolist()
     dev = f"cuda:{device.index}" if device.type == "cuda" else str(device)
-    print(f"{args.split} loss {s[0] / s[2]:.3f}, {args.split} acc {s[1] / s[2]:.3f} "
-          f"({int(s[2])} examples, epoch {index['epoch']}) on {dev}")
+    print(f"{args.split} loss {s[0] / s[2]:.3f}, {args.split} acc {s[1] / s[2]:.3f}, "
+          f"top-5 {s[3] / s[2]:.3f} ({int(s[2])} examples, epoch {index['epoch']}) on {dev}")
     return 0
+
+
+def _stored_shape(index: dict[str, Any], path: Path) -> tuple[tuple[int, int, int], int]:
+    shape, classes = index.get("input_shape"), index.get("classes", 10)
+    ok = (isinstance(shape, list) and len(shape) == 3 and
+          all(isinstance(d, int) and 1 <= d <= 1 << 16 for d in shape) and
+          isinstance(classes, int) and 1 <= classes <= 1 << 20)
+    if not ok:
+        raise checkpoint_error(f"{path}: bad checkpoint index: input_shape {shape!r} / classes "
+                               f"{classes!r}")
+    return (shape[0], shape[1], shape[2]), classes
+
+
+def _strings(value: Any, path: Path, key: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise checkpoint_error(f"{path}: bad checkpoint index: {key} must be a list of strings")
+    return value
+
+
+def checkpoint_error(message: str) -> Exception:
+    from archc.train.checkpoint import CheckpointError
+
+    return CheckpointError(message)

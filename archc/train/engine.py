@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from archc.train.data import DeviceData
+from archc.train.batches import DeviceData
 from archc.train.dist import World, shard
 
 ENGINES = ("auto", "eager", "graph", "compile", "compile-graph")
@@ -45,10 +45,12 @@ class Stepper:
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                  data: DeviceData, batch_size: int, engine: str, amp: torch.dtype | None,
-                 world: World):
+                 world: World, label_smoothing: float = 0.0, clip: float | None = None):
         # `model` is never compiled (odd-sized batches use it); `forward` may be.
         self.model, self.optimizer, self.data = model, optimizer, data
         self.world, self.amp = world, amp
+        self.label_smoothing, self.clip = label_smoothing, clip
+        self.params = [p for p in model.parameters() if p.requires_grad]
         self.device = data.labels.device
         self.sums = torch.zeros(3, dtype=torch.float32, device=self.device)
         self.engine = engine
@@ -64,13 +66,16 @@ class Stepper:
 
     def _body(self, idx: torch.Tensor, n_global: int,
               forward: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        x, y = self.data.batch(idx)
+        x, y = self.data.batch(idx, train=True)
         with torch.autocast(self.device.type, dtype=self.amp or torch.float32,
                             enabled=self.amp is not None, cache_enabled=False):
             out = forward(x)
-        loss_sum = F.cross_entropy(out.float(), y, reduction="sum")
+        loss_sum = F.cross_entropy(out.float(), y, reduction="sum",
+                                   label_smoothing=self.label_smoothing)
         # world/n_global: DDP averages gradients over ranks, giving the global batch's mean.
         (loss_sum * (self.world.size / n_global)).backward()
+        if self.clip is not None:  # no host sync: the norm stays on the device
+            torch.nn.utils.clip_grad_norm_(self.params, self.clip)
         self.optimizer.step()
         with torch.no_grad():
             self.sums[0] += loss_sum.detach()
@@ -143,7 +148,8 @@ class Stepper:
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: DeviceData, batch_size: int,
              amp: torch.dtype | None, world: World) -> torch.Tensor:
-    """[loss_sum, hits, count] of `model` on this rank's share of `data` (eval mode)."""
+    """[loss_sum, top-1 hits, count, top-5 hits] of `model` on this rank's share of `data`
+    (eval mode; top-5 is top-k with k = min(5, classes))."""
     was_training = model.training
     model.eval()
     with no_autotune():
@@ -155,7 +161,7 @@ def evaluate(model: torch.nn.Module, data: DeviceData, batch_size: int,
 def _eval_sums(model: torch.nn.Module, data: DeviceData, batch_size: int,
                amp: torch.dtype | None, world: World) -> torch.Tensor:
     device = data.labels.device
-    sums = torch.zeros(3, dtype=torch.float32, device=device)
+    sums = torch.zeros(4, dtype=torch.float32, device=device)
     idx_all = shard(torch.arange(len(data), device=device), world)
     for start in range(0, idx_all.shape[0], batch_size):
         idx = idx_all[start:start + batch_size]
@@ -165,6 +171,8 @@ def _eval_sums(model: torch.nn.Module, data: DeviceData, batch_size: int,
         sums[0] += F.cross_entropy(out.float(), y, reduction="sum")
         sums[1] += (out.argmax(dim=1) == y).sum()
         sums[2] += y.shape[0]
+        top = out.topk(min(5, out.shape[1]), dim=1).indices
+        sums[3] += (top == y[:, None]).any(dim=1).sum()
     return sums
 
 

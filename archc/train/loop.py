@@ -20,9 +20,10 @@ import torch
 from torch import nn
 
 from archc.emit.torch import init_weights
-from archc.train import checkpoint, report
+from archc.train import checkpoint, optim, report
+from archc.train.batches import Augment, to_device
 from archc.train.config import Recipe, TrainError
-from archc.train.data import Split, to_device
+from archc.train.data import Split
 from archc.train.dist import World, all_sum, barrier, shard
 from archc.train.engine import Stepper, choose_engine, describe, evaluate
 
@@ -35,16 +36,17 @@ class NonFiniteLoss(TrainError):
 
 @dataclass
 class RunConfig:
-    """How to run a recipe (none of this changes what is computed, except precision)."""
+    """How to run a recipe (none of this changes what is computed)."""
 
     recipe: Recipe
+    size: int | tuple[int, int] = 28  # the image side (or H, W) the network sees
     seed: int = 0
     device: str = "auto"
     engine: str = "auto"
-    precision: str = "auto"  # auto | fp32 | bf16
     channels_last: bool | None = None
     deterministic: bool | None = None
     progress: bool = True
+    tensorboard: bool = True
     eval_batch_size: int = 1024
     log_points: int = 20  # host reads per epoch (progress bar and NaN checks)
     sync_bn: bool = True
@@ -83,7 +85,11 @@ def setup(cfg: RunConfig) -> Runtime:
         torch.backends.cudnn.benchmark = not deterministic
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    precision = cfg.precision if cfg.precision != "auto" else ("bf16" if on_gpu else "fp32")
+    if deterministic and not on_gpu:  # results do not read uninitialised memory: skip its fill
+        torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
+    precision = cfg.recipe.precision
+    if precision == "auto":
+        precision = "bf16" if on_gpu else "fp32"
     amp = torch.bfloat16 if precision == "bf16" else None
     channels_last = on_gpu if cfg.channels_last is None else cfg.channels_last
     try:
@@ -95,6 +101,13 @@ def setup(cfg: RunConfig) -> Runtime:
 
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
     return (seed * 1_000_003 + epoch * 7919 + rank) % (2**63)
+
+
+def batches_per_epoch(n: int, batch_size: int, world: World) -> int:
+    batches = math.ceil(n / batch_size)
+    if world.distributed and n - (batches - 1) * batch_size < world.size:
+        batches -= 1  # a last batch too small to give every rank an example
+    return batches
 
 
 @dataclass
@@ -112,22 +125,40 @@ class Trainer:
     def run(self, resume: bool = False) -> list[dict[str, Any]]:
         from archc.train import dist
 
-        cfg, world = self.cfg, self.cfg.world
+        world = self.cfg.world
         self.t_start = time.perf_counter()
         self.writer = report.BackgroundWriter()
-        rt = setup(cfg)
+        self.history: list[dict[str, Any]] = []
+        self.tb: report.TensorBoard | None = None
+        rt = setup(self.cfg)
         dist.init(world, rt.device)
         try:
-            history = self._run(rt, resume)
+            self._run(rt, resume)
         except BaseException:
             _quiet_flush(self.writer)
+            self._finish(quiet=True)
             dist.shutdown(world)
             raise
         self.writer.flush()  # the last checkpoint is on disk before the closing lines
+        self._finish()
         dist.shutdown(world)
-        return history
+        return self.history
 
-    def _build(self, rt: Runtime) -> tuple[nn.Module, torch.optim.Optimizer]:
+    def _finish(self, quiet: bool = False) -> None:
+        """Close the event files and draw the curves of the epochs done (once, at the end)."""
+        if self.tb is not None:
+            self.tb.close()
+        if not self.cfg.world.is_main or not self.history:
+            return
+        try:
+            report.plot(self.run_dir / "curves.png", self.history,
+                        str(self.info.get("name", "training")))
+        except Exception as exc:  # noqa: BLE001 - a plot is never worth a failed run
+            if not quiet:
+                print(f"warning: curves.png not drawn ({type(exc).__name__}: {exc})",
+                      file=sys.stderr)
+
+    def _build(self, rt: Runtime, graph: bool) -> tuple[nn.Module, torch.optim.Optimizer]:
         r = self.cfg.recipe
         torch.manual_seed(self.cfg.seed)
         model = self.model_fn()
@@ -135,55 +166,70 @@ class Trainer:
         model = model.to(rt.device)
         if rt.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        opt = torch.optim.SGD(model.parameters(), lr=r.lr, momentum=r.momentum,
-                              weight_decay=r.weight_decay)
-        return model, opt
+        return model, optim.make_optimizer(model, r, rt.device, graph)
 
     def _start(self, model: nn.Module, opt: torch.optim.Optimizer, resume: bool
                ) -> list[dict[str, Any]]:
+        self.best = -1.0
         if not resume:
             self._save(0, model, opt, [])
             return []
         index, tensors = checkpoint.load(self.run_dir)
+        tensor_lr = opt.param_groups[0]["lr"]
         checkpoint.restore(model, opt, index, tensors)
-        r = self.cfg.recipe
-        for group in opt.param_groups:  # the recipe may change these on resume
-            group.update(lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
+        optim.apply_recipe(opt, self.cfg.recipe,
+                           tensor_lr if isinstance(tensor_lr, torch.Tensor) else None)
+        if (self.run_dir / checkpoint.BEST).exists():
+            try:
+                best = checkpoint.read_index(self.run_dir / checkpoint.BEST)[1]["history"]
+                self.best = float(best[-1]["test_acc"]) if best else -1.0
+            except (checkpoint.CheckpointError, KeyError, TypeError, ValueError):
+                self.best = -1.0
         return list(index.get("history", []))[: index["epoch"]]
 
-    def _run(self, rt: Runtime, resume: bool) -> list[dict[str, Any]]:
+    def _done_epochs(self, resume: bool) -> int:
+        return checkpoint.read_index(self.run_dir)[1]["epoch"] if resume else 0
+
+    def _run(self, rt: Runtime, resume: bool) -> None:
         cfg, world, r = self.cfg, self.cfg.world, self.cfg.recipe
-        model, opt = self._build(rt)
-        history = self._start(model, opt, resume)
-        train = to_device(self.train_split, r.image_size, rt.device, r.normalize, rt.channels_last)
-        test = to_device(self.test_split, r.image_size, rt.device, r.normalize, rt.channels_last)
+        norm = (r.mean, r.std) if r.normalize else (None, None)
+        train = to_device(self.train_split, cfg.size, rt.device, *norm, rt.channels_last,
+                          Augment.of(r))
+        test = to_device(self.test_split, cfg.size, rt.device, *norm, rt.channels_last)
+        todo = (r.epochs - self._done_epochs(resume)) * len(train)
+        rt.engine = choose_engine(cfg.engine, rt.device, world, todo)
+        model, opt = self._build(rt, graph=rt.engine in ("graph", "compile-graph"))
+        self.history = self._start(model, opt, resume)
         from archc.train.dist import wrap
 
         net = wrap(model, world, rt.device, cfg.sync_bn)
-        todo = (r.epochs - len(history)) * len(train)
-        rt.engine = choose_engine(cfg.engine, rt.device, world, todo)
-        stepper = Stepper(net, opt, train, r.batch_size, rt.engine, rt.amp, world)
+        stepper = Stepper(net, opt, train, r.batch_size, rt.engine, rt.amp, world,
+                          r.label_smoothing, r.clip_grad_norm)
+        schedule = optim.Schedule(r, opt, batches_per_epoch(len(train), r.batch_size, world))
+        if world.is_main and cfg.tensorboard:
+            self.tb = report.TensorBoard(self.run_dir, len(self.history) + 1)
         if world.is_main:
             dev = str(rt.device) if rt.device.type == "cpu" or rt.device.index is None else \
                 f"cuda:{rt.device.index}"
             procs = f" x {world.size} processes" if world.distributed else ""
             self.out(f"training on {dev}{procs} ({describe(rt.engine, rt.amp, rt.channels_last)})")
-        for epoch in range(len(history) + 1, r.epochs + 1):
-            record = self._epoch(epoch, stepper, model, train, test, rt)
-            history.append(record)
-            self._save(epoch, model, opt, history)
-        return history
+        for epoch in range(len(self.history) + 1, r.epochs + 1):
+            record = self._epoch(epoch, stepper, schedule, model, train, test, rt)
+            self.history.append(record)
+            if self.tb is not None:
+                self.tb.epoch(record)
+            best = record["test_acc"] > self.best
+            self.best = max(self.best, record["test_acc"])
+            self._save(epoch, model, opt, self.history, best)
 
-    def _epoch(self, epoch: int, stepper: Stepper, model: nn.Module, train: Any, test: Any,
-               rt: Runtime) -> dict[str, Any]:
+    def _epoch(self, epoch: int, stepper: Stepper, schedule: optim.Schedule, model: nn.Module,
+               train: Any, test: Any, rt: Runtime) -> dict[str, Any]:
         cfg, world, r = self.cfg, self.cfg.world, self.cfg.recipe
         torch.manual_seed(epoch_seed(cfg.seed, epoch, world.rank))
         gen = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch))
         perm = torch.randperm(len(train), generator=gen).to(rt.device)
         bsz = r.batch_size
-        batches = math.ceil(len(train) / bsz)
-        if world.distributed and len(train) - (batches - 1) * bsz < world.size:
-            batches -= 1  # a last batch too small to give every rank an example
+        batches = batches_per_epoch(len(train), bsz, world)
         every = max(1, batches // cfg.log_points)
         stall = _stall_point()
         stepper.take_sums()
@@ -194,6 +240,7 @@ class Trainer:
                 if stall == (epoch, b):
                     self.writer.flush()
                     _stall(epoch, b)
+                schedule.set((epoch - 1) * batches + b)
                 gidx = perm[b * bsz:(b + 1) * bsz]
                 stepper.step(shard(gidx, world), gidx.shape[0])
                 if (b + 1) % every == 0 or b == batches - 1:
@@ -208,9 +255,10 @@ class Trainer:
         t1 = time.perf_counter()
         te = all_sum(evaluate(model, test, cfg.eval_batch_size, rt.amp, world), world).tolist()
         return {"epoch": epoch, "train_loss": tr[0] / tr[2], "train_acc": tr[1] / tr[2],
-                "test_loss": te[0] / te[2], "test_acc": te[1] / te[2], "examples": int(tr[2]),
+                "test_loss": te[0] / te[2], "test_acc": te[1] / te[2],
+                "test_top5": te[3] / te[2], "examples": int(tr[2]),
                 "train_seconds": seconds, "examples_per_sec": tr[2] / seconds,
-                "eval_seconds": time.perf_counter() - t1, "lr": r.lr,
+                "eval_seconds": time.perf_counter() - t1, "lr": schedule.current,
                 "elapsed_s": time.perf_counter() - self.t_start}
 
     def _check_finite(self, loss_sum: float, epoch: int, b: int, batches: int) -> None:
@@ -225,23 +273,27 @@ class Trainer:
                  f"lower the learning rate (lr = {self.cfg.recipe.lr:g})")
 
     def _save(self, epoch: int, model: nn.Module, opt: torch.optim.Optimizer,
-              history: list[dict[str, Any]]) -> None:
+              history: list[dict[str, Any]], best: bool = False) -> None:
         world = self.cfg.world
         if world.is_main:
             history = list(history)
             info = {**self.info, "recipe": self.cfg.recipe.model_dump(), "seed": self.cfg.seed,
                     "history": history, "torch": torch.__version__, "world_size": world.size}
             tensors, optim_meta = checkpoint.flatten_state(model, opt)  # now, not later
-            self.writer.submit(lambda: self._write(epoch, tensors, optim_meta, info, history))
+            self.writer.submit(lambda: self._write(epoch, tensors, optim_meta, info, history,
+                                                   best))
         barrier(world)
 
     def _write(self, epoch: int, tensors: dict[str, torch.Tensor], optim_meta: dict[str, Any],
-               info: dict[str, Any], history: list[dict[str, Any]]) -> None:
-        checkpoint.write(self.run_dir, epoch, tensors, optim_meta, info)
-        if history:
-            report.write_metrics(self.run_dir / "metrics.jsonl", history)
-            title = str(self.info.get("name", "training"))
-            report.plot(self.run_dir / "curves.png", history, title)
+               info: dict[str, Any], history: list[dict[str, Any]], best: bool) -> None:
+        try:
+            checkpoint.write(self.run_dir, epoch, tensors, optim_meta, info, best)
+            if history:
+                report.write_metrics(self.run_dir / "metrics.jsonl", history)
+        except OSError as exc:
+            raise TrainError(f"{self.run_dir}: cannot write the checkpoint "
+                             f"({exc.strerror or exc})", hint="is the disk full, or the run "
+                             "folder read-only?") from None
 
 
 def _quiet_flush(writer: report.BackgroundWriter) -> None:

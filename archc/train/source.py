@@ -1,7 +1,10 @@
-"""Where a network comes from: a spec compiled by archc, or a Python factory `module:function`.
+"""Where a network comes from: a spec compiled by archc, or a Python factory `module:function`,
+and the check that it fits the data before anything trains.
 
-Either way the trainer gets a name, the recipe the source carries, and a builder that, given the
-image side the recipe asks for, returns a zero-argument model factory.
+A spec is checked statically: its `input` against the images the network will see (channels
+always; height and width unless the recipe resizes), and its output against the class count,
+with errors located at the spec's `input` line or last layer. A factory is checked by one
+forward pass of two blank images.
 """
 
 from __future__ import annotations
@@ -12,15 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archc.errors import ArchcError
+from archc.errors import ArchcError, ShapeError, Span
 
 ModelFn = Callable[[], Any]
+Shape = tuple[int, int, int]
 
 
 @dataclass
 class ModelSource:
+    """`fit(shape, classes, resized)` checks the network against data of that image shape
+    and class count and returns a model factory (`resized`: the recipe asked for this size)."""
+
     name: str
-    builder: Callable[[int], ModelFn]
+    fit: Callable[[Shape, int, bool], ModelFn]
     recipe: dict[str, Any] = field(default_factory=dict)
 
 
@@ -46,24 +53,81 @@ def _from_factory(spec: str, params: list[str]) -> ModelSource:
         raise ArchcError(f"{spec}: cannot import model factory ({exc})",
                          hint="use module:function, e.g. mypackage.nets:resnet18") from None
     kwargs = _parse_params(params)
-    return ModelSource(attr, lambda size: (lambda: fn(**kwargs)), dict(getattr(fn, "recipe", {})))
+
+    def fit(shape: Shape, classes: int, resized: bool) -> ModelFn:
+        import torch
+
+        model = fn(**kwargs)
+        was = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                out = model(torch.zeros(2, *shape))
+        except Exception as exc:  # noqa: BLE001 - any failure here is the model not fitting
+            raise ArchcError(f"{spec}: the model fails on {_fmt(shape)} images "
+                             f"({type(exc).__name__}: {str(exc)[:200]})") from None
+        model.train(was)
+        if tuple(out.shape) != (2, classes):
+            raise ArchcError(f"{spec}: the model's output is {_fmt(tuple(out.shape)[1:])} per "
+                             f"image, the data has {classes} classes")
+        return lambda: fn(**kwargs)
+
+    return ModelSource(attr, fit, dict(getattr(fn, "recipe", {})))
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def _input_span(spec: str, network: str | None, prog: Any) -> Span | None:
+    from archc import ast
+    from archc.program import pick_network
+
+    defn = pick_network(prog, network)
+    return next((s.span for s in defn.body if isinstance(s, ast.Input)), defn.span)
 
 
 def _from_spec(spec: str, params: dict[str, Any], network: str | None) -> ModelSource:
     import archc
+    from archc.program import load_network
 
-    net = archc.load(spec, params or None, None, network)
-    native = tuple(net.input_shape)
+    net, prog = load_network(spec, params or None, None, network)
+    where = _input_span(spec, network, prog)
 
-    def builder(size: int) -> ModelFn:
+    def fit(shape: Shape, classes: int, resized: bool) -> ModelFn:
+        have = tuple(net.input_shape)
         shaped = net
-        if native[1:] != (size, size):
-            shaped = archc.load(spec, params or None, (native[0], size, size), network)
-        if shaped.input_shape[0] != 1:
-            raise ArchcError(f"{spec}: the network takes {shaped.input_shape[0]} input channels,"
-                             " (Fashion-)MNIST images have 1")
+        if have != shape:
+            _check_input(have, shape, resized, where)
+            shaped = archc.load(spec, params or None, shape, network)
+        _check_output(shaped, classes, where)
         return lambda: archc.build(shaped)
 
-    return ModelSource(net.name, builder, dict(net.recipe or {}))
+    return ModelSource(net.name, fit, dict(net.recipe or {}))
 
 
+def _check_input(have: tuple[int, ...], shape: Shape, resized: bool, where: Span | None) -> None:
+    c, h, w = shape
+    what = f"input {_fmt(have)}"
+    if len(have) != 3:
+        raise ShapeError(f"{what}: the network takes vectors, the data are {_fmt(shape)} images",
+                         where, f"write `input {_fmt(shape)}`")
+    if have[0] != c:
+        raise ShapeError(f"{what}: the data's images have {c} channel{'s' * (c != 1)} "
+                         f"({_fmt(shape)})", where, f"write `input {c}x{have[1]}x{have[2]}`")
+    if not resized:
+        hint = f"write `input {_fmt(shape)}`"
+        if have[1] == have[2]:
+            hint += f", or set resize = {have[1]} in the train section"
+        raise ShapeError(f"{what}: the data's images are {_fmt(shape)}", where, hint)
+
+
+def _check_output(net: Any, classes: int, where: Span | None) -> None:
+    out = tuple(net.output_shape)
+    if out == (classes,):
+        return
+    last = net.root.items[-1].span if net.root.items else where
+    hint = (f"pass --set classes={classes}" if "classes" in net.params
+            else f"end the network with linear({classes})")
+    raise ShapeError(f"the network's output is {_fmt(out)}, the data has {classes} classes",
+                     last, hint)
