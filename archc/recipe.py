@@ -205,7 +205,7 @@ def _text(value: Any) -> str:
     return "none" if value is None else repr(value)
 
 
-def _message(err: dict[str, Any], values: Mapping[str, Any]) -> tuple[str | None, str]:
+def _message(err: Any, values: Mapping[str, Any]) -> tuple[str | None, str]:
     """(key or None, message) for one pydantic error."""
     key = str(err["loc"][0]) if err["loc"] else None
     kind = err["type"]

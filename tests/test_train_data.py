@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from archc.train import cifar, data, folder
 from archc.cli import main
+from archc.train import cifar, data, folder
 from tests.train_fixtures import write_cifar, write_folder
 
 SPECS = Path(__file__).parent / "train_specs"

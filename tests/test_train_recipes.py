@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import archc
+from archc.cli import main
 from archc.emit.torch import init_weights
 from archc.train import batches, checkpoint, data
-from archc.cli import main
 from archc.train.config import make_recipe
 from archc.train.loop import RunConfig, Trainer, epoch_seed
 from tests.train_fixtures import write_idx_set

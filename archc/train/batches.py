@@ -70,7 +70,7 @@ class DeviceData:
             x = random_resized_crop(x, self.size, aug.crop_scale)
         if aug is not None and aug.hflip:
             x = hflip(x)
-        if self.mean is not None:
+        if self.mean is not None and self.std is not None:
             x = x.sub_(self.mean).div_(self.std)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -158,20 +158,20 @@ def to_device(split: Split, size: int | tuple[int, int], device: Any,
     import torch
 
     device = torch.device(device)
-    size = (size, size) if isinstance(size, int) else tuple(size)
+    hw: tuple[int, int] = (size, size) if isinstance(size, int) else (size[0], size[1])
     images = torch.from_numpy(np.ascontiguousarray(split.images)).to(device)
     labels = torch.from_numpy(np.ascontiguousarray(split.labels)).to(device)
     if budget_bytes is None:
         budget_bytes = _resize_budget(device)
     c = images.shape[1]
-    if size != tuple(images.shape[-2:]) and len(split) * c * size[0] * size[1] <= budget_bytes:
-        images = torch.cat([resize_u8(images[i:i + chunk], size)
+    if hw != tuple(images.shape[-2:]) and len(split) * c * hw[0] * hw[1] <= budget_bytes:
+        images = torch.cat([resize_u8(images[i:i + chunk], hw)
                             for i in range(0, len(split), chunk)])
     m = s = None
     if mean is not None and std is not None:
         m = _per_channel(mean, c, device)
         s = _per_channel(std, c, device)
-    return DeviceData(images, labels, size, m, s, channels_last, augment)
+    return DeviceData(images, labels, hw, m, s, channels_last, augment)
 
 
 def _per_channel(values: list[float], channels: int, device: torch.device) -> torch.Tensor:

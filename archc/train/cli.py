@@ -20,7 +20,6 @@ from archc.recipe import Recipe, RecipeError, make_recipe
 from archc.train.config import TrainError, parse_assignment
 from archc.train.data import Data, load_data
 
-
 # What a resumed run may not change: what the data is, and what the weights and optimizer
 # state mean. Everything else (the run's length, rates, schedule, augmentation) may change.
 FIXED_ON_RESUME = {"dataset", "resize", "normalize", "mean", "std", "init", "optimizer"}
@@ -239,7 +238,7 @@ def _stored_shape(index: dict[str, Any], path: Path) -> tuple[tuple[int, int, in
     ok = (isinstance(shape, list) and len(shape) == 3 and
           all(isinstance(d, int) and 1 <= d <= 1 << 16 for d in shape) and
           isinstance(classes, int) and 1 <= classes <= 1 << 20)
-    if not ok:
+    if not ok or not isinstance(shape, list):
         raise checkpoint_error(f"{path}: bad checkpoint index: input_shape {shape!r} / classes "
                                f"{classes!r}")
     return (shape[0], shape[1], shape[2]), classes

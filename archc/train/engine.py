@@ -85,6 +85,7 @@ class Stepper:
     def step(self, idx: torch.Tensor, n_global: int) -> None:
         """One optimizer step on this rank's indices `idx` of a global batch of `n_global`."""
         if self.graph is not None and idx.shape[0] == self.full:
+            assert self.static_idx is not None
             self.static_idx.copy_(idx)
             self.graph.replay()
             return

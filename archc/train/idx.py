@@ -50,7 +50,7 @@ def _open(path: Path) -> IO[bytes]:
     f = regular_file(path).open("rb")
     if f.read(2) == b"\x1f\x8b":
         f.close()
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     f.seek(0)
     return f
 
