@@ -49,3 +49,32 @@ def test_line_map_follows_unchanged_lines() -> None:
     assert m.old_line(1) is None and m.old_line(4) == 3
     m = LineMap(old, "a\nb changed\nc\nd")
     assert m.new_line(1) is None and m.new_line(2) == 2
+
+
+def test_call_chain_places_the_diagnostic_at_the_users_call(tmp_path: Path) -> None:
+    """An error inside the prelude carrying its call chain (innermost first) is shown at the
+    outermost call in the document, the chain as related locations."""
+    from types import SimpleNamespace
+
+    from pygls.workspace.position_codec import PositionCodec
+
+    from archc.errors import Span
+    from archc.lsp.analysis import analyze, run
+    from archc.lsp.convert import Locator
+    from archc.lsp.diagnostics import diagnostics
+
+    path = str(tmp_path / "s.arch")
+    text = "block two(c) { residual(c) }\nnetwork n {\n  input 3x8x8\n  two(16)\n}\n"
+    a = run(analyze(path, text, 1))
+    [(err, network)] = a.errors
+    assert err.span.path == "<prelude>" and network == "n"
+    inner, outer = Span(path, 1, 16, 1, 27), Span(path, 4, 3, 4, 10)
+    err.notes = (SimpleNamespace(span=inner, message="in residual(16), called here"),
+                 SimpleNamespace(span=outer, message="in two(16), called here"))
+    loc = Locator(PositionCodec(), lambda p: text if p == path else None, lambda p: None)
+    [d] = diagnostics(a, loc)
+    assert (d.range.start.line, d.range.start.character) == (3, 2)
+    assert d.message.startswith("in the prelude:")
+    assert [r.message for r in d.related_information] == [
+        err.message, "in residual(16), called here", "in two(16), called here"]
+    assert d.related_information[0].location.uri.endswith("prelude.arch")

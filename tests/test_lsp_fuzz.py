@@ -6,6 +6,7 @@ original text comes back."""
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from .lsp_util import ROOT, Doc, hint_rows, server_config, start
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-BURSTS = 120
+BURSTS = int(os.environ.get("ARCHC_LSP_FUZZ_BURSTS", "120"))  # longer campaigns: BENCHMARKS.md
 SNIPPETS = ["conv(", "conv(64, k=", "{", "}", "(", ")", " | ", ",", "=", "add {", "concat {",
             "relu ", "\n", "# note\n", '"', "x", "3x", "..", "for i in 0..", "if ", "else ",
             "é", "😀", "residual(", "block b(c) { ", "network n { ", " * 2", "res_stage(",
@@ -72,7 +73,7 @@ async def test_random_edits_never_break_the_server(client: LanguageClient, tmp_p
     doc = Doc(client, tmp_path / f"{spec}.arch", original)
     assert await doc.open() == []
     shapes = hint_rows(doc, await doc.hints())
-    rng = random.Random(f"archc-lsp-{spec}")
+    rng = random.Random(f"archc-lsp-{spec}{os.environ.get('ARCHC_LSP_FUZZ_SEED', '')}")
     for _ in range(BURSTS):
         for _ in range(rng.randint(1, 4)):  # a burst: the older versions become stale work
             doc.change(*_edit(rng, doc.text))

@@ -33,7 +33,7 @@ def _diagnostic(err: ArchcError, network: str | None, a: Analysis,
                 loc: Locator) -> types.Diagnostic:
     message = err.message + (f"\nhint: {err.hint}" if err.hint else "")
     related = [types.DiagnosticRelatedInformation(loc.location(span), note)
-               for span, note in _chain(err)]
+               for span, note in [*_labels(err), *_chain(err)]]
     span = err.span
     if span is None:
         rng = types.Range(types.Position(0, 0), types.Position(0, 0))
@@ -55,7 +55,16 @@ def _diagnostic(err: ArchcError, network: str | None, a: Analysis,
 def _chain(err: ArchcError) -> Iterable[tuple[Span, str]]:
     """The call sites that led to an error, innermost first, as the compiler records them
     (`note: in residual(16), called at t.arch:3:3`); none when it records none."""
-    for note in getattr(err, "notes", None) or ():
+    return _notes(err, "notes")
+
+
+def _labels(err: ArchcError) -> Iterable[tuple[Span, str]]:
+    """The secondary places of an error (each branch of a join with its shape, ...)."""
+    return _notes(err, "labels")
+
+
+def _notes(err: ArchcError, kind: str) -> Iterable[tuple[Span, str]]:
+    for note in getattr(err, kind, None) or ():  # compiler Note records: span, message
         span = getattr(note, "span", None)
         if span is not None:
             yield span, getattr(note, "message", str(note))
