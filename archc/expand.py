@@ -6,9 +6,9 @@ earlier layer failed) is still argument-checked but not shape-checked, to avoid 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -43,14 +43,16 @@ class _Abort(Exception):
 class Expander:
     """Expands one network definition against a table of blocks."""
 
-    def __init__(self, blocks: Mapping[str, ast.Definition], cyclic: set[str] = frozenset()):
+    def __init__(self, blocks: Mapping[str, ast.Definition],
+                 cyclic: Set[str] = frozenset()):
         self.blocks = blocks
         self.cyclic = cyclic
         self.errors: list[ArchcError] = []
         self.stack: list[str] = []
         self.layers = 0
         self.nesting = 0
-        self._stmt = {ast.Call: self._call_stmt, ast.Labelled: self._labelled,
+        self._stmt: dict[type, Callable[..., graph.Shape | None]] = {
+                      ast.Call: self._call_stmt, ast.Labelled: self._labelled,
                       ast.Group: self._group, ast.Cond: self._cond,
                       ast.Branches: self._join, ast.Repeat: self._repeat_stmt,
                       ast.Loop: self._repeat_stmt, ast.Expect: self._expect,
@@ -84,7 +86,7 @@ class Expander:
         return shape
 
     def scope(self, kind, title, stmts, env, shape, span) -> graph.Scope:
-        namer, items = ScopeNamer(), []
+        namer, items = ScopeNamer(), list[graph.Node]()
         out = self.seq(stmts, env, shape, namer, items)
         return self._finish(kind, title, namer, items, shape, out, span)
 
@@ -115,7 +117,7 @@ class Expander:
         if isinstance(unit, (ast.Repeat, ast.Loop)):
             node = self.repeat(unit, env, shape)
         else:
-            sub, sub_items = ScopeNamer(), []
+            sub, sub_items = ScopeNamer(), list[graph.Node]()
             out = self._stmt[type(unit)](unit, env, shape, sub, sub_items)
             node = self._finish("group", "group", sub, sub_items, shape, out, st.span)
         items.append(node)
@@ -160,13 +162,16 @@ class Expander:
 
     # -- joins
     def _join(self, st: ast.Branches, env, shape, namer, items):
-        outs, branches = [], []
+        outs: list[graph.Shape | None] = []
+        branches = []
         for stmts in st.branches:
             branch: list[graph.Node] = []
             outs.append(self.seq(stmts, env, shape, namer, branch))
             branches.append(tuple(branch))
-        out = None if shape is None or None in outs else _join_shape(st, outs)
-        node = graph.Join("", st.op, tuple(branches), shape, out, st.span)
+        known = [o for o in outs if o is not None]
+        out = None if shape is None or len(known) < len(outs) else _join_shape(st, known)
+        node = graph.Join("", st.op, tuple(branches), _unknown_ok(shape), _unknown_ok(out),
+                          st.span)
         items.append(node)
         namer.add(node, None, st.op)
         return out
@@ -175,7 +180,8 @@ class Expander:
     def repeat(self, st: ast.Repeat | ast.Loop, env, shape) -> graph.Scope:
         if isinstance(st, ast.Repeat):
             count = self.int_value(st.count, env, "repeat count", 0, MAX_REPEAT)
-            indices, body, var = range(count), (st.unit,), None
+            indices, var = range(count), None
+            body: tuple[ast.Stmt, ...] = (st.unit,)
         else:
             start = self.int_value(st.start, env, "for: start", -MAX_REPEAT, MAX_REPEAT)
             stop = self.int_value(st.stop, env, "for: stop", -MAX_REPEAT, MAX_REPEAT)
@@ -189,7 +195,7 @@ class Expander:
         computed = labelled is not None and "{" in labelled.label
         for n, i in enumerate(indices):
             it_env = {**env, var: i} if var else env
-            namer, items, it_in = ScopeNamer(), [], shape
+            namer, items, it_in = ScopeNamer(), list[graph.Node](), shape
             shape = self.seq(body, it_env, shape, namer, items)
             names = namer.names(self.errors)
             if len(items) == 1 and computed:
@@ -247,7 +253,7 @@ class Expander:
             if any(d > MAX_DIM for d in out):
                 raise LimitError(f"{op.name}: output {fmt_shape(out)} exceeds {MAX_DIM} per axis",
                                  st.span)
-        return graph.Layer("", op.name, args, shape, out, st.span)
+        return graph.Layer("", op.name, args, _unknown_ok(shape), _unknown_ok(out), st.span)
 
     def bind(self, callee: str, names: list[str], st: ast.Call, env, sig: str) -> dict:
         """Positional and keyword arguments -> {name: (value, span)}."""
@@ -341,6 +347,12 @@ def label_text(label: str, env: Mapping[str, Any], span: Span) -> str:
         raise NameError_(f"label '{text}' cannot name a module: it contains '.'", span,
                          "'.' separates the levels of a module's name (layer1.0.conv1)")
     return text
+
+
+def _unknown_ok(shape: graph.Shape | None) -> graph.Shape:
+    """A shape left unknown by an earlier error. Only a failed expansion holds such nodes, and
+    a failed expansion returns errors, never its graph: every returned node's shapes are known."""
+    return cast(graph.Shape, shape)
 
 
 def _join_shape(st: ast.Branches, outs: list[graph.Shape]) -> graph.Shape:

@@ -3,6 +3,7 @@ validation failures turned into archc's wording. Used by expansion."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from . import ast
@@ -42,7 +43,7 @@ _BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
            "less_than": ("<", "lt"), "less_than_equal": ("<=", "le")}
 
 
-def pydantic_message(op: str, err: dict) -> str:
+def pydantic_message(op: str, err: Mapping[str, Any]) -> str:
     field = err["loc"][0] if err["loc"] else "?"
     kind, value = err["type"], err.get("input")
     if kind == "missing":

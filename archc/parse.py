@@ -103,7 +103,8 @@ def _check_nesting(text: str, path: str) -> None:
 def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> SyntaxError_:
     line, col = max(exc.line, 1), max(exc.column, 1)
     if isinstance(exc, UnexpectedCharacters):
-        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
+        pos = exc.pos_in_stream
+        char = text[pos] if pos is not None and pos < len(text) else "?"
         return SyntaxError_(f"unexpected character {char!r}", Span(path, line, col))
     if isinstance(exc, UnexpectedEOF) or (
             isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
@@ -112,10 +113,11 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> SyntaxError_:
         if last is not None and getattr(last, "line", None):
             line, col = last.line, last.column + 1
         return SyntaxError_("unexpected end of file", Span(path, line, col),
-                            _expected_hint(exc.expected))
-    token = exc.token
+                            _expected_hint(getattr(exc, "expected", None)))
+    token = getattr(exc, "token", "")
     span = Span(path, line, col, line, col + len(str(token)))
-    return SyntaxError_(f"unexpected {str(token)!r}", span, _expected_hint(exc.expected))
+    return SyntaxError_(f"unexpected {str(token)!r}", span,
+                        _expected_hint(getattr(exc, "expected", None)))
 
 
 def _expected_hint(expected) -> str | None:
@@ -126,7 +128,9 @@ def _expected_hint(expected) -> str | None:
 
 
 def _tok_span(tok: Token, path: str) -> Span:
-    return Span(path, tok.line, tok.column, tok.end_line, tok.end_column)
+    # Lexed tokens carry all four positions; a token Lark makes up (end of input) may not.
+    line, col = tok.line or 1, tok.column or 1
+    return Span(path, line, col, tok.end_line or line, tok.end_column or col)
 
 
 def _first_last(children) -> tuple[Span | None, Span | None]:
@@ -137,10 +141,12 @@ def _first_last(children) -> tuple[Span | None, Span | None]:
 
 def _span_of(child) -> Span | None:
     if isinstance(child, Token):
-        return Span("", child.line, child.column, child.end_line, child.end_column)
+        return _tok_span(child, "")
     if isinstance(child, tuple):  # a body: from its first statement to its last
         first, last = _first_last(child)
-        return first and Span("", first.line, first.col, last.end_line, last.end_col)
+        if first is None or last is None:
+            return None
+        return Span("", first.line, first.col, last.end_line, last.end_col)
     return getattr(child, "span", None)
 
 
@@ -154,7 +160,7 @@ class _ToAst(Transformer):
 
     def _s(self, children) -> Span:
         first, last = _first_last(children)
-        if first is None:
+        if first is None or last is None:
             return Span(self.path, 1, 1)
         return Span(self.path, first.line, first.col, last.end_line, last.end_col)
 
