@@ -54,9 +54,7 @@ FAMILIES: dict[str, Family] = {
         # _load_state_dict fixes them up the same way)
         (r"(denselayer\d+\.(?:norm|relu|conv))\.([12])\.", r"\1\2."),
         _DENSELAYER)),
-    # torchvision labels RegNet's blocks `blockS-I`, not a name: the spec numbers them
-    "tv_regnet": Family("torchvision.models.regnet_{x,y}_*", renames=(
-        (r"^(trunk_output\.block\d+)\.block\d+-(\d+)\.", r"\1.\2."),)),
+    "tv_regnet": Family("torchvision.models.regnet_{x,y}_*"),
     # the document specs, from tests/reference/models.py (d2l's naming)
     "densenet": Family("d2l DenseNet (tests/reference/models.py: densenet)", (_DENSELAYER,)),
     "vgg11": Family("d2l VGG-11 (tests/reference/models.py: vgg11)", (
