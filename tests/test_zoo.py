@@ -4,8 +4,8 @@ are the table's; the parameter count equals torchvision's published `num_params`
 torchvision's state_dict maps onto the archc module by name (meta device: no memory, no init);
 `archc summary` MACs equal the GFLOPS of every weight enum's `_ops` metadata at that enum's crop
 size. Numerically (fp64, small input), for the members in NUMERIC: outputs equal in eval and
-train mode after importing torchvision's random-initialised weights, and one SGD step changes
-every parameter. ARCHC_ZOO_ALL=1 runs every member numerically."""
+train mode after importing torchvision's random-initialised weights, and one SGD step (in eval
+mode: see the test) changes every parameter. ARCHC_ZOO_ALL=1 runs every member numerically."""
 
 from __future__ import annotations
 
@@ -197,6 +197,10 @@ def test_outputs_equal_and_one_sgd_step_trains(name, one_torch_thread):
             want = theirs(x)
             torch.manual_seed(1)
             torch.testing.assert_close(ours(x), want, rtol=1e-9, atol=1e-9)
+    # The step in eval mode: in train mode a batch-statistics BN cancels any per-channel shift
+    # before it, so e.g. MobileNetV3's projection BN biases (feeding a 1x1 conv and BN with no
+    # shortcut) get an exactly zero gradient, in torchvision's model as well.
+    ours.eval()
     before = {k: p.detach().clone() for k, p in ours.named_parameters()}
     opt = torch.optim.SGD(ours.parameters(), lr=0.1)
     torch.nn.functional.cross_entropy(ours(x), torch.tensor([3, 7, 1, 0])).backward()
