@@ -29,6 +29,7 @@ from .limits import MAX_BLOCK_DEPTH, MAX_DIM, MAX_ERRORS, MAX_LAYERS, MAX_REPEAT
 from .messages import default_text, op_signature, pydantic_message, show, signature
 from .names import ScopeNamer, renamed
 from .ops import REGISTRY, Op, OpLimitError, OpShapeError, fmt_shape
+from .parse import parse_expr
 from .recipe import check_section
 from .resolve import name_span
 
@@ -162,19 +163,31 @@ class Expander:
 
     # -- joins
     def _join(self, st: ast.Branches, env, shape, namer, items):
+        ins = self._branch_inputs(st, shape)
         outs: list[graph.Shape | None] = []
         branches = []
-        for stmts in st.branches:
+        for stmts, branch_in in zip(st.branches, ins, strict=True):
             branch: list[graph.Node] = []
-            outs.append(self.seq(stmts, env, shape, namer, branch))
+            outs.append(self.seq(stmts, env, branch_in, namer, branch))
             branches.append(tuple(branch))
         known = [o for o in outs if o is not None]
-        out = None if shape is None or len(known) < len(outs) else _join_shape(st, known)
+        unknown = None in ins or len(known) < len(outs)
+        out = None if unknown else _join_shape(st, known)
         node = graph.Join("", st.op, tuple(branches), _unknown_ok(shape), _unknown_ok(out),
-                          st.span)
+                          st.span, () if None in ins else tuple(ins))
         items.append(node)
         namer.add(node, None, st.op)
         return out
+
+    def _branch_inputs(self, st: ast.Branches, shape) -> list:
+        """What each branch is fed (the join record's `inputs`); None where unknown."""
+        if shape is None:
+            return [None] * len(st.branches)
+        try:
+            return joins.lookup(st.op).inputs.shapes(shape, len(st.branches))
+        except OpShapeError as exc:
+            self.errors.append(ShapeError(exc.message, st.span, exc.hint))
+            return [None] * len(st.branches)
 
     # -- repetition
     def repeat(self, st: ast.Repeat | ast.Loop, env, shape) -> graph.Scope:
@@ -324,23 +337,22 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
 def label_text(label: str, env: Mapping[str, Any], span: Span) -> str:
-    """A label with every `{name}` replaced by the value of `name`; it must remain a valid
-    module name (no '.', not empty)."""
+    """A label with every `{expr}` replaced by its value (an integer or a string): `{i}`,
+    `{stage}-{i + 1}`; it must remain a valid module name (no '.', not empty)."""
     def value(m: re.Match) -> str:
-        name = m[1].strip()
-        if name not in env or name == IN:
-            raise NameError_(f"label: unknown parameter '{name}' in '{{{m[1]}}}'", span,
-                             did_you_mean(name, [k for k in env if k != IN]))
-        v = env[name]
+        try:
+            v = evaluate(parse_expr(m[1]), env)
+        except ArchcError as exc:  # located at the label: the text inside has no place
+            raise type(exc)(f"label \"{label}\": {exc.message}", span, exc.hint) from None
         if isinstance(v, bool) or not isinstance(v, (int, str)):
-            raise ArgumentError(f"label: '{{{name}}}' is {type_name(v)} {show(v)}; a label "
-                                "can hold integers and strings", span)
+            raise ArgumentError(f"label \"{label}\": {{{m[1]}}} is {type_name(v)} {show(v)}; "
+                                "a label can hold integers and strings", span)
         return str(v)
 
     text = _PLACEHOLDER.sub(value, label) if "{" in label else label
     if "{" in text or "}" in text:
-        raise NameError_(f"label '{label}': unmatched brace", span,
-                         "write `{name}` to insert the value of a parameter or loop variable")
+        raise NameError_(f"label \"{label}\": unmatched brace", span,
+                         "write {i} to insert the value of a parameter or loop variable")
     if not text:
         raise NameError_("a label cannot be empty", span)
     if "." in text:

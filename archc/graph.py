@@ -29,8 +29,9 @@ class Layer:
 
 @dataclass(frozen=True)
 class Join:
-    """Parallel branches fed the same input, joined by `op`, a join of the registry
-    (archc/joins.py)."""
+    """Parallel branches joined by `op`, a join of the registry (archc/joins.py), which also
+    says what each branch is fed: the whole input (add, concat, mul) or a part (split).
+    `inputs` holds each branch's input shape; () means every branch gets `in_shape`."""
 
     name: str
     op: str
@@ -38,12 +39,17 @@ class Join:
     in_shape: Shape
     out_shape: Shape
     span: Span
+    inputs: tuple[Shape, ...] = ()
 
+    @property
+    def branch_inputs(self) -> tuple[Shape, ...]:
+        return self.inputs or (self.in_shape,) * len(self.branches)
 
     @property
     def branch_outputs(self) -> tuple[Shape, ...]:
-        """Each branch's output shape (an empty branch passes the input through)."""
-        return tuple(b[-1].out_shape if b else self.in_shape for b in self.branches)
+        """Each branch's output shape (an empty branch passes its input through)."""
+        return tuple(b[-1].out_shape if b else i
+                     for b, i in zip(self.branches, self.branch_inputs, strict=True))
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,43 @@ def _no_macs(ins: Sequence[Shape], out: Shape) -> int:
 
 
 @dataclass(frozen=True)
+class Inputs:
+    """How a join's input reaches its branches: `shapes` gives each branch's input shape (or
+    raises OpShapeError), `torch` emits the same into a torch.fx graph, and `reference`
+    computes it from a real tensor, independently of `torch`."""
+
+    name: str
+    shapes: Callable[[Shape, int], list[Shape]]
+    torch: Callable[[Any, Any, int], list[Any]]  # (fx.Graph, input node, n) -> n nodes
+    reference: Callable[[Any, int], list[Any]]  # (input tensor, n) -> n tensors
+
+
+SAME = Inputs("same", lambda s, n: [s] * n, lambda g, x, n: [x] * n, lambda x, n: [x] * n)
+
+
+def _chunk_shapes(s: Shape, n: int) -> list[Shape]:
+    if s[0] % n:
+        raise OpShapeError(f"split: {s[0]} channels do not divide into {n} equal parts",
+                           f"give it a multiple of {n} channels, or {s[0]} branches")
+    return [(s[0] // n, *s[1:])] * n
+
+
+def _chunk_torch(graph: Any, x: Any, n: int) -> list[Any]:
+    import torch
+
+    parts = graph.call_function(torch.chunk, (x, n, 1))
+    return [graph.call_function(operator.getitem, (parts, i)) for i in range(n)]
+
+
+def _chunk_reference(x: Any, n: int) -> list[Any]:
+    c = x.shape[1] // n
+    return [x[:, i * c:(i + 1) * c] for i in range(n)]
+
+
+CHUNKS = Inputs("chunks", _chunk_shapes, _chunk_torch, _chunk_reference)
+
+
+@dataclass(frozen=True)
 class JoinOp:
     """One join kind. `shape` maps the branches' output shapes to the join's output shape (or
     raises OpShapeError); `torch` emits the join into a torch.fx graph from the branches'
@@ -37,6 +74,7 @@ class JoinOp:
     diagram: dict[str, str] = field(default_factory=dict)  # graphviz node attributes
     example: str = ""  # a statement using the join, tested on `example_input`
     example_input: str = "4x6x6"
+    inputs: Inputs = SAME  # what each branch is fed
 
     @property
     def counts_macs(self) -> bool:
@@ -100,18 +138,24 @@ register(JoinOp(
 # ----------------------------------------------------------------------------- concat
 
 
-def _concat_shape(outs: Sequence[Shape]) -> Shape:
-    first = outs[0]
-    for other in outs[1:]:
-        if len(other) != len(first) or other[1:] != first[1:]:
-            raise OpShapeError(
-                f"concat: branch sizes differ: {fmt_shape(first)} vs {fmt_shape(other)}",
-                "concat joins on the channel axis; the other axes must match "
-                "(check strides and padding)")
-    out = (sum(o[0] for o in outs), *first[1:])
-    if out[0] > MAX_DIM:  # `concat { | } * 100` doubles the channels 100 times, no layer between
-        raise OpLimitError(f"concat: output {fmt_shape(out)} exceeds {MAX_DIM} per axis")
-    return out
+def _stacked(name: str) -> Callable[[Sequence[Shape]], Shape]:
+    """The shape rule of joins that stack their branches on the channel axis."""
+    def rule(outs: Sequence[Shape]) -> Shape:
+        first = outs[0]
+        for other in outs[1:]:
+            if len(other) != len(first) or other[1:] != first[1:]:
+                raise OpShapeError(
+                    f"{name}: branch sizes differ: {fmt_shape(first)} vs {fmt_shape(other)}",
+                    f"{name} joins on the channel axis; the other axes must match "
+                    "(check strides and padding)")
+        out = (sum(o[0] for o in outs), *first[1:])
+        if out[0] > MAX_DIM:  # `concat { | } * 100` doubles the channels 100 times
+            raise OpLimitError(f"{name}: output {fmt_shape(out)} exceeds {MAX_DIM} per axis")
+        return out
+    return rule
+
+
+_concat_shape = _stacked("concat")
 
 
 def _concat_torch(graph: Any, outs: list[Any]) -> Any:
@@ -173,4 +217,19 @@ register(JoinOp(
     shape=_mul_shape, torch=_mul_torch, reference=_mul_reference,
     diagram={"label": "×", "shape": "circle", "width": "0.3", "fixedsize": "true"},
     example="mul { gap conv(4, k=1) sigmoid | }",
+))
+
+
+# ----------------------------------------------------------------------------- split
+
+
+register(JoinOp(
+    name="split",
+    doc="the input's channels divided into equal parts, one per branch in order "
+        "(torch.chunk), the branches' outputs stacked on the channel axis (ShuffleNetV2); "
+        "an empty branch passes its part through",
+    shape=_stacked("split"), torch=_concat_torch, reference=_concat_reference,
+    inputs=CHUNKS,
+    diagram={"label": "split | concat", "shape": "invtrapezium"},
+    example="split { | conv(3, k=3, pad=1) relu }",
 ))

@@ -342,8 +342,13 @@ def _same(a: Any, s: Shape) -> Shape:
     return s
 
 
+ACTIVATIONS: dict[str, Callable[[Any], Any]] = {}  # the activations without arguments
+
+
 def _activation(name: str, factory: Callable[[Any], Any], args: type[Args] = NoArgs,
                 caption: Callable[[Any], str] | None = None) -> None:
+    if args is NoArgs:
+        ACTIVATIONS[name] = factory
     register(Op(name, args, _same, torch=lambda a, i, o: factory(a),
                 caption=caption or (lambda a: name), doc=f"{name} activation", family="activation",
                 example=name if args is NoArgs else f"{name}()"))
@@ -363,6 +368,26 @@ _activation("hardswish", lambda a: _nn().Hardswish())
 _activation("hardsigmoid", lambda a: _nn().Hardsigmoid())
 _activation("leaky_relu", lambda a: _nn().LeakyReLU(a.slope), LeakyArgs,
             lambda a: f"leaky_relu {a.slope:g}")
+
+
+def _known_activation(v: Any) -> Any:
+    if not isinstance(v, str) or v not in ACTIVATIONS:
+        raise PydanticCustomError("archc_choice", "must be the name of an activation ({names}), "
+                                  "got {got}", {"names": ", ".join(ACTIVATIONS),
+                                                "got": _describe(v)})
+    return v
+
+
+class ActivationArgs(Args):
+    kind: Annotated[str, PlainValidator(_known_activation)]
+
+
+register(Op(
+    "activation", ActivationArgs, _same,
+    torch=lambda a, i, o: ACTIVATIONS[a.kind](a), caption=lambda a: a.kind,
+    doc="an activation chosen by name, for blocks taking one as a parameter: "
+        "activation(\"relu6\") is relu6", example='activation("hardswish")', family="activation",
+))
 register(Op(
     "softmax", NoArgs, _same,
     torch=lambda a, i, o: _nn().Softmax(dim=-1 if len(i) == 2 else 1),

@@ -38,6 +38,27 @@ def parser() -> Lark:
 LARK_OPTIONS = {"parser": "lalr", "lexer": "basic"}
 
 
+@lru_cache(maxsize=1)
+def _expr_parser() -> Lark:
+    return Lark(grammar_text(), **LARK_OPTIONS, start="expr", maybe_placeholders=True,
+                cache=True)
+
+
+@lru_cache(maxsize=256)
+def parse_expr(text: str) -> ast.Expr:
+    """One expression on its own (the `{...}` of a computed label); SyntaxError_ as `parse`
+    raises, located in `text`."""
+    if len(text) > 200 or text.count("(") > 20:
+        raise SyntaxError_("expression too long for a label", Span("<label>", 1, 1))
+    try:
+        tree = _expr_parser().parse(text)
+    except UnexpectedInput as exc:
+        err = _syntax_error(exc, text, "<label>")
+        err.message = err.message.replace("end of file", "end of the expression")
+        raise err from None
+    return _ToAst("<label>").transform(tree)
+
+
 def parse(text: str, path: str = "<string>") -> ast.Module:
     """Parse one spec file into an AST module; raise SyntaxError_ at the offending token."""
     return parse_with(parser(), text, path)

@@ -34,8 +34,8 @@ def test_join_equals_its_reference(kind: str, one_torch_thread) -> None:
     model = build_module(net).double().eval()
     x = torch.randn(3, *net.input_shape, dtype=torch.float64)
     outs = []
-    for branch in join.branches:  # each branch computed on its own, layer by layer
-        y = x
+    ins = joins.JOINS[kind].inputs.reference(x, len(join.branches))
+    for branch, y in zip(join.branches, ins, strict=True):  # each branch on its own
         for layer in branch:
             assert isinstance(layer, Layer)
             y = model.get_submodule(layer.name)(y)

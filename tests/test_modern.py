@@ -132,3 +132,44 @@ def test_import_weights_rename(tmp_path, capsys) -> None:
     assert "2 renamed" in capsys.readouterr().err and out.exists()
     assert main(["import-weights", str(spec), str(src), "-o", str(out), "--rename", "x"]) == 2
     assert main(["import-weights", str(spec), str(src), "-o", str(out), "--rename", "(=y"]) == 2
+
+
+SHUFFLE_UNIT = """
+block shuffle_unit(out, stride=1) {
+  if stride == 1 {
+    split { | branch2: branch(out // 2, 1) }
+  } else {
+    concat {
+      branch1: { 0: conv(in.c, k=3, stride=2, pad=1, groups=in.c, bias=false) 1: bn
+                 2: conv(out // 2, k=1, bias=false) 3: bn 4: relu }
+    | branch2: branch(out // 2, 2)
+    }
+  }
+  channel_shuffle(2)
+}
+
+block branch(c, stride) {
+  0: conv(c, k=1, bias=false) 1: bn 2: relu
+  3: conv(c, k=3, stride=stride, pad=1, groups=c, bias=false) 4: bn
+  5: conv(c, k=1, bias=false) 6: bn 7: relu
+}
+"""
+
+
+@pytest.mark.parametrize(("cin", "out", "stride"), [(8, 8, 1), (6, 12, 2)])
+def test_shufflenet_unit_is_torchvisions(cin, out, stride, one_torch_thread) -> None:
+    """split (channels chunked between branches) and channel_shuffle against torchvision's
+    ShuffleNetV2 InvertedResidual, weights imported by name, train and eval."""
+    from torchvision.models.shufflenetv2 import InvertedResidual
+
+    net, model = _build(SHUFFLE_UNIT + f"network n {{ input {cin}x6x6 u: shuffle_unit({out}, "
+                        f"{stride}) }}")
+    torch.manual_seed(0)
+    theirs = InvertedResidual(cin, out, stride).double()
+    state = {"u." + k: v for k, v in theirs.state_dict().items()}
+    import_state_dict(net, model, state)
+    x = torch.randn(2, cin, 6, 6, dtype=torch.float64)
+    for train in (False, True):
+        model.train(train)
+        theirs.train(train)
+        torch.testing.assert_close(model(x), theirs(x), rtol=1e-12, atol=1e-12)

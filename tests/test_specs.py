@@ -20,6 +20,7 @@ import archc
 from archc.cli import main
 from archc.stats import count
 from archc.weights import FAMILIES, Rule, rename
+from tests.oracles import verify_claims
 
 try:
     from tests.reference import models as ref
@@ -57,6 +58,7 @@ CASES = {
                          VGG_RENAMES, fp64=False),
     "googlenet": Case(ref.googlenet, "googlenet", 5_977_530),
     "densenet": Case(ref.densenet, "densenet", 758_226, renames=DENSE_RENAMES),
+    "unet": Case(ref.unet, "unet", 117_073),
 }
 
 
@@ -161,6 +163,15 @@ def test_resnet18_table_224():
 def test_nin_table_224():
     table = _table("nin.arch", input_shape=(1, 224, 224))
     assert {k: table[k] for k in ref.NIN_BLOCK_SHAPES_224} == ref.NIN_BLOCK_SHAPES_224
+
+
+@pytest.mark.parametrize("hw", [(64, 64), (96, 80), (36, 52)])
+def test_unet_output_is_its_input_size(hw, one_torch_thread):
+    """1xHxW in, 1xHxW out (H, W multiples of 4); every layer's and block's shape as a real
+    forward pass shows it, and the parameters and FLOPs too."""
+    net = archc.load(SPECS / "unet.arch", input_shape=(1, *hw))
+    assert net.output_shape == (1, *hw)
+    verify_claims(net)
 
 
 def test_build_cli_prints_the_224_tables(capsys):

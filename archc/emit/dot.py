@@ -97,7 +97,8 @@ class _Drawer:
                tooltip=f"{node_id}: branches")
         self.edge(tail, fork)
         self.forks.add(fork)
-        ends = [self.seq(g, branch, prefix, level, (fork, tail[1])) for branch in n.branches]
+        ends = [self.seq(g, branch, prefix, level, (fork, shape))
+                for branch, shape in zip(n.branches, n.branch_inputs, strict=True)]
         self.node(g, node_id, fillcolor="white", tooltip=f"{node_id}: {n.op}",
                   **joins.lookup(n.op).diagram)
         for end in ends:

@@ -86,8 +86,10 @@ def _emit_scope(scope: Scope, x, graph, root) -> fx.Node:
 
 
 def _emit_join(join: Join, x, graph, root) -> fx.Node:
-    outs = [_emit_seq(branch, x, graph, root) for branch in join.branches]
-    return joins.lookup(join.op).torch(graph, outs)
+    record = joins.lookup(join.op)
+    ins = record.inputs.torch(graph, x, len(join.branches))
+    outs = [_emit_seq(branch, i, graph, root) for branch, i in zip(join.branches, ins, strict=True)]
+    return record.torch(graph, outs)
 
 
 _EMIT: dict[type, Callable[..., fx.Node]] = {

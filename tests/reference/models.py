@@ -481,3 +481,42 @@ def densenet(growth_rate: int = 32, num_convs_in_dense_blocks=(4, 4, 4, 4)) -> n
     layers += [("norm5", nn.BatchNorm2d(num_channels)), ("relu5", nn.ReLU())]
     return _seq(("features", _seq(*layers)), ("avgpool", nn.AdaptiveAvgPool2d((1, 1))),
                 ("flatten", nn.Flatten()), ("classifier", nn.Linear(num_channels, 10)))
+
+
+# ---------------------------------------------------------------------------
+# U-Net (Ronneberger et al. 2015), small, same-padded (specs/unet.arch)
+# ---------------------------------------------------------------------------
+
+
+def _double_conv(cin: int, c: int) -> nn.Sequential:
+    return nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(cin, c, 3, padding=1, bias=False)), ("bn1", nn.BatchNorm2d(c)),
+        ("relu1", nn.ReLU()),
+        ("conv2", nn.Conv2d(c, c, 3, padding=1, bias=False)), ("bn2", nn.BatchNorm2d(c)),
+        ("relu2", nn.ReLU())]))
+
+
+class UNet(nn.Module):
+    def __init__(self, c: int = 16, classes: int = 1, cin: int = 1):
+        super().__init__()
+        self.enc1 = _double_conv(cin, c)
+        self.down1 = nn.MaxPool2d(2)
+        self.enc2 = _double_conv(c, 2 * c)
+        self.down2 = nn.MaxPool2d(2)
+        self.bottom = _double_conv(2 * c, 4 * c)
+        self.up2 = nn.ConvTranspose2d(4 * c, 2 * c, 2, stride=2)
+        self.dec2 = _double_conv(4 * c, 2 * c)
+        self.up1 = nn.ConvTranspose2d(2 * c, c, 2, stride=2)
+        self.dec1 = _double_conv(2 * c, c)
+        self.head = nn.Conv2d(c, classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s1 = self.enc1(x)
+        s2 = self.enc2(self.down1(s1))
+        y = self.up2(self.bottom(self.down2(s2)))
+        y = self.up1(self.dec2(torch.cat([s2, y], dim=1)))
+        return self.head(self.dec1(torch.cat([s1, y], dim=1)))
+
+
+def unet() -> UNet:
+    return UNet()
