@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -96,8 +97,9 @@ def pool_shape(s, k, stride=None, pad=0, ceil=False) -> Shape:
 
 # ----------------------------------------------------------------------------- rendering
 
+QUOTED = ["block", "block1-0", "3x3", "stage-2", "network"]  # labels written only in quotes
 LABELS = ["a", "b", "stem", "head", "features", "layer1", "layer2", "conv", "relu", "conv1",
-          "x", "block_2", "c0", "_p", "0", "1", "12", "down", "shortcut"]
+          "x", "block_2", "c0", "_p", "0", "1", "12", "down", "shortcut", *QUOTED]
 PARAMS = ["c", "k", "n", "width", "mid", "p", "flag", "deep", "g"]
 COMMENTS = ["", " a comment", "# double", " stride 2 here: 16 -> 8", " TODO", " {not code}",
             " ünïcode ✓", "  x * 2 | y"]
@@ -142,7 +144,7 @@ class _Gen:
         ints = [n for n, x in env.items() if type(x) is int]
         choice = self.int(0, 9) if depth > 0 else 0
         if choice <= 3:
-            same = [n for n in ints if env[n] == v]
+            same = [n for n in ints if env[n] == v] + modern.in_names(env, v)
             if same and choice <= 1:
                 return self.pick(same)
             return _lit(v)
@@ -162,6 +164,12 @@ class _Gen:
         if choice == 8 and v >= 0:
             m = v + self.int(1, 3)
             return f"({self.ival(v + m * self.int(0, 2), env, depth - 1)}) % {m}"
+        if choice == 9 and self.flip(0.3):  # ceil, floor, round, int of floats
+            fn, x = self.pick([("ceil", f"({self.ival(v, env, depth - 1)}) - 0.5"),
+                               ("floor", f"({self.ival(v, env, depth - 1)}) + 0.5"),
+                               ("round", f"({self.ival(2 * v, env, depth - 1)}) / 2"),
+                               ("int", f"({self.ival(v, env, depth - 1)}) * 1.0")])
+            return f"{fn}({x})"
         if choice == 9 and self.flip():  # a conditional expression
             other = self.ival(v + self.int(-2, 2), env, depth - 1)
             test, mine = self.flip(), self.ival(v, env, depth - 1)
@@ -356,7 +364,8 @@ FLAT_LAYERS = [_draw_linear, _draw_linear, _any_rank, _any_rank, _draw_flatten]
 
 
 def _layer(g: _Gen, s: Shape, env: dict) -> Unit:
-    options = IMAGE_LAYERS if len(s) == 3 else FLAT_LAYERS
+    options = {3: IMAGE_LAYERS + modern.IMAGE_LAYERS, 2: modern.TOKEN_LAYERS,
+               1: FLAT_LAYERS + modern.FLAT_LAYERS}[len(s)]
     if len(s) == 3 and s[0] * s[1] * s[2] > 2000:
         options = [o for o in options if o is not _draw_flatten]  # keep linears small
     g.layers += 1
@@ -479,7 +488,8 @@ def _item(g: _Gen, s: Shape, env: dict, depth: int, labels: set) -> Unit:
     if label is not None and unit.text.startswith(("expect", "assert")):
         labels.discard(label)
     elif label is not None:
-        return Unit(f"{label}: {unit.text}", unit.apply)
+        quoted = label in QUOTED or g.flip(0.2)
+        return Unit(f'"{label}": {unit.text}' if quoted else f"{label}: {unit.text}", unit.apply)
     return unit
 
 
@@ -545,7 +555,7 @@ def _primary(g: _Gen, s: Shape, env: dict, depth: int) -> Unit:
     if kind == "block" and depth > 0:
         return _block(g, s, env, depth)
     if kind == "join" and depth > 0:
-        return _join(g, s, env, depth, set())
+        return _join(g, s, env, depth, set()) or _layer(g, s, env)
     return _layer(g, s, env)
 
 
@@ -569,6 +579,9 @@ def _repeat(g: _Gen, s: Shape, env: dict, depth: int, labels: set) -> Unit:
 
 def _fix(g: _Gen, s: Shape, target: Shape, env: dict, concat: bool) -> list[Unit] | None:
     """Layers taking `s` to `target` (for concat: to target's spatial size only)."""
+    if len(target) == 2 or len(s) == 2:  # tokens: only what already fits
+        fits = len(s) == len(target) and (s[1:] == target[1:] if concat else s == target)
+        return [] if fits else None
     if len(target) == 3:
         if len(s) != 3:
             return None
@@ -599,7 +612,11 @@ def _draw_linear_to(out: int) -> Unit:
 
 
 def _join(g: _Gen, s: Shape, env: dict, depth: int, labels: set) -> Unit | None:
-    kind = g.pick(["add", "concat"])
+    kind = g.pick(["add", "concat", "add", "concat", "mul", "split"])
+    if kind == "mul":
+        return modern.draw_mul(g, s, env, depth, labels)
+    if kind == "split":
+        return modern.draw_split(g, s, env, depth, labels)
     branches: list[list[Unit]] = []
     first, target = _seq(g, s, env, depth - 1, labels, 0, 3)
     branches.append(first)
@@ -654,8 +671,18 @@ def _loop(g: _Gen, s: Shape, env: dict, depth: int) -> Unit:
     start = g.int(-1, 2)
     n = g.int(0, 3)
     span = f"{g.ival(start, env, 1)}..{g.ival(start + n, env, 1)}"
-    template = g.pick(["grow", "plain", "first"]) if len(s) == 3 else "plain"
+    template = g.pick(["grow", "plain", "first", "named"] if len(s) == 3 else ["plain", "named"])
     inner_env = {name: v for name, v in env.items() if name != var}  # the loop var shadows
+    if template == "named":  # a computed label names each instance: "layer_{i}"
+        unit = _layer(g, s, inner_env)
+        try:
+            _times(unit.apply, s, n)
+        except Invalid:
+            n = 1
+            span = f"{_lit(start)}..{_lit(start + 1)}"
+        label = g.pick(["layer_{%s}", "encoder_layer_{%s}", "b{%s}-0", "{%s + 1}"]) % var
+        return Unit(f'for {var} in {span} {{ "{label}": {unit.text} }}',
+                    lambda x: _times(unit.apply, x, n))
     if template == "grow":
         base, k = g.int(2 - start if start < 1 else 1, 6), g.pick([1, 3])
         pad = k // 2
@@ -714,15 +741,25 @@ def _block(g: _Gen, s: Shape, env: dict, depth: int) -> Unit:
             params.append(f"{p}={defaults[p]}")
         else:
             params.append(p)
-    body, _ = _seq(g, s, dict(values), depth - 1, set(), 1, 4)
+    body, _ = _seq(g, s, {**values, modern.IN: s}, depth - 1, set(), 1, 4)
     head = f"block {name}({', '.join(params)})" if params or g.flip() else f"block {name}"
     note = "# a user block\n" if g.comments and g.flip(0.3) else ""
     g.blocks.append(f"{note}{head} {_body(g, body, '')}")
     apply = _chain(body)
+    if "in." in g.blocks[-1]:  # `in.c` is the value at this input: call it on this one only
+        apply = _only_at(s, apply)
     g.reusable.append((name, values, apply))
     call_values = {p: v for p, v in values.items() if p not in defaults or g.flip()}
     text = g.call(name, names, call_values, {}, env)
     return Unit(text, apply)
+
+
+def _only_at(shape: Shape, apply: Apply) -> Apply:
+    def rule(x: Shape) -> Shape:
+        if x != shape:
+            raise Invalid
+        return apply(x)
+    return rule
 
 
 def _reuse(g: _Gen, s: Shape, env: dict) -> Unit | None:
@@ -759,13 +796,15 @@ def gen_valid(rng: random.Random, comments: bool = True, max_depth: int = 3) -> 
         env[p] = v
     if g.flip(0.15):
         s: Shape = (g.int(1, 24),)
+    elif g.flip(0.1):
+        s = (g.int(1, 12), g.pick([2, 4, 6, 8]))  # tokens
     else:
         s = (g.int(1, 3), g.int(1, 24), g.int(1, 24))
         if g.flip(0.6):
             s = (s[0], s[1], s[1])
     name = g.pick(["net", "tiny", "model", "resnet_ish", "n0"])
     head = f"network {name}({', '.join(params)})" if params or g.flip(0.2) else f"network {name}"
-    units, out = _seq(g, s, env, max_depth, set(), 1, 6)
+    units, out = _seq(g, s, {**env, modern.IN: s}, max_depth, set(), 1, 6)
     if g.flip(0.3):
         units.append(_expect(g, out, env))
     inp = f"input {_shape_text(g, s, env)}"
@@ -791,7 +830,9 @@ NAMES = ["conv", "convv", "relu", "bn", "forward", "training", "class", "residua
          "x", "c", "undefined", "max", "min", "linear", "network", "block", "if", "else", "for",
          "in", "add", "concat", "use", "input", "expect", "train", "true", "false", "not",
          "and", "or", "__init__", "_modules", "__class__", "graph", "code", "cuda", "to", "eval",
-         "type", "half", "parameters", "state_dict", "apply"]
+         "type", "half", "parameters", "state_dict", "apply", "mul", "split", "in", "in.c",
+         "in.h", "in.d", "in.q", "ceil", "round", "int", "layernorm", "attention", "tokens",
+         "class_token", "token", "layer_scale", "upsample", "conv_transpose", "activation"]
 JUNK = ["{", "}", "(", ")", "|", ",", ":", "*", "=", "..", "#", '"', "x", "-", "//", "\x00",
         "\t", "\r", "\u00a0", "é", "\ufeff", "%", "$", "\\", "'", "@", "\u2028"]
 
@@ -858,7 +899,14 @@ INSERTS = ["conv(3, k=1)", "linear(4)", "flatten", "gap", "maxpool(2)", "bn", "c
            "linear(1048576)", "max()", "conv(1/0)", "conv(2 * 99999999999 * 99999999999)",
            'use "a\0b.arch"', 'use "' + "x" * 300 + '.arch"', 'use "' + "d/" * 2100 + 'x.arch"',
            'use "mutant.arch"', 'use "fuzz.arch"', 'use "./.arch"', 'use "../../../../.arch"',
-           'use "/dev/zero.arch"', 'use "~root/x.arch"', 'use "C:\\x.arch"']
+           'use "/dev/zero.arch"', 'use "~root/x.arch"', 'use "C:\\x.arch"',
+           "conv(3, k=(1, 2, 3))", "conv(3, k=(0, 1))", "maxpool((2, 99))", "tokens",
+           "attention(3)", "token(99)", "class_token", "pos_embedding", "layernorm",
+           "groupnorm(7)", "layer_scale", "upsample(1048576)", "upsample(2, mode=\"cubic\")",
+           "conv_transpose(3, k=1024, stride=1024)", "channel_shuffle(5)", "split { | }",
+           "mul { gap | }", 'x{i}: relu', '"a.b": relu', '"{in.c}": relu', '"{c}{c}": relu',
+           "conv(in.c, k=1, groups=in.c)", "linear(in.f)", "linear(ceil(1e300))",
+           'activation("nope")', "stochastic_depth(1.5)", 'for i in 0..3 { "x": relu }']
 EMPTY = [b"", b"\n", b"   ", b"# only a comment\n", b"\xef\xbb\xbf", b"network", b"network n",
          b"network n {", b"}", b"block b { relu }", b'use "x.arch"', b"\x00", b"\r\n\r\n"]
 
@@ -960,3 +1008,11 @@ def wild_layout(rng: random.Random, text: str, comments: float = 0.15) -> str:
 def wild_specs() -> st.SearchStrategy[str]:
     """Valid specs with comments anywhere and odd blanks."""
     return st.builds(lambda rng: wild_layout(rng, gen_valid(rng, comments=True).text), _RNG)
+
+
+# The constructs of networks since 2016 (tests/strategies_modern.py), bound to this module.
+if __package__:
+    from . import strategies_modern as modern
+else:  # tests/ itself on sys.path
+    import strategies_modern as modern  # type: ignore[no-redef]
+modern.bind(sys.modules[__name__])
