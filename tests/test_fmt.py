@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import re
 import subprocess
 import sys
@@ -22,9 +23,9 @@ from archc.parse import parse
 from archc.resources import prelude_path, specs_dir
 
 try:
-    from tests.strategies import NO_SHRINK, messy_specs, valid_specs, wild_specs
+    from tests.strategies import NO_SHRINK, messy_specs, valid_specs, wild_layout, wild_specs
 except ImportError:  # tests/ itself on sys.path
-    from strategies import NO_SHRINK, messy_specs, valid_specs, wild_specs
+    from strategies import NO_SHRINK, messy_specs, valid_specs, wild_layout, wild_specs
 
 SPECS = sorted(specs_dir().glob("*.arch"))
 CASES = sorted((Path(__file__).parent / "cases").rglob("*.arch"))
@@ -113,7 +114,15 @@ REPRODUCERS = {
     "comments in a call": "network n { input 3 conv(1, # a\n # b\n k=1) # c\n relu }",
     "comments around a repeat": "network n { input 3 { relu } # a\n # b\n * 2 }",
     "comments in an opener": "network n { input 3 x: # a\n # b\n add # c\n { relu | } }",
+    "two comments on a use": 'use # a\n"lib.arch" # b\nuse "x.arch"\nnetwork n { input 3 }',
 }
+
+
+@pytest.mark.parametrize("path", [*SPECS, *CASES], ids=[p.stem for p in [*SPECS, *CASES]])
+def test_bundled_specs_with_comments_anywhere(path):
+    """Every construct the bundled specs use (tuples, quoted labels, `in.c`, every join...),
+    with a comment between any two tokens and odd blanks."""
+    assert_good_format(wild_layout(random.Random(path.stem), path.read_text(), comments=0.3))
 
 
 @pytest.mark.parametrize("text", REPRODUCERS.values(), ids=REPRODUCERS.keys())

@@ -21,6 +21,7 @@ class Line:
     inner: int = -1  # the depth of what follows inside it (an opener, a branch), else depth
     comment: bool = False  # the line is one comment (or `| ` and one comment)
     trailing: bool = False  # a comment was put at its end
+    gap_after: bool = False  # a comment on a line of its own after it follows a blank line
 
     def __post_init__(self) -> None:
         if self.inner < 0:
@@ -56,6 +57,8 @@ def place_trailing(lines: list[Line], comments: list[Comment]) -> list[Line]:
             at = i + 1
             while at < len(lines) and lines[at].comment and max(lines[at].tags) < c.line:
                 at += 1
+            if lines[i].gap_after and at not in extra:  # as if printed among statements
+                extra[at] = [Line(0, "")]
             extra.setdefault(at, []).append(comment_line(lines[i].inner, c))
         else:
             home = lines[i]

@@ -48,6 +48,11 @@ def _is_run(node) -> bool:
 
 
 class Printer:
+    """Prints one parsed file. Output lines (lines.Line) know the source lines they print;
+    comments on lines of their own are printed where they sit among statements (or, between
+    a `}` and the next `{` of an if/else chain, at the end of the body above), the others
+    are placed at the end of the line printing the code before them (lines.place_trailing)."""
+
     def __init__(self, trivia: Trivia):
         self.t = trivia
         self.x = Exprs(trivia)
@@ -68,8 +73,10 @@ class Printer:
         keyword = _KEYWORD.get(type(node))
         if keyword is not None:
             i, kind = self.t.index(at) - 1, keyword(node)
-            while self.t.kinds[i] != kind:
+            while self.t.kinds[i] != kind:  # a parsed statement has its keyword
                 i -= 1
+                if i < 0:
+                    raise AssertionError(f"fmt: no {kind} before {type(node).__name__}")
             at = self.t.starts[i]
         return at
 
@@ -142,6 +149,7 @@ class Printer:
                 out.extend(lines)
                 tall = len(lines) > 1
             prev, prev_line, cur = item, e[0], e
+            out[-1].gap_after = separated(None)
         self.own_lines(out, depth, cur, hi, prev_line, separated(None))
         return out
 
