@@ -78,3 +78,13 @@ def test_call_chain_places_the_diagnostic_at_the_users_call(tmp_path: Path) -> N
     assert [r.message for r in d.related_information] == [
         err.message, "in residual(16), called here", "in two(16), called here"]
     assert d.related_information[0].location.uri.endswith("prelude.arch")
+
+
+def test_line_map_on_a_big_file() -> None:
+    """100,000 lines, one inserted: matched by the equal head and tail, without difflib over
+    the whole file (quadratic: it would not finish)."""
+    old = "\n".join(f"line {i}" for i in range(100_000))
+    new = old.replace("line 500\n", "line 500\nnew\n", 1)
+    m = LineMap(old, new)
+    assert m.new_line(499) == 499 and m.new_line(501) == 502 and m.new_line(99_999) == 100_000
+    assert m.old_line(501) is None

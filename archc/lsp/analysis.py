@@ -162,20 +162,33 @@ def _dedupe(errors: list[tuple[ArchcError, str | None]]) -> list[tuple[ArchcErro
 
 
 class LineMap:
-    """Where the unchanged lines of an old text are in a new one (difflib on lines), so the
-    shapes of the last analysis that parsed can be shown on a text that no longer does."""
+    """Where the unchanged lines of an old text are in a new one, so the shapes of the last
+    analysis that parsed can be shown on a text that no longer does. Equal leading and
+    trailing lines are matched directly (an edit usually touches one region); difflib
+    matches the lines between them, when there are not too many (it is quadratic)."""
+
+    MAX_DIFFED = 2000  # lines on each side between the equal head and tail
 
     def __init__(self, old: str, new: str):
         self.forward: dict[int, int] = {}
-        if old == new:
-            self.identity = True
+        self.identity = old == new
+        if self.identity:
             return
-        self.identity = False
         a, b = old.split("\n"), new.split("\n")
-        matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-        for block in matcher.get_matching_blocks():
-            for k in range(block.size):
-                self.forward[block.a + k] = block.b + k
+        head = 0
+        while head < min(len(a), len(b)) and a[head] == b[head]:
+            head += 1
+        tail = 0
+        while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
+            tail += 1
+        self.forward.update((i, i) for i in range(head))
+        self.forward.update((len(a) - 1 - k, len(b) - 1 - k) for k in range(tail))
+        mid_a, mid_b = a[head:len(a) - tail], b[head:len(b) - tail]
+        if 0 < len(mid_a) <= self.MAX_DIFFED and 0 < len(mid_b) <= self.MAX_DIFFED:
+            matcher = difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False)
+            for block in matcher.get_matching_blocks():
+                self.forward.update((head + block.a + k, head + block.b + k)
+                                    for k in range(block.size))
         self.back = {v: k for k, v in self.forward.items()}
 
     def new_line(self, old_line: int) -> int | None:
