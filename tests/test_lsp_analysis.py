@@ -88,3 +88,24 @@ def test_line_map_on_a_big_file() -> None:
     m = LineMap(old, new)
     assert m.new_line(499) == 499 and m.new_line(501) == 502 and m.new_line(99_999) == 100_000
     assert m.old_line(501) is None
+
+
+@pytest.mark.parametrize("path", FILES[:8], ids=lambda p: p.stem)
+def test_tokens_of_a_valid_file_are_the_lexers(path: Path) -> None:
+    from archc.lsp.syntax import tokens
+    from archc.parse import parser
+
+    text = path.read_text(encoding="utf-8")
+    def key(toks):
+        return [(t.type, str(t), t.line, t.column) for t in toks]
+    assert key(tokens(text)) == key(parser().lex(text))
+
+
+def test_tokens_skip_what_no_token_starts() -> None:
+    from archc.lsp.syntax import tokens
+
+    toks = tokens('conv(6, k= @ "abc\n in.c in. x!=1 ! é')
+    assert [str(t) for t in toks] == ["conv", "(", "6", ",", "k", "=", "abc", "in.c", "in",
+                                      "x", "!=", "1"]
+    assert toks[7].type == "IN_ATTR" and toks[8].type == "IN"
+    assert (toks[6].line, toks[6].column) == (1, 15)  # positions kept

@@ -4,6 +4,7 @@ call and argument under the cursor (completion, signature help), the word at a p
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -22,10 +23,25 @@ def keywords() -> frozenset[str]:
                      if t.pattern.type == "str" and str(t.pattern.value).isalpha())
 
 
+@lru_cache(maxsize=1)
+def _no_token_here() -> re.Pattern[str]:
+    """Matches any of the lexer's own terminals, else one character that starts none."""
+    terminals = sorted(parser().terminals, key=lambda t: -t.priority)
+    alternatives = [f"(?:{t.pattern.to_regexp()})" for t in terminals]
+    return re.compile("|".join([*alternatives, "(?P<stray>.)"]), re.S)
+
+
+def _blank_strays(text: str) -> str:
+    """Each character no token can start (`@`, a lone `"`, `é` outside a comment or string)
+    becomes a space, keeping every position: one pass instead of one lexing per stray."""
+    return _no_token_here().sub(lambda m: " " if m.group("stray") is not None else m[0], text)
+
+
 def tokens(text: str) -> list[Token]:
     """Every token of `text`; characters the lexer rejects (a lone `"`, `@`) are skipped, so a
     half-typed file still lexes."""
-    for _ in range(MAX_BAD_CHARS):
+    text = _blank_strays(text)
+    for _ in range(MAX_BAD_CHARS):  # what the blanking missed (`!` or `.` alone)
         out: list[Token] = []
         try:
             out.extend(parser().lex(text))
