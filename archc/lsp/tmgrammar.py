@@ -5,6 +5,8 @@ the expression functions. `SCOPES` says which scope each kind of token gets; the
 against it.
 
     python -m archc.lsp.tmgrammar > editors/vscode/syntaxes/arch.tmLanguage.json
+
+(editors/vscode/package.sh runs this, so the file is built, not kept in git.)
 """
 
 from __future__ import annotations
