@@ -109,14 +109,29 @@ def annotated(text: str, name: str) -> str:
     return "\n".join(out)
 
 
-def _node_tool() -> Path:
-    if shutil.which("node") and TOOL.exists():
-        return TOOL
-    reason = ("the grammar test needs Node.js and `npm ci` in editors/vscode "
-              "(.ci/run installs both)")
+def _need(available: bool, reason: str) -> None:
+    """Skip, saying why, where Node.js is missing; fail instead under ARCHC_REQUIRE_NODE=1."""
+    if available:
+        return
     if os.environ.get("ARCHC_REQUIRE_NODE") == "1":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def _node_tool() -> Path:
+    _need(bool(shutil.which("node")) and TOOL.exists(),
+          "the grammar test needs Node.js and `npm ci` in editors/vscode (.ci/run does both)")
+    return TOOL
+
+
+def test_client_wiring() -> None:
+    """editors/vscode/tests/extension.test.js: the client, with VS Code stubbed out."""
+    node = shutil.which("node")
+    _need(node is not None, "the client test needs Node.js (.ci/run installs it)")
+    result = subprocess.run([str(node), "--test", "tests/extension.test.js"], cwd=VSCODE,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "# pass 2" in result.stdout
 
 
 def test_tmgrammar_on_bundled_specs(tmp_path: Path) -> None:

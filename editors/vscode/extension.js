@@ -8,28 +8,41 @@ const { LanguageClient, TransportKind } = require("vscode-languageclient/node");
 
 let client;
 
-function activate(context) {
+async function startClient() {
   const config = vscode.workspace.getConfiguration("archc");
   const [command, ...args] = config.get("server.command", ["archc", "lsp"]);
+  if (!command) {
+    vscode.window.showErrorMessage("archc: archc.server.command is empty.");
+    return;
+  }
   const serverOptions = { command, args, transport: TransportKind.stdio };
   const clientOptions = {
     documentSelector: [{ language: "arch" }],
     synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher("**/*.arch") },
   };
   client = new LanguageClient("archc", "archc", serverOptions, clientOptions);
-  context.subscriptions.push(
-    vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration("archc.server.command")) {
-        vscode.commands.executeCommand("workbench.action.restartExtensionHost");
-      }
-    }),
-  );
-  return client.start().catch((err) => {
+  try {
+    await client.start();
+  } catch (err) {
     vscode.window.showErrorMessage(
       `archc: could not start the language server (${command} ${args.join(" ")}): ${err}. ` +
         "Install it with `pip install 'archc[lsp]'`, or set archc.server.command.",
     );
-  });
+  }
+}
+
+async function activate(context) {
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration(async (e) => {
+      if (e.affectsConfiguration("archc.server.command")) {
+        if (client) {
+          await client.stop();
+        }
+        await startClient();
+      }
+    }),
+  );
+  await startClient();
 }
 
 function deactivate() {

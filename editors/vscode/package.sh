@@ -9,6 +9,6 @@ mkdir -p syntaxes
 PYTHONPATH="$(cd ../.. && pwd)${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" \
   -m archc.lsp.tmgrammar > syntaxes/arch.tmLanguage.json
 npm install --no-audit --no-fund  # as package-lock.json says; quick when already done
-node --check extension.js
+node --test tests/extension.test.js
 npm run --silent test:grammar
 npx vsce package --allow-missing-repository --out archc.vsix
