@@ -105,7 +105,7 @@ def run_archc(args: argparse.Namespace, out: Path) -> dict:
            "--device", "cpu", "--out", str(out), "--epochs", str(args.epochs), "--lr",
            str(args.lr), "--batch-size", str(args.batch_size), "--dataset", args.dataset,
            "--no-progress", *args.archc_flags.split()]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(args.archc_root)}
     t = time.perf_counter()
     subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     wall = time.perf_counter() - t
@@ -128,6 +128,8 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--pairs", type=int, default=3)
     p.add_argument("--archc-flags", default="", help="extra flags for archc train")
+    p.add_argument("--archc-root", type=Path, default=ROOT,
+                   help="the checkout whose archc trains (to compare versions)")
     p.add_argument("--out", type=Path)
     a = p.parse_args()
     if a.role == "book":
@@ -136,6 +138,7 @@ def main() -> None:
     res: dict = {"machine": f"{platform.processor() or platform.machine()}, "
                             f"{os.cpu_count()} CPUs", "python": platform.python_version(),
                  "date": time.strftime("%Y-%m-%d"), "spec": a.spec, "epochs": a.epochs,
+                 "archc_root": str(a.archc_root), "load_before": os.getloadavg(),
                  "pairs": []}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(a.pairs):

@@ -196,3 +196,15 @@ def test_spatial_mismatch_without_resize_is_located(tmp_path, capsys):
     assert code == 1
     assert f"{TINY_RGB}:3:9: error: input 3x32x32: the data's images are 3x20x20" in err, err
     assert "or set resize = 32 in the train section" in err
+
+
+def test_the_readme_cifar10_recipe_trains(tmp_path, capsys):
+    """docs/cifar10_resnet18.arch (the README's CIFAR-10 recipe) fits CIFAR-10 and trains (a
+    few steps on fixture records; its real-data result is in the README)."""
+    spec = Path(__file__).resolve().parents[1] / "docs" / "cifar10_resnet18.arch"
+    write_cifar(tmp_path / "d", per_file=8)
+    code = train_cli(spec, "--data-dir", tmp_path / "d", "--epochs", "2", "--batch-size", "16",
+                     "--limit-train", "32", "--limit-test", "16", tmp_path=tmp_path)
+    assert code == 0, capsys.readouterr().err
+    recipe = json.loads((tmp_path / "run" / "checkpoint.json").read_text())["recipe"]
+    assert recipe["nesterov"] and recipe["schedule"] == "cosine" and len(recipe["mean"]) == 3

@@ -10,6 +10,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from .options import positive
+
 DESCRIPTION = ("Train the network a spec describes with the spec's recipe (its train { } "
                "section); flags override the recipe.")
 
@@ -45,16 +47,6 @@ def run(args: argparse.Namespace) -> int:
     from ..train.cli import cmd_train
 
     return cmd_train(args)
-
-
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _flag_kwargs(annotation: Any) -> dict[str, Any]:

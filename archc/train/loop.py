@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from archc.emit.torch import init_weights
-from archc.train import checkpoint, optim, report
+from archc.train import checkpoint, host, optim, report
 from archc.train.batches import Augment, to_device
 from archc.train.config import Recipe, TrainError
 from archc.train.data import Split
@@ -85,8 +85,10 @@ def setup(cfg: RunConfig) -> Runtime:
         torch.backends.cudnn.benchmark = not deterministic
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    if deterministic and not on_gpu:  # results do not read uninitialised memory: skip its fill
-        torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
+    if not on_gpu:
+        host.keep_freed_memory()  # no page faults for each step's buffers (archc/train/host.py)
+        if deterministic:  # no result reads uninitialised memory: skip filling it with NaN
+            torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
     precision = cfg.recipe.precision
     if precision == "auto":
         precision = "bf16" if on_gpu else "fp32"

@@ -97,10 +97,15 @@ def _from_spec(spec: str, params: dict[str, Any], network: str | None) -> ModelS
     def fit(shape: Shape, classes: int, resized: bool) -> ModelFn:
         have = tuple(net.input_shape)
         shaped = net
-        if have != shape:
-            _check_input(have, shape, resized, where)
-            shaped = archc.load(spec, params or None, shape, network)
-        _check_output(shaped, classes, where)
+        try:
+            if have != shape:
+                _check_input(have, shape, resized, where)
+                shaped = archc.load(spec, params or None, shape, network)
+            _check_output(shaped, classes, where)
+        except ArchcError as exc:  # rendered with the line and caret from the text loaded
+            if getattr(exc, "sources", None) is None:
+                exc.sources = prog.sources
+            raise
         return lambda: archc.build(shaped)
 
     return ModelSource(net.name, fit, dict(net.recipe or {}))
