@@ -17,9 +17,10 @@ from .limits import MAX_DIM
 
 
 class Args(BaseModel):
-    """Base of every argument schema: strict types, no unknown fields, immutable."""
+    """Base of every argument schema: strict types, finite numbers (a NaN or inf argument
+    would build a model computing NaN), no unknown fields, immutable."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class NoArgs(Args):
