@@ -48,8 +48,20 @@ def shapes(net: Network) -> list[tuple[str, str, Shape]]:
     return rows
 
 
-def build(net: Network) -> torch.nn.Module:
-    """The torch.nn.Module of a checked network (imports torch)."""
+def build(net: Network, max_memory: int | None = None) -> torch.nn.Module:
+    """The torch.nn.Module of a checked network (imports torch). Raises a LimitError instead if
+    its float32 parameters, or one sample's activations, need more than `max_memory` bytes
+    (default archc.limits.MAX_MEMORY)."""
     from .emit.torch import build_module
+    from .limits import MAX_MEMORY
+    from .memory import require
 
-    return build_module(net)
+    require(net, MAX_MEMORY if max_memory is None else max_memory)
+    try:
+        return build_module(net)
+    except (MemoryError, RuntimeError) as exc:  # over a raised limit, or a machine short of it
+        if not isinstance(exc, MemoryError) and "alloc" not in str(exc):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ArchcError(f"building '{net.name}' ran out of memory: {first}",
+                         hint="a smaller spec, or a machine with more memory") from None

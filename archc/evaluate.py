@@ -144,6 +144,8 @@ def _binary(expr: ast.BinOp, env: Mapping[str, Any]) -> Any:
     value = _ARITH[expr.op](left, right)
     if abs(value) > MAX_INT:
         raise LimitError(f"value too large: {value}", expr.span)
+    if value != value:  # NaN: only from non-finite operands, which no literal can give
+        raise LimitError("not a number (NaN)", expr.span)
     return value
 
 

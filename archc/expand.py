@@ -25,13 +25,14 @@ from .errors import (
     too_many_errors,
 )
 from .evaluate import IN, ShapeUnknown, evaluate, type_name
-from .limits import MAX_BLOCK_DEPTH, MAX_DIM, MAX_ERRORS, MAX_LAYERS, MAX_REPEAT, MAX_SEQ_NESTING
+from .limits import MAX_BLOCK_DEPTH, MAX_DIM, MAX_ERRORS, MAX_REPEAT, MAX_SEQ_NESTING
 from .messages import default_text, op_signature, pydantic_message, show, signature
 from .names import ScopeNamer, renamed
 from .ops import REGISTRY, Op, OpLimitError, OpShapeError, fmt_shape
 from .parse import parse_expr
 from .recipe import check_section
 from .resolve import name_span
+from .work import OutOfWork, Work
 
 
 class _Abort(Exception):
@@ -45,12 +46,12 @@ class Expander:
     """Expands one network definition against a table of blocks."""
 
     def __init__(self, blocks: Mapping[str, ast.Definition],
-                 cyclic: Set[str] = frozenset()):
+                 cyclic: Set[str] = frozenset(), work: Work | None = None):
         self.blocks = blocks
+        self.work = work if work is not None else Work()
         self.cyclic = cyclic
         self.errors: list[ArchcError] = []
         self.stack: list[str] = []
-        self.layers = 0
         self.nesting = 0
         self._stmt: dict[type, Callable[..., graph.Shape | None]] = {
                       ast.Call: self._call_stmt, ast.Labelled: self._labelled,
@@ -70,6 +71,7 @@ class Expander:
         self.nesting += 1
         try:
             for st in stmts:
+                self.work.step(st.span)
                 try:
                     shape = self._stmt[type(st)](st, env, shape, namer, items)
                 except _Abort:
@@ -129,7 +131,7 @@ class Expander:
         return self.seq(st.body, env, shape, namer, items)
 
     def _cond(self, st: ast.Cond, env, shape, namer, items):
-        test = evaluate(st.test, env)
+        test = self.value(st.test, env)
         if not isinstance(test, bool):
             raise ArgumentError(f"if: condition must be a boolean, got {type_name(test)} "
                                 f"{show(test)}", st.test.span)
@@ -143,7 +145,7 @@ class Expander:
         return shape
 
     def _assert(self, st: ast.Assert, env, shape, namer, items):
-        test = evaluate(st.test, env)
+        test = self.value(st.test, env)
         if not isinstance(test, bool):
             raise ArgumentError(f"assert: condition must be a boolean, got {type_name(test)} "
                                 f"{show(test)}", st.test.span)
@@ -167,6 +169,7 @@ class Expander:
         outs: list[graph.Shape | None] = []
         branches = []
         for stmts, branch_in in zip(st.branches, ins, strict=True):
+            self.work.step(st.span)
             branch: list[graph.Node] = []
             outs.append(self.seq(stmts, env, branch_in, namer, branch))
             branches.append(tuple(branch))
@@ -195,21 +198,32 @@ class Expander:
             count = self.int_value(st.count, env, "repeat count", 0, MAX_REPEAT)
             indices, var = range(count), None
             body: tuple[ast.Stmt, ...] = (st.unit,)
+            multiplier = st.count.span  # where to fix a spec that expands too far
         else:
             start = self.int_value(st.start, env, "for: start", -MAX_REPEAT, MAX_REPEAT)
             stop = self.int_value(st.stop, env, "for: stop", -MAX_REPEAT, MAX_REPEAT)
             if stop - start > MAX_REPEAT:
                 raise LimitError(f"for: {stop - start} iterations, at most {MAX_REPEAT}", st.span)
             indices, body, var = range(start, stop), st.body, st.var
+            multiplier = st.span
+        what = f"`* {len(indices)}`" if var is None else f"`for {var}` x{len(indices)}"
+        with self.work.inside(what, multiplier):
+            return self._iterate(st, indices, body, var, env, shape)
+
+    def _iterate(self, st, indices, body, var, env, shape) -> graph.Scope:
         in_shape, children = shape, []
         # A body that is one unit with a computed label (`"layer_{i}": ...`) names each
         # instance by it; any other body's instances are named 0, 1, ...
         labelled = body[0] if len(body) == 1 and isinstance(body[0], ast.Labelled) else None
         computed = labelled is not None and "{" in labelled.label
         for n, i in enumerate(indices):
+            self.work.step(st.span)
             it_env = {**env, var: i} if var else env
             namer, items, it_in = ScopeNamer(), list[graph.Node](), shape
             shape = self.seq(body, it_env, shape, namer, items)
+            if not items:  # nothing to name (the cheap path of an empty body)
+                children.append(graph.Scope(str(n), "group", "group", (), it_in, shape, st.span))
+                continue
             names = namer.names(self.errors)
             if len(items) == 1 and computed:
                 children.append(replace(items[0], name=names[id(items[0])]))
@@ -237,7 +251,8 @@ class Expander:
         block_env = self.bind_block(block, st, env, shape)
         self.stack.append(st.name)
         try:
-            node = self.scope("block", st.name, block.body, block_env, shape, st.span)
+            with self.work.inside(f"block {st.name}", st.span):
+                node = self.scope("block", st.name, block.body, block_env, shape, st.span)
         finally:
             self.stack.pop()
         return node
@@ -253,10 +268,6 @@ class Expander:
                 self.errors.append(ArgumentError(pydantic_message(op.name, err), span,
                                                  op_signature(op)))
             return None
-        self.layers += 1
-        if self.layers > MAX_LAYERS:
-            self.errors.append(LimitError(f"more than {MAX_LAYERS} layers", st.span))
-            raise _Abort
         out = None
         if shape is not None:
             try:
@@ -273,14 +284,14 @@ class Expander:
         if len(st.args) > len(names):
             raise ArgumentError(f"{callee}: takes at most {len(names)} positional arguments, "
                                 f"got {len(st.args)}", st.args[len(names)].span, sig)
-        bound = {n: (evaluate(e, env), e.span) for n, e in zip(names, st.args, strict=False)}
+        bound = {n: (self.value(e, env), e.span) for n, e in zip(names, st.args, strict=False)}
         for kw in st.kwargs:
             if kw.name not in names:
                 raise ArgumentError(f"{callee}: unknown argument '{kw.name}'", kw.span,
                                     did_you_mean(kw.name, names) or sig)
             if kw.name in bound:
                 raise ArgumentError(f"{callee}: argument '{kw.name}' given twice", kw.span, sig)
-            bound[kw.name] = (evaluate(kw.value, env), kw.span)
+            bound[kw.name] = (self.value(kw.value, env), kw.span)
         return bound
 
     def bind_block(self, block: ast.Definition, st: ast.Call, env, shape) -> dict[str, Any]:
@@ -293,14 +304,19 @@ class Expander:
             if p.name in bound:
                 values[p.name] = bound[p.name][0]
             elif p.default is not None:
-                values[p.name] = evaluate(p.default, values)
+                values[p.name] = self.value(p.default, values)
             else:
                 raise ArgumentError(f"{block.name}: missing argument '{p.name}'", st.span, sig)
         return values
 
     # -- values
+    def value(self, expr: ast.Expr, env) -> Any:
+        """evaluate(), its terms counted as work."""
+        self.work.expression(expr, expr.span)
+        return evaluate(expr, env)
+
     def int_value(self, expr: ast.Expr, env, what: str, lo: int, hi: int) -> int:
-        value = evaluate(expr, env)
+        value = self.value(expr, env)
         if not isinstance(value, int) or isinstance(value, bool):
             raise ArgumentError(f"{what} must be an integer, got {type_name(value)} "
                                 f"{show(value)}", expr.span)
@@ -381,20 +397,24 @@ def _join_shape(st: ast.Branches, outs: list[graph.Shape]) -> graph.Shape:
 
 def expand_network(defn: ast.Definition, blocks: Mapping[str, ast.Definition], cyclic: set[str],
                    overrides: Mapping[str, Any] | None = None,
-                   input_shape: graph.Shape | None = None, path: str = ""
-                   ) -> tuple[graph.Network | None, list[ArchcError]]:
-    """Expand and shape-check one network; returns it (None if unusable) and its errors."""
-    ex = Expander(blocks, cyclic)
-    env = _network_env(defn, overrides or {}, ex)
+                   input_shape: graph.Shape | None = None, path: str = "",
+                   work: Work | None = None) -> tuple[graph.Network | None, list[ArchcError]]:
+    """Expand and shape-check one network; returns it (None if unusable) and its errors.
+    Networks of one spec should share one `work` budget (a fresh one if None)."""
+    ex = Expander(blocks, cyclic, work)
     inputs = [s for s in defn.body if isinstance(s, ast.Input)]
     recipes = [s for s in defn.body if isinstance(s, ast.Recipe)]
     body = tuple(s for s in defn.body if not isinstance(s, (ast.Input, ast.Recipe)))
-    shape = _input_shape(defn, inputs, input_shape, env, ex)
-    recipe = _recipe(recipes, env, ex)
     try:
+        ex.work.step(defn.span)
+        env = _network_env(defn, overrides or {}, ex)
+        shape = _input_shape(defn, inputs, input_shape, env, ex)
+        recipe = _recipe(recipes, env, ex)
         root = ex.scope("network", "network", body, {**env, IN: shape}, shape, defn.span)
     except _Abort:
         return None, ex.errors
+    except OutOfWork as exc:
+        return None, [*ex.errors, exc.error]
     root = replace(root, name=defn.name)
     if shape is None:
         return None, ex.errors
@@ -417,7 +437,7 @@ def _network_env(defn, overrides, ex: Expander) -> dict[str, Any]:
                 raise ArgumentError(f"network parameter '{p.name}' needs a default", p.span,
                                     f"write {p.name}=<value>, or pass --set {p.name}=...")
             else:
-                env[p.name] = evaluate(p.default, env)
+                env[p.name] = ex.value(p.default, env)
         except ArchcError as exc:
             ex.errors.append(exc)
     return env
@@ -451,7 +471,7 @@ def _recipe(recipes, env, ex: Expander) -> dict[str, Any]:
             try:
                 if s.name in recipe:
                     raise ArchcError(f"train: '{s.name}' set twice", s.span)
-                recipe[s.name] = evaluate(s.value, env)
+                recipe[s.name] = ex.value(s.value, env)
                 key_span = Span(s.span.path, s.span.line, s.span.col, s.span.line,
                                 s.span.col + len(s.name))
                 settings.append((s.name, recipe[s.name], key_span, s.value.span))

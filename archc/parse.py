@@ -6,6 +6,7 @@ located `SyntaxError_`s with a readable list of what was expected.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 from lark import Lark, Token, Transformer, Tree, UnexpectedCharacters, UnexpectedInput
@@ -13,7 +14,7 @@ from lark.exceptions import UnexpectedEOF, UnexpectedToken
 
 from . import ast
 from .errors import LimitError, Span, SyntaxError_
-from .limits import MAX_BRACKETS, MAX_TREE_DEPTH
+from .limits import MAX_BRACKETS, MAX_DIGITS, MAX_TREE_DEPTH
 from .resources import grammar_text
 from .syntax import BINARY_BY_RULE, PREFIX_BY_RULE
 
@@ -76,11 +77,37 @@ def parse_with(lark: Lark, text: str, path: str) -> ast.Module:
     return _ToAst(path).transform(tree)
 
 
+def _check_number(tree: Tree, path: str) -> None:
+    """A number literal the transform can convert: at most MAX_DIGITS digits per integer
+    (Python refuses past 4,300, and converting is quadratic), a finite float (1e400 is inf)."""
+    tok = tree.children[0]
+    if not isinstance(tok, Token):
+        return
+    if tok.type == "FLOAT":
+        if math.isfinite(float(tok)):
+            return
+        raise LimitError(f"number too large: {_clip(tok)} is beyond the floating-point range "
+                         "(about 1.8e308)", _tok_span(tok, path))
+    longest = max(len(d) for d in str(tok).split("x"))
+    if longest > MAX_DIGITS:
+        raise LimitError(f"number too large: an integer of {longest:,} digits; at most "
+                         f"{MAX_DIGITS} digits", _tok_span(tok, path))
+
+
+def _clip(tok: Token) -> str:
+    text = str(tok)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]}"
+
+
+_NUMBERS = {"int_lit", "float_lit", "shape_literal"}
+
+
 
 
 def _check_depth(tree: Tree, path: str) -> None:
     """Reject trees too deep for the recursive stages after parsing: nesting without brackets,
-    like `1 + 1 + ... + 1`, `- - - 1` or a long `else if` chain (fuzzing found these)."""
+    like `1 + 1 + ... + 1`, `- - - 1` or a long `else if` chain (fuzzing found these); and
+    number literals the transform could not convert."""
     stack = [(tree, 1)]
     while stack:
         node, depth = stack.pop()
@@ -90,7 +117,9 @@ def _check_depth(tree: Tree, path: str) -> None:
             raise LimitError(f"nested more than {MAX_TREE_DEPTH} levels deep",
                              _tok_span(node, path), "split it up, e.g. into blocks or "
                              "parameters with names")
-        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+        if node.data in _NUMBERS:
+            _check_number(node, path)
+        stack.extend((c, depth + 1) for c in reversed(node.children) if isinstance(c, Tree))
 
 
 def _check_nesting(text: str, path: str) -> None:

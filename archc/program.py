@@ -29,6 +29,7 @@ from .parse import parse
 from .resolve import check_definitions
 from .resources import prelude_path, specs_dir
 from .sources import SourceStore
+from .work import Work
 
 
 @dataclass
@@ -218,14 +219,17 @@ def check_program(prog: Program, overrides: Mapping[str, Any] | None = None,
     errors = list(prog.errors)
     if any(not isinstance(e, NameError_) for e in errors) and not prog.networks:
         return errors
+    work = Work()  # one budget for the file: a thousand networks get no more than one
     for name, defn in prog.networks.items():
         try:
             _, errs = expand_network(defn, prog.blocks, prog.cyclic,
                                      overrides if name == next(iter(prog.networks)) else None,
-                                     input_shape, prog.path)
+                                     input_shape, prog.path, work)
         except UsageError:
             raise
         errors.extend(errs)
+        if work.exhausted:
+            break
         if len(errors) >= MAX_ERRORS:
             errors.append(too_many_errors(errors[-1].span))
             break

@@ -2,14 +2,18 @@
 
 `valid_specs()` draws specs that must pass `archc check`: random mixes of every op, prelude
 blocks, user blocks with parameters and defaults, repetition, `for` loops, `if`/`else`,
-`add`/`concat` branches, labels, `expect`, `train`, comments and random layout, on small inputs.
+`add`/`concat` branches, labels, `expect`, `train`, comments and random layout, on small inputs;
+also what expands to nothing (empty repetition, loops and groups, fan-outs of blocks around
+`identity`) and integer literals with leading zeros up to the digit limit.
 Validity comes from a small shape model kept here, written from PyTorch's formulas rather than
 from archc's, so a spec archc rejects is a finding too. The model is a pure function of the
 input shape for every generated unit, which is what makes repetition safe to generate.
 
 `invalid_specs()` draws mutations of valid specs (deleted, duplicated or swapped tokens, wrong
-numbers and names, random bytes, deep nesting, huge numbers, non-UTF-8, empty files); some
-mutations stay valid, so the tests treat both outcomes.
+numbers and names, random bytes, deep nesting, huge numbers, non-UTF-8, empty files) and work
+bombs (tests/bombs.py: nested empty repetition, fan-outs of blocks, wide expressions, many
+networks, literals past 4,300 digits or the float range); some stay valid, so the tests treat
+both outcomes.
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ from dataclasses import dataclass, field
 
 from hypothesis import Phase
 from hypothesis import strategies as st
+
+try:
+    from tests.bombs import gen_bomb
+except ImportError:  # tests/ itself on sys.path
+    from bombs import gen_bomb
 
 Shape = tuple[int, ...]
 Apply = Callable[[Shape], Shape]
@@ -147,6 +156,8 @@ class _Gen:
             same = [n for n in ints if env[n] == v] + modern.in_names(env, v)
             if same and choice <= 1:
                 return self.pick(same)
+            if v >= 0 and self.flip(0.02):  # leading zeros: up to MAX_DIGITS (100) digits
+                return str(v).zfill(self.pick([20, 100]))
             return _lit(v)
         if choice == 4 and ints:
             n = self.pick(ints)
@@ -497,7 +508,7 @@ def _unit(g: _Gen, s: Shape, env: dict, depth: int, labels: set) -> Unit:
     kinds = ["layer"] * 6
     if depth > 0:
         kinds += ["repeat", "repeat", "group", "join", "join", "cond", "loop", "prelude",
-                  "block", "block", "expect", "assert"]
+                  "block", "block", "expect", "assert", "empty"]
     if g.reusable:
         kinds += ["reuse"]
     kind = g.pick(kinds)
@@ -519,6 +530,8 @@ def _unit(g: _Gen, s: Shape, env: dict, depth: int, labels: set) -> Unit:
         unit = _block(g, s, env, depth)
     elif kind == "reuse":
         unit = _reuse(g, s, env)
+    elif kind == "empty":
+        unit = _empty(g, s)
     elif kind == "expect":
         unit = _expect(g, s, env)
     elif kind == "assert":
@@ -526,6 +539,24 @@ def _unit(g: _Gen, s: Shape, env: dict, depth: int, labels: set) -> Unit:
         message = g.pick([', "a message"', ', "c must be positive"'])
         unit = Unit(f"assert {g.bval(True, env)}{message}", _identity)
     return unit or _layer(g, s, env)
+
+
+EMPTIES = ["{ }", "{ } * 3", "relu * 0", "{ { } * 2 } * 3", "for i in 0..4 { }",
+           "for i in 2..2 { conv(1, k=1) }", "{ relu * 0 } * 2", "add { | }",
+           "for i in 0..3 { if i == 1 { identity } }", "{ add { | } } * 2"]
+
+
+def _empty(g: _Gen, s: Shape) -> Unit:
+    """What expands to little or nothing: empty repetition and groups (built as pass-through
+    modules), or a fan-out of blocks around `identity` (2^k expansions, kept small)."""
+    if g.flip(0.7):
+        return Unit(g.pick(EMPTIES), _identity)
+    first, k = g.n_blocks, g.int(1, 4)
+    g.n_blocks += k + 1
+    for i in range(k):
+        g.blocks.append(f"block fan{first + i} {{ fan{first + i + 1} fan{first + i + 1} }}")
+    g.blocks.append(f"block fan{first + k} {{ {g.pick(['identity', '', 'relu * 0'])} }}")
+    return Unit(f"fan{first}", _identity)
 
 
 def _expect(g: _Gen, s: Shape, env: dict) -> Unit:
@@ -825,7 +856,8 @@ def gen_valid(rng: random.Random, comments: bool = True, max_depth: int = 3) -> 
 TOKEN = re.compile(r'\s+|#[^\n]*|\d+(?:x\d+)+|\d+\.\d+(?:[eE][-+]?\d+)?|\d+|\w+|\.\.|//|==|!=|'
                    r'<=|>=|"[^"\n]*"|.', re.S)
 NUMBERS = ["0", "-1", "1", "2", "1025", "4096", "99999999999999999999999999", "1e400", "0.5",
-           "1048577", "65536", "3x", "1x0x0", "0x1", "1x1x1x1", "1x2"]
+           "1048577", "65536", "3x", "1x0x0", "0x1", "1x1x1x1", "1x2", "9" * 101, "9" * 4301,
+           "1e309", "0" * 99 + "1", "1x" + "7" * 4301, "9" * 400 + ".0"]
 NAMES = ["conv", "convv", "relu", "bn", "forward", "training", "class", "residual", "inception",
          "x", "c", "undefined", "max", "min", "linear", "network", "block", "if", "else", "for",
          "in", "add", "concat", "use", "input", "expect", "train", "true", "false", "not",
@@ -894,7 +926,9 @@ INSERTS = ["conv(3, k=1)", "linear(4)", "flatten", "gap", "maxpool(2)", "bn", "c
            "conv(5, k=1, groups=2)", "lrn(2)", "residual(3)", "dense(2)", "expect 1x1x1",
            "input 1x8x8", "train { lr = 1 }", "x: relu", "x: relu x: relu", "forward: relu",
            "training: relu", "class: relu", "0: relu", "relu * 1024", "{ relu * 1024 } * 1024",
-           "for i in 0..1025 { relu }", 'use "../x.arch"', 'use "/etc/passwd"',
+           "for i in 0..1025 { relu }", "{ { } * 1024 } * 1024", "relu * 0", "add { | } * 1024",
+           "for i in 0..1024 { for j in 0..1024 { } }", "{ add { | } * 1024 } * 1024",
+           'use "../x.arch"', 'use "/etc/passwd"',
            "block b { b }", "conv(1048576, k=1)", "adaptive_avgpool(1048576)",
            "linear(1048576)", "max()", "conv(1/0)", "conv(2 * 99999999999 * 99999999999)",
            'use "a\0b.arch"', 'use "' + "x" * 300 + '.arch"', 'use "' + "d/" * 2100 + 'x.arch"',
@@ -913,7 +947,9 @@ EMPTY = [b"", b"\n", b"   ", b"# only a comment\n", b"\xef\xbb\xbf", b"network",
 
 def gen_invalid(rng: random.Random) -> bytes:
     """Bytes of a mutated spec (usually invalid, sometimes still valid)."""
-    kind = rng.randint(0, 19)
+    kind = rng.randint(0, 20)
+    if kind == 20:  # a work bomb or a huge literal (tests/bombs.py)
+        return gen_bomb(rng)
     if kind == 0:
         return rng.randbytes(rng.randint(0, 200))
     if kind == 1:

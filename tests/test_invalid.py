@@ -65,7 +65,7 @@ LIMITS = {
         "recursive block: b0 -> b1 -> b2"),
     "repetition": ("network n { input 1x8x8 relu * 1025 }", "between 0 and 1024"),
     "nested repetition": ("network n { input 1x8x8 " + "{ " * 4 + "relu" + " } * 1024" * 4
-                          + " }", "more than 100000 layers"),
+                          + " }", "this spec expands to more than 100,000 nodes"),
     "loop": ("network n { input 1x8x8 for i in 0..5000 { relu } }", "between -1024 and 1024"),
     "long loop": ("network n { input 1x8x8 for i in -1000..1000 { relu } }", "at most 1024"),
     "huge number": ("network n { input 1x8x8 conv(99999999999999999999999999, k=1) }",

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from ..errors import ArchcError, ArchcErrors
 from ..graph import Join, Layer, Network, walk
+from ..limits import MAX_MEMORY
+from ..memory import fmt_bytes, parse_size
 from ..ops import fmt_shape
 from .options import (
     add_spec_argument,
@@ -29,17 +31,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="load these weights (.pth/.pt/.bin or .safetensors: a torchvision "
                    "checkpoint, an `archc import-weights` output), mapped by name; a "
                    "torchvision checkpoint file name sets the member's --set values")
+    p.add_argument("--max-memory", metavar="SIZE", default=None,
+                   help="refuse specs whose float32 parameters, or activations for one sample, "
+                   f"need more than SIZE (like 64GB; default {fmt_bytes(MAX_MEMORY)})")
 
 
 def run(args: argparse.Namespace) -> int:
+    limit = MAX_MEMORY if args.max_memory is None else parse_size(args.max_memory)
     if args.weights is None:
-        return build_report(load_from_args(args), args.output, args.seed)
+        return build_report(load_from_args(args), args.output, args.seed, max_memory=limit)
     from .. import load
     from ..zoo import spec_for_checkpoint
 
     spec, sets = spec_for_checkpoint(args.spec, args.weights, parse_sets(args.set))
     return build_report(load(spec, sets, parse_input(args.input), args.network), args.output,
-                        args.seed, args.weights)
+                        args.seed, args.weights, limit)
 
 
 def shape_rows(net: Network, depth: int | None = None) -> list[tuple[str, str, str]]:
@@ -54,18 +60,18 @@ def shape_rows(net: Network, depth: int | None = None) -> list[tuple[str, str, s
     return rows
 
 
-def build_report(net: Network, output: str | None, seed: int, weights: str | None = None
-                 ) -> int:
+def build_report(net: Network, output: str | None, seed: int, weights: str | None = None,
+                 max_memory: int = MAX_MEMORY) -> int:
     """`archc build`: the module, a shape table, the parameter count; optionally the weights
     of a file loaded into it, and an output file."""
     import torch
     from rich.console import Console
-    from rich.table import Table
 
     from .. import build
+    from .table import table
 
     torch.manual_seed(seed)
-    model = build(net)
+    model = build(net, max_memory)
     if weights is not None:
         from ..weights import import_state_dict, read_state_dict
 
@@ -78,13 +84,9 @@ def build_report(net: Network, output: str | None, seed: int, weights: str | Non
             return 1
         print(f"loaded {weights}: {report}", file=sys.stderr)
     console = Console(record=True, width=120)
-    console.print(repr(model), markup=False, highlight=False)
-    table = Table(title=f"{net.name}: shapes (batch axis omitted)")
-    for col in ("layer", "op", "output"):
-        table.add_column(col)
-    for row in shape_rows(net, depth=2):
-        table.add_row(*row)
-    console.print(table)
+    console.print(repr(model), markup=False, highlight=False, soft_wrap=True)
+    console.print(table(f"{net.name}: shapes (batch axis omitted)", ("layer", "op", "output"),
+                        shape_rows(net, depth=2)))
     params = sum(p.numel() for p in model.parameters())
     console.print(f"parameters: {params:,}", markup=False)
     if output:

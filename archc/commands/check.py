@@ -27,9 +27,9 @@ def run(args: argparse.Namespace) -> int:
     return check_files(args.files, args.format, parse_sets(args.set), parse_input(args.input))
 
 
-def _diagnostic(err: ArchcError) -> dict[str, Any]:
+def _diagnostic(err: ArchcError, file: str | None = None) -> dict[str, Any]:
     s = err.span
-    return {"file": s.path if s else None, "line": s.line if s else None,
+    return {"file": s.path if s else file, "line": s.line if s else None,
             "col": s.col if s else None, "end_line": s.end_line if s else None,
             "end_col": s.end_col if s else None, "kind": type(err).__name__.rstrip("_"),
             "message": err.message, "hint": err.hint}
@@ -52,22 +52,27 @@ def _github(err: ArchcError) -> str:
 
 
 def check_files(files: list[str], fmt: str, overrides: dict, input_shape) -> int:
-    """`archc check`: every error of every file; exit 1 if any."""
+    """`archc check`: every error of every file; exit 1 if any, 2 if a file could not be
+    checked at all (no such file, a --set the network lacks). Every format reports both kinds,
+    JSON in its one object."""
     from ..program import check_program, load_program, resolve_spec
 
     all_errors: list[ArchcError] = []
+    diagnostics: list[dict[str, Any]] = []
     checked = []
+    usage = False
     for name in files:
         try:
             prog = load_program(resolve_spec(name))
             errors = check_program(prog, overrides, input_shape)
         except ArchcErrors as exc:
             prog, errors = None, exc.errors
-        except UsageError:
-            raise
+        except UsageError as exc:
+            prog, errors, usage = None, [exc], True
         except ArchcError as exc:
             prog, errors = None, [exc]
         all_errors.extend(errors)
+        diagnostics.extend(_diagnostic(e, name) for e in errors)
         checked.append({"file": name, "ok": not errors,
                         "networks": sorted(prog.networks) if prog else []})
         if fmt == "text":
@@ -77,10 +82,10 @@ def check_files(files: list[str], fmt: str, overrides: dict, input_shape) -> int
             for err in errors:
                 print(_github(err))
     if fmt == "json":
-        print(json.dumps({"files": checked, "diagnostics": [_diagnostic(e) for e in all_errors]},
+        print(json.dumps({"files": checked, "diagnostics": diagnostics},
                          indent=2))
     elif fmt == "text":
         bad = sum(not c["ok"] for c in checked)
         status = f"{len(all_errors)} error(s) in {bad} file(s)" if all_errors else "all ok"
         print(f"checked {len(checked)} file(s): {status}", file=sys.stderr)
-    return 1 if all_errors else 0
+    return 2 if usage else 1 if all_errors else 0

@@ -4,10 +4,12 @@ value parsing, and printing diagnostics from the source store."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import IO, Any
 
 from ..errors import ArchcError, UsageError
+from ..limits import MAX_DIM
 from ..sources import errors_of, sources_of
 
 
@@ -18,9 +20,12 @@ def parse_value(text: str) -> Any:
         return low == "true"
     for kind in (int, float):
         try:
-            return kind(text)
-        except ValueError:
-            pass
+            value = kind(text)
+        except ValueError:  # also an integer of more than 4,300 digits
+            continue
+        if value != value or value in (math.inf, -math.inf):
+            raise UsageError(f"--set: '{text}' is not a finite number")
+        return value
     return text
 
 
@@ -43,6 +48,8 @@ def parse_input(text: str | None) -> tuple[int, ...] | None:
         dims = ()
     if len(dims) not in (1, 3) or min(dims) < 1:
         raise UsageError(f"--input expects CxHxW (like 1x224x224) or F, got '{text}'")
+    if max(dims) > MAX_DIM:
+        raise UsageError(f"--input {text}: each size must be at most {MAX_DIM}")
     return dims
 
 

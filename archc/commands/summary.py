@@ -61,20 +61,19 @@ def _cells(r: Row, branches: bool) -> list[str]:
 def print_summary(s: Summary, batch: int, dtype: str) -> None:
     """A torchinfo-like table, then the totals and what they count."""
     from rich.console import Console
-    from rich.table import Table
+
+    from .table import table
 
     console = Console(file=sys.stdout, highlight=False,
                       width=None if sys.stdout.isatty() else 140)
-    table = Table(title=f"{s.name}: {fmt_shape(s.input)} -> {fmt_shape(s.output)} "
-                  "(per sample, batch axis omitted)", title_justify="left")
     branches = any(r.branch for r in s.rows)
-    for col in ("layer", "op", "branch", "output", "params", "MACs", "activations"):
-        if col != "branch" or branches:
-            table.add_column(col, justify="left" if col in ("layer", "op", "branch", "output")
-                             else "right", no_wrap=col in ("layer", "output"))
-    for r in s.rows:
-        table.add_row(*_cells(r, branches), style="dim" if r.header else None)
-    console.print(table)
+    columns = [c for c in ("layer", "op", "branch", "output", "params", "MACs", "activations")
+               if c != "branch" or branches]
+    console.print(table(f"{s.name}: {fmt_shape(s.input)} -> {fmt_shape(s.output)} "
+                        "(per sample, batch axis omitted)", columns,
+                        [_cells(r, branches) for r in s.rows],
+                        right=("params", "MACs", "activations"), title_left=True,
+                        dim=[r.header for r in s.rows], no_wrap=("layer", "output")))
     for line in _total_lines(s, batch, dtype):
         console.print(line, markup=False)
 

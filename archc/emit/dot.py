@@ -18,6 +18,7 @@ import graphviz
 from .. import joins
 from ..errors import ArchcError
 from ..graph import Join, Layer, Network, Node, Scope, Shape
+from ..limits import MAX_DRAWN
 from ..ops import FAMILIES, REGISTRY, fmt_shape
 from ..stats import count, run_name, runs
 
@@ -31,6 +32,11 @@ Tail = tuple[str, Shape]  # the node whose output flows on, and that output's sh
 
 def digraph(net: Network, depth: int | None = None, rankdir: str = "TB") -> graphviz.Digraph:
     """The diagram of a checked network, down to `depth` levels of blocks (None: all)."""
+    return _draw(net, depth, rankdir)[0]
+
+
+def _draw(net: Network, depth: int | None, rankdir: str) -> tuple[graphviz.Digraph, int]:
+    """The diagram and how many nodes it has."""
     g = graphviz.Digraph(
         net.name,
         graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "label": net.name,
@@ -46,7 +52,7 @@ def digraph(net: Network, depth: int | None = None, rankdir: str = "TB") -> grap
     drawer.edge(tail, OUTPUT)
     for src, dst, attrs in drawer.edges:  # at top level, so no node is pulled into a cluster
         g.edge(src, dst, **attrs)
-    return g
+    return g, len(drawer.home) + 2
 
 
 class _Drawer:
@@ -97,6 +103,7 @@ class _Drawer:
                tooltip=f"{node_id}: branches")
         self.edge(tail, fork)
         self.forks.add(fork)
+        start = len(self.edges)  # the branches' edges follow (not every edge: 10^5 joins)
         ends = [self.seq(g, branch, prefix, level, (fork, shape))
                 for branch, shape in zip(n.branches, n.branch_inputs, strict=True)]
         self.node(g, node_id, fillcolor="white", tooltip=f"{node_id}: {n.op}",
@@ -105,7 +112,7 @@ class _Drawer:
             self.edge(end, node_id)
         # Branch heads on one rank; only when all sit in this cluster (dot cannot align nodes
         # of different clusters).
-        heads = [dst for src, dst, _ in self.edges if src == fork and dst != node_id]
+        heads = [dst for src, dst, _ in self.edges[start:] if src == fork and dst != node_id]
         if len(heads) > 1 and all(self.home[h] is g for h in heads):
             with g.subgraph() as same:
                 same.attr(rank="same")
@@ -149,15 +156,26 @@ def emit_dot(net: Network, depth: int | None = None, rankdir: str = "TB") -> byt
 
 
 def emit_svg(net: Network, depth: int | None = None, rankdir: str = "TB") -> bytes:
-    return _pipe(digraph(net, depth, rankdir).source, "svg")
+    return _layout(net, depth, rankdir, "svg")
 
 
 def emit_png(net: Network, depth: int | None = None, rankdir: str = "TB") -> bytes:
-    return _pipe(digraph(net, depth, rankdir).source, "png")
+    return _layout(net, depth, rankdir, "png")
 
 
 def emit_pdf(net: Network, depth: int | None = None, rankdir: str = "TB") -> bytes:
-    return _pipe(digraph(net, depth, rankdir).source, "pdf")
+    return _layout(net, depth, rankdir, "pdf")
+
+
+def _layout(net: Network, depth: int | None, rankdir: str, fmt: str) -> bytes:
+    """Laid out by Graphviz, whose time grows faster than the square of the nodes (2,000
+    parallel branches: half a minute), so only up to MAX_DRAWN nodes."""
+    g, nodes = _draw(net, depth, rankdir)
+    if nodes > MAX_DRAWN:
+        raise ArchcError(f"the diagram has {nodes:,} nodes; Graphviz lays out at most "
+                         f"{MAX_DRAWN:,} here", hint="collapse blocks with --depth N, or write "
+                         "-o FILE.dot, which needs no layout")
+    return _pipe(g.source, fmt)
 
 
 EMITTERS: dict[str, Callable[..., bytes]] = {
