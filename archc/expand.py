@@ -25,7 +25,14 @@ from .errors import (
     too_many_errors,
 )
 from .evaluate import IN, ShapeUnknown, evaluate, type_name
-from .limits import MAX_BLOCK_DEPTH, MAX_DIM, MAX_ERRORS, MAX_REPEAT, MAX_SEQ_NESTING
+from .limits import (
+    MAX_BLOCK_DEPTH,
+    MAX_DIM,
+    MAX_ERRORS,
+    MAX_LABEL,
+    MAX_REPEAT,
+    MAX_SEQ_NESTING,
+)
 from .messages import default_text, op_signature, pydantic_message, show, signature
 from .names import ScopeNamer, renamed
 from .ops import REGISTRY, Op, OpLimitError, OpShapeError, fmt_shape
@@ -211,7 +218,8 @@ class Expander:
             return self._iterate(st, indices, body, var, env, shape)
 
     def _iterate(self, st, indices, body, var, env, shape) -> graph.Scope:
-        in_shape, children = shape, []
+        in_shape = shape
+        children: list[graph.Node] = []
         # A body that is one unit with a computed label (`"layer_{i}": ...`) names each
         # instance by it; any other body's instances are named 0, 1, ...
         labelled = body[0] if len(body) == 1 and isinstance(body[0], ast.Labelled) else None
@@ -365,7 +373,14 @@ def label_text(label: str, env: Mapping[str, Any], span: Span) -> str:
                                 "a label can hold integers and strings", span)
         return str(v)
 
+    if "{" in label:  # measured before it is built: "{s}{s}..." could make gigabytes
+        size = len(label) + sum(len(value(m)) - len(m[0]) for m in _PLACEHOLDER.finditer(label))
+        if size > MAX_LABEL:
+            raise LimitError(f"label '{label[:40]}...' becomes {size:,} characters long; at "
+                             f"most {MAX_LABEL}", span)
     text = _PLACEHOLDER.sub(value, label) if "{" in label else label
+    if len(text) > MAX_LABEL:
+        raise LimitError(f"label of {len(text):,} characters; at most {MAX_LABEL}", span)
     if "{" in text or "}" in text:
         raise NameError_(f"label \"{label}\": unmatched brace", span,
                          "write {i} to insert the value of a parameter or loop variable")

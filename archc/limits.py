@@ -18,6 +18,7 @@ MAX_BLOCK_DEPTH = 64  # blocks called inside blocks
 MAX_SEQ_NESTING = 100  # sequences inside sequences, counted across block calls
 MAX_DIM = 1 << 20  # channels, features and spatial sizes
 MAX_INT = 1 << 62  # magnitude of any integer an expression computes
+MAX_LABEL = 100  # characters of one label, after `{name}` interpolation
 
 # -- outputs
 MAX_MEMORY = 16 * 10**9  # bytes of float32 parameters, and of one sample's activations, that

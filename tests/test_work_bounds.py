@@ -53,6 +53,10 @@ CASES = {
                 for i in range(1000)), "484:28", TOO_MUCH),
     "small after all: 16,384 empty modules": (NET.format(body="{ { } * 1024 } * 16 relu"),
                                               None, ""),
+    "a label interpolated to 10 MB": (
+        NET.replace("network n", 'network n(s="' + "x" * 50_000 + '")').format(
+            body='"' + "{s}" * 200 + '": relu'), "1:50031",
+        "becomes 10,000,000 characters long; at most 100"),
     "integer of 4,301 digits": (NET.format(body=f"conv({'9' * 4301}, k=1)"), "1:30",
                                 f"an integer of 4,301 digits; at most {MAX_DIGITS} digits"),
     "input of 4,301 digits": (NET.replace("1x8x8", "1x" + "7" * 4301 + "x8").format(body="relu"),

@@ -19,6 +19,7 @@ from ..expand import expand_network
 from ..parse import parse
 from ..program import Program, load_program
 from ..stats import Counts, count
+from ..work import Work
 
 PRELUDE = "<prelude>"  # the path the compiler gives the prelude's spans
 
@@ -122,11 +123,14 @@ def analyze(path: str, text: str, version: int | None,
     yield
     if any(not isinstance(e, NameError_) for e in prog.errors) and not prog.networks:
         return result
+    work = Work()  # one budget for the document, as `archc check` has (archc/work.py)
     for i, (name, defn) in enumerate(prog.networks.items()):
         if i:
             yield
-        net, errs = expand_network(defn, prog.blocks, prog.cyclic, None, None, prog.path)
+        net, errs = expand_network(defn, prog.blocks, prog.cyclic, None, None, prog.path, work)
         result.errors.extend((e, name) for e in errs)
+        if work.exhausted:
+            break
         if net is not None:
             result.networks[name] = net
             _index(net, result.made)
