@@ -144,7 +144,7 @@ def _binary(expr: ast.BinOp, env: Mapping[str, Any]) -> Any:
     value = _ARITH[expr.op](left, right)
     if abs(value) > MAX_INT:
         raise LimitError(f"value too large: {value}", expr.span)
-    if value != value:  # NaN: only from non-finite operands, which no literal can give
+    if value != value:  # NaN: from infinite operands (a literal like 1e400 is inf)
         raise LimitError("not a number (NaN)", expr.span)
     return value
 

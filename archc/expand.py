@@ -5,6 +5,7 @@ earlier layer failed) is still argument-checked but not shape-checked, to avoid 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Set
 from dataclasses import replace
@@ -486,7 +487,11 @@ def _recipe(recipes, env, ex: Expander) -> dict[str, Any]:
             try:
                 if s.name in recipe:
                     raise ArchcError(f"train: '{s.name}' set twice", s.span)
-                recipe[s.name] = ex.value(s.value, env)
+                value = ex.value(s.value, env)
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise ArgumentError(f"train: '{s.name}' must be a finite number, got "
+                                        f"{value}", s.value.span)
+                recipe[s.name] = value
                 key_span = Span(s.span.path, s.span.line, s.span.col, s.span.line,
                                 s.span.col + len(s.name))
                 settings.append((s.name, recipe[s.name], key_span, s.value.span))

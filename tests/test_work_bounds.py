@@ -61,10 +61,14 @@ CASES = {
                                 f"an integer of 4,301 digits; at most {MAX_DIGITS} digits"),
     "input of 4,301 digits": (NET.replace("1x8x8", "1x" + "7" * 4301 + "x8").format(body="relu"),
                               "1:19", "an integer of 4,301 digits"),
-    "1e400": (NET.format(body="lrn(2, alpha=1e400 - 1e400)"), "1:38",
-              "number too large: 1e400 is beyond the floating-point range"),
+    "NaN from 1e400 - 1e400": (NET.format(body="lrn(2, alpha=1e400 - 1e400)"), "1:38",
+                               "not a number (NaN)"),
+    "1e400 as an argument": (NET.format(body="lrn(2, alpha=1e400)"), "1:32",
+                             "lrn: argument 'alpha': input should be a finite number"),
     "overflow to infinity": (NET.format(body="lrn(2, k=1e300 * 1e300)"), "1:34",
                              "value too large: inf"),
+    "1e400 in train": (NET.format(body="relu train { lr = 1e400 }"), "1:43",
+                       "train: 'lr' must be a finite number, got inf"),
 }
 
 
