@@ -206,5 +206,6 @@ def test_freed_step_buffers_are_reused_not_faulted_in_again(one_torch_thread):
     assert out.returncode == 0, out.stderr[-2000:]
     off, on, glibc = out.stdout.split()
     if glibc == "True":
-        # on: at least 10x fewer (0-30 per step here; a step that grows the heap faults its new pages)
+        # on: at least 10x fewer (0-30 per step here: a step that grows the heap faults its
+        # new pages)
         assert float(off) > 500 and float(on) < float(off) / 10, out.stdout
