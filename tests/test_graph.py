@@ -107,11 +107,12 @@ def expected(items, prefix: str = "", cluster: str | None = None, out=None):
     return out
 
 
-def branch_end(branch, join: Join, prefix: str) -> tuple[str, str]:
+def branch_end(branch, part: tuple[int, ...], join: Join, prefix: str) -> tuple[str, str]:
     """The node a branch ends on and the shape it hands the join; an empty branch is an edge
-    straight from the fork, unlabelled like every edge out of a fork."""
+    straight from the fork, unlabelled like every edge out of a fork that repeats the shape into
+    it (a split's branch gets a part: its edge is labelled)."""
     if not branch:
-        return "(fork)", ""
+        return "(fork)", "" if part == join.in_shape else fmt_shape(part)
     last, name = branch[-1], prefix + branch[-1].name
     while isinstance(last, Scope):  # a block ends on its own last node
         last, name = last.items[-1], f"{name}.{last.items[-1].name}"
@@ -136,7 +137,7 @@ def check_structure(net: archc.Network) -> Dot:
         if isinstance(node, Layer):
             assert REGISTRY[node.op].caption(node.args) in dot.nodes[q]["label"]
             (src, _, attrs), = dot.into(q)  # exactly one edge in, carrying the input shape
-            if src in forks:
+            if src in forks and "label" not in attrs:  # the shape into the fork
                 (_, _, attrs), = dot.into(src)
             assert attrs["label"].strip() == fmt_shape(node.in_shape), q
     for q in drawn:
@@ -148,7 +149,8 @@ def check_structure(net: archc.Network) -> Dot:
         assert len(dot.into(q)) == len(join.branches) == len(dot.out_of(fork))
         got = sorted((s if s != fork else "(fork)", a.get("label", "").strip())
                      for s, _, a in dot.into(q))
-        assert got == sorted(branch_end(b, join, prefix) for b in join.branches)
+        assert got == sorted(branch_end(b, part, join, prefix)
+                             for b, part in zip(join.branches, join.branch_inputs, strict=True))
         heads = {dst for _, dst, _ in dot.out_of(fork)} - {q}
         if len(heads) > 1 and len({dot.node_cluster[h] for h in heads}) == 1:
             assert heads in dot.same_rank, q  # drawn side by side

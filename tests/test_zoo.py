@@ -31,8 +31,6 @@ NOT_YET = {
                     "the spec (FusedMBConv)"),
     "inception_v3": "the spec (non-square kernels have landed)",
     "maxvit_t": "windowed attention with relative position bias",
-    **dict.fromkeys(["shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5",
-                     "shufflenet_v2_x2_0"], "channel split and shuffle"),
     **dict.fromkeys(["swin_t", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s", "swin_v2_b"],
                     "shifted windows, relative position bias"),
 }

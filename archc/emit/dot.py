@@ -59,13 +59,15 @@ class _Drawer:
     def __init__(self, depth: int | None):
         self.depth = depth
         self.edges: list[tuple[str, str, dict[str, str]]] = []
-        self.forks: set[str] = set()  # edges out of a fork repeat the shape into it: no label
+        # fork -> the shape into it: an edge out of it carrying that shape needs no label (a
+        # split's branches get a part of it: their edges say which)
+        self.forks: dict[str, Shape] = {}
         self.home: dict[str, graphviz.Digraph] = {}  # node -> the (sub)graph it is drawn in
         self._node: dict[type, Callable[..., Tail]] = {
             Layer: self.layer, Join: self.join, Scope: self.scope}
 
     def edge(self, tail: Tail, dst: str) -> None:
-        label = {} if tail[0] in self.forks else {"label": " " + fmt_shape(tail[1])}
+        label = {} if self.forks.get(tail[0]) == tail[1] else {"label": " " + fmt_shape(tail[1])}
         self.edges.append((tail[0], dst, label))
 
     def node(self, g: graphviz.Digraph, node_id: str, label: str | None = None, **attrs) -> None:
@@ -102,7 +104,7 @@ class _Drawer:
         self.node(g, fork, "", shape="point", width="0.06", fillcolor="black",
                tooltip=f"{node_id}: branches")
         self.edge(tail, fork)
-        self.forks.add(fork)
+        self.forks[fork] = tail[1]
         start = len(self.edges)  # the branches' edges follow (not every edge: 10^5 joins)
         ends = [self.seq(g, branch, prefix, level, (fork, shape))
                 for branch, shape in zip(n.branches, n.branch_inputs, strict=True)]
