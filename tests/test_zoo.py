@@ -27,8 +27,6 @@ NAMES = [m.name for m in zoo.MEMBERS]
 
 # torchvision classification builders no spec covers yet, each with what it waits for
 NOT_YET = {
-    **dict.fromkeys(["efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l"],
-                    "the spec (FusedMBConv)"),
     "inception_v3": "the spec (non-square kernels have landed)",
     "maxvit_t": "windowed attention with relative position bias",
     **dict.fromkeys(["swin_t", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s", "swin_v2_b"],
