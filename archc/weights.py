@@ -49,6 +49,8 @@ FAMILIES: dict[str, Family] = {
     "tv_alexnet": Family("torchvision.models.alexnet"),
     # pretrained checkpoints carry the auxiliary classifiers, which the spec leaves out
     "tv_googlenet": Family("torchvision.models.googlenet", ignore=(r"^aux[12]\.",)),
+    # pretrained checkpoints carry the train-mode auxiliary classifier, which the spec leaves out
+    "tv_inception_v3": Family("torchvision.models.inception_v3", ignore=(r"^AuxLogits\.",)),
     "tv_densenet": Family("torchvision.models.densenet{121,169,201}", renames=(
         # checkpoints from before torchvision 0.3 say `norm.1` for `norm1` (torchvision's own
         # _load_state_dict fixes them up the same way)

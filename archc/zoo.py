@@ -25,6 +25,10 @@ class Member:
     files: tuple[str, ...] = ()  # the enum's checkpoint file names (resnet50-11ad3fa6.pth)
     # keyword arguments of the builder call the spec equals (googlenet: no auxiliary heads)
     torchvision_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    # where the weights' published num_params counts a larger model than the spec equals: the
+    # builder arguments that make it (inception_v3: aux_logits=True, its train-mode AuxLogits
+    # head, which the spec leaves out)
+    published_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def torchvision(self) -> str:
@@ -40,9 +44,9 @@ def _text(value: Any) -> str:
 
 
 def _m(name: str, spec: str, weights: str, *files: str, tv: dict[str, Any] | None = None,
-       **sets: Any) -> Member:
+       published: dict[str, Any] | None = None, **sets: Any) -> Member:
     return Member(name, spec, MappingProxyType(sets), weights, files,
-                  MappingProxyType(tv or {}))
+                  MappingProxyType(tv or {}), MappingProxyType(published or {}))
 
 
 # torchvision 0.29's classification builders, family by family (torchvision.models.list_models;
@@ -51,6 +55,9 @@ MEMBERS: tuple[Member, ...] = (
     _m("alexnet", "tv_alexnet", "AlexNet_Weights", "alexnet-owt-7be5be79.pth"),
     _m("googlenet", "tv_googlenet", "GoogLeNet_Weights", "googlenet-1378be20.pth",
        tv={"aux_logits": False, "init_weights": True}),
+    _m("inception_v3", "tv_inception_v3", "Inception_V3_Weights",
+       "inception_v3_google-0cc3c7bd.pth",
+       tv={"aux_logits": False, "init_weights": True}, published={"aux_logits": True}),
     _m("resnet18", "tv_resnet", "ResNet18_Weights", "resnet18-f37072fd.pth", depth=18),
     _m("resnet34", "tv_resnet", "ResNet34_Weights", "resnet34-b627a593.pth", depth=34),
     _m("resnet50", "tv_resnet", "ResNet50_Weights", "resnet50-0676ba61.pth",

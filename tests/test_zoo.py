@@ -27,7 +27,6 @@ NAMES = [m.name for m in zoo.MEMBERS]
 
 # torchvision classification builders no spec covers yet, each with what it waits for
 NOT_YET = {
-    "inception_v3": "the spec (non-square kernels have landed)",
     "maxvit_t": "windowed attention with relative position bias",
     **dict.fromkeys(["swin_t", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s", "swin_v2_b"],
                     "shifted windows, relative position bias"),
@@ -62,24 +61,33 @@ def _no_init():
             setattr(torch.nn.init, n, f)
 
 
-def skeleton(m: zoo.Member) -> torch.nn.Module:
+def skeleton(m: zoo.Member, **kwargs) -> torch.nn.Module:
     """torchvision's model for its names and shapes only: on the meta device (no memory, no
     init) where the builder allows; RegNet computes its widths with tensors, so on the CPU
-    without init."""
+    without init. `kwargs` override the member's builder arguments."""
+    kwargs = {**m.torchvision_kwargs, **kwargs}
     try:
         with torch.device("meta"):
-            return tvm.get_model(m.name, weights=None, **m.torchvision_kwargs)
+            return tvm.get_model(m.name, weights=None, **kwargs)
     except NotImplementedError:
         with _no_init():
-            return tvm.get_model(m.name, weights=None, **m.torchvision_kwargs)
+            return tvm.get_model(m.name, weights=None, **kwargs)
+
+
+def _params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
 
 
 def published_params(m: zoo.Member) -> int:
     """num_params of the member's weights at its default input size (ViT's SWAG end-to-end
-    weights are for a larger input, with a longer position embedding)."""
+    weights are for a larger input, with a longer position embedding), less what the spec
+    leaves out of the model they count (Member.published_kwargs: Inception-v3's AuxLogits), as
+    torchvision's two models count it."""
     size = load(m).input_shape[1:]
     (count,) = {w.meta["num_params"] for w in weight_enum(m)
                 if tuple(w.transforms().crop_size) * 2 == size}
+    if m.published_kwargs:
+        count -= _params(skeleton(m, **m.published_kwargs)) - _params(skeleton(m))
     return count
 
 
@@ -128,13 +136,23 @@ def test_params_and_state_dict_names(name):
     theirs = skeleton(m)
     params = summarize(net).total.params
     assert params == published_params(m)
-    assert params == sum(p.numel() for p in theirs.parameters())
+    assert params == _params(theirs)
     target = expected_shapes(net)
     mapped, report = map_state_dict(net, target, theirs.state_dict())
     assert {k: tuple(v.shape) for k, v in mapped.items()} == target  # every key, every shape
     family = FAMILIES.get(net.name)
     assert not report.renamed or (family and family.renames)  # only the table a spec states
     assert not report.filled
+
+
+def test_pretrained_inception_v3_aux_head_is_skipped():
+    # the pretrained checkpoint is for torchvision's model with its AuxLogits head
+    m = zoo.member("inception_v3")
+    net, theirs = load(m), skeleton(m, **m.published_kwargs)
+    mapped, report = map_state_dict(net, expected_shapes(net), theirs.state_dict())
+    assert len(mapped) == len(expected_shapes(net))
+    assert report.ignored and report.ignored == [k for k in theirs.state_dict()
+                                                 if k.startswith("AuxLogits.")]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -150,12 +168,15 @@ def test_macs_equal_published_gflops(name):
 
 
 def _small(m: zoo.Member) -> tuple[archc.Network, int]:
-    """The member at the smallest input its architecture takes of 32 and 64 (every family pools
-    adaptively; AlexNet's strided 11x11 conv and three pools need more than 32)."""
-    try:
-        return load(m, 32), 32
-    except archc.ArchcErrors:
-        return load(m, 64), 64
+    """The member at the smallest input its architecture takes of 32, 64 and 75 (every family
+    pools adaptively; AlexNet's strided 11x11 conv and three pools need more than 32,
+    Inception-v3's unpadded stem and grid reductions more than 64: torchvision's min_size)."""
+    for size in (32, 64):
+        try:
+            return load(m, size), size
+        except archc.ArchcErrors:
+            pass
+    return load(m, 75), 75
 
 
 def _perturb(model: torch.nn.Module) -> None:
