@@ -215,8 +215,10 @@ class Use:
 
 @dataclass(frozen=True)
 class Module:
-    """One parsed file."""
+    """One parsed file. After a syntax error it holds what did parse; `broken` names the
+    definitions that did not (their errors are reported; calls to them are not)."""
 
     path: str
     uses: tuple[Use, ...]
     definitions: tuple[Definition, ...]
+    broken: tuple[str, ...] = ()

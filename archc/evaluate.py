@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import ast
+from . import ast, codes
 from .errors import ArgumentError, LimitError, NameError_, ShapeError, did_you_mean
 from .limits import MAX_INT
 
@@ -76,14 +76,16 @@ def evaluate(expr: ast.Expr, env: Mapping[str, Any]) -> Any:
     if isinstance(expr, ast.Var):
         if expr.name not in env:
             raise NameError_(f"unknown parameter '{expr.name}'", expr.span,
-                             did_you_mean(expr.name, [k for k in env if k != IN]))
+                             did_you_mean(expr.name, [k for k in env if k != IN]),
+                             code=codes.UNKNOWN_PARAMETER)
         return env[expr.name]
     if isinstance(expr, ast.UnOp):
         value = evaluate(expr.operand, env)
         if expr.op == "not":
             return not _boolean(value, "not", expr)
         if not _is_number(value):
-            raise ArgumentError(f"'-' needs a number, got {type_name(value)}", expr.span)
+            raise ArgumentError(f"'-' needs a number, got {type_name(value)}", expr.span,
+                                code=codes.VALUE_TYPE)
         return -value
     if isinstance(expr, ast.Func):
         return _call(expr, env)
@@ -91,7 +93,7 @@ def evaluate(expr: ast.Expr, env: Mapping[str, Any]) -> Any:
         test = evaluate(expr.test, env)
         if not isinstance(test, bool):
             raise ArgumentError(f"'if' needs a boolean condition, got {type_name(test)} "
-                                f"{test!r}", expr.test.span)
+                                f"{test!r}", expr.test.span, code=codes.VALUE_TYPE)
         return evaluate(expr.then if test else expr.orelse, env)
     if isinstance(expr, ast.Tuple):
         return tuple(evaluate(e, env) for e in expr.items)
@@ -105,7 +107,7 @@ def in_axis(expr: ast.InShape, env: Mapping[str, Any]) -> int:
     if IN not in env:
         raise NameError_(f"in.{expr.axis}: there is no input shape here", expr.span,
                          "`in` is the input of a block or network, usable in its body and "
-                         "in a block's parameter defaults")
+                         "in a block's parameter defaults", code=codes.NO_INPUT_HERE)
     shape = env[IN]
     if shape is None:
         raise ShapeUnknown
@@ -114,14 +116,15 @@ def in_axis(expr: ast.InShape, env: Mapping[str, Any]) -> int:
         have = ", ".join(f"in.{a} = {v}" for a, v in zip(axes, shape, strict=True))
         raise ShapeError(f"in.{expr.axis}: the input is {KINDS[len(shape)]} "
                          f"({'x'.join(map(str, shape))}), which has {have}", expr.span,
-                         did_you_mean(f"in.{expr.axis}", [f"in.{a}" for a in axes]))
+                         did_you_mean(f"in.{expr.axis}", [f"in.{a}" for a in axes]),
+                         code=codes.INPUT_AXIS)
     return shape[axes.index(expr.axis)]
 
 
 def _boolean(value: Any, op: str, expr: ast.Expr) -> bool:
     if not isinstance(value, bool):
         raise ArgumentError(f"'{op}' needs booleans, got {type_name(value)} {value!r}", expr.span,
-                            "compare explicitly, e.g. 'n > 0'")
+                            "compare explicitly, e.g. 'n > 0'", code=codes.VALUE_TYPE)
     return value
 
 
@@ -136,16 +139,18 @@ def _binary(expr: ast.BinOp, env: Mapping[str, Any]) -> Any:
         return _COMPARE[expr.op](left, right)
     if not (_is_number(left) and _is_number(right)):
         raise ArgumentError(
-            f"'{expr.op}' needs numbers, got {type_name(left)} and {type_name(right)}", expr.span)
+            f"'{expr.op}' needs numbers, got {type_name(left)} and {type_name(right)}", expr.span,
+            code=codes.VALUE_TYPE)
     if expr.op in _COMPARE:
         return _COMPARE[expr.op](left, right)
     if expr.op in ("//", "/", "%") and right == 0:
-        raise ArgumentError(f"division by zero in '{expr.op}'", expr.span)
+        raise ArgumentError(f"division by zero in '{expr.op}'", expr.span,
+                            code=codes.DIVISION_BY_ZERO)
     value = _ARITH[expr.op](left, right)
     if abs(value) > MAX_INT:
-        raise LimitError(f"value too large: {value}", expr.span)
+        raise LimitError(f"value too large: {value}", expr.span, code=codes.TOO_BIG)
     if value != value:  # NaN: from infinite operands (a literal like 1e400 is inf)
-        raise LimitError("not a number (NaN)", expr.span)
+        raise LimitError("not a number (NaN)", expr.span, code=codes.NOT_FINITE)
     return value
 
 
@@ -154,16 +159,17 @@ def _call(expr: ast.Func, env: Mapping[str, Any]) -> Any:
     if func is None:
         raise NameError_(f"unknown function '{expr.name}'", expr.span,
                          did_you_mean(expr.name, FUNCTIONS)
-                         or f"available: {', '.join(FUNCTIONS)}")
+                         or f"available: {', '.join(FUNCTIONS)}", code=codes.UNKNOWN_FUNCTION)
     values = [evaluate(a, env) for a in expr.args]
     want = "one or more numbers" if func.arity is None else "one number"
     if not values or not all(_is_number(v) for v in values) or \
             (func.arity is not None and len(values) != func.arity):
-        raise ArgumentError(f"{expr.name}() needs {want}", expr.span)
+        raise ArgumentError(f"{expr.name}() needs {want}", expr.span, code=codes.VALUE_TYPE)
     try:
         value = func.fn(*values)
     except (ValueError, OverflowError) as exc:
-        raise ArgumentError(f"{expr.name}(): {exc}", expr.span) from None
+        raise ArgumentError(f"{expr.name}(): {exc}", expr.span,
+                            code=codes.VALUE_TYPE) from None
     if abs(value) > MAX_INT:
-        raise LimitError(f"value too large: {value}", expr.span)
+        raise LimitError(f"value too large: {value}", expr.span, code=codes.TOO_BIG)
     return value

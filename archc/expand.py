@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
-from . import ast, graph, joins
+from . import ast, codes, graph, joins
 from .errors import (
     ArchcError,
     ArgumentError,
@@ -22,6 +22,7 @@ from .errors import (
     ShapeError,
     Span,
     UsageError,
+    call_note,
     did_you_mean,
     too_many_errors,
 )
@@ -34,7 +35,7 @@ from .limits import (
     MAX_REPEAT,
     MAX_SEQ_NESTING,
 )
-from .messages import default_text, op_signature, pydantic_message, show, signature
+from .messages import call_text, default_text, op_signature, pydantic_message, show, signature
 from .names import ScopeNamer, renamed
 from .ops import REGISTRY, Op, OpLimitError, OpShapeError, fmt_shape
 from .parse import parse_expr
@@ -74,7 +75,8 @@ class Expander:
         if self.nesting >= MAX_SEQ_NESTING and stmts:
             self.errors.append(LimitError(
                 f"nested more than {MAX_SEQ_NESTING} levels deep, counting blocks inside blocks",
-                stmts[0].span, "flatten the structure: fewer groups inside nested blocks"))
+                stmts[0].span, "flatten the structure: fewer groups inside nested blocks",
+                code=codes.TOO_DEEP))
             raise _Abort
         self.nesting += 1
         try:
@@ -142,28 +144,29 @@ class Expander:
         test = self.value(st.test, env)
         if not isinstance(test, bool):
             raise ArgumentError(f"if: condition must be a boolean, got {type_name(test)} "
-                                f"{show(test)}", st.test.span)
+                                f"{show(test)}", st.test.span, code=codes.VALUE_TYPE)
         return self.seq(st.then if test else st.orelse, env, shape, namer, items)
 
     def _expect(self, st: ast.Expect, env, shape, namer, items):
         want = self.shape_value(st.shape, env, "expect")
         if shape is not None and tuple(shape) != want:
             raise ShapeError(f"expect: shape is {fmt_shape(shape)}, expected {fmt_shape(want)}",
-                             st.span)
+                             st.span, code=codes.EXPECT_FAILED)
         return shape
 
     def _assert(self, st: ast.Assert, env, shape, namer, items):
         test = self.value(st.test, env)
         if not isinstance(test, bool):
             raise ArgumentError(f"assert: condition must be a boolean, got {type_name(test)} "
-                                f"{show(test)}", st.test.span)
+                                f"{show(test)}", st.test.span, code=codes.VALUE_TYPE)
         if not test:
-            raise ArchcError(st.message or "assertion failed", st.span)
+            raise ArchcError(st.message or "assertion failed", st.span, code=codes.ASSERTION)
         return shape
 
     def _misplaced(self, st, env, shape, namer, items):
         what = "input" if isinstance(st, ast.Input) else "train"
-        raise ArchcError(f"'{what}' is only allowed at the top level of a network", st.span)
+        raise ArchcError(f"'{what}' is only allowed at the top level of a network", st.span,
+                         code=codes.TOP_LEVEL_ONLY)
 
     def _repeat_stmt(self, st, env, shape, namer, items):
         node = self.repeat(st, env, shape)
@@ -197,7 +200,7 @@ class Expander:
         try:
             return joins.lookup(st.op).inputs.shapes(shape, len(st.branches))
         except OpShapeError as exc:
-            self.errors.append(ShapeError(exc.message, st.span, exc.hint))
+            self.errors.append(ShapeError(exc.message, st.span, exc.hint, code=exc.code))
             return [None] * len(st.branches)
 
     # -- repetition
@@ -211,7 +214,8 @@ class Expander:
             start = self.int_value(st.start, env, "for: start", -MAX_REPEAT, MAX_REPEAT)
             stop = self.int_value(st.stop, env, "for: stop", -MAX_REPEAT, MAX_REPEAT)
             if stop - start > MAX_REPEAT:
-                raise LimitError(f"for: {stop - start} iterations, at most {MAX_REPEAT}", st.span)
+                raise LimitError(f"for: {stop - start} iterations, at most {MAX_REPEAT}", st.span,
+                                 code=codes.OUT_OF_BOUNDS)
             indices, body, var = range(start, stop), st.body, st.var
             multiplier = st.span
         what = f"`* {len(indices)}`" if var is None else f"`for {var}` x{len(indices)}"
@@ -249,21 +253,31 @@ class Expander:
     def call(self, st: ast.Call, env, shape) -> graph.Node | None:
         if st.name in REGISTRY:
             return self.layer(REGISTRY[st.name], st, env, shape)
+        if st.name in self.cyclic:
+            return None  # recursive, or did not parse: reported once, not at every call
         block = self.blocks.get(st.name)
         if block is None:
             raise NameError_(f"unknown layer or block '{st.name}'", name_span(st),
-                             did_you_mean(st.name, set(REGISTRY) | set(self.blocks)))
-        if st.name in self.cyclic or st.name in self.stack:
+                             did_you_mean(st.name, set(REGISTRY) | set(self.blocks)),
+                             code=codes.UNKNOWN_LAYER)
+        if st.name in self.stack:
             return None  # reported once by check_definitions
         if len(self.stack) >= MAX_BLOCK_DEPTH:
-            raise LimitError(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", st.span)
+            raise LimitError(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", st.span,
+                             code=codes.TOO_DEEP)
         block_env = self.bind_block(block, st, env, shape)
         self.stack.append(st.name)
+        first_error = len(self.errors)
         try:
             with self.work.inside(f"block {st.name}", st.span):
                 node = self.scope("block", st.name, block.body, block_env, shape, st.span)
         finally:
             self.stack.pop()
+            # Every error found inside this call learns the call (innermost first): the chain
+            # of notes that leads from the block's line back to the user's.
+            note = call_note(st.span, call_text(st, block_env))
+            for err in self.errors[first_error:]:
+                err.notes = (*err.notes, note)
         return node
 
     def layer(self, op: Op, st: ast.Call, env, shape) -> graph.Layer | None:
@@ -274,32 +288,35 @@ class Expander:
             for err in exc.errors(include_url=False):
                 field = err["loc"][0] if err["loc"] else None
                 span = bound[field][1] if field in bound else st.span
-                self.errors.append(ArgumentError(pydantic_message(op.name, err), span,
-                                                 op_signature(op)))
+                message, code = pydantic_message(op.name, err)
+                self.errors.append(ArgumentError(message, span, op_signature(op), code=code))
             return None
         out = None
         if shape is not None:
             try:
                 out = op.shape(args, tuple(shape))
             except OpShapeError as exc:
-                raise ShapeError(exc.message, st.span, exc.hint) from None
+                raise ShapeError(exc.message, st.span, exc.hint, code=exc.code) from None
             if any(d > MAX_DIM for d in out):
                 raise LimitError(f"{op.name}: output {fmt_shape(out)} exceeds {MAX_DIM} per axis",
-                                 st.span)
+                                 st.span, code=codes.TOO_BIG)
         return graph.Layer("", op.name, args, _unknown_ok(shape), _unknown_ok(out), st.span)
 
     def bind(self, callee: str, names: list[str], st: ast.Call, env, sig: str) -> dict:
         """Positional and keyword arguments -> {name: (value, span)}."""
         if len(st.args) > len(names):
             raise ArgumentError(f"{callee}: takes at most {len(names)} positional arguments, "
-                                f"got {len(st.args)}", st.args[len(names)].span, sig)
+                                f"got {len(st.args)}", st.args[len(names)].span, sig,
+                                code=codes.TOO_MANY_ARGUMENTS)
         bound = {n: (self.value(e, env), e.span) for n, e in zip(names, st.args, strict=False)}
         for kw in st.kwargs:
             if kw.name not in names:
                 raise ArgumentError(f"{callee}: unknown argument '{kw.name}'", kw.span,
-                                    did_you_mean(kw.name, names) or sig)
+                                    did_you_mean(kw.name, names) or sig,
+                                    code=codes.UNKNOWN_ARGUMENT)
             if kw.name in bound:
-                raise ArgumentError(f"{callee}: argument '{kw.name}' given twice", kw.span, sig)
+                raise ArgumentError(f"{callee}: argument '{kw.name}' given twice", kw.span, sig,
+                                    code=codes.ARGUMENT_TWICE)
             bound[kw.name] = (self.value(kw.value, env), kw.span)
         return bound
 
@@ -315,7 +332,8 @@ class Expander:
             elif p.default is not None:
                 values[p.name] = self.value(p.default, values)
             else:
-                raise ArgumentError(f"{block.name}: missing argument '{p.name}'", st.span, sig)
+                raise ArgumentError(f"{block.name}: missing argument '{p.name}'", st.span, sig,
+                                    code=codes.MISSING_ARGUMENT)
         return values
 
     # -- values
@@ -328,16 +346,17 @@ class Expander:
         value = self.value(expr, env)
         if not isinstance(value, int) or isinstance(value, bool):
             raise ArgumentError(f"{what} must be an integer, got {type_name(value)} "
-                                f"{show(value)}", expr.span)
+                                f"{show(value)}", expr.span, code=codes.ARGUMENT_TYPE)
         if not lo <= value <= hi:
-            raise LimitError(f"{what} must be between {lo} and {hi}, got {value}", expr.span)
+            raise LimitError(f"{what} must be between {lo} and {hi}, got {value}", expr.span,
+                             code=codes.OUT_OF_BOUNDS)
         return value
 
     def shape_value(self, spec: ast.ShapeSpec, env, what: str) -> graph.Shape:
         dims = tuple(self.int_value(d, env, f"{what}: size", 1, MAX_DIM) for d in spec.dims)
         if len(dims) not in (1, 2, 3):
             raise ShapeError(f"{what}: a shape is CxHxW, NxD (tokens) or F, got "
-                             f"{fmt_shape(dims)}", spec.span)
+                             f"{fmt_shape(dims)}", spec.span, code=codes.BAD_SHAPE)
         return dims
 
 
@@ -347,7 +366,8 @@ def _unique_names(children: list[graph.Node], span: Span) -> None:
         if child.name in seen:
             raise NameError_(f"duplicate name '{child.name}': this label names every "
                              "instance of the loop the same", span,
-                             "put the loop variable in it, e.g. \"layer_{i}\"")
+                             "put the loop variable in it, e.g. \"layer_{i}\"",
+                             code=codes.DUPLICATE_NAME)
         seen.add(child.name)
 
 
@@ -368,28 +388,33 @@ def label_text(label: str, env: Mapping[str, Any], span: Span) -> str:
         try:
             v = evaluate(parse_expr(m[1]), env)
         except ArchcError as exc:  # located at the label: the text inside has no place
-            raise type(exc)(f"label \"{label}\": {exc.message}", span, exc.hint) from None
+            raise type(exc)(f"label \"{label}\": {exc.message}", span, exc.hint,
+                            code=exc.code) from None
         if isinstance(v, bool) or not isinstance(v, (int, str)):
             raise ArgumentError(f"label \"{label}\": {{{m[1]}}} is {type_name(v)} {show(v)}; "
-                                "a label can hold integers and strings", span)
+                                "a label can hold integers and strings", span,
+                                code=codes.VALUE_TYPE)
         return str(v)
 
     if "{" in label:  # measured before it is built: "{s}{s}..." could make gigabytes
         size = len(label) + sum(len(value(m)) - len(m[0]) for m in _PLACEHOLDER.finditer(label))
         if size > MAX_LABEL:
             raise LimitError(f"label '{label[:40]}...' becomes {size:,} characters long; at "
-                             f"most {MAX_LABEL}", span)
+                             f"most {MAX_LABEL}", span, code=codes.TOO_BIG)
     text = _PLACEHOLDER.sub(value, label) if "{" in label else label
     if len(text) > MAX_LABEL:
-        raise LimitError(f"label of {len(text):,} characters; at most {MAX_LABEL}", span)
+        raise LimitError(f"label of {len(text):,} characters; at most {MAX_LABEL}", span,
+                         code=codes.TOO_BIG)
     if "{" in text or "}" in text:
         raise NameError_(f"label \"{label}\": unmatched brace", span,
-                         "write {i} to insert the value of a parameter or loop variable")
+                         "write {i} to insert the value of a parameter or loop variable",
+                         code=codes.BAD_LABEL)
     if not text:
-        raise NameError_("a label cannot be empty", span)
+        raise NameError_("a label cannot be empty", span, code=codes.BAD_LABEL)
     if "." in text:
         raise NameError_(f"label '{text}' cannot name a module: it contains '.'", span,
-                         "'.' separates the levels of a module's name (layer1.0.conv1)")
+                         "'.' separates the levels of a module's name (layer1.0.conv1)",
+                         code=codes.BAD_LABEL)
     return text
 
 
@@ -403,9 +428,9 @@ def _join_shape(st: ast.Branches, outs: list[graph.Shape]) -> graph.Shape:
     try:
         return joins.lookup(st.op).shape(outs)
     except OpLimitError as exc:
-        raise LimitError(exc.message, st.span, exc.hint) from None
+        raise LimitError(exc.message, st.span, exc.hint, code=exc.code) from None
     except OpShapeError as exc:
-        raise ShapeError(exc.message, st.span, exc.hint) from None
+        raise ShapeError(exc.message, st.span, exc.hint, code=exc.code) from None
 
 
 # ----------------------------------------------------------------------------- networks
@@ -451,7 +476,8 @@ def _network_env(defn, overrides, ex: Expander) -> dict[str, Any]:
                 env[p.name] = overrides[p.name]
             elif p.default is None:
                 raise ArgumentError(f"network parameter '{p.name}' needs a default", p.span,
-                                    f"write {p.name}=<value>, or pass --set {p.name}=...")
+                                    f"write {p.name}=<value>, or pass --set {p.name}=...",
+                                    code=codes.NEEDS_DEFAULT)
             else:
                 env[p.name] = ex.value(p.default, env)
         except ArchcError as exc:
@@ -461,15 +487,17 @@ def _network_env(defn, overrides, ex: Expander) -> dict[str, Any]:
 
 def _input_shape(defn, inputs, override, env, ex: Expander) -> graph.Shape | None:
     for extra in inputs[1:]:
-        ex.errors.append(ArchcError("input: given twice", extra.span))
+        ex.errors.append(ArchcError("input: given twice", extra.span,
+                                    code=codes.INPUT_PLACEMENT))
     if inputs and defn.body[0] is not inputs[0]:
         ex.errors.append(ArchcError("input: must be the first statement of a network",
-                                    inputs[0].span))
+                                    inputs[0].span, code=codes.INPUT_PLACEMENT))
     if override is not None:
         return tuple(override)
     if not inputs:
         ex.errors.append(ShapeError(f"network '{defn.name}' has no input shape", defn.span,
-                                    "add a line like `input 1x28x28`, or pass --input"))
+                                    "add a line like `input 1x28x28`, or pass --input",
+                                    code=codes.NO_INPUT))
         return None
     try:
         return ex.shape_value(inputs[0].shape, env, "input")
@@ -486,11 +514,12 @@ def _recipe(recipes, env, ex: Expander) -> dict[str, Any]:
         for s in r.settings:
             try:
                 if s.name in recipe:
-                    raise ArchcError(f"train: '{s.name}' set twice", s.span)
+                    raise ArchcError(f"train: '{s.name}' set twice", s.span,
+                                     code=codes.RECIPE_TWICE)
                 value = ex.value(s.value, env)
                 if isinstance(value, float) and not math.isfinite(value):
                     raise ArgumentError(f"train: '{s.name}' must be a finite number, got "
-                                        f"{value}", s.value.span)
+                                        f"{value}", s.value.span, code=codes.NOT_FINITE)
                 recipe[s.name] = value
                 key_span = Span(s.span.path, s.span.line, s.span.col, s.span.line,
                                 s.span.col + len(s.name))

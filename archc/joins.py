@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any
 
+from . import codes
 from .graph import Shape
 from .limits import MAX_DIM
 from .ops import OpLimitError, OpShapeError, fmt_shape
@@ -39,7 +40,7 @@ SAME = Inputs("same", lambda s, n: [s] * n, lambda g, x, n: [x] * n, lambda x, n
 def _chunk_shapes(s: Shape, n: int) -> list[Shape]:
     if s[0] % n:
         raise OpShapeError(f"split: {s[0]} channels do not divide into {n} equal parts",
-                           f"give it a multiple of {n} channels, or {s[0]} branches")
+                           f"give it a multiple of {n} channels, or {s[0]} branches", codes.GROUPS)
     return [(s[0] // n, *s[1:])] * n
 
 
@@ -111,7 +112,7 @@ def _add_shape(outs: Sequence[Shape]) -> Shape:
             raise OpShapeError(
                 f"add: branch shapes differ: {fmt_shape(first)} vs {fmt_shape(other)}",
                 "make every branch end in the same shape, e.g. a strided 1x1 conv on the "
-                "shortcut (residual(..., use_1x1=true))")
+                "shortcut (residual(..., use_1x1=true))", codes.ADD_SHAPES)
     return first
 
 
@@ -138,7 +139,7 @@ register(JoinOp(
 # ----------------------------------------------------------------------------- concat
 
 
-def _stacked(name: str) -> Callable[[Sequence[Shape]], Shape]:
+def _stacked(name: str, code: str) -> Callable[[Sequence[Shape]], Shape]:
     """The shape rule of joins that stack their branches on the channel axis."""
     def rule(outs: Sequence[Shape]) -> Shape:
         first = outs[0]
@@ -147,7 +148,7 @@ def _stacked(name: str) -> Callable[[Sequence[Shape]], Shape]:
                 raise OpShapeError(
                     f"{name}: branch sizes differ: {fmt_shape(first)} vs {fmt_shape(other)}",
                     f"{name} joins on the channel axis; the other axes must match "
-                    "(check strides and padding)")
+                    "(check strides and padding)", code)
         out = (sum(o[0] for o in outs), *first[1:])
         if out[0] > MAX_DIM:  # `concat { | } * 100` doubles the channels 100 times
             raise OpLimitError(f"{name}: output {fmt_shape(out)} exceeds {MAX_DIM} per axis")
@@ -155,7 +156,7 @@ def _stacked(name: str) -> Callable[[Sequence[Shape]], Shape]:
     return rule
 
 
-_concat_shape = _stacked("concat")
+_concat_shape = _stacked("concat", codes.CONCAT_SIZES)
 
 
 def _concat_torch(graph: Any, outs: list[Any]) -> Any:
@@ -195,7 +196,7 @@ def _mul_shape(outs: Sequence[Shape]) -> Shape:
                 f"mul: branch {i + 1} gives {fmt_shape(other)}, branch {k + 1} gives "
                 f"{fmt_shape(full)}; mul needs equal shapes, or a Cx1x1 gate of the same "
                 "channels", "end the gate branch in as many channels as the other, e.g. "
-                f"conv({full[0]}, k=1) after gap")
+                f"conv({full[0]}, k=1) after gap", codes.ADD_SHAPES)
     return full
 
 
@@ -228,7 +229,8 @@ register(JoinOp(
     doc="the input's channels divided into equal parts, one per branch in order "
         "(torch.chunk), the branches' outputs stacked on the channel axis (ShuffleNetV2); "
         "an empty branch passes its part through",
-    shape=_stacked("split"), torch=_concat_torch, reference=_concat_reference,
+    shape=_stacked("split", codes.CONCAT_SIZES), torch=_concat_torch,
+    reference=_concat_reference,
     inputs=CHUNKS,
     diagram={"label": "split | concat", "shape": "invtrapezium"},
     example="split { | conv(3, k=3, pad=1) relu }",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from . import codes
 from .errors import LimitError, Span, UsageError
 from .graph import Layer, Network, walk
 from .limits import MAX_MEMORY
@@ -50,4 +51,5 @@ def require(net: Network, limit: int = MAX_MEMORY) -> None:
             f"network '{net.name}' needs {fmt_bytes(elements * FLOAT32)} for its {what} "
             f"(float32){share}; building is limited to {fmt_bytes(limit)}", span,
             "make the layers smaller, or raise the limit with --max-memory SIZE (e.g. "
-            f"--max-memory {fmt_bytes(elements * FLOAT32 * 1.01).replace(' ', '')})")
+            f"--max-memory {fmt_bytes(elements * FLOAT32 * 1.01).replace(' ', '')})",
+            code=codes.TOO_BIG)

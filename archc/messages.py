@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import ast
-from .evaluate import type_name
+from . import ast, codes
+from .evaluate import IN, type_name
 from .ops import Op
 
 
@@ -43,17 +43,33 @@ _BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
            "less_than": ("<", "lt"), "less_than_equal": ("<=", "le")}
 
 
-def pydantic_message(op: str, err: Mapping[str, Any]) -> str:
+def pydantic_message(op: str, err: Mapping[str, Any]) -> tuple[str, str]:
+    """archc's wording of one pydantic validation error, and its diagnostic code."""
     field = err["loc"][0] if err["loc"] else "?"
     kind, value = err["type"], err.get("input")
     if kind == "missing":
-        return f"{op}: missing argument '{field}'"
+        return f"{op}: missing argument '{field}'", codes.MISSING_ARGUMENT
     if kind.startswith("archc_"):  # a custom check (ops.Pair) worded as archc words it
-        return f"{op}: argument '{field}' {err['msg']}"
+        bound = err["msg"].startswith(("must be >=", "must be <="))
+        return (f"{op}: argument '{field}' {err['msg']}",
+                codes.ARGUMENT_RANGE if bound else codes.ARGUMENT_TYPE)
     if kind in _PYDANTIC_WORDS:
         return (f"{op}: argument '{field}' must be {_PYDANTIC_WORDS[kind]}, "
-                f"got {type_name(value)} {show(value)}")
+                f"got {type_name(value)} {show(value)}", codes.ARGUMENT_TYPE)
+    if kind == "finite_number":  # 1e400 is inf; Args forbids NaN and inf
+        return (f"{op}: argument '{field}' must be a finite number, got {show(value)}",
+                codes.NOT_FINITE)
     if kind in _BOUNDS:
         sym, key = _BOUNDS[kind]
-        return f"{op}: argument '{field}' must be {sym} {err['ctx'][key]}, got {show(value)}"
-    return f"{op}: argument '{field}': {err['msg'][0].lower()}{err['msg'][1:]}"
+        return (f"{op}: argument '{field}' must be {sym} {err['ctx'][key]}, got {show(value)}",
+                codes.ARGUMENT_RANGE)
+    return (f"{op}: argument '{field}': {err['msg'][0].lower()}{err['msg'][1:]}",
+            codes.ARGUMENT_TYPE)
+
+
+def call_text(call: ast.Call, values: dict[str, Any]) -> str:
+    """A block call as written, with its arguments' values: `residual(64, stride=2)`."""
+    names = [n for n in values if n != IN]  # (the input shape rides along as `in`)
+    parts = [show(values[n]) for n in names[:len(call.args)]]
+    parts += [f"{kw.name}={show(values[kw.name])}" for kw in call.kwargs if kw.name in values]
+    return f"{call.name}({', '.join(parts)})"

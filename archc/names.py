@@ -10,7 +10,7 @@ import keyword
 from collections import Counter
 from dataclasses import replace
 
-from . import graph
+from . import codes, graph
 from .errors import ArchcError, NameError_, Span
 
 MODULE_ATTRIBUTES = frozenset("""
@@ -73,11 +73,12 @@ class ScopeNamer:
                 span = self.label_spans.get(id(node), node.span)
                 if label in taken:
                     errors.append(NameError_(f"duplicate name '{label}' in this scope", span,
-                                             "labels must be unique within a block"))
+                                             "labels must be unique within a block",
+                                             code=codes.DUPLICATE_NAME))
                 elif reserved_reason(label):
                     errors.append(NameError_(
                         f"'{label}' cannot name a layer: it is {reserved_reason(label)}", span,
-                        f"rename it, e.g. '{label}_'"))
+                        f"rename it, e.g. '{label}_'", code=codes.RESERVED_NAME))
                 taken.add(label)
         taken.update(base for _, label, base in self.entries  # never auto-name `forward`
                      if label is None and reserved_reason(base))

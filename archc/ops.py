@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 from pydantic_core import PydanticCustomError
 
+from . import codes
 from .graph import Shape
 from .limits import MAX_DIM
 
@@ -28,15 +29,19 @@ class NoArgs(Args):
 
 
 class OpShapeError(Exception):
-    """Raised by a shape rule; the expander attaches the call's span."""
+    """Raised by a shape rule; the expander attaches the call's span. `code` is the diagnostic
+    code (archc/codes.py) of this kind of shape problem: a rank mismatch unless said."""
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, code: str = codes.RANK):
         super().__init__(message)
-        self.message, self.hint = message, hint
+        self.message, self.hint, self.code = message, hint, code
 
 
 class OpLimitError(OpShapeError):
     """Raised by a shape rule whose output would exceed a bound of archc/limits.py."""
+
+    def __init__(self, message: str, hint: str | None = None, code: str = codes.TOO_BIG):
+        super().__init__(message, hint, code)
 
 
 @dataclass(frozen=True)
@@ -214,7 +219,8 @@ def _window(op: str, size: int, k: int, stride: int, pad: int, dilation: int = 1
     if out < 1:
         raise OpShapeError(
             f"{op}: output size {out} < 1: input size {size}, kernel {k}, stride {stride}, "
-            f"pad {pad}", "use a smaller kernel or stride, more padding, or a larger input")
+            f"pad {pad}", "use a smaller kernel or stride, more padding, or a larger input",
+            codes.SIZE_BELOW_ONE)
     return out
 
 
@@ -234,7 +240,8 @@ class ConvArgs(Args):
 def check_groups(op: str, a: Any, c: int) -> None:
     for name, n in (("input", c), ("output", a.out)):
         if n % a.groups:
-            raise OpShapeError(f"{op}: {name} channels {n} not divisible by groups={a.groups}")
+            raise OpShapeError(f"{op}: {name} channels {n} not divisible by groups={a.groups}",
+                               code=codes.GROUPS)
 
 
 def _conv_shape(a: ConvArgs, s: Shape) -> Shape:
@@ -423,7 +430,8 @@ def _pool_shape(name: str):
         if any(2 * p > kk for p, kk in zip(pad, k, strict=True)):
             raise OpShapeError(f"{name}: pad {a.pad} is more than half the kernel {a.k}",
                                f"use pad <= {a.k // 2}" if isinstance(a.k, int) else
-                               "use a pad at most half the kernel along each axis")
+                               "use a pad at most half the kernel along each axis",
+                               codes.WINDOW_PAD)
         return (c, _window(name, h, k[0], stride[0], pad[0], dilation[0], a.ceil),
                 _window(name, w, k[1], stride[1], pad[1], dilation[1], a.ceil))
     return rule

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from . import codes
 from .graph import Shape
 from .limits import MAX_DIM
 from .ops import (
@@ -74,7 +75,7 @@ def _groupnorm_shape(a: GroupNormArgs, s: Shape) -> Shape:
     need_rank("groupnorm", s, (3, 1))
     if s[0] % a.groups:
         raise OpShapeError(f"groupnorm: {s[0]} channels do not divide into {a.groups} groups",
-                           "choose a number of groups that divides the channels")
+                           "choose a number of groups that divides the channels", codes.GROUPS)
     return s
 
 
@@ -160,7 +161,7 @@ def _shuffle_shape(a: ShuffleArgs, s: Shape) -> Shape:
     need_rank("channel_shuffle", s, (3,))
     if s[0] % a.groups:
         raise OpShapeError(f"channel_shuffle: {s[0]} channels do not divide into {a.groups} "
-                           "groups")
+                           "groups", code=codes.GROUPS)
     return s
 
 
@@ -189,11 +190,13 @@ class ConvTransposeArgs(Args):
 def _transposed(size: int, k: int, stride: int, pad: int, out_pad: int, dilation: int) -> int:
     if out_pad >= stride and out_pad >= dilation:
         raise OpShapeError(f"conv_transpose: output_pad {out_pad} must be smaller than the "
-                           f"stride {stride} or the dilation {dilation}")
+                           f"stride {stride} or the dilation {dilation}",
+                           code=codes.ARGUMENT_RANGE)
     out = (size - 1) * stride - 2 * pad + dilation * (k - 1) + out_pad + 1
     if out < 1:
         raise OpShapeError(f"conv_transpose: output size {out} < 1: input size {size}, kernel "
-                           f"{k}, stride {stride}, pad {pad}", "use less padding")
+                           f"{k}, stride {stride}, pad {pad}", "use less padding",
+                           codes.SIZE_BELOW_ONE)
     if out > MAX_DIM:
         raise OpLimitError(f"conv_transpose: output size {out} exceeds {MAX_DIM}")
     return out
@@ -232,7 +235,8 @@ class UpsampleArgs(Args):
 def _upsample_shape(a: UpsampleArgs, s: Shape) -> Shape:
     c, h, w = need_rank("upsample", s, (3,))
     if a.mode == "nearest" and a.align_corners is not None:
-        raise OpShapeError("upsample: align_corners applies to mode=\"bilinear\" only")
+        raise OpShapeError("upsample: align_corners applies to mode=\"bilinear\" only",
+                           code=codes.ARGUMENT_CONFLICT)
     sh, sw = pair(a.scale)
     out = (c, h * sh, w * sw)
     if max(out) > MAX_DIM:

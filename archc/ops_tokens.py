@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import Field
 
+from . import codes
 from .graph import Shape
 from .limits import MAX_DIM
 from .ops import Args, NoArgs, Op, OpLimitError, OpShapeError, need_rank, register
@@ -86,7 +87,8 @@ def _attention_shape(a: AttentionArgs, s: Shape) -> Shape:
     n, d = need_rank("attention", s, (2,))
     if d % a.heads:
         raise OpShapeError(f"attention: {d} features do not divide into {a.heads} heads",
-                           "the features per token must be a multiple of the heads")
+                           "the features per token must be a multiple of the heads",
+                           codes.GROUPS)
     return s
 
 
@@ -111,7 +113,7 @@ def _token_shape(a: TokenArgs, s: Shape) -> Shape:
     n, d = need_rank("token", s, (2,))
     if a.index >= n:
         raise OpShapeError(f"token: index {a.index} out of range for {n} tokens",
-                           f"use 0 .. {n - 1}")
+                           f"use 0 .. {n - 1}", codes.ARGUMENT_RANGE)
     return (d,)
 
 

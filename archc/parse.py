@@ -11,9 +11,10 @@ from functools import lru_cache
 from lark import Lark, Token, Transformer, Tree, UnexpectedCharacters, UnexpectedInput
 from lark.exceptions import UnexpectedEOF, UnexpectedToken
 
-from . import ast
-from .errors import LimitError, Span, SyntaxError_
+from . import ast, codes
+from .errors import ArchcError, LimitError, Span, SyntaxError_
 from .limits import MAX_BRACKETS, MAX_DIGITS, MAX_TREE_DEPTH
+from .recover import parse_pieces, shift_tokens
 from .resources import grammar_text
 from .syntax import BINARY_BY_RULE, PREFIX_BY_RULE
 
@@ -60,13 +61,36 @@ def parse_expr(text: str) -> ast.Expr:
 
 
 def parse(text: str, path: str = "<string>") -> ast.Module:
-    """Parse one spec file into an AST module; raise SyntaxError_ at the offending token."""
-    return parse_with(parser(), text, path)
+    """Parse one spec file into an AST module; raise SyntaxError_ at the first offending
+    token (or at the bracket left open)."""
+    module, errors = parse_recovering(text, path)
+    if errors:
+        raise errors[0]
+    return module
+
+
+def parse_recovering(text: str, path: str = "<string>") -> tuple[ast.Module, list[ArchcError]]:
+    """Parse one spec file: its AST and every syntax error. Each top-level item is parsed on its
+    own (archc/recover.py), so after an error parsing resumes at the next definition and the
+    module holds every definition that parsed. (Parsing the whole file first and the pieces
+    only after an error would parse a broken file twice, and that is what takes the time.)"""
+    try:
+        _check_nesting(text, path)
+    except ArchcError as exc:
+        return ast.Module(path, (), ()), [exc]
+    return parse_pieces(text, path, _parse_piece)
+
+
+def _parse_piece(text: str, path: str, line: int, col: int) -> ast.Module:
+    tree = parser().parse(text)
+    shift_tokens(tree, line, col)
+    _check_depth(tree, path)
+    return _ToAst(path).transform(tree)
 
 
 def parse_with(lark: Lark, text: str, path: str) -> ast.Module:
-    """`parse` with a given Lark parser of the grammar (archc/trivia.py's also collects what the
-    AST drops, for the formatter)."""
+    """The whole file with a given Lark parser of the grammar (archc/trivia.py's also collects
+    what the AST drops, for the formatter); SyntaxError_ at the first offending token."""
     _check_nesting(text, path)
     try:
         tree = lark.parse(text)
@@ -106,7 +130,7 @@ def _check_depth(tree: Tree, path: str) -> None:
                 node = next(c for c in node.children if c is not None)
             raise LimitError(f"nested more than {MAX_TREE_DEPTH} levels deep",
                              _tok_span(node, path), "split it up, e.g. into blocks or "
-                             "parameters with names")
+                             "parameters with names", code=codes.TOO_DEEP)
         if node.data in _NUMBERS:
             _check_number(node, path)
         stack.extend((c, depth + 1) for c in reversed(node.children) if isinstance(c, Tree))
@@ -135,7 +159,7 @@ def _check_nesting(text: str, path: str) -> None:
             depth += 1
             if depth > MAX_BRACKETS:
                 raise LimitError(f"brackets nested more than {MAX_BRACKETS} deep",
-                                 Span(path, line, col))
+                                 Span(path, line, col), code=codes.TOO_DEEP)
         elif ch in ")}":
             depth -= 1
 
@@ -145,7 +169,8 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> SyntaxError_:
     if isinstance(exc, UnexpectedCharacters):
         pos = exc.pos_in_stream
         char = text[pos] if pos is not None and pos < len(text) else "?"
-        return SyntaxError_(f"unexpected character {char!r}", Span(path, line, col))
+        return SyntaxError_(f"unexpected character {char!r}", Span(path, line, col),
+                            code=codes.BAD_CHARACTER)
     if isinstance(exc, UnexpectedEOF) or (
             isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
         # Lark places the end at the last token; point just after it, not at trailing comments.
@@ -153,7 +178,8 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> SyntaxError_:
         if last is not None and getattr(last, "line", None):
             line, col = last.line, last.column + 1
         return SyntaxError_("unexpected end of file", Span(path, line, col),
-                            _expected_hint(getattr(exc, "expected", None)))
+                            _expected_hint(getattr(exc, "expected", None)),
+                            code=codes.UNEXPECTED_EOF)
     token = getattr(exc, "token", "")
     span = Span(path, line, col, line, col + len(str(token)))
     return SyntaxError_(f"unexpected {str(token)!r}", span,

@@ -11,21 +11,23 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import ast, graph
+from . import ast, codes, graph
 from .errors import (
     ArchcError,
     ArchcErrors,
     ImportError_,
     LimitError,
     NameError_,
+    Note,
     Span,
     UsageError,
     did_you_mean,
+    located_for_user,
     too_many_errors,
 )
 from .expand import expand_network
 from .limits import MAX_ERRORS, MAX_FILE_BYTES, MAX_USE_DEPTH
-from .parse import parse
+from .parse import parse, parse_recovering
 from .resolve import check_definitions
 from .resources import prelude_path, specs_dir
 from .sources import SourceStore
@@ -41,6 +43,7 @@ class Program:
     blocks: dict[str, ast.Definition] = field(default_factory=dict)
     sources: SourceStore = field(default_factory=SourceStore)
     errors: list[ArchcError] = field(default_factory=list)
+    # Blocks not to expand: on a cycle, or not parsed (each reported once, not at every call).
     cyclic: set[str] = field(default_factory=set)
 
 
@@ -63,14 +66,16 @@ def read_source(path: Path, display: str, span: Span | None = None) -> str:
     try:
         mode = path.stat().st_mode
         if stat.S_ISDIR(mode):
-            raise ImportError_(f"'{display}' is a directory, not a spec file", at)
+            raise ImportError_(f"'{display}' is a directory, not a spec file", at,
+                               code=codes.CANNOT_READ)
         if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end
-            raise ImportError_(f"'{display}' is not a regular file", at)
+            raise ImportError_(f"'{display}' is not a regular file", at, code=codes.CANNOT_READ)
         with path.open("rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise ImportError_(f"cannot read '{display}': {reason}", at) from None
+        raise ImportError_(f"cannot read '{display}': {reason}", at,
+                           code=codes.CANNOT_READ) from None
     return decode_source(data, display, at)
 
 
@@ -80,27 +85,49 @@ def decode_source(data: bytes, display: str, at: Span | None = None) -> str:
     error."""
     if len(data) > MAX_FILE_BYTES:
         raise LimitError(f"'{display}' is more than {MAX_FILE_BYTES} bytes; specs are "
-                         "limited to that", at or Span(display, 1, 1))
+                         "limited to that", at or Span(display, 1, 1), code=codes.TOO_BIG)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise ArchcError(f"not UTF-8 text: byte 0x{data[exc.start]:02x}",
-                         Span(display, line, col)) from None
+                         Span(display, line, col), code=codes.CANNOT_READ) from None
+
+
+PRELUDE = "<prelude>"  # how the prelude's spans name it
+
+
+@lru_cache(maxsize=1)
+def prelude_text() -> str:
+    return prelude_path().read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
 def _prelude() -> ast.Module:
-    path = prelude_path()
-    return parse(path.read_text(encoding="utf-8"), "<prelude>")
+    return parse(prelude_text(), PRELUDE)
+
+
+ParseFile = Callable[[str, str], ast.Module]
+
+
+def _parse_file(parse_file: ParseFile | None, text: str, path: str
+                ) -> tuple[ast.Module, list[ArchcError]]:
+    """A file's AST and its syntax errors: every one, resuming after each (parse_recovering),
+    unless a caller gives its own `parse_file(text, path)`, which raises at the first."""
+    if parse_file is None:
+        return parse_recovering(text, path)
+    try:
+        return parse_file(text, path), []
+    except ArchcError as exc:
+        return ast.Module(path, (), ()), [exc]
 
 
 def load_program(path: str | Path, text: str | None = None,
-                 parse_file: Callable[[str, str], ast.Module] = parse) -> Program:
+                 parse_file: ParseFile | None = None) -> Program:
     """Parse a spec and its `use`s; collect load-time errors (syntax, imports, names).
-    `parse_file(text, path)` is `parse` unless a caller reuses parsed files (the language
-    server memoizes it, so an edit re-parses only the edited file)."""
+    `parse_file(text, path)` replaces the recovering parser when a caller reuses parsed files
+    (the language server memoizes it, so an edit re-parses only the edited file)."""
     display = str(path)
     prog = Program(display)
     own_blocks: dict[str, ast.Definition] = {}
@@ -108,23 +135,28 @@ def load_program(path: str | Path, text: str | None = None,
     try:
         if text is None:
             text = read_source(Path(path), display)
-        prog.sources.add(display, text)
-        module = parse_file(text, display)
     except ArchcError as exc:
         prog.errors.append(exc)
         return prog
-    if not module.definitions and not module.uses:
+    prog.sources.add(display, text)
+    module, syntax_errors = _parse_file(parse_file, text, display)
+    prog.errors += syntax_errors
+    if not module.definitions and not module.uses and not syntax_errors:
         prog.errors.append(ArchcError("empty spec: no network or block defined",
                                       Span(display, 1, 1),
-                                      "start with `network name { input 1x28x28 ... }`"))
+                                      "start with `network name { input 1x28x28 ... }`",
+                                      code=codes.EMPTY_SPEC))
     _collect(module, own_blocks, prog.networks, prog.errors)
     used_defs: list[ast.Definition] = []
     root = Path(path).resolve().parent  # (after reading: a symlink loop is a read error)
+    broken = set(module.broken)
     _load_uses(module, Path(path), root, prog, used, used_defs, {Path(path).resolve()},
-               parse_file)
+               parse_file, broken)
     prelude = {d.name: d for d in _prelude().definitions if d.kind == "block"}
     prog.blocks = {**prelude, **used, **own_blocks}
-    errors, prog.cyclic = check_definitions(used_defs + list(module.definitions), prog.blocks)
+    errors, prog.cyclic = check_definitions(used_defs + list(module.definitions), prog.blocks,
+                                            broken)
+    prog.cyclic |= broken - prog.blocks.keys()
     prog.errors.extend(errors)
     return prog
 
@@ -134,18 +166,19 @@ def _collect(module: ast.Module, blocks: dict, networks: dict, errors: list) -> 
         table = blocks if d.kind == "block" else networks
         if d.name in table:  # the first definition stays, so its errors are still reported
             first = table[d.name].span
-            errors.append(NameError_(f"{d.kind} '{d.name}' defined twice (first at line "
-                                     f"{first.line})", d.span))
+            errors.append(NameError_(f"{d.kind} '{d.name}' defined twice", d.span,
+                                     "rename one of them", code=codes.DEFINED_TWICE,
+                                     labels=[Note(first, "first defined here")]))
             continue
         table[d.name] = d
 
 
 def _load_uses(module: ast.Module, path: Path, root: Path, prog: Program, blocks: dict,
-               defs: list[ast.Definition], seen: set[Path],
-               parse_file: Callable[[str, str], ast.Module], depth: int = 1) -> None:
+               defs: list[ast.Definition], seen: set[Path], parse_file: ParseFile | None,
+               broken: set[str], depth: int = 1) -> None:
     if module.uses and depth > MAX_USE_DEPTH:  # one recursion per level of `use`
         prog.errors.append(LimitError(f"use: files nested more than {MAX_USE_DEPTH} deep",
-                                      module.uses[0].span))
+                                      module.uses[0].span, code=codes.TOO_DEEP))
         return
     for use in module.uses:
         try:
@@ -159,14 +192,16 @@ def _load_uses(module: ast.Module, path: Path, root: Path, prog: Program, blocks
         display = os.path.relpath(target)
         try:
             text = read_source(target, display, use.span)
-            prog.sources.add(display, text)
-            sub = parse_file(text, display)
         except ArchcError as exc:
             prog.errors.append(exc)
             continue
+        prog.sources.add(display, text)
+        sub, syntax_errors = _parse_file(parse_file, text, display)
+        prog.errors += syntax_errors
+        broken.update(sub.broken)
         sub_blocks: dict[str, ast.Definition] = {}
         _collect(sub, sub_blocks, {}, prog.errors)
-        _load_uses(sub, target, root, prog, blocks, defs, seen, parse_file, depth + 1)
+        _load_uses(sub, target, root, prog, blocks, defs, seen, parse_file, broken, depth + 1)
         blocks.update(sub_blocks)
         defs.extend(d for d in sub.definitions if d.kind == "block")
 
@@ -176,25 +211,30 @@ def _resolve_use(use: ast.Use, path: Path, root: Path) -> Path:
     rel = use.path
     if not rel or os.path.isabs(rel) or rel.startswith("~"):
         raise ImportError_(f"use: '{rel}' must be a relative path", use.span,
-                           "write a path relative to this spec, like \"blocks.arch\"")
+                           "write a path relative to this spec, like \"blocks.arch\"",
+                           code=codes.USE_PATH)
     if not rel.endswith(".arch"):
-        raise ImportError_(f"use: '{rel}' is not a .arch file", use.span)
+        raise ImportError_(f"use: '{rel}' is not a .arch file", use.span, code=codes.USE_PATH)
     if "\0" in rel:
-        raise ImportError_("use: the path contains a NUL character", use.span)
+        raise ImportError_("use: the path contains a NUL character", use.span,
+                           code=codes.USE_PATH)
     try:
         target = (path.resolve().parent / rel).resolve()  # follows symlinks: links out caught
         inside = target.is_relative_to(root)
         found = inside and target.is_file()
     except (OSError, RuntimeError) as exc:  # a name too long; RuntimeError: a link loop
         reason = getattr(exc, "strerror", None) or "symlink loop"
-        raise ImportError_(f"use: cannot read '{rel}': {reason}", use.span) from None
+        raise ImportError_(f"use: cannot read '{rel}': {reason}", use.span,
+                           code=codes.CANNOT_READ) from None
     if not inside:
         raise ImportError_(f"use: '{rel}' is outside the spec's folder", use.span,
-                           "a spec may only use specs in its own folder or below")
+                           "a spec may only use specs in its own folder or below",
+                           code=codes.USE_PATH)
     if not found:
         near = [p.name for p in target.parent.glob("*.arch")] if target.parent.is_dir() else []
         raise ImportError_(f"use: no such file '{rel}'", use.span,
-                           did_you_mean(Path(rel).name, near, cutoff=0.8))
+                           did_you_mean(Path(rel).name, near, cutoff=0.8),
+                           code=codes.CANNOT_READ)
     return target
 
 
@@ -209,7 +249,8 @@ def pick_network(prog: Program, name: str | None) -> ast.Definition:
         return prog.networks[name]
     if not prog.networks:
         raise ArchcError(f"{prog.path}: no network defined", Span(prog.path, 1, 1),
-                         "a spec needs a `network name { input ... }` to build")
+                         "a spec needs a `network name { input ... }` to build",
+                         code=codes.NO_NETWORK)
     return next(iter(prog.networks.values()))
 
 
@@ -243,8 +284,12 @@ def _dedupe(errors: list[ArchcError]) -> list[ArchcError]:
         if key not in seen:
             seen.add(key)
             out.append(e)
-    return sorted(out, key=lambda e: (e.span.path, e.span.line, e.span.col) if e.span
-                  else ("", 0, 0))
+    return sorted(out, key=_where_shown)
+
+
+def _where_shown(e: ArchcError) -> tuple[str, int, int]:
+    span = located_for_user(e).span  # an error inside the prelude sorts at the user's call
+    return (span.path, span.line, span.col) if span else ("", 0, 0)
 
 
 def load_network(source: str | Path, overrides: Mapping[str, Any] | None = None,

@@ -3,9 +3,9 @@ recursive blocks (a block may not call itself, directly or through others)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
-from . import ast
+from . import ast, codes
 from .errors import (
     MAX_ERRORS,
     ArchcError,
@@ -40,18 +40,19 @@ def calls_in(stmts: tuple[ast.Stmt, ...]) -> Iterator[ast.Call]:
                 yield from calls_in(branch)
 
 
-def check_definitions(defs: list[ast.Definition], blocks: Mapping[str, ast.Definition]
-                      ) -> tuple[list[ArchcError], set[str]]:
-    """Unknown names and recursive blocks, in every definition whether used or not.
+def check_definitions(defs: list[ast.Definition], blocks: Mapping[str, ast.Definition],
+                      broken: Iterable[str] = ()) -> tuple[list[ArchcError], set[str]]:
+    """Unknown names and recursive blocks, in every definition whether used or not (`broken`:
+    names of definitions that did not parse, known but not checked).
     Returns the errors and the set of blocks on a cycle."""
     errors: list[ArchcError] = []
-    known = set(REGISTRY) | set(blocks)
+    known = set(REGISTRY) | set(blocks) | set(broken)
     for call in (c for d in defs for c in calls_in(d.body) if c.name not in known):
         if len(errors) >= MAX_ERRORS:
             errors.append(too_many_errors(call.span))
             break
         errors.append(NameError_(f"unknown layer or block '{call.name}'", name_span(call),
-                                 did_you_mean(call.name, known)))
+                                 did_you_mean(call.name, known), code=codes.UNKNOWN_LAYER))
     edges = {name: [c for c in calls_in(b.body) if c.name in blocks]
              for name, b in blocks.items()}
     component = _components(edges)
@@ -119,7 +120,8 @@ def _cycle_error(name: str, members, edges) -> ArchcError:
                 chain = " -> ".join([*reversed(path), name])
                 return RecursionError_(
                     f"recursive block: {chain}", name_span(call),
-                    "a block cannot call itself; repeat with `x * n` or `for i in 0..n`")
+                    "a block cannot call itself; repeat with `x * n` or `for i in 0..n`",
+                    code=codes.RECURSIVE_BLOCK)
             if call.name in members and call.name not in came_from:
                 came_from[call.name] = v
                 queue.append(call.name)

@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from . import codes
 from .errors import LimitError, Span
 from .limits import MAX_WORK
 
@@ -66,7 +67,8 @@ class Work:
             f"this spec expands to more than {self.limit:,} nodes, archc's limit (every layer, "
             "block call, group, loop iteration, join branch and expression term counts, empty "
             "ones included)", where,
-            f"{inside}repeat fewer times, or nest fewer repetitions and block calls")
+            f"{inside}repeat fewer times, or nest fewer repetitions and block calls",
+            code=codes.TOO_MUCH_WORK)
 
 
 def terms(expr: object) -> int:

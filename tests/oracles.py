@@ -102,7 +102,7 @@ def verify_claims(net: Network, model: torch.nn.Module | None = None) -> None:
 
 # ----------------------------------------------------------------------------- any input
 
-DIAGNOSTIC = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): error: \S", re.M)
+DIAGNOSTIC = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): error\[A\d{4}\]: \S", re.M)
 
 
 class Hang(Exception):

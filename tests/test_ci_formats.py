@@ -80,7 +80,7 @@ def test_github_and_json_agree(bad, capsys):
     assert [(d["line"], d["col"]) for d in diags] == [(4, 3), (10, 3), (11, 14)]
     assert len(notes) == len(diags)
     for note, d in zip(notes, diags, strict=True):
-        assert note["file"] == d["file"] == str(bad) and note["title"] == "archc"
+        assert note["file"] == d["file"] == str(bad) and note["title"] == f"archc {d['code']}"
         assert (int(note["line"]), int(note["col"])) == (d["line"], d["col"])
         assert note["message"].startswith(d["message"])
         assert d["kind"] in ("NameError", "ShapeError", "ArgumentError")
@@ -92,7 +92,7 @@ def test_github_and_json_agree(bad, capsys):
 def test_text_format_is_located(bad, capsys):
     rc, out, err = check([str(bad)], capsys)
     assert rc == 1 and out == ""
-    assert re.findall(rf"^{re.escape(str(bad))}:(\d+):(\d+): error: ", err, re.M) == [
+    assert re.findall(rf"^{re.escape(str(bad))}:(\d+):(\d+): error\[A\d{{4}}\]: ", err, re.M) == [
         ("4", "3"), ("10", "3"), ("11", "14")]
 
 
@@ -104,9 +104,49 @@ def test_github_escapes(tmp_path, capsys):
     assert "a%2Cb%3Ac%25.arch" in out
     (note,) = annotations(out)
     assert note["file"] == str(path) and note["message"] == "division by zero in '%'"
+    assert note["title"] == "archc A0307"
     assert _github(ArchcError("no place\nat all")) == "::error title=archc::no place%0Aat all"
     assert _github(ArchcError("x", Span("f.arch", 2, 3, 4, 1))) == \
         "::error file=f.arch,line=2,col=3,title=archc::x"
+
+
+CALLS = """\
+block shrink(c) {
+  conv(c, k=3)
+}
+
+network t {
+  input 3x32x32
+  residual(16)
+}
+
+network u {
+  input 3x8x8
+  outer: { shrink(4) shrink(4) shrink(4) shrink(4) }
+}
+"""
+
+
+def test_errors_inside_blocks_point_at_the_user_call(tmp_path, capsys):
+    """GitHub and JSON place an error inside a block at the outermost call, in the checked
+    spec; JSON carries the rest of the chain as related locations (issue 12)."""
+    path = tmp_path / "t.arch"
+    path.write_text(CALLS)
+    rc, out, _ = check(["--format", "github", str(path)], capsys)
+    notes = annotations(out)
+    assert rc == 1 and [(n["file"], n["line"], n["col"]) for n in notes] == [
+        (str(path), "12", "42"), (str(path), "7", "3")]
+    assert notes[1]["message"].splitlines()[-1] == \
+        "<prelude>:7:3: failing here, inside residual(16)"
+    rc, out, _ = check(["--format", "json", str(path)], capsys)
+    diags = json.loads(out)["diagnostics"]
+    assert [(d["line"], d["col"], d["code"]) for d in diags] == [(12, 42, "A0402"),
+                                                                (7, 3, "A0405")]
+    assert [(r["file"], r["line"], r["message"]) for r in diags[0]["related"]] == [
+        (str(path), 2, "failing here, inside shrink(4)")]
+    rc, _, err = check([str(path)], capsys)  # text: the user's own block stays primary
+    assert f"{path}:2:3: error[A0402]: conv: output size 0 < 1" in err
+    assert f"  {path}:12:42: note: in shrink(4), called here" in err
 
 
 def test_several_files_one_report(bad, tmp_path, capsys):

@@ -138,7 +138,7 @@ def test_subprocess_exit_code(data, tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
-    assert f"{path}:" in run.stderr and ": error: " in run.stderr
+    assert f"{path}:" in run.stderr and ": error[A" in run.stderr
 
 
 def test_subprocess_valid(tmp_path):

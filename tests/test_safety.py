@@ -45,7 +45,7 @@ def check(project: Path, uses: str, body: str = "relu", name: str = "main.arch")
 def expect_error(result, line: int, col: int, message: str) -> None:
     """An error at main.arch:line:col whose message contains `message`."""
     assert result.rc == 1, result.err
-    assert any(f"main.arch:{line}:{col}: error: " in ln and message in ln
+    assert any(f"main.arch:{line}:{col}: error[A" in ln and message in ln
                for ln in result.err.splitlines()), result.err
 
 
@@ -85,7 +85,7 @@ def test_used_file_cannot_escape_either(tree):
     (tree / "sub" / "sneaky.arch").write_text('use "../../outside/evil.arch"\nblock s { }\n')
     result = check(tree, 'use "sub/sneaky.arch"\n', "s")
     assert result.rc == 1
-    assert "sneaky.arch:1:5: error: use: '../../outside/evil.arch' is outside" in result.err
+    assert "sneaky.arch:1:5: error[A0601]: use: '../../outside/evil.arch' is outside" in result.err
 
 
 def test_symlinks_out_are_rejected(tree):
@@ -123,7 +123,7 @@ def test_top_level_file_that_never_ends(tree, target, capsys):
         path = str(tree / "fifo.arch")
         os.mkfifo(path)
     assert main(["check", path]) == 1
-    assert f"{path}:1:1: error: '{path}' is not a regular file" in capsys.readouterr().err
+    assert f"{path}:1:1: error[A0602]: '{path}' is not a regular file" in capsys.readouterr().err
 
 
 def test_use_cycles_and_self_use_terminate(tree):
@@ -137,7 +137,8 @@ def test_size_and_encoding_of_used_files(tree):
     expect_error(check(tree, 'use "big.arch"\n'), 1, 5, "big.arch' is more than")
     (tree / "latin1.arch").write_bytes(b"block x { relu }\n# caf\xe9\n")
     result = check(tree, 'use "latin1.arch"\n')
-    assert result.rc == 1 and "latin1.arch:2:6: error: not UTF-8 text: byte 0xe9" in result.err
+    assert result.rc == 1
+    assert "latin1.arch:2:6: error[A0602]: not UTF-8 text: byte 0xe9" in result.err
 
 
 def test_strings_are_data_not_code(tree, monkeypatch):

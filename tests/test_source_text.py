@@ -28,7 +28,7 @@ def test_comment_with_a_line_break_character(tmp_path: Path, capsys, ch: str) ->
     spec.write_bytes(f"network n {{  # page{ch}break\n  input 3\n  rellu\n}}\n".encode())
     assert main(["check", str(spec)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"{spec}:3:3: error: unknown layer or block 'rellu'\n")
+    assert err.startswith(f"{spec}:3:3: error[A0201]: unknown layer or block 'rellu'\n")
     assert err.splitlines()[1:3] == ["    rellu", "    ^~~~~"]
 
 
@@ -58,7 +58,7 @@ def test_whitespace_that_is_not_a_line_break(tmp_path: Path, capsys, ch: str) ->
     spec.write_bytes(f"network n {{\n  input 3{ch}rellu\n}}\n".encode())
     assert main(["check", str(spec)]) == 1
     err = capsys.readouterr().err
-    assert f"{spec}:2:11: error: unknown layer or block 'rellu'" in err
+    assert f"{spec}:2:11: error[A0201]: unknown layer or block 'rellu'" in err
     assert err.splitlines()[1:3] == ["    input 3 rellu", "            ^~~~~"]
 
 

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from ..errors import ArchcError, ArchcErrors, UsageError, render
+from ..errors import ArchcError, ArchcErrors, Span, UsageError, located_for_ci, render
 from .options import parse_input, parse_sets
 
 DESCRIPTION = ("Shape-check .arch specs statically: every network of every file, every error "
@@ -27,12 +27,21 @@ def run(args: argparse.Namespace) -> int:
     return check_files(args.files, args.format, parse_sets(args.set), parse_input(args.input))
 
 
-def _diagnostic(err: ArchcError, file: str | None = None) -> dict[str, Any]:
-    s = err.span
+def _location(s: Span | None, file: str | None = None) -> dict[str, Any]:
     return {"file": s.path if s else file, "line": s.line if s else None,
             "col": s.col if s else None, "end_line": s.end_line if s else None,
-            "end_col": s.end_col if s else None, "kind": type(err).__name__.rstrip("_"),
-            "message": err.message, "hint": err.hint}
+            "end_col": s.end_col if s else None}
+
+
+def _diagnostic(err: ArchcError, file: str | None = None) -> dict[str, Any]:
+    """One JSON diagnostic, located at the outermost call in the checked spec; `related` is the
+    call chain (and the line inside the block that fails), innermost first; `labels` are
+    secondary spans (a join's branches, the argument at fault)."""
+    err = located_for_ci(err)
+    return {**_location(err.span, file), "code": err.code, "kind": type(err).__name__.rstrip("_"),
+            "message": err.message, "hint": err.hint,
+            "labels": [{**_location(n.span), "message": n.message} for n in err.labels],
+            "related": [{**_location(n.span), "message": n.message} for n in err.notes]}
 
 
 def _github(err: ArchcError) -> str:
@@ -42,12 +51,14 @@ def _github(err: ArchcError) -> str:
 
     def prop(text: str) -> str:  # property values also escape the separators
         return esc(text).replace(":", "%3A").replace(",", "%2C")
+    err = located_for_ci(err)  # a line of the checked spec, which GitHub can place
     s = err.span
     props = [f"file={prop(s.path)}", f"line={s.line}", f"col={s.col}"] if s else []
     if s and s.end_line == s.line and s.end_col > s.col:
         props.append(f"endColumn={s.end_col}")
-    props.append("title=archc")
+    props.append(prop(f"title=archc {err.code}" if err.code else "title=archc"))
     msg = err.message + (f" (hint: {err.hint})" if err.hint else "")
+    msg += "".join(f"\n{n.span}: {n.message}" for n in err.notes)
     return f"::error {','.join(props)}::{esc(msg)}"
 
 

@@ -1,0 +1,180 @@
+"""Stage 1, after a syntax error: parse what can be parsed and report every syntax error.
+
+The file is cut before each `network`, `block` and `use` that starts an item (keywords cannot
+appear inside a definition, so each piece holds at most one top-level item) and each piece is
+parsed on its own: a broken definition yields one error, the others their AST. A piece that
+ends inside an open `{` or `(` is reported at that bracket, not where the parser ran out of
+text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from lark import Token, Tree, UnexpectedInput
+from lark.exceptions import UnexpectedEOF, UnexpectedToken
+
+from . import ast, codes
+from .errors import ArchcError, Note, Span, SyntaxError_
+from .limits import MAX_ERRORS
+
+# A comment, a string, a bracket, or a keyword that starts a top-level item: `network NAME {`,
+# `block NAME (`, `use "` (a stray keyword, like a label `block:`, stays in its piece and is
+# reported where it stands).
+_SCAN = re.compile(r'#[^\n]*|"[^"\n]*"|(?P<bracket>[{}()])'
+                   r'|\b(?P<kw>(?:network|block)(?=\s+[A-Za-z_]\w*\s*[({])|use(?=\s*"))')
+_HEAD = re.compile(r"\s*(?:network|block)\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)")
+_CLOSE = {"}": "{", ")": "("}
+
+
+def pieces(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets: the text before the first keyword, then one piece per keyword."""
+    starts = [0] + [m.start() for m in _SCAN.finditer(text) if m["kw"] and m.start() > 0]
+    return list(zip(starts, [*starts[1:], len(text)], strict=True))
+
+
+def parse_pieces(text: str, path: str, parse_piece) -> tuple[ast.Module, list[ArchcError]]:
+    """Parse each piece with `parse_piece(piece_text, path, line, col) -> ast.Module` (which
+    raises UnexpectedInput with positions relative to the piece); collect definitions, uses,
+    the errors and the names of the definitions that did not parse."""
+    uses: list[ast.Use] = []
+    defs: list[ast.Definition] = []
+    broken: list[str] = []
+    errors: list[ArchcError] = []
+    line = 1
+    for start, end in pieces(text):
+        col = start - (text.rfind("\n", 0, start) + 1) + 1
+        piece = text[start:end]
+        try:
+            module = parse_piece(piece, path, line, col)
+        except UnexpectedInput as exc:
+            nxt = _SCAN.match(text, end)
+            following = nxt["kw"] if nxt else None
+            errors.append(_piece_error(exc, piece, path, (line, col), following))
+            head = _HEAD.match(piece)
+            if head:
+                broken.append(head["name"])
+        except ArchcError as exc:  # a limit of the parse tree, within this piece
+            errors.append(exc)
+        else:
+            uses += module.uses
+            defs += module.definitions
+        if len(errors) >= MAX_ERRORS:
+            break
+        line += piece.count("\n")  # counted piece by piece: linear in the file's size
+    return ast.Module(path, tuple(uses), tuple(defs), tuple(broken)), errors
+
+
+def shift_tokens(tree: Tree, line: int, col: int) -> None:
+    """Move the tokens of a piece's parse tree to where the piece starts in the file (the
+    AST's spans come from token positions)."""
+    if line == 1 and col == 1:
+        return
+    for tok in tree.scan_values(lambda v: isinstance(v, Token)):
+        if tok.line == 1:
+            tok.column = (tok.column or 1) + col - 1
+        if tok.end_line == 1:
+            tok.end_column = (tok.end_column or 1) + col - 1
+        tok.line = (tok.line or 1) + line - 1
+        tok.end_line = (tok.end_line or 1) + line - 1
+
+
+def _at(span: Span, line: int, col: int) -> Span:
+    """A span within a piece, moved to where the piece starts (line, col) in the file."""
+    def move(ln: int, c: int) -> tuple[int, int]:
+        return ln + line - 1, (c + col - 1 if ln == 1 else c)
+    start = move(span.line, span.col)
+    end = move(span.end_line, span.end_col) if span.end_line else (0, 0)
+    return Span(span.path, *start, *end)
+
+
+def _piece_error(exc: UnexpectedInput, piece: str, path: str, where: tuple[int, int],
+                 following: str | None) -> ArchcError:
+    """The error of one piece, in file coordinates. At the piece's end: an open bracket is the
+    error; else, when a keyword (`following`) starts the next piece, that keyword is
+    unexpected, as the whole-file parser says."""
+    from .parse import _expected_hint, _syntax_error
+
+    ends = isinstance(exc, UnexpectedEOF) or (
+        isinstance(exc, UnexpectedToken) and exc.token.type == "$END")
+    stack = _open_brackets(piece, len(piece) if ends else _offset(piece, exc))
+    if ends and stack:
+        return _unclosed(stack, piece, path, where, following is not None)
+    if ends and following:
+        line = piece.count("\n") + 1
+        col = len(piece) - (piece.rfind("\n") + 1) + 1
+        span = _at(Span(path, line, col, line, col + len(following)), *where)
+        expected = _expected_hint(getattr(exc, "expected", None))
+        return SyntaxError_(f"unexpected {following!r}", span, expected)
+    err = _syntax_error(exc, piece, path)
+    if err.span is not None:
+        err.span = _at(err.span, *where)
+        if stack and stack[-1][0] == "(" and stack[-1][1] < err.span.line - where[0] + 1:
+            _, ln, c = stack[-1]
+            err.labels = (Note(_at(Span(path, ln, c, ln, c + 1), *where),
+                               "the '(' opened here is not closed"),)
+    return err
+
+
+def _offset(piece: str, exc: UnexpectedInput) -> int:
+    pos = getattr(exc, "pos_in_stream", None)
+    if pos is None and isinstance(exc, UnexpectedToken):
+        pos = exc.token.start_pos
+    return len(piece) if pos is None else pos
+
+
+def _brackets(text: str, stop: int) -> Iterator[tuple[str, int, int]]:
+    """Every bracket before offset `stop`, outside comments and strings: (bracket, line, col)."""
+    line, line_start, pos = 1, 0, 0
+    for m in _SCAN.finditer(text, 0, stop):
+        b = m["bracket"]
+        if b is None:
+            continue
+        newlines = text.count("\n", pos, m.start())  # only since the last bracket: linear
+        if newlines:
+            line += newlines
+            line_start = text.rfind("\n", pos, m.start()) + 1
+        pos = m.start()
+        yield b, line, pos - line_start + 1
+
+
+def _open_brackets(text: str, stop: int) -> list[tuple[str, int, int]]:
+    """The brackets still open at offset `stop`: (bracket, line, col), outermost first."""
+    stack: list[tuple[str, int, int]] = []
+    for b, line, col in _brackets(text, stop):
+        if b in "{(":
+            stack.append((b, line, col))
+        elif stack and stack[-1][0] == _CLOSE[b]:
+            stack.pop()
+    return stack
+
+
+def _unclosed(stack, piece: str, path: str, where: tuple[int, int], more: bool) -> ArchcError:
+    bracket, line, col = stack[-1]
+    span = _at(Span(path, line, col, line, col + 1), *where)
+    closer = "}" if bracket == "{" else ")"
+    before = "the next definition" if more else "the end of the file"
+    return SyntaxError_(f"'{bracket}' is never closed", span,
+                        f"add the '{closer}' that closes it, before {before}",
+                        code=codes.UNCLOSED, labels=tuple(_suspects(piece, path, where, span)))
+
+
+def _suspects(piece: str, path: str, where: tuple[int, int], primary: Span) -> Iterator[Note]:
+    """Braces whose `}` is indented less than the line that opened them: the `}` most likely
+    closes an outer brace, and this one lacks its own (rustc's "this delimiter might not be
+    properly closed")."""
+    stack: list[tuple[int, int]] = []  # line, col of each open '{'
+    lines = piece.split("\n")
+    for b, line, col in _brackets(piece, len(piece)):
+        if b == "{":
+            stack.append((line, col))
+        elif b == "}" and stack:
+            oline, ocol = stack.pop()
+            opener = lines[oline - 1]
+            indent = len(opener) - len(opener.lstrip())
+            if line > oline and col - 1 < indent:
+                span = _at(Span(path, oline, ocol, oline, ocol + 1), *where)
+                if span != primary:
+                    yield Note(span, f"this '{{' may be the one not closed: the '}}' on line "
+                                     f"{line + where[0] - 1} is indented less than its line")
