@@ -97,6 +97,9 @@ TOO_MUCH_WORK = _code("A0705", "too-much-work", "a spec that expands to more nod
 
 # -- A08: the train { } recipe
 RECIPE_TWICE = _code("A0801", "recipe-set-twice", "a `train { }` setting given twice")
+UNKNOWN_RECIPE_KEY = _code("A0802", "unknown-recipe-key", "a `train { }` key archc does not know")
+RECIPE_VALUE = _code("A0803", "recipe-value", "a `train { }` value of the wrong type or range")
+RECIPE_RULE = _code("A0804", "recipe-rule", "`train { }` settings that do not go together")
 
 
 def page(code: str) -> str:

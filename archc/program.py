@@ -113,14 +113,16 @@ ParseFile = Callable[[str, str], ast.Module]
 
 def _parse_file(parse_file: ParseFile | None, text: str, path: str
                 ) -> tuple[ast.Module, list[ArchcError]]:
-    """A file's AST and its syntax errors: every one, resuming after each (parse_recovering),
-    unless a caller gives its own `parse_file(text, path)`, which raises at the first."""
-    if parse_file is None:
-        return parse_recovering(text, path)
-    try:
-        return parse_file(text, path), []
-    except ArchcError as exc:
-        return ast.Module(path, (), ()), [exc]
+    """A file's AST and its syntax errors: every one, resuming after each (parse_recovering).
+    A caller's own `parse_file(text, path)` (which raises at the first error) parses a file
+    without errors; one with errors is left to the recovering parser, so that every caller
+    reports the same errors."""
+    if parse_file is not None:
+        try:
+            return parse_file(text, path), []
+        except ArchcError:
+            pass
+    return parse_recovering(text, path)
 
 
 def load_program(path: str | Path, text: str | None = None,

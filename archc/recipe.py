@@ -14,15 +14,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from . import codes
 from .errors import ArchcError, ArgumentError, NameError_, Span, did_you_mean
 
 
 class RecipeError(ArgumentError):
     """A recipe value that archc does not accept (wrong type, out of range, inconsistent)."""
 
+    default_code = codes.RECIPE_VALUE
+
 
 class UnknownRecipeKey(NameError_):
     """A recipe key that archc does not know."""
+
+    default_code = codes.UNKNOWN_RECIPE_KEY
 
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100", "folder")
@@ -255,7 +260,7 @@ def validate(values: Mapping[str, Any], spans: Mapping[str, Span] | None = None,
         if msg:
             where = next((key_spans.get(k, spans[k]) for k in rule.keys if k in spans),
                          section)
-            errors.append(RecipeError(f"{source}: {msg}", where))
+            errors.append(RecipeError(f"{source}: {msg}", where, code=codes.RECIPE_RULE))
     return (None if errors else recipe), errors
 
 

@@ -20,10 +20,10 @@ from .errors import ArchcError, Note, Span, SyntaxError_
 from .limits import MAX_ERRORS
 
 # A comment, a string, a bracket, or a keyword that starts a top-level item: `network NAME {`,
-# `block NAME (`, `use "` (a stray keyword, like a label `block:`, stays in its piece and is
+# `block NAME (`, `use "PATH"` (a stray keyword, like a label `block:`, stays in its piece and is
 # reported where it stands).
 _SCAN = re.compile(r'#[^\n]*|"[^"\n]*"|(?P<bracket>[{}()])'
-                   r'|\b(?P<kw>(?:network|block)(?=\s+[A-Za-z_]\w*\s*[({])|use(?=\s*"))')
+                   r'|\b(?P<kw>(?:network|block)(?=\s+[A-Za-z_]\w*\s*[({])|use(?=\s*"[^"\n]*"))')
 _HEAD = re.compile(r"\s*(?:network|block)\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)")
 _CLOSE = {"}": "{", ")": "("}
 

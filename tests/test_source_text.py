@@ -68,7 +68,7 @@ def test_a_prefix_operator_is_part_of_its_span(tmp_path: Path, capsys) -> None:
     spec.write_text("network n {\n  input 3x8x8\n  conv(-16, k=1)\n  conv(4, k=1, bias=not 3)\n}\n")
     assert main(["check", str(spec)]) == 1
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == f"{spec}:3:8: error: conv: argument 'out' must be >= 1, got -16"
+    assert err[0] == f"{spec}:3:8: error[A0305]: conv: argument 'out' must be >= 1, got -16"
     assert err[1:3] == ["    conv(-16, k=1)", "         ^~~"]
-    assert err[4] == f"{spec}:4:21: error: 'not' needs booleans, got an integer 3"
+    assert err[4] == f"{spec}:4:21: error[A0306]: 'not' needs booleans, got an integer 3"
     assert err[5:7] == ["    conv(4, k=1, bias=not 3)", "                      ^~~~~"]
