@@ -90,12 +90,13 @@ def _parse_piece(text: str, path: str, line: int, col: int) -> ast.Module:
 
 def parse_with(lark: Lark, text: str, path: str) -> ast.Module:
     """The whole file with a given Lark parser of the grammar (archc/trivia.py's also collects
-    what the AST drops, for the formatter); SyntaxError_ at the first offending token."""
+    what the AST drops, for the formatter); the first syntax error as `parse` reports it."""
     _check_nesting(text, path)
     try:
         tree = lark.parse(text)
     except UnexpectedInput as exc:
-        raise _syntax_error(exc, text, path) from None
+        _, errors = parse_recovering(text, path)  # the same error as every other command
+        raise (errors[0] if errors else _syntax_error(exc, text, path)) from None
     _check_depth(tree, path)
     return _ToAst(path).transform(tree)
 

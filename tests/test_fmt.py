@@ -310,7 +310,7 @@ def test_cli_stdin_is_read_as_a_file_is():
                           capture_output=True, timeout=60)
     assert run_.returncode == 1
     assert run_.stderr.decode().splitlines()[:2] == [
-        "<stdin>:1:12: error: unexpected end of file", "  network n {"]
+        "<stdin>:1:11: error[A0104]: '{' is never closed", "  network n {"]
 
 
 def test_cli_diff_counts_lines_as_the_lexer_does(tmp_path, capsys):
