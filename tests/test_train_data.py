@@ -186,7 +186,7 @@ def test_spec_that_does_not_fit_the_data_is_rejected_before_training(
         assert f"hint: {hint}" in err
         assert not (tmp_path / "run" / "checkpoint.json").exists()
     else:  # at 4x4 a 5x5 conv does not fit: a located shape error
-        assert f"{spec}:" in err and "error:" in err, err
+        assert f"{spec}:" in err and ": error[A0402]: " in err, err
 
 
 def test_spatial_mismatch_without_resize_is_located(tmp_path, capsys):
