@@ -56,7 +56,11 @@ def build(net: Network, max_memory: int | None = None) -> torch.nn.Module:
     from .limits import MAX_MEMORY
     from .memory import require
 
-    require(net, MAX_MEMORY if max_memory is None else max_memory)
+    try:
+        require(net, MAX_MEMORY if max_memory is None else max_memory)
+    except ArchcError as exc:
+        exc.sources = net.sources  # rendered with its source line, as load's errors are
+        raise
     try:
         return build_module(net)
     except (MemoryError, RuntimeError) as exc:  # over a raised limit, or a machine short of it

@@ -4,6 +4,7 @@ counters read it). Every node carries the source span it came from."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +79,10 @@ class Network:
     params: dict[str, Any] = field(hash=False)
     recipe: dict[str, Any] = field(hash=False)
     path: str = ""
+    # the texts the network was loaded from, so that an error a later stage finds (build's
+    # memory bound) renders its source line as a checking error does
+    sources: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False,
+                                       repr=False)
 
     @property
     def input_shape(self) -> Shape:

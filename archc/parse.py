@@ -111,7 +111,7 @@ def _check_number(tree: Tree, path: str) -> None:
     longest = max(len(d) for d in str(tok).split("x"))
     if longest > MAX_DIGITS:
         raise LimitError(f"number too large: an integer of {longest:,} digits; at most "
-                         f"{MAX_DIGITS} digits", _tok_span(tok, path))
+                         f"{MAX_DIGITS} digits", _tok_span(tok, path), code=codes.TOO_BIG)
 
 
 _NUMBERS = {"int_lit", "shape_literal"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -311,4 +311,4 @@ def load_network(source: str | Path, overrides: Mapping[str, Any] | None = None,
     except ArchcError as exc:
         exc.sources = prog.sources  # every command renders from the texts that were parsed
         raise
-    return net, prog
+    return replace(net, sources=prog.sources), prog
