@@ -97,7 +97,8 @@ def test_reproducers_end_in_a_located_error(name, command, tmp_path):
         return
     assert rc == 1
     assert f"{path}:{where}: error[" in err and words in err, err[:600]
-    assert len(re.findall(r": error\[A\d{4}\]: ", err)) == 1, err[:600]  # one error, not one per network
+    # one error, not one per network
+    assert len(re.findall(r": error\[A\d{4}\]: ", err)) == 1, err[:600]
 
 
 def test_the_work_error_names_what_multiplies(tmp_path):
@@ -141,8 +142,8 @@ HUGE = "network n { input 3x1000x1000 conv(1000000, k=1024, pad=512) }\n"
 def test_build_refuses_terabytes_before_allocating(tmp_path):
     rc, err = _run(["build", _write(tmp_path, HUGE)])
     assert rc == 1 and "Traceback" not in err
-    assert ":1:31: error[A0703]: network 'n' needs 12.6 TB for its parameters (float32); this conv " \
-        f"alone needs 12.6 TB; building is limited to {fmt_bytes(MAX_MEMORY)}" in err, err
+    assert ":1:31: error[A0703]: network 'n' needs 12.6 TB for its parameters (float32); " \
+        f"this conv alone needs 12.6 TB; building is limited to {fmt_bytes(MAX_MEMORY)}" in err, err
     assert HUGE.strip() in err, err  # with its source line and caret, as check's errors
     assert "--max-memory" in err
 
