@@ -1,6 +1,7 @@
 """Expressions in specs: integer arithmetic, comparisons, booleans, functions (min, max, ceil,
 floor, round, int, abs), tuples and the enclosing block's input shape (`in.c`). Part of
-expansion."""
+expansion. A value may be Unknown (a parameter of a block checked without a call): it flows
+through, keeping its type where the type is certain, and is never the cause of an error."""
 
 from __future__ import annotations
 
@@ -24,6 +25,39 @@ IN = "in"  # the environment key of the input shape: a keyword, so never a param
 # The axes `in.<axis>` names, per kind of shape (by rank).
 AXES: dict[int, tuple[str, ...]] = {3: ("c", "h", "w"), 2: ("n", "d"), 1: ("f",)}
 KINDS = {3: "an image CxHxW", 2: "tokens NxD", 1: "a flat vector F"}
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A value not known before a call: `kind` is its type when that is certain (int, float,
+    bool), else None. Printed as `name` (the parameter's) or `?`."""
+
+    kind: type | None = None
+    name: str | None = None
+
+    def __repr__(self) -> str:
+        return self.name or "?"
+
+
+class _UnknownShape:
+    """The input shape of a block checked without a call: every `in.<axis>` is an Unknown
+    integer."""
+
+    def __repr__(self) -> str:
+        return "in"
+
+
+UNKNOWN_SHAPE: Any = _UnknownShape()
+
+
+def is_unknown(value: Any) -> bool:
+    """Unknown, or a tuple holding one."""
+    return isinstance(value, Unknown) or (isinstance(value, tuple) and any(map(is_unknown, value)))
+
+
+def kind(value: Any) -> type | None:
+    """A value's type; an Unknown's, if certain; None if not."""
+    return value.kind if isinstance(value, Unknown) else type(value)
 
 
 class ShapeUnknown(Exception):
@@ -61,12 +95,28 @@ FUNCTIONS: dict[str, Function] = {
 
 
 def type_name(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            tuple: "a tuple"}.get(type(value), type(value).__name__)
+    t = kind(value)
+    names: dict[type | None, str] = {bool: "a boolean", int: "an integer", float: "a number",
+                                     str: "a string", tuple: "a tuple", None: "a value"}
+    return names.get(t) or str(getattr(t, "__name__", "a value"))
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A number, or an Unknown that may be one."""
+    return kind(value) in (int, float, None)
+
+
+def _merged(*values: Any) -> Unknown:
+    """The Unknown result of arithmetic on `values` (numbers, or it fails): a float if any is
+    one (Python's rule, whatever the others are), an integer if all are, else unknown."""
+    kinds = {kind(v) for v in values}
+    return Unknown(float if float in kinds else int if kinds == {int} else None)
+
+
+def _either(*values: Any) -> Unknown:
+    """The Unknown that is one of `values`: of their type if they share one."""
+    kinds = {kind(v) for v in values}
+    return Unknown(kinds.pop() if len(kinds) == 1 else None)
 
 
 def evaluate(expr: ast.Expr, env: Mapping[str, Any]) -> Any:
@@ -82,19 +132,16 @@ def evaluate(expr: ast.Expr, env: Mapping[str, Any]) -> Any:
     if isinstance(expr, ast.UnOp):
         value = evaluate(expr.operand, env)
         if expr.op == "not":
-            return not _boolean(value, "not", expr)
+            test = _boolean(value, "not", expr)
+            return Unknown(bool) if isinstance(test, Unknown) else not test
         if not _is_number(value):
             raise ArgumentError(f"'-' needs a number, got {type_name(value)}", expr.span,
                                 code=codes.VALUE_TYPE)
-        return -value
+        return _merged(value) if isinstance(value, Unknown) else -value
     if isinstance(expr, ast.Func):
         return _call(expr, env)
     if isinstance(expr, ast.IfExpr):
-        test = evaluate(expr.test, env)
-        if not isinstance(test, bool):
-            raise ArgumentError(f"'if' needs a boolean condition, got {type_name(test)} "
-                                f"{test!r}", expr.test.span, code=codes.VALUE_TYPE)
-        return evaluate(expr.then if test else expr.orelse, env)
+        return _if_expr(expr, env)
     if isinstance(expr, ast.Tuple):
         return tuple(evaluate(e, env) for e in expr.items)
     if isinstance(expr, ast.InShape):
@@ -102,7 +149,19 @@ def evaluate(expr: ast.Expr, env: Mapping[str, Any]) -> Any:
     return _binary(expr, env)
 
 
-def in_axis(expr: ast.InShape, env: Mapping[str, Any]) -> int:
+def _if_expr(expr: ast.IfExpr, env: Mapping[str, Any]) -> Any:
+    test = evaluate(expr.test, env)
+    if kind(test) not in (bool, None):
+        raise ArgumentError(f"'if' needs a boolean condition, got {type_name(test)} "
+                            f"{test!r}", expr.test.span, code=codes.VALUE_TYPE)
+    if not isinstance(test, Unknown):
+        return evaluate(expr.then if test else expr.orelse, env)
+    then, orelse = evaluate(expr.then, env), evaluate(expr.orelse, env)  # both checked
+    same = not is_unknown(then) and type(then) is type(orelse) and then == orelse
+    return then if same else _either(then, orelse)
+
+
+def in_axis(expr: ast.InShape, env: Mapping[str, Any]) -> Any:
     """`in.c`: an axis of the input shape of the enclosing block or network."""
     if IN not in env:
         raise NameError_(f"in.{expr.axis}: there is no input shape here", expr.span,
@@ -111,6 +170,14 @@ def in_axis(expr: ast.InShape, env: Mapping[str, Any]) -> int:
     shape = env[IN]
     if shape is None:
         raise ShapeUnknown
+    if shape is UNKNOWN_SHAPE:  # any rank: an axis no kind of shape has is still wrong
+        if not any(expr.axis in axes for axes in AXES.values()):
+            raise ShapeError(f"in.{expr.axis}: no shape has this axis; an image has in.c, in.h, "
+                             "in.w, tokens in.n, in.d, a flat vector in.f", expr.span,
+                             did_you_mean(f"in.{expr.axis}",
+                                          [f"in.{a}" for axes in AXES.values() for a in axes]),
+                             code=codes.INPUT_AXIS)
+        return Unknown(int, f"in.{expr.axis}")
     axes = AXES[len(shape)]
     if expr.axis not in axes:
         have = ", ".join(f"in.{a} = {v}" for a, v in zip(axes, shape, strict=True))
@@ -121,8 +188,8 @@ def in_axis(expr: ast.InShape, env: Mapping[str, Any]) -> int:
     return shape[axes.index(expr.axis)]
 
 
-def _boolean(value: Any, op: str, expr: ast.Expr) -> bool:
-    if not isinstance(value, bool):
+def _boolean(value: Any, op: str, expr: ast.Expr) -> Any:
+    if kind(value) not in (bool, None):
         raise ArgumentError(f"'{op}' needs booleans, got {type_name(value)} {value!r}", expr.span,
                             "compare explicitly, e.g. 'n > 0'", code=codes.VALUE_TYPE)
     return value
@@ -131,27 +198,40 @@ def _boolean(value: Any, op: str, expr: ast.Expr) -> bool:
 def _binary(expr: ast.BinOp, env: Mapping[str, Any]) -> Any:
     left = evaluate(expr.left, env)
     if expr.op in ("and", "or"):  # short-circuit, like Python
-        if _boolean(left, expr.op, expr.left) == (expr.op == "or"):
-            return left
-        return _boolean(evaluate(expr.right, env), expr.op, expr.right)
+        return _logic(expr, left, env)
     right = evaluate(expr.right, env)
+    unknown = isinstance(left, Unknown) or isinstance(right, Unknown)
     if expr.op in ("==", "!="):
-        return _COMPARE[expr.op](left, right)
+        return Unknown(bool) if is_unknown(left) or is_unknown(right) else \
+            _COMPARE[expr.op](left, right)
     if not (_is_number(left) and _is_number(right)):
         raise ArgumentError(
             f"'{expr.op}' needs numbers, got {type_name(left)} and {type_name(right)}", expr.span,
             code=codes.VALUE_TYPE)
     if expr.op in _COMPARE:
-        return _COMPARE[expr.op](left, right)
-    if expr.op in ("//", "/", "%") and right == 0:
+        return Unknown(bool) if unknown else _COMPARE[expr.op](left, right)
+    if expr.op in ("//", "/", "%") and right == 0 and not isinstance(right, Unknown):
         raise ArgumentError(f"division by zero in '{expr.op}'", expr.span,
                             code=codes.DIVISION_BY_ZERO)
+    if unknown:  # `/` always makes a number (a float), whatever it divides
+        return Unknown(float) if expr.op == "/" else _merged(left, right)
     value = _ARITH[expr.op](left, right)
     if abs(value) > MAX_INT:
         raise LimitError(f"value too large: {value}", expr.span, code=codes.TOO_BIG)
     if value != value:  # NaN: from infinite operands (a literal like 1e400 is inf)
         raise LimitError("not a number (NaN)", expr.span, code=codes.NOT_FINITE)
     return value
+
+
+def _logic(expr: ast.BinOp, left: Any, env: Mapping[str, Any]) -> Any:
+    """`and`, `or`: short-circuit on a known left side; an unknown one checks the right."""
+    left = _boolean(left, expr.op, expr.left)
+    if not isinstance(left, Unknown) and left == (expr.op == "or"):
+        return left
+    right = _boolean(evaluate(expr.right, env), expr.op, expr.right)
+    if isinstance(left, Unknown) and right != (expr.op == "or"):
+        return Unknown(bool)  # `? and true`, `? or false`: whatever the left side is
+    return right
 
 
 def _call(expr: ast.Func, env: Mapping[str, Any]) -> Any:
@@ -165,6 +245,10 @@ def _call(expr: ast.Func, env: Mapping[str, Any]) -> Any:
     if not values or not all(_is_number(v) for v in values) or \
             (func.arity is not None and len(values) != func.arity):
         raise ArgumentError(f"{expr.name}() needs {want}", expr.span, code=codes.VALUE_TYPE)
+    if any(isinstance(v, Unknown) for v in values):
+        if func.arity is not None:  # abs keeps the type; the rest make integers
+            return _merged(*values) if expr.name == "abs" else Unknown(int)
+        return _either(*values)  # min(1, 2.5) is 1: mixed kinds stay unknown
     try:
         value = func.fn(*values)
     except (ValueError, OverflowError) as exc:

@@ -11,9 +11,8 @@ from collections.abc import Callable, Mapping, Set
 from dataclasses import replace
 from typing import Any, cast
 
-from pydantic import ValidationError
-
 from . import ast, codes, graph, joins
+from .arguments import validate
 from .errors import (
     ArchcError,
     ArgumentError,
@@ -26,7 +25,7 @@ from .errors import (
     did_you_mean,
     too_many_errors,
 )
-from .evaluate import IN, ShapeUnknown, evaluate, type_name
+from .evaluate import IN, UNKNOWN_SHAPE, ShapeUnknown, Unknown, evaluate, kind, type_name
 from .limits import (
     MAX_BLOCK_DEPTH,
     MAX_DIM,
@@ -35,7 +34,7 @@ from .limits import (
     MAX_REPEAT,
     MAX_SEQ_NESTING,
 )
-from .messages import call_text, default_text, op_signature, pydantic_message, show, signature
+from .messages import call_text, default_text, op_signature, show, signature, slash_hint
 from .names import ScopeNamer, renamed
 from .ops import REGISTRY, Op, OpLimitError, OpShapeError, fmt_shape
 from .parse import parse_expr
@@ -52,11 +51,17 @@ class _Abort(Exception):
 
 
 class Expander:
-    """Expands one network definition against a table of blocks."""
+    """Expands one network definition against a table of blocks. `abstract`: values may be
+    Unknown and input shapes are (archc/definitions.py): a conditional on an Unknown checks
+    both branches, a repetition of Unknown count its body once, and a block called on an
+    unknown shape sees an unknown `in`."""
 
     def __init__(self, blocks: Mapping[str, ast.Definition],
-                 cyclic: Set[str] = frozenset(), work: Work | None = None):
+                 cyclic: Set[str] = frozenset(), work: Work | None = None,
+                 abstract: bool = False):
         self.blocks = blocks
+        self.abstract = abstract
+        self.guarded = 0  # > 0 inside a branch or loop body that may not run (abstract)
         self.work = work if work is not None else Work()
         self.cyclic = cyclic
         self.errors: list[ArchcError] = []
@@ -104,7 +109,8 @@ class Expander:
         return self._finish(kind, title, namer, items, shape, out, span)
 
     def _finish(self, kind, title, namer, items, shape, out, span) -> graph.Scope:
-        items = renamed(items, namer.names(self.errors))
+        names = namer.names(self.errors)  # (an abstract expansion only checks the labels)
+        items = items if self.abstract else renamed(items, names)
         # A scope holding nothing but one unlabelled repetition takes its children directly,
         # so `layer1: { residual(64) * 2 }` names them layer1.0, layer1.1 (torchvision style).
         if len(items) == 1 and isinstance(items[0], graph.Scope) and items[0].kind == "repeat" \
@@ -142,9 +148,17 @@ class Expander:
 
     def _cond(self, st: ast.Cond, env, shape, namer, items):
         test = self.value(st.test, env)
-        if not isinstance(test, bool):
+        if kind(test) not in (bool, None):
             raise ArgumentError(f"if: condition must be a boolean, got {type_name(test)} "
                                 f"{show(test)}", st.test.span, code=codes.VALUE_TYPE)
+        if isinstance(test, Unknown):  # either may run: each checked, in a scope of its own
+            self.guarded += 1
+            try:
+                for branch in (st.then, st.orelse):
+                    self.scope("group", "group", branch, env, shape, st.span)
+            finally:
+                self.guarded -= 1
+            return None
         return self.seq(st.then if test else st.orelse, env, shape, namer, items)
 
     def _expect(self, st: ast.Expect, env, shape, namer, items):
@@ -156,10 +170,10 @@ class Expander:
 
     def _assert(self, st: ast.Assert, env, shape, namer, items):
         test = self.value(st.test, env)
-        if not isinstance(test, bool):
+        if kind(test) not in (bool, None):
             raise ArgumentError(f"assert: condition must be a boolean, got {type_name(test)} "
                                 f"{show(test)}", st.test.span, code=codes.VALUE_TYPE)
-        if not test:
+        if test is False and not self.guarded:  # `assert false` in a branch may never run
             raise ArchcError(st.message or "assertion failed", st.span, code=codes.ASSERTION)
         return shape
 
@@ -205,22 +219,34 @@ class Expander:
 
     # -- repetition
     def repeat(self, st: ast.Repeat | ast.Loop, env, shape) -> graph.Scope:
+        indices: range | list[Unknown]
         if isinstance(st, ast.Repeat):
             count = self.int_value(st.count, env, "repeat count", 0, MAX_REPEAT)
-            indices, var = range(count), None
-            body: tuple[ast.Stmt, ...] = (st.unit,)
-            multiplier = st.count.span  # where to fix a spec that expands too far
+            # An unknown count: the body checked once (its instances are all alike).
+            indices = [Unknown(int)] if isinstance(count, Unknown) else range(count)
+            var, multiplier = None, st.count.span
+            body: tuple[ast.Stmt, ...] = (st.unit,)  # where to fix a big one
         else:
             start = self.int_value(st.start, env, "for: start", -MAX_REPEAT, MAX_REPEAT)
             stop = self.int_value(st.stop, env, "for: stop", -MAX_REPEAT, MAX_REPEAT)
-            if stop - start > MAX_REPEAT:
+            if isinstance(start, Unknown) or isinstance(stop, Unknown):
+                indices = [Unknown(int, st.var)]
+            elif stop - start > MAX_REPEAT:
                 raise LimitError(f"for: {stop - start} iterations, at most {MAX_REPEAT}", st.span,
                                  code=codes.OUT_OF_BOUNDS)
-            indices, body, var = range(start, stop), st.body, st.var
-            multiplier = st.span
+            else:
+                indices = range(start, stop)
+            body, var, multiplier = st.body, st.var, st.span
         what = f"`* {len(indices)}`" if var is None else f"`for {var}` x{len(indices)}"
-        with self.work.inside(what, multiplier):
-            return self._iterate(st, indices, body, var, env, shape)
+        guard = self.abstract and not (isinstance(indices, range) and len(indices) > 0)
+        if self.abstract:  # the body once, whatever the count: its instances differ by values
+            indices = [Unknown(int, var)]
+        self.guarded += guard  # a count that may be 0: the body may never run
+        try:
+            with self.work.inside(what, multiplier):
+                return self._iterate(st, indices, body, var, env, shape)
+        finally:
+            self.guarded -= guard
 
     def _iterate(self, st, indices, body, var, env, shape) -> graph.Scope:
         in_shape = shape
@@ -266,6 +292,9 @@ class Expander:
             raise LimitError(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", st.span,
                              code=codes.TOO_DEEP)
         block_env = self.bind_block(block, st, env, shape)
+        if self.abstract:  # the block's body is checked as its own definition
+            return graph.Scope("", "block", st.name, (), _unknown_ok(None), _unknown_ok(None),
+                               st.span)
         self.stack.append(st.name)
         first_error = len(self.errors)
         try:
@@ -282,15 +311,11 @@ class Expander:
 
     def layer(self, op: Op, st: ast.Call, env, shape) -> graph.Layer | None:
         bound = self.bind(op.name, list(op.args.model_fields), st, env, op_signature(op))
-        try:
-            args = op.args.model_validate({k: v for k, (v, _) in bound.items()})
-        except ValidationError as exc:
-            for err in exc.errors(include_url=False):
-                field = err["loc"][0] if err["loc"] else None
-                span = bound[field][1] if field in bound else st.span
-                message, code = pydantic_message(op.name, err)
-                self.errors.append(ArgumentError(message, span, op_signature(op), code=code))
-            return None
+        args, errors = validate(op, bound, st)
+        self.errors.extend(errors)
+        if args is None:  # unknown values (abstract): a node still, so its label is checked
+            return graph.Layer("", op.name, cast(Any, None), _unknown_ok(None),
+                               _unknown_ok(None), st.span) if self.abstract and not errors else None
         out = None
         if shape is not None:
             try:
@@ -325,12 +350,14 @@ class Expander:
         sig = signature(block.name, [(p.name, default_text(p.default), p.default is None)
                                      for p in block.params])
         bound = self.bind(block.name, names, st, env, sig)
-        values: dict[str, Any] = {IN: shape}  # `in.c` in the body and in defaults
+        # `in.c` in the body and in defaults
+        values: dict[str, Any] = {IN: UNKNOWN_SHAPE if shape is None and self.abstract else shape}
         for p in block.params:  # defaults may use earlier parameters: block b(c, mid=c//4)
             if p.name in bound:
                 values[p.name] = bound[p.name][0]
-            elif p.default is not None:
-                values[p.name] = self.value(p.default, values)
+            elif p.default is not None:  # (checked with the block, in an abstract expansion)
+                values[p.name] = Unknown(None, p.name) if self.abstract else \
+                    self.value(p.default, values)
             else:
                 raise ArgumentError(f"{block.name}: missing argument '{p.name}'", st.span, sig,
                                     code=codes.MISSING_ARGUMENT)
@@ -344,9 +371,13 @@ class Expander:
 
     def int_value(self, expr: ast.Expr, env, what: str, lo: int, hi: int) -> int:
         value = self.value(expr, env)
-        if not isinstance(value, int) or isinstance(value, bool):
+        if kind(value) not in (int, None):
             raise ArgumentError(f"{what} must be an integer, got {type_name(value)} "
-                                f"{show(value)}", expr.span, code=codes.ARGUMENT_TYPE)
+                                f"{show(value)}", expr.span,
+                                slash_hint(expr) if kind(value) is float else None,
+                                code=codes.ARGUMENT_TYPE)
+        if isinstance(value, Unknown):
+            return value  # type: ignore[return-value]  # (only in an abstract expansion)
         if not lo <= value <= hi:
             raise LimitError(f"{what} must be between {lo} and {hi}, got {value}", expr.span,
                              code=codes.OUT_OF_BOUNDS)
@@ -390,6 +421,8 @@ def label_text(label: str, env: Mapping[str, Any], span: Span) -> str:
         except ArchcError as exc:  # located at the label: the text inside has no place
             raise type(exc)(f"label \"{label}\": {exc.message}", span, exc.hint,
                             code=exc.code) from None
+        if isinstance(v, Unknown) and kind(v) in (int, str, None):
+            return f"\u27e8{m[1]}\u27e9"  # an unknown value: the label stays distinct by its text
         if isinstance(v, bool) or not isinstance(v, (int, str)):
             raise ArgumentError(f"label \"{label}\": {{{m[1]}}} is {type_name(v)} {show(v)}; "
                                 "a label can hold integers and strings", span,

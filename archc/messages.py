@@ -67,6 +67,22 @@ def pydantic_message(op: str, err: Mapping[str, Any]) -> tuple[str, str]:
             codes.ARGUMENT_TYPE)
 
 
+def slash_hint(expr: ast.Expr | None) -> str | None:
+    """For a number where an integer is needed, when the expression divides with `/`."""
+    stack = [expr] if expr is not None else []
+    while stack:
+        e = stack.pop()
+        if isinstance(e, ast.BinOp):
+            if e.op == "/":
+                return "use // for an integer: `/` always makes a number (32 / 2 is 16.0)"
+            stack += [e.left, e.right]
+        elif isinstance(e, ast.UnOp):
+            stack.append(e.operand)
+        elif isinstance(e, ast.IfExpr):
+            stack += [e.then, e.orelse]
+    return None
+
+
 def call_text(call: ast.Call, values: dict[str, Any]) -> str:
     """A block call as written, with its arguments' values: `residual(64, stride=2)`."""
     names = [n for n in values if n != IN]  # (the input shape rides along as `in`)

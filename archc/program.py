@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import ast, codes, graph
+from .definitions import check_definitions, merge
 from .errors import (
     ArchcError,
     ArchcErrors,
@@ -28,7 +29,7 @@ from .errors import (
 from .expand import expand_network
 from .limits import MAX_ERRORS, MAX_FILE_BYTES, MAX_USE_DEPTH
 from .parse import parse, parse_recovering
-from .resolve import check_definitions
+from .resolve import check_definitions as check_names
 from .resources import prelude_path, specs_dir
 from .sources import SourceStore
 from .work import Work
@@ -45,6 +46,8 @@ class Program:
     errors: list[ArchcError] = field(default_factory=list)
     # Blocks not to expand: on a cycle, or not parsed (each reported once, not at every call).
     cyclic: set[str] = field(default_factory=set)
+    # The definitions of the spec and of the files it uses (not the prelude's), in order.
+    definitions: list[ast.Definition] = field(default_factory=list)
 
 
 def resolve_spec(name: str) -> Path:
@@ -108,6 +111,14 @@ def _prelude() -> ast.Module:
     return parse(prelude_text(), PRELUDE)
 
 
+@lru_cache(maxsize=1)
+def prelude_errors() -> tuple[ArchcError, ...]:
+    """The prelude's blocks checked as every definition is (archc/definitions.py), against
+    the prelude alone and a budget of their own: once per process, as the text is fixed."""
+    blocks = {d.name: d for d in _prelude().definitions if d.kind == "block"}
+    return tuple(check_definitions(_prelude().definitions, blocks, set(), Work()))
+
+
 ParseFile = Callable[[str, str], ast.Module]
 
 
@@ -156,8 +167,8 @@ def load_program(path: str | Path, text: str | None = None,
                parse_file, broken)
     prelude = {d.name: d for d in _prelude().definitions if d.kind == "block"}
     prog.blocks = {**prelude, **used, **own_blocks}
-    errors, prog.cyclic = check_definitions(used_defs + list(module.definitions), prog.blocks,
-                                            broken)
+    prog.definitions = used_defs + list(module.definitions)
+    errors, prog.cyclic = check_names(prog.definitions, prog.blocks, broken)
     prog.cyclic |= broken - prog.blocks.keys()
     prog.errors.extend(errors)
     return prog
@@ -264,19 +275,21 @@ def check_program(prog: Program, overrides: Mapping[str, Any] | None = None,
         return errors
     work = Work()  # one budget for the file: a thousand networks get no more than one
     for name, defn in prog.networks.items():
-        try:
-            _, errs = expand_network(defn, prog.blocks, prog.cyclic,
-                                     overrides if name == next(iter(prog.networks)) else None,
-                                     input_shape, prog.path, work)
-        except UsageError:
-            raise
+        _, errs = expand_network(defn, prog.blocks, prog.cyclic,
+                                 overrides if name == next(iter(prog.networks)) else None,
+                                 input_shape, prog.path, work)
         errors.extend(errs)
         if work.exhausted:
-            break
+            return _dedupe(errors)
         if len(errors) >= MAX_ERRORS:
             errors.append(too_many_errors(errors[-1].span))
-            break
-    return _dedupe(errors)
+            return _dedupe(errors)
+    # Then every definition, called or not, with its parameters unknown (archc/definitions.py)
+    # (a budget of their own: this pass is linear in the text, and a spec whose networks come
+    # near the limit must not fail for being checked once more)
+    found = [*prelude_errors(), *check_definitions(prog.definitions, prog.blocks, prog.cyclic,
+                                                   work.another())]
+    return _dedupe(merge(errors, found)[:MAX_ERRORS + 1])
 
 
 def _dedupe(errors: list[ArchcError]) -> list[ArchcError]:

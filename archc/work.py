@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from . import codes
 from .errors import LimitError, Span
@@ -31,6 +32,13 @@ class Work:
         self.done = 0
         self.open: list[tuple[str, Span]] = []  # repetitions and block calls being expanded
         self._sizes: dict[int, tuple[object, int]] = {}
+
+    def another(self) -> Work:
+        """A budget of its own for another pass over the same spec (the same expressions, so
+        it shares what their sizes are)."""
+        fresh = Work(self.limit)
+        fresh._sizes = self._sizes
+        return fresh
 
     @property
     def exhausted(self) -> bool:
@@ -74,12 +82,12 @@ class Work:
 def terms(expr: object) -> int:
     """The number of AST nodes in an expression (any node type: every dataclass field that holds
     nodes is followed), counted without recursion."""
-    count, stack = 0, [expr]
+    count, stack = 0, list[Any]([expr])
     while stack:
         node = stack.pop()
         count += 1
-        for f in dataclasses.fields(node):  # type: ignore[arg-type]
-            value = getattr(node, f.name)
+        for name in _fields(type(node)):
+            value = getattr(node, name)
             if isinstance(value, tuple):
                 stack.extend(v for v in value if _is_node(v))
             elif _is_node(value):
@@ -87,5 +95,16 @@ def terms(expr: object) -> int:
     return count
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}  # the field names of each node type, once
+
+
+def _fields(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def _is_node(value: object) -> bool:
-    return dataclasses.is_dataclass(value) and not isinstance(value, (type, Span))
+    cls = type(value)  # an instance of a dataclass (a class itself is of type `type`)
+    return hasattr(cls, "__dataclass_fields__") and cls is not Span

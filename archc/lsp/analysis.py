@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .. import ast, graph
+from ..definitions import check_definitions, merge
 from ..errors import ArchcError, NameError_, Span
 from ..expand import expand_network
 from ..parse import parse
@@ -134,6 +135,11 @@ def analyze(path: str, text: str, version: int | None,
         if net is not None:
             result.networks[name] = net
             _index(net, result.made)
+    if not work.exhausted:  # then every definition, called or not (archc/definitions.py)
+        yield
+        concrete = [e for e, _ in result.errors]
+        found = check_definitions(prog.definitions, prog.blocks, prog.cyclic, work.another())
+        result.errors += [(e, None) for e in merge(concrete, found)[len(concrete):]]
     result.errors = _dedupe(result.errors)
     return result
 

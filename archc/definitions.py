@@ -1,0 +1,77 @@
+"""Stage 2b, over every definition whether called or not: each block's body, and each network's,
+expanded with its parameters and its input shape unknown (evaluate.Unknown), so that what no
+network's expansion reaches (a block no network calls, the branch a condition never takes) still
+has its names, keywords, argument types and the ranges of the values it knows checked. Shapes
+need an input, which a definition alone does not have: shape rules are left to the calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Set
+from typing import Any
+
+from . import ast
+from .errors import ArchcError, Span
+from .evaluate import IN, UNKNOWN_SHAPE, Unknown
+from .expand import Expander, _Abort
+from .limits import MAX_ERRORS
+from .work import OutOfWork, Work
+
+
+def check_definitions(defs: Iterable[ast.Definition], blocks: Mapping[str, ast.Definition],
+                      skip: Set[str], work: Work) -> list[ArchcError]:
+    """The errors of every definition in `defs` (blocks named in `skip`, recursive or broken,
+    are left out: they are reported once already), against one work budget."""
+    errors: list[ArchcError] = []
+    for defn in defs:
+        if defn.kind == "block" and defn.name in skip:
+            continue
+        errors += check_definition(defn, blocks, skip, work)
+        if work.exhausted or len(errors) >= MAX_ERRORS:
+            break
+    return errors
+
+
+def check_definition(defn: ast.Definition, blocks: Mapping[str, ast.Definition],
+                     skip: Set[str], work: Work) -> list[ArchcError]:
+    """One definition expanded with unknown parameters and input. A network's `input` and
+    `train { }` are left to its own expansion, which knows their values."""
+    ex = Expander(blocks, skip, work, abstract=True)
+    body = tuple(s for s in defn.body if defn.kind == "block"
+                 or not isinstance(s, (ast.Input, ast.Recipe)))
+    try:
+        ex.work.step(defn.span)
+        env = _parameters(defn, ex)
+        ex.stack.append(defn.name)  # a call to itself is reported once, as a cycle
+        ex.scope(defn.kind, defn.name, body, env, None, defn.span)
+    except _Abort:
+        pass
+    except OutOfWork as exc:
+        return [*ex.errors, exc.error]
+    return ex.errors
+
+
+def _parameters(defn: ast.Definition, ex: Expander) -> dict[str, Any]:
+    """Every parameter Unknown, of any type (a call may pass any); defaults are evaluated,
+    so that what they name and how they compute is checked."""
+    env: dict[str, Any] = {IN: UNKNOWN_SHAPE}
+    for p in defn.params:
+        if p.default is not None:
+            try:
+                ex.value(p.default, env)
+            except ArchcError as exc:
+                ex.errors.append(exc)
+        env[p.name] = Unknown(None, p.name)
+    return env
+
+
+def merge(concrete: list[ArchcError], found: list[ArchcError]) -> list[ArchcError]:
+    """`concrete` (the networks' errors), then those of `found` (the definitions') at a place
+    where no network's error is: the same mistake seen with its values is worded with them.
+    Of the same error found through several calls, the one with the shortest chain first."""
+    taken = {_start(e.span) for e in concrete}
+    extra = sorted((e for e in found if _start(e.span) not in taken), key=lambda e: len(e.notes))
+    return [*concrete, *extra]
+
+
+def _start(span: Span | None) -> tuple[str, int, int] | None:
+    return (span.path, span.line, span.col) if span else None
