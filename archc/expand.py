@@ -307,7 +307,7 @@ class Expander:
             note = call_note(st.span, call_text(st, block_env))
             for err in self.errors[first_error:]:
                 err.notes = (*err.notes, note)
-        return node
+        return replace(node, args=block_env)
 
     def layer(self, op: Op, st: ast.Call, env, shape) -> graph.Layer | None:
         bound = self.bind(op.name, list(op.args.model_fields), st, env, op_signature(op))
@@ -489,7 +489,7 @@ def expand_network(defn: ast.Definition, blocks: Mapping[str, ast.Definition], c
         return None, ex.errors
     except OutOfWork as exc:
         return None, [*ex.errors, exc.error]
-    root = replace(root, name=defn.name)
+    root = replace(root, name=defn.name, args=env)
     if shape is None:
         return None, ex.errors
     return graph.Network(defn.name, root, env, recipe, path), ex.errors

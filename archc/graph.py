@@ -65,6 +65,9 @@ class Scope:
     in_shape: Shape
     out_shape: Shape
     span: Span
+    # the parameters bound by a block instance or the network, defaults included (what the
+    # exporter compares to find what varies between the instances of a block); else empty
+    args: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
 Node = Layer | Join | Scope

@@ -1,8 +1,9 @@
 """The join registry: one record per way of joining parallel branches (`add { a | b }`,
 `concat { a | b }`), holding everything that join is: its shape rule, its MAC rule, its torch
-emitter, its diagram style, its doc, an example and an independent reference computation for
-the tests. Every stage looks joins up here by name; a name that is not here is an internal
-error, never a silent fallback. Nothing here imports torch at module level."""
+emitter, its source expression (`archc export`), its diagram style, its doc, an example and an
+independent reference computation for the tests. Every stage looks joins up here by name; a
+name that is not here is an internal error, never a silent fallback. Nothing here imports torch
+at module level."""
 
 from __future__ import annotations
 
@@ -64,7 +65,10 @@ class JoinOp:
     """One join kind. `shape` maps the branches' output shapes to the join's output shape (or
     raises OpShapeError); `torch` emits the join into a torch.fx graph from the branches'
     output nodes; `reference` computes the same from real tensors, written independently of
-    `torch`, so the registry-parametrised test checks the emitter numerically."""
+    `torch`, so the registry-parametrised test checks the emitter numerically. `source` writes
+    the join as a Python expression over the branches' variable names (`a + b`,
+    `torch.cat([a, b], 1)`; names `torch` and `nn` are imported) for archc/emit/python.py; a
+    join without it cannot be exported, and its test fails."""
 
     name: str
     doc: str
@@ -72,6 +76,7 @@ class JoinOp:
     torch: Callable[[Any, list[Any]], Any]  # (fx.Graph, branch outputs) -> fx.Node
     reference: Callable[[list[Any]], Any]  # branch output tensors -> joined tensor
     macs: Callable[[Sequence[Shape], Shape], int] = _no_macs
+    source: Callable[[Sequence[str]], str] | None = None
     diagram: dict[str, str] = field(default_factory=dict)  # graphviz node attributes
     example: str = ""  # a statement using the join, tested on `example_input`
     example_input: str = "4x6x6"
@@ -131,6 +136,7 @@ register(JoinOp(
     doc="elementwise sum of the branches (a residual connection); every branch must end in "
         "the same shape; an empty branch is the identity",
     shape=_add_shape, torch=_add_torch, reference=_add_reference,
+    source=lambda names: " + ".join(names),
     diagram={"label": "+", "shape": "circle", "width": "0.3", "fixedsize": "true"},
     example="add { conv(4, k=3, pad=1) | }",
 ))
@@ -177,6 +183,7 @@ register(JoinOp(
     doc="the branches' outputs stacked on the channel axis (Inception, DenseNet); the other "
         "axes must match",
     shape=_concat_shape, torch=_concat_torch, reference=_concat_reference,
+    source=lambda names: f"torch.cat([{', '.join(names)}], 1)",
     diagram={"label": "concat", "shape": "invtrapezium"},
     example="concat { conv(2, k=1) | conv(3, k=3, pad=1) | }",
 ))
@@ -216,6 +223,7 @@ register(JoinOp(
     doc="elementwise product of the branches; a Cx1x1 branch (a gate) is broadcast over "
         "CxHxW, as in squeeze-excitation; an empty branch is the identity",
     shape=_mul_shape, torch=_mul_torch, reference=_mul_reference,
+    source=lambda names: " * ".join(names),
     diagram={"label": "×", "shape": "circle", "width": "0.3", "fixedsize": "true"},
     example="mul { gap conv(4, k=1) sigmoid | }",
 ))

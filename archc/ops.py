@@ -1,12 +1,12 @@
 """The op registry: one entry per layer op, holding its argument schema (a pydantic model whose
-field order is the positional order), shape rule, parameter count, MAC count, torch factory and
-diagram caption. Nothing here imports torch at module level."""
+field order is the positional order), shape rule, parameter count, MAC count, torch factory,
+source form (`archc export`) and diagram caption. Nothing here imports torch at module level."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator
@@ -77,9 +77,46 @@ def xavier_init(module: Any, how: str) -> None:
 
 
 @dataclass(frozen=True)
+class Source:
+    """How one op instance is written as PyTorch source: `call(*args, name=value, ...)`, e.g.
+    `nn.Conv2d(64, 128, 3, stride=2, padding=1, bias=False)`. Values are literals (int, float,
+    bool, str, None, tuples of them) or a nested Source; a keyword whose value equals its entry
+    in `defaults` is left out. `support` names classes of archc/emit/support.py the call needs
+    (modules torch.nn lacks), written once into an exported file. An inline op's call makes
+    its parameter, and `apply` is its forward: an expression over `{x}` and `{p}`."""
+
+    call: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
+    defaults: dict[str, Any] = field(default_factory=dict, hash=False)
+    support: tuple[str, ...] = ()
+    apply: str = ""
+
+    def text(self) -> str:
+        from .emit.layout import literal
+
+        def show(v: Any) -> str:
+            return v.text() if isinstance(v, Source) else literal(v)
+
+        written = [show(v) for v in self.args]
+        written += [f"{k}={show(v)}" for k, v in self.kwargs.items()
+                    if not (k in self.defaults and same_value(v, self.defaults[k]))]
+        return f"{self.call}({', '.join(written)})"
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal and of the same type (True is not 1, 1.0 is not 1)."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(map(same_value, a, b))
+    return type(a) is type(b) and a == b
+
+
+@dataclass(frozen=True)
 class Op:
     """One layer op. `family` names it in prose and colours its diagram node; `init(module,
-    how)` initialises the weights of the module `torch` made (None: nothing to initialise)."""
+    how)` initialises the weights of the module `torch` made (None: nothing to initialise);
+    `source(args, in_shape, out_shape)` says how that module is written as PyTorch source
+    (archc/emit/python.py; an op without it cannot be exported, and its test fails)."""
 
     name: str
     args: type[Args]
@@ -94,6 +131,7 @@ class Op:
     # input and it) instead of a module: the tensor becomes a parameter of the enclosing
     # scope named after the layer, as torchvision keeps `layer_scale` and `class_token`.
     inline: bool = False
+    source: Callable[[Any, Shape, Shape], Source] | None = None
     doc: str = ""
     example: str = ""  # a call exercising the op, tested on `example_input` for every op
     example_input: str = "3x9x9"
@@ -264,6 +302,11 @@ register(Op(
     "conv", ConvArgs, _conv_shape,
     torch=lambda a, i, o: _nn().Conv2d(i[0], a.out, a.k, a.stride, a.pad, a.dilation,
                                        a.groups, a.bias),
+    source=lambda a, i, o: Source(
+        "nn.Conv2d", (i[0], a.out, a.k),
+        {"stride": a.stride, "padding": a.pad, "dilation": a.dilation, "groups": a.groups,
+         "bias": a.bias},
+        {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True}),
     caption=lambda a: window_caption("conv", a),
     params=lambda a, i, o: a.out * (i[0] // a.groups) * math.prod(pair(a.k))
     + (a.out if a.bias else 0),
@@ -293,6 +336,7 @@ def _linear_shape(a: LinearArgs, s: Shape) -> Shape:
 register(Op(
     "linear", LinearArgs, _linear_shape,
     torch=lambda a, i, o: _nn().Linear(i[-1], a.out, a.bias),
+    source=lambda a, i, o: Source("nn.Linear", (i[-1], a.out), {"bias": a.bias}, {"bias": True}),
     caption=lambda a: f"linear {a.out}",
     params=lambda a, i, o: i[-1] * a.out + (a.out if a.bias else 0),
     macs=lambda a, i, o: math.prod(o) * i[-1],
@@ -320,8 +364,14 @@ def _bn_shape(a: BNArgs, s: Shape) -> Shape:
     return need_rank("bn", s, (3, 1))
 
 
+def _bn_source(a: BNArgs, i: Shape, o: Shape) -> Source:
+    return Source("nn.BatchNorm1d" if len(i) == 1 else "nn.BatchNorm2d", (i[0],),
+                  {"eps": a.eps, "momentum": a.momentum, "affine": a.affine},
+                  {"eps": 1e-5, "momentum": 0.1, "affine": True})
+
+
 register(Op(
-    "bn", BNArgs, _bn_shape, torch=_bn_torch, caption=lambda a: "bn",
+    "bn", BNArgs, _bn_shape, torch=_bn_torch, source=_bn_source, caption=lambda a: "bn",
     params=lambda a, i, o: 2 * i[0] if a.affine else 0,
     doc="batch normalisation; 1-D or 2-D from the input rank: bn(eps=1e-5, momentum=0.1)",
     example="bn(eps=0.001)", family="norm",
@@ -338,6 +388,9 @@ class LRNArgs(Args):
 register(Op(
     "lrn", LRNArgs, lambda a, s: _need_image("lrn", s),
     torch=lambda a, i, o: _nn().LocalResponseNorm(a.size, a.alpha, a.beta, a.k),
+    source=lambda a, i, o: Source("nn.LocalResponseNorm", (a.size,),
+                                  {"alpha": a.alpha, "beta": a.beta, "k": a.k},
+                                  {"alpha": 1e-4, "beta": 0.75, "k": 1.0}),
     caption=lambda a: f"lrn {a.size}",
     doc="local response normalisation across channels: lrn(size, alpha, beta, k)",
     example="lrn(3)", family="norm",
@@ -351,13 +404,16 @@ def _same(a: Any, s: Shape) -> Shape:
 
 
 ACTIVATIONS: dict[str, Callable[[Any], Any]] = {}  # the activations without arguments
+ACTIVATION_SOURCES: dict[str, Callable[[Any], Source]] = {}
 
 
-def _activation(name: str, factory: Callable[[Any], Any], args: type[Args] = NoArgs,
-                caption: Callable[[Any], str] | None = None) -> None:
+def _activation(name: str, factory: Callable[[Any], Any], source: Callable[[Any], Source],
+                args: type[Args] = NoArgs, caption: Callable[[Any], str] | None = None) -> None:
     if args is NoArgs:
         ACTIVATIONS[name] = factory
+        ACTIVATION_SOURCES[name] = source
     register(Op(name, args, _same, torch=lambda a, i, o: factory(a),
+                source=lambda a, i, o: source(a),
                 caption=caption or (lambda a: name), doc=f"{name} activation", family="activation",
                 example=name if args is NoArgs else f"{name}()"))
 
@@ -366,15 +422,16 @@ class LeakyArgs(Args):
     slope: float = Field(0.01, ge=0)
 
 
-_activation("relu", lambda a: _nn().ReLU())
-_activation("sigmoid", lambda a: _nn().Sigmoid())
-_activation("tanh", lambda a: _nn().Tanh())
-_activation("gelu", lambda a: _nn().GELU())
-_activation("silu", lambda a: _nn().SiLU())
-_activation("relu6", lambda a: _nn().ReLU6())
-_activation("hardswish", lambda a: _nn().Hardswish())
-_activation("hardsigmoid", lambda a: _nn().Hardsigmoid())
-_activation("leaky_relu", lambda a: _nn().LeakyReLU(a.slope), LeakyArgs,
+_activation("relu", lambda a: _nn().ReLU(), lambda a: Source("nn.ReLU"))
+_activation("sigmoid", lambda a: _nn().Sigmoid(), lambda a: Source("nn.Sigmoid"))
+_activation("tanh", lambda a: _nn().Tanh(), lambda a: Source("nn.Tanh"))
+_activation("gelu", lambda a: _nn().GELU(), lambda a: Source("nn.GELU"))
+_activation("silu", lambda a: _nn().SiLU(), lambda a: Source("nn.SiLU"))
+_activation("relu6", lambda a: _nn().ReLU6(), lambda a: Source("nn.ReLU6"))
+_activation("hardswish", lambda a: _nn().Hardswish(), lambda a: Source("nn.Hardswish"))
+_activation("hardsigmoid", lambda a: _nn().Hardsigmoid(), lambda a: Source("nn.Hardsigmoid"))
+_activation("leaky_relu", lambda a: _nn().LeakyReLU(a.slope),
+            lambda a: Source("nn.LeakyReLU", (a.slope,)), LeakyArgs,
             lambda a: f"leaky_relu {a.slope:g}")
 
 
@@ -393,12 +450,14 @@ class ActivationArgs(Args):
 register(Op(
     "activation", ActivationArgs, _same,
     torch=lambda a, i, o: ACTIVATIONS[a.kind](a), caption=lambda a: a.kind,
+    source=lambda a, i, o: ACTIVATION_SOURCES[a.kind](a),
     doc="an activation chosen by name, for blocks taking one as a parameter: "
         "activation(\"relu6\") is relu6", example='activation("hardswish")', family="activation",
 ))
 register(Op(
     "softmax", NoArgs, _same,
     torch=lambda a, i, o: _nn().Softmax(dim=-1 if len(i) == 2 else 1),
+    source=lambda a, i, o: Source("nn.Softmax", (), {"dim": -1 if len(i) == 2 else 1}),
     caption=lambda a: "softmax", family="activation", example="softmax",
     doc="softmax over channels (CxHxW), features (F) or each token's features (NxD)",
 ))
@@ -437,9 +496,22 @@ def _pool_shape(name: str):
     return rule
 
 
+def _pool_source(call: str) -> Callable[[Any, Shape, Shape], Source]:
+    # the stride is always written (`nn.MaxPool2d(2, stride=2)`): torch's default, None,
+    # means "the kernel size", which a reader should not have to know
+    def source(a: Any, i: Shape, o: Shape) -> Source:
+        kwargs = {"stride": a.k if a.stride is None else a.stride, "padding": a.pad}
+        if hasattr(a, "dilation"):
+            kwargs["dilation"] = a.dilation
+        return Source(call, (a.k,), {**kwargs, "ceil_mode": a.ceil},
+                      {"padding": 0, "dilation": 1, "ceil_mode": False})
+    return source
+
+
 register(Op(
     "maxpool", MaxPoolArgs, _pool_shape("maxpool"),
     torch=lambda a, i, o: _nn().MaxPool2d(a.k, a.stride, a.pad, a.dilation, ceil_mode=a.ceil),
+    source=_pool_source("nn.MaxPool2d"),
     caption=lambda a: window_caption("maxpool", a),
     doc="max pooling; k, stride, pad, dilation an integer or a pair (h, w): "
         "maxpool(k, stride=k, pad=0, ceil=false, dilation=1)",
@@ -448,6 +520,7 @@ register(Op(
 register(Op(
     "avgpool", PoolArgs, _pool_shape("avgpool"),
     torch=lambda a, i, o: _nn().AvgPool2d(a.k, a.stride, a.pad, ceil_mode=a.ceil),
+    source=_pool_source("nn.AvgPool2d"),
     caption=lambda a: window_caption("avgpool", a),
     doc="average pooling (padding counts as zeros); k, stride, pad an integer or a pair: "
         "avgpool(k, stride=k, pad=0, ceil=false)",
@@ -468,6 +541,7 @@ def _adaptive_shape(a: AdaptiveArgs, s: Shape) -> Shape:
 register(Op(
     "adaptive_avgpool", AdaptiveArgs, _adaptive_shape,
     torch=lambda a, i, o: _nn().AdaptiveAvgPool2d((a.h, a.w or a.h)),
+    source=lambda a, i, o: Source("nn.AdaptiveAvgPool2d", ((a.h, a.w or a.h),)),
     caption=lambda a: f"adaptive avgpool {a.h}x{a.w or a.h}",
     doc="adaptive average pooling to a fixed size: adaptive_avgpool(h, w=h)",
     example="adaptive_avgpool(2, 3)", family="pooling",
@@ -475,6 +549,7 @@ register(Op(
 register(Op(
     "adaptive_maxpool", AdaptiveArgs, _adaptive_shape,
     torch=lambda a, i, o: _nn().AdaptiveMaxPool2d((a.h, a.w or a.h)),
+    source=lambda a, i, o: Source("nn.AdaptiveMaxPool2d", ((a.h, a.w or a.h),)),
     caption=lambda a: f"adaptive maxpool {a.h}x{a.w or a.h}",
     doc="adaptive max pooling to a fixed size: adaptive_maxpool(h, w=h)",
     example="adaptive_maxpool(2)", family="pooling",
@@ -482,6 +557,7 @@ register(Op(
 register(Op(
     "gap", NoArgs, lambda a, s: (_need_image("gap", s)[0], 1, 1),
     torch=lambda a, i, o: _nn().AdaptiveAvgPool2d((1, 1)),
+    source=lambda a, i, o: Source("nn.AdaptiveAvgPool2d", ((1, 1),)),
     caption=lambda a: "global avgpool",
     doc="global average pooling to Cx1x1 (nn.AdaptiveAvgPool2d((1, 1)))",
     example="gap", family="pooling",
@@ -492,7 +568,8 @@ register(Op(
 
 register(Op(
     "flatten", NoArgs, lambda a, s: (math.prod(s),),
-    torch=lambda a, i, o: _nn().Flatten(), caption=lambda a: "flatten",
+    torch=lambda a, i, o: _nn().Flatten(), source=lambda a, i, o: Source("nn.Flatten"),
+    caption=lambda a: "flatten",
     doc="flatten everything but the batch axis",
     example="flatten",
 ))
@@ -504,11 +581,13 @@ class DropoutArgs(Args):
 
 register(Op(
     "dropout", DropoutArgs, _same, torch=lambda a, i, o: _nn().Dropout(a.p),
+    source=lambda a, i, o: Source("nn.Dropout", (a.p,)),
     caption=lambda a: f"dropout {a.p:g}", doc="dropout: dropout(p=0.5), 0 <= p < 1",
     example="dropout(0.25)", family="dropout",
 ))
 register(Op(
     "identity", NoArgs, _same, torch=lambda a, i, o: _nn().Identity(),
+    source=lambda a, i, o: Source("nn.Identity"),
     caption=lambda a: "identity", doc="pass the input through unchanged",
     example="identity",
 ))

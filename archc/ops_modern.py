@@ -20,6 +20,7 @@ from .ops import (
     OpShapeError,
     Padding,
     Size,
+    Source,
     _nn,
     check_groups,
     fmt_shape,
@@ -55,9 +56,17 @@ def _layernorm_torch(a: LayerNormArgs, i: Shape, o: Shape) -> Any:
     return cls(_channels(i), eps=a.eps, elementwise_affine=a.affine)
 
 
+def _layernorm_source(a: LayerNormArgs, i: Shape, o: Shape) -> Source:
+    image = len(i) == 3
+    return Source("LayerNorm2d" if image else "nn.LayerNorm", (_channels(i),),
+                  {"eps": a.eps, "elementwise_affine": a.affine},
+                  {"eps": 1e-5, "elementwise_affine": True},
+                  support=("LayerNorm2d",) if image else ())
+
+
 register(Op(
     "layernorm", LayerNormArgs, lambda a, s: need_rank("layernorm", s, (3, 2, 1)),
-    torch=_layernorm_torch, caption=lambda a: "layernorm",
+    torch=_layernorm_torch, source=_layernorm_source, caption=lambda a: "layernorm",
     params=lambda a, i, o: 2 * _channels(i) if a.affine else 0,
     doc="layer normalisation over the channels of every position of CxHxW (convnext's "
         "LayerNorm2d), over F, or over each token's D features: layernorm(eps=1e-5)",
@@ -82,6 +91,9 @@ def _groupnorm_shape(a: GroupNormArgs, s: Shape) -> Shape:
 register(Op(
     "groupnorm", GroupNormArgs, _groupnorm_shape,
     torch=lambda a, i, o: _nn().GroupNorm(a.groups, i[0], eps=a.eps, affine=a.affine),
+    source=lambda a, i, o: Source("nn.GroupNorm", (a.groups, i[0]),
+                                  {"eps": a.eps, "affine": a.affine},
+                                  {"eps": 1e-5, "affine": True}),
     caption=lambda a: f"groupnorm {a.groups}",
     params=lambda a, i, o: 2 * i[0] if a.affine else 0,
     doc="group normalisation of CxHxW (or F) in `groups` groups of channels: "
@@ -101,9 +113,14 @@ def _scale_torch(a: ScaleArgs, i: Shape, o: Shape) -> Any:
     return _layers().Inline(torch.nn.Parameter(torch.full(shape, a.init)), _layers().scale)
 
 
+def _scale_source(a: ScaleArgs, i: Shape, o: Shape) -> Source:
+    shape = (i[0], 1, 1) if len(i) == 3 else (i[-1],)
+    return Source("nn.Parameter", (Source("torch.full", (shape, a.init)),), apply="{p} * {x}")
+
+
 register(Op(
     "layer_scale", ScaleArgs, lambda a, s: need_rank("layer_scale", s, (3, 2, 1)),
-    torch=_scale_torch, caption=lambda a: f"layer scale {a.init:g}",
+    torch=_scale_torch, source=_scale_source, caption=lambda a: f"layer scale {a.init:g}",
     params=lambda a, i, o: _channels(i), inline=True,
     doc="a learnable scale per channel (CxHxW: a Cx1x1 parameter, as convnext's CNBlock) or "
         "per feature, starting at `init`; the parameter is named after the layer: "
@@ -121,6 +138,7 @@ class StochasticDepthArgs(Args):
 register(Op(
     "stochastic_depth", StochasticDepthArgs, lambda a, s: s,
     torch=lambda a, i, o: _layers().StochasticDepth(a.p),
+    source=lambda a, i, o: Source("StochasticDepth", (a.p,), support=("StochasticDepth",)),
     caption=lambda a: f"stochastic depth {a.p:g}",
     doc="while training, zero a whole sample with probability p and scale the rest by "
         "1/(1-p); the identity in eval (torchvision's StochasticDepth(p, mode=\"row\")): "
@@ -144,6 +162,8 @@ def _channel_linear_shape(a: ChannelLinearArgs, s: Shape) -> Shape:
 register(Op(
     "channel_linear", ChannelLinearArgs, _channel_linear_shape,
     torch=lambda a, i, o: _layers().ChannelLinear(i[0], a.out, a.bias),
+    source=lambda a, i, o: Source("ChannelLinear", (i[0], a.out), {"bias": a.bias},
+                                  {"bias": True}, support=("ChannelLinear",)),
     caption=lambda a: f"channel linear {a.out}",
     params=lambda a, i, o: i[0] * a.out + (a.out if a.bias else 0),
     macs=lambda a, i, o: math.prod(o) * i[0],
@@ -168,6 +188,7 @@ def _shuffle_shape(a: ShuffleArgs, s: Shape) -> Shape:
 register(Op(
     "channel_shuffle", ShuffleArgs, _shuffle_shape,
     torch=lambda a, i, o: _nn().ChannelShuffle(a.groups),
+    source=lambda a, i, o: Source("nn.ChannelShuffle", (a.groups,)),
     caption=lambda a: f"channel shuffle {a.groups}",
     doc="interleave the channels of `groups` groups (ShuffleNet): channel_shuffle(groups)",
     example="channel_shuffle(3)",
@@ -214,6 +235,12 @@ register(Op(
     "conv_transpose", ConvTransposeArgs, _conv_transpose_shape,
     torch=lambda a, i, o: _nn().ConvTranspose2d(i[0], a.out, a.k, a.stride, a.pad,
                                                 a.output_pad, a.groups, a.bias, a.dilation),
+    source=lambda a, i, o: Source(
+        "nn.ConvTranspose2d", (i[0], a.out, a.k),
+        {"stride": a.stride, "padding": a.pad, "output_padding": a.output_pad,
+         "groups": a.groups, "bias": a.bias, "dilation": a.dilation},
+        {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "bias": True,
+         "dilation": 1}),
     caption=lambda a: window_caption("conv_transpose", a).replace(", /", ", x"),
     params=lambda a, i, o: i[0] * (a.out // a.groups) * math.prod(pair(a.k))
     + (a.out if a.bias else 0),
@@ -250,8 +277,16 @@ def _upsample_torch(a: UpsampleArgs, i: Shape, o: Shape) -> Any:
                           align_corners=align)
 
 
+def _upsample_source(a: UpsampleArgs, i: Shape, o: Shape) -> Source:
+    align = bool(a.align_corners) if a.mode == "bilinear" else None
+    return Source("nn.Upsample", (), {"scale_factor": tuple(float(x) for x in pair(a.scale)),
+                                      "mode": a.mode, "align_corners": align},
+                  {"align_corners": None})
+
+
 register(Op(
     "upsample", UpsampleArgs, _upsample_shape, torch=_upsample_torch,
+    source=_upsample_source,
     caption=lambda a: f"upsample x{_show(a.scale)} {a.mode}",
     doc="enlarge height and width by an integer factor (or a pair), by nearest neighbour or "
         "bilinear interpolation: upsample(scale=2, mode=\"nearest\", align_corners=none)",

@@ -14,7 +14,7 @@ from pydantic import Field
 from . import codes
 from .graph import Shape
 from .limits import MAX_DIM
-from .ops import Args, NoArgs, Op, OpLimitError, OpShapeError, need_rank, register
+from .ops import Args, NoArgs, Op, OpLimitError, OpShapeError, Source, need_rank, register
 
 
 def _layers() -> Any:
@@ -33,6 +33,7 @@ def _tokens_shape(a: Any, s: Shape) -> Shape:
 register(Op(
     "tokens", NoArgs, _tokens_shape,
     torch=lambda a, i, o: _layers().Tokens(), caption=lambda a: "to tokens",
+    source=lambda a, i, o: Source("Tokens", support=("Tokens",)),
     doc="CxHxW -> (H*W)xC: every position a token of C features, row by row (after a "
         "patch-embedding conv(d, k=p, stride=p), as VisionTransformer does)",
     example="tokens",
@@ -53,6 +54,9 @@ def _class_token_shape(a: Any, s: Shape) -> Shape:
 
 register(Op(
     "class_token", NoArgs, _class_token_shape, torch=_class_token_torch,
+    source=lambda a, i, o: Source(
+        "nn.Parameter", (Source("torch.zeros", (1, 1, i[1])),),
+        apply="torch.cat([{p}.expand({x}.shape[0], -1, -1), {x}], dim=1)"),
     caption=lambda a: "class token", params=lambda a, i, o: i[1], inline=True,
     doc="NxD -> (N+1)xD: a learnable token (starting at zeros) put before the others; the "
         "parameter is named after the layer (VisionTransformer's class_token)",
@@ -70,6 +74,9 @@ def _pos_torch(a: Any, i: Shape, o: Shape) -> Any:
 register(Op(
     "pos_embedding", NoArgs, lambda a, s: need_rank("pos_embedding", s, (2,)),
     torch=_pos_torch, caption=lambda a: "position embedding",
+    source=lambda a, i, o: Source("nn.Parameter", (Source(
+        "nn.init.normal_", (Source("torch.empty", (1, *i)),), {"std": 0.02}),),
+        apply="{x} + {p}"),
     params=lambda a, i, o: math.prod(i), inline=True,
     doc="adds a learnable NxD position embedding (normal, std 0.02), a parameter named after "
         "the layer (vision_transformer.Encoder's pos_embedding)",
@@ -95,6 +102,9 @@ def _attention_shape(a: AttentionArgs, s: Shape) -> Shape:
 register(Op(
     "attention", AttentionArgs, _attention_shape,
     torch=lambda a, i, o: _layers().SelfAttention(i[1], a.heads, a.dropout, a.bias),
+    source=lambda a, i, o: Source("SelfAttention", (i[1], a.heads),
+                                  {"dropout": a.dropout, "bias": a.bias},
+                                  {"dropout": 0.0, "bias": True}, support=("SelfAttention",)),
     caption=lambda a: f"self-attention, {a.heads} heads",
     params=lambda a, i, o: 4 * i[1] * i[1] + (4 * i[1] if a.bias else 0),
     # q, k, v and output projections (4 N D^2), then Q K^T and the weighted sum of V (2 N^2 D)
@@ -120,6 +130,7 @@ def _token_shape(a: TokenArgs, s: Shape) -> Shape:
 register(Op(
     "token", TokenArgs, _token_shape,
     torch=lambda a, i, o: _layers().SelectToken(a.index),
+    source=lambda a, i, o: Source("SelectToken", (a.index,), support=("SelectToken",)),
     caption=lambda a: f"token {a.index}",
     doc="NxD -> D: one token, e.g. the class token, token(0): token(index=0)",
     example="token(1)", example_input="4x6",

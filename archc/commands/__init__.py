@@ -40,6 +40,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("import-weights", "import_weights",
             "map a torchvision (or other) state_dict onto a spec, by name"),
     Command("lsp", "lsp", "run the language server (for editors) on stdio"),
+    Command("export", "export", "write a spec as standalone PyTorch source (.py) or ONNX"),
 )
 
 BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}

@@ -1,0 +1,230 @@
+"""Stage 3 helper for archc/emit/python.py: one class per block definition.
+
+Every instance of a definition across the networks given (the exported one, and copies with a
+network parameter changed) is written as pieces (archc/emit/unify.py), lined up into one
+template, and its varying slots explained (archc/emit/explain.py). Instances that cannot share a
+class split into variants (`Block`, `Block2`); a block that is only a numbered sequence of
+layers whose instances differ in length becomes an nn.Sequential subclass given its children.
+A group holding a join or an inline op gets a class of its own; other groups and repetitions
+are nn.Sequential. Definitions resolve inner first, so a class's pieces can name inner classes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import ast
+from ..errors import ArchcError
+from ..graph import Join, Layer, Node, Scope
+from ..ops import REGISTRY
+from .explain import Candidates, ClassDef, Param, explain_slots, py_name, type_text
+from .unify import Mismatch, PCall, Piece, PJoin, PLayer, PSeq, is_module, unify
+
+Key = tuple[str, ...]
+NETWORK: Key = ("network",)
+
+
+class ExportError(ArchcError):
+    """The spec uses something the Python exporter cannot write (an op without a source)."""
+
+
+def camel(name: str) -> str:
+    return "".join(p[:1].upper() + p[1:] for p in name.replace(".", "_").split("_")) or "M"
+
+
+def numbered(names: list[str]) -> bool:
+    return names == [str(i) for i in range(len(names))]
+
+
+def needs_class(scope: Scope) -> bool:
+    """A group or repetition holding a join or an inline op (a parameter, not a module)
+    needs a forward of its own; other groups and repetitions are nn.Sequential."""
+    return scope.kind in ("group", "repeat") and any(
+        isinstance(n, Join) or (isinstance(n, Layer) and REGISTRY[n.op].inline)
+        for n in scope.items)
+
+
+@dataclass
+class Classes:
+    """Every class of an export, resolved on demand, in the order they were resolved."""
+
+    blocks: Mapping[str, ast.Definition]
+    network: ast.Definition
+    instances: dict[Key, list[Scope]] = field(default_factory=dict)
+    base: set[int] = field(default_factory=set)  # id() of the exported network's scopes
+    of: dict[int, tuple[ClassDef, dict[str, Any]]] = field(default_factory=dict)
+    done: dict[Key, list[ClassDef]] = field(default_factory=dict)
+    order: list[ClassDef] = field(default_factory=list)
+    taken: set[str] = field(default_factory=set)
+
+    def add_network(self, root: Scope, base: bool) -> None:
+        self.instances.setdefault(NETWORK, []).append(root)
+        self._collect(root.items, NETWORK, "", base)
+        if base:
+            self.base.add(id(root))
+
+    def _collect(self, items: tuple[Node, ...], owner: Key, path: str, base: bool) -> None:
+        for node in items:
+            if isinstance(node, Join):
+                for branch in node.branches:
+                    self._collect(branch, owner, path, base)
+            elif isinstance(node, Scope):
+                key = self.key(node, owner, path)
+                if key is not None:
+                    self.instances.setdefault(key, []).append(node)
+                    if base:
+                        self.base.add(id(node))
+                    self._collect(node.items, key, "", base)
+                else:
+                    self._collect(node.items, owner, f"{path}{node.name}.", base)
+
+    def key(self, scope: Scope, owner: Key, path: str) -> Key | None:
+        if scope.kind == "block":
+            return ("block", scope.title)
+        if needs_class(scope):
+            return ("group", *owner, path + scope.name)
+        return None
+
+    # -- pieces
+    def pieces(self, items: tuple[Node, ...], owner: Key, path: str = "") -> tuple[Piece, ...]:
+        return tuple(self.piece(node, owner, path) for node in items)
+
+    def piece(self, node: Node, owner: Key, path: str) -> Piece:
+        if isinstance(node, Layer):
+            op = REGISTRY[node.op]
+            if op.source is None:
+                raise ExportError(f"op '{node.op}' has no source form (Op.source) to export",
+                                  node.span)
+            return PLayer(node.name, op.source(node.args, node.in_shape, node.out_shape),
+                          node.out_shape)
+        if isinstance(node, Join):
+            return PJoin(node.name, node.op, tuple(self.pieces(b, owner, path)
+                                                   for b in node.branches), node.out_shape)
+        key = self.key(node, owner, path)
+        if key is None:
+            return PSeq(node.name, None, self.pieces(node.items, owner, f"{path}{node.name}."),
+                        node.out_shape)
+        self.resolve(key)
+        cls, values = self.of[id(node)]
+        if cls.kind == "children":
+            return PSeq(node.name, cls, self.pieces(node.items, key), node.out_shape)
+        return PCall(node.name, cls, values, node.out_shape)
+
+    # -- classes
+    def resolve(self, key: Key) -> list[ClassDef]:
+        if key not in self.done:
+            scopes = self.instances[key]
+            rows = {k: self.pieces(s.items, key) for k, s in enumerate(scopes)}
+            self.done[key] = self._classes(key, scopes, rows)
+        return self.done[key]
+
+    def _classes(self, key: Key, scopes: list[Scope], rows) -> list[ClassDef]:
+        try:
+            return [self._build(key, scopes, rows, list(rows), "")]
+        except Mismatch:
+            if key == NETWORK:
+                raise
+        if all(numbered([p.name for p in r]) and all(map(is_module, r)) for r in rows.values()):
+            cls = ClassDef(self._name(key, ""), "children", self._doc(key, children=True))
+            for s in scopes:
+                self.of[id(s)] = (cls, {})
+            self.order.append(cls)
+            return [cls]
+        groups: list[list[int]] = []
+        for k in rows:  # greedy: each instance joins the first variant it fits
+            for g in groups:
+                try:
+                    self._build(key, scopes, rows, g + [k], "", dry=True)
+                    g.append(k)
+                    break
+                except Mismatch:
+                    continue
+            else:
+                groups.append([k])
+        return [self._build(key, scopes, rows, g, str(i + 1) if i else "")
+                for i, g in enumerate(groups)]
+
+    def _build(self, key: Key, scopes: list[Scope], rows, among: list[int], suffix: str,
+               dry: bool = False) -> ClassDef:
+        body = unify({k: rows[k] for k in among})
+        cand = self._candidates(key, {k: scopes[k] for k in among})
+        explain_slots(cand, body, set(among))
+        names = [n.name for n in body]
+        kind = "sequential" if numbered(names) and all(map(is_module, body)) else "module"
+        if kind == "sequential" and any(n.cond for n in body):
+            raise Mismatch("an optional item in a sequence")
+        if dry:
+            return ClassDef("", kind, "")
+        cls = ClassDef(self._name(key, suffix), kind, self._doc(key), body=body,
+                       base={k for k in among if id(scopes[k]) in self.base})
+        cls.params = self._params(cand)
+        for k in among:
+            env = {**cand.env[k], **{n: v[k] for n, v in cand.new.items()}}
+            self.of[id(scopes[k])] = (cls, {p.name: env[p.name] for p in cls.params})
+        self.order.append(cls)
+        return cls
+
+    def _candidates(self, key: Key, scopes: dict[int, Scope]) -> Candidates:
+        defn = self.network if key == NETWORK else self.blocks.get(key[1]) \
+            if key[0] == "block" else None
+        params = defn.params if defn is not None else ()
+        py = {p.name: py_name(p.name) for p in params}
+        defaults: dict[str, str | None] = {}
+        for p in params:
+            lit = p.default.value if isinstance(p.default, ast.Lit) else None
+            defaults[py[p.name]] = None if lit is None else _lit(lit)
+        env = {k: {py[n]: v for n, v in s.args.items() if n in py} for k, s in scopes.items()}
+        if key == NETWORK:
+            return Candidates(env, defaults, allow_new=False)
+        first = next(iter(scopes.values()))
+        inc = py_name("in_channels" if len(first.in_shape) == 3 else "in_features",
+                      set(defaults))
+        defaults[inc] = None
+        for k, s in scopes.items():
+            env[k][inc] = s.in_shape[0]
+        return Candidates(env, defaults, input=inc)
+
+    def _params(self, c: Candidates) -> list[Param]:
+        def typ(name: str) -> str:
+            values = [env[name] for env in c.env.values()] if name in c.names() \
+                else list(c.new[name].values())
+            return type_text(values)
+        used = [n for n in c.names() if n in c.used]
+        inc = [n for n in used if n == c.input]  # the input size, when used, first
+        required = [Param(n, typ(n)) for n in used if c.defaults[n] is None and n not in inc]
+        new = [Param(n, typ(n), keyword=True) for n in c.new]
+        optional = [Param(n, typ(n), c.defaults[n], keyword=True)
+                    for n in used if c.defaults[n] is not None]
+        return [*(Param(n, typ(n)) for n in inc), *required, *new, *optional]
+
+    def _name(self, key: Key, suffix: str) -> str:
+        base = camel(self.network.name if key == NETWORK else key[1] if key[0] == "block"
+                     else "_".join(key[1:]).replace(".", "_")) + suffix
+        name = py_name(base, self.taken)
+        self.taken.add(name)
+        return name
+
+    def _doc(self, key: Key, children: bool = False) -> str:
+        if key == NETWORK:
+            return f"Network `{_signature(self.network)}`."
+        if key[0] == "group":
+            return f"The group `{key[-1]}` of {'/'.join(key[1:-1])}."
+        defn = self.blocks[key[1]]
+        where = "the archc prelude" if defn.span.path == "<prelude>" else \
+            defn.span.path.rsplit("/", 1)[-1]
+        text = f"Block `{_signature(defn)}` ({where}, line {defn.span.line})."
+        return text + (" Its layers are passed in." if children else "")
+
+
+def _lit(value: Any) -> str:
+    from .layout import literal
+
+    return literal(value)
+
+
+def _signature(defn: ast.Definition) -> str:
+    from ..messages import default_text, signature
+
+    return signature(defn.name, [(p.name, default_text(p.default), p.default is None)
+                                 for p in defn.params])

@@ -1,0 +1,332 @@
+"""Stage 3, resolved graph -> standalone PyTorch source (`archc export SPEC -o model.py`).
+
+The file imports only torch (and OrderedDict): one class per block definition, its constructor
+taking what varies between the block's instances (archc/emit/classes.py), the network as a
+class taking the spec's parameters, submodules named exactly as archc.build names them (so one
+state_dict loads into either), and forwards written straight-line with the static shape after
+each statement, like torchvision's resnet.py. Ops and joins are written by their registry
+records (`Op.source`, `JoinOp.source`). The text is laid out as `ruff format` would."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .. import joins
+from ..expand import expand_network
+from ..graph import Network, Shape
+from ..ops import fmt_shape, same_value
+from ..program import Program, load_network
+from ..stats import count
+from .classes import NETWORK, Classes, ExportError, Mismatch
+from .explain import ClassDef, Param, py_name, type_text
+from .layout import Bracket, Expr, Kw, call, lines, literal
+from .params import deciding_params, perturbations
+from .support import NEEDS, SUPPORT
+from .unify import Slot, SlotTree, SubCall, TCall, TJoin, TLayer, TNode, TSeq
+
+__all__ = ["ExportError", "export_python", "python_source"]
+
+
+def export_python(source: str | Path, overrides: Mapping[str, Any] | None = None,
+                  input_shape: Shape | None = None, network: str | None = None,
+                  command: str = "") -> str:
+    """The standalone PyTorch source of a spec's network."""
+    net, prog = load_network(source, overrides, input_shape, network)
+    return python_source(net, prog, dict(overrides or {}), input_shape, command)
+
+
+def python_source(net: Network, prog: Program, overrides: dict[str, Any],
+                  input_shape: Shape | None, command: str = "") -> str:
+    defn = prog.networks[net.name]
+    classes = _classes(prog, net, [])
+    counts = {k: len(v) for k, v in classes.done.items()}
+    deciding = deciding_params(defn, prog.blocks)
+    extra: list[Network] = []
+    free: list[str] = []
+    for p in defn.params:
+        if p.name in deciding:
+            continue
+        others = [expand_network(defn, prog.blocks, prog.cyclic, {**overrides, p.name: v},
+                                 input_shape, prog.path)
+                  for v in perturbations(net.params[p.name])]
+        if not others or any(o is None or errs for o, errs in others):
+            continue
+        try:
+            trial = _classes(prog, net, extra + [o for o, _ in others if o is not None])
+        except Mismatch:
+            continue
+        if {k: len(v) for k, v in trial.done.items()} == counts:
+            extra += [o for o, _ in others if o is not None]
+            classes, free = trial, free + [p.name]
+    return _render(net, classes, free, command)
+
+
+def _classes(prog: Program, net: Network, extra: list[Network]) -> Classes:
+    classes = Classes(prog.blocks, prog.networks[net.name])
+    classes.add_network(net.root, base=True)
+    for other in extra:
+        classes.add_network(other.root, base=False)
+    classes.resolve(NETWORK)
+    return classes
+
+
+# ----------------------------------------------------------------------------- the file
+
+
+def _render(net: Network, classes: Classes, free: list[str], command: str) -> str:
+    root = classes.done[NETWORK][0]
+    root.params = [Param(py_name(n), type_text([v]), literal(v), keyword=True)
+                   for n, v in net.params.items()]
+    guards = [(py_name(n), v) for n, v in net.params.items() if n not in free]
+    body: list[str] = []
+    for cls in classes.order:
+        body += ["", "", *_class(cls, guards if cls is root else [])]
+    names = list(dict.fromkeys(_supports(classes)))
+    support = []
+    for name in names:
+        support += ["", "", *SUPPORT[name].strip("\n").splitlines()]
+    text = "\n".join(support + body)
+    imports = []
+    if "OrderedDict(" in text:
+        imports += ["from collections import OrderedDict", ""]
+    if "torch." in text:
+        imports.append("import torch")
+    imports += sorted({NEEDS[n] for n in names if n in NEEDS})
+    imports.append("from torch import Tensor, nn")
+    return "\n".join([*_header(net, command), "", *imports, *support, *body]) + "\n"
+
+
+def _header(net: Network, command: str) -> list[str]:
+    spec = Path(net.path).name if net.path else "<string>"
+    sets = ", ".join(f"{k}={literal(v)}" for k, v in net.params.items())
+    doc = _wrap(f'"""Network `{net.name}` of {spec}, written out as PyTorch source by archc.')
+    if command:
+        doc += ["", f"    {command}"]
+    doc += ["", *_wrap(f"Parameters: {sets or 'none'}. Input: N x {fmt_shape(net.input_shape)};"
+                       f" output: N x {fmt_shape(net.output_shape)}; "
+                       f"{count(net.root).params:,} parameters."),
+            *_wrap("Needs only torch. Submodules are named as archc.build names them, so a "
+                   "state_dict saved from archc loads into this model with strict=True."),
+            '"""']
+    return doc
+
+
+def _wrap(text: str, pad: str = "") -> list[str]:
+    """Words filled into lines of at most 88 columns (a longer word stands alone)."""
+    rows: list[str] = []
+    row = ""
+    for word in text.split(" "):
+        if row and len(pad) + len(row) + 1 + len(word) > 88:
+            rows.append(pad + row)
+            row = word
+        else:
+            row = f"{row} {word}" if row else word
+    return [*rows, pad + row]
+
+
+def _supports(classes: Classes) -> list[str]:
+    found: list[str] = []
+
+    def visit(nodes: list[TNode]) -> None:
+        for n in nodes:
+            if isinstance(n, TLayer):
+                found.extend(n.support)
+            elif isinstance(n, TSeq):
+                visit(n.children)
+            elif isinstance(n, TJoin):
+                for b in n.branches:
+                    visit(b)
+    for cls in classes.order:
+        visit(cls.body)
+    return found
+
+
+# ----------------------------------------------------------------------------- classes
+
+
+def _class(cls: ClassDef, guards: list[tuple[str, Any]]) -> list[str]:
+    base = "nn.Module" if cls.kind == "module" else "nn.Sequential"
+    out = [f"class {cls.name}({base}):", *_docstring(cls.doc, 1)]
+    if cls.kind == "children":
+        return out
+    params = ["self", *(f"{p.name}: {p.type}" + (f" = {p.default}" if p.default else "")
+                        for p in cls.params)]
+    out += ["", *lines("def ", call("__init__", *params), " -> None:", 1)]
+    for name, value in guards:
+        test = (f"not {name}" if value else name) if isinstance(value, bool) \
+            else f"{name} != {literal(value)}"
+        message = f"{name}={literal(value)} is built into this file; export again to change it"
+        if len(message) > 88 - 18:
+            message = f"{name} is fixed at {literal(value)}"
+        out += [f"        if {test}:", *lines("raise ", call("ValueError", literal(message)),
+                                             "", 3)]
+    if cls.kind == "sequential":
+        return out + lines("", Bracket("super().__init__", tuple(map(_module, cls.body))), "", 2)
+    out.append("        super().__init__()")
+    for node in _modules(cls.body):
+        out += _assign(node)
+    out += ["", "    def forward(self, x: Tensor) -> Tensor:"]
+    out += _forward(cls, cls.body, "x", "x", _Vars())
+    return [*out, "        return x"]
+
+
+def _docstring(text: str, depth: int) -> list[str]:
+    pad = "    " * depth
+    one = f'{pad}"""{text}"""'
+    return [one] if len(one) <= 88 else [*_wrap(f'"""{text}', pad), f'{pad}"""']
+
+
+def _modules(nodes: list[TNode]) -> list[TNode]:
+    """The submodules of a class body, in the order archc.build registers them."""
+    out: list[TNode] = []
+    for n in nodes:
+        if isinstance(n, TJoin):
+            for b in n.branches:
+                out += _modules(b)
+        else:
+            out.append(n)
+    return out
+
+
+def _assign(node: TNode) -> list[str]:
+    if node.name.isidentifier():
+        target = f"self.{node.name} = "
+        if not node.cond:
+            return lines(target, _module(node), "", 2)
+        return [f"        {target}None", f"        if {node.cond}:",
+                *lines(target, _module(node), "", 3)]
+    method = "self.register_parameter" if isinstance(node, TLayer) and node.apply \
+        else "self.add_module"
+    add = call(method, literal(node.name), _module(node))
+    if not node.cond:
+        return lines("", add, "", 2)
+    return [f"        {method}({literal(node.name)}, None)", f"        if {node.cond}:",
+            *lines("", add, "", 3)]
+
+
+def _constant(tree: SlotTree) -> tuple[bool, Any]:
+    if isinstance(tree, Slot):
+        values = list(tree.values.values())
+        return all(same_value(v, values[0]) for v in values), values[0]
+    if isinstance(tree, SubCall):
+        return False, None
+    parts = [_constant(t) for t in tree]
+    return all(ok for ok, _ in parts), tuple(v for _, v in parts)
+
+
+def _text(tree: SlotTree) -> Expr:
+    if isinstance(tree, Slot):
+        return tree.expr
+    if isinstance(tree, SubCall):
+        return _call(tree.call, tree.args, tree.kwargs, tree.defaults)
+    inner = [str(_text(t)) if isinstance(_text(t), str) else _flat(_text(t)) for t in tree]
+    return f"({', '.join(inner)},)" if len(inner) == 1 else f"({', '.join(inner)})"
+
+
+def _flat(e: Expr) -> str:
+    from .layout import flat
+
+    return flat(e)
+
+
+def _call(head: str, args: list[SlotTree], kwargs: dict[str, SlotTree],
+          defaults: dict[str, Any]) -> Bracket:
+    """A source call; a keyword equal to its default in every instance is left out."""
+    kws = [Kw(k, _text(t)) for k, t in kwargs.items()
+           if not (k in defaults and _constant(t)[0]
+                   and same_value(_constant(t)[1], defaults[k]))]
+    return Bracket(head, (*map(_text, args), *kws))
+
+
+def _module(node: TNode) -> Expr:
+    """The constructor call of one submodule (or of an inline op's parameter)."""
+    if isinstance(node, TLayer):
+        return _call(node.call, node.args, node.kwargs, node.defaults)
+    if isinstance(node, TCall):
+        items: list[Expr] = []
+        for p in node.cls.params:
+            ok, value = _constant(node.args[p.name])
+            if not p.keyword:
+                items.append(node.args[p.name].expr)
+            elif not (p.default is not None and ok and literal(value) == p.default):
+                items.append(Kw(p.name, node.args[p.name].expr))
+        return Bracket(node.cls.name, tuple(items))
+    if isinstance(node, TSeq):
+        head = node.cls.name if node.cls is not None else "nn.Sequential"
+        return Bracket(head, _children(node.children))
+    raise ExportError(f"'{node.name}' is not a module")
+
+
+def _children(children: list[TNode]) -> tuple[Expr, ...]:
+    names = [c.name for c in children]
+    mods = [_module(c) for c in children]
+    if names == [str(i) for i in range(len(names))]:
+        return tuple(mods)
+    if all(n.isidentifier() for n in names):
+        return (Bracket("OrderedDict", tuple(Kw(n, m) for n, m in zip(names, mods,
+                                                                         strict=True))),)
+    pairs = tuple(Bracket("", (literal(n), m)) for n, m in zip(names, mods, strict=True))
+    return (call("OrderedDict", Bracket("", pairs, "[", "]")),)
+
+
+# ----------------------------------------------------------------------------- forward
+
+
+class _Vars:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def fresh(self) -> str:
+        self.n += 1
+        return f"b{self.n}"
+
+
+def _comment(cls: ClassDef, node: TNode) -> str:
+    shapes = {node.present[k] for k in cls.base if k in node.present}
+    return f"  # {fmt_shape(shapes.pop())}" if len(shapes) == 1 else ""
+
+
+def _apply(node: TNode, x: str) -> str:
+    """The expression applying one submodule (or an inline op) to `x`."""
+    if isinstance(node, TLayer) and node.apply:
+        return node.apply.format(x=x, p=_get(node.name))
+    return f"{_get(node.name)}({x})"
+
+
+def _get(name: str) -> str:
+    return f"self.{name}" if name.isidentifier() else f"getattr(self, {literal(name)})"
+
+
+def _forward(cls: ClassDef, nodes: list[TNode], src: str, dst: str, v: _Vars,
+             depth: int = 2) -> list[str]:
+    """Statements computing `dst` from `src` through `nodes` (dst may equal src)."""
+    pad = "    " * depth
+    out: list[str] = []
+    cur = src
+    for node in nodes:
+        if isinstance(node, TJoin):
+            outs = []
+            for branch in node.branches:
+                if not branch:
+                    outs.append(cur)
+                    continue
+                var = v.fresh()
+                out += _forward(cls, branch, cur, var, v, depth)
+                outs.append(var)
+            record = joins.lookup(node.op)
+            if record.source is None:
+                raise ExportError(f"join '{node.op}' has no source form (JoinOp.source)")
+            out.append(f"{pad}{dst} = {record.source(outs)}{_comment(cls, node)}")
+        elif node.cond:
+            if cur != dst:
+                out.append(f"{pad}{dst} = {cur}")
+            out += [f"{pad}if {_get(node.name)} is not None:",
+                    f"{pad}    {dst} = {_apply(node, dst)}{_comment(cls, node)}"]
+        else:
+            out.append(f"{pad}{dst} = {_apply(node, cur)}{_comment(cls, node)}")
+        cur = dst
+    if cur != dst:
+        out.append(f"{pad}{dst} = {cur}")
+    return out

@@ -1,0 +1,66 @@
+"""Run by tests/test_export.py in a fresh interpreter (beside export_check.py, so the two use
+both CI cores): export each spec to ONNX as `archc export SPEC -o FILE.onnx` does (checked by
+onnx.checker inside), run it with onnxruntime at a batch size other than the one exported
+(the batch axis is dynamic) and compare with archc's module in PyTorch. Usage:
+onnx_check.py JOBS.json; each job {"spec", "sets", "input", "onnx", "weights"}; prints one line
+of JSON per job."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+import archc
+from archc.emit.onnx import export_onnx
+from archc.weights import read_state_dict
+
+
+def check(job: dict[str, Any]) -> dict[str, Any]:
+    inp = tuple(job["input"]) if job.get("input") else None
+    net = archc.load(job["spec"], job.get("sets") or {}, inp)
+    export_onnx(net, job["onnx"], job.get("weights"), seed=0)
+    torch.manual_seed(0)
+    model = archc.build(net).eval()
+    if job.get("weights"):
+        model.load_state_dict(read_state_dict(job["weights"]), strict=True)
+    x = torch.randn(3, *net.input_shape)
+    with torch.no_grad():
+        want = model(x).numpy()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = ort.InferenceSession(job["onnx"], options, providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"input": x.numpy()})
+    size = os.path.getsize(job["onnx"])
+    os.remove(job["onnx"])  # big models: do not keep hundreds of MB around
+    return {"shape_ok": got.shape == want.shape,
+            "max_abs": float(np.abs(got - want).max()),
+            "close": bool(np.allclose(got, want, rtol=1e-5, atol=1e-5)),
+            "inputs": [i.name for i in session.get_inputs()],
+            "batch_dim": str(session.get_inputs()[0].shape[0]), "bytes": size}
+
+
+def main() -> int:
+    torch.set_num_threads(1)
+    for job in json.load(open(sys.argv[1])):
+        start = time.process_time()
+        try:
+            result = check(job)
+        except Exception:
+            result = {"error": traceback.format_exc()}
+        result["cpu_s"] = round(time.process_time() - start, 2)
+        print(json.dumps({"onnx": job["onnx"], **result}), flush=True)
+        gc.collect()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

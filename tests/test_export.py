@@ -1,0 +1,201 @@
+"""`archc export`, tested against the real thing. Every bundled spec, every member of the
+torchvision families, every tests/cases spec and the example of every op and join (both
+registries, so a new op or join is covered with no new test code, and fails without its
+source form) is exported to Python; a fresh interpreter (tests/export_check.py) imports each
+file, loads archc.build's state_dict into it with strict=True, and compares outputs in fp64 in
+eval and train mode, parameter counts, FLOPs (FlopCounterMode), and TorchScript / torch.compile
+where asked. Every bundled spec also goes to ONNX (tests/onnx_check.py, in a second interpreter
+running beside the first: CI has two cores), checked by onnx.checker and run by onnxruntime at
+another batch size. The files pass `ruff format --check` and `ruff check`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import archc
+from archc import joins
+from archc.emit.python import export_python
+from archc.emit.support import SUPPORT
+from archc.ops import REGISTRY
+from tests.util import static_layers
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+CASES = sorted((ROOT / "tests" / "cases").glob("*.arch"))
+SMALL = {"tv_alexnet": (3, 64, 64)}  # the tv_* specs pool adaptively: small inputs suffice
+# TorchScript cannot compile `super()` calls (nn.MultiheadAttention's forward, reused)
+NO_JIT = {"op_attention"}
+
+
+def _jobs() -> dict[str, dict[str, Any]]:
+    jobs: dict[str, dict[str, Any]] = {}
+    for spec in sorted(SPECS.glob("*.arch")):
+        small = SMALL.get(spec.stem, (3, 32, 32)) if spec.stem.startswith("tv_") else None
+        jobs[spec.stem] = {"spec": str(spec), "input": small, "jit": True}
+    members = [("tv_resnet", {"depth": d}) for d in (34, 50, 101, 152)]
+    members += [("tv_densenet", {"depth": d}) for d in (169, 201)]
+    members += [("tv_vgg", {"depth": d, "batch_norm": bn}) for d in (11, 13, 16, 19)
+                for bn in (False, True) if (d, bn) != (16, False)]
+    members += [("vgg11", {"ratio": 4})]
+    for spec, sets in members:
+        name = spec + "".join(f"_{k}={v}" for k, v in sets.items())
+        jobs[name] = {**jobs[spec], "sets": sets, "jit": False}
+    for case in CASES:
+        jobs[f"case_{case.stem}"] = {"spec": str(case), "jit": True}
+    jobs["resnet_mnist"]["compile"] = True  # torch.compile on CPU is slow: one small spec
+    return jobs
+
+
+def _examples(folder: Path) -> dict[str, dict[str, Any]]:
+    """A one-layer spec per op and one per join, from their registry records."""
+    jobs = {}
+    for name, op in sorted(REGISTRY.items()):
+        path = folder / f"op_{name}.arch"
+        path.write_text(f"network t {{ input {op.example_input} x: {op.example} }}\n")
+        jobs[f"op_{name}"] = {"spec": str(path), "jit": f"op_{name}" not in NO_JIT}
+    for name, record in sorted(joins.JOINS.items()):
+        path = folder / f"join_{name}.arch"
+        path.write_text(f"network t {{ input {record.example_input} {record.example} }}\n")
+        jobs[f"join_{name}"] = {"spec": str(path), "jit": True}
+    return jobs
+
+
+JOBS = _jobs()
+ONNX = sorted(p.stem for p in SPECS.glob("*.arch"))
+
+
+def _run(script: str, jobs: list[dict[str, Any]], folder: Path, name: str) -> subprocess.Popen:
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(jobs))
+    return subprocess.Popen([sys.executable, str(ROOT / "tests" / script), str(path)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _collect(proc: subprocess.Popen, key: str) -> dict[str, dict[str, Any]]:
+    out, err = proc.communicate(timeout=1800)
+    assert proc.returncode == 0, err[-3000:]
+    return {Path(r[key]).stem: r for r in map(json.loads, out.splitlines())}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> dict[str, Any]:
+    """Export every job, then check them all in two fresh interpreters side by side."""
+    folder = tmp_path_factory.mktemp("export")
+    jobs = {**JOBS, **_examples(folder)}
+    for name, job in jobs.items():
+        text = export_python(job["spec"], job.get("sets"), job.get("input"))
+        job["file"] = str(folder / f"{name}.py")
+        Path(job["file"]).write_text(text)
+    weights = _weights(folder)
+    onnx_jobs = [{**jobs[s], "onnx": str(folder / f"{s}.onnx")} for s in ONNX]
+    onnx_jobs.append({**jobs["lenet"], "onnx": str(folder / "lenet_weights.onnx"),
+                      "weights": str(weights)})
+    py = _run("export_check.py", list(jobs.values()), folder, "py")
+    ox = _run("onnx_check.py", onnx_jobs, folder, "onnx")
+    return {"folder": folder, "jobs": jobs, "py": _collect(py, "file"),
+            "onnx": _collect(ox, "onnx")}
+
+
+def _weights(folder: Path) -> Path:
+    from safetensors.torch import save_file
+
+    torch.manual_seed(7)
+    model = archc.build(archc.load("lenet"))
+    path = folder / "lenet.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path
+
+
+# ----------------------------------------------------------------------------- registries
+
+
+def _namespace() -> dict[str, Any]:
+    space: dict[str, Any] = {"torch": torch, "nn": nn, "Tensor": torch.Tensor,
+                             "F": torch.nn.functional}
+    for text in SUPPORT.values():
+        exec(text, space)
+    return space
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_op_has_a_source_that_builds_its_module(name: str) -> None:
+    op = REGISTRY[name]
+    assert op.source is not None, f"op '{name}' needs a source form (Op.source) to export"
+    net = archc.loads(f"network t {{ input {op.example_input} x: {op.example} }}")
+    layer = static_layers(net)["x"]
+    source = op.source(layer.args, layer.in_shape, layer.out_shape)
+    made = op.torch(layer.args, layer.in_shape, layer.out_shape)
+    written = eval(source.text(), _namespace())
+    if op.inline:  # a parameter of its scope, and the expression applying it
+        assert source.apply and written.shape == made.tensor.shape
+        return
+    assert type(written).__name__ == type(made).__name__ and repr(written) == repr(made)
+    assert {k: v.shape for k, v in written.state_dict().items()} == \
+        {k: v.shape for k, v in made.state_dict().items()}
+
+
+@pytest.mark.parametrize("kind", sorted(joins.JOINS))
+def test_every_join_has_a_source_equal_to_its_reference(kind: str) -> None:
+    record = joins.JOINS[kind]
+    assert record.source is not None, f"join '{kind}' needs a source form (JoinOp.source)"
+    outs = [torch.randn(2, 3, 4, 4) for _ in range(3)]
+    names = {f"b{i}": t for i, t in enumerate(outs)}
+    got = eval(record.source(list(names)), {"torch": torch, **names})
+    torch.testing.assert_close(got, record.reference(outs), rtol=0, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- equivalence
+
+
+@pytest.mark.parametrize("name", [*JOBS, *(f"op_{n}" for n in sorted(REGISTRY)),
+                                  *(f"join_{n}" for n in sorted(joins.JOINS))])
+def test_exported_module_equals_archc(name: str, exported) -> None:
+    result = exported["py"][name]
+    assert "error" not in result, result["error"]
+    assert result["keys_equal"] and result["eval_equal"] and result["train_equal"]
+    assert result["buffers_equal"]
+    assert result["params"][0] == result["params"][1]
+    assert result["flops"][0] == result["flops"][1]
+    job = exported["jobs"][name]
+    if job.get("jit"):
+        assert result["jit_equal"]
+    if job.get("compile"):
+        assert result["compile_close"]
+
+
+@pytest.mark.parametrize("name", [*ONNX, "lenet_weights"])
+def test_onnx_runs_equal_to_pytorch(name: str, exported) -> None:
+    result = exported["onnx"][name]
+    assert "error" not in result, result["error"]
+    assert result["shape_ok"] and result["close"], result["max_abs"]
+    assert result["inputs"] == ["input"] and not result["batch_dim"].isdigit()
+
+
+def test_files_pass_ruff(exported) -> None:
+    folder = str(exported["folder"])
+    for args in (["format", "--isolated", "--check"],
+                 ["check", "--isolated", "--select", "E,F,W,I,B,UP"]):
+        done = subprocess.run([sys.executable, "-m", "ruff", *args, folder],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", [n for n in JOBS if not n.startswith("case_")])
+def test_one_class_per_block_definition(name: str, exported) -> None:
+    job = exported["jobs"][name]
+    net = archc.load(job["spec"], job.get("sets"), job.get("input"))
+    blocks = {n.title for _, n in archc.graph.walk(net.root.items)
+              if isinstance(n, archc.Scope) and n.kind == "block"}
+    text = Path(job["file"]).read_text()
+    documented = [line.split("`")[1].split("(")[0] for line in text.splitlines()
+                  if line.strip().startswith('"""Block `')]
+    assert sorted(documented) == sorted(blocks)

@@ -1,0 +1,153 @@
+"""What an exported Python file says and accepts: one class per block definition used by all
+its instances, constructor arguments for what varies, the network's parameters as constructor
+arguments (free where the value only flows into layer sizes, checked where it decides
+structure), shape comments, the header, imports of torch alone, and the `archc export` command.
+(Equivalence of every export with archc.build: tests/test_export.py.)"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+import archc
+from archc.cli import main
+from archc.emit.python import export_python
+from archc.ops import REGISTRY
+
+
+def _module(tmp_path: Path, name: str, text: str) -> ModuleType:
+    path = tmp_path / f"{name}.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _same_outputs(ours: torch.nn.Module, theirs: torch.nn.Module, shape) -> bool:
+    theirs.load_state_dict(ours.state_dict(), strict=True)
+    x = torch.randn(2, *shape, dtype=torch.float64)
+    ours, theirs = ours.double().eval(), theirs.double().eval()
+    with torch.no_grad():
+        return torch.equal(ours(x), theirs(x))
+
+
+@pytest.fixture(scope="module")
+def r18_text() -> str:
+    return export_python("resnet18", command="archc export resnet18 -o r18.py")
+
+
+def test_resnet18_reads_like_torchvision(r18_text: str, tmp_path: Path) -> None:
+    lines = r18_text.splitlines()
+    assert lines[0].startswith('"""Network `resnet18` of resnet18.arch')
+    assert "    archc export resnet18 -o r18.py" in lines
+    assert r18_text.count("class ") == 3  # Residual, ResStage, Resnet18
+    assert "class Residual(nn.Module):" in lines and "class ResStage(nn.Sequential):" in lines
+    assert "        x = self.layer2(x)  # 128x12x12" in lines
+    assert "        self.fc = nn.Linear(512, classes)" in lines
+    r18 = _module(tmp_path, "r18", r18_text)
+    model = r18.Resnet18()
+    assert sum(isinstance(m, r18.Residual) for m in model.modules()) == 8
+
+
+def test_network_parameter_is_a_constructor_argument(r18_text: str, tmp_path: Path) -> None:
+    r18 = _module(tmp_path, "r18b", r18_text)
+    net = archc.load("resnet18", {"classes": 100}, (1, 32, 32))
+    assert _same_outputs(archc.build(net), r18.Resnet18(classes=100), net.input_shape)
+
+
+def test_structural_parameters_are_checked(tmp_path: Path) -> None:
+    tv = _module(tmp_path, "tvr", export_python("tv_resnet"))
+    tv.TvResnet(classes=10)
+    with pytest.raises(ValueError, match="depth=18 is built into this file"):
+        tv.TvResnet(depth=34)
+    vgg = _module(tmp_path, "vgg", export_python("vgg11", input_shape=None))
+    with pytest.raises(ValueError, match="ratio=1"):
+        vgg.Vgg11(ratio=4)
+
+
+SPEC = """
+block widen(c) { conv(c, k=1) relu conv(2 * c, k=1) }
+block pick(c, deep) { if deep { conv(c, k=3, pad=1) } else { conv(c, k=1) } }
+network n(w=4, d=8, gated=false) {
+  input 3x6x6
+  a: widen(w)
+  b: pick(d, d > 6)
+  if gated { sigmoid }
+  flatten
+  fc: linear(w * 3)
+}
+"""
+
+
+@pytest.mark.parametrize("sets", [{"w": 5}, {"w": 1}])
+def test_value_parameters_flow_through_blocks(tmp_path: Path, sets) -> None:
+    spec = tmp_path / "flow.arch"
+    spec.write_text(SPEC)
+    text = export_python(spec)
+    assert "self.a = Widen(w)" in text and "nn.Linear(288, 3 * w)" in text
+    mod = _module(tmp_path, f"flow{sets['w']}", text)
+    net = archc.load(spec, sets)
+    assert _same_outputs(archc.build(net), mod.N(**sets), net.input_shape)
+    for deciding in ({"d": 5}, {"gated": True}):  # used in a condition: fixed in the file
+        with pytest.raises(ValueError, match="is built into this file"):
+            mod.N(**deciding)
+
+
+def test_imports_torch_only_and_runs_without_archc(r18_text: str, tmp_path: Path) -> None:
+    tree = ast.parse(r18_text)
+    roots = {(n.module if isinstance(n, ast.ImportFrom) else a.name).split(".")[0]
+             for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+             for a in (n.names if isinstance(n, ast.Import) else [n])}
+    assert roots <= {"torch", "collections"}
+    (tmp_path / "r18.py").write_text(r18_text)
+    code = ("import sys; sys.modules['archc'] = None; import torch, r18; "
+            "print(tuple(r18.Resnet18().eval()(torch.randn(2, 1, 96, 96)).shape))")
+    done = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, "
+                           f"{str(tmp_path)!r}); {code}"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "(2, 10)"
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def test_command_writes_the_python_file(tmp_path: Path, r18_text: str) -> None:
+    out = tmp_path / "r18.py"
+    assert main(["export", "resnet18", "-o", str(out)]) == 0
+    assert out.read_text() == r18_text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-o", "m.txt"], "unknown output type '.txt'"),
+    (["-o", "m.py", "--weights", "w.pth"], "--weights applies to .onnx"),
+])
+def test_usage_errors(argv, message, tmp_path: Path, capsys) -> None:
+    argv = [a if a.startswith("-") or "." not in a else str(tmp_path / a) for a in argv]
+    assert main(["export", "lenet", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_onnx_packages_say_how_to_get_them(tmp_path: Path) -> None:
+    code = ("import sys; sys.modules['onnxscript'] = None; from archc.cli import main; "
+            f"sys.exit(main(['export', 'lenet', '-o', {str(tmp_path / 'm.onnx')!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "pip install 'archc[onnx]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_op_without_source_is_a_located_error(monkeypatch, tmp_path: Path, capsys) -> None:
+    monkeypatch.setitem(REGISTRY, "relu", replace(REGISTRY["relu"], source=None))
+    assert main(["export", "resnet_mnist", "-o", str(tmp_path / "m.py")]) == 1
+    err = capsys.readouterr().err
+    assert "resnet_mnist.arch" in err and "op 'relu' has no source form" in err
+    assert not (tmp_path / "m.py").exists()
