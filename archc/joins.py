@@ -27,15 +27,19 @@ def _no_macs(ins: Sequence[Shape], out: Shape) -> int:
 class Inputs:
     """How a join's input reaches its branches: `shapes` gives each branch's input shape (or
     raises OpShapeError), `torch` emits the same into a torch.fx graph, and `reference`
-    computes it from a real tensor, independently of `torch`."""
+    computes it from a real tensor, independently of `torch`. `source(x, names)` is the Python
+    statement binding each branch's input to `names` from the variable `x` (archc export), or
+    None when every branch reads `x` itself; an Inputs without it cannot be exported."""
 
     name: str
     shapes: Callable[[Shape, int], list[Shape]]
     torch: Callable[[Any, Any, int], list[Any]]  # (fx.Graph, input node, n) -> n nodes
     reference: Callable[[Any, int], list[Any]]  # (input tensor, n) -> n tensors
+    source: Callable[[str, list[str]], str | None] | None = None
 
 
-SAME = Inputs("same", lambda s, n: [s] * n, lambda g, x, n: [x] * n, lambda x, n: [x] * n)
+SAME = Inputs("same", lambda s, n: [s] * n, lambda g, x, n: [x] * n, lambda x, n: [x] * n,
+              source=lambda x, names: None)
 
 
 def _chunk_shapes(s: Shape, n: int) -> list[Shape]:
@@ -57,7 +61,12 @@ def _chunk_reference(x: Any, n: int) -> list[Any]:
     return [x[:, i * c:(i + 1) * c] for i in range(n)]
 
 
-CHUNKS = Inputs("chunks", _chunk_shapes, _chunk_torch, _chunk_reference)
+def _chunk_source(x: str, names: list[str]) -> str:
+    call = f"torch.chunk({x}, {len(names)}, 1)"
+    return f"{names[0]} = {call}[0]" if len(names) == 1 else f"{', '.join(names)} = {call}"
+
+
+CHUNKS = Inputs("chunks", _chunk_shapes, _chunk_torch, _chunk_reference, _chunk_source)
 
 
 @dataclass(frozen=True)
@@ -239,7 +248,7 @@ register(JoinOp(
         "an empty branch passes its part through",
     shape=_stacked("split", codes.CONCAT_SIZES), torch=_concat_torch,
     reference=_concat_reference,
-    inputs=CHUNKS,
+    source=lambda names: f"torch.cat([{', '.join(names)}], 1)", inputs=CHUNKS,
     diagram={"label": "split | concat", "shape": "invtrapezium"},
     example="split { | conv(3, k=3, pad=1) relu }",
 ))

@@ -31,15 +31,22 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 CASES = sorted((ROOT / "tests" / "cases").glob("*.arch"))
 SMALL = {"tv_alexnet": (3, 64, 64)}  # the tv_* specs pool adaptively: small inputs suffice
-# TorchScript cannot compile `super()` calls (nn.MultiheadAttention's forward, reused)
-NO_JIT = {"op_attention"}
+# TorchScript cannot compile `super()` calls (attention reuses nn.MultiheadAttention's forward)
+NO_JIT = {"attention"}
+
+
+def _scriptable(spec: str, sets: dict[str, Any] | None = None, inp=None) -> bool:
+    net = archc.load(spec, sets, inp)
+    return not any(isinstance(n, archc.Layer) and n.op in NO_JIT
+                   for _, n in archc.graph.walk(net.root.items))
 
 
 def _jobs() -> dict[str, dict[str, Any]]:
     jobs: dict[str, dict[str, Any]] = {}
     for spec in sorted(SPECS.glob("*.arch")):
         small = SMALL.get(spec.stem, (3, 32, 32)) if spec.stem.startswith("tv_") else None
-        jobs[spec.stem] = {"spec": str(spec), "input": small, "jit": True}
+        jobs[spec.stem] = {"spec": str(spec), "input": small,
+                           "jit": _scriptable(str(spec), None, small)}
     members = [("tv_resnet", {"depth": d}) for d in (34, 50, 101, 152)]
     members += [("tv_densenet", {"depth": d}) for d in (169, 201)]
     members += [("tv_vgg", {"depth": d, "batch_norm": bn}) for d in (11, 13, 16, 19)
@@ -49,7 +56,7 @@ def _jobs() -> dict[str, dict[str, Any]]:
         name = spec + "".join(f"_{k}={v}" for k, v in sets.items())
         jobs[name] = {**jobs[spec], "sets": sets, "jit": False}
     for case in CASES:
-        jobs[f"case_{case.stem}"] = {"spec": str(case), "jit": True}
+        jobs[f"case_{case.stem}"] = {"spec": str(case), "jit": _scriptable(str(case))}
     jobs["resnet_mnist"]["compile"] = True  # torch.compile on CPU is slow: one small spec
     return jobs
 
@@ -60,7 +67,7 @@ def _examples(folder: Path) -> dict[str, dict[str, Any]]:
     for name, op in sorted(REGISTRY.items()):
         path = folder / f"op_{name}.arch"
         path.write_text(f"network t {{ input {op.example_input} x: {op.example} }}\n")
-        jobs[f"op_{name}"] = {"spec": str(path), "jit": f"op_{name}" not in NO_JIT}
+        jobs[f"op_{name}"] = {"spec": str(path), "jit": name not in NO_JIT}
     for name, record in sorted(joins.JOINS.items()):
         path = folder / f"join_{name}.arch"
         path.write_text(f"network t {{ input {record.example_input} {record.example} }}\n")

@@ -131,18 +131,21 @@ class Classes:
                 self.of[id(s)] = (cls, {})
             self.order.append(cls)
             return [cls]
+        alike: dict[tuple, list[int]] = {}  # instances of one structure always share a class
+        for k, row in rows.items():
+            alike.setdefault(_structure(row), []).append(k)
         groups: list[list[int]] = []
-        for k in rows:  # greedy: each instance joins the first variant it fits
+        for part in alike.values():  # greedy: each structure joins the first variant it fits
             for g in groups:
                 try:
-                    self._build(key, scopes, rows, g + [k], "", dry=True)
-                    g.append(k)
+                    self._build(key, scopes, rows, g + part, "", dry=True)
+                    g += part
                     break
                 except Mismatch:
                     continue
             else:
-                groups.append([k])
-        return [self._build(key, scopes, rows, g, str(i + 1) if i else "")
+                groups.append(list(part))
+        return [self._build(key, scopes, rows, sorted(g), str(i + 1) if i else "")
                 for i, g in enumerate(groups)]
 
     def _build(self, key: Key, scopes: list[Scope], rows, among: list[int], suffix: str,
@@ -215,6 +218,22 @@ class Classes:
             defn.span.path.rsplit("/", 1)[-1]
         text = f"Block `{_signature(defn)}` ({where}, line {defn.span.line})."
         return text + (" Its layers are passed in." if children else "")
+
+
+def _structure(pieces: tuple[Piece, ...]) -> tuple:
+    """What must be equal for instances to share a class with no condition: names, kinds,
+    callees and classes, recursively (not argument values)."""
+    out: list[Any] = []
+    for p in pieces:
+        if isinstance(p, PLayer):
+            out.append((p.name, p.source.call))
+        elif isinstance(p, PCall):
+            out.append((p.name, id(p.cls)))
+        elif isinstance(p, PSeq):
+            out.append((p.name, id(p.cls), _structure(p.children)))
+        else:
+            out.append((p.name, p.op, tuple(_structure(b) for b in p.branches)))
+    return tuple(out)
 
 
 def _lit(value: Any) -> str:

@@ -24,7 +24,8 @@ RESERVED = frozenset({"self", "nn", "torch", "Tensor", "OrderedDict", "super", "
 
 def py_name(name: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
     """A spec name as a Python identifier no generated name clashes with."""
-    out = name if name.isidentifier() else f"m{name}"
+    out = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)
+    out = out if out.isidentifier() else f"m{out}"
     while keyword.iskeyword(out) or out in RESERVED or out in taken or out.startswith("__"):
         out += "_"
     return out
@@ -138,7 +139,7 @@ def _is_not(env: dict[str, Any], p: str, v: Any) -> Any:
 
 
 def explain_value(c: Candidates, values: dict[int, Any], hint: str,
-                  literal_ok: bool = True) -> str:
+                  literal_ok: bool = True, new_ok: bool = True) -> str:
     """How to write a value that is `values[k]` in instance k."""
     first = next(iter(values.values()))
     if literal_ok and all(same_value(v, first) for v in values.values()):
@@ -150,8 +151,8 @@ def explain_value(c: Candidates, values: dict[int, Any], hint: str,
                 return text
         except (TypeError, ZeroDivisionError):
             continue
-    if not c.allow_new:
-        raise Mismatch(f"{hint}: no network parameter explains {list(values.values())}")
+    if not (c.allow_new and new_ok):
+        raise Mismatch(f"{hint}: nothing explains {list(values.values())}")
     if set(values) != set(c.env):
         raise Mismatch(f"{hint}: differs between the instances that have it")
     name = py_name(hint, set(c.defaults) | set(c.new))
@@ -182,7 +183,7 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int]) -> None:
             if not isinstance(node, (TLayer, TCall, TSeq)):
                 raise Mismatch(f"'{node.name}': a join present in some instances only")
             node.cond = explain_value(c, {k: k in node.present for k in among},
-                                      f"with_{node.name}", literal_ok=False)
+                                      node.name, literal_ok=False, new_ok=False)
         if isinstance(node, TLayer):
             for tree in [*node.args, *node.kwargs.values()]:
                 _explain_tree(c, tree)

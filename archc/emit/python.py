@@ -175,7 +175,13 @@ def _class(cls: ClassDef, guards: list[tuple[str, Any]]) -> list[str]:
 def _docstring(text: str, depth: int) -> list[str]:
     pad = "    " * depth
     one = f'{pad}"""{text}"""'
-    return [one] if len(one) <= 88 else [*_wrap(f'"""{text}', pad), f'{pad}"""']
+    if len(one) <= 88:
+        return [one]
+    rows = _wrap(f'"""{text}', pad)
+    if len(rows) == 1 and " " in text:  # fits only without its closing quotes: two lines
+        head, _, last = rows[0].rpartition(" ")
+        rows = [head, pad + last]
+    return [*rows, f'{pad}"""']
 
 
 def _modules(nodes: list[TNode]) -> list[TNode]:
@@ -307,17 +313,22 @@ def _forward(cls: ClassDef, nodes: list[TNode], src: str, dst: str, v: _Vars,
     cur = src
     for node in nodes:
         if isinstance(node, TJoin):
-            outs = []
-            for branch in node.branches:
-                if not branch:
-                    outs.append(cur)
-                    continue
-                var = v.fresh()
-                out += _forward(cls, branch, cur, var, v, depth)
-                outs.append(var)
             record = joins.lookup(node.op)
-            if record.source is None:
-                raise ExportError(f"join '{node.op}' has no source form (JoinOp.source)")
+            if record.source is None or record.inputs.source is None:
+                raise ExportError(f"join '{node.op}' has no source form (JoinOp.source, "
+                                  "Inputs.source)")
+            before = v.n
+            ins = [v.fresh() for _ in node.branches]
+            feed = record.inputs.source(cur, ins)
+            if feed is None:  # every branch reads the join's input
+                v.n, ins = before, [cur] * len(node.branches)
+            else:
+                out.append(f"{pad}{feed}")
+            outs = []
+            for branch, start in zip(node.branches, ins, strict=True):
+                var = v.fresh() if branch else start
+                out += _forward(cls, branch, start, var, v, depth) if branch else []
+                outs.append(var)
             out.append(f"{pad}{dst} = {record.source(outs)}{_comment(cls, node)}")
         elif node.cond:
             if cur != dst:
