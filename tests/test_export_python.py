@@ -151,3 +151,16 @@ def test_an_op_without_source_is_a_located_error(monkeypatch, tmp_path: Path, ca
     err = capsys.readouterr().err
     assert "resnet_mnist.arch" in err and "op 'relu' has no source form" in err
     assert not (tmp_path / "m.py").exists()
+
+
+def test_block_named_like_a_support_class_gets_its_own_name(tmp_path: Path) -> None:
+    """A user block whose class name would be LayerNorm2d (the support class the file defines
+    for `layernorm` on images) gets another name instead of silently replacing it."""
+    spec = tmp_path / "coll.arch"
+    spec.write_text("block layer_norm2d(c) { conv(c, k=1) layernorm }\n"
+                    "network n { input 4x8x8 layer_norm2d(4) layernorm }\n")
+    text = export_python(str(spec))
+    classes = [n.name for n in ast.parse(text).body if isinstance(n, ast.ClassDef)]
+    assert len(classes) == len(set(classes)) and "LayerNorm2d" in classes, classes
+    exported = _module(tmp_path, "coll_export", text).N()
+    assert _same_outputs(archc.build(archc.load(str(spec))), exported, (4, 8, 8))

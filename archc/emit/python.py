@@ -64,7 +64,7 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
 
 
 def _classes(prog: Program, net: Network, extra: list[Network]) -> Classes:
-    classes = Classes(prog.blocks, prog.networks[net.name])
+    classes = Classes(prog.blocks, prog.networks[net.name], taken=set(SUPPORT))
     classes.add_network(net.root, base=True)
     for other in extra:
         classes.add_network(other.root, base=False)
