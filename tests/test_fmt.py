@@ -327,3 +327,18 @@ def test_cli_check_bundled_specs(capsys):
     """What CI runs: `archc fmt --check specs/` (fails until the specs are formatted)."""
     rc, _, err = run(["--check", str(specs_dir())], capsys)
     assert rc == 0, err
+
+
+def test_diff_into_a_closed_pipe_is_no_traceback(tmp_path: Path) -> None:
+    """`archc fmt --diff | head -1`: the reader leaves early; archc stops without a traceback."""
+    spec = tmp_path / "big.arch"
+    spec.write_text("network n {input 3x8x8\n" + "".join(f"  relu   # {i}\n" for i in range(4000))
+                    + "}\n")
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-m", "archc", "fmt", "--diff", str(spec)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=root,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.stdout is not None and proc.stdout.readline().startswith(b"---")
+    proc.stdout.close()  # as `head -1` does
+    err = proc.communicate(timeout=120)[1].decode()
+    assert "Traceback" not in err and proc.returncode == 1, err
