@@ -26,6 +26,7 @@ from .errors import (
     too_many_errors,
 )
 from .evaluate import IN, UNKNOWN_SHAPE, ShapeUnknown, Unknown, evaluate, kind, type_name
+from .join_errors import explain_join
 from .limits import (
     MAX_BLOCK_DEPTH,
     MAX_DIM,
@@ -38,6 +39,7 @@ from .messages import call_text, default_text, op_signature, show, signature, sl
 from .names import ScopeNamer, renamed
 from .ops import REGISTRY, Op, OpLimitError, OpShapeError, fmt_shape
 from .parse import parse_expr
+from .pytorch_names import argument_hint, layer_hint
 from .recipe import check_section
 from .resolve import name_span
 from .work import OutOfWork, Work
@@ -200,7 +202,11 @@ class Expander:
             branches.append(tuple(branch))
         known = [o for o in outs if o is not None]
         unknown = None in ins or len(known) < len(outs)
-        out = None if unknown else _join_shape(st, known)
+        try:
+            out = None if unknown else _join_shape(st, known)
+        except ShapeError as exc:
+            block = self.stack[-1] if self.stack else None
+            raise explain_join(exc, st.op, st.span, block, branches, ins, known) from None
         node = graph.Join("", st.op, tuple(branches), _unknown_ok(shape), _unknown_ok(out),
                           st.span, () if None in ins else tuple(ins))
         items.append(node)
@@ -284,7 +290,7 @@ class Expander:
         block = self.blocks.get(st.name)
         if block is None:
             raise NameError_(f"unknown layer or block '{st.name}'", name_span(st),
-                             did_you_mean(st.name, set(REGISTRY) | set(self.blocks)),
+                             layer_hint(st.name, set(REGISTRY) | set(self.blocks)),
                              code=codes.UNKNOWN_LAYER)
         if st.name in self.stack:
             return None  # reported once by check_definitions
@@ -337,7 +343,8 @@ class Expander:
         for kw in st.kwargs:
             if kw.name not in names:
                 raise ArgumentError(f"{callee}: unknown argument '{kw.name}'", kw.span,
-                                    did_you_mean(kw.name, names) or sig,
+                                    argument_hint(kw.name, callee, names, callee in REGISTRY)
+                                    or sig,
                                     code=codes.UNKNOWN_ARGUMENT)
             if kw.name in bound:
                 raise ArgumentError(f"{callee}: argument '{kw.name}' given twice", kw.span, sig,

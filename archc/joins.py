@@ -125,8 +125,8 @@ def _add_shape(outs: Sequence[Shape]) -> Shape:
         if other != first:
             raise OpShapeError(
                 f"add: branch shapes differ: {fmt_shape(first)} vs {fmt_shape(other)}",
-                "make every branch end in the same shape, e.g. a strided 1x1 conv on the "
-                "shortcut (residual(..., use_1x1=true))", codes.ADD_SHAPES)
+                "make every branch end in the same shape, e.g. with a 1x1 conv (strided "
+                "as the other branch) on the shortcut", codes.ADD_SHAPES)
     return first
 
 

@@ -12,10 +12,10 @@ from .errors import (
     NameError_,
     RecursionError_,
     Span,
-    did_you_mean,
     too_many_errors,
 )
 from .ops import REGISTRY
+from .pytorch_names import layer_hint
 
 
 def name_span(call: ast.Call) -> Span:
@@ -52,7 +52,7 @@ def check_definitions(defs: list[ast.Definition], blocks: Mapping[str, ast.Defin
             errors.append(too_many_errors(call.span))
             break
         errors.append(NameError_(f"unknown layer or block '{call.name}'", name_span(call),
-                                 did_you_mean(call.name, known), code=codes.UNKNOWN_LAYER))
+                                 layer_hint(call.name, known), code=codes.UNKNOWN_LAYER))
     edges = {name: [c for c in calls_in(b.body) if c.name in blocks]
              for name, b in blocks.items()}
     component = _components(edges)

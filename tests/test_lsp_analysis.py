@@ -76,7 +76,8 @@ def test_call_chain_places_the_diagnostic_at_the_users_call(tmp_path: Path) -> N
     assert (d.range.start.line, d.range.start.character) == (3, 2)
     assert d.message.startswith("in the prelude:")
     assert [r.message for r in d.related_information] == [
-        err.message, "in residual(16), called here", "in two(16), called here"]
+        err.message, "branch 1 ends in 16x8x8", "branch 2 is the identity: 3x8x8",
+        "in residual(16), called here", "in two(16), called here"]
     assert d.related_information[0].location.uri.endswith("prelude.arch")
 
 

@@ -1,0 +1,68 @@
+"""Part of expansion: what a join's shape error says. Each branch is labelled where it ends,
+with its shape (rustc's secondary labels), and the hint is chosen from the construct that
+failed: the join kind, which branch is the identity, and the prelude block it lies in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from . import graph
+from .errors import ArchcError, Note, Span
+from .ops import fmt_shape
+
+PRELUDE = "<prelude>"  # (the path of the prelude's spans: archc/program.py)
+
+Hint = Callable[[Sequence[graph.Shape], Sequence[graph.Shape], Sequence[bool]], "str | None"]
+
+
+def explain_join(err: ArchcError, op: str, span: Span, block: str | None,
+                 branches: Sequence[Sequence[graph.Node]], ins: Sequence[graph.Shape],
+                 outs: Sequence[graph.Shape]) -> ArchcError:
+    """`err` (a join's shape error) with a label on each branch's end and the hint for this
+    construct. `block`: the block whose body holds the join, if any."""
+    identity = [not b for b in branches]
+    labels = []
+    for i, (nodes, out) in enumerate(zip(branches, outs, strict=True)):
+        if nodes:
+            labels.append(Note(nodes[-1].span, f"branch {i + 1} ends in {fmt_shape(out)}"))
+        elif not any(lb.span == span for lb in labels):  # one text under the primary caret
+            labels.append(Note(span, f"branch {i + 1} is the identity: {fmt_shape(out)}"))
+    err.labels = (*err.labels, *labels)
+    hint = PRELUDE_HINTS.get((block or "", op)) if span.path == PRELUDE and any(identity) \
+        else None
+    err.hint = hint or HINTS.get(op, _none)(ins, outs, identity) or err.hint
+    return err
+
+
+def _none(ins: Sequence[graph.Shape], outs: Sequence[graph.Shape],
+          identity: Sequence[bool]) -> str | None:
+    return None
+
+
+def _add_hint(ins: Sequence[graph.Shape], outs: Sequence[graph.Shape],
+              identity: Sequence[bool]) -> str | None:
+    """An identity branch that cannot match: the 1x1 conv (strided as needed) that would."""
+    if True not in identity:
+        return None
+    i = identity.index(True)
+    other = next((o for o, ident in zip(outs, identity, strict=True)
+                  if not ident and o != ins[i]), None)
+    if other is None or len(other) != 3 or len(ins[i]) != 3:
+        return None
+    (c, h, w), (_, ih, iw) = other, ins[i]
+    if ih % h or iw % w or ih // h != iw // w:
+        return None
+    stride = ih // h
+    conv = f"conv({c}, k=1{f', stride={stride}' if stride > 1 else ''}) bn"
+    return (f"the identity passes its input unchanged; to end in {fmt_shape(other)}, give "
+            f"branch {i + 1} a projection: `{conv}` (a 1x1 conv shortcut)")
+
+
+# Per join kind, a hint from the shapes (the record's own hint otherwise).
+HINTS: dict[str, Hint] = {"add": _add_hint}
+
+# A join inside a prelude block with an identity branch: the block's own way out.
+PRELUDE_HINTS: dict[tuple[str, str], str] = {
+    ("residual", "add"): "call residual(..., use_1x1=true): a 1x1 conv on the shortcut, with "
+                         "the block's stride, makes its shape match",
+}

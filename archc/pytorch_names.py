@@ -1,0 +1,92 @@
+"""Hints from the user's world: PyTorch's spellings of layers and arguments mapped onto archc's,
+for `did you mean` hints on unknown names (used by expansion and name resolution). One table
+each; a spelling whose archc name is not there (an argument the op lacks) gives no hint."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from .errors import did_you_mean
+
+# torch.nn's class (or functional) name, lower-cased -> archc's op; a note where they differ.
+LAYERS: dict[str, tuple[str, str]] = {
+    "conv2d": ("conv", ""),
+    "convtranspose2d": ("conv_transpose", ""),
+    "conv_transpose2d": ("conv_transpose", ""),
+    "batchnorm": ("bn", "1-D or 2-D from the input, channels inferred"),
+    "batchnorm1d": ("bn", "channels inferred from the input"),
+    "batchnorm2d": ("bn", "channels inferred from the input"),
+    "batch_norm": ("bn", "channels inferred from the input"),
+    "maxpool2d": ("maxpool", ""),
+    "max_pool2d": ("maxpool", ""),
+    "avgpool2d": ("avgpool", ""),
+    "avg_pool2d": ("avgpool", ""),
+    "adaptiveavgpool2d": ("adaptive_avgpool", "or gap for a 1x1 output"),
+    "adaptive_avg_pool2d": ("adaptive_avgpool", "or gap for a 1x1 output"),
+    "adaptivemaxpool2d": ("adaptive_maxpool", ""),
+    "adaptive_max_pool2d": ("adaptive_maxpool", ""),
+    "globalaveragepooling2d": ("gap", ""),
+    "global_avg_pool": ("gap", ""),
+    "leakyrelu": ("leaky_relu", ""),
+    "swish": ("silu", ""),
+    "layer_norm": ("layernorm", "the normalized shape is inferred"),
+    "group_norm": ("groupnorm", ""),
+    "localresponsenorm": ("lrn", ""),
+    "local_response_norm": ("lrn", ""),
+    "multiheadattention": ("attention", ""),
+    "channelshuffle": ("channel_shuffle", ""),
+    "stochasticdepth": ("stochastic_depth", ""),
+    "upsamplingnearest2d": ("upsample", "mode=\"nearest\""),
+    "upsamplingbilinear2d": ("upsample", "mode=\"bilinear\""),
+}
+
+# PyTorch's argument name -> archc's (None: archc infers it from the input shape); a note.
+ARGUMENTS: dict[str, tuple[str | None, str]] = {
+    "kernel_size": ("k", ""),
+    "kernel": ("k", ""),
+    "padding": ("pad", ""),
+    "output_padding": ("output_pad", ""),
+    "ceil_mode": ("ceil", ""),
+    "negative_slope": ("slope", ""),
+    "num_heads": ("heads", ""),
+    "scale_factor": ("scale", ""),
+    "num_groups": ("groups", ""),
+    "elementwise_affine": ("affine", ""),
+    "out_channels": ("out", "the first positional argument"),
+    "out_features": ("out", "the first positional argument"),
+    "in_channels": (None, ""),
+    "in_features": (None, ""),
+    "num_features": (None, ""),
+    "num_channels": (None, ""),
+    "normalized_shape": (None, ""),
+    "embed_dim": (None, ""),
+    "output_size": ("h", "adaptive_avgpool(7, 7) gives 7x7: the height, then the width"),
+    "inplace": (None, "archc's modules never work in place"),
+}
+
+
+def layer_hint(name: str, known: Collection[str]) -> str | None:
+    """`did you mean 'conv'? (archc's spelling of Conv2d)` for an unknown layer name."""
+    lower = name.lower()
+    if lower != name and lower in known:  # ReLU, GELU, Flatten, Identity
+        return f"did you mean '{lower}'? (archc's layers are lower case)"
+    target, note = LAYERS.get(lower, (None, ""))
+    if target is not None and target in known:
+        return _spelled(target, name, note)
+    return did_you_mean(name, known)
+
+
+def argument_hint(name: str, callee: str, names: Collection[str], op: bool) -> str | None:
+    """A hint for an unknown argument of `callee` (whose arguments are `names`; `op`: a layer
+    op, which infers its input's sizes, not a block)."""
+    if name in ARGUMENTS:
+        target, note = ARGUMENTS[name]
+        if target is None and op:
+            return f"leave out '{name}': {note or f'{callee} infers it from its input shape'}"
+        if target is not None and target in names:
+            return _spelled(target, name, note)
+    return did_you_mean(name, names)
+
+
+def _spelled(target: str, name: str, note: str) -> str:
+    return f"did you mean '{target}'? (archc's spelling of {name}{'; ' + note if note else ''})"
