@@ -71,13 +71,23 @@ def shift_tokens(tree: Tree, line: int, col: int) -> None:
     AST's spans come from token positions)."""
     if line == 1 and col == 1:
         return
-    for tok in tree.scan_values(lambda v: isinstance(v, Token)):
-        if tok.line == 1:
-            tok.column = (tok.column or 1) + col - 1
-        if tok.end_line == 1:
-            tok.end_column = (tok.end_column or 1) + col - 1
-        tok.line = (tok.line or 1) + line - 1
-        tok.end_line = (tok.end_line or 1) + line - 1
+    stack = [tree]  # not Tree.scan_values, which recurses: a tree can be thousands deep here
+    while stack:
+        node = stack.pop()
+        for child in node.children:
+            if isinstance(child, Tree):
+                stack.append(child)
+            elif isinstance(child, Token):
+                _shift(child, line, col)
+
+
+def _shift(tok: Token, line: int, col: int) -> None:
+    if tok.line == 1:
+        tok.column = (tok.column or 1) + col - 1
+    if tok.end_line == 1:
+        tok.end_column = (tok.end_column or 1) + col - 1
+    tok.line = (tok.line or 1) + line - 1
+    tok.end_line = (tok.end_line or 1) + line - 1
 
 
 def _at(span: Span, line: int, col: int) -> Span:

@@ -47,6 +47,11 @@ LIMITS = {
                        "nested more than 200 levels deep"),
     "unary chain": ("network n { input 1x8x8 conv(" + "- " * 3000 + "1, k=1) }",
                     "nested more than 200 levels deep"),
+    # a definition after the first is parsed on its own, its tokens then moved into place
+    # (archc/recover.py): that pass must not recurse either (bench/fuzz.py found it)
+    "unary chain in a later definition": (
+        "network a { input 1x8x8 relu }\nnetwork n { input 1x8x8 conv(" + "- " * 3000
+        + "1, k=1) }", "nested more than 200 levels deep"),
     "not chain": ("network n { input 1x8x8 if " + "not " * 3000 + "true { relu } }",
                   "nested more than 200 levels deep"),
     "else-if chain": ("network n { input 1x8x8 " + "if false { relu } else " * 3000
