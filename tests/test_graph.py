@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 import shutil
+import sys
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
@@ -261,6 +262,7 @@ def test_png_and_stdout(tmp_path: Path, capsys) -> None:
 
 def test_dot_needs_no_graphviz_binary(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "empty" / "python"))
     out = tmp_path / "r.dot"
     code, _, _ = run_cli(capsys, "graph", "resnet18", "-o", str(out))
     assert code == 0
@@ -282,6 +284,23 @@ def test_graphviz_pure_fallback(tmp_path: Path, capsys, monkeypatch) -> None:
     fake.write_text(f"#!/bin/sh\nexec {shutil.which('dot')} \"$@\"\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(bindir))
+    out = tmp_path / "r.svg"
+    code, _, err = run_cli(capsys, "graph", "resnet18", "-o", str(out))
+    assert code == 0, err
+    assert ET.fromstring(out.read_bytes()).tag.endswith("svg")
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz dot is not installed")
+def test_graphviz_pure_beside_python(tmp_path: Path, capsys, monkeypatch) -> None:
+    """`venv/bin/python -m archc graph -o x.svg` with the venv not activated: pip put
+    graphviz-pure in venv/bin, beside the interpreter, which is not on PATH."""
+    bindir = tmp_path / "venv" / "bin"
+    bindir.mkdir(parents=True)
+    fake = bindir / "graphviz-pure"
+    fake.write_text(f"#!/bin/sh\nexec {shutil.which('dot')} \"$@\"\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(sys, "executable", str(bindir / "python"))
     out = tmp_path / "r.svg"
     code, _, err = run_cli(capsys, "graph", "resnet18", "-o", str(out))
     assert code == 0, err

@@ -179,7 +179,9 @@ def test_cli_table(capsys) -> None:
     assert "layer1.0.conv1" in out and "conv 3x3, 64" in out
     assert "11,178,378 total" in out
     assert "per batch of 32" in out
-    assert FLOP_CONVENTION[:40] in " ".join(out.split())
+    assert FLOP_CONVENTION[:40] not in " ".join(out.split()) and "--notes" in out
+    code, out, _ = run_cli(capsys, "summary", "resnet18", "--notes")
+    assert out.count(FLOP_CONVENTION[:40]) == 1, "the notes, once"
     code, out, _ = run_cli(capsys, "summary", "resnet18", "--depth", "2")
     assert "layer1.0-1" in out and "residual ×2" in out and "layer1.0.conv1" not in out
 

@@ -132,6 +132,20 @@ TINY = [str(TINY_BN_SPEC), "--data-dir", str(MNIST), "--device", "cpu",
 
 
 @needs_data
+def test_the_run_records_the_data_set_its_folder_holds(tmp_path):
+    """MNIST and Fashion-MNIST folders hold the same file names: a run on mnist-5k with no
+    `dataset` in its recipe is recorded as MNIST (idx.identify), not Fashion-MNIST."""
+    assert data.detect(MNIST) == "mnist"
+    assert data.detect(DATA / "fashion-mnist-subset") == "fashion-mnist"
+    out = tmp_path / "run"
+    one_epoch = [a for a in TINY if a not in ("--epochs", "3")] + ["--epochs", "1"]
+    assert run_cli("train", *one_epoch, "--limit-train", "64", "--out", out) == 0
+    index = json.loads((out / "checkpoint.json").read_text())
+    assert '"dataset": "fashion-mnist"' not in json.dumps(index)
+    assert '"dataset": "mnist"' in json.dumps(index), index
+
+
+@needs_data
 def test_killed_mid_epoch_and_resumed_ends_like_an_uninterrupted_run(tmp_path):
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     assert run_cli("train", *TINY, "--out", whole) == 0

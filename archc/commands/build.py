@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from ..errors import ArchcError, ArchcErrors
+from ..errors import ArchcErrors, UsageError
 from ..graph import Join, Layer, Network, walk
 from ..limits import MAX_MEMORY
 from ..memory import fmt_bytes, parse_size
@@ -37,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output(args.output)  # before anything is built or printed
     limit = MAX_MEMORY if args.max_memory is None else parse_size(args.max_memory)
     if args.weights is None:
         return build_report(load_from_args(args), args.output, args.seed, max_memory=limit)
@@ -95,16 +98,40 @@ def build_report(net: Network, output: str | None, seed: int, weights: str | Non
     return 0
 
 
+def _safetensors(model, console) -> bytes:
+    from safetensors.torch import save
+
+    return save({k: v.contiguous() for k, v in model.state_dict().items()})
+
+
+def _report(model, console) -> bytes:
+    return console.export_text().encode()
+
+
+# What `build -o FILE` writes, by FILE's extension.
+OUTPUTS: dict[str, Callable[[Any, Any], bytes]] = {".safetensors": _safetensors, ".txt": _report}
+# Extensions another command writes (named in the error, when that command exists).
+ELSEWHERE = {".onnx": "export", ".py": "export", ".svg": "graph", ".png": "graph",
+             ".pdf": "graph", ".dot": "graph"}
+
+
+def check_output(output: str | None) -> None:
+    """A usage error for an -o that build cannot write."""
+    if output is None or Path(output).suffix in OUTPUTS:
+        return
+    from . import BY_NAME
+
+    suffix = Path(output).suffix
+    other = ELSEWHERE.get(suffix.lower())
+    hint = (f"write {suffix} with `archc {other} SPEC -o {output}`" if other in BY_NAME
+            else None)
+    known = " or ".join(OUTPUTS)
+    raise UsageError(f"-o {output}: build writes {known} files, not "
+                     f"{repr(suffix) if suffix else 'a file without an extension'}",
+                     hint=hint or f"name the file FILE{' or FILE'.join(OUTPUTS)}")
+
+
 def _write_output(path: Path, model, console) -> None:
     from ..atomic import atomic_write_bytes
 
-    if path.suffix == ".safetensors":
-        from safetensors.torch import save
-
-        tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
-        atomic_write_bytes(path, save(tensors))
-    elif path.suffix == ".txt":
-        atomic_write_bytes(path, console.export_text().encode())
-    else:
-        raise ArchcError(f"-o {path}: unknown output type '{path.suffix}' "
-                         "(expected .safetensors or .txt)")
+    atomic_write_bytes(path, OUTPUTS[path.suffix](model, console))

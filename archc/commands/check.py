@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from ..errors import ArchcError, ArchcErrors, Span, UsageError, located_for_ci, render
-from .options import parse_input, parse_sets
+from .options import Once, parse_input, parse_sets
 
 DESCRIPTION = ("Shape-check .arch specs statically: every network of every file, every error "
                "with its line and column. Exit 0 when all are ok, 1 on any spec error.")
@@ -19,7 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help=".arch files or bundled spec names")
     p.add_argument("--format", choices=("text", "github", "json"), default="text",
                    help="text (default), GitHub Actions annotations, or one JSON object")
-    p.add_argument("--input", metavar="CxHxW", help="override every network's input shape")
+    p.add_argument("--input", metavar="CxHxW", action=Once,
+                   help="override every network's input shape")
     p.add_argument("--set", action="append", metavar="K=V", help="set a network parameter")
 
 

@@ -28,15 +28,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..emit.dot import EMITTERS, draw
 
+    path = Path(args.output) if args.output is not None else None
+    kind = path.suffix.lstrip(".").lower() if path is not None else "dot"
+    if kind not in EMITTERS:  # (before the spec is loaded: arguments first)
+        raise UsageError(f"-o {args.output}: unknown output type '{path and path.suffix}'",
+                         hint=f"use one of {', '.join('.' + k for k in EMITTERS)}")
     net = load_from_args(args)
-    if args.output is None:
+    if path is None:
         sys.stdout.write(draw(net, "dot", args.depth, args.rankdir).decode())
         return 0
-    path = Path(args.output)
-    kind = path.suffix.lstrip(".").lower()
-    if kind not in EMITTERS:
-        raise UsageError(f"-o {args.output}: unknown output type '{path.suffix}'",
-                         hint=f"use one of {', '.join('.' + k for k in EMITTERS)}")
     data = draw(net, kind, args.depth, args.rankdir)
     from ..atomic import atomic_write_bytes
 

@@ -53,15 +53,29 @@ def parse_input(text: str | None) -> tuple[int, ...] | None:
     return dims
 
 
+class Once(argparse.Action):
+    """An option given at most once: a second one is a usage error (exit 2), not silently the
+    value that came last."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        before = getattr(namespace, self.dest, self.default)
+        if before is not self.default:
+            parser.error(f"{option_string} given twice ({before}, then {values}); give it once")
+        setattr(namespace, self.dest, values)
+
+
 def add_spec_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", metavar="FILE", help="a .arch file or a bundled spec name")
 
 
 def add_spec_options(p: Any) -> None:
     """--input / --set / --network, shared by every command that loads one spec."""
-    p.add_argument("--input", metavar="CxHxW", help="override the spec's input shape")
+    p.add_argument("--input", metavar="CxHxW", action=Once,
+                   help="override the spec's input shape")
     p.add_argument("--set", action="append", metavar="K=V", help="set a network parameter")
-    p.add_argument("--network", help="which network of the file (default: the first)")
+    p.add_argument("--network", action=Once,
+                   help="which network of the file (default: the first)")
 
 
 def load_from_args(args: argparse.Namespace):

@@ -32,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="batch size for the batch totals (default 1)")
     p.add_argument("--dtype", choices=tuple(DTYPE_BYTES), default="float32",
                    help="element type for parameter and activation bytes (default float32)")
+    p.add_argument("--notes", action="store_true",
+                   help="after the totals, say how FLOPs, activations and parameters are counted")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary.to_json(args.batch, args.dtype), indent=2))
     else:
-        print_summary(summary, args.batch, args.dtype)
+        print_summary(summary, args.batch, args.dtype, args.notes)
     return 0
 
 
@@ -58,7 +60,7 @@ def _cells(r: Row, branches: bool) -> list[str]:
     return [name, label] + ([r.branch or ""] if branches else []) + [fmt_shape(r.output)] + numbers
 
 
-def print_summary(s: Summary, batch: int, dtype: str) -> None:
+def print_summary(s: Summary, batch: int, dtype: str, notes: bool = False) -> None:
     """A torchinfo-like table, then the totals and what they count."""
     from rich.console import Console
 
@@ -74,7 +76,7 @@ def print_summary(s: Summary, batch: int, dtype: str) -> None:
                         [_cells(r, branches) for r in s.rows],
                         right=("params", "MACs", "activations"), title_left=True,
                         dim=[r.header for r in s.rows], no_wrap=("layer", "output")))
-    for line in _total_lines(s, batch, dtype):
+    for line in _total_lines(s, batch, dtype) + (_NOTES if notes else [_POINTER]):
         console.print(line, markup=False)
 
 
@@ -95,8 +97,10 @@ def _total_lines(s: Summary, batch: int, dtype: str) -> list[str]:
         f"activation memory: {_si(s.activation_bytes(dtype), 'B')} per sample"
         + (f", {_si(s.activation_bytes(dtype, batch), 'B')}{per_batch}" if batch > 1 else "")
         + f" ({t.activations:,} elements, {dtype})",
-        "",
-        f"note: {FLOP_CONVENTION}.",
-        f"note: {ACTIVATION_CONVENTION}.",
-        f"note: {PARAM_CONVENTION}. K/M/G are powers of 1000; B = bytes.",
     ]
+
+
+# How the totals are counted: long, and the same for every spec, so shown on request only.
+_NOTES = ["", f"note: {FLOP_CONVENTION}.", f"note: {ACTIVATION_CONVENTION}.",
+          f"note: {PARAM_CONVENTION}. K/M/G are powers of 1000; B = bytes."]
+_POINTER = "(K/M/G are powers of 1000; how each total is counted: archc summary --notes)"

@@ -10,7 +10,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from .options import positive
+from .options import Once, positive
 
 DESCRIPTION = ("Train the network a spec describes with the spec's recipe (its train { } "
                "section); flags override the recipe.")
@@ -78,7 +78,8 @@ def recipe_flags(group: argparse._ActionsContainer) -> None:
 def spec_flags(p: argparse._ActionsContainer) -> None:
     p.add_argument("--set", action="append", default=[], metavar="K=V",
                    help="set a network parameter (repeatable), as in `archc build`")
-    p.add_argument("--network", help="which network of the file (default: the first)")
+    p.add_argument("--network", action=Once,
+                   help="which network of the file (default: the first)")
 
 
 def data_flags(p: argparse.ArgumentParser) -> None:

@@ -7,9 +7,11 @@ program (or, failing that, `graphviz-pure`, a self-contained port installable wi
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -193,13 +195,24 @@ def _pipe(source: str, fmt: str) -> bytes:
     try:
         return graphviz.Source(source).pipe(format=fmt)
     except graphviz.ExecutableNotFound:
-        pure = shutil.which("graphviz-pure")
-        if pure is None:
+        found = _beside_python("dot") or _installed("graphviz-pure")
+        if found is None:
             raise ArchcError(f"writing .{fmt} needs Graphviz's `dot` program, which is not "
                              "installed (not on PATH)", hint=GRAPHVIZ_HINT) from None
-        return _run([pure, f"-T{fmt}"], source)
+        return _run([found, f"-T{fmt}"], source)
     except graphviz.CalledProcessError as exc:
         raise ArchcError(f"graphviz dot failed: {_stderr(exc)}") from None
+
+
+def _beside_python(name: str) -> str | None:
+    """A program installed beside this Python (a virtual environment's bin/, which is on PATH
+    only while the environment is activated: `venv/bin/python -m archc` without it)."""
+    return shutil.which(name, path=os.path.dirname(sys.executable)) if sys.executable else None
+
+
+def _installed(name: str) -> str | None:
+    """A program on PATH, or else beside this Python (where pip put its scripts)."""
+    return shutil.which(name) or _beside_python(name)
 
 
 def _run(cmd: list[str], source: str) -> bytes:

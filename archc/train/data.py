@@ -90,13 +90,15 @@ LOADERS: dict[str, Callable[[Request], tuple[Any, Any, tuple[str, ...]]]] = {
 
 
 def detect(data_dir: Path | None) -> str:
-    """The format `data_dir` holds: a folder tree, CIFAR binaries, else IDX (Fashion-MNIST)."""
+    """The data set `data_dir` holds: a folder tree, CIFAR binaries, else IDX files (MNIST or
+    Fashion-MNIST, told apart by idx.identify); with no folder, Fashion-MNIST."""
     if data_dir is not None and data_dir.is_dir():
         if folder.detect(data_dir):
             return "folder"
         found = cifar.detect(data_dir)
         if found:
             return found
+        return idx.identify(data_dir)
     return "fashion-mnist"
 
 

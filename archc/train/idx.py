@@ -14,7 +14,7 @@ from typing import IO
 
 import numpy as np
 
-from archc.train.download import DataError, Fetch, _urlretrieve, cached, regular_file
+from archc.train.download import DataError, Fetch, _urlretrieve, cached, md5sum, regular_file
 
 # The official file names and the MD5 sums their publishers list (MNIST: LeCun et al. via the
 # PyTorch mirror; Fashion-MNIST: Zalando Research's README).
@@ -126,3 +126,37 @@ def load_split(paths: dict[str, Path], split: str) -> tuple[np.ndarray, np.ndarr
         raise DataError(f"{lbl_path}: label {labels.max()} is out of range 0-9")
     return images[:, None], labels.astype(np.int64)
 
+
+
+# MNIST and Fashion-MNIST share file names and format. Their training images' mean pixel
+# values, 0.1307 and 0.2860 of 255 (the normalisation constants both are used with), lie far
+# apart; a folder that is neither official download is told by which one its images are nearer.
+MEAN_PIXEL = {"mnist": 0.1307 * 255, "fashion-mnist": 0.2860 * 255}
+SAMPLED = 2000  # images read to measure it
+
+
+def identify(data_dir: Path) -> str:
+    """Which of MNIST and Fashion-MNIST an IDX folder holds: the one whose published checksum
+    its training images have, else the one whose mean pixel value they are nearer."""
+    name = "train-images-idx3-ubyte.gz"
+    found = [p for p in (data_dir / name, data_dir / name.removesuffix(".gz")) if p.exists()]
+    if not found:
+        return "fashion-mnist"  # (locate reports the missing files, naming them)
+    digest = md5sum(found[0])
+    for dataset, files in FILES.items():
+        if files[name] == digest:
+            return dataset
+    mean = _mean_pixel(found[0])
+    return min(MEAN_PIXEL, key=lambda d: abs(MEAN_PIXEL[d] - mean))
+
+
+def _mean_pixel(path: Path) -> float:
+    """The mean of the first SAMPLED images' pixels (the header is read by read_idx later)."""
+    try:
+        with _open(path) as f:
+            header = f.read(16)
+            rows, cols = (int.from_bytes(header[i:i + 4], "big") for i in (8, 12))
+            data = f.read(SAMPLED * min(rows * cols, 1 << 16))
+    except (OSError, EOFError, zlib.error):
+        return 0.0  # unreadable: read_idx reports it
+    return float(np.frombuffer(data, dtype=np.uint8).mean()) if data else 0.0

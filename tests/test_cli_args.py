@@ -1,0 +1,57 @@
+"""Arguments are checked before any work, and a mistake in them is a usage error (exit 2) with
+a clear message: a repeated single-valued option, an output file a command cannot write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from archc import commands
+from archc.cli import main
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse's own usage errors
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "lenet"], ["build", "lenet"], ["summary", "lenet"], ["graph", "lenet"],
+])
+def test_repeated_input_is_a_usage_error(capsys, argv: list[str]) -> None:
+    code, out, err = run(capsys, *argv, "--input", "1x28x28", "--input", "1x32x32")
+    assert code == 2 and out == ""
+    assert "--input given twice (1x28x28, then 1x32x32)" in err and "Traceback" not in err
+
+
+def test_repeated_network_is_a_usage_error(capsys) -> None:
+    code, _, err = run(capsys, "summary", "lenet", "--network", "a", "--network", "b")
+    assert code == 2 and "--network given twice" in err
+
+
+@pytest.mark.parametrize("name", ["x.onnx", "x.pt", "x"])
+def test_build_checks_its_output_before_building(capsys, tmp_path: Path, name: str) -> None:
+    bad = tmp_path / "bad.arch"  # a spec error would be exit 1: the argument is checked first
+    bad.write_text("network n { input 1x8x8 conv(4, k=9) }\n")
+    code, out, err = run(capsys, "build", str(bad), "-o", str(tmp_path / name))
+    assert code == 2 and out == "" and not (tmp_path / name).exists()
+    assert "build writes .safetensors or .txt files" in err and "Traceback" not in err
+
+
+def test_build_names_the_command_that_writes_onnx(capsys, tmp_path: Path, monkeypatch) -> None:
+    export = commands.Command("export", "export", "write ONNX")
+    monkeypatch.setitem(commands.BY_NAME, "export", export)  # (whether or not it is there yet)
+    code, _, err = run(capsys, "build", "lenet", "-o", str(tmp_path / "x.onnx"))
+    assert code == 2 and f"`archc export SPEC -o {tmp_path / 'x.onnx'}`" in err
+
+
+def test_graph_checks_its_output_before_loading(capsys, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.arch"
+    bad.write_text("network n { input 1x8x8 conv(4, k=9) }\n")
+    code, _, err = run(capsys, "graph", str(bad), "-o", str(tmp_path / "x.jpeg"))
+    assert code == 2 and "unknown output type '.jpeg'" in err
