@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Set
 from typing import Any
 
 from . import ast
-from .errors import ArchcError, Span
+from .errors import ArchcError, Span, too_many_errors
 from .evaluate import IN, UNKNOWN_SHAPE, Unknown
 from .expand import Expander, _Abort
 from .limits import MAX_ERRORS
@@ -25,8 +25,11 @@ def check_definitions(defs: Iterable[ast.Definition], blocks: Mapping[str, ast.D
     for defn in defs:
         if defn.kind == "block" and defn.name in skip:
             continue
+        if len(errors) >= MAX_ERRORS:  # more definitions to check: say that some are not
+            errors.append(too_many_errors(defn.span))
+            break
         errors += check_definition(defn, blocks, skip, work)
-        if work.exhausted or len(errors) >= MAX_ERRORS:
+        if work.exhausted:
             break
     return errors
 

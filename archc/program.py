@@ -289,7 +289,10 @@ def check_program(prog: Program, overrides: Mapping[str, Any] | None = None,
     # near the limit must not fail for being checked once more)
     found = [*prelude_errors(), *check_definitions(prog.definitions, prog.blocks, prog.cyclic,
                                                    work.another())]
-    return _dedupe(merge(errors, found)[:MAX_ERRORS + 1])
+    merged = _dedupe(merge(errors, found))
+    if len(merged) > MAX_ERRORS:
+        merged = [*merged[:MAX_ERRORS], too_many_errors(merged[MAX_ERRORS].span)]
+    return merged
 
 
 def _dedupe(errors: list[ArchcError]) -> list[ArchcError]:

@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from archc.definitions import check_definitions
+from archc.errors import too_many_errors
+from archc.limits import MAX_ERRORS
 from archc.lsp.analysis import analyze, run
 from archc.program import check_program, load_program, prelude_errors
 from archc.work import Work
@@ -58,3 +60,10 @@ def test_language_server_reports_uncalled_blocks() -> None:
     want = {(e.span, e.message) for e in check_program(prog)}
     got = {(e.span, e.message) for e, _ in run(analyze(str(path), path.read_text(), 1)).errors}
     assert got == want
+
+
+def test_definition_errors_stop_at_the_limit(tmp_path: Path) -> None:
+    spec = tmp_path / "many.arch"
+    spec.write_text("".join(f"block b{i}(c) {{ conv(c, kk=3) }}\n" for i in range(300)))
+    errors = check_program(load_program(spec))
+    assert len(errors) == MAX_ERRORS + 1 and errors[-1].code == too_many_errors(None).code
