@@ -113,22 +113,24 @@ async def on_hover(ls: ArchcServer, params: T.HoverParams) -> T.Hover | None:
                    _range(ls, span, a, text, ls.state(uri).path))
 
 
-async def on_completion(ls: ArchcServer, params: T.CompletionParams) -> T.CompletionList:
-    uri = params.text_document.uri
+async def _typing_at(ls: ArchcServer, uri: str, position: T.Position):
+    """What completion and signature help read: the latest text (half-typed is fine), the
+    cursor in server coordinates, the blocks of the last analysis, and the locator."""
     text, a = await ls.latest(uri)
-    loc, path = ls.locator(), ls.state(uri).path
-    line, col = loc.server_position(path, params.position)
-    items = complete.completion(text, line, col, a.program.blocks if a else {}, loc)
+    loc = ls.locator()
+    line, col = loc.server_position(ls.state(uri).path, position)
+    return text, line, col, a.program.blocks if a else {}, loc
+
+
+async def on_completion(ls: ArchcServer, params: T.CompletionParams) -> T.CompletionList:
+    items = complete.completion(*await _typing_at(ls, params.text_document.uri, params.position))
     return T.CompletionList(is_incomplete=False, items=items)
 
 
 async def signature_help(ls: ArchcServer, params: T.SignatureHelpParams
                          ) -> T.SignatureHelp | None:
-    uri = params.text_document.uri
-    text, a = await ls.latest(uri)
-    loc, path = ls.locator(), ls.state(uri).path
-    line, col = loc.server_position(path, params.position)
-    return complete.signature_help(text, line, col, a.program.blocks if a else {}, loc)
+    return complete.signature_help(
+        *await _typing_at(ls, params.text_document.uri, params.position))
 
 
 async def definition(ls: ArchcServer, params: T.DefinitionParams) -> T.Location | None:
