@@ -18,8 +18,18 @@ from .. import ast
 from ..errors import ArchcError
 from ..graph import Join, Layer, Node, Scope
 from ..ops import REGISTRY
-from .explain import Candidates, ClassDef, Param, explain_slots, py_name, type_text
-from .unify import Mismatch, PCall, Piece, PJoin, PLayer, PSeq, is_module, unify
+from .conditions import (
+    MAX_TEXT,
+    Test,
+    branches,
+    literals_of,
+    python_text,
+    reads,
+    tests_of,
+    values_of,
+)
+from .explain import Candidates, Case, ClassDef, Param, explain_slots, py_name, type_text
+from .unify import Mismatch, PCall, Piece, PJoin, PLayer, PSeq, is_module, unify, unify_loop
 
 Key = tuple[str, ...]
 NETWORK: Key = ("network",)
@@ -64,6 +74,11 @@ class Classes:
         if base:
             self.base.add(id(root))
 
+    def add_probe(self, scope: Scope) -> None:
+        """A block instance expanded on its own (archc/emit/params.py `probes`): one more
+        point for explaining its class, in no network."""
+        self._collect((scope,), NETWORK, "", False)
+
     def _collect(self, items: tuple[Node, ...], owner: Key, path: str, base: bool) -> None:
         for node in items:
             if isinstance(node, Join):
@@ -104,7 +119,7 @@ class Classes:
         key = self.key(node, owner, path)
         if key is None:
             return PSeq(node.name, None, self.pieces(node.items, owner, f"{path}{node.name}."),
-                        node.out_shape)
+                        node.out_shape, loop=node.kind == "repeat")
         self.resolve(key)
         cls, values = self.of[id(node)]
         if cls.kind == "children":
@@ -125,6 +140,14 @@ class Classes:
         except Mismatch:
             if key == NETWORK:
                 raise
+        try:
+            return [self._cases(key, scopes, rows)]
+        except Mismatch:
+            pass
+        try:
+            return [self._loop(key, scopes, rows)]
+        except Mismatch:
+            pass
         if all(numbered([p.name for p in r]) and all(map(is_module, r)) for r in rows.values()):
             cls = ClassDef(self._name(key, ""), "children", self._doc(key, children=True))
             for s in scopes:
@@ -168,6 +191,77 @@ class Classes:
         self.order.append(cls)
         return cls
 
+    def _cases(self, key: Key, scopes: list[Scope], rows) -> ClassDef:
+        """One class for a block whose whole body is `if a {..} else {..}` and whose instances
+        took different branches: each branch is built from the instances that took it, and the
+        constructor decides with the spec's own tests (torchvision's `if use_res_connect`)."""
+        defn = self.blocks.get(key[1]) if key[0] == "block" else None
+        chain = branches(defn) if defn is not None else None
+        if defn is None or chain is None:
+            raise Mismatch("not a block of cases")
+        every = dict(enumerate(scopes))
+        cand = self._candidates(key, every)
+        py = {p.name: py_name(p.name) for p in defn.params}
+        tests = [python_text(c.test, py, cand.input) for c in chain]
+        if any(t is None or len(t) > MAX_TEXT for t in tests):
+            raise Mismatch("a test that does not translate to Python")
+        taken: dict[int, list[int]] = {}
+        for k, scope in every.items():
+            outcome = [Test("", frozenset(), c.test).value(scope.args) for c in chain]
+            if any(not isinstance(v, bool) for v in outcome):
+                raise Mismatch("a test without a value")
+            taken.setdefault(next((i for i, v in enumerate(outcome) if v), len(chain)),
+                             []).append(k)
+        if len(taken) < 2:
+            raise Mismatch("one case only")
+        cand.cases = True  # every case is explained with the whole class's parameters
+        cases: list[Case] = []
+        for i, test in enumerate([*tests, None]):
+            among = taken.get(i)
+            if among is None:
+                # the last `else` of a chain without one builds nothing: say so, it is faithful
+                cases.append(Case(test, body=[] if i == len(chain) and not chain[-1].orelse
+                                  else None))
+                continue
+            body = unify({k: rows[k] for k in among})
+            explain_slots(cand, body, set(among))
+            names = [n.name for n in body]
+            plain = numbered(names) and all(map(is_module, body)) and not any(
+                n.cond for n in body)
+            cases.append(Case(test, "sequential" if plain else "module", body))
+        for t in tests:
+            cand.used |= reads(str(t), cand.names())
+        cand.new = {n: {k: v.get(k) for k in every} for n, v in cand.new.items()}
+        cls = ClassDef(self._name(key, ""), "cases", self._doc(key),
+                       body=[n for c in cases for n in c.body or []],
+                       base={k for k in every if id(scopes[k]) in self.base}, cases=cases)
+        cls.params = self._params(cand)
+        for k, scope in every.items():
+            env = {**cand.env[k], **{n: v[k] for n, v in cand.new.items()}}
+            self.of[id(scope)] = (cls, {p.name: env[p.name] for p in cls.params})
+        self.order.append(cls)
+        return cls
+
+    def _loop(self, key: Key, scopes: list[Scope], rows) -> ClassDef:
+        """One class for a block whose body is one repetition of differing length: an
+        nn.Sequential subclass adding its children in a `for` loop (torchvision's stages)."""
+        defn = self.blocks.get(key[1]) if key[0] == "block" else None
+        body = [] if defn is None else [st for st in defn.body
+                                         if not isinstance(st, (ast.Expect, ast.Assert))]
+        if len(body) != 1 or not isinstance(body[0], (ast.Loop, ast.Repeat)):
+            raise Mismatch("not a block of one loop")
+        node = unify_loop("", dict(rows), {k: s.out_shape for k, s in enumerate(scopes)})
+        cand = self._candidates(key, dict(enumerate(scopes)))
+        explain_slots(cand, [node], set(rows))
+        cls = ClassDef(self._name(key, ""), "loop", self._doc(key), body=[node],
+                       base={k for k, s in enumerate(scopes) if id(s) in self.base})
+        cls.params = self._params(cand)
+        for k, scope in enumerate(scopes):
+            env = {**cand.env[k], **{n: v[k] for n, v in cand.new.items()}}
+            self.of[id(scope)] = (cls, {p.name: env[p.name] for p in cls.params})
+        self.order.append(cls)
+        return cls
+
     def _candidates(self, key: Key, scopes: dict[int, Scope]) -> Candidates:
         defn = self.network if key == NETWORK else self.blocks.get(key[1]) \
             if key[0] == "block" else None
@@ -186,7 +280,12 @@ class Classes:
         defaults[inc] = None
         for k, s in scopes.items():
             env[k][inc] = s.in_shape[0]
-        return Candidates(env, defaults, input=inc)
+        spoken = (tests_of(defn, py, inc), values_of(defn, py, inc)) if defn is not None \
+            else ([], [])
+        return Candidates(env, defaults, input=inc, tests=spoken[0], values=spoken[1],
+                          literals=literals_of(defn) if defn is not None else set(),
+                          scope_env={k: s.args for k, s in scopes.items()}, defn=defn,
+                          spec_names=py)
 
     def _params(self, c: Candidates) -> list[Param]:
         def typ(name: str) -> str:

@@ -8,14 +8,25 @@ the constructor takes what varies between the instances, and nothing else."""
 from __future__ import annotations
 
 import keyword
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from .. import ast
 from ..ops import same_value
+from .conditions import (
+    Test,
+    fstring,
+    label_value,
+    labels,
+    loop_variables,
+    reads,
+    tests_of,
+    values_of,
+)
 from .layout import literal
-from .unify import Mismatch, Slot, SlotTree, SubCall, TCall, TJoin, TLayer, TNode, TSeq
+from .unify import Mismatch, Slot, SlotTree, SubCall, TCall, TJoin, TLayer, TLoop, TNode, TSeq
 
 # names the generated code uses itself; a parameter of the same name gets a trailing `_`
 RESERVED = frozenset({"self", "nn", "torch", "Tensor", "OrderedDict", "super", "x", "None",
@@ -43,10 +54,22 @@ class Param:
 
 
 @dataclass
+class Case:
+    """One branch of a block whose body is `if a {..} else if b {..} else {..}`: its test
+    (Python; None for the last `else`), what it builds and how (`module` or `sequential`), or
+    body None when no exported instance takes it (the constructor refuses it)."""
+
+    test: str | None
+    kind: str = "module"
+    body: list[TNode] | None = None
+
+
+@dataclass
 class ClassDef:
     """One generated class: `module` (submodules as attributes, a forward), `sequential` (an
-    nn.Sequential subclass building its children) or `children` (an nn.Sequential subclass
-    given its children by the caller)."""
+    nn.Sequential subclass building its children), `children` (an nn.Sequential subclass
+    given its children by the caller) or `cases` (the constructor picks one of `cases` by the
+    spec's own tests; `body` then lists every case's nodes)."""
 
     name: str
     kind: str
@@ -54,6 +77,7 @@ class ClassDef:
     params: list[Param] = field(default_factory=list)
     body: list[TNode] = field(default_factory=list)
     base: set[int] = field(default_factory=set)  # the exported network's instances (shapes)
+    cases: list[Case] = field(default_factory=list)
 
 
 @dataclass
@@ -64,78 +88,142 @@ class Candidates:
     env: dict[int, dict[str, Any]]
     defaults: dict[str, str | None]
     allow_new: bool = True  # False for the network: its parameters are the spec's
+    cases: bool = False  # a class of cases: a new parameter may serve some instances only
     input: str = ""  # the name standing for the input size (`in_channels`), if any
+    tests: list[Test] = field(default_factory=list)  # the spec's own tests, as Python
+    values: list[Test] = field(default_factory=list)  # the spec's computed arguments
+    literals: set[Any] = field(default_factory=set)  # the numbers the spec writes as arguments
+    scope_env: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)  # instances' args
+    defn: ast.Definition | None = None  # the block, for its expressions inside a loop
+    spec_names: dict[str, str] = field(default_factory=dict)  # spec name -> Python name
+    index: str = ""  # inside a loop's child: the Python name of the loop's index
     used: set[str] = field(default_factory=set)
     new: dict[str, dict[int, Any]] = field(default_factory=dict)
+    _seen: dict[tuple[str, int], Any] = field(default_factory=dict)
 
     def names(self) -> list[str]:
         return list(self.defaults)
+
+    def value(self, t: Test, k: int) -> Any:
+        """A spec expression's value in instance k (None where it has none)."""
+        if (t.text, k) not in self._seen:
+            self._seen[t.text, k] = t.value(self.scope_env[k]) if k in self.scope_env else None
+        return self._seen[t.text, k]
+
+    def rows(self, rows: dict[int, tuple[int, int]]) -> Candidates:
+        """The candidates of a loop's child: row -> (instance, index); the index is one more
+        name, and so is the spec's loop variable where the block has exactly one."""
+        index = py_name("i", set(self.defaults))
+        loops = [] if self.defn is None else list(loop_variables(self.defn.body))
+        var = loops[0] if len(loops) == 1 else None
+        names = {**self.spec_names, **({var: index} if var else {})}
+        env = {r: {**self.env[k], index: i} for r, (k, i) in rows.items()}
+        scope_env = {r: {**self.scope_env.get(k, {}), **({var: i} if var else {})}
+                     for r, (k, i) in rows.items()}
+        spoken = (tests_of(self.defn, names, self.input), values_of(self.defn, names,
+                                                                     self.input)) \
+            if self.defn is not None else ([], [])
+        return Candidates(env, {**self.defaults, index: None}, allow_new=False,
+                          input=self.input, tests=spoken[0], values=spoken[1],
+                          literals=self.literals, scope_env=scope_env, defn=self.defn,
+                          spec_names=names, index=index)
 
 
 def _is_int(v: Any) -> bool:
     return type(v) is int
 
 
-Form = tuple[str, set[str], Callable[[dict[str, Any]], Any]]  # text, names used, value of env
+Form = tuple[str, set[str], Callable[[int], Any]]  # text, names used, value in instance k
 
 
 def _forms(c: Candidates, values: dict[int, Any]) -> Iterator[Form]:
     """Candidate expressions for `values`, most direct first; constants are read off the first
-    instance (or, for a test, the first instance where it is false)."""
+    instance (or, for a test, the first instance where it is false). A boolean is first looked
+    for among the spec's own tests (archc/emit/conditions.py) and their negations."""
     names = c.names()
     k0 = next(iter(values))
     target = values[k0]
+    env = c.env
     for p in names:
-        yield p, {p}, partial(_get, p=p)
-    ints = [p for p in names if _is_int(c.env[k0][p])]
+        yield p, {p}, partial(_get, env=env, p=p)
+    for t in c.tests if isinstance(target, bool) else c.values:
+        yield t.text, set(t.names), partial(_spoken, c=c, t=t)
+    if c.index:  # a loop's child: the first child often differs (`in_channels if i == 0 else c`)
+        ix = c.index
+        if isinstance(target, bool):
+            yield f"{ix} == 0", {ix}, partial(_first, env=env, i=ix)
+        steps = [p for p in names if p != ix and _is_int(env[k0][p])]
+        for p in steps:  # DenseNet's growing input: `in_channels + i * growth`
+            for q in steps:
+                yield f"{p} + {ix} * {q}", {p, q, ix}, partial(_growing, env=env, i=ix, p=p, q=q)
+    ints = [p for p in names if _is_int(env[k0][p])]
     if _is_int(target):
         for p in ints:
-            v0 = c.env[k0][p]
+            v0 = env[k0][p]
             if v0 and target % v0 == 0 and target // v0 > 1:
-                yield f"{target // v0} * {p}", {p}, partial(_times, p=p, r=target // v0)
+                r = target // v0
+                yield f"{r} * {p}", {p}, partial(_times, env=env, p=p, r=r)
             if target and v0 % target == 0 and v0 // target > 1:
-                yield f"{p} // {v0 // target}", {p}, partial(_over, p=p, r=v0 // target)
+                r = v0 // target
+                yield f"{p} // {r}", {p}, partial(_over, env=env, p=p, r=r)
             if target != v0:
                 d = target - v0
-                yield (f"{p} + {d}" if d > 0 else f"{p} - {-d}"), {p}, partial(_plus, p=p, d=d)
+                yield (f"{p} + {d}" if d > 0 else f"{p} - {-d}"), {p}, \
+                    partial(_plus, env=env, p=p, d=d)
     if isinstance(target, bool):
         for p in names:
-            if isinstance(c.env[k0][p], bool):
-                yield f"not {p}", {p}, partial(_not, p=p)
+            if isinstance(env[k0][p], bool):
+                yield f"not {p}", {p}, partial(_not, env=env, p=p)
         for i, p in enumerate(ints):
             for q in ints[i + 1:]:
-                yield f"{p} != {q}", {p, q}, partial(_differ, p=p, q=q)
+                yield f"{p} != {q}", {p, q}, partial(_differ, env=env, p=p, q=q)
         off = next((k for k, v in values.items() if v is False), k0)
         for p in ints:
-            yield f"{p} != {c.env[off][p]}", {p}, partial(_is_not, p=p, v=c.env[off][p])
+            v = env[off][p]
+            yield f"{p} != {v}", {p}, partial(_is_not, env=env, p=p, v=v)
 
 
-def _get(env: dict[str, Any], p: str) -> Any:
-    return env[p]
+Env = dict[int, dict[str, Any]]
 
 
-def _times(env: dict[str, Any], p: str, r: int) -> Any:
-    return r * env[p]
+def _get(k: int, env: Env, p: str) -> Any:
+    return env[k][p]
 
 
-def _over(env: dict[str, Any], p: str, r: int) -> Any:
-    return env[p] // r
+def _spoken(k: int, c: Candidates, t: Test) -> Any:
+    return c.value(t, k)
 
 
-def _plus(env: dict[str, Any], p: str, d: int) -> Any:
-    return env[p] + d
+def _first(k: int, env: Env, i: str) -> Any:
+    return env[k][i] == 0
 
 
-def _not(env: dict[str, Any], p: str) -> Any:
-    return not env[p]
+def _growing(k: int, env: Env, i: str, p: str, q: str) -> Any:
+    return env[k][p] + env[k][i] * env[k][q]
 
 
-def _differ(env: dict[str, Any], p: str, q: str) -> Any:
-    return env[p] != env[q]
+def _times(k: int, env: Env, p: str, r: int) -> Any:
+    return r * env[k][p]
 
 
-def _is_not(env: dict[str, Any], p: str, v: Any) -> Any:
-    return env[p] != v
+def _over(k: int, env: Env, p: str, r: int) -> Any:
+    return env[k][p] // r
+
+
+def _plus(k: int, env: Env, p: str, d: int) -> Any:
+    return env[k][p] + d
+
+
+def _not(k: int, env: Env, p: str) -> Any:
+    return not env[k][p]
+
+
+def _differ(k: int, env: Env, p: str, q: str) -> Any:
+    return env[k][p] != env[k][q]
+
+
+def _is_not(k: int, env: Env, p: str, v: Any) -> Any:
+    return env[k][p] != v
 
 
 def explain_value(c: Candidates, values: dict[int, Any], hint: str,
@@ -146,28 +234,58 @@ def explain_value(c: Candidates, values: dict[int, Any], hint: str,
         return _varying_param(c, values, first) or literal(first)
     for text, used, value in _forms(c, values):
         try:
-            if all(same_value(value(c.env[k]), v) for k, v in values.items()):
+            if all(same_value(value(k), v) for k, v in values.items()):
                 c.used |= used
                 return text
         except (TypeError, ZeroDivisionError):
             continue
+    split = _first_and_rest(c, values, hint, literal_ok)
+    if split:
+        return split
     if not (c.allow_new and new_ok):
         raise Mismatch(f"{hint}: nothing explains {list(values.values())}")
-    if set(values) != set(c.env):
+    if set(values) != set(c.env) and not c.cases:
         raise Mismatch(f"{hint}: differs between the instances that have it")
     name = py_name(hint, set(c.defaults) | set(c.new))
     c.new[name] = dict(values)
     return name
 
 
+def _first_and_rest(c: Candidates, values: dict[int, Any], hint: str,
+                    literal_ok: bool) -> str | None:
+    """In a loop's child, a value the first child has one way and the others another
+    (`in_channels if i == 0 else 4 * c`, torchvision's stage loops)."""
+    ix = c.index
+    if not ix:
+        return None
+    first = {k: v for k, v in values.items() if c.env[k][ix] == 0}
+    rest = {k: v for k, v in values.items() if c.env[k][ix] != 0}
+    if not first or not rest:
+        return None
+    c.index = ""  # one split: the parts are explained without the index
+    try:
+        a = explain_value(c, first, hint, literal_ok, new_ok=False)
+        b = explain_value(c, rest, hint, literal_ok, new_ok=False)
+    except Mismatch:
+        return None
+    finally:
+        c.index = ix
+    if " if " in a or " if " in b:
+        return None
+    c.used.add(ix)
+    return f"{a} if {ix} == 0 else {b}"
+
+
 def _varying_param(c: Candidates, values: dict[int, Any], value: Any) -> str | None:
     """In a part only some instances have, a number constant there may still be a parameter
     that varies over the class (a shortcut conv's `stride` where only strided blocks have one):
-    name it, as the spec does. Booleans are left literal (`bias=True` is no parameter)."""
+    name it, as the spec does. Booleans are left literal (`bias=True` is no parameter), and so
+    are numbers the spec writes as arguments. The input size is asked first: in a case where it
+    equals a parameter (`in_channels == c`), a layer's input is the input."""
     if set(values) == set(c.env) or isinstance(value, bool) or \
-            not isinstance(value, (int, float)):
+            not isinstance(value, (int, float)) or value in c.literals:
         return None
-    for p in c.names():
+    for p in sorted(c.names(), key=lambda n: n != c.input):
         column = [env[p] for env in c.env.values()]
         if not all(same_value(v, column[0]) for v in column) and \
                 all(same_value(c.env[k][p], value) for k in values):
@@ -191,10 +309,36 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int]) -> None:
             for slot in node.args.values():
                 _explain_tree(c, slot)
         elif isinstance(node, TSeq):
+            if any(isinstance(n, TLoop) for n in node.children):
+                raise Mismatch(f"'{node.name}': a loop inside an nn.Sequential")
             explain_slots(c, node.children, set(node.present))
+        elif isinstance(node, TLoop):
+            _explain_loop(c, node)
         elif isinstance(node, TJoin):
             for branch in node.branches:
                 explain_slots(c, branch, set(node.present))
+
+
+def _explain_loop(c: Candidates, node: TLoop) -> None:
+    """A repetition of differing length: its count from the instance's candidates, its child
+    from the rows' (the index added), its children's names as the spec's label."""
+    if node.child is None or not (node.name.isidentifier() or node.name == ""):
+        raise Mismatch(f"'{node.name}': a loop that is not an attribute")
+    node.count.expr = explain_value(c, node.count.values, "count", new_ok=False)
+    sub = c.rows(node.rows)
+    explain_slots(sub, [node.child], set(node.rows))
+    c.used |= sub.used - {sub.index}
+    node.index = sub.index
+    if all(node.names[r] == str(i) for r, (_, i) in node.rows.items()):
+        return
+    for template in labels(c.defn) if c.defn is not None else []:
+        text = fstring(template, sub.spec_names, c.input)
+        if text is not None and all(label_value(template, sub.scope_env[r]) == node.names[r]
+                                    for r in node.rows):
+            node.label = text
+            c.used |= reads(text, c.names())
+            return
+    raise Mismatch(f"'{node.name}': children named in a way no label of the spec writes")
 
 
 def _explain_tree(c: Candidates, tree: SlotTree) -> None:

@@ -12,6 +12,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .. import ast
+from ..errors import Span
+from ..expand import expand_network
+from ..graph import Network, Scope, Shape, walk
+from ..program import Program
+from .conditions import Test, branches
 
 _DECIDING = {"==", "!=", "<", "<=", ">", ">=", "and", "or"}
 
@@ -118,3 +123,64 @@ def perturbations(value: Any) -> list[Any]:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return []
     return [value + 1, value + 3] if isinstance(value, int) else [value * 1.5, value * 2.5]
+
+
+def probes(prog: Program, net: Network) -> Iterator[list[Scope]]:
+    """For each block of cases (archc/emit/conditions.py `branches`) in the network, more
+    instances of it: the first instance of each case expanded again on its own with one number
+    parameter or the input channels changed (those that expand cleanly). With them a constant
+    of one case is seen to follow the parameter the spec names there (`conv(c)` or `conv(in.c)`
+    where `c == in.c` in every exported instance), and a branch no instance took may be seen."""
+    seen: dict[str, set[tuple[bool, ...]]] = {}
+    found: dict[str, list[Scope]] = {}
+
+    def visit(node: Scope, depth: int) -> None:
+        defn = prog.blocks.get(node.title)
+        chain = branches(defn) if defn is not None else None
+        if defn is None or chain is None:
+            return
+        outcome = tuple(Test("", frozenset(), c.test).value(node.args) is True for c in chain)
+        if outcome in seen.setdefault(node.title, set()):
+            return
+        seen[node.title].add(outcome)
+        for args, shape in _moved(defn, node):
+            scope = _expand_call(prog, defn, args, shape)
+            if scope is not None:
+                found.setdefault(node.title, []).append(scope)
+                if depth < 3:  # a case reached only by a probe is seen at more points too
+                    visit(scope, depth + 1)
+
+    for _, node in walk(net.root.items):
+        if isinstance(node, Scope) and node.kind == "block":
+            visit(node, 0)
+    yield from found.values()
+
+
+def _moved(defn: ast.Definition, node: Scope) -> Iterator[tuple[dict[str, Any], Shape]]:
+    """The instance's arguments and input, each number and the channels moved by one."""
+    given = {p.name: node.args[p.name] for p in defn.params
+             if p.name in node.args and (p.default is None or isinstance(p.default, ast.Lit))}
+    for name, value in given.items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            yield {**given, name: value + 1}, node.in_shape
+    if len(node.in_shape) in (1, 3):
+        yield given, (node.in_shape[0] + 1, *node.in_shape[1:])
+
+
+def _expand_call(prog: Program, defn: ast.Definition, args: dict[str, Any],
+                 shape: Shape) -> Scope | None:
+    span = defn.span
+    kwargs = tuple(ast.KwArg(k, _lit(v, span), span) for k, v in args.items())
+    probe = ast.Definition("network", "probe", (), (ast.Call(defn.name, (), kwargs, span),),
+                           span)
+    made, errors = expand_network(probe, prog.blocks, prog.cyclic, {}, shape, prog.path)
+    if made is None or errors or len(made.root.items) != 1:
+        return None
+    scope = made.root.items[0]
+    return scope if isinstance(scope, Scope) and scope.kind == "block" else None
+
+
+def _lit(value: Any, span: Span) -> ast.Expr:
+    if isinstance(value, tuple):
+        return ast.Tuple(tuple(_lit(v, span) for v in value), span)
+    return ast.Lit(value, span)

@@ -15,16 +15,16 @@ from typing import Any
 
 from .. import joins
 from ..expand import expand_network
-from ..graph import Network, Shape
+from ..graph import Network, Scope, Shape
 from ..ops import fmt_shape, same_value
 from ..program import Program, load_network
 from ..stats import count
 from .classes import NETWORK, Classes, ExportError, Mismatch
-from .explain import ClassDef, Param, py_name, type_text
+from .explain import Case, ClassDef, Param, py_name, type_text
 from .layout import Bracket, Expr, Kw, call, lines, literal
-from .params import deciding_params, perturbations
+from .params import deciding_params, perturbations, probes
 from .support import NEEDS, SUPPORT
-from .unify import Slot, SlotTree, SubCall, TCall, TJoin, TLayer, TNode, TSeq
+from .unify import Slot, SlotTree, SubCall, TCall, TJoin, TLayer, TLoop, TNode, TSeq
 
 __all__ = ["ExportError", "export_python", "python_source"]
 
@@ -42,6 +42,14 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
     defn = prog.networks[net.name]
     classes = _classes(prog, net, [])
     counts = {k: len(v) for k, v in classes.done.items()}
+    kept: list[Scope] = []
+    for group in probes(prog, net):  # each block of cases seen at more points, if it still fits
+        try:
+            trial = _classes(prog, net, [], kept + group)
+        except Mismatch:
+            continue
+        if {k: len(v) for k, v in trial.done.items()} == counts:
+            classes, kept = trial, kept + group
     deciding = deciding_params(defn, prog.blocks)
     extra: list[Network] = []
     free: list[str] = []
@@ -54,7 +62,7 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
         if not others or any(o is None or errs for o, errs in others):
             continue
         try:
-            trial = _classes(prog, net, extra + [o for o, _ in others if o is not None])
+            trial = _classes(prog, net, extra + [o for o, _ in others if o is not None], kept)
         except Mismatch:
             continue
         if {k: len(v) for k, v in trial.done.items()} == counts:
@@ -63,11 +71,14 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
     return _render(net, classes, free, command)
 
 
-def _classes(prog: Program, net: Network, extra: list[Network]) -> Classes:
+def _classes(prog: Program, net: Network, extra: list[Network],
+             probed: list[Scope] | None = None) -> Classes:
     classes = Classes(prog.blocks, prog.networks[net.name], taken=set(SUPPORT))
     classes.add_network(net.root, base=True)
     for other in extra:
         classes.add_network(other.root, base=False)
+    for scope in probed or []:
+        classes.add_probe(scope)
     classes.resolve(NETWORK)
     return classes
 
@@ -135,6 +146,8 @@ def _supports(classes: Classes) -> list[str]:
                 found.extend(n.support)
             elif isinstance(n, TSeq):
                 visit(n.children)
+            elif isinstance(n, TLoop) and n.child is not None:
+                visit([n.child])
             elif isinstance(n, TJoin):
                 for b in n.branches:
                     visit(b)
@@ -147,7 +160,9 @@ def _supports(classes: Classes) -> list[str]:
 
 
 def _class(cls: ClassDef, guards: list[tuple[str, Any]]) -> list[str]:
-    base = "nn.Module" if cls.kind == "module" else "nn.Sequential"
+    sequential = cls.kind in ("sequential", "children", "loop") or (
+        cls.kind == "cases" and all(c.kind == "sequential" for c in cls.cases if c.body))
+    base = "nn.Sequential" if sequential else "nn.Module"
     out = [f"class {cls.name}({base}):", *_docstring(cls.doc, 1)]
     if cls.kind == "children":
         return out
@@ -162,6 +177,12 @@ def _class(cls: ClassDef, guards: list[tuple[str, Any]]) -> list[str]:
             message = f"{name} is fixed at {literal(value)}"
         out += [f"        if {test}:", *lines("raise ", call("ValueError", literal(message)),
                                              "", 3)]
+    if cls.kind == "cases":
+        return out + _cases(cls, sequential)
+    if cls.kind == "loop":
+        [node] = cls.body
+        assert isinstance(node, TLoop)
+        return [*out, "        super().__init__()", *_loop(node, "self", 2)]
     if cls.kind == "sequential":
         return out + lines("", Bracket("super().__init__", tuple(map(_module, cls.body))), "", 2)
     out.append("        super().__init__()")
@@ -170,6 +191,60 @@ def _class(cls: ClassDef, guards: list[tuple[str, Any]]) -> list[str]:
     out += ["", "    def forward(self, x: Tensor) -> Tensor:"]
     out += _forward(cls, cls.body, "x", "x", _Vars())
     return [*out, "        return x"]
+
+
+def _cases(cls: ClassDef, sequential: bool) -> list[str]:
+    """The constructor and forward of a block of cases: the spec's `if` chain picks what the
+    constructor builds (and, for a module, what the forward runs)."""
+    run = [(i, c) for i, c in enumerate(cls.cases) if c.body is not None]
+    order = [] if sequential else _dispatch(run)
+    by_case = any(mark is None for _, mark in order[:-1])
+    out = [] if sequential else ["        super().__init__()"]
+    for i, case in enumerate(cls.cases):
+        keyword = "else" if case.test is None else "if" if i == 0 else "elif"
+        out.append(f"        {keyword}{'' if case.test is None else ' ' + case.test}:")
+        if case.body is None:
+            message = f"{cls.name}: no exported instance takes this branch; export again"
+            out += lines("raise ", call("ValueError", literal(message)), "", 3)
+        elif sequential:
+            out += lines("", Bracket("super().__init__", tuple(map(_module, case.body))), "", 3)
+        else:
+            out += [f"            self.case = {i}"] if by_case else []
+            for node in _modules(case.body):
+                out += _assign(node, 3)
+            if not case.body:
+                out.append("            pass")
+    if sequential:
+        return out
+    out += ["", "    def forward(self, x: Tensor) -> Tensor:"]
+    for n, (i, mark) in enumerate(order):
+        body = cls.cases[i].body or []
+        last = n == len(order) - 1
+        steps = _forward(cls, body, "x", "x", _Vars(), 2 if last else 3)
+        if last:
+            out += [*steps, "        return x"]
+        else:
+            test = f"self.case == {i}" if by_case else f"hasattr(self, {literal(mark)})"
+            out += [f"        if {test}:", *steps, "            return x"]
+    return out
+
+
+def _dispatch(run: list[tuple[int, Case]]) -> list[tuple[int, str | None]]:
+    """The order the forward tests the cases in, each with a submodule it has and no case
+    tested after it has: the forward tests `hasattr(self, name)`, which TorchScript decides
+    while compiling, so a branch naming submodules this instance lacks is never compiled.
+    A mark None (no such order) makes the forward test `self.case`, set by the constructor."""
+    names = {i: [n.name for n in _modules(c.body or [])] for i, c in run}
+    left = [i for i, _ in run]
+    order: list[tuple[int, str | None]] = []
+    while len(left) > 1:
+        found = next(((i, n) for i in left for n in names[i]
+                      if all(n not in names[j] for j in left if j != i)), None)
+        if found is None:
+            return [(i, None) for i, _ in run]
+        order.append(found)
+        left.remove(found[0])
+    return [*order, (left[0], None)]
 
 
 def _docstring(text: str, depth: int) -> list[str]:
@@ -196,20 +271,33 @@ def _modules(nodes: list[TNode]) -> list[TNode]:
     return out
 
 
-def _assign(node: TNode) -> list[str]:
+def _assign(node: TNode, depth: int = 2) -> list[str]:
+    pad = "    " * depth
+    if isinstance(node, TLoop):
+        return [f"{pad}self.{node.name} = nn.Sequential()",
+                *_loop(node, f"self.{node.name}", depth)]
     if node.name.isidentifier():
         target = f"self.{node.name} = "
         if not node.cond:
-            return lines(target, _module(node), "", 2)
-        return [f"        {target}None", f"        if {node.cond}:",
-                *lines(target, _module(node), "", 3)]
+            return lines(target, _module(node), "", depth)
+        return [f"{pad}{target}None", f"{pad}if {node.cond}:",
+                *lines(target, _module(node), "", depth + 1)]
     method = "self.register_parameter" if isinstance(node, TLayer) and node.apply \
         else "self.add_module"
     add = call(method, literal(node.name), _module(node))
     if not node.cond:
-        return lines("", add, "", 2)
-    return [f"        {method}({literal(node.name)}, None)", f"        if {node.cond}:",
-            *lines("", add, "", 3)]
+        return lines("", add, "", depth)
+    return [f"{pad}{method}({literal(node.name)}, None)", f"{pad}if {node.cond}:",
+            *lines("", add, "", depth + 1)]
+
+
+def _loop(node: TLoop, target: str, depth: int) -> list[str]:
+    """`for i in range(count):` adding each child to `target` (an nn.Sequential)."""
+    assert node.child is not None
+    pad = "    " * depth
+    add = call(f"{target}.add_module", node.label, _module(node.child)) if node.label \
+        else call(f"{target}.append", _module(node.child))
+    return [f"{pad}for {node.index} in range({node.count.expr}):", *lines("", add, "", depth + 1)]
 
 
 def _constant(tree: SlotTree) -> tuple[bool, Any]:
@@ -301,6 +389,15 @@ def _apply(node: TNode, x: str) -> str:
     return f"{_get(node.name)}({x})"
 
 
+def _commented(statement: str, comment: str) -> list[str]:
+    """A statement with its shape comment after it, or on the line before where the two do not
+    fit one line (ruff format would split the statement to keep the comment beside it)."""
+    if not comment or len(statement) + len(comment) <= 88:
+        return [statement + comment]
+    pad = statement[:len(statement) - len(statement.lstrip())]
+    return [pad + comment.strip(), statement]
+
+
 def _get(name: str) -> str:
     return f"self.{name}" if name.isidentifier() else f"getattr(self, {literal(name)})"
 
@@ -329,14 +426,14 @@ def _forward(cls: ClassDef, nodes: list[TNode], src: str, dst: str, v: _Vars,
                 var = v.fresh() if branch else start
                 out += _forward(cls, branch, start, var, v, depth) if branch else []
                 outs.append(var)
-            out.append(f"{pad}{dst} = {record.source(outs)}{_comment(cls, node)}")
+            out += _commented(f"{pad}{dst} = {record.source(outs)}", _comment(cls, node))
         elif node.cond:
             if cur != dst:
                 out.append(f"{pad}{dst} = {cur}")
             out += [f"{pad}if {_get(node.name)} is not None:",
-                    f"{pad}    {dst} = {_apply(node, dst)}{_comment(cls, node)}"]
+                    *_commented(f"{pad}    {dst} = {_apply(node, dst)}", _comment(cls, node))]
         else:
-            out.append(f"{pad}{dst} = {_apply(node, cur)}{_comment(cls, node)}")
+            out += _commented(f"{pad}{dst} = {_apply(node, cur)}", _comment(cls, node))
         cur = dst
     if cur != dst:
         out.append(f"{pad}{dst} = {cur}")

@@ -9,7 +9,7 @@ conv in one and a pool in another, names in another order) raise Mismatch."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 from ..graph import Shape
@@ -42,12 +42,14 @@ class PCall:
 
 @dataclass(frozen=True)
 class PSeq:
-    """An nn.Sequential (cls None) or a generated Sequential subclass, given its children."""
+    """An nn.Sequential (cls None) or a generated Sequential subclass, given its children;
+    `loop`: the children are a repetition's (`for i in 0..n`, `* n`)."""
 
     name: str
     cls: Any
     children: tuple[Piece, ...]
     out_shape: Shape
+    loop: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,23 @@ class TSeq(TNode):
     children: list[TNode] = field(default_factory=list)
 
 
+ROW = 1 << 20  # a loop's row key: instance * ROW + index
+
+
+@dataclass
+class TLoop(TNode):
+    """A repetition whose length differs between instances: `count` children, each built
+    from one template (`child`, its slots keyed by row: instance * ROW + index), named
+    0, 1, ... or by `label` (a Python f-string, set by explain.py)."""
+
+    count: Slot = field(default_factory=lambda: Slot({}, "count"))
+    child: TNode | None = None
+    rows: dict[int, tuple[int, int]] = field(default_factory=dict)  # row -> (instance, index)
+    names: dict[int, str] = field(default_factory=dict)  # row -> the child's name
+    label: str = ""
+    index: str = ""  # the index's Python name, set by explain.py
+
+
 @dataclass
 class TJoin(TNode):
     op: str = ""
@@ -128,7 +147,7 @@ def is_module(node: TNode | Piece) -> bool:
         return not node.source.apply
     if isinstance(node, TLayer):
         return not node.apply
-    return not isinstance(node, (TJoin, PJoin))
+    return not isinstance(node, (TJoin, PJoin))  # (a TLoop is an nn.Sequential)
 
 
 # ----------------------------------------------------------------------------- unification
@@ -218,14 +237,35 @@ def _unify_call(name: str, have: dict[int, PCall], present) -> TCall:
     return TCall(name, present, cls=cls, args=args)
 
 
-def _unify_seq(name: str, have: dict[int, PSeq], present) -> TSeq:
+def _unify_seq(name: str, have: dict[int, PSeq], present) -> TSeq | TLoop:
     if len({id(p.cls) for p in have.values()}) != 1:
         raise Mismatch(f"'{name}' is an instance of different classes")
     names = {tuple(c.name for c in p.children) for p in have.values()}
+    if len(names) != 1 and all(p.loop for p in have.values()):
+        return unify_loop(name, {k: p.children for k, p in have.items()}, present)
     if len(names) != 1:
         raise Mismatch(f"'{name}' holds different children in different instances")
     children = unify({k: p.children for k, p in have.items()})
     return TSeq(name, present, cls=next(iter(have.values())).cls, children=children)
+
+
+def unify_loop(name: str, children: dict[int, tuple[Piece, ...]], present) -> TLoop:
+    """The children of a repetition in every instance as one template child."""
+    rows: dict[int, tuple[int, int]] = {}
+    names: dict[int, str] = {}
+    pieces: dict[int, tuple[Piece, ...]] = {}
+    for k, kids in children.items():
+        for i, child in enumerate(kids):
+            rows[k * ROW + i] = (k, i)
+            names[k * ROW + i] = child.name
+            pieces[k * ROW + i] = (replace(child, name="item"),)
+    if not pieces:
+        raise Mismatch(f"'{name}': a repetition that is empty everywhere")
+    [template] = unify(pieces)
+    if set(template.present) != set(rows):
+        raise Mismatch(f"'{name}': a repetition's child missing in some rows")
+    return TLoop(name, present, count=Slot({k: len(v) for k, v in children.items()}, "count"),
+                 child=template, rows=rows, names=names)
 
 
 def _unify_join(name: str, have: dict[int, PJoin], present) -> TJoin:

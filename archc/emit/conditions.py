@@ -1,0 +1,302 @@
+"""Stage 3 helper for archc/emit/classes.py: a block's own tests (`if` conditions, conditional
+expressions in defaults) as Python source over the exported class's constructor parameters.
+
+A class whose structure differs between instances reads best, and stays true to the spec for
+values no instance had, when it decides with the spec's own words: `if stride == 1 and
+in_channels == out:` rather than a test found to separate the instances seen. Only expressions
+over the block's parameters and its input channels translate; the rest (a loop variable,
+`in.h`, a function Python spells differently) do not, and the exporter looks elsewhere."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .. import ast
+from ..errors import ArchcError, Span
+from ..evaluate import evaluate
+from ..expand import label_text
+from ..parse import parse_expr
+from .layout import literal
+
+# Python's binding levels, loosest first (an archc expression binds the same way)
+_LEVEL = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
+          "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6, "neg": 7}
+_FUNCTIONS = {"min", "max", "abs"}  # the functions whose Python builtin computes the same
+_NOWHERE = Span("<export>", 1, 1)
+MAX_TEXT = 60  # longer tests are not offered: `if <test>:` must fit a formatted line
+
+
+@dataclass(frozen=True)
+class Test:
+    """A spec test: its Python text, the constructor names it reads and the spec expression."""
+
+    text: str
+    names: frozenset[str]
+    expr: ast.Expr
+
+    def value(self, env: Mapping[str, Any]) -> Any:
+        """Its value in an instance (a block scope's `args`, which hold `in`)."""
+        try:
+            return evaluate(self.expr, env)
+        except ArchcError:
+            return None
+
+
+def python_text(expr: ast.Expr, names: Mapping[str, str], channels: str | None) -> str | None:
+    """`expr` as Python over the constructor's names (spec name -> Python name; `in.c` or `in.f`
+    -> `channels`), or None when it reads something the constructor does not have."""
+    try:
+        text, _ = _text(expr, names, channels)
+    except _Untranslatable:
+        return None
+    return text
+
+
+class _Untranslatable(Exception):
+    pass
+
+
+def _text(e: ast.Expr, names: Mapping[str, str], channels: str | None) -> tuple[str, int]:
+    if isinstance(e, ast.Lit):
+        if isinstance(e.value, float) and e.value != e.value:
+            raise _Untranslatable
+        return literal(e.value), 9
+    if isinstance(e, ast.Var):
+        if e.name not in names:
+            raise _Untranslatable
+        return names[e.name], 9
+    if isinstance(e, ast.InShape):
+        if channels is None or e.axis not in ("c", "f"):
+            raise _Untranslatable
+        return channels, 9
+    if isinstance(e, ast.UnOp):
+        level = _LEVEL["not" if e.op == "not" else "neg"]
+        inner = _wrap(_text(e.operand, names, channels), level)
+        return ("not " if e.op == "not" else "-") + inner, level
+    if isinstance(e, ast.BinOp):
+        level = _LEVEL[e.op]
+        left = _wrap(_text(e.left, names, channels), level + 1 if level == 4 else level)
+        right = _wrap(_text(e.right, names, channels), level + 1)
+        return f"{left} {e.op} {right}", level
+    if isinstance(e, ast.Func) and e.name in _FUNCTIONS:
+        args = ", ".join(_text(a, names, channels)[0] for a in e.args)
+        return f"{e.name}({args})", 9
+    if isinstance(e, ast.IfExpr):
+        then = _wrap(_text(e.then, names, channels), 1)
+        test = _wrap(_text(e.test, names, channels), 1)
+        return f"{then} if {test} else {_text(e.orelse, names, channels)[0]}", 0
+    raise _Untranslatable
+
+
+def _wrap(part: tuple[str, int], level: int) -> str:
+    text, own = part
+    return f"({text})" if own < level else text
+
+
+def tests_of(defn: ast.Definition, names: Mapping[str, str], channels: str | None) -> list[Test]:
+    """Every test the definition writes (its `if`s, then its conditional expressions) and its
+    negation, that translates, once each, in source order."""
+    return _translated((e for test in _tests(defn) for e in (test, negation(test))), names,
+                       channels)
+
+
+def values_of(defn: ast.Definition, names: Mapping[str, str],
+              channels: str | None) -> list[Test]:
+    """Every computed argument the definition writes (`k // 2`, `in.c * 4`), translated."""
+    return _translated(_values(defn.body), names, channels)
+
+
+def _translated(exprs: Iterable[ast.Expr], names: Mapping[str, str],
+                channels: str | None) -> list[Test]:
+    found: dict[str, Test] = {}
+    for expr in exprs:
+        text = python_text(expr, names, channels)
+        if text is not None and len(text) <= MAX_TEXT and text not in found:
+            used = frozenset(n for n in names.values() if _reads(text, n)) | \
+                (frozenset({channels}) if channels and _reads(text, channels) else frozenset())
+            found[text] = Test(text, used, expr)
+    return list(found.values())
+
+
+_OPPOSITE = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
+
+
+def negation(e: ast.Expr) -> ast.Expr:
+    """`not e`, written as the opposite comparison where there is one."""
+    if isinstance(e, ast.UnOp) and e.op == "not":
+        return e.operand
+    if isinstance(e, ast.BinOp) and e.op in _OPPOSITE:
+        return ast.BinOp(_OPPOSITE[e.op], e.left, e.right, e.span)
+    return ast.UnOp("not", e, e.span)
+
+
+def reads(text: str, names: Iterable[str]) -> set[str]:
+    """The names a Python expression reads."""
+    return {n for n in names if _reads(text, n)}
+
+
+def _reads(text: str, name: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text) is not None
+
+
+def _tests(defn: ast.Definition) -> Iterator[ast.Expr]:
+    yield from _body_tests(defn.body)
+    for p in defn.params:
+        if p.default is not None:
+            yield from _expr_tests(p.default)
+
+
+def _body_tests(stmts: tuple[ast.Stmt, ...]) -> Iterator[ast.Expr]:
+    for st in stmts:
+        if isinstance(st, ast.Cond):
+            yield st.test
+            yield from _body_tests(st.then)
+            yield from _body_tests(st.orelse)
+        elif isinstance(st, ast.Labelled):
+            yield from _body_tests((st.unit,))
+        elif isinstance(st, ast.Group):
+            yield from _body_tests(st.body)
+        elif isinstance(st, ast.Branches):
+            for b in st.branches:
+                yield from _body_tests(b)
+        elif isinstance(st, (ast.Loop,)):
+            yield from _body_tests(st.body)
+        elif isinstance(st, ast.Repeat):
+            yield from _body_tests((st.unit,))
+        elif isinstance(st, ast.Call):
+            for a in (*st.args, *(k.value for k in st.kwargs)):
+                yield from _expr_tests(a)
+
+
+def _values(stmts: tuple[ast.Stmt, ...]) -> Iterator[ast.Expr]:
+    for st in _calls(stmts):
+        for a in (*st.args, *(k.value for k in st.kwargs)):
+            if isinstance(a, (ast.BinOp, ast.UnOp, ast.Func, ast.IfExpr)):
+                yield a
+
+
+def literals_of(defn: ast.Definition) -> set[Any]:
+    """The numbers the definition's body writes as arguments (`channel_shuffle(2)`): a value
+    constant where only some instances have it is written so, not as a parameter that happens
+    to equal it."""
+    found: set[Any] = set()
+    for st in _calls(defn.body):
+        for a in (*st.args, *(k.value for k in st.kwargs)):
+            stack = [a]
+            while stack:
+                e = stack.pop()
+                if isinstance(e, ast.Lit) and isinstance(e.value, (int, float)) and \
+                        not isinstance(e.value, bool):
+                    found.add(e.value)
+                elif isinstance(e, ast.Tuple):
+                    stack.extend(e.items)
+    return found
+
+
+def _calls(stmts: tuple[ast.Stmt, ...]) -> Iterator[ast.Call]:
+    for st in stmts:
+        if isinstance(st, ast.Call):
+            yield st
+        elif isinstance(st, ast.Cond):
+            yield from _calls(st.then)
+            yield from _calls(st.orelse)
+        elif isinstance(st, (ast.Labelled, ast.Repeat)):
+            yield from _calls((st.unit,))
+        elif isinstance(st, (ast.Group, ast.Loop)):
+            yield from _calls(st.body)
+        elif isinstance(st, ast.Branches):
+            for b in st.branches:
+                yield from _calls(b)
+
+
+def _expr_tests(e: ast.Expr) -> Iterator[ast.Expr]:
+    if isinstance(e, ast.IfExpr):
+        yield e.test
+        yield from _expr_tests(e.then)
+        yield from _expr_tests(e.orelse)
+    elif isinstance(e, ast.BinOp):
+        yield from _expr_tests(e.left)
+        yield from _expr_tests(e.right)
+
+
+def branches(defn: ast.Definition) -> list[ast.Cond] | None:
+    """The chain `if a {..} else if b {..} else {..}` when it is the one `if` at the top of a
+    block's body (what decides the block's cases), as its Cond nodes; None otherwise."""
+    tops = [st for st in defn.body if isinstance(st, ast.Cond)]
+    if len(tops) != 1:
+        return None
+    chain = [tops[0]]
+    while len(chain[-1].orelse) == 1 and isinstance(chain[-1].orelse[0], ast.Cond):
+        chain.append(chain[-1].orelse[0])
+    return chain
+
+
+def loop_variables(stmts: tuple[ast.Stmt, ...]) -> Iterator[str]:
+    """The variables of every `for` loop in a body, nested ones included."""
+    for st in stmts:
+        if isinstance(st, ast.Loop):
+            yield st.var
+            yield from loop_variables(st.body)
+        elif isinstance(st, ast.Cond):
+            yield from loop_variables(st.then)
+            yield from loop_variables(st.orelse)
+        elif isinstance(st, (ast.Labelled, ast.Repeat)):
+            yield from loop_variables((st.unit,))
+        elif isinstance(st, ast.Group):
+            yield from loop_variables(st.body)
+        elif isinstance(st, ast.Branches):
+            for b in st.branches:
+                yield from loop_variables(b)
+
+
+def labels(defn: ast.Definition) -> list[str]:
+    """The computed labels (`"block{s}-{i}"`) a definition writes."""
+    found: list[str] = []
+    stack: list[ast.Stmt] = list(defn.body)
+    while stack:
+        st = stack.pop()
+        if isinstance(st, ast.Labelled):
+            if "{" in st.label:
+                found.append(st.label)
+            stack.append(st.unit)
+        elif isinstance(st, ast.Cond):
+            stack += [*st.then, *st.orelse]
+        elif isinstance(st, ast.Repeat):
+            stack.append(st.unit)
+        elif isinstance(st, (ast.Group, ast.Loop)):
+            stack += list(st.body)
+        elif isinstance(st, ast.Branches):
+            stack += [x for b in st.branches for x in b]
+    return found
+
+
+_PLACE = re.compile(r"\{([^{}]*)\}")
+
+
+def fstring(label: str, names: Mapping[str, str], channels: str | None) -> str | None:
+    """A computed label as a Python f-string (`f"block{s}-{i}"`), or None."""
+    if '"' in label or "\\" in label:
+        return None
+    parts: list[str] = []
+    at = 0
+    for m in _PLACE.finditer(label):
+        try:
+            text = python_text(parse_expr(m[1]), names, channels)
+        except ArchcError:
+            return None
+        if text is None or any(ch in text for ch in '{}"'):
+            return None
+        parts += [label[at:m.start()], "{" + text + "}"]
+        at = m.end()
+    return 'f"' + "".join(parts) + label[at:] + '"'
+
+
+def label_value(label: str, env: Mapping[str, Any]) -> str | None:
+    """What a computed label says in an instance (None where it says nothing)."""
+    try:
+        return label_text(label, env, _NOWHERE)
+    except ArchcError:
+        return None

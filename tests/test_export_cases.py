@@ -1,0 +1,143 @@
+"""`archc export` of blocks whose instances differ in structure: a body that is an `if` chain
+becomes one class whose constructor asks the spec's own tests (archc/emit/conditions.py), a
+repetition of differing length a `for` loop. tests/test_export.py proves the exported networks
+equal archc.build's; here each class is also built with arguments no exported instance had
+(another case, another length, other sizes) and compared with archc.build of that one call,
+so a class is true to the spec, not only to the instances it was made from."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import archc
+from archc.emit.conditions import python_text
+from archc.emit.python import export_python
+from archc.evaluate import evaluate
+from archc.parse import parse_expr as _expr
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# (spec, block, [(input shape, the block's arguments), ...]): calls no exported instance made
+CALLS = [
+    ("tests/cases/block_cases.arch", "pick", [
+        ((8, 6, 6), {"c": 8, "mode": 3}), ((5, 6, 6), {"c": 7, "mode": 2}),
+        ((4, 6, 6), {"c": 6, "mode": 1}), ((4, 6, 6), {"c": 6, "mode": 4}),
+        ((6, 6, 6), {"c": 6, "mode": 3})]),
+    ("tests/cases/block_cases.arch", "maybe_pool", [
+        ((5, 6, 6), {"c": 8, "pool": True}), ((5, 6, 6), {"c": 8, "pool": False})]),
+    ("specs/tv_mobilenet_v2.arch", "inverted_residual", [
+        ((16, 8, 8), {"cin": 16, "cout": 16, "t": 1, "stride": 1}),
+        ((24, 8, 8), {"cin": 24, "cout": 32, "t": 3, "stride": 2}),
+        ((24, 8, 8), {"cin": 24, "cout": 24, "t": 4, "stride": 2})]),
+    ("specs/tv_shufflenet_v2.arch", "shuffle_unit", [
+        ((48, 8, 8), {"out": 48, "stride": 1}), ((24, 8, 8), {"out": 64, "stride": 2})]),
+    # loops of a length no instance had (a value every instance shares stays built in:
+    # RegNet's group width 16, DenseNet's growth 32)
+    ("specs/vgg11.arch", "vgg_block", [
+        ((3, 8, 8), {"convs": 3, "c": 16}), ((16, 8, 8), {"convs": 1, "c": 8})]),
+    ("specs/tv_regnet.arch", "any_stage", [
+        ((32, 8, 8), {"s": 1, "w": 48, "n": 3, "gw": 16, "se": False})]),
+    ("specs/tv_densenet.arch", "dense_block", [
+        ((64, 8, 8), {"n": 3, "growth": 32, "bn_size": 4})]),
+]
+
+
+def _module(spec: str, folder: Path) -> Any:
+    path = folder / (Path(spec).stem + ".py")
+    if not path.exists():
+        path.write_text(export_python(ROOT / spec))
+    loader = importlib.util.spec_from_file_location(path.stem, path)
+    assert loader is not None and loader.loader is not None
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    return module
+
+
+def _class_of(module: Any, block: str) -> type:
+    found = [c for c in vars(module).values()
+             if isinstance(c, type) and (c.__doc__ or "").startswith(f"Block `{block}(")]
+    assert len(found) == 1, f"{block}: {len(found)} classes"
+    return found[0]
+
+
+def _literal(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else repr(value)
+
+
+@pytest.mark.parametrize("spec,block,calls", CALLS, ids=[f"{Path(s).stem}-{b}"
+                                                          for s, b, _ in CALLS])
+def test_class_of_cases_equals_the_block(spec: str, block: str, calls, tmp_path) -> None:
+    cls = _class_of(_module(spec, tmp_path), block)
+    assert "Its layers are passed in" not in (cls.__doc__ or "")
+    text = (ROOT / spec).read_text()
+    for shape, args in calls:
+        call = ", ".join(f"{k}={_literal(v)}" for k, v in args.items())
+        net = archc.loads(f"{text}\nnetwork probe {{ input {'x'.join(map(str, shape))} "
+                          f"{block}({call}) }}\n", network="probe", path=str(ROOT / spec))
+        want = archc.build(net).double()
+        params = inspect.signature(cls).parameters
+        given = {**args, "in_channels": shape[0]}
+        got = cls(**{k: v for k, v in given.items() if k in params}).double()
+        state = {k.split(".", 1)[1]: v for k, v in want.state_dict().items()}
+        got.load_state_dict(state, strict=True)
+        x = torch.randn(2, *shape, dtype=torch.float64)
+        for train in (False, True):
+            want.train(train)
+            got.train(train)
+            torch.testing.assert_close(got(x), want(x), rtol=0, atol=1e-12)
+
+
+def test_a_branch_no_instance_takes_is_refused(tmp_path) -> None:
+    """`mode == 9` is neither called nor reached by a probe: the constructor says so."""
+    pick = _class_of(_module("tests/cases/block_cases.arch", tmp_path), "pick")
+    with pytest.raises(ValueError, match="no exported instance takes this branch"):
+        pick(in_channels=8, c=8, mode=9)
+
+
+def test_the_spec_decides_in_its_own_words() -> None:
+    text = export_python(ROOT / "specs" / "tv_mobilenet_v2.arch")
+    assert "        if stride == 1 and cin == cout:" in text
+    shuffle = export_python(ROOT / "specs" / "tv_shufflenet_v2.arch")
+    assert "        if stride == 1:" in shuffle
+    assert 'if hasattr(self, "branch1"):' in shuffle  # TorchScript decides it while compiling
+
+
+# archc expression -> its Python text over the constructor's names (`in.c` is `in_channels`)
+EXPRESSIONS = [
+    ("stride == 1 and in.c == out", "stride == 1 and in_channels == out"),
+    ("not (x or c > 1)", "not (x or c > 1)"),
+    ("(a - b) - c", "a - b - c"),
+    ("a - (b - c)", "a - (b - c)"),
+    ("-(a * b) // 2", "-(a * b) // 2"),
+    ("a * (b + c) % 5", "a * (b + c) % 5"),
+    ("(a < b) == (b < c)", "(a < b) == (b < c)"),
+    ("max(a, b * 2) - min(c, 1)", "max(a, b * 2) - min(c, 1)"),
+    ("a if a > b else b + 1", "a if a > b else b + 1"),
+    ("a / 2 + in.c", "a / 2 + in_channels"),
+    ('kind != "none" and x', 'kind != "none" and x'),
+]
+ENVS = [{"a": 3, "b": 5, "c": 2, "x": True, "kind": "relu", "out": 4, "stride": 1},
+        {"a": 7, "b": -2, "c": 9, "x": False, "kind": "none", "out": 8, "stride": 2}]
+
+
+@pytest.mark.parametrize("archc_text,python", EXPRESSIONS)
+def test_spec_expressions_translate_to_python(archc_text: str, python: str) -> None:
+    expr = _expr(archc_text)
+    names = {n: n for n in ("a", "b", "c", "x", "kind", "out", "stride")}
+    assert python_text(expr, names, "in_channels") == python
+    for env in ENVS:
+        value = evaluate(expr, {**env, "in": (8, 4, 4)})
+        assert eval(python, {}, {**env, "in_channels": 8}) == value  # noqa: S307
+
+
+def test_what_python_cannot_read_is_not_translated() -> None:
+    names = {"a": "a"}
+    assert python_text(_expr("in.h + a"), names, "in_channels") is None  # no `in.h` in Python
+    assert python_text(_expr("i + a"), names, "in_channels") is None  # a loop variable
+    assert python_text(_expr("round(a)"), names, "in_channels") is None  # not Python's round
