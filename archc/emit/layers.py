@@ -2,7 +2,9 @@
 what torchvision's counterpart computes and to hold its parameters under the same names
 (LayerNorm2d and the layer scale as in convnext.py, StochasticDepth as torchvision.ops,
 self-attention as torch.nn.MultiheadAttention inside vision_transformer.py's EncoderBlock).
-Only op factories (archc/ops_*.py) import this module, so checking stays torch-free."""
+Only op factories (archc/ops_*.py) import this module, so checking stays torch-free.
+The classes an exported file needs (archc/emit/support.py) are copied from this file's text,
+so they are written as an exported file writes them: 88 columns, laid out by `ruff format`."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 
 @dataclass
@@ -27,37 +29,38 @@ class Inline:
 
 
 class LayerNorm2d(nn.LayerNorm):
-    """Layer norm over the channels of every position of an NxCxHxW tensor (torchvision
+    """Layer norm over the channels of every position of NxCxHxW (torchvision's
     convnext.LayerNorm2d: permute to channels-last, normalise, permute back)."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         x = x.permute(0, 2, 3, 1)
         x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)
 
 
 class ChannelLinear(nn.Linear):
-    """A linear map over the channels of every position of NxCxHxW (ConvNeXt's Linear
-    between Permute([0, 2, 3, 1]) and Permute([0, 3, 1, 2])): weight and bias as nn.Linear."""
+    """A linear map over the channels at every position of NxCxHxW (ConvNeXt's Linear
+    between two permutes): weight and bias as nn.Linear's."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x.permute(0, 2, 3, 1), self.weight, self.bias).permute(0, 3, 1, 2)
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.linear(x.permute(0, 2, 3, 1), self.weight, self.bias)
+        return x.permute(0, 3, 1, 2)
 
 
 class StochasticDepth(nn.Module):
-    """Drops whole samples of a residual branch with probability p while training, scaling
-    the kept ones by 1 / (1 - p); the identity in eval. The computation of
-    torchvision.ops.stochastic_depth(x, p, mode="row", training)."""
+    """Zeroes whole samples with probability p while training, scaling the rest by
+    1 / (1 - p); the identity in eval (torchvision.ops.StochasticDepth, mode="row")."""
 
     def __init__(self, p: float) -> None:
         super().__init__()
         self.p = p
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return x
         survival = 1.0 - self.p
-        noise = torch.empty([x.shape[0]] + [1] * (x.ndim - 1), dtype=x.dtype, device=x.device)
+        size = [x.shape[0]] + [1] * (x.ndim - 1)
+        noise = torch.empty(size, dtype=x.dtype, device=x.device)
         noise = noise.bernoulli_(survival)
         if survival > 0.0:
             noise.div_(survival)
@@ -76,22 +79,21 @@ def scale(x: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
 
 
 class Tokens(nn.Module):
-    """NxCxHxW -> Nx(H*W)xC: every position a token of C features, row by row
-    (VisionTransformer._process_input's reshape and permute)."""
+    """NxCxHxW -> Nx(H*W)xC: every position a token of C features, row by row."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         n, c = x.shape[:2]
         return x.reshape(n, c, -1).permute(0, 2, 1)
 
 
 class SelectToken(nn.Module):
-    """NxLxD -> NxD: one token (`x[:, 0]`, the class token, in VisionTransformer.forward)."""
+    """NxLxD -> NxD: one token (the class token, `x[:, 0]`, in VisionTransformer)."""
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int = 0) -> None:
         super().__init__()
         self.index = index
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         return x[:, self.index]
 
     def extra_repr(self) -> str:
@@ -109,12 +111,13 @@ def add_embedding(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
 
 
 class SelfAttention(nn.MultiheadAttention):
-    """Multi-head self-attention over tokens: nn.MultiheadAttention(batch_first=True), its
-    parameters under its names (in_proj_weight, out_proj.weight, ...), called as
-    torchvision's EncoderBlock calls it: `attn(x, x, x, need_weights=False)[0]`."""
+    """Multi-head self-attention over tokens, called as torchvision's EncoderBlock calls
+    nn.MultiheadAttention: `attn(x, x, x, need_weights=False)[0]`."""
 
-    def __init__(self, dim: int, heads: int, dropout: float, bias: bool) -> None:
+    def __init__(
+        self, dim: int, heads: int, dropout: float = 0.0, bias: bool = True
+    ) -> None:
         super().__init__(dim, heads, dropout=dropout, bias=bias, batch_first=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         return super().forward(x, x, x, need_weights=False)[0]
