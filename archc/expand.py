@@ -455,6 +455,12 @@ def label_text(label: str, env: Mapping[str, Any], span: Span) -> str:
         raise NameError_(f"label '{text}' cannot name a module: it contains '.'", span,
                          "'.' separates the levels of a module's name (layer1.0.conv1)",
                          code=codes.BAD_LABEL)
+    odd = next((ch for ch in text if not ch.isprintable()), None)
+    if odd is not None:  # a NUL made torch.fx's generated forward fail to compile (bench/fuzz.py)
+        raise NameError_(f"label {text!r} cannot name a module: it contains the control "
+                         f"character U+{ord(odd):04X}", span,
+                         "a label is printable text: letters, digits, '_', '-', spaces",
+                         code=codes.BAD_LABEL)
     return text
 
 
