@@ -1,8 +1,8 @@
 """Names in the module tree: how the members of a scope are named (ScopeNamer), and the names
 a layer, group or block cannot take, because the torch module built from a spec would break:
-Python keywords, and attributes of torch.nn.Module and torch.fx.GraphModule (which every
-generated scope is). Those are listed here, not read from torch, so checking stays torch-free;
-tests/test_invalid.py compares the list with the installed torch."""
+Python keywords, and attributes of torch.nn.Module, nn.Sequential and torch.fx.GraphModule
+(what every generated scope is). Those are listed here, not read from torch, so checking stays
+torch-free; tests/test_invalid.py compares the list with the installed torch."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ MODULE_ATTRIBUTES = frozenset("""
     set_submodule shape_env share_memory state_dict to to_empty to_folder train training type
     xpu zero_grad
 """.split()) | frozenset("""
+    append extend insert pop
+""".split()) | frozenset("""
     _apply _backward_hooks _backward_pre_hooks _boxed_call _buffers _call_impl _code
     _compiled_call_impl _create_node_hooks _deepcopy_hooks _deepcopy_init _erase_node_hooks
     _forward_hooks _forward_hooks_always_called _forward_hooks_with_kwargs _forward_pre_hooks
@@ -38,8 +40,11 @@ MODULE_ATTRIBUTES = frozenset("""
     _replace_hooks _replicate_for_data_parallel _save_to_state_dict _set_replace_hook
     _slow_forward _state_dict_hooks _state_dict_pre_hooks _tracer_cls _tracer_extras
     _unregister_create_node_hook _unregister_deepcopy_hook _unregister_erase_node_hook
-    _unregister_replace_node_hook _version _wrapped_call _wrapped_call_impl
+    _unregister_replace_node_hook _version _wrapped_call _wrapped_call_impl _get_item_by_idx
 """.split())
+
+
+SEQUENTIAL = frozenset({"append", "extend", "insert", "pop", "_get_item_by_idx"})
 
 
 def reserved_reason(name: str) -> str | None:
@@ -48,6 +53,8 @@ def reserved_reason(name: str) -> str | None:
         return "a Python keyword"
     if name == "self":
         return "the generated forward's first argument"
+    if name in SEQUENTIAL:
+        return "an attribute of torch.nn.Sequential (what a scope of layers in a row is)"
     if name in MODULE_ATTRIBUTES or name.startswith("__"):  # dunders, and what torch patches in
         return "an attribute of torch.nn.Module"
     return None

@@ -87,7 +87,9 @@ def build_report(net: Network, output: str | None, seed: int, weights: str | Non
             return 1
         print(f"loaded {weights}: {report}", file=sys.stderr)
     console = Console(record=True, width=120)
-    console.print(repr(model), markup=False, highlight=False, soft_wrap=True)
+    text = repr(model)
+    console.print(_shown(text), markup=False, highlight=False, soft_wrap=True)
+    console.full_model = text  # type: ignore[attr-defined]  # what `-o x.txt` writes
     console.print(table(f"{net.name}: shapes (batch axis omitted)", ("layer", "op", "output"),
                         shape_rows(net, depth=2)))
     params = sum(p.numel() for p in model.parameters())
@@ -104,8 +106,26 @@ def _safetensors(model, console) -> bytes:
     return save({k: v.contiguous() for k, v in model.state_dict().items()})
 
 
+SHOWN_LINES = 400  # a module printed longer than this shows its head and a count
+
+
+def _shown(text: str) -> str:
+    """The module as printed: whole, or its first SHOWN_LINES lines and how many follow (a
+    spec of 65,536 nested blocks printed 9 MB; the shape table lists every layer anyway)."""
+    lines = text.split("\n", SHOWN_LINES + 1)
+    if len(lines) <= SHOWN_LINES:
+        return text
+    more = text.count("\n") + 1 - SHOWN_LINES
+    return "\n".join(lines[:SHOWN_LINES]) + \
+        f"\n... {more:,} more lines (`-o FILE.txt` writes them all)"
+
+
 def _report(model, console) -> bytes:
-    return console.export_text().encode()
+    text = console.export_text()
+    full = getattr(console, "full_model", None)
+    if full is not None:
+        text = text.replace(_shown(full), full, 1)
+    return text.encode()
 
 
 # What `build -o FILE` writes, by FILE's extension.
