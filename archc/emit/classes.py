@@ -1,10 +1,13 @@
 """Stage 3 helper for archc/emit/python.py: one class per block definition.
 
-Every instance of a definition across the networks given (the exported one, and copies with a
-network parameter changed) is written as pieces (archc/emit/unify.py), lined up into one
-template, and its varying slots explained (archc/emit/explain.py). Instances that cannot share a
-class split into variants (`Block`, `Block2`); a block that is only a numbered sequence of
-layers whose instances differ in length becomes an nn.Sequential subclass given its children.
+Every instance of a definition across the networks given (the exported one, copies with a
+network parameter changed, and probes: blocks of cases expanded again on their own) is written
+as pieces (archc/emit/unify.py), lined up into one template, and its varying slots explained
+(archc/emit/explain.py). Instances that cannot share one template still share a class: a block
+whose body is an `if` chain gets the chain in its constructor (`_cases`), a block that is one
+repetition of differing length a `for` loop (`_loop`; a repetition inside a block likewise);
+else, a block that is only a numbered sequence of layers becomes an nn.Sequential subclass
+given its children, and only what none of these fits splits into numbered variants (`Block2`).
 A group holding a join or an inline op gets a class of its own; other groups and repetitions
 are nn.Sequential. Definitions resolve inner first, so a class's pieces can name inner classes."""
 
@@ -20,8 +23,8 @@ from ..graph import Join, Layer, Node, Scope
 from ..ops import REGISTRY
 from .conditions import (
     MAX_TEXT,
-    Test,
     branches,
+    case_of,
     literals_of,
     python_text,
     reads,
@@ -182,12 +185,17 @@ class Classes:
             raise Mismatch("an optional item in a sequence")
         if dry:
             return ClassDef("", kind, "")
-        cls = ClassDef(self._name(key, suffix), kind, self._doc(key), body=body,
-                       base={k for k in among if id(scopes[k]) in self.base})
+        cls = ClassDef(self._name(key, suffix), kind, self._doc(key), body=body)
+        return self._finish(cls, cand, {k: scopes[k] for k in among})
+
+    def _finish(self, cls: ClassDef, cand: Candidates, scopes: dict[int, Scope]) -> ClassDef:
+        """A resolved class: its parameters, the exported network's instances (for the shape
+        comments), each instance's constructor arguments."""
+        cls.base = {k for k, s in scopes.items() if id(s) in self.base}
         cls.params = self._params(cand)
-        for k in among:
+        for k, scope in scopes.items():
             env = {**cand.env[k], **{n: v[k] for n, v in cand.new.items()}}
-            self.of[id(scopes[k])] = (cls, {p.name: env[p.name] for p in cls.params})
+            self.of[id(scope)] = (cls, {p.name: env[p.name] for p in cls.params})
         self.order.append(cls)
         return cls
 
@@ -207,11 +215,10 @@ class Classes:
             raise Mismatch("a test that does not translate to Python")
         taken: dict[int, list[int]] = {}
         for k, scope in every.items():
-            outcome = [Test("", frozenset(), c.test).value(scope.args) for c in chain]
-            if any(not isinstance(v, bool) for v in outcome):
+            case = case_of(chain, scope.args)
+            if case is None:
                 raise Mismatch("a test without a value")
-            taken.setdefault(next((i for i, v in enumerate(outcome) if v), len(chain)),
-                             []).append(k)
+            taken.setdefault(case, []).append(k)
         if len(taken) < 2:
             raise Mismatch("one case only")
         cand.cases = True  # every case is explained with the whole class's parameters
@@ -233,14 +240,8 @@ class Classes:
             cand.used |= reads(str(t), cand.names())
         cand.new = {n: {k: v.get(k) for k in every} for n, v in cand.new.items()}
         cls = ClassDef(self._name(key, ""), "cases", self._doc(key),
-                       body=[n for c in cases for n in c.body or []],
-                       base={k for k in every if id(scopes[k]) in self.base}, cases=cases)
-        cls.params = self._params(cand)
-        for k, scope in every.items():
-            env = {**cand.env[k], **{n: v[k] for n, v in cand.new.items()}}
-            self.of[id(scope)] = (cls, {p.name: env[p.name] for p in cls.params})
-        self.order.append(cls)
-        return cls
+                       body=[n for c in cases for n in c.body or []], cases=cases)
+        return self._finish(cls, cand, every)
 
     def _loop(self, key: Key, scopes: list[Scope], rows) -> ClassDef:
         """One class for a block whose body is one repetition of differing length: an
@@ -250,17 +251,12 @@ class Classes:
                                          if not isinstance(st, (ast.Expect, ast.Assert))]
         if len(body) != 1 or not isinstance(body[0], (ast.Loop, ast.Repeat)):
             raise Mismatch("not a block of one loop")
-        node = unify_loop("", dict(rows), {k: s.out_shape for k, s in enumerate(scopes)})
-        cand = self._candidates(key, dict(enumerate(scopes)))
+        every = dict(enumerate(scopes))
+        node = unify_loop("", dict(rows), {k: s.out_shape for k, s in every.items()})
+        cand = self._candidates(key, every)
         explain_slots(cand, [node], set(rows))
-        cls = ClassDef(self._name(key, ""), "loop", self._doc(key), body=[node],
-                       base={k for k, s in enumerate(scopes) if id(s) in self.base})
-        cls.params = self._params(cand)
-        for k, scope in enumerate(scopes):
-            env = {**cand.env[k], **{n: v[k] for n, v in cand.new.items()}}
-            self.of[id(scope)] = (cls, {p.name: env[p.name] for p in cls.params})
-        self.order.append(cls)
-        return cls
+        return self._finish(ClassDef(self._name(key, ""), "loop", self._doc(key), body=[node]),
+                            cand, every)
 
     def _candidates(self, key: Key, scopes: dict[int, Scope]) -> Candidates:
         defn = self.network if key == NETWORK else self.blocks.get(key[1]) \

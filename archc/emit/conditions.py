@@ -234,6 +234,18 @@ def branches(defn: ast.Definition) -> list[ast.Cond] | None:
     return chain
 
 
+def case_of(chain: list[ast.Cond], env: Mapping[str, Any]) -> int | None:
+    """Which branch of an `if` chain an instance took (len(chain): the last `else`), or None
+    when a test has no boolean value there."""
+    for i, cond in enumerate(chain):
+        value = Test("", frozenset(), cond.test).value(env)
+        if not isinstance(value, bool):
+            return None
+        if value:
+            return i
+    return len(chain)
+
+
 def loop_variables(stmts: tuple[ast.Stmt, ...]) -> Iterator[str]:
     """The variables of every `for` loop in a body, nested ones included."""
     for st in stmts:

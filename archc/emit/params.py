@@ -16,7 +16,7 @@ from ..errors import Span
 from ..expand import expand_network
 from ..graph import Network, Scope, Shape, walk
 from ..program import Program
-from .conditions import Test, branches
+from .conditions import branches, case_of
 
 _DECIDING = {"==", "!=", "<", "<=", ">", ">=", "and", "or"}
 
@@ -131,7 +131,7 @@ def probes(prog: Program, net: Network) -> Iterator[list[Scope]]:
     parameter or the input channels changed (those that expand cleanly). With them a constant
     of one case is seen to follow the parameter the spec names there (`conv(c)` or `conv(in.c)`
     where `c == in.c` in every exported instance), and a branch no instance took may be seen."""
-    seen: dict[str, set[tuple[bool, ...]]] = {}
+    seen: dict[str, set[int | None]] = {}
     found: dict[str, list[Scope]] = {}
 
     def visit(node: Scope, depth: int) -> None:
@@ -139,10 +139,10 @@ def probes(prog: Program, net: Network) -> Iterator[list[Scope]]:
         chain = branches(defn) if defn is not None else None
         if defn is None or chain is None:
             return
-        outcome = tuple(Test("", frozenset(), c.test).value(node.args) is True for c in chain)
-        if outcome in seen.setdefault(node.title, set()):
+        case = case_of(chain, node.args)
+        if case in seen.setdefault(node.title, set()):
             return
-        seen[node.title].add(outcome)
+        seen[node.title].add(case)
         for args, shape in _moved(defn, node):
             scope = _expand_call(prog, defn, args, shape)
             if scope is not None:
