@@ -310,13 +310,15 @@ class Expander:
             self.stack.pop()
             # Every error found inside this call learns the call (innermost first): the chain
             # of notes that leads from the block's line back to the user's.
-            note = call_note(st.span, call_text(st, block_env))
-            for err in self.errors[first_error:]:
-                err.notes = (*err.notes, note)
+            if len(self.errors) > first_error:
+                note = call_note(st.span, call_text(st, block_env))
+                for err in self.errors[first_error:]:
+                    err.notes = (*err.notes, note)
         return replace(node, args=block_env)
 
     def layer(self, op: Op, st: ast.Call, env, shape) -> graph.Layer | None:
-        bound = self.bind(op.name, list(op.args.model_fields), st, env, op_signature(op))
+        bound = self.bind(op.name, list(op.args.model_fields), st, env,
+                          lambda: op_signature(op))
         args, errors = validate(op, bound, st)
         self.errors.extend(errors)
         if args is None:  # unknown values (abstract): a node still, so its label is checked
@@ -333,29 +335,32 @@ class Expander:
                                  st.span, code=codes.TOO_BIG)
         return graph.Layer("", op.name, args, _unknown_ok(shape), _unknown_ok(out), st.span)
 
-    def bind(self, callee: str, names: list[str], st: ast.Call, env, sig: str) -> dict:
-        """Positional and keyword arguments -> {name: (value, span)}."""
+    def bind(self, callee: str, names: list[str], st: ast.Call, env,
+             sig: Callable[[], str]) -> dict:
+        """Positional and keyword arguments -> {name: (value, span)}; `sig` makes the callee's
+        signature for a message (only when there is one: it costs more than binding)."""
         if len(st.args) > len(names):
             raise ArgumentError(f"{callee}: takes at most {len(names)} positional arguments, "
-                                f"got {len(st.args)}", st.args[len(names)].span, sig,
+                                f"got {len(st.args)}", st.args[len(names)].span, sig(),
                                 code=codes.TOO_MANY_ARGUMENTS)
         bound = {n: (self.value(e, env), e.span) for n, e in zip(names, st.args, strict=False)}
         for kw in st.kwargs:
             if kw.name not in names:
                 raise ArgumentError(f"{callee}: unknown argument '{kw.name}'", kw.span,
                                     argument_hint(kw.name, callee, names, callee in REGISTRY)
-                                    or sig,
+                                    or sig(),
                                     code=codes.UNKNOWN_ARGUMENT)
             if kw.name in bound:
-                raise ArgumentError(f"{callee}: argument '{kw.name}' given twice", kw.span, sig,
+                raise ArgumentError(f"{callee}: argument '{kw.name}' given twice", kw.span, sig(),
                                     code=codes.ARGUMENT_TWICE)
             bound[kw.name] = (self.value(kw.value, env), kw.span)
         return bound
 
     def bind_block(self, block: ast.Definition, st: ast.Call, env, shape) -> dict[str, Any]:
         names = [p.name for p in block.params]
-        sig = signature(block.name, [(p.name, default_text(p.default), p.default is None)
-                                     for p in block.params])
+        def sig() -> str:
+            return signature(block.name, [(p.name, default_text(p.default), p.default is None)
+                                          for p in block.params])
         bound = self.bind(block.name, names, st, env, sig)
         # `in.c` in the body and in defaults
         values: dict[str, Any] = {IN: UNKNOWN_SHAPE if shape is None and self.abstract else shape}
@@ -366,7 +371,7 @@ class Expander:
                 values[p.name] = Unknown(None, p.name) if self.abstract else \
                     self.value(p.default, values)
             else:
-                raise ArgumentError(f"{block.name}: missing argument '{p.name}'", st.span, sig,
+                raise ArgumentError(f"{block.name}: missing argument '{p.name}'", st.span, sig(),
                                     code=codes.MISSING_ARGUMENT)
         return values
 

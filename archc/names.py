@@ -113,5 +113,5 @@ def renamed(items: list[graph.Node] | tuple[graph.Node, ...], names: dict[int, s
         name = names.get(id(node), node.name)
         if isinstance(node, graph.Join):
             node = replace(node, branches=tuple(renamed(b, names) for b in node.branches))
-        out.append(replace(node, name=name))
+        out.append(node if name == node.name else replace(node, name=name))
     return tuple(out)
