@@ -42,7 +42,7 @@ from .parse import parse_expr
 from .pytorch_names import argument_hint, layer_hint
 from .recipe import check_section
 from .resolve import name_span
-from .work import OutOfWork, Work
+from .work import OutOfWork, Work, paused_gc
 
 
 class _Abort(Exception):
@@ -493,6 +493,12 @@ def expand_network(defn: ast.Definition, blocks: Mapping[str, ast.Definition], c
                    work: Work | None = None) -> tuple[graph.Network | None, list[ArchcError]]:
     """Expand and shape-check one network; returns it (None if unusable) and its errors.
     Networks of one spec should share one `work` budget (a fresh one if None)."""
+    with paused_gc():
+        return _expand_network(defn, blocks, cyclic, overrides, input_shape, path, work)
+
+
+def _expand_network(defn, blocks, cyclic, overrides, input_shape, path,
+                    work) -> tuple[graph.Network | None, list[ArchcError]]:
     ex = Expander(blocks, cyclic, work)
     inputs = [s for s in defn.body if isinstance(s, ast.Input)]
     recipes = [s for s in defn.body if isinstance(s, ast.Recipe)]

@@ -6,6 +6,7 @@ make any command hang or run out of memory, whether or not they make layers."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,6 +14,21 @@ from typing import Any
 from . import codes
 from .errors import LimitError, Span
 from .limits import MAX_WORK
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Python's cycle collector paused while a spec is expanded or built: both allocate tens of
+    thousands of objects that form no cycles, and the collector, run every few hundred
+    allocations, scanned the growing heap again and again (a 97,000-node spec: build 9.6 s ->
+    2.5 s, expansion 4.7 s -> 3.3 s of CPU). Reference counting still frees what is dropped."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 class OutOfWork(Exception):

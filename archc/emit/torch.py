@@ -18,6 +18,7 @@ from torch import fx, nn
 from .. import joins
 from ..graph import Join, Layer, Network, Node, Scope
 from ..ops import REGISTRY
+from ..work import paused_gc
 
 
 class ArchcModule(fx.GraphModule):
@@ -29,7 +30,8 @@ class ArchcModule(fx.GraphModule):
 
 def build_module(net: Network) -> nn.Module:
     """The module for a checked network."""
-    return _scope_module(net.root)
+    with paused_gc():
+        return _scope_module(net.root)
 
 
 def _class_name(scope: Scope) -> str:
