@@ -90,8 +90,11 @@ def build_report(net: Network, output: str | None, seed: int, weights: str | Non
     text = repr(model)
     console.print(_shown(text), markup=False, highlight=False, soft_wrap=True)
     console.full_model = text  # type: ignore[attr-defined]  # what `-o x.txt` writes
+    rows = shape_rows(net, depth=2)
+    if len(rows) > SHOWN_LINES:  # rich lays out 1,000 rows a second: `archc summary` has all
+        rows = [*rows[:SHOWN_LINES], (f"... {len(rows) - SHOWN_LINES:,} more", "", "")]
     console.print(table(f"{net.name}: shapes (batch axis omitted)", ("layer", "op", "output"),
-                        shape_rows(net, depth=2)))
+                        rows))
     params = sum(p.numel() for p in model.parameters())
     console.print(f"parameters: {params:,}", markup=False)
     if output:
