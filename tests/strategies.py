@@ -473,7 +473,10 @@ def _seq(g: _Gen, s: Shape, env: dict, depth: int, labels: set, lo: int = 1, hi:
         if note:
             units.append(Unit(note.rstrip("\n"), _identity))
         unit = _item(g, s, env, depth, labels)
-        s = unit.apply(s)
+        try:
+            s = unit.apply(s)
+        except Invalid:  # a rule that rejects the shape it is given after all (an upsample
+            continue  # repeated past its bound): leave the unit out; its blocks stay valid
         units.append(unit)
     return units, s
 
