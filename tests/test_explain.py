@@ -49,3 +49,63 @@ def test_page_examples(code: str, tmp_path: Path) -> None:
     assert set(ex) == {"Wrong", "Right"}, f"{code}: needs a wrong and a right example"
     assert code in codes_of(tmp_path / "wrong.arch", ex["Wrong"], build=True)
     assert codes_of(tmp_path / "right.arch", ex["Right"], build="network" in ex["Right"]) == set()
+
+
+# -- `archc explain`, run as a user runs it -------------------------------------------------------
+
+def test_explain_prints_the_page(capsys: pytest.CaptureFixture[str]) -> None:
+    from archc.cli import main
+
+    assert main(["explain", "A0405"]) == 0
+    assert capsys.readouterr().out == page("A0405")
+
+
+@pytest.mark.parametrize("word", ["a0405", "add-shapes", " A0405 "])
+def test_explain_by_name_or_any_case(word: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from archc.cli import main
+
+    assert main(["explain", word]) == 0
+    assert capsys.readouterr().out.startswith("# A0405 (add-shapes)")
+
+
+def test_explain_lists_every_code(capsys: pytest.CaptureFixture[str]) -> None:
+    from archc.cli import main
+
+    assert main(["explain"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out[:-1]] == sorted(CODES)
+    assert out[-1].startswith(f"{len(CODES)} codes")
+
+
+def test_explain_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from archc.cli import main
+
+    assert main(["explain", "A0201", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["code"], doc["name"], doc["page"]) == ("A0201", "unknown-layer", page("A0201"))
+    assert main(["explain", "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == len(CODES)
+
+
+@pytest.mark.parametrize(("word", "hint"), [("A04O5", "did you mean 'A0405'?"),
+                                            ("add-shape", "did you mean 'add-shapes'?"),
+                                            ("Z9", "`archc explain` lists every code")])
+def test_explain_unknown_code_is_a_usage_error(word: str, hint: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from archc.cli import main
+
+    assert main(["explain", word]) == 2
+    err = capsys.readouterr().err
+    assert f"no diagnostic code '{word}'" in err and hint in err
+
+
+def test_explain_from_the_shell() -> None:
+    """The installed console script, piped: plain text, exit 0."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "archc", "explain", "A0405"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stdout == page("A0405")

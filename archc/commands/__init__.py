@@ -41,6 +41,7 @@ COMMANDS: tuple[Command, ...] = (
             "map a torchvision (or other) state_dict onto a spec, by name"),
     Command("lsp", "lsp", "run the language server (for editors) on stdio"),
     Command("export", "export", "write a spec as standalone PyTorch source (.py) or ONNX"),
+    Command("explain", "explain", "print the page of a diagnostic code (error[A0405])"),
 )
 
 BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}
