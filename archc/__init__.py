@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 def load(source: str | Path, overrides: Mapping[str, Any] | None = None,
          input_shape: Shape | None = None, network: str | None = None) -> Network:
     """Load and statically check a spec file (or a bundled spec by name); raise ArchcErrors."""
-    from .program import load_network
+    from .driver import load_network
 
     return load_network(source, overrides, input_shape, network)[0]
 
@@ -34,7 +34,7 @@ def loads(text: str, overrides: Mapping[str, Any] | None = None,
           input_shape: Shape | None = None, network: str | None = None,
           path: str = "<string>") -> Network:
     """Like `load`, from spec text (`use` paths resolve from the current folder)."""
-    from .program import load_network
+    from .driver import load_network
 
     return load_network(path, overrides, input_shape, network, text=text)[0]
 

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     except ArchcError as exc:
         from .commands.options import print_errors
 
-        print_errors(exc, limit=1 if args.command != "check" else None)
+        print_errors(exc)  # every command reports every diagnostic (archc/driver.py)
         return 1
     except KeyboardInterrupt:
         return 130

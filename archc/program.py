@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
-from . import ast, codes, graph
-from .definitions import check_definitions, merge
+from . import ast, codes
+from .definitions import check_definitions
 from .errors import (
     ArchcError,
-    ArchcErrors,
     ImportError_,
     LimitError,
     NameError_,
@@ -23,11 +21,8 @@ from .errors import (
     Span,
     UsageError,
     did_you_mean,
-    located_for_user,
-    too_many_errors,
 )
-from .expand import expand_network
-from .limits import MAX_ERRORS, MAX_FILE_BYTES, MAX_USE_DEPTH
+from .limits import MAX_FILE_BYTES, MAX_USE_DEPTH
 from .parse import parse, parse_recovering
 from .resolve import check_definitions as check_names
 from .resources import prelude_path, specs_dir
@@ -265,66 +260,3 @@ def pick_network(prog: Program, name: str | None) -> ast.Definition:
                          "a spec needs a `network name { input ... }` to build",
                          code=codes.NO_NETWORK)
     return next(iter(prog.networks.values()))
-
-
-def check_program(prog: Program, overrides: Mapping[str, Any] | None = None,
-                  input_shape: graph.Shape | None = None) -> list[ArchcError]:
-    """Every error in a file: load-time ones, then each network's expansion."""
-    errors = list(prog.errors)
-    if any(not isinstance(e, NameError_) for e in errors) and not prog.networks:
-        return errors
-    work = Work()  # one budget for the file: a thousand networks get no more than one
-    for name, defn in prog.networks.items():
-        _, errs = expand_network(defn, prog.blocks, prog.cyclic,
-                                 overrides if name == next(iter(prog.networks)) else None,
-                                 input_shape, prog.path, work)
-        errors.extend(errs)
-        if work.exhausted:
-            return _dedupe(errors)
-        if len(errors) >= MAX_ERRORS:
-            errors.append(too_many_errors(errors[-1].span))
-            return _dedupe(errors)
-    # Then every definition, called or not, with its parameters unknown (archc/definitions.py)
-    # (a budget of their own: this pass is linear in the text, and a spec whose networks come
-    # near the limit must not fail for being checked once more)
-    found = [*prelude_errors(), *check_definitions(prog.definitions, prog.blocks, prog.cyclic,
-                                                   work.another())]
-    merged = _dedupe(merge(errors, found))
-    if len(merged) > MAX_ERRORS:
-        merged = [*merged[:MAX_ERRORS], too_many_errors(merged[MAX_ERRORS].span)]
-    return merged
-
-
-def _dedupe(errors: list[ArchcError]) -> list[ArchcError]:
-    seen, out = set(), []
-    for e in errors:
-        key = (e.span, e.message)
-        if key not in seen:
-            seen.add(key)
-            out.append(e)
-    return sorted(out, key=_where_shown)
-
-
-def _where_shown(e: ArchcError) -> tuple[str, int, int]:
-    span = located_for_user(e).span  # an error inside the prelude sorts at the user's call
-    return (span.path, span.line, span.col) if span else ("", 0, 0)
-
-
-def load_network(source: str | Path, overrides: Mapping[str, Any] | None = None,
-                 input_shape: graph.Shape | None = None, network: str | None = None,
-                 text: str | None = None) -> tuple[graph.Network, Program]:
-    """Load, check and expand one network; raise ArchcErrors with every error found."""
-    path = resolve_spec(str(source)) if text is None else Path(source)
-    prog = load_program(path, text)
-    try:
-        if prog.errors:  # report expansion errors too, as `check` would
-            raise ArchcErrors(check_program(prog, overrides, input_shape))
-        defn = pick_network(prog, network)
-        net, errors = expand_network(defn, prog.blocks, prog.cyclic, overrides, input_shape,
-                                     prog.path)
-        if errors or net is None:
-            raise ArchcErrors(_dedupe(errors))
-    except ArchcError as exc:
-        exc.sources = prog.sources  # every command renders from the texts that were parsed
-        raise
-    return replace(net, sources=prog.sources), prog

@@ -266,7 +266,8 @@ class Entry:
 def catalogue() -> Iterator[Entry]:
     """Every network of every bundled spec, once per family member where the spec is a family;
     counted statically (no torch)."""
-    from .program import load_network, load_program
+    from .driver import load_network
+    from .program import load_program
     from .resources import specs_dir
     from .stats import count
 

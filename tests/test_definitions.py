@@ -10,10 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from archc.definitions import check_definitions
+from archc.driver import check
 from archc.errors import too_many_errors
 from archc.limits import MAX_ERRORS
 from archc.lsp.analysis import analyze, run
-from archc.program import check_program, load_program, prelude_errors
+from archc.program import load_program, prelude_errors
 from archc.work import Work
 
 try:
@@ -56,8 +57,7 @@ def test_uncalled_block_is_checked(tmp_path: Path) -> None:
 
 def test_language_server_reports_uncalled_blocks() -> None:
     path = ROOT / "tests" / "errors" / "uncalled.arch"
-    prog = load_program(path)
-    want = {(e.span, e.message) for e in check_program(prog)}
+    want = {(e.span, e.message) for e in check(path)}
     got = {(e.span, e.message) for e, _ in run(analyze(str(path), path.read_text(), 1)).errors}
     assert got == want
 
@@ -65,5 +65,5 @@ def test_language_server_reports_uncalled_blocks() -> None:
 def test_definition_errors_stop_at_the_limit(tmp_path: Path) -> None:
     spec = tmp_path / "many.arch"
     spec.write_text("".join(f"block b{i}(c) {{ conv(c, kk=3) }}\n" for i in range(300)))
-    errors = check_program(load_program(spec))
+    errors = check(spec)
     assert len(errors) == MAX_ERRORS + 1 and errors[-1].code == too_many_errors(None).code

@@ -14,8 +14,8 @@ import pytest
 
 import archc
 from archc.cli import main
+from archc.driver import check, compile_spec
 from archc.errors import ArchcErrors, located_for_user
-from archc.program import check_program, load_program
 
 from .ui import Expected, annotations
 
@@ -36,8 +36,8 @@ def shown(errors) -> list[Expected]:
 @pytest.mark.parametrize("path", ERRORS, ids=lambda p: p.stem)
 def test_error_file(path: Path, monkeypatch) -> None:
     monkeypatch.chdir(ROOT)  # paths as a user in the checkout would type them
-    prog = load_program(path.relative_to(ROOT))
-    errors = check_program(prog)
+    done = compile_spec(path.relative_to(ROOT))
+    prog, errors = done.program, done.errors
     expected = sorted(e for name, text in prog.sources.items() if not name.startswith("<")
                       for e in annotations(name, text))
     assert expected, f"{path.name} states no expected errors"
@@ -68,11 +68,11 @@ def test_rendering_has_source_caret_and_hint(tmp_path: Path, capsys) -> None:
     assert lines[3] == "  hint: did you mean 'relu'?"
 
 
-def test_build_stops_at_first_error(tmp_path: Path, capsys) -> None:
+def test_build_reports_every_error(tmp_path: Path, capsys) -> None:
     spec = tmp_path / "s.arch"
     spec.write_text("network n { input 3x8x8 conv(0, k=1) conv(1, k=0) }")
     assert main(["build", str(spec)]) == 1
-    assert capsys.readouterr().err.count("error[") == 1
+    assert capsys.readouterr().err.count("error[") == 2
 
 
 @pytest.mark.parametrize("data, message", [
@@ -84,7 +84,7 @@ def test_build_stops_at_first_error(tmp_path: Path, capsys) -> None:
 def test_bad_bytes(tmp_path: Path, data: bytes, message: str) -> None:
     spec = tmp_path / "s.arch"
     spec.write_bytes(data)
-    errors = check_program(load_program(spec))
+    errors = check(spec)
     assert [f"{e.span.line}:{e.span.col}: {e.message}" for e in errors] == [message]
 
 

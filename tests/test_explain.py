@@ -10,8 +10,8 @@ import pytest
 
 import archc
 from archc.codes import CODES, page
+from archc.driver import check
 from archc.errors import ArchcError, ArchcErrors
-from archc.program import check_program, load_program
 
 PAGES = Path(archc.__file__).parent / "explain"
 EXAMPLE = re.compile(r"^## (Wrong|Right)\n\n```arch\n(.*?)\n```", re.M | re.S)
@@ -25,7 +25,7 @@ def codes_of(path: Path, text: str, build: bool) -> set[str | None]:
     """Every code `archc check` reports for a spec; if none and `build`, the codes that loading
     its network raises (what `archc build` reports)."""
     path.write_text(text)
-    found = {e.code for e in check_program(load_program(path))}
+    found = {e.code for e in check(path)}
     if not found and build:
         try:
             archc.load(str(path))

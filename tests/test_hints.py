@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from archc.driver import check
 from archc.ops import REGISTRY
-from archc.program import check_program, load_program
 from archc.pytorch_names import ARGUMENTS, LAYERS
 
 TORCH_NAMES = {"conv2d": "Conv2d", "batchnorm2d": "BatchNorm2d", "maxpool2d": "MaxPool2d",
@@ -14,7 +14,7 @@ TORCH_NAMES = {"conv2d": "Conv2d", "batchnorm2d": "BatchNorm2d", "maxpool2d": "M
 
 
 def errors_of(text: str) -> list:
-    return check_program(load_program("t.arch", text))
+    return check("t.arch", text)
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))

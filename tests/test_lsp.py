@@ -16,7 +16,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 
-from archc.program import check_program, load_program
+from archc.driver import check
 
 from .lsp_util import ROOT, Doc, hint_rows, server_config, start
 
@@ -42,7 +42,7 @@ async def test_diagnostics_match_check(client: LanguageClient, path: Path) -> No
     doc = Doc(client, path)
     got = await doc.open()
     doc.close()
-    mine = [e for e in check_program(load_program(path)) if e.span and e.span.path == str(path)]
+    mine = [e for e in check(path) if e.span and e.span.path == str(path)]
     assert mine
     starts = {(d.range.start.line + 1, d.range.start.character + 1, d.message.split("\n")[0])
               for d in got}

@@ -72,8 +72,9 @@ CASES = {
 }
 
 
-# `build` expands only the network it builds (the first): small here
-BUILD_OK = {"a thousand networks share one budget"}
+# `build` compiles the whole file through the one driver (archc/driver.py), as `check` does:
+# no case builds where check fails
+BUILD_OK: set[str] = set()
 
 
 def _run(argv: list[str]) -> tuple[int, str]:

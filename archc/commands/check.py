@@ -67,7 +67,7 @@ def check_files(files: list[str], fmt: str, overrides: dict, input_shape) -> int
     """`archc check`: every error of every file; exit 1 if any, 2 if a file could not be
     checked at all (no such file, a --set the network lacks). Every format reports both kinds,
     JSON in its one object."""
-    from ..program import check_program, load_program, resolve_spec
+    from ..driver import compile_spec
 
     all_errors: list[ArchcError] = []
     diagnostics: list[dict[str, Any]] = []
@@ -75,8 +75,8 @@ def check_files(files: list[str], fmt: str, overrides: dict, input_shape) -> int
     usage = False
     for name in files:
         try:
-            prog = load_program(resolve_spec(name))
-            errors = check_program(prog, overrides, input_shape)
+            done = compile_spec(name, overrides, input_shape)
+            prog, errors = done.program, done.errors
         except ArchcErrors as exc:
             prog, errors = None, exc.errors
         except UsageError as exc:

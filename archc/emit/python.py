@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import joins
+from ..driver import load_network
 from ..expand import expand_network
 from ..graph import Network, Scope, Shape
 from ..ops import fmt_shape, same_value
-from ..program import Program, load_network
+from ..program import Program
 from ..stats import count
 from .classes import NETWORK, Classes, ExportError, Mismatch
 from .explain import Case, ClassDef, Param, py_name, type_text

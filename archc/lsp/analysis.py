@@ -1,5 +1,5 @@
-"""Language server, analysis: the compiler's own passes (archc/program.py: parse, `use`,
-prelude, names; archc/expand.py: every network expanded and shape-checked) run on an editor's
+"""Language server, analysis: the compiler's one driver (archc/driver.py: parse, `use`,
+prelude, names, every network expanded and shape-checked, every definition) run on an editor's
 text, in stages, keeping what the features read: the AST, the resolved nodes made by each
 statement, and every error. No second parser: a file that does not parse has no AST, and the
 features fall back to the last analysis that had one (see LineMap)."""
@@ -13,14 +13,11 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from .. import ast, graph
-from ..definitions import check_definitions, merge
-from ..errors import ArchcError, NameError_, Span
-from ..expand import expand_network
+from .. import ast, driver, graph
+from ..errors import ArchcError, Span
 from ..parse import parse
-from ..program import Program, load_program
+from ..program import Program
 from ..stats import Counts, count
-from ..work import Work
 
 PRELUDE = "<prelude>"  # the path the compiler gives the prelude's spans
 
@@ -109,38 +106,20 @@ Stages = Generator[None, None, Analysis]
 
 def analyze(path: str, text: str, version: int | None,
             parse_file: Callable[[str, str], ast.Module] = parse_by_definition) -> Stages:
-    """Analyse one document, yielding between stages (loading, then each network) so that a
-    caller can drop the work when a newer edit arrives. Returns the Analysis."""
+    """Analyse one document through the compiler's one driver (archc/driver.py), yielding
+    between its stages so that a caller can drop the work when a newer edit arrives; the same
+    diagnostics as `archc check`. Returns the Analysis."""
     parsed: dict[str, ast.Module] = {}
 
     def parse_and_keep(text: str, file: str) -> ast.Module:
         parsed[file] = parse_file(text, file)
         return parsed[file]
 
-    yield  # a newer edit may have come while this waited for the worker
-    prog = load_program(path, text, parse_and_keep)
-    result = Analysis(path, text, version, prog, parsed.get(path),
-                      errors=[(e, None) for e in prog.errors])
-    yield
-    if any(not isinstance(e, NameError_) for e in prog.errors) and not prog.networks:
-        return result
-    work = Work()  # one budget for the document, as `archc check` has (archc/work.py)
-    for i, (name, defn) in enumerate(prog.networks.items()):
-        if i:
-            yield
-        net, errs = expand_network(defn, prog.blocks, prog.cyclic, None, None, prog.path, work)
-        result.errors.extend((e, name) for e in errs)
-        if work.exhausted:
-            break
-        if net is not None:
-            result.networks[name] = net
-            _index(net, result.made)
-    if not work.exhausted:  # then every definition, called or not (archc/definitions.py)
-        yield
-        concrete = [e for e, _ in result.errors]
-        found = check_definitions(prog.definitions, prog.blocks, prog.cyclic, work.another())
-        result.errors += [(e, None) for e in merge(concrete, found)[len(concrete):]]
-    result.errors = _dedupe(result.errors)
+    done = yield from driver.stages(path, text, parse_file=parse_and_keep)
+    result = Analysis(path, text, version, done.program, parsed.get(path),
+                      networks=done.networks, errors=done.diagnostics)
+    for net in done.networks.values():
+        _index(net, result.made)
     return result
 
 
@@ -156,16 +135,6 @@ def run(stages: Stages) -> Analysis:
 def _index(net: graph.Network, made: dict[Span, list[tuple[str, graph.Node]]]) -> None:
     for qual, node in graph.walk(net.root.items):
         made.setdefault(node.span, []).append((qual, node))
-
-
-def _dedupe(errors: list[tuple[ArchcError, str | None]]) -> list[tuple[ArchcError, str | None]]:
-    seen, out = set(), []
-    for err, net in errors:
-        key = (err.span, err.message)
-        if key not in seen:
-            seen.add(key)
-            out.append((err, net))
-    return out
 
 
 # ----------------------------------------------------------------------------- stale positions

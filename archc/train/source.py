@@ -89,7 +89,7 @@ def _input_span(spec: str, network: str | None, prog: Any) -> Span | None:
 
 def _from_spec(spec: str, params: dict[str, Any], network: str | None) -> ModelSource:
     import archc
-    from archc.program import load_network
+    from archc.driver import load_network
 
     net, prog = load_network(spec, params or None, None, network)
     where = _input_span(spec, network, prog)
