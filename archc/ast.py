@@ -4,7 +4,9 @@ resolved graph (archc/graph.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Span
@@ -143,6 +145,7 @@ class Labelled:
     label: str
     unit: Stmt
     span: Span
+    quoted: bool = field(default=False, compare=False)  # written in quotes (its span's width)
 
 
 @dataclass(frozen=True)
@@ -222,3 +225,102 @@ class Module:
     uses: tuple[Use, ...]
     definitions: tuple[Definition, ...]
     broken: tuple[str, ...] = ()
+
+
+Node = (Expr | Stmt | KwArg | ShapeSpec | Setting | Param | Definition | Use | Module)
+
+# ----------------------------------------------------------------------------- the walker
+#
+# The one walk over the tree (sqlglot's `walk`/`find_all`, ruff's `walk_stmt`): every pass that
+# visits statements or expressions is a filter over `walk`, so a new node type is one row in
+# _CHILDREN and reaches every pass at once. A type missing here is a KeyError, never skipped.
+
+_CHILDREN: dict[type, Callable[[Any], tuple[Any, ...]]] = {
+    Lit: lambda n: (),
+    Var: lambda n: (),
+    InShape: lambda n: (),
+    BinOp: lambda n: (n.left, n.right),
+    UnOp: lambda n: (n.operand,),
+    Func: lambda n: n.args,
+    IfExpr: lambda n: (n.then, n.test, n.orelse),  # in source order: `then if test else ...`
+    Tuple: lambda n: n.items,
+    KwArg: lambda n: (n.value,),
+    Call: lambda n: (*n.args, *n.kwargs),
+    Group: lambda n: n.body,
+    Branches: lambda n: tuple(st for branch in n.branches for st in branch),
+    Cond: lambda n: (n.test, *n.then, *n.orelse),
+    Loop: lambda n: (n.start, n.stop, *n.body),
+    Repeat: lambda n: (n.unit, n.count),
+    Labelled: lambda n: (n.unit,),
+    ShapeSpec: lambda n: n.dims,
+    Input: lambda n: (n.shape,),
+    Expect: lambda n: (n.shape,),
+    Assert: lambda n: (n.test,),
+    Setting: lambda n: (n.value,),
+    Recipe: lambda n: n.settings,
+    Param: lambda n: () if n.default is None else (n.default,),
+    Definition: lambda n: (*n.params, *n.body),
+    Use: lambda n: (),
+    Module: lambda n: (*n.uses, *n.definitions),
+}
+EXPRESSIONS = (Lit, Var, BinOp, UnOp, Func, IfExpr, Tuple, InShape)
+STATEMENTS = (Call, Group, Branches, Cond, Loop, Repeat, Labelled, Input, Expect, Recipe, Assert)
+
+
+def children(node: Node) -> tuple[Node, ...]:
+    """The nodes directly inside a node, in source order."""
+    return _CHILDREN[type(node)](node)
+
+
+def walk(root: Node | Iterable[Node], only: tuple[type, ...] | None = None) -> Iterator[Node]:
+    """Every node in `root` (a node or a sequence of them, a body), pre-order, in source order,
+    without recursion (a body nested a thousand deep walks as a flat one). With `only`, just
+    nodes of those types, and only through them (`only=STATEMENTS` does not enter expressions).
+    """
+    stack: list[Any] = list(reversed(tuple(root))) if isinstance(root, (tuple, list)) else [root]
+    while stack:
+        node = stack.pop()
+        if only is not None and not isinstance(node, only):
+            continue
+        yield node
+        stack.extend(reversed(_CHILDREN[type(node)](node)))
+
+
+def statements(body: Iterable[Stmt]) -> Iterator[Stmt]:
+    """Every statement of a body and inside it (both branches of every `if`, every branch of
+    a join), in source order."""
+    return walk(tuple(body), STATEMENTS)  # type: ignore[return-value]
+
+
+def calls(body: Iterable[Stmt]) -> Iterator[Call]:
+    """Every call in a body, in every branch of every conditional."""
+    return (st for st in statements(body) if isinstance(st, Call))
+
+
+def expressions(root: Node | Iterable[Node]) -> Iterator[Expr]:
+    """Every expression in `root`, nested ones included (`c * 2` gives `c * 2`, `c`, `2`)."""
+    return (n for n in walk(root) if isinstance(n, EXPRESSIONS))
+
+
+def names(expr: Expr) -> Iterator[str]:
+    """The parameters an expression reads."""
+    return (e.name for e in expressions(expr) if isinstance(e, Var))
+
+
+# ----------------------------------------------------------------------------- spans and labels
+
+
+def name_span(call: Call) -> Span:
+    """The name of a call as written (`conv` in `conv(8, k=3)`)."""
+    s = call.span
+    return Span(s.path, s.line, s.col, s.line, s.col + len(call.name))
+
+
+def label_span(st: Labelled) -> Span:
+    """Where a label is written: its text, with the quotes of a quoted one."""
+    s = st.span
+    return Span(s.path, s.line, s.col, s.line, s.col + len(st.label) + 2 * st.quoted)
+
+
+# `{expr}` in a computed label (`"layer{i + 1}"`)
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")

@@ -41,7 +41,6 @@ from .ops import REGISTRY, Op, OpLimitError, OpShapeError, fmt_shape
 from .parse import parse_expr
 from .pytorch_names import argument_hint, layer_hint
 from .recipe import check_section
-from .resolve import name_span
 from .work import OutOfWork, Work, paused_gc
 
 
@@ -131,7 +130,7 @@ class Expander:
 
     def _labelled(self, st: ast.Labelled, env, shape, namer, items):
         unit = st.unit
-        label_span = _label_span(st)
+        label_span = ast.label_span(st)
         label = label_text(st.label, env, label_span)
         if isinstance(unit, ast.Call):
             return self._call_stmt(unit, env, shape, namer, items, label, label_span)
@@ -278,7 +277,7 @@ class Expander:
                 children.append(graph.Scope(str(n), "group", "group", renamed(items, names),
                                          it_in, shape, st.span))
         if computed and labelled is not None:
-            _unique_names(children, _label_span(labelled))
+            _unique_names(children, ast.label_span(labelled))
         return graph.Scope("", "repeat", "repeat", tuple(children), in_shape, shape, st.span)
 
     # -- calls
@@ -289,7 +288,7 @@ class Expander:
             return None  # recursive, or did not parse: reported once, not at every call
         block = self.blocks.get(st.name)
         if block is None:
-            raise NameError_(f"unknown layer or block '{st.name}'", name_span(st),
+            raise NameError_(f"unknown layer or block '{st.name}'", ast.name_span(st),
                              layer_hint(st.name, set(REGISTRY) | set(self.blocks)),
                              code=codes.UNKNOWN_LAYER)
         if st.name in self.stack:
@@ -414,16 +413,6 @@ def _unique_names(children: list[graph.Node], span: Span) -> None:
         seen.add(child.name)
 
 
-def _label_span(st: ast.Labelled) -> Span:
-    """Where a label is written: its text, and the quotes of a quoted one."""
-    plain = st.label.isdigit() or (st.label.isidentifier() and st.label.isascii())
-    width = len(st.label) + (0 if plain else 2)
-    return Span(st.span.path, st.span.line, st.span.col, st.span.line, st.span.col + width)
-
-
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-
-
 def label_text(label: str, env: Mapping[str, Any], span: Span) -> str:
     """A label with every `{expr}` replaced by its value (an integer or a string): `{i}`,
     `{stage}-{i + 1}`; it must remain a valid module name (no '.', not empty)."""
@@ -442,11 +431,11 @@ def label_text(label: str, env: Mapping[str, Any], span: Span) -> str:
         return str(v)
 
     if "{" in label:  # measured before it is built: "{s}{s}..." could make gigabytes
-        size = len(label) + sum(len(value(m)) - len(m[0]) for m in _PLACEHOLDER.finditer(label))
+        size = len(label) + sum(len(value(m)) - len(m[0]) for m in ast.PLACEHOLDER.finditer(label))
         if size > MAX_LABEL:
             raise LimitError(f"label '{label[:40]}...' becomes {size:,} characters long; at "
                              f"most {MAX_LABEL}", span, code=codes.TOO_BIG)
-    text = _PLACEHOLDER.sub(value, label) if "{" in label else label
+    text = ast.PLACEHOLDER.sub(value, label) if "{" in label else label
     if len(text) > MAX_LABEL:
         raise LimitError(f"label of {len(text):,} characters; at most {MAX_LABEL}", span,
                          code=codes.TOO_BIG)

@@ -69,17 +69,9 @@ def pydantic_message(op: str, err: Mapping[str, Any]) -> tuple[str, str]:
 
 def slash_hint(expr: ast.Expr | None) -> str | None:
     """For a number where an integer is needed, when the expression divides with `/`."""
-    stack = [expr] if expr is not None else []
-    while stack:
-        e = stack.pop()
-        if isinstance(e, ast.BinOp):
-            if e.op == "/":
-                return "use // for an integer: `/` always makes a number (32 / 2 is 16.0)"
-            stack += [e.left, e.right]
-        elif isinstance(e, ast.UnOp):
-            stack.append(e.operand)
-        elif isinstance(e, ast.IfExpr):
-            stack += [e.then, e.orelse]
+    if expr is not None and any(isinstance(e, ast.BinOp) and e.op == "/"
+                                for e in ast.expressions(expr)):
+        return "use // for an integer: `/` always makes a number (32 / 2 is 16.0)"
     return None
 
 

@@ -288,7 +288,8 @@ class _ToAst(Transformer):
         return ast.ShapeSpec(tuple(children), self._s(children))
 
     def labelled(self, children):
-        return ast.Labelled(str(children[0]), children[1], self._s(children))
+        quoted = getattr(children[0], "type", None) == "STRING"
+        return ast.Labelled(str(children[0]), children[1], self._s(children), quoted)
 
     def label(self, children):
         tok = children[0]

@@ -3,7 +3,7 @@ recursive blocks (a block may not call itself, directly or through others)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 
 from . import ast, codes
 from .errors import (
@@ -11,33 +11,10 @@ from .errors import (
     ArchcError,
     NameError_,
     RecursionError_,
-    Span,
     too_many_errors,
 )
 from .ops import REGISTRY
 from .pytorch_names import layer_hint
-
-
-def name_span(call: ast.Call) -> Span:
-    s = call.span
-    return Span(s.path, s.line, s.col, s.line, s.col + len(call.name))
-
-
-
-def calls_in(stmts: tuple[ast.Stmt, ...]) -> Iterator[ast.Call]:
-    """Every call in a body, in all branches of every conditional."""
-    for st in stmts:
-        if isinstance(st, ast.Call):
-            yield st
-        elif isinstance(st, (ast.Labelled, ast.Repeat)):
-            yield from calls_in((st.unit,))
-        elif isinstance(st, (ast.Group, ast.Loop)):
-            yield from calls_in(st.body)
-        elif isinstance(st, ast.Cond):
-            yield from calls_in(st.then + st.orelse)
-        elif isinstance(st, ast.Branches):
-            for branch in st.branches:
-                yield from calls_in(branch)
 
 
 def check_definitions(defs: list[ast.Definition], blocks: Mapping[str, ast.Definition],
@@ -47,13 +24,13 @@ def check_definitions(defs: list[ast.Definition], blocks: Mapping[str, ast.Defin
     Returns the errors and the set of blocks on a cycle."""
     errors: list[ArchcError] = []
     known = set(REGISTRY) | set(blocks) | set(broken)
-    for call in (c for d in defs for c in calls_in(d.body) if c.name not in known):
+    for call in (c for d in defs for c in ast.calls(d.body) if c.name not in known):
         if len(errors) >= MAX_ERRORS:
             errors.append(too_many_errors(call.span))
             break
-        errors.append(NameError_(f"unknown layer or block '{call.name}'", name_span(call),
+        errors.append(NameError_(f"unknown layer or block '{call.name}'", ast.name_span(call),
                                  layer_hint(call.name, known), code=codes.UNKNOWN_LAYER))
-    edges = {name: [c for c in calls_in(b.body) if c.name in blocks]
+    edges = {name: [c for c in ast.calls(b.body) if c.name in blocks]
              for name, b in blocks.items()}
     component = _components(edges)
     cyclic: set[str] = set()
@@ -119,7 +96,7 @@ def _cycle_error(name: str, members, edges) -> ArchcError:
                     path.append(prev)
                 chain = " -> ".join([*reversed(path), name])
                 return RecursionError_(
-                    f"recursive block: {chain}", name_span(call),
+                    f"recursive block: {chain}", ast.name_span(call),
                     "a block cannot call itself; repeat with `x * n` or `for i in 0..n`",
                     code=codes.RECURSIVE_BLOCK)
             if call.name in members and call.name not in came_from:

@@ -5,13 +5,11 @@ make any command hang or run out of memory, whether or not they make layers."""
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from . import codes
+from . import ast, codes
 from .errors import LimitError, Span
 from .limits import MAX_WORK
 
@@ -65,7 +63,7 @@ class Work:
         if self.done > self.limit:
             raise OutOfWork(self._error(span))
 
-    def expression(self, expr: object, span: Span) -> None:
+    def expression(self, expr: ast.Node, span: Span) -> None:
         """Charge one evaluation of `expr`: one step per term (`max(1, 1, ...)` can be wide)."""
         key = id(expr)
         if key not in self._sizes:  # keep expr alive so its id is not reused
@@ -95,32 +93,6 @@ class Work:
             code=codes.TOO_MUCH_WORK)
 
 
-def terms(expr: object) -> int:
-    """The number of AST nodes in an expression (any node type: every dataclass field that holds
-    nodes is followed), counted without recursion."""
-    count, stack = 0, list[Any]([expr])
-    while stack:
-        node = stack.pop()
-        count += 1
-        for name in _fields(type(node)):
-            value = getattr(node, name)
-            if isinstance(value, tuple):
-                stack.extend(v for v in value if _is_node(v))
-            elif _is_node(value):
-                stack.append(value)
-    return count
-
-
-_FIELDS: dict[type, tuple[str, ...]] = {}  # the field names of each node type, once
-
-
-def _fields(cls: type) -> tuple[str, ...]:
-    names = _FIELDS.get(cls)
-    if names is None:
-        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    return names
-
-
-def _is_node(value: object) -> bool:
-    cls = type(value)  # an instance of a dataclass (a class itself is of type `type`)
-    return hasattr(cls, "__dataclass_fields__") and cls is not Span
+def terms(expr: ast.Node) -> int:
+    """The number of AST nodes in an expression (the one walker, archc/ast.py: no recursion)."""
+    return sum(1 for _ in ast.walk(expr))

@@ -35,12 +35,14 @@ FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None
 
 
 def shape_of(node):
-    """An AST with every span removed (what formatting must keep)."""
+    """An AST with every span removed (what formatting must keep: what equality compares;
+    a label's quotes, `quoted`, are layout)."""
     if isinstance(node, Span):
         return None
     if dataclasses.is_dataclass(node):
         return (type(node).__name__, *(shape_of(getattr(node, f.name))
-                                       for f in dataclasses.fields(node) if f.name != "span"))
+                                       for f in dataclasses.fields(node)
+                                       if f.name != "span" and f.compare))
     if isinstance(node, (tuple, list)):
         return tuple(shape_of(n) for n in node)
     return node

@@ -149,30 +149,8 @@ def _tests(defn: ast.Definition) -> Iterator[ast.Expr]:
             yield from _expr_tests(p.default)
 
 
-def _body_tests(stmts: tuple[ast.Stmt, ...]) -> Iterator[ast.Expr]:
-    for st in stmts:
-        if isinstance(st, ast.Cond):
-            yield st.test
-            yield from _body_tests(st.then)
-            yield from _body_tests(st.orelse)
-        elif isinstance(st, ast.Labelled):
-            yield from _body_tests((st.unit,))
-        elif isinstance(st, ast.Group):
-            yield from _body_tests(st.body)
-        elif isinstance(st, ast.Branches):
-            for b in st.branches:
-                yield from _body_tests(b)
-        elif isinstance(st, (ast.Loop,)):
-            yield from _body_tests(st.body)
-        elif isinstance(st, ast.Repeat):
-            yield from _body_tests((st.unit,))
-        elif isinstance(st, ast.Call):
-            for a in (*st.args, *(k.value for k in st.kwargs)):
-                yield from _expr_tests(a)
-
-
 def _values(stmts: tuple[ast.Stmt, ...]) -> Iterator[ast.Expr]:
-    for st in _calls(stmts):
+    for st in ast.calls(stmts):
         for a in (*st.args, *(k.value for k in st.kwargs)):
             if isinstance(a, (ast.BinOp, ast.UnOp, ast.Func, ast.IfExpr)):
                 yield a
@@ -183,7 +161,7 @@ def literals_of(defn: ast.Definition) -> set[Any]:
     constant where only some instances have it is written so, not as a parameter that happens
     to equal it."""
     found: set[Any] = set()
-    for st in _calls(defn.body):
+    for st in ast.calls(defn.body):
         for a in (*st.args, *(k.value for k in st.kwargs)):
             stack = [a]
             while stack:
@@ -196,30 +174,18 @@ def literals_of(defn: ast.Definition) -> set[Any]:
     return found
 
 
-def _calls(stmts: tuple[ast.Stmt, ...]) -> Iterator[ast.Call]:
-    for st in stmts:
-        if isinstance(st, ast.Call):
-            yield st
-        elif isinstance(st, ast.Cond):
-            yield from _calls(st.then)
-            yield from _calls(st.orelse)
-        elif isinstance(st, (ast.Labelled, ast.Repeat)):
-            yield from _calls((st.unit,))
-        elif isinstance(st, (ast.Group, ast.Loop)):
-            yield from _calls(st.body)
-        elif isinstance(st, ast.Branches):
-            for b in st.branches:
-                yield from _calls(b)
+def _body_tests(stmts: tuple[ast.Stmt, ...]) -> Iterator[ast.Expr]:
+    """The test of every `if` of a body and of every conditional value in its calls."""
+    for st in ast.statements(stmts):
+        if isinstance(st, ast.Cond):
+            yield st.test
+        elif isinstance(st, ast.Call):
+            for a in (*st.args, *(k.value for k in st.kwargs)):
+                yield from _expr_tests(a)
 
 
 def _expr_tests(e: ast.Expr) -> Iterator[ast.Expr]:
-    if isinstance(e, ast.IfExpr):
-        yield e.test
-        yield from _expr_tests(e.then)
-        yield from _expr_tests(e.orelse)
-    elif isinstance(e, ast.BinOp):
-        yield from _expr_tests(e.left)
-        yield from _expr_tests(e.right)
+    return (x.test for x in ast.expressions(e) if isinstance(x, ast.IfExpr))
 
 
 def branches(defn: ast.Definition) -> list[ast.Cond] | None:
@@ -248,44 +214,13 @@ def case_of(chain: list[ast.Cond], env: Mapping[str, Any]) -> int | None:
 
 def loop_variables(stmts: tuple[ast.Stmt, ...]) -> Iterator[str]:
     """The variables of every `for` loop in a body, nested ones included."""
-    for st in stmts:
-        if isinstance(st, ast.Loop):
-            yield st.var
-            yield from loop_variables(st.body)
-        elif isinstance(st, ast.Cond):
-            yield from loop_variables(st.then)
-            yield from loop_variables(st.orelse)
-        elif isinstance(st, (ast.Labelled, ast.Repeat)):
-            yield from loop_variables((st.unit,))
-        elif isinstance(st, ast.Group):
-            yield from loop_variables(st.body)
-        elif isinstance(st, ast.Branches):
-            for b in st.branches:
-                yield from loop_variables(b)
+    return (st.var for st in ast.statements(stmts) if isinstance(st, ast.Loop))
 
 
 def labels(defn: ast.Definition) -> list[str]:
-    """The computed labels (`"block{s}-{i}"`) a definition writes."""
-    found: list[str] = []
-    stack: list[ast.Stmt] = list(defn.body)
-    while stack:
-        st = stack.pop()
-        if isinstance(st, ast.Labelled):
-            if "{" in st.label:
-                found.append(st.label)
-            stack.append(st.unit)
-        elif isinstance(st, ast.Cond):
-            stack += [*st.then, *st.orelse]
-        elif isinstance(st, ast.Repeat):
-            stack.append(st.unit)
-        elif isinstance(st, (ast.Group, ast.Loop)):
-            stack += list(st.body)
-        elif isinstance(st, ast.Branches):
-            stack += [x for b in st.branches for x in b]
-    return found
-
-
-_PLACE = re.compile(r"\{([^{}]*)\}")
+    """The computed labels (`"block{s}-{i}"`) a definition writes, in source order."""
+    return [st.label for st in ast.statements(defn.body)
+            if isinstance(st, ast.Labelled) and "{" in st.label]
 
 
 def fstring(label: str, names: Mapping[str, str], channels: str | None) -> str | None:
@@ -294,7 +229,7 @@ def fstring(label: str, names: Mapping[str, str], channels: str | None) -> str |
         return None
     parts: list[str] = []
     at = 0
-    for m in _PLACE.finditer(label):
+    for m in ast.PLACEHOLDER.finditer(label):
         try:
             text = python_text(parse_expr(m[1]), names, channels)
         except ArchcError:

@@ -21,28 +21,12 @@ from .conditions import branches, case_of
 _DECIDING = {"==", "!=", "<", "<=", ">", ">=", "and", "or"}
 
 
-def _names(expr: ast.Expr) -> Iterator[str]:
-    if isinstance(expr, ast.Var):
-        yield expr.name
-    elif isinstance(expr, ast.BinOp):
-        yield from _names(expr.left)
-        yield from _names(expr.right)
-    elif isinstance(expr, ast.UnOp):
-        yield from _names(expr.operand)
-    elif isinstance(expr, ast.Func):
-        for a in expr.args:
-            yield from _names(a)
-    elif isinstance(expr, ast.IfExpr):
-        for e in (expr.then, expr.test, expr.orelse):
-            yield from _names(e)
-
-
 def _deciding(expr: ast.Expr) -> set[str]:
     """Names whose value an expression does not pass through linearly."""
     if isinstance(expr, (ast.Func, ast.IfExpr)) or \
             (isinstance(expr, ast.BinOp) and expr.op in _DECIDING) or \
             (isinstance(expr, ast.UnOp) and expr.op == "not"):
-        return set(_names(expr))
+        return set(ast.names(expr))
     if isinstance(expr, ast.BinOp):
         return _deciding(expr.left) | _deciding(expr.right)
     if isinstance(expr, ast.UnOp):
@@ -66,7 +50,7 @@ class _Control:
         found = self.body(defn.body)
         for p in reversed(defn.params):  # a default computed from a deciding parameter
             if p.name in found and p.default is not None:
-                found |= set(_names(p.default))
+                found |= set(ast.names(p.default))
         if defn.kind == "block":
             self.memo[defn.name] = found
         return found
@@ -87,14 +71,14 @@ class _Control:
         if isinstance(st, ast.Branches):
             return set().union(*(self.body(b) for b in st.branches))
         if isinstance(st, ast.Cond):
-            return set(_names(st.test)) | self.body(st.then) | self.body(st.orelse)
+            return set(ast.names(st.test)) | self.body(st.then) | self.body(st.orelse)
         if isinstance(st, ast.Loop):
             inner = self.body(st.body) - {st.var}
-            return set(_names(st.start)) | set(_names(st.stop)) | inner
+            return set(ast.names(st.start)) | set(ast.names(st.stop)) | inner
         if isinstance(st, ast.Repeat):
-            return set(_names(st.count)) | self.stmt(st.unit)
+            return set(ast.names(st.count)) | self.stmt(st.unit)
         if isinstance(st, ast.Input):
-            return {n for d in st.shape.dims for n in _names(d)}
+            return {n for d in st.shape.dims for n in ast.names(d)}
         return set()  # expect, assert, train: no structure
 
     def call(self, st: ast.Call) -> set[str]:
@@ -108,7 +92,7 @@ class _Control:
         bound += [(k.name, k.value) for k in st.kwargs]
         for name, expr in bound:
             if name in control:
-                found |= set(_names(expr))
+                found |= set(ast.names(expr))
         return found
 
 

@@ -180,47 +180,11 @@ class LineMap:
 # ----------------------------------------------------------------------------- the AST
 
 
-def statements(stmts: tuple[ast.Stmt, ...]) -> Iterator[ast.Stmt]:
-    """Every statement of a body and inside it, in source order (both branches of every
-    `if`, every branch of a join)."""
-    stack = list(reversed(stmts))
-    while stack:
-        st = stack.pop()
-        yield st
-        stack.extend(reversed(_children(st)))
-
-
-def _children(st: ast.Stmt) -> tuple[ast.Stmt, ...]:
-    if isinstance(st, (ast.Labelled, ast.Repeat)):
-        return (st.unit,)
-    if isinstance(st, (ast.Group, ast.Loop)):
-        return st.body
-    if isinstance(st, ast.Cond):
-        return st.then + st.orelse
-    if isinstance(st, ast.Branches):
-        return tuple(s for branch in st.branches for s in branch)
-    return ()
-
-
 def calls(module: ast.Module) -> Iterator[tuple[ast.Definition, ast.Call]]:
     """Every call in a file, with the definition it is in."""
     for d in module.definitions:
-        for st in statements(d.body):
-            if isinstance(st, ast.Call):
-                yield d, st
-
-
-def name_span(call: ast.Call) -> Span:
-    s = call.span
-    return Span(s.path, s.line, s.col, s.line, s.col + len(call.name))
-
-
-def label_span(st: ast.Labelled, lines: list[str]) -> Span:
-    """The label as written: `conv1`, `0`, or a quoted `"block1-0"` with its quotes."""
-    s = st.span
-    line = lines[s.line - 1] if 0 < s.line <= len(lines) else ""
-    quoted = line[s.col - 1:s.col] == '"'
-    return Span(s.path, s.line, s.col, s.line, s.col + len(st.label) + 2 * quoted)
+        for st in ast.calls(d.body):
+            yield d, st
 
 
 def contains(span: Span, line: int, col: int) -> bool:

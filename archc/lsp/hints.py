@@ -12,7 +12,7 @@ from lsprotocol import types
 
 from .. import ast, graph
 from ..ops import REGISTRY, fmt_shape
-from .analysis import Analysis, LineMap, statements
+from .analysis import Analysis, LineMap
 from .convert import Locator
 
 MAX_SHOWN = 3  # distinct shapes shown beside one statement
@@ -47,7 +47,7 @@ def hints(a: Analysis) -> list[Hint]:
 
 def _candidates(body: tuple[ast.Stmt, ...], a: Analysis) -> Iterator[tuple[ast.Stmt, bool]]:
     repeated = set()
-    for st in statements(body):
+    for st in ast.statements(body):
         if isinstance(st, ast.Repeat) and a.nodes(st.span):
             repeated.add(id(st.unit))  # the repetition's hint stands for its unit's
             yield st, True

@@ -8,7 +8,7 @@ from .. import ast, graph
 from ..errors import Span
 from ..joins import JOINS
 from ..ops import fmt_shape
-from .analysis import Analysis, calls, contains, name_span, statements
+from .analysis import Analysis, calls, contains
 from .convert import Locator
 from .describe import Callee, callee
 
@@ -20,11 +20,11 @@ def hover(a: Analysis, line: int, col: int, loc: Locator) -> tuple[str, Span] | 
     if a.module is None:
         return None
     for _, call in calls(a.module):
-        if contains(name_span(call), line, col):
+        if contains(ast.name_span(call), line, col):
             what = callee(call.name, a.program.blocks, loc)
-            return (_markdown(what, a.nodes(call.span), a), name_span(call)) if what else None
+            return (_markdown(what, a.nodes(call.span), a), ast.name_span(call)) if what else None
     for d in a.module.definitions:
-        for st in statements(d.body):
+        for st in ast.statements(d.body):
             if isinstance(st, ast.Branches) and contains(_keyword(st), line, col):
                 return _join_markdown(st, a), _keyword(st)
     for d in a.module.definitions:

@@ -19,10 +19,7 @@ from .analysis import (
     Analysis,
     calls,
     contains,
-    label_span,
-    name_span,
     parse_cached,
-    statements,
 )
 from .convert import PRELUDE, Locator
 
@@ -46,19 +43,18 @@ class Target:
 def target_at(a: Analysis, line: int, col: int) -> Target | None:
     if a.module is None:
         return None
-    lines = a.text.split("\n")
     for use in a.module.uses:
         if contains(use.span, line, col):
             return Target("use", use.path, use.span)
     for d in a.module.definitions:
         if contains(d.span, line, col):
             return Target("block" if d.kind == "block" else "network", d.name, d.span)
-        for st in statements(d.body):
-            if isinstance(st, ast.Call) and contains(name_span(st), line, col):
+        for st in ast.statements(d.body):
+            if isinstance(st, ast.Call) and contains(ast.name_span(st), line, col):
                 kind = "op" if st.name in REGISTRY else "block"
-                return Target(kind, st.name, name_span(st))
-            if isinstance(st, ast.Labelled) and contains(label_span(st, lines), line, col):
-                return Target("label", st.label, label_span(st, lines))
+                return Target(kind, st.name, ast.name_span(st))
+            if isinstance(st, ast.Labelled) and contains(ast.label_span(st), line, col):
+                return Target("label", st.label, ast.label_span(st))
     return None
 
 
@@ -89,7 +85,7 @@ def references(a: Analysis, name: str, declaration: bool = True) -> list[Span]:
     if declaration and defn is not None:
         out.append(defn.span)
     for module in [*a.modules(), _prelude_module()]:
-        out.extend(name_span(c) for _, c in calls(module) if c.name == name)
+        out.extend(ast.name_span(c) for _, c in calls(module) if c.name == name)
     return out
 
 
