@@ -1,14 +1,46 @@
-"""Shared fixtures."""
+"""Shared fixtures; the `quick` subset (`python -m pytest -m quick`); one torch thread per
+pytest-xdist worker. torch is imported only by the tests that use it, so the quick subset and
+collection of torch-free files do not pay for it."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
-import torch
+
+# A representative subset that runs in about a minute: the language and its errors (every case
+# of tests/errors/ through every command), the driver, the walker, diagnostics codes and their
+# pages, hints, formatting, the CLI's arguments and CI formats, static counts against torch for
+# every bundled spec, and the language server's analysis. Files, not tests: a new test in one of
+# these files is quick by being there.
+QUICK = frozenset({
+    "test_ast_walk.py", "test_ci_formats.py", "test_cli_args.py", "test_driver.py",
+    "test_errors.py", "test_explain.py", "test_hints.py", "test_lsp_analysis.py",
+    "test_specs.py", "test_syntax.py",
+})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "quick: the representative subset (`pytest -m quick`)")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Each xdist worker is one process on one core: torch's intra-op threads would only
+        # fight the other worker (set before any test imports torch; inherited by the
+        # interpreters a test starts, which run beside the other worker too).
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in QUICK:
+            item.add_marker(pytest.mark.quick)
 
 
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny tensors: a second intra-op thread only adds contention (10x slower on 2 cores)."""
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -21,16 +21,11 @@ import archc
 from archc.cli import main
 from archc.graph import Layer, Network, Scope, walk
 from archc.ops import REGISTRY
-from tests.util import flop_counter
+from tests.util import flop_counter, static_params
 
 # Above these, a valid mutant is only checked, not built (a fuzzer can ask for 1M channels).
 MAX_VERIFY_PARAMS = 2_000_000
 MAX_VERIFY_ELEMENTS = 2_000_000
-
-
-def static_params(net: Network) -> int:
-    return sum(REGISTRY[n.op].params(n.args, n.in_shape, n.out_shape)
-               for _, n in walk(net.root.items) if isinstance(n, Layer))
 
 
 def static_flops(net: Network) -> int:

@@ -17,11 +17,11 @@ import graphviz
 import pytest
 
 import archc
-from archc.cli import main
 from archc.emit.dot import INPUT, OUTPUT, emit_dot
 from archc.graph import Join, Layer, Scope
 from archc.ops import REGISTRY, fmt_shape
 from archc.program import load_program
+from tests.util import run_cli
 
 try:
     from tests.test_summary import ADHOC
@@ -226,12 +226,6 @@ def test_branches_are_side_by_side() -> None:
 
 
 # ----------------------------------------------------------------------------- CLI, rendering
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @needs_dot

@@ -21,6 +21,7 @@ from archc.graph import Join, Layer, walk
 from archc.ops import REGISTRY
 from archc.program import load_program
 from archc.stats import FLOP_CONVENTION, count, summarize
+from tests.util import run_cli
 
 SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
 NETWORKS = [(path, name) for path in sorted(SPECS_DIR.glob("*.arch"))
@@ -135,12 +136,6 @@ def test_depth_collapses_blocks_and_repeats() -> None:
 
 
 # ----------------------------------------------------------------------------- CLI
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_json_resnet18(capsys) -> None:

@@ -56,3 +56,12 @@ def flop_counter() -> Iterator[FlopCounterMode]:
             yield counter
     finally:
         torch.backends.mha.set_fastpath_enabled(fast)
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    """`archc ARGV...` as a user runs it, in process: (exit code, stdout, stderr)."""
+    from archc.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
