@@ -1,5 +1,6 @@
 """`archc graph`: draw a spec's network with Graphviz (archc/emit/dot.py): one node per layer,
-blocks as nested clusters, shapes on the edges."""
+blocks as nested clusters, shapes on the edges; or write an explorable page (archc/emit/html.py)
+that still draws a spec that fails to check."""
 
 from __future__ import annotations
 
@@ -7,19 +8,22 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import ArchcError, UsageError
 from .options import add_spec_argument, add_spec_options, depth_option, load_from_args
 
 DESCRIPTION = ("Draw one node per layer, blocks as nested clusters, shapes on the edges. "
                "With no -o, print the DOT source. .dot needs nothing installed; .svg/.png/.pdf run "
-               "Graphviz's dot program.")
+               "Graphviz's dot program; .html is one offline page to explore (click a block to "
+               "open it, search, heat map, each node's source line), drawn even for a spec with "
+               "errors (then the exit code is 1).")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_argument(p)
     add_spec_options(p)
     p.add_argument("-o", "--output", metavar="FILE",
-                   help="write FILE.dot, FILE.svg, FILE.png or FILE.pdf (default: DOT on stdout)")
+                   help="write FILE.dot, FILE.svg, FILE.png, FILE.pdf or FILE.html "
+                   "(default: DOT on stdout)")
     depth_option(p)
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
                    help="layout direction: top to bottom (default) or left to right")
@@ -33,13 +37,57 @@ def run(args: argparse.Namespace) -> int:
     if kind not in EMITTERS:  # (before the spec is loaded: arguments first)
         raise UsageError(f"-o {args.output}: unknown output type '{path and path.suffix}'",
                          hint=f"use one of {', '.join('.' + k for k in EMITTERS)}")
+    if kind == "html":
+        assert path is not None
+        return _page(args, path)
     net = load_from_args(args)
     if path is None:
         sys.stdout.write(draw(net, "dot", args.depth, args.rankdir).decode())
         return 0
     data = draw(net, kind, args.depth, args.rankdir)
+    _write(path, data)
+    return 0
+
+
+def _write(path: Path, data: bytes) -> None:
     from ..atomic import atomic_write_bytes
 
     atomic_write_bytes(path, data)
     print(f"wrote {path}", file=sys.stderr)
+
+
+def _page(args: argparse.Namespace, path: Path) -> int:
+    """The page of the spec; of a spec with errors, the page of what is known, the failing
+    node marked, and exit 1 after printing the errors as `check` does."""
+    from ..emit.html import page
+    from ..sources import errors_of, sources_of
+    from .options import print_errors
+
+    try:
+        net = load_from_args(args)
+    except UsageError:
+        raise
+    except ArchcError as exc:
+        known = _known(args)
+        _write(path, page(known, errors_of(exc), sources_of(exc), Path(args.spec).stem))
+        print_errors(exc)
+        return 1
+    _write(path, page(net))
     return 0
+
+
+def _known(args: argparse.Namespace):
+    """As much of the network as expands (None if nothing does): each failing statement is
+    left out and what follows it has unknown shapes."""
+    from ..expand import expand_network
+    from ..program import load_program, pick_network, resolve_spec
+    from .options import parse_input, parse_sets
+
+    try:
+        prog = load_program(resolve_spec(args.spec))
+        defn = pick_network(prog, args.network)
+        net, _ = expand_network(defn, prog.blocks, prog.cyclic, parse_sets(args.set),
+                                parse_input(args.input), prog.path)
+    except ArchcError:
+        return None
+    return net

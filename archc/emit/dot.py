@@ -182,8 +182,15 @@ def _layout(net: Network, depth: int | None, rankdir: str, fmt: str) -> bytes:
     return _pipe(g.source, fmt)
 
 
+def emit_html(net: Network, depth: int | None = None, rankdir: str = "TB") -> bytes:
+    from .html import emit_html as page  # (no Graphviz: the page lays itself out)
+
+    return page(net, depth, rankdir)
+
+
 EMITTERS: dict[str, Callable[..., bytes]] = {
-    "dot": emit_dot, "gv": emit_dot, "svg": emit_svg, "png": emit_png, "pdf": emit_pdf}
+    "dot": emit_dot, "gv": emit_dot, "svg": emit_svg, "png": emit_png, "pdf": emit_pdf,
+    "html": emit_html}
 
 
 def draw(net: Network, kind: str, depth: int | None = None, rankdir: str = "TB") -> bytes:
