@@ -5,6 +5,7 @@ that still draws a spec that fails to check."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
@@ -17,6 +18,9 @@ DESCRIPTION = ("Draw one node per layer, blocks as nested clusters, shapes on th
                "open it, search, heat map, each node's source line), drawn even for a spec with "
                "errors (then the exit code is 1).")
 
+# --format NAME: the emitter module whose files(net, path) gives every (path, bytes) to write
+FORMATS = {"model-explorer": "archc.emit.model_explorer"}
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_argument(p)
@@ -27,12 +31,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     depth_option(p)
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
                    help="layout direction: top to bottom (default) or left to right")
+    p.add_argument("--format", choices=sorted(FORMATS),
+                   help="another tool's format: model-explorer writes -o FILE.json, Google Model "
+                   "Explorer's graph JSON, and FILE.params.json / FILE.macs.json, its node data")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..emit.dot import EMITTERS, draw
 
     path = Path(args.output) if args.output is not None else None
+    if args.format is not None:
+        return _other_format(args, path)
     kind = path.suffix.lstrip(".").lower() if path is not None else "dot"
     if kind not in EMITTERS:  # (before the spec is loaded: arguments first)
         raise UsageError(f"-o {args.output}: unknown output type '{path and path.suffix}'",
@@ -46,6 +55,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
     data = draw(net, kind, args.depth, args.rankdir)
     _write(path, data)
+    return 0
+
+
+def _other_format(args: argparse.Namespace, path: Path | None) -> int:
+    if path is None or path.suffix.lower() != ".json":
+        raise UsageError(f"--format {args.format} writes JSON: give -o FILE.json")
+    files = importlib.import_module(FORMATS[args.format]).files
+    for out, data in files(load_from_args(args), path):
+        _write(out, data)
     return 0
 
 
