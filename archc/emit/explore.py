@@ -5,16 +5,15 @@ diagnostics of a spec that failed to check (archc/emit/html.py puts it in the pa
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .. import joins
 from ..errors import ArchcError, Span, located_for_user
 from ..graph import Join, Layer, Network, Node, Scope, Shape
 from ..ops import FAMILIES, REGISTRY
-from ..stats import Counts, count, join_counts, run_name, runs
+from ..stats import Counts, count, join_counts, run_name
 
 Record = dict[str, Any]
 
@@ -24,6 +23,8 @@ class _Builder:
 
     def __init__(self, errors: list[ArchcError]):
         self.files: dict[str, int] = {}
+        self.keys: dict[int, int] = {}  # id(node) -> its interned structure key
+        self.interned: dict[tuple, int] = {}
         self.errors = errors
         self.failed = not errors  # True once the failing node is placed (or there is none)
 
@@ -32,9 +33,41 @@ class _Builder:
             return None
         return [self.files.setdefault(span.path, len(self.files)), span.line, span.col]
 
+    def key(self, node: Node) -> int:
+        """stats.structure_key, interned bottom-up: each node's is computed once (the
+        recursive one costs O(size x depth), 7 s for 97,000 nodes)."""
+        k = self.keys.get(id(node))
+        if k is None:
+            if isinstance(node, Layer):
+                t: tuple = ("layer", node.op, repr(node.args), node.in_shape, node.out_shape)
+            elif isinstance(node, Join):
+                t = ("join", node.op, tuple(tuple((c.name, self.key(c)) for c in b)
+                                            for b in node.branches), node.in_shape,
+                     node.out_shape)
+            else:
+                t = ("scope", node.kind, node.title,
+                     tuple((c.name, self.key(c)) for c in node.items), node.in_shape,
+                     node.out_shape)
+            k = self.keys[id(node)] = self.interned.setdefault(t, len(self.interned))
+        return k
+
+    def runs(self, items: Iterable[Node]) -> Iterator[list[Node]]:
+        """stats.runs with interned keys: consecutive identical scopes together."""
+        run: list[Node] = []
+        for node in items:
+            if run and isinstance(node, Scope) and isinstance(run[0], Scope) \
+                    and self.key(node) == self.key(run[0]):
+                run.append(node)
+                continue
+            if run:
+                yield run
+            run = [node]
+        if run:
+            yield run
+
     def seq(self, items: Iterable[Node], prefix: str) -> list[Record]:
         out: list[Record] = []
-        for run in runs(tuple(items)):
+        for run in self.runs(items):
             if len(run) > 1:
                 out.append(self.run(run, prefix))
                 continue
@@ -59,7 +92,7 @@ class _Builder:
             caption = f"{n.name}: {caption}"
         c = count(n) if n.out_shape is not None else Counts()
         return {"k": "layer", "n": prefix + n.name, "t": caption, "op": n.op,
-                "f": FAMILIES[op.family].fill, "a": _jsonable(n.args.model_dump()),
+                "f": FAMILIES[op.family].fill, "a": n.args.model_dump(mode="json", warnings=False),
                 "i": n.in_shape, "o": n.out_shape, "s": self.span(n.span),
                 "p": c.params, "m": c.macs, "v": c.activations}
 
@@ -98,10 +131,6 @@ def _totals(rec: Record, children: list[Record], add: bool = False) -> Record:
     for key in ("p", "m", "v"):
         rec[key] = (rec.get(key, 0) if add else 0) + sum(c[key] for c in children)
     return rec
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
 
 
 def diagnostic(e: ArchcError, b: _Builder) -> Record:

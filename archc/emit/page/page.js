@@ -118,7 +118,7 @@
       const x = cx - L.w / 2;
       placed.set(r.id, { x, y: top, w: L.w, h: L.h });
       out.push(`<g class="cluster" data-id="${r.id}" data-name="${esc(r.n)}">` +
-        `<rect x="${x}" y="${top}" width="${L.w}" height="${L.h}" rx="6"${heatColour(r) ? ` style="fill:${heatColour(r)};fill-opacity:.25"` : ""}/>` +
+        `<rect x="${x}" y="${top}" width="${L.w}" height="${L.h}" rx="6"/>` +
         `<g class="title" data-id="${r.id}"><rect x="${x}" y="${top}" width="${L.w}" height="${TITLE}" style="fill:transparent;stroke:none"/>` +
         `<text x="${x + 6}" y="${top + 13}">▾ ${esc(clusterTitle(r))}</text></g></g>`);
       const io = placeSeq(L.inner, cx, top + TITLE + PAD, out);
@@ -305,7 +305,7 @@
   }
   function reveal(r) {
     for (let u = r.up; u; u = u.up) if (u.c) open.add(u.id);
-    found = r;
+    found = r.k === "error" ? null : r;
     draw(); select(r); centreOn(r);
     $("results").innerHTML = "";
   }
@@ -363,5 +363,6 @@
   const err = ALL.find((r) => r.k === "error");
   if (err) { reveal(err); } else select(root);
   view.dataset.depth = depth;
+  document.body.dataset.readyMs = performance.now().toFixed(1);  // since navigation began
   document.body.dataset.ready = "1";
 })();
