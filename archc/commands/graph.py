@@ -10,7 +10,13 @@ import sys
 from pathlib import Path
 
 from ..errors import ArchcError, UsageError
-from .options import add_spec_argument, add_spec_options, depth_option, load_from_args
+from .options import (
+    ALL_LEVELS,
+    add_spec_argument,
+    add_spec_options,
+    depth_option,
+    load_from_args,
+)
 
 DESCRIPTION = ("Draw one node per layer, blocks as nested clusters, shapes on the edges. "
                "With no -o, print the DOT source. .dot needs nothing installed; .svg/.png/.pdf run "
@@ -18,6 +24,7 @@ DESCRIPTION = ("Draw one node per layer, blocks as nested clusters, shapes on th
                "open it, search, heat map, each node's source line), drawn even for a spec with "
                "errors (then the exit code is 1).")
 
+RENDERED = ("svg", "png", "pdf")  # laid out by Graphviz: collapsed by themselves when too tall
 # --format NAME: the emitter module whose files(net, path) gives every (path, bytes) to write
 FORMATS = {"model-explorer": "archc.emit.model_explorer"}
 
@@ -28,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write FILE.dot, FILE.svg, FILE.png, FILE.pdf or FILE.html "
                    "(default: DOT on stdout)")
-    depth_option(p)
+    depth_option(p, "everything; for .svg/.png/.pdf, the deepest that can be viewed (at most "
+                 "100 rows tall), saying so; `all` draws every layer", allow_all=True)
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
                    help="layout direction: top to bottom (default) or left to right")
     p.add_argument("--format", choices=sorted(FORMATS),
@@ -50,12 +58,28 @@ def run(args: argparse.Namespace) -> int:
         assert path is not None
         return _page(args, path)
     net = load_from_args(args)
+    depth = None if args.depth == ALL_LEVELS else args.depth
     if path is None:
-        sys.stdout.write(draw(net, "dot", args.depth, args.rankdir).decode())
+        sys.stdout.write(draw(net, "dot", depth, args.rankdir).decode())
         return 0
-    data = draw(net, kind, args.depth, args.rankdir)
+    if args.depth is None and kind in RENDERED:
+        depth = _viewable_depth(net)
+    data = draw(net, kind, depth, args.rankdir)
     _write(path, data)
     return 0
+
+
+def _viewable_depth(net) -> int | None:
+    from ..emit.dot import fitting_depth
+
+    fit = fitting_depth(net)
+    if fit is None:
+        return None
+    depth, ranks = fit
+    print(f"note: every layer would be {ranks:,} rows tall, too tall to view; drawn with "
+          f"--depth {depth} (--depth all draws every layer, -o FILE.html explores them)",
+          file=sys.stderr)
+    return depth
 
 
 def _other_format(args: argparse.Namespace, path: Path | None) -> int:
