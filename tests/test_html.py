@@ -148,3 +148,11 @@ def test_unexpandable_spec_still_writes_a_page(tmp_path: Path, capsys) -> None:
     data = data_of(out)
     assert data["errors"] and data["errors"][0]["code"]
     capsys.readouterr()
+
+
+def test_depth_option_sets_the_opening_depth(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "r.html"
+    for given, want in (([], None), (["--depth", "3"], 3), (["--depth", "all"], 0)):
+        assert main(["graph", "resnet18", "-o", str(out), *given]) == 0
+        assert data_of(out)["depth"] == want
+    capsys.readouterr()

@@ -126,3 +126,15 @@ def test_broken_page_marks_the_failure(browser, tmp_path: Path, capsys) -> None:
     panel = browser.find_element(By.ID, "panel").text
     assert "error[A0302]" in panel and "missing argument 'k'" in panel and "hint:" in panel
     assert "conv(3)" in panel  # the failing line
+
+
+def test_depth_option_opens_the_page_that_deep(browser, tmp_path: Path, capsys) -> None:
+    page = tmp_path / "r.html"
+    for given, shown, hidden in ((["--depth", "1"], "layer1", "layer1.0"),
+                                 (["--depth", "all"], "layer1.0.conv1", None)):
+        assert main(["graph", "resnet18", "-o", str(page), *given]) == 0
+        _open(browser, page)
+        names = set(_shown(browser, "#scene [data-name]"))
+        assert shown in names and (hidden is None or hidden not in names)
+        assert _errors(browser) == []
+    capsys.readouterr()

@@ -36,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write FILE.dot, FILE.svg, FILE.png, FILE.pdf or FILE.html "
                    "(default: DOT on stdout)")
     depth_option(p, "everything; for .svg/.png/.pdf, the deepest that can be viewed (at most "
-                 "100 rows tall), saying so; `all` draws every layer", allow_all=True)
+                 "100 rows tall), saying so; .html opens at the deepest that fits the window; "
+                 "`all` draws every layer", allow_all=True)
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
                    help="layout direction: top to bottom (default) or left to right")
     p.add_argument("--format", choices=sorted(FORMATS),
@@ -111,10 +112,11 @@ def _page(args: argparse.Namespace, path: Path) -> int:
         raise
     except ArchcError as exc:
         known = _known(args)
-        _write(path, page(known, errors_of(exc), sources_of(exc), Path(args.spec).stem))
+        _write(path, page(known, errors_of(exc), sources_of(exc), Path(args.spec).stem,
+                          args.depth))
         print_errors(exc)
         return 1
-    _write(path, page(net))
+    _write(path, page(net, depth=args.depth))
     return 0
 
 

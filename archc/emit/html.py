@@ -31,12 +31,15 @@ def _script_safe(text: str) -> str:
 
 
 def page(net: Network | None, errors: list[ArchcError] | None = None,
-         sources: Mapping[str, str] | None = None, name: str = "") -> bytes:
+         sources: Mapping[str, str] | None = None, name: str = "",
+         depth: int | None = None) -> bytes:
     """The page of a network (None if it could not be expanded at all) and the diagnostics of
-    its spec (none for a spec that checks)."""
+    its spec (none for a spec that checks), opening `depth` levels of blocks deep (None: the
+    deepest that fits the window; 0: every level)."""
     errors = errors or []
     texts = sources if sources is not None else (net.sources if net is not None else {})
     data = page_data(net, errors, texts, name)
+    data["depth"] = depth
     html, css, js = _assets()
     title = data["name"] or "archc"
     body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
@@ -50,5 +53,5 @@ def _escape(text: str) -> str:
 
 
 def emit_html(net: Network, depth: int | None = None, rankdir: str = "TB") -> bytes:
-    """The page of a checked network (`depth` and `rankdir` are the page's to choose)."""
-    return page(net)
+    """The page of a checked network (it lays itself out top to bottom: no `rankdir`)."""
+    return page(net, depth=depth)

@@ -358,7 +358,9 @@
 
   $("name").textContent = D.name;
   document.title = D.name + " · archc";
-  const depth = initialDepth();
+  // --depth N opens N levels, --depth all every one; else the deepest that fits the window
+  const depth = D.depth === 0 ? maxLevel + 1 : D.depth || initialDepth();
+  if (D.depth != null) openTo(depth);
   draw(); fit();
   const err = ALL.find((r) => r.k === "error");
   if (err) { reveal(err); } else select(root);
