@@ -94,6 +94,13 @@ def test_efficientnet_page(browser, tmp_path: Path, capsys) -> None:
     assert isinstance(layer, Layer)
     line = net.sources[layer.span.path].splitlines()[layer.span.line - 1]
     box = browser.find_element(By.ID, "search")
+    for query, match in (("1280x7x7", "1280x7x7"), ("silu", "silu")):  # by shape, by op
+        box.send_keys(query)
+        hits = browser.find_elements(By.CSS_SELECTOR, "#results .hit")
+        assert hits and all(match in h.text for h in hits), query
+        box.clear()
+        box.send_keys(" ")  # (clear() sends no input event)
+    box.clear()
     box.send_keys(name)
     hit = browser.find_element(By.CSS_SELECTOR, "#results .hit")
     assert hit.text.startswith(name)
