@@ -156,3 +156,14 @@ def test_depth_option_sets_the_opening_depth(tmp_path: Path, capsys) -> None:
         assert main(["graph", "resnet18", "-o", str(out), *given]) == 0
         assert data_of(out)["depth"] == want
     capsys.readouterr()
+
+
+def test_failure_inside_a_join_branch_is_marked_in_that_branch(tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "branch.arch"
+    spec.write_text("network n { input 3x16x16\n  conv(8, k=3)\n"
+                    "  add { identity | conv(8, k=1) linear(4) }\n  relu\n}\n")
+    out = tmp_path / "j.html"
+    assert main(["graph", str(spec), "-o", str(out)]) == 1
+    join = next(r for r in data_of(out)["root"]["c"] if r["k"] == "join")
+    assert [[c["k"] for c in b] for b in join["b"]] == [["layer"], ["layer", "error"]]
+    capsys.readouterr()

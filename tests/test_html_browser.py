@@ -129,7 +129,7 @@ def test_broken_page_marks_the_failure(browser, tmp_path: Path, capsys) -> None:
     capsys.readouterr()
     _open(browser, page)
     assert _errors(browser) == []
-    assert browser.find_elements(By.CSS_SELECTOR, "#scene g.node.error")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#scene g.node.error")) == 1
     panel = browser.find_element(By.ID, "panel").text
     assert "error[A0302]" in panel and "missing argument 'k'" in panel and "hint:" in panel
     assert "conv(3)" in panel  # the failing line

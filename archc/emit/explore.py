@@ -98,6 +98,8 @@ class _Builder:
 
     def join(self, n: Join, prefix: str) -> Record:
         branches = [self.seq(b, prefix) for b in n.branches]
+        if not self.failed and n.in_shape is not None and n.out_shape is None:
+            branches[self.failed_branch(n)].append(self.failure())  # it ends a branch
         own = join_counts(n) if n.out_shape is not None else Counts()
         rec = {"k": "join", "n": prefix + n.name, "t": joins.lookup(n.op).diagram.get(
                    "label", n.op), "op": n.op, "i": n.in_shape, "o": n.out_shape,
@@ -107,6 +109,17 @@ class _Builder:
         for b in branches:
             _totals(rec, b, add=True)
         return rec
+
+    def failed_branch(self, n: Join) -> int:
+        """The branch the first error lies in: the last that starts before it (a join whose
+        own rule fails is left out of the graph; one that is there lost a branch's end)."""
+        at = self.errors[0].span
+        found = 0
+        for i, branch in enumerate(n.branches):
+            if branch and at is not None and branch[0].span.path == at.path and \
+                    (branch[0].span.line, branch[0].span.col) <= (at.line, at.col):
+                found = i
+        return found
 
     def scope(self, n: Scope, prefix: str, top: bool = False) -> Record:
         qual = "" if top else prefix + n.name  # the network's children are not prefixed

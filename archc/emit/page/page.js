@@ -23,11 +23,11 @@
     }
     if (r.b) for (const br of r.b) for (const c of br) index(c, r, level);
   }
-  const root = D.root || { k: "network", n: "", t: D.name, c: [], p: 0, m: 0, v: 0 };
-  if (!root.c.some((c) => c.k === "error") && D.errors.length) {
-    root.c.push({ k: "error", n: "error", t: "error[" + D.errors[0].code + "]", op: "error",
-                  s: D.errors[0].s, p: 0, m: 0, v: 0 });
-  }
+  // no tree: the network could not be expanded at all (archc/emit/explore.py placed the
+  // failing node in the tree otherwise)
+  const root = D.root || { k: "network", n: "", t: D.name, p: 0, m: 0, v: 0, c: D.errors.length
+    ? [{ k: "error", n: "error", t: "error[" + D.errors[0].code + "]", op: "error",
+         s: D.errors[0].s, p: 0, m: 0, v: 0 }] : [] };
   index(root, null, 0);
   const isOpen = (r) => !!r.c && (r === root || open.has(r.id));
 
