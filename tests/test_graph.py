@@ -232,7 +232,8 @@ def test_branches_are_side_by_side() -> None:
 @pytest.mark.parametrize("path,network", NETWORKS, ids=IDS)
 def test_svg_of_every_bundled_spec(path: Path, network: str, tmp_path: Path, capsys) -> None:
     out = tmp_path / "g.svg"
-    code, _, err = run_cli(capsys, "graph", str(path), "--network", network, "-o", str(out))
+    code, _, err = run_cli(capsys, "graph", str(path), "--network", network, "-o", str(out),
+                           "--depth", "all")
     assert code == 0, err
     svg = ET.fromstring(out.read_bytes())
     groups = svg.iter("{http://www.w3.org/2000/svg}g")

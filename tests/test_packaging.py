@@ -19,6 +19,8 @@ def test_wheel_carries_grammar_prelude_and_specs(tmp_path: Path) -> None:
     wheel = next(tmp_path.glob("archc-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"archc/_data/grammar/archc.lark", "archc/prelude.arch", "archc/py.typed"} <= names
+    # the `archc graph -o net.html` page's template, script and style
+    assert {f"archc/emit/page/page.{x}" for x in ("html", "css", "js")} <= names
     specs = {p.name for p in (ROOT / "specs").glob("*.arch")}
     assert specs and {f"archc/_data/specs/{s}" for s in specs} <= names
     # Installed elsewhere (no source checkout beside it), it still finds everything.

@@ -202,7 +202,8 @@ def test_check_json_reports_a_missing_file_inside_the_json(capsys, tmp_path):
 
 def test_graph_refuses_a_layout_too_big_for_graphviz(tmp_path):
     spec = _write(tmp_path, NET.format(body=f"relu * 1024 {{ relu * 1024 }} * {MAX_DRAWN // 1024}"))
-    rc, err = _run(["graph", spec, "-o", str(tmp_path / "x.svg")])
+    # (--depth all: by itself, graph would draw it collapsed, tests/test_graph_depth.py)
+    rc, err = _run(["graph", spec, "-o", str(tmp_path / "x.svg"), "--depth", "all"])
     assert rc == 1 and f"Graphviz lays out at most {MAX_DRAWN:,}" in err and "--depth" in err
     assert not (tmp_path / "x.svg").exists()
     assert _run(["graph", spec, "-o", str(tmp_path / "x.dot")])[0] == 0

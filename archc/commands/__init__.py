@@ -31,7 +31,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("build", "build", "build the torch module; print it and its shapes"),
     Command("summary", "summary",
             "parameters, MACs, FLOPs and memory per layer (static, no torch)"),
-    Command("graph", "graph", "draw the network with Graphviz (.dot, .svg, .png)"),
+    Command("graph", "graph", "draw the network (.dot, .svg, .png), or .html to explore"),
     Command("fmt", "fmt", "format specs in the canonical layout, in place"),
     Command("train", "train",
             "train a spec's network on MNIST, CIFAR or an image-folder tree"),

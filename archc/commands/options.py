@@ -103,7 +103,16 @@ def positive(text: str) -> int:
     return value
 
 
-def depth_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--depth", type=positive, metavar="N",
+ALL_LEVELS = 0  # `--depth all`
+
+
+def depth_or_all(text: str) -> int:
+    return ALL_LEVELS if text == "all" else positive(text)
+
+
+def depth_option(p: argparse.ArgumentParser, default: str = "everything",
+                 allow_all: bool = False) -> None:
+    p.add_argument("--depth", type=depth_or_all if allow_all else positive,
+                   metavar="N" + ("|all" if allow_all else ""),
                    help="show N levels of blocks; deeper blocks collapse into one row/node, and "
-                   "identical consecutive ones into one marked xN (default: everything)")
+                   f"identical consecutive ones into one marked xN (default: {default})")

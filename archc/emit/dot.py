@@ -147,6 +147,57 @@ def _scope_title(qual: str, scope: Scope) -> str:
     return f"{qual}: {scope.title}" if scope.kind == "block" else qual
 
 
+# ----------------------------------------------------------------------------- size
+
+# The tallest diagram drawn without being asked: dot gives a rank 45-66 pt (measured on the
+# bundled specs), so 100 ranks is about 5,000 pt: ResNet-18 and GoogLeNet at full depth (85 and
+# 78 ranks), not EfficientNet-B0's 382 ranks, 17,443 pt (~21,000 px as PNG).
+VIEWABLE_RANKS = 100
+
+
+def _size(items: tuple[Node, ...], level: int, depth: int | None) -> tuple[int, int]:
+    """(ranks, nodes) of a sequence drawn to `depth`: its height in rows, and its node count."""
+    ranks = nodes = 0
+    for run in runs(items):
+        if isinstance(run[0], Scope) and not (depth is None or level + 1 < depth):
+            ranks, nodes = ranks + 1, nodes + 1
+            continue
+        for node in run:
+            r, n = _SIZE[type(node)](node, level, depth)
+            ranks, nodes = ranks + r, nodes + n
+    return ranks, nodes
+
+
+def _join_size(n: Join, level: int, depth: int | None) -> tuple[int, int]:
+    sizes = [_size(b, level, depth) for b in n.branches]
+    return 2 + max(r for r, _ in sizes), 2 + sum(k for _, k in sizes)  # fork, branches, join
+
+
+def _scope_size(n: Scope, level: int, depth: int | None) -> tuple[int, int]:
+    ranks, nodes = _size(n.items, level + 1, depth)
+    return ranks + 1, nodes  # the cluster's label takes about a row
+
+
+_SIZE: dict[type, Callable[..., tuple[int, int]]] = {
+    Layer: lambda n, level, depth: (1, 1), Join: _join_size, Scope: _scope_size}
+
+
+def fitting_depth(net: Network) -> tuple[int, int] | None:
+    """None when the full diagram can be viewed (at most VIEWABLE_RANKS tall and MAX_DRAWN
+    nodes); else (the deepest depth whose diagram can, the full diagram's ranks)."""
+    full, nodes = _size(net.root.items, 0, None)
+    full += 2  # the input and output
+    if full <= VIEWABLE_RANKS and nodes <= MAX_DRAWN:
+        return None
+    best, depth = 1, 2
+    while True:
+        ranks, nodes = _size(net.root.items, 0, depth)
+        ranks += 2
+        if ranks > VIEWABLE_RANKS or nodes > MAX_DRAWN or ranks == full:
+            return best, full
+        best, depth = depth, depth + 1
+
+
 # ----------------------------------------------------------------------------- outputs
 
 GRAPHVIZ_HINT = ("install Graphviz (apt-get install graphviz, brew install graphviz, "
@@ -182,8 +233,15 @@ def _layout(net: Network, depth: int | None, rankdir: str, fmt: str) -> bytes:
     return _pipe(g.source, fmt)
 
 
+def emit_html(net: Network, depth: int | None = None, rankdir: str = "TB") -> bytes:
+    from .html import emit_html as page  # (no Graphviz: the page lays itself out)
+
+    return page(net, depth, rankdir)
+
+
 EMITTERS: dict[str, Callable[..., bytes]] = {
-    "dot": emit_dot, "gv": emit_dot, "svg": emit_svg, "png": emit_png, "pdf": emit_pdf}
+    "dot": emit_dot, "gv": emit_dot, "svg": emit_svg, "png": emit_png, "pdf": emit_pdf,
+    "html": emit_html}
 
 
 def draw(net: Network, kind: str, depth: int | None = None, rankdir: str = "TB") -> bytes:
