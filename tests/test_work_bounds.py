@@ -213,3 +213,16 @@ def _write(tmp_path: Path, text: str) -> str:
     path = tmp_path / "spec.arch"
     path.write_text(text)
     return str(path)
+
+
+def test_export_of_a_long_dead_chain_of_blocks(tmp_path):
+    """300 blocks, each calling the next, behind `if false`: it checks clean, so it must export
+    (the exporter's pass over block calls recursed once per block: a RecursionError)."""
+    chain = "".join(f"block b{i}(c) {{ b{i + 1}(c) }}\n" for i in range(300))
+    path = tmp_path / "chain.arch"
+    path.write_text(chain + "block b300(c) { relu }\n"
+                    "network n { input 3x8x8 if false { b0(3) } conv(4, k=1) }\n")
+    out = tmp_path / "chain.py"
+    rc, err = _run(["export", str(path), "-o", str(out)])
+    assert rc == 0 and "Traceback" not in err, err[-2000:]
+    assert "class N(nn.Module)" in out.read_text() or "nn.Module" in out.read_text()

@@ -35,8 +35,10 @@ def _deciding(expr: ast.Expr) -> set[str]:
 
 
 class _Control:
-    """The deciding parameters of each block, computed once per block (no recursion: the
-    resolver rejects recursive blocks before expansion)."""
+    """The deciding parameters of each block, computed once per block, callees first, so that
+    a chain of block calls however long needs no recursion (a 300-deep chain behind a dead
+    `if false` checks clean and must export too); statements nest at most MAX_NESTING deep.
+    Recursive blocks are rejected by the resolver before expansion."""
 
     def __init__(self, blocks: Mapping[str, ast.Definition]):
         self.blocks = blocks
@@ -45,8 +47,34 @@ class _Control:
     def of(self, defn: ast.Definition) -> set[str]:
         if defn.kind == "block" and defn.name in self.memo:
             return self.memo[defn.name]
-        if defn.kind == "block":
-            self.memo[defn.name] = set()  # a guard; recursion is an error found earlier
+        for callee in self._callees_first(defn):
+            self.memo[callee.name] = set()  # a guard; recursion is an error found earlier
+            self.memo[callee.name] = self._own(callee)
+        return self.memo[defn.name] if defn.kind == "block" else self._own(defn)
+
+    def _callees_first(self, defn: ast.Definition) -> list[ast.Definition]:
+        """The blocks `defn` reaches not yet computed (itself, if a block), each after every
+        block it calls: an iterative depth-first post-order."""
+        order: list[ast.Definition] = []
+        entered: set[int] = set()
+        stack: list[tuple[ast.Definition, bool]] = [(defn, False)]
+        while stack:
+            d, finished = stack.pop()
+            if finished:
+                if d.kind == "block":
+                    order.append(d)
+                continue
+            if id(d) in entered:
+                continue
+            entered.add(id(d))
+            stack.append((d, True))
+            for call in ast.calls(d.body):
+                b = self.blocks.get(call.name)
+                if b is not None and b.name not in self.memo and id(b) not in entered:
+                    stack.append((b, False))
+        return order
+
+    def _own(self, defn: ast.Definition) -> set[str]:
         found = self.body(defn.body)
         for p in reversed(defn.params):  # a default computed from a deciding parameter
             if p.name in found and p.default is not None:
