@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
+from .. import cache
 from ..errors import ArchcError, ArchcErrors, Span, UsageError, located_for_ci, render
 from .options import Once, parse_input, parse_sets
 
@@ -22,10 +25,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", metavar="CxHxW", action=Once,
                    help="override every network's input shape")
     p.add_argument("--set", action="append", metavar="K=V", help="set a network parameter")
+    p.add_argument("--no-cache", action="store_true",
+                   help="check every file afresh: do not read or write the cache of files that "
+                   "checked clean (archc/cache.py; also ARCHC_NO_CACHE=1)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.no_cache:
+        os.environ["ARCHC_NO_CACHE"] = "1"
     return check_files(args.files, args.format, parse_sets(args.set), parse_input(args.input))
+
+
+def _cached_path(name: str) -> Path | None:
+    """The file a name denotes, found without importing the compiler (None: let it say)."""
+    from ..resources import specs_dir
+
+    for path in (Path(name), specs_dir() / f"{name}.arch"):
+        try:
+            if path.is_file():
+                return path
+        except (OSError, ValueError):
+            return None
+    return None
 
 
 def _location(s: Span | None, file: str | None = None) -> dict[str, Any]:
@@ -67,16 +88,24 @@ def check_files(files: list[str], fmt: str, overrides: dict, input_shape) -> int
     """`archc check`: every error of every file; exit 1 if any, 2 if a file could not be
     checked at all (no such file, a --set the network lacks). Every format reports both kinds,
     JSON in its one object."""
-    from ..driver import compile_spec
-
     all_errors: list[ArchcError] = []
     diagnostics: list[dict[str, Any]] = []
     checked = []
     usage = False
     for name in files:
+        path = _cached_path(name)
+        known = cache.lookup(path, overrides, input_shape) if path is not None else None
+        if known is not None:  # checked clean before, and nothing it reads has changed
+            checked.append({"file": name, "ok": True, "networks": known})
+            continue
         try:
+            from ..driver import compile_spec
+
             done = compile_spec(name, overrides, input_shape)
             prog, errors = done.program, done.errors
+            if not errors and path is not None:
+                used = [Path(p) for p in prog.sources if not p.startswith("<") and p != prog.path]
+                cache.store(path, overrides, input_shape, used, sorted(prog.networks))
         except ArchcErrors as exc:
             prog, errors = None, exc.errors
         except UsageError as exc:

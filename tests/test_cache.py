@@ -1,0 +1,110 @@
+"""`archc check`'s cache (archc/cache.py): a file that checked clean, unchanged, with the same
+options, the same `use`d files and the same archc, is not checked again; anything else is."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import archc.driver
+from archc.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+NET = "use \"lib.arch\"\nnetwork n(c=4) {\n  input 3x8x8\n  twice(c)\n}\n"
+LIB = "block twice(c) { conv(c, k=1) relu conv(c, k=1) }\n"
+
+
+@pytest.fixture
+def compiled(monkeypatch, tmp_path: Path) -> list[str]:
+    """The files the compiler really checked (the cache on, in a folder of its own)."""
+    monkeypatch.delenv("ARCHC_NO_CACHE", raising=False)
+    monkeypatch.setenv("ARCHC_CACHE_DIR", str(tmp_path / "cache"))
+    seen: list[str] = []
+    real = archc.driver.compile_spec
+
+    def spy(source, *args, **kwargs):
+        seen.append(Path(source).name)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(archc.driver, "compile_spec", spy)
+    return seen
+
+
+def _spec(tmp_path: Path) -> Path:
+    (tmp_path / "lib.arch").write_text(LIB)
+    spec = tmp_path / "net.arch"
+    spec.write_text(NET)
+    return spec
+
+
+def test_a_clean_file_is_checked_once(compiled: list[str], tmp_path: Path, capsys) -> None:
+    spec = _spec(tmp_path)
+    assert main(["check", str(spec)]) == 0
+    assert main(["check", str(spec)]) == 0
+    assert compiled == ["net.arch"]
+    assert capsys.readouterr().err.count("checked 1 file(s): all ok") == 2
+
+
+def test_json_is_the_same_from_the_cache(compiled: list[str], tmp_path: Path, capsys) -> None:
+    spec = _spec(tmp_path)
+    outs = []
+    for _ in range(2):
+        assert main(["check", str(spec), "--format", "json"]) == 0
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1] and '"networks": [\n        "n"\n      ]' in outs[0]
+    assert compiled == ["net.arch"]
+
+
+@pytest.mark.parametrize("change", ["spec", "use", "option", "no-cache"])
+def test_a_change_checks_again(change: str, compiled: list[str], tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    assert main(["check", str(spec)]) == 0
+    extra: list[str] = []
+    if change == "spec":
+        spec.write_text(NET.replace("c=4", "c=5"))
+    elif change == "use":  # the spec's own text is the same; what it uses is not
+        (tmp_path / "lib.arch").write_text(LIB.replace("conv(c, k=1) relu", "conv(c, k=9) relu"))
+    elif change == "option":
+        extra = ["--set", "c=6"]
+    else:
+        extra = ["--no-cache"]
+    rc = main(["check", str(spec), *extra])
+    assert compiled == ["net.arch", "net.arch"]
+    assert rc == (1 if change == "use" else 0)  # a 9x9 kernel on an 8x8 map
+
+
+def test_errors_are_never_cached(compiled: list[str], tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "bad.arch"
+    spec.write_text("network n {\n  input 3x8x8\n  conv(4, k=9)\n}\n")
+    for _ in range(2):
+        assert main(["check", str(spec)]) == 1
+        assert "error[A0402]" in capsys.readouterr().err
+    assert compiled == ["bad.arch", "bad.arch"]
+
+
+def test_an_unwritable_cache_is_ignored(monkeypatch, tmp_path: Path, capsys) -> None:
+    monkeypatch.delenv("ARCHC_NO_CACHE", raising=False)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("ARCHC_CACHE_DIR", str(blocker / "cache"))
+    spec = _spec(tmp_path)
+    assert main(["check", str(spec)]) == 0
+    assert main(["check", str(spec)]) == 0
+
+
+def test_a_cached_check_imports_no_compiler(tmp_path: Path) -> None:
+    """From the shell, twice: the second run reads the cache and never imports the parser,
+    the op registry or pydantic (what made the inner loop 0.25x `import torch`)."""
+    env = {**os.environ, "ARCHC_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("ARCHC_NO_CACHE", None)
+    argv = [sys.executable, "-X", "importtime", "-m", "archc", "check", "resnet18", "lenet"]
+    runs = [subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+            for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0]
+    imported = [{line.split("|")[-1].strip() for line in r.stderr.splitlines()} for r in runs]
+    assert {"lark", "pydantic", "archc.ops"} <= imported[0]
+    assert not {"lark", "pydantic", "archc.ops", "torch"} & imported[1]
