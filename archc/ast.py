@@ -214,6 +214,15 @@ class Use:
 
 
 @dataclass(frozen=True)
+class Requires:
+    """`requires "archc-grn"`: a plugin the spec needs. It loads nothing (the user loads
+    plugins); it names the plugin when one of its ops is missing."""
+
+    plugin: str
+    span: Span
+
+
+@dataclass(frozen=True)
 class Module:
     """One parsed file. After a syntax error it holds what did parse; `broken` names the
     definitions that did not (their errors are reported; calls to them are not)."""
@@ -222,3 +231,4 @@ class Module:
     uses: tuple[Use, ...]
     definitions: tuple[Definition, ...]
     broken: tuple[str, ...] = ()
+    requires: tuple[Requires, ...] = ()

@@ -29,6 +29,7 @@ from .errors import (
 from .expand import expand_network
 from .limits import MAX_ERRORS, MAX_FILE_BYTES, MAX_USE_DEPTH
 from .parse import parse, parse_recovering
+from .plugins import explain_missing
 from .resolve import check_definitions as check_names
 from .resources import prelude_path, specs_dir
 from .sources import SourceStore
@@ -48,6 +49,8 @@ class Program:
     cyclic: set[str] = field(default_factory=set)
     # The definitions of the spec and of the files it uses (not the prelude's), in order.
     definitions: list[ast.Definition] = field(default_factory=list)
+    # The plugins it and the files it uses say they need (`requires`; archc/plugins.py).
+    requires: list[str] = field(default_factory=list)
 
 
 def resolve_spec(name: str) -> Path:
@@ -160,6 +163,7 @@ def load_program(path: str | Path, text: str | None = None,
                                       "start with `network name { input 1x28x28 ... }`",
                                       code=codes.EMPTY_SPEC))
     _collect(module, own_blocks, prog.networks, prog.errors)
+    prog.requires += [r.plugin for r in module.requires]
     used_defs: list[ast.Definition] = []
     root = Path(path).resolve().parent  # (after reading: a symlink loop is a read error)
     broken = set(module.broken)
@@ -211,6 +215,7 @@ def _load_uses(module: ast.Module, path: Path, root: Path, prog: Program, blocks
         prog.sources.add(display, text)
         sub, syntax_errors = _parse_file(parse_file, text, display)
         prog.errors += syntax_errors
+        prog.requires += [r.plugin for r in sub.requires]
         broken.update(sub.broken)
         sub_blocks: dict[str, ast.Definition] = {}
         _collect(sub, sub_blocks, {}, prog.errors)
@@ -269,7 +274,14 @@ def pick_network(prog: Program, name: str | None) -> ast.Definition:
 
 def check_program(prog: Program, overrides: Mapping[str, Any] | None = None,
                   input_shape: graph.Shape | None = None) -> list[ArchcError]:
-    """Every error in a file: load-time ones, then each network's expansion."""
+    """Every error in a file: load-time ones, then each network's expansion. An unknown layer
+    in a spec that `requires` a plugin not loaded says so (archc/plugins.py)."""
+    errors = _check_program(prog, overrides, input_shape)
+    return _dedupe(explain_missing(errors, prog.requires)) if prog.requires else errors
+
+
+def _check_program(prog: Program, overrides: Mapping[str, Any] | None,
+                   input_shape: graph.Shape | None) -> list[ArchcError]:
     errors = list(prog.errors)
     if any(not isinstance(e, NameError_) for e in errors) and not prog.networks:
         return errors

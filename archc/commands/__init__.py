@@ -41,6 +41,8 @@ COMMANDS: tuple[Command, ...] = (
             "map a torchvision (or other) state_dict onto a spec, by name"),
     Command("lsp", "lsp", "run the language server (for editors) on stdio"),
     Command("export", "export", "write a spec as standalone PyTorch source (.py) or ONNX"),
+    Command("plugin", "plugin",
+            "check a plugin's ops: shapes, params and MACs against a real forward pass"),
 )
 
 BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from ..errors import ArchcError, ArchcErrors, Span, UsageError, located_for_ci, render
+from ..plugins import add_plugin_option
 from .options import Once, parse_input, parse_sets
 
 DESCRIPTION = ("Shape-check .arch specs statically: every network of every file, every error "
@@ -22,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", metavar="CxHxW", action=Once,
                    help="override every network's input shape")
     p.add_argument("--set", action="append", metavar="K=V", help="set a network parameter")
+    add_plugin_option(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,412 @@
+"""Plugins: the user's own ops, declared with the op registry's own record (archc/ops.py `Op`)
+in a Python module that the user, never the spec, chooses to load: `--plugin FILE_OR_MODULE`,
+`plugins = [...]` under `[tool.archc]` in the nearest pyproject.toml, or an installed package's
+entry point in the group `archc.ops`. A spec may say what it needs (`requires "archc-grn"`);
+that loads nothing, it only names the plugin in the error when an op is missing.
+
+    plugin = Plugin("archc-grn", doc="ConvNeXt V2's global response normalisation")
+
+    class GRNArgs(Args):
+        eps: float = Field(1e-6, gt=0, lt=1)
+
+    plugin.op("grn", GRNArgs, shape=lambda a, s: s, module=PyClass("grn_torch:GRN", ...), ...)
+
+Loading a module registers its ops in `archc.ops.REGISTRY`, so every stage (check, summary,
+graph, build, export, the language server) sees them as it sees archc's own. Each rule of a
+plugin's op is guarded: one that raises or returns no shape becomes an error located at the
+user's call (A0411), never a traceback. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import keyword
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from pydantic import Field
+
+from . import codes
+from .errors import ArchcError, UsageError
+from .graph import Shape
+from .limits import MAX_DIM
+from .ops import (
+    FAMILIES,
+    REGISTRY,
+    Args,
+    NoArgs,
+    Op,
+    OpShapeError,
+    Source,
+    _no_count,
+    fmt_shape,
+    register,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["ENTRY_POINTS", "Args", "Field", "NoArgs", "OpShapeError", "Plugin", "PluginError",
+           "PyClass", "Source", "load", "loaded", "setup", "same_shape"]
+
+ENTRY_POINTS = "archc.ops"  # the entry point group of installed plugins
+_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
+# words of the grammar (grammar/archc.lark) that a call cannot be named
+_RESERVED = {"network", "block", "use", "requires", "input", "expect", "train", "assert", "if",
+             "else", "for", "in", "not", "and", "or", "true", "false", "add", "concat", "mul",
+             "split"}
+
+
+class PluginError(ArchcError):
+    """A plugin's rule failed (raised, or returned something that is not a shape or a count)."""
+
+    default_code = codes.PLUGIN_RULE
+
+
+def same_shape(a: Any, s: Shape) -> Shape:
+    """The shape rule of an op whose output has its input's shape (an activation, a norm)."""
+    return s
+
+
+@dataclass(frozen=True)
+class PyClass:
+    """A torch module class named by its import path, `module:Class`, and how an op instance's
+    arguments and shapes become its constructor's: `arguments(args, in_shape, out_shape) ->
+    (positional, keywords)`. `archc build` imports the module then (so the plugin module itself
+    need not import torch), and `archc export` writes `from module import Class` and the call."""
+
+    path: str
+    arguments: Callable[[Any, Shape, Shape], tuple[tuple[Any, ...], dict[str, Any]]]
+
+    def split(self) -> tuple[str, str]:
+        module, sep, name = self.path.partition(":")
+        if not sep or not module or not name.isidentifier():
+            raise PluginError(f"PyClass('{self.path}'): expected 'module:Class'")
+        return module, name
+
+    def torch(self, a: Any, i: Shape, o: Shape) -> Any:
+        module, name = self.split()
+        args, kwargs = self.arguments(a, i, o)
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    def source(self, a: Any, i: Shape, o: Shape) -> Source:
+        module, name = self.split()
+        args, kwargs = self.arguments(a, i, o)
+        return Source(name, tuple(args), dict(kwargs), support=(f"from {module} import {name}",))
+
+
+class Plugin:
+    """A named set of ops, declared by a module at import. `op` takes the fields of the
+    registry's `Op` record, so any of archc's own ops could be declared with it."""
+
+    def __init__(self, name: str, doc: str = "") -> None:
+        self.name, self.doc = name, doc
+        self.ops: dict[str, Op] = {}
+        self.origin = ""  # what it was loaded from: a file, a module, an entry point
+
+    def __repr__(self) -> str:
+        return f"Plugin({self.name!r}, ops={sorted(self.ops)})"
+
+    def op(self, name: str, args: type[Args] = NoArgs, *, shape: Callable[[Any, Shape], Shape],
+           doc: str, example: str, example_input: str = "3x9x9",
+           module: PyClass | None = None, torch: Callable[[Any, Shape, Shape], Any] | None = None,
+           source: Callable[[Any, Shape, Shape], Source] | None = None,
+           caption: Callable[[Any], str] | None = None,
+           params: Callable[[Any, Shape, Shape], int] | None = None,
+           macs: Callable[[Any, Shape, Shape], int] | None = None,
+           family: str = "structure", init: Callable[[Any, str], None] | None = None) -> Op:
+        """Declare and register one op. `shape(args, in_shape) -> out_shape` must not import
+        torch; raise `OpShapeError(message, hint)` for an input the op cannot take. `module`
+        (a PyClass) gives both the torch factory and the exported source; else give `torch`
+        (and `source`, or the op cannot be exported). `params`/`macs` count per sample, as
+        FlopCounterMode counts a multiply-add once (MACs = FLOPs / 2). `example` is a call, run
+        by `archc plugin check` on an input of `example_input`."""
+        self._check_name(name, family)
+        if module is not None:
+            torch, source = torch or module.torch, source or module.source
+        if torch is None:
+            raise PluginError(f"plugin {self.name}: op '{name}' needs `module=PyClass(...)` or "
+                              "`torch=` (its torch factory)")
+        record = Op(name, args, _guard_shape(self.name, name, shape),
+                    torch=_guard(self.name, name, "torch factory", torch),
+                    caption=_guard_caption(name, caption), family=family, init=init,
+                    params=_no_count if params is None else
+                    _guard_count(self.name, name, "params", params),
+                    macs=_no_count if macs is None else _guard_count(self.name, name, "macs", macs),
+                    source=None if source is None else
+                    _guard(self.name, name, "source", source),
+                    doc=doc, example=example, example_input=example_input)
+        self.ops[name] = register(record)
+        return record
+
+    def _check_name(self, name: str, family: str) -> None:
+        if not _NAME.match(name) or name in _RESERVED or keyword.iskeyword(name):
+            raise PluginError(f"plugin {self.name}: '{name}' cannot name an op (lower case "
+                              "letters, digits and _, not a word of the language)")
+        if name in REGISTRY:
+            raise PluginError(f"plugin {self.name}: op '{name}' is already defined"
+                              f"{' by archc' if name not in _plugin_ops() else ' by a plugin'}",
+                              hint="give the op another name")
+        if family not in FAMILIES:
+            raise PluginError(f"plugin {self.name}: op '{name}': unknown family '{family}'",
+                              hint=f"one of {', '.join(FAMILIES)}")
+
+    def unload(self) -> None:
+        """Take its ops out of the registry (tests; a process normally keeps what it loaded)."""
+        for name, op in self.ops.items():
+            if REGISTRY.get(name) is op:
+                del REGISTRY[name]
+        if LOADED.get(self.name) is self:
+            del LOADED[self.name]
+
+
+def _plugin_ops() -> set[str]:
+    return {name for p in LOADED.values() for name in p.ops}
+
+
+# ----------------------------------------------------------------------------- guards
+
+
+def _failure(plugin: str, op: str, what: str, exc: BaseException) -> str:
+    return f"{op}: the {what} of plugin {plugin} failed: {type(exc).__name__}: {exc}"
+
+
+def _guard_shape(plugin: str, op: str, rule: Callable[[Any, Shape], Shape]
+                 ) -> Callable[[Any, Shape], Shape]:
+    hint = f"a bug in plugin {plugin}: `archc plugin check` tests it; tell its author"
+
+    def guarded(a: Any, s: Shape) -> Shape:
+        try:
+            out = rule(a, s)
+        except OpShapeError:
+            raise
+        except Exception as exc:  # the user's code: any failure is a located error
+            raise OpShapeError(_failure(plugin, op, "shape rule", exc) +
+                               f" (input {fmt_shape(s)})", hint, codes.PLUGIN_RULE) from None
+        if not (isinstance(out, (tuple, list)) and 1 <= len(out) <= 3 and all(
+                type(d) is int and 1 <= d <= MAX_DIM for d in out)):
+            raise OpShapeError(f"{op}: the shape rule of plugin {plugin} returned {out!r:.80} "
+                               f"for input {fmt_shape(s)}, not a shape (1 to 3 sizes, each "
+                               f"an integer from 1 to {MAX_DIM})", hint, codes.PLUGIN_RULE)
+        return tuple(out)
+    return guarded
+
+
+def _guard_count(plugin: str, op: str, what: str, count: Callable[[Any, Shape, Shape], int]
+                 ) -> Callable[[Any, Shape, Shape], int]:
+    def guarded(a: Any, i: Shape, o: Shape) -> int:
+        try:
+            n = count(a, i, o)
+        except Exception as exc:
+            raise PluginError(_failure(plugin, op, what, exc)) from None
+        if type(n) is not int or n < 0:
+            raise PluginError(f"{op}: the {what} of plugin {plugin} returned {n!r:.80}, not a "
+                              "count (an integer >= 0)")
+        return n
+    return guarded
+
+
+def _guard(plugin: str, op: str, what: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def guarded(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except ArchcError:
+            raise
+        except Exception as exc:
+            raise PluginError(_failure(plugin, op, what, exc)) from None
+    return guarded
+
+
+def _guard_caption(op: str, caption: Callable[[Any], str] | None) -> Callable[[Any], str]:
+    def guarded(a: Any) -> str:
+        try:
+            text = caption(a) if caption is not None else op
+        except Exception:
+            return op
+        return text if isinstance(text, str) and text else op
+    return guarded
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+LOADED: dict[str, Plugin] = {}  # by plugin name: what this process loaded
+
+
+def loaded() -> dict[str, Plugin]:
+    return dict(LOADED)
+
+
+def load(target: str, base: Path | None = None) -> list[Plugin]:
+    """Import a plugin module, a dotted name (`archc_grn`) or a `.py` file (relative to `base`,
+    default the working folder; its folder is put on sys.path, so that its torch module
+    imports), and return the plugins it declares. A failure is a UsageError (exit 2)."""
+    before = set(REGISTRY)
+    try:
+        module = _import(target, base)
+    except UsageError:
+        raise
+    except Exception as exc:  # the user's code, whatever it raises
+        for name in set(REGISTRY) - before:  # what it registered before failing
+            del REGISTRY[name]
+        message = exc.message if isinstance(exc, ArchcError) else f"{type(exc).__name__}: {exc}"
+        raise UsageError(f"plugin {target}: cannot load it: {message}") from None
+    found = [v for v in vars(module).values() if isinstance(v, Plugin)]
+    if not found:
+        raise UsageError(f"plugin {target}: defines no archc plugin",
+                         hint="declare one: `plugin = archc.plugins.Plugin(\"name\")`, and its "
+                         "ops with `plugin.op(...)`")
+    for p in found:
+        p.origin = p.origin or target
+        LOADED[p.name] = p
+    return found
+
+
+def _import(target: str, base: Path | None) -> ModuleType:
+    if not (target.endswith(".py") or "/" in target or os.sep in target):
+        if not all(part.isidentifier() for part in target.split(".")):
+            raise UsageError(f"plugin {target}: neither a .py file nor a module name")
+        try:
+            return importlib.import_module(target)
+        except ModuleNotFoundError as exc:
+            if exc.name != target.split(".")[0] and exc.name != target:
+                raise
+            raise UsageError(f"plugin {target}: no module named '{target}'",
+                             hint="give a .py file, or install the plugin's package") from None
+    path = (base or Path.cwd()) / target
+    if not path.is_file():
+        raise UsageError(f"plugin {target}: no such file")
+    path = path.resolve()
+    name = path.stem
+    known = sys.modules.get(name)
+    if known is not None:
+        if getattr(known, "__file__", None) and Path(known.__file__ or "").resolve() == path:
+            return known
+        raise UsageError(f"plugin {target}: a module named '{name}' is imported already",
+                         hint="rename the plugin's file")
+    if not name.isidentifier():
+        raise UsageError(f"plugin {target}: '{name}' is not a module name",
+                         hint="name the file like a Python module (letters, digits, _)")
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def configured(start: Path) -> tuple[Path | None, list[str]]:
+    """The `plugins` of `[tool.archc]` in the nearest pyproject.toml at or above `start` (the
+    nearest one counts, as for ruff, whether or not it has the table)."""
+    for folder in (start, *start.parents):
+        file = folder / "pyproject.toml"
+        if not file.is_file():
+            continue
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise UsageError(f"{file}: cannot read it: {exc}") from None
+        table = data.get("tool", {}).get("archc", {})
+        plugins = table.get("plugins", []) if isinstance(table, dict) else []
+        if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+            raise UsageError(f"{file}: [tool.archc] plugins must be a list of strings "
+                             "(modules or .py files)")
+        return file, plugins
+    return None, []
+
+
+def installed() -> list[Plugin]:
+    """The plugins of installed packages: each entry point of the group `archc.ops` names a
+    module (`archc_grn`) or a Plugin in one (`archc_grn:plugin`)."""
+    found: list[Plugin] = []
+    for ep in entry_points(group=ENTRY_POINTS):
+        if ep.value.partition(":")[0] in sys.modules and any(
+                p.origin == f"entry point {ep.name}" for p in LOADED.values()):
+            continue
+        try:
+            obj = ep.load()
+        except Exception as exc:
+            raise UsageError(f"plugin {ep.name} (entry point {ep.value}): cannot load it: "
+                             f"{type(exc).__name__}: {exc}") from None
+        plugins = [obj] if isinstance(obj, Plugin) else \
+            [v for v in vars(obj).values() if isinstance(v, Plugin)] \
+            if isinstance(obj, ModuleType) else []
+        for p in plugins:
+            p.origin = p.origin or f"entry point {ep.name}"
+            LOADED[p.name] = p
+        found += plugins
+    return found
+
+
+def add_plugin_option(p: Any) -> None:
+    """`--plugin FILE_OR_MODULE`, repeatable: on every command that reads a spec."""
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
+                   help="load the ops of a plugin (a .py file or a module); repeatable")
+
+
+def setup_from_args(args: Any) -> None:
+    """`setup` for a command's arguments, if it reads specs (it has --plugin)."""
+    if hasattr(args, "plugin"):
+        specs = getattr(args, "files", None) or [getattr(args, "spec", None) or ""]
+        setup(args.plugin, [s for s in specs if isinstance(s, str) and s])
+
+
+def setup(requested: Sequence[str] | None = (), specs: Iterable[str | Path] = ()) -> None:
+    """Load what the user chose, once per process: installed entry points, the plugins of the
+    pyproject.toml nearest each spec's folder (or the working folder), then `requested`
+    (`--plugin`, relative to the working folder)."""
+    installed()
+    folders = {Path(s).resolve().parent for s in specs if Path(s).exists()} or {Path.cwd()}
+    for folder in sorted(folders):
+        file, entries = configured(folder)
+        for entry in entries:
+            assert file is not None
+            load(entry, file.parent)
+    for entry in requested or ():
+        load(entry)
+
+
+# ----------------------------------------------------------------------------- requires
+
+
+_UNKNOWN = re.compile(r"unknown layer or block '([^']*)'\Z")
+
+
+def explain_missing(errors: list[ArchcError], required: Iterable[str]) -> list[ArchcError]:
+    """Unknown layers in a spec that `requires` plugins not loaded: the error names them and
+    says how to load one (A0211), instead of suggesting archc's own ops."""
+    missing = [name for name in dict.fromkeys(required) if name not in LOADED]
+    if not missing:
+        return errors
+    out = []
+    for err in errors:
+        m = _UNKNOWN.match(err.message) if err.code == codes.UNKNOWN_LAYER else None
+        if m is None:
+            out.append(err)
+            continue
+        named = ", ".join(f'"{n}"' for n in missing)
+        new = err.__class__(
+            f"unknown layer '{m[1]}': this spec requires plugin{'s' * (len(missing) > 1)} "
+            f"{named}, which is not loaded", err.span,
+            "load it: `--plugin FILE_OR_MODULE`, or `plugins = [...]` under [tool.archc] in "
+            "pyproject.toml, or install its package",
+            code=codes.PLUGIN_NOT_LOADED, labels=err.labels, notes=err.notes)
+        new.sources = err.sources
+        out.append(new)
+    return out
