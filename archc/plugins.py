@@ -247,6 +247,11 @@ def loaded() -> dict[str, Plugin]:
     return dict(LOADED)
 
 
+def provider(op: str) -> str | None:
+    """`plugin archc-grn` for an op a loaded plugin defines; None for archc's own."""
+    return next((f"plugin {p.name}" for p in LOADED.values() if op in p.ops), None)
+
+
 def load(target: str, base: Path | None = None) -> list[Plugin]:
     """Import a plugin module, a dotted name (`archc_grn`) or a `.py` file (relative to `base`,
     default the working folder; its folder is put on sys.path, so that its torch module
