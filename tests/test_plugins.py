@@ -29,6 +29,9 @@ EXAMPLES = ROOT / "examples" / "plugins"
 GRN_PY = str(EXAMPLES / "grn.py")
 ATTO = str(EXAMPLES / "convnextv2_atto.arch")
 TEST_PLUGINS = Path(__file__).parent / "plugins"
+SMALL = ('requires "archc-grn"\n\nblock b(c) {\n  channel_linear(4 * c)\n  gelu\n'
+         "  g: grn(eps=1e-5)\n  channel_linear(c)\n}\n\nnetwork small {\n  input 3x16x16\n"
+         "  conv(8, k=4, stride=4)\n  b(8) * 2\n  gap\n  flatten\n  linear(10)\n}\n")
 ATTO_PARAMS = 3_708_400  # timm's convnextv2_atto (1000 classes), and the reference's below
 
 
@@ -234,10 +237,7 @@ def test_graph_and_fmt(capsys, tmp_path: Path) -> None:
 
 def test_export_imports_the_plugin_class(capsys, tmp_path: Path, one_torch_thread) -> None:
     spec = tmp_path / "small.arch"
-    spec.write_text('requires "archc-grn"\n\nblock b(c) {\n  channel_linear(4 * c)\n  gelu\n'
-                    "  g: grn(eps=1e-5)\n  channel_linear(c)\n}\n\nnetwork small {\n"
-                    "  input 3x16x16\n  conv(8, k=4, stride=4)\n  b(8) * 2\n  gap\n  flatten\n"
-                    "  linear(10)\n}\n")
+    spec.write_text(SMALL)
     out = tmp_path / "small_model.py"
     code, _, err = run(capsys, "export", str(spec), "-o", str(out), "--plugin", GRN_PY)
     assert code == 0, err
