@@ -262,6 +262,21 @@ def test_export_imports_the_plugin_class(capsys, tmp_path: Path, one_torch_threa
         assert torch.equal(exported(x), built(x))
 
 
+def test_train_a_network_with_a_plugin_op(capsys, tmp_path: Path, one_torch_thread) -> None:
+    from tests.train_fixtures import write_idx_set
+
+    data = write_idx_set(tmp_path / "idx", n_train=64, n_test=32)
+    spec = tmp_path / "g.arch"
+    spec.write_text('requires "archc-grn"\nnetwork tiny_grn {\n  input 1x28x28\n'
+                    "  conv(8, k=5, stride=3) grn relu flatten linear(10)\n"
+                    "  train { lr = 0.1  batch_size = 32  epochs = 1 }\n}\n")
+    code, _, err = run(capsys, "train", str(spec), "--plugin", GRN_PY, "--data-dir", str(data),
+                       "--device", "cpu", "--no-progress", "--no-tensorboard", "--out",
+                       str(tmp_path / "run"))
+    assert code == 0, err
+    assert (tmp_path / "run" / "checkpoint.json").exists()
+
+
 # ----------------------------------------------------------------------------- plugin check
 
 
