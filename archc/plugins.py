@@ -34,7 +34,7 @@ from typing import Any
 
 from pydantic import Field
 
-from . import codes
+from . import ast, codes
 from .errors import ArchcError, UsageError
 from .graph import Shape
 from .limits import MAX_DIM
@@ -50,6 +50,7 @@ from .ops import (
     fmt_shape,
     register,
 )
+from .parse import parse
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -109,10 +110,16 @@ class Plugin:
     """A named set of ops, declared by a module at import. `op` takes the fields of the
     registry's `Op` record, so any of archc's own ops could be declared with it."""
 
-    def __init__(self, name: str, doc: str = "") -> None:
+    def __init__(self, name: str, doc: str = "", blocks: str | Path | None = None) -> None:
+        """`blocks`: a .arch file of blocks the plugin ships (prelude-style: every spec sees
+        them while the plugin is loaded; a spec's own block of the same name wins), e.g.
+        `Path(__file__).with_name("blocks.arch")`."""
         self.name, self.doc = name, doc
         self.ops: dict[str, Op] = {}
         self.origin = ""  # what it was loaded from: a file, a module, an entry point
+        self.blocks_file = None if blocks is None else Path(blocks)
+        self.blocks: dict[str, ast.Definition] = {}  # parsed when loaded
+        self.blocks_text = ""
 
     def __repr__(self) -> str:
         return f"Plugin({self.name!r}, ops={sorted(self.ops)})"
@@ -273,7 +280,32 @@ def load(target: str, base: Path | None = None) -> list[Plugin]:
                          "ops with `plugin.op(...)`")
     for p in found:
         p.origin = p.origin or target
-        LOADED[p.name] = p
+        _loaded(p)
+    return found
+
+
+def _loaded(p: Plugin) -> None:
+    """Record a loaded plugin, its blocks parsed (a syntax error in them: a UsageError)."""
+    if p.blocks_file is not None and not p.blocks:
+        try:
+            p.blocks_text = p.blocks_file.read_text(encoding="utf-8")
+            module = parse(p.blocks_text, os.path.relpath(p.blocks_file))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"plugin {p.name}: cannot read its blocks: {exc}") from None
+        except ArchcError as exc:
+            raise UsageError(f"plugin {p.name}: its blocks do not parse: {exc}") from None
+        p.blocks = {d.name: d for d in module.definitions if d.kind == "block"}
+    LOADED[p.name] = p
+
+
+def plugin_blocks(sources: Any) -> dict[str, ast.Definition]:
+    """The blocks of every loaded plugin, their texts added to `sources` (a SourceStore) so
+    that an error inside one renders with its line."""
+    found: dict[str, ast.Definition] = {}
+    for p in LOADED.values():
+        if p.blocks:
+            sources.add(os.path.relpath(p.blocks_file or ""), p.blocks_text)
+            found.update(p.blocks)
     return found
 
 
@@ -354,7 +386,7 @@ def installed() -> list[Plugin]:
             if isinstance(obj, ModuleType) else []
         for p in plugins:
             p.origin = p.origin or f"entry point {ep.name}"
-            LOADED[p.name] = p
+            _loaded(p)
         found += plugins
     return found
 

@@ -29,7 +29,7 @@ from .errors import (
 from .expand import expand_network
 from .limits import MAX_ERRORS, MAX_FILE_BYTES, MAX_USE_DEPTH
 from .parse import parse, parse_recovering
-from .plugins import explain_missing
+from .plugins import explain_missing, plugin_blocks
 from .resolve import check_definitions as check_names
 from .resources import prelude_path, specs_dir
 from .sources import SourceStore
@@ -170,7 +170,7 @@ def load_program(path: str | Path, text: str | None = None,
     _load_uses(module, Path(path), root, prog, used, used_defs, {Path(path).resolve()},
                parse_file, broken)
     prelude = {d.name: d for d in _prelude().definitions if d.kind == "block"}
-    prog.blocks = {**prelude, **used, **own_blocks}
+    prog.blocks = {**prelude, **plugin_blocks(prog.sources), **used, **own_blocks}
     prog.definitions = used_defs + list(module.definitions)
     errors, prog.cyclic = check_names(prog.definitions, prog.blocks, broken)
     prog.cyclic |= broken - prog.blocks.keys()

@@ -29,6 +29,7 @@ EXAMPLES = ROOT / "examples" / "plugins"
 GRN_PY = str(EXAMPLES / "grn.py")
 ATTO = str(EXAMPLES / "convnextv2_atto.arch")
 TEST_PLUGINS = Path(__file__).parent / "plugins"
+PLUGIN_FILES = ("grn.py", "grn_torch.py", "grn_blocks.arch")  # the example plugin
 SMALL = ('requires "archc-grn"\n\nblock b(c) {\n  channel_linear(4 * c)\n  gelu\n'
          "  g: grn(eps=1e-5)\n  channel_linear(c)\n}\n\nnetwork small {\n  input 3x16x16\n"
          "  conv(8, k=4, stride=4)\n  b(8) * 2\n  gap\n  flatten\n  linear(10)\n}\n")
@@ -195,6 +196,32 @@ def test_grn_layer_equals_the_reference(one_torch_thread) -> None:
     assert not torch.allclose(expected, x)  # the weights do something
 
 
+def test_the_plugins_block_equals_the_reference_block(one_torch_thread) -> None:
+    """examples/plugins/grn_blocks.arch, shipped with the plugin: ConvNeXt V2's Block."""
+    plugins.load(GRN_PY)
+    model = archc.build(archc.loads("network t { input 8x9x9 b: convnextv2_block }")).eval()
+    ref = randomized(RefBlock(8)).eval()
+    ours = model.state_dict()
+    model.load_state_dict({f"b.{k}": v.reshape(ours[f"b.{k}"].shape)
+                           for k, v in ref.state_dict().items()}, strict=True)
+    x = torch.randn(2, 8, 9, 9)
+    with torch.no_grad():
+        assert torch.allclose(model(x), ref(x), atol=1e-5)
+
+
+def test_plugin_blocks_are_checked(capsys, tmp_path: Path) -> None:
+    (tmp_path / "bad_blocks.arch").write_text("block bad {\n  conv(0, k=1)\n}\n")
+    (tmp_path / "with_blocks.py").write_text(
+        "from pathlib import Path\nfrom archc.plugins import Plugin\n"
+        "plugin = Plugin('with-blocks', blocks=Path(__file__).with_name('bad_blocks.arch'))\n")
+    try:
+        code, out, _ = run(capsys, "plugin", "check", str(tmp_path / "with_blocks.py"))
+    finally:
+        sys.modules.pop("with_blocks", None)
+    assert code == 1 and "FAIL blocks bad_blocks.arch: bad" in out
+    assert "error[A0305]: conv: argument 'out' must be >= 1, got 0" in out
+
+
 def test_check_and_summary_never_import_torch() -> None:
     out = in_subprocess(
         "import sys; from archc.cli import main; "
@@ -284,6 +311,7 @@ def test_plugin_check_accepts_grn(capsys) -> None:
     code, out, err = run(capsys, "plugin", "check", GRN_PY)
     assert code == 0, out + err
     assert "ok grn: output shape 3x9x9 -> 3x9x9; params 6; MACs 0" in out
+    assert "ok blocks grn_blocks.arch: convnextv2_block" in out
 
 
 def test_plugin_check_refuses_false_claims(capsys) -> None:
@@ -333,7 +361,7 @@ def test_pyproject_plugins_nearest_the_spec(tmp_path: Path) -> None:
     project = tmp_path / "project"
     (project / "nets").mkdir(parents=True)
     (project / "tools").mkdir()
-    for name in ("grn.py", "grn_torch.py"):
+    for name in PLUGIN_FILES:
         shutil.copy(EXAMPLES / name, project / "tools" / name)
     shutil.copy(ATTO, project / "nets" / "atto.arch")
     (project / "pyproject.toml").write_text('[tool.archc]\nplugins = ["tools/grn.py"]\n')
@@ -351,7 +379,7 @@ def test_entry_point_plugins_load_when_installed(tmp_path: Path) -> None:
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: archc-grn\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[archc.ops]\narchc-grn = grn\n")
-    for name in ("grn.py", "grn_torch.py"):
+    for name in PLUGIN_FILES:
         shutil.copy(EXAMPLES / name, site / name)
     out = in_subprocess("import sys; from archc.cli import main; "
                         f"print('rc', main(['check', {ATTO!r}]))", cwd=tmp_path, path=str(site))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .. import codes
@@ -46,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for target in args.targets:
         for plugin in load(target):
-            print(f"plugin {plugin.name} ({target}): {len(plugin.ops)} op(s)")
+            print(f"plugin {plugin.name} ({target}): {len(plugin.ops)} op(s), "
+                  f"{len(plugin.blocks)} block(s)")
             for op in plugin.ops.values():
                 proof = prove(op)
                 failed += bool(proof.mismatches)
@@ -54,9 +56,23 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {mark} {op.name}: {'; '.join(proof.facts)}")
                 for m in proof.mismatches:
                     print(f"    mismatch: {m}")
+            if plugin.blocks_file is not None:
+                failed += _check_blocks(plugin.blocks_file, sorted(plugin.blocks))
     print(f"{failed} op(s) refused" if failed else "every op holds its claims",
           file=sys.stderr)
     return 1 if failed else 0
+
+
+def _check_blocks(path: Path, names: list[str]) -> int:
+    """The plugin's blocks checked as `archc check` checks a spec's: 1 if any error."""
+    from ..program import check_program, load_program
+
+    prog = load_program(path)
+    errors = check_program(prog)
+    print(f"  {'FAIL' if errors else 'ok'} blocks {path.name}: {', '.join(names)}")
+    for err in errors:
+        print("    " + render(err, prog.sources).replace("\n", "\n    "))
+    return 1 if errors else 0
 
 
 def prove(op: Op) -> Proof:

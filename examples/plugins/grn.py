@@ -11,9 +11,13 @@ torch module is `GRN` in grn_torch.py, next to it, imported when a network is bu
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from archc.plugins import Args, Field, OpShapeError, Plugin, PyClass
 
-plugin = Plugin("archc-grn", doc="ConvNeXt V2's global response normalisation (GRN)")
+# the op below, and a block using it: ConvNeXt V2's (grn_blocks.arch)
+plugin = Plugin("archc-grn", doc="ConvNeXt V2's global response normalisation (GRN)",
+                blocks=Path(__file__).with_name("grn_blocks.arch"))
 
 
 class GRNArgs(Args):
