@@ -13,8 +13,8 @@ that loads nothing, it only names the plugin in the error when an op is missing.
 
 Loading a module registers its ops in `archc.ops.REGISTRY`, so every stage (check, summary,
 graph, build, export, the language server) sees them as it sees archc's own. Each rule of a
-plugin's op is guarded: one that raises or returns no shape becomes an error located at the
-user's call (A0411), never a traceback. Nothing here imports torch.
+plugin's op is guarded (archc/plugin_guards.py): one that raises or returns no shape becomes an
+error located at the user's call (A0411), never a traceback. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from pydantic import Field
 from . import ast, codes
 from .errors import ArchcError, UsageError
 from .graph import Shape
-from .limits import MAX_DIM
 from .ops import (
     FAMILIES,
     REGISTRY,
@@ -47,10 +46,10 @@ from .ops import (
     OpShapeError,
     Source,
     _no_count,
-    fmt_shape,
     register,
 )
 from .parse import parse
+from .plugin_guards import PluginError, guard, guard_caption, guard_count, guard_shape
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -66,12 +65,6 @@ _NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
 _RESERVED = {"network", "block", "use", "requires", "input", "expect", "train", "assert", "if",
              "else", "for", "in", "not", "and", "or", "true", "false", "add", "concat", "mul",
              "split"}
-
-
-class PluginError(ArchcError):
-    """A plugin's rule failed (raised, or returned something that is not a shape or a count)."""
-
-    default_code = codes.PLUGIN_RULE
 
 
 def same_shape(a: Any, s: Shape) -> Shape:
@@ -144,14 +137,14 @@ class Plugin:
         if torch is None:
             raise PluginError(f"plugin {self.name}: op '{name}' needs `module=PyClass(...)` or "
                               "`torch=` (its torch factory)")
-        record = Op(name, args, _guard_shape(self.name, name, shape),
-                    torch=_guard(self.name, name, "torch factory", torch),
-                    caption=_guard_caption(name, caption), family=family, init=init,
+        record = Op(name, args, guard_shape(self.name, name, shape),
+                    torch=guard(self.name, name, "torch factory", torch),
+                    caption=guard_caption(name, caption), family=family, init=init,
                     params=_no_count if params is None else
-                    _guard_count(self.name, name, "params", params),
-                    macs=_no_count if macs is None else _guard_count(self.name, name, "macs", macs),
+                    guard_count(self.name, name, "params", params),
+                    macs=_no_count if macs is None else guard_count(self.name, name, "macs", macs),
                     source=None if source is None else
-                    _guard(self.name, name, "source", source),
+                    guard(self.name, name, "source", source),
                     doc=doc, example=example, example_input=example_input)
         self.ops[name] = register(record)
         return record
@@ -179,69 +172,6 @@ class Plugin:
 
 def _plugin_ops() -> set[str]:
     return {name for p in LOADED.values() for name in p.ops}
-
-
-# ----------------------------------------------------------------------------- guards
-
-
-def _failure(plugin: str, op: str, what: str, exc: BaseException) -> str:
-    return f"{op}: the {what} of plugin {plugin} failed: {type(exc).__name__}: {exc}"
-
-
-def _guard_shape(plugin: str, op: str, rule: Callable[[Any, Shape], Shape]
-                 ) -> Callable[[Any, Shape], Shape]:
-    hint = f"a bug in plugin {plugin}: `archc plugin check` tests it; tell its author"
-
-    def guarded(a: Any, s: Shape) -> Shape:
-        try:
-            out = rule(a, s)
-        except OpShapeError:
-            raise
-        except Exception as exc:  # the user's code: any failure is a located error
-            raise OpShapeError(_failure(plugin, op, "shape rule", exc) +
-                               f" (input {fmt_shape(s)})", hint, codes.PLUGIN_RULE) from None
-        if not (isinstance(out, (tuple, list)) and 1 <= len(out) <= 3 and all(
-                type(d) is int and 1 <= d <= MAX_DIM for d in out)):
-            raise OpShapeError(f"{op}: the shape rule of plugin {plugin} returned {out!r:.80} "
-                               f"for input {fmt_shape(s)}, not a shape (1 to 3 sizes, each "
-                               f"an integer from 1 to {MAX_DIM})", hint, codes.PLUGIN_RULE)
-        return tuple(out)
-    return guarded
-
-
-def _guard_count(plugin: str, op: str, what: str, count: Callable[[Any, Shape, Shape], int]
-                 ) -> Callable[[Any, Shape, Shape], int]:
-    def guarded(a: Any, i: Shape, o: Shape) -> int:
-        try:
-            n = count(a, i, o)
-        except Exception as exc:
-            raise PluginError(_failure(plugin, op, what, exc)) from None
-        if type(n) is not int or n < 0:
-            raise PluginError(f"{op}: the {what} of plugin {plugin} returned {n!r:.80}, not a "
-                              "count (an integer >= 0)")
-        return n
-    return guarded
-
-
-def _guard(plugin: str, op: str, what: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    def guarded(*args: Any) -> Any:
-        try:
-            return fn(*args)
-        except ArchcError:
-            raise
-        except Exception as exc:
-            raise PluginError(_failure(plugin, op, what, exc)) from None
-    return guarded
-
-
-def _guard_caption(op: str, caption: Callable[[Any], str] | None) -> Callable[[Any], str]:
-    def guarded(a: Any) -> str:
-        try:
-            text = caption(a) if caption is not None else op
-        except Exception:
-            return op
-        return text if isinstance(text, str) and text else op
-    return guarded
 
 
 # ----------------------------------------------------------------------------- loading
