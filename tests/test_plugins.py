@@ -242,6 +242,14 @@ def test_without_the_plugin_the_error_names_it(capsys) -> None:
     assert code == 1 and "error[A0211]" in err
 
 
+def test_the_language_server_names_the_missing_plugin() -> None:
+    from archc.lsp.analysis import analyze
+    from archc.lsp.analysis import run as analyse
+
+    result = analyse(analyze(ATTO, Path(ATTO).read_text(encoding="utf-8"), 1))
+    assert [(e.code, e.span.line, e.span.col) for e, _ in result.errors] == [("A0211", 19, 12)]
+
+
 def test_an_unknown_op_without_requires_is_a_plain_unknown_layer() -> None:
     net = "network t { input 3x8x8 grn }"
     with pytest.raises(archc.ArchcErrors) as info:

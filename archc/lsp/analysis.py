@@ -18,6 +18,7 @@ from ..definitions import check_definitions, merge
 from ..errors import ArchcError, NameError_, Span
 from ..expand import expand_network
 from ..parse import parse
+from ..plugins import explain_missing
 from ..program import Program, load_program
 from ..stats import Counts, count
 from ..work import Work
@@ -142,6 +143,9 @@ def analyze(path: str, text: str, version: int | None,
         concrete = [e for e, _ in result.errors]
         found = check_definitions(prog.definitions, prog.blocks, prog.cyclic, work.another())
         result.errors += [(e, None) for e in merge(concrete, found)[len(concrete):]]
+    if prog.requires:  # an unknown op of a required plugin names it, as in check_program
+        named = explain_missing([e for e, _ in result.errors], prog.requires)
+        result.errors = [(e, n) for e, (_, n) in zip(named, result.errors, strict=True)]
     result.errors = _dedupe(result.errors)
     return result
 
