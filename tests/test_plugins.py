@@ -318,7 +318,8 @@ def test_train_a_network_with_a_plugin_op(capsys, tmp_path: Path, one_torch_thre
 def test_plugin_check_accepts_grn(capsys) -> None:
     code, out, err = run(capsys, "plugin", "check", GRN_PY)
     assert code == 0, out + err
-    assert "ok grn: output shape 3x9x9 -> 3x9x9; params 6; MACs 0" in out
+    assert "ok grn: output shape 3x9x9 -> 3x9x9; params 6; MACs 0; export GRN(3, eps=1e-06)" \
+        in out
     assert "ok blocks grn_blocks.arch: convnextv2_block" in out
 
 
@@ -330,7 +331,9 @@ def test_plugin_check_refuses_false_claims(capsys) -> None:
     assert "mismatch: params: declared 9, sum of numel gives 12" in out
     assert "mismatch: MACs: declared 0, FlopCounterMode (144 FLOPs for a batch of 2) gives " \
         "36" in out
-    assert "3 op(s) refused" in err
+    assert "mismatch: export: `nn.Conv2d(3, 3, 3)` builds Conv2d(3, 3, kernel_size=(3, 3), " \
+        "stride=(1, 1)), the torch factory Conv2d(3, 3, kernel_size=(1, 1), stride=(1, 1))" in out
+    assert "4 op(s) refused" in err
 
 
 def test_plugin_check_refuses_a_rule_that_crashes(capsys) -> None:

@@ -1,7 +1,8 @@
 """`archc plugin check FILE_OR_MODULE...`: load plugins and prove each op's record as the
-registry's own ops are proved (tests/test_language.py): its example's declared shape against a
-real forward pass, its parameter count against `numel`, its MACs against FlopCounterMode; and
-its shape rule on inputs of every rank, which must answer a shape or an OpShapeError. A false
+registry's own ops are proved (tests/test_language.py, tests/test_export.py): its example's
+declared shape against a real forward pass, its parameter count against `numel`, its MACs
+against FlopCounterMode, its export form against its torch factory; and its shape rule on
+inputs of every rank, which must answer a shape or an OpShapeError. A false
 claim is refused with the mismatch shown (exit 1). Imports torch."""
 
 from __future__ import annotations
@@ -109,7 +110,38 @@ def prove(op: Op) -> Proof:
     _compare(proof, "MACs", f"{macs:,}", f"{flops // (2 * BATCH):,}"
              if flops % (2 * BATCH) == 0 else f"{flops / (2 * BATCH):,}", "",
              f"FlopCounterMode ({flops:,} FLOPs for a batch of {BATCH})")
+    proof.mismatches += _prove_source(op, args, i, o, proof)
     return proof
+
+
+def _prove_source(op: Op, args: Any, i: Shape, o: Shape, proof: Proof) -> list[str]:
+    """How `archc export` writes the op (tests/test_export.py's proof): its source, run with
+    its imports, builds a module of the factory's class and repr."""
+    import torch
+    from torch import nn
+
+    from ..emit.support import SUPPORT
+
+    if op.source is None:
+        proof.facts.append("no export form (archc export refuses it)")
+        return []
+    try:
+        source = op.source(args, i, o)
+        space: dict[str, Any] = {"torch": torch, "nn": nn, "Tensor": torch.Tensor,
+                                 "F": torch.nn.functional}
+        for need in source.support:
+            exec(need if need.startswith("from ") else SUPPORT[need], space)
+        written, made = eval(source.text(), space), op.torch(args, i, o)
+    except Exception as exc:
+        return [f"export: its source form fails: {type(exc).__name__}: {exc}"]
+    if op.inline:
+        proof.facts.append(f"export {source.text()}")
+        return []
+    if (type(written).__name__, repr(written)) != (type(made).__name__, repr(made)):
+        return [f"export: `{source.text()}` builds {written!r:.200}, the torch factory "
+                f"{made!r:.200}"]
+    proof.facts.append(f"export {source.text()}")
+    return []
 
 
 def _compare(proof: Proof, what: str, declared: str, measured: str, prefix: str,

@@ -3,7 +3,7 @@ showing the mismatch (tests/test_plugins.py)."""
 
 from __future__ import annotations
 
-from archc.plugins import NoArgs, Plugin, same_shape
+from archc.plugins import NoArgs, Plugin, Source, same_shape
 
 plugin = Plugin("archc-liar")
 
@@ -28,3 +28,10 @@ plugin.op("liar_macs", NoArgs, shape=same_shape,
           params=lambda a, i, o: i[0] * i[0],
           doc="a linear map that claims no MACs", example="liar_macs", example_input="6",
           family="linear")
+# exported as a 3x3 conv, built as a 1x1
+plugin.op("liar_source", NoArgs, shape=same_shape,
+          torch=lambda a, i, o: _nn().Conv2d(i[0], i[0], 1),
+          source=lambda a, i, o: Source("nn.Conv2d", (i[0], i[0], 3)),
+          params=lambda a, i, o: i[0] * i[0] + i[0],
+          macs=lambda a, i, o: i[0] * i[0] * i[1] * i[2],
+          doc="writes another conv than it builds", example="liar_source", family="conv")
