@@ -132,6 +132,12 @@ class Plugin:
         FlopCounterMode counts a multiply-add once (MACs = FLOPs / 2). `example` is a call, run
         by `archc plugin check` on an input of `example_input`."""
         self._check_name(name, family)
+        if not (isinstance(args, type) and issubclass(args, Args)):
+            raise PluginError(f"plugin {self.name}: op '{name}': its schema must subclass "
+                              "archc.plugins.Args (strict, immutable, finite numbers)")
+        if not doc or not example:
+            raise PluginError(f"plugin {self.name}: op '{name}' needs a doc and an example "
+                              "(a call, which `archc plugin check` runs)")
         if module is not None:
             torch, source = torch or module.torch, source or module.source
         if torch is None:

@@ -46,7 +46,7 @@ def isolated() -> Iterator[None]:
     plugins.LOADED.clear()
     plugins.LOADED.update(loaded)
     sys.path[:] = path
-    for name in ("grn", "grn_torch", "liar", "crashy", "noplugin", "clash"):
+    for name in ("grn", "grn_torch", "liar", "crashy", "noplugin", "clash", "noschema"):
         sys.modules.pop(name, None)
 
 
@@ -411,6 +411,14 @@ def test_load_errors_are_usage_errors(capsys, tmp_path: Path) -> None:
     code, _, err = run(capsys, "check", "--plugin", str(tmp_path / "clash.py"), ATTO)
     assert code == 2 and "op 'conv' is already defined by archc" in err and "Traceback" not in err
     assert "conv" in REGISTRY and REGISTRY["conv"].family == "conv"
+    (tmp_path / "noschema.py").write_text(
+        "from pydantic import BaseModel\nfrom archc.plugins import Plugin, same_shape\n"
+        "p = Plugin('noschema')\nclass A(BaseModel):\n    x: int = 1\n"
+        "p.op('noschema', A, shape=same_shape, torch=lambda a, i, o: None, doc='d', "
+        "example='noschema')\n")
+    code, _, err = run(capsys, "check", "--plugin", str(tmp_path / "noschema.py"), ATTO)
+    assert code == 2 and "its schema must subclass archc.plugins.Args" in err
+    assert "noschema" not in REGISTRY
 
 
 def test_language_server_sees_plugin_ops() -> None:
