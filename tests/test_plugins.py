@@ -350,6 +350,27 @@ def test_the_same_proof_holds_for_archc_own_ops(name: str, one_torch_thread) -> 
     assert not proof.mismatches and proof.facts
 
 
+def test_archc_own_op_written_as_a_plugin(one_torch_thread) -> None:
+    """Plugin.op takes the registry record's fields: archc's channel_linear, declared again
+    through it, passes the same proof and counts the same."""
+    own = REGISTRY["channel_linear"]
+    plugin = plugins.Plugin("again")
+    op = plugin.op("channel_linear_again", own.args, shape=own.shape, torch=own.torch,
+                   source=own.source, caption=own.caption, params=own.params, macs=own.macs,
+                   family=own.family, init=own.init, doc=own.doc,
+                   example=own.example.replace("channel_linear", "channel_linear_again"),
+                   example_input=own.example_input)
+    try:
+        proof = prove(op)
+        assert not proof.mismatches, proof.mismatches
+        a = archc.loads("network t { input 4x5x5 channel_linear(7) }")
+        b = archc.loads("network t { input 4x5x5 channel_linear_again(7) }")
+        assert archc.shapes(a)[-1][2] == archc.shapes(b)[-1][2] == (7, 5, 5)
+    finally:
+        plugin.unload()
+    assert "channel_linear_again" not in REGISTRY
+
+
 def test_a_failing_rule_is_a_located_error(capsys, tmp_path: Path) -> None:
     spec = tmp_path / "c.arch"
     spec.write_text("network n {\n  input 12\n  crashy\n}\n"
