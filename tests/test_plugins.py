@@ -384,6 +384,11 @@ def test_a_failing_rule_is_a_located_error(capsys, tmp_path: Path) -> None:
         "'a shape' for input 16x3, not a shape" in err
     code, _, err = run(capsys, "summary", "--plugin", crashy, str(spec))
     assert code == 1 and "error[A0411]" in err and "Traceback" not in err
+    spec.write_text("network n {\n  input 3x4x4\n  bad_count\n}\n")
+    code, _, err = run(capsys, "summary", "--plugin", crashy, str(spec))
+    assert code == 1 and "Traceback" not in err
+    assert f"{spec}:3:3: error[A0411]: bad_count: the params of plugin archc-crashy returned " \
+        "-1, not a count (an integer >= 0)" in err
 
 
 # ----------------------------------------------------------------------------- loading

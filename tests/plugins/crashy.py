@@ -25,3 +25,12 @@ def _identity(a: NoArgs, i: tuple[int, ...], o: tuple[int, ...]):
 
 plugin.op("crashy", NoArgs, shape=crashy_shape, torch=_identity,
           doc="the identity on images; a buggy shape rule on anything else", example="crashy")
+
+
+def _bad_count(a: NoArgs, i: tuple[int, ...], o: tuple[int, ...]) -> int:
+    return -1
+
+
+# a parameter count that is not a count: `summary` reports it at the call (A0411)
+plugin.op("bad_count", NoArgs, shape=lambda a, s: s, torch=_identity, params=_bad_count,
+          doc="the identity, with a parameter count of -1", example="bad_count")
