@@ -153,6 +153,7 @@ class Plugin:
                     guard(self.name, name, "source", source),
                     doc=doc, example=example, example_input=example_input)
         self.ops[name] = register(record)
+        OP_PLUGIN[name] = self.name
         return record
 
     def _check_name(self, name: str, family: str) -> None:
@@ -160,8 +161,8 @@ class Plugin:
             raise PluginError(f"plugin {self.name}: '{name}' cannot name an op (lower case "
                               "letters, digits and _, not a word of the language)")
         if name in REGISTRY:
-            raise PluginError(f"plugin {self.name}: op '{name}' is already defined"
-                              f"{' by archc' if name not in _plugin_ops() else ' by a plugin'}",
+            by = f"plugin {OP_PLUGIN[name]}" if name in OP_PLUGIN else "archc"
+            raise PluginError(f"plugin {self.name}: op '{name}' is already defined by {by}",
                               hint="give the op another name")
         if family not in FAMILIES:
             raise PluginError(f"plugin {self.name}: op '{name}': unknown family '{family}'",
@@ -172,18 +173,16 @@ class Plugin:
         for name, op in self.ops.items():
             if REGISTRY.get(name) is op:
                 del REGISTRY[name]
+                OP_PLUGIN.pop(name, None)
         if LOADED.get(self.name) is self:
             del LOADED[self.name]
-
-
-def _plugin_ops() -> set[str]:
-    return {name for p in LOADED.values() for name in p.ops}
 
 
 # ----------------------------------------------------------------------------- loading
 
 
 LOADED: dict[str, Plugin] = {}  # by plugin name: what this process loaded
+OP_PLUGIN: dict[str, str] = {}  # op name -> the name of the plugin that registered it
 
 
 def loaded() -> dict[str, Plugin]:
@@ -192,7 +191,7 @@ def loaded() -> dict[str, Plugin]:
 
 def provider(op: str) -> str | None:
     """`plugin archc-grn` for an op a loaded plugin defines; None for archc's own."""
-    return next((f"plugin {p.name}" for p in LOADED.values() if op in p.ops), None)
+    return f"plugin {OP_PLUGIN[op]}" if op in OP_PLUGIN else None
 
 
 def load(target: str, base: Path | None = None) -> list[Plugin]:
@@ -207,6 +206,7 @@ def load(target: str, base: Path | None = None) -> list[Plugin]:
     except Exception as exc:  # the user's code, whatever it raises
         for name in set(REGISTRY) - before:  # what it registered before failing
             del REGISTRY[name]
+            OP_PLUGIN.pop(name, None)
         message = exc.message if isinstance(exc, ArchcError) else f"{type(exc).__name__}: {exc}"
         raise UsageError(f"plugin {target}: cannot load it: {message}") from None
     found = [v for v in vars(module).values() if isinstance(v, Plugin)]

@@ -40,13 +40,17 @@ ATTO_PARAMS = 3_708_400  # timm's convnextv2_atto (1000 classes), and the refere
 def isolated() -> Iterator[None]:
     """Each test loads plugins afresh and leaves the registry as it found it."""
     registry, loaded, path = dict(REGISTRY), dict(plugins.LOADED), list(sys.path)
+    owners = dict(plugins.OP_PLUGIN)
     yield
     REGISTRY.clear()
     REGISTRY.update(registry)
+    plugins.OP_PLUGIN.clear()
+    plugins.OP_PLUGIN.update(owners)
     plugins.LOADED.clear()
     plugins.LOADED.update(loaded)
     sys.path[:] = path
-    for name in ("grn", "grn_torch", "liar", "crashy", "noplugin", "clash", "noschema"):
+    for name in ("grn", "grn_torch", "liar", "crashy", "noplugin", "clash", "clash2",
+                 "noschema"):
         sys.modules.pop(name, None)
 
 
@@ -437,6 +441,12 @@ def test_load_errors_are_usage_errors(capsys, tmp_path: Path) -> None:
     code, _, err = run(capsys, "check", "--plugin", str(tmp_path / "clash.py"), ATTO)
     assert code == 2 and "op 'conv' is already defined by archc" in err and "Traceback" not in err
     assert "conv" in REGISTRY and REGISTRY["conv"].family == "conv"
+    (tmp_path / "clash2.py").write_text(
+        "from archc.plugins import Plugin, same_shape\np = Plugin('clash2')\n"
+        "p.op('grn', shape=same_shape, torch=lambda a, i, o: None, doc='d', example='grn')\n")
+    code, _, err = run(capsys, "check", "--plugin", GRN_PY, "--plugin",
+                       str(tmp_path / "clash2.py"), ATTO)
+    assert code == 2 and "op 'grn' is already defined by plugin archc-grn" in err
     (tmp_path / "noschema.py").write_text(
         "from pydantic import BaseModel\nfrom archc.plugins import Plugin, same_shape\n"
         "p = Plugin('noschema')\nclass A(BaseModel):\n    x: int = 1\n"
