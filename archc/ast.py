@@ -217,6 +217,15 @@ class Use:
 
 
 @dataclass(frozen=True)
+class Requires:
+    """`requires "archc-grn"`: a plugin the spec needs. It loads nothing (the user loads
+    plugins); it names the plugin when one of its ops is missing."""
+
+    plugin: str
+    span: Span
+
+
+@dataclass(frozen=True)
 class Module:
     """One parsed file. After a syntax error it holds what did parse; `broken` names the
     definitions that did not (their errors are reported; calls to them are not)."""
@@ -225,9 +234,11 @@ class Module:
     uses: tuple[Use, ...]
     definitions: tuple[Definition, ...]
     broken: tuple[str, ...] = ()
+    requires: tuple[Requires, ...] = ()
 
 
-Node = (Expr | Stmt | KwArg | ShapeSpec | Setting | Param | Definition | Use | Module)
+Node = (Expr | Stmt | KwArg | ShapeSpec | Setting | Param | Definition | Use | Requires
+        | Module)
 
 # ----------------------------------------------------------------------------- the walker
 #
@@ -261,7 +272,8 @@ _CHILDREN: dict[type, Callable[[Any], tuple[Any, ...]]] = {
     Param: lambda n: () if n.default is None else (n.default,),
     Definition: lambda n: (*n.params, *n.body),
     Use: lambda n: (),
-    Module: lambda n: (*n.uses, *n.definitions),
+    Requires: lambda n: (),
+    Module: lambda n: (*n.uses, *n.requires, *n.definitions),
 }
 EXPRESSIONS = (Lit, Var, BinOp, UnOp, Func, IfExpr, Tuple, InShape)
 STATEMENTS = (Call, Group, Branches, Cond, Loop, Repeat, Labelled, Input, Expect, Recipe, Assert)

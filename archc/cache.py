@@ -25,8 +25,22 @@ _PACKAGE = Path(__file__).resolve().parent
 _SOURCE_SUFFIXES = (".py", ".lark", ".arch")
 
 
+_DISABLED: list[str] = []  # why this process does not use the cache (a plugin is loaded)
+
+
 def enabled() -> bool:
-    return os.environ.get("ARCHC_NO_CACHE", "") in ("", "0")
+    return not _DISABLED and os.environ.get("ARCHC_NO_CACHE", "") in ("", "0")
+
+
+def enable() -> None:
+    """Usable again (each command decides anew, as a test runs several in one process)."""
+    _DISABLED.clear()
+
+
+def disable(reason: str) -> None:
+    """Not for this process: what a loaded plugin's ops accept is the plugin's code, which the
+    cache's key does not cover."""
+    _DISABLED.append(reason)
 
 
 def folder() -> Path:

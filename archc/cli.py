@@ -37,6 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = make_parser(argv).parse_args(argv)
     try:
+        from . import cache
+        from .plugin_config import wanted
+
+        cache.enable()  # for this command, unless it loads a plugin
+        if wanted(args):  # the plugins the user chose (archc/plugins.py), before any spec
+            from .plugins import setup_from_args
+
+            setup_from_args(args)
+            cache.disable("a plugin is loaded")
         return args.func(args)
     except UsageError as exc:
         print(f"archc: error: {exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""),

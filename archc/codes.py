@@ -43,6 +43,8 @@ RESERVED_NAME = _code("A0207", "reserved-name", "a label that cannot name a torc
 RECURSIVE_BLOCK = _code("A0208", "recursive-block", "a block that calls itself")
 NO_INPUT_HERE = _code("A0209", "in-outside", "`in.c` where there is no input shape")
 BAD_LABEL = _code("A0210", "bad-label", "a label that cannot name a module")
+PLUGIN_NOT_LOADED = _code("A0211", "plugin-not-loaded", "an unknown layer in a spec that "
+                          "requires a plugin that is not loaded")
 
 # -- A03: arguments and values
 TOO_MANY_ARGUMENTS = _code("A0301", "too-many-arguments", "more positional arguments than "
@@ -74,6 +76,8 @@ EXPECT_FAILED = _code("A0407", "expect-failed", "an `expect` shape that does not
 NO_INPUT = _code("A0408", "no-input", "a network without an input shape")
 BAD_SHAPE = _code("A0409", "bad-shape", "a shape that is neither CxHxW, NxD nor F")
 INPUT_AXIS = _code("A0410", "input-axis", "`in.h` on an input that has no such axis")
+PLUGIN_RULE = _code("A0411", "plugin-rule", "a plugin op's shape rule or count that fails or "
+                    "returns no shape")
 
 # -- A05: structure
 ASSERTION = _code("A0501", "assertion-failed", "an `assert` in the spec does not hold")

@@ -21,6 +21,7 @@ from .definitions import check_definitions, merge
 from .errors import ArchcError, ArchcErrors, NameError_, located_for_user, too_many_errors
 from .expand import expand_network
 from .limits import MAX_ERRORS
+from .plugins import explain_missing
 from .program import Program, load_program, pick_network, prelude_errors, resolve_spec
 from .work import Work
 
@@ -131,7 +132,11 @@ def load_network(source: str | Path, overrides: Mapping[str, Any] | None = None,
 
 def _finish(done: Compiled, stopped: bool = False) -> Compiled:
     """Deduplicated (one place, one message), sorted where the user sees them, capped at
-    MAX_ERRORS with a last error saying so (also when a stage `stopped` at the cap)."""
+    MAX_ERRORS with a last error saying so (also when a stage `stopped` at the cap). An unknown
+    layer in a spec that `requires` a plugin not loaded names the plugin (archc/plugins.py)."""
+    if done.program.requires:
+        named = explain_missing(done.errors, done.program.requires)
+        done.diagnostics = [(e, n) for e, (_, n) in zip(named, done.diagnostics, strict=True)]
     seen: set[tuple[Any, str]] = set()
     kept = []
     for err, net in done.diagnostics:

@@ -235,10 +235,14 @@ class _ToAst(Transformer):
     def start(self, items):
         uses = tuple(i for i in items if isinstance(i, ast.Use))
         defs = tuple(i for i in items if isinstance(i, ast.Definition))
-        return ast.Module(self.path, uses, defs)
+        requires = tuple(i for i in items if isinstance(i, ast.Requires))
+        return ast.Module(self.path, uses, defs, requires=requires)
 
     def use(self, children):
         return ast.Use(children[0][1:-1], self._s(children))
+
+    def requires(self, children):
+        return ast.Requires(children[0][1:-1], self._s(children))
 
     def _definition(self, kind, children):
         name, params, body = children

@@ -24,6 +24,7 @@ from .errors import (
 )
 from .limits import MAX_FILE_BYTES, MAX_USE_DEPTH
 from .parse import parse, parse_recovering
+from .plugins import plugin_blocks
 from .resolve import check_definitions as check_names
 from .resources import prelude_path, specs_dir
 from .sources import SourceStore
@@ -43,6 +44,8 @@ class Program:
     cyclic: set[str] = field(default_factory=set)
     # The definitions of the spec and of the files it uses (not the prelude's), in order.
     definitions: list[ast.Definition] = field(default_factory=list)
+    # The plugins it and the files it uses say they need (`requires`; archc/plugins.py).
+    requires: list[str] = field(default_factory=list)
 
 
 def resolve_spec(name: str) -> Path:
@@ -155,13 +158,14 @@ def load_program(path: str | Path, text: str | None = None,
                                       "start with `network name { input 1x28x28 ... }`",
                                       code=codes.EMPTY_SPEC))
     _collect(module, own_blocks, prog.networks, prog.errors)
+    prog.requires += [r.plugin for r in module.requires]
     used_defs: list[ast.Definition] = []
     root = Path(path).resolve().parent  # (after reading: a symlink loop is a read error)
     broken = set(module.broken)
     _load_uses(module, Path(path), root, prog, used, used_defs, {Path(path).resolve()},
                parse_file, broken)
     prelude = {d.name: d for d in _prelude().definitions if d.kind == "block"}
-    prog.blocks = {**prelude, **used, **own_blocks}
+    prog.blocks = {**prelude, **plugin_blocks(prog.sources), **used, **own_blocks}
     prog.definitions = used_defs + list(module.definitions)
     errors, prog.cyclic = check_names(prog.definitions, prog.blocks, broken)
     prog.cyclic |= broken - prog.blocks.keys()
@@ -206,6 +210,7 @@ def _load_uses(module: ast.Module, path: Path, root: Path, prog: Program, blocks
         prog.sources.add(display, text)
         sub, syntax_errors = _parse_file(parse_file, text, display)
         prog.errors += syntax_errors
+        prog.requires += [r.plugin for r in sub.requires]
         broken.update(sub.broken)
         sub_blocks: dict[str, ast.Definition] = {}
         _collect(sub, sub_blocks, {}, prog.errors)

@@ -20,10 +20,11 @@ from .errors import ArchcError, Note, Span, SyntaxError_
 from .limits import MAX_ERRORS
 
 # A comment, a string, a bracket, or a keyword that starts a top-level item: `network NAME {`,
-# `block NAME (`, `use "PATH"` (a stray keyword, like a label `block:`, stays in its piece and is
-# reported where it stands).
+# `block NAME (`, `use "PATH"`, `requires "NAME"` (a stray keyword, like a label `block:`,
+# stays in its piece and is reported where it stands).
 _SCAN = re.compile(r'#[^\n]*|"[^"\n]*"|(?P<bracket>[{}()])'
-                   r'|\b(?P<kw>(?:network|block)(?=\s+[A-Za-z_]\w*\s*[({])|use(?=\s*"[^"\n]*"))')
+                   r'|\b(?P<kw>(?:network|block)(?=\s+[A-Za-z_]\w*\s*[({])'
+                   r'|(?:use|requires)(?=\s*"[^"\n]*"))')
 _HEAD = re.compile(r"\s*(?:network|block)\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)")
 _CLOSE = {"}": "{", ")": "("}
 
@@ -39,6 +40,7 @@ def parse_pieces(text: str, path: str, parse_piece) -> tuple[ast.Module, list[Ar
     raises UnexpectedInput with positions relative to the piece); collect definitions, uses,
     the errors and the names of the definitions that did not parse."""
     uses: list[ast.Use] = []
+    requires: list[ast.Requires] = []
     defs: list[ast.Definition] = []
     broken: list[str] = []
     errors: list[ArchcError] = []
@@ -59,11 +61,12 @@ def parse_pieces(text: str, path: str, parse_piece) -> tuple[ast.Module, list[Ar
             errors.append(exc)
         else:
             uses += module.uses
+            requires += module.requires
             defs += module.definitions
         if len(errors) >= MAX_ERRORS:
             break
         line += piece.count("\n")  # counted piece by piece: linear in the file's size
-    return ast.Module(path, tuple(uses), tuple(defs), tuple(broken)), errors
+    return ast.Module(path, tuple(uses), tuple(defs), tuple(broken), tuple(requires)), errors
 
 
 def shift_tokens(tree: Tree, line: int, col: int) -> None:

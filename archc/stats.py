@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import joins
-from .errors import UsageError
+from .errors import ArchcError, UsageError
 from .graph import Join, Layer, Network, Node, Scope, Shape
 from .ops import FAMILIES, REGISTRY
 
@@ -84,9 +84,13 @@ def _sum(counts: Iterator[Counts]) -> Counts:
 
 def _count_layer(layer: Layer) -> Counts:
     op = REGISTRY[layer.op]
-    return Counts(op.params(layer.args, layer.in_shape, layer.out_shape),
-                  op.macs(layer.args, layer.in_shape, layer.out_shape),
-                  math.prod(layer.out_shape))
+    try:
+        return Counts(op.params(layer.args, layer.in_shape, layer.out_shape),
+                      op.macs(layer.args, layer.in_shape, layer.out_shape),
+                      math.prod(layer.out_shape))
+    except ArchcError as exc:  # a plugin's count that fails (archc/plugin_guards.py)
+        exc.span = exc.span or layer.span
+        raise
 
 
 def join_counts(join: Join) -> Counts:

@@ -9,12 +9,16 @@ from pathlib import Path
 import pytest
 
 import archc
+from archc import plugins
 from archc.codes import CODES, page
 from archc.driver import check
 from archc.errors import ArchcError, ArchcErrors
 
 PAGES = Path(archc.__file__).parent / "explain"
 EXAMPLE = re.compile(r"^## (Wrong|Right)\n\n```arch\n(.*?)\n```", re.M | re.S)
+# a page whose examples need a plugin (A0411) says `Checked with `--plugin FILE``
+PLUGIN = re.compile(r"Checked with `--plugin (\S+)`")
+ROOT = Path(__file__).parent.parent
 
 
 def examples(code: str) -> dict[str, str]:
@@ -47,8 +51,14 @@ def test_page_examples(code: str, tmp_path: Path) -> None:
     assert "\n## Why\n" in text
     ex = examples(code)
     assert set(ex) == {"Wrong", "Right"}, f"{code}: needs a wrong and a right example"
-    assert code in codes_of(tmp_path / "wrong.arch", ex["Wrong"], build=True)
-    assert codes_of(tmp_path / "right.arch", ex["Right"], build="network" in ex["Right"]) == set()
+    loaded = [p for target in PLUGIN.findall(text) for p in plugins.load(str(ROOT / target))]
+    try:
+        assert code in codes_of(tmp_path / "wrong.arch", ex["Wrong"], build=True)
+        assert codes_of(tmp_path / "right.arch", ex["Right"],
+                        build="network" in ex["Right"]) == set()
+    finally:
+        for p in loaded:
+            p.unload()
 
 
 # -- `archc explain`, run as a user runs it -------------------------------------------------------

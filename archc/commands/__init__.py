@@ -42,6 +42,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("lsp", "lsp", "run the language server (for editors) on stdio"),
     Command("export", "export", "write a spec as standalone PyTorch source (.py) or ONNX"),
     Command("explain", "explain", "print the page of a diagnostic code (error[A0405])"),
+    Command("plugin", "plugin",
+            "check a plugin's ops: shapes, params and MACs against a real forward pass"),
 )
 
 BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}

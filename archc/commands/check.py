@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import cache
 from ..errors import ArchcError, ArchcErrors, Span, UsageError, located_for_ci, render
+from ..plugin_config import add_plugin_option
 from .options import Once, parse_input, parse_sets
 
 DESCRIPTION = ("Shape-check .arch specs statically: every network of every file, every error "
@@ -25,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", metavar="CxHxW", action=Once,
                    help="override every network's input shape")
     p.add_argument("--set", action="append", metavar="K=V", help="set a network parameter")
+    add_plugin_option(p)
     p.add_argument("--no-cache", action="store_true",
                    help="check every file afresh: do not read or write the cache of files that "
                    "checked clean (archc/cache.py; also ARCHC_NO_CACHE=1)")

@@ -71,4 +71,6 @@ def _command(args: argparse.Namespace) -> str:
         words += ["--input", args.input]
     if args.network:
         words += ["--network", args.network]
+    for plugin in args.plugin or ():
+        words += ["--plugin", plugin]
     return shlex.join(words)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UsageError
+from ..plugin_config import add_plugin_option
 
 DESCRIPTION = ("Run the archc language server on stdin/stdout: live shapes as inlay hints, "
                "diagnostics, hover, completion, go to definition, references, rename, "
@@ -18,6 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stdio", action="store_true",
                    help="use stdin/stdout (the default and only transport; accepted because "
                    "editor clients pass it)")
+    # the plugins the compiler loads: installed ones, the nearest pyproject.toml's
+    # [tool.archc] plugins (from the folder the editor starts the server in), and these
+    add_plugin_option(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from typing import IO, Any
 
 from ..errors import ArchcError, UsageError
 from ..limits import MAX_DIM
+from ..plugin_config import add_plugin_option
 from ..sources import errors_of, sources_of
 
 
@@ -70,12 +71,13 @@ def add_spec_argument(p: argparse.ArgumentParser) -> None:
 
 
 def add_spec_options(p: Any) -> None:
-    """--input / --set / --network, shared by every command that loads one spec."""
+    """--input / --set / --network / --plugin, shared by every command that loads one spec."""
     p.add_argument("--input", metavar="CxHxW", action=Once,
                    help="override the spec's input shape")
     p.add_argument("--set", action="append", metavar="K=V", help="set a network parameter")
     p.add_argument("--network", action=Once,
                    help="which network of the file (default: the first)")
+    add_plugin_option(p)
 
 
 def load_from_args(args: argparse.Namespace):

@@ -10,6 +10,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from ..plugin_config import add_plugin_option
 from .options import Once, positive
 
 DESCRIPTION = ("Train the network a spec describes with the spec's recipe (its train { } "
@@ -80,6 +81,7 @@ def spec_flags(p: argparse._ActionsContainer) -> None:
                    help="set a network parameter (repeatable), as in `archc build`")
     p.add_argument("--network", action=Once,
                    help="which network of the file (default: the first)")
+    add_plugin_option(p)
 
 
 def data_flags(p: argparse.ArgumentParser) -> None:

@@ -96,6 +96,10 @@ def _render(net: Network, classes: Classes, free: list[str], command: str) -> st
     for cls in classes.order:
         body += ["", "", *_class(cls, guards if cls is root else [])]
     names = list(dict.fromkeys(_supports(classes)))
+    # a plugin op's support is the import of its class (archc/plugins.py PyClass), written
+    # after torch's, as a third-party import
+    plugin_imports = sorted(n for n in names if n.startswith("from "))
+    names = [n for n in names if not n.startswith("from ")]
     support = []
     for name in names:
         support += ["", "", *SUPPORT[name].strip("\n").splitlines()]
@@ -106,31 +110,44 @@ def _render(net: Network, classes: Classes, free: list[str], command: str) -> st
     if "torch." in text:
         imports.append("import torch")
     imports += sorted({NEEDS[n] for n in names if n in NEEDS})
-    imports.append("from torch import Tensor, nn")
-    return "\n".join([*_header(net, command), "", *imports, *support, *body]) + "\n"
+    imports += sorted(["from torch import Tensor, nn", *plugin_imports])
+    needs = [line.split()[1] for line in plugin_imports]
+    return "\n".join([*_header(net, command, needs), "", *imports, *support, *body]) + "\n"
 
 
-def _header(net: Network, command: str) -> list[str]:
+def _header(net: Network, command: str, needs: list[str] | None = None) -> list[str]:
     spec = Path(net.path).name if net.path else "<string>"
     sets = ", ".join(f"{k}={literal(v)}" for k, v in net.params.items())
     doc = _wrap(f'"""Network `{net.name}` of {spec}, written out as PyTorch source by archc.')
     if command:
-        doc += ["", f"    {command}"]
+        doc += ["", *_command_lines(command)]
     doc += ["", *_wrap(f"Parameters: {sets or 'none'}. Input: N x {fmt_shape(net.input_shape)};"
                        f" output: N x {fmt_shape(net.output_shape)}; "
                        f"{count(net.root).params:,} parameters."),
-            *_wrap("Needs only torch. Submodules are named as archc.build names them, so a "
+            *_wrap(("Needs only torch. " if not needs else
+                    f"Needs torch and the plugin module{'s' * (len(needs) > 1)} "
+                    f"{', '.join(needs)} (importable: installed, or on PYTHONPATH). ") +
+                   "Submodules are named as archc.build names them, so a "
                    "state_dict saved from archc loads into this model with strict=True."),
             '"""']
     return doc
 
 
-def _wrap(text: str, pad: str = "") -> list[str]:
+def _command_lines(command: str) -> list[str]:
+    """The command that made the file, indented; a long one continued with backslashes."""
+    lines = _wrap(command, "    ")
+    if len(lines) == 1:
+        return lines
+    lines = _wrap(command, "    ", width=86)
+    return [line + " \\" for line in lines[:-1]] + [lines[-1]]
+
+
+def _wrap(text: str, pad: str = "", width: int = 88) -> list[str]:
     """Words filled into lines of at most 88 columns (a longer word stands alone)."""
     rows: list[str] = []
     row = ""
     for word in text.split(" "):
-        if row and len(pad) + len(row) + 1 + len(word) > 88:
+        if row and len(pad) + len(row) + 1 + len(word) > width:
             rows.append(pad + row)
             row = word
         else:

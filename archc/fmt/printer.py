@@ -21,8 +21,9 @@ END: Pos = (1 << 62, 0)
 # A statement whose span starts after its keyword (`input 3`: at the shape): the keyword.
 _KEYWORD: dict[type, Callable[[Any], str]] = {
     ast.Input: lambda _: "INPUT", ast.Expect: lambda _: "EXPECT", ast.Use: lambda _: "USE",
-    ast.Definition: lambda d: d.kind.upper(),
+    ast.Requires: lambda _: "REQUIRES", ast.Definition: lambda d: d.kind.upper(),
 }
+_HEADS = (ast.Use, ast.Requires)  # the lines that open a file, a blank line after their run
 _COMPOUND = (ast.Group, ast.Branches, ast.Cond, ast.Loop, ast.Recipe)
 
 
@@ -62,7 +63,8 @@ class Printer:
         self.done: set[Pos] = set()  # comments printed on lines of their own
 
     def file(self, module: ast.Module) -> str:
-        items = sorted([*module.uses, *module.definitions], key=lambda n: self.start(n))
+        items = sorted([*module.uses, *module.requires, *module.definitions],
+                       key=lambda n: self.start(n))
         lines = self.body(items, 0, (0, 0), END, top=True)
         rest = [c for c in self.t.comments if c.at not in self.done]
         return render(place_trailing(lines, rest))
@@ -130,7 +132,7 @@ class Printer:
         def separated(node) -> bool:
             return top and prev is not None and (
                 (isinstance(prev, ast.Definition) and tall)
-                or (isinstance(prev, ast.Use) and not isinstance(node, ast.Use)))
+                or (isinstance(prev, _HEADS) and not isinstance(node, _HEADS)))
 
         for item, (s, e) in zip(items, self.extents(items, hi), strict=True):
             printed = len(out)
@@ -330,7 +332,7 @@ _STMT: dict[type, Callable[..., list[Line]]] = {
     ast.Repeat: Printer._repeat,
     **{kind: Printer._compound_stmt for kind in _COMPOUND},
     **{kind: Printer._simple_stmt for kind in (ast.Call, ast.Input, ast.Expect, ast.Assert, ast.Use,
-                                               ast.Setting)},
+                                               ast.Requires, ast.Setting)},
 }
 _SIMPLE: dict[type, Callable[..., str]] = {
     ast.Call: lambda p, n: p.x.call(n),
@@ -341,6 +343,7 @@ _SIMPLE: dict[type, Callable[..., str]] = {
     ast.Assert: lambda p, n: f"assert {p.x.expr(n.test, OR)}" + (
         f', "{n.message}"' if n.message is not None else ""),
     ast.Use: lambda p, n: f'use "{n.path}"',
+    ast.Requires: lambda p, n: f'requires "{n.plugin}"',
     ast.Setting: lambda p, n: f"{n.name} = {p.x.expr(n.value)}",
 }
 _PARTS: dict[type, Callable[..., list[Part]]] = {

@@ -45,14 +45,16 @@ def parse_by_definition(text: str, path: str) -> ast.Module:
     bounds = [0, *starts, len(text)]
     uses: list[ast.Use] = []
     definitions: list[ast.Definition] = []
+    requires: list[ast.Requires] = []
     try:
         for a, b in itertools.pairwise(bounds):
             piece = parse_cached("\n" * text.count("\n", 0, a) + text[a:b], path)
             uses.extend(piece.uses)
             definitions.extend(piece.definitions)
+            requires.extend(piece.requires)
     except ArchcError:
         return parse_cached(text, path)
-    return ast.Module(path, tuple(uses), tuple(definitions))
+    return ast.Module(path, tuple(uses), tuple(definitions), requires=tuple(requires))
 
 
 @dataclass

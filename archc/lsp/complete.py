@@ -17,7 +17,7 @@ from .convert import Locator
 from .describe import Callee, callee, op_callee
 
 _STATEMENT_WORDS = ("input", "expect", "assert", *JOINS, "if", "else", "for", "in", "train")
-_TOP_WORDS = ("network", "block", "use")
+_TOP_WORDS = ("network", "block", "use", "requires")
 
 
 def _blocks(known: dict[str, ast.Definition], toks_outline: list[syntax.Outline]

@@ -10,6 +10,7 @@ from .. import ast
 from ..errors import Span
 from ..messages import show
 from ..ops import REGISTRY
+from ..plugins import provider
 from .convert import PRELUDE, Locator
 
 
@@ -44,7 +45,7 @@ def op_callee(name: str) -> Callee:
     op = REGISTRY[name]
     params = tuple(n if f.is_required() else f"{n}={show(f.default)}"
                    for n, f in op.args.model_fields.items())
-    return Callee(name, "layer", params, op.doc, "built-in")
+    return Callee(name, "layer", params, op.doc, provider(name) or "built-in")
 
 
 def block_callee(defn: ast.Definition, loc: Locator) -> Callee:

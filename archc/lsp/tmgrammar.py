@@ -24,6 +24,7 @@ SCOPE = "source.arch"
 # keyword -> scope (every keyword of grammar/archc.lark; tests/test_vscode.py checks that)
 KEYWORDS = {
     "use": "keyword.control.import.arch",
+    "requires": "keyword.control.import.arch",
     "network": "storage.type.network.arch",
     "block": "storage.type.block.arch",
     "input": "keyword.other.input.arch",
