@@ -150,3 +150,91 @@ def saved_bytes(net: Network, act_bytes: int = 4, training: bool = True,
                CONTIGUOUS)
     fwd.seq(net.root.items, x)
     return fwd.saved
+
+
+# ----------------------------------------------------------------------------- a training step
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The memory of one training step at `batch`: model state (parameters, gradients,
+    optimizer state) and what grows with the batch (saved activations, the backward
+    transient). `saved` holds the per-node shares."""
+
+    name: str
+    batch: int
+    optimizer: str
+    precision: str
+    device: str
+    params: int  # elements
+    param_bytes: int
+    gradient_bytes: int
+    optimizer_bytes: int
+    saved: Saved
+    transient: Bytes
+
+    @property
+    def fixed(self) -> int:
+        """Bytes that do not grow with the batch."""
+        return self.param_bytes + self.gradient_bytes + self.optimizer_bytes + \
+            self.saved.total.constant + self.transient.constant
+
+    @property
+    def per_sample(self) -> int:
+        return self.saved.total.per_sample + self.transient.per_sample
+
+    @property
+    def total(self) -> int:
+        return self.fixed + self.per_sample * self.batch
+
+    def fit(self, limit: int) -> int:
+        """The largest batch whose step fits in `limit` bytes (0: not even one sample)."""
+        if self.fixed + self.per_sample > limit:
+            return 0
+        return (limit - self.fixed) // max(self.per_sample, 1)
+
+    def to_json(self) -> dict[str, Any]:
+        saved = self.saved.total
+        return {
+            "batch": self.batch, "optimizer": self.optimizer, "precision": self.precision,
+            "device": self.device, "param_bytes": self.param_bytes,
+            "gradient_bytes": self.gradient_bytes, "optimizer_bytes": self.optimizer_bytes,
+            "saved_bytes": saved.at(self.batch), "saved_per_sample": saved.per_sample,
+            "saved_constant": saved.constant, "transient_bytes": self.transient.at(self.batch),
+            "total_bytes": self.total, "per_sample_bytes": self.per_sample,
+            "fixed_bytes": self.fixed, "exact": self.precision != "amp",
+            "conventions": {"saved": SAVED_CONVENTION, "transient": TRANSIENT_CONVENTION},
+        }
+
+
+def _transient(net: Network, act_bytes: int) -> Bytes:
+    """The largest input-plus-output gradient of one layer, per sample."""
+    from .graph import walk
+
+    layers = [n for _, n in walk(net.root.items) if isinstance(n, Layer)]
+    largest = max((math.prod(n.in_shape) + math.prod(n.out_shape) for n in layers), default=0)
+    return Bytes(largest * act_bytes)
+
+
+def estimate(net: Network, batch: int, optimizer: str = "sgd", precision: str = "fp32",
+             device: str = "cuda") -> Estimate:
+    """One training step of `net` at `batch`. fp32 and bf16 (a bfloat16 model) count saved
+    activations exactly; amp (autocast to 16 bits, float32 weights) counts them as 16-bit, an
+    estimate that leaves out autocast's casts."""
+    from .stats import count
+
+    act, width = PRECISIONS[precision]
+    params = count(net.root).params
+    return Estimate(net.name, batch, optimizer, precision, device, params, params * width,
+                    params * width, params * width * OPTIMIZER_STATE[optimizer],
+                    saved_bytes(net, act, True, device), _transient(net, act))
+
+
+def recipe_defaults(net: Network) -> dict[str, Any]:
+    """--batch, --optimizer and --precision as the spec's `train { }` section sets them."""
+    r = net.recipe
+    optimizer = r.get("optimizer", "sgd")
+    if optimizer == "sgd" and r.get("momentum", 0):
+        optimizer = "momentum"
+    precision = {"bf16": "amp", "fp32": "fp32"}.get(r.get("precision", "fp32"), "fp32")
+    return {"batch": r.get("batch_size", 1), "optimizer": optimizer, "precision": precision}
