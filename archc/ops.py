@@ -19,6 +19,7 @@ from .saving import (
     ACT,
     CONTIGUOUS,
     INPUT,
+    MODEL,
     NHWC,
     NOTHING,
     OUTPUT,
@@ -398,7 +399,7 @@ def _bn_saved(i: Shape, c: Context) -> Saves:
     # native_batch_norm keeps its input and the running mean and variance (buffers), and in
     # training the batch mean and inverse std; in eval an empty tensor in their place
     stats = 4 if c.training else 2
-    return Saves(input=True, kept=(Kept(i[0], per_sample=False),) * stats)
+    return Saves(input=True, kept=(Kept(i[0], MODEL, per_sample=False),) * stats)
 
 
 register(Op(

@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Element types of kept tensors. ACT: the activation dtype (float32, or bfloat16 in a bf16
-# model); the others are fixed whatever the activations are.
-ACT = "act"
+# model); MODEL: the model's dtype (of its parameters and buffers: float32 under autocast);
+# the others are fixed whatever the activations are.
+ACT, MODEL = "act", "model"
 FIXED_BYTES = {"float32": 4, "int64": 8, "bool": 1}
 
 # Memory layouts of a tensor, as far as they decide whether a later reshape copies it:

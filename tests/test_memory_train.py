@@ -2,8 +2,9 @@
 against what autograd saves: every tensor `torch.autograd.graph.saved_tensors_hooks` sees in
 one forward pass of the built model, each storage once, parameters excluded. Byte for byte, for
 every op and join example (input requiring grad or not, float32 and bfloat16, train and eval),
-every network of every bundled spec and every zoo member under 100M parameters (small inputs,
-batch 2: the rules are per sample, plus BatchNorm's batch-independent statistics)."""
+every network of every bundled spec (float32 and bfloat16, train and eval) and every zoo member
+under 100M parameters (small inputs, batch 2: the rules are per sample, plus BatchNorm's
+batch-independent statistics)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from archc import zoo
 from archc.errors import ArchcError, ArchcErrors
 from archc.graph import Network
 from archc.joins import JOINS
-from archc.memory_train import saved_bytes
+from archc.memory_train import estimate, saved_bytes
 from archc.ops import REGISTRY
 from archc.program import load_program
 from archc.stats import count
@@ -112,7 +113,10 @@ def test_products_of_three(one_torch_thread) -> None:
 
 @pytest.mark.parametrize("spec,network", NETWORKS, ids=[f"{s}:{n}" for s, n in NETWORKS])
 def test_bundled_spec(spec: str, network: str, one_torch_thread) -> None:
-    check(small(str(SPECS / f"{spec}.arch"), network=network))
+    net = small(str(SPECS / f"{spec}.arch"), network=network)
+    check(net)
+    check(net, dtype=torch.bfloat16)
+    check(net, training=False)
 
 
 @pytest.mark.parametrize("name", MEMBERS)
@@ -128,3 +132,18 @@ def test_resnet50_as_measured() -> None:
     activations and 212,480 of BatchNorm running statistics, measured with the hook above."""
     net = archc.load("tv_resnet", {"depth": 50})
     assert saved_bytes(net).total.at(8) == 687_488_512 + 212_480
+
+
+@pytest.mark.parametrize("spec,sets", [("tv_resnet", {"depth": 18}),
+                                       ("tv_mobilenet_v3", {"variant": "small"}),
+                                       ("tv_densenet", {"depth": 121})])
+def test_autocast_on_convolutional_networks(spec: str, sets: dict, one_torch_thread) -> None:
+    """amp: 16-bit activations and the 16-bit weight copies of convs and linears, byte for
+    byte under CPU autocast (as archc train steps: no cast cache)."""
+    net = small(spec, sets)
+    torch.manual_seed(0)
+    model = archc.build(net).train()
+    for batch in (2, 3):
+        with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
+            got = autograd_saved(model, torch.randn(batch, *net.input_shape))
+        assert estimate(net, batch, precision="amp", device="cpu").saved.total.at(batch) == got

@@ -35,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: the spec's train { }, else sgd)")
     p.add_argument("--precision", choices=tuple(PRECISIONS), default=None,
                    help="fp32; bf16 (a bfloat16 model); amp (autocast to 16 bits, float32 "
-                   "weights: an estimate) (default: the spec's train { }, else fp32)")
+                   "weights; short where ops run in float32 under autocast) (default: the "
+                   "spec's train { }, else fp32)")
     p.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
                    help="where it trains: dropout keeps a bool mask on cuda, a float one on "
                    "cpu (default cuda)")
@@ -103,14 +104,15 @@ def _print(est: Estimate, rows: tuple[Row, ...], notes: bool) -> None:
 def _total_lines(est: Estimate) -> list[str]:
     saved = est.saved.total
     b = est.batch
-    amp = " (amp: estimated, activations counted as 16-bit; autocast's casts not counted)"
+    amp = (" (amp: exact for convolutional networks; short where autocast runs ops in float32,"
+           " e.g. layer norm)")
     return [
         f"parameters:       {fmt_bytes(est.param_bytes)} ({est.params:,})",
         f"gradients:        {fmt_bytes(est.gradient_bytes)}",
         f"optimizer state:  {fmt_bytes(est.optimizer_bytes)} ({est.optimizer})",
         f"saved for backward: {fmt_bytes(saved.at(b))} = {saved.per_sample:,} B per sample "
-        f"x {b} + {saved.constant:,} B ({saved.at(b):,} B; exact"
-        + (")" if est.precision != "amp" else ")" + amp),
+        f"x {b} + {saved.constant:,} B ({saved.at(b):,} B; "
+        + ("exact)" if est.precision != "amp" else "16-bit weight copies included)" + amp),
         f"backward transient: {fmt_bytes(est.transient.at(b))} (estimated: the largest "
         "gradient of one layer's input and output)",
         f"total:            {fmt_bytes(est.total)} = {fmt_bytes(est.fixed)} + "
