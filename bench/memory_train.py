@@ -46,8 +46,8 @@ def step(name: str, batch: int, size: int, device: torch.device, amp: bool) -> l
         opt.step()
     est = estimate(net, batch, "sgd", "amp" if amp else "fp32", device.type)
     saved = est.saved.total.at(batch)
-    row = [name, f"{size}", f"{batch}", fmt_bytes(measured.saved_bytes), fmt_bytes(saved),
-           f"{(saved - measured.saved_bytes) / max(measured.saved_bytes, 1):+.2%}"]
+    row = [name, f"{size}", f"{batch}", f"{measured.saved_bytes:,} B", f"{saved:,} B",
+           f"{saved - measured.saved_bytes:+,} B"]
     if measured.cuda_peak_bytes is not None and measured.cuda_base_bytes is not None:
         peak = measured.cuda_peak_bytes - measured.cuda_base_bytes
         expected = est.total - est.param_bytes

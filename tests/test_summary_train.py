@@ -77,7 +77,7 @@ def test_optimizer_precision_and_recipe(capsys, tmp_path: Path) -> None:
 def test_fit(capsys) -> None:
     code, out, _ = run_cli(capsys, "summary", "tv_resnet", "--set", "depth=50", "--fit",
                            "24GB", "--optimizer", "adamw")
-    assert code == 0 and "fit 24.0 GB: largest batch" in out
+    assert code == 0 and "fit 24GB (24,000,000,000 B): largest batch" in out
     code, out, _ = run_cli(capsys, "summary", "tv_resnet", "--set", "depth=50", "--fit",
                            "24GiB", "--json")
     data = json.loads(out)

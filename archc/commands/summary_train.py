@@ -63,7 +63,7 @@ def run(net: Network, args: argparse.Namespace) -> int:
         return 0
     _print(est, rows, args.notes)
     if limit is not None:
-        _print_fit(est, limit)
+        _print_fit(est, limit, args.fit)
     return 0
 
 
@@ -129,11 +129,11 @@ def _notes() -> list[str]:
 _POINTER = "(K/M/G are powers of 1000; how each line is counted: --notes)"
 
 
-def _print_fit(est: Estimate, limit: int) -> None:
+def _print_fit(est: Estimate, limit: int, text: str) -> None:
     n = est.fit(limit)
+    where = f"fit {text.strip()} ({limit:,} B)"
     if n == 0:
-        print(f"fit {fmt_bytes(limit)}: no batch fits: one sample needs "
-              f"{fmt_bytes(est.fixed + est.per_sample)}")
+        print(f"{where}: no batch fits: one sample needs {fmt_bytes(est.fixed + est.per_sample)}")
         return
-    print(f"fit {fmt_bytes(limit)}: largest batch {n:,} "
-          f"({fmt_bytes(est.fixed + est.per_sample * n)})")
+    print(f"{where}: largest batch {n:,} ({fmt_bytes(est.fixed + est.per_sample * n)}; the "
+          "GPU allocator's overhead and the CUDA context not counted)")
