@@ -14,7 +14,7 @@ from typing import Any
 from . import joins
 from .graph import Join, Layer, Network, Node, Scope
 from .ops import REGISTRY
-from .saving import ACT, CONTIGUOUS, FIXED_BYTES, MODEL, Context, Kept
+from .saving import ACT, CONTIGUOUS, FIXED_BYTES, MODEL, NHWC, Context, Kept
 
 PRECISIONS = {  # bytes of (activations, parameters and their gradients)
     "fp32": (4, 4), "bf16": (2, 2), "amp": (2, 4)}
@@ -143,15 +143,16 @@ class _Forward:
 
 def saved_bytes(net: Network, act_bytes: int = 4, training: bool = True,
                 device: str = "cpu", input_grad: bool = False,
-                model_bytes: int | None = None) -> Saved:
+                model_bytes: int | None = None, channels_last: bool = False) -> Saved:
     """What autograd keeps in one forward pass of the built network on a batch that does not
     require grad (the data; `input_grad`: one that does, as inside a larger network):
     `act_bytes` per activation element (4: float32, 2: bfloat16), `model_bytes` per element
-    of the model's own tensors (default: as the activations; 4 under autocast)."""
+    of the model's own tensors (default: as the activations; 4 under autocast);
+    `channels_last`: an image batch stored NHWC (archc train's default on a GPU)."""
     fwd = _Forward(Context(training, device, CONTIGUOUS), act_bytes,
                    act_bytes if model_bytes is None else model_bytes)
-    x = _Value(fwd.storage(Bytes(math.prod(net.input_shape) * act_bytes)), input_grad,
-               CONTIGUOUS)
+    layout = NHWC if channels_last and len(net.input_shape) == 3 else CONTIGUOUS
+    x = _Value(fwd.storage(Bytes(math.prod(net.input_shape) * act_bytes)), input_grad, layout)
     fwd.seq(net.root.items, x)
     return fwd.saved
 
@@ -221,7 +222,7 @@ def _transient(net: Network, act_bytes: int) -> Bytes:
 
 
 def estimate(net: Network, batch: int, optimizer: str = "sgd", precision: str = "fp32",
-             device: str = "cuda") -> Estimate:
+             device: str = "cuda", channels_last: bool = False) -> Estimate:
     """One training step of `net` at `batch`. fp32 and bf16 (a bfloat16 model) count saved
     activations exactly; amp (autocast to 16 bits, float32 weights) counts them as 16-bit plus
     the 16-bit weight copies autocast's matrix products keep: exact for convolutional networks
@@ -231,7 +232,7 @@ def estimate(net: Network, batch: int, optimizer: str = "sgd", precision: str = 
 
     act, width = PRECISIONS[precision]
     params = count(net.root).params
-    saved = saved_bytes(net, act, True, device, model_bytes=width)
+    saved = saved_bytes(net, act, True, device, model_bytes=width, channels_last=channels_last)
     if precision == "amp":
         _autocast_weights(net, saved)
     return Estimate(net.name, batch, optimizer, precision, device, params, params * width,

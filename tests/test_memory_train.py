@@ -2,7 +2,8 @@
 against what autograd saves: every tensor `torch.autograd.graph.saved_tensors_hooks` sees in
 one forward pass of the built model, each storage once, parameters excluded. Byte for byte, for
 every op and join example (input requiring grad or not, float32 and bfloat16, train and eval),
-every network of every bundled spec (float32 and bfloat16, train and eval) and every zoo member
+every network of every bundled spec (float32 and bfloat16, train and eval, channels-last) and
+every zoo member
 under 100M parameters (small inputs, batch 2: the rules are per sample, plus BatchNorm's
 batch-independent statistics)."""
 
@@ -47,7 +48,8 @@ def autograd_saved(model: torch.nn.Module, x: torch.Tensor) -> int:
 
 
 def check(net: Network, batch: int = 2, input_grad: bool = False,
-          dtype: torch.dtype = torch.float32, training: bool = True) -> None:
+          dtype: torch.dtype = torch.float32, training: bool = True,
+          channels_last: bool = False) -> None:
     torch.manual_seed(0)
     with torch.device("meta"):  # no initialisation: the values do not change what is kept
         model = archc.build(net)
@@ -55,13 +57,18 @@ def check(net: Network, batch: int = 2, input_grad: bool = False,
     for module in model.modules():  # the running variance must be positive, not garbage
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.reset_running_stats()
-    x = torch.randn(batch, *net.input_shape, dtype=dtype, requires_grad=input_grad)
+    x = torch.randn(batch, *net.input_shape, dtype=dtype)
+    if channels_last:  # as archc train lays out model and batches on a GPU
+        model, x = model.to(memory_format=torch.channels_last), \
+            x.to(memory_format=torch.channels_last)
+    x.requires_grad_(input_grad)
     try:
         got = autograd_saved(model, x)
     except NotImplementedError:  # a CPU kernel without bfloat16 (lrn's avg_pool3d)
         assert dtype != torch.float32
         return
-    rule = saved_bytes(net, torch.finfo(dtype).bits // 8, training, input_grad=input_grad)
+    rule = saved_bytes(net, torch.finfo(dtype).bits // 8, training, input_grad=input_grad,
+                       channels_last=channels_last)
     assert rule.total.at(batch) == got, (rule.total, got)
     assert sum((rule.by_node.values()), type(rule.total)()) == rule.total
 
@@ -91,6 +98,8 @@ def test_op_example(name: str, one_torch_thread) -> None:
         for dtype in (torch.float32, torch.bfloat16):
             for training in (True, False):
                 check(net, 2, input_grad, dtype, training)
+        if len(net.input_shape) == 3:
+            check(net, 2, input_grad, channels_last=True)
 
 
 @pytest.mark.parametrize("name", sorted(JOINS))
@@ -101,6 +110,7 @@ def test_join_example(name: str, one_torch_thread) -> None:
         for input_grad in (False, True):
             for training in (True, False):
                 check(net, 2, input_grad, torch.float32, training)
+            check(net, 2, input_grad, channels_last=True)
 
 
 def test_products_of_three(one_torch_thread) -> None:
@@ -117,6 +127,8 @@ def test_bundled_spec(spec: str, network: str, one_torch_thread) -> None:
     check(net)
     check(net, dtype=torch.bfloat16)
     check(net, training=False)
+    if len(net.input_shape) == 3:
+        check(net, channels_last=True)
 
 
 @pytest.mark.parametrize("name", MEMBERS)

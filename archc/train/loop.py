@@ -268,7 +268,8 @@ class Trainer:
         if epoch == self.first_epoch and self._measures(rt) and world.is_main:
             for line in memory.report(self.network, measured, r.optimizer if r.optimizer ==
                                       "adamw" else "momentum" if r.momentum else "sgd",
-                                      rt.amp is not None, rt.device, self.run_dir):
+                                      rt.amp is not None, rt.device, self.run_dir,
+                                      rt.channels_last):
                 self.out(line)
         return {"epoch": epoch, "train_loss": tr[0] / tr[2], "train_acc": tr[1] / tr[2],
                 "test_loss": te[0] / te[2], "test_acc": te[1] / te[2],

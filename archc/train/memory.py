@@ -70,10 +70,10 @@ def measuring(model: torch.nn.Module, batch: int, device: torch.device) -> Itera
 
 
 def report(net: Any, measured: Measured, optimizer: str, amp: bool, device: torch.device,
-           run_dir: Path) -> list[str]:
+           run_dir: Path, channels_last: bool = False) -> list[str]:
     """Write memory.json beside the checkpoints; the lines to print after the first epoch."""
     est = estimate(net, measured.batch, optimizer, "amp" if amp else "fp32",
-                   "cuda" if device.type == "cuda" else "cpu")
+                   "cuda" if device.type == "cuda" else "cpu", channels_last)
     data: dict[str, Any] = {
         "estimate": {"name": net.name, "params": est.params, **est.to_json()},
         "measured": {"batch": measured.batch, "saved_bytes": measured.saved_bytes,
