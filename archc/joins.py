@@ -7,6 +7,7 @@ at module level."""
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,10 +18,18 @@ from . import codes
 from .graph import Shape
 from .limits import MAX_DIM
 from .ops import OpLimitError, OpShapeError, fmt_shape
+from .saving import CONTIGUOUS, JoinSaves, Kept
 
 
 def _no_macs(ins: Sequence[Shape], out: Shape) -> int:
     return 0
+
+
+def _keeps_nothing(outs: Sequence[Shape], out: Shape, grads: Sequence[bool],
+                   layouts: Sequence[str]) -> JoinSaves:
+    """A sum keeps nothing for backward; its output is laid out as its first operand
+    (TensorIterator orders dimensions by the first input's strides)."""
+    return JoinSaves(layout=layouts[0])
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,10 @@ class JoinOp:
     example: str = ""  # a statement using the join, tested on `example_input`
     example_input: str = "4x6x6"
     inputs: Inputs = SAME  # what each branch is fed
+    # what autograd keeps for backward (archc/saving.py) from the branches' output shapes,
+    # whether each requires grad, and each one's layout; checked against saved_tensors_hooks
+    saved: Callable[[Sequence[Shape], Shape, Sequence[bool], Sequence[str]], JoinSaves] = \
+        _keeps_nothing
 
     @property
     def counts_macs(self) -> bool:
@@ -180,6 +193,12 @@ def _concat_torch(graph: Any, outs: list[Any]) -> Any:
     return graph.call_function(torch.cat, (outs, 1))
 
 
+def _cat_saved(outs: Sequence[Shape], out: Shape, grads: Sequence[bool],
+               layouts: Sequence[str]) -> JoinSaves:
+    """torch.cat keeps nothing; its output takes its inputs' layout where all agree."""
+    return JoinSaves(layout=layouts[0] if len(set(layouts)) == 1 else CONTIGUOUS)
+
+
 def _concat_reference(outs: list[Any]) -> Any:
     import torch
 
@@ -194,7 +213,7 @@ register(JoinOp(
     shape=_concat_shape, torch=_concat_torch, reference=_concat_reference,
     source=lambda names: f"torch.cat([{', '.join(names)}], 1)",
     diagram={"label": "concat", "shape": "invtrapezium"},
-    example="concat { conv(2, k=1) | conv(3, k=3, pad=1) | }",
+    example="concat { conv(2, k=1) | conv(3, k=3, pad=1) | }", saved=_cat_saved,
 ))
 
 
@@ -220,6 +239,23 @@ def _mul_torch(graph: Any, outs: list[Any]) -> Any:
     return reduce(lambda a, b: graph.call_function(operator.mul, (a, b)), outs)
 
 
+def _mul_saved(outs: Sequence[Shape], out: Shape, grads: Sequence[bool],
+               layouts: Sequence[str]) -> JoinSaves:
+    """a * b * c is (a * b) * c; each product keeps each factor the other factor's gradient
+    needs (a for b's, if b requires grad), partial products included."""
+    kept: list[Kept] = []
+    branches = [1] if grads[0] else []
+    branches += [0] if grads[1] else []
+    acc, grad = _mul_shape(outs[:2]), grads[0] or grads[1]
+    for k in range(2, len(outs)):
+        if grads[k]:
+            kept.append(Kept(math.prod(acc)))
+        if grad:
+            branches.append(k)
+        acc, grad = _mul_shape([acc, outs[k]]), grad or grads[k]
+    return JoinSaves(tuple(sorted(branches)), tuple(kept), layouts[0])
+
+
 def _mul_reference(outs: list[Any]) -> Any:
     import torch
 
@@ -234,7 +270,7 @@ register(JoinOp(
     shape=_mul_shape, torch=_mul_torch, reference=_mul_reference,
     source=lambda names: " * ".join(names),
     diagram={"label": "×", "shape": "circle", "width": "0.3", "fixedsize": "true"},
-    example="mul { gap conv(4, k=1) sigmoid | }",
+    example="mul { gap conv(4, k=1) sigmoid | }", saved=_mul_saved,
 ))
 
 
@@ -250,5 +286,5 @@ register(JoinOp(
     reference=_concat_reference,
     source=lambda names: f"torch.cat([{', '.join(names)}], 1)", inputs=CHUNKS,
     diagram={"label": "split | concat", "shape": "invtrapezium"},
-    example="split { | conv(3, k=3, pad=1) relu }",
+    example="split { | conv(3, k=3, pad=1) relu }", saved=_cat_saved,
 ))

@@ -26,11 +26,11 @@ _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15,
           "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40, "pi": 2**50}
 
 
-def parse_size(text: str) -> int:
+def parse_size(text: str, flag: str = "--max-memory") -> int:
     """`64GB`, `1.5 TB`, `512MiB` or a number of bytes."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]i?)?b?\s*", text.lower())
     if m is None or len(m[1]) > 20:
-        raise UsageError(f"--max-memory: expected a size like 64GB or 512MiB, got '{text}'")
+        raise UsageError(f"{flag}: expected a size like 64GB or 512MiB, got '{text}'")
     return int(float(m[1]) * _UNITS[m[2] or ""])
 
 

@@ -15,6 +15,20 @@ from pydantic_core import PydanticCustomError
 from . import codes
 from .graph import Shape
 from .limits import MAX_DIM
+from .saving import (
+    ACT,
+    CONTIGUOUS,
+    INPUT,
+    MODEL,
+    NHWC,
+    NOTHING,
+    OUTPUT,
+    TRANSPOSED,
+    VIEW,
+    Context,
+    Kept,
+    Saves,
+)
 
 
 class Args(BaseModel):
@@ -135,6 +149,9 @@ class Op:
     doc: str = ""
     example: str = ""  # a call exercising the op, tested on `example_input` for every op
     example_input: str = "3x9x9"
+    # what autograd keeps for backward from one instance (archc/saving.py; summed over a
+    # graph by archc/memory_train.py, checked against saved_tensors_hooks for every example)
+    saved: Callable[[Any, Shape, Shape, Context], Saves] | None = None
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -314,7 +331,7 @@ register(Op(
     doc="2-D convolution; k, stride, pad and dilation are an integer or a pair (h, w): "
         "conv(out, k, stride=1, pad=0, dilation=1, groups=1, bias=true)",
     example="conv(4, k=(1, 3), stride=2, pad=(0, 1), groups=1)",
-    family="conv", init=xavier_init,
+    family="conv", init=xavier_init, saved=lambda a, i, o, c: INPUT,
 ))
 
 
@@ -333,6 +350,13 @@ def _linear_shape(a: LinearArgs, s: Shape) -> Shape:
     return (a.out,)
 
 
+def _linear_saved(i: Shape, c: Context) -> Saves:
+    # addmm keeps its input as given; on tokens laid out DxN, matmul's reshape copies it first
+    if len(i) == 2 and c.layout == TRANSPOSED:
+        return Saves(kept=(Kept(math.prod(i)),), layout=CONTIGUOUS)
+    return Saves(input=True, layout=CONTIGUOUS)
+
+
 register(Op(
     "linear", LinearArgs, _linear_shape,
     torch=lambda a, i, o: _nn().Linear(i[-1], a.out, a.bias),
@@ -343,6 +367,7 @@ register(Op(
     doc="fully connected layer on a flat vector, or on every token of NxD: "
         "linear(out, bias=true)",
     example="linear(5)", example_input="12", family="linear", init=xavier_init,
+    saved=lambda a, i, o, c: _linear_saved(i, c),
 ))
 
 # ----------------------------------------------------------------------------- normalisation
@@ -370,11 +395,18 @@ def _bn_source(a: BNArgs, i: Shape, o: Shape) -> Source:
                   {"eps": 1e-5, "momentum": 0.1, "affine": True})
 
 
+def _bn_saved(i: Shape, c: Context) -> Saves:
+    # native_batch_norm keeps its input and the running mean and variance (buffers), and in
+    # training the batch mean and inverse std; in eval an empty tensor in their place
+    stats = 4 if c.training else 2
+    return Saves(input=True, kept=(Kept(i[0], MODEL, per_sample=False),) * stats)
+
+
 register(Op(
     "bn", BNArgs, _bn_shape, torch=_bn_torch, source=_bn_source, caption=lambda a: "bn",
     params=lambda a, i, o: 2 * i[0] if a.affine else 0,
     doc="batch normalisation; 1-D or 2-D from the input rank: bn(eps=1e-5, momentum=0.1)",
-    example="bn(eps=0.001)", family="norm",
+    example="bn(eps=0.001)", family="norm", saved=lambda a, i, o, c: _bn_saved(i, c),
 ))
 
 
@@ -385,6 +417,14 @@ class LRNArgs(Args):
     k: float = 1.0
 
 
+def _lrn_saved(a: LRNArgs, i: Shape) -> Saves:
+    # F.local_response_norm: x*x padded on the channels and avg_pool3d'ed (keeps the padded
+    # squares), `* alpha + k` then pow (keeps its base and its result), x / that (keeps x)
+    c, h, w = i
+    return Saves(input=True, kept=(Kept((c + a.size - 1) * h * w), Kept(c * h * w),
+                                   Kept(c * h * w)))
+
+
 register(Op(
     "lrn", LRNArgs, lambda a, s: _need_image("lrn", s),
     torch=lambda a, i, o: _nn().LocalResponseNorm(a.size, a.alpha, a.beta, a.k),
@@ -393,7 +433,7 @@ register(Op(
                                   {"alpha": 1e-4, "beta": 0.75, "k": 1.0}),
     caption=lambda a: f"lrn {a.size}",
     doc="local response normalisation across channels: lrn(size, alpha, beta, k)",
-    example="lrn(3)", family="norm",
+    example="lrn(3)", family="norm", saved=lambda a, i, o, c: _lrn_saved(a, i),
 ))
 
 # ----------------------------------------------------------------------------- activations
@@ -407,13 +447,20 @@ ACTIVATIONS: dict[str, Callable[[Any], Any]] = {}  # the activations without arg
 ACTIVATION_SOURCES: dict[str, Callable[[Any], Source]] = {}
 
 
+ACTIVATION_SAVES: dict[str, Saves] = {}
+
+
 def _activation(name: str, factory: Callable[[Any], Any], source: Callable[[Any], Source],
-                args: type[Args] = NoArgs, caption: Callable[[Any], str] | None = None) -> None:
+                saves: Saves, args: type[Args] = NoArgs,
+                caption: Callable[[Any], str] | None = None) -> None:
+    """`saves`: what its backward formula reads, the input or the output
+    (tools/autograd/derivatives.yaml: relu, sigmoid and tanh their result, the rest `self`)."""
+    ACTIVATION_SAVES[name] = saves
     if args is NoArgs:
         ACTIVATIONS[name] = factory
         ACTIVATION_SOURCES[name] = source
     register(Op(name, args, _same, torch=lambda a, i, o: factory(a),
-                source=lambda a, i, o: source(a),
+                source=lambda a, i, o: source(a), saved=lambda a, i, o, c: saves,
                 caption=caption or (lambda a: name), doc=f"{name} activation", family="activation",
                 example=name if args is NoArgs else f"{name}()"))
 
@@ -422,16 +469,17 @@ class LeakyArgs(Args):
     slope: float = Field(0.01, ge=0)
 
 
-_activation("relu", lambda a: _nn().ReLU(), lambda a: Source("nn.ReLU"))
-_activation("sigmoid", lambda a: _nn().Sigmoid(), lambda a: Source("nn.Sigmoid"))
-_activation("tanh", lambda a: _nn().Tanh(), lambda a: Source("nn.Tanh"))
-_activation("gelu", lambda a: _nn().GELU(), lambda a: Source("nn.GELU"))
-_activation("silu", lambda a: _nn().SiLU(), lambda a: Source("nn.SiLU"))
-_activation("relu6", lambda a: _nn().ReLU6(), lambda a: Source("nn.ReLU6"))
-_activation("hardswish", lambda a: _nn().Hardswish(), lambda a: Source("nn.Hardswish"))
-_activation("hardsigmoid", lambda a: _nn().Hardsigmoid(), lambda a: Source("nn.Hardsigmoid"))
+_activation("relu", lambda a: _nn().ReLU(), lambda a: Source("nn.ReLU"), OUTPUT)
+_activation("sigmoid", lambda a: _nn().Sigmoid(), lambda a: Source("nn.Sigmoid"), OUTPUT)
+_activation("tanh", lambda a: _nn().Tanh(), lambda a: Source("nn.Tanh"), OUTPUT)
+_activation("gelu", lambda a: _nn().GELU(), lambda a: Source("nn.GELU"), INPUT)
+_activation("silu", lambda a: _nn().SiLU(), lambda a: Source("nn.SiLU"), INPUT)
+_activation("relu6", lambda a: _nn().ReLU6(), lambda a: Source("nn.ReLU6"), INPUT)
+_activation("hardswish", lambda a: _nn().Hardswish(), lambda a: Source("nn.Hardswish"), INPUT)
+_activation("hardsigmoid", lambda a: _nn().Hardsigmoid(), lambda a: Source("nn.Hardsigmoid"),
+            INPUT)
 _activation("leaky_relu", lambda a: _nn().LeakyReLU(a.slope),
-            lambda a: Source("nn.LeakyReLU", (a.slope,)), LeakyArgs,
+            lambda a: Source("nn.LeakyReLU", (a.slope,)), INPUT, LeakyArgs,
             lambda a: f"leaky_relu {a.slope:g}")
 
 
@@ -453,12 +501,14 @@ register(Op(
     source=lambda a, i, o: ACTIVATION_SOURCES[a.kind](a),
     doc="an activation chosen by name, for blocks taking one as a parameter: "
         "activation(\"relu6\") is relu6", example='activation("hardswish")', family="activation",
+    saved=lambda a, i, o, c: ACTIVATION_SAVES[a.kind],
 ))
 register(Op(
     "softmax", NoArgs, _same,
     torch=lambda a, i, o: _nn().Softmax(dim=-1 if len(i) == 2 else 1),
     source=lambda a, i, o: Source("nn.Softmax", (), {"dim": -1 if len(i) == 2 else 1}),
     caption=lambda a: "softmax", family="activation", example="softmax",
+    saved=lambda a, i, o, c: OUTPUT,
     doc="softmax over channels (CxHxW), features (F) or each token's features (NxD)",
 ))
 
@@ -508,6 +558,11 @@ def _pool_source(call: str) -> Callable[[Any, Shape, Shape], Source]:
     return source
 
 
+def _max_saved(o: Shape) -> Saves:
+    """Max pooling keeps its input and the int64 index of every output's maximum."""
+    return Saves(input=True, kept=(Kept(math.prod(o), "int64"),))
+
+
 register(Op(
     "maxpool", MaxPoolArgs, _pool_shape("maxpool"),
     torch=lambda a, i, o: _nn().MaxPool2d(a.k, a.stride, a.pad, a.dilation, ceil_mode=a.ceil),
@@ -516,6 +571,7 @@ register(Op(
     doc="max pooling; k, stride, pad, dilation an integer or a pair (h, w): "
         "maxpool(k, stride=k, pad=0, ceil=false, dilation=1)",
     example="maxpool(3, stride=(2, 1), ceil=true)", family="pooling",
+    saved=lambda a, i, o, c: _max_saved(o),
 ))
 register(Op(
     "avgpool", PoolArgs, _pool_shape("avgpool"),
@@ -524,7 +580,7 @@ register(Op(
     caption=lambda a: window_caption("avgpool", a),
     doc="average pooling (padding counts as zeros); k, stride, pad an integer or a pair: "
         "avgpool(k, stride=k, pad=0, ceil=false)",
-    example="avgpool((2, 3), pad=1)", family="pooling",
+    example="avgpool((2, 3), pad=1)", family="pooling", saved=lambda a, i, o, c: INPUT,
 ))
 
 
@@ -545,6 +601,8 @@ register(Op(
     caption=lambda a: f"adaptive avgpool {a.h}x{a.w or a.h}",
     doc="adaptive average pooling to a fixed size: adaptive_avgpool(h, w=h)",
     example="adaptive_avgpool(2, 3)", family="pooling",
+    # to 1x1 torch takes the mean, whose backward needs only the input's size
+    saved=lambda a, i, o, c: NOTHING if o[1:] == (1, 1) else INPUT,
 ))
 register(Op(
     "adaptive_maxpool", AdaptiveArgs, _adaptive_shape,
@@ -552,7 +610,7 @@ register(Op(
     source=lambda a, i, o: Source("nn.AdaptiveMaxPool2d", ((a.h, a.w or a.h),)),
     caption=lambda a: f"adaptive maxpool {a.h}x{a.w or a.h}",
     doc="adaptive max pooling to a fixed size: adaptive_maxpool(h, w=h)",
-    example="adaptive_maxpool(2)", family="pooling",
+    example="adaptive_maxpool(2)", family="pooling", saved=lambda a, i, o, c: _max_saved(o),
 ))
 register(Op(
     "gap", NoArgs, lambda a, s: (_need_image("gap", s)[0], 1, 1),
@@ -560,10 +618,20 @@ register(Op(
     source=lambda a, i, o: Source("nn.AdaptiveAvgPool2d", ((1, 1),)),
     caption=lambda a: "global avgpool",
     doc="global average pooling to Cx1x1 (nn.AdaptiveAvgPool2d((1, 1)))",
-    example="gap", family="pooling",
+    example="gap", family="pooling", saved=lambda a, i, o, c: NOTHING,
 ))
 
 # ----------------------------------------------------------------------------- structure
+
+
+def _reshape_saved(i: Shape, c: Context) -> Saves:
+    """A reshape keeps nothing; it is a view of its input unless the input's layout keeps
+    the elements from lining up (an image stored channels-last, tokens stored transposed),
+    when it copies them."""
+    if c.layout == CONTIGUOUS or sum(d > 1 for d in i) <= 1 or \
+            (c.layout == NHWC and i[1] * i[2] == 1):
+        return VIEW
+    return Saves(layout=CONTIGUOUS)
 
 
 register(Op(
@@ -571,7 +639,7 @@ register(Op(
     torch=lambda a, i, o: _nn().Flatten(), source=lambda a, i, o: Source("nn.Flatten"),
     caption=lambda a: "flatten",
     doc="flatten everything but the batch axis",
-    example="flatten",
+    example="flatten", saved=lambda a, i, o, c: _reshape_saved(i, c),
 ))
 
 
@@ -579,17 +647,26 @@ class DropoutArgs(Args):
     p: float = Field(0.5, ge=0, lt=1)
 
 
+def _dropout_saved(a: DropoutArgs, i: Shape, c: Context) -> Saves:
+    """Training dropout keeps its mask: a bool tensor from CUDA's fused kernel, elsewhere
+    the scaled noise it multiplies by, in the activations' dtype (at::dropout,
+    is_fused_kernel_acceptable); with p = 0 or in eval it returns its input."""
+    if not c.training or a.p == 0:
+        return VIEW
+    return Saves(kept=(Kept(math.prod(i), "bool" if c.device == "cuda" else ACT),))
+
+
 register(Op(
     "dropout", DropoutArgs, _same, torch=lambda a, i, o: _nn().Dropout(a.p),
     source=lambda a, i, o: Source("nn.Dropout", (a.p,)),
     caption=lambda a: f"dropout {a.p:g}", doc="dropout: dropout(p=0.5), 0 <= p < 1",
-    example="dropout(0.25)", family="dropout",
+    example="dropout(0.25)", family="dropout", saved=lambda a, i, o, c: _dropout_saved(a, i, c),
 ))
 register(Op(
     "identity", NoArgs, _same, torch=lambda a, i, o: _nn().Identity(),
     source=lambda a, i, o: Source("nn.Identity"),
     caption=lambda a: "identity", doc="pass the input through unchanged",
-    example="identity",
+    example="identity", saved=lambda a, i, o, c: VIEW,
 ))
 
 # The ops of modern networks (norms over channels, tokens, attention, ...) register

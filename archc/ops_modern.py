@@ -30,6 +30,7 @@ from .ops import (
     window_caption,
     xavier_init,
 )
+from .saving import CONTIGUOUS, INPUT, NHWC, NOTHING, VIEW, Context, Kept, Saves
 
 
 def _layers() -> Any:
@@ -64,13 +65,22 @@ def _layernorm_source(a: LayerNormArgs, i: Shape, o: Shape) -> Source:
                   support=("LayerNorm2d",) if image else ())
 
 
+def _layernorm_saved(i: Shape) -> Saves:
+    """native_layer_norm keeps its input (an image's permuted view of it) and a mean and an
+    inverse std per normalised position; an image comes out channels-last (LayerNorm2d
+    permutes back a contiguous NHWC result)."""
+    positions = i[1] * i[2] if len(i) == 3 else i[0] if len(i) == 2 else 1
+    return Saves(input=True, kept=(Kept(positions),) * 2,
+                 layout=NHWC if len(i) == 3 else CONTIGUOUS)
+
+
 register(Op(
     "layernorm", LayerNormArgs, lambda a, s: need_rank("layernorm", s, (3, 2, 1)),
     torch=_layernorm_torch, source=_layernorm_source, caption=lambda a: "layernorm",
     params=lambda a, i, o: 2 * _channels(i) if a.affine else 0,
     doc="layer normalisation over the channels of every position of CxHxW (convnext's "
         "LayerNorm2d), over F, or over each token's D features: layernorm(eps=1e-5)",
-    example="layernorm(eps=1e-6)", family="norm",
+    example="layernorm(eps=1e-6)", family="norm", saved=lambda a, i, o, c: _layernorm_saved(i),
 ))
 
 
@@ -99,6 +109,8 @@ register(Op(
     doc="group normalisation of CxHxW (or F) in `groups` groups of channels: "
         "groupnorm(groups, eps=1e-5, affine=true)",
     example="groupnorm(3)", family="norm",
+    # native_group_norm keeps its input and a mean and an inverse std per group
+    saved=lambda a, i, o, c: Saves(input=True, kept=(Kept(a.groups),) * 2),
 ))
 
 
@@ -126,6 +138,7 @@ register(Op(
         "per feature, starting at `init`; the parameter is named after the layer: "
         "layer_scale(init=1e-6)",
     example="layer_scale(0.1)", family="norm",
+    saved=lambda a, i, o, c: INPUT,  # gamma * x: x, for gamma's gradient
 ))
 
 # ----------------------------------------------------------------------------- regularisers
@@ -144,6 +157,8 @@ register(Op(
         "1/(1-p); the identity in eval (torchvision's StochasticDepth(p, mode=\"row\")): "
         "stochastic_depth(p)",
     example="stochastic_depth(0.2)", family="dropout",
+    # x * noise keeps the noise, one number per sample; in eval or with p = 0 it returns x
+    saved=lambda a, i, o, c: Saves(kept=(Kept(1),)) if c.training and a.p > 0 else VIEW,
 ))
 
 # ----------------------------------------------------------------------------- channels
@@ -159,6 +174,15 @@ def _channel_linear_shape(a: ChannelLinearArgs, s: Shape) -> Shape:
     return (a.out, h, w)
 
 
+def _channel_linear_saved(i: Shape, c: Context) -> Saves:
+    """F.linear on the input permuted channels-last: a view of a channels-last input, kept
+    as it is; a contiguous one is copied to lay its channels out last, and the copy kept.
+    The output is the permuted view of a contiguous NHWC result."""
+    if c.layout == NHWC or i[1] * i[2] == 1:
+        return Saves(input=True, layout=NHWC)
+    return Saves(kept=(Kept(math.prod(i)),), layout=NHWC)
+
+
 register(Op(
     "channel_linear", ChannelLinearArgs, _channel_linear_shape,
     torch=lambda a, i, o: _layers().ChannelLinear(i[0], a.out, a.bias),
@@ -170,6 +194,7 @@ register(Op(
     doc="a linear map over the channels at every position of CxHxW, an nn.Linear in "
         "channels-last order (ConvNeXt): channel_linear(out, bias=true)",
     example="channel_linear(5)", family="linear", init=xavier_init,
+    saved=lambda a, i, o, c: _channel_linear_saved(i, c),
 ))
 
 
@@ -191,7 +216,7 @@ register(Op(
     source=lambda a, i, o: Source("nn.ChannelShuffle", (a.groups,)),
     caption=lambda a: f"channel shuffle {a.groups}",
     doc="interleave the channels of `groups` groups (ShuffleNet): channel_shuffle(groups)",
-    example="channel_shuffle(3)",
+    example="channel_shuffle(3)", saved=lambda a, i, o, c: NOTHING,  # views and a copy
 ))
 
 # ----------------------------------------------------------------------------- resampling
@@ -250,6 +275,7 @@ register(Op(
         "+ dilation * (k - 1) + output_pad + 1: conv_transpose(out, k, stride=1, pad=0, "
         "output_pad=0, dilation=1, groups=1, bias=true)",
     example="conv_transpose(4, k=2, stride=2)", family="conv", init=xavier_init,
+    saved=lambda a, i, o, c: INPUT,
 ))
 
 
@@ -291,6 +317,7 @@ register(Op(
     doc="enlarge height and width by an integer factor (or a pair), by nearest neighbour or "
         "bilinear interpolation: upsample(scale=2, mode=\"nearest\", align_corners=none)",
     example='upsample(2, mode="bilinear")', family="pooling",
+    saved=lambda a, i, o, c: NOTHING,  # its backward needs only the sizes
 ))
 
 

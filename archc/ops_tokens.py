@@ -15,6 +15,7 @@ from . import codes
 from .graph import Shape
 from .limits import MAX_DIM
 from .ops import Args, NoArgs, Op, OpLimitError, OpShapeError, Source, need_rank, register
+from .saving import CONTIGUOUS, NHWC, NOTHING, TRANSPOSED, Context, Kept, Saves
 
 
 def _layers() -> Any:
@@ -30,13 +31,19 @@ def _tokens_shape(a: Any, s: Shape) -> Shape:
     return (h * w, c)
 
 
+def _tokens_saved(c: Context) -> Saves:
+    """A reshape and a permute: a view, laid out transposed unless the image was stored
+    channels-last."""
+    return Saves(view=True, layout=CONTIGUOUS if c.layout == NHWC else TRANSPOSED)
+
+
 register(Op(
     "tokens", NoArgs, _tokens_shape,
     torch=lambda a, i, o: _layers().Tokens(), caption=lambda a: "to tokens",
     source=lambda a, i, o: Source("Tokens", support=("Tokens",)),
     doc="CxHxW -> (H*W)xC: every position a token of C features, row by row (after a "
         "patch-embedding conv(d, k=p, stride=p), as VisionTransformer does)",
-    example="tokens",
+    example="tokens", saved=lambda a, i, o, c: _tokens_saved(c),
 ))
 
 
@@ -61,6 +68,7 @@ register(Op(
     doc="NxD -> (N+1)xD: a learnable token (starting at zeros) put before the others; the "
         "parameter is named after the layer (VisionTransformer's class_token)",
     example="class_token", example_input="4x6",
+    saved=lambda a, i, o, c: Saves(layout=CONTIGUOUS),  # torch.cat keeps nothing
 ))
 
 
@@ -81,6 +89,7 @@ register(Op(
     doc="adds a learnable NxD position embedding (normal, std 0.02), a parameter named after "
         "the layer (vision_transformer.Encoder's pos_embedding)",
     example="pos_embedding", example_input="4x6",
+    saved=lambda a, i, o, c: NOTHING,  # an addition
 ))
 
 
@@ -112,7 +121,24 @@ register(Op(
     doc="multi-head self-attention over NxD tokens, torch.nn.MultiheadAttention(D, heads, "
         "batch_first=True) with its parameter names: attention(heads, dropout=0, bias=true)",
     example="attention(2)", example_input="5x8", family="attention",
+    saved=lambda a, i, o, c: _attention_saved(a, i, c),
 ))
+
+
+def _attention_saved(a: AttentionArgs, i: Shape, c: Context) -> Saves:
+    """F.multi_head_attention_forward, batch_first: the input transposed to LxNxD and copied
+    by in_proj's linear (kept), the packed q, k, v projection (3 N D), then
+    scaled_dot_product_attention. Without dropout, torch's fused CPU kernel keeps q, k, v (views
+    of that projection), its output (N D, also out_proj's input) and a float32 log-sum-exp
+    per head and token; with dropout the math path keeps q and k scaled, both N x N attention
+    matrices of every head, the dropout mask, and copies before out_proj."""
+    n, d = i
+    if c.training and a.dropout > 0:
+        per_head = (Kept(a.heads * n * n),) * 3
+        return Saves(kept=(Kept(n * d), Kept(3 * n * d), *(Kept(n * d),) * 3, *per_head),
+                     layout=CONTIGUOUS)
+    return Saves(kept=(Kept(n * d), Kept(3 * n * d), Kept(a.heads * n, "float32"),
+                       Kept(n * d)), layout=CONTIGUOUS)
 
 
 class TokenArgs(Args):
@@ -134,4 +160,5 @@ register(Op(
     caption=lambda a: f"token {a.index}",
     doc="NxD -> D: one token, e.g. the class token, token(0): token(index=0)",
     example="token(1)", example_input="4x6",
+    saved=lambda a, i, o, c: Saves(view=True, layout=CONTIGUOUS),  # x[:, index]
 ))

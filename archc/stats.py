@@ -33,8 +33,9 @@ def _flop_convention() -> str:
 
 FLOP_CONVENTION = _flop_convention()
 ACTIVATION_CONVENTION = (
-    "activation memory = the output elements of every layer and every join, summed: "
-    "what a training forward pass can keep for backward, before in-place ops and freeing")
+    "layer outputs = the output elements of every layer and every join, summed: not what "
+    "training keeps (some ops keep their input, some nothing, some extra tensors; a view "
+    "shares its input's memory), which `archc summary --train` counts exactly")
 PARAM_CONVENTION = (
     "parameters are weights and biases (BatchNorm running statistics are buffers, not "
     "parameters); every parameter is trainable")
@@ -183,6 +184,9 @@ class Row:
     repeat: int = 1  # identical consecutive blocks this row stands for
     branch: str | None = None  # 'add[1]': the innermost join branch the row is on
     header: bool = False
+    # the nodes the row stands for (a run of identical blocks: each), for other per-node
+    # measures (archc/memory_train.py's saved bytes)
+    nodes: tuple[Node, ...] = field(default=(), hash=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -253,7 +257,7 @@ class _Rows:
             if isinstance(node, Scope) and not self.expanded(level):
                 self.out.append(Row(run_name(prefix, run), node.kind, node.title, node.title,
                                     node.out_shape, count(node) * len(run), level, len(run),
-                                    branch))
+                                    branch, nodes=tuple(run)))
             else:
                 for n in run:
                     self._node[type(n)](n, prefix, level, branch)
@@ -264,12 +268,12 @@ class _Rows:
     def layer(self, n: Layer, prefix, level, branch) -> None:
         label = REGISTRY[n.op].caption(n.args)
         self.out.append(Row(prefix + n.name, "layer", n.op, label, n.out_shape, count(n), level,
-                            branch=branch))
+                            branch=branch, nodes=(n,)))
 
     def join(self, n: Join, prefix, level, branch) -> None:
         # The join's own row (its output tensor) heads its branches, as in `archc build`.
         self.out.append(Row(prefix + n.name, "join", n.op, n.op, n.out_shape,
-                            join_counts(n), level, branch=branch))
+                            join_counts(n), level, branch=branch, nodes=(n,)))
         for i, b in enumerate(n.branches):
             self.seq(b, prefix, level, f"{n.name}[{i}]")
 

@@ -164,7 +164,7 @@ async def test_hover_layer_and_block(client: LanguageClient) -> None:
     assert "conv(out, k, stride=1, pad=0, dilation=1, groups=1, bias=true)" in text
     assert "2-D convolution" in text
     # 1 -> 64 channels, 7x7: 64 * 49 + 64 parameters; 64 * 48 * 48 * 49 MACs
-    assert "| `conv1` | 1x96x96 | 64x48x48 | 3,200 | 7,225,344 |" in text
+    assert "| `conv1` | 1x96x96 | 64x48x48 | 3,200 | 7,225,344 | 36.9 KB (1.0%) |" in text
     assert h.range == types.Range(doc.find("conv(64"), doc.find("conv(64", 0, 4))
     h = await client.text_document_hover_async(types.HoverParams(doc.ident(),
                                                                  doc.find("res_stage(128")))

@@ -86,8 +86,9 @@ def test_lenet_bn_book_recipe_reaches_080_on_mnist_5k(source, tmp_path, capsys):
     names = {p.name for p in out.iterdir()}
     events = {n for n in names if n.startswith("events.out.tfevents.")}
     best = max(history, key=lambda r: r["test_acc"])["epoch"]
+    memory = {"memory.json"} if source.endswith(".arch") else set()  # archc/train/memory.py
     assert names - events == {"best.json", "checkpoint.json", "curves.png", "metrics.jsonl",
-                              "ckpt-0010.safetensors", f"ckpt-{best:04d}.safetensors"}
+                              "ckpt-0010.safetensors", f"ckpt-{best:04d}.safetensors", *memory}
     assert events and json.loads((out / "best.json").read_text())["epoch"] == best
     # `archc eval` reproduces the last epoch's test accuracy from the checkpoint alone.
     assert run_cli("eval", source, "--checkpoint", out, "--data-dir", MNIST,

@@ -17,6 +17,7 @@ from ..stats import (
     Summary,
     summarize,
 )
+from . import summary_train
 from .options import add_spec_argument, add_spec_options, depth_option, load_from_args, positive
 
 DESCRIPTION = ("Count parameters, multiply-accumulates, FLOPs and activation memory per "
@@ -28,15 +29,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_options(p)
     depth_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.add_argument("--batch", type=positive, default=1, metavar="N",
-                   help="batch size for the batch totals (default 1)")
+    p.add_argument("--batch", type=positive, default=None, metavar="N",
+                   help="batch size for the batch totals (default 1; with --train the spec's "
+                   "train { batch_size }, else 1)")
     p.add_argument("--dtype", choices=tuple(DTYPE_BYTES), default="float32",
                    help="element type for parameter and activation bytes (default float32)")
     p.add_argument("--notes", action="store_true",
                    help="after the totals, say how FLOPs, activations and parameters are counted")
+    summary_train.add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.train or args.fit is not None:
+        return summary_train.run(load_from_args(args), args)
+    args.batch = args.batch or 1
     summary = summarize(load_from_args(args), args.depth)
     if args.json:
         print(json.dumps(summary.to_json(args.batch, args.dtype), indent=2))
@@ -69,12 +75,12 @@ def print_summary(s: Summary, batch: int, dtype: str, notes: bool = False) -> No
     console = Console(file=sys.stdout, highlight=False,
                       width=None if sys.stdout.isatty() else 140)
     branches = any(r.branch for r in s.rows)
-    columns = [c for c in ("layer", "op", "branch", "output", "params", "MACs", "activations")
+    columns = [c for c in ("layer", "op", "branch", "output", "params", "MACs", "outputs")
                if c != "branch" or branches]
     console.print(table(f"{s.name}: {fmt_shape(s.input)} -> {fmt_shape(s.output)} "
                         "(per sample, batch axis omitted)", columns,
                         [_cells(r, branches) for r in s.rows],
-                        right=("params", "MACs", "activations"), title_left=True,
+                        right=("params", "MACs", "outputs"), title_left=True,
                         dim=[r.header for r in s.rows], no_wrap=("layer", "output")))
     for line in _total_lines(s, batch, dtype) + (_NOTES if notes else [_POINTER]):
         console.print(line, markup=False)
@@ -94,9 +100,10 @@ def _total_lines(s: Summary, batch: int, dtype: str) -> list[str]:
         f"MACs:        {both(t.macs, '')}",
         f"FLOPs:       {both(t.flops, 'FLOP')}",
         f"param memory:      {_si(s.param_bytes(dtype), 'B')} ({dtype})",
-        f"activation memory: {_si(s.activation_bytes(dtype), 'B')} per sample"
+        f"layer outputs:     {_si(s.activation_bytes(dtype), 'B')} per sample"
         + (f", {_si(s.activation_bytes(dtype, batch), 'B')}{per_batch}" if batch > 1 else "")
-        + f" ({t.activations:,} elements, {dtype})",
+        + f" ({t.activations:,} elements, {dtype}; summed, not what training keeps: "
+        "--train)",
     ]
 
 

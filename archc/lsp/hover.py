@@ -1,18 +1,22 @@
 """Language server, hover: over a call, the op's or block's signature and doc, then each
-module it made with its input and output shapes, parameters and MACs; over a block's name
-where it is defined, the same for every call of it."""
+module it made with its input and output shapes, parameters, MACs and what training keeps of
+it for backward (bytes per sample and share of its network's, archc/memory_train.py); over a
+block's name where it is defined, the same for every call of it."""
 
 from __future__ import annotations
 
 from .. import ast, graph
 from ..errors import Span
 from ..joins import JOINS
+from ..memory import fmt_bytes
+from ..memory_train import Saved, saved_bytes
 from ..ops import fmt_shape
 from .analysis import Analysis, calls, contains
 from .convert import Locator
 from .describe import Callee, callee
 
 MAX_ROWS = 12
+MAX_SAVED_NODES = 20_000  # larger networks show no saved column: the hover stays instant
 
 
 def hover(a: Analysis, line: int, col: int, loc: Locator) -> tuple[str, Span] | None:
@@ -44,14 +48,39 @@ def _markdown(what: Callee, made: list[tuple[str, graph.Node]], a: Analysis) -> 
         head += f" — {what.doc}"
     if not made:
         return head + "\n\nnot reached by any network of this file"
-    rows = ["| module | in | out | params | MACs |", "|---|---|---|---|---|"]
+    rows = ["| module | in | out | params | MACs | saved/sample |", "|---|---|---|---|---|---|"]
+    saved = _saved(a)
     for qual, node in made[:MAX_ROWS]:
         c = a.counts(node)
         rows.append(f"| `{qual}` | {fmt_shape(node.in_shape)} | {fmt_shape(node.out_shape)} | "
-                    f"{f'{c.params:,}' if c else '?'} | {f'{c.macs:,}' if c else '?'} |")
+                    f"{f'{c.params:,}' if c else '?'} | {f'{c.macs:,}' if c else '?'} | "
+                    f"{_share(saved, node)} |")
     if len(made) > MAX_ROWS:
-        rows.append(f"| … {len(made) - MAX_ROWS} more | | | | |")
+        rows.append(f"| … {len(made) - MAX_ROWS} more | | | | | |")
     return head + "\n\n" + "\n".join(rows)
+
+
+def _saved(a: Analysis) -> list[Saved]:
+    """What training keeps for backward in each network of the document (float32)."""
+    out = []
+    for net in a.networks.values():
+        if sum(1 for _ in graph.walk(net.root.items)) > MAX_SAVED_NODES:
+            continue
+        try:
+            out.append(saved_bytes(net))
+        except (TypeError, ValueError):  # a shape is None after a layer that failed
+            continue
+    return out
+
+
+def _share(saved: list[Saved], node: graph.Node) -> str:
+    """`3.2 MB (12.5%)`: a node's saved bytes per sample and its share of its network's
+    (node identities are per network: it has bytes in one at most)."""
+    for s in saved:
+        mine = s.of(node).per_sample
+        if mine:
+            return f"{fmt_bytes(mine)} ({100 * mine / max(s.total.per_sample, 1):.1f}%)"
+    return "0 B" if saved else "?"
 
 
 def _keyword(st: ast.Branches) -> Span:

@@ -107,7 +107,8 @@ def train(args: argparse.Namespace) -> int:
             "input_shape": list(shape), "classes": len(data.classes),
             "class_names": list(data.classes), "dataset": data.name}
     out = (lambda s: None) if args.quiet else print
-    trainer = Trainer(model_fn, data.train, data.test, run_dir, cfg, info, out=out)
+    trainer = Trainer(model_fn, data.train, data.test, run_dir, cfg, info, out=out,
+                      network=src.network(shape) if src.network else None)
     history = trainer.run(resume=bool(args.resume))
     if world.is_main:
         dev = f"cuda:{device.index}" if device.type == "cuda" else str(device)

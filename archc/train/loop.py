@@ -20,12 +20,13 @@ import torch
 from torch import nn
 
 from archc.emit.torch import init_weights
-from archc.train import checkpoint, host, optim, report
+from archc.train import checkpoint, host, memory, optim, report
 from archc.train.batches import Augment, to_device
 from archc.train.config import Recipe, TrainError
 from archc.train.data import Split
 from archc.train.dist import World, all_sum, barrier, shard
 from archc.train.engine import Stepper, choose_engine, describe, evaluate
+from archc.train.memory import measuring
 
 STALL_ENV = "ARCHC_TRAIN_STALL_AT"  # "epoch:batch": stop there until killed (crash tests)
 
@@ -123,6 +124,9 @@ class Trainer:
     cfg: RunConfig
     info: dict[str, Any] = field(default_factory=dict)
     out: Callable[[str], None] = print
+    # the checked archc Network, for the memory estimate set beside the first step's
+    # measurement (archc/train/memory.py); None for a module factory
+    network: Any = None
 
     def run(self, resume: bool = False) -> list[dict[str, Any]]:
         from archc.train import dist
@@ -215,6 +219,7 @@ class Trainer:
                 f"cuda:{rt.device.index}"
             procs = f" x {world.size} processes" if world.distributed else ""
             self.out(f"training on {dev}{procs} ({describe(rt.engine, rt.amp, rt.channels_last)})")
+        self.first_epoch = len(self.history) + 1
         for epoch in range(len(self.history) + 1, r.epochs + 1):
             record = self._epoch(epoch, stepper, schedule, model, train, test, rt)
             self.history.append(record)
@@ -244,7 +249,11 @@ class Trainer:
                     _stall(epoch, b)
                 schedule.set((epoch - 1) * batches + b)
                 gidx = perm[b * bsz:(b + 1) * bsz]
-                stepper.step(shard(gidx, world), gidx.shape[0])
+                if b == 0 and epoch == self.first_epoch and self._measures(rt):
+                    with measuring(model, len(shard(gidx, world)), rt.device) as measured:
+                        stepper.step(shard(gidx, world), gidx.shape[0])
+                else:
+                    stepper.step(shard(gidx, world), gidx.shape[0])
                 if (b + 1) % every == 0 or b == batches - 1:
                     s = all_sum(stepper.sums, world).tolist()
                     self._check_finite(s[0], epoch, b, batches)
@@ -256,12 +265,23 @@ class Trainer:
         tr = all_sum(stepper.take_sums(), world).tolist()
         t1 = time.perf_counter()
         te = all_sum(evaluate(model, test, cfg.eval_batch_size, rt.amp, world), world).tolist()
+        if epoch == self.first_epoch and self._measures(rt) and world.is_main:
+            for line in memory.report(self.network, measured, r.optimizer if r.optimizer ==
+                                      "adamw" else "momentum" if r.momentum else "sgd",
+                                      rt.amp is not None, rt.device, self.run_dir,
+                                      rt.channels_last):
+                self.out(line)
         return {"epoch": epoch, "train_loss": tr[0] / tr[2], "train_acc": tr[1] / tr[2],
                 "test_loss": te[0] / te[2], "test_acc": te[1] / te[2],
                 "test_top5": te[3] / te[2], "examples": int(tr[2]),
                 "train_seconds": seconds, "examples_per_sec": tr[2] / seconds,
                 "eval_seconds": time.perf_counter() - t1, "lr": schedule.current,
                 "elapsed_s": time.perf_counter() - self.t_start}
+
+    def _measures(self, rt: Runtime) -> bool:
+        """Whether the first step is measured: for an archc network, stepped eagerly (the
+        hook does not reach into a captured graph or compiled code)."""
+        return self.network is not None and rt.engine == "eager"
 
     def _check_finite(self, loss_sum: float, epoch: int, b: int, batches: int) -> None:
         if math.isfinite(loss_sum):

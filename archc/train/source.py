@@ -29,6 +29,9 @@ class ModelSource:
     name: str
     fit: Callable[[Shape, int, bool], ModelFn]
     recipe: dict[str, Any] = field(default_factory=dict)
+    # the checked archc Network at an input shape (after `fit` accepted it), for the memory
+    # estimate; None for a module factory
+    network: Callable[[Shape], Any] | None = None
 
 
 def _parse_params(params: list[str]) -> dict[str, Any]:
@@ -106,9 +109,11 @@ def _from_spec(spec: str, params: dict[str, Any], network: str | None) -> ModelS
             if getattr(exc, "sources", None) is None:
                 exc.sources = prog.sources
             raise
+        fitted[shape] = shaped
         return lambda: archc.build(shaped)
 
-    return ModelSource(net.name, fit, dict(net.recipe or {}))
+    fitted: dict[Shape, Any] = {}
+    return ModelSource(net.name, fit, dict(net.recipe or {}), fitted.get)
 
 
 def _check_input(have: tuple[int, ...], shape: Shape, resized: bool, where: Span | None) -> None:

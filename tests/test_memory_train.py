@@ -1,0 +1,161 @@
+"""Saved for backward (archc/memory_train.py, from the records' rules in archc/saving.py)
+against what autograd saves: every tensor `torch.autograd.graph.saved_tensors_hooks` sees in
+one forward pass of the built model, each storage once, parameters excluded. Byte for byte, for
+every op and join example (input requiring grad or not, float32 and bfloat16, train and eval),
+every network of every bundled spec (float32 and bfloat16, train and eval, channels-last) and
+every zoo member
+under 100M parameters (small inputs, batch 2: the rules are per sample, plus BatchNorm's
+batch-independent statistics)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import archc
+from archc import zoo
+from archc.errors import ArchcError, ArchcErrors
+from archc.graph import Network
+from archc.joins import JOINS
+from archc.memory_train import estimate, saved_bytes
+from archc.ops import REGISTRY
+from archc.program import load_program
+from archc.stats import count
+
+SPECS = Path(__file__).resolve().parents[1] / "specs"
+NETWORKS = [(path.stem, name) for path in sorted(SPECS.glob("*.arch"))
+            for name in load_program(path).networks]
+SMALL = (64, 96, 128, 160, 224, 299)  # input sides tried, smallest first
+MEMBERS = [m.name for m in zoo.MEMBERS]
+
+
+def autograd_saved(model: torch.nn.Module, x: torch.Tensor) -> int:
+    """Bytes of every storage autograd keeps in one forward pass, parameters excluded."""
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            seen.setdefault(storage.data_ptr(), storage.nbytes())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    return sum(seen.values())
+
+
+def check(net: Network, batch: int = 2, input_grad: bool = False,
+          dtype: torch.dtype = torch.float32, training: bool = True,
+          channels_last: bool = False) -> None:
+    torch.manual_seed(0)
+    with torch.device("meta"):  # no initialisation: the values do not change what is kept
+        model = archc.build(net)
+    model = model.to_empty(device="cpu").to(dtype).train(training)
+    for module in model.modules():  # the running variance must be positive, not garbage
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+    x = torch.randn(batch, *net.input_shape, dtype=dtype)
+    if channels_last:  # as archc train lays out model and batches on a GPU
+        model, x = model.to(memory_format=torch.channels_last), \
+            x.to(memory_format=torch.channels_last)
+    x.requires_grad_(input_grad)
+    try:
+        got = autograd_saved(model, x)
+    except NotImplementedError:  # a CPU kernel without bfloat16 (lrn's avg_pool3d)
+        assert dtype != torch.float32
+        return
+    rule = saved_bytes(net, torch.finfo(dtype).bits // 8, training, input_grad=input_grad,
+                       channels_last=channels_last)
+    assert rule.total.at(batch) == got, (rule.total, got)
+    assert sum((rule.by_node.values()), type(rule.total)()) == rule.total
+
+
+def small(spec: str, sets: dict | None = None, network: str | None = None) -> Network:
+    """The network at the smallest input side that it accepts (its own if that fails)."""
+    net = archc.load(spec, sets, network=network)
+    if len(net.input_shape) != 3 or net.input_shape[1] <= SMALL[0]:
+        return net
+    for side in SMALL:
+        try:
+            return archc.load(spec, sets, (net.input_shape[0], side, side), network)
+        except (ArchcError, ArchcErrors):
+            continue
+    return net
+
+
+def test_every_op_has_a_rule() -> None:
+    assert [name for name, op in REGISTRY.items() if op.saved is None] == []
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_op_example(name: str, one_torch_thread) -> None:
+    op = REGISTRY[name]
+    net = archc.loads(f"network t {{ input {op.example_input} x: {op.example} }}")
+    for input_grad in (False, True):
+        for dtype in (torch.float32, torch.bfloat16):
+            for training in (True, False):
+                check(net, 2, input_grad, dtype, training)
+        if len(net.input_shape) == 3:
+            check(net, 2, input_grad, channels_last=True)
+
+
+@pytest.mark.parametrize("name", sorted(JOINS))
+def test_join_example(name: str, one_torch_thread) -> None:
+    join = JOINS[name]
+    for example in (join.example, join.example.replace("{", "{ relu", 1)):
+        net = archc.loads(f"network t {{ input {join.example_input} {example} }}")
+        for input_grad in (False, True):
+            for training in (True, False):
+                check(net, 2, input_grad, torch.float32, training)
+            check(net, 2, input_grad, channels_last=True)
+
+
+def test_products_of_three(one_torch_thread) -> None:
+    """A product of more than two branches keeps its partial products."""
+    net = archc.loads("network t { input 4x6x6 mul { conv(4, k=1) | relu | gap conv(4, k=1) "
+                      "sigmoid | } }")
+    check(net, 2, True)
+    check(net, 2, False)
+
+
+@pytest.mark.parametrize("spec,network", NETWORKS, ids=[f"{s}:{n}" for s, n in NETWORKS])
+def test_bundled_spec(spec: str, network: str, one_torch_thread) -> None:
+    net = small(str(SPECS / f"{spec}.arch"), network=network)
+    check(net)
+    check(net, dtype=torch.bfloat16)
+    check(net, training=False)
+    if len(net.input_shape) == 3:
+        check(net, channels_last=True)
+
+
+@pytest.mark.parametrize("name", MEMBERS)
+def test_zoo_member(name: str, one_torch_thread) -> None:
+    member = zoo.member(name)
+    if count(archc.load(member.spec, dict(member.set)).root).params >= 100_000_000:
+        return  # counted as the smaller members are; building it costs seconds
+    check(small(member.spec, dict(member.set)))
+
+
+def test_resnet50_as_measured() -> None:
+    """torchvision's resnet50 at 224x224, batch 8, fp32 (issue 26): 687,488,512 bytes of
+    activations and 212,480 of BatchNorm running statistics, measured with the hook above."""
+    net = archc.load("tv_resnet", {"depth": 50})
+    assert saved_bytes(net).total.at(8) == 687_488_512 + 212_480
+
+
+@pytest.mark.parametrize("spec,sets", [("tv_resnet", {"depth": 18}),
+                                       ("tv_mobilenet_v3", {"variant": "small"}),
+                                       ("tv_densenet", {"depth": 121})])
+def test_autocast_on_convolutional_networks(spec: str, sets: dict, one_torch_thread) -> None:
+    """amp: 16-bit activations and the 16-bit weight copies of convs and linears, byte for
+    byte under CPU autocast (as archc train steps: no cast cache)."""
+    net = small(spec, sets)
+    torch.manual_seed(0)
+    model = archc.build(net).train()
+    for batch in (2, 3):
+        with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
+            got = autograd_saved(model, torch.randn(batch, *net.input_shape))
+        assert estimate(net, batch, precision="amp", device="cpu").saved.total.at(batch) == got
