@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import joins
+from . import codes, joins
+from .errors import ArchcError
 from .graph import Join, Layer, Network, Node, Scope
 from .ops import REGISTRY
 from .saving import ACT, CONTIGUOUS, FIXED_BYTES, MODEL, NHWC, Context, Kept
@@ -111,8 +112,11 @@ class _Forward:
 
     def layer(self, node: Layer, x: _Value) -> _Value:
         op = REGISTRY[node.op]
-        if op.saved is None:
-            raise KeyError(f"op {op.name} has no saved-for-backward rule")
+        if op.saved is None:  # a plugin's op that did not declare one (archc's own all do)
+            raise ArchcError(f"{op.name}: its record has no saved-for-backward rule, so the "
+                             "training memory cannot be counted", node.span,
+                             "give the plugin's op a `saved=` rule (archc.saving.Saves)",
+                             code=codes.ARGUMENT_CONFLICT)
         ctx = Context(self.ctx.training, self.ctx.device, x.layout)
         rule = op.saved(node.args, node.in_shape, node.out_shape, ctx)
         out = x.storage if rule.view else \

@@ -119,13 +119,16 @@ class Plugin:
            caption: Callable[[Any], str] | None = None,
            params: Callable[[Any, Shape, Shape], int] | None = None,
            macs: Callable[[Any, Shape, Shape], int] | None = None,
-           family: str = "structure", init: Callable[[Any, str], None] | None = None) -> Op:
+           family: str = "structure", init: Callable[[Any, str], None] | None = None,
+           saved: Callable[[Any, Shape, Shape, Any], Any] | None = None) -> Op:
         """Declare and register one op. `shape(args, in_shape) -> out_shape` must not import
         torch; raise `OpShapeError(message, hint)` for an input the op cannot take. `module`
         (a PyClass) gives both the torch factory and the exported source; else give `torch`
         (and `source`, or the op cannot be exported). `params`/`macs` count per sample, as
         FlopCounterMode counts a multiply-add once (MACs = FLOPs / 2). `example` is a call, run
-        by `archc plugin check` on an input of `example_input`."""
+        by `archc plugin check` on an input of `example_input`. `saved(args, in_shape,
+        out_shape, context) -> archc.saving.Saves`: what autograd keeps for backward (without
+        it, `archc summary --train` says it cannot count the op)."""
         self._check_name(name, family)
         if not (isinstance(args, type) and issubclass(args, Args)):
             raise PluginError(f"plugin {self.name}: op '{name}': its schema must subclass "
@@ -146,7 +149,8 @@ class Plugin:
                     macs=_no_count if macs is None else guard_count(self.name, name, "macs", macs),
                     source=None if source is None else
                     guard(self.name, name, "source", source),
-                    doc=doc, example=example, example_input=example_input)
+                    doc=doc, example=example, example_input=example_input,
+                    saved=None if saved is None else guard(self.name, name, "saved", saved))
         self.ops[name] = register(record)
         OP_PLUGIN[name] = self.name
         return record

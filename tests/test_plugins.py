@@ -483,3 +483,12 @@ def test_the_readme_example_is_a_working_plugin(capsys, tmp_path: Path) -> None:
         sys.modules.pop("readme_grn", None)
     assert status == 0, out + err
     assert "ok grn: output shape 3x9x9 -> 3x9x9; params 6; MACs 0" in out
+
+
+def test_summary_train_of_an_op_without_a_saved_rule(capsys) -> None:
+    """The example's GRN declares no saved-for-backward rule: `summary --train` says it cannot
+    count it, at the layer, exit 1 (never a traceback)."""
+    code, _, err = run(capsys, "summary", "--plugin", GRN_PY, ATTO, "--train", "--batch", "2")
+    assert code == 1
+    assert "error[A0309]: grn: its record has no saved-for-backward rule" in err
+    assert "Traceback" not in err

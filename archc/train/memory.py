@@ -71,9 +71,20 @@ def measuring(model: torch.nn.Module, batch: int, device: torch.device) -> Itera
 
 def report(net: Any, measured: Measured, optimizer: str, amp: bool, device: torch.device,
            run_dir: Path, channels_last: bool = False) -> list[str]:
-    """Write memory.json beside the checkpoints; the lines to print after the first epoch."""
-    est = estimate(net, measured.batch, optimizer, "amp" if amp else "fp32",
-                   "cuda" if device.type == "cuda" else "cpu", channels_last)
+    """Write memory.json beside the checkpoints; the lines to print after the first epoch. An
+    estimate archc cannot make (a plugin's op without a saved rule) is said, never fatal."""
+    from archc.errors import ArchcError
+
+    try:
+        est = estimate(net, measured.batch, optimizer, "amp" if amp else "fp32",
+                       "cuda" if device.type == "cuda" else "cpu", channels_last)
+    except ArchcError as exc:
+        (run_dir / FILE).write_text(json.dumps({"estimate": None, "why": exc.message,
+                                                "measured": {"batch": measured.batch,
+                                                             "saved_bytes": measured.saved_bytes}},
+                                               indent=2) + "\n")
+        return [f"memory (batch {measured.batch}): saved for backward "
+                f"{fmt_bytes(measured.saved_bytes)} measured; not estimated: {exc.message}"]
     data: dict[str, Any] = {
         "estimate": {"name": net.name, "params": est.params, **est.to_json()},
         "measured": {"batch": measured.batch, "saved_bytes": measured.saved_bytes,
