@@ -149,6 +149,10 @@ class Labelled:
 class ShapeSpec:
     dims: tuple[Expr, ...]
     span: Span
+    # `input tokens(N, V)`: N integer ids, each below V; `kind` is the name written
+    # ("tokens": the expander refuses any other)
+    vocab: Expr | None = None
+    kind: str = ""
 
 
 @dataclass(frozen=True)
