@@ -62,6 +62,8 @@ def check(job: dict[str, Any], index: int) -> dict[str, Any]:
     finally:
         torch.set_default_dtype(torch.float32)
     theirs = theirs.to_empty(device="cpu")
+    if hasattr(theirs, "tie_weights"):  # to_empty unties shared parameters
+        theirs.tie_weights()
     out["keys_equal"] = list(ours.state_dict()) == list(theirs.state_dict())
     theirs.load_state_dict(ours.state_dict(), strict=True)
     out["params"] = [sum(p.numel() for p in m.parameters()) for m in (ours, theirs)]

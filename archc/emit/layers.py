@@ -127,7 +127,7 @@ class SelfAttention(nn.MultiheadAttention):
 
 
 class Conv1D(nn.Module):
-    """A linear map whose weight is stored in x out (GPT-2's transformers.pytorch_utils.Conv1D,
+    """A linear map whose weight is stored in x out (GPT-2's Conv1D in transformers,
     nanoGPT's checkpoints): `x @ weight + bias`."""
 
     def __init__(self, dim_in: int, dim_out: int, bias: bool = True) -> None:
@@ -140,7 +140,8 @@ class Conv1D(nn.Module):
         return y if self.bias is None else y + self.bias
 
     def extra_repr(self) -> str:
-        return f"{self.weight.shape[0]}, {self.weight.shape[1]}, bias={self.bias is not None}"
+        rows, columns = self.weight.shape
+        return f"{rows}, {columns}, bias={self.bias is not None}"
 
 
 class PositionEmbedding(nn.Embedding):
@@ -153,12 +154,12 @@ class PositionEmbedding(nn.Embedding):
 
 
 class CausalSelfAttention(nn.Module):
-    """Multi-head self-attention over NxD tokens with `kv_heads` key/value heads (grouped-
-    query; multi-query for 1), a causal mask, rotary positions (RoPE on the first
-    `rotary_dim` features of each head, the halves rotated as transformers' Llama does), and
-    the parameters laid out as the weights people load: `layout="gpt2"`, one fused `c_attn`
-    (q, k, v) and `c_proj`, Conv1D (x out); `layout="llama"`, `q_proj`, `k_proj`, `v_proj`,
-    `o_proj`, nn.Linear."""
+    """Multi-head self-attention over NxD tokens with `kv_heads` key/value heads
+    (grouped-query; multi-query for 1), a causal mask, rotary positions (RoPE on the
+    first `rotary_dim` features of each head, the halves rotated as transformers' Llama
+    does), and the parameters laid out as the weights people load: `layout="gpt2"`,
+    one fused `c_attn` (q, k, v) and `c_proj`, Conv1D (in x out); `layout="llama"`,
+    `q_proj`, `k_proj`, `v_proj` and `o_proj`, nn.Linear."""
 
     def __init__(
         self,
@@ -187,10 +188,7 @@ class CausalSelfAttention(nn.Module):
             self.v_proj = nn.Linear(dim, kv, bias)
             self.o_proj = nn.Linear(dim, dim, bias)
         self.rotary_dim = (rotary_dim or self.head_dim) if rope else 0
-        if rope:  # float32, as transformers computes it (LlamaRotaryEmbedding)
-            steps = torch.arange(0, self.rotary_dim, 2, dtype=torch.int64).float()
-            inv_freq = 1.0 / (rope_base ** (steps / self.rotary_dim))
-            self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.rope_base = rope_base
 
     def _project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         if self.layout == "gpt2":
@@ -210,14 +208,16 @@ class CausalSelfAttention(nn.Module):
         q = q.view(b, n, self.heads, self.head_dim).transpose(1, 2)
         k = k.view(b, n, self.kv_heads, self.head_dim).transpose(1, 2)
         v = v.view(b, n, self.kv_heads, self.head_dim).transpose(1, 2)
-        if self.rotary_dim:
+        if self.rotary_dim:  # in float32, as transformers' LlamaRotaryEmbedding
+            steps = torch.arange(0, self.rotary_dim, 2, device=x.device).float()
+            inv_freq = 1.0 / (self.rope_base ** (steps / self.rotary_dim))
             pos = torch.arange(n, device=x.device, dtype=torch.float32)
-            inv_freq: Tensor = self.inv_freq  # type: ignore[assignment]
-            freqs = pos[:, None] * inv_freq.float()[None, :]
+            freqs = pos[:, None] * inv_freq[None, :]
             angles = torch.cat((freqs, freqs), dim=-1)
             cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
             q, k = self._rotate(q, cos, sin), self._rotate(k, cos, sin)
-        if self.kv_heads != self.heads:  # every group of query heads shares one k, v head
+        # every group of query heads shares one key/value head
+        if self.kv_heads != self.heads:
             k = k.repeat_interleave(self.heads // self.kv_heads, dim=1)
             v = v.repeat_interleave(self.heads // self.kv_heads, dim=1)
         p = self.dropout if self.training else 0.0

@@ -16,6 +16,7 @@ from typing import Any
 from .. import joins
 from ..expand import expand_network
 from ..graph import Network, Scope, Shape
+from ..ids import tied
 from ..ops import fmt_shape, same_value
 from ..program import Program, load_network
 from ..stats import count
@@ -93,7 +94,8 @@ def _render(net: Network, classes: Classes, free: list[str], command: str) -> st
     guards = [(py_name(n), v) for n, v in net.params.items() if n not in free]
     body: list[str] = []
     for cls in classes.order:
-        body += ["", "", *_class(cls, guards if cls is root else [])]
+        written = _class(cls, guards if cls is root else [])
+        body += ["", "", *(_tie_weights(written, net) if cls is root else written)]
     names = list(dict.fromkeys(_supports(classes)))
     support = []
     for name in names:
@@ -107,6 +109,25 @@ def _render(net: Network, classes: Classes, free: list[str], command: str) -> st
     imports += sorted({NEEDS[n] for n in names if n in NEEDS})
     imports.append("from torch import Tensor, nn")
     return "\n".join([*_header(net, command), "", *imports, *support, *body]) + "\n"
+
+
+def _tie_weights(written: list[str], net: Network) -> list[str]:
+    """The network class with its tied weights shared at the end of `__init__` (one
+    Parameter under both names, as archc.build makes it)."""
+    ties = []
+    for name, _, target in tied(net.root):
+        ties += lines("self.get_submodule(" + literal(name) + ").weight = ",
+                      call("self.get_submodule", literal(target)), ".weight", 2)
+    if not ties:
+        return written
+    end = next((i for i, line in enumerate(written) if line.startswith("    def forward")),
+               len(written))
+    while end and not written[end - 1].strip():
+        end -= 1
+    method = ["", "    def tie_weights(self) -> None:",
+              '        """One Parameter under each tied name (counted once); call again '
+              'after', '        `to_empty`, which unties them."""', *ties]
+    return [*written[:end], "        self.tie_weights()", *method, *written[end:]]
 
 
 def _header(net: Network, command: str) -> list[str]:
