@@ -172,3 +172,15 @@ def test_last_token() -> None:
     ids = example_input(net.input_shape, 2)
     assert net.output_shape == (4,)
     torch.testing.assert_close(model(ids), model.get_submodule("embedding")(ids)[:, -1])
+
+
+def test_list_names_the_reference(capsys) -> None:
+    assert main(["list", "gpt2", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert {n: r["params"] for n, r in rows.items()} == {
+        "gpt2": 124_439_808, "gpt2-medium": 354_823_168, "gpt2-large": 774_030_080,
+        "gpt2-xl": 1_557_611_200}
+    assert rows["gpt2"]["reference"] == "transformers GPT2LMHeadModel (gpt2)"
+    assert main(["list", "llama"]) == 0
+    out = capsys.readouterr().out
+    assert "6,738,415,616" in out and "8,030,261,248" in out and "equal to transformers" in out
