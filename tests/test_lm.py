@@ -18,6 +18,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausa
 from transformers.models.llama import modeling_llama
 
 import archc
+import archc.weights
 from archc.cli import main
 from archc.emit.torch import example_input
 from archc.graph import Ids, Layer, walk
@@ -184,3 +185,27 @@ def test_list_names_the_reference(capsys) -> None:
     assert main(["list", "llama"]) == 0
     out = capsys.readouterr().out
     assert "6,738,415,616" in out and "8,030,261,248" in out and "equal to transformers" in out
+
+
+def test_import_weights_reads_the_hubs_gpt2_layout(tmp_path: Path, capsys) -> None:
+    """The Hub's gpt2 model.safetensors is GPT2Model's state_dict: no `transformer.` prefix, no
+    lm_head (tied to wte), old causal-mask buffers; import-weights maps it onto the spec."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    sets, config = TINY_GPT2
+    reference = GPT2LMHeadModel(GPT2Config(**config)).eval()
+    hub = {k.removeprefix("transformer."): v.clone() for k, v in reference.state_dict().items()
+           if k != "lm_head.weight"}
+    hub["h.0.attn.bias"] = torch.ones(1, 1, 32, 32)  # what old checkpoints carry
+    save_file(hub, str(tmp_path / "model.safetensors"))
+    out = tmp_path / "archc.safetensors"
+    argv = ["import-weights", "gpt2", str(tmp_path / "model.safetensors"), "-o", str(out)]
+    assert main([*argv, *(a for k, v in sets.items() for a in ("--set", f"{k}={v}"))]) == 0
+    assert "1 tied weights shared" in capsys.readouterr().err
+    net = archc.load(SPECS / "gpt2.arch", sets)
+    model = archc.build(net).eval()
+    model.load_state_dict(archc.weights.read_state_dict(out), strict=True)
+    x = example_input(net.input_shape, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x).logits)

@@ -61,7 +61,7 @@ def test_train_on_text_beats_the_unigram_entropy(run, capsys) -> None:
     history = json.loads((folder / "text_run.json").read_text())["history"]
     assert len(history) == 3
     assert history[-1]["held_out_loss"] < history[0]["held_out_loss"]
-    assert history[-1]["held_out_loss"] < _unigram_entropy(text)  # (2.73 nats for this text; ~1.7 reached)
+    assert history[-1]["held_out_loss"] < _unigram_entropy(text)  # 2.73 nats; ~1.7 reached
     assert history[-1]["perplexity"] == pytest.approx(math.exp(history[-1]["held_out_loss"]))
 
 
