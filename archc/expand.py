@@ -26,7 +26,7 @@ from .errors import (
     too_many_errors,
 )
 from .evaluate import IN, UNKNOWN_SHAPE, ShapeUnknown, Unknown, evaluate, kind, type_name
-from .ids import check_ties, ids_shape, token_ids
+from .ids import check_ties, ids_shape, joined_ids, token_ids
 from .join_errors import explain_join
 from .limits import (
     MAX_BLOCK_DEPTH,
@@ -481,6 +481,7 @@ def _unknown_ok(shape: graph.Shape | None) -> graph.Shape:
 
 def _join_shape(st: ast.Branches, outs: list[graph.Shape]) -> graph.Shape:
     try:
+        joined_ids(st.op, outs)
         return joins.lookup(st.op).shape(outs)
     except OpLimitError as exc:
         raise LimitError(exc.message, st.span, exc.hint, code=exc.code) from None

@@ -40,6 +40,15 @@ def token_ids(op: Op, shape: graph.Shape) -> graph.Shape:
     return tuple(shape)
 
 
+def joined_ids(join: str, outs: list[graph.Shape]) -> None:
+    """Token ids are not features: no join adds, multiplies or stacks them (a branch left
+    empty on ids passes them to the join)."""
+    if any(isinstance(o, graph.Ids) for o in outs):
+        raise OpShapeError(f"{join}: a branch ends in token ids, not features",
+                           "embed the ids in every branch: embedding(vocab, dim)",
+                           codes.TOKEN_IDS)
+
+
 def tied(net_root: graph.Scope) -> list[tuple[str, graph.Layer, str]]:
     """(qualified name, layer, the name it shares a weight with) of every tied layer."""
     return [(name, node, getattr(node.args, "tie", "")) for name, node in
