@@ -128,6 +128,9 @@ def _attention_shape(a: AttentionArgs, s: Shape) -> Shape:
         raise OpShapeError("attention: layout=\"mha\" (nn.MultiheadAttention) has no causal "
                            "mask, key/value heads or rotary positions",
                            "use layout=\"gpt2\" or layout=\"llama\"", codes.ARGUMENT_CONFLICT)
+    if a.rotary_dim is not None and not a.rope:
+        raise OpShapeError("attention: rotary_dim without rope=true", "add rope=true",
+                           codes.ARGUMENT_CONFLICT)
     rotary = a.rotary_dim or d // a.heads
     if a.rope and (rotary > d // a.heads or rotary % 2):
         raise OpShapeError(f"attention: rotary_dim={rotary} for heads of {d // a.heads} "
