@@ -97,6 +97,15 @@ def test_llama_equals_transformers(rmsnorm_at_input_dtype) -> None:
         a.kv_heads == 2 and a.heads == 4 and a.rope for a in attention)  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("kv_heads", [4, 1])  # multi-head, multi-query
+def test_llama_heads_equal_transformers(kv_heads: int, rmsnorm_at_input_dtype) -> None:
+    torch.manual_seed(0)
+    sets, config = TINY_LLAMA
+    reference = LlamaForCausalLM(LlamaConfig(**{**config, "num_key_value_heads": kv_heads,
+                                                "rope_theta": 500000.0}))
+    _equal_logits("llama.arch", {**sets, "kv_heads": kv_heads, "theta": 500000.0}, reference)
+
+
 @pytest.mark.parametrize("variant", GPT2_SIZES)
 def test_gpt2_sizes_count_the_reference(variant: str) -> None:
     layers, d, heads, params = GPT2_SIZES[variant]
