@@ -28,7 +28,8 @@ def _flop_convention() -> str:
     return (f"FLOPs = 2 x MACs for {_words(list(counted))} (a multiply and an add), 0 for "
             f"{_words([w for w in free if w not in counted] + free_joins)}: what "
             "torch.utils.flop_counter.FlopCounterMode counts for a forward pass (bias additions "
-            "are not counted)")
+            "are not counted); attention counts its projections, Q K^T and the weighted sum of "
+            "V, a causal mask in full (what the math path computes)")
 
 
 FLOP_CONVENTION = _flop_convention()
