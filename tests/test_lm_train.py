@@ -87,3 +87,19 @@ def test_text_past_the_vocabulary(tmp_path: Path, capsys) -> None:
     text.write_text(_text() + "\u00e9")  # bytes 0xc3 0xa9 >= 100
     assert main(["train", str(spec), "--text", str(text), "--out", str(tmp_path / "r")]) == 1
     assert "the network's vocabulary is 100" in capsys.readouterr().err
+
+
+def test_bin_of_uint16_ids(tmp_path: Path) -> None:
+    """nanoGPT's train.bin: little-endian uint16 token ids, up to 65535."""
+    import numpy as np
+
+    from archc.train.config import TrainError
+    from archc.train.text import read_ids
+
+    ids = [0, 7, 50256, 65535, 300]
+    path = tmp_path / "train.bin"
+    np.array(ids, dtype=np.uint16).tofile(path)
+    assert read_ids(path).tolist() == ids
+    (tmp_path / "odd.bin").write_bytes(b"abc")
+    with pytest.raises(TrainError, match="even size"):
+        read_ids(tmp_path / "odd.bin")
