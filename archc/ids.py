@@ -88,7 +88,12 @@ def check_ties(root: graph.Scope) -> list[ArchcError]:
                 f"{layer.op}: tie=\"{target}\": no embedding or untied linear of that name",
                 layer.span, hint or "name a layer by its full path, like \"transformer.wte\"",
                 code=codes.TIE))
-        elif shape != own or getattr(layer.args, "transposed", False):
+        elif getattr(layer.args, "transposed", False):
+            errors.append(ShapeError(
+                f"{layer.op}: tie=\"{target}\" with transposed=true: a tied weight is stored "
+                "out x in, as the embedding's", layer.span, "leave out transposed=true",
+                code=codes.TIE))
+        elif shape != own:
             errors.append(ShapeError(
                 f"{layer.op}: tie=\"{target}\": its weight is {shape[0]}x{shape[1]}, this "
                 f"layer's is {own[0]}x{own[1]} (out x in)", layer.span,
