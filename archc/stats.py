@@ -206,6 +206,8 @@ class Summary:
         t = self.total
         return {
             "name": self.name, "input": list(self.input), "output": list(self.output),
+            # the input's vocabulary when it is token ids (`input tokens(N, vocab)`), else null
+            "vocab": getattr(self.input, "vocab", None),
             "params": t.params, "trainable_params": self.trainable_params,
             "macs": t.macs, "flops": t.flops, "activations": t.activations,
             "dtype": dtype, "param_bytes": self.param_bytes(dtype),

@@ -129,7 +129,7 @@ def test_llama_sizes_count_the_reference(variant: str) -> None:
 def test_summary_gpt2_json(capsys) -> None:
     assert main(["summary", "gpt2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["params"] == 124_439_808 and out["input"] == [1024]
+    assert out["params"] == 124_439_808 and out["input"] == [1024] and out["vocab"] == 50257
     rows = {r["name"]: r for r in out["layers"]}
     assert rows["lm_head"]["params"] == 0 and rows["transformer.wte"]["params"] == 50257 * 768
     # a shorter sequence: --input N keeps the spec's vocabulary
