@@ -218,3 +218,51 @@ def test_import_weights_reads_the_hubs_gpt2_layout(tmp_path: Path, capsys) -> No
     x = example_input(net.input_shape, 2)
     with torch.no_grad():
         torch.testing.assert_close(model(x), reference(x).logits)
+
+
+STABLELM = """\
+block layer(d, heads, kv, inter, rotary) {
+  add {
+    input_layernorm: layernorm(eps=1e-5)
+    self_attn: attention(heads, bias=false, causal=true, kv_heads=kv, rope=true,
+                         rotary_dim=rotary, layout="llama")
+  |
+  }
+  add {
+    post_attention_layernorm: layernorm(eps=1e-5)
+    mlp: {
+      mul { gate_proj: linear(inter, bias=false) act_fn: silu | up_proj: linear(inter, bias=false) }
+      down_proj: linear(d, bias=false)
+    }
+  |
+  }
+}
+network stablelm {
+  input tokens(16, 256)
+  model: {
+    embed_tokens: embedding(256, 64)
+    layers: { for i in 0..2 { "{i}": layer(64, 4, 2, 128, 4) } }
+    norm: layernorm(eps=1e-5)
+  }
+  lm_head: linear(256, bias=false)
+}
+"""
+
+
+def test_partial_rotary_equals_stablelm() -> None:
+    """Rotary positions on the first quarter of each head (rotary_dim=4 of 16): transformers'
+    StableLmForCausalLM (partial_rotary_factor=0.25), logit for logit in float64."""
+    from transformers import StableLmConfig, StableLmForCausalLM
+
+    torch.manual_seed(0)
+    reference = StableLmForCausalLM(StableLmConfig(
+        vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, partial_rotary_factor=0.25,
+        layer_norm_eps=1e-5, max_position_embeddings=64)).eval()
+    net = archc.loads(STABLELM)
+    model = archc.build(net).eval()
+    model.load_state_dict(reference.state_dict(), strict=True)
+    model.double(), reference.double()
+    x = example_input(net.input_shape, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x).logits, rtol=1e-12, atol=1e-12)
