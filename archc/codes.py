@@ -74,10 +74,10 @@ EXPECT_FAILED = _code("A0407", "expect-failed", "an `expect` shape that does not
 NO_INPUT = _code("A0408", "no-input", "a network without an input shape")
 BAD_SHAPE = _code("A0409", "bad-shape", "a shape that is neither CxHxW, NxD nor F")
 INPUT_AXIS = _code("A0410", "input-axis", "`in.h` on an input that has no such axis")
-TOKEN_IDS = _code("A0411", "token-ids", "token ids fed to a layer that takes features, or "
+TOKEN_IDS = _code("A0421", "token-ids", "token ids fed to a layer that takes features, or "
                   "features fed to an embedding")
-POSITIONS = _code("A0412", "positions", "more tokens than an embedding table has rows")
-TIE = _code("A0413", "tie", "a tied weight whose layer is missing or of another shape")
+POSITIONS = _code("A0422", "positions", "more tokens than an embedding table has rows")
+TIE = _code("A0423", "tie", "a tied weight whose layer is missing or of another shape")
 
 # -- A05: structure
 ASSERTION = _code("A0501", "assertion-failed", "an `assert` in the spec does not hold")
