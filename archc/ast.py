@@ -152,6 +152,10 @@ class Labelled:
 class ShapeSpec:
     dims: tuple[Expr, ...]
     span: Span
+    # `input tokens(N, V)`: N integer ids, each below V; `kind` is the name written
+    # ("tokens": the expander refuses any other)
+    vocab: Expr | None = None
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -263,7 +267,7 @@ _CHILDREN: dict[type, Callable[[Any], tuple[Any, ...]]] = {
     Loop: lambda n: (n.start, n.stop, *n.body),
     Repeat: lambda n: (n.unit, n.count),
     Labelled: lambda n: (n.unit,),
-    ShapeSpec: lambda n: n.dims,
+    ShapeSpec: lambda n: n.dims if n.vocab is None else (*n.dims, n.vocab),
     Input: lambda n: (n.shape,),
     Expect: lambda n: (n.shape,),
     Assert: lambda n: (n.test,),

@@ -26,6 +26,7 @@ from .errors import (
     too_many_errors,
 )
 from .evaluate import IN, UNKNOWN_SHAPE, ShapeUnknown, Unknown, evaluate, kind, type_name
+from .ids import check_ties, ids_shape, joined_ids, token_ids
 from .join_errors import explain_join
 from .limits import (
     MAX_BLOCK_DEPTH,
@@ -326,7 +327,7 @@ class Expander:
         out = None
         if shape is not None:
             try:
-                out = op.shape(args, tuple(shape))
+                out = op.shape(args, token_ids(op, shape))
             except OpShapeError as exc:
                 raise ShapeError(exc.message, st.span, exc.hint, code=exc.code) from None
             if any(d > MAX_DIM for d in out):
@@ -396,6 +397,9 @@ class Expander:
 
     def shape_value(self, spec: ast.ShapeSpec, env, what: str) -> graph.Shape:
         dims = tuple(self.int_value(d, env, f"{what}: size", 1, MAX_DIM) for d in spec.dims)
+        if spec.vocab is not None:  # `input tokens(N, V)`
+            return ids_shape(spec, dims, self.int_value(spec.vocab, env, f"{what}: vocabulary",
+                                                        1, MAX_DIM))
         if len(dims) not in (1, 2, 3):
             raise ShapeError(f"{what}: a shape is CxHxW, NxD (tokens) or F, got "
                              f"{fmt_shape(dims)}", spec.span, code=codes.BAD_SHAPE)
@@ -466,6 +470,7 @@ def _unknown_ok(shape: graph.Shape | None) -> graph.Shape:
 
 def _join_shape(st: ast.Branches, outs: list[graph.Shape]) -> graph.Shape:
     try:
+        joined_ids(st.op, outs)
         return joins.lookup(st.op).shape(outs)
     except OpLimitError as exc:
         raise LimitError(exc.message, st.span, exc.hint, code=exc.code) from None
@@ -505,6 +510,7 @@ def _expand_network(defn, blocks, cyclic, overrides, input_shape, path,
     root = replace(root, name=defn.name, args=env)
     if shape is None:
         return None, ex.errors
+    ex.errors.extend(check_ties(root))  # names across the network: once it is whole
     return graph.Network(defn.name, root, env, recipe, path), ex.errors
 
 
@@ -539,6 +545,13 @@ def _input_shape(defn, inputs, override, env, ex: Expander) -> graph.Shape | Non
         ex.errors.append(ArchcError("input: must be the first statement of a network",
                                     inputs[0].span, code=codes.INPUT_PLACEMENT))
     if override is not None:
+        if inputs and inputs[0].shape.vocab is not None and len(override) == 1:
+            try:  # --input N of a token network: N ids of the spec's vocabulary
+                declared = ex.shape_value(inputs[0].shape, env, "input")
+                return graph.Ids(tuple(override), cast(graph.Ids, declared).vocab)
+            except ArchcError as exc:
+                ex.errors.append(exc)
+                return None
         return tuple(override)
     if not inputs:
         ex.errors.append(ShapeError(f"network '{defn.name}' has no input shape", defn.span,

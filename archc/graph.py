@@ -16,6 +16,22 @@ if TYPE_CHECKING:  # pydantic is imported by the op registry; `import archc` sta
 Shape = tuple[int, ...]  # per-sample shape: (C, H, W) or (F,); the batch axis is implicit
 
 
+class Ids(tuple):
+    """The shape of a sequence of N integer token ids, each below `vocab` (`input
+    tokens(N, vocab=V)`): (N,) as a tuple, so counting and printing read it as any shape, and
+    marked, so that only an op taking ids (an embedding) accepts it."""
+
+    vocab: int
+
+    def __new__(cls, dims: tuple[int, ...], vocab: int) -> Ids:
+        self = super().__new__(cls, dims)
+        self.vocab = vocab
+        return self
+
+    def __reduce__(self):  # copy and pickle keep the vocabulary
+        return (Ids, (tuple(self), self.vocab))
+
+
 
 @dataclass(frozen=True)
 class Layer:

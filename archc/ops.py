@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 from pydantic_core import PydanticCustomError
 
 from . import codes
-from .graph import Shape
+from .graph import Ids, Shape
 from .limits import MAX_DIM
 from .saving import (
     ACT,
@@ -70,6 +70,7 @@ FAMILIES: dict[str, Family] = {
     "conv": Family("conv", "#d6e6f5"),
     "linear": Family("linear", "#e3dbf0"),
     "attention": Family("attention", "#f3d9e6"),
+    "embedding": Family("embeddings", "#e6f0d6"),
     "norm": Family("normalisation", "#fbe5c8"),
     "activation": Family("activations", "#f4f4f4"),
     "pooling": Family("pooling", "#d5eccf"),
@@ -152,6 +153,9 @@ class Op:
     # what autograd keeps for backward from one instance (archc/saving.py; summed over a
     # graph by archc/memory_train.py, checked against saved_tensors_hooks for every example)
     saved: Callable[[Any, Shape, Shape, Context], Saves] | None = None
+    # takes a sequence of token ids (graph.Ids), as an embedding does; every other op is
+    # refused ids by the expander, and an op taking ids is refused anything else
+    takes_ids: bool = False
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -179,6 +183,8 @@ def _nn():
 
 
 def fmt_shape(shape: Shape | None) -> str:
+    if isinstance(shape, Ids):
+        return f"{shape[0]} tokens of {shape.vocab}"
     return "?" if shape is None else "x".join(map(str, shape))
 
 
@@ -338,6 +344,10 @@ register(Op(
 class LinearArgs(Args):
     out: int = Field(ge=1, le=MAX_DIM)
     bias: bool = True
+    # the qualified name of a layer whose weight this one shares (a language model's output
+    # layer tied to its token embedding): counted there, once; archc/ids.py checks it
+    tie: str | None = None
+    transposed: bool = False  # the weight stored in x out (GPT-2's Conv1D)
 
 
 def _linear_shape(a: LinearArgs, s: Shape) -> Shape:
@@ -357,15 +367,31 @@ def _linear_saved(i: Shape, c: Context) -> Saves:
     return Saves(input=True, layout=CONTIGUOUS)
 
 
+def _linear_torch(a: LinearArgs, i: Shape, o: Shape) -> Any:
+    if a.transposed:
+        from .emit import layers
+
+        return layers.Conv1D(i[-1], a.out, a.bias)
+    return _nn().Linear(i[-1], a.out, a.bias)
+
+
+def _linear_source(a: LinearArgs, i: Shape, o: Shape) -> Source:
+    if a.transposed:
+        return Source("Conv1D", (i[-1], a.out), {"bias": a.bias}, {"bias": True},
+                      support=("Conv1D",))
+    return Source("nn.Linear", (i[-1], a.out), {"bias": a.bias}, {"bias": True})
+
+
 register(Op(
-    "linear", LinearArgs, _linear_shape,
-    torch=lambda a, i, o: _nn().Linear(i[-1], a.out, a.bias),
-    source=lambda a, i, o: Source("nn.Linear", (i[-1], a.out), {"bias": a.bias}, {"bias": True}),
-    caption=lambda a: f"linear {a.out}",
-    params=lambda a, i, o: i[-1] * a.out + (a.out if a.bias else 0),
+    "linear", LinearArgs, _linear_shape, torch=_linear_torch, source=_linear_source,
+    caption=lambda a: f"linear {a.out}" + (f", tied to {a.tie}" if a.tie else ""),
+    params=lambda a, i, o: (0 if a.tie else i[-1] * a.out) + (a.out if a.bias else 0),
     macs=lambda a, i, o: math.prod(o) * i[-1],
     doc="fully connected layer on a flat vector, or on every token of NxD: "
-        "linear(out, bias=true)",
+        "linear(out, bias=true, tie=none, transposed=false). tie=\"NAME\" shares the weight "
+        "of the layer NAME (qualified: \"transformer.wte\"), an embedding(out, in) or a "
+        "linear of the same shape, counted there once (GPT-2's lm_head); transposed=true "
+        "stores the weight in x out, as GPT-2's Conv1D",
     example="linear(5)", example_input="12", family="linear", init=xavier_init,
     saved=lambda a, i, o, c: _linear_saved(i, c),
 ))
@@ -671,6 +697,6 @@ register(Op(
 
 # The ops of modern networks (norms over channels, tokens, attention, ...) register
 # themselves from their own modules, which import this one.
-from . import ops_modern, ops_tokens  # noqa: E402,F401  (registration)
+from . import ops_lm, ops_modern, ops_tokens  # noqa: E402,F401  (registration)
 
 

@@ -7,9 +7,9 @@ VisionTransformer with its parameter names. Records as in archc/ops.py."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, PlainValidator
 
 from . import codes
 from .graph import Shape
@@ -93,10 +93,34 @@ register(Op(
 ))
 
 
+LAYOUTS = ("mha", "gpt2", "llama")  # attention's parameter layouts, named after their source
+
+
+def _layout(v: Any) -> Any:
+    if not isinstance(v, str) or v not in LAYOUTS:
+        from pydantic_core import PydanticCustomError
+
+        raise PydanticCustomError("archc_choice", "must be one of {names}, got {got}",
+                                  {"names": ", ".join(f'"{x}"' for x in LAYOUTS),
+                                   "got": repr(v)})
+    return v
+
+
 class AttentionArgs(Args):
     heads: int = Field(ge=1, le=MAX_DIM)
     dropout: float = Field(0.0, ge=0, lt=1)
     bias: bool = True
+    causal: bool = False
+    kv_heads: int | None = Field(None, ge=1, le=MAX_DIM)
+    rope: bool = False
+    rope_base: float = Field(10000.0, gt=1)
+    rotary_dim: int | None = Field(None, ge=2, le=MAX_DIM)
+    layout: Annotated[str, PlainValidator(_layout)] = "mha"
+
+
+def _kv_width(a: AttentionArgs, d: int) -> int:
+    """The features of the keys (and of the values): kv_heads heads of d / heads each."""
+    return (a.kv_heads or a.heads) * (d // a.heads)
 
 
 def _attention_shape(a: AttentionArgs, s: Shape) -> Shape:
@@ -105,22 +129,74 @@ def _attention_shape(a: AttentionArgs, s: Shape) -> Shape:
         raise OpShapeError(f"attention: {d} features do not divide into {a.heads} heads",
                            "the features per token must be a multiple of the heads",
                            codes.GROUPS)
+    kv = a.kv_heads or a.heads
+    if a.heads % kv:
+        raise OpShapeError(f"attention: {a.heads} heads do not divide into {kv} key/value "
+                           "heads", "kv_heads must divide heads (1: multi-query)", codes.GROUPS)
+    if a.layout == "mha" and (a.causal or a.kv_heads not in (None, a.heads) or a.rope):
+        raise OpShapeError("attention: layout=\"mha\" (nn.MultiheadAttention) has no causal "
+                           "mask, key/value heads or rotary positions",
+                           "use layout=\"gpt2\" or layout=\"llama\"", codes.ARGUMENT_CONFLICT)
+    if a.rotary_dim is not None and not a.rope:
+        raise OpShapeError("attention: rotary_dim without rope=true", "add rope=true",
+                           codes.ARGUMENT_CONFLICT)
+    rotary = a.rotary_dim or d // a.heads
+    if a.rope and (rotary > d // a.heads or rotary % 2):
+        raise OpShapeError(f"attention: rotary_dim={rotary} for heads of {d // a.heads} "
+                           "features", "use an even rotary_dim at most the head size",
+                           codes.ARGUMENT_RANGE)
     return s
 
 
+def _attention_torch(a: AttentionArgs, i: Shape, o: Shape) -> Any:
+    if a.layout == "mha":
+        return _layers().SelfAttention(i[1], a.heads, a.dropout, a.bias)
+    return _layers().CausalSelfAttention(i[1], **_causal_kwargs(a))
+
+
+def _causal_kwargs(a: AttentionArgs) -> dict[str, Any]:
+    return {"heads": a.heads, "kv_heads": a.kv_heads or a.heads, "layout": a.layout,
+            "bias": a.bias, "dropout": a.dropout, "causal": a.causal, "rope": a.rope,
+            "rope_base": a.rope_base, "rotary_dim": a.rotary_dim or 0}
+
+
+def _attention_source(a: AttentionArgs, i: Shape, o: Shape) -> Source:
+    if a.layout == "mha":
+        return Source("SelfAttention", (i[1], a.heads), {"dropout": a.dropout, "bias": a.bias},
+                      {"dropout": 0.0, "bias": True}, support=("SelfAttention",))
+    kw = _causal_kwargs(a)
+    return Source("CausalSelfAttention", (i[1], kw.pop("heads"), kw.pop("kv_heads")), kw,
+                  {"layout": "llama", "bias": True, "dropout": 0.0, "causal": True,
+                   "rope": False, "rope_base": 10000.0, "rotary_dim": 0},
+                  support=("Conv1D", "CausalSelfAttention"))
+
+
+def _attention_caption(a: AttentionArgs) -> str:
+    kv = f", {a.kv_heads} kv" if a.kv_heads not in (None, a.heads) else ""
+    return (f"{'causal ' if a.causal else ''}self-attention, {a.heads} heads{kv}"
+            + (", rope" if a.rope else ""))
+
+
 register(Op(
-    "attention", AttentionArgs, _attention_shape,
-    torch=lambda a, i, o: _layers().SelfAttention(i[1], a.heads, a.dropout, a.bias),
-    source=lambda a, i, o: Source("SelfAttention", (i[1], a.heads),
-                                  {"dropout": a.dropout, "bias": a.bias},
-                                  {"dropout": 0.0, "bias": True}, support=("SelfAttention",)),
-    caption=lambda a: f"self-attention, {a.heads} heads",
-    params=lambda a, i, o: 4 * i[1] * i[1] + (4 * i[1] if a.bias else 0),
-    # q, k, v and output projections (4 N D^2), then Q K^T and the weighted sum of V (2 N^2 D)
-    macs=lambda a, i, o: 4 * i[0] * i[1] * i[1] + 2 * i[0] * i[0] * i[1],
-    doc="multi-head self-attention over NxD tokens, torch.nn.MultiheadAttention(D, heads, "
-        "batch_first=True) with its parameter names: attention(heads, dropout=0, bias=true)",
-    example="attention(2)", example_input="5x8", family="attention",
+    "attention", AttentionArgs, _attention_shape, torch=_attention_torch,
+    source=_attention_source, caption=_attention_caption,
+    # q and output projections D x D, k and v D x kv (kv = D unless grouped), their biases
+    params=lambda a, i, o: i[1] * (2 * i[1] + 2 * _kv_width(a, i[1]))
+    + ((2 * i[1] + 2 * _kv_width(a, i[1])) if a.bias else 0),
+    # the projections, then Q K^T and the weighted sum of V (N^2 D each), a causal mask
+    # counted in full: what the math path computes and FlopCounterMode counts
+    macs=lambda a, i, o: i[0] * i[1] * (2 * i[1] + 2 * _kv_width(a, i[1]))
+    + 2 * i[0] * i[0] * i[1],
+    doc="multi-head self-attention over NxD tokens: attention(heads, dropout=0, bias=true, "
+        "causal=false, kv_heads=heads, rope=false, rope_base=10000, rotary_dim=head size, "
+        "layout=\"mha\"). layout=\"mha\" is torch.nn.MultiheadAttention(D, heads, "
+        "batch_first=True) with its parameter names; \"gpt2\" holds a fused c_attn and c_proj "
+        "(GPT-2's Conv1D, in x out), \"llama\" q_proj, k_proj, v_proj and o_proj "
+        "(transformers' LlamaAttention); these two take causal=true, kv_heads (grouped-query, "
+        "1: multi-query) and rope=true (rotary positions on the first rotary_dim features of "
+        "each head)",
+    example="attention(4, causal=true, kv_heads=2, rope=true, rotary_dim=2, layout=\"llama\")",
+    example_input="5x16", family="attention",
     saved=lambda a, i, o, c: _attention_saved(a, i, c),
 ))
 
@@ -142,14 +218,15 @@ def _attention_saved(a: AttentionArgs, i: Shape, c: Context) -> Saves:
 
 
 class TokenArgs(Args):
-    index: int = Field(0, ge=0, le=MAX_DIM)
+    index: int = Field(0, ge=-MAX_DIM, le=MAX_DIM)
 
 
 def _token_shape(a: TokenArgs, s: Shape) -> Shape:
     n, d = need_rank("token", s, (2,))
-    if a.index >= n:
+    if not -n <= a.index < n:
         raise OpShapeError(f"token: index {a.index} out of range for {n} tokens",
-                           f"use 0 .. {n - 1}", codes.ARGUMENT_RANGE)
+                           f"use 0 .. {n - 1}, or -1 .. -{n} from the end",
+                           codes.ARGUMENT_RANGE)
     return (d,)
 
 
@@ -158,7 +235,8 @@ register(Op(
     torch=lambda a, i, o: _layers().SelectToken(a.index),
     source=lambda a, i, o: Source("SelectToken", (a.index,), support=("SelectToken",)),
     caption=lambda a: f"token {a.index}",
-    doc="NxD -> D: one token, e.g. the class token, token(0): token(index=0)",
+    doc="NxD -> D: one token, e.g. the class token, token(0), or the last, token(-1) (a "
+        "language model's next-token logits): token(index=0)",
     example="token(1)", example_input="4x6",
     saved=lambda a, i, o, c: Saves(view=True, layout=CONTIGUOUS),  # x[:, index]
 ))

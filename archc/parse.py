@@ -269,6 +269,11 @@ class _ToAst(Transformer):
     def input(self, children):
         return ast.Input(children[0], children[0].span)
 
+    def token_input(self, children):
+        kind, n, vocab = children
+        spec = ast.ShapeSpec((n,), self._s(children), vocab, str(kind))
+        return ast.Input(spec, spec.span)
+
     def expect(self, children):
         return ast.Expect(children[0], children[0].span)
 

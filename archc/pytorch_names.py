@@ -38,6 +38,19 @@ LAYERS: dict[str, tuple[str, str]] = {
     "stochasticdepth": ("stochastic_depth", ""),
     "upsamplingnearest2d": ("upsample", "mode=\"nearest\""),
     "upsamplingbilinear2d": ("upsample", "mode=\"bilinear\""),
+    # language models (torch.nn and transformers' spellings)
+    "rms_norm": ("rmsnorm", "the normalized shape is inferred"),
+    "llamarmsnorm": ("rmsnorm", "the normalized shape is inferred"),
+    "wte": ("embedding", "embedding(vocab, dim)"),
+    "wpe": ("position_embedding", "position_embedding(positions, dim)"),
+    "positionalembedding": ("position_embedding", ""),
+    "pos_emb": ("position_embedding", ""),
+    "causalselfattention": ("attention", "attention(heads, causal=true, layout=\"gpt2\")"),
+    "gpt2attention": ("attention", "attention(heads, causal=true, layout=\"gpt2\")"),
+    "llamaattention": ("attention", "attention(heads, causal=true, kv_heads=k, rope=true, "
+                       "layout=\"llama\")"),
+    "conv1d": ("linear", "GPT-2's Conv1D is linear(out, transposed=true)"),
+    "gelu_new": ("gelu_tanh", ""),
 }
 
 # PyTorch's argument name -> archc's (None: archc infers it from the input shape); a note.
@@ -62,6 +75,16 @@ ARGUMENTS: dict[str, tuple[str | None, str]] = {
     "embed_dim": (None, ""),
     "output_size": ("h", "adaptive_avgpool(7, 7) gives 7x7: the height, then the width"),
     "inplace": (None, "archc's modules never work in place"),
+    "num_embeddings": ("vocab", "the first positional argument"),
+    "embedding_dim": ("dim", ""),
+    "num_key_value_heads": ("kv_heads", ""),
+    "num_kv_heads": ("kv_heads", ""),
+    "n_kv_heads": ("kv_heads", ""),
+    "is_causal": ("causal", ""),
+    "rope_theta": ("rope_base", ""),
+    "theta": ("rope_base", ""),
+    "tie_weights": ("tie", "the full name of the embedding: tie=\"transformer.wte\""),
+    "max_position_embeddings": ("positions", ""),
 }
 
 

@@ -28,7 +28,8 @@ def _flop_convention() -> str:
     return (f"FLOPs = 2 x MACs for {_words(list(counted))} (a multiply and an add), 0 for "
             f"{_words([w for w in free if w not in counted] + free_joins)}: what "
             "torch.utils.flop_counter.FlopCounterMode counts for a forward pass (bias additions "
-            "are not counted)")
+            "are not counted); attention counts its projections, Q K^T and the weighted sum of "
+            "V, a causal mask in full (what the math path computes)")
 
 
 FLOP_CONVENTION = _flop_convention()
@@ -213,6 +214,8 @@ class Summary:
         t = self.total
         return {
             "name": self.name, "input": list(self.input), "output": list(self.output),
+            # the input's vocabulary when it is token ids (`input tokens(N, vocab)`), else null
+            "vocab": getattr(self.input, "vocab", None),
             "params": t.params, "trainable_params": self.trainable_params,
             "macs": t.macs, "flops": t.flops, "activations": t.activations,
             "dtype": dtype, "param_bytes": self.param_bytes(dtype),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ArchcError, ArchcErrors, Span, UsageError, did_you_mean
 from .graph import Network, Node, walk
+from .ids import tied
 from .ops import fmt_shape
 
 if TYPE_CHECKING:
@@ -57,6 +58,14 @@ FAMILIES: dict[str, Family] = {
         (r"(denselayer\d+\.(?:norm|relu|conv))\.([12])\.", r"\1\2."),
         _DENSELAYER)),
     "tv_regnet": Family("torchvision.models.regnet_{x,y}_*"),
+    # transformers' GPT2LMHeadModel; the Hub's gpt2 model.safetensors is GPT2Model's (no
+    # `transformer.` prefix, no lm_head: tied to wte), with the causal-mask buffers of old
+    # versions (attn.bias, attn.masked_bias)
+    "gpt2": Family("transformers GPT2LMHeadModel or GPT2Model (the Hub's model.safetensors)",
+                   renames=((r"^(?!transformer\.|lm_head\.)", "transformer."),),
+                   ignore=(r"\.attn\.(bias|masked_bias)$",)),
+    "llama": Family("transformers LlamaForCausalLM (the Hub's model*.safetensors)",
+                    ignore=(r"\.rotary_emb\.inv_freq$",)),
     # the document specs, from tests/reference/models.py (d2l's naming)
     "densenet": Family("d2l DenseNet (tests/reference/models.py: densenet)", (_DENSELAYER,)),
     "vgg11": Family("d2l VGG-11 (tests/reference/models.py: vgg11)", (
@@ -81,9 +90,11 @@ class ImportReport:
     renamed: list[tuple[str, str]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     filled: list[str] = field(default_factory=list)  # num_batches_tracked absent from old files
+    tied: list[str] = field(default_factory=list)  # a tied weight absent, taken from its twin
 
     def __str__(self) -> str:
         extra = f", {len(self.filled)} num_batches_tracked filled" if self.filled else ""
+        extra += f", {len(self.tied)} tied weights shared" if self.tied else ""
         return (f"{self.mapped} tensors onto {self.network}: {len(self.renamed)} renamed, "
                 f"{len(self.ignored)} skipped{extra}")
 
@@ -136,6 +147,12 @@ def map_state_dict(net: Network, target: Mapping[str, tuple[int, ...]],
                 "check the spec's parameters (--set) and input shape (--input)"))
         origin[new] = key
         mapped[new] = value
+    for name, _, twin in tied(net.root):  # saved once (transformers drops lm_head.weight)
+        key = f"{name}.weight"
+        if key in target and key not in origin and f"{twin}.weight" in mapped:
+            mapped[key] = mapped[f"{twin}.weight"]
+            origin[key] = f"{twin}.weight"
+            report.tied.append(key)
     missing: dict[str, list[str]] = {}
     for key in sorted(target.keys() - origin.keys()):
         if key.endswith("num_batches_tracked"):

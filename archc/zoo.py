@@ -208,6 +208,21 @@ MEMBERS: tuple[Member, ...] = (
        "vit_h_14_swag-80465313.pth", "vit_h_14_lc_swag-c1eb923e.pth", variant="h_14"),
 )
 
+# The language models, equal to transformers' classes (no torchvision builder): name -> (spec,
+# --set values, the reference they equal); tests/test_lm.py checks each against it.
+LM_MEMBERS: Mapping[str, tuple[str, Mapping[str, Any], str]] = MappingProxyType({
+    **{name: ("gpt2", MappingProxyType({"variant": variant}),
+              f"transformers GPT2LMHeadModel ({name})")
+       for name, variant in (("gpt2", "small"), ("gpt2-medium", "medium"),
+                             ("gpt2-large", "large"), ("gpt2-xl", "xl"))},
+    "llama-2-7b": ("llama", MappingProxyType({"variant": "llama2_7b"}),
+                   "transformers LlamaForCausalLM (Llama-2-7b)"),
+    "llama-3-8b": ("llama", MappingProxyType({"variant": "llama3_8b"}),
+                   "transformers LlamaForCausalLM (Meta-Llama-3-8B)"),
+    "llama-tiny": ("llama", MappingProxyType({"variant": "tiny"}),
+                   "transformers LlamaForCausalLM (2 layers, 64 wide, GQA 4:2)"),
+})
+
 BY_NAME: Mapping[str, Member] = MappingProxyType({m.name: m for m in MEMBERS})
 
 
@@ -256,16 +271,19 @@ class Entry:
     params: int
     macs: int
     input: tuple[int, ...]
+    reference: str | None = None  # what it equals where that is not torchvision
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "spec": self.spec, "network": self.network,
                 "set": dict(self.set), "params": self.params, "macs": self.macs,
-                "input": list(self.input), "torchvision": self.torchvision}
+                "input": list(self.input), "torchvision": self.torchvision,
+                "reference": self.reference}
 
 
-def catalogue() -> Iterator[Entry]:
+def catalogue(pattern: str | None = None) -> Iterator[Entry]:
     """Every network of every bundled spec, once per family member where the spec is a family;
-    counted statically (no torch)."""
+    counted statically (no torch). With a pattern, only the entries whose name or spec
+    contains it (the others are not loaded)."""
     from .driver import load_network
     from .program import load_program
     from .resources import specs_dir
@@ -273,16 +291,21 @@ def catalogue() -> Iterator[Entry]:
 
     for path in sorted(specs_dir().glob("*.arch")):
         members = members_of(path.stem)
-        runs: list[tuple[str, str | None, Mapping[str, Any], str | None]]
+        lms = {n: m for n, m in LM_MEMBERS.items() if m[0] == path.stem}
+        runs: list[tuple[str, str | None, Mapping[str, Any], str | None, str | None]]
         if members:
-            runs = [(m.name, None, m.set, m.name) for m in members]
+            runs = [(m.name, None, m.set, m.name, None) for m in members]
+        elif lms:
+            runs = [(n, None, sets, None, ref) for n, (_, sets, ref) in lms.items()]
         else:
-            runs = [(n, n, {}, None) for n in load_program(path).networks]
-        for name, network, sets, builder in runs:
+            runs = [(n, n, {}, None, None) for n in load_program(path).networks]
+        for name, network, sets, builder, reference in runs:
+            if pattern and pattern not in name and pattern not in path.stem:
+                continue
             net, _ = load_network(path, sets, None, network)
             total = count(net.root)
             yield Entry(name, path.stem, net.name, MappingProxyType(dict(sets)), builder,
-                        total.params, total.macs, net.input_shape)
+                        total.params, total.macs, net.input_shape, reference)
 
 
 def spec_for_checkpoint(spec: str | None, path: str | Path,

@@ -24,6 +24,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import archc
+from archc.emit.torch import example_input
 
 
 def _load(path: str, index: int) -> type[torch.nn.Module]:
@@ -61,10 +62,12 @@ def check(job: dict[str, Any], index: int) -> dict[str, Any]:
     finally:
         torch.set_default_dtype(torch.float32)
     theirs = theirs.to_empty(device="cpu")
+    if hasattr(theirs, "tie_weights"):  # to_empty unties shared parameters
+        theirs.tie_weights()
     out["keys_equal"] = list(ours.state_dict()) == list(theirs.state_dict())
     theirs.load_state_dict(ours.state_dict(), strict=True)
     out["params"] = [sum(p.numel() for p in m.parameters()) for m in (ours, theirs)]
-    x = torch.randn(2, *net.input_shape, dtype=torch.float64)
+    x = example_input(net.input_shape, 2, torch.float64)
     with torch.no_grad():
         out["eval_equal"] = torch.equal(ours.eval()(x), theirs.eval()(x))
         out["flops"] = [_flops(ours, x[:1]), _flops(theirs, x[:1])]

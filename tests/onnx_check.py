@@ -21,6 +21,7 @@ import torch
 
 import archc
 from archc.emit.onnx import export_onnx
+from archc.emit.torch import example_input
 from archc.weights import read_state_dict
 
 
@@ -32,7 +33,7 @@ def check(job: dict[str, Any]) -> dict[str, Any]:
     model = archc.build(net).eval()
     if job.get("weights"):
         model.load_state_dict(read_state_dict(job["weights"]), strict=True)
-    x = torch.randn(3, *net.input_shape)
+    x = example_input(net.input_shape, 3)
     with torch.no_grad():
         want = model(x).numpy()
     options = ort.SessionOptions()

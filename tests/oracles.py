@@ -19,6 +19,7 @@ import torch
 
 import archc
 from archc.cli import main
+from archc.emit.torch import example_input
 from archc.graph import Layer, Network, Scope, walk
 from archc.ops import REGISTRY
 from tests.util import flop_counter, static_params
@@ -62,7 +63,7 @@ def verify_claims(net: Network, model: torch.nn.Module | None = None) -> None:
     batch = 2
     try:
         with torch.no_grad(), flop_counter() as counter:
-            out = model(torch.randn(batch, *net.input_shape))
+            out = model(example_input(net.input_shape, batch))
     finally:
         for h in hooks:
             h.remove()
@@ -78,6 +79,8 @@ def verify_claims(net: Network, model: torch.nn.Module | None = None) -> None:
         if isinstance(node, Layer):
             want = REGISTRY[node.op].params(node.args, node.in_shape, node.out_shape)
             got = sum(p.numel() for p in model.get_submodule(name).parameters())
+            if getattr(node.args, "tie", None):  # the shared weight is counted where it lives
+                got -= model.get_submodule(name).weight.numel()
             assert got == want, name
     for name, node in inline.items():
         want = REGISTRY[node.op].params(node.args, node.in_shape, node.out_shape)

@@ -33,8 +33,13 @@ SPECS = ROOT / "specs"
 CASES = sorted((ROOT / "tests" / "cases").glob("*.arch"))
 # the tv_* specs pool adaptively: small inputs suffice (Inception-v3 needs 75x75)
 SMALL = {"tv_alexnet": (3, 64, 64), "tv_inception_v3": (3, 75, 75)}
-# TorchScript cannot compile `super()` calls (attention reuses nn.MultiheadAttention's forward)
-NO_JIT = {"attention"}
+# the language models at two layers (the full sizes are 124M to 8B parameters)
+SMALL_SETS = {"gpt2": {"layers": 2, "d": 64, "heads": 4, "vocab": 100, "positions": 32,
+                       "seq": 16},
+              "llama": {"variant": "tiny"}}
+# TorchScript cannot compile `super()` calls (attention reuses nn.MultiheadAttention's forward,
+# the position embedding nn.Embedding's)
+NO_JIT = {"attention", "position_embedding"}
 
 
 def _scriptable(spec: str, sets: dict[str, Any] | None = None, inp=None) -> bool:
@@ -47,8 +52,9 @@ def _jobs() -> dict[str, dict[str, Any]]:
     jobs: dict[str, dict[str, Any]] = {}
     for spec in sorted(SPECS.glob("*.arch")):
         small = SMALL.get(spec.stem, (3, 32, 32)) if spec.stem.startswith("tv_") else None
-        jobs[spec.stem] = {"spec": str(spec), "input": small,
-                           "jit": _scriptable(str(spec), None, small)}
+        sets = SMALL_SETS.get(spec.stem)
+        jobs[spec.stem] = {"spec": str(spec), "input": small, "sets": sets,
+                           "jit": _scriptable(str(spec), sets, small)}
     members = [("tv_resnet", {"depth": d}) for d in (34, 50, 101, 152)]
     members += [("tv_densenet", {"depth": d}) for d in (169, 201)]
     members += [("tv_vgg", {"depth": d, "batch_norm": bn}) for d in (11, 13, 16, 19)

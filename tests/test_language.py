@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import archc
+from archc.emit.torch import example_input
 from archc.ops import REGISTRY
 from tests.util import flop_counter, real_shapes, static_layers, static_params
 
@@ -24,7 +25,7 @@ def test_case_matches_forward_pass(path: Path) -> None:
               if not REGISTRY[layer.op].inline}
     assert real_shapes(model, net) == static
     assert sum(p.numel() for p in model.parameters()) == static_params(net)
-    out = model.eval()(torch.randn(2, *net.input_shape))
+    out = model.eval()(example_input(net.input_shape, 2))
     assert tuple(out.shape[1:]) == net.output_shape
 
 
@@ -37,7 +38,7 @@ def test_every_registered_op(name: str, one_torch_thread) -> None:
     net = archc.loads(f"network t {{ input {op.example_input} x: {op.example} }}")
     layer = static_layers(net)["x"]
     model = archc.build(net).eval()
-    x = torch.randn(2, *net.input_shape)
+    x = example_input(net.input_shape, 2)
     with torch.no_grad(), flop_counter() as fc:
         out = model(x)
     assert tuple(out.shape[1:]) == layer.out_shape == net.output_shape

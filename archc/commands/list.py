@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..ops import fmt_shape
 from ..zoo import Entry, catalogue
 
 DESCRIPTION = ("List every bundled spec and family member: the --set values that select it, "
@@ -23,8 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    entries = [e for e in catalogue()
-               if not args.pattern or args.pattern in e.name or args.pattern in e.spec]
+    entries = list(catalogue(args.pattern))
     if args.json:
         print(json.dumps([e.to_json() for e in entries], indent=2))
     else:
@@ -36,7 +36,7 @@ def _selector(e: Entry) -> str:
     """The arguments that build the entry: SPEC [--set K=V ...] [--network NAME]."""
     words = [e.spec] + [f"--set {k}={str(v).lower() if isinstance(v, bool) else v}"
                         for k, v in e.set.items()]
-    if e.torchvision is None and e.network != e.spec:  # not the file's first network
+    if e.torchvision is None and e.reference is None and e.network != e.spec:  # not the first
         words.append(f"--network {e.network}")
     return " ".join(words)
 
@@ -44,8 +44,9 @@ def _selector(e: Entry) -> str:
 def print_table(entries: list[Entry]) -> None:
     """Plain aligned columns (never truncated, whatever the terminal width)."""
     head = ("name", "build with: archc build ...", "input", "params", "GMACs", "torchvision")
-    rows = [(e.name, _selector(e), "x".join(map(str, e.input)), f"{e.params:,}",
-             f"{e.macs / 1e9:.3f}", "equal to " + e.torchvision if e.torchvision else "")
+    rows = [(e.name, _selector(e), fmt_shape(e.input), f"{e.params:,}",
+             f"{e.macs / 1e9:.3f}", "equal to " + (e.torchvision or e.reference or "")
+             if e.torchvision or e.reference else "")
             for e in entries]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     right = {3, 4}

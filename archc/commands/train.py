@@ -47,7 +47,7 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..train.cli import cmd_train
 
-    return cmd_train(args)
+    return cmd_train(args)  # (--text: archc/train/text.py)
 
 
 def _flag_kwargs(annotation: Any) -> dict[str, Any]:
@@ -93,6 +93,10 @@ def data_flags(p: argparse.ArgumentParser) -> None:
                    help="download and decoded-image cache (default ~/.cache/archc)")
     d.add_argument("--no-download", action="store_true", help="never use the network")
     d.add_argument("--limit-test", type=positive, metavar="N", help="use the first N test images")
+    d.add_argument("--text", type=Path, metavar="FILE",
+                   help="train a language model (`input tokens(N, vocab)`) on next-token "
+                        "prediction: a text file read as bytes (ids 0..255), or a .bin of "
+                        "uint16 token ids (nanoGPT's); the last tenth is held out")
 
 
 def device_flags(p: argparse.ArgumentParser) -> None:

@@ -121,3 +121,106 @@ class SelfAttention(nn.MultiheadAttention):
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         return super().forward(x, x, x, need_weights=False)[0]
+
+
+# ----------------------------------------------------------------------------- language models
+
+
+class Conv1D(nn.Module):
+    """A linear map whose weight is stored in x out (GPT-2's Conv1D in transformers,
+    nanoGPT's checkpoints): `x @ weight + bias`."""
+
+    def __init__(self, dim_in: int, dim_out: int, bias: bool = True) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(dim_in, dim_out).normal_(std=0.02))
+        self.bias = nn.Parameter(torch.zeros(dim_out)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = x @ self.weight
+        return y if self.bias is None else y + self.bias
+
+    def extra_repr(self) -> str:
+        rows, columns = self.weight.shape
+        return f"{rows}, {columns}, bias={self.bias is not None}"
+
+
+class PositionEmbedding(nn.Embedding):
+    """A learned position embedding read by index (GPT-2's `wpe`): for N token ids, the
+    table's first N rows, `wpe(arange(N))`, whatever the ids are."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        positions = torch.arange(x.shape[1], device=x.device)
+        return super().forward(positions).unsqueeze(0).expand(x.shape[0], -1, -1)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention over NxD tokens with `kv_heads` key/value heads
+    (grouped-query; multi-query for 1), a causal mask, rotary positions (RoPE on the
+    first `rotary_dim` features of each head, the halves rotated as transformers' Llama
+    does), and the parameters laid out as the weights people load: `layout="gpt2"`,
+    one fused `c_attn` (q, k, v) and `c_proj`, Conv1D (in x out); `layout="llama"`,
+    `q_proj`, `k_proj`, `v_proj` and `o_proj`, nn.Linear."""
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        kv_heads: int,
+        layout: str = "llama",
+        bias: bool = True,
+        dropout: float = 0.0,
+        causal: bool = True,
+        rope: bool = False,
+        rope_base: float = 10000.0,
+        rotary_dim: int = 0,
+    ) -> None:
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, dim // heads
+        self.layout, self.dropout, self.causal = layout, dropout, causal
+        kv = kv_heads * self.head_dim
+        self.sizes = [dim, kv, kv]
+        if layout == "gpt2":
+            self.c_attn = Conv1D(dim, dim + 2 * kv, bias)
+            self.c_proj = Conv1D(dim, dim, bias)
+        else:
+            self.q_proj = nn.Linear(dim, dim, bias)
+            self.k_proj = nn.Linear(dim, kv, bias)
+            self.v_proj = nn.Linear(dim, kv, bias)
+            self.o_proj = nn.Linear(dim, dim, bias)
+        self.rotary_dim = (rotary_dim or self.head_dim) if rope else 0
+        self.rope_base = rope_base
+
+    def _project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        if self.layout == "gpt2":
+            q, k, v = self.c_attn(x).split(self.sizes, dim=-1)
+            return q, k, v
+        return self.q_proj(x), self.k_proj(x), self.v_proj(x)
+
+    def _rotate(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        r, rest = x[..., : self.rotary_dim], x[..., self.rotary_dim :]
+        half = r.shape[-1] // 2
+        turned = torch.cat((-r[..., half:], r[..., :half]), dim=-1)
+        return torch.cat((r * cos + turned * sin, rest), dim=-1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, n, d = x.shape
+        q, k, v = self._project(x)
+        q = q.view(b, n, self.heads, self.head_dim).transpose(1, 2)
+        k = k.view(b, n, self.kv_heads, self.head_dim).transpose(1, 2)
+        v = v.view(b, n, self.kv_heads, self.head_dim).transpose(1, 2)
+        if self.rotary_dim:  # in float32, as transformers' LlamaRotaryEmbedding
+            steps = torch.arange(0, self.rotary_dim, 2, device=x.device).float()
+            inv_freq = 1.0 / (self.rope_base ** (steps / self.rotary_dim))
+            pos = torch.arange(n, device=x.device, dtype=torch.float32)
+            freqs = pos[:, None] * inv_freq[None, :]
+            angles = torch.cat((freqs, freqs), dim=-1)
+            cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+            q, k = self._rotate(q, cos, sin), self._rotate(k, cos, sin)
+        # every group of query heads shares one key/value head
+        if self.kv_heads != self.heads:
+            k = k.repeat_interleave(self.heads // self.kv_heads, dim=1)
+            v = v.repeat_interleave(self.heads // self.kv_heads, dim=1)
+        p = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=self.causal)
+        y = y.transpose(1, 2).reshape(b, n, d)
+        return self.c_proj(y) if self.layout == "gpt2" else self.o_proj(y)

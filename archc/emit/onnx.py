@@ -45,7 +45,9 @@ def export_onnx(net: Network, path: str | Path, weights: str | None = None,
             raise ArchcError(f"--weights {weights}: does not fit {net.name}: missing "
                              f"{_few(result.missing_keys)}, unexpected "
                              f"{_few(result.unexpected_keys)}")
-    example = torch.randn(2, *net.input_shape)
+    from .torch import example_input
+
+    example = example_input(net.input_shape, 2)
     batch = torch.export.Dim("batch", min=1)
     log = io.StringIO()
     try:

@@ -106,7 +106,8 @@ class _Control:
         if isinstance(st, ast.Repeat):
             return set(ast.names(st.count)) | self.stmt(st.unit)
         if isinstance(st, ast.Input):
-            return {n for d in st.shape.dims for n in ast.names(d)}
+            vocab = () if st.shape.vocab is None else (st.shape.vocab,)
+            return {n for d in (*st.shape.dims, *vocab) for n in ast.names(d)}
         return set()  # expect, assert, train: no structure
 
     def call(self, st: ast.Call) -> set[str]:

@@ -17,6 +17,7 @@ from .. import joins
 from ..driver import load_network
 from ..expand import expand_network
 from ..graph import Network, Scope, Shape
+from ..ids import tied
 from ..ops import fmt_shape, same_value
 from ..program import Program
 from ..stats import count
@@ -94,7 +95,8 @@ def _render(net: Network, classes: Classes, free: list[str], command: str) -> st
     guards = [(py_name(n), v) for n, v in net.params.items() if n not in free]
     body: list[str] = []
     for cls in classes.order:
-        body += ["", "", *_class(cls, guards if cls is root else [])]
+        written = _class(cls, guards if cls is root else [])
+        body += ["", "", *(_tie_weights(written, net) if cls is root else written)]
     names = list(dict.fromkeys(_supports(classes)))
     # a plugin op's support is the import of its class (archc/plugins.py PyClass), written
     # after torch's, as a third-party import
@@ -113,6 +115,25 @@ def _render(net: Network, classes: Classes, free: list[str], command: str) -> st
     imports += sorted(["from torch import Tensor, nn", *plugin_imports])
     needs = [line.split()[1] for line in plugin_imports]
     return "\n".join([*_header(net, command, needs), "", *imports, *support, *body]) + "\n"
+
+
+def _tie_weights(written: list[str], net: Network) -> list[str]:
+    """The network class with its tied weights shared at the end of `__init__` (one
+    Parameter under both names, as archc.build makes it)."""
+    ties = []
+    for name, _, target in tied(net.root):
+        ties += lines("self.get_submodule(" + literal(name) + ").weight = ",
+                      call("self.get_submodule", literal(target)), ".weight", 2)
+    if not ties:
+        return written
+    end = next((i for i, line in enumerate(written) if line.startswith("    def forward")),
+               len(written))
+    while end and not written[end - 1].strip():
+        end -= 1
+    method = ["", "    def tie_weights(self) -> None:",
+              '        """One Parameter under each tied name (counted once); call again '
+              'after', '        `to_empty`, which unties them."""', *ties]
+    return [*written[:end], "        self.tie_weights()", *method, *written[end:]]
 
 
 def _header(net: Network, command: str, needs: list[str] | None = None) -> list[str]:

@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 CLASSES = ("LayerNorm2d", "ChannelLinear", "StochasticDepth", "Tokens", "SelectToken",
-           "SelfAttention")
+           "SelfAttention", "Conv1D", "PositionEmbedding", "CausalSelfAttention")
 
 
 def _classes(path: Path) -> dict[str, str]:
@@ -25,4 +25,5 @@ SUPPORT: dict[str, str] = _classes(Path(__file__).with_name("layers.py"))
 
 # imports a support class needs beyond `import torch` and `from torch import Tensor, nn`
 NEEDS: dict[str, str] = {"LayerNorm2d": "import torch.nn.functional as F",
-                         "ChannelLinear": "import torch.nn.functional as F"}
+                         "ChannelLinear": "import torch.nn.functional as F",
+                         "CausalSelfAttention": "import torch.nn.functional as F"}

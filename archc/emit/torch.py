@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
+import torch
 from torch import fx, nn
 
 from .. import joins
-from ..graph import Join, Layer, Network, Node, Scope
+from ..graph import Ids, Join, Layer, Network, Node, Scope, Shape
+from ..ids import tied
 from ..ops import REGISTRY
 from ..work import paused_gc
 
@@ -31,7 +33,19 @@ class ArchcModule(fx.GraphModule):
 def build_module(net: Network) -> nn.Module:
     """The module for a checked network."""
     with paused_gc():
-        return _scope_module(net.root)
+        module = _scope_module(net.root)
+    for name, _, target in tied(net.root):  # one Parameter under both names (GPT-2's lm_head)
+        module.get_submodule(name).weight = module.get_submodule(target).weight
+    return module
+
+
+def example_input(shape: Shape, batch: int = 1, dtype: torch.dtype | None = None,
+                  device: str | torch.device | None = None) -> torch.Tensor:
+    """A random input batch of a per-sample shape: token ids below the vocabulary for
+    `input tokens(N, V)`, else normal floats."""
+    if isinstance(shape, Ids):
+        return torch.randint(shape.vocab, (batch, *shape), device=device)
+    return torch.randn(batch, *shape, dtype=dtype, device=device)
 
 
 def _class_name(scope: Scope) -> str:

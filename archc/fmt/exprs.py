@@ -89,6 +89,8 @@ class Exprs:
         return self.expr(e) if plain else f"({self.expr(e)})"
 
     def shape(self, s: ast.ShapeSpec) -> str:
+        if s.vocab is not None:  # `tokens(N, vocab)`
+            return f"{s.kind}({', '.join(self.expr(d) for d in (*s.dims, s.vocab))})"
         if all(isinstance(d, ast.Lit) and type(d.value) is int for d in s.dims):
             return "x".join(self.expr(d) for d in s.dims)
         return "(" + ", ".join(self.expr(d) for d in s.dims) + ")"

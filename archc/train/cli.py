@@ -35,6 +35,10 @@ def report_error(exc: ArchcError) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     try:
+        if getattr(args, "text", None) is not None:  # a language model on next tokens
+            from archc.train.text import train_text
+
+            return train_text(args)
         return train(args)
     except ArchcError as exc:
         return report_error(exc)

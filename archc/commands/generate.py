@@ -1,0 +1,38 @@
+"""`archc generate`: sample text from a language model a run of `archc train SPEC --text FILE`
+trained (archc/train/text.py); importing this module does not import torch."""
+
+from __future__ import annotations
+
+import argparse
+
+from .options import positive
+from .train import spec_flags
+
+DESCRIPTION = ("Sample tokens after a prompt from a language model's weights (a run folder of "
+               "`archc train SPEC --text FILE`) and print the text, byte by byte.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", help="a .arch file or a bundled spec name")
+    p.add_argument("--weights", required=True, metavar="RUN",
+                   help="the run folder (or its model.safetensors)")
+    p.add_argument("--prompt", default="", help="the text to continue (default: a newline)")
+    p.add_argument("--tokens", type=positive, default=200, metavar="N",
+                   help="how many tokens to sample (default 200)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="divide the logits by this before sampling (default 1)")
+    p.add_argument("--top-k", type=positive, metavar="K",
+                   help="sample among the K likeliest tokens only")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    spec_flags(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ArchcError
+    from ..train.cli import report_error
+    from ..train.text import generate
+
+    try:
+        return generate(args)
+    except ArchcError as exc:
+        return report_error(exc)
