@@ -13,7 +13,7 @@ from typing import Any
 
 from . import codes, joins
 from .errors import ArchcError
-from .graph import Join, Layer, Network, Node, Scope
+from .graph import Ids, Join, Layer, Network, Node, Scope
 from .ops import REGISTRY
 from .saving import ACT, CONTIGUOUS, FIXED_BYTES, MODEL, NHWC, Context, Kept
 
@@ -117,7 +117,7 @@ class _Forward:
                              "training memory cannot be counted", node.span,
                              "give the plugin's op a `saved=` rule (archc.saving.Saves)",
                              code=codes.ARGUMENT_CONFLICT)
-        ctx = Context(self.ctx.training, self.ctx.device, x.layout)
+        ctx = Context(self.ctx.training, self.ctx.device, x.layout, x.grad, self.act)
         rule = op.saved(node.args, node.in_shape, node.out_shape, ctx)
         out = x.storage if rule.view else \
             self.storage(Bytes(math.prod(node.out_shape) * self.act))
@@ -156,7 +156,12 @@ def saved_bytes(net: Network, act_bytes: int = 4, training: bool = True,
     fwd = _Forward(Context(training, device, CONTIGUOUS), act_bytes,
                    act_bytes if model_bytes is None else model_bytes)
     layout = NHWC if channels_last and len(net.input_shape) == 3 else CONTIGUOUS
-    x = _Value(fwd.storage(Bytes(math.prod(net.input_shape) * act_bytes)), input_grad, layout)
+    if isinstance(net.input_shape, Ids):  # token ids: int64, never requiring grad
+        x = _Value(fwd.storage(Bytes(math.prod(net.input_shape) * FIXED_BYTES["int64"])),
+                   False, CONTIGUOUS)
+    else:
+        x = _Value(fwd.storage(Bytes(math.prod(net.input_shape) * act_bytes)), input_grad,
+                   layout)
     fwd.seq(net.root.items, x)
     return fwd.saved
 

@@ -6,6 +6,7 @@ Records as in archc/ops.py."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import Field
@@ -14,7 +15,7 @@ from . import codes
 from .graph import Ids, Shape
 from .limits import MAX_DIM
 from .ops import Args, Op, OpShapeError, Source, _activation, need_rank, register
-from .saving import INPUT
+from .saving import CONTIGUOUS, INPUT, Context, Kept, Saves
 
 
 def _nn() -> Any:
@@ -47,6 +48,7 @@ register(Op(
         "Llama's embed_tokens): embedding(vocab, dim); its rows cover the input's vocabulary",
     example="embedding(10, 6)", example_input="tokens(4, 10)", family="embedding",
     takes_ids=True,
+    saved=lambda a, i, o, c: Saves(input=True, layout=CONTIGUOUS),  # the ids (int64)
 ))
 
 
@@ -80,11 +82,28 @@ register(Op(
         "position_embedding(positions, dim); N past the table is an error",
     example="position_embedding(8, 6)", example_input="tokens(4, 10)", family="embedding",
     takes_ids=True,
+    # the arange(N) it looks up, int64, once whatever the batch
+    saved=lambda a, i, o, c: Saves(kept=(Kept(i[0], "int64", per_sample=False),),
+                                   layout=CONTIGUOUS),
 ))
 
 
 class RMSNormArgs(Args):
     eps: float = Field(1e-6, gt=0, lt=1)
+
+
+def _rmsnorm_saved(i: Shape, c: Context) -> Saves:
+    """torch.rms_norm on CPU is composite, in float32: x.float() (the input itself in
+    float32, a copy otherwise) kept by pow and by the multiply with rsqrt, the rsqrt (one per
+    token, kept), and the normalised x (float32, kept by the weight's multiply). Without an
+    input requiring grad only the last."""
+    normed = Kept(math.prod(i), "float32")
+    if not c.input_grad:
+        return Saves(kept=(normed,), layout=CONTIGUOUS)
+    rsqrt = Kept(math.prod(i[:-1]), "float32")
+    if c.act_bytes == 4:
+        return Saves(input=True, kept=(rsqrt, normed), layout=CONTIGUOUS)
+    return Saves(kept=(Kept(math.prod(i), "float32"), rsqrt, normed), layout=CONTIGUOUS)
 
 
 register(Op(
@@ -95,6 +114,7 @@ register(Op(
     doc="root-mean-square normalisation over each token's D features (or F), scaled by a "
         "learned weight, no bias (nn.RMSNorm; Llama's LlamaRMSNorm): rmsnorm(eps=1e-6)",
     example="rmsnorm(eps=1e-5)", example_input="4x6", family="norm",
+    saved=lambda a, i, o, c: _rmsnorm_saved(i, c),
 ))
 
 # GPT-2's activation, "gelu_new": the tanh approximation of GELU

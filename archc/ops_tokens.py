@@ -208,6 +208,8 @@ def _attention_saved(a: AttentionArgs, i: Shape, c: Context) -> Saves:
     of that projection), its output (N D, also out_proj's input) and a float32 log-sum-exp
     per head and token; with dropout the math path keeps q and k scaled, both N x N attention
     matrices of every head, the dropout mask, and copies before out_proj."""
+    if a.layout != "mha":
+        return _causal_attention_saved(a, i, c)
     n, d = i
     if c.training and a.dropout > 0:
         per_head = (Kept(a.heads * n * n),) * 3
@@ -215,6 +217,47 @@ def _attention_saved(a: AttentionArgs, i: Shape, c: Context) -> Saves:
                      layout=CONTIGUOUS)
     return Saves(kept=(Kept(n * d), Kept(3 * n * d), Kept(a.heads * n, "float32"),
                        Kept(n * d)), layout=CONTIGUOUS)
+
+
+def _causal_attention_saved(a: AttentionArgs, i: Shape, c: Context) -> Saves:
+    """layers.CausalSelfAttention on CPU, measured with saved_tensors_hooks. The projections
+    keep their input: the input itself, or on tokens laid out DxN a copy per projection (one
+    for gpt2's fused c_attn, three for llama's q/k/v_proj). Rotary positions keep cos and sin
+    (N x rotary_dim each, whatever the batch) and make new q and k; grouped key/value heads
+    are repeated into new N x D tensors. Without dropout the fused kernel keeps q, k and v as
+    they reach it (views of gpt2's fused projection share its storage), its output and a
+    float32 log-sum-exp per head and token; after rotary positions the output is laid out
+    by head, so reshaping it for the output projection copies it (kept). With dropout in
+    training the math path keeps float32 copies of q and k (scaled) and v, the softmax, the
+    dropout mask and the dropped-out weights (heads x N x N each, float32) and a copy of its
+    output for the output projection."""
+    n, d = i
+    kv = _kv_width(a, d)
+    grouped = (a.kv_heads or a.heads) != a.heads
+    copies = 1 if a.layout == "gpt2" else 3
+    transposed = c.layout == TRANSPOSED
+    x: tuple[Kept, ...] = (Kept(n * d),) * copies if transposed else ()
+    rope: tuple[Kept, ...] = ()
+    if a.rope:
+        rotary = a.rotary_dim or d // a.heads
+        rope = (Kept(n * rotary, per_sample=False),) * 2
+    if c.training and a.dropout > 0:
+        f32 = Kept(n * d, "float32")
+        weights = Kept(a.heads * n * n, "float32")
+        return Saves(input=not transposed, kept=(*x, *rope, f32, f32, f32, *(weights,) * 3,
+                                                 Kept(n * d)), layout=CONTIGUOUS)
+    # the storages q, k and v reach the kernel in
+    if a.layout == "gpt2":
+        fused = not (a.rope and grouped)  # v (or all three) a view of c_attn's output
+        qkv = ((Kept(n * (d + 2 * kv)),) if fused else ()) + \
+            ((Kept(n * d), Kept(n * kv)) if a.rope and not grouped else ()) + \
+            ((Kept(n * d),) if a.rope and grouped else ()) + \
+            ((Kept(n * d), Kept(n * d)) if grouped else ())
+    else:
+        qkv = (Kept(n * d), *((Kept(n * d),) * 2 if grouped else (Kept(n * kv),) * 2))
+    out = (Kept(n * d),) * (2 if a.rope else 1)
+    return Saves(input=not transposed, kept=(*x, *rope, *qkv, Kept(a.heads * n, "float32"),
+                                             *out), layout=CONTIGUOUS)
 
 
 class TokenArgs(Args):

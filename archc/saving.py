@@ -33,12 +33,17 @@ class Kept:
 @dataclass(frozen=True)
 class Context:
     """What a rule may depend on besides arguments and shapes: train or eval mode, the device
-    (dropout keeps a bool mask on CUDA, an activation-typed one on CPU) and how the input is
-    laid out in memory."""
+    (dropout keeps a bool mask on CUDA, an activation-typed one on CPU), how the input is
+    laid out in memory, whether it requires grad and the activations' element size."""
 
     training: bool = True
     device: str = "cpu"
     layout: str = CONTIGUOUS
+    # whether the op's input requires grad (a composite op keeps more for its input's
+    # gradient: rmsnorm), and the bytes of an activation element (4: float32; a float32 upcast
+    # of a 16-bit input is a copy, of a float32 one the input itself)
+    input_grad: bool = True
+    act_bytes: int = 4
 
 
 @dataclass(frozen=True)

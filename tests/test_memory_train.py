@@ -17,7 +17,7 @@ import torch
 import archc
 from archc import zoo
 from archc.errors import ArchcError, ArchcErrors
-from archc.graph import Network
+from archc.graph import Ids, Network
 from archc.joins import JOINS
 from archc.memory_train import estimate, saved_bytes
 from archc.ops import REGISTRY
@@ -29,6 +29,30 @@ NETWORKS = [(path.stem, name) for path in sorted(SPECS.glob("*.arch"))
             for name in load_program(path).networks]
 SMALL = (64, 96, 128, 160, 224, 299)  # input sides tried, smallest first
 MEMBERS = [m.name for m in zoo.MEMBERS]
+# the language models at the small sizes tests/test_lm.py builds (GPT-2 small is 124M
+# parameters with 50257-wide logits over 1024 tokens); llama's default member is tiny
+TEXT_SMALL = {"gpt2": {"layers": 2, "d": 64, "heads": 4, "vocab": 100, "positions": 32,
+                       "seq": 16}}
+# attention's gpt2 and llama layouts beyond the op's example: grouped and multi-query heads,
+# rotary positions (full and partial), bias, dropout (the math path), tokens laid out DxN
+ATTENTION = [
+    "5x16 attention(4, layout=\"llama\")",
+    "5x16 attention(4, causal=true, layout=\"gpt2\")",
+    "5x16 attention(4, causal=true, kv_heads=2, layout=\"llama\")",
+    "5x16 attention(4, causal=true, kv_heads=1, layout=\"gpt2\")",
+    "5x16 attention(4, causal=true, kv_heads=2, rope=true, layout=\"gpt2\")",
+    "5x16 attention(4, causal=true, rope=true, layout=\"gpt2\")",
+    "5x16 attention(4, rope=true, rotary_dim=2, layout=\"gpt2\", bias=false)",
+    "5x16 attention(4, rope=true, layout=\"llama\", bias=false)",
+    "5x16 attention(4, causal=true, layout=\"gpt2\", dropout=0.1)",
+    "5x16 attention(4, kv_heads=2, layout=\"gpt2\", dropout=0.2)",
+    "5x16 attention(4, causal=true, kv_heads=2, rope=true, layout=\"llama\", dropout=0.1)",
+    "2x4x4 tokens attention(2, causal=true, layout=\"gpt2\")",
+    "2x4x4 tokens attention(2, causal=true, layout=\"llama\")",
+    "8x4x4 tokens attention(2, causal=true, kv_heads=1, rope=true, layout=\"llama\")",
+    "8x4x4 tokens attention(2, kv_heads=1, rope=true, layout=\"gpt2\", dropout=0.2)",
+    "8x4x4 tokens attention(2, causal=true, kv_heads=1, layout=\"llama\", dropout=0.2)",
+]
 
 
 def autograd_saved(model: torch.nn.Module, x: torch.Tensor) -> int:
@@ -57,11 +81,14 @@ def check(net: Network, batch: int = 2, input_grad: bool = False,
     for module in model.modules():  # the running variance must be positive, not garbage
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.reset_running_stats()
-    x = torch.randn(batch, *net.input_shape, dtype=dtype)
+    if isinstance(net.input_shape, Ids):  # token ids: int64, never requiring grad
+        x = torch.randint(net.input_shape.vocab, (batch, *net.input_shape))
+    else:
+        x = torch.randn(batch, *net.input_shape, dtype=dtype)
     if channels_last:  # as archc train lays out model and batches on a GPU
         model, x = model.to(memory_format=torch.channels_last), \
             x.to(memory_format=torch.channels_last)
-    x.requires_grad_(input_grad)
+    x.requires_grad_(input_grad and x.is_floating_point())
     try:
         got = autograd_saved(model, x)
     except NotImplementedError:  # a CPU kernel without bfloat16 (lrn's avg_pool3d)
@@ -102,6 +129,16 @@ def test_op_example(name: str, one_torch_thread) -> None:
             check(net, 2, input_grad, channels_last=True)
 
 
+@pytest.mark.parametrize("case", ATTENTION)
+def test_attention_layouts(case: str, one_torch_thread) -> None:
+    shape, layers = case.split(" ", 1)
+    net = archc.loads(f"network t {{ input {shape} {layers} }}")
+    for input_grad in (False, True):
+        for dtype in (torch.float32, torch.bfloat16):
+            for training in (True, False):
+                check(net, 2, input_grad, dtype, training)
+
+
 @pytest.mark.parametrize("name", sorted(JOINS))
 def test_join_example(name: str, one_torch_thread) -> None:
     join = JOINS[name]
@@ -123,7 +160,7 @@ def test_products_of_three(one_torch_thread) -> None:
 
 @pytest.mark.parametrize("spec,network", NETWORKS, ids=[f"{s}:{n}" for s, n in NETWORKS])
 def test_bundled_spec(spec: str, network: str, one_torch_thread) -> None:
-    net = small(str(SPECS / f"{spec}.arch"), network=network)
+    net = small(str(SPECS / f"{spec}.arch"), TEXT_SMALL.get(spec), network=network)
     check(net)
     check(net, dtype=torch.bfloat16)
     check(net, training=False)
