@@ -230,7 +230,9 @@ def _causal_attention_saved(a: AttentionArgs, i: Shape, c: Context) -> Saves:
     by head, so reshaping it for the output projection copies it (kept). With dropout in
     training the math path keeps float32 copies of q and k (scaled) and v, the softmax, the
     dropout mask and the dropped-out weights (heads x N x N each, float32) and a copy of its
-    output for the output projection."""
+    output for the output projection. Exact from a batch of 2 on (GPT-2 small, 1024 tokens,
+    batch 2: 5,002,141,696 B); at batch 1 the math path reshapes v from the projection
+    without copying it, keeping the projection's storage instead (2 N D more for gpt2)."""
     n, d = i
     kv = _kv_width(a, d)
     grouped = (a.kv_heads or a.heads) != a.heads
