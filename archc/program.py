@@ -58,9 +58,15 @@ def resolve_spec(name: str) -> Path:
     bundled = specs_dir() / f"{name}.arch"
     if bundled.exists():
         return bundled
+    from .zoo import lookup, member_hint  # a zoo member (`efficientnet_b0`): its family's file
+
+    found = lookup(name)
+    if found is not None:
+        return specs_dir() / f"{found.spec}.arch"
     known = [p.stem for p in specs_dir().glob("*.arch")]
-    raise UsageError(f"no such spec file or bundled spec: '{name}'",
-                     hint=did_you_mean(name, known) or f"bundled specs: {', '.join(sorted(known))}")
+    raise UsageError(f"no such spec file, bundled spec or zoo member: '{name}'",
+                     hint=member_hint(name) or f"bundled specs: {', '.join(sorted(known))} "
+                     "(`archc list` shows the zoo)")
 
 
 def read_source(path: Path, display: str, span: Span | None = None) -> str:
@@ -313,7 +319,12 @@ def _where_shown(e: ArchcError) -> tuple[str, int, int]:
 def load_network(source: str | Path, overrides: Mapping[str, Any] | None = None,
                  input_shape: graph.Shape | None = None, network: str | None = None,
                  text: str | None = None) -> tuple[graph.Network, Program]:
-    """Load, check and expand one network; raise ArchcErrors with every error found."""
+    """Load, check and expand one network; raise ArchcErrors with every error found. A zoo
+    member's name (`efficientnet_b0`) loads its family spec with its `--set` values."""
+    if text is None:
+        from .zoo import as_spec
+
+        source, overrides, network = as_spec(source, overrides, network)
     path = resolve_spec(str(source)) if text is None else Path(source)
     prog = load_program(path, text)
     try:

@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
-from .options import add_spec_argument, add_spec_options, depth_option, load_from_args
+from .options import (
+    add_spec_argument,
+    add_spec_options,
+    add_weights_options,
+    depth_option,
+    fit_weights,
+    load_with_weights,
+)
 
 DESCRIPTION = ("Draw one node per layer, blocks as nested clusters, shapes on the edges. "
                "With no -o, print the DOT source. .dot needs nothing installed; .svg/.png/.pdf run "
@@ -18,6 +25,7 @@ DESCRIPTION = ("Draw one node per layer, blocks as nested clusters, shapes on th
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_argument(p)
     add_spec_options(p)
+    add_weights_options(p)
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write FILE.dot, FILE.svg, FILE.png or FILE.pdf (default: DOT on stdout)")
     depth_option(p)
@@ -33,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     if kind not in EMITTERS:  # (before the spec is loaded: arguments first)
         raise UsageError(f"-o {args.output}: unknown output type '{path and path.suffix}'",
                          hint=f"use one of {', '.join('.' + k for k in EMITTERS)}")
-    net = load_from_args(args)
+    net, weights = load_with_weights(args)
+    if weights is not None:  # the trained network (a run's --set and input), checked to fit
+        fit_weights(net, weights)
     if path is None:
         sys.stdout.write(draw(net, "dot", args.depth, args.rankdir).decode())
         return 0

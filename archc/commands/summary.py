@@ -1,5 +1,6 @@
 """`archc summary`: parameters, MACs, FLOPs and activation memory per layer, counted from the
-spec alone (archc/stats.py); a table or one JSON object. Never imports torch."""
+spec alone (archc/stats.py); a table or one JSON object. Imports torch only to check that
+--weights fit."""
 
 from __future__ import annotations
 
@@ -17,7 +18,15 @@ from ..stats import (
     Summary,
     summarize,
 )
-from .options import add_spec_argument, add_spec_options, depth_option, load_from_args, positive
+from .options import (
+    add_spec_argument,
+    add_spec_options,
+    add_weights_options,
+    depth_option,
+    fit_weights,
+    load_with_weights,
+    positive,
+)
 
 DESCRIPTION = ("Count parameters, multiply-accumulates, FLOPs and activation memory per "
                "layer from the spec alone. " + FLOP_CONVENTION + ".")
@@ -26,6 +35,7 @@ DESCRIPTION = ("Count parameters, multiply-accumulates, FLOPs and activation mem
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_argument(p)
     add_spec_options(p)
+    add_weights_options(p)
     depth_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--batch", type=positive, default=1, metavar="N",
@@ -37,7 +47,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = summarize(load_from_args(args), args.depth)
+    net, weights = load_with_weights(args)
+    if weights is not None:  # the trained network (a run's --set and input), checked to fit
+        fit_weights(net, weights)
+        print(f"weights: {weights.source} fit {net.name}", file=sys.stderr)
+    summary = summarize(net, args.depth)
     if args.json:
         print(json.dumps(summary.to_json(args.batch, args.dtype), indent=2))
     else:

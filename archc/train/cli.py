@@ -202,8 +202,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     from archc.train.loop import resolve_device
     from archc.train.source import load_model
 
-    index_path, _ = checkpoint.read_index(args.checkpoint)
-    index, tensors = checkpoint.load(args.checkpoint)
+    index_path, index, tensors = _eval_checkpoint(args)
     recipe = make_recipe(index["recipe"], source=str(index_path))
     shape, classes = _stored_shape(index, index_path)
     params = args.set or _strings(index.get("params"), index_path, "params")
@@ -231,6 +230,29 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     print(f"{args.split} loss {s[0] / s[2]:.3f}, {args.split} acc {s[1] / s[2]:.3f}, "
           f"top-5 {s[3] / s[2]:.3f} ({int(s[2])} examples, epoch {index['epoch']}) on {dev}")
     return 0
+
+
+def _eval_checkpoint(args: argparse.Namespace) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """The index path, index and tensors to evaluate: `--checkpoint PATH` (a run folder means
+    its last checkpoint, as ever), or `--weights RUN [--checkpoint best|last|N]` (a run folder
+    means its best checkpoint, else its last, as for every command taking --weights)."""
+    from archc.train import checkpoint
+
+    if args.weights is None:
+        if args.checkpoint is None:
+            raise TrainError("eval needs the run: --weights RUN (or --checkpoint PATH)")
+        index_path, _ = checkpoint.read_index(Path(args.checkpoint))
+        index, tensors = checkpoint.load(Path(args.checkpoint))
+        return index_path, index, tensors
+    from archc.trained import read_weights
+
+    weights = read_weights(args.weights, args.checkpoint)
+    if weights.run is None:
+        raise TrainError(f"{args.weights}: not a training run's checkpoint (eval needs the "
+                         "run's record: its data, input shape and recipe)")
+    print(f"evaluating {weights.source}", file=sys.stderr)
+    return Path(args.weights), weights.run, {f"model.{k}": v
+                                             for k, v in weights.state_dict.items()}
 
 
 def _stored_shape(index: dict[str, Any], path: Path) -> tuple[tuple[int, int, int], int]:
