@@ -90,6 +90,9 @@ class JoinOp:
     example: str = ""  # a statement using the join, tested on `example_input`
     example_input: str = "4x6x6"
     inputs: Inputs = SAME  # what each branch is fed
+    # The most empty (identity) branches that mean something: add and mul take one (a
+    # residual, a gate's input); a second is a typo (`||`) that doubles or squares the input.
+    identities: int | None = None
 
     @property
     def counts_macs(self) -> bool:
@@ -148,6 +151,7 @@ register(JoinOp(
     source=lambda names: " + ".join(names),
     diagram={"label": "+", "shape": "circle", "width": "0.3", "fixedsize": "true"},
     example="add { conv(4, k=3, pad=1) | }",
+    identities=1,
 ))
 
 
@@ -235,6 +239,7 @@ register(JoinOp(
     source=lambda names: " * ".join(names),
     diagram={"label": "×", "shape": "circle", "width": "0.3", "fixedsize": "true"},
     example="mul { gap conv(4, k=1) sigmoid | }",
+    identities=1,
 ))
 
 

@@ -135,6 +135,10 @@ class Op:
     doc: str = ""
     example: str = ""  # a call exercising the op, tested on `example_input` for every op
     example_input: str = "3x9x9"
+    # Other libraries' names for this op (torch.nn's, timm's, papers'), lower case: an unknown
+    # layer spelled so gets `did you mean` this op, before any near spelling
+    # (archc/pytorch_names.py `layer_hint`).
+    aliases: tuple[str, ...] = ()
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -244,6 +248,8 @@ PoolStride = Annotated[IntPair | None, PlainValidator(_pair_check(1, 1024, optio
 def _describe(v: Any) -> str:
     from .evaluate import type_name
 
+    if v is None:
+        return "none"
     return f"{type_name(v)} {v!r}" if not isinstance(v, bool) else f"a boolean {str(v).lower()}"
 
 
@@ -315,6 +321,7 @@ register(Op(
         "conv(out, k, stride=1, pad=0, dilation=1, groups=1, bias=true)",
     example="conv(4, k=(1, 3), stride=2, pad=(0, 1), groups=1)",
     family="conv", init=xavier_init,
+    aliases=("conv2d", "convolution"),
 ))
 
 
@@ -343,6 +350,7 @@ register(Op(
     doc="fully connected layer on a flat vector, or on every token of NxD: "
         "linear(out, bias=true)",
     example="linear(5)", example_input="12", family="linear", init=xavier_init,
+    aliases=("fc", "fully_connected"),
 ))
 
 # ----------------------------------------------------------------------------- normalisation
@@ -375,6 +383,7 @@ register(Op(
     params=lambda a, i, o: 2 * i[0] if a.affine else 0,
     doc="batch normalisation; 1-D or 2-D from the input rank: bn(eps=1e-5, momentum=0.1)",
     example="bn(eps=0.001)", family="norm",
+    aliases=("batchnorm", "batchnorm2d", "batch_norm"),
 ))
 
 
@@ -394,6 +403,7 @@ register(Op(
     caption=lambda a: f"lrn {a.size}",
     doc="local response normalisation across channels: lrn(size, alpha, beta, k)",
     example="lrn(3)", family="norm",
+    aliases=("localresponsenorm", "local_response_norm"),
 ))
 
 # ----------------------------------------------------------------------------- activations
@@ -516,6 +526,7 @@ register(Op(
     doc="max pooling; k, stride, pad, dilation an integer or a pair (h, w): "
         "maxpool(k, stride=k, pad=0, ceil=false, dilation=1)",
     example="maxpool(3, stride=(2, 1), ceil=true)", family="pooling",
+    aliases=("max_pool", "maxpool2d", "max_pool2d"),
 ))
 register(Op(
     "avgpool", PoolArgs, _pool_shape("avgpool"),
@@ -525,6 +536,7 @@ register(Op(
     doc="average pooling (padding counts as zeros); k, stride, pad an integer or a pair: "
         "avgpool(k, stride=k, pad=0, ceil=false)",
     example="avgpool((2, 3), pad=1)", family="pooling",
+    aliases=("avg_pool", "avgpool2d", "avg_pool2d"),
 ))
 
 
@@ -545,6 +557,7 @@ register(Op(
     caption=lambda a: f"adaptive avgpool {a.h}x{a.w or a.h}",
     doc="adaptive average pooling to a fixed size: adaptive_avgpool(h, w=h)",
     example="adaptive_avgpool(2, 3)", family="pooling",
+    aliases=("adaptiveavgpool2d", "adaptive_avg_pool2d"),
 ))
 register(Op(
     "adaptive_maxpool", AdaptiveArgs, _adaptive_shape,
@@ -553,6 +566,7 @@ register(Op(
     caption=lambda a: f"adaptive maxpool {a.h}x{a.w or a.h}",
     doc="adaptive max pooling to a fixed size: adaptive_maxpool(h, w=h)",
     example="adaptive_maxpool(2)", family="pooling",
+    aliases=("adaptivemaxpool2d", "adaptive_max_pool2d"),
 ))
 register(Op(
     "gap", NoArgs, lambda a, s: (_need_image("gap", s)[0], 1, 1),
@@ -561,6 +575,7 @@ register(Op(
     caption=lambda a: "global avgpool",
     doc="global average pooling to Cx1x1 (nn.AdaptiveAvgPool2d((1, 1)))",
     example="gap", family="pooling",
+    aliases=("global_avgpool", "global_avg_pool", "globalaveragepooling2d", "global_pool"),
 ))
 
 # ----------------------------------------------------------------------------- structure
@@ -584,6 +599,7 @@ register(Op(
     source=lambda a, i, o: Source("nn.Dropout", (a.p,)),
     caption=lambda a: f"dropout {a.p:g}", doc="dropout: dropout(p=0.5), 0 <= p < 1",
     example="dropout(0.25)", family="dropout",
+    aliases=("drop", "dropout2d"),
 ))
 register(Op(
     "identity", NoArgs, _same, torch=lambda a, i, o: _nn().Identity(),

@@ -71,6 +71,7 @@ register(Op(
     doc="layer normalisation over the channels of every position of CxHxW (convnext's "
         "LayerNorm2d), over F, or over each token's D features: layernorm(eps=1e-5)",
     example="layernorm(eps=1e-6)", family="norm",
+    aliases=("ln", "layer_norm"),
 ))
 
 
@@ -99,6 +100,7 @@ register(Op(
     doc="group normalisation of CxHxW (or F) in `groups` groups of channels: "
         "groupnorm(groups, eps=1e-5, affine=true)",
     example="groupnorm(3)", family="norm",
+    aliases=("gn", "group_norm"),
 ))
 
 
@@ -126,6 +128,7 @@ register(Op(
         "per feature, starting at `init`; the parameter is named after the layer: "
         "layer_scale(init=1e-6)",
     example="layer_scale(0.1)", family="norm",
+    aliases=("layerscale",),
 ))
 
 # ----------------------------------------------------------------------------- regularisers
@@ -144,6 +147,7 @@ register(Op(
         "1/(1-p); the identity in eval (torchvision's StochasticDepth(p, mode=\"row\")): "
         "stochastic_depth(p)",
     example="stochastic_depth(0.2)", family="dropout",
+    aliases=("drop_path", "droppath", "stochasticdepth", "drop_connect"),
 ))
 
 # ----------------------------------------------------------------------------- channels
@@ -192,6 +196,7 @@ register(Op(
     caption=lambda a: f"channel shuffle {a.groups}",
     doc="interleave the channels of `groups` groups (ShuffleNet): channel_shuffle(groups)",
     example="channel_shuffle(3)",
+    aliases=("shuffle", "channelshuffle"),
 ))
 
 # ----------------------------------------------------------------------------- resampling
@@ -250,6 +255,7 @@ register(Op(
         "+ dilation * (k - 1) + output_pad + 1: conv_transpose(out, k, stride=1, pad=0, "
         "output_pad=0, dilation=1, groups=1, bias=true)",
     example="conv_transpose(4, k=2, stride=2)", family="conv", init=xavier_init,
+    aliases=("upconv", "deconv", "convtranspose2d", "conv_transpose2d", "transposed_conv"),
 ))
 
 
@@ -291,6 +297,7 @@ register(Op(
     doc="enlarge height and width by an integer factor (or a pair), by nearest neighbour or "
         "bilinear interpolation: upsample(scale=2, mode=\"nearest\", align_corners=none)",
     example='upsample(2, mode="bilinear")', family="pooling",
+    aliases=("interpolate", "upsampling", "upsamplingnearest2d", "upsamplingbilinear2d"),
 ))
 
 

@@ -61,6 +61,7 @@ register(Op(
     doc="NxD -> (N+1)xD: a learnable token (starting at zeros) put before the others; the "
         "parameter is named after the layer (VisionTransformer's class_token)",
     example="class_token", example_input="4x6",
+    aliases=("cls_token",),
 ))
 
 
@@ -81,6 +82,7 @@ register(Op(
     doc="adds a learnable NxD position embedding (normal, std 0.02), a parameter named after "
         "the layer (vision_transformer.Encoder's pos_embedding)",
     example="pos_embedding", example_input="4x6",
+    aliases=("position_embedding", "positional_embedding", "pos_embed"),
 ))
 
 
@@ -112,6 +114,7 @@ register(Op(
     doc="multi-head self-attention over NxD tokens, torch.nn.MultiheadAttention(D, heads, "
         "batch_first=True) with its parameter names: attention(heads, dropout=0, bias=true)",
     example="attention(2)", example_input="5x8", family="attention",
+    aliases=("mha", "multiheadattention", "multihead_attention", "self_attention"),
 ))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -233,3 +234,57 @@ def test_zoo_member_built_with_a_torchvision_state_dict(tmp_path, capsys):
     code, _, err = cli(capsys, "summary", "mobilenet_v3_small", "--weights",
                        tmp_path / "w.safetensors")
     assert code == 0, err
+
+
+# ----------------------------------------------------------------------------- edges met on the way
+
+
+def test_input_tokens_on_the_command_line(tmp_path, capsys):
+    spec = tmp_path / "t.arch"
+    spec.write_text("network t {\n  input 4x8\n  layernorm\n  linear(3)\n}\n")
+    code, out, err = cli(capsys, "summary", spec, "--input", "5x8", "--json")
+    assert code == 0, err
+    assert json.loads(out)["input"] == [5, 8] and json.loads(out)["output"] == [5, 3]
+    model = archc.build(archc.load(spec, input_shape=(5, 8)))
+    assert tuple(model(torch.rand(2, 5, 8)).shape) == (2, 5, 3)
+
+
+def test_repeat_count_in_c_without_parentheses(tmp_path, capsys):
+    bare = "network n {\n  input 3x8x8\n  conv(4, k=1)\n  relu * in.c\n}\n"
+    net = archc.loads(bare)
+    assert [n for n, _, _ in archc.shapes(net)] == \
+        [n for n, _, _ in archc.shapes(archc.loads(bare.replace("in.c", "(in.c)")))]
+    assert len(archc.shapes(net)) == 1 + 1 + 3  # conv, the repeat, a relu per input channel
+    spec = tmp_path / "n.arch"
+    spec.write_text(bare)
+    assert main(["fmt", "--check", str(spec)]) == 0  # and fmt keeps it bare
+
+
+def test_train_skips_dangling_and_looping_links(tmp_path, capsys, one_torch_thread):
+    root = write_folder(tmp_path / "imgs", per_class=4)
+    (root / "train" / "cat" / "dangling.png").symlink_to(tmp_path / "nowhere.png")
+    (root / "train" / "dog" / "loop.png").symlink_to(root / "train" / "dog" / "loop.png")
+    code = main(["train", str(TINY_RGB), "--data-dir", str(root), "--set", "classes=2",
+                 "--epochs", "1", "--device", "cpu", "--no-progress", "--no-tensorboard",
+                 "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")])
+    out, err = capsys.readouterr()
+    assert code == 0 and "Traceback" not in err
+    for name in ("cat/dangling.png", "dog/loop.png"):
+        assert f"{root / 'train' / name}: skipped, not a readable image" in err, err
+    # --no-progress: one line per epoch; 2 classes: no top-5 anywhere
+    assert re.search(r"^epoch 1/1: loss \d\.\d{3}, train acc \d\.\d{3}, test acc \d\.\d{3}, "
+                     r"[\d,]+ ex/s, \d+\.\d s$", out, re.M), out
+    assert "top-5" not in out
+    index = json.loads((tmp_path / "run" / "checkpoint.json").read_text())
+    assert "test_top5" not in index["history"][0]
+    code = main(["eval", str(TINY_RGB), "--weights", str(tmp_path / "run"), "--data-dir",
+                 str(root), "--device", "cpu", "--cache-dir", str(tmp_path / "cache")])
+    out, err = capsys.readouterr()
+    assert code == 0 and "test acc" in out and "top-5" not in out and "best: epoch 1" in err
+    # every mismatch of spec and data at once: channels and classes
+    code = main(["train", str(TINY_RGB.with_name("tiny.arch")), "--data-dir", str(root),
+                 "--epochs", "1", "--device", "cpu", "--no-progress", "--no-tensorboard",
+                 "--out", str(tmp_path / "run2"), "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert code == 1 and "the data's images have 3 channels" in err
+    assert "the network's output is 10, the data has 2 classes" in err

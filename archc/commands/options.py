@@ -46,8 +46,9 @@ def parse_input(text: str | None) -> tuple[int, ...] | None:
         dims = tuple(int(d) for d in text.lower().split("x"))
     except ValueError:
         dims = ()
-    if len(dims) not in (1, 3) or min(dims) < 1:
-        raise UsageError(f"--input expects CxHxW (like 1x224x224) or F, got '{text}'")
+    if len(dims) not in (1, 2, 3) or min(dims) < 1:
+        raise UsageError(f"--input expects CxHxW (like 1x224x224), NxD (N tokens of D "
+                         f"features, like 196x768) or F, got '{text}'")
     if max(dims) > MAX_DIM:
         raise UsageError(f"--input {text}: each size must be at most {MAX_DIM}")
     return dims

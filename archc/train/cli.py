@@ -227,8 +227,9 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     dd = to_device(split, (shape[1], shape[2]), device, *norm)
     s = evaluate(model, dd, args.eval_batch_size, amp, World()).tolist()
     dev = f"cuda:{device.index}" if device.type == "cuda" else str(device)
+    top5 = f"top-5 {s[3] / s[2]:.3f} " if classes > 5 else ""  # (of <= 5 classes: always 1)
     print(f"{args.split} loss {s[0] / s[2]:.3f}, {args.split} acc {s[1] / s[2]:.3f}, "
-          f"top-5 {s[3] / s[2]:.3f} ({int(s[2])} examples, epoch {index['epoch']}) on {dev}")
+          f"{top5}({int(s[2])} examples, epoch {index['epoch']}) on {dev}")
     return 0
 
 

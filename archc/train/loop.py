@@ -217,6 +217,10 @@ class Trainer:
             self.out(f"training on {dev}{procs} ({describe(rt.engine, rt.amp, rt.channels_last)})")
         for epoch in range(len(self.history) + 1, r.epochs + 1):
             record = self._epoch(epoch, stepper, schedule, model, train, test, rt)
+            if self.info.get("classes", 6) <= 5:  # top-5 of 5 classes or fewer: always 1
+                record.pop("test_top5", None)
+            if world.is_main and not cfg.progress:  # no bar: one line per epoch (CI logs)
+                self.out(report.epoch_line(record, r.epochs))
             self.history.append(record)
             if self.tb is not None:
                 self.tb.epoch(record)
