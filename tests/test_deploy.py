@@ -288,3 +288,11 @@ def test_train_skips_dangling_and_looping_links(tmp_path, capsys, one_torch_thre
     err = capsys.readouterr().err
     assert code == 1 and "the data's images have 3 channels" in err
     assert "the network's output is 10, the data has 2 classes" in err
+
+
+def test_export_by_member_name_equals_the_spec_and_its_set(tmp_path, capsys):
+    by_name, by_spec = tmp_path / "a.py", tmp_path / "b.py"
+    assert main(["export", "squeezenet1_1", "-o", str(by_name)]) == 0
+    assert main(["export", "tv_squeezenet", "--set", "version=1.1", "-o", str(by_spec)]) == 0
+    body = [t.split('"""', 2)[2] for t in (by_name.read_text(), by_spec.read_text())]
+    assert body[0] == body[1] and "version: float = 1.1" in body[0]
