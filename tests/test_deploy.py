@@ -179,15 +179,33 @@ def test_export_carries_the_preprocessing_and_reproduces_predict(trained, capsys
 def test_onnx_export_carries_the_preprocessing(trained, capsys, tmp_path):
     import onnx
 
-    _, _, run = trained
+    _, root, run = trained
     code, _, err = cli(capsys, "export", TINY_RGB, "--weights", run, "-o", tmp_path / "m.onnx")
     assert code == 0, err
+    assert "exporting tiny_rgb with torch.onnx.export ..." in err and "exported in " in err
     props = {p.key: json.loads(p.value) for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props
              if p.key != "archc.preprocessing"}
     recipe = json.loads((run / "best.json").read_text())["recipe"]
     assert props["archc.class_names"] == ["cat", "dog"] and props["archc.resize"] == 24
     assert props["archc.mean"] == recipe["mean"] and props["archc.std"] == recipe["std"]
     assert props["archc.input_shape"] == [3, 24, 24]
+    # the metadata is all a deployer needs: onnxruntime on the image so preprocessed
+    import onnxruntime as ort
+
+    from archc.preprocess import Preprocessing
+
+    image = root / "val" / "dog" / "2.png"
+    code, out, err = cli(capsys, "predict", TINY_RGB, "--weights", run, image, "--format",
+                         "json")
+    assert code == 0, err
+    want = {t["index"]: t["probability"] for t in json.loads(out)[0]["top"]}
+    prep = Preprocessing(tuple(props["archc.input_shape"]), props["archc.resize"],
+                         tuple(props["archc.mean"]), tuple(props["archc.std"]))
+    with Image.open(image) as img:
+        x = prep(img)[None].numpy()
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    probs = torch.from_numpy(session.run(None, {"input": x})[0]).softmax(1)[0].tolist()
+    np.testing.assert_allclose(probs, [want[0], want[1]], rtol=0, atol=1e-5)
 
 
 # ----------------------------------------------------------------------------- the zoo by name

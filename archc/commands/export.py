@@ -88,8 +88,13 @@ def _onnx(args: argparse.Namespace, out: Path) -> None:
 
         prep = Preprocessing.from_run(weights.run)
         metadata = prep.metadata() if prep is not None else {}
+    import time
+
+    print(f"exporting {net.name} with torch.onnx.export ...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
     export_onnx(net, out, weights.state_dict if weights is not None else None, args.seed,
                 metadata)
+    print(f"exported in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
 FORMATS: dict[str, Callable[[argparse.Namespace, Path], None]] = {
