@@ -64,7 +64,7 @@ def resolve_spec(name: str) -> Path:
     if found is not None:
         return specs_dir() / f"{found.spec}.arch"
     known = [p.stem for p in specs_dir().glob("*.arch")]
-    raise UsageError(f"no such spec file, bundled spec or zoo member: '{name}'",
+    raise UsageError(f"no such spec file or bundled spec: '{name}'",
                      hint=member_hint(name) or f"bundled specs: {', '.join(sorted(known))} "
                      "(`archc list` shows the zoo)")
 

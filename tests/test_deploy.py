@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -218,6 +221,7 @@ def test_zoo_members_by_name(capsys):
         sum(p.numel() for p in tvm.efficientnet_b0().parameters())
     code, _, err = cli(capsys, "summary", "efficientnet_b9")
     assert code == 2
+    assert "no such spec file or bundled spec: 'efficientnet_b9'" in err
     assert "did you mean 'efficientnet_b7' (tv_efficientnet --set variant=b7)?" in err
     code, _, err = cli(capsys, "check", "convnext_tiny")
     assert code == 0, err
@@ -306,6 +310,14 @@ def test_train_skips_dangling_and_looping_links(tmp_path, capsys, one_torch_thre
     err = capsys.readouterr().err
     assert code == 1 and "the data's images have 3 channels" in err
     assert "the network's output is 10, the data has 2 classes" in err
+    # ... before torch is imported (seconds on a loaded machine): in a fresh interpreter
+    code = ("import sys; from archc.cli import main; rc = main(sys.argv[1:]); "
+            "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code, "train", str(TINY_RGB.with_name(
+        "tiny.arch")), "--data-dir", str(root), "--device", "cpu", "--no-tensorboard", "--out",
+        str(tmp_path / "run3"), "--cache-dir", str(tmp_path / "cache")], capture_output=True,
+        text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert proc.returncode == 1 and "3 channels" in proc.stderr and "2 classes" in proc.stderr
 
 
 def test_export_by_member_name_equals_the_spec_and_its_set(tmp_path, capsys):

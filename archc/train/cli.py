@@ -69,12 +69,10 @@ def _say(args: argparse.Namespace, text: str) -> None:
 
 
 def train(args: argparse.Namespace) -> int:
-    from archc.train import checkpoint, dist
-    from archc.train.loop import RunConfig, Trainer, resolve_device
+    from archc.train import checkpoint
     from archc.train.report import book_lines
     from archc.train.source import load_model
 
-    world = dist.from_env()
     flags = _cli_recipe(args)
     src = load_model(args.spec, args.set, args.network)
     run_dir = _run_dir(args, src.name)
@@ -92,6 +90,11 @@ def train(args: argparse.Namespace) -> int:
     recipe = _finish_recipe(recipe, data)
     shape = _network_shape(recipe, data)
     model_fn = src.fit(shape, len(data.classes), recipe.resize is not None)
+    # torch only now: a spec that does not fit the data is reported without waiting for it
+    from archc.train import dist
+    from archc.train.loop import RunConfig, Trainer, resolve_device
+
+    world = dist.from_env()
     progress = not (args.no_progress or args.quiet)
     cfg = RunConfig(recipe=recipe, size=(shape[1], shape[2]), seed=seed, device=args.device,
                     engine=args.engine, channels_last=args.channels_last,
