@@ -88,6 +88,8 @@ def test_predict_reproduces_training_evaluation(trained, capsys):
         assert set(got) == {0, 1}  # --top 5 shows at most the 2 classes
         assert [t["class"] for t in row["top"]][0] == ["cat", "dog"][int(p.argmax())]
         np.testing.assert_allclose([got[0], got[1]], p.tolist(), rtol=0, atol=1e-6)
+    right = sum(r["top"][0]["class"] == Path(r["file"]).parent.name for r in rows)
+    assert right >= 0.75 * len(rows)  # the run learned the brightness bands (1.0 measured)
     code, out, _ = cli(capsys, "predict", TINY_RGB, "--weights", run, files[0], "--top", "1")
     assert code == 0 and out.count("\n") == 1 and out.startswith(f"{files[0]}: ")
 
