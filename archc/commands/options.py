@@ -147,7 +147,7 @@ def spec_with_weights(args: argparse.Namespace):
 
     weights = read_weights(args.weights, args.checkpoint)
     if weights.run is not None:
-        sets = sets or weights.params
+        sets = {**weights.params, **sets}  # the command line's --set values win
         shape = shape or weights.input_shape
         network = network or weights.network
     else:
