@@ -67,7 +67,8 @@ class Once(argparse.Action):
 
 
 def add_spec_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", metavar="FILE", help="a .arch file or a bundled spec name")
+    p.add_argument("spec", metavar="FILE", help="a .arch file, a bundled spec or a zoo member "
+                   "(any name `archc list` prints)")
 
 
 def add_spec_options(p: Any) -> None:
