@@ -173,7 +173,12 @@ def run(steps: Stages) -> Compiled:
 def compile_spec(source: str | Path, overrides: Mapping[str, Any] | None = None,
                  input_shape: graph.Shape | None = None, network: str | None = None,
                  text: str | None = None) -> Compiled:
-    """A spec file (or a bundled spec by name, when `text` is None), compiled."""
+    """A spec file (or, when `text` is None, a bundled spec or a zoo member by name:
+    `efficientnet_b0` compiles its family spec with its `--set` values), compiled."""
+    if text is None:
+        from .zoo import as_spec
+
+        source, overrides, network = as_spec(source, overrides, network)
     path = resolve_spec(str(source)) if text is None else Path(source)
     return run(stages(path, text, overrides=overrides, input_shape=input_shape,
                       network=network))

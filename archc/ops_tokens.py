@@ -69,6 +69,7 @@ register(Op(
         "parameter is named after the layer (VisionTransformer's class_token)",
     example="class_token", example_input="4x6",
     saved=lambda a, i, o, c: Saves(layout=CONTIGUOUS),  # torch.cat keeps nothing
+    aliases=("cls_token",),
 ))
 
 
@@ -90,6 +91,7 @@ register(Op(
         "the layer (vision_transformer.Encoder's pos_embedding)",
     example="pos_embedding", example_input="4x6",
     saved=lambda a, i, o, c: NOTHING,  # an addition
+    aliases=("position_embedding", "positional_embedding", "pos_embed"),
 ))
 
 
@@ -122,6 +124,7 @@ register(Op(
         "batch_first=True) with its parameter names: attention(heads, dropout=0, bias=true)",
     example="attention(2)", example_input="5x8", family="attention",
     saved=lambda a, i, o, c: _attention_saved(a, i, c),
+    aliases=("mha", "multiheadattention", "multihead_attention", "self_attention"),
 ))
 
 

@@ -16,7 +16,7 @@ from archc.resources import prelude_path
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = sorted([*(ROOT / "specs").glob("*.arch"), *(ROOT / "tests" / "cases").glob("*.arch"),
-                 prelude_path()])
+                 *(ROOT / "examples" / "plugins").glob("*.arch"), prelude_path()])
 NODE_TYPES = {cls for _, cls in inspect.getmembers(ast, inspect.isclass)
               if dataclasses.is_dataclass(cls) and cls.__module__ == ast.__name__}
 
