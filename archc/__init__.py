@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["ArchcError", "ArchcErrors", "Join", "Layer", "Network", "Scope", "Span", "build",
-           "load", "loads", "shapes"]
+           "load", "load_trained", "loads", "shapes"]
 __version__ = "0.1.0"
 
 
@@ -48,10 +48,20 @@ def shapes(net: Network) -> list[tuple[str, str, Shape]]:
     return rows
 
 
-def build(net: Network, max_memory: int | None = None) -> torch.nn.Module:
+def build(net: Network, max_memory: int | None = None, weights: str | Path | None = None,
+          checkpoint: str | None = None) -> torch.nn.Module:
     """The torch.nn.Module of a checked network (imports torch). Raises a LimitError instead if
     its float32 parameters, or one sample's activations, need more than `max_memory` bytes
-    (default archc.limits.MAX_MEMORY)."""
+    (default archc.limits.MAX_MEMORY). `weights` loads by name what `--weights` takes: a run
+    folder (`checkpoint`: best, last or N), a checkpoint's .json or .safetensors, a state_dict
+    file."""
+    if weights is not None:
+        from .trained import read_weights
+        from .weights import import_state_dict
+
+        model = build(net, max_memory)
+        import_state_dict(net, model, read_weights(weights, checkpoint).state_dict)
+        return model
     from .emit.torch import build_module
     from .limits import MAX_MEMORY
     from .memory import require
@@ -69,3 +79,27 @@ def build(net: Network, max_memory: int | None = None) -> torch.nn.Module:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ArchcError(f"building '{net.name}' ran out of memory: {first}",
                          hint="a smaller spec, or a machine with more memory") from None
+
+
+def load_trained(weights: str | Path, spec: str | Path | None = None,
+                 checkpoint: str | None = None) -> torch.nn.Module:
+    """The network of a training run with its weights, in eval mode: `weights` is the run
+    folder (or a checkpoint's .json/.safetensors), `spec` defaults to the one the run was
+    trained from, and the run's --set values and input shape apply. The module's
+    `preprocessing` attribute turns a PIL image into its input: `model.preprocessing(img)`."""
+    from .preprocess import Preprocessing
+    from .trained import read_weights
+    from .weights import import_state_dict
+
+    found = read_weights(weights, checkpoint)
+    if found.run is None:
+        raise ArchcError(f"'{weights}' is not a training run's checkpoint",
+                         hint="load a state_dict with archc.build(net, weights=...)")
+    source = spec if spec is not None else found.run.get("spec")
+    if not isinstance(source, (str, Path)):
+        raise ArchcError(f"'{weights}' does not record its spec; pass spec=")
+    net = load(source, found.params, found.input_shape, found.network)
+    model = build(net)
+    import_state_dict(net, model, found.state_dict)
+    model.preprocessing = Preprocessing.from_run(found.run)  # type: ignore[assignment]
+    return model.eval()

@@ -89,6 +89,8 @@ INPUT_PLACEMENT = _code("A0502", "input-placement", "`input` given twice or not 
 TOP_LEVEL_ONLY = _code("A0503", "top-level-only", "`input` or `train` inside a block or group")
 EMPTY_SPEC = _code("A0504", "empty-spec", "a file that defines nothing")
 NO_NETWORK = _code("A0505", "no-network", "building a file that defines no network")
+IDENTITY_TWICE = _code("A0506", "identity-twice", "an add or mul with more than one identity "
+                       "branch (`||`)")
 
 # -- A06: files
 USE_PATH = _code("A0601", "use-path", "a `use` path that is not allowed")

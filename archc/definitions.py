@@ -16,11 +16,17 @@ from .expand import Expander, _Abort
 from .limits import MAX_ERRORS
 from .work import OutOfWork, Work
 
+Reuse = dict[tuple[int, ...], tuple[tuple[Any, ...], list[ArchcError], int]]
+
 
 def check_definitions(defs: Iterable[ast.Definition], blocks: Mapping[str, ast.Definition],
-                      skip: Set[str], work: Work) -> list[ArchcError]:
+                      skip: Set[str], work: Work, reuse: Reuse | None = None,
+                      kept: Reuse | None = None) -> list[ArchcError]:
     """The errors of every definition in `defs` (blocks named in `skip`, recursive or broken,
-    are left out: they are reported once already), against one work budget."""
+    are left out: they are reported once already), against one work budget. `reuse`: the
+    results of a previous run (the language server's), by the identity of a definition and of
+    the blocks it calls (a call binds their parameters; their bodies are checked on their own);
+    what this run used or made goes into `kept`."""
     errors: list[ArchcError] = []
     for defn in defs:
         if defn.kind == "block" and defn.name in skip:
@@ -28,9 +34,28 @@ def check_definitions(defs: Iterable[ast.Definition], blocks: Mapping[str, ast.D
         if len(errors) >= MAX_ERRORS:  # more definitions to check: say that some are not
             errors.append(too_many_errors(defn.span))
             break
-        errors += check_definition(defn, blocks, skip, work)
+        errors += _checked(defn, blocks, skip, work, reuse, kept)
         if work.exhausted:
             break
+    return errors
+
+
+def _checked(defn: ast.Definition, blocks: Mapping[str, ast.Definition], skip: Set[str],
+             work: Work, reuse: Reuse | None, kept: Reuse | None) -> list[ArchcError]:
+    if reuse is None or kept is None:
+        return check_definition(defn, blocks, skip, work)
+    callees = tuple(dict.fromkeys(blocks[c.name] for c in ast.calls(defn.body)
+                                  if c.name in blocks))
+    key = (id(defn), *map(id, callees), hash(frozenset(skip)))
+    hit = reuse.get(key)
+    if hit is not None and work.done + hit[2] <= work.limit:
+        work.done += hit[2]
+        kept[key] = hit
+        return list(hit[1])
+    before = work.done
+    errors = check_definition(defn, blocks, skip, work)
+    if not work.exhausted:
+        kept[key] = ((defn, *callees), list(errors), work.done - before)
     return errors
 
 

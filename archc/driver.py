@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import ast, graph
-from .definitions import check_definitions, merge
+from .definitions import Reuse, check_definitions, merge
 from .errors import ArchcError, ArchcErrors, NameError_, located_for_user, too_many_errors
 from .expand import expand_network
 from .limits import MAX_ERRORS
@@ -57,12 +57,69 @@ class Compiled:
 Stages = Generator[None, None, Compiled]
 
 
+@dataclass
+class Memo:
+    """The networks one document's last analysis expanded, for the language server: a network
+    is expanded again only when its definition or a block it reaches is not the very same AST
+    object as before. The server's parser returns an unchanged definition's AST from its cache
+    (archc/lsp/analysis.py `parse_by_definition`), so an edit re-expands the network it is in
+    and those that call the block it is in, never the others. Identity, not equality: a
+    definition that moved keeps its text but not its spans, and must be expanded anew."""
+
+    # key -> (the objects the key names, kept alive so that their ids stay theirs; the network;
+    # its errors; the steps of the work budget it took)
+    entries: dict[tuple[int, ...], tuple[tuple[Any, ...], graph.Network | None,
+                                         list[ArchcError], int]] = field(default_factory=dict)
+    hits: int = 0  # networks reused by the last analysis (tests, the benchmark)
+    definitions: Reuse = field(default_factory=dict)  # archc/definitions.py's, likewise
+
+
+def _reached(defn: ast.Definition, blocks: Mapping[str, ast.Definition]) -> list[ast.Definition]:
+    """`defn` and every block it reaches through calls, each once, in a fixed order."""
+    out = [defn]
+    seen = {defn.name}
+    i = 0
+    while i < len(out):
+        for call in ast.calls(out[i].body):
+            b = blocks.get(call.name)
+            if b is not None and b.name not in seen:
+                seen.add(b.name)
+                out.append(b)
+        i += 1
+    return out
+
+
+def _expand(defn: ast.Definition, prog: Program, overrides: Mapping[str, Any] | None,
+            input_shape: graph.Shape | None, work: Work, memo: Memo | None,
+            kept: dict[tuple[int, ...], Any]) -> tuple[graph.Network | None, list[ArchcError]]:
+    """expand_network, or its result of the last analysis when nothing it reads has changed
+    (and the budget has room for the steps it took)."""
+    if memo is None or overrides or input_shape is not None:
+        return expand_network(defn, prog.blocks, prog.cyclic, overrides, input_shape,
+                              prog.path, work)
+    reached = tuple(_reached(defn, prog.blocks))
+    key = (*map(id, reached), hash(frozenset(prog.cyclic)), hash(prog.path))
+    hit = memo.entries.get(key)
+    if hit is not None and work.done + hit[3] <= work.limit:
+        work.done += hit[3]
+        memo.hits += 1
+        kept[key] = hit
+        return hit[1], list(hit[2])
+    before = work.done
+    net, errors = expand_network(defn, prog.blocks, prog.cyclic, None, None, prog.path, work)
+    if not work.exhausted:
+        kept[key] = (reached, net, list(errors), work.done - before)
+    return net, errors
+
+
 def stages(path: str | Path, text: str | None = None, *,
            overrides: Mapping[str, Any] | None = None, input_shape: graph.Shape | None = None,
-           network: str | None = None, parse_file: ParseFile | None = None) -> Stages:
+           network: str | None = None, parse_file: ParseFile | None = None,
+           memo: Memo | None = None) -> Stages:
     """Compile one file, yielding between stages. `overrides` and `input_shape` apply to the
     chosen network; the others expand with their defaults. An unknown `network` name is a
-    UsageError, raised after loading."""
+    UsageError, raised after loading. `memo`: reuse the networks of the last analysis whose
+    definitions are unchanged (the language server's, one per document)."""
     yield  # a newer edit may have come while this waited (the language server)
     prog = load_program(path, text, parse_file)
     chosen = pick_network(prog, network).name if network is not None else next(
@@ -71,13 +128,15 @@ def stages(path: str | Path, text: str | None = None, *,
     if any(not isinstance(e, NameError_) for e in prog.errors) and not prog.networks:
         return _finish(done)  # nothing parsed that a later stage could check
     work = Work()  # one budget for the file: a thousand networks get no more than one
+    kept: dict[tuple[int, ...], Any] = {}
+    if memo is not None:
+        memo.hits = 0
     for i, (name, defn) in enumerate(prog.networks.items()):
         if i:
             yield
         mine = name == chosen
-        net, errors = expand_network(defn, prog.blocks, prog.cyclic,
-                                     overrides if mine else None,
-                                     input_shape if mine else None, prog.path, work)
+        net, errors = _expand(defn, prog, overrides if mine else None,
+                              input_shape if mine else None, work, memo, kept)
         done.diagnostics += [(e, name) for e in errors]
         if net is not None:
             done.networks[name] = net
@@ -85,13 +144,19 @@ def stages(path: str | Path, text: str | None = None, *,
             return _finish(done)
         if len(done.diagnostics) >= MAX_ERRORS:
             return _finish(done, stopped=True)
+    if memo is not None:
+        memo.entries = kept  # only what this analysis used: the memo never grows
     yield
     # Then every definition, called or not, with its parameters unknown (archc/definitions.py)
     # (a budget of its own: this pass is linear in the text, and a spec whose networks come
     # near the limit must not fail for being checked once more)
     concrete = done.errors
-    found = [*prelude_errors(), *check_definitions(prog.definitions, prog.blocks, prog.cyclic,
-                                                   work.another())]
+    made: Reuse = {}
+    found = [*prelude_errors(), *check_definitions(
+        prog.definitions, prog.blocks, prog.cyclic, work.another(),
+        memo.definitions if memo is not None else None, made if memo is not None else None)]
+    if memo is not None:
+        memo.definitions = made
     done.diagnostics += [(e, None) for e in merge(concrete, found)[len(concrete):]]
     return _finish(done)
 
@@ -108,7 +173,12 @@ def run(steps: Stages) -> Compiled:
 def compile_spec(source: str | Path, overrides: Mapping[str, Any] | None = None,
                  input_shape: graph.Shape | None = None, network: str | None = None,
                  text: str | None = None) -> Compiled:
-    """A spec file (or a bundled spec by name, when `text` is None), compiled."""
+    """A spec file (or, when `text` is None, a bundled spec or a zoo member by name:
+    `efficientnet_b0` compiles its family spec with its `--set` values), compiled."""
+    if text is None:
+        from .zoo import as_spec
+
+        source, overrides, network = as_spec(source, overrides, network)
     path = resolve_spec(str(source)) if text is None else Path(source)
     return run(stages(path, text, overrides=overrides, input_shape=input_shape,
                       network=network))

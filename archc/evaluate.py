@@ -97,7 +97,8 @@ FUNCTIONS: dict[str, Function] = {
 def type_name(value: Any) -> str:
     t = kind(value)
     names: dict[type | None, str] = {bool: "a boolean", int: "an integer", float: "a number",
-                                     str: "a string", tuple: "a tuple", None: "a value"}
+                                     str: "a string", tuple: "a tuple", None: "a value",
+                                     type(None): "the literal"}
     return names.get(t) or str(getattr(t, "__name__", "a value"))
 
 
@@ -119,6 +120,14 @@ def _either(*values: Any) -> Unknown:
     return Unknown(kinds.pop() if len(kinds) == 1 else None)
 
 
+# Python's spellings of the literals, as habit writes them (`bias=False`).
+PYTHON_LITERALS = {
+    "True": "write 'true': archc's literals are lower case",
+    "False": "write 'false': archc's literals are lower case",
+    "None": "write 'none': archc's literals are lower case",
+}
+
+
 def evaluate(expr: ast.Expr, env: Mapping[str, Any]) -> Any:
     """The value of an expression; located errors for unknown names and type errors."""
     if isinstance(expr, ast.Lit):
@@ -126,6 +135,7 @@ def evaluate(expr: ast.Expr, env: Mapping[str, Any]) -> Any:
     if isinstance(expr, ast.Var):
         if expr.name not in env:
             raise NameError_(f"unknown parameter '{expr.name}'", expr.span,
+                             PYTHON_LITERALS.get(expr.name) or
                              did_you_mean(expr.name, [k for k in env if k != IN]),
                              code=codes.UNKNOWN_PARAMETER)
         return env[expr.name]

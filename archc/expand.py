@@ -27,7 +27,7 @@ from .errors import (
 )
 from .evaluate import IN, UNKNOWN_SHAPE, ShapeUnknown, Unknown, evaluate, kind, type_name
 from .ids import check_ties, ids_shape, joined_ids, token_ids
-from .join_errors import explain_join
+from .join_errors import explain_join, identity_twice
 from .limits import (
     MAX_BLOCK_DEPTH,
     MAX_DIM,
@@ -192,6 +192,9 @@ class Expander:
 
     # -- joins
     def _join(self, st: ast.Branches, env, shape, namer, items):
+        error = identity_twice(st.op, [not b for b in st.branches], st.span)
+        if error is not None:
+            self.errors.append(error)
         ins = self._branch_inputs(st, shape)
         outs: list[graph.Shape | None] = []
         branches = []
@@ -343,13 +346,15 @@ class Expander:
             raise ArgumentError(f"{callee}: takes at most {len(names)} positional arguments, "
                                 f"got {len(st.args)}", st.args[len(names)].span, sig(),
                                 code=codes.TOO_MANY_ARGUMENTS)
+        unknown = [ArgumentError(f"{callee}: unknown argument '{kw.name}'", kw.span,
+                                 argument_hint(kw.name, callee, names, callee in REGISTRY)
+                                 or sig(), code=codes.UNKNOWN_ARGUMENT)
+                   for kw in st.kwargs if kw.name not in names]
+        if unknown:  # every one of the call (`padding=1, kernel_size=3`), not just the first
+            self.errors.extend(unknown[:-1])
+            raise unknown[-1]
         bound = {n: (self.value(e, env), e.span) for n, e in zip(names, st.args, strict=False)}
         for kw in st.kwargs:
-            if kw.name not in names:
-                raise ArgumentError(f"{callee}: unknown argument '{kw.name}'", kw.span,
-                                    argument_hint(kw.name, callee, names, callee in REGISTRY)
-                                    or sig(),
-                                    code=codes.UNKNOWN_ARGUMENT)
             if kw.name in bound:
                 raise ArgumentError(f"{callee}: argument '{kw.name}' given twice", kw.span, sig(),
                                     code=codes.ARGUMENT_TWICE)

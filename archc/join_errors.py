@@ -34,6 +34,24 @@ def explain_join(err: ArchcError, op: str, span: Span, block: str | None,
     return err
 
 
+def identity_twice(op: str, empty: Sequence[bool], span: Span) -> ArchcError | None:
+    """An add or mul with more empty branches than its record allows (`add { f || }`): what it
+    would build, and the two fixes."""
+    from . import codes, joins
+
+    allowed = joins.lookup(op).identities
+    count = sum(empty)
+    if allowed is None or count <= allowed or count == len(empty):
+        return None  # (`add { | }`, all empty, reads like no residual: not the typo)
+    built = {"add": f"f(x) + {count}·x", "mul": f"f(x) · x^{count}"}.get(op, "")
+    return ArchcError(f"{op}: {count} branches are the identity (empty), so this builds "
+                      f"{built or f'{count} copies of the input'}", span,
+                      "an empty branch passes the input through; one is a shortcut. Remove the "
+                      "extra '|' (`||` is two empty branches), or write `identity` in each "
+                      "branch if the input is meant to count twice",
+                      code=codes.IDENTITY_TWICE)
+
+
 def _none(ins: Sequence[graph.Shape], outs: Sequence[graph.Shape],
           identity: Sequence[bool]) -> str | None:
     return None

@@ -103,6 +103,9 @@ class JoinOp:
     # whether each requires grad, and each one's layout; checked against saved_tensors_hooks
     saved: Callable[[Sequence[Shape], Shape, Sequence[bool], Sequence[str]], JoinSaves] = \
         _keeps_nothing
+    # The most empty (identity) branches that mean something: add and mul take one (a
+    # residual, a gate's input); a second is a typo (`||`) that doubles or squares the input.
+    identities: int | None = None
 
     @property
     def counts_macs(self) -> bool:
@@ -161,6 +164,7 @@ register(JoinOp(
     source=lambda names: " + ".join(names),
     diagram={"label": "+", "shape": "circle", "width": "0.3", "fixedsize": "true"},
     example="add { conv(4, k=3, pad=1) | }",
+    identities=1,
 ))
 
 
@@ -271,6 +275,7 @@ register(JoinOp(
     source=lambda names: " * ".join(names),
     diagram={"label": "×", "shape": "circle", "width": "0.3", "fixedsize": "true"},
     example="mul { gap conv(4, k=1) sigmoid | }", saved=_mul_saved,
+    identities=1,
 ))
 
 

@@ -156,6 +156,10 @@ class Op:
     # takes a sequence of token ids (graph.Ids), as an embedding does; every other op is
     # refused ids by the expander, and an op taking ids is refused anything else
     takes_ids: bool = False
+    # Other libraries' names for this op (torch.nn's, timm's, papers'), lower case: an unknown
+    # layer spelled so gets `did you mean` this op, before any near spelling
+    # (archc/pytorch_names.py `layer_hint`).
+    aliases: tuple[str, ...] = ()
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -267,6 +271,8 @@ PoolStride = Annotated[IntPair | None, PlainValidator(_pair_check(1, 1024, optio
 def _describe(v: Any) -> str:
     from .evaluate import type_name
 
+    if v is None:
+        return "none"
     return f"{type_name(v)} {v!r}" if not isinstance(v, bool) else f"a boolean {str(v).lower()}"
 
 
@@ -338,6 +344,7 @@ register(Op(
         "conv(out, k, stride=1, pad=0, dilation=1, groups=1, bias=true)",
     example="conv(4, k=(1, 3), stride=2, pad=(0, 1), groups=1)",
     family="conv", init=xavier_init, saved=lambda a, i, o, c: INPUT,
+    aliases=("conv2d", "convolution"),
 ))
 
 
@@ -394,6 +401,7 @@ register(Op(
         "stores the weight in x out, as GPT-2's Conv1D",
     example="linear(5)", example_input="12", family="linear", init=xavier_init,
     saved=lambda a, i, o, c: _linear_saved(i, c),
+    aliases=("fc", "fully_connected"),
 ))
 
 # ----------------------------------------------------------------------------- normalisation
@@ -433,6 +441,7 @@ register(Op(
     params=lambda a, i, o: 2 * i[0] if a.affine else 0,
     doc="batch normalisation; 1-D or 2-D from the input rank: bn(eps=1e-5, momentum=0.1)",
     example="bn(eps=0.001)", family="norm", saved=lambda a, i, o, c: _bn_saved(i, c),
+    aliases=("batchnorm", "batchnorm2d", "batch_norm"),
 ))
 
 
@@ -460,6 +469,7 @@ register(Op(
     caption=lambda a: f"lrn {a.size}",
     doc="local response normalisation across channels: lrn(size, alpha, beta, k)",
     example="lrn(3)", family="norm", saved=lambda a, i, o, c: _lrn_saved(a, i),
+    aliases=("localresponsenorm", "local_response_norm"),
 ))
 
 # ----------------------------------------------------------------------------- activations
@@ -598,6 +608,7 @@ register(Op(
         "maxpool(k, stride=k, pad=0, ceil=false, dilation=1)",
     example="maxpool(3, stride=(2, 1), ceil=true)", family="pooling",
     saved=lambda a, i, o, c: _max_saved(o),
+    aliases=("max_pool", "maxpool2d", "max_pool2d"),
 ))
 register(Op(
     "avgpool", PoolArgs, _pool_shape("avgpool"),
@@ -607,6 +618,7 @@ register(Op(
     doc="average pooling (padding counts as zeros); k, stride, pad an integer or a pair: "
         "avgpool(k, stride=k, pad=0, ceil=false)",
     example="avgpool((2, 3), pad=1)", family="pooling", saved=lambda a, i, o, c: INPUT,
+    aliases=("avg_pool", "avgpool2d", "avg_pool2d"),
 ))
 
 
@@ -629,6 +641,7 @@ register(Op(
     example="adaptive_avgpool(2, 3)", family="pooling",
     # to 1x1 torch takes the mean, whose backward needs only the input's size
     saved=lambda a, i, o, c: NOTHING if o[1:] == (1, 1) else INPUT,
+    aliases=("adaptiveavgpool2d", "adaptive_avg_pool2d"),
 ))
 register(Op(
     "adaptive_maxpool", AdaptiveArgs, _adaptive_shape,
@@ -637,6 +650,7 @@ register(Op(
     caption=lambda a: f"adaptive maxpool {a.h}x{a.w or a.h}",
     doc="adaptive max pooling to a fixed size: adaptive_maxpool(h, w=h)",
     example="adaptive_maxpool(2)", family="pooling", saved=lambda a, i, o, c: _max_saved(o),
+    aliases=("adaptivemaxpool2d", "adaptive_max_pool2d"),
 ))
 register(Op(
     "gap", NoArgs, lambda a, s: (_need_image("gap", s)[0], 1, 1),
@@ -645,6 +659,7 @@ register(Op(
     caption=lambda a: "global avgpool",
     doc="global average pooling to Cx1x1 (nn.AdaptiveAvgPool2d((1, 1)))",
     example="gap", family="pooling", saved=lambda a, i, o, c: NOTHING,
+    aliases=("global_avgpool", "global_avg_pool", "globalaveragepooling2d", "global_pool"),
 ))
 
 # ----------------------------------------------------------------------------- structure
@@ -687,6 +702,7 @@ register(Op(
     source=lambda a, i, o: Source("nn.Dropout", (a.p,)),
     caption=lambda a: f"dropout {a.p:g}", doc="dropout: dropout(p=0.5), 0 <= p < 1",
     example="dropout(0.25)", family="dropout", saved=lambda a, i, o, c: _dropout_saved(a, i, c),
+    aliases=("drop", "dropout2d"),
 ))
 register(Op(
     "identity", NoArgs, _same, torch=lambda a, i, o: _nn().Identity(),

@@ -69,6 +69,7 @@ register(Op(
         "parameter is named after the layer (VisionTransformer's class_token)",
     example="class_token", example_input="4x6",
     saved=lambda a, i, o, c: Saves(layout=CONTIGUOUS),  # torch.cat keeps nothing
+    aliases=("cls_token",),
 ))
 
 
@@ -90,6 +91,7 @@ register(Op(
         "the layer (vision_transformer.Encoder's pos_embedding)",
     example="pos_embedding", example_input="4x6",
     saved=lambda a, i, o, c: NOTHING,  # an addition
+    aliases=("position_embedding", "positional_embedding", "pos_embed"),
 ))
 
 
@@ -198,6 +200,7 @@ register(Op(
     example="attention(4, causal=true, kv_heads=2, rope=true, rotary_dim=2, layout=\"llama\")",
     example_input="5x16", family="attention",
     saved=lambda a, i, o, c: _attention_saved(a, i, c),
+    aliases=("mha", "multiheadattention", "multihead_attention", "self_attention"),
 ))
 
 

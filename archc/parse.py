@@ -366,6 +366,9 @@ class _ToAst(Transformer):
     def false_lit(self, children):
         return self._lit(False, children)
 
+    def none_lit(self, children):
+        return self._lit(None, children)
+
     def var(self, children):
         return ast.Var(str(children[0]), _tok_span(children[0], self.path))
 

@@ -56,9 +56,15 @@ def resolve_spec(name: str) -> Path:
     bundled = specs_dir() / f"{name}.arch"
     if bundled.exists():
         return bundled
+    from .zoo import lookup, member_hint  # a zoo member (`efficientnet_b0`): its family's file
+
+    found = lookup(name)
+    if found is not None:
+        return specs_dir() / f"{found.spec}.arch"
     known = [p.stem for p in specs_dir().glob("*.arch")]
     raise UsageError(f"no such spec file or bundled spec: '{name}'",
-                     hint=did_you_mean(name, known) or f"bundled specs: {', '.join(sorted(known))}")
+                     hint=member_hint(name) or f"bundled specs: {', '.join(sorted(known))} "
+                     "(`archc list` shows the zoo)")
 
 
 def read_source(path: Path, display: str, span: Span | None = None) -> str:

@@ -88,14 +88,70 @@ ARGUMENTS: dict[str, tuple[str | None, str]] = {
 }
 
 
+# Other libraries' names for the prelude's blocks (ops keep theirs in their records, `aliases`).
+BLOCK_ALIASES: dict[str, str] = {
+    "se": "squeeze_excitation", "squeezeexcitation": "squeeze_excitation",
+    "squeezeexcite": "squeeze_excitation", "seblock": "squeeze_excitation",
+    "selayer": "squeeze_excitation", "senet": "squeeze_excitation",
+    "mbconvblock": "mbconv", "invertedresidual": "inverted_residual",
+    "convbnact": "conv_bn_act", "convnormactivation": "conv_bn_act",
+    "convbnrelu": "conv_bn_act", "basicblock": "residual", "resblock": "residual",
+    "cnblock": "convnext_block", "encoderblock": "encoder_block",
+}
+
+# Names of things archc does not have (yet): what to say instead of a near spelling.
+MISSING: dict[str, str] = {
+    "conv1d": "archc has no 1-D conv yet: conv is 2-D (for tokens: linear or channel_linear)",
+    "conv3d": "archc has no 3-D conv: conv is 2-D",
+    "convtranspose1d": "archc has no 1-D transposed conv: conv_transpose is 2-D",
+    "maxpool1d": "archc has no 1-D pooling yet: maxpool is 2-D",
+    "avgpool1d": "archc has no 1-D pooling yet: avgpool is 2-D",
+    "pixelshuffle": "archc has no pixel_shuffle yet: conv_transpose or upsample enlarge a map",
+    "pixelunshuffle": "archc has no pixel_unshuffle yet: a strided conv shrinks a map",
+    "mish": "archc has no mish yet; its activations: " + ", ".join(
+        ("relu", "relu6", "leaky_relu", "gelu", "silu", "hardswish", "hardsigmoid", "sigmoid",
+         "tanh")),
+    "elu": "archc has no elu yet (leaky_relu(slope) is the nearest)",
+    "prelu": "archc has no prelu yet (leaky_relu(slope) has a fixed slope)",
+    "selu": "archc has no selu yet",
+    "softplus": "archc has no softplus yet",
+    "sequential": "archc has no Sequential: layers written in a row run in sequence, and "
+                  "`label: { ... }` groups them under one name",
+    "modulelist": "archc has no ModuleList: repeat a layer or block with `* N` (`conv(64, k=3) "
+                  "* 3`) or write them in a row",
+    "lstm": "archc has no recurrent layers", "gru": "archc has no recurrent layers",
+    "rnn": "archc has no recurrent layers",
+    "embedding": "archc has no embedding of integer ids yet (tokens turns a map into tokens)",
+    "instancenorm2d": "archc has no instance norm yet: groupnorm(in.c) normalises each channel",
+    "instancenorm": "archc has no instance norm yet: groupnorm(in.c) normalises each channel",
+}
+
+
+def _key(name: str) -> str:
+    """How a name is compared with the alias tables: case and underscores ignored."""
+    return name.lower().replace("_", "")
+
+
 def layer_hint(name: str, known: Collection[str]) -> str | None:
-    """`did you mean 'conv'? (archc's spelling of Conv2d)` for an unknown layer name."""
+    """`did you mean 'conv'? (archc's spelling of Conv2d)` for an unknown layer name: its lower
+    case, PyTorch's spelling, another library's name (an op's `aliases`, BLOCK_ALIASES), or
+    what archc does not have (MISSING), each before any near spelling (edit distance)."""
+    from .ops import REGISTRY
+
     lower = name.lower()
     if lower != name and lower in known:  # ReLU, GELU, Flatten, Identity
         return f"did you mean '{lower}'? (archc's layers are lower case)"
     target, note = LAYERS.get(lower, (None, ""))
     if target is not None and target in known:
         return _spelled(target, name, note)
+    key = _key(name)
+    aliases = {_key(a): op.name for op in REGISTRY.values() for a in op.aliases}
+    aliases.update({k: v for k, v in BLOCK_ALIASES.items()})
+    target = aliases.get(key)
+    if target is not None and target in known:
+        return f"did you mean '{target}'? (archc's name for {name})"
+    if key in MISSING:
+        return MISSING[key]
     return did_you_mean(name, known)
 
 

@@ -54,6 +54,7 @@ def parse_pieces(text: str, path: str, parse_piece) -> tuple[ast.Module, list[Ar
             nxt = _SCAN.match(text, end)
             following = nxt["kw"] if nxt else None
             errors.append(_piece_error(exc, piece, path, (line, col), following))
+            errors += _more_errors(exc, piece, path, (line, col), following, parse_piece)
             head = _HEAD.match(piece)
             if head:
                 broken.append(head["name"])
@@ -67,6 +68,50 @@ def parse_pieces(text: str, path: str, parse_piece) -> tuple[ast.Module, list[Ar
             break
         line += piece.count("\n")  # counted piece by piece: linear in the file's size
     return ast.Module(path, tuple(uses), tuple(defs), tuple(broken), tuple(requires)), errors
+
+
+MAX_RESUMES = 20  # further syntax errors looked for in one definition
+
+
+def _more_errors(exc: UnexpectedInput, piece: str, path: str, where: tuple[int, int],
+                 following: str | None, parse_piece) -> list[ArchcError]:
+    """The syntax errors after the first in one definition: the line that broke (the line of
+    a '(' left open, else the line of the error) is blanked and the piece parsed again, as
+    long as each error lies past the last and the blanked line holds no brace (blanking a `{`
+    or `}` would make errors of its own)."""
+    found: list[ArchcError] = []
+    last = -1
+    for _ in range(MAX_RESUMES):
+        ends = isinstance(exc, UnexpectedEOF) or (
+            isinstance(exc, UnexpectedToken) and exc.token.type == "$END")
+        if ends:
+            return found
+        offset = _offset(piece, exc)
+        stack = _open_brackets(piece, offset)
+        at = piece.count("\n", 0, offset) + 1
+        bad = stack[-1][1] if stack and stack[-1][0] == "(" else at
+        lines = piece.split("\n")
+        if at <= last or bad < 1 or re.search(r"[{}]", _code_of(lines[bad - 1])):
+            return found
+        last = at
+        lines[bad - 1] = " " * len(lines[bad - 1])
+        piece = "\n".join(lines)
+        try:
+            parse_piece(piece, path, *where)
+            return found
+        except UnexpectedInput as again:
+            exc = again
+            if not (isinstance(exc, UnexpectedEOF) or (
+                    isinstance(exc, UnexpectedToken) and exc.token.type == "$END")):
+                found.append(_piece_error(exc, piece, path, where, following))
+        except ArchcError:
+            return found
+    return found
+
+
+def _code_of(line: str) -> str:
+    """A line without its comment and strings (where braces mean nothing)."""
+    return re.sub(r'"[^"\n]*"', "", line.split("#", 1)[0])
 
 
 def shift_tokens(tree: Tree, line: int, col: int) -> None:

@@ -236,16 +236,42 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UsageError(f"no such weights file: '{path}'") from None
-    except Exception as exc:  # a corrupt or non-tensor file: say which, not a traceback
-        raise UsageError(f"cannot read weights from '{path}': {exc}") from None
+    except IsADirectoryError:
+        raise WeightError(f"'{path}' is a folder and holds no checkpoint", hint=_KINDS) from None
+    except Exception as exc:  # a corrupt or non-tensor file: say which, in archc's words
+        raise WeightError(f"'{path}' is not a weights file ({_why(path, exc)})",
+                          hint=_KINDS) from None
     for wrapper in ("state_dict", "model"):
         if isinstance(data, dict) and isinstance(data.get(wrapper), dict):
             data = data[wrapper]
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
-        raise UsageError(f"'{path}' holds no state_dict (a mapping of names to tensors)")
+        raise WeightError(f"'{path}' holds no state_dict (a mapping of names to tensors)",
+                          hint=_KINDS)
     if data and all(k.startswith("module.") for k in data):
         data = {k[len("module."):]: v for k, v in data.items()}
     return data
+
+
+_KINDS = ("weights are a run folder of `archc train`, its checkpoint .json or .safetensors, or a "
+          "state_dict saved with torch.save or safetensors")
+
+
+def _why(path: Path, exc: Exception) -> str:
+    """Why torch.load or safetensors refused a file, in a few words (never torch's advice to
+    unpickle it: archc loads tensors only)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError as err:
+        return err.strerror or type(err).__name__
+    if head[:1] == b"\x80" or head[:2] == b"PK":  # a pickle, or torch.save's zip of one
+        if "weights only" in str(exc).lower():
+            return "a torch.save file holding Python objects besides tensors, which archc " \
+                   "does not unpickle"
+        return "a damaged torch.save file"
+    if path.suffix == ".safetensors":
+        return "not a readable safetensors file"
+    return "neither a torch.save file nor safetensors"
 
 
 def parse_renames(specs: list[str]) -> tuple[Rule, ...]:

@@ -5,6 +5,7 @@ and the equivalence tests (tests/test_zoo.py) all read this table. No torch here
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,6 +235,66 @@ def member(name: str) -> Member:
         raise UsageError(f"no zoo member '{name}'", hint=did_you_mean(name, BY_NAME)) from None
 
 
+def _spec_names() -> set[str]:
+    from .resources import specs_dir
+
+    return {p.stem for p in specs_dir().glob("*.arch")}
+
+
+def listed_name(m: Member) -> str:
+    """The name `archc list` shows for a member, and that every command accepts: torchvision's
+    builder name, or `tv_NAME` where a bundled spec already has that name (resnet18, alexnet,
+    googlenet and vgg11 are the document's own specs; a bundled spec name always wins)."""
+    return "tv_" + m.name if m.name in _spec_names() else m.name
+
+
+def lookup(name: str) -> Member | None:
+    """The member a spec argument names, if it names one and no bundled spec: `efficientnet_b0`,
+    or `tv_efficientnet_b0` for any member (tv_resnet18: torchvision's, not the book's)."""
+    if name in BY_NAME and name not in _spec_names():
+        return BY_NAME[name]
+    if name.startswith("tv_") and name[3:] in BY_NAME and name not in _spec_names():
+        return BY_NAME[name[3:]]
+    return None
+
+
+def as_spec(source: str | Path, overrides: Mapping[str, Any] | None, network: str | None = None
+            ) -> tuple[str | Path, Mapping[str, Any] | None, str | None]:
+    """A name `archc list` prints, as (spec, --set values, network): a zoo member's family spec
+    and its --set values (the caller's win), or the bundled spec holding a network of that name
+    (`resnet18_224`); any other source as it is. A path (a suffix or a folder) is a path."""
+    text = str(source)
+    if isinstance(source, Path) or "/" in text or "\\" in text or text.endswith(".arch"):
+        return source, overrides, network
+    from .resources import specs_dir
+
+    if text in _spec_names():
+        return source, overrides, network
+    found = lookup(text)
+    if found is not None:
+        return specs_dir() / f"{found.spec}.arch", {**found.set, **(overrides or {})}, network
+    if network is None:
+        for path in sorted(specs_dir().glob("*.arch")):
+            if re.search(rf"^network\s+{re.escape(text)}\b", path.read_text(encoding="utf-8"),
+                         re.MULTILINE):
+                return path, overrides, text
+    return source, overrides, network
+
+
+def member_hint(name: str) -> str | None:
+    """`did you mean 'efficientnet_b0' (tv_efficientnet --set variant=b0)?` for a near miss of
+    a member's listed name or a bundled spec's, or None."""
+    names = {listed_name(m): m for m in MEMBERS}
+    close = did_you_mean(name, [*names, *_spec_names()])
+    if close is None:
+        return None
+    word = close.split("'")[1]
+    m = names.get(word)
+    if m is None or word == m.spec:
+        return close
+    return f"did you mean '{word}' ({' '.join([m.spec, *m.set_args()])})?"
+
+
 def members_of(spec: str) -> list[Member]:
     return [m for m in MEMBERS if m.spec == spec]
 
@@ -294,7 +355,7 @@ def catalogue(pattern: str | None = None) -> Iterator[Entry]:
         lms = {n: m for n, m in LM_MEMBERS.items() if m[0] == path.stem}
         runs: list[tuple[str, str | None, Mapping[str, Any], str | None, str | None]]
         if members:
-            runs = [(m.name, None, m.set, m.name, None) for m in members]
+            runs = [(listed_name(m), None, m.set, m.name, None) for m in members]
         elif lms:
             runs = [(n, None, sets, None, ref) for n, (_, sets, ref) in lms.items()]
         else:
@@ -314,6 +375,9 @@ def spec_for_checkpoint(spec: str | None, path: str | Path,
     the file name names (`resnet50-11ad3fa6.pth` -> tv_resnet --set depth=50) where the spec is
     not given, or is that member's spec (the user's --set values win)."""
     found = by_file(path)
+    named = lookup(spec) if spec is not None else None
+    if named is not None:  # `archc build resnet50 --weights ...`: the member's spec and --set
+        return named.spec, {**named.set, **sets}
     if spec is None:
         if found is None:
             raise UsageError(f"cannot tell which spec '{Path(path).name}' is for",

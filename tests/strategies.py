@@ -674,6 +674,10 @@ def _join(g: _Gen, s: Shape, env: dict, depth: int, labels: set) -> Unit | None:
             raise Invalid
         return (sum(o[0] for o in outs), *outs[0][1:])
     texts = [_seq_text(g, b) for b in branches]
+    empty = [i for i, t in enumerate(texts) if not t.strip()]
+    if kind == "add" and 1 < len(empty) < len(texts):  # `add { f || }` is error A0506: the
+        for i in empty[1:]:                             # extra identities said explicitly
+            texts[i] = "identity"
     if any("\n" in t or "#" in t for t in texts) or g.flip(0.5):
         ind = "    "
         body = "\n  | ".join(t.replace("\n", "\n" + ind) for t in texts)

@@ -16,7 +16,7 @@ from archc.resources import prelude_path
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = sorted([*(ROOT / "specs").glob("*.arch"), *(ROOT / "tests" / "cases").glob("*.arch"),
-                 prelude_path()])
+                 *(ROOT / "examples" / "plugins").glob("*.arch"), prelude_path()])
 NODE_TYPES = {cls for _, cls in inspect.getmembers(ast, inspect.isclass)
               if dataclasses.is_dataclass(cls) and cls.__module__ == ast.__name__}
 
@@ -30,9 +30,7 @@ def _nodes_in(value: object) -> list[object]:
 
 @pytest.fixture(scope="module")
 def modules() -> list[ast.Module]:
-    # `requires` names a plugin the corpus files must not need (every test would load it)
-    inline = parse('requires "a_plugin"\nnetwork n { input 3 }\n', "requires.arch")
-    return [*(parse(p.read_text(encoding="utf-8"), str(p)) for p in CORPUS), inline]
+    return [parse(p.read_text(encoding="utf-8"), str(p)) for p in CORPUS]
 
 
 def test_every_node_type_has_children() -> None:

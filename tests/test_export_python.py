@@ -129,7 +129,7 @@ def test_command_writes_the_python_file(tmp_path: Path, r18_text: str) -> None:
 
 @pytest.mark.parametrize("argv, message", [
     (["-o", "m.txt"], "unknown output type '.txt'"),
-    (["-o", "m.py", "--weights", "w.pth"], "--weights applies to .onnx"),
+    (["-o", "m.py", "--weights", "w.pth"], "no such weights file"),  # (.py takes weights)
 ])
 def test_usage_errors(argv, message, tmp_path: Path, capsys) -> None:
     argv = [a if a.startswith("-") or "." not in a else str(tmp_path / a) for a in argv]

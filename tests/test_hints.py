@@ -7,7 +7,7 @@ import pytest
 
 from archc.driver import check
 from archc.ops import REGISTRY
-from archc.pytorch_names import ARGUMENTS, LAYERS
+from archc.pytorch_names import ARGUMENTS, BLOCK_ALIASES, LAYERS, MISSING
 
 TORCH_NAMES = {"conv2d": "Conv2d", "batchnorm2d": "BatchNorm2d", "maxpool2d": "MaxPool2d",
                "avgpool2d": "AvgPool2d", "adaptiveavgpool2d": "AdaptiveAvgPool2d"}
@@ -50,3 +50,87 @@ def test_argument_spelling(name: str) -> None:
 def test_slash_where_an_integer_is_needed() -> None:
     [err] = errors_of("network n(w=32) {\n  input 3x8x8\n  conv(w / 2, k=1)\n}\n")
     assert err.code == "A0304" and "use //" in (err.hint or "")
+
+
+# ----------------------------------------------------------------------------- habits (issue 21)
+
+ALIASES = sorted((alias, op.name) for op in REGISTRY.values() for alias in op.aliases)
+
+
+@pytest.mark.parametrize("alias, target", ALIASES)
+def test_an_op_alias_wins_over_edit_distance(alias: str, target: str) -> None:
+    [err] = errors_of(f"network n {{\n  input 3x8x8\n  {alias}\n}}\n")
+    assert err.code == "A0201" and f"did you mean '{target}'?" in (err.hint or ""), err.hint
+
+
+@pytest.mark.parametrize("written, target", [
+    ("ln", "layernorm"), ("LayerNorm", "layernorm"), ("drop_path", "stochastic_depth"),
+    ("DropPath", "stochastic_depth"), ("upconv", "conv_transpose"), ("shuffle",
+                                                                     "channel_shuffle"),
+    ("se", "squeeze_excitation"), ("SqueezeExcitation", "squeeze_excitation"),
+    ("SE", "squeeze_excitation"), ("InvertedResidual", "inverted_residual")])
+def test_other_libraries_names(written: str, target: str) -> None:
+    [err] = errors_of(f"network n {{\n  input 3x8x8\n  {written}\n}}\n")
+    assert f"did you mean '{target}'?" in (err.hint or ""), err.hint
+
+
+@pytest.mark.parametrize("name", sorted(BLOCK_ALIASES))
+def test_block_aliases_name_prelude_blocks(name: str) -> None:
+    from archc.program import prelude_text
+
+    assert f"block {BLOCK_ALIASES[name]}(" in prelude_text()
+    [err] = errors_of(f"network n {{\n  input 3x8x8\n  {name}\n}}\n")
+    assert f"did you mean '{BLOCK_ALIASES[name]}'?" in (err.hint or ""), err.hint
+
+
+@pytest.mark.parametrize("written", ["conv1d", "Conv1d", "pixel_shuffle", "PixelShuffle", "mish",
+                                     "Mish", "Sequential", "LSTM", "conv3d"])
+def test_what_archc_does_not_have_is_said(written: str) -> None:
+    [err] = errors_of(f"network n {{\n  input 3x8x8\n  {written}\n}}\n")
+    hint = err.hint or ""
+    assert hint.startswith("archc has no") and "did you mean" not in hint, hint
+    assert written.lower().replace("_", "") in MISSING
+    assert written.lower() not in REGISTRY
+
+
+def test_missing_names_are_not_ops_or_aliases() -> None:
+    aliases = {a.replace("_", "") for _, a in [(t, a) for a, t in ALIASES]}
+    assert not set(MISSING) & ({n.replace("_", "") for n in REGISTRY} | aliases)
+
+
+@pytest.mark.parametrize("python, word", [("True", "true"), ("False", "false"),
+                                          ("None", "none")])
+def test_python_literals(python: str, word: str) -> None:
+    [err] = errors_of(f"network n {{\n  input 3x8x8\n  conv(8, k=1, bias={python})\n}}\n")
+    assert err.code == "A0203" and f"write '{word}'" in (err.hint or ""), err.hint
+
+
+def test_every_unknown_keyword_of_a_call_is_reported() -> None:
+    errs = errors_of("network n {\n  input 3x8x8\n  conv(16, k=3, padding=1, kernel_size=3, "
+                     "bias=true, stride_=2)\n}\n")
+    assert [(e.code, e.span.col) for e in errs] == [("A0202", 17), ("A0202", 28),
+                                                    ("A0202", 54)]
+    assert [e.hint.split("?")[0] for e in errs[:2]] == ["did you mean 'pad'", "did you mean 'k'"]
+
+
+def test_none_is_a_literal() -> None:
+    """The README's own signatures say `align_corners=none`, `stride=none`."""
+    assert errors_of("network n {\n  input 3x8x8\n  upsample(2, mode=\"bilinear\", "
+                     "align_corners=none)\n  maxpool(2, stride=none)\n}\n") == []
+    [err] = errors_of("network n {\n  input 3x8x8\n  conv(none, k=1)\n}\n")
+    assert err.code == "A0304" and "got the literal none" in err.message
+
+
+@pytest.mark.parametrize("text, built", [("add { conv(8, k=1) || }", "f(x) + 2·x"),
+                                         ("add { conv(8, k=1) | | | }", "f(x) + 3·x"),
+                                         ("mul { gap conv(8, k=1) sigmoid || }", "f(x) · x^2")])
+def test_two_identity_branches_are_an_error(text: str, built: str) -> None:
+    [err] = errors_of(f"network n {{\n  input 8x8x8\n  {text}\n}}\n")
+    assert err.code == "A0506" and built in err.message and (err.span.line, err.span.col) == (3, 3)
+
+
+@pytest.mark.parametrize("text", ["add { conv(8, k=1) | }", "add { | }", "concat { | | }",
+                                  "add { conv(8, k=1) | identity | identity }",
+                                  "split { | }"])
+def test_one_identity_branch_is_fine(text: str) -> None:
+    assert errors_of(f"network n {{\n  input 8x8x8\n  {text}\n}}\n") == []

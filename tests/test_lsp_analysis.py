@@ -110,3 +110,46 @@ def test_tokens_skip_what_no_token_starts() -> None:
                                       "x", "!=", "1"]
     assert toks[7].type == "IN_ATTR" and toks[8].type == "IN"
     assert (toks[6].line, toks[6].column) == (1, 15)  # positions kept
+
+
+# -- re-analysing only what an edit touched (archc/driver.py Memo) ------------------------------
+
+TWO = """block unit(c) {
+  conv(c, k=3, pad=1) bn relu
+}
+
+network a {
+  input 3x16x16
+  unit(8) unit(8)
+}
+
+network b {
+  input 3x16x16
+  conv(4, k=1) relu
+}
+"""
+
+
+def _same(x, y) -> bool:
+    key = [sorted((e.span, e.code, e.message) for e, _ in r.errors) for r in (x, y)]
+    return key[0] == key[1] and {n: v.output_shape for n, v in x.networks.items()} == \
+        {n: v.output_shape for n, v in y.networks.items()}
+
+
+@pytest.mark.parametrize(("edit", "hits"), [
+    (lambda t: t, 2),                                         # nothing changed
+    (lambda t: t + "# a comment\n", 1),                       # the last piece's text changed
+    (lambda t: t.replace("conv(4, k=1)", "conv(5, k=1)"), 1),  # inside network b
+    (lambda t: t.replace("k=3, pad=1", "k=5, pad=2"), 1),     # the block a calls: a again
+    (lambda t: t.replace("conv(4, k=1)", "conv(4, k=99)"), 1),  # an error in b
+])
+def test_an_edit_reexpands_only_what_it_touched(edit, hits) -> None:
+    from archc.driver import Memo
+    from archc.lsp.analysis import analyze, run
+
+    memo = Memo()
+    run(analyze("t.arch", TWO, 1, memo=memo))
+    text = edit(TWO)
+    again = run(analyze("t.arch", text, 2, memo=memo))
+    assert memo.hits == hits
+    assert _same(again, run(analyze("t.arch", text, 3)))  # as a fresh analysis says

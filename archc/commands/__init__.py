@@ -37,6 +37,8 @@ COMMANDS: tuple[Command, ...] = (
             "train a spec's network on MNIST, CIFAR or an image-folder tree"),
     Command("eval", "eval", "evaluate a checkpoint on the test set"),
     Command("generate", "generate", "sample text from a language model trained with --text"),
+    Command("predict", "predict",
+            "classify image files with a trained run: top-k classes and probabilities"),
     Command("list", "list", "every bundled spec and zoo member: params, MACs, torchvision model"),
     Command("import-weights", "import_weights",
             "map a torchvision (or other) state_dict onto a spec, by name"),

@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ArchcErrors, UsageError
 from ..graph import Join, Layer, Network, walk
@@ -17,10 +17,12 @@ from ..ops import fmt_shape
 from .options import (
     add_spec_argument,
     add_spec_options,
-    load_from_args,
-    parse_input,
-    parse_sets,
+    add_weights_options,
+    load_with_weights,
 )
+
+if TYPE_CHECKING:
+    from ..trained import Weights
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,10 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="FILE",
                    help="also write the initialised weights (.safetensors) or the report (.txt)")
     p.add_argument("--seed", type=int, default=0, help="seed for weight initialisation")
-    p.add_argument("--weights", metavar="FILE",
-                   help="load these weights (.pth/.pt/.bin or .safetensors: a torchvision "
-                   "checkpoint, an `archc import-weights` output), mapped by name; a "
-                   "torchvision checkpoint file name sets the member's --set values")
+    add_weights_options(p)
     p.add_argument("--max-memory", metavar="SIZE", default=None,
                    help="refuse specs whose float32 parameters, or activations for one sample, "
                    f"need more than SIZE (like 64GB; default {fmt_bytes(MAX_MEMORY)})")
@@ -41,14 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     check_output(args.output)  # before anything is built or printed
     limit = MAX_MEMORY if args.max_memory is None else parse_size(args.max_memory)
-    if args.weights is None:
-        return build_report(load_from_args(args), args.output, args.seed, max_memory=limit)
-    from .. import load
-    from ..zoo import spec_for_checkpoint
-
-    spec, sets = spec_for_checkpoint(args.spec, args.weights, parse_sets(args.set))
-    return build_report(load(spec, sets, parse_input(args.input), args.network), args.output,
-                        args.seed, args.weights, limit)
+    net, weights = load_with_weights(args)
+    return build_report(net, args.output, args.seed, weights, limit)
 
 
 def shape_rows(net: Network, depth: int | None = None) -> list[tuple[str, str, str]]:
@@ -63,7 +56,7 @@ def shape_rows(net: Network, depth: int | None = None) -> list[tuple[str, str, s
     return rows
 
 
-def build_report(net: Network, output: str | None, seed: int, weights: str | None = None,
+def build_report(net: Network, output: str | None, seed: int, weights: Weights | None = None,
                  max_memory: int = MAX_MEMORY) -> int:
     """`archc build`: the module, a shape table, the parameter count; optionally the weights
     of a file loaded into it, and an output file."""
@@ -76,16 +69,16 @@ def build_report(net: Network, output: str | None, seed: int, weights: str | Non
     torch.manual_seed(seed)
     model = build(net, max_memory)
     if weights is not None:
-        from ..weights import import_state_dict, read_state_dict
+        from ..weights import import_state_dict
 
         try:
-            report = import_state_dict(net, model, read_state_dict(weights))
+            report = import_state_dict(net, model, weights.state_dict)
         except ArchcErrors as exc:
             from .import_weights import print_many
 
             print_many(exc)
             return 1
-        print(f"loaded {weights}: {report}", file=sys.stderr)
+        print(f"loaded {weights.source}: {report}", file=sys.stderr)
     console = Console(record=True, width=120)
     text = repr(model)
     console.print(_shown(text), markup=False, highlight=False, soft_wrap=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from .train import data_flags, device_flags, spec_flags
 
@@ -11,8 +10,12 @@ from .train import data_flags, device_flags, spec_flags
 def add_arguments(e: argparse.ArgumentParser) -> None:
     e.add_argument("spec", help="the spec (or module:function) the checkpoint was trained from")
     spec_flags(e)
-    e.add_argument("--checkpoint", type=Path, required=True,
-                   help="a run folder, its checkpoint.json or best.json, or its .safetensors")
+    e.add_argument("--weights", metavar="RUN",
+                   help="the run folder (its best checkpoint, else its last), or a "
+                   "checkpoint's .json or .safetensors")
+    e.add_argument("--checkpoint", metavar="WHICH_OR_PATH",
+                   help="with --weights: best, last or an epoch number; alone: a run folder "
+                   "(its last checkpoint), its checkpoint.json or best.json, or its .safetensors")
     data_flags(e)
     device_flags(e)
     e.add_argument("--split", choices=["test", "train"], default="test")

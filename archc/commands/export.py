@@ -9,8 +9,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import load
 from ..errors import UsageError
-from .options import add_spec_argument, add_spec_options, parse_input, parse_sets
+from .options import add_spec_argument, add_spec_options, add_weights_options, spec_with_weights
 
 DESCRIPTION = ("Write the network as one Python file that needs only torch (one class per "
                "block; the state_dict of `archc build` loads into it with strict=True), or as "
@@ -22,8 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="model.py (PyTorch source) or model.onnx")
     add_spec_options(p)
-    p.add_argument("--weights", metavar="FILE",
-                   help=".onnx: weights (.safetensors, .pth) instead of a seeded init")
+    add_weights_options(p)
     p.add_argument("--seed", type=int, default=0, help=".onnx: seed for the init")
 
 
@@ -39,23 +39,62 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _python(args: argparse.Namespace, out: Path) -> None:
+    """The source; with --weights, also the weights beside it (FILE.safetensors, the module's
+    own names) and, from a run, its preprocessing as constants and `preprocess()`."""
     from ..atomic import atomic_write_bytes
     from ..emit.python import export_python
 
-    if args.weights is not None:
-        raise UsageError("--weights applies to .onnx; a .py file holds no weights",
-                         hint="load them with model.load_state_dict(...)")
-    text = export_python(args.spec, parse_sets(args.set), parse_input(args.input),
-                         args.network, command=_command(args))
+    spec, sets, shape, network, weights = spec_with_weights(args)
+    text = export_python(spec, sets, shape, network, command=_command(args))
+    if weights is not None:
+        from ..preprocess import Preprocessing
+        from .options import fit_weights
+
+        net = load(spec, sets, shape, network)
+        fit_weights(net, weights)
+        prep = Preprocessing.from_run(weights.run) if weights.run else None
+        if prep is not None:
+            text += prep.python_source()
+        beside = out.with_suffix(".safetensors")
+        text += _loading_note(beside.name)
+        _write_weights(beside, weights)
+        print(f"wrote {beside} (from {weights.source})", file=sys.stderr)
     atomic_write_bytes(out, text.encode())
+
+
+def _loading_note(name: str) -> str:
+    return "\n".join(["", "", f"# The trained weights are in {name} beside this file:",
+                      "#   from safetensors.torch import load_file",
+                      f'#   model.load_state_dict(load_file("{name}"), strict=True)', ""])
+
+
+def _write_weights(path: Path, weights) -> None:
+    from safetensors.torch import save
+
+    from ..atomic import atomic_write_bytes
+
+    atomic_write_bytes(path, save({k: v.contiguous() for k, v in weights.state_dict.items()}))
 
 
 def _onnx(args: argparse.Namespace, out: Path) -> None:
     from ..emit.onnx import export_onnx, require_onnx
-    from .options import load_from_args
+    from .options import load_with_weights
 
     require_onnx()  # before loading anything: say first what is missing
-    export_onnx(load_from_args(args), out, args.weights, args.seed)
+    net, weights = load_with_weights(args)
+    metadata = {}
+    if weights is not None and weights.run is not None:
+        from ..preprocess import Preprocessing
+
+        prep = Preprocessing.from_run(weights.run)
+        metadata = prep.metadata() if prep is not None else {}
+    import time
+
+    print(f"exporting {net.name} with torch.onnx.export ...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    export_onnx(net, out, weights.state_dict if weights is not None else None, args.seed,
+                metadata)
+    print(f"exported in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
 FORMATS: dict[str, Callable[[argparse.Namespace, Path], None]] = {

@@ -14,8 +14,11 @@ from .options import (
     ALL_LEVELS,
     add_spec_argument,
     add_spec_options,
+    add_weights_options,
     depth_option,
+    fit_weights,
     load_from_args,
+    load_with_weights,
 )
 
 DESCRIPTION = ("Draw one node per layer, blocks as nested clusters, shapes on the edges. "
@@ -32,6 +35,7 @@ FORMATS = {"model-explorer": "archc.emit.model_explorer"}
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_argument(p)
     add_spec_options(p)
+    add_weights_options(p)
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write FILE.dot, FILE.svg, FILE.png, FILE.pdf or FILE.html "
                    "(default: DOT on stdout)")
@@ -58,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
     if kind == "html":
         assert path is not None
         return _page(args, path)
-    net = load_from_args(args)
+    net, weights = load_with_weights(args)
+    if weights is not None:  # the trained network (a run's --set and input), checked to fit
+        fit_weights(net, weights)
     depth = None if args.depth == ALL_LEVELS else args.depth
     if path is None:
         sys.stdout.write(draw(net, "dot", depth, args.rankdir).decode())

@@ -54,4 +54,7 @@ def print_table(entries: list[Entry]) -> None:
         cells = [c.rjust(w) if i in right else c.ljust(w)
                  for i, (c, w) in enumerate(zip(r, widths, strict=True))]
         print("  ".join(cells).rstrip())
-    print(f"{len(entries)} networks; MACs at the input shown; `archc list --json` for tools")
+    print("torchvision's alexnet, googlenet, resnet18 and vgg11 are listed as tv_NAME: the plain "
+          "names are the book's own specs")
+    print(f"{len(entries)} networks; MACs at the input shown; each name works in place of a "
+          "spec (`archc summary efficientnet_b0`); `archc list --json` for tools")

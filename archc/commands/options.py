@@ -47,8 +47,9 @@ def parse_input(text: str | None) -> tuple[int, ...] | None:
         dims = tuple(int(d) for d in text.lower().split("x"))
     except ValueError:
         dims = ()
-    if len(dims) not in (1, 3) or min(dims) < 1:
-        raise UsageError(f"--input expects CxHxW (like 1x224x224) or F, got '{text}'")
+    if len(dims) not in (1, 2, 3) or min(dims) < 1:
+        raise UsageError(f"--input expects CxHxW (like 1x224x224), NxD (N tokens of D "
+                         f"features, like 196x768) or F, got '{text}'")
     if max(dims) > MAX_DIM:
         raise UsageError(f"--input {text}: each size must be at most {MAX_DIM}")
     return dims
@@ -67,7 +68,8 @@ class Once(argparse.Action):
 
 
 def add_spec_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", metavar="FILE", help="a .arch file or a bundled spec name")
+    p.add_argument("spec", metavar="FILE", help="a .arch file, a bundled spec or a zoo member "
+                   "(any name `archc list` prints)")
 
 
 def add_spec_options(p: Any) -> None:
@@ -118,3 +120,56 @@ def depth_option(p: argparse.ArgumentParser, default: str = "everything",
                    metavar="N" + ("|all" if allow_all else ""),
                    help="show N levels of blocks; deeper blocks collapse into one row/node, and "
                    f"identical consecutive ones into one marked xN (default: {default})")
+
+
+WEIGHTS_HELP = ("weights to load: a run folder of `archc train` (its best checkpoint, else its "
+                "last), a checkpoint's .json or .safetensors, or a state_dict file (.pth/.pt/"
+                ".bin/.safetensors: torchvision's, timm's, `archc import-weights` output), "
+                "mapped by name; a run also gives the spec's --set values and input shape")
+
+
+def add_weights_options(p: argparse.ArgumentParser, required: bool = False) -> None:
+    """--weights / --checkpoint, shared by every command that loads trained weights."""
+    p.add_argument("--weights", metavar="RUN_OR_FILE", required=required, help=WEIGHTS_HELP)
+    p.add_argument("--checkpoint", metavar="WHICH", action=Once,
+                   help="which checkpoint of a run folder: best, last or an epoch number "
+                   "(default: best, else last)")
+
+
+def load_with_weights(args: argparse.Namespace):
+    """The spec of args (its --set/--input/--network) and the weights of --weights, if any:
+    a run's recorded --set values, input shape and network fill in what the command line
+    leaves out; a torchvision checkpoint's file name picks the zoo member."""
+    from .. import load
+
+    spec, sets, shape, network, weights = spec_with_weights(args)
+    return load(spec, sets, shape, network), weights
+
+
+def spec_with_weights(args: argparse.Namespace):
+    """(spec, sets, input shape, network, weights or None) that `load_with_weights` loads."""
+    sets, shape = parse_sets(args.set), parse_input(args.input)
+    spec, network = args.spec, args.network
+    if getattr(args, "weights", None) is None:
+        if getattr(args, "checkpoint", None) is not None:
+            raise UsageError("--checkpoint picks a checkpoint of --weights RUN; give --weights")
+        return spec, sets, shape, network, None
+    from ..trained import read_weights
+    from ..zoo import spec_for_checkpoint
+
+    weights = read_weights(args.weights, args.checkpoint)
+    if weights.run is not None:
+        sets = {**weights.params, **sets}  # the command line's --set values win
+        shape = shape or weights.input_shape
+        network = network or weights.network
+    else:
+        spec, sets = spec_for_checkpoint(spec, args.weights, sets)
+    return spec, sets, shape, network, weights
+
+
+def fit_weights(net, weights) -> None:
+    """Check that `weights` fit `net` by name and shape (built on the meta device: no memory);
+    raise ArchcErrors listing every misfit."""
+    from ..weights import expected_shapes, map_state_dict
+
+    map_state_dict(net, expected_shapes(net), weights.state_dict)

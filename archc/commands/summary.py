@@ -1,5 +1,6 @@
 """`archc summary`: parameters, MACs, FLOPs and activation memory per layer, counted from the
-spec alone (archc/stats.py); a table or one JSON object. Never imports torch."""
+spec alone (archc/stats.py); a table or one JSON object. Imports torch only to check that
+--weights fit."""
 
 from __future__ import annotations
 
@@ -18,7 +19,16 @@ from ..stats import (
     summarize,
 )
 from . import summary_train
-from .options import add_spec_argument, add_spec_options, depth_option, load_from_args, positive
+from .options import (
+    add_spec_argument,
+    add_spec_options,
+    add_weights_options,
+    depth_option,
+    fit_weights,
+    load_from_args,
+    load_with_weights,
+    positive,
+)
 
 DESCRIPTION = ("Count parameters, multiply-accumulates, FLOPs and activation memory per "
                "layer from the spec alone. " + FLOP_CONVENTION + ".")
@@ -27,6 +37,7 @@ DESCRIPTION = ("Count parameters, multiply-accumulates, FLOPs and activation mem
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_argument(p)
     add_spec_options(p)
+    add_weights_options(p)
     depth_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--batch", type=positive, default=None, metavar="N",
@@ -43,7 +54,11 @@ def run(args: argparse.Namespace) -> int:
     if args.train or args.fit is not None:
         return summary_train.run(load_from_args(args), args)
     args.batch = args.batch or 1
-    summary = summarize(load_from_args(args), args.depth)
+    net, weights = load_with_weights(args)
+    if weights is not None:  # the trained network (a run's --set and input), checked to fit
+        fit_weights(net, weights)
+        print(f"weights: {weights.source} fit {net.name}", file=sys.stderr)
+    summary = summarize(net, args.depth)
     if args.json:
         print(json.dumps(summary.to_json(args.batch, args.dtype), indent=2))
     else:

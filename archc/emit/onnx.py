@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ..errors import ArchcError, UsageError
 from ..graph import Network
@@ -26,9 +28,11 @@ def require_onnx() -> None:
                              "installed", hint=EXTRA_HINT) from None
 
 
-def export_onnx(net: Network, path: str | Path, weights: str | None = None,
-                seed: int = 0) -> None:
-    """Write `net` as an ONNX model to `path` (input 'input': N x C x H x W, N dynamic)."""
+def export_onnx(net: Network, path: str | Path,
+                weights: str | Path | Mapping[str, Any] | None = None, seed: int = 0,
+                metadata: Mapping[str, str] | None = None) -> None:
+    """Write `net` as an ONNX model to `path` (input 'input': N x C x H x W, N dynamic), its
+    weights a file's or a state_dict's (else a seeded init), `metadata` as metadata_props."""
     require_onnx()
     import onnx
     import torch
@@ -39,7 +43,7 @@ def export_onnx(net: Network, path: str | Path, weights: str | None = None,
     torch.manual_seed(seed)
     model = build(net).eval()
     if weights is not None:
-        state = read_state_dict(weights)
+        state = weights if isinstance(weights, Mapping) else read_state_dict(weights)
         result = model.load_state_dict(state, strict=False)
         if result.missing_keys or result.unexpected_keys:
             raise ArchcError(f"--weights {weights}: does not fit {net.name}: missing "
@@ -62,6 +66,8 @@ def export_onnx(net: Network, path: str | Path, weights: str | None = None,
     tmp = Path(f"{path}.tmp{os.getpid()}")
     try:
         program.save(str(tmp))
+        if metadata:
+            _add_metadata(tmp, metadata)
         onnx.checker.check_model(str(tmp), full_check=True)
         os.replace(tmp, path)
     finally:
@@ -72,3 +78,13 @@ def _few(keys: list[str]) -> str:
     if not keys:
         return "none"
     return ", ".join(keys[:5]) + (f" (and {len(keys) - 5} more)" if len(keys) > 5 else "")
+
+
+def _add_metadata(path: Path, metadata: Mapping[str, str]) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))

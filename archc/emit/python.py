@@ -34,7 +34,11 @@ __all__ = ["ExportError", "export_python", "python_source"]
 def export_python(source: str | Path, overrides: Mapping[str, Any] | None = None,
                   input_shape: Shape | None = None, network: str | None = None,
                   command: str = "") -> str:
-    """The standalone PyTorch source of a spec's network."""
+    """The standalone PyTorch source of a spec's network (a zoo member's name: its family spec
+    with its --set values, which the probes below must see too)."""
+    from ..zoo import as_spec
+
+    source, overrides, network = as_spec(source, overrides, network)
     net, prog = load_network(source, overrides, input_shape, network)
     return python_source(net, prog, dict(overrides or {}), input_shape, command)
 

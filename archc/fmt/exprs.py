@@ -61,6 +61,8 @@ class Exprs:
 
     def literal(self, e: ast.Lit) -> str:
         value = e.value
+        if value is None:
+            return "none"
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, int):
@@ -83,8 +85,9 @@ class Exprs:
         return p.name if p.default is None else f"{p.name}={self.expr(p.default)}"
 
     def count(self, e: ast.Expr) -> str:
-        """A repetition count: an integer or a name bare, anything else in parentheses."""
-        plain = isinstance(e, ast.Var) or (
+        """A repetition count: an integer, a name or `in.c` bare, anything else in
+        parentheses."""
+        plain = isinstance(e, (ast.Var, ast.InShape)) or (
             isinstance(e, ast.Lit) and type(e.value) is int)
         return self.expr(e) if plain else f"({self.expr(e)})"
 

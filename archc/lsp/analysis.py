@@ -107,7 +107,8 @@ Stages = Generator[None, None, Analysis]
 
 
 def analyze(path: str, text: str, version: int | None,
-            parse_file: Callable[[str, str], ast.Module] = parse_by_definition) -> Stages:
+            parse_file: Callable[[str, str], ast.Module] = parse_by_definition,
+            memo: driver.Memo | None = None) -> Stages:
     """Analyse one document through the compiler's one driver (archc/driver.py), yielding
     between its stages so that a caller can drop the work when a newer edit arrives; the same
     diagnostics as `archc check`. Returns the Analysis."""
@@ -117,7 +118,7 @@ def analyze(path: str, text: str, version: int | None,
         parsed[file] = parse_file(text, file)
         return parsed[file]
 
-    done = yield from driver.stages(path, text, parse_file=parse_and_keep)
+    done = yield from driver.stages(path, text, parse_file=parse_and_keep, memo=memo)
     result = Analysis(path, text, version, done.program, parsed.get(path),
                       networks=done.networks, errors=done.diagnostics)
     for net in done.networks.values():

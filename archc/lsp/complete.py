@@ -41,7 +41,7 @@ def completion(text: str, line: int, col: int, blocks: dict[str, ast.Definition]
     ctx = syntax.call_at(toks, line, col)
     if ctx is not None:
         items = [_variable(v) for v in dict.fromkeys(in_scope)]
-        items += [_word(w) for w in ("true", "false")] + [_function(f) for f in FUNCTIONS]
+        items += [_word(w) for w in ("true", "false", "none")] + [_function(f) for f in FUNCTIONS]
         what = callee(ctx.callee, blocks, loc)
         if ctx.keyword is None and what is not None:
             items = [_keyword_arg(n, what) for n in what.names if n not in ctx.given] + items

@@ -19,6 +19,7 @@ from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 
 from .. import __version__
+from ..driver import Memo
 from ..errors import Span
 from .analysis import Analysis, LineMap, Stages, analyze
 from .convert import Locator, uri_to_path
@@ -38,6 +39,7 @@ class DocState:
     good: Analysis | None = None  # the last one whose text parsed
     task: asyncio.Task | None = None
     stop: threading.Event = field(default_factory=threading.Event)  # of the running analysis
+    memo: Memo = field(default_factory=Memo)  # the networks of the last analysis (driver.py)
 
 
 class ArchcServer(LanguageServer):
@@ -80,7 +82,8 @@ class ArchcServer(LanguageServer):
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self.analysis_pool, _run_stages,
-                                                analyze(st.path, text, version), stop)
+                                                analyze(st.path, text, version,
+                                                        memo=st.memo), stop)
         except Exception as exc:  # a compiler bug: report it, keep what the editor shows
             self.report_server_error(exc, None)
             return

@@ -40,6 +40,7 @@ KEYWORDS = {
     "not": "keyword.operator.logical.arch",
     "true": "constant.language.boolean.arch",
     "false": "constant.language.boolean.arch",
+    "none": "constant.language.null.arch",
 }
 SCOPES = {
     "comment": "comment.line.number-sign.arch",

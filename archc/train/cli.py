@@ -73,12 +73,10 @@ def _say(args: argparse.Namespace, text: str) -> None:
 
 
 def train(args: argparse.Namespace) -> int:
-    from archc.train import checkpoint, dist
-    from archc.train.loop import RunConfig, Trainer, resolve_device
+    from archc.train import checkpoint
     from archc.train.report import book_lines
     from archc.train.source import load_model
 
-    world = dist.from_env()
     flags = _cli_recipe(args)
     src = load_model(args.spec, args.set, args.network)
     run_dir = _run_dir(args, src.name)
@@ -96,6 +94,11 @@ def train(args: argparse.Namespace) -> int:
     recipe = _finish_recipe(recipe, data)
     shape = _network_shape(recipe, data)
     model_fn = src.fit(shape, len(data.classes), recipe.resize is not None)
+    # torch only now: a spec that does not fit the data is reported without waiting for it
+    from archc.train import dist
+    from archc.train.loop import RunConfig, Trainer, resolve_device
+
+    world = dist.from_env()
     progress = not (args.no_progress or args.quiet)
     cfg = RunConfig(recipe=recipe, size=(shape[1], shape[2]), seed=seed, device=args.device,
                     engine=args.engine, channels_last=args.channels_last,
@@ -207,8 +210,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     from archc.train.loop import resolve_device
     from archc.train.source import load_model
 
-    index_path, _ = checkpoint.read_index(args.checkpoint)
-    index, tensors = checkpoint.load(args.checkpoint)
+    index_path, index, tensors = _eval_checkpoint(args)
     recipe = make_recipe(index["recipe"], source=str(index_path))
     shape, classes = _stored_shape(index, index_path)
     params = args.set or _strings(index.get("params"), index_path, "params")
@@ -233,9 +235,33 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     dd = to_device(split, (shape[1], shape[2]), device, *norm)
     s = evaluate(model, dd, args.eval_batch_size, amp, World()).tolist()
     dev = f"cuda:{device.index}" if device.type == "cuda" else str(device)
+    top5 = f"top-5 {s[3] / s[2]:.3f} " if classes > 5 else ""  # (of <= 5 classes: always 1)
     print(f"{args.split} loss {s[0] / s[2]:.3f}, {args.split} acc {s[1] / s[2]:.3f}, "
-          f"top-5 {s[3] / s[2]:.3f} ({int(s[2])} examples, epoch {index['epoch']}) on {dev}")
+          f"{top5}({int(s[2])} examples, epoch {index['epoch']}) on {dev}")
     return 0
+
+
+def _eval_checkpoint(args: argparse.Namespace) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """The index path, index and tensors to evaluate: `--checkpoint PATH` (a run folder means
+    its last checkpoint, as ever), or `--weights RUN [--checkpoint best|last|N]` (a run folder
+    means its best checkpoint, else its last, as for every command taking --weights)."""
+    from archc.train import checkpoint
+
+    if args.weights is None:
+        if args.checkpoint is None:
+            raise TrainError("eval needs the run: --weights RUN (or --checkpoint PATH)")
+        index_path, _ = checkpoint.read_index(Path(args.checkpoint))
+        index, tensors = checkpoint.load(Path(args.checkpoint))
+        return index_path, index, tensors
+    from archc.trained import read_weights
+
+    weights = read_weights(args.weights, args.checkpoint)
+    if weights.run is None:
+        raise TrainError(f"{args.weights}: not a training run's checkpoint (eval needs the "
+                         "run's record: its data, input shape and recipe)")
+    print(f"evaluating {weights.source}", file=sys.stderr)
+    return Path(args.weights), weights.run, {f"model.{k}": v
+                                             for k, v in weights.state_dict.items()}
 
 
 def _stored_shape(index: dict[str, Any], path: Path) -> tuple[tuple[int, int, int], int]:

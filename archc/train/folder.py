@@ -160,7 +160,11 @@ def _stack(images: list[np.ndarray], paths: Iterable[str], split_dir: Path,
 def _cache_key(data_dir: Path, size: int | None, files: list[tuple[Path, int]]) -> str:
     h = hashlib.sha256(json.dumps([CACHE_VERSION, str(data_dir.resolve()), size]).encode())
     for path, label in files:
-        st = path.stat()
+        try:
+            st = path.stat()
+        except OSError as exc:  # a dangling link, a link loop: decoding reports and skips it
+            h.update(f"{path}\0{label}\0{exc.errno}\n".encode())
+            continue
         h.update(f"{path}\0{label}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:32]
 

@@ -222,6 +222,10 @@ class Trainer:
         self.first_epoch = len(self.history) + 1
         for epoch in range(len(self.history) + 1, r.epochs + 1):
             record = self._epoch(epoch, stepper, schedule, model, train, test, rt)
+            if self.info.get("classes", 6) <= 5:  # top-5 of 5 classes or fewer: always 1
+                record.pop("test_top5", None)
+            if world.is_main and not cfg.progress:  # no bar: one line per epoch (CI logs)
+                self.out(report.epoch_line(record, r.epochs))
             self.history.append(record)
             if self.tb is not None:
                 self.tb.epoch(record)

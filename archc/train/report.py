@@ -51,6 +51,14 @@ class EpochBar:
             self.progress.stop()
 
 
+def epoch_line(record: dict[str, Any], epochs: int) -> str:
+    """One epoch in one line, for runs without a progress bar (`--no-progress`, CI logs)."""
+    top5 = f", test top-5 {record['test_top5']:.3f}" if "test_top5" in record else ""
+    return (f"epoch {record['epoch']}/{epochs}: loss {record['train_loss']:.3f}, train acc "
+            f"{record['train_acc']:.3f}, test acc {record['test_acc']:.3f}{top5}, "
+            f"{record['examples_per_sec']:,.0f} ex/s, {record['train_seconds']:.1f} s")
+
+
 class BackgroundWriter:
     """Runs one file-writing job at a time on a thread (checkpoint, metrics, plot), so that
     serialising and fsync'ing ~45 MB per epoch overlaps the next epoch's training. A job's

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archc.errors import ArchcError, ShapeError, Span
+from archc.errors import ArchcError, ArchcErrors, ShapeError, Span
 
 ModelFn = Callable[[], Any]
 Shape = tuple[int, int, int]
@@ -100,11 +100,20 @@ def _from_spec(spec: str, params: dict[str, Any], network: str | None) -> ModelS
     def fit(shape: Shape, classes: int, resized: bool) -> ModelFn:
         have = tuple(net.input_shape)
         shaped = net
+        errors: list[ArchcError] = []  # every mismatch at once: input, then classes
         try:
             if have != shape:
-                _check_input(have, shape, resized, where)
-                shaped = archc.load(spec, params or None, shape, network)
-            _check_output(shaped, classes, where)
+                try:
+                    _check_input(have, shape, resized, where)
+                    shaped = archc.load(spec, params or None, shape, network)
+                except ShapeError as exc:
+                    errors.append(exc)
+            try:
+                _check_output(shaped, classes, where)
+            except ShapeError as exc:
+                errors.append(exc)
+            if errors:
+                raise errors[0] if len(errors) == 1 else ArchcErrors(errors)
         except ArchcError as exc:  # rendered with the line and caret from the text loaded
             if getattr(exc, "sources", None) is None:
                 exc.sources = prog.sources
