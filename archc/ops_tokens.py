@@ -91,7 +91,7 @@ register(Op(
         "the layer (vision_transformer.Encoder's pos_embedding)",
     example="pos_embedding", example_input="4x6",
     saved=lambda a, i, o, c: NOTHING,  # an addition
-    aliases=("position_embedding", "positional_embedding", "pos_embed"),
+    aliases=("positional_embedding", "pos_embed"),
 ))
 
 

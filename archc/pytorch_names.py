@@ -49,7 +49,6 @@ LAYERS: dict[str, tuple[str, str]] = {
     "gpt2attention": ("attention", "attention(heads, causal=true, layout=\"gpt2\")"),
     "llamaattention": ("attention", "attention(heads, causal=true, kv_heads=k, rope=true, "
                        "layout=\"llama\")"),
-    "conv1d": ("linear", "GPT-2's Conv1D is linear(out, transposed=true)"),
     "gelu_new": ("gelu_tanh", ""),
 }
 
@@ -101,7 +100,8 @@ BLOCK_ALIASES: dict[str, str] = {
 
 # Names of things archc does not have (yet): what to say instead of a near spelling.
 MISSING: dict[str, str] = {
-    "conv1d": "archc has no 1-D conv yet: conv is 2-D (for tokens: linear or channel_linear)",
+    "conv1d": "archc has no 1-D conv yet: conv is 2-D (for tokens: linear or channel_linear; "
+              "GPT-2's Conv1D, a linear map, is linear(out, transposed=true))",
     "conv3d": "archc has no 3-D conv: conv is 2-D",
     "convtranspose1d": "archc has no 1-D transposed conv: conv_transpose is 2-D",
     "maxpool1d": "archc has no 1-D pooling yet: maxpool is 2-D",
@@ -121,7 +121,6 @@ MISSING: dict[str, str] = {
                   "* 3`) or write them in a row",
     "lstm": "archc has no recurrent layers", "gru": "archc has no recurrent layers",
     "rnn": "archc has no recurrent layers",
-    "embedding": "archc has no embedding of integer ids yet (tokens turns a map into tokens)",
     "instancenorm2d": "archc has no instance norm yet: groupnorm(in.c) normalises each channel",
     "instancenorm": "archc has no instance norm yet: groupnorm(in.c) normalises each channel",
 }
