@@ -268,6 +268,9 @@ def as_spec(source: str | Path, overrides: Mapping[str, Any] | None, network: st
         return source, overrides, network
     from .resources import specs_dir
 
+    if text in LM_MEMBERS:  # a language model `archc list` names: its spec and --set values
+        spec, sets, _ = LM_MEMBERS[text]
+        return specs_dir() / f"{spec}.arch", {**sets, **(overrides or {})}, network
     if text in _spec_names():
         return source, overrides, network
     found = lookup(text)
