@@ -17,7 +17,16 @@ from ..stats import (
     Summary,
     summarize,
 )
-from .options import add_spec_argument, add_spec_options, depth_option, load_from_args, positive
+from ..errors import UsageError
+from .options import (
+    Once,
+    add_spec_argument,
+    add_spec_options,
+    depth_option,
+    load_from_args,
+    parse_input,
+    positive,
+)
 
 DESCRIPTION = ("Count parameters, multiply-accumulates, FLOPs and activation memory per "
                "layer from the spec alone. " + FLOP_CONVENTION + ".")
@@ -34,15 +43,42 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="element type for parameter and activation bytes (default float32)")
     p.add_argument("--notes", action="store_true",
                    help="after the totals, say how FLOPs, activations and parameters are counted")
+    p.add_argument("--torch", action="store_true",
+                   help="FILE is an existing torch module, pkg.module:factory or "
+                   "path/to/file.py:factory: trace it (torch.fx, else forward hooks) and count "
+                   "it the same way (--input defaults to 3x224x224)")
+    p.add_argument("--kwargs", metavar="JSON", action=Once,
+                   help="with --torch: the factory's keyword arguments, a JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = summarize(load_from_args(args), args.depth)
+    summary = _torch_summary(args) if args.torch else summarize(load_from_args(args), args.depth)
+    traced = getattr(summary, "method", None)
     if args.json:
-        print(json.dumps(summary.to_json(args.batch, args.dtype), indent=2))
+        out = summary.to_json(args.batch, args.dtype)
+        if traced:
+            out["traced_with"] = traced
+        print(json.dumps(out, indent=2))
     else:
+        if traced:
+            why = getattr(summary, "why", "")
+            print(f"traced with {traced}" + (f" (torch.fx could not: {why})" if why else ""))
         print_summary(summary, args.batch, args.dtype, args.notes)
     return 0
+
+
+def _torch_summary(args: argparse.Namespace) -> Summary:
+    """`--torch pkg.module:factory`: the module's own calls, counted by torch (archc's
+    conventions: FlopCounterMode's FLOPs, MACs = FLOPs / 2, shared weights once)."""
+    if args.set or args.network:
+        raise UsageError("--set and --network are for specs; with --torch give the factory's "
+                         "arguments as --kwargs '{\"name\": value}'")
+    from ..torch_summary import torch_summary
+    from ..torch_trace import DEFAULT_INPUT, load_module, trace
+
+    model = load_module(args.spec, args.kwargs)
+    return torch_summary(trace(model, parse_input(args.input) or DEFAULT_INPUT, args.spec),
+                         args.depth)
 
 
 def _si(n: float, unit: str = "") -> str:
