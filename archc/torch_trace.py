@@ -72,7 +72,17 @@ def _import_target(module: str) -> Any:
     return importlib.import_module(module)
 
 
-def load_module(target: str, kwargs: str | None = None) -> nn.Module:
+def trace_target(target: str, kwargs: str | None = None,
+                 input_shape: tuple[int, ...] = DEFAULT_INPUT) -> Trace:
+    """Load and trace: on the meta device first (no memory, no init, shapes and FLOPs alone),
+    then, if the factory or the forward pass needs real data, on the CPU."""
+    try:
+        return trace(load_module(target, kwargs, "meta"), input_shape, target)
+    except UsageError:
+        return trace(load_module(target, kwargs), input_shape, target)
+
+
+def load_module(target: str, kwargs: str | None = None, device: str = "cpu") -> nn.Module:
     """Call `factory(**kwargs)` of `pkg.module:factory` (or `file.py:factory`): an nn.Module.
     Every failure is a UsageError that says what went wrong, never a traceback."""
     module, sep, factory = target.rpartition(":")
@@ -95,7 +105,8 @@ def load_module(target: str, kwargs: str | None = None) -> nn.Module:
     if not callable(fn):
         raise UsageError(f"'{module}' has no callable '{factory}'")
     try:
-        model = fn(**options)
+        with torch.device(device):
+            model = fn(**options)
     except Exception as exc:
         raise UsageError(f"{target}({_kwargs_text(options)}) raised {type(exc).__name__}: "
                          f"{exc}") from None
@@ -115,7 +126,8 @@ def trace(model: nn.Module, input_shape: tuple[int, ...] = DEFAULT_INPUT,
           target: str = "") -> Trace:
     """Run one eval-mode forward pass of a batch of one on zeros, recording every call."""
     model = model.eval()
-    x = torch.zeros(1, *input_shape)
+    first = next(model.parameters(), None)
+    x = torch.zeros(1, *input_shape, device=first.device if first is not None else None)
     try:
         graph = torch.fx.symbolic_trace(model)
         method, why = "torch.fx", ""

@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 
+from ..errors import UsageError
 from ..ops import fmt_shape
 from ..stats import (
     ACTIVATION_CONVENTION,
@@ -17,7 +18,6 @@ from ..stats import (
     Summary,
     summarize,
 )
-from ..errors import UsageError
 from .options import (
     Once,
     add_spec_argument,
@@ -74,11 +74,10 @@ def _torch_summary(args: argparse.Namespace) -> Summary:
         raise UsageError("--set and --network are for specs; with --torch give the factory's "
                          "arguments as --kwargs '{\"name\": value}'")
     from ..torch_summary import torch_summary
-    from ..torch_trace import DEFAULT_INPUT, load_module, trace
+    from ..torch_trace import DEFAULT_INPUT, trace_target
 
-    model = load_module(args.spec, args.kwargs)
-    return torch_summary(trace(model, parse_input(args.input) or DEFAULT_INPUT, args.spec),
-                         args.depth)
+    shape = parse_input(args.input) or DEFAULT_INPUT
+    return torch_summary(trace_target(args.spec, args.kwargs, shape), args.depth)
 
 
 def _si(n: float, unit: str = "") -> str:
