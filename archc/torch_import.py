@@ -13,7 +13,8 @@ from typing import Any
 import torch.fx
 from torch import nn
 
-from .errors import ArchcError
+from .codes import TORCH_UNSUPPORTED
+from .errors import ArchcError, Span
 from .fmt.exprs import label as label_text
 from .ops import REGISTRY
 from .torch_ops import FUNCTIONS, JOINS, NotExpressible, module_op
@@ -23,7 +24,9 @@ CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 class ImportRefused(ArchcError):
     """A torch module with a part archc's language cannot express: refused, never written
-    partially."""
+    partially. Located at the Python line that makes the call."""
+
+    default_code = TORCH_UNSUPPORTED
 
 
 # ----------------------------------------------------------------------------- statements
@@ -177,7 +180,7 @@ class _Reader:
         return self.read(ins[0], stop) + [self.imp.stmt(item, self.scope, ins[0])]
 
     def _where(self) -> str:
-        return f"module '{self.scope.path}'" if self.scope.path else "the model's forward"
+        return _module_text(self.scope) if self.scope.path else "the model's forward"
 
     def body(self) -> list[Stmt]:
         out = self.output_of(self.scope.items[-1])
@@ -197,7 +200,9 @@ class Importer:
     def __init__(self, model: nn.Module, target: str):
         self.model, self.target = model, target
         try:
-            self.gm = torch.fx.symbolic_trace(model)
+            tracer = torch.fx.Tracer()
+            tracer.record_stack_traces = True  # so a refusal shows the Python line
+            self.gm = torch.fx.GraphModule(model, tracer.trace(model))
         except Exception as exc:
             raise ImportRefused(f"torch.fx cannot trace {type(model).__name__}: "
                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
@@ -207,8 +212,9 @@ class Importer:
         self.seen_modules: set[int] = set()
 
     def refuse(self, node: Any, message: str) -> ImportRefused:
-        where = _source_line(node)
-        return ImportRefused(message + (f"\n  at {where}" if where else ""))
+        return _located(ImportRefused(message, hint="archc import maps the nn modules and "
+                                      "calls of archc/torch_ops.py; see `archc explain A0901`"),
+                        node)
 
     def join_of(self, item: Any) -> str | None:
         if isinstance(item, _Scope) or item.op not in ("call_function", "call_method"):
@@ -239,13 +245,13 @@ class Importer:
             return self.module_stmt(item, parent)
         if item.op in ("call_function", "call_method"):
             reverse = FUNCTIONS.get(item.target)
+            where = f"in {_module_text(parent)}: " if parent.path else ""
             if reverse is None:
-                raise self.refuse(item, f"'{item.name}': no archc op for "
-                                  f"{_call_name(item)}")
+                raise self.refuse(item, f"{where}no archc op for {_call_name(item)}")
             try:
                 return Op(None, reverse(tuple(item.args[1:]), dict(item.kwargs)).text())
             except NotExpressible as exc:
-                raise self.refuse(item, f"'{item.name}': {_call_name(item)}: {exc}") from None
+                raise self.refuse(item, f"{where}{_call_name(item)}: {exc}") from None
         raise self.refuse(item, f"'{item.name}': archc cannot express a {item.op} node "
                           f"({item.target})")
 
@@ -272,16 +278,38 @@ class Importer:
         return Op(name, call.text())
 
 
+def _module_text(scope: _Scope) -> str:
+    return f"module '{scope.path}' ({type(scope.module).__name__})"
+
+
 def _call_name(node: Any) -> str:
     t = node.target
     return f".{t}()" if isinstance(t, str) else f"{getattr(t, '__module__', '') or ''}." \
         f"{getattr(t, '__name__', t)}()".lstrip(".")
 
 
-def _source_line(node: Any) -> str:
-    trace = node.meta.get("stack_trace") or ""
-    lines = [ln.strip() for ln in trace.splitlines() if ln.strip()]
-    return " ".join(lines[-2:]) if lines else ""
+_FRAME = re.compile(r'File "([^"]+)", line (\d+), in \S+\n\s*(.*)')
+
+
+def _located(error: ImportRefused, node: Any) -> ImportRefused:
+    """The error at the innermost Python line outside torch that made the call, with that
+    file's text, so it renders like a spec error (the line and a caret under the call)."""
+    from .sources import SourceStore
+
+    frames = [f for f in _FRAME.findall(node.meta.get("stack_trace") or "")
+              if "/torch/" not in f[0]]
+    if not frames:
+        return error
+    path, line, code = frames[-1]
+    try:
+        text = open(path, encoding="utf-8").read()
+    except OSError:
+        return error
+    src = text.splitlines()[int(line) - 1] if int(line) <= len(text.splitlines()) else ""
+    col = len(src) - len(src.lstrip()) + 1
+    error.span = Span(path, int(line), col, int(line), col + len(code.strip()))
+    error.sources = SourceStore({path: text})
+    return error
 
 
 # ----------------------------------------------------------------------------- blocks

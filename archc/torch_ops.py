@@ -30,13 +30,14 @@ class OpCall:
     def text(self) -> str:
         fields = REGISTRY[self.op].args.model_fields
         parts: list[str] = []
-        for name, value in self.args.items():
+        for i, (name, value) in enumerate(self.args.items()):
             info = fields[name]
             if info.is_required():
                 parts.append(value_text(value))
             elif value != info.default and not (isinstance(value, tuple)
                                                 and _pair(value) == info.default):
-                parts.append(f"{name}={value_text(value)}")
+                # the first argument is written bare, as specs do: `dropout(0.3)`
+                parts.append(value_text(value) if i == 0 else f"{name}={value_text(value)}")
         return self.op + (f"({', '.join(parts)})" if parts else "")
 
 
@@ -97,7 +98,7 @@ def _adaptive(name: str) -> Callable[[Any], OpCall]:
         _need(None not in size, "an output size of None (keep the input's)")
         if name == "adaptive_avgpool" and tuple(size) == (1, 1):
             return OpCall("gap", {})
-        return OpCall(name, {"h": size[0], "w": size[1]})
+        return OpCall(name, {"h": size[0], "w": None if size[1] == size[0] else size[1]})
     return reverse
 
 
@@ -161,6 +162,22 @@ def _flatten_call(args: tuple, kwargs: dict) -> OpCall:
     return OpCall("flatten", {})
 
 
+def _adaptive_call(args: tuple, kwargs: dict) -> OpCall:
+    size = args[0] if args else kwargs.get("output_size")
+    size = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+    _need(None not in size, "an output size of None")
+    if tuple(size) == (1, 1):
+        return OpCall("gap", {})
+    return OpCall("adaptive_avgpool", {"h": size[0], "w": None if size[1] == size[0]
+                                       else size[1]})
+
+
+def _dropout_call(args: tuple, kwargs: dict) -> OpCall:
+    # `training=self.training` is a constant in fx's trace; the proof in both modes tells
+    # whether it followed the module's mode, as nn.Dropout (what archc builds) does
+    return OpCall("dropout", {"p": args[0] if args else kwargs.get("p", 0.5)})
+
+
 def _activation_call(name: str) -> Callable[[tuple, dict], OpCall]:
     def reverse(args: tuple, kwargs: dict) -> OpCall:
         return OpCall(name, {})
@@ -169,6 +186,7 @@ def _activation_call(name: str) -> Callable[[tuple, dict], OpCall]:
 
 FUNCTIONS: dict[Any, Callable[[tuple, dict], OpCall]] = {
     torch.flatten: _flatten_call, "flatten": _flatten_call,
+    F.adaptive_avg_pool2d: _adaptive_call, F.dropout: _dropout_call,
     **{f: _activation_call(name) for name, fs in {
         "relu": (F.relu, torch.relu, "relu"), "sigmoid": (torch.sigmoid, F.sigmoid, "sigmoid"),
         "tanh": (torch.tanh, F.tanh, "tanh"), "silu": (F.silu,), "relu6": (F.relu6,),
@@ -178,4 +196,5 @@ FUNCTIONS: dict[Any, Callable[[tuple, dict], OpCall]] = {
 
 # Calls on two or more tensors that are joins (archc/joins.py): the join's name.
 JOINS: dict[Any, str] = {operator.add: "add", operator.iadd: "add", torch.add: "add",
-                         "add": "add", "add_": "add", torch.cat: "concat"}
+                         "add": "add", "add_": "add", torch.cat: "concat",
+                         operator.mul: "mul", torch.mul: "mul", "mul": "mul"}
