@@ -1,6 +1,6 @@
 """`archc import`: a torch module, traced with torch.fx, written back as a spec. The module tree
 (fx's nn_module_stack) gives the scopes; inside each scope the dataflow is read as a chain of
-ops and add/concat joins; every Python class of module becomes one `block` whose parameters
+ops and add/concat/mul joins; every Python class of module becomes one `block` whose parameters
 are the numbers that differ between its instances."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from torch import nn
 
 from .codes import TORCH_UNSUPPORTED
 from .errors import ArchcError, Span
+from .fmt.exprs import _keywords
 from .fmt.exprs import label as label_text
 from .ops import REGISTRY
 from .torch_ops import FUNCTIONS, JOINS, NotExpressible, module_op
@@ -173,9 +174,11 @@ class _Reader:
             self.used.append(item)
             return self.read(fork, stop) + [JoinStmt(join, [self.read(i, fork) for i in ins])]
         if len(ins) != 1:
-            raise self.imp.refuse(self.output_of(item), f"{self._where()}: "
-                                  f"'{self.output_of(item).name}' reads {len(ins)} tensors; "
-                                  "archc joins branches with add or concat only")
+            node = self.output_of(item)
+            what = f"module '{item.path}'" if isinstance(item, _Scope) else _call_name(node)
+            raise self.imp.refuse(node, f"{self._where()}: {what} reads {len(ins)} values "
+                                  f"({', '.join(i.name for i in ins)}); an archc op reads one "
+                                  "tensor, and only add, concat and mul join branches")
         self.used.append(item)
         return self.read(ins[0], stop) + [self.imp.stmt(item, self.scope, ins[0])]
 
@@ -188,8 +191,8 @@ class _Reader:
         if len(self.used) != len(self.scope.items) or len(set(map(id, self.used))) != \
                 len(self.used):
             raise self.imp.refuse(out, f"{self._where()}: its dataflow is not a chain of ops "
-                                  "and add/concat joins (a value is used more than once or "
-                                  "not at all)")
+                                  "and add/concat/mul joins (a value is used more than once "
+                                  "or not at all)")
         return stmts
 
 
@@ -320,7 +323,8 @@ _NUMBER = re.compile(r"(?<![\w.])(-?\d+(?:\.\d+)?(?:e-?\d+)?)(?![\w.:])")
 def _snake(cls: str) -> str:
     name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", cls).lower()
     name = re.sub(r"\W", "_", name)
-    return name if name not in REGISTRY else f"{name}_block"
+    # an op's or a keyword's name (`block`, `add`) cannot name a block
+    return name if name not in REGISTRY and name not in _keywords() else f"{name}_"
 
 
 class Blocks:
