@@ -60,9 +60,17 @@ class Instance:
     body: list[Stmt]
     block: str = ""  # the block it calls and the arguments, set when blocks are made
     args: list[str] = field(default_factory=list)
+    name: str = ""  # the block's name, if not the class's
 
 
-Stmt = Op | JoinStmt | Group | Instance
+@dataclass
+class Loop:
+    """The body of a Sequential of blocks: a `for` loop where the calls repeat."""
+
+    body: list[Stmt]
+
+
+Stmt = Op | JoinStmt | Group | Instance | Loop
 
 
 # ----------------------------------------------------------------------------- scopes
@@ -240,8 +248,13 @@ class Importer:
             name = item.path.rsplit(".", 1)[-1]
             body = self.body(item, entry)
             if type(item.module) in CONTAINERS:
-                return Group(name, body)
-            inst = Instance(name, type(item.module).__name__, body)
+                if len(body) < 2 or not all(isinstance(b, Instance) for b in body):
+                    return Group(name, body)
+                # a stage (ResNet's layer1..4): one block for every stage of that structure
+                stem = re.sub(r"[\d_]+$", "", name) or "stage"
+                inst = Instance(name, f"nn.Sequential {stem}", [Loop(body)], name=stem)
+            else:
+                inst = Instance(name, type(item.module).__name__, body)
             self.instances.setdefault(inst.cls, []).append(inst)
             return inst
         if item.op == "call_module":
@@ -347,7 +360,7 @@ class Blocks:
             template = _NUMBER.sub("#", text)
             variants.setdefault(template, []).append((inst, _NUMBER.findall(text)))
         for i, (template, group) in enumerate(variants.items()):
-            name = _snake(cls) + (f"_{i + 1}" if i else "")
+            name = _snake(group[0][0].name or cls) + (f"_{i + 1}" if i else "")
             self.defs.append(self.define(name, template, group))
 
     def define(self, name: str, template: str, group: list[tuple[Instance, list[str]]]) -> str:
@@ -369,7 +382,9 @@ class Blocks:
         names = list(params.values())
         head = f"block {name}" + (f"({', '.join(names)})" if names else "")
         self.param_names = names
-        return f"# torch class {group[0][0].cls}\n{head} {{\n{''.join(out)}\n}}\n"
+        what = group[0][0].cls
+        what = what if what.startswith("nn.") else f"class {what}"
+        return f"# torch {what}\n{head} {{\n{''.join(out)}\n}}\n"
 
     def call(self, inst: Instance) -> str:
         self.resolve(inst.cls)
@@ -378,7 +393,7 @@ class Blocks:
 
 def _param_name(before: str, taken: set[str]) -> str:
     m = re.search(r"(\w+)=\(?[^=(]*$", before)
-    base = m.group(1) if m else "c"
+    base = "n" if before.rstrip().endswith("..") else m.group(1) if m else "c"
     base = {"out": "c"}.get(base, base)
     name, n = base, 2
     while name in taken:
@@ -390,6 +405,21 @@ def render(stmts: list[Stmt], blocks: Blocks) -> str:
     return "\n".join(_render(s, blocks) for s in stmts)
 
 
+def _loop(body: list[Stmt], blocks: Blocks) -> str | None:
+    """A Sequential of n modules labelled 0..n-1, the same but for the first, as a loop (its
+    iterations are named 0..n-1, as the Sequential's modules are): `for i in 0..n { ... }`."""
+    labels = [getattr(s, "label", None) for s in body]
+    if len(body) < 2 or labels != [str(i) for i in range(len(body))]:
+        return None
+    texts = [blocks.call(s) for s in body if isinstance(s, Instance)]
+    if len(texts) != len(body) or len(set(texts[1:])) != 1:
+        return None
+    n = len(body)
+    if len(set(texts)) == 1:
+        return f"for i in 0 .. {n} {{\n{texts[1]}\n}}"
+    return f"for i in 0 .. {n} {{\nif i == 0 {{\n{texts[0]}\n}} else {{\n{texts[1]}\n}}\n}}"
+
+
 def _labelled(label: str | None, text: str) -> str:
     return f"{label_text(label)}: {text}" if label is not None else text
 
@@ -399,6 +429,8 @@ def _render(s: Stmt, blocks: Blocks) -> str:
         return _labelled(s.label, s.text)
     if isinstance(s, JoinStmt):
         return f"{s.op} {{\n" + "\n|\n".join(render(b, blocks) for b in s.branches) + "\n}"
+    if isinstance(s, Loop):
+        return _loop(s.body, blocks) or render(s.body, blocks)
     if isinstance(s, Group):
         return _labelled(s.label, "{\n" + render(s.body, blocks) + "\n}")
     return _labelled(s.label, blocks.call(s))

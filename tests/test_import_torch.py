@@ -36,10 +36,11 @@ def counts(capsys, *argv: str) -> tuple[int, int]:
 def test_resnet18(capsys, tmp_path):
     out = tmp_path / "r18.arch"
     text = imported(capsys, "torchvision.models:resnet18", out, "--input", "3x64x64")
-    # one block per torch class and structure; the widths are its parameter
+    # one block per torch class and structure, the widths its parameter; stages as loops
     assert "block basic_block(c) {" in text and "block basic_block_2(c) {" in text
-    assert "0: basic_block(64)" in text and "0: basic_block_2(128)" in text
-    assert len(text.splitlines()) <= 60
+    assert "layer2: layer_2(128)" in text and "layer4: layer_2(512)" in text
+    assert "for i in 0..2 {" in text
+    assert len(text.splitlines()) <= 65
     assert counts(capsys, out) == counts(capsys, "tv_resnet", "--set", "depth=18", "--input",
                                          "3x64x64")
 
