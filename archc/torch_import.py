@@ -373,9 +373,11 @@ class Blocks:
                 out.append(column[0])
             else:
                 if column not in params:
-                    params[column] = _param_name(pieces[i], set(params.values()))
+                    params[column] = _multiple(column, params) or \
+                        _param_name(pieces[i], set(params.values()))
                 out.append(params[column])
             out.append(pieces[i + 1])
+        params = {c: n for c, n in params.items() if n.isidentifier()}
         for j, (inst, _) in enumerate(group):
             inst.block = name
             inst.args = [col[j] for col in params]
@@ -389,6 +391,19 @@ class Blocks:
     def call(self, inst: Instance) -> str:
         self.resolve(inst.cls)
         return inst.block + (f"({', '.join(inst.args)})" if inst.args else "")
+
+
+def _multiple(column: tuple[str, ...], params: dict[tuple[str, ...], str]) -> str | None:
+    """`4 * c` for a column that is a fixed multiple of a parameter's (a bottleneck's output
+    width is four times its inner width), so the block takes one width, not two."""
+    if not all(v.isdigit() for v in column):
+        return None
+    for known, name in params.items():
+        if name.isidentifier() and all(v.isdigit() and int(v) > 0 for v in known):
+            ratios = {int(b) / int(a) for a, b in zip(known, column, strict=True)}
+            if len(ratios) == 1 and (k := ratios.pop()) == int(k) and k > 1:
+                return f"{int(k)} * {name}"
+    return None
 
 
 def _param_name(before: str, taken: set[str]) -> str:
