@@ -19,6 +19,7 @@ from tests.util import run_cli
 ZOO = [
     ("resnet18", None, None, ["tv_resnet", "--set", "depth=18"]),
     ("mobilenet_v3_small", None, None, ["tv_mobilenet_v3", "--set", "variant=small"]),
+    ("efficientnet_b0", None, None, ["tv_efficientnet"]),  # 5,288,548 params, 0.386 GMACs
     ("vit_b_16", '{"image_size": 64}', "3x64x64",
      ["tv_vit", "--set", "variant=b_16", "--input", "3x64x64"]),
 ]
