@@ -15,10 +15,18 @@ from torch import nn
 
 from .codes import TORCH_UNSUPPORTED
 from .errors import ArchcError, Span
-from .torch_ops import FUNCTIONS, JOINS, NotExpressible, module_op
+from .torch_ops import FUNCTIONS, JOINS, NotExpressible, is_mapped, module_op
 from .torch_spec import Blocks, Group, Instance, JoinStmt, Loop, Op, Stmt, render
 
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+
+class _Tracer(torch.fx.Tracer):
+    """torch.fx's tracer, keeping a module that maps to one op whole (torchvision's
+    StochasticDepth) instead of tracing into its functional code."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return is_mapped(m) or super().is_leaf_module(m, module_qualified_name)
 
 
 class ImportRefused(ArchcError):
@@ -166,7 +174,7 @@ class Importer:
     def __init__(self, model: nn.Module, target: str):
         self.model, self.target = model, target
         try:
-            tracer = torch.fx.Tracer()
+            tracer = _Tracer()
             tracer.record_stack_traces = True  # so a refusal shows the Python line
             self.gm = torch.fx.GraphModule(model, tracer.trace(model))
         except Exception as exc:

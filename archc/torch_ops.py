@@ -145,11 +145,35 @@ MODULES: dict[type, Callable[[Any], OpCall]] = {
 }
 
 
+def _stochastic_depth(m: Any) -> OpCall:
+    _need(getattr(m, "mode", "row") == "row", f"mode='{m.mode}' (archc drops whole samples)")
+    return OpCall("stochastic_depth", {"p": m.p})
+
+
+# Modules of other libraries (and archc's own, as `archc export` writes them), by qualified
+# class name so that torchvision is not imported to look them up. fx treats them as leaves.
+NAMED: dict[str, Callable[[Any], OpCall]] = {
+    "torchvision.ops.stochastic_depth.StochasticDepth": _stochastic_depth,
+    "archc.emit.layers.StochasticDepth": _stochastic_depth,
+}
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def is_mapped(m: nn.Module) -> bool:
+    """A module that maps to one op as a whole (fx need not trace into it)."""
+    return any(_qualified(cls) in NAMED for cls in type(m).__mro__)
+
+
 def module_op(m: nn.Module) -> OpCall:
     """The archc op that builds a module like `m`; NotExpressible if none does."""
     for cls in type(m).__mro__:
         if cls in MODULES:
             return MODULES[cls](m)
+        if _qualified(cls) in NAMED:
+            return NAMED[_qualified(cls)](m)
     raise NotExpressible(f"no archc op builds a {type(m).__name__}")
 
 

@@ -48,6 +48,7 @@ def test_resnet18(capsys, tmp_path):
 @pytest.mark.parametrize("model, spec", [
     ("squeezenet1_1", ["tv_squeezenet", "--set", "version=1.1"]),  # concat joins
     ("mobilenet_v3_small", ["tv_mobilenet_v3", "--set", "variant=small"]),  # mul (SE), add
+    ("efficientnet_b0", ["tv_efficientnet"]),  # torchvision's StochasticDepth, kept whole
 ])
 def test_torchvision_joins(capsys, tmp_path, model, spec):
     out = tmp_path / f"{model}.arch"
