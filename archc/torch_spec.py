@@ -120,15 +120,21 @@ class Blocks:
 
 
 def _multiple(column: tuple[str, ...], params: dict[tuple[str, ...], str]) -> str | None:
-    """`4 * c` for a column that is a fixed multiple of a parameter's (a bottleneck's output
-    width is four times its inner width), so the block takes one width, not two."""
+    """`4 * c` (or `c // 4`) for a column that is a fixed multiple (or fraction) of a
+    parameter's: a bottleneck's output width is four times its inner width, a squeeze width a
+    quarter of the channels; so the block takes one width, not two."""
     if not all(v.isdigit() for v in column):
         return None
     for known, name in params.items():
         if name.isidentifier() and all(v.isdigit() and int(v) > 0 for v in known):
-            ratios = {int(b) / int(a) for a, b in zip(known, column, strict=True)}
+            pairs = list(zip(known, column, strict=True))
+            ratios = {int(b) / int(a) for a, b in pairs}
             if len(ratios) == 1 and (k := ratios.pop()) == int(k) and k > 1:
                 return f"{int(k)} * {name}"
+            # a squeeze width: the parameter divided by a fixed factor, exactly
+            inverse = {int(a) / int(b) if int(b) else 0 for a, b in pairs}
+            if len(inverse) == 1 and (k := inverse.pop()) == int(k) and k > 1:
+                return f"{name} // {int(k)}"
     return None
 
 
