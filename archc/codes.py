@@ -111,6 +111,10 @@ UNKNOWN_RECIPE_KEY = _code("A0802", "unknown-recipe-key", "a `train { }` key arc
 RECIPE_VALUE = _code("A0803", "recipe-value", "a `train { }` value of the wrong type or range")
 RECIPE_RULE = _code("A0804", "recipe-rule", "`train { }` settings that do not go together")
 
+# -- A09: `archc import` (a torch module read back as a spec; archc/torch_import.py)
+TORCH_UNSUPPORTED = _code("A0901", "torch-unsupported", "a torch module or call that no archc op "
+                          "or join expresses")
+
 
 def page(code: str) -> str:
     """The `archc explain` page of a code (KeyError if there is none)."""

@@ -33,10 +33,23 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
+# Files that build the big models (torchvision's families in fp64, every zoo member's forward,
+# the export proof's two interpreters): one worker runs them one after another, so that two of
+# them never hold their models at once (two at once took a worker past 10 GB: the OOM killer).
+HEAVY = frozenset({
+    "test_export.py", "test_export_cases.py", "test_families.py", "test_memory_train.py",
+    "test_weights.py", "test_zoo.py",
+})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name in QUICK:
             item.add_marker(pytest.mark.quick)
+        # `--dist loadgroup`: each file on one worker (its module fixtures built once), the
+        # heavy files together on one
+        group = "heavy" if item.path.name in HEAVY else item.path.name
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,9 @@ EXAMPLE = re.compile(r"^## (Wrong|Right)\n\n```arch\n(.*?)\n```", re.M | re.S)
 # a page whose examples need a plugin (A0411) says `Checked with `--plugin FILE``
 PLUGIN = re.compile(r"Checked with `--plugin (\S+)`")
 ROOT = Path(__file__).parent.parent
+# `archc import`'s codes (A09) are about torch modules: their examples are Python files with a
+# `make()` factory, imported as a user would
+PY_EXAMPLE = re.compile(r"^## (Wrong|Right)\n\n```python\n(.*?)\n```", re.M | re.S)
 
 
 def examples(code: str) -> dict[str, str]:
@@ -49,6 +52,8 @@ def test_page_examples(code: str, tmp_path: Path) -> None:
     text = page(code)
     assert text.startswith(f"# {code} ({CODES[code].name}): {CODES[code].title}\n")
     assert "\n## Why\n" in text
+    if PY_EXAMPLE.search(text):
+        return check_python_examples(code, dict(PY_EXAMPLE.findall(text)), tmp_path)
     ex = examples(code)
     assert set(ex) == {"Wrong", "Right"}, f"{code}: needs a wrong and a right example"
     loaded = [p for target in PLUGIN.findall(text) for p in plugins.load(str(ROOT / target))]
@@ -59,6 +64,25 @@ def test_page_examples(code: str, tmp_path: Path) -> None:
     finally:
         for p in loaded:
             p.unload()
+
+
+def check_python_examples(code: str, ex: dict[str, str], tmp_path: Path) -> None:
+    """The wrong model is refused with the code, the right one imports and is proven equal."""
+    import contextlib
+    import io
+
+    from archc.cli import main
+
+    assert set(ex) == {"Wrong", "Right"}, f"{code}: needs a wrong and a right example"
+    for kind, expected in (("Wrong", 1), ("Right", 0)):
+        model = tmp_path / f"{kind.lower()}_model.py"
+        model.write_text(ex[kind])
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            got = main(["import", f"{model}:make", "-o", str(tmp_path / "out.arch"),
+                        "--input", "3x8x8"])
+        assert got == expected, err.getvalue()
+        assert (f"error[{code}]" in err.getvalue()) == (kind == "Wrong"), err.getvalue()
 
 
 # -- `archc explain`, run as a user runs it -------------------------------------------------------

@@ -43,6 +43,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("import-weights", "import_weights",
             "map a torchvision (or other) state_dict onto a spec, by name"),
     Command("lsp", "lsp", "run the language server (for editors) on stdio"),
+    Command("import", "import_model",
+            "write an existing torch module as a spec, proven equal (fp64, eval and train)"),
     Command("export", "export", "write a spec as standalone PyTorch source (.py) or ONNX"),
     Command("explain", "explain", "print the page of a diagnostic code (error[A0405])"),
     Command("plugin", "plugin",

@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 
+from ..errors import UsageError
 from ..ops import fmt_shape
 from ..stats import (
     ACTIVATION_CONVENTION,
@@ -20,6 +21,7 @@ from ..stats import (
 )
 from . import summary_train
 from .options import (
+    Once,
     add_spec_argument,
     add_spec_options,
     add_weights_options,
@@ -27,6 +29,7 @@ from .options import (
     fit_weights,
     load_from_args,
     load_with_weights,
+    parse_input,
     positive,
 )
 
@@ -48,22 +51,52 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--notes", action="store_true",
                    help="after the totals, say how FLOPs, activations and parameters are counted")
     summary_train.add_arguments(p)
+    p.add_argument("--torch", action="store_true",
+                   help="FILE is an existing torch module, pkg.module:factory or "
+                   "path/to/file.py:factory: trace it (torch.fx, else forward hooks) and count "
+                   "it the same way (--input defaults to 3x224x224)")
+    p.add_argument("--kwargs", metavar="JSON", action=Once,
+                   help="with --torch: the factory's keyword arguments, a JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.train or args.fit is not None:
+    if args.torch:
+        args.batch = args.batch or 1
+        summary = _torch_summary(args)
+    elif args.train or args.fit is not None:
         return summary_train.run(load_from_args(args), args)
-    args.batch = args.batch or 1
-    net, weights = load_with_weights(args)
-    if weights is not None:  # the trained network (a run's --set and input), checked to fit
-        fit_weights(net, weights)
-        print(f"weights: {weights.source} fit {net.name}", file=sys.stderr)
-    summary = summarize(net, args.depth)
-    if args.json:
-        print(json.dumps(summary.to_json(args.batch, args.dtype), indent=2))
     else:
+        args.batch = args.batch or 1
+        net, weights = load_with_weights(args)
+        if weights is not None:  # the trained network (a run's --set and input), fits
+            fit_weights(net, weights)
+            print(f"weights: {weights.source} fit {net.name}", file=sys.stderr)
+        summary = summarize(net, args.depth)
+    traced = getattr(summary, "method", None)
+    if args.json:
+        out = summary.to_json(args.batch, args.dtype)
+        if traced:
+            out["traced_with"] = traced
+        print(json.dumps(out, indent=2))
+    else:
+        if traced:
+            why = getattr(summary, "why", "")
+            print(f"traced with {traced}" + (f" (torch.fx could not: {why})" if why else ""))
         print_summary(summary, args.batch, args.dtype, args.notes)
     return 0
+
+
+def _torch_summary(args: argparse.Namespace) -> Summary:
+    """`--torch pkg.module:factory`: the module's own calls, counted by torch (archc's
+    conventions: FlopCounterMode's FLOPs, MACs = FLOPs / 2, shared weights once)."""
+    if args.set or args.network:
+        raise UsageError("--set and --network are for specs; with --torch give the factory's "
+                         "arguments as --kwargs '{\"name\": value}'")
+    from ..torch_summary import torch_summary
+    from ..torch_trace import DEFAULT_INPUT, trace_target
+
+    shape = parse_input(args.input) or DEFAULT_INPUT
+    return torch_summary(trace_target(args.spec, args.kwargs, shape), args.depth)
 
 
 def _si(n: float, unit: str = "") -> str:

@@ -1,0 +1,369 @@
+"""`archc import`: a torch module, traced with torch.fx, written back as a spec. The module tree
+(fx's nn_module_stack) gives the scopes; inside each scope the dataflow is read as a chain of
+ops and add/concat/mul joins; every Python class of module becomes one `block` whose parameters
+are the numbers that differ between its instances."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch.fx
+from torch import nn
+
+from .codes import TORCH_UNSUPPORTED
+from .errors import ArchcError, Span
+from .torch_ops import FUNCTIONS, JOINS, NotExpressible, is_mapped, module_op
+from .torch_spec import Blocks, Group, Instance, JoinStmt, Loop, Op, Stmt, render
+
+CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+
+class _Tracer(torch.fx.Tracer):
+    """torch.fx's tracer, keeping a module that maps to one op whole (torchvision's
+    StochasticDepth) instead of tracing into its functional code."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return is_mapped(m) or super().is_leaf_module(m, module_qualified_name)
+
+
+class ImportRefused(ArchcError):
+    """A torch module with a part archc's language cannot express: refused, never written
+    partially. Located at the Python line that makes the call."""
+
+    default_code = TORCH_UNSUPPORTED
+
+
+# ----------------------------------------------------------------------------- scopes
+
+
+@dataclass
+class _Scope:
+    key: str  # nn_module_stack's key (`layer1.0.relu@1` for a second call)
+    path: str
+    module: nn.Module
+    items: list[Any] = field(default_factory=list)  # fx nodes and _Scopes, in order
+
+    def nodes(self) -> Iterator[Any]:
+        for item in self.items:
+            if isinstance(item, _Scope):
+                yield from item.nodes()
+            else:
+                yield item
+
+
+def _chain(node: Any) -> list[tuple[str, str]]:
+    """The (key, path) of every module a node runs inside, outermost first, not its own."""
+    stack = [(key, value[0]) for key, value in node.meta.get("nn_module_stack", {}).items()]
+    if node.op == "call_module":
+        stack = [s for s in stack if s[1] != node.target]
+    return [s for s in stack if s[1]]
+
+
+def _tree(model: nn.Module, nodes: list[Any]) -> _Scope:
+    root = _Scope("", "", model)
+    open_ = [root]
+    for node in nodes:
+        chain = _chain(node)
+        depth = 0
+        while depth < len(chain) and depth + 1 < len(open_) and \
+                open_[depth + 1].key == chain[depth][0]:
+            depth += 1
+        del open_[depth + 1:]
+        for key, path in chain[depth:]:
+            scope = _Scope(key, path, model.get_submodule(path))
+            open_[-1].items.append(scope)
+            open_.append(scope)
+        open_[-1].items.append(node)
+    return root
+
+
+def _inputs(node: Any) -> list[Any]:
+    """The fx nodes a node reads, in argument order."""
+    out: list[Any] = []
+    torch.fx.node.map_arg((node.args, node.kwargs), out.append)
+    return out
+
+
+# ----------------------------------------------------------------------------- dataflow
+
+
+class _Reader:
+    """Reads one scope's dataflow, from its input to its output, as a chain of items and
+    joins; any other shape of dataflow (two inputs, a value used twice outside a join) is
+    refused."""
+
+    def __init__(self, importer: Importer, scope: _Scope, entry: Any):
+        self.imp, self.scope, self.entry = importer, scope, entry
+        self.item_of: dict[Any, Any] = {}
+        for item in scope.items:
+            for n in (item.nodes() if isinstance(item, _Scope) else [item]):
+                self.item_of[n] = item
+        self.order = {n: i for i, n in enumerate(importer.gm.graph.nodes)}
+        self.used: list[Any] = []
+
+    def item_inputs(self, item: Any) -> list[Any]:
+        inside = set(item.nodes()) if isinstance(item, _Scope) else {item}
+        seen: list[Any] = []
+        for n in (item.nodes() if isinstance(item, _Scope) else [item]):
+            for i in _inputs(n):
+                if i not in inside and i not in seen:
+                    seen.append(i)
+        return seen
+
+    def producer(self, value: Any) -> Any:
+        if value not in self.item_of:
+            raise self.imp.refuse(value, f"{self._where()} reads '{value.name}', which is "
+                                  "neither its input nor made inside it")
+        return self.item_of[value]
+
+    def output_of(self, item: Any) -> Any:
+        return list(item.nodes())[-1] if isinstance(item, _Scope) else item
+
+    def ancestors(self, value: Any, stop: Any) -> set[Any]:
+        seen, todo = set(), [value]
+        while todo:
+            v = todo.pop()
+            if v in seen:
+                continue
+            seen.add(v)
+            if v is not stop and v in self.item_of:
+                todo += self.item_inputs(self.item_of[v])
+        return seen
+
+    def read(self, value: Any, stop: Any) -> list[Stmt]:
+        if value is stop:
+            return []
+        item = self.producer(value)
+        ins = self.item_inputs(item)
+        join = self.imp.join_of(item)
+        if join:
+            common = set.intersection(*(self.ancestors(i, stop) for i in ins))
+            fork = max(common, key=lambda v: self.order[v])
+            self.used.append(item)
+            return self.read(fork, stop) + [JoinStmt(join, [self.read(i, fork) for i in ins])]
+        if len(ins) != 1:
+            node = self.output_of(item)
+            what = f"module '{item.path}'" if isinstance(item, _Scope) else _call_name(node)
+            raise self.imp.refuse(node, f"{self._where()}: {what} reads {len(ins)} values "
+                                  f"({', '.join(i.name for i in ins)}); an archc op reads one "
+                                  "tensor, and only add, concat and mul join branches")
+        self.used.append(item)
+        return self.read(ins[0], stop) + [self.imp.stmt(item, self.scope, ins[0])]
+
+    def _where(self) -> str:
+        return _module_text(self.scope) if self.scope.path else "the model's forward"
+
+    def body(self) -> list[Stmt]:
+        out = self.output_of(self.scope.items[-1])
+        stmts = self.read(out, self.entry)
+        if len(self.used) != len(self.scope.items) or len(set(map(id, self.used))) != \
+                len(self.used):
+            raise self.imp.refuse(out, f"{self._where()}: its dataflow is not a chain of ops "
+                                  "and add/concat/mul joins (a value is used more than once "
+                                  "or not at all)")
+        return stmts
+
+
+# ----------------------------------------------------------------------------- the importer
+
+
+class Importer:
+    def __init__(self, model: nn.Module, target: str):
+        self.model, self.target = model, target
+        try:
+            tracer = _Tracer()
+            tracer.record_stack_traces = True  # so a refusal shows the Python line
+            self.gm = torch.fx.GraphModule(model, tracer.trace(model))
+        except Exception as exc:
+            raise ImportRefused(f"torch.fx cannot trace {type(model).__name__}: "
+                                f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
+                                hint="archc import reads the model through torch.fx; code "
+                                "that branches on tensor values cannot be traced") from None
+        self.instances: dict[str, list[Instance]] = {}
+        self.seen_modules: set[int] = set()
+
+    def refuse(self, node: Any, message: str) -> ImportRefused:
+        return _located(ImportRefused(message, hint="archc import maps the nn modules and "
+                                      "calls of archc/torch_ops.py; see `archc explain A0901`"),
+                        node)
+
+    def join_of(self, item: Any) -> str | None:
+        if isinstance(item, _Scope) or item.op not in ("call_function", "call_method"):
+            return None
+        name = JOINS.get(item.target)
+        if name is None or len(_inputs(item)) < 2:
+            return None
+        if name == "concat":
+            dim = item.args[1] if len(item.args) > 1 else item.kwargs.get("dim", 0)
+            if dim not in (1, -3):
+                raise self.refuse(item, f"'{item.name}': torch.cat on dim {dim}; archc's "
+                                  "concat joins channels (dim 1)")
+        return name
+
+    def body(self, scope: _Scope, entry: Any) -> list[Stmt]:
+        return _Reader(self, scope, entry).body()
+
+    def stmt(self, item: Any, parent: _Scope, entry: Any) -> Stmt:
+        if isinstance(item, _Scope):
+            name = item.path.rsplit(".", 1)[-1]
+            body = self.body(item, entry)
+            if type(item.module) in CONTAINERS:
+                if len(body) < 2 or not all(isinstance(b, Instance) for b in body):
+                    return Group(name, body)
+                # a stage (ResNet's layer1..4): one block for every stage of that structure
+                stem = re.sub(r"[\d_]+$", "", name) or "stage"
+                inst = Instance(name, f"nn.Sequential {stem}", [Loop(body)], name=stem)
+            else:
+                inst = Instance(name, type(item.module).__name__, body)
+            self.instances.setdefault(inst.cls, []).append(inst)
+            return inst
+        if item.op == "call_module":
+            return self.module_stmt(item, parent)
+        if item.op in ("call_function", "call_method"):
+            reverse = FUNCTIONS.get(item.target)
+            where = f"in {_module_text(parent)}: " if parent.path else ""
+            if reverse is None:
+                raise self.refuse(item, f"{where}no archc op for {_call_name(item)}")
+            try:
+                return Op(None, reverse(tuple(item.args[1:]), dict(item.kwargs)).text())
+            except NotExpressible as exc:
+                raise self.refuse(item, f"{where}{_call_name(item)}: {exc}") from None
+        raise self.refuse(item, f"'{item.name}': archc cannot express a {item.op} node "
+                          f"({item.target})")
+
+    def module_stmt(self, node: Any, parent: _Scope) -> Stmt:
+        module = self.gm.get_submodule(node.target)
+        name = node.target.rsplit(".", 1)[-1]
+        if node.target != (f"{parent.path}.{name}" if parent.path else name):
+            raise self.refuse(node, f"module '{node.target}' is called from "
+                              f"'{parent.path or 'the root'}', not from its parent")
+        if len(node.args) != 1 or node.kwargs:
+            raise self.refuse(node, f"module '{node.target}' is called with "
+                              f"{len(node.args) + len(node.kwargs)} arguments")
+        try:
+            call = module_op(module)
+        except NotExpressible as exc:
+            raise self.refuse(node, f"module '{node.target}' ({type(module).__name__}): "
+                              f"{exc}") from None
+        if id(module) in self.seen_modules:
+            if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
+                raise self.refuse(node, f"module '{node.target}' is called twice with its "
+                                  "weights: archc has no shared weights")
+            return Op(None, call.text())  # a stateless module used again: a fresh one
+        self.seen_modules.add(id(module))
+        return Op(name, call.text())
+
+
+def _module_text(scope: _Scope) -> str:
+    return f"module '{scope.path}' ({type(scope.module).__name__})"
+
+
+def _call_name(node: Any) -> str:
+    t = node.target
+    return f".{t}()" if isinstance(t, str) else f"{getattr(t, '__module__', '') or ''}." \
+        f"{getattr(t, '__name__', t)}()".lstrip(".")
+
+
+_FRAME = re.compile(r'File "([^"]+)", line (\d+), in \S+\n\s*(.*)')
+
+
+def _located(error: ImportRefused, node: Any) -> ImportRefused:
+    """The error at the innermost Python line outside torch that made the call, with that
+    file's text, so it renders like a spec error (the line and a caret under the call)."""
+    from .sources import SourceStore
+
+    frames = [f for f in _FRAME.findall(node.meta.get("stack_trace") or "")
+              if "/torch/" not in f[0]]
+    if not frames:
+        return error
+    path, line, code = frames[-1]
+    try:
+        text = open(path, encoding="utf-8").read()
+    except OSError:
+        return error
+    src = text.splitlines()[int(line) - 1] if int(line) <= len(text.splitlines()) else ""
+    col = len(src) - len(src.lstrip()) + 1
+    error.span = Span(path, int(line), col, int(line), col + len(code.strip()))
+    error.sources = SourceStore({path: text})
+    return error
+
+
+# ----------------------------------------------------------------------------- the spec
+
+
+def import_spec(model: nn.Module, target: str, name: str, input_shape: tuple[int, ...]) -> str:
+    """The spec text of `model`, in archc's canonical layout."""
+    from .fmt import format_text
+
+    imp = Importer(model, target)
+    nodes = list(imp.gm.graph.nodes)
+    inputs = [n for n in nodes if n.op == "placeholder"]
+    if len(inputs) != 1:
+        raise ImportRefused(f"{type(model).__name__}.forward takes {len(inputs)} inputs; "
+                            "archc networks take one")
+    (out,) = [n for n in nodes if n.op == "output"]
+    if not isinstance(out.args[0], torch.fx.Node):
+        raise imp.refuse(out, "forward returns more than one tensor; archc networks "
+                         "return one")
+    body = [n for n in nodes if n.op not in ("placeholder", "output")]
+    if not body or body[-1] is not out.args[0]:
+        raise imp.refuse(out, "forward does not return its last computed value")
+    root = _tree(model, body)
+    stmts = imp.body(root, inputs[0])
+    blocks = Blocks(imp.instances)
+    main = render(stmts, blocks)
+    shape = "x".join(map(str, input_shape))
+    text = (f"# Imported by `archc import {target}`: torch.fx's trace of "
+            f"{type(model).__name__}, one block per torch class.\n\n"
+            + "\n".join(blocks.defs)
+            + f"\nnetwork {name} {{\n  input {shape}\n{main}\n}}\n")
+    return format_text(text)
+
+
+# ----------------------------------------------------------------------------- the proof
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What `prove` compared, one sentence each, and whether every comparison held."""
+
+    lines: tuple[str, ...]
+    equal: bool
+
+
+def prove(text: str, model: nn.Module, input_shape: tuple[int, ...], path: str,
+          batch: int = 2) -> Proof:
+    """Build the spec, load the model's state_dict into it with strict=True, and compare the
+    outputs in fp64 on one seeded random batch, in eval mode and in train mode (dropout
+    drawing from the same seed). Raises ArchcErrors if the spec does not check."""
+    import torch
+
+    from . import build, loads
+
+    net = loads(text, path=path)
+    ours = build(net).double()
+    state = model.state_dict()
+    ours.load_state_dict(state, strict=True)
+    lines = [f"checked: {net.name}, {len(state)} state_dict tensors loaded with strict=True"]
+    theirs = model.double()
+    x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(0),
+                    dtype=torch.float64)
+    equal = True
+    for mode in ("eval", "train"):
+        outs = []
+        for m in (theirs, ours):
+            m.train(mode == "train")
+            torch.manual_seed(0)
+            with torch.no_grad():
+                outs.append(m(x))
+        same = outs[0].shape == outs[1].shape and torch.equal(outs[0], outs[1])
+        diff = (outs[0] - outs[1]).abs().max().item() if outs[0].shape == outs[1].shape \
+            else float("inf")
+        equal &= same
+        shape = "x".join(map(str, x.shape))
+        lines.append(f"{mode} mode: outputs {'equal' if same else 'DIFFER'} (fp64, "
+                     f"a seeded random {shape} input, max |diff| {diff:g})")
+    return Proof(tuple(lines), equal)

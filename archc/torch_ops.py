@@ -1,0 +1,224 @@
+"""The reverse of the op registry, for `archc import`: which archc op (and arguments) a torch
+module or a functional call is. One record per torch class or function; a module whose class
+is not here, or whose settings no op expresses, is refused with the reason."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .ops import REGISTRY
+
+
+class NotExpressible(Exception):
+    """A module or call archc's language has no op for (the message says which setting)."""
+
+
+@dataclass(frozen=True)
+class OpCall:
+    """`op(args...)`: an archc op and its arguments (defaults included; `text` drops them)."""
+
+    op: str
+    args: dict[str, Any]
+
+    def text(self) -> str:
+        fields = REGISTRY[self.op].args.model_fields
+        parts: list[str] = []
+        for i, (name, value) in enumerate(self.args.items()):
+            info = fields[name]
+            if info.is_required():
+                parts.append(value_text(value))
+            elif value != info.default and not (isinstance(value, tuple)
+                                                and _pair(value) == info.default):
+                # the first argument is written bare, as specs do: `dropout(0.3)`
+                parts.append(value_text(value) if i == 0 else f"{name}={value_text(value)}")
+        return self.op + (f"({', '.join(parts)})" if parts else "")
+
+
+def _pair(v: Any) -> Any:
+    """(3, 3) -> 3: a square window is written as one number, as torch accepts it."""
+    if isinstance(v, (tuple, list)) and len(v) == 2 and v[0] == v[1]:
+        return v[0]
+    return tuple(v) if isinstance(v, list) else v
+
+
+def value_text(v: Any) -> str:
+    v = _pair(v)
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, tuple):
+        return f"({', '.join(value_text(x) for x in v)})"
+    if isinstance(v, str):
+        return f'"{v}"'
+    return repr(v)
+
+
+def _need(ok: bool, what: str) -> None:
+    if not ok:
+        raise NotExpressible(what)
+
+
+def _conv(m: nn.Conv2d) -> OpCall:
+    _need(m.padding_mode == "zeros", f"padding_mode='{m.padding_mode}' (archc pads with zeros)")
+    _need(not isinstance(m.padding, str), f"padding='{m.padding}' (give the padding in numbers)")
+    return OpCall("conv", {"out": m.out_channels, "k": _pair(m.kernel_size),
+                           "stride": _pair(m.stride), "pad": _pair(m.padding),
+                           "dilation": _pair(m.dilation), "groups": m.groups,
+                           "bias": m.bias is not None})
+
+
+def _bn(m: nn.BatchNorm2d) -> OpCall:
+    _need(m.track_running_stats, "track_running_stats=False")
+    _need(m.momentum is not None, "momentum=None (a cumulative average)")
+    return OpCall("bn", {"eps": m.eps, "momentum": m.momentum, "affine": m.affine})
+
+
+def _pool(name: str) -> Callable[[Any], OpCall]:
+    def reverse(m: Any) -> OpCall:
+        _need(not getattr(m, "return_indices", False), "return_indices=True")
+        _need(getattr(m, "count_include_pad", True), "count_include_pad=False")
+        _need(getattr(m, "divisor_override", None) is None, "divisor_override")
+        args = {"k": _pair(m.kernel_size), "stride": _pair(m.stride), "pad": _pair(m.padding),
+                "ceil": m.ceil_mode}
+        if hasattr(m, "dilation"):
+            args["dilation"] = _pair(m.dilation)
+        return OpCall(name, args)
+    return reverse
+
+
+def _adaptive(name: str) -> Callable[[Any], OpCall]:
+    def reverse(m: Any) -> OpCall:
+        size = m.output_size if isinstance(m.output_size, tuple) else (m.output_size,) * 2
+        _need(None not in size, "an output size of None (keep the input's)")
+        if name == "adaptive_avgpool" and tuple(size) == (1, 1):
+            return OpCall("gap", {})
+        return OpCall(name, {"h": size[0], "w": None if size[1] == size[0] else size[1]})
+    return reverse
+
+
+def _flatten(m: nn.Flatten) -> OpCall:
+    _need((m.start_dim, m.end_dim) == (1, -1), f"Flatten({m.start_dim}, {m.end_dim}) "
+          "(archc flattens everything but the batch axis)")
+    return OpCall("flatten", {})
+
+
+def _gelu(m: nn.GELU) -> OpCall:
+    _need(m.approximate == "none", f"approximate='{m.approximate}'")
+    return OpCall("gelu", {})
+
+
+def _plain(name: str) -> Callable[[Any], OpCall]:
+    return lambda m: OpCall(name, {})
+
+
+# Most specific class first is not needed: a module's class and then its bases are looked up,
+# so a subclass of nn.Conv2d (torchvision's video models have some) maps as nn.Conv2d.
+MODULES: dict[type, Callable[[Any], OpCall]] = {
+    nn.Conv2d: _conv,
+    nn.Linear: lambda m: OpCall("linear", {"out": m.out_features, "bias": m.bias is not None}),
+    nn.BatchNorm2d: _bn,
+    nn.BatchNorm1d: _bn,
+    nn.ReLU: _plain("relu"),
+    nn.ReLU6: _plain("relu6"),
+    nn.Sigmoid: _plain("sigmoid"),
+    nn.Tanh: _plain("tanh"),
+    nn.GELU: _gelu,
+    nn.SiLU: _plain("silu"),
+    nn.Hardswish: _plain("hardswish"),
+    nn.Hardsigmoid: _plain("hardsigmoid"),
+    nn.LeakyReLU: lambda m: OpCall("leaky_relu", {"slope": m.negative_slope}),
+    nn.MaxPool2d: _pool("maxpool"),
+    nn.AvgPool2d: _pool("avgpool"),
+    nn.AdaptiveAvgPool2d: _adaptive("adaptive_avgpool"),
+    nn.AdaptiveMaxPool2d: _adaptive("adaptive_maxpool"),
+    nn.Flatten: _flatten,
+    nn.Dropout: lambda m: OpCall("dropout", {"p": m.p}),
+    nn.Identity: _plain("identity"),
+    nn.LocalResponseNorm: lambda m: OpCall("lrn", {"size": m.size, "alpha": m.alpha,
+                                                   "beta": m.beta, "k": m.k}),
+}
+
+
+def _stochastic_depth(m: Any) -> OpCall:
+    _need(getattr(m, "mode", "row") == "row", f"mode='{m.mode}' (archc drops whole samples)")
+    return OpCall("stochastic_depth", {"p": m.p})
+
+
+# Modules of other libraries (and archc's own, as `archc export` writes them), by qualified
+# class name so that torchvision is not imported to look them up. fx treats them as leaves.
+NAMED: dict[str, Callable[[Any], OpCall]] = {
+    "torchvision.ops.stochastic_depth.StochasticDepth": _stochastic_depth,
+    "archc.emit.layers.StochasticDepth": _stochastic_depth,
+}
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def is_mapped(m: nn.Module) -> bool:
+    """A module that maps to one op as a whole (fx need not trace into it)."""
+    return any(_qualified(cls) in NAMED for cls in type(m).__mro__)
+
+
+def module_op(m: nn.Module) -> OpCall:
+    """The archc op that builds a module like `m`; NotExpressible if none does."""
+    for cls in type(m).__mro__:
+        if cls in MODULES:
+            return MODULES[cls](m)
+        if _qualified(cls) in NAMED:
+            return NAMED[_qualified(cls)](m)
+    raise NotExpressible(f"no archc op builds a {type(m).__name__}")
+
+
+# Functional calls on one tensor: (args after the tensor, kwargs) -> the op.
+def _flatten_call(args: tuple, kwargs: dict) -> OpCall:
+    start = args[0] if args else kwargs.get("start_dim", 0)
+    end = args[1] if len(args) > 1 else kwargs.get("end_dim", -1)
+    _need((start, end) == (1, -1), f"flatten({start}, {end}) (archc flattens all but the batch "
+          "axis)")
+    return OpCall("flatten", {})
+
+
+def _adaptive_call(args: tuple, kwargs: dict) -> OpCall:
+    size = args[0] if args else kwargs.get("output_size")
+    size = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+    _need(None not in size, "an output size of None")
+    if tuple(size) == (1, 1):
+        return OpCall("gap", {})
+    return OpCall("adaptive_avgpool", {"h": size[0], "w": None if size[1] == size[0]
+                                       else size[1]})
+
+
+def _dropout_call(args: tuple, kwargs: dict) -> OpCall:
+    # `training=self.training` is a constant in fx's trace; the proof in both modes tells
+    # whether it followed the module's mode, as nn.Dropout (what archc builds) does
+    return OpCall("dropout", {"p": args[0] if args else kwargs.get("p", 0.5)})
+
+
+def _activation_call(name: str) -> Callable[[tuple, dict], OpCall]:
+    def reverse(args: tuple, kwargs: dict) -> OpCall:
+        return OpCall(name, {})
+    return reverse
+
+
+FUNCTIONS: dict[Any, Callable[[tuple, dict], OpCall]] = {
+    torch.flatten: _flatten_call, "flatten": _flatten_call,
+    F.adaptive_avg_pool2d: _adaptive_call, F.dropout: _dropout_call,
+    **{f: _activation_call(name) for name, fs in {
+        "relu": (F.relu, torch.relu, "relu"), "sigmoid": (torch.sigmoid, F.sigmoid, "sigmoid"),
+        "tanh": (torch.tanh, F.tanh, "tanh"), "silu": (F.silu,), "relu6": (F.relu6,),
+        "hardswish": (F.hardswish,), "hardsigmoid": (F.hardsigmoid,),
+    }.items() for f in fs},
+}
+
+# Calls on two or more tensors that are joins (archc/joins.py): the join's name.
+JOINS: dict[Any, str] = {operator.add: "add", operator.iadd: "add", torch.add: "add",
+                         "add": "add", "add_": "add", torch.cat: "concat",
+                         operator.mul: "mul", torch.mul: "mul", "mul": "mul"}

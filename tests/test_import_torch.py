@@ -1,0 +1,194 @@
+"""`archc import pkg.module:factory -o model.arch`, run as a user runs it: torchvision models and
+archc's own exported .py files come back as specs that check, load the module's state_dict with
+strict=True and give bit-equal fp64 outputs in eval and train mode (archc proves it itself; the
+tests also compare the spec's counts with the hand-written zoo spec's). What archc cannot
+express is refused with error[A0901] at the Python line, and nothing is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.util import run_cli
+
+
+def imported(capsys, target: str, out: Path, *options: str) -> str:
+    code, stdout, err = run_cli(capsys, "import", target, "-o", out, *options)
+    assert code == 0, err
+    assert f"{out} is equal to {target}" in stdout
+    assert "eval mode: outputs equal (fp64" in stdout
+    assert "train mode: outputs equal (fp64" in stdout
+    assert "loaded with strict=True" in stdout
+    code, _, err = run_cli(capsys, "check", out)
+    assert code == 0, err
+    return out.read_text()
+
+
+def counts(capsys, *argv: str) -> tuple[int, int]:
+    code, out, err = run_cli(capsys, "summary", *argv, "--json")
+    assert code == 0, err
+    s = json.loads(out)
+    return s["params"], s["macs"]
+
+
+def test_resnet18(capsys, tmp_path):
+    out = tmp_path / "r18.arch"
+    text = imported(capsys, "torchvision.models:resnet18", out, "--input", "3x64x64")
+    # one block per torch class and structure, the widths its parameter; stages as loops
+    assert "block basic_block(c) {" in text and "block basic_block_2(c) {" in text
+    assert "layer2: layer_2(128)" in text and "layer4: layer_2(512)" in text
+    assert "for i in 0..2 {" in text
+    assert len(text.splitlines()) <= 65
+    assert counts(capsys, out) == counts(capsys, "tv_resnet", "--set", "depth=18", "--input",
+                                         "3x64x64")
+
+
+@pytest.mark.parametrize("model, spec, size", [
+    ("squeezenet1_1", ["tv_squeezenet", "--set", "version=1.1"], "3x64x64"),  # concat joins
+    ("mobilenet_v3_small", ["tv_mobilenet_v3", "--set", "variant=small"], "3x64x64"),  # mul, add
+    # torchvision's StochasticDepth kept whole; fp64 depthwise convs are slow: a small input
+    ("efficientnet_b0", ["tv_efficientnet"], "3x16x16"),
+])
+def test_torchvision_joins(capsys, tmp_path, model, spec, size):
+    out = tmp_path / f"{model}.arch"
+    imported(capsys, f"torchvision.models:{model}", out, "--input", size)
+    assert counts(capsys, out) == counts(capsys, *spec, "--input", size)
+
+
+@pytest.mark.parametrize("spec", ["resnet_mnist", "googlenet"])
+def test_round_trip_of_exported_python(capsys, tmp_path, spec):
+    py = tmp_path / f"{spec}.py"
+    code, _, err = run_cli(capsys, "export", spec, "-o", py)
+    assert code == 0, err
+    cls = [line.split()[1].split("(")[0] for line in py.read_text().splitlines()
+           if line.startswith("class ")][-1]
+    size = "x".join(map(str, json.loads(run_cli(capsys, "summary", spec, "--json")[1])["input"]))
+    out = tmp_path / f"{spec}.arch"
+    imported(capsys, f"{py}:{cls}", out, "--input", size)
+    assert counts(capsys, out) == counts(capsys, spec)
+
+
+USER = '''
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+class Gate(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.fc = nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.fc(F.adaptive_avg_pool2d(x, 1)))
+
+
+class Net(nn.Module):
+    def __init__(self, width=8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.act = nn.ReLU()
+        self.gate1 = Gate(width)
+        self.gate2 = Gate(width)
+        self.head = nn.Linear(width, 4)
+        self.drop = nn.Dropout(0.3)
+
+    def forward(self, x):
+        x = self.act(self.stem(x))
+        x = self.act(self.gate2(self.gate1(x)) + x)
+        return self.head(self.drop(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)))
+
+
+class Upsampler(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+        self.up = nn.Upsample(scale_factor=2)
+
+    def forward(self, x):
+        return self.up(self.conv(x))
+
+
+class Shared(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        return self.conv(self.conv(x))
+
+
+class Branchy(nn.Module):
+    def forward(self, x):
+        if x.sum() > 0:
+            return x
+        return -x
+
+
+def make(width=8):
+    return Net(width)
+
+
+def upsampler():
+    return Upsampler()
+
+
+def shared():
+    return Shared()
+
+
+def branchy():
+    return Branchy()
+'''
+
+
+@pytest.fixture
+def user_file(tmp_path: Path) -> Path:
+    path = tmp_path / "user_model.py"
+    path.write_text(USER)
+    return path
+
+
+def test_user_model(capsys, tmp_path, user_file):
+    """A model written as a Python class: a residual over two gates (mul), a stateless module
+    used twice, functional pooling and flatten, dropout (equal in train mode too)."""
+    out = tmp_path / "net.arch"
+    text = imported(capsys, f"{user_file}:make", out, "--kwargs", '{"width": 6}',
+                    "--input", "3x10x10")
+    assert "block gate {" in text and "mul {" in text and "add {" in text
+    assert "gate1: gate" in text and "gate2: gate" in text
+    assert "drop: dropout(0.3)" in text
+
+
+@pytest.mark.parametrize("factory, message, line", [
+    ("upsampler", "module 'up' (Upsample): no archc op builds a Upsample",
+     "return self.up(self.conv(x))"),
+    ("shared", "module 'conv' is called twice with its weights", "return self.conv(self.conv(x))"),
+])
+def test_refused_at_the_python_line(capsys, tmp_path, user_file, factory, message, line):
+    out = tmp_path / "refused.arch"
+    code, stdout, err = run_cli(capsys, "import", f"{user_file}:{factory}", "-o", out,
+                                "--input", "3x8x8")
+    assert code == 1 and stdout == ""
+    first, source = err.splitlines()[:2]
+    assert first.startswith(f"{user_file}:") and f"error[A0901]: {message}" in first
+    assert source.strip() == line
+    assert not out.exists()
+
+
+def test_untraceable_is_refused(capsys, tmp_path, user_file):
+    code, _, err = run_cli(capsys, "import", f"{user_file}:branchy", "-o", tmp_path / "b.arch")
+    assert code == 1
+    assert "error[A0901]: torch.fx cannot trace Branchy" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["no_such_pkg:net"], "cannot import 'no_such_pkg'"),
+    (["torchvision.models:resnet18", "--kwargs", "[1]"], "--kwargs must be a JSON object"),
+    (["torchvision.models:resnet18", "--name", "9lives"], "is not a name"),
+])
+def test_bad_targets(capsys, tmp_path, argv, message):
+    code, _, err = run_cli(capsys, "import", *argv, "-o", tmp_path / "x.arch")
+    assert code == 2 and message in err and "Traceback" not in err
