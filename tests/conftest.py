@@ -42,6 +42,7 @@ HEAVY = frozenset({
 })
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (it runs its hook early too)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name in QUICK:
