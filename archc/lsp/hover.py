@@ -6,7 +6,7 @@ block's name where it is defined, the same for every call of it."""
 from __future__ import annotations
 
 from .. import ast, graph
-from ..errors import Span
+from ..errors import ArchcError, Span
 from ..joins import JOINS
 from ..memory import fmt_bytes
 from ..memory_train import Saved, saved_bytes
@@ -69,6 +69,8 @@ def _saved(a: Analysis) -> list[Saved]:
         try:
             out.append(saved_bytes(net))
         except (TypeError, ValueError):  # a shape is None after a layer that failed
+            continue
+        except ArchcError:  # a plugin's op without a saved rule: no share to show
             continue
     return out
 
