@@ -114,11 +114,15 @@ def store(path: Path, overrides: Mapping[str, Any], input_shape: Any,
         return
     entry = {"file": str(path), "networks": list(networks),
              "uses": [[str(p.resolve()), _digest(p)] for p in used]}
-    target = folder() / key[:2] / f"{key}.json"
+    write(folder() / key[:2] / f"{key}.json", entry)
+
+
+def write(path: Path, data: Any) -> None:
+    """A cache file as JSON, atomically (archc/atomic.py); a cache that cannot be written is
+    not an error."""
+    from .atomic import atomic_write_bytes
+
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(entry), encoding="utf-8")
-        os.replace(tmp, target)
+        atomic_write_bytes(path, json.dumps(data).encode())
     except OSError:
         pass

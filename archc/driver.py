@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import ast, graph
 from .definitions import Reuse, check_definitions, merge
@@ -26,6 +26,7 @@ from .program import Program, load_program, pick_network, prelude_errors, resolv
 from .work import Work
 
 ParseFile = Callable[[str, str], ast.Module]
+T = TypeVar("T")
 
 
 @dataclass
@@ -161,8 +162,8 @@ def stages(path: str | Path, text: str | None = None, *,
     return _finish(done)
 
 
-def run(steps: Stages) -> Compiled:
-    """Run every stage at once."""
+def run(steps: Generator[None, None, T]) -> T:
+    """Run every stage at once (the driver's, or the language server's analysis)."""
     while True:
         try:
             next(steps)

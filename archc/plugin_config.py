@@ -66,13 +66,7 @@ def installed_names() -> list[str]:
 
     names = sorted(f"{ep.name}={ep.value}" for ep in entry_points(group=ENTRY_POINTS))
     if cache.enabled():
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = file.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(names), encoding="utf-8")
-            os.replace(tmp, file)
-        except OSError:
-            pass
+        cache.write(file, names)
     return names
 
 

@@ -4,7 +4,7 @@ computed statically from the op registry, without torch and without running the 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,12 +141,14 @@ _STRUCTURE_KEY: dict[type, Callable[[Any], tuple]] = {
 }
 
 
-def runs(items: tuple[Node, ...]) -> Iterator[list[Node]]:
-    """Consecutive identical scopes grouped together; every other node alone."""
+def runs(items: Iterable[Node], key: Callable[[Scope], Any] = structure_key
+         ) -> Iterator[list[Node]]:
+    """Consecutive identical scopes grouped together; every other node alone. `key`: what
+    makes two scopes identical (the structure key; the page builder passes an interned one)."""
     run: list[Node] = []
     for node in items:
         if run and isinstance(node, Scope) and isinstance(run[0], Scope) \
-                and structure_key(node) == structure_key(run[0]):
+                and key(node) == key(run[0]):
             run.append(node)
             continue
         if run:

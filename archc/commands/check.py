@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.no_cache:
-        os.environ["ARCHC_NO_CACHE"] = "1"
+        cache.disable("--no-cache")
     return check_files(args.files, args.format, parse_sets(args.set), parse_input(args.input))
 
 

@@ -6,14 +6,14 @@ diagnostics of a spec that failed to check (archc/emit/html.py puts it in the pa
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .. import joins
 from ..errors import ArchcError, Span, located_for_user
 from ..graph import Join, Layer, Network, Node, Scope, Shape
 from ..ops import FAMILIES, REGISTRY
-from ..stats import Counts, count, join_counts, run_name
+from ..stats import Counts, count, join_counts, run_name, runs
 
 Record = dict[str, Any]
 
@@ -51,23 +51,9 @@ class _Builder:
             k = self.keys[id(node)] = self.interned.setdefault(t, len(self.interned))
         return k
 
-    def runs(self, items: Iterable[Node]) -> Iterator[list[Node]]:
-        """stats.runs with interned keys: consecutive identical scopes together."""
-        run: list[Node] = []
-        for node in items:
-            if run and isinstance(node, Scope) and isinstance(run[0], Scope) \
-                    and self.key(node) == self.key(run[0]):
-                run.append(node)
-                continue
-            if run:
-                yield run
-            run = [node]
-        if run:
-            yield run
-
     def seq(self, items: Iterable[Node], prefix: str) -> list[Record]:
         out: list[Record] = []
-        for run in self.runs(items):
+        for run in runs(items, self.key):  # interned keys: computed once per scope
             if len(run) > 1:
                 out.append(self.run(run, prefix))
                 continue

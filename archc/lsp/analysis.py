@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .. import ast, driver, graph
+from ..driver import run  # noqa: F401  (all stages at once: tests, the benchmark)
 from ..errors import ArchcError, Span
 from ..parse import parse
 from ..program import Program
@@ -124,15 +125,6 @@ def analyze(path: str, text: str, version: int | None,
     for net in done.networks.values():
         _index(net, result.made)
     return result
-
-
-def run(stages: Stages) -> Analysis:
-    """Run all stages at once (tests, the benchmark's baseline)."""
-    while True:
-        try:
-            next(stages)
-        except StopIteration as done:
-            return done.value
 
 
 def _index(net: graph.Network, made: dict[Span, list[tuple[str, graph.Node]]]) -> None:
