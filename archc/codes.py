@@ -74,7 +74,8 @@ CONCAT_SIZES = _code("A0406", "concat-sizes", "the branches of a concat end in d
                      "spatial sizes")
 EXPECT_FAILED = _code("A0407", "expect-failed", "an `expect` shape that does not hold")
 NO_INPUT = _code("A0408", "no-input", "a network without an input shape")
-BAD_SHAPE = _code("A0409", "bad-shape", "a shape that is neither CxHxW, NxD nor F")
+BAD_SHAPE = _code("A0409", "bad-shape", "a shape that is neither F, NxD, CxL, CxHxW nor "
+                  "CxTxHxW")
 INPUT_AXIS = _code("A0410", "input-axis", "`in.h` on an input that has no such axis")
 PLUGIN_RULE = _code("A0411", "plugin-rule", "a plugin op's shape rule or count that fails or "
                     "returns no shape")

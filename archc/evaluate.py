@@ -23,8 +23,13 @@ _COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operat
 IN = "in"  # the environment key of the input shape: a keyword, so never a parameter's name
 
 # The axes `in.<axis>` names, per kind of shape (by rank).
-AXES: dict[int, tuple[str, ...]] = {3: ("c", "h", "w"), 2: ("n", "d"), 1: ("f",)}
-KINDS = {3: "an image CxHxW", 2: "tokens NxD", 1: "a flat vector F"}
+AXES: dict[int, tuple[str, ...]] = {4: ("c", "t", "h", "w"), 3: ("c", "h", "w"),
+                                    2: ("n", "d"), 1: ("f",)}
+KINDS = {4: "a clip CxTxHxW", 3: "an image CxHxW", 2: "tokens NxD or a signal CxL",
+         1: "a flat vector F"}
+# a rank-2 shape read as a CxL signal (archc/ops.py, the rank rule): in.c and in.l name the
+# axes in.n and in.d name
+SIGNAL_AXES = ("c", "l")
 
 
 @dataclass(frozen=True)
@@ -181,14 +186,17 @@ def in_axis(expr: ast.InShape, env: Mapping[str, Any]) -> Any:
     if shape is None:
         raise ShapeUnknown
     if shape is UNKNOWN_SHAPE:  # any rank: an axis no kind of shape has is still wrong
-        if not any(expr.axis in axes for axes in AXES.values()):
+        known = {a for axes in (*AXES.values(), SIGNAL_AXES) for a in axes}
+        if expr.axis not in known:
             raise ShapeError(f"in.{expr.axis}: no shape has this axis; an image has in.c, in.h, "
-                             "in.w, tokens in.n, in.d, a flat vector in.f", expr.span,
-                             did_you_mean(f"in.{expr.axis}",
-                                          [f"in.{a}" for axes in AXES.values() for a in axes]),
+                             "in.w, a clip in.c, in.t, in.h, in.w, tokens in.n, in.d, a signal "
+                             "in.c, in.l, a flat vector in.f", expr.span,
+                             did_you_mean(f"in.{expr.axis}", [f"in.{a}" for a in sorted(known)]),
                              code=codes.INPUT_AXIS)
         return Unknown(int, f"in.{expr.axis}")
     axes = AXES[len(shape)]
+    if len(shape) == 2 and expr.axis in SIGNAL_AXES:
+        return shape[SIGNAL_AXES.index(expr.axis)]
     if expr.axis not in axes:
         have = ", ".join(f"in.{a} = {v}" for a, v in zip(axes, shape, strict=True))
         raise ShapeError(f"in.{expr.axis}: the input is {KINDS[len(shape)]} "

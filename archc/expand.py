@@ -405,8 +405,8 @@ class Expander:
         if spec.vocab is not None:  # `input tokens(N, V)`
             return ids_shape(spec, dims, self.int_value(spec.vocab, env, f"{what}: vocabulary",
                                                         1, MAX_DIM))
-        if len(dims) not in (1, 2, 3):
-            raise ShapeError(f"{what}: a shape is CxHxW, NxD (tokens) or F, got "
+        if len(dims) not in (1, 2, 3, 4):
+            raise ShapeError(f"{what}: a shape is F, NxD (tokens) or CxL, CxHxW or CxTxHxW, got "
                              f"{fmt_shape(dims)}", spec.span, code=codes.BAD_SHAPE)
         return dims
 

@@ -160,6 +160,13 @@ class Op:
     # layer spelled so gets `did you mean` this op, before any near spelling
     # (archc/pytorch_names.py `layer_hint`).
     aliases: tuple[str, ...] = ()
+    # the caption where it depends on the input's rank (an integer kernel is `80` on a CxL
+    # signal, `3x3` on an image, `3x3x3` on a clip); None: `caption`
+    label: Callable[[Any, Shape], str] | None = None
+
+    def describe(self, args: Any, in_shape: Shape) -> str:
+        """The text of one instance's diagram node and summary row."""
+        return self.label(args, in_shape) if self.label else self.caption(args)
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -195,11 +202,12 @@ def fmt_shape(shape: Shape | None) -> str:
 # ----------------------------------------------------------------------------- shape helpers
 
 
-KIND_WORDS = {3: "an image", 2: "tokens", 1: "a flat vector"}
+KIND_WORDS = {4: "a clip", 3: "an image", 2: "tokens", 1: "a flat vector"}
 
 
 def kind_of(shape: Shape) -> str:
-    """`a flat vector`, `tokens`, `an image`: what a reader calls a shape of that rank."""
+    """`a flat vector`, `tokens`, `an image`, `a clip`: what a reader calls a shape
+    of that rank."""
     return KIND_WORDS.get(len(shape), f"{len(shape)} axes")
 
 
@@ -215,11 +223,64 @@ def _need_image(op: str, shape: Shape) -> tuple[int, int, int]:
 def need_rank(op: str, shape: Shape, ranks: tuple[int, ...]) -> Shape:
     """The shape, if its rank is one `op` takes; else a located-by-caller error."""
     if len(shape) not in ranks:
-        names = {3: "a CxHxW input", 2: "NxD tokens", 1: "a flat input"}
+        names = {4: "a CxTxHxW clip", 3: "a CxHxW input", 2: "NxD tokens", 1: "a flat input"}
         want = " or ".join(names[r] for r in ranks)
         raise OpShapeError(f"{op}: expects {want}, got {fmt_shape(shape)} "
                            f"({kind_of(shape)})")
     return shape
+
+
+# ----------------------------------------------------------------------------- spatial ranks
+# The rank rule: a windowed or per-channel op (conv, pooling, bn, groupnorm, upsample) reads
+# its input as channels then 1, 2 or 3 spatial axes, CxL, CxHxW or CxTxHxW, and becomes
+# torch's Conv1d, Conv2d or Conv3d (and so on) by that rank, as bn picks BatchNorm1d or 2d.
+# A rank-2 shape is NxD tokens to the ops that take tokens (linear, layernorm, attention)
+# and a CxL signal to these, as PyTorch reads a (B, A, B') tensor: nothing took a rank-2
+# input for these ops before, so no spec changes meaning.
+
+SPATIAL_NAMES = {2: "CxL", 3: "CxHxW", 4: "CxTxHxW"}
+
+
+def spatial(op: str, shape: Shape) -> tuple[int, tuple[int, ...]]:
+    """(channels, the spatial sizes) of a CxL, CxHxW or CxTxHxW input; else a rank error."""
+    if len(shape) not in SPATIAL_NAMES:
+        raise OpShapeError(
+            f"{op}: expects a CxL, CxHxW or CxTxHxW input, got {fmt_shape(shape)} "
+            f"({kind_of(shape)})",
+            "remove the flatten before it, or use linear" if len(shape) == 1 else None)
+    return shape[0], tuple(shape[1:])
+
+
+def ntuple(v: Any, n: int, op: str = "", name: str = "") -> tuple[int, ...]:
+    """A kernel size, stride, padding or dilation as one integer per spatial axis: `3` is
+    (3,) * n; a tuple must have n values (the shape rule says so, located)."""
+    if isinstance(v, int):
+        return (v,) * n
+    if len(v) != n:
+        axes = "axis" if n == 1 else "axes"
+        raise OpShapeError(f"{op}: {name} {_show_tuple(v)} has {len(v)} values, the input has "
+                           f"{n} spatial {axes}",
+                           f"write one integer, or {n} (one per spatial axis)",
+                           codes.ARGUMENT_RANGE)
+    return tuple(v)
+
+
+def _show_tuple(v: tuple[int, ...]) -> str:
+    return "(" + ", ".join(map(str, v)) + ")"
+
+
+def show_size(v: Any, n: int) -> str:
+    """`3x3` for k=3 on an image, `80` on a signal, `3x7x7` for k=(3, 7, 7)."""
+    return "x".join(map(str, (v,) * n if isinstance(v, int) else v))
+
+
+def rank_class(stem: str, i: Shape) -> str:
+    """torch.nn's class for an input of this rank: Conv1d, Conv2d, Conv3d."""
+    return f"{stem}{len(i) - 1}d"
+
+
+def _nn_class(stem: str, i: Shape) -> Any:
+    return getattr(_nn(), rank_class(stem, i))
 
 
 # ----------------------------------------------------------------------------- pairs
@@ -236,21 +297,26 @@ def _show_pair(v: IntPair) -> str:
 
 
 IntPair = int | tuple[int, int]
+IntSize = int | tuple[int, ...]
 
 
-def _pair_check(lo: int, hi: int, optional: bool = False) -> Callable[[Any], Any]:
-    """Validates an integer or a pair `(h, w)` of integers, each in [lo, hi] (or none, if
-    optional: the default of a pooling stride), worded as pydantic words its bounds."""
+def _pair_check(lo: int, hi: int, optional: bool = False, most: int = 3) -> Callable[[Any], Any]:
+    """Validates an integer or a tuple of 1 to `most` integers (one per spatial axis; 2: a
+    pair (h, w)), each in [lo, hi] (or none, if optional: the default of a pooling stride),
+    worded as pydantic words its bounds."""
+    want = "a pair (h, w) of integers" if most == 2 else "a tuple of integers, one per " \
+        "spatial axis"
+
     def check(v: Any) -> Any:
         if v is None and optional:
             return v
-        ok = isinstance(v, int) or (isinstance(v, tuple) and len(v) == 2 and all(
+        ok = isinstance(v, int) or (isinstance(v, tuple) and 1 <= len(v) <= most and all(
             isinstance(x, int) for x in v))
         if not ok or isinstance(v, bool) or (isinstance(v, tuple) and any(
                 isinstance(x, bool) for x in v)):
-            raise PydanticCustomError("archc_pair", "must be an integer or a pair (h, w) of "
-                                      "integers, got {got}", {"got": _describe(v)})
-        for x in pair(v):
+            raise PydanticCustomError("archc_pair", "must be an integer or " + want +
+                                      ", got {got}", {"got": _describe(v)})
+        for x in ((v,) if isinstance(v, int) else v):
             if x < lo:
                 raise PydanticCustomError("archc_pair", "must be >= {lo}, got {got}",
                                           {"lo": lo, "got": repr(v)})
@@ -261,11 +327,14 @@ def _pair_check(lo: int, hi: int, optional: bool = False) -> Callable[[Any], Any
     return check
 
 
-# Argument types of windowed ops: an integer, or a pair (h, w) of integers.
-Size = Annotated[IntPair, PlainValidator(_pair_check(1, 1024))]  # kernel, stride, dilation
-Padding = Annotated[IntPair, PlainValidator(_pair_check(0, 1024))]
-PoolPadding = Annotated[IntPair, PlainValidator(_pair_check(0, 512))]
-PoolStride = Annotated[IntPair | None, PlainValidator(_pair_check(1, 1024, optional=True))]
+# Argument types of windowed ops: an integer, or a tuple of integers, one per spatial axis
+# (the rank rule above); the shape rule checks the tuple's length against the input.
+Size = Annotated[IntSize, PlainValidator(_pair_check(1, 1024))]  # kernel, stride, dilation
+Padding = Annotated[IntSize, PlainValidator(_pair_check(0, 1024))]
+PoolPadding = Annotated[IntSize, PlainValidator(_pair_check(0, 512))]
+PoolStride = Annotated[IntSize | None, PlainValidator(_pair_check(1, 1024, optional=True))]
+# 2-D only (an op with no rank-generic form): an integer or a pair (h, w)
+Size2 = Annotated[IntPair, PlainValidator(_pair_check(1, 1024, most=2))]
 
 
 def _describe(v: Any) -> str:
@@ -312,35 +381,51 @@ def check_groups(op: str, a: Any, c: int) -> None:
 
 
 def _conv_shape(a: ConvArgs, s: Shape) -> Shape:
-    c, h, w = _need_image("conv", s)
+    c, sizes = spatial("conv", s)
     check_groups("conv", a, c)
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = map(pair, (a.k, a.stride, a.pad, a.dilation))
-    return (a.out, _window("conv", h, kh, sh, ph, dh), _window("conv", w, kw, sw, pw, dw))
+    n = len(sizes)
+    k, stride, pad, dilation = (ntuple(getattr(a, f), n, "conv", f)
+                                for f in ("k", "stride", "pad", "dilation"))
+    return (a.out, *(_window("conv", *w) for w in zip(sizes, k, stride, pad, dilation,
+                                                        strict=True)))
 
 
-def window_caption(name: str, a: Any) -> str:
-    """`conv 3x3, 64, /2`: the kernel, the output channels if any, the stride if not 1."""
+def window_caption(name: str, a: Any, rank: int = 2) -> str:
+    """`conv 3x3, 64, /2`: the kernel, the output channels if any, the stride if not 1;
+    `rank` spatial axes (an integer kernel is 80 on a signal, 3x3x3 on a clip)."""
     out = f", {a.out}" if hasattr(a, "out") else ""
     stride = a.k if a.stride is None else a.stride
-    return f"{name} {_show_pair(a.k)}{out}" + (
-        f", /{stride}" if isinstance(stride, int) and stride > 1
-        else f", /{_show_pair(stride)}" if stride not in (1, (1, 1)) else "")
+    ones = isinstance(stride, int) and stride == 1 or \
+        isinstance(stride, tuple) and set(stride) == {1}
+    return f"{name} {show_size(a.k, rank)}{out}" + (
+        "" if ones else f", /{stride}" if isinstance(stride, int)
+        else f", /{show_size(stride, rank)}")
+
+
+def _conv_source(a: ConvArgs, i: Shape, o: Shape) -> Source:
+    return Source(f"nn.{rank_class('Conv', i)}", (i[0], a.out, a.k),
+                  {"stride": a.stride, "padding": a.pad, "dilation": a.dilation,
+                   "groups": a.groups, "bias": a.bias},
+                  {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True})
+
+
+def _kernel(a: Any, i: Shape) -> int:
+    """The kernel's positions: k's values multiplied, one per spatial axis of the input."""
+    return math.prod(ntuple(a.k, len(i) - 1))
 
 
 register(Op(
     "conv", ConvArgs, _conv_shape,
-    torch=lambda a, i, o: _nn().Conv2d(i[0], a.out, a.k, a.stride, a.pad, a.dilation,
-                                       a.groups, a.bias),
-    source=lambda a, i, o: Source(
-        "nn.Conv2d", (i[0], a.out, a.k),
-        {"stride": a.stride, "padding": a.pad, "dilation": a.dilation, "groups": a.groups,
-         "bias": a.bias},
-        {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True}),
+    torch=lambda a, i, o: _nn_class("Conv", i)(i[0], a.out, a.k, a.stride, a.pad, a.dilation,
+                                               a.groups, a.bias),
+    source=_conv_source,
     caption=lambda a: window_caption("conv", a),
-    params=lambda a, i, o: a.out * (i[0] // a.groups) * math.prod(pair(a.k))
+    label=lambda a, i: window_caption("conv", a, len(i) - 1),
+    params=lambda a, i, o: a.out * (i[0] // a.groups) * _kernel(a, i)
     + (a.out if a.bias else 0),
-    macs=lambda a, i, o: math.prod(o) * (i[0] // a.groups) * math.prod(pair(a.k)),
-    doc="2-D convolution; k, stride, pad and dilation are an integer or a pair (h, w): "
+    macs=lambda a, i, o: math.prod(o) * (i[0] // a.groups) * _kernel(a, i),
+    doc="convolution, 1-D, 2-D or 3-D from the input (CxL, CxHxW, CxTxHxW); k, stride, pad "
+        "and dilation an integer or a tuple with one value per spatial axis: "
         "conv(out, k, stride=1, pad=0, dilation=1, groups=1, bias=true)",
     example="conv(4, k=(1, 3), stride=2, pad=(0, 1), groups=1)",
     family="conv", init=xavier_init, saved=lambda a, i, o, c: INPUT,
@@ -414,17 +499,24 @@ class BNArgs(Args):
 
 
 def _bn_torch(a: BNArgs, i: Shape, o: Shape):
-    # seed 004: a flat (N, F) input normalises per feature, an image (N, C, H, W) per channel
-    cls = _nn().BatchNorm1d if len(i) == 1 else _nn().BatchNorm2d
-    return cls(i[0], eps=a.eps, momentum=a.momentum, affine=a.affine)
+    # seed 004: a flat (N, F) input normalises per feature, an image (N, C, H, W) per channel;
+    # a signal (N, C, L) with BatchNorm1d, a clip (N, C, T, H, W) with BatchNorm3d
+    return getattr(_nn(), _bn_class(i))(i[0], eps=a.eps, momentum=a.momentum, affine=a.affine)
+
+
+def _bn_class(i: Shape) -> str:
+    return "BatchNorm1d" if len(i) == 1 else rank_class("BatchNorm", i)
 
 
 def _bn_shape(a: BNArgs, s: Shape) -> Shape:
-    return need_rank("bn", s, (3, 1))
+    if len(s) not in (1, 2, 3, 4):
+        raise OpShapeError(f"bn: expects F, CxL, CxHxW or CxTxHxW, got {fmt_shape(s)} "
+                           f"({kind_of(s)})")
+    return s
 
 
 def _bn_source(a: BNArgs, i: Shape, o: Shape) -> Source:
-    return Source("nn.BatchNorm1d" if len(i) == 1 else "nn.BatchNorm2d", (i[0],),
+    return Source(f"nn.{_bn_class(i)}", (i[0],),
                   {"eps": a.eps, "momentum": a.momentum, "affine": a.affine},
                   {"eps": 1e-5, "momentum": 0.1, "affine": True})
 
@@ -439,7 +531,8 @@ def _bn_saved(i: Shape, c: Context) -> Saves:
 register(Op(
     "bn", BNArgs, _bn_shape, torch=_bn_torch, source=_bn_source, caption=lambda a: "bn",
     params=lambda a, i, o: 2 * i[0] if a.affine else 0,
-    doc="batch normalisation; 1-D or 2-D from the input rank: bn(eps=1e-5, momentum=0.1)",
+    doc="batch normalisation per feature of F or per channel of CxL, CxHxW or CxTxHxW "
+        "(BatchNorm1d, 2d or 3d from the input rank): bn(eps=1e-5, momentum=0.1)",
     example="bn(eps=0.001)", family="norm", saved=lambda a, i, o, c: _bn_saved(i, c),
     aliases=("batchnorm", "batchnorm2d", "batch_norm"),
 ))
@@ -568,28 +661,30 @@ class MaxPoolArgs(Args):
 
 def _pool_shape(name: str):
     def rule(a: PoolArgs | MaxPoolArgs, s: Shape) -> Shape:
-        c, h, w = _need_image(name, s)
-        k, pad = pair(a.k), pair(a.pad)
-        stride, dilation = pair(a.k if a.stride is None else a.stride), \
-            pair(getattr(a, "dilation", 1))
+        c, sizes = spatial(name, s)
+        n = len(sizes)
+        k, pad = ntuple(a.k, n, name, "k"), ntuple(a.pad, n, name, "pad")
+        stride = ntuple(a.k if a.stride is None else a.stride, n, name, "stride")
+        dilation = ntuple(getattr(a, "dilation", 1), n, name, "dilation")
         if any(2 * p > kk for p, kk in zip(pad, k, strict=True)):
             raise OpShapeError(f"{name}: pad {a.pad} is more than half the kernel {a.k}",
                                f"use pad <= {a.k // 2}" if isinstance(a.k, int) else
                                "use a pad at most half the kernel along each axis",
                                codes.WINDOW_PAD)
-        return (c, _window(name, h, k[0], stride[0], pad[0], dilation[0], a.ceil),
-                _window(name, w, k[1], stride[1], pad[1], dilation[1], a.ceil))
+        return (c, *(_window(name, size, kk, st, p, d, a.ceil)
+                     for size, kk, st, p, d in zip(sizes, k, stride, pad, dilation,
+                                                   strict=True)))
     return rule
 
 
-def _pool_source(call: str) -> Callable[[Any, Shape, Shape], Source]:
+def _pool_source(stem: str) -> Callable[[Any, Shape, Shape], Source]:
     # the stride is always written (`nn.MaxPool2d(2, stride=2)`): torch's default, None,
     # means "the kernel size", which a reader should not have to know
     def source(a: Any, i: Shape, o: Shape) -> Source:
         kwargs = {"stride": a.k if a.stride is None else a.stride, "padding": a.pad}
         if hasattr(a, "dilation"):
             kwargs["dilation"] = a.dilation
-        return Source(call, (a.k,), {**kwargs, "ceil_mode": a.ceil},
+        return Source(f"nn.{rank_class(stem, i)}", (a.k,), {**kwargs, "ceil_mode": a.ceil},
                       {"padding": 0, "dilation": 1, "ceil_mode": False})
     return source
 
@@ -601,10 +696,13 @@ def _max_saved(o: Shape) -> Saves:
 
 register(Op(
     "maxpool", MaxPoolArgs, _pool_shape("maxpool"),
-    torch=lambda a, i, o: _nn().MaxPool2d(a.k, a.stride, a.pad, a.dilation, ceil_mode=a.ceil),
-    source=_pool_source("nn.MaxPool2d"),
+    torch=lambda a, i, o: _nn_class("MaxPool", i)(a.k, a.stride, a.pad, a.dilation,
+                                                  ceil_mode=a.ceil),
+    source=_pool_source("MaxPool"),
     caption=lambda a: window_caption("maxpool", a),
-    doc="max pooling; k, stride, pad, dilation an integer or a pair (h, w): "
+    label=lambda a, i: window_caption("maxpool", a, len(i) - 1),
+    doc="max pooling, 1-D, 2-D or 3-D from the input; k, stride, pad, dilation an integer or "
+        "a tuple with one value per spatial axis: "
         "maxpool(k, stride=k, pad=0, ceil=false, dilation=1)",
     example="maxpool(3, stride=(2, 1), ceil=true)", family="pooling",
     saved=lambda a, i, o, c: _max_saved(o),
@@ -612,10 +710,12 @@ register(Op(
 ))
 register(Op(
     "avgpool", PoolArgs, _pool_shape("avgpool"),
-    torch=lambda a, i, o: _nn().AvgPool2d(a.k, a.stride, a.pad, ceil_mode=a.ceil),
-    source=_pool_source("nn.AvgPool2d"),
+    torch=lambda a, i, o: _nn_class("AvgPool", i)(a.k, a.stride, a.pad, ceil_mode=a.ceil),
+    source=_pool_source("AvgPool"),
     caption=lambda a: window_caption("avgpool", a),
-    doc="average pooling (padding counts as zeros); k, stride, pad an integer or a pair: "
+    label=lambda a, i: window_caption("avgpool", a, len(i) - 1),
+    doc="average pooling (padding counts as zeros), 1-D, 2-D or 3-D from the input; k, "
+        "stride, pad an integer or a tuple with one value per spatial axis: "
         "avgpool(k, stride=k, pad=0, ceil=false)",
     example="avgpool((2, 3), pad=1)", family="pooling", saved=lambda a, i, o, c: INPUT,
     aliases=("avg_pool", "avgpool2d", "avg_pool2d"),
@@ -623,41 +723,75 @@ register(Op(
 
 
 class AdaptiveArgs(Args):
-    h: int = Field(ge=1, le=MAX_DIM)
+    h: Annotated[IntSize, PlainValidator(_pair_check(1, MAX_DIM))]
     w: int | None = Field(None, ge=1, le=MAX_DIM)
 
 
+def _adaptive_size(a: AdaptiveArgs, rank: int) -> tuple[int, ...]:
+    """The output's spatial sizes: (h, w or h) on an image, h once per axis (or a tuple of
+    them) on a signal or a clip."""
+    if a.w is not None:
+        if rank != 2 or not isinstance(a.h, int):
+            raise OpShapeError("adaptive pool: w is for an image with an integer h; give one "
+                               "size per spatial axis as a tuple",
+                               code=codes.ARGUMENT_CONFLICT)
+        return (a.h, a.w)
+    return ntuple(a.h, rank, "adaptive pool", "size")
+
+
 def _adaptive_shape(a: AdaptiveArgs, s: Shape) -> Shape:
-    c, _, _ = _need_image("adaptive pool", s)
-    return (c, a.h, a.w or a.h)
+    c, sizes = spatial("adaptive pool", s)
+    return (c, *_adaptive_size(a, len(sizes)))
+
+
+def _adaptive_caption(word: str, a: AdaptiveArgs, rank: int) -> str:
+    return f"adaptive {word} " + "x".join(map(str, _adaptive_size(a, rank)))
+
+
+def _adaptive_arg(a: AdaptiveArgs, i: Shape) -> Any:
+    size = _adaptive_size(a, len(i) - 1)
+    return size[0] if len(size) == 1 else size
 
 
 register(Op(
     "adaptive_avgpool", AdaptiveArgs, _adaptive_shape,
-    torch=lambda a, i, o: _nn().AdaptiveAvgPool2d((a.h, a.w or a.h)),
-    source=lambda a, i, o: Source("nn.AdaptiveAvgPool2d", ((a.h, a.w or a.h),)),
-    caption=lambda a: f"adaptive avgpool {a.h}x{a.w or a.h}",
-    doc="adaptive average pooling to a fixed size: adaptive_avgpool(h, w=h)",
+    torch=lambda a, i, o: _nn_class("AdaptiveAvgPool", i)(_adaptive_arg(a, i)),
+    source=lambda a, i, o: Source(f"nn.{rank_class('AdaptiveAvgPool', i)}",
+                                  (_adaptive_arg(a, i),)),
+    caption=lambda a: _adaptive_caption("avgpool", a, 2),
+    label=lambda a, i: _adaptive_caption("avgpool", a, len(i) - 1),
+    doc="adaptive average pooling to a fixed size: adaptive_avgpool(h, w=h) on an image, "
+        "adaptive_avgpool(size) on CxL, adaptive_avgpool(size) or ((t, h, w)) on CxTxHxW",
     example="adaptive_avgpool(2, 3)", family="pooling",
-    # to 1x1 torch takes the mean, whose backward needs only the input's size
-    saved=lambda a, i, o, c: NOTHING if o[1:] == (1, 1) else INPUT,
+    # to a single position torch takes the mean, whose backward needs only the input's size
+    saved=lambda a, i, o, c: NOTHING if set(o[1:]) == {1} else INPUT,
     aliases=("adaptiveavgpool2d", "adaptive_avg_pool2d"),
 ))
 register(Op(
     "adaptive_maxpool", AdaptiveArgs, _adaptive_shape,
-    torch=lambda a, i, o: _nn().AdaptiveMaxPool2d((a.h, a.w or a.h)),
-    source=lambda a, i, o: Source("nn.AdaptiveMaxPool2d", ((a.h, a.w or a.h),)),
-    caption=lambda a: f"adaptive maxpool {a.h}x{a.w or a.h}",
-    doc="adaptive max pooling to a fixed size: adaptive_maxpool(h, w=h)",
+    torch=lambda a, i, o: _nn_class("AdaptiveMaxPool", i)(_adaptive_arg(a, i)),
+    source=lambda a, i, o: Source(f"nn.{rank_class('AdaptiveMaxPool', i)}",
+                                  (_adaptive_arg(a, i),)),
+    caption=lambda a: _adaptive_caption("maxpool", a, 2),
+    label=lambda a, i: _adaptive_caption("maxpool", a, len(i) - 1),
+    doc="adaptive max pooling to a fixed size: adaptive_maxpool(h, w=h), one size per "
+        "spatial axis as adaptive_avgpool",
     example="adaptive_maxpool(2)", family="pooling", saved=lambda a, i, o, c: _max_saved(o),
     aliases=("adaptivemaxpool2d", "adaptive_max_pool2d"),
 ))
+
+
+def _gap_arg(i: Shape) -> Any:
+    return 1 if len(i) == 2 else (1,) * (len(i) - 1)
+
+
 register(Op(
-    "gap", NoArgs, lambda a, s: (_need_image("gap", s)[0], 1, 1),
-    torch=lambda a, i, o: _nn().AdaptiveAvgPool2d((1, 1)),
-    source=lambda a, i, o: Source("nn.AdaptiveAvgPool2d", ((1, 1),)),
+    "gap", NoArgs, lambda a, s: (spatial("gap", s)[0], *(1,) * (len(s) - 1)),
+    torch=lambda a, i, o: _nn_class("AdaptiveAvgPool", i)(_gap_arg(i)),
+    source=lambda a, i, o: Source(f"nn.{rank_class('AdaptiveAvgPool', i)}", (_gap_arg(i),)),
     caption=lambda a: "global avgpool",
-    doc="global average pooling to Cx1x1 (nn.AdaptiveAvgPool2d((1, 1)))",
+    doc="global average pooling to Cx1, Cx1x1 or Cx1x1x1 (nn.AdaptiveAvgPool2d((1, 1)) on "
+        "an image)",
     example="gap", family="pooling", saved=lambda a, i, o, c: NOTHING,
     aliases=("global_avgpool", "global_avg_pool", "globalaveragepooling2d", "global_pool"),
 ))

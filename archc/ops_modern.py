@@ -25,8 +25,11 @@ from .ops import (
     check_groups,
     fmt_shape,
     need_rank,
-    pair,
+    ntuple,
+    rank_class,
     register,
+    show_size,
+    spatial,
     window_caption,
     xavier_init,
 )
@@ -92,7 +95,7 @@ class GroupNormArgs(Args):
 
 
 def _groupnorm_shape(a: GroupNormArgs, s: Shape) -> Shape:
-    need_rank("groupnorm", s, (3, 1))
+    need_rank("groupnorm", s, (4, 3, 2, 1))
     if s[0] % a.groups:
         raise OpShapeError(f"groupnorm: {s[0]} channels do not divide into {a.groups} groups",
                            "choose a number of groups that divides the channels", codes.GROUPS)
@@ -107,7 +110,7 @@ register(Op(
                                   {"eps": 1e-5, "affine": True}),
     caption=lambda a: f"groupnorm {a.groups}",
     params=lambda a, i, o: 2 * i[0] if a.affine else 0,
-    doc="group normalisation of CxHxW (or F) in `groups` groups of channels: "
+    doc="group normalisation of CxL, CxHxW, CxTxHxW (or F) in `groups` groups of channels: "
         "groupnorm(groups, eps=1e-5, affine=true)",
     example="groupnorm(3)", family="norm",
     # native_group_norm keeps its input and a mean and an inverse std per group
@@ -254,31 +257,38 @@ def _transposed(size: int, k: int, stride: int, pad: int, out_pad: int, dilation
 
 
 def _conv_transpose_shape(a: ConvTransposeArgs, s: Shape) -> Shape:
-    c, h, w = need_rank("conv_transpose", s, (3,))
+    c, sizes = spatial("conv_transpose", s)
     check_groups("conv_transpose", a, c)
-    args = list(zip(*map(pair, (a.k, a.stride, a.pad, a.output_pad, a.dilation)),
-                    strict=True))
-    return (a.out, _transposed(h, *args[0]), _transposed(w, *args[1]))
+    n = len(sizes)
+    args = zip(*(ntuple(getattr(a, f), n, "conv_transpose", f)
+                 for f in ("k", "stride", "pad", "output_pad", "dilation")), strict=True)
+    return (a.out, *(_transposed(size, *w) for size, w in zip(sizes, args, strict=True)))
+
+
+def _kernel(a: Any, i: Shape) -> int:
+    return math.prod(ntuple(a.k, len(i) - 1))
 
 
 register(Op(
     "conv_transpose", ConvTransposeArgs, _conv_transpose_shape,
-    torch=lambda a, i, o: _nn().ConvTranspose2d(i[0], a.out, a.k, a.stride, a.pad,
-                                                a.output_pad, a.groups, a.bias, a.dilation),
+    torch=lambda a, i, o: getattr(_nn(), rank_class("ConvTranspose", i))(
+        i[0], a.out, a.k, a.stride, a.pad, a.output_pad, a.groups, a.bias, a.dilation),
     source=lambda a, i, o: Source(
-        "nn.ConvTranspose2d", (i[0], a.out, a.k),
+        f"nn.{rank_class('ConvTranspose', i)}", (i[0], a.out, a.k),
         {"stride": a.stride, "padding": a.pad, "output_padding": a.output_pad,
          "groups": a.groups, "bias": a.bias, "dilation": a.dilation},
         {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "bias": True,
          "dilation": 1}),
     caption=lambda a: window_caption("conv_transpose", a).replace(", /", ", x"),
-    params=lambda a, i, o: i[0] * (a.out // a.groups) * math.prod(pair(a.k))
+    label=lambda a, i: window_caption("conv_transpose", a, len(i) - 1).replace(", /", ", x"),
+    params=lambda a, i, o: i[0] * (a.out // a.groups) * _kernel(a, i)
     + (a.out if a.bias else 0),
     # what a transposed conv multiplies: every input position by every kernel weight
-    macs=lambda a, i, o: math.prod(i[1:]) * i[0] * (a.out // a.groups) * math.prod(pair(a.k)),
-    doc="transposed 2-D convolution (up-convolution): output size (in - 1) * stride - 2 * pad "
-        "+ dilation * (k - 1) + output_pad + 1: conv_transpose(out, k, stride=1, pad=0, "
-        "output_pad=0, dilation=1, groups=1, bias=true)",
+    macs=lambda a, i, o: math.prod(i[1:]) * i[0] * (a.out // a.groups) * _kernel(a, i),
+    doc="transposed convolution (up-convolution), 1-D, 2-D or 3-D from the input: output size "
+        "(in - 1) * stride - 2 * pad + dilation * (k - 1) + output_pad + 1 per spatial axis: "
+        "conv_transpose(out, k, stride=1, pad=0, output_pad=0, dilation=1, groups=1, "
+        "bias=true)",
     example="conv_transpose(4, k=2, stride=2)", family="conv", init=xavier_init,
     saved=lambda a, i, o, c: INPUT,
     aliases=("upconv", "deconv", "convtranspose2d", "conv_transpose2d", "transposed_conv"),
@@ -287,32 +297,44 @@ register(Op(
 
 class UpsampleArgs(Args):
     scale: Size = 2
-    mode: Literal["nearest", "bilinear"] = "nearest"
+    mode: Literal["nearest", "linear", "bilinear", "trilinear"] = "nearest"
     align_corners: bool | None = None
 
 
+# torch's interpolating mode for each number of spatial axes
+_LINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
 def _upsample_shape(a: UpsampleArgs, s: Shape) -> Shape:
-    c, h, w = need_rank("upsample", s, (3,))
+    c, sizes = spatial("upsample", s)
     if a.mode == "nearest" and a.align_corners is not None:
-        raise OpShapeError("upsample: align_corners applies to mode=\"bilinear\" only",
-                           code=codes.ARGUMENT_CONFLICT)
-    sh, sw = pair(a.scale)
-    out = (c, h * sh, w * sw)
+        raise OpShapeError("upsample: align_corners applies to an interpolating mode "
+                           "(linear, bilinear, trilinear) only", code=codes.ARGUMENT_CONFLICT)
+    if a.mode != "nearest" and a.mode != _LINEAR[len(sizes)]:
+        raise OpShapeError(f"upsample: mode=\"{a.mode}\" interpolates "
+                           f"{list(_LINEAR.values()).index(a.mode) + 1}-D, the input "
+                           f"{fmt_shape(s)} has {len(sizes)} spatial axes",
+                           f"use mode=\"{_LINEAR[len(sizes)]}\"", codes.ARGUMENT_CONFLICT)
+    out = (c, *(n * f for n, f in zip(sizes, ntuple(a.scale, len(sizes), "upsample", "scale"),
+                                        strict=True)))
     if max(out) > MAX_DIM:
         raise OpLimitError(f"upsample: output {fmt_shape(out)} exceeds {MAX_DIM} per axis")
     return out
 
 
+def _scale(a: UpsampleArgs, i: Shape) -> tuple[float, ...]:
+    return tuple(float(x) for x in ntuple(a.scale, len(i) - 1))
+
+
 def _upsample_torch(a: UpsampleArgs, i: Shape, o: Shape) -> Any:
-    align = bool(a.align_corners) if a.mode == "bilinear" else None
-    return _nn().Upsample(scale_factor=tuple(float(x) for x in pair(a.scale)), mode=a.mode,
-                          align_corners=align)
+    align = bool(a.align_corners) if a.mode != "nearest" else None
+    return _nn().Upsample(scale_factor=_scale(a, i), mode=a.mode, align_corners=align)
 
 
 def _upsample_source(a: UpsampleArgs, i: Shape, o: Shape) -> Source:
-    align = bool(a.align_corners) if a.mode == "bilinear" else None
-    return Source("nn.Upsample", (), {"scale_factor": tuple(float(x) for x in pair(a.scale)),
-                                      "mode": a.mode, "align_corners": align},
+    align = bool(a.align_corners) if a.mode != "nearest" else None
+    return Source("nn.Upsample", (), {"scale_factor": _scale(a, i), "mode": a.mode,
+                                      "align_corners": align},
                   {"align_corners": None})
 
 
@@ -320,13 +342,16 @@ register(Op(
     "upsample", UpsampleArgs, _upsample_shape, torch=_upsample_torch,
     source=_upsample_source,
     caption=lambda a: f"upsample x{_show(a.scale)} {a.mode}",
-    doc="enlarge height and width by an integer factor (or a pair), by nearest neighbour or "
-        "bilinear interpolation: upsample(scale=2, mode=\"nearest\", align_corners=none)",
+    label=lambda a, i: f"upsample x{show_size(a.scale, 1)} {a.mode}",
+    doc="enlarge every spatial axis (of CxL, CxHxW or CxTxHxW) by an integer factor (or a "
+        "tuple, one per axis), by nearest neighbour or linear interpolation (mode=\"linear\", "
+        "\"bilinear\" or \"trilinear\" by the rank): upsample(scale=2, mode=\"nearest\", "
+        "align_corners=none)",
     example='upsample(2, mode="bilinear")', family="pooling",
     saved=lambda a, i, o, c: NOTHING,  # its backward needs only the sizes
     aliases=("interpolate", "upsampling", "upsamplingnearest2d", "upsamplingbilinear2d"),
 ))
 
 
-def _show(v: int | tuple[int, int]) -> str:
+def _show(v: int | tuple[int, ...]) -> str:
     return str(v) if isinstance(v, int) else "x".join(map(str, v))

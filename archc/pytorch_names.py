@@ -13,7 +13,19 @@ LAYERS: dict[str, tuple[str, str]] = {
     "conv2d": ("conv", ""),
     "convtranspose2d": ("conv_transpose", ""),
     "conv_transpose2d": ("conv_transpose", ""),
-    "batchnorm": ("bn", "1-D or 2-D from the input, channels inferred"),
+    # 1-D and 3-D: the same ops, the rank read from the input (archc/ops.py, the rank rule)
+    "conv1d": ("conv", "1-D on a CxL input, 3-D on CxTxHxW: the rank is the input's"),
+    "conv3d": ("conv", "3-D on a CxTxHxW input, 1-D on CxL: the rank is the input's"),
+    "convtranspose1d": ("conv_transpose", "the rank is the input's (CxL)"),
+    "convtranspose3d": ("conv_transpose", "the rank is the input's (CxTxHxW)"),
+    "maxpool1d": ("maxpool", "the rank is the input's (CxL)"),
+    "maxpool3d": ("maxpool", "the rank is the input's (CxTxHxW)"),
+    "avgpool1d": ("avgpool", "the rank is the input's (CxL)"),
+    "avgpool3d": ("avgpool", "the rank is the input's (CxTxHxW)"),
+    "adaptiveavgpool1d": ("adaptive_avgpool", "the rank is the input's; or gap"),
+    "adaptiveavgpool3d": ("adaptive_avgpool", "the rank is the input's; or gap"),
+    "batchnorm3d": ("bn", "channels and rank inferred from the input"),
+    "batchnorm": ("bn", "1-D, 2-D or 3-D from the input, channels inferred"),
     "batchnorm1d": ("bn", "channels inferred from the input"),
     "batchnorm2d": ("bn", "channels inferred from the input"),
     "batch_norm": ("bn", "channels inferred from the input"),
@@ -100,12 +112,6 @@ BLOCK_ALIASES: dict[str, str] = {
 
 # Names of things archc does not have (yet): what to say instead of a near spelling.
 MISSING: dict[str, str] = {
-    "conv1d": "archc has no 1-D conv yet: conv is 2-D (for tokens: linear or channel_linear; "
-              "GPT-2's Conv1D, a linear map, is linear(out, transposed=true))",
-    "conv3d": "archc has no 3-D conv: conv is 2-D",
-    "convtranspose1d": "archc has no 1-D transposed conv: conv_transpose is 2-D",
-    "maxpool1d": "archc has no 1-D pooling yet: maxpool is 2-D",
-    "avgpool1d": "archc has no 1-D pooling yet: avgpool is 2-D",
     "pixelshuffle": "archc has no pixel_shuffle yet: conv_transpose or upsample enlarge a map",
     "pixelunshuffle": "archc has no pixel_unshuffle yet: a strided conv shrinks a map",
     "mish": "archc has no mish yet; its activations: " + ", ".join(

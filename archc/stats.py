@@ -271,7 +271,7 @@ class _Rows:
         return self.depth is None or level + 1 < self.depth
 
     def layer(self, n: Layer, prefix, level, branch) -> None:
-        label = REGISTRY[n.op].caption(n.args)
+        label = REGISTRY[n.op].describe(n.args, n.in_shape)
         self.out.append(Row(prefix + n.name, "layer", n.op, label, n.out_shape, count(n), level,
                             branch=branch, nodes=(n,)))
 

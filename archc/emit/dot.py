@@ -90,7 +90,7 @@ class _Drawer:
         return self.depth is None or level + 1 < self.depth
 
     def layer(self, g, n: Layer, prefix: str, level: int, tail: Tail) -> Tail:
-        node_id, label = prefix + n.name, REGISTRY[n.op].caption(n.args)
+        node_id, label = prefix + n.name, REGISTRY[n.op].describe(n.args, n.in_shape)
         if not re.fullmatch(re.escape(n.op) + r"\d*", n.name):  # a name the spec chose
             label = f"{n.name}: {label}"
         params = count(n).params

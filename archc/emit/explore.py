@@ -73,7 +73,7 @@ class _Builder:
 
     def layer(self, n: Layer, prefix: str) -> Record:
         op = REGISTRY[n.op]
-        caption = op.caption(n.args)
+        caption = op.describe(n.args, n.in_shape)
         if not re.fullmatch(re.escape(n.op) + r"\d*", n.name):  # a name the spec chose
             caption = f"{n.name}: {caption}"
         c = count(n) if n.out_shape is not None else Counts()

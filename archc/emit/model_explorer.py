@@ -68,8 +68,9 @@ class _Graph:
                  **{k: json.dumps(v, default=str) for k, v in n.args.model_dump().items()},
                  "params": str(count(n).params), "macs": str(count(n).macs),
                  "source": str(n.span)}
-        return self.add(prefix + n.name, op.caption(n.args), _namespace(prefix), [tail],
-                        n.out_shape, attrs, {"backgroundColor": FAMILIES[op.family].fill}, n)
+        return self.add(prefix + n.name, op.describe(n.args, n.in_shape), _namespace(prefix),
+                        [tail], n.out_shape, attrs,
+                        {"backgroundColor": FAMILIES[op.family].fill}, n)
 
     def join(self, n: Join, prefix: str, tail: str) -> str:
         ends = [self.seq(b, prefix, tail) for b in n.branches]
