@@ -30,6 +30,9 @@ class Member:
     # builder arguments that make it (inception_v3: aux_logits=True, its train-mode AuxLogits
     # head, which the spec leaves out)
     published_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    # what it classifies: "image" (torchvision.models) or "video" clips CxTxHxW
+    # (torchvision.models.video, Kinetics-400)
+    task: str = "image"
 
     @property
     def torchvision(self) -> str:
@@ -45,9 +48,9 @@ def _text(value: Any) -> str:
 
 
 def _m(name: str, spec: str, weights: str, *files: str, tv: dict[str, Any] | None = None,
-       published: dict[str, Any] | None = None, **sets: Any) -> Member:
+       published: dict[str, Any] | None = None, task: str = "image", **sets: Any) -> Member:
     return Member(name, spec, MappingProxyType(sets), weights, files,
-                  MappingProxyType(tv or {}), MappingProxyType(published or {}))
+                  MappingProxyType(tv or {}), MappingProxyType(published or {}), task)
 
 
 # torchvision 0.29's classification builders, family by family (torchvision.models.list_models;
@@ -207,6 +210,14 @@ MEMBERS: tuple[Member, ...] = (
        "vit_l_32-c7638314.pth", variant="l_32"),
     _m("vit_h_14", "tv_vit", "ViT_H_14_Weights",
        "vit_h_14_swag-80465313.pth", "vit_h_14_lc_swag-c1eb923e.pth", variant="h_14"),
+    # torchvision.models.video's builders (3xTxHxW clips, Kinetics-400; tests/test_zoo_video.py)
+    _m("r3d_18", "tv_video_resnet", "R3D_18_Weights", "r3d_18-b3b3357e.pth", task="video",
+       variant="r3d_18"),
+    _m("mc3_18", "tv_video_resnet", "MC3_18_Weights", "mc3_18-a90a0ba3.pth", task="video",
+       variant="mc3_18"),
+    _m("r2plus1d_18", "tv_video_resnet", "R2Plus1D_18_Weights", "r2plus1d_18-91a641e6.pth",
+       task="video", variant="r2plus1d_18"),
+    _m("s3d", "tv_s3d", "S3D_Weights", "s3d-d76dad2f.pth", task="video"),
 )
 
 # The language models, equal to transformers' classes (no torchvision builder): name -> (spec,

@@ -47,9 +47,10 @@ def parse_input(text: str | None) -> tuple[int, ...] | None:
         dims = tuple(int(d) for d in text.lower().split("x"))
     except ValueError:
         dims = ()
-    if len(dims) not in (1, 2, 3) or min(dims) < 1:
+    if len(dims) not in (1, 2, 3, 4) or min(dims) < 1:
         raise UsageError(f"--input expects CxHxW (like 1x224x224), NxD (N tokens of D "
-                         f"features, like 196x768) or F, got '{text}'")
+                         f"features, like 196x768), CxL (a signal, like 1x16000), CxTxHxW (a "
+                         f"clip, like 3x16x112x112) or F, got '{text}'")
     if max(dims) > MAX_DIM:
         raise UsageError(f"--input {text}: each size must be at most {MAX_DIM}")
     return dims
