@@ -136,7 +136,7 @@ def check_structure(net: archc.Network) -> Dot:
         node, cluster = want[q]
         assert dot.node_cluster[q] == cluster, q
         if isinstance(node, Layer):
-            assert REGISTRY[node.op].caption(node.args) in dot.nodes[q]["label"]
+            assert REGISTRY[node.op].describe(node.args, node.in_shape) in dot.nodes[q]["label"]
             (src, _, attrs), = dot.into(q)  # exactly one edge in, carrying the input shape
             if src in forks and "label" not in attrs:  # the shape into the fork
                 (_, _, attrs), = dot.into(src)

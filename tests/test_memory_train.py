@@ -103,6 +103,12 @@ def check(net: Network, batch: int = 2, input_grad: bool = False,
 def small(spec: str, sets: dict | None = None, network: str | None = None) -> Network:
     """The network at the smallest input side that it accepts (its own if that fails)."""
     net = archc.load(spec, sets, network=network)
+    if len(net.input_shape) == 4:  # a clip: 4 frames of the smallest side, else 13 (S3D)
+        for frames, side in ((4, 32), (13, 209)):
+            try:
+                return archc.load(spec, sets, (net.input_shape[0], frames, side, side), network)
+            except (ArchcError, ArchcErrors):
+                continue
     if len(net.input_shape) != 3 or net.input_shape[1] <= SMALL[0]:
         return net
     for side in SMALL:

@@ -59,6 +59,7 @@ CASES = {
     "googlenet": Case(ref.googlenet, "googlenet", 5_977_530),
     "densenet": Case(ref.densenet, "densenet", 758_226, renames=DENSE_RENAMES),
     "unet": Case(ref.unet, "unet", 117_073),
+    "m5": Case(ref.m5, "m5", 559_114),
 }
 
 

@@ -520,3 +520,28 @@ class UNet(nn.Module):
 
 def unet() -> UNet:
     return UNet()
+
+
+# ----------------------------------------------------------------------------- audio: M5
+# Dai et al. 2017, table 1 (M5): conv [80/4, 128], then [3, 128], [3, 256], [3, 512], each with
+# batch norm, ReLU and a 4-wide max pool; global average pooling, a linear classifier (as in
+# torchaudio's speech commands tutorial), on the raw 1 x 32,000 waveform.
+class M5(nn.Module):
+    def __init__(self, width: int = 128, classes: int = 10):
+        super().__init__()
+        specs = [(1, width, 80, 4), (width, width, 3, 1), (width, 2 * width, 3, 1),
+                 (2 * width, 4 * width, 3, 1)]
+        for i, (cin, c, k, stride) in enumerate(specs, 1):
+            self.add_module(f"layer{i}", nn.Sequential(OrderedDict([
+                ("conv", nn.Conv1d(cin, c, k, stride=stride)), ("bn", nn.BatchNorm1d(c)),
+                ("relu", nn.ReLU()), ("maxpool", nn.MaxPool1d(4))])))
+        self.fc = nn.Linear(4 * width, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i in range(1, 5):
+            x = getattr(self, f"layer{i}")(x)
+        return self.fc(x.mean(dim=-1))  # F.avg_pool1d over the whole signal
+
+
+def m5() -> M5:
+    return M5()
