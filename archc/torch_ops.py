@@ -42,8 +42,9 @@ class OpCall:
 
 
 def _pair(v: Any) -> Any:
-    """(3, 3) -> 3: a square window is written as one number, as torch accepts it."""
-    if isinstance(v, (tuple, list)) and len(v) == 2 and v[0] == v[1]:
+    """(3, 3) -> 3, (3, 3, 3) -> 3, (80,) -> 80: a window equal along every axis is written
+    as one number, as torch accepts it (and a 1-D one must be: the language has no 1-tuple)."""
+    if isinstance(v, (tuple, list)) and 1 <= len(v) <= 3 and len(set(v)) == 1:
         return v[0]
     return tuple(v) if isinstance(v, list) else v
 
@@ -64,7 +65,7 @@ def _need(ok: bool, what: str) -> None:
         raise NotExpressible(what)
 
 
-def _conv(m: nn.Conv2d) -> OpCall:
+def _conv(m: nn.Conv2d | nn.Conv1d | nn.Conv3d) -> OpCall:
     _need(m.padding_mode == "zeros", f"padding_mode='{m.padding_mode}' (archc pads with zeros)")
     _need(not isinstance(m.padding, str), f"padding='{m.padding}' (give the padding in numbers)")
     return OpCall("conv", {"out": m.out_channels, "k": _pair(m.kernel_size),
@@ -92,12 +93,17 @@ def _pool(name: str) -> Callable[[Any], OpCall]:
     return reverse
 
 
-def _adaptive(name: str) -> Callable[[Any], OpCall]:
+def _adaptive(name: str, rank: int = 2) -> Callable[[Any], OpCall]:
+    """An adaptive pool of `rank` spatial axes: 2-D as h (and w), 1-D and 3-D as h, one
+    size or a tuple of them (the rank rule)."""
     def reverse(m: Any) -> OpCall:
-        size = m.output_size if isinstance(m.output_size, tuple) else (m.output_size,) * 2
+        size = tuple(m.output_size) if isinstance(m.output_size, (tuple, list)) else \
+            (m.output_size,) * rank
         _need(None not in size, "an output size of None (keep the input's)")
-        if name == "adaptive_avgpool" and tuple(size) == (1, 1):
+        if name == "adaptive_avgpool" and set(size) == {1}:
             return OpCall("gap", {})
+        if rank != 2:
+            return OpCall(name, {"h": _pair(size), "w": None})
         return OpCall(name, {"h": size[0], "w": None if size[1] == size[0] else size[1]})
     return reverse
 
@@ -120,10 +126,11 @@ def _plain(name: str) -> Callable[[Any], OpCall]:
 # Most specific class first is not needed: a module's class and then its bases are looked up,
 # so a subclass of nn.Conv2d (torchvision's video models have some) maps as nn.Conv2d.
 MODULES: dict[type, Callable[[Any], OpCall]] = {
-    nn.Conv2d: _conv,
+    nn.Conv2d: _conv, nn.Conv1d: _conv, nn.Conv3d: _conv,  # the rank is the input's
     nn.Linear: lambda m: OpCall("linear", {"out": m.out_features, "bias": m.bias is not None}),
     nn.BatchNorm2d: _bn,
     nn.BatchNorm1d: _bn,
+    nn.BatchNorm3d: _bn,
     nn.ReLU: _plain("relu"),
     nn.ReLU6: _plain("relu6"),
     nn.Sigmoid: _plain("sigmoid"),
@@ -133,10 +140,16 @@ MODULES: dict[type, Callable[[Any], OpCall]] = {
     nn.Hardswish: _plain("hardswish"),
     nn.Hardsigmoid: _plain("hardsigmoid"),
     nn.LeakyReLU: lambda m: OpCall("leaky_relu", {"slope": m.negative_slope}),
-    nn.MaxPool2d: _pool("maxpool"),
-    nn.AvgPool2d: _pool("avgpool"),
+    nn.MaxPool2d: _pool("maxpool"), nn.MaxPool1d: _pool("maxpool"),
+    nn.MaxPool3d: _pool("maxpool"),
+    nn.AvgPool2d: _pool("avgpool"), nn.AvgPool1d: _pool("avgpool"),
+    nn.AvgPool3d: _pool("avgpool"),
     nn.AdaptiveAvgPool2d: _adaptive("adaptive_avgpool"),
     nn.AdaptiveMaxPool2d: _adaptive("adaptive_maxpool"),
+    nn.AdaptiveAvgPool1d: _adaptive("adaptive_avgpool", 1),
+    nn.AdaptiveMaxPool1d: _adaptive("adaptive_maxpool", 1),
+    nn.AdaptiveAvgPool3d: _adaptive("adaptive_avgpool", 3),
+    nn.AdaptiveMaxPool3d: _adaptive("adaptive_maxpool", 3),
     nn.Flatten: _flatten,
     nn.Dropout: lambda m: OpCall("dropout", {"p": m.p}),
     nn.Identity: _plain("identity"),
@@ -163,8 +176,15 @@ def _qualified(cls: type) -> str:
 
 
 def is_mapped(m: nn.Module) -> bool:
-    """A module that maps to one op as a whole (fx need not trace into it)."""
-    return any(_qualified(cls) in NAMED for cls in type(m).__mro__)
+    """A module that maps to one op as a whole (fx need not trace into it): a class of NAMED,
+    or a subclass of a MODULES class that keeps its forward (torchvision's video convs,
+    Conv3DSimple(nn.Conv3d), only set the constructor's arguments)."""
+    for cls in type(m).__mro__:
+        if _qualified(cls) in NAMED:
+            return True
+        if cls in MODULES:
+            return type(m).forward is cls.forward
+    return False
 
 
 def module_op(m: nn.Module) -> OpCall:

@@ -57,6 +57,15 @@ def test_torchvision_joins(capsys, tmp_path, model, spec, size):
     assert counts(capsys, out) == counts(capsys, *spec, "--input", size)
 
 
+def test_torchvision_video_model(capsys, tmp_path):
+    """3-D convs (subclasses of nn.Conv3d that keep its forward map as conv), 3-D BN and
+    pooling: the rank comes from the clip."""
+    out = tmp_path / "r3d.arch"
+    text = imported(capsys, "torchvision.models.video:r3d_18", out, "--input", "3x4x32x32")
+    assert "conv(64, (3, 7, 7), stride=(1, 2, 2), pad=(1, 3, 3), bias=false)" in text
+    assert counts(capsys, out) == counts(capsys, "r3d_18", "--input", "3x4x32x32")
+
+
 @pytest.mark.parametrize("spec", ["resnet_mnist", "googlenet"])
 def test_round_trip_of_exported_python(capsys, tmp_path, spec):
     py = tmp_path / f"{spec}.py"
