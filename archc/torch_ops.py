@@ -7,7 +7,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -183,7 +183,7 @@ def is_mapped(m: nn.Module) -> bool:
         if _qualified(cls) in NAMED:
             return True
         if cls in MODULES:
-            return type(m).forward is cls.forward
+            return type(m).forward is cast("type[nn.Module]", cls).forward
     return False
 
 
