@@ -164,9 +164,12 @@ class Op:
     # signal, `3x3` on an image, `3x3x3` on a clip); None: `caption`
     label: Callable[[Any, Shape], str] | None = None
 
-    def describe(self, args: Any, in_shape: Shape) -> str:
-        """The text of one instance's diagram node and summary row."""
-        return self.label(args, in_shape) if self.label else self.caption(args)
+    def describe(self, args: Any, in_shape: Shape | None) -> str:
+        """The text of one instance's diagram node and summary row (`caption` where the
+        input's shape is unknown: a partial graph drawn past an error)."""
+        if self.label is None or in_shape is None:
+            return self.caption(args)
+        return self.label(args, in_shape)
 
     @property
     def arg_names(self) -> tuple[str, ...]:
