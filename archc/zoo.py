@@ -347,12 +347,13 @@ class Entry:
     macs: int
     input: tuple[int, ...]
     reference: str | None = None  # what it equals where that is not torchvision
+    task: str | None = None  # a member's Member.task ("image", "video"); None: not a member
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "spec": self.spec, "network": self.network,
                 "set": dict(self.set), "params": self.params, "macs": self.macs,
                 "input": list(self.input), "torchvision": self.torchvision,
-                "reference": self.reference}
+                "reference": self.reference, "task": self.task}
 
 
 def catalogue(pattern: str | None = None) -> Iterator[Entry]:
@@ -379,8 +380,9 @@ def catalogue(pattern: str | None = None) -> Iterator[Entry]:
                 continue
             net, _ = load_network(path, sets, None, network)
             total = count(net.root)
+            task = BY_NAME[builder].task if builder else None
             yield Entry(name, path.stem, net.name, MappingProxyType(dict(sets)), builder,
-                        total.params, total.macs, net.input_shape, reference)
+                        total.params, total.macs, net.input_shape, reference, task)
 
 
 def spec_for_checkpoint(spec: str | None, path: str | Path,

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,9 @@ def test_list_json_enumerates_every_network_and_member_without_torch():
     assert members["resnet50"] | {"input": None} == {
         "name": "resnet50", "spec": "tv_resnet", "network": "tv_resnet", "set": {"depth": 50},
         "params": 25_557_032, "macs": 4_089_184_256, "input": None, "torchvision": "resnet50",
-        "reference": None}
+        "reference": None, "task": "image"}
+    tasks = Counter(r["task"] for r in rows if r["torchvision"])
+    assert tasks["video"] == 4 and tasks["image"] == len(members) - 4
 
 
 def test_readme_zoo_table_states_every_member():
