@@ -28,8 +28,6 @@ NAMES = [m.name for m in zoo.MEMBERS]
 # torchvision classification builders no spec covers yet, each with what it waits for
 NOT_YET = {
     "maxvit_t": "windowed attention with relative position bias",
-    **dict.fromkeys(["swin_t", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s", "swin_v2_b"],
-                    "shifted windows, relative position bias"),
 }
 
 # Numerically: every member up to this many parameters, and the smallest of each family (the

@@ -1,0 +1,229 @@
+"""The op registry, continued: windowed attention on CxHxW, what Swin (v1 and v2) and MaxViT
+are made of besides layernorm, channel_linear, gelu and stochastic_depth. Three ops:
+`window_attention` (Swin's shifted windows with a relative position bias, or v2's cosine
+attention with a continuous position bias), `partition_attention` (MaxViT's block and grid
+attention) and `patch_concat` (Swin's patch merging before its norm and linear). Why ops over
+the image and not a rearrange the language composes: see the README's "Windowed attention".
+Records as in archc/ops.py; the modules live in archc/emit/layers_windows.py."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import Field
+
+from . import codes
+from .graph import Shape
+from .limits import MAX_DIM
+from .ops import Args, Op, OpLimitError, OpShapeError, Source, need_rank, register
+from .saving import CONTIGUOUS, NHWC, Context, Kept, Saves
+
+
+def _layers() -> Any:
+    from .emit import layers_windows  # torch: only when a module is built
+
+    return layers_windows
+
+
+def _heads(op: str, heads: int, c: int) -> None:
+    if c % heads:
+        raise OpShapeError(f"{op}: {c} channels do not divide into {heads} heads",
+                           "the channels must be a multiple of the heads", codes.GROUPS)
+
+
+# ----------------------------------------------------------------------------- patch merging
+
+
+class PatchConcatArgs(Args):
+    k: int = Field(2, ge=1, le=64)
+
+
+def _patch_concat_shape(a: PatchConcatArgs, s: Shape) -> Shape:
+    c, h, w = need_rank("patch_concat", s, (3,))
+    if c * a.k * a.k > MAX_DIM:
+        raise OpLimitError(f"patch_concat: {c * a.k * a.k} channels exceed {MAX_DIM}")
+    return (c * a.k * a.k, -(-h // a.k), -(-w // a.k))
+
+
+register(Op(
+    "patch_concat", PatchConcatArgs, _patch_concat_shape,
+    torch=lambda a, i, o: _layers().PatchConcat(a.k),
+    source=lambda a, i, o: Source("PatchConcat", (a.k,), support=("PatchConcat",)),
+    caption=lambda a: f"patch concat {a.k}x{a.k}",
+    doc="CxHxW -> (k*k*C)x(H/k)x(W/k), H and W padded with zeros up to multiples of k: each "
+        "k x k neighbourhood's pixels side by side along the channels, in Swin's order "
+        "(x[0::2, 0::2], x[1::2, 0::2], x[0::2, 1::2], x[1::2, 1::2]); with layernorm and "
+        "channel_linear(2 * C, bias=false) it is Swin's PatchMerging: patch_concat(k=2)",
+    example="patch_concat(2)",
+    # slices and a torch.cat (after a pad): nothing kept, a new contiguous tensor
+    saved=lambda a, i, o, c: Saves(layout=CONTIGUOUS),
+    aliases=("patch_merging", "patchmerging", "space_to_depth"),
+))
+
+# ----------------------------------------------------------------------------- Swin
+
+
+class WindowAttentionArgs(Args):
+    heads: int = Field(ge=1, le=MAX_DIM)
+    window: int = Field(7, ge=2, le=64)
+    shift: int = Field(0, ge=0, le=64)
+    cosine: bool = False
+    attention_dropout: float = Field(0.0, ge=0, lt=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+
+
+CPB_HIDDEN = 512  # Swin v2's continuous position bias MLP: 2 -> 512 -> heads
+
+
+def _padded(a: WindowAttentionArgs, i: Shape) -> tuple[int, int]:
+    return (-(-i[1] // a.window) * a.window, -(-i[2] // a.window) * a.window)
+
+
+def _window_attention_shape(a: WindowAttentionArgs, s: Shape) -> Shape:
+    c, h, w = need_rank("window_attention", s, (3,))
+    _heads("window_attention", a.heads, c)
+    if a.shift >= a.window:
+        raise OpShapeError(f"window_attention: shift {a.shift} must be smaller than the "
+                           f"window {a.window}", "Swin shifts by window // 2",
+                           codes.ARGUMENT_RANGE)
+    return s
+
+
+def _window_attention_params(a: WindowAttentionArgs, i: Shape) -> int:
+    c = i[0]
+    qkv_proj = 4 * c * c + 4 * c
+    if a.cosine:  # logit scale per head, the MLP 2 -> 512 (bias) -> heads (no bias)
+        return qkv_proj + a.heads + 3 * CPB_HIDDEN + CPB_HIDDEN * a.heads
+    return qkv_proj + (2 * a.window - 1) ** 2 * a.heads
+
+
+def _window_attention_macs(a: WindowAttentionArgs, i: Shape) -> int:
+    """qkv and proj on every padded position, Q K^T and the weighted sum of V within each
+    window; v2's bias MLP runs once per forward on the (2w-1)^2 offsets (counted once, as
+    at batch 1)."""
+    c, (ph, pw) = i[0], _padded(a, i)
+    tokens = ph * pw
+    macs = 4 * tokens * c * c + 2 * tokens * a.window * a.window * c
+    if a.cosine:
+        macs += (2 * a.window - 1) ** 2 * (2 * CPB_HIDDEN + CPB_HIDDEN * a.heads)
+    return macs
+
+
+def _window_attention_source(a: WindowAttentionArgs, i: Shape, o: Shape) -> Source:
+    return Source("WindowAttention", (i[0], a.heads, a.window),
+                  {"shift": a.shift, "cosine": a.cosine,
+                   "attention_dropout": a.attention_dropout, "dropout": a.dropout},
+                  {"shift": 0, "cosine": False, "attention_dropout": 0.0, "dropout": 0.0},
+                  support=("WindowAttention",))
+
+
+def _window_attention_caption(a: WindowAttentionArgs) -> str:
+    shift = f", shift {a.shift}" if a.shift else ""
+    return (f"{'cosine ' if a.cosine else ''}window attention {a.window}x{a.window}, "
+            f"{a.heads} heads{shift}")
+
+
+register(Op(
+    "window_attention", WindowAttentionArgs, _window_attention_shape,
+    torch=lambda a, i, o: _layers().WindowAttention(i[0], a.heads, a.window, a.shift,
+                                                    a.cosine, a.attention_dropout, a.dropout),
+    source=_window_attention_source, caption=_window_attention_caption,
+    params=lambda a, i, o: _window_attention_params(a, i),
+    macs=lambda a, i, o: _window_attention_macs(a, i),
+    doc="Swin's (shifted) window attention on CxHxW: the map padded to whole windows of "
+        "window x window positions, rolled by -shift (with the mask between regions that "
+        "the roll brings together), multi-head self-attention within each window plus a "
+        "learned relative position bias, rolled back and unpadded. cosine=true is Swin v2's: "
+        "cosine similarity times a learned per-head logit scale, the bias from an MLP of "
+        "log-spaced relative coordinates, no key bias. Parameters named as torchvision's "
+        "ShiftedWindowAttention(V2): window_attention(heads, window=7, shift=0, cosine=false, "
+        "attention_dropout=0, dropout=0)",
+    example="window_attention(2, window=4, shift=2)", example_input="8x6x6",
+    family="attention", saved=lambda a, i, o, c: _window_attention_saved(a, i, c),
+    aliases=("shifted_window_attention", "swin_attention", "shiftedwindowattention",
+             "shiftedwindowattentionv2"),
+))
+
+
+def _window_attention_saved(a: WindowAttentionArgs, i: Shape, c: Context) -> Saves:
+    """Measured with saved_tensors_hooks (tests/test_memory_train.py): the windows (the
+    input permuted, padded, rolled and cut, a copy: qkv's input), the q, k, v projection,
+    q scaled (v1) or q and k and their norms (v2), the softmax's output, the attention's
+    output before proj, and with dropout its masks and dropped-out weights."""
+    ch, (ph, pw) = i[0], _padded(a, i)
+    tokens, n = ph * pw, a.window * a.window
+    weights = a.heads * tokens * n  # one N x N matrix per head and window
+    kept = [Kept(tokens * ch), Kept(3 * tokens * ch)]
+    if a.cosine:
+        kept += [Kept(tokens * ch)] * 2 + [Kept(tokens * a.heads)] * 2 + [Kept(weights)]
+    else:
+        kept += [Kept(tokens * ch)]
+    kept += [Kept(weights), Kept(tokens * ch)]
+    if c.training and a.attention_dropout > 0:
+        kept += [Kept(weights)] * 2
+    if c.training and a.dropout > 0:
+        kept += [Kept(tokens * ch)]
+    if a.cosine:  # the bias MLP's input and hidden layer, once per forward
+        side = (2 * a.window - 1) ** 2
+        kept += [Kept(2 * side, per_sample=False), Kept(CPB_HIDDEN * side, per_sample=False)]
+    return Saves(kept=tuple(kept), layout=NHWC)
+
+
+# ----------------------------------------------------------------------------- MaxViT
+
+
+class PartitionAttentionArgs(Args):
+    heads: int = Field(ge=1, le=MAX_DIM)
+    size: int = Field(7, ge=1, le=64)
+    grid: bool = False
+
+
+def _partition_attention_shape(a: PartitionAttentionArgs, s: Shape) -> Shape:
+    c, h, w = need_rank("partition_attention", s, (3,))
+    _heads("partition_attention", a.heads, c)
+    kind = "grids" if a.grid else "windows"
+    if h % a.size or w % a.size:
+        raise OpShapeError(f"partition_attention: a {h}x{w} map does not divide into "
+                           f"{a.size}x{a.size} {kind}",
+                           f"use an input whose maps here are multiples of {a.size}",
+                           codes.WINDOWS)
+    if a.grid and h != w:
+        raise OpShapeError(f"partition_attention: grid=true on a {h}x{w} map: MaxViT's grids "
+                           "take square maps", code=codes.WINDOWS)
+    return s
+
+
+register(Op(
+    "partition_attention", PartitionAttentionArgs, _partition_attention_shape,
+    torch=lambda a, i, o: _layers().PartitionAttention(i[0], a.heads, a.size, a.grid),
+    source=lambda a, i, o: Source("PartitionAttention", (i[0], a.heads, a.size),
+                                  {"grid": a.grid}, {"grid": False},
+                                  support=("PartitionAttention",)),
+    caption=lambda a: f"{'grid' if a.grid else 'block'} attention {a.size}x{a.size}, "
+                      f"{a.heads} heads",
+    # to_qkv and merge with biases, a bias table of (2 size - 1)^2 offsets per head
+    params=lambda a, i, o: 4 * i[0] * i[0] + 4 * i[0] + (2 * a.size - 1) ** 2 * a.heads,
+    macs=lambda a, i, o: 4 * math.prod(i[1:]) * i[0] * i[0]
+    + 2 * math.prod(i[1:]) * a.size * a.size * i[0],
+    doc="MaxViT's block attention (grid=false: size x size windows) or grid attention "
+        "(grid=true: size x size tokens spaced H/size apart) on CxHxW: multi-head "
+        "self-attention within each partition plus a learned relative position bias, keys "
+        "scaled by C^-0.5 as torchvision's RelativePositionalMultiHeadAttention scales them; "
+        "H and W must be multiples of size. Parameters named as torchvision's (to_qkv, merge, "
+        "relative_position_bias_table): partition_attention(heads, size=7, grid=false)",
+    example="partition_attention(2, size=3, grid=true)", example_input="8x6x6",
+    family="attention", saved=lambda a, i, o, c: _partition_attention_saved(a, i, c),
+    aliases=("grid_attention", "block_attention", "maxvit_attention",
+             "partitionattentionlayer", "relativepositionalmultiheadattention"),
+))
+
+
+def _partition_attention_saved(a: PartitionAttentionArgs, i: Shape, c: Context) -> Saves:
+    """Measured with saved_tensors_hooks: the partitioned input (a copy: to_qkv's input),
+    the q, k, v projection, k scaled, the softmax's output, and the attention's output
+    (a copy: merge's input)."""
+    tokens, ch = math.prod(i[1:]), i[0]
+    weights = a.heads * tokens * a.size * a.size
+    return Saves(kept=(Kept(tokens * ch), Kept(3 * tokens * ch), Kept(tokens * ch),
+                       Kept(weights), Kept(tokens * ch)), layout=CONTIGUOUS)
