@@ -213,6 +213,7 @@ MEMBERS: tuple[Member, ...] = (
     _m("swin_v2_t", "tv_swin", "Swin_V2_T_Weights", "swin_v2_t-b137f0e2.pth", variant="v2_t"),
     _m("swin_v2_s", "tv_swin", "Swin_V2_S_Weights", "swin_v2_s-637d8ceb.pth", variant="v2_s"),
     _m("swin_v2_b", "tv_swin", "Swin_V2_B_Weights", "swin_v2_b-781e5279.pth", variant="v2_b"),
+    _m("maxvit_t", "tv_maxvit", "MaxVit_T_Weights", "maxvit_t-bc5ab103.pth"),
 )
 
 # The language models, equal to transformers' classes (no torchvision builder): name -> (spec,
