@@ -17,7 +17,7 @@ from . import codes
 from .graph import Shape
 from .limits import MAX_DIM
 from .ops import Args, Op, OpLimitError, OpShapeError, Source, need_rank, register
-from .saving import CONTIGUOUS, NHWC, Context, Kept, Saves
+from .saving import ACT, CONTIGUOUS, MODEL, NHWC, Context, Kept, Saves
 
 
 def _layers() -> Any:
@@ -147,27 +147,36 @@ register(Op(
 
 
 def _window_attention_saved(a: WindowAttentionArgs, i: Shape, c: Context) -> Saves:
-    """Measured with saved_tensors_hooks (tests/test_memory_train.py): the windows (the
-    input permuted, padded, rolled and cut, a copy: qkv's input), the q, k, v projection,
-    q scaled (v1) or q and k and their norms (v2), the softmax's output, the attention's
-    output before proj, and with dropout its masks and dropped-out weights."""
+    """Measured with saved_tensors_hooks (tests/test_memory_train.py), per sample: the windows
+    (the input permuted, padded, rolled and cut: always a copy, qkv's input), the softmax's
+    output (one N x N matrix per head and window), the attention's output (proj's input); v1
+    the contiguous copies matmul makes of q (scaled), k and v; v2 the whole q, k, v projection
+    (F.normalize keeps q and k, views of it), each norm and its clamp (one number per head
+    and token), the normalised q and k as matmul copies them, the cosine matrix (times the
+    logit scale) and v's copy. Once per forward: the bias table's int64 index; v2 its
+    exp(logit scale) per head, the MLP's input and hidden layer, and the sigmoid's output.
+    Dropout keeps its masks (activation-typed on the CPU, bool on CUDA) and the dropped-out
+    weights."""
     ch, (ph, pw) = i[0], _padded(a, i)
     tokens, n = ph * pw, a.window * a.window
-    weights = a.heads * tokens * n  # one N x N matrix per head and window
-    kept = [Kept(tokens * ch), Kept(3 * tokens * ch)]
+    x = Kept(tokens * ch)
+    weights = Kept(a.heads * tokens * n)
+    once: tuple[Kept, ...] = (Kept(n * n, "int64", per_sample=False),)
     if a.cosine:
-        kept += [Kept(tokens * ch)] * 2 + [Kept(tokens * a.heads)] * 2 + [Kept(weights)]
-    else:
-        kept += [Kept(tokens * ch)]
-    kept += [Kept(weights), Kept(tokens * ch)]
-    if c.training and a.attention_dropout > 0:
-        kept += [Kept(weights)] * 2
-    if c.training and a.dropout > 0:
-        kept += [Kept(tokens * ch)]
-    if a.cosine:  # the bias MLP's input and hidden layer, once per forward
         side = (2 * a.window - 1) ** 2
-        kept += [Kept(2 * side, per_sample=False), Kept(CPB_HIDDEN * side, per_sample=False)]
-    return Saves(kept=tuple(kept), layout=NHWC)
+        kept = (x, Kept(3 * tokens * ch), *(Kept(a.heads * tokens),) * 4, x, x, weights,
+                weights, x, x)
+        once += (Kept(a.heads, MODEL, per_sample=False), Kept(2 * side, per_sample=False),
+                 Kept(CPB_HIDDEN * side, per_sample=False),
+                 Kept(a.heads * n * n, per_sample=False))
+    else:
+        kept = (x, x, x, weights, x, x)
+    mask = "bool" if c.device == "cuda" else ACT
+    if c.training and a.attention_dropout > 0:
+        kept += (Kept(weights.elements, mask), weights)
+    if c.training and a.dropout > 0:
+        kept += (Kept(tokens * ch, mask),)
+    return Saves(kept=kept + once, layout=NHWC)
 
 
 # ----------------------------------------------------------------------------- MaxViT
@@ -220,10 +229,16 @@ register(Op(
 
 
 def _partition_attention_saved(a: PartitionAttentionArgs, i: Shape, c: Context) -> Saves:
-    """Measured with saved_tensors_hooks: the partitioned input (a copy: to_qkv's input),
-    the q, k, v projection, k scaled, the softmax's output, and the attention's output
-    (a copy: merge's input)."""
-    tokens, ch = math.prod(i[1:]), i[0]
-    weights = a.heads * tokens * a.size * a.size
-    return Saves(kept=(Kept(tokens * ch), Kept(3 * tokens * ch), Kept(tokens * ch),
-                       Kept(weights), Kept(tokens * ch)), layout=CONTIGUOUS)
+    """Measured with saved_tensors_hooks, per sample: the partitioned input (to_qkv's input:
+    a copy, or the input itself where the reshape is a view of a channels-last input, with
+    one partition per row or one token per partition), the contiguous copies the einsums make
+    of q, k (scaled) and v, the softmax's output and the attention's output (merge's input);
+    once per forward the bias table's int64 index. The output is made contiguous."""
+    ch, h, w = i
+    tokens, n = h * w, a.size * a.size
+    p = h // a.size if a.grid else a.size
+    view = c.layout == NHWC and (p == 1 or p == w)
+    x = Kept(tokens * ch)
+    kept = (x,) * (4 if view else 5) + (Kept(a.heads * tokens * n),
+                                        Kept(n * n, "int64", per_sample=False))
+    return Saves(input=view, kept=kept, layout=CONTIGUOUS)

@@ -213,7 +213,7 @@ class PartitionAttention(nn.Module):
         if self.grid:
             x = x.swapaxes(-2, -3)
         x = x.reshape(b, h // p, w // p, p, p, c).permute(0, 5, 1, 3, 2, 4)
-        return x.reshape(b, c, h, w)
+        return x.reshape(b, c, h, w).contiguous()
 
     def extra_repr(self) -> str:
         return f"heads={self.heads}, size={self.size}, grid={self.grid}"
