@@ -10,6 +10,7 @@ mode: see the test) changes every parameter. ARCHC_ZOO_ALL=1 runs every member n
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torchvision.models as tvm  # a dev dependency: CI installs it, so nothing
 
 import archc
 from archc import zoo
+from archc.cli import main
 from archc.stats import summarize
 from archc.weights import FAMILIES, expected_shapes, import_state_dict, map_state_dict
 
@@ -107,6 +109,18 @@ def test_table_covers_torchvision():
     assert set(NAMES) == builders  # all 80 classifiers
     assert len(builders) == 80
     assert len(NAMES) == len(set(NAMES))
+
+
+def test_list_json_has_every_classifier(capsys):
+    """`archc list --json`: one entry per torchvision classification builder (80), each
+    with the parameter count that the published one is checked against below."""
+    assert main(["list", "--json"]) == 0
+    entries = [e for e in json.loads(capsys.readouterr().out) if e["torchvision"]]
+    assert sorted(e["torchvision"] for e in entries) == sorted(tvm.list_models(module=tvm))
+    assert len(entries) == 80
+    for e in entries:
+        m = zoo.member(e["torchvision"])
+        assert e["params"] == published_params(m), m.name
 
 
 @pytest.mark.parametrize("name", NAMES)
