@@ -25,7 +25,10 @@ class PatchConcat(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         k, (h, w) = self.k, x.shape[-2:]
         x = F.pad(x, (0, -w % k, 0, -h % k))
-        parts = [x[..., i::k, j::k] for j in range(k) for i in range(k)]
+        parts: list[Tensor] = []
+        for j in range(k):
+            for i in range(k):
+                parts.append(x[..., i::k, j::k])
         return torch.cat(parts, 1)
 
     def extra_repr(self) -> str:
@@ -41,6 +44,8 @@ class WindowAttention(nn.Module):
     relative_position_bias_table (v1), logit_scale and cpb_mlp (v2), and the buffers
     relative_position_index and relative_coords_table (v2), which torchvision's state_dict
     carries; forward derives both from the window size instead of reading them."""
+
+    __constants__ = ["cosine"]  # TorchScript compiles only the branch of this version
 
     def __init__(
         self,
@@ -131,7 +136,8 @@ class WindowAttention(nn.Module):
             qkv_bias[c : 2 * c].zero_()
         qkv = F.linear(x, self.qkv.weight, qkv_bias)
         qkv = qkv.reshape(x.size(0), x.size(1), 3, heads, c // heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)
+        qkv = qkv.permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
         if self.cosine:
             attn = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)
             scale = torch.clamp(self.logit_scale, max=4.605170185988092)  # log(100)
