@@ -162,6 +162,7 @@ def _window_attention_saved(a: WindowAttentionArgs, i: Shape, c: Context) -> Sav
     x = Kept(tokens * ch)
     weights = Kept(a.heads * tokens * n)
     once: tuple[Kept, ...] = (Kept(n * n, "int64", per_sample=False),)
+    kept: tuple[Kept, ...]
     if a.cosine:
         side = (2 * a.window - 1) ** 2
         kept = (x, Kept(3 * tokens * ch), *(Kept(a.heads * tokens),) * 4, x, x, weights,
