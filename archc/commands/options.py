@@ -72,11 +72,15 @@ def add_spec_argument(p: argparse.ArgumentParser) -> None:
                    "(any name `archc list` prints)")
 
 
-def add_spec_options(p: Any) -> None:
-    """--input / --set / --network / --plugin, shared by every command that loads one spec."""
-    p.add_argument("--input", metavar="CxHxW", action=Once,
-                   help="override the spec's input shape")
-    p.add_argument("--set", action="append", metavar="K=V", help="set a network parameter")
+def add_spec_options(p: Any, input: bool = True) -> None:
+    """--input / --set / --network / --plugin: the one helper every command that loads one spec
+    declares them with (`train`, `eval` and `generate` without --input: a run fixes its input).
+    --set is a list, empty when not given."""
+    if input:
+        p.add_argument("--input", metavar="CxHxW", action=Once,
+                       help="override the spec's input shape")
+    p.add_argument("--set", action="append", default=[], metavar="K=V",
+                   help="set a network parameter (repeatable)")
     p.add_argument("--network", action=Once,
                    help="which network of the file (default: the first)")
     add_plugin_option(p)
