@@ -8,23 +8,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from lark import Lark, Token, Transformer, Tree, UnexpectedCharacters, UnexpectedInput
-from lark.exceptions import UnexpectedEOF, UnexpectedToken
+from lark import Lark, Token, Transformer, Tree, UnexpectedInput
 
 from . import ast, codes
 from .errors import ArchcError, LimitError, Span, SyntaxError_
 from .limits import MAX_BRACKETS, MAX_DIGITS, MAX_TREE_DEPTH
-from .recover import parse_pieces, shift_tokens
+from .recover import parse_pieces, shift_tokens, syntax_error
 from .resources import grammar_text
 from .syntax import BINARY_BY_RULE, PREFIX_BY_RULE
-
-# How terminals read in "expected ..." messages.
-_TERMINAL_WORDS = {
-    "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
-    "SHAPE": "a shape like 3x32x32", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('",
-    "RPAR": "')'", "COMMA": "','", "COLON": "':'", "EQUAL": "'='", "STAR": "'*'",
-    "VBAR": "'|'", "$END": "end of file",
-}
 
 
 @lru_cache(maxsize=1)
@@ -54,7 +45,7 @@ def parse_expr(text: str) -> ast.Expr:
     try:
         tree = _expr_parser().parse(text)
     except UnexpectedInput as exc:
-        err = _syntax_error(exc, text, "<label>")
+        err = syntax_error(exc, text, "<label>")
         err.message = err.message.replace("end of file", "end of the expression")
         raise err from None
     return _ToAst("<label>").transform(tree)
@@ -96,7 +87,7 @@ def parse_with(lark: Lark, text: str, path: str) -> ast.Module:
         tree = lark.parse(text)
     except UnexpectedInput as exc:
         _, errors = parse_recovering(text, path)  # the same error as every other command
-        raise (errors[0] if errors else _syntax_error(exc, text, path)) from None
+        raise (errors[0] if errors else syntax_error(exc, text, path)) from None
     _check_depth(tree, path)
     return _ToAst(path).transform(tree)
 
@@ -163,35 +154,6 @@ def _check_nesting(text: str, path: str) -> None:
                                  Span(path, line, col), code=codes.TOO_DEEP)
         elif ch in ")}":
             depth -= 1
-
-
-def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> SyntaxError_:
-    line, col = max(exc.line, 1), max(exc.column, 1)
-    if isinstance(exc, UnexpectedCharacters):
-        pos = exc.pos_in_stream
-        char = text[pos] if pos is not None and pos < len(text) else "?"
-        return SyntaxError_(f"unexpected character {char!r}", Span(path, line, col),
-                            code=codes.BAD_CHARACTER)
-    if isinstance(exc, UnexpectedEOF) or (
-            isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
-        # Lark places the end at the last token; point just after it, not at trailing comments.
-        last = getattr(exc, "token", None)
-        if last is not None and getattr(last, "line", None):
-            line, col = last.line, last.column + 1
-        return SyntaxError_("unexpected end of file", Span(path, line, col),
-                            _expected_hint(getattr(exc, "expected", None)),
-                            code=codes.UNEXPECTED_EOF)
-    token = getattr(exc, "token", "")
-    span = Span(path, line, col, line, col + len(str(token)))
-    return SyntaxError_(f"unexpected {str(token)!r}", span,
-                        _expected_hint(getattr(exc, "expected", None)))
-
-
-def _expected_hint(expected) -> str | None:
-    words = sorted({_TERMINAL_WORDS.get(t, f"'{t.lower()}'") for t in expected or ()})
-    if not words or len(words) > 8:
-        return None
-    return "expected " + ", ".join(words)
 
 
 def _tok_span(tok: Token, path: str) -> Span:

@@ -1,4 +1,5 @@
-"""Stage 1, after a syntax error: parse what can be parsed and report every syntax error.
+"""Stage 1, after a syntax error: parse what can be parsed and report every syntax error
+(Lark's exceptions as located errors: `syntax_error`, for the whole-file parse too).
 
 The file is cut before each `network`, `block` and `use` that starts an item (keywords cannot
 appear inside a definition, so each piece holds at most one top-level item) and each piece is
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from lark import Token, Tree, UnexpectedInput
+from lark import Token, Tree, UnexpectedCharacters, UnexpectedInput
 from lark.exceptions import UnexpectedEOF, UnexpectedToken
 
 from . import ast, codes
@@ -152,8 +153,6 @@ def _piece_error(exc: UnexpectedInput, piece: str, path: str, where: tuple[int, 
     """The error of one piece, in file coordinates. At the piece's end: an open bracket is the
     error; else, when a keyword (`following`) starts the next piece, that keyword is
     unexpected, as the whole-file parser says."""
-    from .parse import _expected_hint, _syntax_error
-
     ends = isinstance(exc, UnexpectedEOF) or (
         isinstance(exc, UnexpectedToken) and exc.token.type == "$END")
     stack = _open_brackets(piece, len(piece) if ends else _offset(piece, exc))
@@ -163,9 +162,9 @@ def _piece_error(exc: UnexpectedInput, piece: str, path: str, where: tuple[int, 
         line = piece.count("\n") + 1
         col = len(piece) - (piece.rfind("\n") + 1) + 1
         span = _at(Span(path, line, col, line, col + len(following)), *where)
-        expected = _expected_hint(getattr(exc, "expected", None))
+        expected = expected_hint(getattr(exc, "expected", None))
         return SyntaxError_(f"unexpected {following!r}", span, expected)
-    err = _syntax_error(exc, piece, path)
+    err = syntax_error(exc, piece, path)
     if err.span is not None:
         err.span = _at(err.span, *where)
         if stack and stack[-1][0] == "(" and stack[-1][1] < err.span.line - where[0] + 1:
@@ -236,3 +235,43 @@ def _suspects(piece: str, path: str, where: tuple[int, int], primary: Span) -> I
                 if span != primary:
                     yield Note(span, f"this '{{' may be the one not closed: the '}}' on line "
                                      f"{line + where[0] - 1} is indented less than its line")
+
+
+# How terminals read in "expected ..." messages.
+TERMINAL_WORDS = {
+    "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
+    "SHAPE": "a shape like 3x32x32", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('",
+    "RPAR": "')'", "COMMA": "','", "COLON": "':'", "EQUAL": "'='", "STAR": "'*'",
+    "VBAR": "'|'", "$END": "end of file",
+}
+
+
+def syntax_error(exc: UnexpectedInput, text: str, path: str) -> SyntaxError_:
+    """Lark's exception as archc's located syntax error (whole-file parses and pieces alike)."""
+    line, col = max(exc.line, 1), max(exc.column, 1)
+    if isinstance(exc, UnexpectedCharacters):
+        pos = exc.pos_in_stream
+        char = text[pos] if pos is not None and pos < len(text) else "?"
+        return SyntaxError_(f"unexpected character {char!r}", Span(path, line, col),
+                            code=codes.BAD_CHARACTER)
+    if isinstance(exc, UnexpectedEOF) or (
+            isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+        # Lark places the end at the last token; point just after it, not at trailing comments.
+        last = getattr(exc, "token", None)
+        if last is not None and getattr(last, "line", None):
+            line, col = last.line, last.column + 1
+        return SyntaxError_("unexpected end of file", Span(path, line, col),
+                            expected_hint(getattr(exc, "expected", None)),
+                            code=codes.UNEXPECTED_EOF)
+    token = getattr(exc, "token", "")
+    span = Span(path, line, col, line, col + len(str(token)))
+    return SyntaxError_(f"unexpected {str(token)!r}", span,
+                        expected_hint(getattr(exc, "expected", None)))
+
+
+def expected_hint(expected) -> str | None:
+    """`expected a name, '{'`: Lark's expected terminals in words (none if too many)."""
+    words = sorted({TERMINAL_WORDS.get(t, f"'{t.lower()}'") for t in expected or ()})
+    if not words or len(words) > 8:
+        return None
+    return "expected " + ", ".join(words)
