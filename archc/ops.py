@@ -108,7 +108,7 @@ class Source:
     apply: str = ""
 
     def text(self) -> str:
-        from .emit.layout import literal
+        from .literals import literal
 
         def show(v: Any) -> str:
             return v.text() if isinstance(v, Source) else literal(v)

@@ -109,10 +109,13 @@ def expected_shapes(net: Network) -> dict[str, tuple[int, ...]]:
     memory, no initialisation)."""
     import torch
 
-    from . import build
+    from .emit.torch import build_module
+    from .limits import MAX_MEMORY
+    from .memory import require
 
+    require(net, MAX_MEMORY)  # (as `archc.build` would: the same refusal, before any work)
     with torch.device("meta"):
-        module = build(net)
+        module = build_module(net)
     return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
 

@@ -4,55 +4,16 @@ value parsing, and printing diagnostics from the source store."""
 from __future__ import annotations
 
 import argparse
-import math
-import sys
-from typing import IO, Any
+from typing import Any
 
-from ..errors import ArchcError, UsageError
-from ..limits import MAX_DIM
+from ..errors import UsageError
+
+# (re-exported: every command declares and reads its options from here)
+from ..overrides import parse_input as parse_input
+from ..overrides import parse_sets as parse_sets
+from ..overrides import parse_value as parse_value
 from ..plugin_config import add_plugin_option
-from ..sources import errors_of, sources_of
-
-
-def parse_value(text: str) -> Any:
-    """A --set value: integer, number, true/false, or a string."""
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    for kind in (int, float):
-        try:
-            value = kind(text)
-        except ValueError:  # also an integer of more than 4,300 digits
-            continue
-        if value != value or value in (math.inf, -math.inf):
-            raise UsageError(f"--set: '{text}' is not a finite number")
-        return value
-    return text
-
-
-def parse_sets(items: list[str] | None) -> dict[str, Any]:
-    out = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set expects key=value, got '{item}'")
-        out[key.strip()] = parse_value(value.strip())
-    return out
-
-
-def parse_input(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        dims = tuple(int(d) for d in text.lower().split("x"))
-    except ValueError:
-        dims = ()
-    if len(dims) not in (1, 2, 3) or min(dims) < 1:
-        raise UsageError(f"--input expects CxHxW (like 1x224x224), NxD (N tokens of D "
-                         f"features, like 196x768) or F, got '{text}'")
-    if max(dims) > MAX_DIM:
-        raise UsageError(f"--input {text}: each size must be at most {MAX_DIM}")
-    return dims
+from ..sources import print_errors as print_errors
 
 
 class Once(argparse.Action):
@@ -91,14 +52,6 @@ def load_from_args(args: argparse.Namespace):
     from .. import load
 
     return load(args.spec, parse_sets(args.set), parse_input(args.input), args.network)
-
-
-def print_errors(exc: ArchcError, limit: int | None = None, stream: IO[str] | None = None
-                 ) -> None:
-    """Render diagnostics like a compiler, from the texts the spec was loaded from."""
-    store = sources_of(exc)
-    for err in errors_of(exc)[:limit]:
-        print(store.render(err), file=stream or sys.stderr)
 
 
 def positive(text: str) -> int:
