@@ -11,7 +11,7 @@ text.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from lark import Token, Tree, UnexpectedCharacters, UnexpectedInput
 from lark.exceptions import UnexpectedEOF, UnexpectedToken
@@ -19,6 +19,9 @@ from lark.exceptions import UnexpectedEOF, UnexpectedToken
 from . import ast, codes
 from .errors import ArchcError, Note, Span, SyntaxError_
 from .limits import MAX_ERRORS
+
+# parse_piece(piece_text, path, line, col): the AST of one piece (archc/parse.py)
+ParsePiece = Callable[[str, str, int, int], ast.Module]
 
 # A comment, a string, a bracket, or a keyword that starts a top-level item: `network NAME {`,
 # `block NAME (`, `use "PATH"`, `requires "NAME"` (a stray keyword, like a label `block:`,
@@ -36,7 +39,8 @@ def pieces(text: str) -> list[tuple[int, int]]:
     return list(zip(starts, [*starts[1:], len(text)], strict=True))
 
 
-def parse_pieces(text: str, path: str, parse_piece) -> tuple[ast.Module, list[ArchcError]]:
+def parse_pieces(text: str, path: str, parse_piece: ParsePiece
+                 ) -> tuple[ast.Module, list[ArchcError]]:
     """Parse each piece with `parse_piece(piece_text, path, line, col) -> ast.Module` (which
     raises UnexpectedInput with positions relative to the piece); collect definitions, uses,
     the errors and the names of the definitions that did not parse."""
@@ -75,7 +79,7 @@ MAX_RESUMES = 20  # further syntax errors looked for in one definition
 
 
 def _more_errors(exc: UnexpectedInput, piece: str, path: str, where: tuple[int, int],
-                 following: str | None, parse_piece) -> list[ArchcError]:
+                 following: str | None, parse_piece: ParsePiece) -> list[ArchcError]:
     """The syntax errors after the first in one definition: the line that broke (the line of
     a '(' left open, else the line of the error) is blanked and the piece parsed again, as
     long as each error lies past the last and the blanked line holds no brace (blanking a `{`
@@ -207,7 +211,8 @@ def _open_brackets(text: str, stop: int) -> list[tuple[str, int, int]]:
     return stack
 
 
-def _unclosed(stack, piece: str, path: str, where: tuple[int, int], more: bool) -> ArchcError:
+def _unclosed(stack: list[tuple[str, int, int]], piece: str, path: str, where: tuple[int, int],
+              more: bool) -> ArchcError:
     bracket, line, col = stack[-1]
     span = _at(Span(path, line, col, line, col + 1), *where)
     closer = "}" if bracket == "{" else ")"
@@ -269,7 +274,7 @@ def syntax_error(exc: UnexpectedInput, text: str, path: str) -> SyntaxError_:
                         expected_hint(getattr(exc, "expected", None)))
 
 
-def expected_hint(expected) -> str | None:
+def expected_hint(expected: Iterable[str] | None) -> str | None:
     """`expected a name, '{'`: Lark's expected terminals in words (none if too many)."""
     words = sorted({TERMINAL_WORDS.get(t, f"'{t.lower()}'") for t in expected or ()})
     if not words or len(words) > 8:

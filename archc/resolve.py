@@ -83,7 +83,8 @@ def _components(edges: Mapping[str, list[ast.Call]]) -> dict[str, frozenset[str]
     return component
 
 
-def _cycle_error(name: str, members, edges) -> ArchcError:
+def _cycle_error(name: str, members: Iterable[str],
+                 edges: Mapping[str, list[ast.Call]]) -> ArchcError:
     """`recursive block: a -> b -> a`, the shortest cycle through `name`, at the call that
     closes it."""
     came_from: dict[str, str | None] = {name: None}

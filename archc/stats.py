@@ -259,7 +259,7 @@ class _Rows:
         self._node: dict[type, Callable[..., None]] = {
             Layer: self.layer, Join: self.join, Scope: self.scope}
 
-    def seq(self, items, prefix: str, level: int, branch: str | None) -> None:
+    def seq(self, items: Iterable[Node], prefix: str, level: int, branch: str | None) -> None:
         for run in runs(items):
             node = run[0]
             if isinstance(node, Scope) and not self.expanded(level):
@@ -273,19 +273,19 @@ class _Rows:
     def expanded(self, level: int) -> bool:
         return self.depth is None or level + 1 < self.depth
 
-    def layer(self, n: Layer, prefix, level, branch) -> None:
+    def layer(self, n: Layer, prefix: str, level: int, branch: str | None) -> None:
         caption = REGISTRY[n.op].caption(n.args)
         self.out.append(Row(prefix + n.name, "layer", n.op, caption, n.out_shape, count(n), level,
                             branch=branch, nodes=(n,)))
 
-    def join(self, n: Join, prefix, level, branch) -> None:
+    def join(self, n: Join, prefix: str, level: int, branch: str | None) -> None:
         # The join's own row (its output tensor) heads its branches, as in `archc build`.
         self.out.append(Row(prefix + n.name, "join", n.op, n.op, n.out_shape,
                             join_counts(n), level, branch=branch, nodes=(n,)))
         for i, b in enumerate(n.branches):
             self.seq(b, prefix, level, f"{n.name}[{i}]")
 
-    def scope(self, n: Scope, prefix, level, branch) -> None:
+    def scope(self, n: Scope, prefix: str, level: int, branch: str | None) -> None:
         self.out.append(Row(prefix + n.name, n.kind, n.title, n.title, n.out_shape, Counts(),
                             level,
                             branch=branch, header=True))

@@ -6,7 +6,7 @@ must land on a tensor of the same shape and nothing may be left over, else locat
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -175,7 +175,7 @@ def map_state_dict(net: Network, target: Mapping[str, tuple[int, ...]],
     return mapped, report
 
 
-def _shape(shape) -> str:
+def _shape(shape: Iterable[int]) -> str:
     return fmt_shape(tuple(shape)) or "scalar"
 
 
@@ -194,7 +194,8 @@ def _span(net: Network, nodes: Mapping[str, Node], key: str) -> Span | None:
     return owner[1].span if owner is not None else net.root.span
 
 
-def _unplaced(net, nodes, module: str, names: list[str], target) -> WeightError:
+def _unplaced(net: Network, nodes: Mapping[str, Node], module: str, names: list[str],
+              target: Mapping[str, tuple[int, ...]]) -> WeightError:
     first = f"{module}.{names[0]}"
     owner = _owner(nodes, first)
     if owner is None:

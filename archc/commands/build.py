@@ -22,6 +22,9 @@ from .options import (
 )
 
 if TYPE_CHECKING:
+    import torch
+    from rich.console import Console
+
     from ..trained import Weights
 
 
@@ -96,7 +99,7 @@ def build_report(net: Network, output: str | None, seed: int, weights: Weights |
     return 0
 
 
-def write_safetensors(model, console) -> bytes:
+def write_safetensors(model: torch.nn.Module, console: Console) -> bytes:
     from safetensors.torch import save
 
     return save({k: v.contiguous() for k, v in model.state_dict().items()})
@@ -116,7 +119,7 @@ def _shown(text: str) -> str:
         f"\n... {more:,} more lines (`-o FILE.txt` writes them all)"
 
 
-def write_report(model, console) -> bytes:
+def write_report(model: torch.nn.Module, console: Console) -> bytes:
     text = console.export_text()
     full = getattr(console, "full_model", None)
     if full is not None:
@@ -130,7 +133,7 @@ def check_output(output: str | None) -> None:
         outputs.lookup("build", output)
 
 
-def _write_output(path: Path, model, console) -> None:
+def _write_output(path: Path, model: torch.nn.Module, console: Console) -> None:
     from ..atomic import atomic_write_bytes
 
     atomic_write_bytes(path, outputs.lookup("build", str(path)).write()(model, console))

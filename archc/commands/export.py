@@ -7,9 +7,13 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import load, outputs
 from .options import add_spec_argument, add_spec_options, add_weights_options, spec_with_weights
+
+if TYPE_CHECKING:
+    from ..trained import Weights
 
 DESCRIPTION = ("Write the network as one Python file that needs only torch (one class per "
                "block; the state_dict of `archc build` loads into it with strict=True), or as "
@@ -62,7 +66,7 @@ def _loading_note(name: str) -> str:
                       f'#   model.load_state_dict(load_file("{name}"), strict=True)', ""])
 
 
-def _write_weights(path: Path, weights) -> None:
+def _write_weights(path: Path, weights: Weights) -> None:
     from safetensors.torch import save
 
     from ..atomic import atomic_write_bytes

@@ -9,6 +9,7 @@ import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import outputs
 from ..errors import ArchcError, UsageError
@@ -22,6 +23,9 @@ from .options import (
     load_from_args,
     load_with_weights,
 )
+
+if TYPE_CHECKING:
+    from ..graph import Network
 
 DESCRIPTION = ("Draw one node per layer, blocks as nested clusters, shapes on the edges. "
                "With no -o, print the DOT source. .dot needs nothing installed; .svg/.png/.pdf run "
@@ -81,7 +85,7 @@ def write_drawing(args: argparse.Namespace, path: Path | None) -> int:
     return 0
 
 
-def _viewable_depth(net) -> int | None:
+def _viewable_depth(net: Network) -> int | None:
     from ..emit.dot import fitting_depth
 
     fit = fitting_depth(net)
@@ -131,7 +135,7 @@ def write_page(args: argparse.Namespace, path: Path) -> int:
     return 0
 
 
-def _known(args: argparse.Namespace):
+def _known(args: argparse.Namespace) -> Network | None:
     """As much of the network as expands (None if nothing does): each failing statement is
     left out and what follows it has unknown shapes."""
     from ..expand import expand_network

@@ -4,7 +4,7 @@ value parsing, and printing diagnostics from the source store."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 
@@ -14,6 +14,10 @@ from ..overrides import parse_sets as parse_sets
 from ..overrides import parse_value as parse_value
 from ..plugin_config import add_plugin_option
 from ..sources import print_errors as print_errors
+
+if TYPE_CHECKING:
+    from ..graph import Network
+    from ..trained import Weights
 
 
 class Once(argparse.Action):
@@ -47,7 +51,7 @@ def add_spec_options(p: Any, input: bool = True) -> None:
     add_plugin_option(p)
 
 
-def load_from_args(args: argparse.Namespace):
+def load_from_args(args: argparse.Namespace) -> Network:
     """Load the spec named by args.spec with its --set/--input/--network options."""
     from .. import load
 
@@ -93,7 +97,7 @@ def add_weights_options(p: argparse.ArgumentParser, required: bool = False) -> N
                    "(default: best, else last)")
 
 
-def load_with_weights(args: argparse.Namespace):
+def load_with_weights(args: argparse.Namespace) -> tuple[Network, Weights | None]:
     """The spec of args (its --set/--input/--network) and the weights of --weights, if any:
     a run's recorded --set values, input shape and network fill in what the command line
     leaves out; a torchvision checkpoint's file name picks the zoo member."""
@@ -103,7 +107,8 @@ def load_with_weights(args: argparse.Namespace):
     return load(spec, sets, shape, network), weights
 
 
-def spec_with_weights(args: argparse.Namespace):
+def spec_with_weights(args: argparse.Namespace) -> tuple[
+        str, dict[str, Any], tuple[int, ...] | None, str | None, Weights | None]:
     """(spec, sets, input shape, network, weights or None) that `load_with_weights` loads."""
     sets, shape = parse_sets(args.set), parse_input(args.input)
     spec, network = args.spec, args.network
@@ -124,7 +129,7 @@ def spec_with_weights(args: argparse.Namespace):
     return spec, sets, shape, network, weights
 
 
-def fit_weights(net, weights) -> None:
+def fit_weights(net: Network, weights: Weights) -> None:
     """Check that `weights` fit `net` by name and shape (built on the meta device: no memory);
     raise ArchcErrors listing every misfit."""
     from ..weights import expected_shapes, map_state_dict

@@ -13,6 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -122,7 +123,7 @@ class ArchcServer(LanguageServer):
                 out.append(st.uri)
         return out
 
-    def report_server_error(self, error: Exception, source) -> None:
+    def report_server_error(self, error: Exception, source: Any) -> None:
         log.error("archc lsp: %s", error, exc_info=error)
         self.window_log_message(types.LogMessageParams(types.MessageType.Error,
                                                        f"archc lsp: internal error: {error}"))
