@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any, TypeVar
 
 from .. import ast, driver, graph
 from ..driver import run  # noqa: F401  (all stages at once: tests, the benchmark)
@@ -21,6 +22,7 @@ from ..program import Program
 from ..stats import Counts, count
 
 PRELUDE = "<prelude>"  # the path the compiler gives the prelude's spans
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=256)
@@ -77,6 +79,10 @@ class Analysis:
     parts: list[Made] = field(default_factory=list)
     # counts of the nodes asked about, by id, with the node (its id stays its own)
     _counts: dict[int, tuple[graph.Node, Counts | None]] = field(default_factory=dict)
+    # what a feature derived from one statement's nodes (archc/lsp/hints.py), by the
+    # statement's id: (the statement, the node lists it read, the result); see derived()
+    _derived: dict[int, tuple[ast.Stmt, list[list[tuple[str, graph.Node]]], Any]] = \
+        field(default_factory=dict)
 
     @property
     def parsed(self) -> bool:
@@ -87,6 +93,19 @@ class Analysis:
         one per time it ran: a block body runs once per call, a repetition once per instance."""
         found = [part[span] for part in self.parts if span in part]
         return found[0] if len(found) == 1 else [x for nodes in found for x in nodes]
+
+    def derived(self, st: ast.Stmt, make: Callable[[], T]) -> T:
+        """`make()`, a function of the statement and the nodes it made only, remembered from
+        the document's last analyses while the statement is the same AST object and its node
+        lists the same objects (its networks were not expanded again)."""
+        lists = [part[st.span] for part in self.parts if st.span in part]
+        hit = self._derived.get(id(st))
+        if hit is not None and hit[0] is st and len(hit[1]) == len(lists) and all(
+                a is b for a, b in zip(hit[1], lists, strict=True)):
+            return hit[2]
+        value = make()
+        self._derived[id(st)] = (st, lists, value)
+        return value
 
     def counts(self, node: graph.Node) -> Counts | None:
         """Parameters and MACs of a node; None where a shape inside it is unknown (after a
@@ -129,6 +148,8 @@ class Kept:
 
     index: dict[int, tuple[graph.Network, Made]] = field(default_factory=dict)
     counts: dict[int, tuple[graph.Node, Counts | None]] = field(default_factory=dict)
+    derived: dict[int, tuple[ast.Stmt, list[list[tuple[str, graph.Node]]], Any]] = \
+        field(default_factory=dict)
 
 
 def analyze(path: str, text: str, version: int | None,
@@ -153,9 +174,12 @@ def analyze(path: str, text: str, version: int | None,
     kept.index = index
     if len(kept.counts) > Kept.MAX_COUNTS:
         kept.counts = {}
+    if len(kept.derived) > Kept.MAX_COUNTS:
+        kept.derived = {}
     return Analysis(path, text, version, done.program, parsed.get(path),
                     networks=done.networks, errors=done.diagnostics,
-                    parts=[made for _, made in index.values()], _counts=kept.counts)
+                    parts=[made for _, made in index.values()], _counts=kept.counts,
+                    _derived=kept.derived)
 
 
 def _index(net: graph.Network) -> Made:
