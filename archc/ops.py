@@ -108,7 +108,7 @@ class Source:
     apply: str = ""
 
     def text(self) -> str:
-        from .emit.layout import literal
+        from .literals import literal
 
         def show(v: Any) -> str:
             return v.text() if isinstance(v, Source) else literal(v)
@@ -156,10 +156,15 @@ class Op:
     # takes a sequence of token ids (graph.Ids), as an embedding does; every other op is
     # refused ids by the expander, and an op taking ids is refused anything else
     takes_ids: bool = False
-    # Other libraries' names for this op (torch.nn's, timm's, papers'), lower case: an unknown
+    # Other libraries' names for this op (timm's, Keras', papers'), lower case: an unknown
     # layer spelled so gets `did you mean` this op, before any near spelling
     # (archc/pytorch_names.py `layer_hint`).
     aliases: tuple[str, ...] = ()
+    # PyTorch's names for it (torch.nn's class, torch.nn.functional's function, transformers'
+    # class) -> a note where they differ: `did you mean 'bn'? (archc's spelling of BatchNorm2d;
+    # channels inferred from the input)`. Compared ignoring case and underscores; checked
+    # before `aliases`; tests/test_hints.py checks `source` writes one of them.
+    pytorch: dict[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -344,7 +349,8 @@ register(Op(
         "conv(out, k, stride=1, pad=0, dilation=1, groups=1, bias=true)",
     example="conv(4, k=(1, 3), stride=2, pad=(0, 1), groups=1)",
     family="conv", init=xavier_init, saved=lambda a, i, o, c: INPUT,
-    aliases=("conv2d", "convolution"),
+    aliases=("convolution",),
+    pytorch={"Conv2d": ""},
 ))
 
 
@@ -441,7 +447,9 @@ register(Op(
     params=lambda a, i, o: 2 * i[0] if a.affine else 0,
     doc="batch normalisation; 1-D or 2-D from the input rank: bn(eps=1e-5, momentum=0.1)",
     example="bn(eps=0.001)", family="norm", saved=lambda a, i, o, c: _bn_saved(i, c),
-    aliases=("batchnorm", "batchnorm2d", "batch_norm"),
+    pytorch={"BatchNorm": "1-D or 2-D from the input, channels inferred",
+             "BatchNorm1d": "channels inferred from the input",
+             "BatchNorm2d": "channels inferred from the input"},
 ))
 
 
@@ -469,7 +477,7 @@ register(Op(
     caption=lambda a: f"lrn {a.size}",
     doc="local response normalisation across channels: lrn(size, alpha, beta, k)",
     example="lrn(3)", family="norm", saved=lambda a, i, o, c: _lrn_saved(a, i),
-    aliases=("localresponsenorm", "local_response_norm"),
+    pytorch={"LocalResponseNorm": ""},
 ))
 
 # ----------------------------------------------------------------------------- activations
@@ -488,7 +496,8 @@ ACTIVATION_SAVES: dict[str, Saves] = {}
 
 def _activation(name: str, factory: Callable[[Any], Any], source: Callable[[Any], Source],
                 saves: Saves, args: type[Args] = NoArgs,
-                caption: Callable[[Any], str] | None = None) -> None:
+                caption: Callable[[Any], str] | None = None,
+                pytorch: dict[str, str] | None = None) -> None:
     """`saves`: what its backward formula reads, the input or the output
     (tools/autograd/derivatives.yaml: relu, sigmoid and tanh their result, the rest `self`)."""
     ACTIVATION_SAVES[name] = saves
@@ -498,7 +507,7 @@ def _activation(name: str, factory: Callable[[Any], Any], source: Callable[[Any]
     register(Op(name, args, _same, torch=lambda a, i, o: factory(a),
                 source=lambda a, i, o: source(a), saved=lambda a, i, o, c: saves,
                 caption=caption or (lambda a: name), doc=f"{name} activation", family="activation",
-                example=name if args is NoArgs else f"{name}()"))
+                example=name if args is NoArgs else f"{name}()", pytorch=pytorch or {}))
 
 
 class LeakyArgs(Args):
@@ -608,7 +617,8 @@ register(Op(
         "maxpool(k, stride=k, pad=0, ceil=false, dilation=1)",
     example="maxpool(3, stride=(2, 1), ceil=true)", family="pooling",
     saved=lambda a, i, o, c: _max_saved(o),
-    aliases=("max_pool", "maxpool2d", "max_pool2d"),
+    aliases=("max_pool",),
+    pytorch={"MaxPool2d": ""},
 ))
 register(Op(
     "avgpool", PoolArgs, _pool_shape("avgpool"),
@@ -618,7 +628,8 @@ register(Op(
     doc="average pooling (padding counts as zeros); k, stride, pad an integer or a pair: "
         "avgpool(k, stride=k, pad=0, ceil=false)",
     example="avgpool((2, 3), pad=1)", family="pooling", saved=lambda a, i, o, c: INPUT,
-    aliases=("avg_pool", "avgpool2d", "avg_pool2d"),
+    aliases=("avg_pool",),
+    pytorch={"AvgPool2d": ""},
 ))
 
 
@@ -641,7 +652,7 @@ register(Op(
     example="adaptive_avgpool(2, 3)", family="pooling",
     # to 1x1 torch takes the mean, whose backward needs only the input's size
     saved=lambda a, i, o, c: NOTHING if o[1:] == (1, 1) else INPUT,
-    aliases=("adaptiveavgpool2d", "adaptive_avg_pool2d"),
+    pytorch={"AdaptiveAvgPool2d": "or gap for a 1x1 output"},
 ))
 register(Op(
     "adaptive_maxpool", AdaptiveArgs, _adaptive_shape,
@@ -650,7 +661,7 @@ register(Op(
     caption=lambda a: f"adaptive maxpool {a.h}x{a.w or a.h}",
     doc="adaptive max pooling to a fixed size: adaptive_maxpool(h, w=h)",
     example="adaptive_maxpool(2)", family="pooling", saved=lambda a, i, o, c: _max_saved(o),
-    aliases=("adaptivemaxpool2d", "adaptive_max_pool2d"),
+    pytorch={"AdaptiveMaxPool2d": ""},
 ))
 register(Op(
     "gap", NoArgs, lambda a, s: (_need_image("gap", s)[0], 1, 1),
