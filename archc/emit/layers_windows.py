@@ -1,10 +1,11 @@
-"""Stage 3, the torch modules behind the windowed-attention ops (archc/ops_windows.py), each
-computing exactly what torchvision's counterpart computes and holding its parameters and
-buffers under the same names: Swin's shifted-window attention v1 and v2
+"""Stage 3, the torch modules behind the windowed-attention ops (archc/ops_windows.py),
+each computing exactly what torchvision's counterpart computes and holding its
+parameters and buffers under the same names: Swin's shifted-window attention v1 and v2
 (swin_transformer.shifted_window_attention) and MaxViT's window/grid attention
-(maxvit.RelativePositionalMultiHeadAttention between WindowPartition and WindowDepartition).
-All of them take and give NxCxHxW, as every archc image op does. Written as an exported file
-writes them (archc/emit/support.py copies the classes' text): 88 columns, `ruff format`."""
+(maxvit.RelativePositionalMultiHeadAttention between WindowPartition and
+WindowDepartition). All of them take and give NxCxHxW, as every archc image op does.
+Written as an exported file writes them (archc/emit/support.py copies the classes'
+text): 88 columns, `ruff format`."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from torch import Tensor, nn
 
 
 class PatchConcat(nn.Module):
-    """NxCxHxW -> Nx(k*k*C)x(H/k)x(W/k), H and W padded up to multiples of k: the k*k strided
-    sub-images concatenated along the channels, column-major in their offsets (Swin's
-    _patch_merging_pad: x[0::2, 0::2], x[1::2, 0::2], x[0::2, 1::2], x[1::2, 1::2])."""
+    """NxCxHxW -> Nx(k*k*C)x(H/k)x(W/k), H and W padded up to multiples of k: the k*k
+    strided sub-images concatenated along the channels, column-major in their offsets
+    (Swin's _patch_merging_pad: x[0::2, 0::2], x[1::2, 0::2], x[0::2, 1::2], x[1::2,
+    1::2])."""
 
     def __init__(self, k: int = 2) -> None:
         super().__init__()
@@ -36,14 +38,15 @@ class PatchConcat(nn.Module):
 
 
 class WindowAttention(nn.Module):
-    """Swin's (shifted) window attention on NxCxHxW: pad to whole windows, roll by -shift,
-    multi-head self-attention within each window plus a relative position bias (v1: a learned
-    table; v2, `cosine`: cosine attention with a learned logit scale and a bias from a small
-    MLP of log-spaced relative coordinates), the shifted windows' mask, roll back, unpad.
-    Names as swin_transformer.ShiftedWindowAttention(V2): qkv, proj,
-    relative_position_bias_table (v1), logit_scale and cpb_mlp (v2), and the buffers
-    relative_position_index and relative_coords_table (v2), which torchvision's state_dict
-    carries; forward derives both from the window size instead of reading them."""
+    """Swin's (shifted) window attention on NxCxHxW: pad to whole windows, roll by
+    -shift, multi-head self-attention within each window plus a relative position bias
+    (v1: a learned table; v2, `cosine`: cosine attention with a learned logit scale and
+    a bias from a small MLP of log-spaced relative coordinates), the shifted windows'
+    mask, roll back, unpad. Names as swin_transformer.ShiftedWindowAttention(V2): qkv,
+    proj, relative_position_bias_table (v1), logit_scale and cpb_mlp (v2), and the
+    buffers relative_position_index and relative_coords_table (v2), which torchvision's
+    state_dict carries; forward derives both from the window size instead of reading
+    them."""
 
     __constants__ = ["cosine"]  # TorchScript compiles only the branch of this version
 
@@ -66,7 +69,9 @@ class WindowAttention(nn.Module):
         if cosine:
             self.logit_scale = nn.Parameter(torch.log(10 * torch.ones((heads, 1, 1))))
             self.cpb_mlp = nn.Sequential(
-                nn.Linear(2, 512), nn.ReLU(inplace=True), nn.Linear(512, heads, bias=False)
+                nn.Linear(2, 512),
+                nn.ReLU(inplace=True),
+                nn.Linear(512, heads, bias=False),
             )
             self.register_buffer("relative_coords_table", self.coords_table())
         else:
@@ -87,7 +92,8 @@ class WindowAttention(nn.Module):
         return rel.sum(-1).flatten()
 
     def coords_table(self) -> Tensor:
-        """Swin v2's log-spaced relative coordinates, 1 x (2w-1) x (2w-1) x 2, in [-1, 1]."""
+        """Swin v2's log-spaced relative coordinates, 1 x (2w-1) x (2w-1) x 2, in [-1,
+        1]."""
         ws = self.window
         r = torch.arange(-(ws - 1), ws, dtype=torch.float32)
         table = torch.stack(torch.meshgrid([r, r], indexing="ij")).permute(1, 2, 0)
@@ -171,10 +177,10 @@ class WindowAttention(nn.Module):
 class PartitionAttention(nn.Module):
     """MaxViT's block (`grid` false) or grid attention on NxCxHxW: the image cut into
     size x size windows, or into size x size grids of tokens spaced H/size apart, and
-    multi-head attention with a learned relative position bias within each (keys scaled by
-    C^-0.5, as maxvit.RelativePositionalMultiHeadAttention does). Names as torchvision's:
-    to_qkv, merge, relative_position_bias_table and the buffer relative_position_index (which
-    forward derives from the size instead of reading it)."""
+    multi-head attention with a learned relative position bias within each (keys scaled
+    by C^-0.5, as maxvit.RelativePositionalMultiHeadAttention does). Names as
+    torchvision's: to_qkv, merge, relative_position_bias_table and the buffer
+    relative_position_index (which forward derives from the size, not reading it)."""
 
     def __init__(self, dim: int, heads: int, size: int, grid: bool = False) -> None:
         super().__init__()
