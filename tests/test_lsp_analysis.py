@@ -182,3 +182,22 @@ def test_kept_indexes_and_hints_are_a_fresh_analysis(edit) -> None:
                for d in fresh.module.definitions for st in ast.statements(d.body))
     if text == TWO:  # nothing re-expanded: the very same hint objects
         assert all(x is y for x, y in zip(hints(again), before, strict=True))
+
+
+def test_what_is_kept_lives_two_analyses_at_most() -> None:
+    """Edits that replace a network's nodes do not pile up their counts and hints."""
+    from archc.driver import Memo
+    from archc.lsp.analysis import Kept, analyze, run
+    from archc.lsp.hints import hints
+
+    memo, kept = Memo(), Kept()
+    for k in range(30):
+        a = run(analyze("t.arch", TWO.replace("conv(4, k=1)", f"conv({k + 1}, k=1)"), k,
+                        memo=memo, kept=kept))
+        shown = len(hints(a))
+        made = [node for part in a.parts for nodes in part.values() for _, node in nodes]
+        for node in made:
+            a.counts(node)
+    assert len(kept.derived.now) + len(kept.derived.previous) <= 2 * shown
+    assert len(kept.counts.now) + len(kept.counts.previous) <= 2 * len(made)
+    assert len(kept.index) == len(a.networks)

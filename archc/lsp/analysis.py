@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .. import ast, driver, graph
 from ..driver import run  # noqa: F401  (all stages at once: tests, the benchmark)
@@ -78,11 +78,12 @@ class Analysis:
     # each network's index: statement span -> the nodes it made (see nodes())
     parts: list[Made] = field(default_factory=list)
     # counts of the nodes asked about, by id, with the node (its id stays its own)
-    _counts: dict[int, tuple[graph.Node, Counts | None]] = field(default_factory=dict)
+    _counts: Remembered[tuple[graph.Node, Counts | None]] = \
+        field(default_factory=lambda: Remembered())
     # what a feature derived from one statement's nodes (archc/lsp/hints.py), by the
     # statement's id: (the statement, the node lists it read, the result); see derived()
-    _derived: dict[int, tuple[ast.Stmt, list[list[tuple[str, graph.Node]]], Any]] = \
-        field(default_factory=dict)
+    _derived: Remembered[tuple[ast.Stmt, list[list[tuple[str, graph.Node]]], Any]] = \
+        field(default_factory=lambda: Remembered())
 
     @property
     def parsed(self) -> bool:
@@ -104,7 +105,7 @@ class Analysis:
                 a is b for a, b in zip(hit[1], lists, strict=True)):
             return hit[2]
         value = make()
-        self._derived[id(st)] = (st, lists, value)
+        self._derived.put(id(st), (st, lists, value))
         return value
 
     def counts(self, node: graph.Node) -> Counts | None:
@@ -117,7 +118,7 @@ class Analysis:
             value: Counts | None = count(node)
         except TypeError:  # a shape is None: the counting rules need sizes
             value = None
-        self._counts[id(node)] = (node, value)
+        self._counts.put(id(node), (node, value))
         return value
 
     def modules(self) -> list[ast.Module]:
@@ -135,21 +136,44 @@ class Analysis:
 Stages = Generator[None, None, Analysis]
 
 
+V = TypeVar("V")
+
+
+class Remembered(Generic[V]):
+    """A dict of this analysis' entries, falling back to the last analysis' (an entry read
+    from there is carried over): what the analyses of one document remember lives two
+    generations at most, so the nodes of networks an edit replaced are let go."""
+
+    def __init__(self, previous: Remembered[V] | None = None) -> None:
+        self.now: dict[int, V] = {}
+        self.previous = previous.now if previous is not None else {}
+
+    def get(self, key: int) -> V | None:
+        hit = self.now.get(key)
+        if hit is None:
+            hit = self.previous.get(key)
+            if hit is not None:
+                self.now[key] = hit
+        return hit
+
+    def put(self, key: int, value: V) -> None:
+        self.now[key] = value
+
+
 @dataclass
 class Kept:
     """What one document's analyses hand on to the next (the server keeps one per document,
-    beside the driver's Memo): each network's index and the counts asked for, keyed by the
-    very network and node objects, which the Memo hands back unchanged for every network an
-    edit did not touch. So an edit re-indexes and re-counts only the networks it re-expanded;
-    the indexes kept are only the last analysis' networks', and the counts are dropped when
-    they pass MAX_COUNTS (edits of one network leave its old nodes' counts behind)."""
-
-    MAX_COUNTS = 100_000
+    beside the driver's Memo): each network's index, the counts asked for and the hints,
+    keyed by the very network, node and statement objects, which the Memo and the parse
+    cache hand back unchanged for everything an edit did not touch. So an edit re-indexes,
+    re-counts and re-hints only the networks it re-expanded; only the last analysis' indexes
+    are kept, and its counts and hints (Remembered), nothing older."""
 
     index: dict[int, tuple[graph.Network, Made]] = field(default_factory=dict)
-    counts: dict[int, tuple[graph.Node, Counts | None]] = field(default_factory=dict)
-    derived: dict[int, tuple[ast.Stmt, list[list[tuple[str, graph.Node]]], Any]] = \
-        field(default_factory=dict)
+    counts: Remembered[tuple[graph.Node, Counts | None]] = field(
+        default_factory=lambda: Remembered())
+    derived: Remembered[tuple[ast.Stmt, list[list[tuple[str, graph.Node]]], Any]] = field(
+        default_factory=lambda: Remembered())
 
 
 def analyze(path: str, text: str, version: int | None,
@@ -172,10 +196,7 @@ def analyze(path: str, text: str, version: int | None,
         old = kept.index.get(id(net))
         index[id(net)] = old if old is not None and old[0] is net else (net, _index(net))
     kept.index = index
-    if len(kept.counts) > Kept.MAX_COUNTS:
-        kept.counts = {}
-    if len(kept.derived) > Kept.MAX_COUNTS:
-        kept.derived = {}
+    kept.counts, kept.derived = Remembered(kept.counts), Remembered(kept.derived)
     return Analysis(path, text, version, done.program, parsed.get(path),
                     networks=done.networks, errors=done.diagnostics,
                     parts=[made for _, made in index.values()], _counts=kept.counts,
