@@ -82,6 +82,7 @@ register(Op(
         "LayerNorm2d), over F, or over each token's D features: layernorm(eps=1e-5)",
     example="layernorm(eps=1e-6)", family="norm", saved=lambda a, i, o, c: _layernorm_saved(i),
     aliases=("ln", "layer_norm"),
+    fresh=True,
 ))
 
 
@@ -113,6 +114,7 @@ register(Op(
     # native_group_norm keeps its input and a mean and an inverse std per group
     saved=lambda a, i, o, c: Saves(input=True, kept=(Kept(a.groups),) * 2),
     aliases=("gn", "group_norm"),
+    fresh=True,
 ))
 
 
@@ -282,6 +284,7 @@ register(Op(
     example="conv_transpose(4, k=2, stride=2)", family="conv", init=xavier_init,
     saved=lambda a, i, o, c: INPUT,
     aliases=("upconv", "deconv", "convtranspose2d", "conv_transpose2d", "transposed_conv"),
+    fresh=True,
 ))
 
 
