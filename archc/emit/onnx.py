@@ -14,9 +14,10 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -99,23 +100,51 @@ def _export(model: Any, example: Any, path: Path, exporter: str, progress: Progr
     threads = torch.get_num_threads()
     for name in names:
         progress(f"exporting with torch.onnx ({name} exporter)")
-        log = io.StringIO()
         # Tracing runs the forward once, on an example batch: no autograd graph is needed, and
         # one thread does it in a quarter of the CPU time of all cores contending on a busy
         # machine (bench/onnx_speed.py: 0.6 s against 2.4-3.7 s for EfficientNet-B0).
         torch.set_num_threads(1)
+        log: list[str] = []
         try:
-            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), \
-                    warnings.catch_warnings(), torch.no_grad():
+            with _captured(log), warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")
                 EXPORTERS[name](model, example, path)
             return name
         except Exception as exc:  # the exporter's own failure, with its log
-            failures.append(f"{name}: {exc}\n{log.getvalue()[-2000:]}")
+            failures.append(f"{name}: {exc}\n{''.join(log)[-2000:]}")
             path.unlink(missing_ok=True)
         finally:
             torch.set_num_threads(threads)
     raise ArchcError("torch.onnx.export failed: " + "\n".join(failures))
+
+
+@contextlib.contextmanager
+def _captured(log: list[str]) -> Iterator[None]:
+    """What the exporter prints, into `log`: Python's prints and warnings, and what torch's
+    C++ writes to the file descriptors themselves (the TorchScript exporter's graph dump
+    when it fails), which a caller reading stdout (tests/onnx_check.py) must not see."""
+    import tempfile
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            with contextlib.redirect_stdout(io.StringIO()) as out, \
+                    contextlib.redirect_stderr(out):
+                try:
+                    yield
+                finally:
+                    log.append(out.getvalue())
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            sink.seek(0)
+            log.append(sink.read().decode(errors="replace"))
 
 
 def _torchscript(model: Any, example: Any, path: Path) -> None:
