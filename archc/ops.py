@@ -165,6 +165,13 @@ class Op:
     # channels inferred from the input)`. Compared ignoring case and underscores; checked
     # before `aliases`; tests/test_hints.py checks `source` writes one of them.
     pytorch: dict[str, str] = field(default_factory=dict, hash=False)
+    # An op whose module can overwrite its input (it has `inplace`, as nn.ReLU): what it keeps
+    # for backward when it does (None where it cannot, for these arguments); archc/inplace.py
+    # decides where it may, and the torch emitter sets `inplace = True` there.
+    inplace: Callable[[Any, Shape, Shape, Context], Saves | None] | None = None
+    # Its module always returns a new tensor, which its own backward does not keep: an
+    # in-place op right after it may overwrite that tensor (archc/inplace.py).
+    fresh: bool = False
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -351,6 +358,7 @@ register(Op(
     family="conv", init=xavier_init, saved=lambda a, i, o, c: INPUT,
     aliases=("convolution",),
     pytorch={"Conv2d": ""},
+    fresh=True,
 ))
 
 
@@ -408,6 +416,7 @@ register(Op(
     example="linear(5)", example_input="12", family="linear", init=xavier_init,
     saved=lambda a, i, o, c: _linear_saved(i, c),
     aliases=("fc", "fully_connected"),
+    fresh=True,
 ))
 
 # ----------------------------------------------------------------------------- normalisation
@@ -450,6 +459,7 @@ register(Op(
     pytorch={"BatchNorm": "1-D or 2-D from the input, channels inferred",
              "BatchNorm1d": "channels inferred from the input",
              "BatchNorm2d": "channels inferred from the input"},
+    fresh=True,
 ))
 
 
@@ -494,33 +504,57 @@ ACTIVATION_SOURCES: dict[str, Callable[[Any], Source]] = {}
 ACTIVATION_SAVES: dict[str, Saves] = {}
 
 
+# What an activation keeps when it runs in place (archc/inplace.py), from torch's in-place
+# kernels as saved_tensors_hooks sees them: relu_ keeps its result, which is now its input's
+# storage; silu_, hardswish_ and hardtanh_ (relu6) keep a copy of their input made before
+# overwriting it (tests/test_inplace.py measures both).
+RESULT_IN_PLACE = Saves(output=True, view=True)
+
+
+def _copy_in_place(a: Any, i: Shape, o: Shape, c: Context) -> Saves:
+    return Saves(kept=(Kept(math.prod(i)),), view=True)
+
+
+ACTIVATION_IN_PLACE: dict[str, Callable[[Any, Shape, Shape, Context], Saves | None]] = {}
+
+
 def _activation(name: str, factory: Callable[[Any], Any], source: Callable[[Any], Source],
                 saves: Saves, args: type[Args] = NoArgs,
                 caption: Callable[[Any], str] | None = None,
-                pytorch: dict[str, str] | None = None) -> None:
+                pytorch: dict[str, str] | None = None,
+                inplace: Callable[[Any, Shape, Shape, Context], Saves | None] | None = None
+                ) -> None:
     """`saves`: what its backward formula reads, the input or the output
-    (tools/autograd/derivatives.yaml: relu, sigmoid and tanh their result, the rest `self`)."""
+    (tools/autograd/derivatives.yaml: relu, sigmoid and tanh their result, the rest `self`);
+    `inplace`: what it keeps when it overwrites its input, if its module can."""
     ACTIVATION_SAVES[name] = saves
     if args is NoArgs:
         ACTIVATIONS[name] = factory
         ACTIVATION_SOURCES[name] = source
+    if inplace is not None:
+        ACTIVATION_IN_PLACE[name] = inplace
     register(Op(name, args, _same, torch=lambda a, i, o: factory(a),
                 source=lambda a, i, o: source(a), saved=lambda a, i, o, c: saves,
                 caption=caption or (lambda a: name), doc=f"{name} activation", family="activation",
-                example=name if args is NoArgs else f"{name}()", pytorch=pytorch or {}))
+                example=name if args is NoArgs else f"{name}()", pytorch=pytorch or {},
+                inplace=inplace))
 
 
 class LeakyArgs(Args):
     slope: float = Field(0.01, ge=0)
 
 
-_activation("relu", lambda a: _nn().ReLU(), lambda a: Source("nn.ReLU"), OUTPUT)
+_activation("relu", lambda a: _nn().ReLU(), lambda a: Source("nn.ReLU"), OUTPUT,
+            inplace=lambda a, i, o, c: RESULT_IN_PLACE)
 _activation("sigmoid", lambda a: _nn().Sigmoid(), lambda a: Source("nn.Sigmoid"), OUTPUT)
 _activation("tanh", lambda a: _nn().Tanh(), lambda a: Source("nn.Tanh"), OUTPUT)
 _activation("gelu", lambda a: _nn().GELU(), lambda a: Source("nn.GELU"), INPUT)
-_activation("silu", lambda a: _nn().SiLU(), lambda a: Source("nn.SiLU"), INPUT)
-_activation("relu6", lambda a: _nn().ReLU6(), lambda a: Source("nn.ReLU6"), INPUT)
-_activation("hardswish", lambda a: _nn().Hardswish(), lambda a: Source("nn.Hardswish"), INPUT)
+_activation("silu", lambda a: _nn().SiLU(), lambda a: Source("nn.SiLU"), INPUT,
+            inplace=_copy_in_place)
+_activation("relu6", lambda a: _nn().ReLU6(), lambda a: Source("nn.ReLU6"), INPUT,
+            inplace=_copy_in_place)
+_activation("hardswish", lambda a: _nn().Hardswish(), lambda a: Source("nn.Hardswish"), INPUT,
+            inplace=_copy_in_place)
 _activation("hardsigmoid", lambda a: _nn().Hardsigmoid(), lambda a: Source("nn.Hardsigmoid"),
             INPUT)
 _activation("leaky_relu", lambda a: _nn().LeakyReLU(a.slope),
@@ -547,6 +581,8 @@ register(Op(
     doc="an activation chosen by name, for blocks taking one as a parameter: "
         "activation(\"relu6\") is relu6", example='activation("hardswish")', family="activation",
     saved=lambda a, i, o, c: ACTIVATION_SAVES[a.kind],
+    inplace=lambda a, i, o, c: ACTIVATION_IN_PLACE[a.kind](a, i, o, c)
+    if a.kind in ACTIVATION_IN_PLACE else None,
 ))
 register(Op(
     "softmax", NoArgs, _same,

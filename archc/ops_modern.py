@@ -83,6 +83,7 @@ register(Op(
     example="layernorm(eps=1e-6)", family="norm", saved=lambda a, i, o, c: _layernorm_saved(i),
     aliases=("ln",),
     pytorch={"layer_norm": "the normalized shape is inferred"},
+    fresh=True,
 ))
 
 
@@ -115,6 +116,7 @@ register(Op(
     saved=lambda a, i, o, c: Saves(input=True, kept=(Kept(a.groups),) * 2),
     aliases=("gn",),
     pytorch={"group_norm": ""},
+    fresh=True,
 ))
 
 
@@ -287,6 +289,7 @@ register(Op(
     saved=lambda a, i, o, c: INPUT,
     aliases=("upconv", "deconv", "transposed_conv"),
     pytorch={"ConvTranspose2d": ""},
+    fresh=True,
 ))
 
 

@@ -75,7 +75,7 @@ def _write_weights(path: Path, weights: Weights) -> None:
 
 
 def write_onnx(args: argparse.Namespace, out: Path) -> None:
-    from ..emit.onnx import export_onnx, require_onnx
+    from ..emit.onnx import export_onnx, require_onnx, stage_printer
     from .options import load_with_weights
 
     require_onnx()  # before loading anything: say first what is missing
@@ -86,13 +86,10 @@ def write_onnx(args: argparse.Namespace, out: Path) -> None:
 
         prep = Preprocessing.from_run(weights.run)
         metadata = prep.metadata() if prep is not None else {}
-    import time
-
-    print(f"exporting {net.name} with torch.onnx.export ...", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    export_onnx(net, out, weights.state_dict if weights is not None else None, args.seed,
-                metadata)
-    print(f"exported in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    progress = stage_printer(sys.stderr)
+    used = export_onnx(net, out, weights.state_dict if weights is not None else None,
+                       args.seed, metadata, progress=progress)
+    progress(f"exported by the {used} exporter")
 
 
 def _command(args: argparse.Namespace) -> str:
