@@ -724,6 +724,6 @@ register(Op(
 
 # The ops of modern networks (norms over channels, tokens, attention, ...) register
 # themselves from their own modules, which import this one.
-from . import ops_lm, ops_modern, ops_tokens  # noqa: E402,F401  (registration)
+from . import ops_lm, ops_modern, ops_tokens, ops_windows  # noqa: E402,F401  (registration)
 
 

@@ -207,6 +207,13 @@ MEMBERS: tuple[Member, ...] = (
        "vit_l_32-c7638314.pth", variant="l_32"),
     _m("vit_h_14", "tv_vit", "ViT_H_14_Weights",
        "vit_h_14_swag-80465313.pth", "vit_h_14_lc_swag-c1eb923e.pth", variant="h_14"),
+    _m("swin_t", "tv_swin", "Swin_T_Weights", "swin_t-704ceda3.pth", variant="t"),
+    _m("swin_s", "tv_swin", "Swin_S_Weights", "swin_s-5e29d889.pth", variant="s"),
+    _m("swin_b", "tv_swin", "Swin_B_Weights", "swin_b-68c6b09e.pth", variant="b"),
+    _m("swin_v2_t", "tv_swin", "Swin_V2_T_Weights", "swin_v2_t-b137f0e2.pth", variant="v2_t"),
+    _m("swin_v2_s", "tv_swin", "Swin_V2_S_Weights", "swin_v2_s-637d8ceb.pth", variant="v2_s"),
+    _m("swin_v2_b", "tv_swin", "Swin_V2_B_Weights", "swin_v2_b-781e5279.pth", variant="v2_b"),
+    _m("maxvit_t", "tv_maxvit", "MaxVit_T_Weights", "maxvit_t-bc5ab103.pth"),
 )
 
 # The language models, equal to transformers' classes (no torchvision builder): name -> (spec,
