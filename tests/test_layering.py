@@ -24,8 +24,8 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
               "cache", "sources", "syntax", "ast", "graph", "work", "saving", "recipe",
               "plugin_config")),
     ("front end", ("parse", "recover", "trivia", "evaluate")),
-    ("registries", ("ops", "ops_modern", "ops_tokens", "ops_lm", "joins", "pytorch_names",
-                    "plugins", "plugin_guards", "outputs")),
+    ("registries", ("ops", "ops_modern", "ops_tokens", "ops_lm", "ops_windows", "joins",
+                    "pytorch_names", "plugins", "plugin_guards", "outputs")),
     ("expansion", ("resolve", "expand", "arguments", "messages", "names", "join_errors",
                    "definitions", "ids", "stats", "memory", "memory_train")),
     ("driver", ("program", "driver", "zoo")),
@@ -39,23 +39,28 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
 # Known exceptions, each with its reason; the lead's regrouping of archc/ into stage folders
 # is where they go away (issue 20, item 6).
 ALLOWED_EDGES: dict[tuple[str, str], str] = {
-    # The torch modules torch.nn lacks (LayerNorm2d, StochasticDepth, ...) are made by the op
-    # records' torch factories, imported inside them when a module is built: they belong on
-    # the registries' floor, next to the records, when archc/emit/layers.py moves.
-    **{(ops, "emit.layers"): "op factories" for ops in
-       ("ops", "ops_modern", "ops_tokens", "ops_lm")},
     # The ONNX exporter builds the module as `archc.build` does (its memory check included);
     # emit/onnx.py is being edited by other work as this lands: emit.torch.build_module and
     # memory.require, as weights.py calls them, would do.
     ("emit.onnx", ""): "archc.build",
 }
-ALLOWED_CYCLES: dict[frozenset[str], str] = {
-    # ops.py imports the modules of more ops at its end so that `from .ops import REGISTRY`
-    # is the whole registry; they import the record type and helpers from ops.py. Splitting
-    # ops.py into the record's vocabulary and the core ops (ops.py is being edited by other
-    # work as this lands) removes it.
-    frozenset({"ops", "ops_modern", "ops_tokens", "ops_lm"}): "ops.py registers the others",
-}
+
+
+def allowed_edge(a: str, b: str) -> bool:
+    """The torch modules torch.nn lacks (LayerNorm2d, StochasticDepth, the window ops' ...)
+    are made by the op records' torch factories (ops*.py), imported inside them when a module
+    is built: archc/emit/layers*.py belong on the registries' floor, next to the records."""
+    return (a, b) in ALLOWED_EDGES or (
+        (a == "ops" or a.startswith("ops_")) and b.startswith("emit.layers"))
+
+
+def allowed_cycle(cycle: frozenset[str]) -> bool:
+    """ops.py imports the modules of more ops (ops_*.py) at its end so that `from .ops import
+    REGISTRY` is the whole registry; they import the record type and helpers from ops.py.
+    Splitting ops.py into the record's vocabulary and the core ops (ops.py was being edited by
+    other work as this landed) removes it."""
+    return "ops" in cycle and all(m == "ops" or m.startswith("ops_") for m in cycle)
+
 # The package's version is a constant read by the cache and the language server, not a stage.
 CONSTANTS = {("", "__version__")}
 
@@ -142,7 +147,7 @@ def test_every_module_has_a_stage() -> None:
 def test_no_import_runs_back_up_the_pipeline() -> None:
     back = sorted((a, b, f"{STAGES[stage(a)][0]} -> {STAGES[stage(b)][0]}")
                   for a, targets in edges().items() for b in targets
-                  if stage(b) > stage(a) and (a, b) not in ALLOWED_EDGES)
+                  if stage(b) > stage(a) and not allowed_edge(a, b))
     assert back == []
 
 
@@ -189,7 +194,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
 
 
 def test_no_import_cycles() -> None:
-    assert sorted(sorted(c) for c in _cycles(edges()) if c not in ALLOWED_CYCLES) == []
+    assert sorted(sorted(c) for c in _cycles(edges()) if not allowed_cycle(c)) == []
 
 
 @pytest.mark.parametrize("graph, want", [
@@ -210,4 +215,5 @@ def test_the_graph_sees_lazy_and_relative_imports() -> None:
     assert "emit.torch" in graph["weights"]  # (inside expected_shapes)
     assert "sources" in graph["commands.options"]
     assert all(b in graph[a] for a, b in ALLOWED_EDGES)
-    assert all(c in _cycles(graph) for c in ALLOWED_CYCLES)
+    assert "emit.layers" in graph["ops_modern"]
+    assert any(allowed_cycle(c) for c in _cycles(graph))
