@@ -79,6 +79,8 @@ BAD_SHAPE = _code("A0409", "bad-shape", "a shape that is neither F, NxD, CxL, Cx
 INPUT_AXIS = _code("A0410", "input-axis", "`in.h` on an input that has no such axis")
 PLUGIN_RULE = _code("A0411", "plugin-rule", "a plugin op's shape rule or count that fails or "
                     "returns no shape")
+WINDOWS = _code("A0420", "window-divisibility", "a map that does not divide into the "
+                "windows or grids of a windowed attention")
 TOKEN_IDS = _code("A0421", "token-ids", "token ids fed to a layer that takes features, or "
                   "features fed to an embedding")
 POSITIONS = _code("A0422", "positions", "more tokens than an embedding table has rows")

@@ -210,7 +210,14 @@ MEMBERS: tuple[Member, ...] = (
        "vit_l_32-c7638314.pth", variant="l_32"),
     _m("vit_h_14", "tv_vit", "ViT_H_14_Weights",
        "vit_h_14_swag-80465313.pth", "vit_h_14_lc_swag-c1eb923e.pth", variant="h_14"),
-    # torchvision.models.video's builders (3xTxHxW clips, Kinetics-400; tests/test_zoo_video.py)
+    _m("swin_t", "tv_swin", "Swin_T_Weights", "swin_t-704ceda3.pth", variant="t"),
+    _m("swin_s", "tv_swin", "Swin_S_Weights", "swin_s-5e29d889.pth", variant="s"),
+    _m("swin_b", "tv_swin", "Swin_B_Weights", "swin_b-68c6b09e.pth", variant="b"),
+    _m("swin_v2_t", "tv_swin", "Swin_V2_T_Weights", "swin_v2_t-b137f0e2.pth", variant="v2_t"),
+    _m("swin_v2_s", "tv_swin", "Swin_V2_S_Weights", "swin_v2_s-637d8ceb.pth", variant="v2_s"),
+    _m("swin_v2_b", "tv_swin", "Swin_V2_B_Weights", "swin_v2_b-781e5279.pth", variant="v2_b"),
+    _m("maxvit_t", "tv_maxvit", "MaxVit_T_Weights", "maxvit_t-bc5ab103.pth"),
+    # torchvision.models.video's builders (3xTxHxW clips, Kinetics-400; tests/test_zoo.py)
     _m("r3d_18", "tv_video_resnet", "R3D_18_Weights", "r3d_18-b3b3357e.pth", task="video",
        variant="r3d_18"),
     _m("mc3_18", "tv_video_resnet", "MC3_18_Weights", "mc3_18-a90a0ba3.pth", task="video",
@@ -329,60 +336,6 @@ def by_file(path: str | Path) -> Member | None:
         if name in m.files:
             return m
     return BY_NAME.get(name.rsplit(".", 1)[0])
-
-
-# ----------------------------------------------------------------------------- the catalogue
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One line of `archc list`: a network of a bundled spec, as a family member or as is."""
-
-    name: str
-    spec: str
-    network: str
-    set: Mapping[str, Any]
-    torchvision: str | None
-    params: int
-    macs: int
-    input: tuple[int, ...]
-    reference: str | None = None  # what it equals where that is not torchvision
-    task: str | None = None  # a member's Member.task ("image", "video"); None: not a member
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "spec": self.spec, "network": self.network,
-                "set": dict(self.set), "params": self.params, "macs": self.macs,
-                "input": list(self.input), "torchvision": self.torchvision,
-                "reference": self.reference, "task": self.task}
-
-
-def catalogue(pattern: str | None = None) -> Iterator[Entry]:
-    """Every network of every bundled spec, once per family member where the spec is a family;
-    counted statically (no torch). With a pattern, only the entries whose name or spec
-    contains it (the others are not loaded)."""
-    from .driver import load_network
-    from .program import load_program
-    from .resources import specs_dir
-    from .stats import count
-
-    for path in sorted(specs_dir().glob("*.arch")):
-        members = members_of(path.stem)
-        lms = {n: m for n, m in LM_MEMBERS.items() if m[0] == path.stem}
-        runs: list[tuple[str, str | None, Mapping[str, Any], str | None, str | None]]
-        if members:
-            runs = [(listed_name(m), None, m.set, m.name, None) for m in members]
-        elif lms:
-            runs = [(n, None, sets, None, ref) for n, (_, sets, ref) in lms.items()]
-        else:
-            runs = [(n, n, {}, None, None) for n in load_program(path).networks]
-        for name, network, sets, builder, reference in runs:
-            if pattern and pattern not in name and pattern not in path.stem:
-                continue
-            net, _ = load_network(path, sets, None, network)
-            total = count(net.root)
-            task = BY_NAME[builder].task if builder else None
-            yield Entry(name, path.stem, net.name, MappingProxyType(dict(sets)), builder,
-                        total.params, total.macs, net.input_shape, reference, task)
 
 
 def spec_for_checkpoint(spec: str | None, path: str | Path,

@@ -32,13 +32,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 CASES = sorted((ROOT / "tests" / "cases").glob("*.arch"))
 # the tv_* specs pool adaptively: small inputs suffice (Inception-v3 needs 75x75)
-SMALL = {"tv_alexnet": (3, 64, 64), "tv_inception_v3": (3, 75, 75),
+SMALL = {"tv_alexnet": (3, 64, 64), "tv_inception_v3": (3, 75, 75), "tv_maxvit": (3, 64, 64),
          # clips: the video ResNets pool adaptively; S3D's 2x7x7 pool needs 13x209x209
          "tv_video_resnet": (3, 4, 32, 32), "tv_s3d": (3, 13, 209, 209)}
-# the language models at two layers (the full sizes are 124M to 8B parameters)
+# the language models at two layers (the full sizes are 124M to 8B parameters); MaxViT with
+# 2x2 partitions (its 7x7 ones need 224x224)
 SMALL_SETS = {"gpt2": {"layers": 2, "d": 64, "heads": 4, "vocab": 100, "positions": 32,
                        "seq": 16},
-              "llama": {"variant": "tiny"}}
+              "llama": {"variant": "tiny"}, "tv_maxvit": {"partition": 2}}
 # TorchScript cannot compile `super()` calls (attention reuses nn.MultiheadAttention's forward,
 # the position embedding nn.Embedding's)
 NO_JIT = {"attention", "position_embedding"}

@@ -54,6 +54,24 @@ ATTENTION = [
     "8x4x4 tokens attention(2, causal=true, kv_heads=1, layout=\"llama\", dropout=0.2)",
 ]
 
+# the windowed attentions beyond their examples: v2's cosine attention and bias MLP, dropout,
+# MaxViT's partitions as views of a channels-last input (one window, one token per grid
+# cell) or copies, patch_concat with and without padding
+WINDOWS = [
+    "8x6x6 window_attention(2, window=4, shift=2, cosine=true)",
+    "8x6x6 window_attention(2, window=3, attention_dropout=0.1, dropout=0.2)",
+    "8x8x8 window_attention(2, window=4, shift=2, cosine=true, attention_dropout=0.1)",
+    "8x6x6 layernorm window_attention(2, window=6)",
+    "8x6x6 partition_attention(2, size=3)",
+    "8x6x6 partition_attention(2, size=6)",
+    "8x6x6 layernorm partition_attention(2, size=3)",
+    "8x6x6 layernorm partition_attention(2, size=6)",
+    "8x6x6 layernorm partition_attention(2, size=6, grid=true)",
+    "8x6x6 layernorm partition_attention(2, size=2, grid=true)",
+    "8x7x7 patch_concat(2) layernorm",
+    "8x6x6 layernorm patch_concat(3)",
+]
+
 
 def autograd_saved(model: torch.nn.Module, x: torch.Tensor) -> int:
     """Bytes of every storage autograd keeps in one forward pass, parameters excluded."""
@@ -143,6 +161,17 @@ def test_attention_layouts(case: str, one_torch_thread) -> None:
         for dtype in (torch.float32, torch.bfloat16):
             for training in (True, False):
                 check(net, 2, input_grad, dtype, training)
+
+
+@pytest.mark.parametrize("case", WINDOWS)
+def test_windowed_attention(case: str, one_torch_thread) -> None:
+    shape, layers = case.split(" ", 1)
+    net = archc.loads(f"network t {{ input {shape} {layers} }}")
+    for input_grad in (False, True):
+        for dtype in (torch.float32, torch.bfloat16):
+            for training in (True, False):
+                check(net, 2, input_grad, dtype, training)
+        check(net, 2, input_grad, channels_last=True)
 
 
 @pytest.mark.parametrize("name", sorted(JOINS))

@@ -1,6 +1,6 @@
 """The README's language and op tables list every construct: every registered op, join and
 expression function appears with an example; its Vision Transformer is torchvision's vit_b_16
-key for key and shape for shape."""
+and its Swin stage swin_t's first, key for key and shape for shape."""
 
 from __future__ import annotations
 
@@ -55,4 +55,18 @@ def test_the_vision_transformer_is_torchvisions() -> None:
     net = archc.loads(text.group(1))
     with torch.device("meta"):
         theirs = {k: tuple(v.shape) for k, v in vit_b_16().state_dict().items()}
+    assert expected_shapes(net) == theirs
+
+
+def test_the_swin_stage_is_torchvisions() -> None:
+    """The windowed-attention section's blocks are swin_t's first stage, key for key."""
+    from torchvision.models import swin_t
+
+    text = re.search(r"```\n(block swin_block.*?)```", README, re.S)
+    assert text is not None
+    net = archc.loads(text.group(1))
+    with torch.device("meta"):
+        theirs = {k: tuple(v.shape) for k, v in swin_t().state_dict().items()
+                  if k.split(".")[:2] in (["features", "0"], ["features", "1"],
+                                          ["features", "2"])}
     assert expected_shapes(net) == theirs

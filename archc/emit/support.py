@@ -12,18 +12,23 @@ from pathlib import Path
 
 CLASSES = ("LayerNorm2d", "ChannelLinear", "StochasticDepth", "Tokens", "SelectToken",
            "SelfAttention", "Conv1D", "PositionEmbedding", "CausalSelfAttention")
+# the windowed-attention modules, in their own file (archc/emit/layers_windows.py)
+WINDOW_CLASSES = ("PatchConcat", "WindowAttention", "PartitionAttention")
 
 
-def _classes(path: Path) -> dict[str, str]:
+def _classes(path: Path, classes: tuple[str, ...]) -> dict[str, str]:
     text = path.read_text(encoding="utf-8")
     found = {node.name: ast.get_source_segment(text, node)
              for node in ast.parse(text).body if isinstance(node, ast.ClassDef)}
-    return {name: f"\n{found[name]}\n" for name in CLASSES}
+    return {name: f"\n{found[name]}\n" for name in classes}
 
 
-SUPPORT: dict[str, str] = _classes(Path(__file__).with_name("layers.py"))
+SUPPORT: dict[str, str] = {**_classes(Path(__file__).with_name("layers.py"), CLASSES),
+                           **_classes(Path(__file__).with_name("layers_windows.py"),
+                                      WINDOW_CLASSES)}
 
 # imports a support class needs beyond `import torch` and `from torch import Tensor, nn`
 NEEDS: dict[str, str] = {"LayerNorm2d": "import torch.nn.functional as F",
                          "ChannelLinear": "import torch.nn.functional as F",
-                         "CausalSelfAttention": "import torch.nn.functional as F"}
+                         "CausalSelfAttention": "import torch.nn.functional as F",
+                         **dict.fromkeys(WINDOW_CLASSES, "import torch.nn.functional as F")}
