@@ -44,8 +44,9 @@ def _checked(defn: ast.Definition, blocks: Mapping[str, ast.Definition], skip: S
              work: Work, reuse: Reuse | None, kept: Reuse | None) -> list[ArchcError]:
     if reuse is None or kept is None:
         return check_definition(defn, blocks, skip, work)
-    callees = tuple(dict.fromkeys(blocks[c.name] for c in ast.calls(defn.body)
-                                  if c.name in blocks))
+    # (by identity: a definition's hash would hash its whole tree, on every edit)
+    callees = tuple({id(b): b for b in (blocks[c.name] for c in ast.calls(defn.body)
+                                        if c.name in blocks)}.values())
     key = (id(defn), *map(id, callees), hash(frozenset(skip)))
     hit = reuse.get(key)
     if hit is not None and work.done + hit[2] <= work.limit:

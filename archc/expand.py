@@ -296,7 +296,7 @@ class Expander:
                              layer_hint(st.name, set(REGISTRY) | set(self.blocks)),
                              code=codes.UNKNOWN_LAYER)
         if st.name in self.stack:
-            return None  # reported once by check_definitions
+            return None  # reported once by resolve.check_names
         if len(self.stack) >= MAX_BLOCK_DEPTH:
             raise LimitError(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", st.span,
                              code=codes.TOO_DEEP)

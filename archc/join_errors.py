@@ -1,19 +1,17 @@
 """Part of expansion: what a join's shape error says. Each branch is labelled where it ends,
 with its shape (rustc's secondary labels), and the hint is chosen from the construct that
-failed: the join kind, which branch is the identity, and the prelude block it lies in."""
+failed: the join record's own `hint` (archc/joins.py), which branch is the identity, and the
+prelude block it lies in."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from . import graph
+from . import graph, joins
 from .errors import ArchcError, Note, Span
 from .ops import fmt_shape
 
 PRELUDE = "<prelude>"  # (the path of the prelude's spans: archc/program.py)
-
-Hint = Callable[[Sequence[graph.Shape], Sequence[graph.Shape], Sequence[bool]], "str | None"]
-
 
 def explain_join(err: ArchcError, op: str, span: Span, block: str | None,
                  branches: Sequence[Sequence[graph.Node]], ins: Sequence[graph.Shape],
@@ -30,14 +28,15 @@ def explain_join(err: ArchcError, op: str, span: Span, block: str | None,
     err.labels = (*err.labels, *labels)
     hint = PRELUDE_HINTS.get((block or "", op)) if span.path == PRELUDE and any(identity) \
         else None
-    err.hint = hint or HINTS.get(op, _none)(ins, outs, identity) or err.hint
+    facet = joins.lookup(op).hint
+    err.hint = hint or (facet(ins, outs, identity) if facet is not None else None) or err.hint
     return err
 
 
 def identity_twice(op: str, empty: Sequence[bool], span: Span) -> ArchcError | None:
     """An add or mul with more empty branches than its record allows (`add { f || }`): what it
     would build, and the two fixes."""
-    from . import codes, joins
+    from . import codes
 
     allowed = joins.lookup(op).identities
     count = sum(empty)
@@ -51,33 +50,6 @@ def identity_twice(op: str, empty: Sequence[bool], span: Span) -> ArchcError | N
                       "branch if the input is meant to count twice",
                       code=codes.IDENTITY_TWICE)
 
-
-def _none(ins: Sequence[graph.Shape], outs: Sequence[graph.Shape],
-          identity: Sequence[bool]) -> str | None:
-    return None
-
-
-def _add_hint(ins: Sequence[graph.Shape], outs: Sequence[graph.Shape],
-              identity: Sequence[bool]) -> str | None:
-    """An identity branch that cannot match: the 1x1 conv (strided as needed) that would."""
-    if True not in identity:
-        return None
-    i = identity.index(True)
-    other = next((o for o, ident in zip(outs, identity, strict=True)
-                  if not ident and o != ins[i]), None)
-    if other is None or len(other) != 3 or len(ins[i]) != 3:
-        return None
-    (c, h, w), (_, ih, iw) = other, ins[i]
-    if ih % h or iw % w or ih // h != iw // w:
-        return None
-    stride = ih // h
-    conv = f"conv({c}, k=1{f', stride={stride}' if stride > 1 else ''}) bn"
-    return (f"the identity passes its input unchanged; to end in {fmt_shape(other)}, give "
-            f"branch {i + 1} a projection: `{conv}` (a 1x1 conv shortcut)")
-
-
-# Per join kind, a hint from the shapes (the record's own hint otherwise).
-HINTS: dict[str, Hint] = {"add": _add_hint}
 
 # A join inside a prelude block with an identity branch: the block's own way out.
 PRELUDE_HINTS: dict[tuple[str, str], str] = {

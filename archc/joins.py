@@ -78,6 +78,9 @@ def _chunk_source(x: str, names: list[str]) -> str:
 CHUNKS = Inputs("chunks", _chunk_shapes, _chunk_torch, _chunk_reference, _chunk_source)
 
 
+Hint = Callable[[Sequence[Shape], Sequence[Shape], Sequence[bool]], "str | None"]
+
+
 @dataclass(frozen=True)
 class JoinOp:
     """One join kind. `shape` maps the branches' output shapes to the join's output shape (or
@@ -106,6 +109,9 @@ class JoinOp:
     # The most empty (identity) branches that mean something: add and mul take one (a
     # residual, a gate's input); a second is a typo (`||`) that doubles or squares the input.
     identities: int | None = None
+    # The hint of a shape error, from the branches' input and output shapes and which are the
+    # identity (archc/join_errors.py); None, or a hint that returns None: the error's own.
+    hint: Hint | None = None
 
     @property
     def counts_macs(self) -> bool:
@@ -156,6 +162,25 @@ def _add_reference(outs: list[Any]) -> Any:
     return torch.stack(outs).sum(dim=0)
 
 
+def _add_hint(ins: Sequence[Shape], outs: Sequence[Shape],
+              identity: Sequence[bool]) -> str | None:
+    """An identity branch that cannot match: the 1x1 conv (strided as needed) that would."""
+    if True not in identity:
+        return None
+    i = identity.index(True)
+    other = next((o for o, ident in zip(outs, identity, strict=True)
+                  if not ident and o != ins[i]), None)
+    if other is None or len(other) != 3 or len(ins[i]) != 3:
+        return None
+    (c, h, w), (_, ih, iw) = other, ins[i]
+    if ih % h or iw % w or ih // h != iw // w:
+        return None
+    stride = ih // h
+    conv = f"conv({c}, k=1{f', stride={stride}' if stride > 1 else ''}) bn"
+    return (f"the identity passes its input unchanged; to end in {fmt_shape(other)}, give "
+            f"branch {i + 1} a projection: `{conv}` (a 1x1 conv shortcut)")
+
+
 register(JoinOp(
     name="add",
     doc="elementwise sum of the branches (a residual connection); every branch must end in "
@@ -164,7 +189,7 @@ register(JoinOp(
     source=lambda names: " + ".join(names),
     diagram={"label": "+", "shape": "circle", "width": "0.3", "fixedsize": "true"},
     example="add { conv(4, k=3, pad=1) | }",
-    identities=1,
+    identities=1, hint=_add_hint,
 ))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from . import codes, joins
 from .errors import ArchcError
 from .graph import Ids, Join, Layer, Network, Node, Scope
+from .inplace import in_place
 from .ops import REGISTRY
 from .saving import ACT, CONTIGUOUS, FIXED_BYTES, MODEL, NHWC, Context, Kept
 
@@ -103,14 +104,17 @@ class _Forward:
         self.saved.by_node[id(node)] = self.saved.by_node.get(id(node), Bytes()) + size
 
     def seq(self, items: tuple[Node, ...], x: _Value) -> _Value:
-        for node in items:
-            x = self._node[type(node)](node, x)
+        for node, inplace in zip(items, in_place(items), strict=True):
+            x = self.layer(node, x, inplace) if isinstance(node, Layer) else \
+                self._node[type(node)](node, x)
         return x
 
     def scope(self, node: Scope, x: _Value) -> _Value:
         return self.seq(node.items, x)
 
-    def layer(self, node: Layer, x: _Value) -> _Value:
+    def layer(self, node: Layer, x: _Value, inplace: bool = False) -> _Value:
+        """`inplace`: the layer overwrites its input (archc/inplace.py), keeping what its
+        record's `inplace` rule says; its output is its input's storage."""
         op = REGISTRY[node.op]
         if op.saved is None:  # a plugin's op that did not declare one (archc's own all do)
             raise ArchcError(f"{op.name}: its record has no saved-for-backward rule, so the "
@@ -118,7 +122,9 @@ class _Forward:
                              "give the plugin's op a `saved=` rule (archc.saving.Saves)",
                              code=codes.ARGUMENT_CONFLICT)
         ctx = Context(self.ctx.training, self.ctx.device, x.layout, x.grad, self.act)
-        rule = op.saved(node.args, node.in_shape, node.out_shape, ctx)
+        rule = op.inplace(node.args, node.in_shape, node.out_shape, ctx) \
+            if inplace and op.inplace is not None else None
+        rule = rule or op.saved(node.args, node.in_shape, node.out_shape, ctx)
         out = x.storage if rule.view else \
             self.storage(Bytes(math.prod(node.out_shape) * self.act))
         recorded = x.grad or op.params(node.args, node.in_shape, node.out_shape) > 0

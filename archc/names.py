@@ -107,7 +107,9 @@ class ScopeNamer:
         return result
 
 
-def renamed(items: list[graph.Node] | tuple[graph.Node, ...], names: dict[int, str]):
+def renamed(items: list[graph.Node] | tuple[graph.Node, ...], names: dict[int, str]
+            ) -> tuple[graph.Node, ...]:
+    """`items` with the nodes `names` renames (by id) renamed, joins' branches included."""
     out = []
     for node in items:
         name = names.get(id(node), node.name)

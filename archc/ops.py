@@ -108,7 +108,7 @@ class Source:
     apply: str = ""
 
     def text(self) -> str:
-        from .emit.layout import literal
+        from .literals import literal
 
         def show(v: Any) -> str:
             return v.text() if isinstance(v, Source) else literal(v)
@@ -156,10 +156,22 @@ class Op:
     # takes a sequence of token ids (graph.Ids), as an embedding does; every other op is
     # refused ids by the expander, and an op taking ids is refused anything else
     takes_ids: bool = False
-    # Other libraries' names for this op (torch.nn's, timm's, papers'), lower case: an unknown
+    # Other libraries' names for this op (timm's, Keras', papers'), lower case: an unknown
     # layer spelled so gets `did you mean` this op, before any near spelling
     # (archc/pytorch_names.py `layer_hint`).
     aliases: tuple[str, ...] = ()
+    # PyTorch's names for it (torch.nn's class, torch.nn.functional's function, transformers'
+    # class) -> a note where they differ: `did you mean 'bn'? (archc's spelling of BatchNorm2d;
+    # channels inferred from the input)`. Compared ignoring case and underscores; checked
+    # before `aliases`; tests/test_hints.py checks `source` writes one of them.
+    pytorch: dict[str, str] = field(default_factory=dict, hash=False)
+    # An op whose module can overwrite its input (it has `inplace`, as nn.ReLU): what it keeps
+    # for backward when it does (None where it cannot, for these arguments); archc/inplace.py
+    # decides where it may, and the torch emitter sets `inplace = True` there.
+    inplace: Callable[[Any, Shape, Shape, Context], Saves | None] | None = None
+    # Its module always returns a new tensor, which its own backward does not keep: an
+    # in-place op right after it may overwrite that tensor (archc/inplace.py).
+    fresh: bool = False
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -344,7 +356,9 @@ register(Op(
         "conv(out, k, stride=1, pad=0, dilation=1, groups=1, bias=true)",
     example="conv(4, k=(1, 3), stride=2, pad=(0, 1), groups=1)",
     family="conv", init=xavier_init, saved=lambda a, i, o, c: INPUT,
-    aliases=("conv2d", "convolution"),
+    aliases=("convolution",),
+    pytorch={"Conv2d": ""},
+    fresh=True,
 ))
 
 
@@ -402,6 +416,7 @@ register(Op(
     example="linear(5)", example_input="12", family="linear", init=xavier_init,
     saved=lambda a, i, o, c: _linear_saved(i, c),
     aliases=("fc", "fully_connected"),
+    fresh=True,
 ))
 
 # ----------------------------------------------------------------------------- normalisation
@@ -441,7 +456,10 @@ register(Op(
     params=lambda a, i, o: 2 * i[0] if a.affine else 0,
     doc="batch normalisation; 1-D or 2-D from the input rank: bn(eps=1e-5, momentum=0.1)",
     example="bn(eps=0.001)", family="norm", saved=lambda a, i, o, c: _bn_saved(i, c),
-    aliases=("batchnorm", "batchnorm2d", "batch_norm"),
+    pytorch={"BatchNorm": "1-D or 2-D from the input, channels inferred",
+             "BatchNorm1d": "channels inferred from the input",
+             "BatchNorm2d": "channels inferred from the input"},
+    fresh=True,
 ))
 
 
@@ -469,7 +487,7 @@ register(Op(
     caption=lambda a: f"lrn {a.size}",
     doc="local response normalisation across channels: lrn(size, alpha, beta, k)",
     example="lrn(3)", family="norm", saved=lambda a, i, o, c: _lrn_saved(a, i),
-    aliases=("localresponsenorm", "local_response_norm"),
+    pytorch={"LocalResponseNorm": ""},
 ))
 
 # ----------------------------------------------------------------------------- activations
@@ -486,32 +504,57 @@ ACTIVATION_SOURCES: dict[str, Callable[[Any], Source]] = {}
 ACTIVATION_SAVES: dict[str, Saves] = {}
 
 
+# What an activation keeps when it runs in place (archc/inplace.py), from torch's in-place
+# kernels as saved_tensors_hooks sees them: relu_ keeps its result, which is now its input's
+# storage; silu_, hardswish_ and hardtanh_ (relu6) keep a copy of their input made before
+# overwriting it (tests/test_inplace.py measures both).
+RESULT_IN_PLACE = Saves(output=True, view=True)
+
+
+def _copy_in_place(a: Any, i: Shape, o: Shape, c: Context) -> Saves:
+    return Saves(kept=(Kept(math.prod(i)),), view=True)
+
+
+ACTIVATION_IN_PLACE: dict[str, Callable[[Any, Shape, Shape, Context], Saves | None]] = {}
+
+
 def _activation(name: str, factory: Callable[[Any], Any], source: Callable[[Any], Source],
                 saves: Saves, args: type[Args] = NoArgs,
-                caption: Callable[[Any], str] | None = None) -> None:
+                caption: Callable[[Any], str] | None = None,
+                pytorch: dict[str, str] | None = None,
+                inplace: Callable[[Any, Shape, Shape, Context], Saves | None] | None = None
+                ) -> None:
     """`saves`: what its backward formula reads, the input or the output
-    (tools/autograd/derivatives.yaml: relu, sigmoid and tanh their result, the rest `self`)."""
+    (tools/autograd/derivatives.yaml: relu, sigmoid and tanh their result, the rest `self`);
+    `inplace`: what it keeps when it overwrites its input, if its module can."""
     ACTIVATION_SAVES[name] = saves
     if args is NoArgs:
         ACTIVATIONS[name] = factory
         ACTIVATION_SOURCES[name] = source
+    if inplace is not None:
+        ACTIVATION_IN_PLACE[name] = inplace
     register(Op(name, args, _same, torch=lambda a, i, o: factory(a),
                 source=lambda a, i, o: source(a), saved=lambda a, i, o, c: saves,
                 caption=caption or (lambda a: name), doc=f"{name} activation", family="activation",
-                example=name if args is NoArgs else f"{name}()"))
+                example=name if args is NoArgs else f"{name}()", pytorch=pytorch or {},
+                inplace=inplace))
 
 
 class LeakyArgs(Args):
     slope: float = Field(0.01, ge=0)
 
 
-_activation("relu", lambda a: _nn().ReLU(), lambda a: Source("nn.ReLU"), OUTPUT)
+_activation("relu", lambda a: _nn().ReLU(), lambda a: Source("nn.ReLU"), OUTPUT,
+            inplace=lambda a, i, o, c: RESULT_IN_PLACE)
 _activation("sigmoid", lambda a: _nn().Sigmoid(), lambda a: Source("nn.Sigmoid"), OUTPUT)
 _activation("tanh", lambda a: _nn().Tanh(), lambda a: Source("nn.Tanh"), OUTPUT)
 _activation("gelu", lambda a: _nn().GELU(), lambda a: Source("nn.GELU"), INPUT)
-_activation("silu", lambda a: _nn().SiLU(), lambda a: Source("nn.SiLU"), INPUT)
-_activation("relu6", lambda a: _nn().ReLU6(), lambda a: Source("nn.ReLU6"), INPUT)
-_activation("hardswish", lambda a: _nn().Hardswish(), lambda a: Source("nn.Hardswish"), INPUT)
+_activation("silu", lambda a: _nn().SiLU(), lambda a: Source("nn.SiLU"), INPUT,
+            inplace=_copy_in_place)
+_activation("relu6", lambda a: _nn().ReLU6(), lambda a: Source("nn.ReLU6"), INPUT,
+            inplace=_copy_in_place)
+_activation("hardswish", lambda a: _nn().Hardswish(), lambda a: Source("nn.Hardswish"), INPUT,
+            inplace=_copy_in_place)
 _activation("hardsigmoid", lambda a: _nn().Hardsigmoid(), lambda a: Source("nn.Hardsigmoid"),
             INPUT)
 _activation("leaky_relu", lambda a: _nn().LeakyReLU(a.slope),
@@ -538,6 +581,8 @@ register(Op(
     doc="an activation chosen by name, for blocks taking one as a parameter: "
         "activation(\"relu6\") is relu6", example='activation("hardswish")', family="activation",
     saved=lambda a, i, o, c: ACTIVATION_SAVES[a.kind],
+    inplace=lambda a, i, o, c: ACTIVATION_IN_PLACE[a.kind](a, i, o, c)
+    if a.kind in ACTIVATION_IN_PLACE else None,
 ))
 register(Op(
     "softmax", NoArgs, _same,
@@ -608,7 +653,8 @@ register(Op(
         "maxpool(k, stride=k, pad=0, ceil=false, dilation=1)",
     example="maxpool(3, stride=(2, 1), ceil=true)", family="pooling",
     saved=lambda a, i, o, c: _max_saved(o),
-    aliases=("max_pool", "maxpool2d", "max_pool2d"),
+    aliases=("max_pool",),
+    pytorch={"MaxPool2d": ""},
 ))
 register(Op(
     "avgpool", PoolArgs, _pool_shape("avgpool"),
@@ -618,7 +664,8 @@ register(Op(
     doc="average pooling (padding counts as zeros); k, stride, pad an integer or a pair: "
         "avgpool(k, stride=k, pad=0, ceil=false)",
     example="avgpool((2, 3), pad=1)", family="pooling", saved=lambda a, i, o, c: INPUT,
-    aliases=("avg_pool", "avgpool2d", "avg_pool2d"),
+    aliases=("avg_pool",),
+    pytorch={"AvgPool2d": ""},
 ))
 
 
@@ -641,7 +688,7 @@ register(Op(
     example="adaptive_avgpool(2, 3)", family="pooling",
     # to 1x1 torch takes the mean, whose backward needs only the input's size
     saved=lambda a, i, o, c: NOTHING if o[1:] == (1, 1) else INPUT,
-    aliases=("adaptiveavgpool2d", "adaptive_avg_pool2d"),
+    pytorch={"AdaptiveAvgPool2d": "or gap for a 1x1 output"},
 ))
 register(Op(
     "adaptive_maxpool", AdaptiveArgs, _adaptive_shape,
@@ -650,7 +697,7 @@ register(Op(
     caption=lambda a: f"adaptive maxpool {a.h}x{a.w or a.h}",
     doc="adaptive max pooling to a fixed size: adaptive_maxpool(h, w=h)",
     example="adaptive_maxpool(2)", family="pooling", saved=lambda a, i, o, c: _max_saved(o),
-    aliases=("adaptivemaxpool2d", "adaptive_max_pool2d"),
+    pytorch={"AdaptiveMaxPool2d": ""},
 ))
 register(Op(
     "gap", NoArgs, lambda a, s: (_need_image("gap", s)[0], 1, 1),

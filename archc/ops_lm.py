@@ -49,6 +49,7 @@ register(Op(
     example="embedding(10, 6)", example_input="tokens(4, 10)", family="embedding",
     takes_ids=True,
     saved=lambda a, i, o, c: Saves(input=True, layout=CONTIGUOUS),  # the ids (int64)
+    pytorch={"wte": "embedding(vocab, dim)"},
 ))
 
 
@@ -85,6 +86,7 @@ register(Op(
     # the arange(N) it looks up, int64, once whatever the batch
     saved=lambda a, i, o, c: Saves(kept=(Kept(i[0], "int64", per_sample=False),),
                                    layout=CONTIGUOUS),
+    pytorch={"wpe": "position_embedding(positions, dim)", "pos_emb": ""},
 ))
 
 
@@ -115,6 +117,8 @@ register(Op(
         "learned weight, no bias (nn.RMSNorm; Llama's LlamaRMSNorm): rmsnorm(eps=1e-6)",
     example="rmsnorm(eps=1e-5)", example_input="4x6", family="norm",
     saved=lambda a, i, o, c: _rmsnorm_saved(i, c),
+    pytorch={"rms_norm": "the normalized shape is inferred",
+             "LlamaRMSNorm": "the normalized shape is inferred"},
 ))
 
 # GPT-2's activation, "gelu_new": the tanh approximation of GELU

@@ -81,7 +81,9 @@ register(Op(
     doc="layer normalisation over the channels of every position of CxHxW (convnext's "
         "LayerNorm2d), over F, or over each token's D features: layernorm(eps=1e-5)",
     example="layernorm(eps=1e-6)", family="norm", saved=lambda a, i, o, c: _layernorm_saved(i),
-    aliases=("ln", "layer_norm"),
+    aliases=("ln",),
+    pytorch={"layer_norm": "the normalized shape is inferred"},
+    fresh=True,
 ))
 
 
@@ -112,7 +114,9 @@ register(Op(
     example="groupnorm(3)", family="norm",
     # native_group_norm keeps its input and a mean and an inverse std per group
     saved=lambda a, i, o, c: Saves(input=True, kept=(Kept(a.groups),) * 2),
-    aliases=("gn", "group_norm"),
+    aliases=("gn",),
+    pytorch={"group_norm": ""},
+    fresh=True,
 ))
 
 
@@ -162,7 +166,8 @@ register(Op(
     example="stochastic_depth(0.2)", family="dropout",
     # x * noise keeps the noise, one number per sample; in eval or with p = 0 it returns x
     saved=lambda a, i, o, c: Saves(kept=(Kept(1),)) if c.training and a.p > 0 else VIEW,
-    aliases=("drop_path", "droppath", "stochasticdepth", "drop_connect"),
+    aliases=("drop_path", "droppath", "drop_connect"),
+    pytorch={"StochasticDepth": ""},
 ))
 
 # ----------------------------------------------------------------------------- channels
@@ -221,7 +226,8 @@ register(Op(
     caption=lambda a: f"channel shuffle {a.groups}",
     doc="interleave the channels of `groups` groups (ShuffleNet): channel_shuffle(groups)",
     example="channel_shuffle(3)", saved=lambda a, i, o, c: NOTHING,  # views and a copy
-    aliases=("shuffle", "channelshuffle"),
+    aliases=("shuffle",),
+    pytorch={"ChannelShuffle": ""},
 ))
 
 # ----------------------------------------------------------------------------- resampling
@@ -281,7 +287,9 @@ register(Op(
         "output_pad=0, dilation=1, groups=1, bias=true)",
     example="conv_transpose(4, k=2, stride=2)", family="conv", init=xavier_init,
     saved=lambda a, i, o, c: INPUT,
-    aliases=("upconv", "deconv", "convtranspose2d", "conv_transpose2d", "transposed_conv"),
+    aliases=("upconv", "deconv", "transposed_conv"),
+    pytorch={"ConvTranspose2d": ""},
+    fresh=True,
 ))
 
 
@@ -324,7 +332,8 @@ register(Op(
         "bilinear interpolation: upsample(scale=2, mode=\"nearest\", align_corners=none)",
     example='upsample(2, mode="bilinear")', family="pooling",
     saved=lambda a, i, o, c: NOTHING,  # its backward needs only the sizes
-    aliases=("interpolate", "upsampling", "upsamplingnearest2d", "upsamplingbilinear2d"),
+    aliases=("interpolate", "upsampling"),
+    pytorch={"UpsamplingNearest2d": 'mode="nearest"', "UpsamplingBilinear2d": 'mode="bilinear"'},
 ))
 
 

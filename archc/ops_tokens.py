@@ -200,7 +200,12 @@ register(Op(
     example="attention(4, causal=true, kv_heads=2, rope=true, rotary_dim=2, layout=\"llama\")",
     example_input="5x16", family="attention",
     saved=lambda a, i, o, c: _attention_saved(a, i, c),
-    aliases=("mha", "multiheadattention", "multihead_attention", "self_attention"),
+    aliases=("mha", "self_attention"),
+    pytorch={"MultiheadAttention": "",
+             "CausalSelfAttention": 'attention(heads, causal=true, layout="gpt2")',
+             "GPT2Attention": 'attention(heads, causal=true, layout="gpt2")',
+             "LlamaAttention": 'attention(heads, causal=true, kv_heads=k, rope=true, '
+                               'layout="llama")'},
 ))
 
 

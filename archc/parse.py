@@ -6,25 +6,18 @@ located `SyntaxError_`s with a readable list of what was expected.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
-from lark import Lark, Token, Transformer, Tree, UnexpectedCharacters, UnexpectedInput
-from lark.exceptions import UnexpectedEOF, UnexpectedToken
+from lark import Lark, Token, Transformer, Tree, UnexpectedInput
 
 from . import ast, codes
 from .errors import ArchcError, LimitError, Span, SyntaxError_
 from .limits import MAX_BRACKETS, MAX_DIGITS, MAX_TREE_DEPTH
-from .recover import parse_pieces, shift_tokens
+from .recover import parse_pieces, shift_tokens, syntax_error
 from .resources import grammar_text
 from .syntax import BINARY_BY_RULE, PREFIX_BY_RULE
-
-# How terminals read in "expected ..." messages.
-_TERMINAL_WORDS = {
-    "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
-    "SHAPE": "a shape like 3x32x32", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('",
-    "RPAR": "')'", "COMMA": "','", "COLON": "':'", "EQUAL": "'='", "STAR": "'*'",
-    "VBAR": "'|'", "$END": "end of file",
-}
 
 
 @lru_cache(maxsize=1)
@@ -54,7 +47,7 @@ def parse_expr(text: str) -> ast.Expr:
     try:
         tree = _expr_parser().parse(text)
     except UnexpectedInput as exc:
-        err = _syntax_error(exc, text, "<label>")
+        err = syntax_error(exc, text, "<label>")
         err.message = err.message.replace("end of file", "end of the expression")
         raise err from None
     return _ToAst("<label>").transform(tree)
@@ -96,7 +89,7 @@ def parse_with(lark: Lark, text: str, path: str) -> ast.Module:
         tree = lark.parse(text)
     except UnexpectedInput as exc:
         _, errors = parse_recovering(text, path)  # the same error as every other command
-        raise (errors[0] if errors else _syntax_error(exc, text, path)) from None
+        raise (errors[0] if errors else syntax_error(exc, text, path)) from None
     _check_depth(tree, path)
     return _ToAst(path).transform(tree)
 
@@ -165,48 +158,19 @@ def _check_nesting(text: str, path: str) -> None:
             depth -= 1
 
 
-def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> SyntaxError_:
-    line, col = max(exc.line, 1), max(exc.column, 1)
-    if isinstance(exc, UnexpectedCharacters):
-        pos = exc.pos_in_stream
-        char = text[pos] if pos is not None and pos < len(text) else "?"
-        return SyntaxError_(f"unexpected character {char!r}", Span(path, line, col),
-                            code=codes.BAD_CHARACTER)
-    if isinstance(exc, UnexpectedEOF) or (
-            isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
-        # Lark places the end at the last token; point just after it, not at trailing comments.
-        last = getattr(exc, "token", None)
-        if last is not None and getattr(last, "line", None):
-            line, col = last.line, last.column + 1
-        return SyntaxError_("unexpected end of file", Span(path, line, col),
-                            _expected_hint(getattr(exc, "expected", None)),
-                            code=codes.UNEXPECTED_EOF)
-    token = getattr(exc, "token", "")
-    span = Span(path, line, col, line, col + len(str(token)))
-    return SyntaxError_(f"unexpected {str(token)!r}", span,
-                        _expected_hint(getattr(exc, "expected", None)))
-
-
-def _expected_hint(expected) -> str | None:
-    words = sorted({_TERMINAL_WORDS.get(t, f"'{t.lower()}'") for t in expected or ()})
-    if not words or len(words) > 8:
-        return None
-    return "expected " + ", ".join(words)
-
-
 def _tok_span(tok: Token, path: str) -> Span:
     # Lexed tokens carry all four positions; a token Lark makes up (end of input) may not.
     line, col = tok.line or 1, tok.column or 1
     return Span(path, line, col, tok.end_line or line, tok.end_column or col)
 
 
-def _first_last(children) -> tuple[Span | None, Span | None]:
+def _first_last(children: Iterable[Any]) -> tuple[Span | None, Span | None]:
     spans = [_span_of(c) for c in children]
     spans = [sp for sp in spans if sp is not None]
     return (spans[0], spans[-1]) if spans else (None, None)
 
 
-def _span_of(child) -> Span | None:
+def _span_of(child: Any) -> Span | None:
     if isinstance(child, Token):
         return _tok_span(child, "")
     if isinstance(child, tuple):  # a body: from its first statement to its last
@@ -217,100 +181,104 @@ def _span_of(child) -> Span | None:
     return getattr(child, "span", None)
 
 
+# What Lark passes a rule's method: its children, transformed (tokens, AST nodes, tuples, None)
+Children = list[Any]
+
+
 class _ToAst(Transformer):
     """Tree -> AST nodes. Structural only. A node's span runs from its first token (keywords
     such as a join's and `if` are kept for this) to the end of its last child."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str) -> None:
         super().__init__()
         self.path = path
 
-    def _s(self, children) -> Span:
+    def _s(self, children: Children) -> Span:
         first, last = _first_last(children)
         if first is None or last is None:
             return Span(self.path, 1, 1)
         return Span(self.path, first.line, first.col, last.end_line, last.end_col)
 
     # -- top level
-    def start(self, items):
+    def start(self, items: Children) -> ast.Module:
         uses = tuple(i for i in items if isinstance(i, ast.Use))
         defs = tuple(i for i in items if isinstance(i, ast.Definition))
         requires = tuple(i for i in items if isinstance(i, ast.Requires))
         return ast.Module(self.path, uses, defs, requires=requires)
 
-    def use(self, children):
+    def use(self, children: Children) -> ast.Use:
         return ast.Use(children[0][1:-1], self._s(children))
 
-    def requires(self, children):
+    def requires(self, children: Children) -> ast.Requires:
         return ast.Requires(children[0][1:-1], self._s(children))
 
-    def _definition(self, kind, children):
+    def _definition(self, kind: str, children: Children) -> ast.Definition:
         name, params, body = children
         return ast.Definition(kind, str(name), tuple(params or ()), body, self._s([name]))
 
-    def network(self, children):
+    def network(self, children: Children) -> ast.Definition:
         return self._definition("network", children)
 
-    def block(self, children):
+    def block(self, children: Children) -> ast.Definition:
         return self._definition("block", children)
 
-    def params(self, children):
+    def params(self, children: Children) -> tuple[ast.Param, ...]:
         return tuple(c for c in children if c is not None)
 
-    def param(self, children):
+    def param(self, children: Children) -> ast.Param:
         return ast.Param(str(children[0]), children[1], self._s(children))
 
-    def body(self, children):
+    def body(self, children: Children) -> tuple[ast.Stmt, ...]:
         return tuple(children)
 
     branch = body
 
     # -- statements
-    def input(self, children):
+    def input(self, children: Children) -> ast.Input:
         return ast.Input(children[0], children[0].span)
 
-    def token_input(self, children):
+    def token_input(self, children: Children) -> ast.Input:
         kind, n, vocab = children
         spec = ast.ShapeSpec((n,), self._s(children), vocab, str(kind))
         return ast.Input(spec, spec.span)
 
-    def expect(self, children):
+    def expect(self, children: Children) -> ast.Expect:
         return ast.Expect(children[0], children[0].span)
 
-    def assert_(self, children):
+    def assert_(self, children: Children) -> ast.Assert:
         keyword, test, message = children
         return ast.Assert(test, str(message)[1:-1] if message is not None else None,
                          self._s([keyword, test]))
 
-    def recipe(self, children):
+    def recipe(self, children: Children) -> ast.Recipe:
         return ast.Recipe(tuple(children[1:]), self._s(children[:1]))
 
-    def setting(self, children):
+    def setting(self, children: Children) -> ast.Setting:
         return ast.Setting(str(children[0]), children[1], self._s(children))
 
-    def shape_literal(self, children):
+    def shape_literal(self, children: Children) -> ast.ShapeSpec:
         tok = children[0]
         span = _tok_span(tok, self.path)
         return ast.ShapeSpec(tuple(ast.Lit(int(d), span) for d in str(tok).split("x")), span)
 
-    def shape_exprs(self, children):
+    def shape_exprs(self, children: Children) -> ast.ShapeSpec:
         return ast.ShapeSpec(tuple(children), self._s(children))
 
-    def labelled(self, children):
+    def labelled(self, children: Children) -> ast.Labelled:
         quoted = getattr(children[0], "type", None) == "STRING"
         return ast.Labelled(str(children[0]), children[1], self._s(children), quoted)
 
-    def label(self, children):
+    def label(self, children: Children) -> Token:
         tok = children[0]
         if tok.type == "STRING":  # a quoted label: its text, with the token's position
             return Token("STRING", str(tok)[1:-1], tok.start_pos, tok.line, tok.column,
                          tok.end_line, tok.end_column, tok.end_pos)
         return tok
 
-    def repeat(self, children):
+    def repeat(self, children: Children) -> ast.Repeat:
         return ast.Repeat(children[0], children[1], self._s(children))
 
-    def call(self, children):
+    def call(self, children: Children) -> ast.Call:
         name, arglist = children
         args = tuple(a for a in (arglist or ()) if not isinstance(a, ast.KwArg))
         kwargs = tuple(a for a in (arglist or ()) if isinstance(a, ast.KwArg))
@@ -319,75 +287,76 @@ class _ToAst(Transformer):
             span = Span(span.path, span.line, span.col, span.end_line, span.end_col + 1)
         return ast.Call(str(name), args, kwargs, span)
 
-    def arglist(self, children):
+    def arglist(self, children: Children) -> tuple[ast.Expr | ast.KwArg, ...]:
         return tuple(c for c in children if c is not None)
 
-    def pos_arg(self, children):
+    def pos_arg(self, children: Children) -> ast.Expr:
         return children[0]
 
-    def kw_arg(self, children):
+    def kw_arg(self, children: Children) -> ast.KwArg:
         return ast.KwArg(str(children[0]), children[1], self._s(children))
 
-    def group(self, children):  # from `{` to `}`: an empty group has a place too
+    def group(self, children: Children) -> ast.Group:
+        # from `{` to `}`: an empty group has a place too
         return ast.Group(tuple(children[1:-1]), self._s([children[0], children[-1]]))
 
-    def join(self, children):
+    def join(self, children: Children) -> Token:
         return children[0]
 
-    def branches(self, children):
+    def branches(self, children: Children) -> ast.Branches:
         return ast.Branches(str(children[0]), tuple(children[1:]), self._s(children[:1]))
 
-    def cond(self, children):
+    def cond(self, children: Children) -> ast.Cond:
         keyword, test, then, orelse = children
         if isinstance(orelse, ast.Cond):
             orelse = (orelse,)
         return ast.Cond(test, then, orelse or (), self._s([keyword]))
 
-    def loop(self, children):
+    def loop(self, children: Children) -> ast.Loop:
         keyword, var, start, stop, body = children
         return ast.Loop(str(var), start, stop, body, self._s([keyword]))
 
     # -- expressions
-    def _lit(self, value, children):
+    def _lit(self, value: Any, children: Children) -> ast.Lit:
         return ast.Lit(value, _tok_span(children[0], self.path))
 
-    def int_lit(self, children):
+    def int_lit(self, children: Children) -> ast.Lit:
         return self._lit(int(children[0]), children)
 
-    def float_lit(self, children):
+    def float_lit(self, children: Children) -> ast.Lit:
         return self._lit(float(children[0]), children)
 
-    def str_lit(self, children):
+    def str_lit(self, children: Children) -> ast.Lit:
         return self._lit(str(children[0])[1:-1], children)
 
-    def true_lit(self, children):
+    def true_lit(self, children: Children) -> ast.Lit:
         return self._lit(True, children)
 
-    def false_lit(self, children):
+    def false_lit(self, children: Children) -> ast.Lit:
         return self._lit(False, children)
 
-    def none_lit(self, children):
+    def none_lit(self, children: Children) -> ast.Lit:
         return self._lit(None, children)
 
-    def var(self, children):
+    def var(self, children: Children) -> ast.Var:
         return ast.Var(str(children[0]), _tok_span(children[0], self.path))
 
-    def func(self, children):
+    def func(self, children: Children) -> ast.Func:
         return ast.Func(str(children[0]), tuple(c for c in children[1:] if c is not None),
                        self._s(children))
 
-    def tuple_lit(self, children):
+    def tuple_lit(self, children: Children) -> ast.Tuple:
         return ast.Tuple(tuple(children), self._s(children))
 
-    def in_attr(self, children):
+    def in_attr(self, children: Children) -> ast.InShape:
         tok = children[0]
         return ast.InShape(str(tok)[3:], _tok_span(tok, self.path))
 
-    def ternary(self, children):
+    def ternary(self, children: Children) -> ast.IfExpr:
         then, _keyword, test, orelse = children
         return ast.IfExpr(then, test, orelse, self._s([then, orelse]))
 
-    def __default__(self, data, children, meta):
+    def __default__(self, data: Any, children: Children, meta: Any) -> Any:
         if data in BINARY_BY_RULE:
             op = BINARY_BY_RULE[data].symbol
             return ast.BinOp(op, children[0], children[1], self._s(children))

@@ -25,7 +25,7 @@ import keyword
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -120,7 +120,8 @@ class Plugin:
            params: Callable[[Any, Shape, Shape], int] | None = None,
            macs: Callable[[Any, Shape, Shape], int] | None = None,
            family: str = "structure", init: Callable[[Any, str], None] | None = None,
-           saved: Callable[[Any, Shape, Shape, Any], Any] | None = None) -> Op:
+           saved: Callable[[Any, Shape, Shape, Any], Any] | None = None,
+           pytorch: Mapping[str, str] | None = None) -> Op:
         """Declare and register one op. `shape(args, in_shape) -> out_shape` must not import
         torch; raise `OpShapeError(message, hint)` for an input the op cannot take. `module`
         (a PyClass) gives both the torch factory and the exported source; else give `torch`
@@ -128,7 +129,8 @@ class Plugin:
         FlopCounterMode counts a multiply-add once (MACs = FLOPs / 2). `example` is a call, run
         by `archc plugin check` on an input of `example_input`. `saved(args, in_shape,
         out_shape, context) -> archc.saving.Saves`: what autograd keeps for backward (without
-        it, `archc summary --train` says it cannot count the op)."""
+        it, `archc summary --train` says it cannot count the op). `pytorch`: PyTorch's names
+        for it (a class name -> a note), for `did you mean` when a spec writes one."""
         self._check_name(name, family)
         if not (isinstance(args, type) and issubclass(args, Args)):
             raise PluginError(f"plugin {self.name}: op '{name}': its schema must subclass "
@@ -150,7 +152,8 @@ class Plugin:
                     source=None if source is None else
                     guard(self.name, name, "source", source),
                     doc=doc, example=example, example_input=example_input,
-                    saved=None if saved is None else guard(self.name, name, "saved", saved))
+                    saved=None if saved is None else guard(self.name, name, "saved", saved),
+                    pytorch=dict(pytorch or {}))
         self.ops[name] = register(record)
         OP_PLUGIN[name] = self.name
         return record

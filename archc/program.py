@@ -25,7 +25,7 @@ from .errors import (
 from .limits import MAX_FILE_BYTES, MAX_USE_DEPTH
 from .parse import parse, parse_recovering
 from .plugins import plugin_blocks
-from .resolve import check_definitions as check_names
+from .resolve import check_names
 from .resources import prelude_path, specs_dir
 from .sources import SourceStore
 from .work import Work

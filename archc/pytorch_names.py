@@ -1,56 +1,14 @@
 """Hints from the user's world: PyTorch's spellings of layers and arguments mapped onto archc's,
-for `did you mean` hints on unknown names (used by expansion and name resolution). One table
-each; a spelling whose archc name is not there (an argument the op lacks) gives no hint."""
+for `did you mean` hints on unknown names (used by expansion and name resolution). A layer's
+PyTorch names are in its op record (`Op.pytorch`, read by `layers()`); arguments, the prelude's
+blocks and what archc lacks have one table each here. A spelling whose archc name is not there
+(an argument the op lacks) gives no hint."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
 from .errors import did_you_mean
-
-# torch.nn's class (or functional) name, lower-cased -> archc's op; a note where they differ.
-LAYERS: dict[str, tuple[str, str]] = {
-    "conv2d": ("conv", ""),
-    "convtranspose2d": ("conv_transpose", ""),
-    "conv_transpose2d": ("conv_transpose", ""),
-    "batchnorm": ("bn", "1-D or 2-D from the input, channels inferred"),
-    "batchnorm1d": ("bn", "channels inferred from the input"),
-    "batchnorm2d": ("bn", "channels inferred from the input"),
-    "batch_norm": ("bn", "channels inferred from the input"),
-    "maxpool2d": ("maxpool", ""),
-    "max_pool2d": ("maxpool", ""),
-    "avgpool2d": ("avgpool", ""),
-    "avg_pool2d": ("avgpool", ""),
-    "adaptiveavgpool2d": ("adaptive_avgpool", "or gap for a 1x1 output"),
-    "adaptive_avg_pool2d": ("adaptive_avgpool", "or gap for a 1x1 output"),
-    "adaptivemaxpool2d": ("adaptive_maxpool", ""),
-    "adaptive_max_pool2d": ("adaptive_maxpool", ""),
-    "globalaveragepooling2d": ("gap", ""),
-    "global_avg_pool": ("gap", ""),
-    "leakyrelu": ("leaky_relu", ""),
-    "swish": ("silu", ""),
-    "layer_norm": ("layernorm", "the normalized shape is inferred"),
-    "group_norm": ("groupnorm", ""),
-    "localresponsenorm": ("lrn", ""),
-    "local_response_norm": ("lrn", ""),
-    "multiheadattention": ("attention", ""),
-    "channelshuffle": ("channel_shuffle", ""),
-    "stochasticdepth": ("stochastic_depth", ""),
-    "upsamplingnearest2d": ("upsample", "mode=\"nearest\""),
-    "upsamplingbilinear2d": ("upsample", "mode=\"bilinear\""),
-    # language models (torch.nn and transformers' spellings)
-    "rms_norm": ("rmsnorm", "the normalized shape is inferred"),
-    "llamarmsnorm": ("rmsnorm", "the normalized shape is inferred"),
-    "wte": ("embedding", "embedding(vocab, dim)"),
-    "wpe": ("position_embedding", "position_embedding(positions, dim)"),
-    "positionalembedding": ("position_embedding", ""),
-    "pos_emb": ("position_embedding", ""),
-    "causalselfattention": ("attention", "attention(heads, causal=true, layout=\"gpt2\")"),
-    "gpt2attention": ("attention", "attention(heads, causal=true, layout=\"gpt2\")"),
-    "llamaattention": ("attention", "attention(heads, causal=true, kv_heads=k, rope=true, "
-                       "layout=\"llama\")"),
-    "gelu_new": ("gelu_tanh", ""),
-}
 
 # PyTorch's argument name -> archc's (None: archc infers it from the input shape); a note.
 ARGUMENTS: dict[str, tuple[str | None, str]] = {
@@ -131,6 +89,15 @@ def _key(name: str) -> str:
     return name.lower().replace("_", "")
 
 
+def layers() -> dict[str, tuple[str, str]]:
+    """PyTorch's names of layers (compared as `_key` compares them) -> (archc's op, a note),
+    from the op records (`Op.pytorch`), plugins' ops included."""
+    from .ops import REGISTRY
+
+    return {_key(name): (op.name, note) for op in REGISTRY.values()
+            for name, note in op.pytorch.items()}
+
+
 def layer_hint(name: str, known: Collection[str]) -> str | None:
     """`did you mean 'conv'? (archc's spelling of Conv2d)` for an unknown layer name: its lower
     case, PyTorch's spelling, another library's name (an op's `aliases`, BLOCK_ALIASES), or
@@ -140,7 +107,7 @@ def layer_hint(name: str, known: Collection[str]) -> str | None:
     lower = name.lower()
     if lower != name and lower in known:  # ReLU, GELU, Flatten, Identity
         return f"did you mean '{lower}'? (archc's layers are lower case)"
-    target, note = LAYERS.get(lower, (None, ""))
+    target, note = layers().get(_key(name), (None, ""))
     if target is not None and target in known:
         return _spelled(target, name, note)
     key = _key(name)

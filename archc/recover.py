@@ -1,4 +1,5 @@
-"""Stage 1, after a syntax error: parse what can be parsed and report every syntax error.
+"""Stage 1, after a syntax error: parse what can be parsed and report every syntax error
+(Lark's exceptions as located errors: `syntax_error`, for the whole-file parse too).
 
 The file is cut before each `network`, `block` and `use` that starts an item (keywords cannot
 appear inside a definition, so each piece holds at most one top-level item) and each piece is
@@ -10,14 +11,17 @@ text.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
-from lark import Token, Tree, UnexpectedInput
+from lark import Token, Tree, UnexpectedCharacters, UnexpectedInput
 from lark.exceptions import UnexpectedEOF, UnexpectedToken
 
 from . import ast, codes
 from .errors import ArchcError, Note, Span, SyntaxError_
 from .limits import MAX_ERRORS
+
+# parse_piece(piece_text, path, line, col): the AST of one piece (archc/parse.py)
+ParsePiece = Callable[[str, str, int, int], ast.Module]
 
 # A comment, a string, a bracket, or a keyword that starts a top-level item: `network NAME {`,
 # `block NAME (`, `use "PATH"`, `requires "NAME"` (a stray keyword, like a label `block:`,
@@ -35,7 +39,8 @@ def pieces(text: str) -> list[tuple[int, int]]:
     return list(zip(starts, [*starts[1:], len(text)], strict=True))
 
 
-def parse_pieces(text: str, path: str, parse_piece) -> tuple[ast.Module, list[ArchcError]]:
+def parse_pieces(text: str, path: str, parse_piece: ParsePiece
+                 ) -> tuple[ast.Module, list[ArchcError]]:
     """Parse each piece with `parse_piece(piece_text, path, line, col) -> ast.Module` (which
     raises UnexpectedInput with positions relative to the piece); collect definitions, uses,
     the errors and the names of the definitions that did not parse."""
@@ -74,7 +79,7 @@ MAX_RESUMES = 20  # further syntax errors looked for in one definition
 
 
 def _more_errors(exc: UnexpectedInput, piece: str, path: str, where: tuple[int, int],
-                 following: str | None, parse_piece) -> list[ArchcError]:
+                 following: str | None, parse_piece: ParsePiece) -> list[ArchcError]:
     """The syntax errors after the first in one definition: the line that broke (the line of
     a '(' left open, else the line of the error) is blanked and the piece parsed again, as
     long as each error lies past the last and the blanked line holds no brace (blanking a `{`
@@ -152,8 +157,6 @@ def _piece_error(exc: UnexpectedInput, piece: str, path: str, where: tuple[int, 
     """The error of one piece, in file coordinates. At the piece's end: an open bracket is the
     error; else, when a keyword (`following`) starts the next piece, that keyword is
     unexpected, as the whole-file parser says."""
-    from .parse import _expected_hint, _syntax_error
-
     ends = isinstance(exc, UnexpectedEOF) or (
         isinstance(exc, UnexpectedToken) and exc.token.type == "$END")
     stack = _open_brackets(piece, len(piece) if ends else _offset(piece, exc))
@@ -163,9 +166,9 @@ def _piece_error(exc: UnexpectedInput, piece: str, path: str, where: tuple[int, 
         line = piece.count("\n") + 1
         col = len(piece) - (piece.rfind("\n") + 1) + 1
         span = _at(Span(path, line, col, line, col + len(following)), *where)
-        expected = _expected_hint(getattr(exc, "expected", None))
+        expected = expected_hint(getattr(exc, "expected", None))
         return SyntaxError_(f"unexpected {following!r}", span, expected)
-    err = _syntax_error(exc, piece, path)
+    err = syntax_error(exc, piece, path)
     if err.span is not None:
         err.span = _at(err.span, *where)
         if stack and stack[-1][0] == "(" and stack[-1][1] < err.span.line - where[0] + 1:
@@ -208,7 +211,8 @@ def _open_brackets(text: str, stop: int) -> list[tuple[str, int, int]]:
     return stack
 
 
-def _unclosed(stack, piece: str, path: str, where: tuple[int, int], more: bool) -> ArchcError:
+def _unclosed(stack: list[tuple[str, int, int]], piece: str, path: str, where: tuple[int, int],
+              more: bool) -> ArchcError:
     bracket, line, col = stack[-1]
     span = _at(Span(path, line, col, line, col + 1), *where)
     closer = "}" if bracket == "{" else ")"
@@ -236,3 +240,43 @@ def _suspects(piece: str, path: str, where: tuple[int, int], primary: Span) -> I
                 if span != primary:
                     yield Note(span, f"this '{{' may be the one not closed: the '}}' on line "
                                      f"{line + where[0] - 1} is indented less than its line")
+
+
+# How terminals read in "expected ..." messages.
+TERMINAL_WORDS = {
+    "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
+    "SHAPE": "a shape like 3x32x32", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('",
+    "RPAR": "')'", "COMMA": "','", "COLON": "':'", "EQUAL": "'='", "STAR": "'*'",
+    "VBAR": "'|'", "$END": "end of file",
+}
+
+
+def syntax_error(exc: UnexpectedInput, text: str, path: str) -> SyntaxError_:
+    """Lark's exception as archc's located syntax error (whole-file parses and pieces alike)."""
+    line, col = max(exc.line, 1), max(exc.column, 1)
+    if isinstance(exc, UnexpectedCharacters):
+        pos = exc.pos_in_stream
+        char = text[pos] if pos is not None and pos < len(text) else "?"
+        return SyntaxError_(f"unexpected character {char!r}", Span(path, line, col),
+                            code=codes.BAD_CHARACTER)
+    if isinstance(exc, UnexpectedEOF) or (
+            isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+        # Lark places the end at the last token; point just after it, not at trailing comments.
+        last = getattr(exc, "token", None)
+        if last is not None and getattr(last, "line", None):
+            line, col = last.line, last.column + 1
+        return SyntaxError_("unexpected end of file", Span(path, line, col),
+                            expected_hint(getattr(exc, "expected", None)),
+                            code=codes.UNEXPECTED_EOF)
+    token = getattr(exc, "token", "")
+    span = Span(path, line, col, line, col + len(str(token)))
+    return SyntaxError_(f"unexpected {str(token)!r}", span,
+                        expected_hint(getattr(exc, "expected", None)))
+
+
+def expected_hint(expected: Iterable[str] | None) -> str | None:
+    """`expected a name, '{'`: Lark's expected terminals in words (none if too many)."""
+    words = sorted({TERMINAL_WORDS.get(t, f"'{t.lower()}'") for t in expected or ()})
+    if not words or len(words) > 8:
+        return None
+    return "expected " + ", ".join(words)

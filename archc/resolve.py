@@ -17,8 +17,8 @@ from .ops import REGISTRY
 from .pytorch_names import layer_hint
 
 
-def check_definitions(defs: list[ast.Definition], blocks: Mapping[str, ast.Definition],
-                      broken: Iterable[str] = ()) -> tuple[list[ArchcError], set[str]]:
+def check_names(defs: list[ast.Definition], blocks: Mapping[str, ast.Definition],
+               broken: Iterable[str] = ()) -> tuple[list[ArchcError], set[str]]:
     """Unknown names and recursive blocks, in every definition whether used or not (`broken`:
     names of definitions that did not parse, known but not checked).
     Returns the errors and the set of blocks on a cycle."""
@@ -83,7 +83,8 @@ def _components(edges: Mapping[str, list[ast.Call]]) -> dict[str, frozenset[str]
     return component
 
 
-def _cycle_error(name: str, members, edges) -> ArchcError:
+def _cycle_error(name: str, members: Iterable[str],
+                 edges: Mapping[str, list[ast.Call]]) -> ArchcError:
     """`recursive block: a -> b -> a`, the shortest cycle through `name`, at the call that
     closes it."""
     came_from: dict[str, str | None] = {name: None}

@@ -4,7 +4,9 @@ parsed, never from the file re-read later, which may have changed)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Mapping
+from typing import IO
 
 from .errors import ArchcError, ArchcErrors, render
 
@@ -43,3 +45,11 @@ def sources_of(exc: ArchcError) -> SourceStore:
 
 def errors_of(exc: ArchcError) -> list[ArchcError]:
     return list(exc.errors) if isinstance(exc, ArchcErrors) else [exc]
+
+
+def print_errors(exc: ArchcError, limit: int | None = None, stream: IO[str] | None = None
+                 ) -> None:
+    """Render diagnostics like a compiler, from the texts the spec was loaded from."""
+    store = sources_of(exc)
+    for err in errors_of(exc)[:limit]:
+        print(store.render(err), file=stream or sys.stderr)

@@ -180,7 +180,7 @@ class Row:
     name: str
     kind: str  # 'layer' | 'join' | 'block' | 'group' | 'repeat'
     op: str  # the layer's op, the join's op (archc/joins.py) or the block's name
-    label: str  # what a reader sees: the op's diagram label ('conv 3x3, 64, /2'), else `op`
+    caption: str  # what a reader sees: the op's caption ('conv 3x3, 64, /2'), else `op`
     output: Shape
     counts: Counts
     level: int  # nesting of scopes (and of joins, for indentation)
@@ -232,7 +232,10 @@ class Summary:
 
 
 def _row_json(r: Row) -> dict[str, Any]:
-    return {"name": r.name, "kind": r.kind, "op": r.op, "label": r.label,
+    # "label" is the caption under its old name (kept for tools that read it; README glossary:
+    # a label is what a spec writes before `:`, which is in "name")
+    return {"name": r.name, "kind": r.kind, "op": r.op, "caption": r.caption,
+            "label": r.caption,
             "output": list(r.output),
             "params": r.counts.params, "macs": r.counts.macs, "flops": r.counts.flops,
             "activations": r.counts.activations, "repeat": r.repeat, "branch": r.branch}
@@ -256,7 +259,7 @@ class _Rows:
         self._node: dict[type, Callable[..., None]] = {
             Layer: self.layer, Join: self.join, Scope: self.scope}
 
-    def seq(self, items, prefix: str, level: int, branch: str | None) -> None:
+    def seq(self, items: Iterable[Node], prefix: str, level: int, branch: str | None) -> None:
         for run in runs(items):
             node = run[0]
             if isinstance(node, Scope) and not self.expanded(level):
@@ -270,19 +273,19 @@ class _Rows:
     def expanded(self, level: int) -> bool:
         return self.depth is None or level + 1 < self.depth
 
-    def layer(self, n: Layer, prefix, level, branch) -> None:
-        label = REGISTRY[n.op].caption(n.args)
-        self.out.append(Row(prefix + n.name, "layer", n.op, label, n.out_shape, count(n), level,
+    def layer(self, n: Layer, prefix: str, level: int, branch: str | None) -> None:
+        caption = REGISTRY[n.op].caption(n.args)
+        self.out.append(Row(prefix + n.name, "layer", n.op, caption, n.out_shape, count(n), level,
                             branch=branch, nodes=(n,)))
 
-    def join(self, n: Join, prefix, level, branch) -> None:
+    def join(self, n: Join, prefix: str, level: int, branch: str | None) -> None:
         # The join's own row (its output tensor) heads its branches, as in `archc build`.
         self.out.append(Row(prefix + n.name, "join", n.op, n.op, n.out_shape,
                             join_counts(n), level, branch=branch, nodes=(n,)))
         for i, b in enumerate(n.branches):
             self.seq(b, prefix, level, f"{n.name}[{i}]")
 
-    def scope(self, n: Scope, prefix, level, branch) -> None:
+    def scope(self, n: Scope, prefix: str, level: int, branch: str | None) -> None:
         self.out.append(Row(prefix + n.name, n.kind, n.title, n.title, n.out_shape, Counts(),
                             level,
                             branch=branch, header=True))

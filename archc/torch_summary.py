@@ -109,8 +109,8 @@ def _rows(out: list[Row], items: list[_Scope | Call], level: int, depth: int | N
     for run in _runs(items):
         node = run[0]
         if isinstance(node, Call):
-            label = node.op if node.kind == "module" else f"{node.op}()"
-            out.append(Row(node.name, "layer", node.op, label, node.output, _counts(node),
+            caption = node.op if node.kind == "module" else f"{node.op}()"
+            out.append(Row(node.name, "layer", node.op, caption, node.output, _counts(node),
                            level))
         elif depth is not None and level + 1 >= depth:
             out.append(Row(_run_name(run), "block", node.title, node.title, node.output(),

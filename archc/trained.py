@@ -34,7 +34,7 @@ class Weights:
     @property
     def params(self) -> dict[str, Any]:
         """The --set values the run was trained with."""
-        from .commands.options import parse_sets
+        from .overrides import parse_sets
 
         stored = (self.run or {}).get("params") or []
         return parse_sets([p for p in stored if isinstance(p, str)])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -90,7 +91,7 @@ class _Keep:
     def __init__(self, sink: list[Token]):
         self.sink = sink
 
-    def process(self, stream):
+    def process(self, stream: Iterable[Token]) -> Iterator[Token]:
         for token in stream:
             self.sink.append(token)
             yield token

@@ -6,7 +6,7 @@ must land on a tensor of the same shape and nothing may be left over, else locat
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,8 +33,10 @@ def index_minus_one(template: str) -> Callable[[re.Match], str]:
 
 
 @dataclass(frozen=True)
-class Family:
-    """How one network's keys relate to a foreign model's."""
+class KeyMap:
+    """How one network's keys relate to a foreign model's: a model family's checkpoint keys
+    (torchvision's resnets, GPT-2 on the Hub) renamed onto the spec's. (A family is a model
+    family, as in the zoo; ops are grouped by their `Op.family` for diagrams and FLOP words.)"""
 
     source: str  # what the foreign state_dict comes from
     renames: tuple[Rule, ...] = ()  # applied in order to every foreign key
@@ -44,35 +46,35 @@ class Family:
 _DENSELAYER = (r"(denseblock\d+)\.denselayer(\d+)\.", index_minus_one("{}.{}."))
 
 # Keyed by network name. Families whose names all match need no entry beyond their source.
-FAMILIES: dict[str, Family] = {
-    "tv_resnet": Family("torchvision.models.resnet{18,34,50,101,152}"),
-    "tv_vgg": Family("torchvision.models.vgg{11,13,16,19}[_bn]"),
-    "tv_alexnet": Family("torchvision.models.alexnet"),
+KEY_MAPS: dict[str, KeyMap] = {
+    "tv_resnet": KeyMap("torchvision.models.resnet{18,34,50,101,152}"),
+    "tv_vgg": KeyMap("torchvision.models.vgg{11,13,16,19}[_bn]"),
+    "tv_alexnet": KeyMap("torchvision.models.alexnet"),
     # pretrained checkpoints carry the auxiliary classifiers, which the spec leaves out
-    "tv_googlenet": Family("torchvision.models.googlenet", ignore=(r"^aux[12]\.",)),
+    "tv_googlenet": KeyMap("torchvision.models.googlenet", ignore=(r"^aux[12]\.",)),
     # pretrained checkpoints carry the train-mode auxiliary classifier, which the spec leaves out
-    "tv_inception_v3": Family("torchvision.models.inception_v3", ignore=(r"^AuxLogits\.",)),
-    "tv_densenet": Family("torchvision.models.densenet{121,169,201}", renames=(
+    "tv_inception_v3": KeyMap("torchvision.models.inception_v3", ignore=(r"^AuxLogits\.",)),
+    "tv_densenet": KeyMap("torchvision.models.densenet{121,169,201}", renames=(
         # checkpoints from before torchvision 0.3 say `norm.1` for `norm1` (torchvision's own
         # _load_state_dict fixes them up the same way)
         (r"(denselayer\d+\.(?:norm|relu|conv))\.([12])\.", r"\1\2."),
         _DENSELAYER)),
-    "tv_regnet": Family("torchvision.models.regnet_{x,y}_*"),
+    "tv_regnet": KeyMap("torchvision.models.regnet_{x,y}_*"),
     # transformers' GPT2LMHeadModel; the Hub's gpt2 model.safetensors is GPT2Model's (no
     # `transformer.` prefix, no lm_head: tied to wte), with the causal-mask buffers of old
     # versions (attn.bias, attn.masked_bias)
-    "gpt2": Family("transformers GPT2LMHeadModel or GPT2Model (the Hub's model.safetensors)",
+    "gpt2": KeyMap("transformers GPT2LMHeadModel or GPT2Model (the Hub's model.safetensors)",
                    renames=((r"^(?!transformer\.|lm_head\.)", "transformer."),),
                    ignore=(r"\.attn\.(bias|masked_bias)$",)),
-    "llama": Family("transformers LlamaForCausalLM (the Hub's model*.safetensors)",
+    "llama": KeyMap("transformers LlamaForCausalLM (the Hub's model*.safetensors)",
                     ignore=(r"\.rotary_emb\.inv_freq$",)),
     # the document specs, from tests/reference/models.py (d2l's naming)
-    "densenet": Family("d2l DenseNet (tests/reference/models.py: densenet)", (_DENSELAYER,)),
-    "vgg11": Family("d2l VGG-11 (tests/reference/models.py: vgg11)", (
+    "densenet": KeyMap("d2l DenseNet (tests/reference/models.py: densenet)", (_DENSELAYER,)),
+    "vgg11": KeyMap("d2l VGG-11 (tests/reference/models.py: vgg11)", (
         (r"(block\d+)\.conv(\d+)\.", index_minus_one("{}.repeat.{}.conv.")),)),
 }
 
-_NO_FAMILY = Family("a model whose names equal the spec's")
+_SAME_NAMES = KeyMap("a model whose names equal the spec's")
 
 
 def rename(key: str, rules: tuple[Rule, ...]) -> str:
@@ -107,20 +109,23 @@ def expected_shapes(net: Network) -> dict[str, tuple[int, ...]]:
     memory, no initialisation)."""
     import torch
 
-    from . import build
+    from .emit.torch import build_module
+    from .limits import MAX_MEMORY
+    from .memory import require
 
+    require(net, MAX_MEMORY)  # (as `archc.build` would: the same refusal, before any work)
     with torch.device("meta"):
-        module = build(net)
+        module = build_module(net)
     return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
 
 def map_state_dict(net: Network, target: Mapping[str, tuple[int, ...]],
-                   state_dict: Mapping[str, torch.Tensor], family: Family | None = None
+                   state_dict: Mapping[str, torch.Tensor], family: KeyMap | None = None
                    ) -> tuple[dict[str, torch.Tensor], ImportReport]:
     """`state_dict` under the spec's names, checked key by key against `target` (key -> shape).
     Raises ArchcErrors listing every module whose tensors do not map, are missing or have
     another shape."""
-    family = family or FAMILIES.get(net.name, _NO_FAMILY)
+    family = family or KEY_MAPS.get(net.name, _SAME_NAMES)
     report, errors = ImportReport(net.name), []
     nodes = dict(walk(net.root.items))
     mapped: dict[str, torch.Tensor] = {}
@@ -170,7 +175,7 @@ def map_state_dict(net: Network, target: Mapping[str, tuple[int, ...]],
     return mapped, report
 
 
-def _shape(shape) -> str:
+def _shape(shape: Iterable[int]) -> str:
     return fmt_shape(tuple(shape)) or "scalar"
 
 
@@ -189,7 +194,8 @@ def _span(net: Network, nodes: Mapping[str, Node], key: str) -> Span | None:
     return owner[1].span if owner is not None else net.root.span
 
 
-def _unplaced(net, nodes, module: str, names: list[str], target) -> WeightError:
+def _unplaced(net: Network, nodes: Mapping[str, Node], module: str, names: list[str],
+              target: Mapping[str, tuple[int, ...]]) -> WeightError:
     first = f"{module}.{names[0]}"
     owner = _owner(nodes, first)
     if owner is None:
@@ -204,7 +210,7 @@ def _unplaced(net, nodes, module: str, names: list[str], target) -> WeightError:
 
 
 def import_state_dict(net: Network, module: torch.nn.Module,
-                      state_dict: Mapping[str, torch.Tensor], family: Family | None = None
+                      state_dict: Mapping[str, torch.Tensor], family: KeyMap | None = None
                       ) -> ImportReport:
     """Copy a foreign state_dict into `module` (the build of `net`) by name; raise ArchcErrors
     unless every key maps onto a tensor of the same shape and none is left over."""
@@ -290,9 +296,9 @@ def parse_renames(specs: list[str]) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-def family_for(net: Network, name: str | None, renames: list[str]) -> Family:
+def key_map_for(net: Network, name: str | None, renames: list[str]) -> KeyMap:
     """The rename table for `net`: the named family (default: the network's own, if any),
     then the `--rename` rules, in order."""
-    family = FAMILIES[name] if name else FAMILIES.get(net.name, _NO_FAMILY)
+    family = KEY_MAPS[name] if name else KEY_MAPS.get(net.name, _SAME_NAMES)
     extra = parse_renames(renames)
     return replace(family, renames=family.renames + extra) if extra else family

@@ -327,58 +327,6 @@ def by_file(path: str | Path) -> Member | None:
     return BY_NAME.get(name.rsplit(".", 1)[0])
 
 
-# ----------------------------------------------------------------------------- the catalogue
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One line of `archc list`: a network of a bundled spec, as a family member or as is."""
-
-    name: str
-    spec: str
-    network: str
-    set: Mapping[str, Any]
-    torchvision: str | None
-    params: int
-    macs: int
-    input: tuple[int, ...]
-    reference: str | None = None  # what it equals where that is not torchvision
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "spec": self.spec, "network": self.network,
-                "set": dict(self.set), "params": self.params, "macs": self.macs,
-                "input": list(self.input), "torchvision": self.torchvision,
-                "reference": self.reference}
-
-
-def catalogue(pattern: str | None = None) -> Iterator[Entry]:
-    """Every network of every bundled spec, once per family member where the spec is a family;
-    counted statically (no torch). With a pattern, only the entries whose name or spec
-    contains it (the others are not loaded)."""
-    from .driver import load_network
-    from .program import load_program
-    from .resources import specs_dir
-    from .stats import count
-
-    for path in sorted(specs_dir().glob("*.arch")):
-        members = members_of(path.stem)
-        lms = {n: m for n, m in LM_MEMBERS.items() if m[0] == path.stem}
-        runs: list[tuple[str, str | None, Mapping[str, Any], str | None, str | None]]
-        if members:
-            runs = [(listed_name(m), None, m.set, m.name, None) for m in members]
-        elif lms:
-            runs = [(n, None, sets, None, ref) for n, (_, sets, ref) in lms.items()]
-        else:
-            runs = [(n, n, {}, None, None) for n in load_program(path).networks]
-        for name, network, sets, builder, reference in runs:
-            if pattern and pattern not in name and pattern not in path.stem:
-                continue
-            net, _ = load_network(path, sets, None, network)
-            total = count(net.root)
-            yield Entry(name, path.stem, net.name, MappingProxyType(dict(sets)), builder,
-                        total.params, total.macs, net.input_shape, reference)
-
-
 def spec_for_checkpoint(spec: str | None, path: str | Path,
                         sets: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """The spec and --set values to load a checkpoint with: as given, completed from the member

@@ -1,12 +1,18 @@
 """Issue 2, speed: forward time of the archc-built ResNet-18 vs the hand-written one of seed
 002 (tests/reference), same process, same input; prints the median time of each and the ratio.
+Issue 21 item 10, `--zoo`: the same for every zoo family's default member against
+torchvision's builder, with torchvision's weights loaded into archc's module (the same
+computation, the same numbers), eval mode, interleaved rounds.
 
     python bench/forward_speed.py [--device cpu|cuda] [--batch 32 256] [--bf16] [--compile]
+    python bench/forward_speed.py --zoo [--threads 1] [--batch 1] [--repeat 5] [--rounds 3]
+                                  [--family tv_efficientnet ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -56,14 +62,116 @@ def compare(batch: int, device: str, repeat: int, bf16: bool, compile_: bool) ->
     return min(a), min(b)
 
 
+def default_member(spec: str):
+    """The member `archc build SPEC` builds with no --set: the one whose values are the
+    spec's defaults."""
+    from archc import zoo
+
+    params = archc.load(spec).params
+    return next(m for m in zoo.members_of(spec)
+                if all(params.get(k) == v for k, v in m.set.items()))
+
+
+def zoo_pair(spec: str, device: str):
+    """(member name, torchvision's model, archc's with torchvision's weights, input shape)."""
+    import torchvision.models as tvm
+
+    member = default_member(spec)
+    torch.manual_seed(0)
+    theirs = tvm.get_model(member.name, weights=None, **member.torchvision_kwargs).eval()
+    net = archc.load(spec, dict(member.set))
+    ours = archc.build(net).eval()
+    mine, state = ours.state_dict(), theirs.state_dict()
+    if mine.keys() != state.keys():  # DenseNet's denselayerN: the same tensors in order
+        assert [v.shape for v in mine.values()] == [v.shape for v in state.values()], spec
+        state = dict(zip(mine, state.values(), strict=True))
+    ours.load_state_dict(state, strict=True)
+    return member.name, theirs.to(device), ours.to(device), net.input_shape
+
+
+def cpu_median_ms(model, x, repeat: int) -> float:
+    """Median CPU time of a forward (time.process_time): on a shared machine, time spent
+    waiting for a core is not the model's."""
+    with torch.no_grad():
+        for _ in range(2):
+            model(x)
+        times = []
+        for _ in range(repeat):
+            start = time.process_time()
+            model(x)
+            times.append(time.process_time() - start)
+    return statistics.median(times) * 1000
+
+
+class _OutOfPlace:
+    """The archc module with every in-place activation made out of place while called."""
+
+    def __init__(self, model):
+        self.model = model
+        self.layers = [m for m in model.modules() if getattr(m, "inplace", False)]
+
+    def __call__(self, x):
+        for m in self.layers:
+            m.inplace = False
+        try:
+            return self.model(x)
+        finally:
+            for m in self.layers:
+                m.inplace = True
+
+
+def zoo(args: argparse.Namespace) -> None:
+    from archc import zoo as table
+
+    torch.set_num_threads(args.threads)
+    timer = median_ms if args.device == "cuda" else cpu_median_ms
+    clock = "wall" if args.device == "cuda" else "CPU"
+    print(f"device: {args.device} ({platform.processor() or 'cpu'}, {args.threads} thread(s)), "
+          f"torch {torch.__version__}, batch {args.batch}, median {clock} time of "
+          f"{args.repeat} forwards, best of {args.rounds} interleaved rounds, "
+          f"load {os.getloadavg()[0]:.1f}")
+    print(f"{'member':20} {'input':>10} {'torchvision ms':>14} {'archc ms':>9} "
+          f"{'ratio':>6} {'out of place ms':>15} {'ratio':>6}")
+    ratios = []
+    for spec, _ in table.families():
+        if args.family and spec not in args.family:
+            continue
+        name, theirs, ours, shape = zoo_pair(spec, args.device)
+        x = torch.randn(args.batch, *shape, device=args.device)
+        with torch.no_grad():
+            torch.testing.assert_close(ours(x), theirs(x), rtol=1e-4, atol=1e-4)
+        slow = _OutOfPlace(ours)
+        a, b, c = [], [], []
+        for _ in range(args.rounds):  # interleaved, so drift in clocks or load hits all alike
+            a.append(timer(theirs, x, args.repeat))
+            b.append(timer(ours, x, args.repeat))
+            c.append(timer(slow, x, args.repeat) if slow.layers else float("nan"))
+        ratios.append(min(b) / min(a))
+        print(f"{name:20} {'x'.join(map(str, shape)):>10} {min(a):14.2f} {min(b):9.2f} "
+              f"{ratios[-1]:6.3f} {min(c):15.2f} {min(c) / min(a):6.3f}", flush=True)
+        del theirs, ours, slow
+    print(f"geometric mean of archc/torchvision: {statistics.geometric_mean(ratios):.3f}; "
+          f"largest {max(ratios):.3f}; load at the end {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--zoo", action="store_true",
+                    help="every zoo family's default member against torchvision's")
+    ap.add_argument("--threads", type=int, default=1, help="--zoo: torch's intra-op threads")
+    ap.add_argument("--rounds", type=int, default=3, help="--zoo: interleaved rounds")
+    ap.add_argument("--family", nargs="+", help="--zoo: only these specs (tv_resnet ...)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--batch", type=int, nargs="+", default=[32])
-    ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--batch", type=int, nargs="+", help="default 32 (--zoo: 1)")
+    ap.add_argument("--repeat", type=int, help="default 30 (--zoo: 5)")
     ap.add_argument("--bf16", action="store_true", help="also bf16 autocast + channels_last")
     ap.add_argument("--compile", action="store_true", help="also torch.compile both")
     args = ap.parse_args()
+    if args.zoo:
+        args.batch, args.repeat = (args.batch or [1])[0], args.repeat or 5
+        zoo(args)
+        return
+    args.batch, args.repeat = args.batch or [32], args.repeat or 30
     name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "cpu"
     print(f"device: {args.device} ({name}), torch {torch.__version__}, input 1x96x96, "
           f"median of {args.repeat} forwards, best of 3 interleaved rounds")

@@ -157,16 +157,17 @@ def ten_times(largest: Path, folder: Path) -> Path:
 
 
 def in_process(path: Path, repeat: int) -> float:
-    """The analysis alone (archc.lsp.analysis), no protocol, with the server's memo of the
-    last analysis (archc/driver.py Memo): median thread CPU ms."""
+    """The analysis alone (archc.lsp.analysis), no protocol, with what the server keeps of
+    the last analysis (archc/driver.py Memo, archc/lsp/analysis.py Kept): median thread CPU
+    ms."""
     sys.path.insert(0, str(ROOT))
     from archc.driver import Memo
-    from archc.lsp.analysis import analyze, run
+    from archc.lsp.analysis import Kept, analyze, run
 
-    text, times, memo = path.read_text(encoding="utf-8"), [], Memo()
+    text, times, memo, kept = path.read_text(encoding="utf-8"), [], Memo(), Kept()
     for i in range(repeat + 3):
         start = time.thread_time()
-        run(analyze(str(path), f"{text}# {i}\n", i, memo=memo))  # a new text each time
+        run(analyze(str(path), f"{text}# {i}\n", i, memo=memo, kept=kept))  # a new text
         if i >= 3:
             times.append(1000 * (time.thread_time() - start))
     return statistics.median(times)

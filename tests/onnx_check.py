@@ -28,7 +28,7 @@ from archc.weights import read_state_dict
 def check(job: dict[str, Any]) -> dict[str, Any]:
     inp = tuple(job["input"]) if job.get("input") else None
     net = archc.load(job["spec"], job.get("sets") or {}, inp)
-    export_onnx(net, job["onnx"], job.get("weights"), seed=0)
+    exporter = export_onnx(net, job["onnx"], job.get("weights"), seed=0)
     torch.manual_seed(0)
     model = archc.build(net).eval()
     if job.get("weights"):
@@ -46,7 +46,8 @@ def check(job: dict[str, Any]) -> dict[str, Any]:
             "max_abs": float(np.abs(got - want).max()),
             "close": bool(np.allclose(got, want, rtol=1e-5, atol=1e-5)),
             "inputs": [i.name for i in session.get_inputs()],
-            "batch_dim": str(session.get_inputs()[0].shape[0]), "bytes": size}
+            "batch_dim": str(session.get_inputs()[0].shape[0]), "bytes": size,
+            "exporter": exporter}
 
 
 def main() -> int:

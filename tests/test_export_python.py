@@ -128,7 +128,8 @@ def test_command_writes_the_python_file(tmp_path: Path, r18_text: str) -> None:
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["-o", "m.txt"], "unknown output type '.txt'"),
+    (["-o", "m.txt"], "export writes FILE.py or FILE.onnx, not '.txt'"),
+    (["-o", "m.txt"], "write .txt (the printed report) with `archc build SPEC -o"),
     (["-o", "m.py", "--weights", "w.pth"], "no such weights file"),  # (.py takes weights)
 ])
 def test_usage_errors(argv, message, tmp_path: Path, capsys) -> None:

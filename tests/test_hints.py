@@ -7,23 +7,52 @@ import pytest
 
 from archc.driver import check
 from archc.ops import REGISTRY
-from archc.pytorch_names import ARGUMENTS, BLOCK_ALIASES, LAYERS, MISSING
+from archc.pytorch_names import ARGUMENTS, BLOCK_ALIASES, MISSING, _key, layers
 
-TORCH_NAMES = {"conv2d": "Conv2d", "batchnorm2d": "BatchNorm2d", "maxpool2d": "MaxPool2d",
-               "avgpool2d": "AvgPool2d", "adaptiveavgpool2d": "AdaptiveAvgPool2d"}
+from .util import static_layers
+
+# every PyTorch name an op record holds (Op.pytorch), as PyTorch spells it
+PYTORCH = sorted((name, op.name) for op in REGISTRY.values() for name in op.pytorch)
+ALIASES = sorted((alias, op.name) for op in REGISTRY.values() for alias in op.aliases)
 
 
 def errors_of(text: str) -> list:
     return check("t.arch", text)
 
 
-@pytest.mark.parametrize("name", sorted(LAYERS))
-def test_layer_spelling(name: str) -> None:
-    target = LAYERS[name][0]
-    assert target in REGISTRY
-    written = TORCH_NAMES.get(name, name)
-    [err] = errors_of(f"network n {{\n  input 3x8x8\n  {written}\n}}\n")
-    assert err.code == "A0201" and f"did you mean '{target}'?" in (err.hint or "")
+@pytest.mark.parametrize("written, target", PYTORCH)
+def test_layer_spelling(written: str, target: str) -> None:
+    for spelled in (written, written.lower()):
+        [err] = errors_of(f"network n {{\n  input 3x8x8\n  {spelled}\n}}\n")
+        assert err.code == "A0201" and f"did you mean '{target}'?" in (err.hint or "")
+
+
+def test_pytorch_names_are_one_ops_each() -> None:
+    """No name is claimed twice: by two records' `pytorch`, or by one's `pytorch` and
+    another's `aliases` (the alias would never be reached)."""
+    keys = [_key(name) for name, _ in PYTORCH]
+    assert len(keys) == len(set(keys)) == len(layers())
+    aliases = {_key(alias): op for alias, op in ALIASES}
+    assert [(n, t) for n, t in PYTORCH if aliases.get(_key(n), t) != t] == []
+
+
+@pytest.mark.parametrize("name", sorted(n for n, op in REGISTRY.items()
+                                        if op.source is not None and not op.inline))
+def test_every_torch_class_an_op_writes_is_hinted(name: str) -> None:
+    """The torch.nn class an op's `source` writes (on its example) is an op's name or one of
+    the PyTorch names of some op record, so a user who types it gets `did you mean`."""
+    import archc
+
+    op = REGISTRY[name]
+    assert op.source is not None
+    net = archc.loads(f"network t {{ input {op.example_input} x: {op.example} }}")
+    layer = static_layers(net)["x"]
+    call = op.source(layer.args, layer.in_shape, layer.out_shape).call
+    if not call.startswith("nn."):
+        return  # (a class the exported file defines: named by archc, not by torch)
+    key = _key(call.removeprefix("nn."))
+    assert key in {_key(n) for n in REGISTRY} | set(layers()), \
+        f"{name} writes {call}: add it to the op's `pytorch` names"
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
@@ -54,7 +83,6 @@ def test_slash_where_an_integer_is_needed() -> None:
 
 # ----------------------------------------------------------------------------- habits (issue 21)
 
-ALIASES = sorted((alias, op.name) for op in REGISTRY.values() for alias in op.aliases)
 
 
 def test_no_alias_is_an_op() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from archc import ast
 from archc.errors import ArchcError
 from archc.lsp.analysis import LineMap, parse_by_definition
 from archc.parse import parse
@@ -153,3 +154,50 @@ def test_an_edit_reexpands_only_what_it_touched(edit, hits) -> None:
     again = run(analyze("t.arch", text, 2, memo=memo))
     assert memo.hits == hits
     assert _same(again, run(analyze("t.arch", text, 3)))  # as a fresh analysis says
+
+
+@pytest.mark.parametrize("edit", [
+    lambda t: t,
+    lambda t: t.replace("conv(4, k=1)", "conv(5, k=1)"),  # network b: a's hints are kept
+    lambda t: t.replace("k=3, pad=1", "k=5, pad=2"),  # the block a calls: a's are redone
+    lambda t: t.replace("unit(8) unit(8)", "unit(8) unit(16)"),
+])
+def test_kept_indexes_and_hints_are_a_fresh_analysis(edit) -> None:
+    """What the server keeps between analyses (archc/lsp/analysis.py Kept): each network's
+    index and the hints of unchanged statements are reused, and say what a fresh analysis
+    says, counts included."""
+    from archc.driver import Memo
+    from archc.lsp.analysis import Kept, analyze, run
+    from archc.lsp.hints import hints
+
+    memo, kept = Memo(), Kept()
+    first = run(analyze("t.arch", TWO, 1, memo=memo, kept=kept))
+    before = hints(first)
+    text = edit(TWO)
+    again = run(analyze("t.arch", text, 2, memo=memo, kept=kept))
+    fresh = run(analyze("t.arch", text, 3))
+    assert hints(again) == hints(fresh)
+    assert fresh.module is not None
+    assert all(again.nodes(st.span) == fresh.nodes(st.span)
+               for d in fresh.module.definitions for st in ast.statements(d.body))
+    if text == TWO:  # nothing re-expanded: the very same hint objects
+        assert all(x is y for x, y in zip(hints(again), before, strict=True))
+
+
+def test_what_is_kept_lives_two_analyses_at_most() -> None:
+    """Edits that replace a network's nodes do not pile up their counts and hints."""
+    from archc.driver import Memo
+    from archc.lsp.analysis import Kept, analyze, run
+    from archc.lsp.hints import hints
+
+    memo, kept = Memo(), Kept()
+    for k in range(30):
+        a = run(analyze("t.arch", TWO.replace("conv(4, k=1)", f"conv({k + 1}, k=1)"), k,
+                        memo=memo, kept=kept))
+        shown = len(hints(a))
+        made = [node for part in a.parts for nodes in part.values() for _, node in nodes]
+        for node in made:
+            a.counts(node)
+    assert len(kept.derived.now) + len(kept.derived.previous) <= 2 * shown
+    assert len(kept.counts.now) + len(kept.counts.previous) <= 2 * len(made)
+    assert len(kept.index) == len(a.networks)

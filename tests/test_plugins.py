@@ -50,7 +50,7 @@ def isolated() -> Iterator[None]:
     plugins.LOADED.update(loaded)
     sys.path[:] = path
     for name in ("grn", "grn_torch", "liar", "crashy", "noplugin", "clash", "clash2",
-                 "noschema"):
+                 "noschema", "twice_plugin"):
         sys.modules.pop(name, None)
 
 
@@ -396,6 +396,21 @@ def test_a_failing_rule_is_a_located_error(capsys, tmp_path: Path) -> None:
     assert code == 1 and "Traceback" not in err
     assert f"{spec}:3:3: error[A0411]: bad_count: the params of plugin archc-crashy returned " \
         "-1, not a count (an integer >= 0)" in err
+
+
+def test_a_plugin_ops_pytorch_names_lead_to_it(capsys, tmp_path: Path) -> None:
+    """`Plugin.op(..., pytorch=...)`: a spec writing the op's PyTorch name is pointed at it."""
+    plugin = tmp_path / "twice_plugin.py"
+    plugin.write_text(
+        "from archc.plugins import Plugin\n"
+        "plugin = Plugin('archc-twice', doc='twice its input')\n"
+        "plugin.op('twice', shape=lambda a, s: s, torch=lambda a, i, o: None,\n"
+        "          doc='twice its input', example='twice', pytorch={'Doubler': 'no arguments'})\n")
+    spec = tmp_path / "d.arch"
+    spec.write_text("network n {\n  input 3x4x4\n  Doubler\n}\n")
+    code, _, err = run(capsys, "check", "--plugin", str(plugin), str(spec))
+    assert code == 1 and "did you mean 'twice'? (archc's spelling of Doubler; no arguments)" \
+        in err, err
 
 
 # ----------------------------------------------------------------------------- loading

@@ -19,7 +19,7 @@ from torch import nn
 import archc
 from archc.cli import main
 from archc.stats import count
-from archc.weights import FAMILIES, Rule, rename
+from archc.weights import KEY_MAPS, Rule, rename
 from tests.oracles import verify_claims
 
 try:
@@ -42,8 +42,8 @@ class Case:
 # The rename tables live in archc.weights (so `archc import-weights` uses them too):
 # d2l's DenseBlock names its layers denselayer1..N where a `for` loop numbers them 0..N-1;
 # d2l's vgg_block names its convs conv1..N where the prelude's loop gives repeat.0..N-1.conv.
-DENSE_RENAMES = FAMILIES["densenet"].renames
-VGG_RENAMES = FAMILIES["vgg11"].renames
+DENSE_RENAMES = KEY_MAPS["densenet"].renames
+VGG_RENAMES = KEY_MAPS["vgg11"].renames
 
 CASES = {
     "lenet": Case(ref.lenet, "lenet", 61_706),

@@ -151,6 +151,7 @@ def test_cli_json_resnet18(capsys) -> None:
     assert data["input"] == [1, 96, 96] and data["output"] == [10]
     for layer in data["layers"]:
         assert {"name", "op", "output", "params", "macs"} <= set(layer)
+        assert layer["caption"] == layer["label"]  # (the old key, kept: README)
     assert sum(layer["params"] for layer in data["layers"]) == data["params"]
     assert sum(layer["macs"] for layer in data["layers"]) == data["macs"]
     assert data["param_bytes"] == 4 * data["params"]

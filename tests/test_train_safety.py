@@ -142,7 +142,7 @@ def test_out_under_a_file_or_unwritable(finished_run, capsys, tmp_path, monkeypa
     for out in (tmp_path / "file", tmp_path / "file" / "run"):
         code = cli("train", "--data-dir", data, "--out", out)
         expect_error(capsys, code, f"{out}: cannot write the run folder (a file is in the way")
-    import archc.train.cli as run_module
+    import archc.train.checkpoint as run_module  # (where the run folder is made)
 
     def read_only(*a, **k):
         raise PermissionError(errno.EACCES, "Permission denied")

@@ -22,7 +22,7 @@ import archc
 from archc import zoo
 from archc.cli import main
 from archc.stats import summarize
-from archc.weights import FAMILIES, expected_shapes, import_state_dict, map_state_dict
+from archc.weights import KEY_MAPS, expected_shapes, import_state_dict, map_state_dict
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 NAMES = [m.name for m in zoo.MEMBERS]
@@ -163,7 +163,7 @@ def test_params_and_state_dict_names(name):
     target = expected_shapes(net)
     mapped, report = map_state_dict(net, target, theirs.state_dict())
     assert {k: tuple(v.shape) for k, v in mapped.items()} == target  # every key, every shape
-    family = FAMILIES.get(net.name)
+    family = KEY_MAPS.get(net.name)
     assert not report.renamed or (family and family.renames)  # only the table a spec states
     assert not report.filled
 

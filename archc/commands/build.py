@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..errors import ArchcErrors, UsageError
+from .. import outputs
+from ..errors import ArchcErrors
 from ..graph import Join, Layer, Network, walk
 from ..limits import MAX_MEMORY
 from ..memory import fmt_bytes, parse_size
@@ -22,6 +22,9 @@ from .options import (
 )
 
 if TYPE_CHECKING:
+    import torch
+    from rich.console import Console
+
     from ..trained import Weights
 
 
@@ -29,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_argument(p)
     add_spec_options(p)
     p.add_argument("-o", "--output", metavar="FILE",
-                   help="also write the initialised weights (.safetensors) or the report (.txt)")
+                   help=f"also write {outputs.described('build')}")
     p.add_argument("--seed", type=int, default=0, help="seed for weight initialisation")
     add_weights_options(p)
     p.add_argument("--max-memory", metavar="SIZE", default=None,
@@ -96,7 +99,7 @@ def build_report(net: Network, output: str | None, seed: int, weights: Weights |
     return 0
 
 
-def _safetensors(model, console) -> bytes:
+def write_safetensors(model: torch.nn.Module, console: Console) -> bytes:
     from safetensors.torch import save
 
     return save({k: v.contiguous() for k, v in model.state_dict().items()})
@@ -116,7 +119,7 @@ def _shown(text: str) -> str:
         f"\n... {more:,} more lines (`-o FILE.txt` writes them all)"
 
 
-def _report(model, console) -> bytes:
+def write_report(model: torch.nn.Module, console: Console) -> bytes:
     text = console.export_text()
     full = getattr(console, "full_model", None)
     if full is not None:
@@ -124,30 +127,13 @@ def _report(model, console) -> bytes:
     return text.encode()
 
 
-# What `build -o FILE` writes, by FILE's extension.
-OUTPUTS: dict[str, Callable[[Any, Any], bytes]] = {".safetensors": _safetensors, ".txt": _report}
-# Extensions another command writes (named in the error, when that command exists).
-ELSEWHERE = {".onnx": "export", ".py": "export", ".svg": "graph", ".png": "graph",
-             ".pdf": "graph", ".dot": "graph"}
-
-
 def check_output(output: str | None) -> None:
-    """A usage error for an -o that build cannot write."""
-    if output is None or Path(output).suffix in OUTPUTS:
-        return
-    from . import BY_NAME
-
-    suffix = Path(output).suffix
-    other = ELSEWHERE.get(suffix.lower())
-    hint = (f"write {suffix} with `archc {other} SPEC -o {output}`" if other in BY_NAME
-            else None)
-    known = " or ".join(OUTPUTS)
-    raise UsageError(f"-o {output}: build writes {known} files, not "
-                     f"{repr(suffix) if suffix else 'a file without an extension'}",
-                     hint=hint or f"name the file FILE{' or FILE'.join(OUTPUTS)}")
+    """A usage error for an -o that build cannot write (archc/outputs.py)."""
+    if output is not None:
+        outputs.lookup("build", output)
 
 
-def _write_output(path: Path, model, console) -> None:
+def _write_output(path: Path, model: torch.nn.Module, console: Console) -> None:
     from ..atomic import atomic_write_bytes
 
-    atomic_write_bytes(path, OUTPUTS[path.suffix](model, console))
+    atomic_write_bytes(path, outputs.lookup("build", str(path)).write()(model, console))

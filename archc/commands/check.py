@@ -85,7 +85,8 @@ def _github(err: ArchcError) -> str:
     return f"::error {','.join(props)}::{esc(msg)}"
 
 
-def check_files(files: list[str], fmt: str, overrides: dict, input_shape) -> int:
+def check_files(files: list[str], fmt: str, overrides: dict[str, Any],
+                input_shape: tuple[int, ...] | None) -> int:
     """`archc check`: every error of every file; exit 1 if any, 2 if a file could not be
     checked at all (no such file, a --set the network lacks). Every format reports both kinds,
     JSON in its one object."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from .train import data_flags, device_flags, spec_flags
+from .options import add_spec_options
+from .train import data_flags, device_flags
 
 
 def add_arguments(e: argparse.ArgumentParser) -> None:
     e.add_argument("spec", help="the spec (or module:function) the checkpoint was trained from")
-    spec_flags(e)
+    add_spec_options(e, input=False)
     e.add_argument("--weights", metavar="RUN",
                    help="the run folder (its best checkpoint, else its last), or a "
                    "checkpoint's .json or .safetensors")

@@ -1,17 +1,19 @@
 """`archc export`: a spec -> standalone PyTorch source (.py, archc/emit/python.py) or ONNX
-(.onnx, archc/emit/onnx.py), chosen by the output's suffix (one entry per format in FORMATS)."""
+(.onnx, archc/emit/onnx.py), chosen by the output's suffix (its rows in archc/outputs.py)."""
 
 from __future__ import annotations
 
 import argparse
 import shlex
 import sys
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .. import load
-from ..errors import UsageError
+from .. import load, outputs
 from .options import add_spec_argument, add_spec_options, add_weights_options, spec_with_weights
+
+if TYPE_CHECKING:
+    from ..trained import Weights
 
 DESCRIPTION = ("Write the network as one Python file that needs only torch (one class per "
                "block; the state_dict of `archc build` loads into it with strict=True), or as "
@@ -21,7 +23,7 @@ DESCRIPTION = ("Write the network as one Python file that needs only torch (one 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_argument(p)
     p.add_argument("-o", "--output", required=True, metavar="FILE",
-                   help="model.py (PyTorch source) or model.onnx")
+                   help=outputs.described("export"))
     add_spec_options(p)
     add_weights_options(p)
     p.add_argument("--seed", type=int, default=0, help=".onnx: seed for the init")
@@ -29,16 +31,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
-    write = FORMATS.get(out.suffix)
-    if write is None:
-        raise UsageError(f"-o {args.output}: unknown output type '{out.suffix}'",
-                         hint="write model.py (PyTorch source) or model.onnx")
-    write(args, out)
+    outputs.lookup("export", args.output).write()(args, out)
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
 
-def _python(args: argparse.Namespace, out: Path) -> None:
+def write_python(args: argparse.Namespace, out: Path) -> None:
     """The source; with --weights, also the weights beside it (FILE.safetensors, the module's
     own names) and, from a run, its preprocessing as constants and `preprocess()`."""
     from ..atomic import atomic_write_bytes
@@ -68,7 +66,7 @@ def _loading_note(name: str) -> str:
                       f'#   model.load_state_dict(load_file("{name}"), strict=True)', ""])
 
 
-def _write_weights(path: Path, weights) -> None:
+def _write_weights(path: Path, weights: Weights) -> None:
     from safetensors.torch import save
 
     from ..atomic import atomic_write_bytes
@@ -76,8 +74,8 @@ def _write_weights(path: Path, weights) -> None:
     atomic_write_bytes(path, save({k: v.contiguous() for k, v in weights.state_dict.items()}))
 
 
-def _onnx(args: argparse.Namespace, out: Path) -> None:
-    from ..emit.onnx import export_onnx, require_onnx
+def write_onnx(args: argparse.Namespace, out: Path) -> None:
+    from ..emit.onnx import export_onnx, require_onnx, stage_printer
     from .options import load_with_weights
 
     require_onnx()  # before loading anything: say first what is missing
@@ -88,17 +86,10 @@ def _onnx(args: argparse.Namespace, out: Path) -> None:
 
         prep = Preprocessing.from_run(weights.run)
         metadata = prep.metadata() if prep is not None else {}
-    import time
-
-    print(f"exporting {net.name} with torch.onnx.export ...", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    export_onnx(net, out, weights.state_dict if weights is not None else None, args.seed,
-                metadata)
-    print(f"exported in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-
-
-FORMATS: dict[str, Callable[[argparse.Namespace, Path], None]] = {
-    ".py": _python, ".onnx": _onnx}
+    progress = stage_printer(sys.stderr)
+    used = export_onnx(net, out, weights.state_dict if weights is not None else None,
+                       args.seed, metadata, progress=progress)
+    progress(f"exported by the {used} exporter")
 
 
 def _command(args: argparse.Namespace) -> str:

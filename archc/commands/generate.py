@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import positive
-from .train import spec_flags
+from .options import add_spec_options, positive
 
 DESCRIPTION = ("Sample tokens after a prompt from a language model's weights (a run folder of "
                "`archc train SPEC --text FILE`) and print the text, byte by byte.")
@@ -24,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=positive, metavar="K",
                    help="sample among the K likeliest tokens only")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    spec_flags(p)
+    add_spec_options(p, input=False)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,8 +7,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from .. import outputs
 from ..errors import ArchcError, UsageError
 from .options import (
     ALL_LEVELS,
@@ -20,6 +23,9 @@ from .options import (
     load_from_args,
     load_with_weights,
 )
+
+if TYPE_CHECKING:
+    from ..graph import Network
 
 DESCRIPTION = ("Draw one node per layer, blocks as nested clusters, shapes on the edges. "
                "With no -o, print the DOT source. .dot needs nothing installed; .svg/.png/.pdf run "
@@ -37,8 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_options(p)
     add_weights_options(p)
     p.add_argument("-o", "--output", metavar="FILE",
-                   help="write FILE.dot, FILE.svg, FILE.png, FILE.pdf or FILE.html "
-                   "(default: DOT on stdout)")
+                   help=f"write {outputs.files('graph')} (default: DOT on stdout)")
     depth_option(p, "everything; for .svg/.png/.pdf, the deepest that can be viewed (at most "
                  "100 rows tall), saying so; .html opens at the deepest that fits the window; "
                  "`all` draws every layer", allow_all=True)
@@ -50,18 +55,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..emit.dot import EMITTERS, draw
-
     path = Path(args.output) if args.output is not None else None
     if args.format is not None:
         return _other_format(args, path)
+    if path is None:
+        return write_drawing(args, None)
+    # (the output is checked before the spec is loaded: arguments first)
+    write: Callable[[argparse.Namespace, Path], int] = outputs.lookup("graph", str(path)).write()
+    return write(args, path)
+
+
+def write_drawing(args: argparse.Namespace, path: Path | None) -> int:
+    """The diagram drawn by archc/emit/dot.py in the format of path's suffix (DOT on stdout
+    when there is no path)."""
+    from ..emit.dot import draw
+
     kind = path.suffix.lstrip(".").lower() if path is not None else "dot"
-    if kind not in EMITTERS:  # (before the spec is loaded: arguments first)
-        raise UsageError(f"-o {args.output}: unknown output type '{path and path.suffix}'",
-                         hint=f"use one of {', '.join('.' + k for k in EMITTERS)}")
-    if kind == "html":
-        assert path is not None
-        return _page(args, path)
     net, weights = load_with_weights(args)
     if weights is not None:  # the trained network (a run's --set and input), checked to fit
         fit_weights(net, weights)
@@ -76,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _viewable_depth(net) -> int | None:
+def _viewable_depth(net: Network) -> int | None:
     from ..emit.dot import fitting_depth
 
     fit = fitting_depth(net)
@@ -105,7 +114,7 @@ def _write(path: Path, data: bytes) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
-def _page(args: argparse.Namespace, path: Path) -> int:
+def write_page(args: argparse.Namespace, path: Path) -> int:
     """The page of the spec; of a spec with errors, the page of what is known, the failing
     node marked, and exit 1 after printing the errors as `check` does."""
     from ..emit.html import page
@@ -126,7 +135,7 @@ def _page(args: argparse.Namespace, path: Path) -> int:
     return 0
 
 
-def _known(args: argparse.Namespace):
+def _known(args: argparse.Namespace) -> Network | None:
     """As much of the network as expands (None if nothing does): each failing statement is
     left out and what follows it has unknown shapes."""
     from ..expand import expand_network

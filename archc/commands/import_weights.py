@@ -9,11 +9,11 @@ import argparse
 import sys
 
 from ..errors import ArchcErrors, UsageError
-from ..weights import FAMILIES, expected_shapes, family_for, map_state_dict, read_state_dict
+from ..weights import KEY_MAPS, expected_shapes, key_map_for, map_state_dict, read_state_dict
 from .options import add_spec_options, parse_input, parse_sets, print_errors
 
 DESCRIPTION = ("Rename a state_dict's keys onto the spec's module (per-network tables in "
-               "archc.weights.FAMILIES), check every key and shape, and write the spec's "
+               "archc.weights.KEY_MAPS), check every key and shape, and write the spec's "
                "state_dict. For a torchvision checkpoint as torch.hub saves it "
                "(resnet50-11ad3fa6.pth) SPEC and --set may be left out: the file name says "
                "which zoo member it is.")
@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "checkpoint files), then a .pth/.pt/.bin or .safetensors file")
     p.add_argument("-o", "--output", required=True, metavar="OUT.safetensors")
     add_spec_options(p)
-    p.add_argument("--family", choices=sorted(FAMILIES),
+    p.add_argument("--family", choices=sorted(KEY_MAPS),
                    help="rename table to use (default: the one named like the network)")
     p.add_argument("--rename", action="append", default=[], metavar="PATTERN=REPLACEMENT",
                    help="rename foreign keys matching the regex PATTERN (re.sub; \\1 for a "
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     *spec, weights = args.files
     name, sets = spec_for_checkpoint(spec[0] if spec else None, weights, parse_sets(args.set))
     net = load(name, sets, parse_input(args.input), args.network)
-    family = family_for(net, args.family, args.rename)
+    family = key_map_for(net, args.family, args.rename)
     state = read_state_dict(weights)
     try:
         mapped, report = map_state_dict(net, expected_shapes(net), state, family)

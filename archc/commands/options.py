@@ -4,55 +4,20 @@ value parsing, and printing diagnostics from the source store."""
 from __future__ import annotations
 
 import argparse
-import math
-import sys
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import ArchcError, UsageError
-from ..limits import MAX_DIM
+from ..errors import UsageError
+
+# (re-exported: every command declares and reads its options from here)
+from ..overrides import parse_input as parse_input
+from ..overrides import parse_sets as parse_sets
+from ..overrides import parse_value as parse_value
 from ..plugin_config import add_plugin_option
-from ..sources import errors_of, sources_of
+from ..sources import print_errors as print_errors
 
-
-def parse_value(text: str) -> Any:
-    """A --set value: integer, number, true/false, or a string."""
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    for kind in (int, float):
-        try:
-            value = kind(text)
-        except ValueError:  # also an integer of more than 4,300 digits
-            continue
-        if value != value or value in (math.inf, -math.inf):
-            raise UsageError(f"--set: '{text}' is not a finite number")
-        return value
-    return text
-
-
-def parse_sets(items: list[str] | None) -> dict[str, Any]:
-    out = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set expects key=value, got '{item}'")
-        out[key.strip()] = parse_value(value.strip())
-    return out
-
-
-def parse_input(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        dims = tuple(int(d) for d in text.lower().split("x"))
-    except ValueError:
-        dims = ()
-    if len(dims) not in (1, 2, 3) or min(dims) < 1:
-        raise UsageError(f"--input expects CxHxW (like 1x224x224), NxD (N tokens of D "
-                         f"features, like 196x768) or F, got '{text}'")
-    if max(dims) > MAX_DIM:
-        raise UsageError(f"--input {text}: each size must be at most {MAX_DIM}")
-    return dims
+if TYPE_CHECKING:
+    from ..graph import Network
+    from ..trained import Weights
 
 
 class Once(argparse.Action):
@@ -72,29 +37,25 @@ def add_spec_argument(p: argparse.ArgumentParser) -> None:
                    "(any name `archc list` prints)")
 
 
-def add_spec_options(p: Any) -> None:
-    """--input / --set / --network / --plugin, shared by every command that loads one spec."""
-    p.add_argument("--input", metavar="CxHxW", action=Once,
-                   help="override the spec's input shape")
-    p.add_argument("--set", action="append", metavar="K=V", help="set a network parameter")
+def add_spec_options(p: Any, input: bool = True) -> None:
+    """--input / --set / --network / --plugin: the one helper every command that loads one spec
+    declares them with (`train`, `eval` and `generate` without --input: a run fixes its input).
+    --set is a list, empty when not given."""
+    if input:
+        p.add_argument("--input", metavar="CxHxW", action=Once,
+                       help="override the spec's input shape")
+    p.add_argument("--set", action="append", default=[], metavar="K=V",
+                   help="set a network parameter (repeatable)")
     p.add_argument("--network", action=Once,
                    help="which network of the file (default: the first)")
     add_plugin_option(p)
 
 
-def load_from_args(args: argparse.Namespace):
+def load_from_args(args: argparse.Namespace) -> Network:
     """Load the spec named by args.spec with its --set/--input/--network options."""
     from .. import load
 
     return load(args.spec, parse_sets(args.set), parse_input(args.input), args.network)
-
-
-def print_errors(exc: ArchcError, limit: int | None = None, stream: IO[str] | None = None
-                 ) -> None:
-    """Render diagnostics like a compiler, from the texts the spec was loaded from."""
-    store = sources_of(exc)
-    for err in errors_of(exc)[:limit]:
-        print(store.render(err), file=stream or sys.stderr)
 
 
 def positive(text: str) -> int:
@@ -136,7 +97,7 @@ def add_weights_options(p: argparse.ArgumentParser, required: bool = False) -> N
                    "(default: best, else last)")
 
 
-def load_with_weights(args: argparse.Namespace):
+def load_with_weights(args: argparse.Namespace) -> tuple[Network, Weights | None]:
     """The spec of args (its --set/--input/--network) and the weights of --weights, if any:
     a run's recorded --set values, input shape and network fill in what the command line
     leaves out; a torchvision checkpoint's file name picks the zoo member."""
@@ -146,7 +107,8 @@ def load_with_weights(args: argparse.Namespace):
     return load(spec, sets, shape, network), weights
 
 
-def spec_with_weights(args: argparse.Namespace):
+def spec_with_weights(args: argparse.Namespace) -> tuple[
+        str, dict[str, Any], tuple[int, ...] | None, str | None, Weights | None]:
     """(spec, sets, input shape, network, weights or None) that `load_with_weights` loads."""
     sets, shape = parse_sets(args.set), parse_input(args.input)
     spec, network = args.spec, args.network
@@ -167,7 +129,7 @@ def spec_with_weights(args: argparse.Namespace):
     return spec, sets, shape, network, weights
 
 
-def fit_weights(net, weights) -> None:
+def fit_weights(net: Network, weights: Weights) -> None:
     """Check that `weights` fit `net` by name and shape (built on the meta device: no memory);
     raise ArchcErrors listing every misfit."""
     from ..weights import expected_shapes, map_state_dict

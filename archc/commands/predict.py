@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from ..weights import import_state_dict
 
     net, weights = load_with_weights(args)
+    assert weights is not None  # (--weights is required)
     files = _files(args.images)
     prep = Preprocessing.from_run(weights.run) if weights.run else None
     if prep is None:

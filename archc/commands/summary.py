@@ -108,10 +108,10 @@ def _si(n: float, unit: str = "") -> str:
 
 def _cells(r: Row, branches: bool) -> list[str]:
     name = "  " * (r.level + (r.branch is not None)) + r.name
-    label = r.label + (f" ×{r.repeat}" if r.repeat > 1 else "")
+    caption = r.caption + (f" ×{r.repeat}" if r.repeat > 1 else "")
     c = r.counts
     numbers = ["--"] * 3 if r.header else [f"{c.params:,}", f"{c.macs:,}", f"{c.activations:,}"]
-    return [name, label] + ([r.branch or ""] if branches else []) + [fmt_shape(r.output)] + numbers
+    return [name, caption, *([r.branch or ""] if branches else []), fmt_shape(r.output), *numbers]
 
 
 def print_summary(s: Summary, batch: int, dtype: str, notes: bool = False) -> None:

@@ -87,11 +87,11 @@ def _print(est: Estimate, rows: tuple[Row, ...], notes: bool) -> None:
     cells = []
     for r in rows:
         name = "  " * (r.level + (r.branch is not None)) + r.name
-        label = r.label + (f" ×{r.repeat}" if r.repeat > 1 else "")
+        caption = r.caption + (f" ×{r.repeat}" if r.repeat > 1 else "")
         kept = _share(est, r).at(est.batch)
         numbers = ["--", "--"] if r.header else \
             [fmt_bytes(kept), f"{100 * kept / whole:.1f}%" if kept else ""]
-        cells.append([name, label, fmt_shape(r.output), *numbers])
+        cells.append([name, caption, fmt_shape(r.output), *numbers])
     console.print(table(f"{est.name}: one training step, batch {est.batch}, {est.precision}, "
                         f"{est.optimizer}, {est.device}", ["layer", "op", "output",
                                                            "saved", "share"],

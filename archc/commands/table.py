@@ -5,7 +5,10 @@ can expand to 10^5 rows."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 RICH_ROWS = 1_000  # up to this many rows, rich draws the table (wraps to the terminal)
 
@@ -28,7 +31,7 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]],
 
 
 def _drawn(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]],
-           right: Sequence[str], title_left: bool):
+           right: Sequence[str], title_left: bool) -> Text:
     from rich.text import Text
 
     widths = [max(len(col), *(len(r[i]) for r in rows)) for i, col in enumerate(columns)]

@@ -10,8 +10,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from ..plugin_config import add_plugin_option
-from .options import Once, positive
+from .options import add_spec_options, positive
 
 DESCRIPTION = ("Train the network a spec describes with the spec's recipe (its train { } "
                "section); flags override the recipe.")
@@ -22,7 +21,7 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     data_flags(t)
     recipe_flags(t.add_argument_group("recipe (overrides the spec's train section)"))
     r = t.add_argument_group("run")
-    spec_flags(r)
+    add_spec_options(r, input=False)
     r.add_argument("--seed", type=int, help="seed for init, shuffling and dropout (default 0)")
     r.add_argument("--out", type=Path, help="run folder (default runs/NAME, then NAME-2, ...)")
     r.add_argument("--resume", nargs="?", const=True, default=None, metavar="RUN_DIR",
@@ -74,14 +73,6 @@ def recipe_flags(group: argparse._ActionsContainer) -> None:
                            help=field.description, **_flag_kwargs(field.annotation))
     group.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
                        help="any recipe key (repeatable)")
-
-
-def spec_flags(p: argparse._ActionsContainer) -> None:
-    p.add_argument("--set", action="append", default=[], metavar="K=V",
-                   help="set a network parameter (repeatable), as in `archc build`")
-    p.add_argument("--network", action=Once,
-                   help="which network of the file (default: the first)")
-    add_plugin_option(p)
 
 
 def data_flags(p: argparse.ArgumentParser) -> None:

@@ -72,7 +72,8 @@ class _Drawer:
         label = {} if self.forks.get(tail[0]) == tail[1] else {"label": " " + fmt_shape(tail[1])}
         self.edges.append((tail[0], dst, label))
 
-    def node(self, g: graphviz.Digraph, node_id: str, label: str | None = None, **attrs) -> None:
+    def node(self, g: graphviz.Digraph, node_id: str, label: str | None = None,
+             **attrs: str) -> None:
         g.node(node_id, label, **attrs)
         self.home[node_id] = g
 
@@ -89,7 +90,7 @@ class _Drawer:
     def expanded(self, level: int) -> bool:
         return self.depth is None or level + 1 < self.depth
 
-    def layer(self, g, n: Layer, prefix: str, level: int, tail: Tail) -> Tail:
+    def layer(self, g: graphviz.Digraph, n: Layer, prefix: str, level: int, tail: Tail) -> Tail:
         node_id, label = prefix + n.name, REGISTRY[n.op].caption(n.args)
         if not re.fullmatch(re.escape(n.op) + r"\d*", n.name):  # a name the spec chose
             label = f"{n.name}: {label}"
@@ -99,7 +100,7 @@ class _Drawer:
         self.edge(tail, node_id)
         return node_id, n.out_shape
 
-    def join(self, g, n: Join, prefix: str, level: int, tail: Tail) -> Tail:
+    def join(self, g: graphviz.Digraph, n: Join, prefix: str, level: int, tail: Tail) -> Tail:
         # A fork point inside the join's scope keeps an identity shortcut in its block's
         # cluster, and starts the branches side by side.
         node_id, fork = prefix + n.name, f"{prefix}{n.name}/fork"
@@ -124,13 +125,13 @@ class _Drawer:
                     same.node(head)
         return node_id, n.out_shape
 
-    def scope(self, g, n: Scope, prefix: str, level: int, tail: Tail) -> Tail:
+    def scope(self, g: graphviz.Digraph, n: Scope, prefix: str, level: int, tail: Tail) -> Tail:
         qual = prefix + n.name
         with g.subgraph(name=f"cluster_{qual}") as c:
             c.attr(label=_scope_title(qual, n), tooltip=qual, **_CLUSTER)
             return self.seq(c, n.items, qual + ".", level + 1, tail)
 
-    def collapsed(self, g, run: list[Node], prefix: str, tail: Tail) -> Tail:
+    def collapsed(self, g: graphviz.Digraph, run: list[Node], prefix: str, tail: Tail) -> Tail:
         first = run[0]
         assert isinstance(first, Scope)
         node_id = prefix + first.name

@@ -6,9 +6,9 @@ item per line with a trailing comma, each item split the same way."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from typing import Any
+
+from ..literals import literal as literal  # (its home: ops' Source writes it too)
 
 WIDTH = 88  # ruff's and Black's default line length
 INDENT = "    "
@@ -37,23 +37,6 @@ Expr = str | Kw | Bracket
 
 def call(head: str, *items: Expr, **kwargs: Expr) -> Bracket:
     return Bracket(head, (*items, *(Kw(k, v) for k, v in kwargs.items())))
-
-
-def literal(value: Any) -> str:
-    """A value as Python source: True, None, 3, 1e-05, "text", (1, 1)."""
-    if value is None or isinstance(value, (bool, int)):
-        return repr(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, str):  # ruff's quotes: double, unless that needs more escapes
-        text = json.dumps(value, ensure_ascii=False)
-        if '"' in value and "'" not in value and "\\" not in value:
-            return f"'{value}'"
-        return text
-    if isinstance(value, tuple):
-        inner = ", ".join(literal(v) for v in value)
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    raise TypeError(f"no source literal for {type(value).__name__} {value!r}")
 
 
 def flat(e: Expr) -> str:

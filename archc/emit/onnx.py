@@ -1,14 +1,23 @@
 """Stage 3, resolved graph -> ONNX (`archc export SPEC -o model.onnx`): the module archc.build
 makes, exported by torch.onnx.export with a dynamic batch axis and the spec's input shape,
 weights from a state_dict file or initialised with a seed, then checked with onnx.checker.
-The ONNX packages are the optional extra `archc[onnx]`."""
+The ONNX packages are the optional extra `archc[onnx]`.
+
+Two exporters: torch.onnx's TorchScript one (`dynamo=False`) and its torch.export one
+(`dynamo=True`). Both give models onnxruntime runs equal to the module (tests/onnx_check.py);
+the TorchScript one takes a third of the CPU time (BENCHMARKS.md, `bench/onnx_speed.py`:
+EfficientNet-B0 3.8 s against 12.3 s), so it goes first and the other is the fallback for a
+module it cannot trace (it is deprecated in torch and may leave)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import os
-from collections.abc import Mapping
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,30 +25,47 @@ from ..errors import ArchcError, UsageError
 from ..graph import Network
 
 EXTRA_HINT = "pip install 'archc[onnx]'   (onnx, onnxscript; onnxruntime to run the model)"
+OPSET = 18  # of the TorchScript exporter (the dynamo one writes its own default, 20)
 
 
 def require_onnx() -> None:
     """Fail with a usage message, not a traceback, when the ONNX packages are missing."""
-    for name in ("onnx", "onnxscript"):
-        try:
-            __import__(name)
-        except ImportError:
+    from importlib.util import find_spec
+
+    for name in ("onnx", "onnxscript"):  # found, not imported: onnxscript alone takes 1-2 s
+        if find_spec(name) is None:
             raise UsageError(f"exporting ONNX needs the '{name}' package, which is not "
-                             "installed", hint=EXTRA_HINT) from None
+                             "installed", hint=EXTRA_HINT)
+
+
+Progress = Callable[[str], None]
+
+
+def _silent(stage: str) -> None:
+    pass
 
 
 def export_onnx(net: Network, path: str | Path,
                 weights: str | Path | Mapping[str, Any] | None = None, seed: int = 0,
-                metadata: Mapping[str, str] | None = None) -> None:
+                metadata: Mapping[str, str] | None = None, exporter: str = "auto",
+                progress: Progress = _silent) -> str:
     """Write `net` as an ONNX model to `path` (input 'input': N x C x H x W, N dynamic), its
-    weights a file's or a state_dict's (else a seeded init), `metadata` as metadata_props."""
+    weights a file's or a state_dict's (else a seeded init), `metadata` as metadata_props.
+    `exporter`: 'torchscript', 'dynamo', or 'auto' (TorchScript, else dynamo where
+    TorchScript fails). `progress` is called with each stage as it starts. Returns the name
+    of the exporter that wrote the file."""
     require_onnx()
+    if exporter not in ("auto", *EXPORTERS):
+        raise UsageError(f"unknown ONNX exporter '{exporter}'",
+                         hint=f"one of auto, {', '.join(EXPORTERS)}")
+    progress("importing torch and onnx")
     import onnx
     import torch
 
     from .. import build
     from ..weights import read_state_dict
 
+    progress(f"building {net.name}")
     torch.manual_seed(seed)
     model = build(net).eval()
     if weights is not None:
@@ -52,26 +78,106 @@ def export_onnx(net: Network, path: str | Path,
     from .torch import example_input
 
     example = example_input(net.input_shape, 2)
-    batch = torch.export.Dim("batch", min=1)
-    log = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            program = torch.onnx.export(model, (example,), dynamo=True, input_names=["input"],
-                                        output_names=["output"],
-                                        dynamic_shapes=({0: batch},), external_data=False)
-    except Exception as exc:  # the exporter's own failure, with its log
-        raise ArchcError(f"torch.onnx.export failed: {exc}\n{log.getvalue()[-2000:]}") \
-            from None
-    assert program is not None
     tmp = Path(f"{path}.tmp{os.getpid()}")
     try:
-        program.save(str(tmp))
+        used = _export(model, example, tmp, exporter, progress)
+        progress("checking with onnx.checker")
         if metadata:
             _add_metadata(tmp, metadata)
         onnx.checker.check_model(str(tmp), full_check=True)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    return used
+
+
+def _export(model: Any, example: Any, path: Path, exporter: str, progress: Progress) -> str:
+    """Run the chosen exporter (or, for 'auto', the first that succeeds) into `path`."""
+    import torch
+
+    names = list(EXPORTERS) if exporter == "auto" else [exporter]
+    failures = []
+    threads = torch.get_num_threads()
+    for name in names:
+        progress(f"exporting with torch.onnx ({name} exporter)")
+        # Tracing runs the forward once, on an example batch: no autograd graph is needed, and
+        # one thread does it in a quarter of the CPU time of all cores contending on a busy
+        # machine (bench/onnx_speed.py: 0.6 s against 2.4-3.7 s for EfficientNet-B0).
+        torch.set_num_threads(1)
+        log: list[str] = []
+        try:
+            with _captured(log), warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                EXPORTERS[name](model, example, path)
+            return name
+        except Exception as exc:  # the exporter's own failure, with its log
+            failures.append(f"{name}: {exc}\n{''.join(log)[-2000:]}")
+            path.unlink(missing_ok=True)
+        finally:
+            torch.set_num_threads(threads)
+    raise ArchcError("torch.onnx.export failed: " + "\n".join(failures))
+
+
+@contextlib.contextmanager
+def _captured(log: list[str]) -> Iterator[None]:
+    """What the exporter prints, into `log`: Python's prints and warnings, and what torch's
+    C++ writes to the file descriptors themselves (the TorchScript exporter's graph dump
+    when it fails), which a caller reading stdout (tests/onnx_check.py) must not see."""
+    import tempfile
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            with contextlib.redirect_stdout(io.StringIO()) as out, \
+                    contextlib.redirect_stderr(out):
+                try:
+                    yield
+                finally:
+                    log.append(out.getvalue())
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            sink.seek(0)
+            log.append(sink.read().decode(errors="replace"))
+
+
+def _torchscript(model: Any, example: Any, path: Path) -> None:
+    import torch
+
+    torch.onnx.export(model, (example,), str(path), dynamo=False, input_names=["input"],
+                      output_names=["output"], opset_version=OPSET,
+                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+
+
+def _dynamo(model: Any, example: Any, path: Path) -> None:
+    import torch
+
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.onnx.export(model, (example,), dynamo=True, input_names=["input"],
+                                output_names=["output"], dynamic_shapes=({0: batch},),
+                                external_data=False)
+    assert program is not None
+    program.save(str(path))
+
+
+EXPORTERS: dict[str, Callable[[Any, Any, Path], None]] = {
+    "torchscript": _torchscript, "dynamo": _dynamo}
+
+
+def stage_printer(stream: Any) -> Progress:
+    """A `progress` that prints each stage on `stream` with the time since the first one."""
+    start = time.perf_counter()
+
+    def show(stage: str) -> None:
+        print(f"[{time.perf_counter() - start:5.1f} s] {stage}", file=stream, flush=True)
+
+    return show
 
 
 def _few(keys: list[str]) -> str:

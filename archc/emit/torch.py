@@ -19,6 +19,7 @@ from torch import fx, nn
 from .. import joins
 from ..graph import Ids, Join, Layer, Network, Node, Scope, Shape
 from ..ids import tied
+from ..inplace import in_place
 from ..ops import REGISTRY
 from ..work import paused_gc
 
@@ -77,20 +78,29 @@ def _scope_module(scope: Scope) -> nn.Module:
 
 
 def _emit_seq(items: tuple[Node, ...], x: fx.Node, graph: fx.Graph, root: nn.Module) -> fx.Node:
-    for node in items:
-        x = _EMIT[type(node)](node, x, graph, root)
+    for node, inplace in zip(items, in_place(items), strict=True):  # only layers run in place
+        x = _EMIT[type(node)](node, x, graph, root, inplace)
     return x
 
 
-def _emit_layer(layer: Layer, x, graph, root) -> fx.Node:
+def _emit_layer(layer: Layer, x, graph, root, inplace: bool = False) -> fx.Node:
+    op = REGISTRY[layer.op]
+    if op.inline:  # a parameter of this scope, named after the layer (emit/layers.Inline)
+        inline = op.torch(layer.args, layer.in_shape, layer.out_shape)
+        root.register_parameter(layer.name, inline.tensor)
+        return graph.call_function(inline.fn, (x, graph.get_attr(layer.name)))
+    root.add_module(layer.name, _layer_module(layer, inplace))
+    return graph.call_module(layer.name, (x,))
+
+
+def _layer_module(layer: Layer, inplace: bool) -> nn.Module:
+    """The layer's module, overwriting its input where archc/inplace.py says it may."""
     op = REGISTRY[layer.op]
     module = op.torch(layer.args, layer.in_shape, layer.out_shape)
-    if op.inline:  # a parameter of this scope, named after the layer (emit/layers.Inline)
-        root.register_parameter(layer.name, module.tensor)
-        return graph.call_function(module.fn, (x, graph.get_attr(layer.name)))
     module.archc_op = op.name  # what init_weights and the exporters read back
-    root.add_module(layer.name, module)
-    return graph.call_module(layer.name, (x,))
+    if inplace:
+        module.inplace = True
+    return module
 
 
 def init_weights(model: nn.Module, how: str) -> None:
@@ -129,12 +139,9 @@ def _sequence_class(name: str) -> type[ArchcSequence]:
 
 def _sequence(scope: Scope) -> ArchcSequence:
     module = _sequence_class(_class_name(scope))()
-    for node in scope.items:
+    for node, inplace in zip(scope.items, in_place(scope.items), strict=True):
         if isinstance(node, Layer):
-            op = REGISTRY[node.op]
-            layer = op.torch(node.args, node.in_shape, node.out_shape)
-            layer.archc_op = op.name
-            module.add_module(node.name, layer)
+            module.add_module(node.name, _layer_module(node, inplace))
         elif isinstance(node, Scope):
             child = _passthrough(_class_name(node))() if not node.items else _scope_module(node)
             module.add_module(node.name, child)
@@ -154,13 +161,13 @@ def _passthrough(name: str) -> type[Passthrough]:
     return type(name, (Passthrough,), {})
 
 
-def _emit_scope(scope: Scope, x, graph, root) -> fx.Node:
+def _emit_scope(scope: Scope, x, graph, root, inplace: bool = False) -> fx.Node:
     module = _passthrough(_class_name(scope))() if not scope.items else _scope_module(scope)
     root.add_module(scope.name, module)
     return graph.call_module(scope.name, (x,))
 
 
-def _emit_join(join: Join, x, graph, root) -> fx.Node:
+def _emit_join(join: Join, x, graph, root, inplace: bool = False) -> fx.Node:
     record = joins.lookup(join.op)
     ins = record.inputs.torch(graph, x, len(join.branches))
     outs = [_emit_seq(branch, i, graph, root) for branch, i in zip(join.branches, ins, strict=True)]

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import ast
+from ..errors import Span
 from ..joins import lookup as join
 from ..syntax import OR
 from ..trivia import Comment, Pos, Trivia
@@ -27,11 +28,11 @@ _HEADS = (ast.Use, ast.Requires)  # the lines that open a file, a blank line aft
 _COMPOUND = (ast.Group, ast.Branches, ast.Cond, ast.Loop, ast.Recipe)
 
 
-def _start(span) -> Pos:
+def _start(span: Span) -> Pos:
     return (span.line, span.col)
 
 
-def _end(span) -> Pos:
+def _end(span: Span) -> Pos:
     return (span.end_line, span.end_col)
 
 
@@ -39,7 +40,7 @@ def _label(node: ast.Labelled) -> str:
     return label(node.label) + ": "
 
 
-def _is_run(node) -> bool:
+def _is_run(node: Any) -> bool:
     """A layer call (labelled or repeated), `input` or `expect`: may share a line."""
     if isinstance(node, ast.Labelled):
         node = node.unit
@@ -70,7 +71,7 @@ class Printer:
         return render(place_trailing(lines, rest))
 
     # -- where things are
-    def start(self, node) -> Pos:
+    def start(self, node: Any) -> Pos:
         at = _start(node.span)
         keyword = _KEYWORD.get(type(node))
         if keyword is not None:
@@ -129,7 +130,7 @@ class Printer:
         out: list[Line] = []
         prev, prev_line, cur, tall = None, lo[0], lo, False
 
-        def separated(node) -> bool:
+        def separated(node: Any) -> bool:
             return top and prev is not None and (
                 (isinstance(prev, ast.Definition) and tall)
                 or (isinstance(prev, _HEADS) and not isinstance(node, _HEADS)))
@@ -161,17 +162,17 @@ class Printer:
             out.append(Line(0, ""))
 
     # -- statements
-    def stmt(self, node, depth: int, ext: Extent) -> list[Line]:
+    def stmt(self, node: Any, depth: int, ext: Extent) -> list[Line]:
         printer = _STMT.get(type(node))
         if printer is None:
             raise AssertionError(f"fmt: no printer for {type(node).__name__}")
         return printer(self, node, depth, ext)
 
-    def _simple_stmt(self, node, depth: int, ext: Extent) -> list[Line]:
+    def _simple_stmt(self, node: Any, depth: int, ext: Extent) -> list[Line]:
         return [Line(depth, self.simple(node), source_lines(ext[0][0], ext[1][0]),
                      run=_is_run(node))]
 
-    def simple(self, node) -> str:
+    def simple(self, node: Any) -> str:
         """A statement that prints on one line."""
         printer = _SIMPLE.get(type(node))
         if printer is None:
@@ -192,7 +193,7 @@ class Printer:
             return self.compound(node.unit, depth, "", " * " + self.x.count(node.count), ext)
         return self._simple_stmt(node, depth, ext)
 
-    def _compound_stmt(self, node, depth: int, ext: Extent) -> list[Line]:
+    def _compound_stmt(self, node: Any, depth: int, ext: Extent) -> list[Line]:
         return self.compound(node, depth, "", "", ext)
 
     def _definition(self, node: ast.Definition, depth: int, ext: Extent) -> list[Line]:
@@ -227,7 +228,8 @@ class Printer:
         return out
 
     # -- compound statements: groups, joins, conditionals, loops, recipes
-    def compound(self, node, depth: int, prefix: str, suffix: str, ext: Extent) -> list[Line]:
+    def compound(self, node: Any, depth: int, prefix: str, suffix: str, ext: Extent
+                 ) -> list[Line]:
         if isinstance(node, ast.Branches):
             return self.branches(node, depth, prefix, suffix, ext)
         return self.bodies(_PARTS[type(node)](self, node), depth, prefix, suffix, ext,

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any, Generic, TypeVar
 
 from .. import ast, driver, graph
 from ..driver import run  # noqa: F401  (all stages at once: tests, the benchmark)
@@ -21,6 +22,7 @@ from ..program import Program
 from ..stats import Counts, count
 
 PRELUDE = "<prelude>"  # the path the compiler gives the prelude's spans
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=256)
@@ -58,6 +60,10 @@ def parse_by_definition(text: str, path: str) -> ast.Module:
     return ast.Module(path, tuple(uses), tuple(definitions), requires=tuple(requires))
 
 
+# One network's index: each statement's span -> the nodes it made, with their qualified names
+Made = dict[Span, list[tuple[str, graph.Node]]]
+
+
 @dataclass
 class Analysis:
     """Everything the features need about one version of one document."""
@@ -69,8 +75,15 @@ class Analysis:
     module: ast.Module | None  # None when the text does not parse
     networks: dict[str, graph.Network] = field(default_factory=dict)
     errors: list[tuple[ArchcError, str | None]] = field(default_factory=list)  # (error, network)
-    made: dict[Span, list[tuple[str, graph.Node]]] = field(default_factory=dict)  # see nodes()
-    _counts: dict[int, Counts | None] = field(default_factory=dict)
+    # each network's index: statement span -> the nodes it made (see nodes())
+    parts: list[Made] = field(default_factory=list)
+    # counts of the nodes asked about, by id, with the node (its id stays its own)
+    _counts: Remembered[tuple[graph.Node, Counts | None]] = \
+        field(default_factory=lambda: Remembered())
+    # what a feature derived from one statement's nodes (archc/lsp/hints.py), by the
+    # statement's id: (the statement, the node lists it read, the result); see derived()
+    _derived: Remembered[tuple[ast.Stmt, list[list[tuple[str, graph.Node]]], Any]] = \
+        field(default_factory=lambda: Remembered())
 
     @property
     def parsed(self) -> bool:
@@ -79,18 +92,34 @@ class Analysis:
     def nodes(self, span: Span) -> list[tuple[str, graph.Node]]:
         """The resolved nodes a statement made, with their qualified names (`net.layer2.0`),
         one per time it ran: a block body runs once per call, a repetition once per instance."""
-        return self.made.get(span, [])
+        found = [part[span] for part in self.parts if span in part]
+        return found[0] if len(found) == 1 else [x for nodes in found for x in nodes]
+
+    def derived(self, st: ast.Stmt, make: Callable[[], T]) -> T:
+        """`make()`, a function of the statement and the nodes it made only, remembered from
+        the document's last analyses while the statement is the same AST object and its node
+        lists the same objects (its networks were not expanded again)."""
+        lists = [part[st.span] for part in self.parts if st.span in part]
+        hit = self._derived.get(id(st))
+        if hit is not None and hit[0] is st and len(hit[1]) == len(lists) and all(
+                a is b for a, b in zip(hit[1], lists, strict=True)):
+            return hit[2]
+        value = make()
+        self._derived.put(id(st), (st, lists, value))
+        return value
 
     def counts(self, node: graph.Node) -> Counts | None:
         """Parameters and MACs of a node; None where a shape inside it is unknown (after a
         layer that failed)."""
-        key = id(node)
-        if key not in self._counts:
-            try:
-                self._counts[key] = count(node)
-            except TypeError:  # a shape is None: the counting rules need sizes
-                self._counts[key] = None
-        return self._counts[key]
+        hit = self._counts.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        try:
+            value: Counts | None = count(node)
+        except TypeError:  # a shape is None: the counting rules need sizes
+            value = None
+        self._counts.put(id(node), (node, value))
+        return value
 
     def modules(self) -> list[ast.Module]:
         """The parsed files this document sees: itself and what it `use`s (not the prelude)."""
@@ -107,12 +136,53 @@ class Analysis:
 Stages = Generator[None, None, Analysis]
 
 
+V = TypeVar("V")
+
+
+class Remembered(Generic[V]):
+    """A dict of this analysis' entries, falling back to the last analysis' (an entry read
+    from there is carried over): what the analyses of one document remember lives two
+    generations at most, so the nodes of networks an edit replaced are let go."""
+
+    def __init__(self, previous: Remembered[V] | None = None) -> None:
+        self.now: dict[int, V] = {}
+        self.previous = previous.now if previous is not None else {}
+
+    def get(self, key: int) -> V | None:
+        hit = self.now.get(key)
+        if hit is None:
+            hit = self.previous.get(key)
+            if hit is not None:
+                self.now[key] = hit
+        return hit
+
+    def put(self, key: int, value: V) -> None:
+        self.now[key] = value
+
+
+@dataclass
+class Kept:
+    """What one document's analyses hand on to the next (the server keeps one per document,
+    beside the driver's Memo): each network's index, the counts asked for and the hints,
+    keyed by the very network, node and statement objects, which the Memo and the parse
+    cache hand back unchanged for everything an edit did not touch. So an edit re-indexes,
+    re-counts and re-hints only the networks it re-expanded; only the last analysis' indexes
+    are kept, and its counts and hints (Remembered), nothing older."""
+
+    index: dict[int, tuple[graph.Network, Made]] = field(default_factory=dict)
+    counts: Remembered[tuple[graph.Node, Counts | None]] = field(
+        default_factory=lambda: Remembered())
+    derived: Remembered[tuple[ast.Stmt, list[list[tuple[str, graph.Node]]], Any]] = field(
+        default_factory=lambda: Remembered())
+
+
 def analyze(path: str, text: str, version: int | None,
             parse_file: Callable[[str, str], ast.Module] = parse_by_definition,
-            memo: driver.Memo | None = None) -> Stages:
+            memo: driver.Memo | None = None, kept: Kept | None = None) -> Stages:
     """Analyse one document through the compiler's one driver (archc/driver.py), yielding
     between its stages so that a caller can drop the work when a newer edit arrives; the same
-    diagnostics as `archc check`. Returns the Analysis."""
+    diagnostics as `archc check`. `memo` and `kept`: what the document's last analysis
+    computed, reused where nothing it read changed. Returns the Analysis."""
     parsed: dict[str, ast.Module] = {}
 
     def parse_and_keep(text: str, file: str) -> ast.Module:
@@ -120,16 +190,24 @@ def analyze(path: str, text: str, version: int | None,
         return parsed[file]
 
     done = yield from driver.stages(path, text, parse_file=parse_and_keep, memo=memo)
-    result = Analysis(path, text, version, done.program, parsed.get(path),
-                      networks=done.networks, errors=done.diagnostics)
+    kept = kept if kept is not None else Kept()
+    index = {}
     for net in done.networks.values():
-        _index(net, result.made)
-    return result
+        old = kept.index.get(id(net))
+        index[id(net)] = old if old is not None and old[0] is net else (net, _index(net))
+    kept.index = index
+    kept.counts, kept.derived = Remembered(kept.counts), Remembered(kept.derived)
+    return Analysis(path, text, version, done.program, parsed.get(path),
+                    networks=done.networks, errors=done.diagnostics,
+                    parts=[made for _, made in index.values()], _counts=kept.counts,
+                    _derived=kept.derived)
 
 
-def _index(net: graph.Network, made: dict[Span, list[tuple[str, graph.Node]]]) -> None:
+def _index(net: graph.Network) -> Made:
+    made: Made = {}
     for qual, node in graph.walk(net.root.items):
         made.setdefault(node.span, []).append((qual, node))
+    return made
 
 
 # ----------------------------------------------------------------------------- stale positions

@@ -9,6 +9,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from .. import ast
 from ..errors import ArchcError, Span
 from . import complete, hints, hover, navigate
 from .analysis import Analysis
@@ -113,7 +114,8 @@ async def on_hover(ls: ArchcServer, params: T.HoverParams) -> T.Hover | None:
                    _range(ls, span, a, text, ls.state(uri).path))
 
 
-async def _typing_at(ls: ArchcServer, uri: str, position: T.Position):
+async def _typing_at(ls: ArchcServer, uri: str, position: T.Position
+                     ) -> tuple[str, int, int, dict[str, ast.Definition], Any]:
     """What completion and signature help read: the latest text (half-typed is fine), the
     cursor in server coordinates, the blocks of the last analysis, and the locator."""
     text, a = await ls.latest(uri)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 from lsprotocol import types
 
@@ -39,7 +40,7 @@ def hints(a: Analysis) -> list[Hint]:
     out = []
     for st, always in found:
         if always or last[st.span.end_line] == st.span.end_col:
-            hint = _hint(st, a)
+            hint = a.derived(st, partial(_hint, st, a))
             if hint is not None:
                 out.append(hint)
     return out

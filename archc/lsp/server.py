@@ -13,6 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -21,7 +22,7 @@ from pygls.lsp.server import LanguageServer
 from .. import __version__
 from ..driver import Memo
 from ..errors import Span
-from .analysis import Analysis, LineMap, Stages, analyze
+from .analysis import Analysis, Kept, LineMap, Stages, analyze
 from .convert import Locator, uri_to_path
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class DocState:
     task: asyncio.Task | None = None
     stop: threading.Event = field(default_factory=threading.Event)  # of the running analysis
     memo: Memo = field(default_factory=Memo)  # the networks of the last analysis (driver.py)
+    kept: Kept = field(default_factory=Kept)  # its indexes and counts (analysis.py)
 
 
 class ArchcServer(LanguageServer):
@@ -83,7 +85,7 @@ class ArchcServer(LanguageServer):
         try:
             result = await loop.run_in_executor(self.analysis_pool, _run_stages,
                                                 analyze(st.path, text, version,
-                                                        memo=st.memo), stop)
+                                                        memo=st.memo, kept=st.kept), stop)
         except Exception as exc:  # a compiler bug: report it, keep what the editor shows
             self.report_server_error(exc, None)
             return
@@ -122,7 +124,7 @@ class ArchcServer(LanguageServer):
                 out.append(st.uri)
         return out
 
-    def report_server_error(self, error: Exception, source) -> None:
+    def report_server_error(self, error: Exception, source: Any) -> None:
         log.error("archc lsp: %s", error, exc_info=error)
         self.window_log_message(types.LogMessageParams(types.MessageType.Error,
                                                        f"archc lsp: internal error: {error}"))

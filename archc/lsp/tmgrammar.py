@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from ..evaluate import FUNCTIONS
@@ -62,7 +63,7 @@ SCOPES = {
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 
 
-def _words(words) -> str:
+def _words(words: Iterable[str]) -> str:
     return r"\b(?:" + "|".join(sorted(map(re.escape, words), key=lambda w: (-len(w), w))) + r")\b"
 
 

@@ -12,10 +12,12 @@ Reading trusts nothing: the index is validated, may only name a plain file of th
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
 import stat
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -247,3 +249,42 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, index: dict[str, Any],
     for idx, scalars in meta.get("scalars", {}).items():
         state.setdefault(int(idx), {}).update(scalars)
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def run_dir(args: argparse.Namespace, name: str) -> Path:
+    """The run folder: --resume's, --out (refused if it holds a run and not resuming), or
+    runs/NAME, runs/NAME-2, ... (the latest to resume); created and proven writable."""
+    if isinstance(args.resume, str):
+        return Path(args.resume)
+    if args.out is not None:
+        if not args.resume and (args.out / INDEX).exists():
+            raise TrainError(f"{args.out} already holds a run",
+                             hint="pass --resume to continue it, or another --out")
+        return writable(args.out)
+    base = Path("runs") / name
+    candidates = [base, *sorted(base.parent.glob(f"{name}-*"))]
+    existing = [p for p in candidates if (p / INDEX).exists()]
+    if args.resume:
+        if not existing:
+            raise TrainError(f"no run of {name} to resume under runs/", hint="pass --out")
+        return max(existing, key=lambda p: (p / INDEX).stat().st_mtime)
+    n = 1
+    while (base if n == 1 else base.with_name(f"{name}-{n}")).joinpath(INDEX).exists():
+        n += 1
+    return writable(base if n == 1 else base.with_name(f"{name}-{n}"))
+
+
+def writable(folder: Path) -> Path:
+    """Create the run folder now, and prove it writable, so a bad --out fails before training."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".archc-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            reason = "a file is in the way (the run folder, or a folder above it, is a file)"
+        raise TrainError(f"{folder}: cannot write the run folder ({reason})",
+                         hint="pass --out with a folder you can write") from None
+    return folder

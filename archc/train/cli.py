@@ -9,15 +9,13 @@ is imported inside the command functions.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from archc.errors import ArchcError
 from archc.recipe import Recipe, RecipeError, make_recipe
-from archc.train.config import TrainError, parse_assignment
+from archc.train.config import TrainError, cli_recipe
 from archc.train.data import Data, load_data
 
 # What a resumed run may not change: what the data is, and what the weights and optimizer
@@ -27,7 +25,7 @@ FIXED_ON_RESUME = {"dataset", "resize", "normalize", "mean", "std", "init", "opt
 
 def report_error(exc: ArchcError) -> int:
     """Print like the rest of archc (with the source line when the error points into a spec)."""
-    from archc.commands.options import print_errors
+    from archc.sources import print_errors
 
     print_errors(exc)
     return 1
@@ -51,14 +49,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return report_error(exc)
 
 
-def _cli_recipe(args: argparse.Namespace) -> dict[str, Any]:
-    from archc.recipe import RECIPE_KEYS
-
-    flags = {k: getattr(args, k) for k in RECIPE_KEYS if getattr(args, k, None) is not None}
-    flags.update(parse_assignment(s) for s in args.recipe)
-    return flags
-
-
 def _resume_recipe(stored: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
     for key, value in flags.items():
         if key in FIXED_ON_RESUME and stored.get(key) != value:
@@ -77,9 +67,9 @@ def train(args: argparse.Namespace) -> int:
     from archc.train.report import book_lines
     from archc.train.source import load_model
 
-    flags = _cli_recipe(args)
+    flags = cli_recipe(args)
     src = load_model(args.spec, args.set, args.network)
-    run_dir = _run_dir(args, src.name)
+    run_dir = checkpoint.run_dir(args, src.name)
     seed = 0 if args.seed is None else args.seed
     if args.resume:
         stored = checkpoint.read_index(run_dir)[1]
@@ -161,45 +151,6 @@ def _network_shape(recipe: Recipe, data: Data) -> tuple[int, int, int]:
     if h != w and recipe.random_resized_crop:
         raise RecipeError("train: random_resized_crop needs resize with non-square images")
     return c, h, w
-
-
-def _run_dir(args: argparse.Namespace, name: str) -> Path:
-    from archc.train import checkpoint
-
-    if isinstance(args.resume, str):
-        return Path(args.resume)
-    if args.out is not None:
-        if not args.resume and (args.out / checkpoint.INDEX).exists():
-            raise TrainError(f"{args.out} already holds a run",
-                             hint="pass --resume to continue it, or another --out")
-        return _writable(args.out)
-    base = Path("runs") / name
-    candidates = [base, *sorted(base.parent.glob(f"{name}-*"))]
-    existing = [p for p in candidates if (p / checkpoint.INDEX).exists()]
-    if args.resume:
-        if not existing:
-            raise TrainError(f"no run of {name} to resume under runs/", hint="pass --out")
-        return max(existing, key=lambda p: (p / checkpoint.INDEX).stat().st_mtime)
-    n = 1
-    while (base if n == 1 else base.with_name(f"{name}-{n}")).joinpath(checkpoint.INDEX).exists():
-        n += 1
-    return _writable(base if n == 1 else base.with_name(f"{name}-{n}"))
-
-
-def _writable(folder: Path) -> Path:
-    """Create the run folder now, and prove it writable, so a bad --out fails before training."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".archc-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        if isinstance(exc, (FileExistsError, NotADirectoryError)):
-            reason = "a file is in the way (the run folder, or a folder above it, is a file)"
-        raise TrainError(f"{folder}: cannot write the run folder ({reason})",
-                         hint="pass --out with a folder you can write") from None
-    return folder
 
 
 def evaluate_checkpoint(args: argparse.Namespace) -> int:

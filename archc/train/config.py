@@ -3,6 +3,7 @@ the training error kinds, and `--recipe key=value` parsing."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from archc.errors import ArchcError
@@ -31,3 +32,12 @@ def parse_assignment(text: str) -> tuple[str, Any]:
         except ValueError:
             pass
     return key.strip(), raw
+
+
+def cli_recipe(args: argparse.Namespace) -> dict[str, Any]:
+    """The recipe keys the command line sets: one flag per key, then each --recipe K=V."""
+    from archc.recipe import RECIPE_KEYS
+
+    flags = {k: getattr(args, k) for k in RECIPE_KEYS if getattr(args, k, None) is not None}
+    flags.update(parse_assignment(s) for s in args.recipe)
+    return flags

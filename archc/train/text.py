@@ -124,7 +124,8 @@ def _held_out_loss(model: torch.nn.Module, ids: torch.Tensor, n: int, batch: int
 def train_text(args: argparse.Namespace) -> int:
     """The run: check, train, print loss and perplexity per epoch, save."""
     from archc import build
-    from archc.train.cli import _cli_recipe, _run_dir
+    from archc.train.checkpoint import run_dir as run_folder
+    from archc.train.config import cli_recipe
     from archc.train.dist import World
     from archc.train.loop import resolve_device
 
@@ -139,7 +140,7 @@ def train_text(args: argparse.Namespace) -> int:
     if int(ids.max()) >= vocab:
         raise TrainError(f"--text {args.text}: holds id {int(ids.max())}, the network's "
                          f"vocabulary is {vocab}", hint="raise the vocab of `input tokens`")
-    recipe = make_recipe(net.recipe, _cli_recipe(args), source=f"{args.spec}: train")
+    recipe = make_recipe(net.recipe, cli_recipe(args), source=f"{args.spec}: train")
     seed = 0 if args.seed is None else args.seed
     torch.manual_seed(seed)
     device = resolve_device(args.device, World())
@@ -150,7 +151,7 @@ def train_text(args: argparse.Namespace) -> int:
     opt = _optimizer(model, recipe)
     amp = torch.bfloat16 if device.type == "cuda" and recipe.precision != "fp32" else None
     gen = torch.Generator().manual_seed(seed)
-    run_dir = _run_dir(args, net.name)
+    run_dir = run_folder(args, net.name)
     say = (lambda s: None) if args.quiet else print
     say(f"{len(train_ids):,} training tokens, {len(held_ids):,} held out; windows of {n}, "
         f"{steps} steps an epoch")

@@ -1,0 +1,138 @@
+"""In-place activations (archc/inplace.py): where the graph lets an activation overwrite its
+input, as torchvision's Conv2dNormActivation does, and nowhere else; what torch's in-place
+kernels keep for backward (the records' `inplace` rules, byte for byte); and, for every
+network of every bundled spec (the zoo's default members among them), the same outputs and
+gradients as the same model with every activation out of place (fp64, eval and train)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import archc
+from archc.emit.torch import example_input
+from archc.graph import Layer, walk
+from archc.inplace import in_place
+from archc.ops import REGISTRY
+from archc.program import load_program
+
+from .test_memory_train import SPECS, TEXT_SMALL, check, small
+
+NETWORKS = [(path.stem, name) for path in sorted(SPECS.glob("*.arch"))
+            for name in load_program(path).networks]
+HEAD = "network t { input 3x8x8 "
+
+
+def _in_place_layers(net) -> set[str]:
+    """The names of the layers the built module runs in place."""
+    model = archc.build(net)
+    return {name for name, m in model.named_modules() if getattr(m, "inplace", False)}
+
+
+@pytest.mark.parametrize("body,expected", [
+    ("conv(4, k=3) bn a: relu", {"a"}),
+    ("conv(4, k=3) a: relu", {"a"}),  # a conv's output: nothing else reads it
+    ("linear(4) a: silu", {"a"}),  # a flat input: a linear's output, the same rule
+    ("conv(4, k=3) bn a: relu b: relu", {"a"}),  # b's input is a's, which is bn's storage
+    ("a: relu", set()),  # the network's input: the caller's tensor
+    ("conv(4, k=1) add { a: relu conv(4, k=1) | }", set()),  # the identity reads it too
+    ("conv(4, k=1) concat { a: relu | b: silu }", set()),  # both branches read one tensor
+    ("conv(4, k=1) add { conv(4, k=1) bn a: relu6 | }", {"a"}),  # inside a branch, after bn
+    ("conv(4, k=1) dropout(0.5) a: relu", set()),  # dropout returns its input in eval
+    ("conv(4, k=1) identity a: relu", set()),
+    ("conv(4, k=1) a: sigmoid", set()),  # no in-place form
+    ("conv(4, k=1) a: gelu", set()),
+    ("conv(4, k=1) a: hardswish", {"a"}),
+    ('conv(4, k=1) a: activation("relu6") b: conv(4, k=1) c: activation("gelu")', {"a"}),
+    ("g: { conv(4, k=1) bn } a: relu", set()),  # after a scope: its output may be its input
+])
+def test_decided_by_the_graph(body: str, expected: set[str]) -> None:
+    if body.startswith("linear"):
+        body = "flatten " + body
+    assert _in_place_layers(archc.loads(HEAD + body + " }")) == expected
+
+
+def test_the_repr_says_so() -> None:
+    text = str(archc.build(archc.loads(HEAD + "conv(4, k=3) bn silu }")))
+    assert "SiLU(inplace=True)" in text
+
+
+@pytest.mark.parametrize("act", ["relu", "silu", "relu6", "hardswish",
+                                 'activation("hardswish")'])
+def test_saved_for_backward_in_place(act: str, one_torch_thread) -> None:
+    """The in-place rules against saved_tensors_hooks (tests/test_memory_train.py's check):
+    after a conv and a bn, before a conv that keeps the activation's output, in a branch."""
+    for body in (f"conv(4, k=3) bn {act} conv(2, k=1)",
+                 f"conv(4, k=1) add {{ conv(4, k=3, pad=1) bn {act} | }} {act}"):
+        net = archc.loads(HEAD + body + " }")
+        assert _in_place_layers(net), body
+        for input_grad in (False, True):
+            for training in (True, False):
+                check(net, 2, input_grad, torch.float64, training)
+            check(net, 2, input_grad, channels_last=True)
+
+
+def _set_in_place(model: torch.nn.Module, flags: dict[str, bool]) -> None:
+    for name, m in model.named_modules():
+        if name in flags:
+            m.inplace = flags[name]
+
+
+def _run(model: torch.nn.Module, x: torch.Tensor, weight: torch.Tensor):
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    with torch.no_grad():
+        eval_out = model(x)
+    model.train()
+    torch.manual_seed(3)  # dropout draws the same masks in both runs
+    xg = x.detach().clone().requires_grad_(x.is_floating_point())
+    out = model(xg)
+    (out * weight).sum().backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return eval_out, out.detach(), xg.grad, grads
+
+
+@pytest.mark.parametrize("spec,network", NETWORKS, ids=[f"{s}:{n}" for s, n in NETWORKS])
+def test_same_outputs_and_gradients(spec: str, network: str, one_torch_thread) -> None:
+    net = small(str(SPECS / f"{spec}.arch"), TEXT_SMALL.get(spec), network=network)
+    layers = {name for name, node in walk(net.root.items) if isinstance(node, Layer)
+              and REGISTRY[node.op].inplace is not None}
+    torch.manual_seed(0)
+    model = archc.build(net).double()
+    flags = {name: bool(getattr(m, "inplace", False)) for name, m in model.named_modules()
+             if name in layers}
+    if not any(flags.values()):
+        return  # nothing runs in place: the module is the out-of-place one
+    for module in model.modules():  # BatchNorm statistics of data, not 0 and 1
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2)
+    big = sum(p.numel() for p in model.parameters()) > 30_000_000
+    if big:  # VGG, wide ResNets: the input's gradient only (fp64 weights and their grads)
+        model.requires_grad_(False)
+    x = example_input(net.input_shape, 2, dtype=torch.float64)
+    weight = torch.randn((2, *net.output_shape), dtype=torch.float64)
+    buffers = {k: v.clone() for k, v in model.named_buffers()}
+    got = _run(model, x, weight)
+    model.load_state_dict(buffers, strict=False)  # the running statistics before training
+    _set_in_place(model, dict.fromkeys(flags, False))
+    want = _run(model, x, weight)
+    for a, b in zip(got[:3], want[:3], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert got[3].keys() == want[3].keys() and (big or got[3])
+    for name in want[3]:
+        torch.testing.assert_close(got[3][name], want[3][name], rtol=0, atol=0)
+
+
+def test_the_rule_is_one_function() -> None:
+    """The emitter and the memory count both ask archc/inplace.py (one decision)."""
+    items = archc.loads(HEAD + "conv(4, k=1) bn relu relu }").root.items
+    assert in_place(items) == [False, False, True, False]
+
+
+def test_some_networks_run_in_place() -> None:
+    """The zoo's convolutional families do (the proof above is not vacuous)."""
+    for spec in ("tv_resnet", "tv_efficientnet", "tv_mobilenet_v3", "tv_mobilenet_v2",
+                 "tv_vgg", "resnet18"):
+        assert _in_place_layers(small(str(SPECS / f"{spec}.arch"))), spec
+
