@@ -137,8 +137,9 @@ register(Op(
         "learned relative position bias, rolled back and unpadded. cosine=true is Swin v2's: "
         "cosine similarity times a learned per-head logit scale, the bias from an MLP of "
         "log-spaced relative coordinates, no key bias. Parameters named as torchvision's "
-        "ShiftedWindowAttention(V2): window_attention(heads, window=7, shift=0, cosine=false, "
-        "attention_dropout=0, dropout=0)",
+        "ShiftedWindowAttention(V2); v2's bias MLP runs once per forward, counted in the "
+        "per-sample MACs as at batch 1: window_attention(heads, window=7, shift=0, "
+        "cosine=false, attention_dropout=0, dropout=0)",
     example="window_attention(2, window=4, shift=2)", example_input="8x6x6",
     family="attention", saved=lambda a, i, o, c: _window_attention_saved(a, i, c),
     aliases=("shifted_window_attention", "swin_attention", "shiftedwindowattention",

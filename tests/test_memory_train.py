@@ -32,7 +32,9 @@ MEMBERS = [m.name for m in zoo.MEMBERS]
 # the language models at the small sizes tests/test_lm.py builds (GPT-2 small is 124M
 # parameters with 50257-wide logits over 1024 tokens); llama's default member is tiny
 TEXT_SMALL = {"gpt2": {"layers": 2, "d": 64, "heads": 4, "vocab": 100, "positions": 32,
-                       "seq": 16}}
+                       "seq": 16},
+              # MaxViT's 7x7 partitions need 224x224 (its zoo member runs there); 2x2: 64x64
+              "tv_maxvit": {"partition": 2, "size": 64}}
 # attention's gpt2 and llama layouts beyond the op's example: grouped and multi-query heads,
 # rotary positions (full and partial), bias, dropout (the math path), tokens laid out DxN
 ATTENTION = [

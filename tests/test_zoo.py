@@ -153,6 +153,18 @@ def test_list_json_has_every_classifier(capsys):
         assert e["params"] == published_params(m), m.name
 
 
+@pytest.mark.parametrize("argv,params,macs", [
+    (["swin_v2_t"], "28,351,570", "5,939,690,496"),
+    (["tv_swin", "--set", "variant=b"], "87,768,224", "15,430,946,816"),
+    (["maxvit_t"], "30,919,624", "5,558,046,720"),
+])
+def test_summary_of_windowed_members(capsys, argv, params, macs):
+    """The README's zoo rows for Swin and MaxViT, as a user asks for them."""
+    assert main(["summary", *argv]) == 0
+    out = capsys.readouterr().out
+    assert f"parameters:  {params} total" in out and f"({macs})" in out
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_weight_enum_and_files(name):
     m = zoo.member(name)
