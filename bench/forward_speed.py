@@ -89,18 +89,20 @@ def zoo_pair(spec: str, device: str):
     return member.name, theirs.to(device), ours.to(device), net.input_shape
 
 
-def cpu_median_ms(model, x, repeat: int) -> float:
-    """Median CPU time of a forward (time.process_time): on a shared machine, time spent
-    waiting for a core is not the model's."""
+def interleaved_cpu_ms(models, x, n: int) -> list[list[float]]:
+    """CPU milliseconds (time.process_time) of `n` forwards of each model, one of each in
+    turn, the order rotating; each model's median, as a one-element list."""
+    times: list[list[float]] = [[] for _ in models]
     with torch.no_grad():
-        for _ in range(2):
-            model(x)
-        times = []
-        for _ in range(repeat):
-            start = time.process_time()
-            model(x)
-            times.append(time.process_time() - start)
-    return statistics.median(times) * 1000
+        for m in models:
+            m(x)
+        for i in range(n):  # the order rotates: going first or last costs about 3%
+            for k in range(len(models)):
+                j = (k + i) % len(models)
+                start = time.process_time()
+                models[j](x)
+                times[j].append(time.process_time() - start)
+    return [[statistics.median(t) * 1000] for t in times]
 
 
 class _OutOfPlace:
@@ -124,28 +126,27 @@ def zoo(args: argparse.Namespace) -> None:
     from archc import zoo as table
 
     torch.set_num_threads(args.threads)
-    timer = median_ms if args.device == "cuda" else cpu_median_ms
     clock = "wall" if args.device == "cuda" else "CPU"
     print(f"device: {args.device} ({platform.processor() or 'cpu'}, {args.threads} thread(s)), "
           f"torch {torch.__version__}, batch {args.batch}, median {clock} time of "
-          f"{args.repeat} forwards, best of {args.rounds} interleaved rounds, "
+          f"{args.repeat * args.rounds} forwards, one of each model in turn, "
           f"load {os.getloadavg()[0]:.1f}")
     print(f"{'member':20} {'input':>10} {'torchvision ms':>14} {'archc ms':>9} "
           f"{'ratio':>6} {'out of place ms':>15} {'ratio':>6}")
     ratios = []
-    for spec, _ in table.families():
-        if args.family and spec not in args.family:
-            continue
+    for spec in args.family or [spec for spec, _ in table.families()]:
         name, theirs, ours, shape = zoo_pair(spec, args.device)
         x = torch.randn(args.batch, *shape, device=args.device)
         with torch.no_grad():
             torch.testing.assert_close(ours(x), theirs(x), rtol=1e-4, atol=1e-4)
         slow = _OutOfPlace(ours)
-        a, b, c = [], [], []
-        for _ in range(args.rounds):  # interleaved, so drift in clocks or load hits all alike
-            a.append(timer(theirs, x, args.repeat))
-            b.append(timer(ours, x, args.repeat))
-            c.append(timer(slow, x, args.repeat) if slow.layers else float("nan"))
+        models = [theirs, ours, slow] if slow.layers else [theirs, ours]
+        if args.device == "cuda":
+            a, b, *c = ([median_ms(m, x, args.repeat) for _ in range(args.rounds)]
+                        for m in models)
+        else:  # one forward of each in turn: drift in clocks or load hits all alike
+            a, b, *c = interleaved_cpu_ms(models, x, args.repeat * args.rounds)
+        c = c[0] if c else [float("nan")]
         ratios.append(min(b) / min(a))
         print(f"{name:20} {'x'.join(map(str, shape)):>10} {min(a):14.2f} {min(b):9.2f} "
               f"{ratios[-1]:6.3f} {min(c):15.2f} {min(c) / min(a):6.3f}", flush=True)
@@ -160,7 +161,7 @@ def main() -> None:
                     help="every zoo family's default member against torchvision's")
     ap.add_argument("--threads", type=int, default=1, help="--zoo: torch's intra-op threads")
     ap.add_argument("--rounds", type=int, default=3, help="--zoo: interleaved rounds")
-    ap.add_argument("--family", nargs="+", help="--zoo: only these specs (tv_resnet ...)")
+    ap.add_argument("--family", nargs="+", help="--zoo: only these specs, in this order")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--batch", type=int, nargs="+", help="default 32 (--zoo: 1)")
     ap.add_argument("--repeat", type=int, help="default 30 (--zoo: 5)")
