@@ -228,7 +228,7 @@ class Importer:
             if reverse is None:
                 raise self.refuse(item, f"{where}no archc op for {_call_name(item)}")
             try:
-                return Op(None, reverse(tuple(item.args[1:]), dict(item.kwargs)).text())
+                return Op(None, reverse(tuple(item.args[1:]), dict(item.kwargs)))
             except NotExpressible as exc:
                 raise self.refuse(item, f"{where}{_call_name(item)}: {exc}") from None
         raise self.refuse(item, f"'{item.name}': archc cannot express a {item.op} node "
@@ -252,9 +252,9 @@ class Importer:
             if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
                 raise self.refuse(node, f"module '{node.target}' is called twice with its "
                                   "weights: archc has no shared weights")
-            return Op(None, call.text())  # a stateless module used again: a fresh one
+            return Op(None, call)  # a stateless module used again: a fresh one
         self.seen_modules.add(id(module))
-        return Op(name, call.text())
+        return Op(name, call)
 
 
 def _module_text(scope: _Scope) -> str:

@@ -6,57 +6,17 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ops import REGISTRY
+from .torch_spec import OpCall, _pair
 
 
 class NotExpressible(Exception):
     """A module or call archc's language has no op for (the message says which setting)."""
-
-
-@dataclass(frozen=True)
-class OpCall:
-    """`op(args...)`: an archc op and its arguments (defaults included; `text` drops them)."""
-
-    op: str
-    args: dict[str, Any]
-
-    def text(self) -> str:
-        fields = REGISTRY[self.op].args.model_fields
-        parts: list[str] = []
-        for i, (name, value) in enumerate(self.args.items()):
-            info = fields[name]
-            if info.is_required():
-                parts.append(value_text(value))
-            elif value != info.default and not (isinstance(value, tuple)
-                                                and _pair(value) == info.default):
-                # the first argument is written bare, as specs do: `dropout(0.3)`
-                parts.append(value_text(value) if i == 0 else f"{name}={value_text(value)}")
-        return self.op + (f"({', '.join(parts)})" if parts else "")
-
-
-def _pair(v: Any) -> Any:
-    """(3, 3) -> 3: a square window is written as one number, as torch accepts it."""
-    if isinstance(v, (tuple, list)) and len(v) == 2 and v[0] == v[1]:
-        return v[0]
-    return tuple(v) if isinstance(v, list) else v
-
-
-def value_text(v: Any) -> str:
-    v = _pair(v)
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, tuple):
-        return f"({', '.join(value_text(x) for x in v)})"
-    if isinstance(v, str):
-        return f'"{v}"'
-    return repr(v)
 
 
 def _need(ok: bool, what: str) -> None:
