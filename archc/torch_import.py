@@ -218,6 +218,7 @@ class Importer:
                 inst = Instance(name, f"nn.Sequential {stem}", [Loop(body)], name=stem)
             else:
                 inst = Instance(name, type(item.module).__name__, body)
+            inst.in_c = _channels(entry)
             self.instances.setdefault(inst.cls, []).append(inst)
             return inst
         if item.op == "call_module":
@@ -255,6 +256,32 @@ class Importer:
             return Op(None, call)  # a stateless module used again: a fresh one
         self.seen_modules.add(id(module))
         return Op(name, call)
+
+
+def _channels(node: Any) -> int | None:
+    """The channels of the CxHxW tensor a node computes (ShapeProp's record), if it is one."""
+    meta = node.meta.get("tensor_meta")
+    shape = getattr(meta, "shape", None)
+    return int(shape[1]) if shape is not None and len(shape) == 4 else None
+
+
+def _shapes(gm: torch.fx.GraphModule, input_shape: tuple[int, ...]) -> None:
+    """Every node's output shape, from one float32 forward pass in eval mode (no running
+    statistics touched, the module's mode restored). A model this cannot run is imported
+    without `in.c`."""
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    modes = [(m, m.training) for m in gm.modules()]
+    gm.eval()
+    try:
+        with torch.no_grad():
+            ShapeProp(gm).propagate(torch.zeros(1, *input_shape))
+    except Exception:  # noqa: BLE001 - shapes are an improvement, never a requirement
+        for node in gm.graph.nodes:
+            node.meta.pop("tensor_meta", None)
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 def _module_text(scope: _Scope) -> str:
@@ -311,6 +338,7 @@ def import_spec(model: nn.Module, target: str, name: str, input_shape: tuple[int
     body = [n for n in nodes if n.op not in ("placeholder", "output")]
     if not body or body[-1] is not out.args[0]:
         raise imp.refuse(out, "forward does not return its last computed value")
+    _shapes(imp.gm, input_shape)
     root = _tree(model, body)
     stmts = imp.body(root, inputs[0])
     blocks = Blocks(imp.instances)

@@ -101,6 +101,7 @@ class Instance:
     block: str = ""  # the block it calls, set when blocks are made
     args: list[Any] = field(default_factory=list)  # a value per parameter of the block
     name: str = ""  # the block's name, if not the class's
+    in_c: int | None = None  # the channels of its input (CxHxW), when known
 
 
 @dataclass
@@ -201,8 +202,9 @@ class _Params:
 
     def head(self) -> list[_Param]:
         """Parameters in the order a block lists them: the required ones first."""
-        return [p for p in self.params if p.default is _REQUIRED] + \
-            [p for p in self.params if p.default is not _REQUIRED]
+        params = [p for p in self.params if p.name != "in.c"]
+        return [p for p in params if p.default is _REQUIRED] + \
+            [p for p in params if p.default is not _REQUIRED]
 
 
 def _scalar(v: Any) -> bool:
@@ -267,6 +269,8 @@ class Blocks:
 
     def _merge(self, cluster: list[Instance]) -> tuple[str, _Params]:
         params = _Params(len(cluster))
+        if all(inst.in_c for inst in cluster):  # a width equal to the input's: left to inference
+            params.params.append(_Param("in.c", tuple(inst.in_c for inst in cluster)))
         body = _Merger(self, params).stmts([(j, inst.body) for j, inst in enumerate(cluster)])
         return body, params
 

@@ -7,6 +7,7 @@ express is refused with error[A0901] at the Python line, and nothing is written.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,24 @@ def test_untraceable_is_refused(capsys, tmp_path, user_file):
 def test_bad_targets(capsys, tmp_path, argv, message):
     code, _, err = run_cli(capsys, "import", *argv, "-o", tmp_path / "x.arch")
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_readme_user_model(capsys, tmp_path, monkeypatch):
+    """The README's section on a model written as a Python class, run as it says: the command
+    prints what the README shows and writes the spec it shows (its comment lines left out)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Import: a PyTorch model you already have"):]
+    python = re.search(r"```python\n(.*?)```", section, re.S)
+    command = re.search(r"`(archc import model\.py:make [^`]*)` prints\n\n```\n(.*?)```", section,
+                        re.S)
+    spec = re.search(r"and writes \(the comment lines left out.*?```\n(.*?)```", section, re.S)
+    assert python and command and spec
+    (tmp_path / "model.py").write_text("import torch\nfrom torch import nn\n\n\n" +
+                                       python.group(1) + "\n\ndef make():\n    return Net()\n")
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = run_cli(capsys, *command.group(1).split()[1:])
+    assert code == 0, err
+    assert stdout == command.group(2)
+    written = [ln for ln in (tmp_path / "net.arch").read_text().splitlines()
+               if not ln.startswith("#")]
+    assert "\n".join(written).strip() + "\n" == spec.group(1)
