@@ -151,7 +151,7 @@ class _Reader:
                                   f"({', '.join(i.name for i in ins)}); an archc op reads one "
                                   "tensor, and only add, concat and mul join branches")
         self.used.append(item)
-        return self.read(ins[0], stop) + [self.imp.stmt(item, self.scope, ins[0])]
+        return self.read(ins[0], stop) + self.imp.stmt(item, self.scope, ins[0])
 
     def _where(self) -> str:
         return _module_text(self.scope) if self.scope.path else "the model's forward"
@@ -206,13 +206,13 @@ class Importer:
     def body(self, scope: _Scope, entry: Any) -> list[Stmt]:
         return _Reader(self, scope, entry).body()
 
-    def stmt(self, item: Any, parent: _Scope, entry: Any) -> Stmt:
+    def stmt(self, item: Any, parent: _Scope, entry: Any) -> list[Stmt]:
         if isinstance(item, _Scope):
             name = item.path.rsplit(".", 1)[-1]
             body = self.body(item, entry)
             if type(item.module) in CONTAINERS:
                 if len(body) < 2 or not all(isinstance(b, Instance) for b in body):
-                    return Group(name, body)
+                    return [Group(name, body)]
                 # a stage (ResNet's layer1..4): one block for every stage of that structure
                 stem = re.sub(r"[\d_]+$", "", name) or "stage"
                 inst = Instance(name, f"nn.Sequential {stem}", [Loop(body)], name=stem)
@@ -220,18 +220,19 @@ class Importer:
                 inst = Instance(name, type(item.module).__name__, body)
             inst.in_c = _channels(entry)
             self.instances.setdefault(inst.cls, []).append(inst)
-            return inst
+            return [inst]
         if item.op == "call_module":
-            return self.module_stmt(item, parent)
+            return [self.module_stmt(item, parent)]
         if item.op in ("call_function", "call_method"):
             reverse = FUNCTIONS.get(item.target)
             where = f"in {_module_text(parent)}: " if parent.path else ""
             if reverse is None:
                 raise self.refuse(item, f"{where}no archc op for {_call_name(item)}")
             try:
-                return Op(None, reverse(tuple(item.args[1:]), dict(item.kwargs)))
+                calls = reverse(tuple(item.args[1:]), dict(item.kwargs))
             except NotExpressible as exc:
                 raise self.refuse(item, f"{where}{_call_name(item)}: {exc}") from None
+            return [Op(None, c) for c in (calls if isinstance(calls, tuple) else (calls,))]
         raise self.refuse(item, f"'{item.name}': archc cannot express a {item.op} node "
                           f"({item.target})")
 

@@ -162,14 +162,25 @@ def _dropout_call(args: tuple, kwargs: dict) -> OpCall:
     return OpCall("dropout", {"p": args[0] if args else kwargs.get("p", 0.5)})
 
 
+def _mean_call(args: tuple, kwargs: dict) -> OpCall | tuple[OpCall, ...]:
+    """`x.mean([2, 3])` (MnasNet's pooling): `gap flatten`; with keepdim=True, `gap`."""
+    dims = args[0] if args else kwargs.get("dim")
+    keep = args[1] if len(args) > 1 else kwargs.get("keepdim", False)
+    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    _need(sorted(d % 4 for d in dims) == [2, 3] and not kwargs.get("dtype"),
+          f"mean over dims {dims} (archc averages over the spatial axes 2 and 3: gap)")
+    return OpCall("gap", {}) if keep else (OpCall("gap", {}), OpCall("flatten", {}))
+
+
 def _activation_call(name: str) -> Callable[[tuple, dict], OpCall]:
     def reverse(args: tuple, kwargs: dict) -> OpCall:
         return OpCall(name, {})
     return reverse
 
 
-FUNCTIONS: dict[Any, Callable[[tuple, dict], OpCall]] = {
+FUNCTIONS: dict[Any, Callable[[tuple, dict], OpCall | tuple[OpCall, ...]]] = {
     torch.flatten: _flatten_call, "flatten": _flatten_call,
+    torch.mean: _mean_call, "mean": _mean_call,
     F.adaptive_avg_pool2d: _adaptive_call, F.dropout: _dropout_call,
     **{f: _activation_call(name) for name, fs in {
         "relu": (F.relu, torch.relu, "relu"), "sigmoid": (torch.sigmoid, F.sigmoid, "sigmoid"),

@@ -188,6 +188,8 @@ class _Params:
             if len(inverse) == 1 and (k := inverse.pop()) == int(k) and k > 1 and \
                     all(a // int(k) == b for a, b in pairs):
                 return f"{p.name} // {int(k)}"
+            if len(pairs) > 1 and all(a // 2 == b for a, b in pairs):  # `pad=k // 2`
+                return f"{p.name} // 2"
         return None
 
     def _name(self, hint: str) -> str:
@@ -271,7 +273,12 @@ class Blocks:
         params = _Params(len(cluster))
         if all(inst.in_c for inst in cluster):  # a width equal to the input's: left to inference
             params.params.append(_Param("in.c", tuple(inst.in_c for inst in cluster)))
-        body = _Merger(self, params).stmts([(j, inst.body) for j, inst in enumerate(cluster)])
+        merger = _Merger(self, params)
+        body = merger.stmts([(j, inst.body) for j, inst in enumerate(cluster)])
+        # statements under an `if` are for a small difference (ResNet's downsample); instances
+        # that share less than they differ read better as two blocks
+        if 2 * merger.optional > max(_ops(inst.body) for inst in cluster):
+            raise _Unmergeable("more optional than shared")
         return body, params
 
     def block(self, inst: Instance) -> _Block:
@@ -293,6 +300,7 @@ class _Merger:
 
     def __init__(self, blocks: Blocks, params: _Params):
         self.blocks, self.params = blocks, params
+        self.optional = 0  # ops under an `if`
 
     def column(self, rows: list[tuple[int, Any]]) -> tuple[Any, ...]:
         out: list[Any] = [_ABSENT] * self.params.k
@@ -312,6 +320,7 @@ class _Merger:
                 flag, _ = self.params.text(self.column([(j, j in present) for j, _ in rows]),
                                            key[1] if key[0] == "label" else "flag", False)
                 text = f"if {flag} {{\n{text}\n}}"
+                self.optional += max(_ops([s]) for _, s in here)
             out.append(text)
         return "\n".join(out)
 
@@ -377,6 +386,19 @@ class _Merger:
         if first == rest:
             return f"for i in 0 .. {n} {{\n{rest}\n}}"
         return f"for i in 0 .. {n} {{\nif i == 0 {{\n{first}\n}} else {{\n{rest}\n}}\n}}"
+
+
+def _ops(stmts: list[Stmt]) -> int:
+    """The ops a list of statements holds, in its groups and joins too (a block call: one)."""
+    n = 0
+    for s in stmts:
+        if isinstance(s, JoinStmt):
+            n += sum(_ops(b) for b in s.branches)
+        elif isinstance(s, (Group, Loop)):
+            n += _ops(s.body)
+        else:
+            n += 1
+    return n
 
 
 def _loop_shape(body: list[Stmt], blocks: Blocks) -> bool:
