@@ -260,26 +260,32 @@ class Importer:
 
 
 def _channels(node: Any) -> int | None:
-    """The channels of the CxHxW tensor a node computes (ShapeProp's record), if it is one."""
-    meta = node.meta.get("tensor_meta")
-    shape = getattr(meta, "shape", None)
+    """The channels of the CxHxW tensor a node computes (as _shapes recorded), if it is one."""
+    shape = node.meta.get("archc_shape")
     return int(shape[1]) if shape is not None and len(shape) == 4 else None
 
 
-def _shapes(gm: torch.fx.GraphModule, input_shape: tuple[int, ...]) -> None:
-    """Every node's output shape, from one float32 forward pass in eval mode (no running
-    statistics touched, the module's mode restored). A model this cannot run is imported
-    without `in.c`."""
-    from torch.fx.passes.shape_prop import ShapeProp
+class _ShapeRecorder(torch.fx.Interpreter):
+    def run_node(self, n: Any) -> Any:
+        result = super().run_node(n)
+        if isinstance(result, torch.Tensor):
+            n.meta["archc_shape"] = tuple(result.shape)
+        return result
 
+
+def _shapes(gm: torch.fx.GraphModule, input_shape: tuple[int, ...]) -> None:
+    """Every node's output shape, from one forward pass in eval mode on the module's device (the
+    meta device costs nothing; no running statistics touched; the modes restored). A model this
+    cannot run is imported without `in.c`."""
     modes = [(m, m.training) for m in gm.modules()]
+    device = next((t.device for t in gm.state_dict().values()), torch.device("cpu"))
     gm.eval()
     try:
         with torch.no_grad():
-            ShapeProp(gm).propagate(torch.zeros(1, *input_shape))
+            _ShapeRecorder(gm).run(torch.zeros(1, *input_shape, device=device))
     except Exception:  # noqa: BLE001 - shapes are an improvement, never a requirement
         for node in gm.graph.nodes:
-            node.meta.pop("tensor_meta", None)
+            node.meta.pop("archc_shape", None)
     finally:
         for m, training in modes:
             m.training = training
