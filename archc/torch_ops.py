@@ -162,6 +162,27 @@ def _dropout_call(args: tuple, kwargs: dict) -> OpCall:
     return OpCall("dropout", {"p": args[0] if args else kwargs.get("p", 0.5)})
 
 
+def _pool_call(name: str) -> Callable[[tuple, dict], OpCall]:
+    """F.avg_pool2d / F.max_pool2d (Inception's pooling branches) as their modules map."""
+    order = ["k", "stride", "pad"] + (["ceil", "count_include_pad", "divisor_override"]
+                                      if name == "avgpool" else ["dilation", "ceil"])
+    torch_names = {"kernel_size": "k", "padding": "pad", "ceil_mode": "ceil"}
+
+    def reverse(args: tuple, kwargs: dict) -> OpCall:
+        got = dict(zip(order, args, strict=False))
+        got.update({torch_names.get(k, k): v for k, v in kwargs.items()})
+        _need(not got.get("return_indices"), "return_indices=True")
+        _need(got.pop("count_include_pad", True), "count_include_pad=False")
+        _need(got.pop("divisor_override", None) is None, "divisor_override")
+        stride = got.get("stride")
+        out = {"k": _pair(got["k"]), "stride": _pair(stride) if stride else _pair(got["k"]),
+               "pad": _pair(got.get("pad", 0)), "ceil": bool(got.get("ceil", False))}
+        if name == "maxpool":
+            out["dilation"] = _pair(got.get("dilation", 1))
+        return OpCall(name, out)
+    return reverse
+
+
 def _mean_call(args: tuple, kwargs: dict) -> OpCall | tuple[OpCall, ...]:
     """`x.mean([2, 3])` (MnasNet's pooling): `gap flatten`; with keepdim=True, `gap`."""
     dims = args[0] if args else kwargs.get("dim")
@@ -181,6 +202,8 @@ def _activation_call(name: str) -> Callable[[tuple, dict], OpCall]:
 FUNCTIONS: dict[Any, Callable[[tuple, dict], OpCall | tuple[OpCall, ...]]] = {
     torch.flatten: _flatten_call, "flatten": _flatten_call,
     torch.mean: _mean_call, "mean": _mean_call,
+    F.avg_pool2d: _pool_call("avgpool"), F.max_pool2d: _pool_call("maxpool"),
+    torch.max_pool2d: _pool_call("maxpool"),
     F.adaptive_avg_pool2d: _adaptive_call, F.dropout: _dropout_call,
     **{f: _activation_call(name) for name, fs in {
         "relu": (F.relu, torch.relu, "relu"), "sigmoid": (torch.sigmoid, F.sigmoid, "sigmoid"),

@@ -31,7 +31,6 @@ REFUSED = {
     "convnext": "LayerNorm2d",  # permute -> layer_norm -> permute, a pattern not yet mapped
     "shufflenet": ".view() reads 5 values",  # channel_shuffle's view/transpose, not yet mapped
     "vit": "the model's forward: .reshape() reads 3 values",  # tokens, class token, attention
-    "inception": "no archc op for torch._C._nn.avg_pool2d()",  # a functional pooling call
 }
 
 # proven in full (fp64 outputs in both modes) from the CLI: one member per family not already
@@ -44,7 +43,7 @@ PROVEN = ["mnasnet0_5", "regnet_x_400mf", "regnet_y_400mf", "mobilenet_v2", "goo
 # and v2, ...); ARCHC_ZOO_ALL=1 counts every member
 SAMPLE = ["alexnet", "resnet34", "resnet152", "vgg11", "vgg19_bn", "wide_resnet50_2",
           "resnext101_64x4d", "squeezenet1_0", "mnasnet1_3", "regnet_y_1_6gf", "regnet_x_3_2gf",
-          "efficientnet_b1", "efficientnet_v2_s", "mobilenet_v3_large"]
+          "efficientnet_b1", "efficientnet_v2_s", "mobilenet_v3_large", "inception_v3"]
 
 
 def _family(name: str) -> str | None:
