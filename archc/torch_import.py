@@ -16,7 +16,7 @@ from torch import nn
 from .codes import TORCH_UNSUPPORTED
 from .errors import ArchcError, Span
 from .torch_ops import FUNCTIONS, JOINS, NotExpressible, is_mapped, module_op
-from .torch_spec import Blocks, Group, Instance, JoinStmt, Loop, Op, Stmt, render
+from .torch_spec import Blocks, Group, Instance, JoinStmt, Loop, Op, OpCall, Stmt, render
 
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
@@ -81,9 +81,11 @@ def _tree(model: nn.Module, nodes: list[Any]) -> _Scope:
 
 
 def _inputs(node: Any) -> list[Any]:
-    """The fx nodes a node reads, in argument order."""
+    """The fx nodes a node reads, in argument order: tensors computed, not the module's own
+    parameters (get_attr nodes: a layer scale's gamma)."""
     out: list[Any] = []
-    torch.fx.node.map_arg((node.args, node.kwargs), out.append)
+    torch.fx.node.map_arg((node.args, node.kwargs),
+                          lambda n: None if n.op == "get_attr" else out.append(n))
     return out
 
 
@@ -222,8 +224,11 @@ class Importer:
             self.instances.setdefault(inst.cls, []).append(inst)
             return [inst]
         if item.op == "call_module":
-            return [self.module_stmt(item, parent)]
+            return self.module_stmt(item, parent)
         if item.op in ("call_function", "call_method"):
+            if JOINS.get(item.target) == "mul" and any(
+                    isinstance(a, torch.fx.Node) and a.op == "get_attr" for a in item.args):
+                return [self.layer_scale(item, parent)]
             reverse = FUNCTIONS.get(item.target)
             where = f"in {_module_text(parent)}: " if parent.path else ""
             if reverse is None:
@@ -236,7 +241,21 @@ class Importer:
         raise self.refuse(item, f"'{item.name}': archc cannot express a {item.op} node "
                           f"({item.target})")
 
-    def module_stmt(self, node: Any, parent: _Scope) -> Stmt:
+    def layer_scale(self, node: Any, parent: _Scope) -> Stmt:
+        """`self.gamma * x` with gamma a Cx1x1 parameter of the module (ConvNeXt's CNBlock): a
+        `layer_scale` labelled with the parameter's name, as archc names its parameter."""
+        (attr,) = [a for a in node.args if isinstance(a, torch.fx.Node) and a.op == "get_attr"]
+        path, _, name = attr.target.rpartition(".")
+        gamma = self.gm.get_parameter(attr.target).detach() if path == parent.path else None
+        shape = attr.meta.get("archc_shape") or (tuple(gamma.shape) if gamma is not None else ())
+        if gamma is None or len(shape) != 3 or shape[1:] != (1, 1):
+            raise self.refuse(node, f"'{attr.target}' times a tensor: archc scales by a "
+                              "parameter of the module itself, of shape Cx1x1 (layer_scale)")
+        # its value as the float32 it is (1e-06, not 9.999999974752427e-07)
+        init = 1e-6 if gamma.is_meta else float(f"{gamma.flatten()[0].item():.7g}")
+        return Op(name, OpCall("layer_scale", {"init": init}))
+
+    def module_stmt(self, node: Any, parent: _Scope) -> list[Stmt]:
         module = self.gm.get_submodule(node.target)
         name = node.target.rsplit(".", 1)[-1]
         if node.target != (f"{parent.path}.{name}" if parent.path else name):
@@ -247,6 +266,12 @@ class Importer:
                               f"{len(node.args) + len(node.kwargs)} arguments")
         try:
             call = module_op(module)
+            calls = call if isinstance(call, tuple) else (call,)
+            shape = node.args[0].meta.get("archc_shape") if node.args else None
+            if isinstance(call, OpCall) and call.op == "linear" and shape and len(shape) == 4:
+                # nn.Linear on a channels-last tensor (between ConvNeXt's Permutes)
+                calls = (OpCall("channel_linear", {"out": call.args["out"],
+                                                   "bias": call.args["bias"]}),)
         except NotExpressible as exc:
             raise self.refuse(node, f"module '{node.target}' ({type(module).__name__}): "
                               f"{exc}") from None
@@ -254,9 +279,10 @@ class Importer:
             if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
                 raise self.refuse(node, f"module '{node.target}' is called twice with its "
                                   "weights: archc has no shared weights")
-            return Op(None, call)  # a stateless module used again: a fresh one
+            return [Op(None, c) for c in calls]  # a stateless module used again: a fresh one
         self.seen_modules.add(id(module))
-        return Op(name, call)
+        # the first op has the module's name: its weights' (no module maps to two weighted ops)
+        return [Op(name if i == 0 else None, c) for i, c in enumerate(calls)]
 
 
 def _channels(node: Any) -> int | None:
@@ -342,7 +368,7 @@ def import_spec(model: nn.Module, target: str, name: str, input_shape: tuple[int
     if not isinstance(out.args[0], torch.fx.Node):
         raise imp.refuse(out, "forward returns more than one tensor; archc networks "
                          "return one")
-    body = [n for n in nodes if n.op not in ("placeholder", "output")]
+    body = [n for n in nodes if n.op not in ("placeholder", "output", "get_attr")]
     if not body or body[-1] is not out.args[0]:
         raise imp.refuse(out, "forward does not return its last computed value")
     _shapes(imp.gm, input_shape)

@@ -77,6 +77,16 @@ def _plain(name: str) -> Callable[[Any], OpCall]:
     return lambda m: OpCall(name, {})
 
 
+def _layernorm(m: Any) -> OpCall:
+    """nn.LayerNorm over one axis: the channels of a channels-last CxHxW (between ConvNeXt's
+    Permutes), or the features; torchvision's LayerNorm2d permutes around it itself."""
+    _need(len(m.normalized_shape) == 1, f"normalized_shape={tuple(m.normalized_shape)} "
+          "(archc normalises over one axis: the channels)")
+    _need(m.elementwise_affine == (getattr(m, "bias", None) is not None),
+          "an affine weight without a bias")
+    return OpCall("layernorm", {"eps": m.eps, "affine": m.elementwise_affine})
+
+
 # Most specific class first is not needed: a module's class and then its bases are looked up,
 # so a subclass of nn.Conv2d (torchvision's video models have some) maps as nn.Conv2d.
 MODULES: dict[type, Callable[[Any], OpCall]] = {
@@ -84,6 +94,7 @@ MODULES: dict[type, Callable[[Any], OpCall]] = {
     nn.Linear: lambda m: OpCall("linear", {"out": m.out_features, "bias": m.bias is not None}),
     nn.BatchNorm2d: _bn,
     nn.BatchNorm1d: _bn,
+    nn.LayerNorm: _layernorm,
     nn.ReLU: _plain("relu"),
     nn.ReLU6: _plain("relu6"),
     nn.Sigmoid: _plain("sigmoid"),
@@ -105,6 +116,14 @@ MODULES: dict[type, Callable[[Any], OpCall]] = {
 }
 
 
+def _permute(m: Any) -> tuple[OpCall, ...]:
+    """torchvision's Permute to channels-last and back (ConvNeXt's CNBlock): no op; the
+    nn.Linear and nn.LayerNorm between them map to channel_linear and layernorm over channels."""
+    _need(list(m.dims) in ([0, 2, 3, 1], [0, 3, 1, 2]), f"Permute({list(m.dims)}) (only "
+          "to channels-last and back, around channel-wise layers)")
+    return ()
+
+
 def _stochastic_depth(m: Any) -> OpCall:
     _need(getattr(m, "mode", "row") == "row", f"mode='{m.mode}' (archc drops whole samples)")
     return OpCall("stochastic_depth", {"p": m.p})
@@ -112,9 +131,11 @@ def _stochastic_depth(m: Any) -> OpCall:
 
 # Modules of other libraries (and archc's own, as `archc export` writes them), by qualified
 # class name so that torchvision is not imported to look them up. fx treats them as leaves.
-NAMED: dict[str, Callable[[Any], OpCall]] = {
+NAMED: dict[str, Callable[[Any], OpCall | tuple[OpCall, ...]]] = {
     "torchvision.ops.stochastic_depth.StochasticDepth": _stochastic_depth,
     "archc.emit.layers.StochasticDepth": _stochastic_depth,
+    "torchvision.models.convnext.LayerNorm2d": _layernorm,
+    "torchvision.ops.misc.Permute": _permute,
 }
 
 
@@ -127,7 +148,7 @@ def is_mapped(m: nn.Module) -> bool:
     return any(_qualified(cls) in NAMED for cls in type(m).__mro__)
 
 
-def module_op(m: nn.Module) -> OpCall:
+def module_op(m: nn.Module) -> OpCall | tuple[OpCall, ...]:
     """The archc op that builds a module like `m`; NotExpressible if none does."""
     for cls in type(m).__mro__:
         if cls in MODULES:

@@ -28,7 +28,6 @@ MEMBERS = {m.name: m for m in zoo.MEMBERS}
 # the refusals, one reason per family (bench/import_torchvision.py lists every member)
 REFUSED = {
     "densenet": "no archc op for torch.cat()",  # each layer concatenates every earlier output
-    "convnext": "LayerNorm2d",  # permute -> layer_norm -> permute, a pattern not yet mapped
     "shufflenet": ".view() reads 5 values",  # channel_shuffle's view/transpose, not yet mapped
     "vit": "the model's forward: .reshape() reads 3 values",  # tokens, class token, attention
 }
@@ -36,14 +35,16 @@ REFUSED = {
 # proven in full (fp64 outputs in both modes) from the CLI: one member per family not already
 # proven in tests/test_import_torch.py (resnet18/50, squeezenet1_1, mobilenet_v3_small,
 # efficientnet_b0), at the smallest input each allows
-PROVEN = ["mnasnet0_5", "regnet_x_400mf", "regnet_y_400mf", "mobilenet_v2", "googlenet"]
+PROVEN = ["convnext_tiny", "mnasnet0_5", "regnet_x_400mf", "regnet_y_400mf", "mobilenet_v2",
+          "googlenet"]
 
 # imported and counted in a normal run: a member of every family and every block structure
 # (ResNet's BasicBlock and Bottleneck, VGG with and without BN, RegNet X and Y, EfficientNet v1
 # and v2, ...); ARCHC_ZOO_ALL=1 counts every member
 SAMPLE = ["alexnet", "resnet34", "resnet152", "vgg11", "vgg19_bn", "wide_resnet50_2",
           "resnext101_64x4d", "squeezenet1_0", "mnasnet1_3", "regnet_y_1_6gf", "regnet_x_3_2gf",
-          "efficientnet_b1", "efficientnet_v2_s", "mobilenet_v3_large", "inception_v3"]
+          "efficientnet_b1", "efficientnet_v2_s", "mobilenet_v3_large", "inception_v3",
+          "convnext_tiny"]
 
 
 def _family(name: str) -> str | None:
@@ -51,7 +52,8 @@ def _family(name: str) -> str | None:
 
 
 def _size(name: str) -> int:
-    return 224 if name.startswith("vit") else 96 if name.startswith("inception") else 64
+    return 224 if name.startswith("vit") else 96 if name.startswith("inception") else \
+        32 if name.startswith("convnext") else 64
 
 
 def _skeleton(m: zoo.Member) -> torch.nn.Module:
