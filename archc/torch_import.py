@@ -245,8 +245,9 @@ class Importer:
         """`self.gamma * x` with gamma a Cx1x1 parameter of the module (ConvNeXt's CNBlock): a
         `layer_scale` labelled with the parameter's name, as archc names its parameter."""
         (attr,) = [a for a in node.args if isinstance(a, torch.fx.Node) and a.op == "get_attr"]
-        path, _, name = attr.target.rpartition(".")
-        gamma = self.gm.get_parameter(attr.target).detach() if path == parent.path else None
+        target = str(attr.target)
+        path, _, name = target.rpartition(".")
+        gamma = self.gm.get_parameter(target).detach() if path == parent.path else None
         shape = attr.meta.get("archc_shape") or (tuple(gamma.shape) if gamma is not None else ())
         if gamma is None or len(shape) != 3 or shape[1:] != (1, 1):
             raise self.refuse(node, f"'{attr.target}' times a tensor: archc scales by a "
