@@ -145,6 +145,11 @@ class _Reader:
             common = set.intersection(*(self.ancestors(i, stop) for i in ins))
             fork = max(common, key=lambda v: self.order[v])
             self.used.append(item)
+            parts = self.chunks(fork, len(ins)) if join == "concat" else None
+            if parts is not None:  # torch.chunk(x, n, 1) -> n branches -> torch.cat: split
+                self.used += [self.producer(fork)] + [self.producer(p) for p in parts]
+                return self.read(fork.args[0], stop) + [JoinStmt(
+                    "split", [self.read(i, p) for i, p in zip(ins, parts, strict=True)])]
             return self.read(fork, stop) + [JoinStmt(join, [self.read(i, fork) for i in ins])]
         if len(ins) != 1:
             node = self.output_of(item)
@@ -154,6 +159,21 @@ class _Reader:
                                   "tensor, and only add, concat and mul join branches")
         self.used.append(item)
         return self.read(ins[0], stop) + self.imp.stmt(item, self.scope, ins[0])
+
+    def chunks(self, fork: Any, n: int) -> list[Any] | None:
+        """The n parts of `x.chunk(n, dim=1)` if `fork` is that call and each part is read
+        once (ShuffleNetV2's split), else None."""
+        if not _method(fork, "chunk") or fork not in self.item_of:
+            return None
+        count = fork.args[1] if len(fork.args) > 1 else fork.kwargs.get("chunks")
+        dim = fork.args[2] if len(fork.args) > 2 else fork.kwargs.get("dim", 0)
+        parts = sorted(fork.users, key=lambda u: u.args[1] if len(u.args) > 1 else -1)
+        if count != n or dim not in (1, -3) or len(parts) != n or \
+                [getattr(u.target, "__name__", "") for u in parts] != ["getitem"] * n or \
+                [u.args[1] for u in parts] != list(range(n)) or \
+                any(len(u.users) != 1 for u in parts):
+            return None
+        return parts
 
     def _where(self) -> str:
         return _module_text(self.scope) if self.scope.path else "the model's forward"
@@ -184,6 +204,7 @@ class Importer:
                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
                                 hint="archc import reads the model through torch.fx; code "
                                 "that branches on tensor values cannot be traced") from None
+        _shuffles(self.gm)
         self.instances: dict[str, list[Instance]] = {}
         self.seen_modules: set[int] = set()
 
@@ -284,6 +305,38 @@ class Importer:
         self.seen_modules.add(id(module))
         # the first op has the module's name: its weights' (no module maps to two weighted ops)
         return [Op(name if i == 0 else None, c) for i, c in enumerate(calls)]
+
+
+def _method(node: Any, *names: str) -> bool:
+    return isinstance(node, torch.fx.Node) and node.op in ("call_method", "call_function") \
+        and getattr(node.target, "__name__", node.target) in names
+
+
+def _shuffles(gm: torch.fx.GraphModule) -> None:
+    """ShuffleNet's channel shuffle, `x.view(n, g, c // g, h, w)`, `transpose(1, 2)`,
+    `contiguous()`, `view(n, c, h, w)` (its sizes read from `x.size()`), rewritten into one call
+    of torch_ops.channel_shuffle(x, g), which maps to the op; the size arithmetic goes with it."""
+    from .torch_ops import channel_shuffle
+
+    changed = False
+    for node in list(gm.graph.nodes):
+        if not (_method(node, "view", "reshape") and _method(node.args[0], "contiguous")):
+            continue
+        t = node.args[0].args[0]
+        if not (_method(t, "transpose") and tuple(t.args[1:]) in ((1, 2), (2, 1))):
+            continue
+        first = t.args[0]
+        if not (_method(first, "view", "reshape") and len(first.args) == 6 and
+                isinstance(first.args[2], int)):
+            continue
+        with gm.graph.inserting_before(node):
+            new = gm.graph.call_function(channel_shuffle, (first.args[0], first.args[2]))
+        new.meta = dict(node.meta)
+        node.replace_all_uses_with(new)
+        changed = True
+    if changed:
+        gm.graph.eliminate_dead_code()
+        gm.recompile()
 
 
 def _channels(node: Any) -> int | None:

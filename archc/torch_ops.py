@@ -233,6 +233,15 @@ FUNCTIONS: dict[Any, Callable[[tuple, dict], OpCall | tuple[OpCall, ...]]] = {
     }.items() for f in fs},
 }
 
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """What ShuffleNet's view -> transpose -> view computes; `archc import` rewrites that
+    pattern into a call of this function (torch_import._shuffles), which maps to the op."""
+    n, c, h, w = x.shape
+    return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+FUNCTIONS[channel_shuffle] = lambda args, kwargs: OpCall("channel_shuffle", {"groups": args[0]})
+
 # Calls on two or more tensors that are joins (archc/joins.py): the join's name.
 JOINS: dict[Any, str] = {operator.add: "add", operator.iadd: "add", torch.add: "add",
                          "add": "add", "add_": "add", torch.cat: "concat",

@@ -28,15 +28,14 @@ MEMBERS = {m.name: m for m in zoo.MEMBERS}
 # the refusals, one reason per family (bench/import_torchvision.py lists every member)
 REFUSED = {
     "densenet": "no archc op for torch.cat()",  # each layer concatenates every earlier output
-    "shufflenet": ".view() reads 5 values",  # channel_shuffle's view/transpose, not yet mapped
     "vit": "the model's forward: .reshape() reads 3 values",  # tokens, class token, attention
 }
 
 # proven in full (fp64 outputs in both modes) from the CLI: one member per family not already
 # proven in tests/test_import_torch.py (resnet18/50, squeezenet1_1, mobilenet_v3_small,
 # efficientnet_b0), at the smallest input each allows
-PROVEN = ["convnext_tiny", "mnasnet0_5", "regnet_x_400mf", "regnet_y_400mf", "mobilenet_v2",
-          "googlenet"]
+PROVEN = ["convnext_tiny", "shufflenet_v2_x0_5", "mnasnet0_5", "regnet_x_400mf",
+          "regnet_y_400mf", "mobilenet_v2", "googlenet"]
 
 # imported and counted in a normal run: a member of every family and every block structure
 # (ResNet's BasicBlock and Bottleneck, VGG with and without BN, RegNet X and Y, EfficientNet v1
@@ -44,7 +43,7 @@ PROVEN = ["convnext_tiny", "mnasnet0_5", "regnet_x_400mf", "regnet_y_400mf", "mo
 SAMPLE = ["alexnet", "resnet34", "resnet152", "vgg11", "vgg19_bn", "wide_resnet50_2",
           "resnext101_64x4d", "squeezenet1_0", "mnasnet1_3", "regnet_y_1_6gf", "regnet_x_3_2gf",
           "efficientnet_b1", "efficientnet_v2_s", "mobilenet_v3_large", "inception_v3",
-          "convnext_tiny"]
+          "convnext_tiny", "shufflenet_v2_x1_5"]
 
 
 def _family(name: str) -> str | None:
