@@ -2,7 +2,7 @@
 as specs whose parameter count and MACs equal the hand-written zoo spec's. One member per family
 is proven in full from the CLI (fp64, eval and train mode, strict state_dict); the others are
 imported from torchvision's skeleton on the meta device (no weights, no init) and counted, a
-sample of them in a normal run (the cost is fx's trace: ~250 s for all 74 on 2 cores) and all of
+sample of them in a normal run (the cost is fx's trace: ~250 s for all 73 on 2 cores) and all of
 them with ARCHC_ZOO_ALL=1. What archc cannot express yet is refused, with the reason recorded
 here and in BENCHMARKS.md (bench/import_torchvision.py)."""
 
