@@ -27,7 +27,7 @@ MEMBERS = {m.name: m for m in zoo.MEMBERS}
 
 # the refusals, one reason per family (bench/import_torchvision.py lists every member)
 REFUSED = {
-    "densenet": "no archc op for torch.cat()",  # each layer concatenates every earlier output
+    "densenet": "torch.cat of 1 tensor(s) that are not branches of one input",
     "vit": "the model's forward: .reshape() reads 3 values",  # tokens, class token, attention
 }
 
