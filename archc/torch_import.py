@@ -15,6 +15,7 @@ from torch import nn
 
 from .codes import TORCH_UNSUPPORTED
 from .errors import ArchcError, Span
+from .torch_graph import channels, method, shapes, shuffles
 from .torch_ops import FUNCTIONS, JOINS, NotExpressible, is_mapped, module_op
 from .torch_spec import Blocks, Group, Instance, JoinStmt, Loop, Op, OpCall, Stmt, render
 
@@ -163,7 +164,7 @@ class _Reader:
     def chunks(self, fork: Any, n: int) -> list[Any] | None:
         """The n parts of `x.chunk(n, dim=1)` if `fork` is that call and each part is read
         once (ShuffleNetV2's split), else None."""
-        if not _method(fork, "chunk") or fork not in self.item_of:
+        if not method(fork, "chunk") or fork not in self.item_of:
             return None
         count = fork.args[1] if len(fork.args) > 1 else fork.kwargs.get("chunks")
         dim = fork.args[2] if len(fork.args) > 2 else fork.kwargs.get("dim", 0)
@@ -204,7 +205,7 @@ class Importer:
                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
                                 hint="archc import reads the model through torch.fx; code "
                                 "that branches on tensor values cannot be traced") from None
-        _shuffles(self.gm)
+        shuffles(self.gm)
         self.instances: dict[str, list[Instance]] = {}
         self.seen_modules: set[int] = set()
 
@@ -241,7 +242,7 @@ class Importer:
                 inst = Instance(name, f"nn.Sequential {stem}", [Loop(body)], name=stem)
             else:
                 inst = Instance(name, type(item.module).__name__, body)
-            inst.in_c = _channels(entry)
+            inst.in_c = channels(entry)
             self.instances.setdefault(inst.cls, []).append(inst)
             return [inst]
         if item.op == "call_module":
@@ -312,70 +313,6 @@ class Importer:
         return [Op(name if i == 0 else None, c) for i, c in enumerate(calls)]
 
 
-def _method(node: Any, *names: str) -> bool:
-    return isinstance(node, torch.fx.Node) and node.op in ("call_method", "call_function") \
-        and getattr(node.target, "__name__", node.target) in names
-
-
-def _shuffles(gm: torch.fx.GraphModule) -> None:
-    """ShuffleNet's channel shuffle, `x.view(n, g, c // g, h, w)`, `transpose(1, 2)`,
-    `contiguous()`, `view(n, c, h, w)` (its sizes read from `x.size()`), rewritten into one call
-    of torch_ops.channel_shuffle(x, g), which maps to the op; the size arithmetic goes with it."""
-    from .torch_ops import channel_shuffle
-
-    changed = False
-    for node in list(gm.graph.nodes):
-        if not (_method(node, "view", "reshape") and _method(node.args[0], "contiguous")):
-            continue
-        t = node.args[0].args[0]
-        if not (_method(t, "transpose") and tuple(t.args[1:]) in ((1, 2), (2, 1))):
-            continue
-        first = t.args[0]
-        if not (_method(first, "view", "reshape") and len(first.args) == 6 and
-                isinstance(first.args[2], int)):
-            continue
-        with gm.graph.inserting_before(node):
-            new = gm.graph.call_function(channel_shuffle, (first.args[0], first.args[2]))
-        new.meta = dict(node.meta)
-        node.replace_all_uses_with(new)
-        changed = True
-    if changed:
-        gm.graph.eliminate_dead_code()
-        gm.recompile()
-
-
-def _channels(node: Any) -> int | None:
-    """The channels of the CxHxW tensor a node computes (as _shapes recorded), if it is one."""
-    shape = node.meta.get("archc_shape")
-    return int(shape[1]) if shape is not None and len(shape) == 4 else None
-
-
-class _ShapeRecorder(torch.fx.Interpreter):
-    def run_node(self, n: Any) -> Any:
-        result = super().run_node(n)
-        if isinstance(result, torch.Tensor):
-            n.meta["archc_shape"] = tuple(result.shape)
-        return result
-
-
-def _shapes(gm: torch.fx.GraphModule, input_shape: tuple[int, ...]) -> None:
-    """Every node's output shape, from one forward pass in eval mode on the module's device (the
-    meta device costs nothing; no running statistics touched; the modes restored). A model this
-    cannot run is imported without `in.c`."""
-    modes = [(m, m.training) for m in gm.modules()]
-    device = next((t.device for t in gm.state_dict().values()), torch.device("cpu"))
-    gm.eval()
-    try:
-        with torch.no_grad():
-            _ShapeRecorder(gm).run(torch.zeros(1, *input_shape, device=device))
-    except Exception:  # noqa: BLE001 - shapes are an improvement, never a requirement
-        for node in gm.graph.nodes:
-            node.meta.pop("archc_shape", None)
-    finally:
-        for m, training in modes:
-            m.training = training
-
-
 def _module_text(scope: _Scope) -> str:
     return f"module '{scope.path}' ({type(scope.module).__name__})"
 
@@ -430,7 +367,7 @@ def import_spec(model: nn.Module, target: str, name: str, input_shape: tuple[int
     body = [n for n in nodes if n.op not in ("placeholder", "output", "get_attr")]
     if not body or body[-1] is not out.args[0]:
         raise imp.refuse(out, "forward does not return its last computed value")
-    _shapes(imp.gm, input_shape)
+    shapes(imp.gm, input_shape)
     root = _tree(model, body)
     stmts = imp.body(root, inputs[0])
     blocks = Blocks(imp.instances)
@@ -441,49 +378,3 @@ def import_spec(model: nn.Module, target: str, name: str, input_shape: tuple[int
             + "\n".join(blocks.defs)
             + f"\nnetwork {name} {{\n  input {shape}\n{main}\n}}\n")
     return format_text(text)
-
-
-# ----------------------------------------------------------------------------- the proof
-
-
-@dataclass(frozen=True)
-class Proof:
-    """What `prove` compared, one sentence each, and whether every comparison held."""
-
-    lines: tuple[str, ...]
-    equal: bool
-
-
-def prove(text: str, model: nn.Module, input_shape: tuple[int, ...], path: str,
-          batch: int = 2) -> Proof:
-    """Build the spec, load the model's state_dict into it with strict=True, and compare the
-    outputs in fp64 on one seeded random batch, in eval mode and in train mode (dropout
-    drawing from the same seed). Raises ArchcErrors if the spec does not check."""
-    import torch
-
-    from . import build, loads
-
-    net = loads(text, path=path)
-    ours = build(net).double()
-    state = model.state_dict()
-    ours.load_state_dict(state, strict=True)
-    lines = [f"checked: {net.name}, {len(state)} state_dict tensors loaded with strict=True"]
-    theirs = model.double()
-    x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(0),
-                    dtype=torch.float64)
-    equal = True
-    for mode in ("eval", "train"):
-        outs = []
-        for m in (theirs, ours):
-            m.train(mode == "train")
-            torch.manual_seed(0)
-            with torch.no_grad():
-                outs.append(m(x))
-        same = outs[0].shape == outs[1].shape and torch.equal(outs[0], outs[1])
-        diff = (outs[0] - outs[1]).abs().max().item() if outs[0].shape == outs[1].shape \
-            else float("inf")
-        equal &= same
-        shape = "x".join(map(str, x.shape))
-        lines.append(f"{mode} mode: outputs {'equal' if same else 'DIFFER'} (fp64, "
-                     f"a seeded random {shape} input, max |diff| {diff:g})")
-    return Proof(tuple(lines), equal)

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .torch_spec import OpCall, _pair
+from .torch_calls import OpCall
+from .torch_calls import pair as _pair
 
 
 class NotExpressible(Exception):

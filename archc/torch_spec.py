@@ -11,64 +11,7 @@ from typing import Any
 from .fmt.exprs import _keywords
 from .fmt.exprs import label as label_text
 from .ops import REGISTRY
-
-# ----------------------------------------------------------------------------- op calls
-
-
-@dataclass(frozen=True)
-class OpCall:
-    """`op(args...)`: an archc op and its arguments (defaults included; `text` drops them)."""
-
-    op: str
-    args: dict[str, Any]
-
-    def text(self) -> str:
-        return self.op + _arglist([(n, value_text(v), _default(self.op, n), v)
-                                   for n, v in self.args.items()], self.op)
-
-
-_REQUIRED = object()
-
-
-def _default(op: str, name: str) -> Any:
-    info = REGISTRY[op].args.model_fields[name]
-    return _REQUIRED if info.is_required() else info.default
-
-
-def _same(value: Any, default: Any) -> bool:
-    return value == default or (isinstance(value, tuple) and _pair(value) == default)
-
-
-def _arglist(args: list[tuple[str, str, Any, Any]], op: str | None) -> str:
-    """(name, text, default, literal value or _PARAM) -> `(a, b, name=c)`: required arguments
-    bare, the rest by name unless at their default; an op's first argument is written bare, as
-    specs do (`dropout(0.3)`)."""
-    parts: list[str] = []
-    for i, (name, text, default, value) in enumerate(args):
-        if default is _REQUIRED:
-            parts.append(text)
-        elif value is _PARAM or not _same(value, default):
-            parts.append(text if i == 0 and op is not None else f"{name}={text}")
-    return f"({', '.join(parts)})" if parts else ""
-
-
-def _pair(v: Any) -> Any:
-    """(3, 3) -> 3: a square window is written as one number, as torch accepts it."""
-    if isinstance(v, (tuple, list)) and len(v) == 2 and v[0] == v[1]:
-        return v[0]
-    return tuple(v) if isinstance(v, list) else v
-
-
-def value_text(v: Any) -> str:
-    v = _pair(v)
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, tuple):
-        return f"({', '.join(value_text(x) for x in v)})"
-    if isinstance(v, str):
-        return f'"{v}"'
-    return repr(v)
-
+from .torch_calls import PARAM, REQUIRED, OpCall, arglist, default_of, same_value, value_text
 
 # ----------------------------------------------------------------------------- statements
 
@@ -117,7 +60,6 @@ Stmt = Op | JoinStmt | Group | Instance | Loop
 # ----------------------------------------------------------------------------- parameters
 
 _ABSENT = object()  # an instance that does not reach this statement (under a false `if`)
-_PARAM = object()  # an argument written as a parameter, never at its default
 
 
 class _Unmergeable(Exception):
@@ -128,7 +70,7 @@ class _Unmergeable(Exception):
 class _Param:
     name: str
     column: tuple[Any, ...]  # its value in each instance
-    default: Any = _REQUIRED
+    default: Any = REQUIRED
 
 
 class _Params:
@@ -140,28 +82,28 @@ class _Params:
         self.k = k
         self.params: list[_Param] = []
 
-    def text(self, column: tuple[Any, ...], hint: str, default: Any = _REQUIRED) \
+    def text(self, column: tuple[Any, ...], hint: str, default: Any = REQUIRED) \
             -> tuple[str, Any]:
-        """The text of the value and the value itself (or _PARAM where it is a parameter)."""
+        """The text of the value and the value itself (or PARAM where it is a parameter)."""
         present = [v for v in column if v is not _ABSENT]
-        if all(_same(v, present[0]) and type(v) is type(present[0]) for v in present):
+        if all(same_value(v, present[0]) and type(v) is type(present[0]) for v in present):
             return value_text(present[0]), present[0]
         if all(isinstance(v, (tuple, int)) and not isinstance(v, bool) for v in present) and \
                 any(isinstance(v, tuple) for v in present):
-            return self._tuple(column, hint), _PARAM
+            return self._tuple(column, hint), PARAM
         if not all(_scalar(v) and type(v) is type(present[0]) for v in present):
             raise _Unmergeable(f"{hint}: {present}")
         for p in self.params:
             if all(v is _ABSENT or (p.column[j] == v and type(p.column[j]) is type(v))
                    for j, v in enumerate(column)):
-                return p.name, _PARAM
+                return p.name, PARAM
         multiple = self._multiple(column)
         if multiple:
-            return multiple, _PARAM
+            return multiple, PARAM
         filled = tuple(present[0] if v is _ABSENT else v for v in column)
-        param = _Param(self._name(hint), filled, default if default in present else _REQUIRED)
+        param = _Param(self._name(hint), filled, default if default in present else REQUIRED)
         self.params.append(param)
-        return param.name, _PARAM
+        return param.name, PARAM
 
     def _tuple(self, column: tuple[Any, ...], hint: str) -> str:
         pairs: list[Any] = [v if v is _ABSENT or isinstance(v, tuple) else (v, v)
@@ -205,8 +147,8 @@ class _Params:
     def head(self) -> list[_Param]:
         """Parameters in the order a block lists them: the required ones first."""
         params = [p for p in self.params if p.name != "in.c"]
-        return [p for p in params if p.default is _REQUIRED] + \
-            [p for p in params if p.default is not _REQUIRED]
+        return [p for p in params if p.default is REQUIRED] + \
+            [p for p in params if p.default is not REQUIRED]
 
 
 def _scalar(v: Any) -> bool:
@@ -262,7 +204,7 @@ class Blocks:
                 inst.block = name
                 inst.args = [p.column[j] for p in block.params]
                 self.done[cls][id(inst)] = block
-            heads = [p.name if p.default is _REQUIRED else f"{p.name}={value_text(p.default)}"
+            heads = [p.name if p.default is REQUIRED else f"{p.name}={value_text(p.default)}"
                      for p in block.params]
             head = f"block {name}" + (f"({', '.join(heads)})" if heads else "")
             what = cluster[0].cls if cluster[0].cls.startswith("nn.") else \
@@ -353,11 +295,11 @@ class _Merger:
         for arg in REGISTRY[name].args.model_fields:
             if not any(arg in c.args for _, c in calls):
                 continue
-            default = _default(name, arg)
+            default = default_of(name, arg)
             column = self.column([(j, c.args.get(arg, default)) for j, c in calls])
             text, value = self.params.text(column, arg, default)
             args.append((arg, text, default, value))
-        return name + _arglist(args, name)
+        return name + arglist(args, name)
 
     def call(self, rows: list[tuple[int, Instance]]) -> str:
         blocks = [(j, self.blocks.block(inst), inst) for j, inst in rows]
@@ -369,7 +311,7 @@ class _Merger:
             column = self.column([(j, inst.args[i]) for j, _, inst in blocks])
             text, value = self.params.text(column, p.name, p.default)
             args.append((p.name, text, p.default, value))
-        return block.name + _arglist(args, None)
+        return block.name + arglist(args, None)
 
     def loop(self, rows: Rows) -> str:
         """A Sequential of n block calls labelled 0..n-1, the same but for the first, as
