@@ -15,8 +15,9 @@ from torch import nn
 
 from .codes import TORCH_UNSUPPORTED
 from .errors import ArchcError, Span
+from .torch_graph import channels, method, shapes, shuffles
 from .torch_ops import FUNCTIONS, JOINS, NotExpressible, is_mapped, module_op
-from .torch_spec import Blocks, Group, Instance, JoinStmt, Loop, Op, Stmt, render
+from .torch_spec import Blocks, Group, Instance, JoinStmt, Loop, Op, OpCall, Stmt, render
 
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
@@ -81,9 +82,11 @@ def _tree(model: nn.Module, nodes: list[Any]) -> _Scope:
 
 
 def _inputs(node: Any) -> list[Any]:
-    """The fx nodes a node reads, in argument order."""
+    """The fx nodes a node reads, in argument order: tensors computed, not the module's own
+    parameters (get_attr nodes: a layer scale's gamma)."""
     out: list[Any] = []
-    torch.fx.node.map_arg((node.args, node.kwargs), out.append)
+    torch.fx.node.map_arg((node.args, node.kwargs),
+                          lambda n: None if n.op == "get_attr" else out.append(n))
     return out
 
 
@@ -143,6 +146,11 @@ class _Reader:
             common = set.intersection(*(self.ancestors(i, stop) for i in ins))
             fork = max(common, key=lambda v: self.order[v])
             self.used.append(item)
+            parts = self.chunks(fork, len(ins)) if join == "concat" else None
+            if parts is not None:  # torch.chunk(x, n, 1) -> n branches -> torch.cat: split
+                self.used += [self.producer(fork)] + [self.producer(p) for p in parts]
+                return self.read(fork.args[0], stop) + [JoinStmt(
+                    "split", [self.read(i, p) for i, p in zip(ins, parts, strict=True)])]
             return self.read(fork, stop) + [JoinStmt(join, [self.read(i, fork) for i in ins])]
         if len(ins) != 1:
             node = self.output_of(item)
@@ -151,7 +159,22 @@ class _Reader:
                                   f"({', '.join(i.name for i in ins)}); an archc op reads one "
                                   "tensor, and only add, concat and mul join branches")
         self.used.append(item)
-        return self.read(ins[0], stop) + [self.imp.stmt(item, self.scope, ins[0])]
+        return self.read(ins[0], stop) + self.imp.stmt(item, self.scope, ins[0])
+
+    def chunks(self, fork: Any, n: int) -> list[Any] | None:
+        """The n parts of `x.chunk(n, dim=1)` if `fork` is that call and each part is read
+        once (ShuffleNetV2's split), else None."""
+        if not method(fork, "chunk") or fork not in self.item_of:
+            return None
+        count = fork.args[1] if len(fork.args) > 1 else fork.kwargs.get("chunks")
+        dim = fork.args[2] if len(fork.args) > 2 else fork.kwargs.get("dim", 0)
+        parts = sorted(fork.users, key=lambda u: u.args[1] if len(u.args) > 1 else -1)
+        if count != n or dim not in (1, -3) or len(parts) != n or \
+                [getattr(u.target, "__name__", "") for u in parts] != ["getitem"] * n or \
+                [u.args[1] for u in parts] != list(range(n)) or \
+                any(len(u.users) != 1 for u in parts):
+            return None
+        return parts
 
     def _where(self) -> str:
         return _module_text(self.scope) if self.scope.path else "the model's forward"
@@ -182,6 +205,7 @@ class Importer:
                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
                                 hint="archc import reads the model through torch.fx; code "
                                 "that branches on tensor values cannot be traced") from None
+        shuffles(self.gm)
         self.instances: dict[str, list[Instance]] = {}
         self.seen_modules: set[int] = set()
 
@@ -206,35 +230,60 @@ class Importer:
     def body(self, scope: _Scope, entry: Any) -> list[Stmt]:
         return _Reader(self, scope, entry).body()
 
-    def stmt(self, item: Any, parent: _Scope, entry: Any) -> Stmt:
+    def stmt(self, item: Any, parent: _Scope, entry: Any) -> list[Stmt]:
         if isinstance(item, _Scope):
             name = item.path.rsplit(".", 1)[-1]
             body = self.body(item, entry)
             if type(item.module) in CONTAINERS:
                 if len(body) < 2 or not all(isinstance(b, Instance) for b in body):
-                    return Group(name, body)
+                    return [Group(name, body)]
                 # a stage (ResNet's layer1..4): one block for every stage of that structure
                 stem = re.sub(r"[\d_]+$", "", name) or "stage"
                 inst = Instance(name, f"nn.Sequential {stem}", [Loop(body)], name=stem)
             else:
                 inst = Instance(name, type(item.module).__name__, body)
+            inst.in_c = channels(entry)
             self.instances.setdefault(inst.cls, []).append(inst)
-            return inst
+            return [inst]
         if item.op == "call_module":
             return self.module_stmt(item, parent)
         if item.op in ("call_function", "call_method"):
+            if JOINS.get(item.target) == "mul" and any(
+                    isinstance(a, torch.fx.Node) and a.op == "get_attr" for a in item.args):
+                return [self.layer_scale(item, parent)]
             reverse = FUNCTIONS.get(item.target)
             where = f"in {_module_text(parent)}: " if parent.path else ""
+            if reverse is None and item.target is torch.cat:
+                raise self.refuse(item, f"{where}torch.cat of {len(_inputs(item))} tensor(s) "
+                                  "that are not branches of one input (DenseNet's layers "
+                                  "concatenate the list of every earlier output); archc's "
+                                  "concat joins the branches of one input")
             if reverse is None:
                 raise self.refuse(item, f"{where}no archc op for {_call_name(item)}")
             try:
-                return Op(None, reverse(tuple(item.args[1:]), dict(item.kwargs)).text())
+                calls = reverse(tuple(item.args[1:]), dict(item.kwargs))
             except NotExpressible as exc:
                 raise self.refuse(item, f"{where}{_call_name(item)}: {exc}") from None
+            return [Op(None, c) for c in (calls if isinstance(calls, tuple) else (calls,))]
         raise self.refuse(item, f"'{item.name}': archc cannot express a {item.op} node "
                           f"({item.target})")
 
-    def module_stmt(self, node: Any, parent: _Scope) -> Stmt:
+    def layer_scale(self, node: Any, parent: _Scope) -> Stmt:
+        """`self.gamma * x` with gamma a Cx1x1 parameter of the module (ConvNeXt's CNBlock): a
+        `layer_scale` labelled with the parameter's name, as archc names its parameter."""
+        (attr,) = [a for a in node.args if isinstance(a, torch.fx.Node) and a.op == "get_attr"]
+        target = str(attr.target)
+        path, _, name = target.rpartition(".")
+        gamma = self.gm.get_parameter(target).detach() if path == parent.path else None
+        shape = attr.meta.get("archc_shape") or (tuple(gamma.shape) if gamma is not None else ())
+        if gamma is None or len(shape) != 3 or shape[1:] != (1, 1):
+            raise self.refuse(node, f"'{attr.target}' times a tensor: archc scales by a "
+                              "parameter of the module itself, of shape Cx1x1 (layer_scale)")
+        # its value as the float32 it is (1e-06, not 9.999999974752427e-07)
+        init = 1e-6 if gamma.is_meta else float(f"{gamma.flatten()[0].item():.7g}")
+        return Op(name, OpCall("layer_scale", {"init": init}))
+
+    def module_stmt(self, node: Any, parent: _Scope) -> list[Stmt]:
         module = self.gm.get_submodule(node.target)
         name = node.target.rsplit(".", 1)[-1]
         if node.target != (f"{parent.path}.{name}" if parent.path else name):
@@ -245,6 +294,12 @@ class Importer:
                               f"{len(node.args) + len(node.kwargs)} arguments")
         try:
             call = module_op(module)
+            calls = call if isinstance(call, tuple) else (call,)
+            shape = node.args[0].meta.get("archc_shape") if node.args else None
+            if isinstance(call, OpCall) and call.op == "linear" and shape and len(shape) == 4:
+                # nn.Linear on a channels-last tensor (between ConvNeXt's Permutes)
+                calls = (OpCall("channel_linear", {"out": call.args["out"],
+                                                   "bias": call.args["bias"]}),)
         except NotExpressible as exc:
             raise self.refuse(node, f"module '{node.target}' ({type(module).__name__}): "
                               f"{exc}") from None
@@ -252,9 +307,10 @@ class Importer:
             if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
                 raise self.refuse(node, f"module '{node.target}' is called twice with its "
                                   "weights: archc has no shared weights")
-            return Op(None, call.text())  # a stateless module used again: a fresh one
+            return [Op(None, c) for c in calls]  # a stateless module used again: a fresh one
         self.seen_modules.add(id(module))
-        return Op(name, call.text())
+        # the first op has the module's name: its weights' (no module maps to two weighted ops)
+        return [Op(name if i == 0 else None, c) for i, c in enumerate(calls)]
 
 
 def _module_text(scope: _Scope) -> str:
@@ -308,9 +364,10 @@ def import_spec(model: nn.Module, target: str, name: str, input_shape: tuple[int
     if not isinstance(out.args[0], torch.fx.Node):
         raise imp.refuse(out, "forward returns more than one tensor; archc networks "
                          "return one")
-    body = [n for n in nodes if n.op not in ("placeholder", "output")]
+    body = [n for n in nodes if n.op not in ("placeholder", "output", "get_attr")]
     if not body or body[-1] is not out.args[0]:
         raise imp.refuse(out, "forward does not return its last computed value")
+    shapes(imp.gm, input_shape)
     root = _tree(model, body)
     stmts = imp.body(root, inputs[0])
     blocks = Blocks(imp.instances)
@@ -321,49 +378,3 @@ def import_spec(model: nn.Module, target: str, name: str, input_shape: tuple[int
             + "\n".join(blocks.defs)
             + f"\nnetwork {name} {{\n  input {shape}\n{main}\n}}\n")
     return format_text(text)
-
-
-# ----------------------------------------------------------------------------- the proof
-
-
-@dataclass(frozen=True)
-class Proof:
-    """What `prove` compared, one sentence each, and whether every comparison held."""
-
-    lines: tuple[str, ...]
-    equal: bool
-
-
-def prove(text: str, model: nn.Module, input_shape: tuple[int, ...], path: str,
-          batch: int = 2) -> Proof:
-    """Build the spec, load the model's state_dict into it with strict=True, and compare the
-    outputs in fp64 on one seeded random batch, in eval mode and in train mode (dropout
-    drawing from the same seed). Raises ArchcErrors if the spec does not check."""
-    import torch
-
-    from . import build, loads
-
-    net = loads(text, path=path)
-    ours = build(net).double()
-    state = model.state_dict()
-    ours.load_state_dict(state, strict=True)
-    lines = [f"checked: {net.name}, {len(state)} state_dict tensors loaded with strict=True"]
-    theirs = model.double()
-    x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(0),
-                    dtype=torch.float64)
-    equal = True
-    for mode in ("eval", "train"):
-        outs = []
-        for m in (theirs, ours):
-            m.train(mode == "train")
-            torch.manual_seed(0)
-            with torch.no_grad():
-                outs.append(m(x))
-        same = outs[0].shape == outs[1].shape and torch.equal(outs[0], outs[1])
-        diff = (outs[0] - outs[1]).abs().max().item() if outs[0].shape == outs[1].shape \
-            else float("inf")
-        equal &= same
-        shape = "x".join(map(str, x.shape))
-        lines.append(f"{mode} mode: outputs {'equal' if same else 'DIFFER'} (fp64, "
-                     f"a seeded random {shape} input, max |diff| {diff:g})")
-    return Proof(tuple(lines), equal)

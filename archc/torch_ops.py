@@ -6,58 +6,18 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ops import REGISTRY
+from .torch_calls import OpCall
+from .torch_calls import pair as _pair
 
 
 class NotExpressible(Exception):
     """A module or call archc's language has no op for (the message says which setting)."""
-
-
-@dataclass(frozen=True)
-class OpCall:
-    """`op(args...)`: an archc op and its arguments (defaults included; `text` drops them)."""
-
-    op: str
-    args: dict[str, Any]
-
-    def text(self) -> str:
-        fields = REGISTRY[self.op].args.model_fields
-        parts: list[str] = []
-        for i, (name, value) in enumerate(self.args.items()):
-            info = fields[name]
-            if info.is_required():
-                parts.append(value_text(value))
-            elif value != info.default and not (isinstance(value, tuple)
-                                                and _pair(value) == info.default):
-                # the first argument is written bare, as specs do: `dropout(0.3)`
-                parts.append(value_text(value) if i == 0 else f"{name}={value_text(value)}")
-        return self.op + (f"({', '.join(parts)})" if parts else "")
-
-
-def _pair(v: Any) -> Any:
-    """(3, 3) -> 3, (3, 3, 3) -> 3, (80,) -> 80: a window equal along every axis is written
-    as one number, as torch accepts it (and a 1-D one must be: the language has no 1-tuple)."""
-    if isinstance(v, (tuple, list)) and 1 <= len(v) <= 3 and len(set(v)) == 1:
-        return v[0]
-    return tuple(v) if isinstance(v, list) else v
-
-
-def value_text(v: Any) -> str:
-    v = _pair(v)
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, tuple):
-        return f"({', '.join(value_text(x) for x in v)})"
-    if isinstance(v, str):
-        return f'"{v}"'
-    return repr(v)
 
 
 def _need(ok: bool, what: str) -> None:
@@ -123,6 +83,16 @@ def _plain(name: str) -> Callable[[Any], OpCall]:
     return lambda m: OpCall(name, {})
 
 
+def _layernorm(m: Any) -> OpCall:
+    """nn.LayerNorm over one axis: the channels of a channels-last CxHxW (between ConvNeXt's
+    Permutes), or the features; torchvision's LayerNorm2d permutes around it itself."""
+    _need(len(m.normalized_shape) == 1, f"normalized_shape={tuple(m.normalized_shape)} "
+          "(archc normalises over one axis: the channels)")
+    _need(m.elementwise_affine == (getattr(m, "bias", None) is not None),
+          "an affine weight without a bias")
+    return OpCall("layernorm", {"eps": m.eps, "affine": m.elementwise_affine})
+
+
 # Most specific class first is not needed: a module's class and then its bases are looked up,
 # so a subclass of nn.Conv2d (torchvision's video models have some) maps as nn.Conv2d.
 MODULES: dict[type, Callable[[Any], OpCall]] = {
@@ -131,6 +101,7 @@ MODULES: dict[type, Callable[[Any], OpCall]] = {
     nn.BatchNorm2d: _bn,
     nn.BatchNorm1d: _bn,
     nn.BatchNorm3d: _bn,
+    nn.LayerNorm: _layernorm,
     nn.ReLU: _plain("relu"),
     nn.ReLU6: _plain("relu6"),
     nn.Sigmoid: _plain("sigmoid"),
@@ -158,6 +129,14 @@ MODULES: dict[type, Callable[[Any], OpCall]] = {
 }
 
 
+def _permute(m: Any) -> tuple[OpCall, ...]:
+    """torchvision's Permute to channels-last and back (ConvNeXt's CNBlock): no op; the
+    nn.Linear and nn.LayerNorm between them map to channel_linear and layernorm over channels."""
+    _need(list(m.dims) in ([0, 2, 3, 1], [0, 3, 1, 2]), f"Permute({list(m.dims)}) (only "
+          "to channels-last and back, around channel-wise layers)")
+    return ()
+
+
 def _stochastic_depth(m: Any) -> OpCall:
     _need(getattr(m, "mode", "row") == "row", f"mode='{m.mode}' (archc drops whole samples)")
     return OpCall("stochastic_depth", {"p": m.p})
@@ -165,9 +144,11 @@ def _stochastic_depth(m: Any) -> OpCall:
 
 # Modules of other libraries (and archc's own, as `archc export` writes them), by qualified
 # class name so that torchvision is not imported to look them up. fx treats them as leaves.
-NAMED: dict[str, Callable[[Any], OpCall]] = {
+NAMED: dict[str, Callable[[Any], OpCall | tuple[OpCall, ...]]] = {
     "torchvision.ops.stochastic_depth.StochasticDepth": _stochastic_depth,
     "archc.emit.layers.StochasticDepth": _stochastic_depth,
+    "torchvision.models.convnext.LayerNorm2d": _layernorm,
+    "torchvision.ops.misc.Permute": _permute,
 }
 
 
@@ -187,7 +168,7 @@ def is_mapped(m: nn.Module) -> bool:
     return False
 
 
-def module_op(m: nn.Module) -> OpCall:
+def module_op(m: nn.Module) -> OpCall | tuple[OpCall, ...]:
     """The archc op that builds a module like `m`; NotExpressible if none does."""
     for cls in type(m).__mro__:
         if cls in MODULES:
@@ -222,14 +203,48 @@ def _dropout_call(args: tuple, kwargs: dict) -> OpCall:
     return OpCall("dropout", {"p": args[0] if args else kwargs.get("p", 0.5)})
 
 
+def _pool_call(name: str) -> Callable[[tuple, dict], OpCall]:
+    """F.avg_pool2d / F.max_pool2d (Inception's pooling branches) as their modules map."""
+    order = ["k", "stride", "pad"] + (["ceil", "count_include_pad", "divisor_override"]
+                                      if name == "avgpool" else ["dilation", "ceil"])
+    torch_names = {"kernel_size": "k", "padding": "pad", "ceil_mode": "ceil"}
+
+    def reverse(args: tuple, kwargs: dict) -> OpCall:
+        got = dict(zip(order, args, strict=False))
+        got.update({torch_names.get(k, k): v for k, v in kwargs.items()})
+        _need(not got.get("return_indices"), "return_indices=True")
+        _need(got.pop("count_include_pad", True), "count_include_pad=False")
+        _need(got.pop("divisor_override", None) is None, "divisor_override")
+        stride = got.get("stride")
+        out = {"k": _pair(got["k"]), "stride": _pair(stride) if stride else _pair(got["k"]),
+               "pad": _pair(got.get("pad", 0)), "ceil": bool(got.get("ceil", False))}
+        if name == "maxpool":
+            out["dilation"] = _pair(got.get("dilation", 1))
+        return OpCall(name, out)
+    return reverse
+
+
+def _mean_call(args: tuple, kwargs: dict) -> OpCall | tuple[OpCall, ...]:
+    """`x.mean([2, 3])` (MnasNet's pooling): `gap flatten`; with keepdim=True, `gap`."""
+    dims = args[0] if args else kwargs.get("dim")
+    keep = args[1] if len(args) > 1 else kwargs.get("keepdim", False)
+    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    _need(sorted(d % 4 for d in dims) == [2, 3] and not kwargs.get("dtype"),
+          f"mean over dims {dims} (archc averages over the spatial axes 2 and 3: gap)")
+    return OpCall("gap", {}) if keep else (OpCall("gap", {}), OpCall("flatten", {}))
+
+
 def _activation_call(name: str) -> Callable[[tuple, dict], OpCall]:
     def reverse(args: tuple, kwargs: dict) -> OpCall:
         return OpCall(name, {})
     return reverse
 
 
-FUNCTIONS: dict[Any, Callable[[tuple, dict], OpCall]] = {
+FUNCTIONS: dict[Any, Callable[[tuple, dict], OpCall | tuple[OpCall, ...]]] = {
     torch.flatten: _flatten_call, "flatten": _flatten_call,
+    torch.mean: _mean_call, "mean": _mean_call,
+    F.avg_pool2d: _pool_call("avgpool"), F.max_pool2d: _pool_call("maxpool"),
+    torch.max_pool2d: _pool_call("maxpool"),
     F.adaptive_avg_pool2d: _adaptive_call, F.dropout: _dropout_call,
     **{f: _activation_call(name) for name, fs in {
         "relu": (F.relu, torch.relu, "relu"), "sigmoid": (torch.sigmoid, F.sigmoid, "sigmoid"),
@@ -237,6 +252,15 @@ FUNCTIONS: dict[Any, Callable[[tuple, dict], OpCall]] = {
         "hardswish": (F.hardswish,), "hardsigmoid": (F.hardsigmoid,),
     }.items() for f in fs},
 }
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """What ShuffleNet's view -> transpose -> view computes; `archc import` rewrites that
+    pattern into a call of this function (torch_import._shuffles), which maps to the op."""
+    n, c, h, w = x.shape
+    return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+FUNCTIONS[channel_shuffle] = lambda args, kwargs: OpCall("channel_shuffle", {"groups": args[0]})
 
 # Calls on two or more tensors that are joins (archc/joins.py): the join's name.
 JOINS: dict[Any, str] = {operator.add: "add", operator.iadd: "add", torch.add: "add",

@@ -1,60 +1,113 @@
 """`archc import` over torchvision's classification models, each in its own process: imported
 and proven equal (fp64, eval and train), or refused (error[A0901] and its first line), with the
-spec's line count. Models over --max-params parameters are skipped (the fp64 proof holds three
-copies). Usage: python bench/import_torchvision.py [--input 3x224x224] [--max-params 150e6]"""
+spec's line count and the command's wall time. A model the zoo covers is built with the zoo's
+builder arguments (googlenet, inception_v3: aux_logits=False; archc/zoo.py). Each model runs at
+--input unless it needs more (ViT and MaxViT: 224, Inception: 96). Models over --max-params
+parameters are skipped (the fp64 proof holds three copies). --markdown prints the table for
+BENCHMARKS.md. Usage: python bench/import_torchvision.py [--input 3x64x64] [--max-params 150e6]
+[--markdown] [model ...]"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
 import torchvision.models as tvm
 
+from archc import zoo
+
 ROOT = Path(__file__).resolve().parents[1]
+KWARGS = {m.name: dict(m.torchvision_kwargs) for m in zoo.MEMBERS}
+SIZES = {"vit_": 224, "maxvit": 224, "inception": 96}  # the smallest input each accepts
 
 
 def _params(name: str) -> int:
     try:  # on the meta device: no memory, no init; regnet's builder computes widths in torch
         with torch.device("meta"):
-            return sum(q.numel() for q in tvm.get_model(name).parameters())
+            return sum(q.numel() for q in tvm.get_model(name, **KWARGS.get(name, {})).parameters())
     except NotImplementedError:
         return sum(q.numel() for q in tvm.get_model(name).parameters())
 
 
+def _input(name: str, default: str) -> str:
+    size = next((s for prefix, s in SIZES.items() if name.startswith(prefix)), None)
+    return f"3x{size}x{size}" if size else default
+
+
+def run(name: str, size: str, tmp: Path) -> tuple[str, str, float]:
+    out = tmp / f"{name}.arch"
+    argv = [sys.executable, "-m", "archc", "import", f"torchvision.models:{name}", "-o",
+            str(out), "--input", size]
+    if KWARGS.get(name):
+        argv += ["--kwargs", json.dumps(KWARGS[name])]
+    start = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - start
+    if done.returncode == 0 and "is equal to" in done.stdout:
+        return "equal", f"{len(out.read_text().splitlines())} lines", wall
+    if "error[A0901]" in done.stderr:
+        why = next(ln for ln in done.stderr.splitlines() if "error[A0901]" in ln)
+        return "refused", why.split("error[A0901]: ", 1)[1], wall
+    return "other", (done.stderr.strip().splitlines() or ["?"])[-1], wall
+
+
+def _unproven(name: str, size: str, n: int) -> tuple[str, str, float]:
+    """A model too large for the fp64 proof here: imported from its skeleton on the meta
+    device (no weights), so at least refused or not; its spec's counts are compared with the
+    zoo's in tests/test_import_zoo.py (ARCHC_ZOO_ALL=1)."""
+    from archc.torch_import import ImportRefused, import_spec
+
+    start = time.perf_counter()
+    try:
+        with torch.device("meta"):
+            model = tvm.get_model(name, **KWARGS.get(name, {}))
+    except NotImplementedError:  # RegNet's builder computes widths with real tensors
+        return "skipped", f"{n:,} parameters (over --max-params; its builder cannot run on " \
+            "the meta device)", time.perf_counter() - start
+    shape = tuple(int(d) for d in size.split("x"))
+    try:
+        text = import_spec(model, name, name, shape)
+    except ImportRefused as exc:
+        why = str(exc).splitlines()[0].split(": ", 1)[-1].split(" (hint:")[0]
+        return "refused", why, time.perf_counter() - start
+    return "imported", f"{len(text.splitlines())} lines; not proven: {n:,} parameters " \
+        "(over --max-params)", time.perf_counter() - start
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--input", default="3x224x224")
+    p.add_argument("--input", default="3x64x64")
     p.add_argument("--max-params", type=float, default=150e6)
+    p.add_argument("--markdown", action="store_true")
     p.add_argument("models", nargs="*")
     args = p.parse_args()
     names = args.models or tvm.list_models(module=tvm)
-    counts = {"equal": 0, "refused": 0, "skipped": 0, "other": 0}
+    rows: list[tuple[str, str, str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            n = _params(name)
+            n, size = _params(name), _input(name, args.input)
+            kwargs = ", ".join(f"{k}={v}" for k, v in KWARGS.get(name, {}).items())
             if n > args.max_params:
-                counts["skipped"] += 1
-                print(f"{name:24} skipped: {n:,} parameters", flush=True)
-                continue
-            out = Path(tmp) / f"{name}.arch"
-            done = subprocess.run([sys.executable, "-m", "archc", "import",
-                                   f"torchvision.models:{name}", "-o", out, "--input",
-                                   args.input], capture_output=True, text=True, cwd=ROOT)
-            if done.returncode == 0 and "is equal to" in done.stdout:
-                kind, why = "equal", f"{len(out.read_text().splitlines())} lines"
-            elif "error[A0901]" in done.stderr:
-                kind = "refused"
-                why = next(ln for ln in done.stderr.splitlines() if "error[A0901]" in ln)
-                why = why.split("error[A0901]: ", 1)[1]
+                kind, why, wall = _unproven(name, size, n)
             else:
-                kind, why = "other", (done.stderr.strip().splitlines() or ["?"])[-1]
-            counts[kind] += 1
-            print(f"{name:24} {kind}: {why}", flush=True)
-    print(", ".join(f"{v} {k}" for k, v in counts.items()))
+                kind, why, wall = run(name, size, Path(tmp))
+            rows.append((name + (f" ({kwargs})" if kwargs else ""), size, kind, why,
+                         f"{wall:.0f}"))
+            print(f"{name:24} {kind}: {why} ({wall:.0f} s)", flush=True)
+    kinds = ("equal", "imported", "refused", "skipped", "other")
+    total = {k: sum(r[2] == k for r in rows) for k in kinds}
+    print(", ".join(f"{v} {k}" for k, v in total.items()))
+    if args.markdown:
+        print("\n| model | input | result | spec lines, or why refused | wall s |")
+        print("|---|---|---|---|---|")
+        for row in rows:
+            print("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
 
 
 if __name__ == "__main__":

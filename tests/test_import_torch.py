@@ -7,6 +7,7 @@ express is refused with error[A0901] at the Python line, and nothing is written.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -36,12 +37,30 @@ def counts(capsys, *argv: str) -> tuple[int, int]:
 def test_resnet18(capsys, tmp_path):
     out = tmp_path / "r18.arch"
     text = imported(capsys, "torchvision.models:resnet18", out, "--input", "3x64x64")
-    # one block per torch class and structure, the widths its parameter; stages as loops
-    assert "block basic_block(c) {" in text and "block basic_block_2(c) {" in text
-    assert "layer2: layer_2(128)" in text and "layer4: layer_2(512)" in text
-    assert "for i in 0..2 {" in text
-    assert len(text.splitlines()) <= 65
+    # one block per torch class, an `if` on the statement only some instances have; the stages
+    # as one block with a loop whose first iteration differs
+    assert "block basic_block(c, stride=1, downsample=false) {" in text
+    assert "| if downsample {" in text and "basic_block_2" not in text
+    assert "layer1: layer(64)" in text and "layer4: layer(512, stride=2, downsample=true)" in text
+    assert "for i in 0..2 {\n    if i == 0 {" in text
+    assert len(text.splitlines()) <= 50
     assert counts(capsys, out) == counts(capsys, "tv_resnet", "--set", "depth=18", "--input",
+                                         "3x64x64")
+
+
+def test_resnet50_done_when(capsys, tmp_path):
+    """Issue 25's done-when: resnet50 in at most 60 lines with one `bottleneck` block (an `if`
+    on its downsample) and one stage block (a `for` whose first iteration differs)."""
+    out = tmp_path / "r50.arch"
+    text = imported(capsys, "torchvision.models:resnet50", out, "--input", "3x64x64")
+    assert len(text.splitlines()) <= 60
+    assert "block bottleneck(c, stride=1, downsample=false) {" in text
+    assert "conv3: conv(4 * c, 1, bias=false)" in text
+    assert [ln.split("(")[0] for ln in text.splitlines() if ln.startswith("block ")] == \
+        ["block bottleneck", "block layer"]
+    assert "block layer(c, n, stride=1) {" in text and "layer3: layer(256, 6, stride=2)" in text
+    assert "bottleneck(c, stride=stride, downsample=true)" in text
+    assert counts(capsys, out) == counts(capsys, "tv_resnet", "--set", "depth=50", "--input",
                                          "3x64x64")
 
 
@@ -201,3 +220,24 @@ def test_untraceable_is_refused(capsys, tmp_path, user_file):
 def test_bad_targets(capsys, tmp_path, argv, message):
     code, _, err = run_cli(capsys, "import", *argv, "-o", tmp_path / "x.arch")
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_readme_user_model(capsys, tmp_path, monkeypatch):
+    """The README's section on a model written as a Python class, run as it says: the command
+    prints what the README shows and writes the spec it shows (its comment lines left out)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Import: a PyTorch model you already have"):]
+    python = re.search(r"```python\n(.*?)```", section, re.S)
+    command = re.search(r"`(archc import model\.py:make [^`]*)` prints\n\n```\n(.*?)```", section,
+                        re.S)
+    spec = re.search(r"and writes \(the comment lines left out.*?```\n(.*?)```", section, re.S)
+    assert python and command and spec
+    (tmp_path / "model.py").write_text("import torch\nfrom torch import nn\n\n\n" +
+                                       python.group(1) + "\n\ndef make():\n    return Net()\n")
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = run_cli(capsys, *command.group(1).split()[1:])
+    assert code == 0, err
+    assert stdout == command.group(2)
+    written = [ln for ln in (tmp_path / "net.arch").read_text().splitlines()
+               if not ln.startswith("#")]
+    assert "\n".join(written).strip() + "\n" == spec.group(1)

@@ -31,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_bytes
-    from ..torch_import import import_spec, prove
+    from ..torch_import import import_spec
+    from ..torch_proof import prove
     from ..torch_trace import DEFAULT_INPUT, load_module
 
     shape = parse_input(args.input) or DEFAULT_INPUT
