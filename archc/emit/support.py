@@ -26,4 +26,6 @@ SUPPORT: dict[str, str] = _classes(Path(__file__).with_name("layers.py"))
 # imports a support class needs beyond `import torch` and `from torch import Tensor, nn`
 NEEDS: dict[str, str] = {"LayerNorm2d": "import torch.nn.functional as F",
                          "ChannelLinear": "import torch.nn.functional as F",
-                         "CausalSelfAttention": "import torch.nn.functional as F"}
+                         "CausalSelfAttention": "import torch.nn.functional as F",
+                         "SelfAttention": "import torch.nn.functional as F",
+                         "PositionEmbedding": "import torch.nn.functional as F"}
