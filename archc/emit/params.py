@@ -130,12 +130,16 @@ def deciding_params(defn: ast.Definition, blocks: Mapping[str, ast.Definition]) 
     return _Control(blocks).of(defn) & {p.name for p in defn.params}
 
 
-def perturbations(value: Any) -> list[Any]:
+def perturbations(value: Any, j: int = 0) -> list[Any]:
     """Other values to try a value parameter at: two, so that a slot explained by a linear
-    expression is seen at three points. None: not a number, never free."""
+    expression is seen at three points; the j-th of several moved at once by steps of its own
+    (+1 and +3, +2 and +5, ...; x1.5 and x2.5, x1.75 and x3, ...), so no two stay in one
+    ratio. None: not a number, never free."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return []
-    return [value + 1, value + 3] if isinstance(value, int) else [value * 1.5, value * 2.5]
+    if isinstance(value, int):
+        return [value + j + 1, value + 3 + 2 * j]
+    return [value * (1.5 + 0.25 * j), value * (2.5 + 0.5 * j)]
 
 
 def probes(prog: Program, net: Network) -> Iterator[list[Scope]]:
