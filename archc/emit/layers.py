@@ -211,8 +211,8 @@ class CausalSelfAttention(nn.Module):
         self.rotary_dim = (rotary_dim or self.head_dim) if rope else 0
         self.rope_base = rope_base
 
-    # `hasattr`, not `self.layout`: TorchScript decides it while compiling, so the branch
-    # naming the other layout's layers is never compiled
+    # `hasattr`, not `self.layout`: TorchScript decides it while compiling, so the
+    # branch naming the other layout's layers is never compiled
     def _project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         if hasattr(self, "c_attn"):
             q, k, v = self.c_attn(x).split(self.sizes, dim=-1)
