@@ -189,3 +189,11 @@ def test_a_group_class_takes_its_owners_parameters_by_name(tmp_path: Path) -> No
     mod = _module(tmp_path, "group", text)
     net = archc.load(spec, {"h": 5})
     assert _same_outputs(archc.build(net), mod.N(h=5), net.input_shape)
+
+
+def test_gpt2s_transformer_group_as_the_readme_shows_it(tmp_path: Path) -> None:
+    out = tmp_path / "gpt2.py"
+    assert main(["export", "gpt2", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "    def __init__(self, positions: int = 1024, p: float = 0.1) -> None:" in text
+    assert "        self.transformer = NetworkTransformer(positions=positions, p=p)" in text
