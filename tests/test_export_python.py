@@ -197,3 +197,15 @@ def test_gpt2s_transformer_group_as_the_readme_shows_it(tmp_path: Path) -> None:
     text = out.read_text()
     assert "    def __init__(self, positions: int = 1024, p: float = 0.1) -> None:" in text
     assert "        self.transformer = NetworkTransformer(positions=positions, p=p)" in text
+
+
+def test_a_width_that_must_divide_stays_a_parameter(tmp_path: Path) -> None:
+    """ViT's `d` only sizes layers, but `d + 1` is not divisible by the heads: the exporter
+    moves such a parameter by doubling and tripling it, and `d` stays a constructor argument
+    (it was built in as 768)."""
+    text = export_python("tv_vit", input_shape=(3, 32, 32))
+    assert "d=768 is built into this file" not in text
+    assert "self.self_attention = SelfAttention(d, 12)" in text
+    mod = _module(tmp_path, "vit_d", text)
+    net = archc.load("tv_vit", {"d": 96, "mlp": 384}, (3, 32, 32))
+    assert _same_outputs(archc.build(net), mod.TvVit(d=96, mlp=384), net.input_shape)

@@ -74,7 +74,10 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
     extra: list[Network] = []
     free: list[str] = []
     for name in movable:
-        others = _moved(prog, defn, net, overrides, input_shape, [name])
+        # a width moved by one may break a divisibility (ViT's d by its heads): then doubled
+        # and tripled, which keep it
+        others = _moved(prog, defn, net, overrides, input_shape, [name]) or \
+            _moved(prog, defn, net, overrides, input_shape, [name], scaled=True)
         if others is None:
             continue
         try:
@@ -88,13 +91,18 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
 
 
 def _moved(prog: Program, defn: Any, net: Network, overrides: dict[str, Any],
-           input_shape: Shape | None, names: list[str]) -> list[Network] | None:
+           input_shape: Shape | None, names: list[str],
+           scaled: bool = False) -> list[Network] | None:
     """The network expanded with the parameters `names` moved (archc/emit/params.py
-    `perturbations`, the j-th by steps of its own), twice; None if either does not expand
-    cleanly."""
+    `perturbations`, the j-th by steps of its own; `scaled`: an integer doubled and tripled),
+    twice; None if either does not expand cleanly."""
     if not names:
         return None
-    moved = [perturbations(net.params[n], j) for j, n in enumerate(names)]
+    value = net.params[names[0]]
+    if scaled and type(value) is not int:
+        return None
+    moved = [[2 * value, 3 * value]] if scaled else \
+        [perturbations(net.params[n], j) for j, n in enumerate(names)]
     out = []
     for i in range(2):
         made, errors = expand_network(defn, prog.blocks, prog.cyclic,
