@@ -195,8 +195,8 @@ def test_gpt2s_transformer_group_as_the_readme_shows_it(tmp_path: Path) -> None:
     out = tmp_path / "gpt2.py"
     assert main(["export", "gpt2", "-o", str(out)]) == 0
     text = out.read_text()
-    assert "    def __init__(self, positions: int = 1024, p: float = 0.1) -> None:" in text
-    assert "        self.transformer = NetworkTransformer(positions=positions, p=p)" in text
+    assert "    def __init__(self, d: int, positions: int = 1024, p: float = 0.1) -> None:" in text
+    assert "        self.transformer = NetworkTransformer(d, positions=positions, p=p)" in text
 
 
 def test_a_width_that_must_divide_stays_a_parameter(tmp_path: Path) -> None:
