@@ -40,15 +40,6 @@ SMALL = {"tv_alexnet": (3, 64, 64), "tv_inception_v3": (3, 75, 75), "tv_maxvit":
 SMALL_SETS = {"gpt2": {"layers": 2, "d": 64, "heads": 4, "vocab": 100, "positions": 32,
                        "seq": 16},
               "llama": {"variant": "tiny"}, "tv_maxvit": {"partition": 2}}
-# TorchScript cannot compile `super()` calls (attention reuses nn.MultiheadAttention's forward,
-# the position embedding nn.Embedding's)
-NO_JIT = {"attention", "position_embedding"}
-
-
-def _scriptable(spec: str, sets: dict[str, Any] | None = None, inp=None) -> bool:
-    net = archc.load(spec, sets, inp)
-    return not any(isinstance(n, archc.Layer) and n.op in NO_JIT
-                   for _, n in archc.graph.walk(net.root.items))
 
 
 def _jobs() -> dict[str, dict[str, Any]]:
@@ -57,7 +48,7 @@ def _jobs() -> dict[str, dict[str, Any]]:
         small = SMALL.get(spec.stem, (3, 32, 32)) if spec.stem.startswith("tv_") else None
         sets = SMALL_SETS.get(spec.stem)
         jobs[spec.stem] = {"spec": str(spec), "input": small, "sets": sets,
-                           "jit": _scriptable(str(spec), sets, small)}
+                           "jit": True}
     members = [("tv_resnet", {"depth": d}) for d in (34, 50, 101, 152)]
     members += [("tv_densenet", {"depth": d}) for d in (169, 201)]
     members += [("tv_vgg", {"depth": d, "batch_norm": bn}) for d in (11, 13, 16, 19)
@@ -67,7 +58,7 @@ def _jobs() -> dict[str, dict[str, Any]]:
         name = spec + "".join(f"_{k}={v}" for k, v in sets.items())
         jobs[name] = {**jobs[spec], "sets": sets, "jit": False}
     for case in CASES:
-        jobs[f"case_{case.stem}"] = {"spec": str(case), "jit": _scriptable(str(case))}
+        jobs[f"case_{case.stem}"] = {"spec": str(case), "jit": True}
     jobs["resnet_mnist"]["compile"] = True  # torch.compile on CPU is slow: one small spec
     return jobs
 
@@ -78,7 +69,7 @@ def _examples(folder: Path) -> dict[str, dict[str, Any]]:
     for name, op in sorted(REGISTRY.items()):
         path = folder / f"op_{name}.arch"
         path.write_text(f"network t {{ input {op.example_input} x: {op.example} }}\n")
-        jobs[f"op_{name}"] = {"spec": str(path), "jit": name not in NO_JIT}
+        jobs[f"op_{name}"] = {"spec": str(path), "jit": True}
     for name, record in sorted(joins.JOINS.items()):
         path = folder / f"join_{name}.arch"
         path.write_text(f"network t {{ input {record.example_input} {record.example} }}\n")

@@ -17,6 +17,7 @@ import torch
 
 import archc
 from archc.emit.conditions import python_text
+from archc.emit.explain import py_name
 from archc.emit.python import export_python
 from archc.evaluate import evaluate
 from archc.parse import parse_expr as _expr
@@ -45,6 +46,11 @@ CALLS = [
         ((32, 8, 8), {"s": 1, "w": 48, "n": 3, "gw": 16, "se": False})]),
     ("specs/tv_densenet.arch", "dense_block", [
         ((64, 8, 8), {"n": 3, "growth": 32, "bn_size": 4})]),
+    # a flag no instance of its case had: hardswish where every exported instance of the
+    # last case (no expansion, no SE) has ReLU (a probe flips it; it was built in as False)
+    ("specs/tv_mobilenet_v3.arch", "ir_layers", [
+        ((16, 8, 8), {"cin": 16, "k": 3, "x": 16, "cout": 24, "se": False, "hs": True,
+                      "stride": 2})]),
 ]
 
 
@@ -82,7 +88,10 @@ def test_class_of_cases_equals_the_block(spec: str, block: str, calls, tmp_path)
                           f"{block}({call}) }}\n", network="probe", path=str(ROOT / spec))
         want = archc.build(net).double()
         params = inspect.signature(cls).parameters
-        given = {**args, "in_channels": shape[0]}
+        given = {py_name(k): v for k, v in args.items()} | {"in_channels": shape[0]}
+        # a parameter the exporter added for another case only (`sq: int | None`): None
+        given |= {k: None for k, p in params.items() if k not in given
+                  and p.default is inspect.Parameter.empty and "None" in str(p.annotation)}
         got = cls(**{k: v for k, v in given.items() if k in params}).double()
         state = {k.split(".", 1)[1]: v for k, v in want.state_dict().items()}
         got.load_state_dict(state, strict=True)

@@ -165,3 +165,48 @@ def test_block_named_like_a_support_class_gets_its_own_name(tmp_path: Path) -> N
     assert len(classes) == len(set(classes)) and "LayerNorm2d" in classes, classes
     exported = _module(tmp_path, "coll_export", text).N()
     assert _same_outputs(archc.build(archc.load(str(spec))), exported, (4, 8, 8))
+
+
+GROUP = """
+network n(h=8, p=0.1) {
+  input 12
+  g: { add { linear(h) relu dropout(p) linear(12) | } }
+  fc: linear(2)
+}
+"""
+
+
+def test_a_group_class_takes_its_owners_parameters_by_name(tmp_path: Path) -> None:
+    """A group holding a join gets a class; it takes the network's (or its block's) parameters
+    by their spec names, as the block classes do (GPT-2's transformer group took `wpe_arg0`,
+    `drop_arg0` and twelve `p`, `p_`, ... for one `p`)."""
+    spec = tmp_path / "group.arch"
+    spec.write_text(GROUP)
+    text = export_python(spec)
+    assert "_arg" not in text and "p_" not in text
+    assert "    def __init__(self, h: int = 8, p: float = 0.1) -> None:" in text
+    assert "        self.linear1 = nn.Linear(12, h)" in text
+    assert "        self.g = NetworkG(h=h, p=p)" in text
+    mod = _module(tmp_path, "group", text)
+    net = archc.load(spec, {"h": 5})
+    assert _same_outputs(archc.build(net), mod.N(h=5), net.input_shape)
+
+
+def test_gpt2s_transformer_group_as_the_readme_shows_it(tmp_path: Path) -> None:
+    out = tmp_path / "gpt2.py"
+    assert main(["export", "gpt2", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "    def __init__(self, d: int, positions: int = 1024, p: float = 0.1) -> None:" in text
+    assert "        self.transformer = NetworkTransformer(d, positions=positions, p=p)" in text
+
+
+def test_a_width_that_must_divide_stays_a_parameter(tmp_path: Path) -> None:
+    """ViT's `d` only sizes layers, but `d + 1` is not divisible by the heads: the exporter
+    moves such a parameter by doubling and tripling it, and `d` stays a constructor argument
+    (it was built in as 768)."""
+    text = export_python("tv_vit", input_shape=(3, 32, 32))
+    assert "d=768 is built into this file" not in text
+    assert "self.self_attention = SelfAttention(d, 12)" in text
+    mod = _module(tmp_path, "vit_d", text)
+    net = archc.load("tv_vit", {"d": 96, "mlp": 384}, (3, 32, 32))
+    assert _same_outputs(archc.build(net), mod.TvVit(d=96, mlp=384), net.input_shape)

@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import ast
 from ..errors import ArchcError
+from ..evaluate import IN
 from ..graph import Join, Layer, Node, Scope
 from ..ops import REGISTRY
 from .conditions import (
@@ -70,32 +71,39 @@ class Classes:
     done: dict[Key, list[ClassDef]] = field(default_factory=dict)
     order: list[ClassDef] = field(default_factory=list)
     taken: set[str] = field(default_factory=set)
+    env: dict[int, Mapping[str, Any]] = field(default_factory=dict)  # a group's owner's args
 
     def add_network(self, root: Scope, base: bool) -> None:
         self.instances.setdefault(NETWORK, []).append(root)
-        self._collect(root.items, NETWORK, "", base)
+        self._collect(root.items, NETWORK, "", base, root.args)
         if base:
             self.base.add(id(root))
 
     def add_probe(self, scope: Scope) -> None:
         """A block instance expanded on its own (archc/emit/params.py `probes`): one more
         point for explaining its class, in no network."""
-        self._collect((scope,), NETWORK, "", False)
+        self._collect((scope,), NETWORK, "", False, {})
 
-    def _collect(self, items: tuple[Node, ...], owner: Key, path: str, base: bool) -> None:
+    def _collect(self, items: tuple[Node, ...], owner: Key, path: str, base: bool,
+                 env: Mapping[str, Any]) -> None:
+        """Every instance of a class among `items`; `env`: the arguments of the block instance
+        (or the network) they are written in, which a group's class takes by their names."""
         for node in items:
             if isinstance(node, Join):
                 for branch in node.branches:
-                    self._collect(branch, owner, path, base)
+                    self._collect(branch, owner, path, base, env)
             elif isinstance(node, Scope):
                 key = self.key(node, owner, path)
                 if key is not None:
                     self.instances.setdefault(key, []).append(node)
                     if base:
                         self.base.add(id(node))
-                    self._collect(node.items, key, "", base)
+                    inner = node.args if node.kind == "block" else env
+                    if node.kind != "block":
+                        self.env[id(node)] = env
+                    self._collect(node.items, key, "", base, inner)
                 else:
-                    self._collect(node.items, owner, f"{path}{node.name}.", base)
+                    self._collect(node.items, owner, f"{path}{node.name}.", base, env)
 
     def key(self, scope: Scope, owner: Key, path: str) -> Key | None:
         if scope.kind == "block":
@@ -259,15 +267,19 @@ class Classes:
                             cand, every)
 
     def _candidates(self, key: Key, scopes: dict[int, Scope]) -> Candidates:
-        defn = self.network if key == NETWORK else self.blocks.get(key[1]) \
-            if key[0] == "block" else None
+        defn = self._definition(key)
         params = defn.params if defn is not None else ()
         py = {p.name: py_name(p.name) for p in params}
         defaults: dict[str, str | None] = {}
         for p in params:
             lit = p.default.value if isinstance(p.default, ast.Lit) else None
             defaults[py[p.name]] = None if lit is None else _lit(lit)
-        env = {k: {py[n]: v for n, v in s.args.items() if n in py} for k, s in scopes.items()}
+        # (a group's `in` is not its owner's: the owner's is left out, so no expression over
+        # it explains a size of the group's)
+        args = {k: s.args if key[0] != "group" else
+                {n: v for n, v in self.env.get(id(s), {}).items() if n != IN}
+                for k, s in scopes.items()}
+        env = {k: {py[n]: v for n, v in a.items() if n in py} for k, a in args.items()}
         if key == NETWORK:
             return Candidates(env, defaults, allow_new=False)
         first = next(iter(scopes.values()))
@@ -280,8 +292,15 @@ class Classes:
             else ([], [])
         return Candidates(env, defaults, input=inc, tests=spoken[0], values=spoken[1],
                           literals=literals_of(defn) if defn is not None else set(),
-                          scope_env={k: s.args for k, s in scopes.items()}, defn=defn,
+                          scope_env=args, defn=defn,
                           spec_names=py)
+
+    def _definition(self, key: Key) -> ast.Definition | None:
+        """The definition a class's constructor takes the parameters of: the network's, a
+        block's, or, for a group, those of the block (or network) it is written in."""
+        while key[0] == "group":
+            key = key[1:-1]  # its owner's key
+        return self.network if key == NETWORK else self.blocks.get(key[1])
 
     def _params(self, c: Candidates) -> list[Param]:
         def typ(name: str) -> str:

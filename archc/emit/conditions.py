@@ -18,12 +18,11 @@ from .. import ast
 from ..errors import ArchcError, Span
 from ..evaluate import evaluate
 from ..expand import label_text
+from ..fmt.exprs import Exprs
 from ..parse import parse_expr
+from ..syntax import ATOM
 from .layout import literal
 
-# Python's binding levels, loosest first (an archc expression binds the same way)
-_LEVEL = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
-          "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6, "neg": 7}
 _FUNCTIONS = {"min", "max", "abs"}  # the functions whose Python builtin computes the same
 _NOWHERE = Span("<export>", 1, 1)
 MAX_TEXT = 60  # longer tests are not offered: `if <test>:` must fit a formatted line
@@ -47,53 +46,46 @@ class Test:
 
 def python_text(expr: ast.Expr, names: Mapping[str, str], channels: str | None) -> str | None:
     """`expr` as Python over the constructor's names (spec name -> Python name; `in.c` or `in.f`
-    -> `channels`), or None when it reads something the constructor does not have."""
+    -> `channels`), or None when it reads something the constructor does not have. Printed by
+    archc fmt's expression printer (syntax.py's one table of binding powers, which Python's
+    operators share), only names, `in`, literals and functions spelled the Python way."""
     try:
-        text, _ = _text(expr, names, channels)
+        return _Python(names, channels).expr(expr)
     except _Untranslatable:
         return None
-    return text
 
 
 class _Untranslatable(Exception):
     pass
 
 
-def _text(e: ast.Expr, names: Mapping[str, str], channels: str | None) -> tuple[str, int]:
-    if isinstance(e, ast.Lit):
+class _Python(Exprs):
+    def __init__(self, names: Mapping[str, str], channels: str | None):
+        super().__init__(None)
+        self.names, self.channels = names, channels
+
+    def _var(self, e: ast.Var) -> tuple[str, int]:
+        if e.name not in self.names:
+            raise _Untranslatable
+        return self.names[e.name], ATOM
+
+    def _in_shape(self, e: ast.InShape) -> tuple[str, int]:
+        if self.channels is None or e.axis not in ("c", "f"):
+            raise _Untranslatable
+        return self.channels, ATOM
+
+    def _lit(self, e: ast.Lit) -> tuple[str, int]:
         if isinstance(e.value, float) and e.value != e.value:
             raise _Untranslatable
-        return literal(e.value), 9
-    if isinstance(e, ast.Var):
-        if e.name not in names:
-            raise _Untranslatable
-        return names[e.name], 9
-    if isinstance(e, ast.InShape):
-        if channels is None or e.axis not in ("c", "f"):
-            raise _Untranslatable
-        return channels, 9
-    if isinstance(e, ast.UnOp):
-        level = _LEVEL["not" if e.op == "not" else "neg"]
-        inner = _wrap(_text(e.operand, names, channels), level)
-        return ("not " if e.op == "not" else "-") + inner, level
-    if isinstance(e, ast.BinOp):
-        level = _LEVEL[e.op]
-        left = _wrap(_text(e.left, names, channels), level + 1 if level == 4 else level)
-        right = _wrap(_text(e.right, names, channels), level + 1)
-        return f"{left} {e.op} {right}", level
-    if isinstance(e, ast.Func) and e.name in _FUNCTIONS:
-        args = ", ".join(_text(a, names, channels)[0] for a in e.args)
-        return f"{e.name}({args})", 9
-    if isinstance(e, ast.IfExpr):
-        then = _wrap(_text(e.then, names, channels), 1)
-        test = _wrap(_text(e.test, names, channels), 1)
-        return f"{then} if {test} else {_text(e.orelse, names, channels)[0]}", 0
-    raise _Untranslatable
+        return literal(e.value), ATOM
 
+    def _func(self, e: ast.Func) -> tuple[str, int]:
+        if e.name not in _FUNCTIONS:
+            raise _Untranslatable
+        return super()._func(e)
 
-def _wrap(part: tuple[str, int], level: int) -> str:
-    text, own = part
-    return f"({text})" if own < level else text
+    def _tuple(self, e: ast.Tuple) -> tuple[str, int]:
+        raise _Untranslatable
 
 
 def tests_of(defn: ast.Definition, names: Mapping[str, str], channels: str | None) -> list[Test]:

@@ -111,8 +111,9 @@ def add_embedding(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
 
 
 class SelfAttention(nn.MultiheadAttention):
-    """Multi-head self-attention over tokens, called as torchvision's EncoderBlock calls
-    nn.MultiheadAttention: `attn(x, x, x, need_weights=False)[0]`."""
+    """Multi-head self-attention over tokens, as torchvision's EncoderBlock calls
+    nn.MultiheadAttention (`attn(x, x, x, need_weights=False)[0]`): its parameters, and
+    the computation of its general path, called directly so TorchScript compiles it."""
 
     def __init__(
         self, dim: int, heads: int, dropout: float = 0.0, bias: bool = True
@@ -120,7 +121,25 @@ class SelfAttention(nn.MultiheadAttention):
         super().__init__(dim, heads, dropout=dropout, bias=bias, batch_first=True)
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
-        return super().forward(x, x, x, need_weights=False)[0]
+        x = x.transpose(0, 1)  # batch first -> sequence first, as nn.MultiheadAttention
+        y, _ = F.multi_head_attention_forward(
+            x,
+            x,
+            x,
+            self.embed_dim,
+            self.num_heads,
+            self.in_proj_weight,
+            self.in_proj_bias,
+            self.bias_k,
+            self.bias_v,
+            self.add_zero_attn,
+            self.dropout,
+            self.out_proj.weight,
+            self.out_proj.bias,
+            training=self.training,
+            need_weights=False,
+        )
+        return y.transpose(0, 1)
 
 
 # ----------------------------------------------------------------------------- language models
@@ -146,11 +165,13 @@ class Conv1D(nn.Module):
 
 class PositionEmbedding(nn.Embedding):
     """A learned position embedding read by index (GPT-2's `wpe`): for N token ids, the
-    table's first N rows, `wpe(arange(N))`, whatever the ids are."""
+    table's first N rows, `wpe(arange(N))`, whatever the ids are (nn.Embedding's lookup,
+    called directly so TorchScript compiles it)."""
 
     def forward(self, x: Tensor) -> Tensor:
         positions = torch.arange(x.shape[1], device=x.device)
-        return super().forward(positions).unsqueeze(0).expand(x.shape[0], -1, -1)
+        rows = F.embedding(positions, self.weight, self.padding_idx, self.max_norm)
+        return rows.unsqueeze(0).expand(x.shape[0], -1, -1)
 
 
 class CausalSelfAttention(nn.Module):
@@ -190,8 +211,10 @@ class CausalSelfAttention(nn.Module):
         self.rotary_dim = (rotary_dim or self.head_dim) if rope else 0
         self.rope_base = rope_base
 
+    # `hasattr`, not `self.layout`: TorchScript decides it while compiling, so the
+    # branch naming the other layout's layers is never compiled
     def _project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        if self.layout == "gpt2":
+        if hasattr(self, "c_attn"):
             q, k, v = self.c_attn(x).split(self.sizes, dim=-1)
             return q, k, v
         return self.q_proj(x), self.k_proj(x), self.v_proj(x)
@@ -223,4 +246,6 @@ class CausalSelfAttention(nn.Module):
         p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=self.causal)
         y = y.transpose(1, 2).reshape(b, n, d)
-        return self.c_proj(y) if self.layout == "gpt2" else self.o_proj(y)
+        if hasattr(self, "c_proj"):
+            return self.c_proj(y)
+        return self.o_proj(y)

@@ -130,18 +130,23 @@ def deciding_params(defn: ast.Definition, blocks: Mapping[str, ast.Definition]) 
     return _Control(blocks).of(defn) & {p.name for p in defn.params}
 
 
-def perturbations(value: Any) -> list[Any]:
+def perturbations(value: Any, j: int = 0) -> list[Any]:
     """Other values to try a value parameter at: two, so that a slot explained by a linear
-    expression is seen at three points. None: not a number, never free."""
+    expression is seen at three points; the j-th of several moved at once by steps of its own
+    (+1 and +3, +2 and +5, ...; x1.5 and x2.5, x1.75 and x3, ...), so no two stay in one
+    ratio. None: not a number, never free."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return []
-    return [value + 1, value + 3] if isinstance(value, int) else [value * 1.5, value * 2.5]
+    if isinstance(value, int):
+        return [value + j + 1, value + 3 + 2 * j]
+    return [value * (1.5 + 0.25 * j), value * (2.5 + 0.5 * j)]
 
 
 def probes(prog: Program, net: Network) -> Iterator[list[Scope]]:
     """For each block of cases (archc/emit/conditions.py `branches`) in the network, more
     instances of it: the first instance of each case expanded again on its own with one number
-    parameter or the input channels changed (those that expand cleanly). With them a constant
+    parameter or the input channels moved, or one flag flipped within its case (those that
+    expand cleanly). With them a constant
     of one case is seen to follow the parameter the spec names there (`conv(c)` or `conv(in.c)`
     where `c == in.c` in every exported instance), and a branch no instance took may be seen."""
     seen: dict[str, set[int | None]] = {}
@@ -156,28 +161,50 @@ def probes(prog: Program, net: Network) -> Iterator[list[Scope]]:
         if case in seen.setdefault(node.title, set()):
             return
         seen[node.title].add(case)
-        for args, shape in _moved(defn, node):
+        for args, shape, flipped in _moved(defn, node):
             scope = _expand_call(prog, defn, args, shape)
-            if scope is not None:
+            # a flag flipped shows what it picks within the cases seen; one that leads into
+            # another case (here or in a block inside) would show that case at one point only
+            # (SeHard's squeeze width in MobileNetV3's `else if se`, a constant 8 there): the
+            # case stays refused
+            if scope is not None and not (flipped and not _cases(scope) <= _seen()):
                 found.setdefault(node.title, []).append(scope)
                 if depth < 3:  # a case reached only by a probe is seen at more points too
                     visit(scope, depth + 1)
 
+    def _cases(scope: Scope) -> set[tuple[str, int | None]]:
+        """The case every block of cases in `scope` (itself included) takes."""
+        out = set()
+        for node in (scope, *(n for _, n in walk(scope.items))):
+            defn = prog.blocks.get(node.title) if isinstance(node, Scope) else None
+            chain = branches(defn) if defn is not None else None
+            if isinstance(node, Scope) and chain is not None:
+                out.add((node.title, case_of(chain, node.args)))
+        return out
+
+    def _seen() -> set[tuple[str, int | None]]:
+        return {(t, c) for t, cases in seen.items() for c in cases} | exported
+
+    exported = _cases(net.root)
     for _, node in walk(net.root.items):
         if isinstance(node, Scope) and node.kind == "block":
             visit(node, 0)
     yield from found.values()
 
 
-def _moved(defn: ast.Definition, node: Scope) -> Iterator[tuple[dict[str, Any], Shape]]:
-    """The instance's arguments and input, each number and the channels moved by one."""
+def _moved(defn: ast.Definition, node: Scope
+           ) -> Iterator[tuple[dict[str, Any], Shape, bool]]:
+    """The instance's arguments and input, each number and the channels moved by one, each
+    flag flipped."""
     given = {p.name: node.args[p.name] for p in defn.params
              if p.name in node.args and (p.default is None or isinstance(p.default, ast.Lit))}
     for name, value in given.items():
-        if isinstance(value, int) and not isinstance(value, bool):
-            yield {**given, name: value + 1}, node.in_shape
+        if isinstance(value, bool):
+            yield {**given, name: not value}, node.in_shape, True
+        elif isinstance(value, int):
+            yield {**given, name: value + 1}, node.in_shape, False
     if len(node.in_shape) in (1, 3):
-        yield given, (node.in_shape[0] + 1, *node.in_shape[1:])
+        yield given, (node.in_shape[0] + 1, *node.in_shape[1:]), False
 
 
 def _expand_call(prog: Program, defn: ast.Definition, args: dict[str, Any],

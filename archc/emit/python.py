@@ -57,24 +57,62 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
         if {k: len(v) for k, v in trial.done.items()} == counts:
             classes, kept = trial, kept + group
     deciding = deciding_params(defn, prog.blocks)
+    movable = [p.name for p in defn.params
+               if p.name not in deciding and perturbations(net.params[p.name])]
+    # every value parameter moved at once first (two expansions, not two per parameter:
+    # ConvNeXt with `gelu * 1024` in its block exported in 6 s, 5 of them re-expanding it),
+    # each by steps of its own so no two parameters stay in one ratio; one by one only if
+    # some parameter breaks the network or a class when moved
+    joint = _moved(prog, defn, net, overrides, input_shape, movable)
+    if joint is not None:
+        try:
+            trial = _classes(prog, net, joint, kept)
+            if {k: len(v) for k, v in trial.done.items()} == counts:
+                return _render(net, trial, movable, command)
+        except Mismatch:
+            pass
     extra: list[Network] = []
     free: list[str] = []
-    for p in defn.params:
-        if p.name in deciding:
-            continue
-        others = [expand_network(defn, prog.blocks, prog.cyclic, {**overrides, p.name: v},
-                                 input_shape, prog.path)
-                  for v in perturbations(net.params[p.name])]
-        if not others or any(o is None or errs for o, errs in others):
+    for name in movable:
+        # a width moved by one may break a divisibility (ViT's d by its heads): then doubled
+        # and tripled, which keep it
+        others = _moved(prog, defn, net, overrides, input_shape, [name]) or \
+            _moved(prog, defn, net, overrides, input_shape, [name], scaled=True)
+        if others is None:
             continue
         try:
-            trial = _classes(prog, net, extra + [o for o, _ in others if o is not None], kept)
+            trial = _classes(prog, net, extra + others, kept)
         except Mismatch:
             continue
         if {k: len(v) for k, v in trial.done.items()} == counts:
-            extra += [o for o, _ in others if o is not None]
-            classes, free = trial, free + [p.name]
+            extra += others
+            classes, free = trial, free + [name]
     return _render(net, classes, free, command)
+
+
+def _moved(prog: Program, defn: Any, net: Network, overrides: dict[str, Any],
+           input_shape: Shape | None, names: list[str],
+           scaled: bool = False) -> list[Network] | None:
+    """The network expanded with the parameters `names` moved (archc/emit/params.py
+    `perturbations`, the j-th by steps of its own; `scaled`: an integer doubled and tripled),
+    twice; None if either does not expand cleanly."""
+    if not names:
+        return None
+    value = net.params[names[0]]
+    if scaled and type(value) is not int:
+        return None
+    moved = [[2 * value, 3 * value]] if scaled else \
+        [perturbations(net.params[n], j) for j, n in enumerate(names)]
+    out = []
+    for i in range(2):
+        made, errors = expand_network(defn, prog.blocks, prog.cyclic,
+                                      {**overrides, **{n: m[i] for n, m in zip(names, moved,
+                                                                               strict=True)}},
+                                      input_shape, prog.path)
+        if made is None or errors:
+            return None
+        out.append(made)
+    return out
 
 
 def _classes(prog: Program, net: Network, extra: list[Network],

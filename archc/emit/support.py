@@ -31,4 +31,6 @@ SUPPORT: dict[str, str] = {**_classes(Path(__file__).with_name("layers.py"), CLA
 NEEDS: dict[str, str] = {"LayerNorm2d": "import torch.nn.functional as F",
                          "ChannelLinear": "import torch.nn.functional as F",
                          "CausalSelfAttention": "import torch.nn.functional as F",
+                         "SelfAttention": "import torch.nn.functional as F",
+                         "PositionEmbedding": "import torch.nn.functional as F",
                          **dict.fromkeys(WINDOW_CLASSES, "import torch.nn.functional as F")}

@@ -5,9 +5,7 @@ written (integers without leading zeros), shapes of literals as `3x32x32`."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
 
 from .. import ast
 from ..parse import parser
@@ -16,9 +14,11 @@ from ..trivia import Trivia
 
 
 class Exprs:
-    """Prints expressions; float literals are copied from the source, so it keeps the text."""
+    """Prints expressions; float literals are copied from the source, so it keeps the text.
+    The Python exporter prints through a subclass (archc/emit/conditions.py), so archc and
+    Python text share this one layout and syntax.py's one table of binding powers."""
 
-    def __init__(self, trivia: Trivia):
+    def __init__(self, trivia: Trivia | None):
         self.trivia = trivia
 
     def expr(self, e: ast.Expr, min_level: int = TERNARY) -> str:
@@ -26,7 +26,7 @@ class Exprs:
         printer = _EXPR.get(type(e))
         if printer is None:
             raise AssertionError(f"fmt: no printer for {type(e).__name__}")
-        text, level = printer(self, e)
+        text, level = getattr(self, printer)(e)  # by name: a subclass may print a kind its way
         return f"({text})" if level < min_level else text
 
     def _binop(self, e: ast.BinOp) -> tuple[str, int]:
@@ -68,6 +68,8 @@ class Exprs:
         if isinstance(value, int):
             return str(value)
         if isinstance(value, float):  # as written: 1e-5 stays 1e-5
+            if self.trivia is None:
+                return repr(value)
             return self.trivia.text((e.span.line, e.span.col), (e.span.end_line, e.span.end_col))
         if isinstance(value, str):
             return f'"{value}"'
@@ -99,10 +101,9 @@ class Exprs:
         return "(" + ", ".join(self.expr(d) for d in s.dims) + ")"
 
 
-_EXPR: dict[type, Callable[[Exprs, Any], tuple[str, int]]] = {
-    ast.BinOp: Exprs._binop, ast.UnOp: Exprs._unop, ast.IfExpr: Exprs._ifexpr,
-    ast.Func: Exprs._func, ast.Var: Exprs._var, ast.Lit: Exprs._lit, ast.Tuple: Exprs._tuple,
-    ast.InShape: Exprs._in_shape,
+_EXPR: dict[type, str] = {
+    ast.BinOp: "_binop", ast.UnOp: "_unop", ast.IfExpr: "_ifexpr", ast.Func: "_func",
+    ast.Var: "_var", ast.Lit: "_lit", ast.Tuple: "_tuple", ast.InShape: "_in_shape",
 }
 
 
