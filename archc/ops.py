@@ -160,6 +160,8 @@ class Op:
     # layer spelled so gets `did you mean` this op, before any near spelling
     # (archc/pytorch_names.py `layer_hint`).
     aliases: tuple[str, ...] = ()
+    # arguments that may name a tap (`resize(like=low)`): the expander passes the tap's shape
+    tap_args: tuple[str, ...] = ()
 
     @property
     def arg_names(self) -> tuple[str, ...]:
