@@ -180,7 +180,9 @@ def flows(root: Scope) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
 def walk(items: tuple[Node, ...], prefix: str = ""):
     """Yield (qualified_name, node) for every node, depth first, in execution order."""
     for node in items:
-        qual = f"{prefix}{node.name}"
+        # a wire is not a module: it is shown as what it does (`body.tap:low`)
+        qual = f"{prefix}{node.op}:{node.key}" if isinstance(node, Wire) else \
+            f"{prefix}{node.name}"
         yield qual, node
         if isinstance(node, Scope):
             yield from walk(node.items, qual + ".")
