@@ -30,6 +30,9 @@ class Member:
     # builder arguments that make it (inception_v3: aux_logits=True, its train-mode AuxLogits
     # head, which the spec leaves out)
     published_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    # torchvision.models' module holding the builder: "classification" (torchvision.models)
+    # or "segmentation" (torchvision.models.segmentation, whose models return a dict)
+    task: str = "classification"
 
     @property
     def torchvision(self) -> str:
@@ -45,9 +48,10 @@ def _text(value: Any) -> str:
 
 
 def _m(name: str, spec: str, weights: str, *files: str, tv: dict[str, Any] | None = None,
-       published: dict[str, Any] | None = None, **sets: Any) -> Member:
+       published: dict[str, Any] | None = None, task: str = "classification",
+       **sets: Any) -> Member:
     return Member(name, spec, MappingProxyType(sets), weights, files,
-                  MappingProxyType(tv or {}), MappingProxyType(published or {}))
+                  MappingProxyType(tv or {}), MappingProxyType(published or {}), task)
 
 
 # torchvision 0.29's classification builders, family by family (torchvision.models.list_models;
@@ -207,6 +211,10 @@ MEMBERS: tuple[Member, ...] = (
        "vit_l_32-c7638314.pth", variant="l_32"),
     _m("vit_h_14", "tv_vit", "ViT_H_14_Weights",
        "vit_h_14_swag-80465313.pth", "vit_h_14_lc_swag-c1eb923e.pth", variant="h_14"),
+    # torchvision.models.segmentation: each returns a dict ("out", and "aux" with aux_loss);
+    # tests/test_segmentation.py proves them
+    _m("lraspp_mobilenet_v3_large", "tv_lraspp", "LRASPP_MobileNet_V3_Large_Weights",
+       "lraspp_mobilenet_v3_large-d234d4ea.pth", task="segmentation"),
 )
 
 # The language models, equal to transformers' classes (no torchvision builder): name -> (spec,
