@@ -31,7 +31,8 @@ def require_onnx() -> None:
 def export_onnx(net: Network, path: str | Path,
                 weights: str | Path | Mapping[str, Any] | None = None, seed: int = 0,
                 metadata: Mapping[str, str] | None = None) -> None:
-    """Write `net` as an ONNX model to `path` (input 'input': N x C x H x W, N dynamic), its
+    """Write `net` as an ONNX model to `path` (input 'input': N x C x H x W, N dynamic; output
+    'output', or one named output per `output NAME` of the spec, in order), its
     weights a file's or a state_dict's (else a seeded init), `metadata` as metadata_props."""
     require_onnx()
     import onnx
@@ -57,7 +58,7 @@ def export_onnx(net: Network, path: str | Path,
     try:
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             program = torch.onnx.export(model, (example,), dynamo=True, input_names=["input"],
-                                        output_names=["output"],
+                                        output_names=list(net.outputs) or ["output"],
                                         dynamic_shapes=({0: batch},), external_data=False)
     except Exception as exc:  # the exporter's own failure, with its log
         raise ArchcError(f"torch.onnx.export failed: {exc}\n{log.getvalue()[-2000:]}") \
