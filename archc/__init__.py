@@ -43,7 +43,7 @@ def shapes(net: Network) -> list[tuple[str, str, Shape]]:
     """(qualified name, op or block, output shape) for every node, in execution order."""
     rows = []
     for name, node in walk(net.root.items):
-        kind = node.op if isinstance(node, (Layer, Join)) else node.title
+        kind = node.op if isinstance(node, (Layer, Join, Wire)) else node.title
         rows.append((name, kind, node.out_shape))
     return rows
 
