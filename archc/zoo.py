@@ -214,7 +214,8 @@ MEMBERS: tuple[Member, ...] = (
     # torchvision.models.segmentation: each returns a dict ("out", and "aux" with aux_loss);
     # tests/test_segmentation.py proves them
     _m("lraspp_mobilenet_v3_large", "tv_lraspp", "LRASPP_MobileNet_V3_Large_Weights",
-       "lraspp_mobilenet_v3_large-d234d4ea.pth", task="segmentation"),
+       "lraspp_mobilenet_v3_large-d234d4ea.pth", tv={"weights_backbone": None},
+       task="segmentation"),
 )
 
 # The language models, equal to transformers' classes (no torchvision builder): name -> (spec,

@@ -79,6 +79,15 @@ def _params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def weights_size(weights) -> int:
+    """The input side a weight enum entry is for: its crop (classification), or the size its
+    segmentation transform resizes to (520: torchvision's segmentation weights)."""
+    transform = weights.transforms()
+    size = getattr(transform, "crop_size", None) or transform.resize_size
+    (side,) = set(size)
+    return side
+
+
 def published_params(m: zoo.Member) -> int:
     """num_params of the member's weights at its default input size (ViT's SWAG end-to-end
     weights are for a larger input, with a longer position embedding), less what the spec
@@ -86,7 +95,7 @@ def published_params(m: zoo.Member) -> int:
     torchvision's two models count it."""
     size = load(m).input_shape[1:]
     (count,) = {w.meta["num_params"] for w in weight_enum(m)
-                if tuple(w.transforms().crop_size) * 2 == size}
+                if (weights_size(w),) * 2 == size}
     if m.published_kwargs:
         count -= _params(skeleton(m, **m.published_kwargs)) - _params(skeleton(m))
     return count

@@ -24,9 +24,9 @@ from archc.program import load_program
 from archc.resources import specs_dir
 
 try:
-    from tests.test_zoo import published_params
+    from tests.test_zoo import published_params, weights_size
 except ImportError:  # tests/ itself on sys.path
-    from test_zoo import published_params  # type: ignore[no-redef]
+    from test_zoo import published_params, weights_size  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +51,7 @@ def test_list_json_enumerates_every_network_and_member_without_torch():
         row = members[m.name]
         assert (row["spec"], row["set"]) == (m.spec, dict(m.set))
         at_size = [w for w in tvm.get_model_weights(m.name)
-                   if row["input"] == [3, *w.transforms().crop_size * 2]]
+                   if row["input"] == [3, *[weights_size(w)] * 2]]
         assert at_size, m.name
         for weights in at_size:
             assert row["params"] == published_params(m)  # Inception-v3: less its aux head
