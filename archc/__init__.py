@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ArchcError, ArchcErrors, Span
-from .graph import Join, Layer, Network, Scope, Shape, walk
+from .graph import Join, Layer, Network, Scope, Shape, Wire, walk
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ArchcError", "ArchcErrors", "Join", "Layer", "Network", "Scope", "Span", "build",
-           "load", "load_trained", "loads", "shapes"]
+__all__ = ["ArchcError", "ArchcErrors", "Join", "Layer", "Network", "Scope", "Span", "Wire",
+           "build", "load", "load_trained", "loads", "shapes"]
 __version__ = "0.1.0"
 
 

@@ -110,7 +110,8 @@ def _numeric() -> list[str]:
         return NAMES
     smallest = {spec: min(ms, key=published_params).name for spec, ms in zoo.families()
                 if ms[0].task == "classification"}
-    return [m.name for m in zoo.MEMBERS if m.task == "classification" and published_params(m) <= NUMERIC_MAX_PARAMS or m.name in smallest.values()]
+    return [m.name for m in zoo.MEMBERS if m.task == "classification" and (
+        published_params(m) <= NUMERIC_MAX_PARAMS or m.name in smallest.values())]
 
 
 NUMERIC = _numeric()
