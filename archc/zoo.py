@@ -213,6 +213,23 @@ MEMBERS: tuple[Member, ...] = (
        "vit_h_14_swag-80465313.pth", "vit_h_14_lc_swag-c1eb923e.pth", variant="h_14"),
     # torchvision.models.segmentation: each returns a dict ("out", and "aux" with aux_loss);
     # tests/test_segmentation.py proves them
+    # without aux heads, as torchvision builds them without weights; --set aux=true adds the
+    # head its COCO weights have (published_kwargs: what their num_params counts)
+    _m("fcn_resnet50", "tv_fcn", "FCN_ResNet50_Weights", "fcn_resnet50_coco-1167a1af.pth",
+       tv={"weights_backbone": None}, published={"aux_loss": True}, task="segmentation",
+       depth=50),
+    _m("fcn_resnet101", "tv_fcn", "FCN_ResNet101_Weights", "fcn_resnet101_coco-7ecb50ca.pth",
+       tv={"weights_backbone": None}, published={"aux_loss": True}, task="segmentation",
+       depth=101),
+    _m("deeplabv3_resnet50", "tv_deeplabv3", "DeepLabV3_ResNet50_Weights",
+       "deeplabv3_resnet50_coco-cd0a2569.pth", tv={"weights_backbone": None},
+       published={"aux_loss": True}, task="segmentation", backbone="resnet50"),
+    _m("deeplabv3_resnet101", "tv_deeplabv3", "DeepLabV3_ResNet101_Weights",
+       "deeplabv3_resnet101_coco-586e9e4e.pth", tv={"weights_backbone": None},
+       published={"aux_loss": True}, task="segmentation", backbone="resnet101"),
+    _m("deeplabv3_mobilenet_v3_large", "tv_deeplabv3", "DeepLabV3_MobileNet_V3_Large_Weights",
+       "deeplabv3_mobilenet_v3_large-fc3c493d.pth", tv={"weights_backbone": None},
+       published={"aux_loss": True}, task="segmentation", backbone="mobilenet_v3_large"),
     _m("lraspp_mobilenet_v3_large", "tv_lraspp", "LRASPP_MobileNet_V3_Large_Weights",
        "lraspp_mobilenet_v3_large-d234d4ea.pth", tv={"weights_backbone": None},
        task="segmentation"),
