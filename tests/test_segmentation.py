@@ -103,6 +103,20 @@ def test_params_keys_and_macs(name: str) -> None:
     assert summarize(load(m)).total.params == published_params(m)
 
 
+def test_checkpoint_with_aux_head_loads_either_way() -> None:
+    """The COCO weights hold the aux head: they load with aux=true key for key, and into the
+    member as built without weights with the `aux_classifier.*` keys skipped."""
+    m = zoo.member("fcn_resnet50")
+    state = skeleton(m, **m.published_kwargs).state_dict()
+    with_aux = load(m, aux=True)
+    mapped, report = map_state_dict(with_aux, expected_shapes(with_aux), state)
+    assert len(mapped) == len(state) and not report.ignored
+    plain = load(m)
+    mapped, report = map_state_dict(plain, expected_shapes(plain), state)
+    assert len(mapped) == len(expected_shapes(plain))
+    assert report.ignored == [k for k in state if k.startswith("aux_classifier.")]
+
+
 @pytest.mark.parametrize("name", NUMERIC)
 def test_outputs_equal_in_eval_and_train(name: str, one_torch_thread) -> None:
     """With the aux head where the weights have one: "out" and "aux" both proven (without it
