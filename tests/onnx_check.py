@@ -49,6 +49,7 @@ def check(job: dict[str, Any]) -> dict[str, Any]:
     return {"shape_ok": all(g.shape == w.shape for g, w in pairs),
             "max_abs": max(float(np.abs(g - w).max()) for g, w in pairs),
             "close": all(bool(np.allclose(g, w, rtol=1e-5, atol=1e-5)) for g, w in pairs),
+            "inputs": [i.name for i in session.get_inputs()],
             "outputs": [o.name for o in session.get_outputs()],
             "dict_keys": list(result) if isinstance(result, dict) else None,
             "batch_dim": str(session.get_inputs()[0].shape[0]), "bytes": size}
