@@ -46,6 +46,8 @@ def test_check_exits_zero_on_a_warning_alone(tmp_path: Path, capsys) -> None:
     assert "3:16: warning[A0215]: tap 'unused' is never read" in err
     code, _, err = run_cli(capsys, "build", str(spec))  # a warning alone builds
     assert code == 0
+    code, out, _ = run_cli(capsys, "check", str(spec), "--format", "github")
+    assert code == 0 and out.startswith("::warning file=")
 
 
 def test_build_table_and_summary_json(capsys) -> None:

@@ -82,7 +82,7 @@ def _github(err: ArchcError) -> str:
     props.append(prop(f"title=archc {err.code}" if err.code else "title=archc"))
     msg = err.message + (f" (hint: {err.hint})" if err.hint else "")
     msg += "".join(f"\n{n.span}: {n.message}" for n in err.notes)
-    return f"::error {','.join(props)}::{esc(msg)}"
+    return f"::{err.kind} {','.join(props)}::{esc(msg)}"  # ::error, or ::warning (A0215)
 
 
 def check_files(files: list[str], fmt: str, overrides: dict, input_shape) -> int:
