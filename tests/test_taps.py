@@ -101,3 +101,18 @@ def test_exported_source_returns_the_same_dict(tmp_path: Path, capsys) -> None:
         got, want = theirs(x), ours(x)
     assert list(got) == list(want) == list(OUTPUTS)
     assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_editor_hints_show_each_wire_shape() -> None:
+    """The language server's inlay hints: `from skip` shows the tap's shape (the value the
+    branch starts from), `output aux` the output's."""
+    from archc.driver import run
+    from archc.lsp.analysis import analyze
+    from archc.lsp.hints import hints
+
+    text = CASE.read_text()
+    lines = text.split("\n")
+    found = {lines[h.line].strip(): h.label for h in hints(run(analyze(str(CASE), text, 1)))}
+    assert found["from skip"] == "→ 8x10x12"
+    assert found["tap mid"] == "→ 16x5x6"
+    assert found["output aux"] == "→ 5x20x24"
