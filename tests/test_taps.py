@@ -116,3 +116,19 @@ def test_editor_hints_show_each_wire_shape() -> None:
     assert found["from skip"] == "→ 8x10x12"
     assert found["tap mid"] == "→ 16x5x6"
     assert found["output aux"] == "→ 5x20x24"
+
+
+def test_train_refuses_a_network_with_outputs(tmp_path: Path, capsys) -> None:
+    """`archc train` trains a classifier's one output: a network returning a dict is refused
+    before training, at its line, not with a traceback from the loss."""
+    from tests.train_fixtures import write_cifar
+
+    spec = tmp_path / "two.arch"
+    spec.write_text("network two {\n  input 3x32x32\n  gap flatten tap f linear(10)\n"
+                    "  output logits\n  from f linear(10)\n  output extra\n}\n")
+    write_cifar(tmp_path / "d", "cifar10")
+    code, _, err = run_cli(capsys, "train", str(spec), "--data-dir", str(tmp_path / "d"),
+                           "--device", "cpu", "--no-progress", "--no-tensorboard",
+                           "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "c"))
+    assert code == 1 and "Traceback" not in err
+    assert "the network returns the outputs logits, extra (a dict)" in err, err
