@@ -55,7 +55,9 @@ def test_list_json_enumerates_every_network_and_member_without_torch():
         assert at_size, m.name
         for weights in at_size:
             assert row["params"] == published_params(m)  # Inception-v3: less its aux head
-            assert round(row["macs"] / 1e9, 3) == weights.meta["_ops"]
+            if m.task == "classification" or not m.published_kwargs:  # (a segmentation
+                # member's weights count the aux head's MACs: tests/test_segmentation.py)
+                assert round(row["macs"] / 1e9, 3) == weights.meta["_ops"]
     plain = {(r["spec"], r["network"]) for r in rows
              if not r["torchvision"] and not r["reference"]}
     lm_specs = {spec for spec, _, _ in zoo.LM_MEMBERS.values()}
