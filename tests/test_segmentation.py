@@ -81,6 +81,15 @@ def test_table_covers_torchvision_segmentation() -> None:
 
 
 @pytest.mark.parametrize("name", MEMBERS)
+def test_weight_enum_and_files(name: str) -> None:
+    m = zoo.member(name)
+    enum = weight_enum(m)
+    assert enum.__name__ == m.weights
+    assert m.files == tuple(w.url.rsplit("/", 1)[1] for w in enum)
+    assert all(zoo.by_file(f) is m for f in m.files)
+
+
+@pytest.mark.parametrize("name", MEMBERS)
 def test_params_keys_and_macs(name: str) -> None:
     """Without the aux head (as torchvision builds the model without weights) and with it (as
     the weights have it: their num_params and _ops count it)."""
