@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ArchcError, ArchcErrors, Span
-from .graph import Join, Layer, Network, Scope, Shape, walk
+from .graph import Join, Layer, Network, Scope, Shape, Wire, walk
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ArchcError", "ArchcErrors", "Join", "Layer", "Network", "Scope", "Span", "build",
-           "load", "load_trained", "loads", "shapes"]
+__all__ = ["ArchcError", "ArchcErrors", "Join", "Layer", "Network", "Scope", "Span", "Wire",
+           "build", "load", "load_trained", "loads", "shapes"]
 __version__ = "0.1.0"
 
 
@@ -43,7 +43,7 @@ def shapes(net: Network) -> list[tuple[str, str, Shape]]:
     """(qualified name, op or block, output shape) for every node, in execution order."""
     rows = []
     for name, node in walk(net.root.items):
-        kind = node.op if isinstance(node, (Layer, Join)) else node.title
+        kind = node.op if isinstance(node, (Layer, Join, Wire)) else node.title
         rows.append((name, kind, node.out_shape))
     return rows
 

@@ -192,8 +192,19 @@ class Recipe:
     span: Span
 
 
+@dataclass(frozen=True)
+class Wire:
+    """`tap low`, `from low`, `output out`: the dataflow beyond a sequence. `tap` names the
+    current value, `from` makes a named tap the current value again (a sequence or a join
+    branch starts from it), `output` makes the current value one of the network's outputs."""
+
+    kind: str  # 'tap' | 'from' | 'output'
+    name: str
+    span: Span
+
+
 Stmt = (Call | Group | Branches | Cond | Loop | Repeat | Labelled | Input | Expect | Recipe
-        | Assert)
+        | Assert | Wire)
 
 
 @dataclass(frozen=True)
@@ -271,6 +282,7 @@ _CHILDREN: dict[type, Callable[[Any], tuple[Any, ...]]] = {
     Input: lambda n: (n.shape,),
     Expect: lambda n: (n.shape,),
     Assert: lambda n: (n.test,),
+    Wire: lambda n: (),
     Setting: lambda n: (n.value,),
     Recipe: lambda n: n.settings,
     Param: lambda n: () if n.default is None else (n.default,),
@@ -280,7 +292,8 @@ _CHILDREN: dict[type, Callable[[Any], tuple[Any, ...]]] = {
     Module: lambda n: (*n.uses, *n.requires, *n.definitions),
 }
 EXPRESSIONS = (Lit, Var, BinOp, UnOp, Func, IfExpr, Tuple, InShape)
-STATEMENTS = (Call, Group, Branches, Cond, Loop, Repeat, Labelled, Input, Expect, Recipe, Assert)
+STATEMENTS = (Call, Group, Branches, Cond, Loop, Repeat, Labelled, Input, Expect, Recipe, Assert,
+              Wire)
 
 
 def children(node: Node) -> tuple[Node, ...]:

@@ -46,7 +46,7 @@ class Compiled:
     def network(self) -> graph.Network:
         """The chosen network; ArchcErrors with every diagnostic if the file has any."""
         try:
-            if self.diagnostics:
+            if any(e.kind == "error" for e in self.errors):  # a warning alone builds
                 raise ArchcErrors(self.errors)
             defn = pick_network(self.program, self.chosen)
         except ArchcError as exc:

@@ -108,6 +108,13 @@ class ImportError_(ArchcError):
     """A `use` path that cannot or may not be read."""
 
 
+class ArchcWarning(ArchcError):
+    """Something legal that is probably a mistake (a tap never read): reported with its code,
+    but the network builds and `archc check` exits 0 for it alone."""
+
+    kind = "warning"
+
+
 class UsageError(ArchcError):
     """Bad command-line input (exit code 2)."""
 

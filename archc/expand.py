@@ -15,6 +15,7 @@ from . import ast, codes, graph, joins
 from .arguments import validate
 from .errors import (
     ArchcError,
+    ArchcWarning,
     ArgumentError,
     LimitError,
     NameError_,
@@ -69,13 +70,20 @@ class Expander:
         self.errors: list[ArchcError] = []
         self.stack: list[str] = []
         self.nesting = 0
+        # the network's named values (archc/graph.py Wire): tap name -> its shape and where
+        # it is made; the taps read; outputs in order; repetitions entered (a tap in one
+        # would be made once per instance)
+        self.taps: dict[str, tuple[graph.Shape | None, Span]] = {}
+        self.read: set[str] = set()
+        self.outputs: dict[str, tuple[graph.Shape | None, Span]] = {}
+        self.repeating = 0
         self._stmt: dict[type, Callable[..., graph.Shape | None]] = {
                       ast.Call: self._call_stmt, ast.Labelled: self._labelled,
                       ast.Group: self._group, ast.Cond: self._cond,
                       ast.Branches: self._join, ast.Repeat: self._repeat_stmt,
                       ast.Loop: self._repeat_stmt, ast.Expect: self._expect,
                       ast.Assert: self._assert, ast.Input: self._misplaced,
-                      ast.Recipe: self._misplaced}
+                      ast.Recipe: self._misplaced, ast.Wire: self._wire}
 
     # -- sequences
     def seq(self, stmts, env, shape, namer, items) -> graph.Shape | None:
@@ -179,6 +187,39 @@ class Expander:
             raise ArchcError(st.message or "assertion failed", st.span, code=codes.ASSERTION)
         return shape
 
+    def _wire(self, st: ast.Wire, env, shape, namer, items):
+        """`tap NAME`, `from NAME`, `output NAME` (archc/graph.py Wire). A block is checked on
+        its own (abstract) without the network's taps: only a network's expansion checks
+        names."""
+        out = shape
+        if st.kind == "from":
+            made = self.taps.get(st.name)
+            self.read.add(st.name)
+            if made is None and not self.abstract:
+                known = [*self.taps]
+                raise NameError_(f"from: no tap named '{st.name}' before this line", st.span,
+                                 did_you_mean(st.name, known) or
+                                 f"write `tap {st.name}` where the value is made"
+                                 + (f" (taps so far: {', '.join(known)})" if known else ""),
+                                 code=codes.UNKNOWN_TAP)
+            out = made[0] if made is not None else None
+        elif not self.abstract:
+            table = self.taps if st.kind == "tap" else self.outputs
+            if self.repeating:
+                raise ArchcError(f"{st.kind} {st.name}: inside a repetition, which would make it "
+                                 "once per instance", st.span,
+                                 "move it after the repetition, or write the instance you want "
+                                 "out of the loop", code=codes.TAP_IN_REPEAT)
+            if st.name in table:
+                first = table[st.name][1]
+                raise NameError_(f"{st.kind} '{st.name}' given twice (first on line "
+                                 f"{first.line})", st.span, "give each a name of its own",
+                                 code=codes.TAP_TWICE)
+            table[st.name] = (shape, st.span)
+        items.append(graph.Wire(st.kind, st.name, _unknown_ok(shape), _unknown_ok(out),
+                                st.span))
+        return out
+
     def _misplaced(self, st, env, shape, namer, items):
         what = "input" if isinstance(st, ast.Input) else "train"
         raise ArchcError(f"'{what}' is only allowed at the top level of a network", st.span,
@@ -251,11 +292,13 @@ class Expander:
         if self.abstract:  # the body once, whatever the count: its instances differ by values
             indices = [Unknown(int, var)]
         self.guarded += guard  # a count that may be 0: the body may never run
+        self.repeating += 1
         try:
             with self.work.inside(what, multiplier):
                 return self._iterate(st, indices, body, var, env, shape)
         finally:
             self.guarded -= guard
+            self.repeating -= 1
 
     def _iterate(self, st, indices, body, var, env, shape) -> graph.Scope:
         in_shape = shape
@@ -320,6 +363,8 @@ class Expander:
         return replace(node, args=block_env)
 
     def layer(self, op: Op, st: ast.Call, env, shape) -> graph.Layer | None:
+        if op.tap_args:
+            env = self._tap_values(op, st, env)
         bound = self.bind(op.name, list(op.args.model_fields), st, env,
                           lambda: op_signature(op))
         args, errors = validate(op, bound, st)
@@ -337,6 +382,26 @@ class Expander:
                 raise LimitError(f"{op.name}: output {fmt_shape(out)} exceeds {MAX_DIM} per axis",
                                  st.span, code=codes.TOO_BIG)
         return graph.Layer("", op.name, args, _unknown_ok(shape), _unknown_ok(out), st.span)
+
+    def _tap_values(self, op: Op, st: ast.Call, env) -> dict:
+        """An argument that names a tap (`resize(like=low)`): the tap's shape, as a value of
+        that name seen only by this call."""
+        env = dict(env)
+        for kw in st.kwargs:
+            if kw.name in op.tap_args and isinstance(kw.value, ast.Var) \
+                    and kw.value.name not in env:
+                made = self.taps.get(kw.value.name)
+                self.read.add(kw.value.name)
+                if made is None and not self.abstract:
+                    raise NameError_(f"{op.name}: no tap named '{kw.value.name}' before this "
+                                     "line", kw.value.span,
+                                     did_you_mean(kw.value.name, list(self.taps)) or
+                                     f"write `tap {kw.value.name}` where the value is made",
+                                     code=codes.UNKNOWN_TAP)
+                shape = made[0] if made is not None else None
+                env[kw.value.name] = Unknown(tuple, kw.value.name) if shape is None \
+                    else tuple(shape)
+        return env
 
     def bind(self, callee: str, names: list[str], st: ast.Call, env,
              sig: Callable[[], str]) -> dict:
@@ -516,7 +581,12 @@ def _expand_network(defn, blocks, cyclic, overrides, input_shape, path,
     if shape is None:
         return None, ex.errors
     ex.errors.extend(check_ties(root))  # names across the network: once it is whole
-    return graph.Network(defn.name, root, env, recipe, path), ex.errors
+    ex.errors.extend(ArchcWarning(f"tap '{name}' is never read", span,
+                                  f"read it with `from {name}`, or remove it",
+                                  code=codes.UNUSED_TAP)
+                     for name, (_, span) in ex.taps.items() if name not in ex.read)
+    outputs = {name: cast(graph.Shape, s) for name, (s, _) in ex.outputs.items()}
+    return graph.Network(defn.name, root, env, recipe, path, outputs), ex.errors
 
 
 def _network_env(defn, overrides, ex: Expander) -> dict[str, Any]:

@@ -87,7 +87,26 @@ class Scope:
     args: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
-Node = Layer | Join | Scope
+@dataclass(frozen=True)
+class Wire:
+    """`tap low` (op 'tap': stores the current value as `key`), `from low` (op 'from': the
+    current value becomes tap `key`'s), `output out` (op 'output': the current value is the
+    network's output `key`). Not a module: its name is empty and it holds no parameters. A tap
+    and its uses may sit in different scopes; the emitters route the value between them."""
+
+    op: str  # 'tap' | 'from' | 'output'
+    key: str
+    in_shape: Shape
+    out_shape: Shape
+    span: Span
+    name: str = ""
+
+    @property
+    def text(self) -> str:
+        return f"{self.op} {self.key}"
+
+
+Node = Layer | Join | Scope | Wire
 
 
 @dataclass(frozen=True)
@@ -99,6 +118,9 @@ class Network:
     params: dict[str, Any] = field(hash=False)
     recipe: dict[str, Any] = field(hash=False)
     path: str = ""
+    # `output NAME` statements, in order, with their shapes: the network returns a dict of
+    # them (as torchvision's segmentation models do); empty: it returns its last value
+    outputs: dict[str, Shape] = field(default_factory=dict, hash=False)
     # the texts the network was loaded from, so that an error a later stage finds (build's
     # memory bound) renders its source line as a checking error does
     sources: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False,
@@ -113,10 +135,54 @@ class Network:
         return self.root.out_shape
 
 
+def flows(root: Scope) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """For each scope holding a wire (by id): the taps it reads from outside (`from` of a tap
+    made elsewhere) and the values it hands out (taps read elsewhere, outputs), in order. A
+    value is routed `tap:NAME` / `output:NAME`. Empty for a network without wires."""
+    uses: dict[str, int] = {}
+    for _, n in walk(root.items):
+        if isinstance(n, Wire) and n.op == "from":
+            uses[n.key] = uses.get(n.key, 0) + 1
+    result: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+    def visit(items: tuple[Node, ...]) -> tuple[list[str], dict[str, int]]:
+        made: list[str] = []
+        read: dict[str, int] = {}
+        for n in items:
+            if isinstance(n, Wire):
+                if n.op == "from":
+                    read[n.key] = read.get(n.key, 0) + 1
+                else:
+                    made.append(f"{n.op}:{n.key}")
+            elif isinstance(n, Scope):
+                inner_made, inner_read = visit(n.items)
+                for k, c in inner_read.items():
+                    read[k] = read.get(k, 0) + c
+                made += inner_made
+                if inner_made or inner_read:
+                    own = {k.split(":", 1)[1] for k in inner_made if k.startswith("tap:")}
+                    result[id(n)] = (
+                        tuple(f"tap:{k}" for k in inner_read if k not in own),
+                        tuple(k for k in inner_made if k.startswith("output:")
+                              or uses.get(k[4:], 0) > inner_read.get(k[4:], 0)))
+            elif isinstance(n, Join):
+                for branch in n.branches:
+                    inner_made, inner_read = visit(branch)
+                    made += inner_made
+                    for k, c in inner_read.items():
+                        read[k] = read.get(k, 0) + c
+        return made, read
+
+    visit(root.items)
+    return result
+
+
 def walk(items: tuple[Node, ...], prefix: str = ""):
     """Yield (qualified_name, node) for every node, depth first, in execution order."""
     for node in items:
-        qual = f"{prefix}{node.name}"
+        # a wire is not a module: it is shown as what it does (`body.tap:low`)
+        qual = f"{prefix}{node.op}:{node.key}" if isinstance(node, Wire) else \
+            f"{prefix}{node.name}"
         yield qual, node
         if isinstance(node, Scope):
             yield from walk(node.items, qual + ".")

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import codes, joins
 from .errors import ArchcError
-from .graph import Ids, Join, Layer, Network, Node, Scope
+from .graph import Ids, Join, Layer, Network, Node, Scope, Wire
 from .inplace import in_place
 from .ops import REGISTRY
 from .saving import ACT, CONTIGUOUS, FIXED_BYTES, MODEL, NHWC, Context, Kept
@@ -56,7 +56,7 @@ class Saved:
 
     def of(self, node: Node) -> Bytes:
         """The share of a node and everything inside it."""
-        if isinstance(node, Layer):
+        if isinstance(node, (Layer, Wire)):
             return self.by_node.get(id(node), Bytes())
         inner = node.items if isinstance(node, Scope) else \
             tuple(n for b in node.branches for n in b)
@@ -83,7 +83,8 @@ class _Forward:
         self.kept: set[int] = set()
         self.saved = Saved()
         self._node: dict[type, Callable[[Any, _Value], _Value]] = {
-            Layer: self.layer, Join: self.join, Scope: self.scope}
+            Layer: self.layer, Join: self.join, Scope: self.scope, Wire: self.wire}
+        self.taps: dict[str, _Value] = {}  # `tap NAME`'s tensor, for its `from NAME`
 
     def storage(self, size: Bytes) -> int:
         self.sizes.append(size)
@@ -134,6 +135,14 @@ class _Forward:
             for k in rule.kept:
                 self.keep(self.tensor(k), node)
         return _Value(out, recorded, rule.layout or x.layout)
+
+    def wire(self, node: Wire, x: _Value) -> _Value:
+        """A name for a tensor: it keeps nothing itself (a layer reading it may)."""
+        if node.op == "from":
+            return self.taps[node.key]
+        if node.op == "tap":
+            self.taps[node.key] = x
+        return x
 
     def join(self, node: Join, x: _Value) -> _Value:
         record = joins.lookup(node.op)

@@ -182,6 +182,8 @@ class Op:
         if self.label is None or in_shape is None:
             return self.caption(args)
         return self.label(args, in_shape)
+    # arguments that may name a tap (`resize(like=low)`): the expander passes the tap's shape
+    tap_args: tuple[str, ...] = ()
 
     @property
     def arg_names(self) -> tuple[str, ...]:

@@ -365,3 +365,55 @@ register(Op(
 
 def _show(v: int | tuple[int, ...]) -> str:
     return str(v) if isinstance(v, int) else "x".join(map(str, v))
+
+
+class ResizeArgs(Args):
+    h: int | None = Field(None, ge=1, le=MAX_DIM)
+    w: int | None = Field(None, ge=1, le=MAX_DIM)
+    like: tuple[int, ...] | None = None  # the shape of a tap (`like=low`: the expander's)
+    mode: Literal["nearest", "bilinear"] = "bilinear"
+    align_corners: bool | None = None
+
+
+def _resize_size(a: ResizeArgs) -> tuple[int, int]:
+    if a.like is not None:
+        if a.h is not None or a.w is not None:
+            raise OpShapeError("resize: give a size (h, w) or like=TAP, not both",
+                               code=codes.ARGUMENT_CONFLICT)
+        if len(a.like) != 3:
+            raise OpShapeError(f"resize: like= names a tap of shape {fmt_shape(a.like)}, not "
+                               "an image CxHxW")
+        return a.like[1], a.like[2]
+    if a.h is None:
+        raise OpShapeError("resize: give the size, resize(h, w), or like=TAP",
+                           code=codes.MISSING_ARGUMENT)
+    return a.h, a.w if a.w is not None else a.h
+
+
+def _resize_shape(a: ResizeArgs, s: Shape) -> Shape:
+    c, _, _ = need_rank("resize", s, (3,))
+    if a.mode == "nearest" and a.align_corners is not None:
+        raise OpShapeError("resize: align_corners applies to mode=\"bilinear\" only",
+                           code=codes.ARGUMENT_CONFLICT)
+    return (c, *_resize_size(a))
+
+
+def _resize_kwargs(a: ResizeArgs) -> dict[str, Any]:
+    # F.interpolate(x, size, mode="bilinear", align_corners=False), as torchvision's
+    # segmentation heads call it
+    return {"size": _resize_size(a), "mode": a.mode,
+            "align_corners": bool(a.align_corners) if a.mode == "bilinear" else None}
+
+
+register(Op(
+    "resize", ResizeArgs, _resize_shape,
+    torch=lambda a, i, o: _nn().Upsample(**_resize_kwargs(a)),
+    source=lambda a, i, o: Source("nn.Upsample", (), _resize_kwargs(a), {"align_corners": None}),
+    caption=lambda a: "resize {}x{} {}".format(*_resize_size(a), a.mode),
+    doc="resample height and width to a fixed size (the network's input size: in.h, in.w) "
+        "or to a tap's (like=low), bilinear (align_corners=false unless set) or nearest: "
+        "resize(h, w=h, like=none, mode=\"bilinear\", align_corners=none)",
+    example="resize(12, 16)", family="pooling",
+    saved=lambda a, i, o, c: NOTHING,  # its backward needs only the sizes
+    tap_args=("like",),
+))

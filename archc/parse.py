@@ -250,6 +250,10 @@ class _ToAst(Transformer):
         return ast.Assert(test, str(message)[1:-1] if message is not None else None,
                          self._s([keyword, test]))
 
+    def wire(self, children: Children) -> ast.Wire:
+        keyword, name = children
+        return ast.Wire(str(keyword), str(name), self._s(children))
+
     def recipe(self, children: Children) -> ast.Recipe:
         return ast.Recipe(tuple(children[1:]), self._s(children[:1]))
 

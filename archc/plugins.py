@@ -59,7 +59,7 @@ _NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
 # words of the grammar (grammar/archc.lark) that a call cannot be named
 _RESERVED = {"network", "block", "use", "requires", "input", "expect", "train", "assert", "if",
              "else", "for", "in", "not", "and", "or", "true", "false", "add", "concat", "mul",
-             "split"}
+             "split", "tap", "from", "output"}
 
 
 def same_shape(a: Any, s: Shape) -> Shape:

@@ -10,7 +10,7 @@ from typing import Any
 
 from . import joins
 from .errors import ArchcError, UsageError
-from .graph import Join, Layer, Network, Node, Scope, Shape
+from .graph import Join, Layer, Network, Node, Scope, Shape, Wire
 from .ops import FAMILIES, REGISTRY
 
 
@@ -111,7 +111,8 @@ def _count_scope(scope: Scope) -> Counts:
 
 
 _COUNT: dict[type, Callable[[Any], Counts]] = {
-    Layer: _count_layer, Join: _count_join, Scope: _count_scope}
+    Layer: _count_layer, Join: _count_join, Scope: _count_scope,
+    Wire: lambda n: Counts()}  # a name for a value another node made: no new tensor
 
 
 def count(node: Node) -> Counts:
@@ -138,6 +139,7 @@ _STRUCTURE_KEY: dict[type, Callable[[Any], tuple]] = {
                      n.in_shape, n.out_shape),
     Scope: lambda n: ("scope", n.kind, n.title, tuple(_named(c) for c in n.items),
                       n.in_shape, n.out_shape),
+    Wire: lambda n: ("wire", n.op, n.key, n.in_shape, n.out_shape),
 }
 
 
@@ -200,6 +202,8 @@ class Summary:
     total: Counts
     rows: tuple[Row, ...] = field(default=())
     depth: int | None = None
+    # the network's `output NAME` statements with their shapes (empty: one output, `output`)
+    outputs: dict[str, Shape] = field(default_factory=dict, hash=False)
 
     @property
     def trainable_params(self) -> int:
@@ -216,6 +220,8 @@ class Summary:
         t = self.total
         return {
             "name": self.name, "input": list(self.input), "output": list(self.output),
+            # what forward returns: a dict of these (archc's `output NAME`); null: one tensor
+            "outputs": {k: list(v) for k, v in self.outputs.items()} or None,
             # the input's vocabulary when it is token ids (`input tokens(N, vocab)`), else null
             "vocab": getattr(self.input, "vocab", None),
             "params": t.params, "trainable_params": self.trainable_params,
@@ -250,14 +256,14 @@ def summarize(net: Network, depth: int | None = None) -> Summary:
     rows: list[Row] = []
     _Rows(rows, depth).seq(net.root.items, "", 0, None)
     return Summary(net.name, net.input_shape, net.output_shape, count(net.root), tuple(rows),
-                   depth)
+                   depth, dict(net.outputs))
 
 
 class _Rows:
     def __init__(self, out: list[Row], depth: int | None):
         self.out, self.depth = out, depth
         self._node: dict[type, Callable[..., None]] = {
-            Layer: self.layer, Join: self.join, Scope: self.scope}
+            Layer: self.layer, Join: self.join, Scope: self.scope, Wire: self.wire}
 
     def seq(self, items: Iterable[Node], prefix: str, level: int, branch: str | None) -> None:
         for run in runs(items):
@@ -277,6 +283,11 @@ class _Rows:
         caption = REGISTRY[n.op].describe(n.args, n.in_shape)
         self.out.append(Row(prefix + n.name, "layer", n.op, caption, n.out_shape, count(n), level,
                             branch=branch, nodes=(n,)))
+
+    def wire(self, n: Wire, prefix: str, level: int, branch: str | None) -> None:
+        # `tap low` shows where a value is named and `from low` where it is read again
+        self.out.append(Row(f"{prefix}{n.op}:{n.key}", "wire", n.op, n.text, n.out_shape,
+                            Counts(), level, branch=branch, nodes=(n,)))
 
     def join(self, n: Join, prefix: str, level: int, branch: str | None) -> None:
         # The join's own row (its output tensor) heads its branches, as in `archc build`.

@@ -40,7 +40,9 @@ class KeyMap:
 
     source: str  # what the foreign state_dict comes from
     renames: tuple[Rule, ...] = ()  # applied in order to every foreign key
-    ignore: tuple[str, ...] = ()  # regexes: foreign keys deliberately left out of the spec
+    # regexes: foreign keys deliberately left out of the spec, skipped where it has no place for
+    # them (a segmentation spec built without `aux`; with it, they load)
+    ignore: tuple[str, ...] = ()
 
 
 _DENSELAYER = (r"(denseblock\d+)\.denselayer(\d+)\.", index_minus_one("{}.{}."))
@@ -54,6 +56,11 @@ KEY_MAPS: dict[str, KeyMap] = {
     "tv_googlenet": KeyMap("torchvision.models.googlenet", ignore=(r"^aux[12]\.",)),
     # pretrained checkpoints carry the train-mode auxiliary classifier, which the spec leaves out
     "tv_inception_v3": KeyMap("torchvision.models.inception_v3", ignore=(r"^AuxLogits\.",)),
+    # COCO checkpoints carry the aux head; the members build without it unless --set aux=true
+    "tv_fcn": KeyMap("torchvision.models.segmentation.fcn_resnet{50,101}",
+                     ignore=(r"^aux_classifier\.",)),
+    "tv_deeplabv3": KeyMap("torchvision.models.segmentation.deeplabv3_*",
+                           ignore=(r"^aux_classifier\.",)),
     "tv_densenet": KeyMap("torchvision.models.densenet{121,169,201}", renames=(
         # checkpoints from before torchvision 0.3 say `norm.1` for `norm1` (torchvision's own
         # _load_state_dict fixes them up the same way)
@@ -133,10 +140,10 @@ def map_state_dict(net: Network, target: Mapping[str, tuple[int, ...]],
     unplaced: dict[str, list[str]] = {}  # module -> tensor names, grouped for readable errors
     strays: list[str] = []  # foreign keys with no place: suggestions for missing ones
     for key, value in state_dict.items():
-        if any(re.search(p, key) for p in family.ignore):
+        new = rename(key, family.renames)
+        if new not in target and any(re.search(p, key) for p in family.ignore):
             report.ignored.append(key)
             continue
-        new = rename(key, family.renames)
         if new != key:
             report.renamed.append((key, new))
         if new in origin:

@@ -30,9 +30,10 @@ class Member:
     # builder arguments that make it (inception_v3: aux_logits=True, its train-mode AuxLogits
     # head, which the spec leaves out)
     published_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    # what it classifies: "image" (torchvision.models) or "video" clips CxTxHxW
-    # (torchvision.models.video, Kinetics-400)
-    task: str = "image"
+    # what it does, and where torchvision builds it: "classification" (torchvision.models,
+    # images), "video" (torchvision.models.video: clips CxTxHxW, Kinetics-400) or
+    # "segmentation" (torchvision.models.segmentation, whose models return a dict)
+    task: str = "classification"
 
     @property
     def torchvision(self) -> str:
@@ -48,7 +49,8 @@ def _text(value: Any) -> str:
 
 
 def _m(name: str, spec: str, weights: str, *files: str, tv: dict[str, Any] | None = None,
-       published: dict[str, Any] | None = None, task: str = "image", **sets: Any) -> Member:
+       published: dict[str, Any] | None = None, task: str = "classification",
+       **sets: Any) -> Member:
     return Member(name, spec, MappingProxyType(sets), weights, files,
                   MappingProxyType(tv or {}), MappingProxyType(published or {}), task)
 
@@ -225,6 +227,28 @@ MEMBERS: tuple[Member, ...] = (
     _m("r2plus1d_18", "tv_video_resnet", "R2Plus1D_18_Weights", "r2plus1d_18-91a641e6.pth",
        task="video", variant="r2plus1d_18"),
     _m("s3d", "tv_s3d", "S3D_Weights", "s3d-d76dad2f.pth", task="video"),
+    # torchvision.models.segmentation: each returns a dict ("out", and "aux" with aux_loss);
+    # tests/test_segmentation.py proves them
+    # without aux heads, as torchvision builds them without weights; --set aux=true adds the
+    # head its COCO weights have (published_kwargs: what their num_params counts)
+    _m("fcn_resnet50", "tv_fcn", "FCN_ResNet50_Weights", "fcn_resnet50_coco-1167a1af.pth",
+       tv={"weights_backbone": None}, published={"aux_loss": True}, task="segmentation",
+       depth=50),
+    _m("fcn_resnet101", "tv_fcn", "FCN_ResNet101_Weights", "fcn_resnet101_coco-7ecb50ca.pth",
+       tv={"weights_backbone": None}, published={"aux_loss": True}, task="segmentation",
+       depth=101),
+    _m("deeplabv3_resnet50", "tv_deeplabv3", "DeepLabV3_ResNet50_Weights",
+       "deeplabv3_resnet50_coco-cd0a2569.pth", tv={"weights_backbone": None},
+       published={"aux_loss": True}, task="segmentation", backbone="resnet50"),
+    _m("deeplabv3_resnet101", "tv_deeplabv3", "DeepLabV3_ResNet101_Weights",
+       "deeplabv3_resnet101_coco-586e9e4e.pth", tv={"weights_backbone": None},
+       published={"aux_loss": True}, task="segmentation", backbone="resnet101"),
+    _m("deeplabv3_mobilenet_v3_large", "tv_deeplabv3", "DeepLabV3_MobileNet_V3_Large_Weights",
+       "deeplabv3_mobilenet_v3_large-fc3c493d.pth", tv={"weights_backbone": None},
+       published={"aux_loss": True}, task="segmentation", backbone="mobilenet_v3_large"),
+    _m("lraspp_mobilenet_v3_large", "tv_lraspp", "LRASPP_MobileNet_V3_Large_Weights",
+       "lraspp_mobilenet_v3_large-d234d4ea.pth", tv={"weights_backbone": None},
+       task="segmentation"),
 )
 
 # The language models, equal to transformers' classes (no torchvision builder): name -> (spec,

@@ -48,6 +48,14 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def _equal(a: Any, b: Any) -> bool:
+    """Outputs equal: two tensors, or two dicts of them (a network's `output NAME`s), with
+    their keys in the same order."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and list(a) == list(b) and _same(a, b)
+    return torch.equal(a, b)
+
+
 def check(job: dict[str, Any], index: int) -> dict[str, Any]:
     cls = _load(job["file"], index)
     inp = tuple(job["input"]) if job.get("input") else None
@@ -69,18 +77,18 @@ def check(job: dict[str, Any], index: int) -> dict[str, Any]:
     out["params"] = [sum(p.numel() for p in m.parameters()) for m in (ours, theirs)]
     x = example_input(net.input_shape, 2, torch.float64)
     with torch.no_grad():
-        out["eval_equal"] = torch.equal(ours.eval()(x), theirs.eval()(x))
+        out["eval_equal"] = _equal(ours.eval()(x), theirs.eval()(x))
         out["flops"] = [_flops(ours, x[:1]), _flops(theirs, x[:1])]
         ys = []
         for m in (ours, theirs):
             torch.manual_seed(1)
             ys.append(m.train()(x))
-        out["train_equal"] = torch.equal(*ys)
+        out["train_equal"] = _equal(*ys)
         out["buffers_equal"] = _same(ours.state_dict(), theirs.state_dict())
         theirs.eval()
         want = theirs(x)
         if job.get("jit"):
-            out["jit_equal"] = torch.equal(torch.jit.script(theirs)(x), want)
+            out["jit_equal"] = _equal(torch.jit.script(theirs)(x), want)
         if job.get("compile"):
             got = torch.compile(theirs, backend="inductor")(x)
             out["compile_close"] = bool(torch.allclose(got, want, rtol=1e-9, atol=1e-12))

@@ -35,17 +35,23 @@ def check(job: dict[str, Any]) -> dict[str, Any]:
         model.load_state_dict(read_state_dict(job["weights"]), strict=True)
     x = example_input(net.input_shape, 3)
     with torch.no_grad():
-        want = model(x).numpy()
+        result = model(x)
+    # a network with `output NAME`s returns a dict: one named ONNX output each, in order
+    wants = [v.numpy() for v in result.values()] if isinstance(result, dict) else \
+        [result.numpy()]
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     session = ort.InferenceSession(job["onnx"], options, providers=["CPUExecutionProvider"])
-    (got,) = session.run(None, {"input": x.numpy()})
+    gots = session.run(None, {"input": x.numpy()})
     size = os.path.getsize(job["onnx"])
     os.remove(job["onnx"])  # big models: do not keep hundreds of MB around
-    return {"shape_ok": got.shape == want.shape,
-            "max_abs": float(np.abs(got - want).max()),
-            "close": bool(np.allclose(got, want, rtol=1e-5, atol=1e-5)),
+    pairs = list(zip(gots, wants, strict=True))
+    return {"shape_ok": all(g.shape == w.shape for g, w in pairs),
+            "max_abs": max(float(np.abs(g - w).max()) for g, w in pairs),
+            "close": all(bool(np.allclose(g, w, rtol=1e-5, atol=1e-5)) for g, w in pairs),
             "inputs": [i.name for i in session.get_inputs()],
+            "outputs": [o.name for o in session.get_outputs()],
+            "dict_keys": list(result) if isinstance(result, dict) else None,
             "batch_dim": str(session.get_inputs()[0].shape[0]), "bytes": size,
             "exporter": exporter}
 

@@ -187,6 +187,8 @@ def test_onnx_runs_equal_to_pytorch(name: str, exported) -> None:
     assert "error" not in result, result["error"]
     assert result["shape_ok"] and result["close"], result["max_abs"]
     assert result["inputs"] == ["input"] and not result["batch_dim"].isdigit()
+    # a network with outputs (tv_lraspp's `out`): ONNX outputs named as the dict's keys
+    assert result["outputs"] == (result["dict_keys"] or ["output"])
 
 
 def test_files_pass_ruff(exported) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 import archc
 from archc.emit.dot import INPUT, OUTPUT, emit_dot
-from archc.graph import Join, Layer, Scope
+from archc.graph import Join, Layer, Scope, Wire
 from archc.ops import REGISTRY, fmt_shape
 from archc.program import load_program
 from tests.util import run_cli
@@ -98,6 +98,8 @@ def expected(items, prefix: str = "", cluster: str | None = None, out=None):
     """{qualified name: (node, enclosing cluster)} for every node, scopes as clusters."""
     out = {} if out is None else out
     for node in items:
+        if isinstance(node, Wire):  # no node: its readers' edges come from the tap's producer
+            continue
         qual = prefix + node.name
         out[qual] = (node, cluster)
         if isinstance(node, Scope):
@@ -112,6 +114,10 @@ def branch_end(branch, part: tuple[int, ...], join: Join, prefix: str) -> tuple[
     """The node a branch ends on and the shape it hands the join; an empty branch is an edge
     straight from the fork, unlabelled like every edge out of a fork that repeats the shape into
     it (a split's branch gets a part: its edge is labelled)."""
+    while branch and isinstance(branch[-1], Wire) and branch[-1].op != "from":
+        branch = branch[:-1]  # a tap or output passes its value on
+    if branch and isinstance(branch[-1], Wire):  # ends on a tap's producer: any node
+        return "(tap)", fmt_shape(branch[-1].out_shape)
     if not branch:
         return "(fork)", "" if part == join.in_shape else fmt_shape(part)
     last, name = branch[-1], prefix + branch[-1].name
@@ -131,7 +137,8 @@ def check_structure(net: archc.Network) -> Dot:
         assert dot.cluster_attrs[f"cluster_{q}"]["label"].startswith(q)
     drawn = {q for q, (n, _) in want.items() if not isinstance(n, Scope)}
     forks = {f"{q}/fork" for q in drawn if isinstance(want[q][0], Join)}
-    assert set(dot.nodes) == drawn | forks | {INPUT, OUTPUT}
+    outputs = {f"{OUTPUT}/{k}" for k in net.outputs} or {OUTPUT}
+    assert set(dot.nodes) == drawn | forks | {INPUT} | outputs
     for q in drawn:
         node, cluster = want[q]
         assert dot.node_cluster[q] == cluster, q
@@ -147,16 +154,23 @@ def check_structure(net: archc.Network) -> Dot:
             continue
         prefix = q[: len(q) - len(join.name)]
         fork = f"{q}/fork"
-        assert len(dot.into(q)) == len(join.branches) == len(dot.out_of(fork))
-        got = sorted((s if s != fork else "(fork)", a.get("label", "").strip())
-                     for s, _, a in dot.into(q))
-        assert got == sorted(branch_end(b, part, join, prefix)
-                             for b, part in zip(join.branches, join.branch_inputs, strict=True))
+        # a branch starting `from NAME` reads the tap, not the fork
+        reading = [b for b in join.branches
+                   if not (b and isinstance(b[0], Wire) and b[0].op == "from")]
+        assert len(dot.into(q)) == len(join.branches) and len(reading) == len(dot.out_of(fork))
+        ends = [branch_end(b, part, join, prefix)
+                for b, part in zip(join.branches, join.branch_inputs, strict=True)]
+        got = [(s if s != fork else "(fork)", a.get("label", "").strip())
+               for s, _, a in dot.into(q)]
+        for end in ends:  # a branch ending on a tap: an edge from its producer, any name
+            match = next(g for g in got if g == end or (end[0] == "(tap)" and g[1] == end[1]))
+            got.remove(match)
         heads = {dst for _, dst, _ in dot.out_of(fork)} - {q}
         if len(heads) > 1 and len({dot.node_cluster[h] for h in heads}) == 1:
             assert heads in dot.same_rank, q  # drawn side by side
-    (_, _, attrs), = dot.into(OUTPUT)
-    assert attrs["label"].strip() == fmt_shape(net.output_shape)
+    for name, shape in (net.outputs or {"": net.output_shape}).items():
+        (_, _, attrs), = dot.into(f"{OUTPUT}/{name}" if name else OUTPUT)
+        assert attrs["label"].strip() == fmt_shape(shape)
     assert reachable(dot, INPUT) == set(dot.nodes)
     return dot
 

@@ -15,7 +15,7 @@ import torch
 import archc
 from archc.cli import main
 from archc.emit.explore import page_data
-from archc.graph import Layer, walk
+from archc.graph import Layer, Wire, walk
 from archc.stats import count
 
 SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
@@ -57,7 +57,8 @@ def test_page_data_of_every_bundled_spec(spec: str) -> None:
     data = page_data(net, [], net.sources)
     recs = records(data["root"])
     layers = {r["n"]: r for r in recs if r["k"] == "layer"}
-    want = {q: n for q, n in walk(net.root.items) if isinstance(n, Layer)}
+    # a wire (`tap low`) is a row of no cost, drawn as a layer
+    want = {q: n for q, n in walk(net.root.items) if isinstance(n, (Layer, Wire))}
     assert set(layers) == set(want)
     for q, n in want.items():
         r = layers[q]

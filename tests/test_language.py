@@ -26,7 +26,11 @@ def test_case_matches_forward_pass(path: Path) -> None:
     assert real_shapes(model, net) == static
     assert sum(p.numel() for p in model.parameters()) == static_params(net)
     out = model.eval()(example_input(net.input_shape, 2))
-    assert tuple(out.shape[1:]) == net.output_shape
+    if net.outputs:  # `output NAME`s: a dict of them, in order, each of its static shape
+        assert {k: tuple(v.shape[1:]) for k, v in out.items()} == net.outputs
+        assert list(out) == list(net.outputs)
+    else:
+        assert tuple(out.shape[1:]) == net.output_shape
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))

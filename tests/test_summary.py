@@ -55,7 +55,8 @@ def torch_counts(net: archc.Network, device: str = "meta"):
         model = archc.build(net).eval()
     shapes: dict[str, tuple] = {}
     hooks = [m.register_forward_hook(
-        lambda mod, inp, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:])))
+        lambda mod, inp, out, name=name: shapes.__setitem__(
+            name, tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else None))
         for name, m in model.named_modules() if name]
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
         model(example_input(net.input_shape, 1, device=device))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .. import outputs
 from ..errors import ArchcErrors
-from ..graph import Join, Layer, Network, walk
+from ..graph import Join, Layer, Network, Wire, walk
 from ..limits import MAX_MEMORY
 from ..memory import fmt_bytes, parse_size
 from ..ops import fmt_shape
@@ -54,7 +54,7 @@ def shape_rows(net: Network, depth: int | None = None) -> list[tuple[str, str, s
         level = name.count(".")
         if depth is not None and level >= depth:
             continue
-        kind = node.op if isinstance(node, (Layer, Join)) else node.title
+        kind = node.op if isinstance(node, (Layer, Join, Wire)) else node.title
         rows.append((name, kind, fmt_shape(node.out_shape)))
     return rows
 

@@ -82,7 +82,7 @@ def _github(err: ArchcError) -> str:
     props.append(prop(f"title=archc {err.code}" if err.code else "title=archc"))
     msg = err.message + (f" (hint: {err.hint})" if err.hint else "")
     msg += "".join(f"\n{n.span}: {n.message}" for n in err.notes)
-    return f"::error {','.join(props)}::{esc(msg)}"
+    return f"::{err.kind} {','.join(props)}::{esc(msg)}"  # ::error, or ::warning (A0215)
 
 
 def check_files(files: list[str], fmt: str, overrides: dict[str, Any],
@@ -105,7 +105,7 @@ def check_files(files: list[str], fmt: str, overrides: dict[str, Any],
 
             done = compile_spec(name, overrides, input_shape)
             prog, errors = done.program, done.errors
-            if not errors and path is not None:
+            if not errors and path is not None:  # (a warning is shown again next time)
                 used = [Path(p) for p in prog.sources if not p.startswith("<") and p != prog.path]
                 cache.store(path, overrides, input_shape, used, sorted(prog.networks))
         except ArchcErrors as exc:
@@ -114,9 +114,9 @@ def check_files(files: list[str], fmt: str, overrides: dict[str, Any],
             prog, errors, usage = None, [exc], True
         except ArchcError as exc:
             prog, errors = None, [exc]
-        all_errors.extend(errors)
+        all_errors.extend(e for e in errors if e.kind == "error")  # warnings: exit 0
         diagnostics.extend(_diagnostic(e, name) for e in errors)
-        checked.append({"file": name, "ok": not errors,
+        checked.append({"file": name, "ok": not any(e.kind == "error" for e in errors),
                         "networks": sorted(prog.networks) if prog else []})
         if fmt == "text":
             for err in errors:

@@ -77,7 +77,8 @@ class Entry:
     macs: int
     input: tuple[int, ...]
     reference: str | None = None  # what it equals where that is not torchvision
-    task: str | None = None  # a member's Member.task ("image", "video"); None: not a member
+    # a member's Member.task ("classification", "video", "segmentation"); None: not a member
+    task: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "spec": self.spec, "network": self.network,

@@ -20,7 +20,7 @@ from typing import Any
 from .. import ast
 from ..errors import ArchcError
 from ..evaluate import IN
-from ..graph import Join, Layer, Node, Scope
+from ..graph import Join, Layer, Node, Scope, Wire, flows
 from ..ops import REGISTRY
 from .conditions import (
     MAX_TEXT,
@@ -33,7 +33,18 @@ from .conditions import (
     values_of,
 )
 from .explain import Candidates, Case, ClassDef, Param, explain_slots, py_name, type_text
-from .unify import Mismatch, PCall, Piece, PJoin, PLayer, PSeq, is_module, unify, unify_loop
+from .unify import (
+    Mismatch,
+    PCall,
+    Piece,
+    PJoin,
+    PLayer,
+    PSeq,
+    PWire,
+    is_module,
+    unify,
+    unify_loop,
+)
 
 Key = tuple[str, ...]
 NETWORK: Key = ("network",)
@@ -51,12 +62,13 @@ def numbered(names: list[str]) -> bool:
     return names == [str(i) for i in range(len(names))]
 
 
-def needs_class(scope: Scope) -> bool:
-    """A group or repetition holding a join or an inline op (a parameter, not a module)
-    needs a forward of its own; other groups and repetitions are nn.Sequential."""
-    return scope.kind in ("group", "repeat") and any(
-        isinstance(n, Join) or (isinstance(n, Layer) and REGISTRY[n.op].inline)
-        for n in scope.items)
+def needs_class(scope: Scope, crossed: bool = False) -> bool:
+    """A group or repetition holding a join, an inline op (a parameter, not a module) or a
+    wire, or one a tap crosses (`crossed`: its forward takes or returns one), needs a forward
+    of its own; other groups and repetitions are nn.Sequential."""
+    return scope.kind in ("group", "repeat") and (crossed or any(
+        isinstance(n, (Join, Wire)) or (isinstance(n, Layer) and REGISTRY[n.op].inline)
+        for n in scope.items))
 
 
 @dataclass
@@ -72,8 +84,12 @@ class Classes:
     order: list[ClassDef] = field(default_factory=list)
     taken: set[str] = field(default_factory=set)
     env: dict[int, Mapping[str, Any]] = field(default_factory=dict)  # a group's owner's args
+    # id() of a scope a tap crosses -> (taps it reads, values it returns): graph.flows
+    flow: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
+    outputs: tuple[str, ...] = ()  # the exported network's `output` names
 
     def add_network(self, root: Scope, base: bool) -> None:
+        self.flow.update(flows(root))
         self.instances.setdefault(NETWORK, []).append(root)
         self._collect(root.items, NETWORK, "", base, root.args)
         if base:
@@ -82,6 +98,8 @@ class Classes:
     def add_probe(self, scope: Scope) -> None:
         """A block instance expanded on its own (archc/emit/params.py `probes`): one more
         point for explaining its class, in no network."""
+        self.flow.update(flows(Scope("", "network", "network", (scope,), scope.in_shape,
+                                     scope.out_shape, scope.span)))
         self._collect((scope,), NETWORK, "", False, {})
 
     def _collect(self, items: tuple[Node, ...], owner: Key, path: str, base: bool,
@@ -108,7 +126,7 @@ class Classes:
     def key(self, scope: Scope, owner: Key, path: str) -> Key | None:
         if scope.kind == "block":
             return ("block", scope.title)
-        if needs_class(scope):
+        if needs_class(scope, id(scope) in self.flow):
             return ("group", *owner, path + scope.name)
         return None
 
@@ -127,6 +145,8 @@ class Classes:
         if isinstance(node, Join):
             return PJoin(node.name, node.op, tuple(self.pieces(b, owner, path)
                                                    for b in node.branches), node.out_shape)
+        if isinstance(node, Wire):
+            return PWire(f"@{node.op}:{node.key}", node.op, node.key, node.out_shape)
         key = self.key(node, owner, path)
         if key is None:
             return PSeq(node.name, None, self.pieces(node.items, owner, f"{path}{node.name}."),
@@ -201,6 +221,14 @@ class Classes:
         comments), each instance's constructor arguments."""
         cls.base = {k for k, s in scopes.items() if id(s) in self.base}
         cls.params = self._params(cand)
+        ports = {self.flow.get(id(s), ((), ())) for s in scopes.values()}
+        if len(ports) != 1:
+            raise Mismatch("instances that take or return different taps")
+        cls.imports, cls.exports = ports.pop()
+        if (cls.imports or cls.exports) and cls.kind != "module":
+            raise Mismatch("a class a tap crosses needs a forward of its own")
+        if any(id(s) in self.base and s.kind == "network" for s in scopes.values()):
+            cls.outputs = self.outputs
         for k, scope in scopes.items():
             env = {**cand.env[k], **{n: v[k] for n, v in cand.new.items()}}
             self.of[id(scope)] = (cls, {p.name: env[p.name] for p in cls.params})
@@ -345,6 +373,8 @@ def _structure(pieces: tuple[Piece, ...]) -> tuple:
             out.append((p.name, id(p.cls)))
         elif isinstance(p, PSeq):
             out.append((p.name, id(p.cls), _structure(p.children)))
+        elif isinstance(p, PWire):
+            out.append((p.name,))
         else:
             out.append((p.name, p.op, tuple(_structure(b) for b in p.branches)))
     return tuple(out)

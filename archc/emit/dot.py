@@ -19,7 +19,7 @@ import graphviz
 
 from .. import joins
 from ..errors import ArchcError
-from ..graph import Join, Layer, Network, Node, Scope, Shape
+from ..graph import Join, Layer, Network, Node, Scope, Shape, Wire, walk
 from ..limits import MAX_DRAWN
 from ..ops import FAMILIES, REGISTRY, fmt_shape
 from ..stats import count, run_name, runs
@@ -50,8 +50,10 @@ def _draw(net: Network, depth: int | None, rankdir: str) -> tuple[graphviz.Digra
     g.node(INPUT, f"input\\n{fmt_shape(net.input_shape)}", shape="oval", fillcolor="white")
     drawer = _Drawer(depth)
     tail = drawer.seq(g, net.root.items, "", 0, (INPUT, net.input_shape))
-    g.node(OUTPUT, f"output\\n{fmt_shape(net.output_shape)}", shape="oval", fillcolor="white")
-    drawer.edge(tail, OUTPUT)
+    if not net.outputs:  # else each `output NAME` drew its own
+        g.node(OUTPUT, f"output\\n{fmt_shape(net.output_shape)}", shape="oval",
+               fillcolor="white")
+        drawer.edge(tail, OUTPUT)
     for src, dst, attrs in drawer.edges:  # at top level, so no node is pulled into a cluster
         g.edge(src, dst, **attrs)
     return g, len(drawer.home) + 2
@@ -66,7 +68,8 @@ class _Drawer:
         self.forks: dict[str, Shape] = {}
         self.home: dict[str, graphviz.Digraph] = {}  # node -> the (sub)graph it is drawn in
         self._node: dict[type, Callable[..., Tail]] = {
-            Layer: self.layer, Join: self.join, Scope: self.scope}
+            Layer: self.layer, Join: self.join, Scope: self.scope, Wire: self.wire}
+        self.taps: dict[str, Tail] = {}  # tap name -> the node whose value it names
 
     def edge(self, tail: Tail, dst: str) -> None:
         label = {} if self.forks.get(tail[0]) == tail[1] else {"label": " " + fmt_shape(tail[1])}
@@ -99,6 +102,20 @@ class _Drawer:
                tooltip=f"{node_id}: {n.op}, {params:,} params, out {fmt_shape(n.out_shape)}")
         self.edge(tail, node_id)
         return node_id, n.out_shape
+
+    def wire(self, g: graphviz.Digraph, n: Wire, prefix: str, level: int, tail: Tail) -> Tail:
+        """No node for `tap` (the edges leave the node it names) nor `from` (the next node's
+        edge comes from the tap); an oval per `output`, as the network's single output."""
+        if n.op == "from":
+            return self.taps[n.key]
+        if n.op == "tap":
+            self.taps[n.key] = tail
+        else:
+            node_id = f"{OUTPUT}/{n.key}"  # (":" would name a port)
+            self.node(g, node_id, f"output {n.key}\\n{fmt_shape(n.out_shape)}", shape="oval",
+                      fillcolor="white")
+            self.edge(tail, node_id)
+        return tail
 
     def join(self, g: graphviz.Digraph, n: Join, prefix: str, level: int, tail: Tail) -> Tail:
         # A fork point inside the join's scope keeps an identity shortcut in its block's
@@ -141,6 +158,9 @@ class _Drawer:
                shape="box3d", style="filled", fillcolor="#fff7d6",
                tooltip=f"{run_name(prefix, run)}: {first.title}{times}")
         self.edge(tail, node_id)
+        for _, wire in walk(tuple(run)):  # what it names and outputs leaves the box
+            if isinstance(wire, Wire) and wire.op != "from":
+                self.wire(g, wire, prefix, 0, (node_id, wire.out_shape))
         return node_id, run[-1].out_shape
 
 
@@ -180,7 +200,8 @@ def _scope_size(n: Scope, level: int, depth: int | None) -> tuple[int, int]:
 
 
 _SIZE: dict[type, Callable[..., tuple[int, int]]] = {
-    Layer: lambda n, level, depth: (1, 1), Join: _join_size, Scope: _scope_size}
+    Layer: lambda n, level, depth: (1, 1), Join: _join_size, Scope: _scope_size,
+    Wire: lambda n, level, depth: (int(n.op == "output"), int(n.op == "output"))}
 
 
 def fitting_depth(net: Network) -> tuple[int, int] | None:

@@ -78,6 +78,11 @@ class ClassDef:
     body: list[TNode] = field(default_factory=list)
     base: set[int] = field(default_factory=set)  # the exported network's instances (shapes)
     cases: list[Case] = field(default_factory=list)
+    # the taps its forward takes after `x`, and those it returns after `x` (graph.flows:
+    # `tap:NAME`, `output:NAME`); the network's outputs, which its forward returns as a dict
+    imports: tuple[str, ...] = ()
+    exports: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import joins
 from ..errors import ArchcError, Span, located_for_user
-from ..graph import Join, Layer, Network, Node, Scope, Shape
+from ..graph import Join, Layer, Network, Node, Scope, Shape, Wire
 from ..ops import FAMILIES, REGISTRY
 from ..stats import Counts, count, join_counts, run_name, runs
 
@@ -40,6 +40,8 @@ class _Builder:
         if k is None:
             if isinstance(node, Layer):
                 t: tuple = ("layer", node.op, repr(node.args), node.in_shape, node.out_shape)
+            elif isinstance(node, Wire):
+                t = ("wire", node.op, node.key, node.in_shape, node.out_shape)
             elif isinstance(node, Join):
                 t = ("join", node.op, tuple(tuple((c.name, self.key(c)) for c in b)
                                             for b in node.branches), node.in_shape,
@@ -82,6 +84,13 @@ class _Builder:
                 "i": n.in_shape, "o": n.out_shape, "s": self.span(n.span),
                 "p": c.params, "m": c.macs, "v": c.activations}
 
+    def wire(self, n: Wire, prefix: str) -> Record:
+        """`tap low`, `from low`, `output out`: a row of no cost where the spec names or
+        reads a value (drawn as a layer: the page knows layers, joins and scopes)."""
+        return {"k": "layer", "n": f"{prefix}{n.op}:{n.key}", "t": n.text, "op": n.op,
+                "f": "#ffffff", "a": {"name": n.key}, "i": n.in_shape, "o": n.out_shape,
+                "s": self.span(n.span), "p": 0, "m": 0, "v": 0}
+
     def join(self, n: Join, prefix: str) -> Record:
         branches = [self.seq(b, prefix) for b in n.branches]
         if not self.failed and n.in_shape is not None and n.out_shape is None:
@@ -123,7 +132,8 @@ class _Builder:
                 "p": 0, "m": 0, "v": 0}
 
 
-_NODE: dict[type, Any] = {Layer: _Builder.layer, Join: _Builder.join, Scope: _Builder.scope}
+_NODE: dict[type, Any] = {Layer: _Builder.layer, Join: _Builder.join, Scope: _Builder.scope,
+                          Wire: _Builder.wire}
 
 
 def _totals(rec: Record, children: list[Record], add: bool = False) -> Record:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import joins
-from ..graph import Join, Layer, Network, Node, Scope, Shape
+from ..graph import Join, Layer, Network, Node, Scope, Shape, Wire
 from ..ops import FAMILIES, REGISTRY
 from ..stats import count, join_counts
 
@@ -42,6 +42,7 @@ class _Graph:
     def __init__(self) -> None:
         self.nodes: list[dict[str, Any]] = []
         self.by_id: dict[str, Node] = {}
+        self.taps: dict[str, str] = {}  # tap name -> the node whose value it names
 
     def add(self, node_id: str, label: str, namespace: str, inputs: list[str],
             shape: Shape | None, attrs: dict[str, str], style: dict[str, str] | None = None,
@@ -81,9 +82,21 @@ class _Graph:
     def scope(self, n: Scope, prefix: str, tail: str) -> str:
         return self.seq(n.items, f"{prefix}{n.name}.", tail)
 
+    def wire(self, n: Wire, prefix: str, tail: str) -> str:
+        """A reader of a tap gets its edge from the node the tap names; an output is a node
+        of its own, as the network's single output is."""
+        if n.op == "from":
+            return self.taps[n.key]
+        if n.op == "tap":
+            self.taps[n.key] = tail
+        else:
+            self.add(f"{OUTPUT}/{n.key}", f"output {n.key}", "", [tail], n.out_shape,
+                     {"shape": str(n.out_shape), "source": str(n.span)})
+        return tail
+
 
 _NODE: dict[type, Callable[..., str]] = {
-    Layer: _Graph.layer, Join: _Graph.join, Scope: _Graph.scope}
+    Layer: _Graph.layer, Join: _Graph.join, Scope: _Graph.scope, Wire: _Graph.wire}
 
 
 def _namespace(prefix: str) -> str:
@@ -95,7 +108,8 @@ def _build(net: Network) -> _Graph:
     g = _Graph()
     tail = g.add(INPUT, "input", "", [], net.input_shape, {"shape": str(net.input_shape)})
     tail = g.seq(net.root.items, "", tail)
-    g.add(OUTPUT, "output", "", [tail], net.output_shape, {"shape": str(net.output_shape)})
+    if not net.outputs:  # else each `output NAME` added its own
+        g.add(OUTPUT, "output", "", [tail], net.output_shape, {"shape": str(net.output_shape)})
     return g
 
 

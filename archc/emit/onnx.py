@@ -49,8 +49,9 @@ def export_onnx(net: Network, path: str | Path,
                 weights: str | Path | Mapping[str, Any] | None = None, seed: int = 0,
                 metadata: Mapping[str, str] | None = None, exporter: str = "auto",
                 progress: Progress = _silent) -> str:
-    """Write `net` as an ONNX model to `path` (input 'input': N x C x H x W, N dynamic), its
-    weights a file's or a state_dict's (else a seeded init), `metadata` as metadata_props.
+    """Write `net` as an ONNX model to `path` (input 'input': N x C x H x W, N dynamic; output
+    'output', or one named output per `output NAME` of the spec, in order), its weights a
+    file's or a state_dict's (else a seeded init), `metadata` as metadata_props.
     `exporter`: 'torchscript', 'dynamo', or 'auto' (TorchScript, else dynamo where
     TorchScript fails). `progress` is called with each stage as it starts. Returns the name
     of the exporter that wrote the file."""
@@ -80,7 +81,8 @@ def export_onnx(net: Network, path: str | Path,
     example = example_input(net.input_shape, 2)
     tmp = Path(f"{path}.tmp{os.getpid()}")
     try:
-        used = _export(model, example, tmp, exporter, progress)
+        used = _export(model, example, tmp, exporter, progress,
+                       list(net.outputs) or ["output"])
         progress("checking with onnx.checker")
         if metadata:
             _add_metadata(tmp, metadata)
@@ -91,7 +93,8 @@ def export_onnx(net: Network, path: str | Path,
     return used
 
 
-def _export(model: Any, example: Any, path: Path, exporter: str, progress: Progress) -> str:
+def _export(model: Any, example: Any, path: Path, exporter: str, progress: Progress,
+            outputs: list[str]) -> str:
     """Run the chosen exporter (or, for 'auto', the first that succeeds) into `path`."""
     import torch
 
@@ -108,7 +111,7 @@ def _export(model: Any, example: Any, path: Path, exporter: str, progress: Progr
         try:
             with _captured(log), warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")
-                EXPORTERS[name](model, example, path)
+                EXPORTERS[name](model, example, path, outputs)
             return name
         except Exception as exc:  # the exporter's own failure, with its log
             failures.append(f"{name}: {exc}\n{''.join(log)[-2000:]}")
@@ -147,26 +150,27 @@ def _captured(log: list[str]) -> Iterator[None]:
             log.append(sink.read().decode(errors="replace"))
 
 
-def _torchscript(model: Any, example: Any, path: Path) -> None:
+def _torchscript(model: Any, example: Any, path: Path, outputs: list[str]) -> None:
     import torch
 
+    # a dict of outputs is flattened in its order, the order of `outputs`
     torch.onnx.export(model, (example,), str(path), dynamo=False, input_names=["input"],
-                      output_names=["output"], opset_version=OPSET,
-                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+                      output_names=outputs, opset_version=OPSET,
+                      dynamic_axes={name: {0: "batch"} for name in ["input", *outputs]})
 
 
-def _dynamo(model: Any, example: Any, path: Path) -> None:
+def _dynamo(model: Any, example: Any, path: Path, outputs: list[str]) -> None:
     import torch
 
     batch = torch.export.Dim("batch", min=1)
     program = torch.onnx.export(model, (example,), dynamo=True, input_names=["input"],
-                                output_names=["output"], dynamic_shapes=({0: batch},),
+                                output_names=outputs, dynamic_shapes=({0: batch},),
                                 external_data=False)
     assert program is not None
     program.save(str(path))
 
 
-EXPORTERS: dict[str, Callable[[Any, Any, Path], None]] = {
+EXPORTERS: dict[str, Callable[[Any, Any, Path, list[str]], None]] = {
     "torchscript": _torchscript, "dynamo": _dynamo}
 
 

@@ -26,7 +26,7 @@ from .explain import Case, ClassDef, Param, py_name, type_text
 from .layout import Bracket, Expr, Kw, call, lines, literal
 from .params import deciding_params, perturbations, probes
 from .support import NEEDS, SUPPORT
-from .unify import Slot, SlotTree, SubCall, TCall, TJoin, TLayer, TLoop, TNode, TSeq
+from .unify import Slot, SlotTree, SubCall, TCall, TJoin, TLayer, TLoop, TNode, TSeq, TWire
 
 __all__ = ["ExportError", "export_python", "python_source"]
 
@@ -117,7 +117,8 @@ def _moved(prog: Program, defn: Any, net: Network, overrides: dict[str, Any],
 
 def _classes(prog: Program, net: Network, extra: list[Network],
              probed: list[Scope] | None = None) -> Classes:
-    classes = Classes(prog.blocks, prog.networks[net.name], taken=set(SUPPORT))
+    classes = Classes(prog.blocks, prog.networks[net.name], taken=set(SUPPORT),
+                      outputs=tuple(net.outputs))
     classes.add_network(net.root, base=True)
     for other in extra:
         classes.add_network(other.root, base=False)
@@ -184,8 +185,10 @@ def _header(net: Network, command: str, needs: list[str] | None = None) -> list[
     doc = _wrap(f'"""Network `{net.name}` of {spec}, written out as PyTorch source by archc.')
     if command:
         doc += ["", *_command_lines(command)]
+    returns = f"output: N x {fmt_shape(net.output_shape)}" if not net.outputs else \
+        "outputs (a dict): " + ", ".join(f"{k} N x {fmt_shape(v)}" for k, v in net.outputs.items())
     doc += ["", *_wrap(f"Parameters: {sets or 'none'}. Input: N x {fmt_shape(net.input_shape)};"
-                       f" output: N x {fmt_shape(net.output_shape)}; "
+                       f" {returns}; "
                        f"{count(net.root).params:,} parameters."),
             *_wrap(("Needs only torch. " if not needs else
                     f"Needs torch and the plugin module{'s' * (len(needs) > 1)} "
@@ -269,9 +272,30 @@ def _class(cls: ClassDef, guards: list[tuple[str, Any]]) -> list[str]:
     out.append("        super().__init__()")
     for node in _modules(cls.body):
         out += _assign(node)
-    out += ["", "    def forward(self, x: Tensor) -> Tensor:"]
+    out += ["", *_signature(cls)]
     out += _forward(cls, cls.body, "x", "x", _Vars())
-    return [*out, "        return x"]
+    return [*out, _return(cls)]
+
+
+def _var(key: str) -> str:
+    """The forward's variable holding a tap or an output (`tap:low` -> `tap_low`)."""
+    return key.replace(":", "_")
+
+
+def _signature(cls: ClassDef) -> list[str]:
+    """`def forward(self, x: Tensor) -> Tensor:`; a class a tap crosses takes the taps it
+    reads after `x` and returns a tuple, `x` first; the network with outputs a dict."""
+    ret = "dict[str, Tensor]" if cls.outputs else \
+        f"tuple[{', '.join(['Tensor'] * (1 + len(cls.exports)))}]" if cls.exports else "Tensor"
+    args = ["self", "x: Tensor", *(f"{_var(k)}: Tensor" for k in cls.imports)]
+    return lines("def ", call("forward", *args), f" -> {ret}:", 1)
+
+
+def _return(cls: ClassDef) -> str:
+    if cls.outputs:  # as torchvision's segmentation models: a dict keyed by output name
+        items = ", ".join(f"{literal(n)}: {_var('output:' + n)}" for n in cls.outputs)
+        return f"        return {{{items}}}"
+    return f"        return {', '.join(['x', *map(_var, cls.exports)])}"
 
 
 def _cases(cls: ClassDef, sequential: bool) -> list[str]:
@@ -347,7 +371,7 @@ def _modules(nodes: list[TNode]) -> list[TNode]:
         if isinstance(n, TJoin):
             for b in n.branches:
                 out += _modules(b)
-        else:
+        elif not isinstance(n, TWire):  # (a variable of the forward)
             out.append(n)
     return out
 
@@ -479,6 +503,12 @@ def _commented(statement: str, comment: str) -> list[str]:
     return [pad + comment.strip(), statement]
 
 
+def _ports(node: TNode) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The taps a submodule's forward takes after `x`, and what it returns after `x`."""
+    cls = getattr(node, "cls", None)
+    return (cls.imports, cls.exports) if cls is not None else ((), ())
+
+
 def _get(name: str) -> str:
     return f"self.{name}" if name.isidentifier() else f"getattr(self, {literal(name)})"
 
@@ -508,6 +538,17 @@ def _forward(cls: ClassDef, nodes: list[TNode], src: str, dst: str, v: _Vars,
                 out += _forward(cls, branch, start, var, v, depth) if branch else []
                 outs.append(var)
             out += _commented(f"{pad}{dst} = {record.source(outs)}", _comment(cls, node))
+        elif isinstance(node, TWire):
+            if node.op == "from":  # the next statement reads the tap
+                cur = _var(f"tap:{node.key}")
+                continue
+            out.append(f"{pad}{_var(f'{node.op}:{node.key}')} = {cur}")
+            continue
+        elif _ports(node) != ((), ()):
+            imports, exports = _ports(node)
+            target = ", ".join([dst, *map(_var, exports)])
+            args = ", ".join([cur, *map(_var, imports)])
+            out += _commented(f"{pad}{target} = {_get(node.name)}({args})", _comment(cls, node))
         elif node.cond:
             if cur != dst:
                 out.append(f"{pad}{dst} = {cur}")

@@ -10,14 +10,16 @@ block's layers sit beside each other (`layer1.0.conv1`), as in hand-written PyTo
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import torch
 from torch import fx, nn
 
 from .. import joins
-from ..graph import Ids, Join, Layer, Network, Node, Scope, Shape
+from ..graph import Ids, Join, Layer, Network, Node, Scope, Shape, Wire, flows, walk
 from ..ids import tied
 from ..inplace import in_place
 from ..ops import REGISTRY
@@ -33,8 +35,9 @@ class ArchcModule(fx.GraphModule):
 
 def build_module(net: Network) -> nn.Module:
     """The module for a checked network."""
+    wired = bool(net.outputs) or any(isinstance(n, Wire) for _, n in walk(net.root.items))
     with paused_gc():
-        module = _scope_module(net.root)
+        module = _scope_module(net.root, flows(net.root) if wired else {}, net.outputs)
     for name, _, target in tied(net.root):  # one Parameter under both names (GPT-2's lm_head)
         module.get_submodule(name).weight = module.get_submodule(target).weight
     return module
@@ -54,15 +57,40 @@ def _class_name(scope: Scope) -> str:
     return "".join(part[:1].upper() + part[1:] for part in base.split("_")) or "Scope"
 
 
-def _scope_module(scope: Scope) -> nn.Module:
-    if all(isinstance(n, Scope) or (isinstance(n, Layer) and not REGISTRY[n.op].inline)
-           for n in scope.items):
-        return _sequence(scope)
+Flow = dict[int, tuple[tuple[str, ...], tuple[str, ...]]]
+
+
+@dataclass
+class _Values:
+    """What a generated forward holds beyond `x`: the named values (`tap:low`, `output:out`)
+    made so far, and each scope's imports and exports (graph.flows)."""
+
+    flow: Flow
+    env: dict[str, fx.Node] = field(default_factory=dict)
+
+
+def _scope_module(scope: Scope, flow: Flow | None = None,
+                  outputs: dict[str, Shape] | None = None) -> nn.Module:
+    """A scope's module. A scope a tap crosses takes the taps it reads as arguments after
+    `x` and returns `(x, *what it hands out)`; the network with outputs returns their dict."""
+    flow = flow or {}
+    wired = id(scope) in flow or bool(outputs) or (outputs is not None and bool(flow))
+    if not wired and all(isinstance(n, Scope) or (isinstance(n, Layer)
+                                                  and not REGISTRY[n.op].inline)
+                         for n in scope.items):
+        return _sequence(scope, flow)
+    imports, exports = flow.get(id(scope), ((), ()))
     root = nn.Module()
     graph = fx.Graph()
     x = graph.placeholder("x")
-    out = _emit_seq(scope.items, x, graph, root)
-    graph.output(out)
+    values = _Values(flow, {k: graph.placeholder(k.replace(":", "_")) for k in imports})
+    out = _emit_seq(scope.items, x, graph, root, values)
+    if outputs:
+        graph.output({name: values.env[f"output:{name}"] for name in outputs})
+    elif exports:
+        graph.output((out, *(values.env[k] for k in exports)))
+    else:
+        graph.output(out)
     cls = type(_class_name(scope), (ArchcModule,), {})
     # A GraphModule compiles its graph on construction, and then recompiles every GraphModule
     # among its children, recursively: built bottom-up, each scope would be recompiled once per
@@ -77,13 +105,14 @@ def _scope_module(scope: Scope) -> nn.Module:
     return module
 
 
-def _emit_seq(items: tuple[Node, ...], x: fx.Node, graph: fx.Graph, root: nn.Module) -> fx.Node:
+def _emit_seq(items: tuple[Node, ...], x: fx.Node, graph: fx.Graph, root: nn.Module,
+              values: _Values) -> fx.Node:
     for node, inplace in zip(items, in_place(items), strict=True):  # only layers run in place
-        x = _EMIT[type(node)](node, x, graph, root, inplace)
+        x = _EMIT[type(node)](node, x, graph, root, values, inplace)
     return x
 
 
-def _emit_layer(layer: Layer, x, graph, root, inplace: bool = False) -> fx.Node:
+def _emit_layer(layer: Layer, x, graph, root, values, inplace: bool = False) -> fx.Node:
     op = REGISTRY[layer.op]
     if op.inline:  # a parameter of this scope, named after the layer (emit/layers.Inline)
         inline = op.torch(layer.args, layer.in_shape, layer.out_shape)
@@ -137,13 +166,14 @@ def _sequence_class(name: str) -> type[ArchcSequence]:
     return type(name, (ArchcSequence,), {})
 
 
-def _sequence(scope: Scope) -> ArchcSequence:
+def _sequence(scope: Scope, flow: Flow) -> ArchcSequence:
     module = _sequence_class(_class_name(scope))()
     for node, inplace in zip(scope.items, in_place(scope.items), strict=True):
         if isinstance(node, Layer):
             module.add_module(node.name, _layer_module(node, inplace))
         elif isinstance(node, Scope):
-            child = _passthrough(_class_name(node))() if not node.items else _scope_module(node)
+            child = _passthrough(_class_name(node))() if not node.items else \
+                _scope_module(node, flow)
             module.add_module(node.name, child)
     return module
 
@@ -161,18 +191,34 @@ def _passthrough(name: str) -> type[Passthrough]:
     return type(name, (Passthrough,), {})
 
 
-def _emit_scope(scope: Scope, x, graph, root, inplace: bool = False) -> fx.Node:
-    module = _passthrough(_class_name(scope))() if not scope.items else _scope_module(scope)
+def _emit_scope(scope: Scope, x, graph, root, values: _Values, inplace: bool = False) -> fx.Node:
+    module = _passthrough(_class_name(scope))() if not scope.items else \
+        _scope_module(scope, values.flow)
     root.add_module(scope.name, module)
-    return graph.call_module(scope.name, (x,))
+    imports, exports = values.flow.get(id(scope), ((), ()))
+    result = graph.call_module(scope.name, (x, *(values.env[k] for k in imports)))
+    if not exports:
+        return result
+    for i, k in enumerate(exports, 1):
+        values.env[k] = graph.call_function(operator.getitem, (result, i))
+    return graph.call_function(operator.getitem, (result, 0))
 
 
-def _emit_join(join: Join, x, graph, root, inplace: bool = False) -> fx.Node:
+def _emit_join(join: Join, x, graph, root, values: _Values, inplace: bool = False) -> fx.Node:
     record = joins.lookup(join.op)
     ins = record.inputs.torch(graph, x, len(join.branches))
-    outs = [_emit_seq(branch, i, graph, root) for branch, i in zip(join.branches, ins, strict=True)]
+    outs = [_emit_seq(branch, i, graph, root, values)
+            for branch, i in zip(join.branches, ins, strict=True)]
     return record.torch(graph, outs)
 
 
+def _emit_wire(wire: Wire, x, graph, root, values: _Values, inplace: bool = False) -> fx.Node:
+    """`tap` and `output` keep the current value under their name; `from` returns one."""
+    if wire.op == "from":
+        return values.env[f"tap:{wire.key}"]
+    values.env[f"{wire.op}:{wire.key}"] = x
+    return x
+
+
 _EMIT: dict[type, Callable[..., fx.Node]] = {
-    Layer: _emit_layer, Scope: _emit_scope, Join: _emit_join}
+    Layer: _emit_layer, Scope: _emit_scope, Join: _emit_join, Wire: _emit_wire}

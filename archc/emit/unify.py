@@ -60,7 +60,18 @@ class PJoin:
     out_shape: Shape
 
 
-Piece: TypeAlias = PLayer | PCall | PSeq | PJoin
+@dataclass(frozen=True)
+class PWire:
+    """`tap`, `from` or `output` (graph.Wire): a variable of the forward, no module. Named
+    `@tap:low` in a row, which no module's name can equal."""
+
+    name: str
+    op: str
+    key: str
+    out_shape: Shape
+
+
+Piece: TypeAlias = PLayer | PCall | PSeq | PJoin | PWire
 
 # ----------------------------------------------------------------------------- templates
 
@@ -141,13 +152,19 @@ class TJoin(TNode):
     branches: list[list[TNode]] = field(default_factory=list)
 
 
+@dataclass
+class TWire(TNode):
+    op: str = ""
+    key: str = ""
+
+
 def is_module(node: TNode | Piece) -> bool:
     """A submodule (not a join, nor an inline op's parameter)."""
     if isinstance(node, PLayer):
         return not node.source.apply
     if isinstance(node, TLayer):
         return not node.apply
-    return not isinstance(node, (TJoin, PJoin))  # (a TLoop is an nn.Sequential)
+    return not isinstance(node, (TJoin, PJoin, TWire, PWire))  # (a TLoop is an nn.Sequential)
 
 
 # ----------------------------------------------------------------------------- unification
@@ -283,5 +300,10 @@ def _unify_join(name: str, have: dict[int, PJoin], present) -> TJoin:
     return TJoin(name, present, op=op, branches=branches)
 
 
+def _unify_wire(name: str, have: dict[int, PWire], present) -> TWire:
+    first = next(iter(have.values()))
+    return TWire(name, present, op=first.op, key=first.key)
+
+
 _UNIFY: dict[type, Any] = {PLayer: _unify_layer, PCall: _unify_call, PSeq: _unify_seq,
-                           PJoin: _unify_join}
+                           PJoin: _unify_join, PWire: _unify_wire}

@@ -46,7 +46,7 @@ def _is_run(node: Any) -> bool:
         node = node.unit
     if isinstance(node, ast.Repeat):
         node = node.unit
-    return isinstance(node, (ast.Call, ast.Input, ast.Expect))
+    return isinstance(node, (ast.Call, ast.Input, ast.Expect, ast.Wire))
 
 
 class Printer:
@@ -334,7 +334,7 @@ _STMT: dict[type, Callable[..., list[Line]]] = {
     ast.Repeat: Printer._repeat,
     **{kind: Printer._compound_stmt for kind in _COMPOUND},
     **{kind: Printer._simple_stmt for kind in (ast.Call, ast.Input, ast.Expect, ast.Assert, ast.Use,
-                                               ast.Requires, ast.Setting)},
+                                               ast.Requires, ast.Setting, ast.Wire)},
 }
 _SIMPLE: dict[type, Callable[..., str]] = {
     ast.Call: lambda p, n: p.x.call(n),
@@ -347,6 +347,7 @@ _SIMPLE: dict[type, Callable[..., str]] = {
     ast.Use: lambda p, n: f'use "{n.path}"',
     ast.Requires: lambda p, n: f'requires "{n.plugin}"',
     ast.Setting: lambda p, n: f"{n.name} = {p.x.expr(n.value)}",
+    ast.Wire: lambda p, n: f"{n.kind} {n.name}",
 }
 _PARTS: dict[type, Callable[..., list[Part]]] = {
     ast.Group: Printer._group_parts, ast.Recipe: Printer._recipe_parts,

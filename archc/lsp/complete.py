@@ -16,7 +16,8 @@ from . import syntax
 from .convert import Locator
 from .describe import Callee, callee, op_callee
 
-_STATEMENT_WORDS = ("input", "expect", "assert", *JOINS, "if", "else", "for", "in", "train")
+_STATEMENT_WORDS = ("input", "expect", "assert", *JOINS, "if", "else", "for", "in", "train",
+                    "tap", "from", "output")
 _TOP_WORDS = ("network", "block", "use", "requires")
 
 

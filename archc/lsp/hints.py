@@ -54,6 +54,8 @@ def _candidates(body: tuple[ast.Stmt, ...], a: Analysis) -> Iterator[tuple[ast.S
             yield st, True
         elif isinstance(st, ast.Call) and id(st) not in repeated and st.span.end_line:
             yield st, st.name in a.program.blocks and st.name not in REGISTRY
+        elif isinstance(st, ast.Wire):  # `output out → 21x520x520`, `from low → 40x65x65`
+            yield st, True
 
 
 def _hint(st: ast.Stmt, a: Analysis) -> Hint | None:

@@ -142,6 +142,10 @@ def _check_input(have: tuple[int, ...], shape: Shape, resized: bool, where: Span
 
 
 def _check_output(net: Any, classes: int, where: Span | None) -> None:
+    if getattr(net, "outputs", None):  # forward returns a dict (`output NAME`)
+        raise ShapeError(f"the network returns the outputs {', '.join(net.outputs)} (a dict); "
+                         "archc train trains a classifier's one output", where,
+                         "train a network without `output` statements")
     out = tuple(net.output_shape)
     if out == (classes,):
         return
