@@ -89,7 +89,11 @@ def _run(model: torch.nn.Module, x: torch.Tensor, weight: torch.Tensor):
     torch.manual_seed(3)  # dropout draws the same masks in both runs
     xg = x.detach().clone().requires_grad_(x.is_floating_point())
     out = model(xg)
-    (out * weight).sum().backward()
+    if isinstance(out, dict):  # a network with `output` statements: one loss over them all
+        (sum((o * weight).sum() for o in out.values())).backward()
+        out = torch.cat([o.detach().flatten(1) for o in out.values()], 1)
+    else:
+        (out * weight).sum().backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
     return eval_out, out.detach(), xg.grad, grads
 

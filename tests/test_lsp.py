@@ -162,7 +162,7 @@ async def test_hover_layer_and_block(client: LanguageClient) -> None:
                                                                  doc.find("conv(64", 0, 1)))
     text = h.contents.value
     assert "conv(out, k, stride=1, pad=0, dilation=1, groups=1, bias=true)" in text
-    assert "2-D convolution" in text
+    assert "convolution, 1-D, 2-D or 3-D" in text
     # 1 -> 64 channels, 7x7: 64 * 49 + 64 parameters; 64 * 48 * 48 * 49 MACs
     assert "| `conv1` | 1x96x96 | 64x48x48 | 3,200 | 7,225,344 | 36.9 KB (1.0%) |" in text
     assert h.range == types.Range(doc.find("conv(64"), doc.find("conv(64", 0, 4))

@@ -56,8 +56,8 @@ def load(m: zoo.Member, size: int | tuple[int, ...] | None = None) -> archc.Netw
 def crop(m: zoo.Member, weights) -> tuple[int, ...]:
     """(height, width) of a weight enum's input: an image enum gives one side, a video
     enum's (h, w)."""
-    size = tuple(weights_size(weights, m.task == "video"))
-    return size if m.task == "video" else size * 2
+    side = weights_size(weights, m.task == "video")
+    return tuple(side) if m.task == "video" else (side, side)
 
 
 def input_of(m: zoo.Member, weights) -> tuple[int, ...]:
