@@ -189,3 +189,18 @@ def verify_all(path: Path) -> bool:
             verify_claims(net)
             verified = True
     return verified
+
+
+def perturb(model: torch.nn.Module) -> None:
+    """No parameter stays constant (BN/LN affines, zero biases, class tokens, layer scales) and
+    BN running statistics are not the identity, so a dropped bias or a missing norm shows in a
+    comparison with a reference model (tests/test_zoo.py, tests/test_segmentation.py)."""
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.numel() > 1 and bool(p.min() == p.max()):
+                p.add_(0.2 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+                mod.running_mean.normal_(0, 0.2, generator=g)
+                mod.running_var.uniform_(0.5, 1.5, generator=g)

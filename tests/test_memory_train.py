@@ -155,25 +155,27 @@ def test_op_example(name: str, one_torch_thread) -> None:
             check(net, 2, input_grad, channels_last=True)
 
 
-@pytest.mark.parametrize("case", ATTENTION)
-def test_attention_layouts(case: str, one_torch_thread) -> None:
+def _every_layout(case: str, channels_last: bool) -> None:
+    """`case` ("SHAPE layers"): float32 and bf16, train and eval, with and without the input's
+    gradient (and channels-last where asked)."""
     shape, layers = case.split(" ", 1)
     net = archc.loads(f"network t {{ input {shape} {layers} }}")
     for input_grad in (False, True):
         for dtype in (torch.float32, torch.bfloat16):
             for training in (True, False):
                 check(net, 2, input_grad, dtype, training)
+        if channels_last:
+            check(net, 2, input_grad, channels_last=True)
+
+
+@pytest.mark.parametrize("case", ATTENTION)
+def test_attention_layouts(case: str, one_torch_thread) -> None:
+    _every_layout(case, channels_last=False)
 
 
 @pytest.mark.parametrize("case", WINDOWS)
 def test_windowed_attention(case: str, one_torch_thread) -> None:
-    shape, layers = case.split(" ", 1)
-    net = archc.loads(f"network t {{ input {shape} {layers} }}")
-    for input_grad in (False, True):
-        for dtype in (torch.float32, torch.bfloat16):
-            for training in (True, False):
-                check(net, 2, input_grad, dtype, training)
-        check(net, 2, input_grad, channels_last=True)
+    _every_layout(case, channels_last=True)
 
 
 @pytest.mark.parametrize("name", sorted(JOINS))

@@ -24,6 +24,7 @@ from archc import zoo
 from archc.cli import main
 from archc.stats import summarize
 from archc.weights import expected_shapes, import_state_dict, map_state_dict
+from tests.oracles import perturb
 
 
 def skeleton(m: zoo.Member, **kwargs) -> torch.nn.Module:
@@ -45,19 +46,6 @@ def published_params(m: zoo.Member) -> int:
             sum(p.numel() for p in skeleton(m).parameters())
     return count
 
-
-def perturb(model: torch.nn.Module) -> None:
-    """No parameter constant (BN affines, zero biases) and BN statistics not the identity, so
-    a dropped bias or a missing norm shows (as tests/test_zoo.py does)."""
-    g = torch.Generator().manual_seed(2)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.numel() > 1 and bool(p.min() == p.max()):
-                p.add_(0.2 * torch.randn(p.shape, generator=g, dtype=p.dtype))
-        for mod in model.modules():
-            if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
-                mod.running_mean.normal_(0, 0.2, generator=g)
-                mod.running_var.uniform_(0.5, 1.5, generator=g)
 
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"

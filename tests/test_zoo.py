@@ -24,6 +24,7 @@ from archc import zoo
 from archc.cli import main
 from archc.stats import summarize
 from archc.weights import KEY_MAPS, expected_shapes, import_state_dict, map_state_dict
+from tests.oracles import perturb
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 NAMES = [m.name for m in zoo.MEMBERS if m.task != "segmentation"]  # tests/test_segmentation.py
@@ -242,19 +243,6 @@ def _small(m: zoo.Member) -> tuple[archc.Network, int]:
     return load(m, 224), 224
 
 
-def _perturb(model: torch.nn.Module) -> None:
-    """No parameter stays constant (BN/LN affines, zero biases, class tokens, layer scales) and
-    BN running statistics are not the identity, so a dropped bias or a missing norm shows."""
-    g = torch.Generator().manual_seed(2)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.numel() > 1 and bool(p.min() == p.max()):
-                p.add_(0.2 * torch.randn(p.shape, generator=g, dtype=p.dtype))
-        for mod in model.modules():
-            if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
-                mod.running_mean.normal_(0, 0.2, generator=g)
-                mod.running_var.uniform_(0.5, 1.5, generator=g)
-
 
 @pytest.mark.parametrize("name", NUMERIC)
 def test_outputs_equal_and_one_sgd_step_trains(name, one_torch_thread):
@@ -263,7 +251,7 @@ def test_outputs_equal_and_one_sgd_step_trains(name, one_torch_thread):
     net, size = _small(m)
     small = SMALL_KWARGS.get(m.spec, lambda size: {})(size)
     theirs = tvm.get_model(name, weights=None, **m.torchvision_kwargs, **small).double()
-    _perturb(theirs)
+    perturb(theirs)
     with torch.device("meta"):  # no init: every tensor is imported
         ours = archc.build(net)
     ours = ours.to_empty(device="cpu").double()
@@ -304,7 +292,7 @@ def test_video_outputs_equal(name):
     torch.manual_seed(0)
     net = load(m, VIDEO_CLIPS[name])
     theirs = tvm.get_model(name, weights=None).double()
-    _perturb(theirs)
+    perturb(theirs)
     with torch.device("meta"):
         ours = archc.build(net)
     ours = ours.to_empty(device="cpu").double()
