@@ -42,7 +42,6 @@ from .names import ScopeNamer, renamed
 from .ops import REGISTRY, Op, OpLimitError, OpShapeError, fmt_shape
 from .parse import parse_expr
 from .pytorch_names import argument_hint, layer_hint
-from .recipe import check_section
 from .work import OutOfWork, Work, paused_gc
 
 
@@ -661,5 +660,7 @@ def _recipe(recipes, env, ex: Expander) -> dict[str, Any]:
             except ArchcError as exc:
                 ex.errors.append(exc)
     if recipes:
+        from .recipe import check_section  # (its pydantic schema: only for a `train { }`)
+
         ex.errors.extend(check_section(settings, recipes[0].span))
     return recipe

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from . import ast, codes
+from . import ast, cache, codes
 from .definitions import check_definitions
 from .errors import (
     ArchcError,
@@ -110,17 +110,29 @@ def prelude_text() -> str:
     return prelude_path().read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=1)
 def _prelude() -> ast.Module:
-    return parse(prelude_text(), PRELUDE)
+    return _prelude_checked()[0]
 
 
-@lru_cache(maxsize=1)
 def prelude_errors() -> tuple[ArchcError, ...]:
     """The prelude's blocks checked as every definition is (archc/definitions.py), against
-    the prelude alone and a budget of their own: once per process, as the text is fixed."""
-    blocks = {d.name: d for d in _prelude().definitions if d.kind == "block"}
-    return tuple(check_definitions(_prelude().definitions, blocks, set(), Work()))
+    the prelude alone and a budget of their own."""
+    return _prelude_checked()[1]
+
+
+@lru_cache(maxsize=1)
+def _prelude_checked() -> tuple[ast.Module, tuple[ArchcError, ...]]:
+    """The prelude parsed and checked: once per process, as its text is fixed, and once per
+    version of archc when it checks clean (kept in the cache folder, archc/cache.py)."""
+    stored = cache.load_compiled("prelude")
+    if isinstance(stored, ast.Module) and stored.path == PRELUDE:
+        return stored, ()
+    module = parse(prelude_text(), PRELUDE)
+    blocks = {d.name: d for d in module.definitions if d.kind == "block"}
+    errors = tuple(check_definitions(module.definitions, blocks, set(), Work()))
+    if not errors:
+        cache.store_compiled("prelude", module)
+    return module, errors
 
 
 ParseFile = Callable[[str, str], ast.Module]
@@ -137,7 +149,21 @@ def _parse_file(parse_file: ParseFile | None, text: str, path: str
             return parse_file(text, path), []
         except ArchcError:
             pass
-    return parse_recovering(text, path)
+    module = _PARSED.pop((path, text), None)
+    if module is None:
+        module, errors = parse_recovering(text, path)
+        if errors:  # (not kept: an error is an object its reports may change)
+            return module, errors
+    _PARSED[(path, text)] = module  # the newest last
+    while len(_PARSED) > _PARSED_KEPT:
+        del _PARSED[next(iter(_PARSED))]
+    return module, []
+
+
+# The last files that parsed clean, by (path, text): a process checking several specs that
+# `use` one file parses it once (the ASTs are immutable, so one serves every program).
+_PARSED: dict[tuple[str, str], ast.Module] = {}
+_PARSED_KEPT = 16
 
 
 def load_program(path: str | Path, text: str | None = None,
