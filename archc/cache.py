@@ -154,9 +154,13 @@ def load_compiled(name: str) -> Any | None:
         return None
 
 
+COMPILED_KEPT = 8  # versions of archc whose copies stay (checkouts side by side share a folder)
+
+
 def store_compiled(name: str, value: Any) -> None:
-    """Keep `value`, made by archc from its own sources alone, for the next process (the
-    previous versions' copies are removed); nothing when the folder cannot be written."""
+    """Keep `value`, made by archc from its own sources alone, for the next process (with the
+    copies of the last COMPILED_KEPT versions, the older removed); nothing when the folder
+    cannot be written."""
     if not _allowed():
         return
     path = _compiled_path(name)
@@ -164,8 +168,16 @@ def store_compiled(name: str, value: Any) -> None:
 
     try:
         atomic_write_bytes(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
-        for old in path.parent.glob(f"{name}-*.pickle"):
-            if old != path:
-                old.unlink(missing_ok=True)
+        copies = sorted(path.parent.glob(f"{name}-*.pickle"), key=_age)
+        for old in copies[COMPILED_KEPT:]:
+            old.unlink(missing_ok=True)
     except (OSError, pickle.PicklingError):
         pass
+
+
+def _age(path: Path) -> int:
+    """Newest first (a copy removed meanwhile by another process: last)."""
+    try:
+        return -path.stat().st_mtime_ns
+    except OSError:
+        return 0
