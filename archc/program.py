@@ -4,7 +4,6 @@ blocks. A spec may read only the specs it uses, inside its own folder tree."""
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,12 +21,12 @@ from .errors import (
     UsageError,
     did_you_mean,
 )
-from .limits import MAX_FILE_BYTES, MAX_USE_DEPTH
+from .limits import MAX_USE_DEPTH
 from .parse import parse, parse_recovering
 from .plugins import plugin_blocks
 from .resolve import check_names
 from .resources import prelude_path, specs_dir
-from .sources import SourceStore
+from .sources import SourceStore, read_source
 from .work import Work
 
 
@@ -65,41 +64,6 @@ def resolve_spec(name: str) -> Path:
     raise UsageError(f"no such spec file or bundled spec: '{name}'",
                      hint=member_hint(name) or f"bundled specs: {', '.join(sorted(known))} "
                      "(`archc list` shows the zoo)")
-
-
-def read_source(path: Path, display: str, span: Span | None = None) -> str:
-    """The text of a spec: UTF-8, at most MAX_FILE_BYTES, else a located error."""
-    at = span or Span(display, 1, 1)
-    try:
-        mode = path.stat().st_mode
-        if stat.S_ISDIR(mode):
-            raise ImportError_(f"'{display}' is a directory, not a spec file", at,
-                               code=codes.CANNOT_READ)
-        if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end
-            raise ImportError_(f"'{display}' is not a regular file", at, code=codes.CANNOT_READ)
-        with path.open("rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ImportError_(f"cannot read '{display}': {reason}", at,
-                           code=codes.CANNOT_READ) from None
-    return decode_source(data, display, at)
-
-
-def decode_source(data: bytes, display: str, at: Span | None = None) -> str:
-    """Spec bytes (read up to MAX_FILE_BYTES + 1) as text, with no newline translation (a lone
-    CR is a blank to the lexer, not a line break); UTF-8 and the size limit, else a located
-    error."""
-    if len(data) > MAX_FILE_BYTES:
-        raise LimitError(f"'{display}' is more than {MAX_FILE_BYTES} bytes; specs are "
-                         "limited to that", at or Span(display, 1, 1), code=codes.TOO_BIG)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ArchcError(f"not UTF-8 text: byte 0x{data[exc.start]:02x}",
-                         Span(display, line, col), code=codes.CANNOT_READ) from None
 
 
 PRELUDE = "<prelude>"  # how the prelude's spans name it
