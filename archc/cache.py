@@ -7,6 +7,11 @@ Only clean results are kept (an error is always computed afresh, so it is render
 text as it is). The folder is $ARCHC_CACHE_DIR, else $XDG_CACHE_HOME/archc, else
 ~/.cache/archc; ARCHC_NO_CACHE=1 or `archc check --no-cache` turns it off. A cache that cannot
 be read or written is ignored: it never changes what check reports.
+
+The same folder keeps what archc makes of its own sources (`load_compiled`, `store_compiled`:
+the prelude parsed and checked), as Python keeps bytecode and Lark its parse tables: keyed by
+archc's fingerprint alone, so `--no-cache` (which concerns the files checked) leaves it on;
+ARCHC_NO_CACHE=1 turns it off too.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +35,11 @@ _DISABLED: list[str] = []  # why this process does not use the cache (a plugin i
 
 
 def enabled() -> bool:
-    return not _DISABLED and os.environ.get("ARCHC_NO_CACHE", "") in ("", "0")
+    return not _DISABLED and _allowed()
+
+
+def _allowed() -> bool:
+    return os.environ.get("ARCHC_NO_CACHE", "") in ("", "0")
 
 
 def enable() -> None:
@@ -126,3 +136,48 @@ def write(path: Path, data: Any) -> None:
         atomic_write_bytes(path, json.dumps(data).encode())
     except OSError:
         pass
+
+
+def _compiled_path(name: str) -> Path:
+    return folder() / "compiled" / f"{name}-{fingerprint()}.pickle"
+
+
+def load_compiled(name: str) -> Any | None:
+    """What `store_compiled(name, ...)` kept for this very archc (its fingerprint); None when
+    there is none, or it cannot be read."""
+    if not _allowed():
+        return None
+    try:
+        with _compiled_path(name).open("rb") as f:
+            return pickle.load(f)
+    except Exception:  # missing, truncated, from another Python: made afresh instead
+        return None
+
+
+COMPILED_KEPT = 8  # versions of archc whose copies stay (checkouts side by side share a folder)
+
+
+def store_compiled(name: str, value: Any) -> None:
+    """Keep `value`, made by archc from its own sources alone, for the next process (with the
+    copies of the last COMPILED_KEPT versions, the older removed); nothing when the folder
+    cannot be written."""
+    if not _allowed():
+        return
+    path = _compiled_path(name)
+    from .atomic import atomic_write_bytes
+
+    try:
+        atomic_write_bytes(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        copies = sorted(path.parent.glob(f"{name}-*.pickle"), key=_age)
+        for old in copies[COMPILED_KEPT:]:
+            old.unlink(missing_ok=True)
+    except (OSError, pickle.PicklingError):
+        pass
+
+
+def _age(path: Path) -> int:
+    """Newest first (a copy removed meanwhile by another process: last)."""
+    try:
+        return -path.stat().st_mtime_ns
+    except OSError:
+        return 0

@@ -23,7 +23,7 @@ from .expand import expand_network
 from .limits import MAX_ERRORS
 from .plugins import explain_missing
 from .program import Program, load_program, pick_network, prelude_errors, resolve_spec
-from .work import Work
+from .work import Work, paused_gc
 
 ParseFile = Callable[[str, str], ast.Module]
 T = TypeVar("T")
@@ -122,7 +122,8 @@ def stages(path: str | Path, text: str | None = None, *,
     UsageError, raised after loading. `memo`: reuse the networks of the last analysis whose
     definitions are unchanged (the language server's, one per document)."""
     yield  # a newer edit may have come while this waited (the language server)
-    prog = load_program(path, text, parse_file)
+    with paused_gc():  # parsing, as expansion, makes many objects and no cycles (work.py)
+        prog = load_program(path, text, parse_file)
     chosen = pick_network(prog, network).name if network is not None else next(
         iter(prog.networks), None)
     done = Compiled(prog, chosen, diagnostics=[(e, None) for e in prog.errors])
@@ -153,9 +154,10 @@ def stages(path: str | Path, text: str | None = None, *,
     # near the limit must not fail for being checked once more)
     concrete = done.errors
     made: Reuse = {}
-    found = [*prelude_errors(), *check_definitions(
-        prog.definitions, prog.blocks, prog.cyclic, work.another(),
-        memo.definitions if memo is not None else None, made if memo is not None else None)]
+    with paused_gc():
+        found = [*prelude_errors(), *check_definitions(
+            prog.definitions, prog.blocks, prog.cyclic, work.another(),
+            memo.definitions if memo is not None else None, made if memo is not None else None)]
     if memo is not None:
         memo.definitions = made
     done.diagnostics += [(e, None) for e in merge(concrete, found)[len(concrete):]]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import replace
 from typing import Any, cast
 
@@ -42,12 +42,15 @@ from .names import ScopeNamer, renamed
 from .ops import REGISTRY, Op, OpLimitError, OpShapeError, fmt_shape
 from .parse import parse_expr
 from .pytorch_names import argument_hint, layer_hint
-from .recipe import check_section
 from .work import OutOfWork, Work, paused_gc
 
 
 class _Abort(Exception):
     """Stops an expansion that hit a hard limit (already reported)."""
+
+
+Env = Mapping[str, Any]  # a scope's values: parameters, loop variables, `in`
+MaybeShape = graph.Shape | None  # None: not known (after an error, or in a block alone)
 
 
 # ----------------------------------------------------------------------------- expansion
@@ -86,7 +89,8 @@ class Expander:
                       ast.Recipe: self._misplaced, ast.Wire: self._wire}
 
     # -- sequences
-    def seq(self, stmts, env, shape, namer, items) -> graph.Shape | None:
+    def seq(self, stmts: Sequence[ast.Stmt], env: Env, shape: MaybeShape, namer: ScopeNamer,
+            items: list[graph.Node]) -> MaybeShape:
         if self.nesting >= MAX_SEQ_NESTING and stmts:
             self.errors.append(LimitError(
                 f"nested more than {MAX_SEQ_NESTING} levels deep, counting blocks inside blocks",
@@ -113,23 +117,27 @@ class Expander:
             self.nesting -= 1
         return shape
 
-    def scope(self, kind, title, stmts, env, shape, span) -> graph.Scope:
+    def scope(self, kind: str, title: str, stmts: Sequence[ast.Stmt], env: Env,
+              shape: MaybeShape, span: Span) -> graph.Scope:
         namer, items = ScopeNamer(), list[graph.Node]()
         out = self.seq(stmts, env, shape, namer, items)
         return self._finish(kind, title, namer, items, shape, out, span)
 
-    def _finish(self, kind, title, namer, items, shape, out, span) -> graph.Scope:
+    def _finish(self, kind: str, title: str, namer: ScopeNamer, items: list[graph.Node],
+                shape: MaybeShape, out: MaybeShape, span: Span) -> graph.Scope:
         names = namer.names(self.errors)  # (an abstract expansion only checks the labels)
-        items = items if self.abstract else renamed(items, names)
+        kept = tuple(items) if self.abstract else renamed(items, names)
         # A scope holding nothing but one unlabelled repetition takes its children directly,
         # so `layer1: { residual(64) * 2 }` names them layer1.0, layer1.1 (torchvision style).
-        if len(items) == 1 and isinstance(items[0], graph.Scope) and items[0].kind == "repeat" \
+        if len(kept) == 1 and isinstance(kept[0], graph.Scope) and kept[0].kind == "repeat" \
                 and namer.entries[0][1] is None:
-            items = items[0].items
-        return graph.Scope("", kind, title, items, shape, out, span)
+            kept = kept[0].items
+        return graph.Scope("", kind, title, kept, _unknown_ok(shape), _unknown_ok(out), span)
 
     # -- statements
-    def _call_stmt(self, st: ast.Call, env, shape, namer, items, label=None, label_span=None):
+    def _call_stmt(self, st: ast.Call, env: Env, shape: MaybeShape, namer: ScopeNamer,
+                   items: list[graph.Node], label: str | None = None,
+                   label_span: Span | None = None) -> MaybeShape:
         node = self.call(st, env, shape)
         if node is None:
             return None
@@ -137,7 +145,8 @@ class Expander:
         namer.add(node, label, st.name, label_span)
         return node.out_shape
 
-    def _labelled(self, st: ast.Labelled, env, shape, namer, items):
+    def _labelled(self, st: ast.Labelled, env: Env, shape: MaybeShape, namer: ScopeNamer,
+                  items: list[graph.Node]) -> MaybeShape:
         unit = st.unit
         label_span = ast.label_span(st)
         label = label_text(st.label, env, label_span)
@@ -153,10 +162,12 @@ class Expander:
         namer.add(node, label, node.kind, label_span)
         return node.out_shape
 
-    def _group(self, st: ast.Group, env, shape, namer, items):
+    def _group(self, st: ast.Group, env: Env, shape: MaybeShape, namer: ScopeNamer,
+               items: list[graph.Node]) -> MaybeShape:
         return self.seq(st.body, env, shape, namer, items)
 
-    def _cond(self, st: ast.Cond, env, shape, namer, items):
+    def _cond(self, st: ast.Cond, env: Env, shape: MaybeShape, namer: ScopeNamer,
+              items: list[graph.Node]) -> MaybeShape:
         test = self.value(st.test, env)
         if kind(test) not in (bool, None):
             raise ArgumentError(f"if: condition must be a boolean, got {type_name(test)} "
@@ -171,14 +182,16 @@ class Expander:
             return None
         return self.seq(st.then if test else st.orelse, env, shape, namer, items)
 
-    def _expect(self, st: ast.Expect, env, shape, namer, items):
+    def _expect(self, st: ast.Expect, env: Env, shape: MaybeShape, namer: ScopeNamer,
+                items: list[graph.Node]) -> MaybeShape:
         want = self.shape_value(st.shape, env, "expect")
         if shape is not None and tuple(shape) != want:
             raise ShapeError(f"expect: shape is {fmt_shape(shape)}, expected {fmt_shape(want)}",
                              st.span, code=codes.EXPECT_FAILED)
         return shape
 
-    def _assert(self, st: ast.Assert, env, shape, namer, items):
+    def _assert(self, st: ast.Assert, env: Env, shape: MaybeShape, namer: ScopeNamer,
+                items: list[graph.Node]) -> MaybeShape:
         test = self.value(st.test, env)
         if kind(test) not in (bool, None):
             raise ArgumentError(f"assert: condition must be a boolean, got {type_name(test)} "
@@ -187,7 +200,8 @@ class Expander:
             raise ArchcError(st.message or "assertion failed", st.span, code=codes.ASSERTION)
         return shape
 
-    def _wire(self, st: ast.Wire, env, shape, namer, items):
+    def _wire(self, st: ast.Wire, env: Env, shape: MaybeShape, namer: ScopeNamer,
+              items: list[graph.Node]) -> MaybeShape:
         """`tap NAME`, `from NAME`, `output NAME` (archc/graph.py Wire). A block is checked on
         its own (abstract) without the network's taps: only a network's expansion checks
         names."""
@@ -220,19 +234,22 @@ class Expander:
                                 st.span))
         return out
 
-    def _misplaced(self, st, env, shape, namer, items):
+    def _misplaced(self, st: ast.Input | ast.Recipe, env: Env, shape: MaybeShape,
+                   namer: ScopeNamer, items: list[graph.Node]) -> MaybeShape:
         what = "input" if isinstance(st, ast.Input) else "train"
         raise ArchcError(f"'{what}' is only allowed at the top level of a network", st.span,
                          code=codes.TOP_LEVEL_ONLY)
 
-    def _repeat_stmt(self, st, env, shape, namer, items):
+    def _repeat_stmt(self, st: ast.Repeat | ast.Loop, env: Env, shape: MaybeShape,
+                     namer: ScopeNamer, items: list[graph.Node]) -> MaybeShape:
         node = self.repeat(st, env, shape)
         items.append(node)
         namer.add(node, None, "repeat")
         return node.out_shape
 
     # -- joins
-    def _join(self, st: ast.Branches, env, shape, namer, items):
+    def _join(self, st: ast.Branches, env: Env, shape: MaybeShape, namer: ScopeNamer,
+              items: list[graph.Node]) -> MaybeShape:
         error = identity_twice(st.op, [not b for b in st.branches], st.span)
         if error is not None:
             self.errors.append(error)
@@ -250,14 +267,15 @@ class Expander:
             out = None if unknown else _join_shape(st, known)
         except ShapeError as exc:
             block = self.stack[-1] if self.stack else None
-            raise explain_join(exc, st.op, st.span, block, branches, ins, known) from None
+            raise explain_join(exc, st.op, st.span, block, branches,
+                               cast(list[graph.Shape], ins), known) from None
         node = graph.Join("", st.op, tuple(branches), _unknown_ok(shape), _unknown_ok(out),
-                          st.span, () if None in ins else tuple(ins))
+                          st.span, () if None in ins else tuple(cast(list[graph.Shape], ins)))
         items.append(node)
         namer.add(node, None, st.op)
         return out
 
-    def _branch_inputs(self, st: ast.Branches, shape) -> list:
+    def _branch_inputs(self, st: ast.Branches, shape: MaybeShape) -> Sequence[MaybeShape]:
         """What each branch is fed (the join record's `inputs`); None where unknown."""
         if shape is None:
             return [None] * len(st.branches)
@@ -268,7 +286,7 @@ class Expander:
             return [None] * len(st.branches)
 
     # -- repetition
-    def repeat(self, st: ast.Repeat | ast.Loop, env, shape) -> graph.Scope:
+    def repeat(self, st: ast.Repeat | ast.Loop, env: Env, shape: MaybeShape) -> graph.Scope:
         indices: range | list[Unknown]
         if isinstance(st, ast.Repeat):
             count = self.int_value(st.count, env, "repeat count", 0, MAX_REPEAT)
@@ -300,7 +318,9 @@ class Expander:
             self.guarded -= guard
             self.repeating -= 1
 
-    def _iterate(self, st, indices, body, var, env, shape) -> graph.Scope:
+    def _iterate(self, st: ast.Repeat | ast.Loop, indices: range | list[Unknown],
+                 body: tuple[ast.Stmt, ...], var: str | None, env: Env,
+                 shape: MaybeShape) -> graph.Scope:
         in_shape = shape
         children: list[graph.Node] = []
         # A body that is one unit with a computed label (`"layer_{i}": ...`) names each
@@ -313,7 +333,8 @@ class Expander:
             namer, items, it_in = ScopeNamer(), list[graph.Node](), shape
             shape = self.seq(body, it_env, shape, namer, items)
             if not items:  # nothing to name (the cheap path of an empty body)
-                children.append(graph.Scope(str(n), "group", "group", (), it_in, shape, st.span))
+                children.append(graph.Scope(str(n), "group", "group", (), _unknown_ok(it_in),
+                                            _unknown_ok(shape), st.span))
                 continue
             names = namer.names(self.errors)
             if len(items) == 1 and computed:
@@ -322,13 +343,14 @@ class Expander:
                 children.append(replace(items[0], name=str(n)))
             else:
                 children.append(graph.Scope(str(n), "group", "group", renamed(items, names),
-                                         it_in, shape, st.span))
+                                            _unknown_ok(it_in), _unknown_ok(shape), st.span))
         if computed and labelled is not None:
             _unique_names(children, ast.label_span(labelled))
-        return graph.Scope("", "repeat", "repeat", tuple(children), in_shape, shape, st.span)
+        return graph.Scope("", "repeat", "repeat", tuple(children), _unknown_ok(in_shape),
+                           _unknown_ok(shape), st.span)
 
     # -- calls
-    def call(self, st: ast.Call, env, shape) -> graph.Node | None:
+    def call(self, st: ast.Call, env: Env, shape: MaybeShape) -> graph.Node | None:
         if st.name in REGISTRY:
             return self.layer(REGISTRY[st.name], st, env, shape)
         if st.name in self.cyclic:
@@ -362,7 +384,7 @@ class Expander:
                     err.notes = (*err.notes, note)
         return replace(node, args=block_env)
 
-    def layer(self, op: Op, st: ast.Call, env, shape) -> graph.Layer | None:
+    def layer(self, op: Op, st: ast.Call, env: Env, shape: MaybeShape) -> graph.Layer | None:
         if op.tap_args:
             env = self._tap_values(op, st, env)
         bound = self.bind(op.name, list(op.args.model_fields), st, env,
@@ -383,7 +405,7 @@ class Expander:
                                  st.span, code=codes.TOO_BIG)
         return graph.Layer("", op.name, args, _unknown_ok(shape), _unknown_ok(out), st.span)
 
-    def _tap_values(self, op: Op, st: ast.Call, env) -> dict:
+    def _tap_values(self, op: Op, st: ast.Call, env: Env) -> dict[str, Any]:
         """An argument that names a tap (`resize(like=low)`): the tap's shape, as a value of
         that name seen only by this call."""
         env = dict(env)
@@ -403,8 +425,8 @@ class Expander:
                     else tuple(shape)
         return env
 
-    def bind(self, callee: str, names: list[str], st: ast.Call, env,
-             sig: Callable[[], str]) -> dict:
+    def bind(self, callee: str, names: list[str], st: ast.Call, env: Env,
+             sig: Callable[[], str]) -> dict[str, tuple[Any, Span]]:
         """Positional and keyword arguments -> {name: (value, span)}; `sig` makes the callee's
         signature for a message (only when there is one: it costs more than binding)."""
         if len(st.args) > len(names):
@@ -426,7 +448,8 @@ class Expander:
             bound[kw.name] = (self.value(kw.value, env), kw.span)
         return bound
 
-    def bind_block(self, block: ast.Definition, st: ast.Call, env, shape) -> dict[str, Any]:
+    def bind_block(self, block: ast.Definition, st: ast.Call, env: Env,
+                   shape: MaybeShape) -> dict[str, Any]:
         names = [p.name for p in block.params]
         def sig() -> str:
             return signature(block.name, [(p.name, default_text(p.default), p.default is None)
@@ -446,12 +469,12 @@ class Expander:
         return values
 
     # -- values
-    def value(self, expr: ast.Expr, env) -> Any:
+    def value(self, expr: ast.Expr, env: Env) -> Any:
         """evaluate(), its terms counted as work."""
         self.work.expression(expr, expr.span)
         return evaluate(expr, env)
 
-    def int_value(self, expr: ast.Expr, env, what: str, lo: int, hi: int) -> int:
+    def int_value(self, expr: ast.Expr, env: Env, what: str, lo: int, hi: int) -> int:
         value = self.value(expr, env)
         if kind(value) not in (int, None):
             raise ArgumentError(f"{what} must be an integer, got {type_name(value)} "
@@ -465,7 +488,7 @@ class Expander:
                              code=codes.OUT_OF_BOUNDS)
         return value
 
-    def shape_value(self, spec: ast.ShapeSpec, env, what: str) -> graph.Shape:
+    def shape_value(self, spec: ast.ShapeSpec, env: Env, what: str) -> graph.Shape:
         dims = tuple(self.int_value(d, env, f"{what}: size", 1, MAX_DIM) for d in spec.dims)
         if spec.vocab is not None:  # `input tokens(N, V)`
             return ids_shape(spec, dims, self.int_value(spec.vocab, env, f"{what}: vocabulary",
@@ -561,8 +584,10 @@ def expand_network(defn: ast.Definition, blocks: Mapping[str, ast.Definition], c
         return _expand_network(defn, blocks, cyclic, overrides, input_shape, path, work)
 
 
-def _expand_network(defn, blocks, cyclic, overrides, input_shape, path,
-                    work) -> tuple[graph.Network | None, list[ArchcError]]:
+def _expand_network(defn: ast.Definition, blocks: Mapping[str, ast.Definition],
+                    cyclic: set[str], overrides: Mapping[str, Any] | None,
+                    input_shape: graph.Shape | None, path: str, work: Work | None
+                    ) -> tuple[graph.Network | None, list[ArchcError]]:
     ex = Expander(blocks, cyclic, work)
     inputs = [s for s in defn.body if isinstance(s, ast.Input)]
     recipes = [s for s in defn.body if isinstance(s, ast.Recipe)]
@@ -589,7 +614,8 @@ def _expand_network(defn, blocks, cyclic, overrides, input_shape, path,
     return graph.Network(defn.name, root, env, recipe, path, outputs), ex.errors
 
 
-def _network_env(defn, overrides, ex: Expander) -> dict[str, Any]:
+def _network_env(defn: ast.Definition, overrides: Mapping[str, Any],
+                 ex: Expander) -> dict[str, Any]:
     names = [p.name for p in defn.params]
     for key in overrides:
         if key not in names:
@@ -612,7 +638,8 @@ def _network_env(defn, overrides, ex: Expander) -> dict[str, Any]:
     return env
 
 
-def _input_shape(defn, inputs, override, env, ex: Expander) -> graph.Shape | None:
+def _input_shape(defn: ast.Definition, inputs: list[ast.Input],
+                 override: graph.Shape | None, env: Env, ex: Expander) -> graph.Shape | None:
     for extra in inputs[1:]:
         ex.errors.append(ArchcError("input: given twice", extra.span,
                                     code=codes.INPUT_PLACEMENT))
@@ -640,7 +667,7 @@ def _input_shape(defn, inputs, override, env, ex: Expander) -> graph.Shape | Non
         return None
 
 
-def _recipe(recipes, env, ex: Expander) -> dict[str, Any]:
+def _recipe(recipes: list[ast.Recipe], env: Env, ex: Expander) -> dict[str, Any]:
     """The `train { }` values, validated against the recipe schema (archc/recipe.py)."""
     recipe: dict[str, Any] = {}
     settings = []
@@ -661,5 +688,7 @@ def _recipe(recipes, env, ex: Expander) -> dict[str, Any]:
             except ArchcError as exc:
                 ex.errors.append(exc)
     if recipes:
+        from .recipe import check_section  # (its pydantic schema: only for a `train { }`)
+
         ex.errors.extend(check_section(settings, recipes[0].span))
     return recipe

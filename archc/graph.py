@@ -4,7 +4,7 @@ counters read it). Every node carries the source span it came from."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +28,8 @@ class Ids(tuple):
         self.vocab = vocab
         return self
 
-    def __reduce__(self):  # copy and pickle keep the vocabulary
-        return (Ids, (tuple(self), self.vocab))
+    def __reduce__(self) -> tuple[type[Ids], tuple[tuple[int, ...], int]]:
+        return (Ids, (tuple(self), self.vocab))  # copy and pickle keep the vocabulary
 
 
 
@@ -177,7 +177,7 @@ def flows(root: Scope) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
     return result
 
 
-def walk(items: tuple[Node, ...], prefix: str = ""):
+def walk(items: tuple[Node, ...], prefix: str = "") -> Iterator[tuple[str, Node]]:
     """Yield (qualified_name, node) for every node, depth first, in execution order."""
     for node in items:
         # a wire is not a module: it is shown as what it does (`body.tap:low`)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator
@@ -207,7 +208,7 @@ def register(op: Op) -> Op:
     return op
 
 
-def _nn():
+def _nn() -> ModuleType:
     import torch.nn as nn  # only the torch emitter calls factories
 
     return nn
@@ -522,7 +523,7 @@ class BNArgs(Args):
     affine: bool = True
 
 
-def _bn_torch(a: BNArgs, i: Shape, o: Shape):
+def _bn_torch(a: BNArgs, i: Shape, o: Shape) -> Any:
     # seed 004: a flat (N, F) input normalises per feature, an image (N, C, H, W) per channel;
     # a signal (N, C, L) with BatchNorm1d, a clip (N, C, T, H, W) with BatchNorm3d
     return getattr(_nn(), _bn_class(i))(i[0], eps=a.eps, momentum=a.momentum, affine=a.affine)
@@ -714,7 +715,7 @@ class MaxPoolArgs(Args):
     dilation: Size = 1  # after ceil: positional arguments keep their meaning
 
 
-def _pool_shape(name: str):
+def _pool_shape(name: str) -> Callable[[PoolArgs | MaxPoolArgs, Shape], Shape]:
     def rule(a: PoolArgs | MaxPoolArgs, s: Shape) -> Shape:
         c, sizes = spatial(name, s)
         n = len(sizes)

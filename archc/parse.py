@@ -190,7 +190,7 @@ class _ToAst(Transformer):
     such as a join's and `if` are kept for this) to the end of its last child."""
 
     def __init__(self, path: str) -> None:
-        super().__init__()
+        super().__init__(visit_tokens=False)  # no terminal has a method: tokens pass as they are
         self.path = path
 
     def _s(self, children: Children) -> Span:

@@ -12,10 +12,21 @@ from __future__ import annotations
 import inspect
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PIL import Image
+    from torch import Tensor
+
+# preprocess_image is copied verbatim into exported files, which import `torch` and `from torch
+# import Tensor, nn` and not `from __future__ import annotations`: its annotations are evaluated
+# there, so they name builtins and Tensor only, and the image's type is a string (ruff's UP037
+# is off for this file in pyproject.toml).
 
 
-def preprocess_image(image, input_shape, resize=None, mean=None, std=None):
+def preprocess_image(image: "Image.Image | Tensor", input_shape: tuple[int, int, int],
+                     resize: int | None = None, mean: list[float] | None = None,
+                     std: list[float] | None = None) -> Tensor:
     """A PIL image (or a uint8 tensor C x H x W, as torchvision.io.read_image gives) as the
     float32 tensor C x H x W the network was trained on (add a batch axis: x[None])."""
     import torch

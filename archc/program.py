@@ -4,13 +4,12 @@ blocks. A spec may read only the specs it uses, inside its own folder tree."""
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from . import ast, codes
+from . import ast, cache, codes
 from .definitions import check_definitions
 from .errors import (
     ArchcError,
@@ -22,12 +21,12 @@ from .errors import (
     UsageError,
     did_you_mean,
 )
-from .limits import MAX_FILE_BYTES, MAX_USE_DEPTH
+from .limits import MAX_USE_DEPTH
 from .parse import parse, parse_recovering
 from .plugins import plugin_blocks
 from .resolve import check_names
 from .resources import prelude_path, specs_dir
-from .sources import SourceStore
+from .sources import SourceStore, read_source
 from .work import Work
 
 
@@ -67,41 +66,6 @@ def resolve_spec(name: str) -> Path:
                      "(`archc list` shows the zoo)")
 
 
-def read_source(path: Path, display: str, span: Span | None = None) -> str:
-    """The text of a spec: UTF-8, at most MAX_FILE_BYTES, else a located error."""
-    at = span or Span(display, 1, 1)
-    try:
-        mode = path.stat().st_mode
-        if stat.S_ISDIR(mode):
-            raise ImportError_(f"'{display}' is a directory, not a spec file", at,
-                               code=codes.CANNOT_READ)
-        if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end
-            raise ImportError_(f"'{display}' is not a regular file", at, code=codes.CANNOT_READ)
-        with path.open("rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ImportError_(f"cannot read '{display}': {reason}", at,
-                           code=codes.CANNOT_READ) from None
-    return decode_source(data, display, at)
-
-
-def decode_source(data: bytes, display: str, at: Span | None = None) -> str:
-    """Spec bytes (read up to MAX_FILE_BYTES + 1) as text, with no newline translation (a lone
-    CR is a blank to the lexer, not a line break); UTF-8 and the size limit, else a located
-    error."""
-    if len(data) > MAX_FILE_BYTES:
-        raise LimitError(f"'{display}' is more than {MAX_FILE_BYTES} bytes; specs are "
-                         "limited to that", at or Span(display, 1, 1), code=codes.TOO_BIG)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ArchcError(f"not UTF-8 text: byte 0x{data[exc.start]:02x}",
-                         Span(display, line, col), code=codes.CANNOT_READ) from None
-
-
 PRELUDE = "<prelude>"  # how the prelude's spans name it
 
 
@@ -110,17 +74,29 @@ def prelude_text() -> str:
     return prelude_path().read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=1)
 def _prelude() -> ast.Module:
-    return parse(prelude_text(), PRELUDE)
+    return _prelude_checked()[0]
 
 
-@lru_cache(maxsize=1)
 def prelude_errors() -> tuple[ArchcError, ...]:
     """The prelude's blocks checked as every definition is (archc/definitions.py), against
-    the prelude alone and a budget of their own: once per process, as the text is fixed."""
-    blocks = {d.name: d for d in _prelude().definitions if d.kind == "block"}
-    return tuple(check_definitions(_prelude().definitions, blocks, set(), Work()))
+    the prelude alone and a budget of their own."""
+    return _prelude_checked()[1]
+
+
+@lru_cache(maxsize=1)
+def _prelude_checked() -> tuple[ast.Module, tuple[ArchcError, ...]]:
+    """The prelude parsed and checked: once per process, as its text is fixed, and once per
+    version of archc when it checks clean (kept in the cache folder, archc/cache.py)."""
+    stored = cache.load_compiled("prelude")
+    if isinstance(stored, ast.Module) and stored.path == PRELUDE:
+        return stored, ()
+    module = parse(prelude_text(), PRELUDE)
+    blocks = {d.name: d for d in module.definitions if d.kind == "block"}
+    errors = tuple(check_definitions(module.definitions, blocks, set(), Work()))
+    if not errors:
+        cache.store_compiled("prelude", module)
+    return module, errors
 
 
 ParseFile = Callable[[str, str], ast.Module]
@@ -137,7 +113,21 @@ def _parse_file(parse_file: ParseFile | None, text: str, path: str
             return parse_file(text, path), []
         except ArchcError:
             pass
-    return parse_recovering(text, path)
+    module = _PARSED.pop((path, text), None)
+    if module is None:
+        module, errors = parse_recovering(text, path)
+        if errors:  # (not kept: an error is an object its reports may change)
+            return module, errors
+    _PARSED[(path, text)] = module  # the newest last
+    while len(_PARSED) > _PARSED_KEPT:
+        del _PARSED[next(iter(_PARSED))]
+    return module, []
+
+
+# The last files that parsed clean, by (path, text): a process checking several specs that
+# `use` one file parses it once (the ASTs are immutable, so one serves every program).
+_PARSED: dict[tuple[str, str], ast.Module] = {}
+_PARSED_KEPT = 16
 
 
 def load_program(path: str | Path, text: str | None = None,

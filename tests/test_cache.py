@@ -108,3 +108,79 @@ def test_a_cached_check_imports_no_compiler(tmp_path: Path) -> None:
     imported = [{line.split("|")[-1].strip() for line in r.stderr.splitlines()} for r in runs]
     assert {"lark", "pydantic", "archc.ops"} <= imported[0]
     assert not {"lark", "pydantic", "archc.ops", "torch"} & imported[1]
+
+
+def test_the_prelude_is_kept_parsed_and_checked(monkeypatch, tmp_path: Path) -> None:
+    """The prelude, parsed and checked clean, is kept for the next process under archc's
+    fingerprint (`--no-cache` concerns the files checked, not archc's own); a copy that cannot
+    be read is made afresh; the copies of the last versions stay, older ones are removed."""
+    from archc import cache, program
+
+    monkeypatch.delenv("ARCHC_NO_CACHE", raising=False)
+    monkeypatch.setenv("ARCHC_CACHE_DIR", str(tmp_path / "cache"))
+    kept = tmp_path / "cache" / "compiled"
+    kept.mkdir(parents=True)
+    for age in range(cache.COMPILED_KEPT):  # other versions': the oldest goes
+        (kept / f"prelude-{age}.pickle").write_bytes(b"another archc's")
+        os.utime(kept / f"prelude-{age}.pickle", ns=(age * 10**9, age * 10**9))
+    program._prelude_checked.cache_clear()
+    try:
+        module, errors = program._prelude_checked()
+        assert errors == () and module == program.parse(program.prelude_text(), program.PRELUDE)
+        stored = kept / f"prelude-{cache.fingerprint()}.pickle"
+        assert sorted(p.name for p in kept.iterdir()) == sorted(
+            [stored.name, *(f"prelude-{age}.pickle" for age in range(1, cache.COMPILED_KEPT))])
+        program._prelude_checked.cache_clear()
+
+        def no_parse(*args: object) -> None:
+            raise AssertionError("the prelude was parsed again")
+        monkeypatch.setattr(program, "parse", no_parse)
+        assert main(["check", "--no-cache", "lenet"]) == 0
+        assert program._prelude_checked() == (module, ())
+        monkeypatch.undo()
+        monkeypatch.setenv("ARCHC_CACHE_DIR", str(tmp_path / "cache"))
+        stored.write_bytes(b"truncated")
+        program._prelude_checked.cache_clear()
+        assert program._prelude_checked() == (module, ())
+    finally:
+        program._prelude_checked.cache_clear()
+
+
+def test_a_used_file_is_parsed_once_per_process(monkeypatch, tmp_path: Path, capsys) -> None:
+    """Two specs that `use` one file: one check parses it once (and a file parsed already, not
+    again); a file with a syntax error is parsed (and reported) for each."""
+    from archc import program
+
+    (tmp_path / "lib.arch").write_text(LIB)
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.arch").write_text(NET.replace("network n", f"network {name}"))
+    parsed: list[str] = []
+    real = program.parse_recovering
+
+    def spy(text: str, path: str) -> object:
+        parsed.append(Path(path).name)
+        return real(text, path)
+    monkeypatch.setattr(program, "parse_recovering", spy)
+    files = [str(tmp_path / "a.arch"), str(tmp_path / "b.arch")]
+    assert main(["check", "--no-cache", *files]) == 0
+    assert sorted(parsed) == ["a.arch", "b.arch", "lib.arch"]
+    (tmp_path / "lib.arch").write_text(LIB.replace("relu", "relu )"))
+    parsed.clear()
+    assert main(["check", "--no-cache", *files]) == 1
+    assert parsed == ["lib.arch", "lib.arch"]  # (a and b as they were: parsed already)
+    assert capsys.readouterr().err.count("error[A0") == 2
+
+
+def test_archc_no_cache_keeps_no_prelude(monkeypatch, tmp_path: Path) -> None:
+    """ARCHC_NO_CACHE=1 (the tests' setting) neither reads nor writes the prelude's copy."""
+    from archc import program
+
+    monkeypatch.setenv("ARCHC_NO_CACHE", "1")
+    monkeypatch.setenv("ARCHC_CACHE_DIR", str(tmp_path / "cache"))
+    program._prelude_checked.cache_clear()
+    try:
+        assert program._prelude_checked()[1] == ()
+        assert main(["check", "lenet"]) == 0
+    finally:
+        program._prelude_checked.cache_clear()
+    assert not (tmp_path / "cache").exists()

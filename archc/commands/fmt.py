@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_bytes
     from ..fmt import format_text
     from ..limits import MAX_FILE_BYTES
-    from ..program import decode_source, read_source
+    from ..sources import decode_source, read_source
 
     failed = changed = same = 0
     for name in _paths(args.files):

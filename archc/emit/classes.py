@@ -48,6 +48,7 @@ from .unify import (
 
 Key = tuple[str, ...]
 NETWORK: Key = ("network",)
+Rows = dict[int, tuple[Piece, ...]]  # each instance's pieces, by instance
 
 
 class ExportError(ArchcError):
@@ -165,7 +166,7 @@ class Classes:
             self.done[key] = self._classes(key, scopes, rows)
         return self.done[key]
 
-    def _classes(self, key: Key, scopes: list[Scope], rows) -> list[ClassDef]:
+    def _classes(self, key: Key, scopes: list[Scope], rows: Rows) -> list[ClassDef]:
         try:
             return [self._build(key, scopes, rows, list(rows), "")]
         except Mismatch:
@@ -202,7 +203,7 @@ class Classes:
         return [self._build(key, scopes, rows, sorted(g), str(i + 1) if i else "")
                 for i, g in enumerate(groups)]
 
-    def _build(self, key: Key, scopes: list[Scope], rows, among: list[int], suffix: str,
+    def _build(self, key: Key, scopes: list[Scope], rows: Rows, among: list[int], suffix: str,
                dry: bool = False) -> ClassDef:
         body = unify({k: rows[k] for k in among})
         cand = self._candidates(key, {k: scopes[k] for k in among})
@@ -235,7 +236,7 @@ class Classes:
         self.order.append(cls)
         return cls
 
-    def _cases(self, key: Key, scopes: list[Scope], rows) -> ClassDef:
+    def _cases(self, key: Key, scopes: list[Scope], rows: Rows) -> ClassDef:
         """One class for a block whose whole body is `if a {..} else {..}` and whose instances
         took different branches: each branch is built from the instances that took it, and the
         constructor decides with the spec's own tests (torchvision's `if use_res_connect`)."""
@@ -279,7 +280,7 @@ class Classes:
                        body=[n for c in cases for n in c.body or []], cases=cases)
         return self._finish(cls, cand, every)
 
-    def _loop(self, key: Key, scopes: list[Scope], rows) -> ClassDef:
+    def _loop(self, key: Key, scopes: list[Scope], rows: Rows) -> ClassDef:
         """One class for a block whose body is one repetition of differing length: an
         nn.Sequential subclass adding its children in a `for` loop (torchvision's stages)."""
         defn = self.blocks.get(key[1]) if key[0] == "block" else None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import torch
-from torch import fx, nn
+from torch import Tensor, fx, nn
 
 from .. import joins
 from ..graph import Ids, Join, Layer, Network, Node, Scope, Shape, Wire, flows, walk
@@ -112,7 +112,8 @@ def _emit_seq(items: tuple[Node, ...], x: fx.Node, graph: fx.Graph, root: nn.Mod
     return x
 
 
-def _emit_layer(layer: Layer, x, graph, root, values, inplace: bool = False) -> fx.Node:
+def _emit_layer(layer: Layer, x: fx.Node, graph: fx.Graph, root: nn.Module, values: _Values,
+                inplace: bool = False) -> fx.Node:
     op = REGISTRY[layer.op]
     if op.inline:  # a parameter of this scope, named after the layer (emit/layers.Inline)
         inline = op.torch(layer.args, layer.in_shape, layer.out_shape)
@@ -182,7 +183,7 @@ class Passthrough(nn.Module):
     """An empty scope inside a network (an empty loop body, `relu * 0`): returns its input.
     Generating code costs a millisecond a module; 10^5 empty iterations would take minutes."""
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return x
 
 
@@ -191,7 +192,8 @@ def _passthrough(name: str) -> type[Passthrough]:
     return type(name, (Passthrough,), {})
 
 
-def _emit_scope(scope: Scope, x, graph, root, values: _Values, inplace: bool = False) -> fx.Node:
+def _emit_scope(scope: Scope, x: fx.Node, graph: fx.Graph, root: nn.Module, values: _Values,
+                inplace: bool = False) -> fx.Node:
     module = _passthrough(_class_name(scope))() if not scope.items else \
         _scope_module(scope, values.flow)
     root.add_module(scope.name, module)
@@ -204,7 +206,8 @@ def _emit_scope(scope: Scope, x, graph, root, values: _Values, inplace: bool = F
     return graph.call_function(operator.getitem, (result, 0))
 
 
-def _emit_join(join: Join, x, graph, root, values: _Values, inplace: bool = False) -> fx.Node:
+def _emit_join(join: Join, x: fx.Node, graph: fx.Graph, root: nn.Module, values: _Values,
+               inplace: bool = False) -> fx.Node:
     record = joins.lookup(join.op)
     ins = record.inputs.torch(graph, x, len(join.branches))
     outs = [_emit_seq(branch, i, graph, root, values)
@@ -212,7 +215,8 @@ def _emit_join(join: Join, x, graph, root, values: _Values, inplace: bool = Fals
     return record.torch(graph, outs)
 
 
-def _emit_wire(wire: Wire, x, graph, root, values: _Values, inplace: bool = False) -> fx.Node:
+def _emit_wire(wire: Wire, x: fx.Node, graph: fx.Graph, root: nn.Module, values: _Values,
+               inplace: bool = False) -> fx.Node:
     """`tap` and `output` keep the current value under their name; `from` returns one."""
     if wire.op == "from":
         return values.env[f"tap:{wire.key}"]

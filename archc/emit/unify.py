@@ -242,7 +242,7 @@ def _call_slots(sources: dict[int, Any], hint: str) -> SubCall:
     return SubCall(first.call, args, kwargs, dict(first.defaults))
 
 
-def _unify_layer(name: str, have: dict[int, PLayer], present) -> TLayer:
+def _unify_layer(name: str, have: dict[int, PLayer], present: dict[int, Shape]) -> TLayer:
     sources = {k: p.source for k, p in have.items()}
     first = next(iter(sources.values()))
     call = _call_slots(sources, name if name.isidentifier() else f"m{name}")
@@ -250,7 +250,7 @@ def _unify_layer(name: str, have: dict[int, PLayer], present) -> TLayer:
                   defaults=call.defaults, support=first.support, apply=first.apply)
 
 
-def _unify_call(name: str, have: dict[int, PCall], present) -> TCall:
+def _unify_call(name: str, have: dict[int, PCall], present: dict[int, Shape]) -> TCall:
     classes = {id(p.cls) for p in have.values()}
     if len(classes) != 1:
         raise Mismatch(f"'{name}' is an instance of different classes")
@@ -260,7 +260,7 @@ def _unify_call(name: str, have: dict[int, PCall], present) -> TCall:
     return TCall(name, present, cls=cls, args=args)
 
 
-def _unify_seq(name: str, have: dict[int, PSeq], present) -> TSeq | TLoop:
+def _unify_seq(name: str, have: dict[int, PSeq], present: dict[int, Shape]) -> TSeq | TLoop:
     if len({id(p.cls) for p in have.values()}) != 1:
         raise Mismatch(f"'{name}' is an instance of different classes")
     names = {tuple(c.name for c in p.children) for p in have.values()}
@@ -272,7 +272,8 @@ def _unify_seq(name: str, have: dict[int, PSeq], present) -> TSeq | TLoop:
     return TSeq(name, present, cls=next(iter(have.values())).cls, children=children)
 
 
-def unify_loop(name: str, children: dict[int, tuple[Piece, ...]], present) -> TLoop:
+def unify_loop(name: str, children: dict[int, tuple[Piece, ...]],
+               present: dict[int, Shape]) -> TLoop:
     """The children of a repetition in every instance as one template child."""
     rows: dict[int, tuple[int, int]] = {}
     names: dict[int, str] = {}
@@ -291,7 +292,7 @@ def unify_loop(name: str, children: dict[int, tuple[Piece, ...]], present) -> TL
                  child=template, rows=rows, names=names)
 
 
-def _unify_join(name: str, have: dict[int, PJoin], present) -> TJoin:
+def _unify_join(name: str, have: dict[int, PJoin], present: dict[int, Shape]) -> TJoin:
     shapes = {(p.op, len(p.branches)) for p in have.values()}
     if len(shapes) != 1:
         raise Mismatch(f"'{name}' joins differently in different instances")
@@ -300,7 +301,7 @@ def _unify_join(name: str, have: dict[int, PJoin], present) -> TJoin:
     return TJoin(name, present, op=op, branches=branches)
 
 
-def _unify_wire(name: str, have: dict[int, PWire], present) -> TWire:
+def _unify_wire(name: str, have: dict[int, PWire], present: dict[int, Shape]) -> TWire:
     first = next(iter(have.values()))
     return TWire(name, present, op=first.op, key=first.key)
 
