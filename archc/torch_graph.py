@@ -1,5 +1,6 @@
-"""`archc import`, before reading: the fx graph prepared (patterns rewritten into the calls
-they are) and every node's output shape recorded (for widths left to inference)."""
+"""`archc import`, before reading: the module traced with torch.fx, the fx graph prepared
+(patterns rewritten into the calls they are), every node's output shape recorded (for widths
+left to inference), and the weights two modules share found by their storage."""
 
 from __future__ import annotations
 
@@ -7,6 +8,44 @@ from typing import Any
 
 import torch
 import torch.fx
+from torch import nn
+
+
+class _Tracer(torch.fx.Tracer):
+    """torch.fx's tracer, keeping a module that maps to one op whole (torchvision's
+    StochasticDepth) instead of tracing into its functional code."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        from .torch_ops import is_mapped
+
+        return is_mapped(m) or super().is_leaf_module(m, module_qualified_name)
+
+
+def fx_trace(model: nn.Module) -> torch.fx.GraphModule:
+    """torch.fx's graph of `model`, with the Python line of every call (for refusals)."""
+    tracer = _Tracer()
+    tracer.record_stack_traces = True
+    return torch.fx.GraphModule(model, tracer.trace(model))
+
+
+def tied_weights(model: nn.Module) -> dict[str, str]:
+    """Module path -> the path of the first module whose `weight` is the same storage (GPT-2's
+    lm_head and transformer.wte): the same Parameter, or two over one untyped storage at the
+    same offset, shape and strides. On the meta device, where every storage is at 0, only the
+    same Parameter."""
+    first: dict[tuple[Any, ...], str] = {}
+    tied: dict[str, str] = {}
+    for path, m in model.named_modules():
+        w = m._parameters.get("weight")
+        if w is None:
+            continue
+        where = id(w) if w.is_meta else w.untyped_storage().data_ptr()
+        key = (where, w.storage_offset(), tuple(w.shape), w.stride())
+        if key in first:
+            tied[path] = first[key]
+        else:
+            first[key] = path
+    return tied
 
 
 def method(node: Any, *names: str) -> bool:

@@ -1,5 +1,5 @@
-"""`archc import`: a torch module, traced with torch.fx, written back as a spec. The module tree
-(fx's nn_module_stack) gives the scopes; inside each scope the dataflow is read as a chain of
+"""`archc import`: a torch module, traced with torch.fx (else torch.export, torch_export.py),
+written back as a spec. The module tree (the nodes' nn_module_stack) gives the scopes; inside each scope the dataflow is read as a chain of
 ops and add/concat/mul joins; every Python class of module becomes one `block` whose parameters
 are the numbers that differ between its instances."""
 
@@ -15,19 +15,12 @@ from torch import nn
 
 from .codes import TORCH_UNSUPPORTED
 from .errors import ArchcError, Span
-from .torch_graph import channels, method, shapes, shuffles
-from .torch_ops import FUNCTIONS, JOINS, NotExpressible, is_mapped, module_op
+from .torch_graph import channels, fx_trace, method, shapes, shuffles, tied_weights
+from .torch_ops import FUNCTIONS, JOINS, NotExpressible, _need, module_op, rounding
+from .torch_export import NotTraceable, example, export, tokens
 from .torch_spec import Blocks, Group, Instance, JoinStmt, Loop, Op, OpCall, Stmt, render
 
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-
-
-class _Tracer(torch.fx.Tracer):
-    """torch.fx's tracer, keeping a module that maps to one op whole (torchvision's
-    StochasticDepth) instead of tracing into its functional code."""
-
-    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return is_mapped(m) or super().is_leaf_module(m, module_qualified_name)
 
 
 class ImportRefused(ArchcError):
@@ -194,20 +187,12 @@ class _Reader:
 
 
 class Importer:
-    def __init__(self, model: nn.Module, target: str):
-        self.model, self.target = model, target
-        try:
-            tracer = _Tracer()
-            tracer.record_stack_traces = True  # so a refusal shows the Python line
-            self.gm = torch.fx.GraphModule(model, tracer.trace(model))
-        except Exception as exc:
-            raise ImportRefused(f"torch.fx cannot trace {type(model).__name__}: "
-                                f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
-                                hint="archc import reads the model through torch.fx; code "
-                                "that branches on tensor values cannot be traced") from None
-        shuffles(self.gm)
+    def __init__(self, model: nn.Module, target: str, gm: torch.fx.GraphModule):
+        self.model, self.target, self.gm = model, target, gm
         self.instances: dict[str, list[Instance]] = {}
         self.seen_modules: set[int] = set()
+        self.ties = tied_weights(model)
+        self.rounding: list[str] = []  # why a mapped module rounds otherwise than its op
 
     def refuse(self, node: Any, message: str) -> ImportRefused:
         return _located(ImportRefused(message, hint="archc import maps the nn modules and "
@@ -239,7 +224,8 @@ class Importer:
                     return [Group(name, body)]
                 # a stage (ResNet's layer1..4): one block for every stage of that structure
                 stem = re.sub(r"[\d_]+$", "", name) or "stage"
-                inst = Instance(name, f"nn.Sequential {stem}", [Loop(body)], name=stem)
+                inst = Instance(name, f"nn.{type(item.module).__name__} {stem}", [Loop(body)],
+                                name=stem)
             else:
                 inst = Instance(name, type(item.module).__name__, body)
             inst.in_c = channels(entry)
@@ -293,16 +279,12 @@ class Importer:
             raise self.refuse(node, f"module '{node.target}' is called with "
                               f"{len(node.args) + len(node.kwargs)} arguments")
         try:
-            call = module_op(module)
-            calls = call if isinstance(call, tuple) else (call,)
-            shape = node.args[0].meta.get("archc_shape") if node.args else None
-            if isinstance(call, OpCall) and call.op == "linear" and shape and len(shape) == 4:
-                # nn.Linear on a channels-last tensor (between ConvNeXt's Permutes)
-                calls = (OpCall("channel_linear", {"out": call.args["out"],
-                                                   "bias": call.args["bias"]}),)
+            calls = self.module_calls(module, node)
         except NotExpressible as exc:
             raise self.refuse(node, f"module '{node.target}' ({type(module).__name__}): "
                               f"{exc}") from None
+        if rounding(module) and rounding(module) not in self.rounding:
+            self.rounding.append(rounding(module))
         if id(module) in self.seen_modules:
             if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
                 raise self.refuse(node, f"module '{node.target}' is called twice with its "
@@ -311,6 +293,26 @@ class Importer:
         self.seen_modules.add(id(module))
         # the first op has the module's name: its weights' (no module maps to two weighted ops)
         return [Op(name if i == 0 else None, c) for i, c in enumerate(calls)]
+
+
+    def module_calls(self, module: nn.Module, node: Any) -> tuple[OpCall, ...]:
+        call = module_op(module)
+        calls = call if isinstance(call, tuple) else (call,)
+        shape = node.args[0].meta.get("archc_shape") if node.args else None
+        if isinstance(call, OpCall) and call.op == "linear" and shape and len(shape) == 4:
+            # nn.Linear on a channels-last tensor (between ConvNeXt's Permutes)
+            calls = (OpCall("channel_linear", {"out": call.args["out"],
+                                               "bias": call.args["bias"]}),)
+        if node.meta.get("archc_positions"):  # wpe(arange(n)) (torch_export)
+            calls = (OpCall("position_embedding", {"positions": call.args["vocab"],
+                                                   "dim": call.args["dim"]}),)
+        tie = self.ties.get(node.target)
+        if tie is not None:  # its weight is another module's storage (GPT-2's lm_head)
+            _need(isinstance(call, OpCall) and call.op == "linear" and
+                  not call.args.get("transposed"), f"its weight is '{tie}.weight' (the same "
+                  "storage); archc shares only a linear's weight, stored out x in (tie=)")
+            calls = (OpCall("linear", {**calls[0].args, "tie": tie}),)
+        return calls
 
 
 def _module_text(scope: _Scope) -> str:
@@ -350,11 +352,29 @@ def _located(error: ImportRefused, node: Any) -> ImportRefused:
 # ----------------------------------------------------------------------------- the spec
 
 
+@dataclass(frozen=True)
+class Imported:
+    """The spec of a module, the tracer that read it (and why fx did not), and why a mapped
+    module rounds otherwise than its op (the proof then compares to fp64 rounding)."""
+
+    text: str
+    tracer: str  # 'torch.fx' | 'torch.export'
+    why: str  # why torch.fx could not trace it ('' when it did)
+    rounding: tuple[str, ...]
+
+
 def import_spec(model: nn.Module, target: str, name: str, input_shape: tuple[int, ...]) -> str:
     """The spec text of `model`, in archc's canonical layout."""
+    return import_model(model, target, name, input_shape).text
+
+
+def import_model(model: nn.Module, target: str, name: str,
+                 input_shape: tuple[int, ...]) -> Imported:
+    """`model` traced (torch.fx, else torch.export) and read as a spec."""
     from .fmt import format_text
 
-    imp = Importer(model, target)
+    gm, tracer, why = _trace(model, input_shape)
+    imp = Importer(model, target, gm)
     nodes = list(imp.gm.graph.nodes)
     inputs = [n for n in nodes if n.op == "placeholder"]
     if len(inputs) != 1:
@@ -367,14 +387,54 @@ def import_spec(model: nn.Module, target: str, name: str, input_shape: tuple[int
     body = [n for n in nodes if n.op not in ("placeholder", "output", "get_attr")]
     if not body or body[-1] is not out.args[0]:
         raise imp.refuse(out, "forward does not return its last computed value")
-    shapes(imp.gm, input_shape)
     root = _tree(model, body)
     stmts = imp.body(root, inputs[0])
     blocks = Blocks(imp.instances)
     main = render(stmts, blocks)
-    shape = "x".join(map(str, input_shape))
-    text = (f"# Imported by `archc import {target}`: torch.fx's trace of "
+    text = (f"# Imported by `archc import {target}`: {tracer}'s trace of "
             f"{type(model).__name__}, one block per torch class.\n\n"
             + "\n".join(blocks.defs)
-            + f"\nnetwork {name} {{\n  input {shape}\n{main}\n}}\n")
-    return format_text(text)
+            + f"\nnetwork {name} {{\n  input {_input(imp, inputs[0], input_shape)}\n{main}\n}}\n")
+    return Imported(format_text(text), tracer, why, tuple(imp.rounding))
+
+
+def _input(imp: Importer, x: Any, shape: tuple[int, ...]) -> str:
+    """`input 3x224x224`, or `input tokens(N, vocab)` where nn.Embeddings read the input (the
+    vocabulary is theirs, a position embedding's table aside)."""
+    if not tokens(imp.model, shape):
+        return "x".join(map(str, shape))
+    tables = [imp.gm.get_submodule(u.target) for u in x.users if u.op == "call_module" and
+              not u.meta.get("archc_positions")]
+    vocab = [m.num_embeddings for m in tables if isinstance(m, nn.Embedding)]
+    if not vocab:
+        raise ImportRefused(f"--input {shape[0]}: {shape[0]} token ids, but no nn.Embedding "
+                            "reads the input")
+    return f"tokens({shape[0]}, {max(vocab)})"
+
+
+def _trace(model: nn.Module, shape: tuple[int, ...]) -> tuple[torch.fx.GraphModule, str, str]:
+    """torch.fx's graph (patterns rewritten, shapes recorded), else, where fx cannot trace
+    the model, torch.export's reduced to the same kind of graph (torch_export.py)."""
+    try:
+        gm = fx_trace(model)
+    except Exception as exc:  # noqa: BLE001 - any failure of fx: try torch.export
+        why = f"torch.fx cannot trace {type(model).__name__}: {_first_line(exc)}"
+    else:
+        shuffles(gm)
+        shapes(gm, shape)
+        return gm, "torch.fx", ""
+    try:
+        return export(model, example(model, shape)), "torch.export", why
+    except NotTraceable as exc:
+        error = ImportRefused(f"{exc} (traced with torch.export: {why})", hint="archc import "
+                              "maps the nn modules and calls of archc/torch_ops.py; see "
+                              "`archc explain A0901`")
+        raise (_located(error, exc.node) if exc.node is not None else error) from None
+    except Exception as exc:  # noqa: BLE001 - torch.export's own errors
+        raise ImportRefused(f"{why}; torch.export cannot either: {_first_line(exc)}",
+                            hint="code that branches on tensor values is traced by "
+                            "neither") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"

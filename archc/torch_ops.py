@@ -4,6 +4,7 @@ is not here, or whose settings no op expresses, is refused with the reason."""
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable
 from typing import Any, cast
@@ -75,8 +76,8 @@ def _flatten(m: nn.Flatten) -> OpCall:
 
 
 def _gelu(m: nn.GELU) -> OpCall:
-    _need(m.approximate == "none", f"approximate='{m.approximate}'")
-    return OpCall("gelu", {})
+    _need(m.approximate in ("none", "tanh"), f"approximate='{m.approximate}'")
+    return OpCall("gelu" if m.approximate == "none" else "gelu_tanh", {})
 
 
 def _plain(name: str) -> Callable[[Any], OpCall]:
@@ -126,7 +127,17 @@ MODULES: dict[type, Callable[[Any], OpCall]] = {
     nn.Identity: _plain("identity"),
     nn.LocalResponseNorm: lambda m: OpCall("lrn", {"size": m.size, "alpha": m.alpha,
                                                    "beta": m.beta, "k": m.k}),
+    nn.Embedding: lambda m: _embedding(m),
 }
+
+
+def _embedding(m: nn.Embedding) -> OpCall:
+    """A token embedding; the importer makes it `position_embedding` where it reads
+    positions (`wpe(arange(n))`), not the input's ids."""
+    _need(m.padding_idx is None, f"padding_idx={m.padding_idx} (its row gets no gradient)")
+    _need(m.max_norm is None, f"max_norm={m.max_norm}")
+    _need(not m.scale_grad_by_freq and not m.sparse, "scale_grad_by_freq or sparse gradients")
+    return OpCall("embedding", {"vocab": m.num_embeddings, "dim": m.embedding_dim})
 
 
 def _permute(m: Any) -> tuple[OpCall, ...]:
@@ -142,6 +153,26 @@ def _stochastic_depth(m: Any) -> OpCall:
     return OpCall("stochastic_depth", {"p": m.p})
 
 
+def _hf_conv1d(m: Any) -> OpCall:
+    """transformers' Conv1D (GPT-2): a linear whose weight is stored in x out."""
+    return OpCall("linear", {"out": m.nf, "bias": m.bias is not None, "transposed": True})
+
+
+def _gpt2_attention(m: Any) -> tuple[OpCall, ...]:
+    """transformers' GPT2Attention: causal self-attention, fused c_attn and c_proj (the
+    layout "gpt2"), its attention dropout, then resid_dropout."""
+    _need(not m.is_cross_attention and m.is_causal, "cross-attention (archc's attends to "
+          "its own input)")
+    _need(m.scale_attn_weights and not m.scale_attn_by_inverse_layer_idx,
+          "attention scores not scaled by 1/sqrt(head_dim) alone")
+    _need(not m.reorder_and_upcast_attn, "reorder_and_upcast_attn=True")
+    _need(m.config._attn_implementation in ("sdpa", "eager"),
+          f"attn_implementation='{m.config._attn_implementation}'")
+    return (OpCall("attention", {"heads": m.num_heads, "dropout": m.attn_dropout.p,
+                                 "causal": True, "layout": "gpt2"}),
+            OpCall("dropout", {"p": m.resid_dropout.p}))
+
+
 # Modules of other libraries (and archc's own, as `archc export` writes them), by qualified
 # class name so that torchvision is not imported to look them up. fx treats them as leaves.
 NAMED: dict[str, Callable[[Any], OpCall | tuple[OpCall, ...]]] = {
@@ -149,7 +180,27 @@ NAMED: dict[str, Callable[[Any], OpCall | tuple[OpCall, ...]]] = {
     "archc.emit.layers.StochasticDepth": _stochastic_depth,
     "torchvision.models.convnext.LayerNorm2d": _layernorm,
     "torchvision.ops.misc.Permute": _permute,
+    "transformers.pytorch_utils.Conv1D": _hf_conv1d,
+    "transformers.models.gpt2.modeling_gpt2.GPT2Attention": _gpt2_attention,
+    "transformers.activations.NewGELUActivation": _plain("gelu_tanh"),
+    "transformers.activations.GELUTanh": _plain("gelu_tanh"),
 }
+
+# Modules that compute their op's function with other rounding: archc's proof compares such a
+# model to fp64 rounding (|diff| <= 1e-12 of the output's scale), not bit for bit, and says why.
+_TERMWISE = "computes tanh-GELU term by term; archc's gelu_tanh is F.gelu(approximate='tanh')"
+ROUNDING: dict[str, Callable[[Any], str]] = {
+    "transformers.activations.NewGELUActivation": lambda m: f"NewGELUActivation {_TERMWISE}",
+    "transformers.activations.GELUTanh": lambda m: "" if isinstance(
+        getattr(m, "act", None), functools.partial) else f"GELUTanh(use_gelu_tanh_python) "
+        f"{_TERMWISE}",
+}
+
+
+def rounding(m: nn.Module) -> str:
+    """Why `m` rounds otherwise than the op it maps to ('' when it computes the same)."""
+    reason = ROUNDING.get(_qualified(type(m)))
+    return reason(m) if reason else ""
 
 
 def _qualified(cls: type) -> str:
@@ -266,3 +317,17 @@ FUNCTIONS[channel_shuffle] = lambda args, kwargs: OpCall("channel_shuffle", {"gr
 JOINS: dict[Any, str] = {operator.add: "add", operator.iadd: "add", torch.add: "add",
                          "add": "add", "add_": "add", torch.cat: "concat",
                          operator.mul: "mul", torch.mul: "mul", "mul": "mul"}
+
+# torch.export's aten calls outside any mapped module: the function of FUNCTIONS each is
+# (read with the same arguments), and the calls that keep their input's shape and dtype, which
+# are no op (a view to the same shape, a cast to the same dtype).
+_aten = torch.ops.aten
+ATEN: dict[Any, Any] = {
+    _aten.relu.default: torch.relu, _aten.sigmoid.default: torch.sigmoid,
+    _aten.tanh.default: torch.tanh, _aten.silu.default: F.silu,
+    _aten.hardswish.default: F.hardswish, _aten.hardsigmoid.default: F.hardsigmoid,
+    _aten.flatten.using_ints: torch.flatten, _aten.mean.dim: torch.mean,
+}
+PASS_THROUGH = {_aten.view.default, _aten.reshape.default, _aten.alias.default,
+                _aten.to.dtype_layout, _aten.to.dtype, _aten._to_copy.default,
+                _aten.clone.default, _aten.contiguous.default, _aten.detach.default}
