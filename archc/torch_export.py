@@ -122,11 +122,15 @@ class _Reduction:
         self.depends: set[Any] = set()  # aten nodes computed from the input's values
         self.groups: dict[str, _Group] = {}  # nn_module_stack key -> the call's nodes
         self.group_of: dict[Any, _Group] = {}
+        self.alias: dict[Any, Any] = {}  # a call that keeps its input as it is -> that input
 
     def run(self) -> torch.fx.GraphModule:
         nodes = list(self.ep.graph.nodes)
         (user,) = self.ep.graph_signature.user_inputs
         for node in nodes:
+            if _keeps(node):  # `x.to(float32)` of a float32 x: x itself, read after it too
+                self.alias[node] = self.resolve(node.args[0])
+                continue
             owner = self.owner(node) if node.op == "call_function" else None
             if owner is not None:
                 group = self.groups.setdefault(owner[0], _Group(*owner))
@@ -140,6 +144,8 @@ class _Reduction:
         if (node.op == "placeholder" and node.name == user) or \
                 any(i in self.depends for i in node.all_input_nodes):
             self.depends.add(node)  # computed from the input's values, not its shape alone
+        if node in self.alias:
+            return
         if node.op == "placeholder":
             if node.name == user:
                 self.env[node] = self.graph.placeholder("x")
@@ -165,8 +171,16 @@ class _Reduction:
                 return key, path
         return None
 
+    def resolve(self, node: Any) -> Any:
+        return self.alias.get(node, node)
+
+    def readers(self, node: Any) -> list[Any]:
+        """The nodes that read `node`, through the calls that keep it as it is."""
+        return [r for u in node.users for r in (self.readers(u) if u in self.alias else [u])]
+
     def value(self, node: Any, reader: Any) -> Any:
         """The new graph's node for an aten node read by `reader`."""
+        node = self.resolve(node)
         if node not in self.env:  # made inside a module call, not its output
             group = self.group_of.get(node)
             raise NotTraceable(f"'{reader.name}' reads a value made inside module "
@@ -179,9 +193,10 @@ class _Reduction:
         the network's input; an nn.Embedding reading none (`wpe(arange(n))`) embeds
         positions, read from the network's input."""
         members = set(group.nodes)
-        outs = [n for n in group.nodes if any(u not in members for u in n.users)]
-        ins = list(dict.fromkeys(i for n in group.nodes for i in n.all_input_nodes
-                                 if i not in members and i in self.depends))
+        outs = [n for n in group.nodes if any(u not in members for u in self.readers(n))]
+        ins = list(dict.fromkeys(self.resolve(i) for n in group.nodes
+                                 for i in n.all_input_nodes
+                                 if self.resolve(i) not in members and i in self.depends))
         first = group.nodes[0]
         if len(outs) != 1:
             raise NotTraceable(f"module '{group.path}' gives {len(outs)} values to the code "
@@ -207,13 +222,9 @@ class _Reduction:
 
     def plain(self, node: Any) -> Any:
         """An aten call outside any mapped module, on values computed from the input: a
-        reshape that keeps the shape (dropped), a join, a function of torch_ops.FUNCTIONS."""
+        join, a function of torch_ops.FUNCTIONS."""
         tensors = [i for i in node.all_input_nodes if i in self.depends]
         shape = tuple(node.meta["val"].shape)
-        if node.target in PASS_THROUGH and len(tensors) == 1 and \
-                tuple(tensors[0].meta["val"].shape) == shape and \
-                tensors[0].meta["val"].dtype == node.meta["val"].dtype:
-            return self.value(tensors[0], node)
         joins = {torch.ops.aten.add.Tensor: operator.add, torch.ops.aten.mul.Tensor: operator.mul}
         if node.target in joins and len(tensors) == 2 == len(node.all_input_nodes):
             new = self.graph.call_function(joins[node.target],
@@ -228,3 +239,13 @@ class _Reduction:
         new.meta = {"nn_module_stack": _stack(node), "stack_trace": node.meta.get("stack_trace"),
                     "archc_shape": shape}
         return new
+
+
+def _keeps(node: Any) -> bool:
+    """A view, cast or copy of one tensor to its own shape and dtype (no op)."""
+    if node.op != "call_function" or node.target not in PASS_THROUGH or \
+            len(node.all_input_nodes) != 1 or node.args[0] is not node.all_input_nodes[0]:
+        return False
+    before, after = node.args[0].meta.get("val"), node.meta.get("val")
+    return isinstance(before, torch.Tensor) and isinstance(after, torch.Tensor) and \
+        before.shape == after.shape and before.dtype == after.dtype

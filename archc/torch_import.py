@@ -16,7 +16,8 @@ from torch import nn
 from .codes import TORCH_UNSUPPORTED
 from .errors import ArchcError, Span
 from .torch_graph import channels, fx_trace, method, shapes, shuffles, tied_weights
-from .torch_ops import FUNCTIONS, JOINS, NotExpressible, _need, module_op, rounding
+from .torch_ops import (FUNCTIONS, JOINS, NotExpressible, Rounding, _need, module_op,
+                        rounding)
 from .torch_export import NotTraceable, example, export, tokens
 from .torch_spec import Blocks, Group, Instance, JoinStmt, Loop, Op, OpCall, Stmt, render
 
@@ -192,7 +193,7 @@ class Importer:
         self.instances: dict[str, list[Instance]] = {}
         self.seen_modules: set[int] = set()
         self.ties = tied_weights(model)
-        self.rounding: list[str] = []  # why a mapped module rounds otherwise than its op
+        self.rounding: list[Rounding] = []  # why a mapped module rounds otherwise than its op
 
     def refuse(self, node: Any, message: str) -> ImportRefused:
         return _located(ImportRefused(message, hint="archc import maps the nn modules and "
@@ -283,8 +284,9 @@ class Importer:
         except NotExpressible as exc:
             raise self.refuse(node, f"module '{node.target}' ({type(module).__name__}): "
                               f"{exc}") from None
-        if rounding(module) and rounding(module) not in self.rounding:
-            self.rounding.append(rounding(module))
+        why = rounding(module)
+        if why is not None and why not in self.rounding:
+            self.rounding.append(why)
         if id(module) in self.seen_modules:
             if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
                 raise self.refuse(node, f"module '{node.target}' is called twice with its "
@@ -360,7 +362,7 @@ class Imported:
     text: str
     tracer: str  # 'torch.fx' | 'torch.export'
     why: str  # why torch.fx could not trace it ('' when it did)
-    rounding: tuple[str, ...]
+    rounding: tuple[Rounding, ...]
 
 
 def import_spec(model: nn.Module, target: str, name: str, input_shape: tuple[int, ...]) -> str:

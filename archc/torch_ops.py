@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
@@ -128,6 +129,7 @@ MODULES: dict[type, Callable[[Any], OpCall]] = {
     nn.LocalResponseNorm: lambda m: OpCall("lrn", {"size": m.size, "alpha": m.alpha,
                                                    "beta": m.beta, "k": m.k}),
     nn.Embedding: lambda m: _embedding(m),
+    nn.RMSNorm: lambda m: _rmsnorm(m),
 }
 
 
@@ -173,6 +175,32 @@ def _gpt2_attention(m: Any) -> tuple[OpCall, ...]:
             OpCall("dropout", {"p": m.resid_dropout.p}))
 
 
+def _llama_attention(m: Any) -> OpCall:
+    """transformers' LlamaAttention: causal grouped-query attention with the default rotary
+    positions over whole heads (the layout "llama": q_proj, k_proj, v_proj, o_proj)."""
+    c = m.config
+    rope = dict(getattr(c, "rope_parameters", None) or {})
+    theta = rope.get("rope_theta", getattr(c, "rope_theta", None))
+    _need(rope.get("rope_type", "default") == "default" and theta is not None,
+          f"rope_type='{rope.get('rope_type')}' (archc's rope is the default, theta alone)")
+    _need(rope.get("partial_rotary_factor", 1.0) == 1.0, "a partial rotary factor")
+    _need(m.head_dim * c.num_attention_heads == c.hidden_size,
+          f"head_dim={m.head_dim} (archc's heads split the {c.hidden_size} features)")
+    _need(c._attn_implementation in ("sdpa", "eager"),
+          f"attn_implementation='{c._attn_implementation}'")
+    kv = c.num_key_value_heads
+    return OpCall("attention", {"heads": c.num_attention_heads, "dropout": m.attention_dropout,
+                                "bias": c.attention_bias, "causal": True,
+                                "kv_heads": None if kv == c.num_attention_heads else kv,
+                                "rope": True, "rope_base": float(theta), "layout": "llama"})
+
+
+def _rmsnorm(m: nn.RMSNorm) -> OpCall:
+    _need(m.eps is not None, "eps=None (the dtype's epsilon)")
+    _need(m.elementwise_affine, "elementwise_affine=False")
+    return OpCall("rmsnorm", {"eps": m.eps})
+
+
 # Modules of other libraries (and archc's own, as `archc export` writes them), by qualified
 # class name so that torchvision is not imported to look them up. fx treats them as leaves.
 NAMED: dict[str, Callable[[Any], OpCall | tuple[OpCall, ...]]] = {
@@ -184,23 +212,41 @@ NAMED: dict[str, Callable[[Any], OpCall | tuple[OpCall, ...]]] = {
     "transformers.models.gpt2.modeling_gpt2.GPT2Attention": _gpt2_attention,
     "transformers.activations.NewGELUActivation": _plain("gelu_tanh"),
     "transformers.activations.GELUTanh": _plain("gelu_tanh"),
+    "transformers.activations.SiLUActivation": _plain("silu"),
+    "transformers.models.llama.modeling_llama.LlamaRMSNorm":
+        lambda m: OpCall("rmsnorm", {"eps": m.variance_epsilon}),
+    "transformers.models.llama.modeling_llama.LlamaAttention": lambda m: _llama_attention(m),
 }
 
-# Modules that compute their op's function with other rounding: archc's proof compares such a
-# model to fp64 rounding (|diff| <= 1e-12 of the output's scale), not bit for bit, and says why.
+@dataclass(frozen=True)
+class Rounding:
+    """Why a module rounds otherwise than the op it maps to, and how far archc's proof lets
+    the outputs differ for it: a fraction of the output's largest magnitude."""
+
+    why: str
+    tolerance: float
+
+
+FP64 = 1e-12  # fp64 rounding: the same function, its terms in another order
+FP32 = 1e-5  # float32 rounding: the module computes in float32 whatever its input
+
 _TERMWISE = "computes tanh-GELU term by term; archc's gelu_tanh is F.gelu(approximate='tanh')"
-ROUNDING: dict[str, Callable[[Any], str]] = {
-    "transformers.activations.NewGELUActivation": lambda m: f"NewGELUActivation {_TERMWISE}",
-    "transformers.activations.GELUTanh": lambda m: "" if isinstance(
-        getattr(m, "act", None), functools.partial) else f"GELUTanh(use_gelu_tanh_python) "
-        f"{_TERMWISE}",
+ROUNDING: dict[str, Callable[[Any], Rounding | None]] = {
+    "transformers.activations.NewGELUActivation":
+        lambda m: Rounding(f"NewGELUActivation {_TERMWISE}", FP64),
+    "transformers.activations.GELUTanh": lambda m: None if isinstance(
+        getattr(m, "act", None), functools.partial) else Rounding(
+        f"GELUTanh(use_gelu_tanh_python=True) {_TERMWISE}", FP64),
+    "transformers.models.llama.modeling_llama.LlamaRMSNorm": lambda m: Rounding(
+        "LlamaRMSNorm computes in float32 whatever its input; archc's rmsnorm computes at "
+        "its input's dtype", FP32),
 }
 
 
-def rounding(m: nn.Module) -> str:
-    """Why `m` rounds otherwise than the op it maps to ('' when it computes the same)."""
+def rounding(m: nn.Module) -> Rounding | None:
+    """Why `m` rounds otherwise than the op it maps to (None when it computes the same)."""
     reason = ROUNDING.get(_qualified(type(m)))
-    return reason(m) if reason else ""
+    return reason(m) if reason else None
 
 
 def _qualified(cls: type) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 
 from torch import nn
 
-TOLERANCE = 1e-12  # of the output's largest magnitude: fp64 rounding, where a module rounds
-# otherwise than its op (torch_ops.ROUNDING); everywhere else the outputs must be bit-equal
+from .torch_ops import Rounding
+
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Proof:
 
 
 def prove(text: str, model: nn.Module, input_shape: tuple[int, ...], path: str,
-          batch: int = 2, rounding: tuple[str, ...] = ()) -> Proof:
+          batch: int = 2, rounding: tuple[Rounding, ...] = ()) -> Proof:
     """Build the spec, load the model's state_dict into it with strict=True, and compare the
     outputs in fp64 on one seeded random batch (token ids for `input tokens`), in eval mode
     and in train mode (dropout drawing from the same seed): bit for bit, or to fp64 rounding
@@ -60,7 +60,7 @@ def _example(shape: Any, batch: int) -> Any:
 
 
 def _compare(theirs: nn.Module, ours: nn.Module, x: Any, mode: str,
-             rounding: tuple[str, ...]) -> tuple[bool, str]:
+             rounding: tuple[Rounding, ...]) -> tuple[bool, str]:
     import torch
 
     from .torch_export import output_tensor
@@ -79,7 +79,9 @@ def _compare(theirs: nn.Module, ours: nn.Module, x: Any, mode: str,
     seen = f"(fp64, a seeded random {'x'.join(map(str, x.shape))} {what}, max |diff| {diff:g}"
     if fits and torch.equal(want, got):
         return True, f"{mode} mode: outputs equal {seen})"
-    if fits and rounding and diff <= TOLERANCE * max(scale, 1.0):
-        return True, (f"{mode} mode: outputs equal to fp64 rounding {seen} <= "
-                      f"{TOLERANCE:g} x {max(scale, 1.0):.3g}: {'; '.join(rounding)})")
+    tolerance = max((r.tolerance for r in rounding), default=0.0)
+    if fits and diff <= tolerance * max(scale, 1.0):
+        kind = "fp64" if tolerance <= 1e-12 else "float32"
+        return True, (f"{mode} mode: outputs equal to {kind} rounding {seen} <= {tolerance:g} "
+                      f"x {max(scale, 1.0):.3g}: {'; '.join(r.why for r in rounding)})")
     return False, f"{mode} mode: outputs DIFFER {seen})"
