@@ -7,7 +7,9 @@ dropped, read by the module that maps it (attention's `causal`, `position_embedd
 
 from __future__ import annotations
 
+import inspect
 import operator
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,8 +208,9 @@ class _Reduction:
                                "the input; an archc op reads one", first)
         stack = list(_stack(first).items())
         keys = [k for k, _ in stack]
+        module = self.model.get_submodule(group.path)
         meta = {"nn_module_stack": dict(stack[:keys.index(group.key) + 1]),
-                "stack_trace": first.meta.get("stack_trace"),
+                "stack_trace": _call_site(first.meta.get("stack_trace") or "", module),
                 "archc_shape": tuple(outs[0].meta["val"].shape)}
         if not ins:
             if not isinstance(self.model.get_submodule(group.path), nn.Embedding):
@@ -249,3 +252,22 @@ def _keeps(node: Any) -> bool:
     before, after = node.args[0].meta.get("val"), node.meta.get("val")
     return isinstance(before, torch.Tensor) and isinstance(after, torch.Tensor) and \
         before.shape == after.shape and before.dtype == after.dtype
+
+
+_FRAME = re.compile(r'  File "([^"]+)", line (\d+), in (\S+)\n(?:    .*\n?)?')
+
+
+def _call_site(trace: str, module: nn.Module) -> str:
+    """The stack trace of a node inside `module`, cut where the module is called (its caller's
+    line, not a line deep inside its forward): the frames before the module's own forward,
+    less the wrappers around it (a decorator's frame is not a `forward`)."""
+    code = inspect.unwrap(type(module).forward).__code__
+    lines = {line for _, _, line in code.co_lines() if line is not None}
+    frames = [(m.group(0), m.group(1), int(m.group(2)), m.group(3))
+              for m in _FRAME.finditer(trace if trace.startswith("  ") else "  " + trace)]
+    inside = next((i for i, (_, path, line, _) in enumerate(frames)
+                   if path == code.co_filename and line in lines), len(frames))
+    kept = frames[:inside]
+    while kept and kept[-1][3] != "forward" and "/torch/" not in kept[-1][1]:
+        kept.pop()
+    return "".join(text for text, *_ in kept) if inside < len(frames) else trace
