@@ -17,18 +17,10 @@ import torch
 import torch.fx
 from torch import nn
 
+from .torch_graph import ImportRefused, fx_trace, refused, shapes, shuffles
 from .torch_ops import ATEN, PASS_THROUGH, is_mapped
 
 WRAPPER = "model"  # the attribute of _Tensor holding the model: stripped from module paths
-
-
-class NotTraceable(Exception):
-    """A node of the exported graph that the reduction cannot express (the importer turns it
-    into a located A0901 refusal)."""
-
-    def __init__(self, message: str, node: Any = None):
-        super().__init__(message)
-        self.node = node
 
 
 class _Tensor(nn.Module):
@@ -66,6 +58,33 @@ def example(model: nn.Module, shape: tuple[int, ...]) -> torch.Tensor:
     if tokens(model, shape):
         return torch.zeros(1, *shape, dtype=torch.long, device=device)
     return torch.zeros(1, *shape, device=device)
+
+
+def trace(model: nn.Module, shape: tuple[int, ...]) -> tuple[torch.fx.GraphModule, str, str]:
+    """The graph `archc import` reads, the tracer that made it, and why fx did not: torch.fx's
+    (patterns rewritten, shapes recorded), else, where fx cannot trace the model,
+    torch.export's reduced to the same kind of graph."""
+    try:
+        gm = fx_trace(model)
+    except Exception as exc:  # noqa: BLE001 - any failure of fx: try torch.export
+        why = f"torch.fx cannot trace {type(model).__name__}: {_first_line(exc)}"
+    else:
+        shuffles(gm)
+        shapes(gm, shape)
+        return gm, "torch.fx", ""
+    try:
+        return export(model, example(model, shape)), "torch.export", why
+    except ImportRefused as exc:
+        exc.message += f" (traced with torch.export: {why})"
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch.export's own errors
+        raise ImportRefused(f"{why}; torch.export cannot either: {_first_line(exc)}",
+                            hint="code that branches on tensor values is traced by "
+                            "neither") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
 
 
 def export(model: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
@@ -185,7 +204,7 @@ class _Reduction:
         node = self.resolve(node)
         if node not in self.env:  # made inside a module call, not its output
             group = self.group_of.get(node)
-            raise NotTraceable(f"'{reader.name}' reads a value made inside module "
+            raise refused(f"'{reader.name}' reads a value made inside module "
                                f"'{group.path if group else '?'}' that is not its output",
                                reader)
         return self.env[node]
@@ -201,17 +220,18 @@ class _Reduction:
                                  if self.resolve(i) not in members and i in self.depends))
         first = group.nodes[0]
         if len(outs) != 1:
-            raise NotTraceable(f"module '{group.path}' gives {len(outs)} values to the code "
+            raise refused(f"module '{group.path}' gives {len(outs)} values to the code "
                                "after it; an archc op gives one", first)
         if len(ins) > 1:
-            raise NotTraceable(f"module '{group.path}' reads {len(ins)} values computed from "
+            raise refused(f"module '{group.path}' reads {len(ins)} values computed from "
                                "the input; an archc op reads one", first)
         stack = list(_stack(first).items())
         keys = [k for k, _ in stack]
         module = self.model.get_submodule(group.path)
-        meta = {"nn_module_stack": dict(stack[:keys.index(group.key) + 1]),
-                "stack_trace": _call_site(first.meta.get("stack_trace") or "", module),
-                "archc_shape": tuple(outs[0].meta["val"].shape)}
+        meta: dict[str, Any] = {
+            "nn_module_stack": dict(stack[:keys.index(group.key) + 1]),
+            "stack_trace": _call_site(first.meta.get("stack_trace") or "", module),
+            "archc_shape": tuple(outs[0].meta["val"].shape)}
         if not ins:
             if not isinstance(self.model.get_submodule(group.path), nn.Embedding):
                 self.env[outs[0]] = None  # a module's constant, read as the shape's
@@ -237,7 +257,7 @@ class _Reduction:
                                                                *node.args[1:]))
         else:
             what = str(node.target).removeprefix("aten.")
-            raise NotTraceable(f"no archc op for aten.{what} on "
+            raise refused(f"no archc op for aten.{what} on "
                                f"{len(tensors)} value(s) computed from the input", node)
         new.meta = {"nn_module_stack": _stack(node), "stack_trace": node.meta.get("stack_trace"),
                     "archc_shape": shape}

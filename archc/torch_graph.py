@@ -4,11 +4,54 @@ left to inference), and the weights two modules share found by their storage."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import torch
 import torch.fx
 from torch import nn
+
+from .codes import TORCH_UNSUPPORTED
+from .errors import ArchcError, Span
+
+HINT = "archc import maps the nn modules and calls of archc/torch_ops.py; see `archc explain " \
+    "A0901`"
+
+
+class ImportRefused(ArchcError):
+    """A torch module with a part archc's language cannot express: refused, never written
+    partially. Located at the Python line that makes the call."""
+
+    default_code = TORCH_UNSUPPORTED
+
+
+def refused(message: str, node: Any) -> ImportRefused:
+    """The refusal of `node`, located at the Python line that made the call."""
+    return located(ImportRefused(message, hint=HINT), node)
+
+
+_FRAME = re.compile(r'File "([^"]+)", line (\d+), in \S+\n\s*(.*)')
+
+
+def located(error: ImportRefused, node: Any) -> ImportRefused:
+    """The error at the innermost Python line outside torch that made the call, with that
+    file's text, so it renders like a spec error (the line and a caret under the call)."""
+    from .sources import SourceStore
+
+    frames = [f for f in _FRAME.findall(node.meta.get("stack_trace") or "")
+              if "/torch/" not in f[0]]
+    if not frames:
+        return error
+    path, line, code = frames[-1]
+    try:
+        text = open(path, encoding="utf-8").read()
+    except OSError:
+        return error
+    src = text.splitlines()[int(line) - 1] if int(line) <= len(text.splitlines()) else ""
+    col = len(src) - len(src.lstrip()) + 1
+    error.span = Span(path, int(line), col, int(line), col + len(code.strip()))
+    error.sources = SourceStore({path: text})
+    return error
 
 
 class _Tracer(torch.fx.Tracer):

@@ -1,7 +1,8 @@
 """`archc import`: a torch module, traced with torch.fx (else torch.export, torch_export.py),
-written back as a spec. The module tree (the nodes' nn_module_stack) gives the scopes; inside each scope the dataflow is read as a chain of
-ops and add/concat/mul joins; every Python class of module becomes one `block` whose parameters
-are the numbers that differ between its instances."""
+written back as a spec. The module tree (the nodes' nn_module_stack) gives the scopes; inside
+each scope the dataflow is read as a chain of ops and add/concat/mul joins; every Python class
+of module becomes one `block` whose parameters are the numbers that differ between its
+instances."""
 
 from __future__ import annotations
 
@@ -13,22 +14,13 @@ from typing import Any
 import torch.fx
 from torch import nn
 
-from .codes import TORCH_UNSUPPORTED
-from .errors import ArchcError, Span
-from .torch_graph import channels, fx_trace, method, shapes, shuffles, tied_weights
-from .torch_ops import (FUNCTIONS, JOINS, NotExpressible, Rounding, _need, module_op,
-                        rounding)
-from .torch_export import NotTraceable, example, export, tokens
+from .torch_export import tokens, trace
+from .torch_graph import ImportRefused as ImportRefused
+from .torch_graph import channels, method, refused, tied_weights
+from .torch_ops import FUNCTIONS, JOINS, NotExpressible, Rounding, module_op, rounding
 from .torch_spec import Blocks, Group, Instance, JoinStmt, Loop, Op, OpCall, Stmt, render
 
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-
-
-class ImportRefused(ArchcError):
-    """A torch module with a part archc's language cannot express: refused, never written
-    partially. Located at the Python line that makes the call."""
-
-    default_code = TORCH_UNSUPPORTED
 
 
 # ----------------------------------------------------------------------------- scopes
@@ -196,9 +188,7 @@ class Importer:
         self.rounding: list[Rounding] = []  # why a mapped module rounds otherwise than its op
 
     def refuse(self, node: Any, message: str) -> ImportRefused:
-        return _located(ImportRefused(message, hint="archc import maps the nn modules and "
-                                      "calls of archc/torch_ops.py; see `archc explain A0901`"),
-                        node)
+        return refused(message, node)
 
     def join_of(self, item: Any) -> str | None:
         if isinstance(item, _Scope) or item.op not in ("call_function", "call_method"):
@@ -306,13 +296,14 @@ class Importer:
             calls = (OpCall("channel_linear", {"out": call.args["out"],
                                                "bias": call.args["bias"]}),)
         if node.meta.get("archc_positions"):  # wpe(arange(n)) (torch_export)
-            calls = (OpCall("position_embedding", {"positions": call.args["vocab"],
-                                                   "dim": call.args["dim"]}),)
+            calls = (OpCall("position_embedding", {"positions": calls[0].args["vocab"],
+                                                   "dim": calls[0].args["dim"]}),)
         tie = self.ties.get(node.target)
         if tie is not None:  # its weight is another module's storage (GPT-2's lm_head)
-            _need(isinstance(call, OpCall) and call.op == "linear" and
-                  not call.args.get("transposed"), f"its weight is '{tie}.weight' (the same "
-                  "storage); archc shares only a linear's weight, stored out x in (tie=)")
+            if not (isinstance(call, OpCall) and call.op == "linear" and
+                    not call.args.get("transposed")):
+                raise NotExpressible(f"its weight is '{tie}.weight' (the same storage); archc "
+                                     "shares only a linear's weight, stored out x in (tie=)")
             calls = (OpCall("linear", {**calls[0].args, "tie": tie}),)
         return calls
 
@@ -325,30 +316,6 @@ def _call_name(node: Any) -> str:
     t = node.target
     return f".{t}()" if isinstance(t, str) else f"{getattr(t, '__module__', '') or ''}." \
         f"{getattr(t, '__name__', t)}()".lstrip(".")
-
-
-_FRAME = re.compile(r'File "([^"]+)", line (\d+), in \S+\n\s*(.*)')
-
-
-def _located(error: ImportRefused, node: Any) -> ImportRefused:
-    """The error at the innermost Python line outside torch that made the call, with that
-    file's text, so it renders like a spec error (the line and a caret under the call)."""
-    from .sources import SourceStore
-
-    frames = [f for f in _FRAME.findall(node.meta.get("stack_trace") or "")
-              if "/torch/" not in f[0]]
-    if not frames:
-        return error
-    path, line, code = frames[-1]
-    try:
-        text = open(path, encoding="utf-8").read()
-    except OSError:
-        return error
-    src = text.splitlines()[int(line) - 1] if int(line) <= len(text.splitlines()) else ""
-    col = len(src) - len(src.lstrip()) + 1
-    error.span = Span(path, int(line), col, int(line), col + len(code.strip()))
-    error.sources = SourceStore({path: text})
-    return error
 
 
 # ----------------------------------------------------------------------------- the spec
@@ -375,7 +342,7 @@ def import_model(model: nn.Module, target: str, name: str,
     """`model` traced (torch.fx, else torch.export) and read as a spec."""
     from .fmt import format_text
 
-    gm, tracer, why = _trace(model, input_shape)
+    gm, tracer, why = trace(model, input_shape)
     imp = Importer(model, target, gm)
     nodes = list(imp.gm.graph.nodes)
     inputs = [n for n in nodes if n.op == "placeholder"]
@@ -412,31 +379,3 @@ def _input(imp: Importer, x: Any, shape: tuple[int, ...]) -> str:
         raise ImportRefused(f"--input {shape[0]}: {shape[0]} token ids, but no nn.Embedding "
                             "reads the input")
     return f"tokens({shape[0]}, {max(vocab)})"
-
-
-def _trace(model: nn.Module, shape: tuple[int, ...]) -> tuple[torch.fx.GraphModule, str, str]:
-    """torch.fx's graph (patterns rewritten, shapes recorded), else, where fx cannot trace
-    the model, torch.export's reduced to the same kind of graph (torch_export.py)."""
-    try:
-        gm = fx_trace(model)
-    except Exception as exc:  # noqa: BLE001 - any failure of fx: try torch.export
-        why = f"torch.fx cannot trace {type(model).__name__}: {_first_line(exc)}"
-    else:
-        shuffles(gm)
-        shapes(gm, shape)
-        return gm, "torch.fx", ""
-    try:
-        return export(model, example(model, shape)), "torch.export", why
-    except NotTraceable as exc:
-        error = ImportRefused(f"{exc} (traced with torch.export: {why})", hint="archc import "
-                              "maps the nn modules and calls of archc/torch_ops.py; see "
-                              "`archc explain A0901`")
-        raise (_located(error, exc.node) if exc.node is not None else error) from None
-    except Exception as exc:  # noqa: BLE001 - torch.export's own errors
-        raise ImportRefused(f"{why}; torch.export cannot either: {_first_line(exc)}",
-                            hint="code that branches on tensor values is traced by "
-                            "neither") from None
-
-
-def _first_line(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"

@@ -192,7 +192,8 @@ def _llama_attention(m: Any) -> OpCall:
     return OpCall("attention", {"heads": c.num_attention_heads, "dropout": m.attention_dropout,
                                 "bias": c.attention_bias, "causal": True,
                                 "kv_heads": None if kv == c.num_attention_heads else kv,
-                                "rope": True, "rope_base": float(theta), "layout": "llama"})
+                                "rope": True, "rope_base": float(cast(float, theta)),
+                                "layout": "llama"})
 
 
 def _rmsnorm(m: nn.RMSNorm) -> OpCall:

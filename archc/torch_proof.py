@@ -11,7 +11,6 @@ from torch import nn
 from .torch_ops import Rounding
 
 
-
 @dataclass(frozen=True)
 class Proof:
     """What `prove` compared, one sentence each, and whether every comparison held."""

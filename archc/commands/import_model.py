@@ -13,8 +13,9 @@ from .options import Once, parse_input
 
 DESCRIPTION = ("Write an existing torch nn.Module (pkg.module:factory or path/to/file.py:factory) "
                "as a spec: one block per Python class, labels named as the module's "
-               "submodules; traced with torch.fx, else torch.export. archc then proves the spec equal to the module (its state_dict "
-               "loads with strict=True; fp64 outputs are equal in eval and train mode) and says "
+               "submodules; traced with torch.fx, else torch.export. archc then proves the spec "
+               "equal to the module (its state_dict loads with strict=True; fp64 outputs are "
+               "equal in eval and train mode, or to the rounding a module states) and says "
                "what it compared. A module or call no archc op expresses is refused, naming it.")
 
 
