@@ -116,7 +116,7 @@ def test_gpt2_through_torch_export(capsys, tmp_path):
     assert "NewGELUActivation computes tanh-GELU term by term" in stdout
     # the tied weight once: GPT2LMHeadModel's parameters() (by identity) and archc's count
     assert "108,544 parameters, as the module's 108,544" in stdout
-    assert "input tokens(16, 100)" in text
+    assert "input tokens(16, 100)" in text and len(text.splitlines()) == 47  # as README says
     assert "block gpt2_block {" in text and "block gpt2_mlp {" in text
     assert "attn: attention(4, dropout=0.1, causal=true, layout=\"gpt2\")" in text
     assert "wpe: position_embedding(32, 64)" in text and "wte: embedding(100, 64)" in text
