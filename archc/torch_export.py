@@ -233,8 +233,12 @@ class _Reduction:
             "stack_trace": _call_site(first.meta.get("stack_trace") or "", module),
             "archc_shape": tuple(outs[0].meta["val"].shape)}
         if not ins:
-            if not isinstance(self.model.get_submodule(group.path), nn.Embedding):
-                self.env[outs[0]] = None  # a module's constant, read as the shape's
+            if not isinstance(module, nn.Embedding):
+                if any(True for _ in module.parameters()):
+                    raise refused(f"module '{group.path}' ({type(module).__name__}) reads "
+                                  "nothing computed from the input; an archc op reads the "
+                                  "value before it", first)
+                self.env[outs[0]] = None  # a stateless module on the shape alone
                 return
             meta["archc_positions"] = True
             ins = [self.input]

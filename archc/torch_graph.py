@@ -71,6 +71,13 @@ def fx_trace(model: nn.Module) -> torch.fx.GraphModule:
     return torch.fx.GraphModule(model, tracer.trace(model))
 
 
+def storage_key(p: torch.Tensor) -> tuple[Any, ...]:
+    """What makes two tensors one weight: their untyped storage, offset, shape and strides (on
+    the meta device, where every storage is at 0, the tensor itself)."""
+    where = id(p) if p.is_meta else p.untyped_storage().data_ptr()
+    return (where, p.storage_offset(), tuple(p.shape), p.stride())
+
+
 def tied_weights(model: nn.Module) -> dict[str, str]:
     """Module path -> the path of the first module whose `weight` is the same storage (GPT-2's
     lm_head and transformer.wte): the same Parameter, or two over one untyped storage at the
@@ -82,8 +89,7 @@ def tied_weights(model: nn.Module) -> dict[str, str]:
         w = m._parameters.get("weight")
         if w is None:
             continue
-        where = id(w) if w.is_meta else w.untyped_storage().data_ptr()
-        key = (where, w.storage_offset(), tuple(w.shape), w.stride())
+        key = storage_key(w)
         if key in first:
             tied[path] = first[key]
         else:

@@ -286,7 +286,6 @@ class Importer:
         # the first op has the module's name: its weights' (no module maps to two weighted ops)
         return [Op(name if i == 0 else None, c) for i, c in enumerate(calls)]
 
-
     def module_calls(self, module: nn.Module, node: Any) -> tuple[OpCall, ...]:
         call = module_op(module)
         calls = call if isinstance(call, tuple) else (call,)
@@ -324,7 +323,7 @@ def _call_name(node: Any) -> str:
 @dataclass(frozen=True)
 class Imported:
     """The spec of a module, the tracer that read it (and why fx did not), and why a mapped
-    module rounds otherwise than its op (the proof then compares to fp64 rounding)."""
+    module rounds otherwise than its op (the proof then allows that rounding, and says so)."""
 
     text: str
     tracer: str  # 'torch.fx' | 'torch.export'

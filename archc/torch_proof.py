@@ -28,12 +28,13 @@ def prove(text: str, model: nn.Module, input_shape: tuple[int, ...], path: str,
     not check."""
     from . import build, loads
     from .stats import count
+    from .torch_graph import storage_key
 
     net = loads(text, path=path)
     ours = build(net).double()
     state = model.state_dict()
     ours.load_state_dict(state, strict=True)
-    params = {id(p): p.numel() for p in model.parameters()}  # a shared weight once
+    params = {storage_key(p): p.numel() for p in model.parameters()}  # a shared weight once
     lines = [f"checked: {net.name}, {len(state)} state_dict tensors loaded with strict=True; "
              f"{count(net.root).params:,} parameters, as the module's "
              f"{sum(params.values()):,}"]

@@ -47,13 +47,15 @@ from torch import nn
 class TinyLM(nn.Module):
     """Embed, mix, and read the logits out through the embedding's own weight."""
 
-    def __init__(self, vocab=50, d=16, share=True):
+    def __init__(self, vocab=50, d=16, share="parameter"):
         super().__init__()
         self.emb = nn.Embedding(vocab, d)
         self.mix = nn.Linear(d, d)
         self.out = nn.Linear(d, vocab, bias=False)
-        if share:
+        if share == "parameter":  # one Parameter under two names, as transformers ties
             self.out.weight = self.emb.weight
+        elif share == "storage":  # two Parameters over one storage
+            self.out.weight = nn.Parameter(self.emb.weight.detach())
 
     def forward(self, x):
         return self.out(torch.relu(self.mix(self.emb(x))))
@@ -182,18 +184,29 @@ def test_llama_float32_rmsnorm(capsys, tmp_path):
     assert "LlamaRMSNorm computes in float32 whatever its input" in stdout
 
 
-def test_tie_through_fx(capsys, tmp_path):
-    """A user's tiny LM that torch.fx traces: the output layer shares the embedding's weight,
-    found by storage, written `tie=`, counted once; untied, two weights."""
+@pytest.mark.parametrize("share", ["parameter", "storage"])
+def test_tie_through_fx(capsys, tmp_path, share):
+    """A user's tiny LM that torch.fx traces: the output layer shares the embedding's weight
+    (one Parameter, or two over one storage), found by storage, written `tie=`, counted once
+    by archc's proof and by `summary --torch`."""
     py = write(tmp_path, "tiny_lm.py", TIED)
-    text, stdout = imported(capsys, f"{py}:make", tmp_path / "t.arch", "--input", "8")
+    kwargs = json.dumps({"share": share})
+    text, stdout = imported(capsys, f"{py}:make", tmp_path / "t.arch", "--input", "8",
+                            "--kwargs", kwargs)
     assert "traced with torch.fx\n" in stdout
     assert "outputs equal (fp64, a seeded random 2x8 token ids" in stdout
+    assert "1,072 parameters, as the module's 1,072" in stdout
     assert "input tokens(8, 50)" in text and "emb: embedding(50, 16)" in text
     assert 'out: linear(50, bias=false, tie="emb")' in text
-    assert counts(capsys, tmp_path / "t.arch")[0] == 50 * 16 + 16 * 16 + 16
+    assert counts(capsys, tmp_path / "t.arch")[0] == 50 * 16 + 16 * 16 + 16 == 1_072
+    if share == "parameter":  # on the meta device `summary --torch` sees Parameters alone
+        assert counts(capsys, "--torch", f"{py}:make", "--input", "8")[0] == 1_072
+
+
+def test_untied(capsys, tmp_path):
+    py = write(tmp_path, "tiny_lm.py", TIED)
     text, _ = imported(capsys, f"{py}:make", tmp_path / "u.arch", "--input", "8",
-                       "--kwargs", '{"share": false}')
+                       "--kwargs", '{"share": "none"}')
     assert "tie=" not in text
     assert counts(capsys, tmp_path / "u.arch")[0] == 2 * 50 * 16 + 16 * 16 + 16
 
