@@ -126,7 +126,7 @@ def test_gpt2_through_torch_export(capsys, tmp_path):
     assert 'lm_head: linear(100, bias=false, tie="transformer.wte")' in text
     sets = [a for s in GPT2_SETS for a in ("--set", s)]
     assert counts(capsys, out) == counts(capsys, str(SPECS / "gpt2.arch"), *sets) == \
-        (108_544, 1_740_800)
+        counts(capsys, "--torch", f"{py}:make", "--input", "16") == (108_544, 1_740_800)
 
 
 def test_gpt2_bit_equal(capsys, tmp_path):
