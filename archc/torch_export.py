@@ -24,8 +24,8 @@ WRAPPER = "model"  # the attribute of _Tensor holding the model: stripped from m
 
 
 class _Tensor(nn.Module):
-    """The model with its output as one tensor: a transformers ModelOutput's `logits`, a
-    tuple's first element (export flattens only tensors, not a DynamicCache)."""
+    """The model with a ModelOutput's `logits` as its output (export flattens only tensors,
+    not the DynamicCache beside them)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -36,13 +36,10 @@ class _Tensor(nn.Module):
 
 
 def output_tensor(out: Any) -> Any:
-    """The tensor a model's output holds: itself, a ModelOutput's logits, a tuple's first."""
-    if isinstance(out, torch.Tensor):
-        return out
-    if getattr(out, "logits", None) is not None:
+    """The tensor a model's output is: itself, or a transformers ModelOutput's `logits` (its
+    key/value cache is no output); anything else as it is (several tensors are refused)."""
+    if not isinstance(out, torch.Tensor) and getattr(out, "logits", None) is not None:
         return out.logits
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
-        return out[0]
     return out
 
 
@@ -174,8 +171,10 @@ class _Reduction:
                 self.input = node
             return  # a parameter, a buffer, a constant: the module that reads it maps it
         if node.op == "output":
-            (value,) = node.args[0]
-            self.graph.output(self.value(value, node))
+            if len(node.args[0]) != 1:
+                raise refused(f"forward returns {len(node.args[0])} tensors; archc networks "
+                              "return one", node)
+            self.graph.output(self.value(node.args[0][0], node))
             return
         group = self.group_of.get(node)
         if group is not None:

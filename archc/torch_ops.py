@@ -374,6 +374,8 @@ ATEN: dict[Any, Any] = {
     _aten.tanh.default: torch.tanh, _aten.silu.default: F.silu,
     _aten.hardswish.default: F.hardswish, _aten.hardsigmoid.default: F.hardsigmoid,
     _aten.flatten.using_ints: torch.flatten, _aten.mean.dim: torch.mean,
+    _aten.adaptive_avg_pool2d.default: F.adaptive_avg_pool2d,
+    _aten.avg_pool2d.default: F.avg_pool2d,
 }
 PASS_THROUGH = {_aten.view.default, _aten.reshape.default, _aten.alias.default,
                 _aten.to.dtype_layout, _aten.to.dtype, _aten._to_copy.default,

@@ -65,23 +65,25 @@ def _compare(theirs: nn.Module, ours: nn.Module, x: Any, mode: str,
 
     from .torch_export import output_tensor
 
-    outs = []
+    raw = []
     for m in (theirs, ours):
         m.train(mode == "train")
         torch.manual_seed(0)
         with torch.no_grad():
-            outs.append(output_tensor(m(x)))
-    want, got = outs
-    fits = isinstance(want, torch.Tensor) and want.shape == got.shape
+            raw.append(m(x))
+    want, got = (output_tensor(r) for r in raw)
+    label = f"{mode} mode: " + ("outputs" if want is raw[0] else "logits")  # a ModelOutput's
+    fits = isinstance(want, torch.Tensor) and isinstance(got, torch.Tensor) and \
+        want.shape == got.shape
     diff = (want - got).abs().max().item() if fits else float("inf")
     scale = want.abs().max().item() if fits else 0.0
     what = ("token ids" if x.dtype == torch.long else "input")
     seen = f"(fp64, a seeded random {'x'.join(map(str, x.shape))} {what}, max |diff| {diff:g}"
     if fits and torch.equal(want, got):
-        return True, f"{mode} mode: outputs equal {seen})"
+        return True, f"{label} equal {seen})"
     tolerance = max((r.tolerance for r in rounding), default=0.0)
     if fits and diff <= tolerance * max(scale, 1.0):
         kind = "fp64" if tolerance <= 1e-12 else "float32"
-        return True, (f"{mode} mode: outputs equal to {kind} rounding {seen} <= {tolerance:g} "
+        return True, (f"{label} equal to {kind} rounding {seen} <= {tolerance:g} "
                       f"x {max(scale, 1.0):.3g}: {'; '.join(r.why for r in rounding)})")
-    return False, f"{mode} mode: outputs DIFFER {seen})"
+    return False, f"{label} DIFFER {seen})"
