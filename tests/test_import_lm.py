@@ -45,12 +45,13 @@ from torch import nn
 
 
 class TinyLM(nn.Module):
-    """Embed, mix, and read the logits out through the embedding's own weight."""
+    """Embed, mix, normalise, and read the logits out through the embedding's own weight."""
 
     def __init__(self, vocab=50, d=16, share="parameter"):
         super().__init__()
         self.emb = nn.Embedding(vocab, d)
         self.mix = nn.Linear(d, d)
+        self.norm = nn.RMSNorm(d, eps=1e-5)
         self.out = nn.Linear(d, vocab, bias=False)
         if share == "parameter":  # one Parameter under two names, as transformers ties
             self.out.weight = self.emb.weight
@@ -58,7 +59,7 @@ class TinyLM(nn.Module):
             self.out.weight = nn.Parameter(self.emb.weight.detach())
 
     def forward(self, x):
-        return self.out(torch.relu(self.mix(self.emb(x))))
+        return self.out(self.norm(torch.relu(self.mix(self.emb(x)))))
 
 
 class TwoTables(nn.Module):
@@ -215,12 +216,13 @@ def test_tie_through_fx(capsys, tmp_path, share):
                             "--kwargs", kwargs)
     assert "traced with torch.fx\n" in stdout
     assert "outputs equal (fp64, a seeded random 2x8 token ids" in stdout
-    assert "1,072 parameters, as the module's 1,072" in stdout
+    assert "1,088 parameters, as the module's 1,088" in stdout
     assert "input tokens(8, 50)" in text and "emb: embedding(50, 16)" in text
+    assert "norm: rmsnorm(1e-05)" in text  # nn.RMSNorm
     assert 'out: linear(50, bias=false, tie="emb")' in text
-    assert counts(capsys, tmp_path / "t.arch")[0] == 50 * 16 + 16 * 16 + 16 == 1_072
+    assert counts(capsys, tmp_path / "t.arch")[0] == 50 * 16 + 16 * 16 + 16 + 16 == 1_088
     if share == "parameter":  # on the meta device `summary --torch` sees Parameters alone
-        assert counts(capsys, "--torch", f"{py}:make", "--input", "8")[0] == 1_072
+        assert counts(capsys, "--torch", f"{py}:make", "--input", "8")[0] == 1_088
 
 
 def test_untied(capsys, tmp_path):
@@ -228,7 +230,7 @@ def test_untied(capsys, tmp_path):
     text, _ = imported(capsys, f"{py}:make", tmp_path / "u.arch", "--input", "8",
                        "--kwargs", '{"share": "none"}')
     assert "tie=" not in text
-    assert counts(capsys, tmp_path / "u.arch")[0] == 2 * 50 * 16 + 16 * 16 + 16
+    assert counts(capsys, tmp_path / "u.arch")[0] == 2 * 50 * 16 + 16 * 16 + 16 + 16
 
 
 def test_image_model_through_torch_export(capsys, tmp_path):
