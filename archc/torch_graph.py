@@ -1,6 +1,7 @@
 """`archc import`, before reading: the module traced with torch.fx, the fx graph prepared
 (patterns rewritten into the calls they are), every node's output shape recorded (for widths
-left to inference), and the weights two modules share found by their storage."""
+left to inference), the weights two modules share found by their storage; and the refusal
+(A0901) both tracers raise, located at the Python line of the call."""
 
 from __future__ import annotations
 
