@@ -75,9 +75,11 @@ def trace(model: nn.Module, shape: tuple[int, ...]) -> tuple[torch.fx.GraphModul
         exc.message += f" (traced with torch.export: {why})"
         raise
     except Exception as exc:  # noqa: BLE001 - torch.export's own errors
+        embeds = any(isinstance(m, nn.Embedding) for m in model.modules())
         raise ImportRefused(f"{why}; torch.export cannot either: {_first_line(exc)}",
-                            hint="code that branches on tensor values is traced by "
-                            "neither") from None
+                            hint="a model with an nn.Embedding reads token ids: give --input N "
+                            "for N of them" if embeds and len(shape) != 1 else "code that "
+                            "branches on tensor values is traced by neither") from None
 
 
 def _first_line(exc: Exception) -> str:

@@ -268,3 +268,15 @@ def test_refused(capsys, tmp_path, target, kwargs, message, line):
     first, source = err.splitlines()[:2]
     assert f"error[A0901]: {message}" in first, err
     assert line is None or source.strip() == line
+
+
+def test_token_model_without_input_n(capsys, tmp_path):
+    """Without `--input N` a language model is traced on images (3x224x224): refused, and the
+    hint names the flag."""
+    py = write(tmp_path, "gpt2_small.py", GPT2)
+    code, stdout, err = run_cli(capsys, "import", f"{py}:make", "-o", tmp_path / "g.arch")
+    assert code == 1 and stdout == "" and not (tmp_path / "g.arch").exists()
+    assert "error[A0901]: torch.fx cannot trace GPT2LMHeadModel: " in err
+    assert "torch.export cannot either" in err
+    assert "hint: a model with an nn.Embedding reads token ids: give --input N for N of them" \
+        in err
