@@ -1,7 +1,8 @@
-"""`archc import`: a torch module, traced with torch.fx, written back as a spec. The module tree
-(fx's nn_module_stack) gives the scopes; inside each scope the dataflow is read as a chain of
-ops and add/concat/mul joins; every Python class of module becomes one `block` whose parameters
-are the numbers that differ between its instances."""
+"""`archc import`: a torch module, traced with torch.fx (else torch.export, torch_export.py),
+written back as a spec. The module tree (the nodes' nn_module_stack) gives the scopes; inside
+each scope the dataflow is read as a chain of ops and add/concat/mul joins; every Python class
+of module becomes one `block` whose parameters are the numbers that differ between its
+instances."""
 
 from __future__ import annotations
 
@@ -13,28 +14,13 @@ from typing import Any
 import torch.fx
 from torch import nn
 
-from .codes import TORCH_UNSUPPORTED
-from .errors import ArchcError, Span
-from .torch_graph import channels, method, shapes, shuffles
-from .torch_ops import FUNCTIONS, JOINS, NotExpressible, is_mapped, module_op
+from .torch_export import tokens, trace
+from .torch_graph import ImportRefused as ImportRefused
+from .torch_graph import channels, method, refused, tied_weights
+from .torch_ops import FUNCTIONS, JOINS, NotExpressible, Rounding, module_op, rounding
 from .torch_spec import Blocks, Group, Instance, JoinStmt, Loop, Op, OpCall, Stmt, render
 
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-
-
-class _Tracer(torch.fx.Tracer):
-    """torch.fx's tracer, keeping a module that maps to one op whole (torchvision's
-    StochasticDepth) instead of tracing into its functional code."""
-
-    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return is_mapped(m) or super().is_leaf_module(m, module_qualified_name)
-
-
-class ImportRefused(ArchcError):
-    """A torch module with a part archc's language cannot express: refused, never written
-    partially. Located at the Python line that makes the call."""
-
-    default_code = TORCH_UNSUPPORTED
 
 
 # ----------------------------------------------------------------------------- scopes
@@ -194,25 +180,15 @@ class _Reader:
 
 
 class Importer:
-    def __init__(self, model: nn.Module, target: str):
-        self.model, self.target = model, target
-        try:
-            tracer = _Tracer()
-            tracer.record_stack_traces = True  # so a refusal shows the Python line
-            self.gm = torch.fx.GraphModule(model, tracer.trace(model))
-        except Exception as exc:
-            raise ImportRefused(f"torch.fx cannot trace {type(model).__name__}: "
-                                f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
-                                hint="archc import reads the model through torch.fx; code "
-                                "that branches on tensor values cannot be traced") from None
-        shuffles(self.gm)
+    def __init__(self, model: nn.Module, target: str, gm: torch.fx.GraphModule):
+        self.model, self.target, self.gm = model, target, gm
         self.instances: dict[str, list[Instance]] = {}
         self.seen_modules: set[int] = set()
+        self.ties = tied_weights(model)
+        self.rounding: list[Rounding] = []  # why a mapped module rounds otherwise than its op
 
     def refuse(self, node: Any, message: str) -> ImportRefused:
-        return _located(ImportRefused(message, hint="archc import maps the nn modules and "
-                                      "calls of archc/torch_ops.py; see `archc explain A0901`"),
-                        node)
+        return refused(message, node)
 
     def join_of(self, item: Any) -> str | None:
         if isinstance(item, _Scope) or item.op not in ("call_function", "call_method"):
@@ -239,7 +215,8 @@ class Importer:
                     return [Group(name, body)]
                 # a stage (ResNet's layer1..4): one block for every stage of that structure
                 stem = re.sub(r"[\d_]+$", "", name) or "stage"
-                inst = Instance(name, f"nn.Sequential {stem}", [Loop(body)], name=stem)
+                inst = Instance(name, f"nn.{type(item.module).__name__} {stem}", [Loop(body)],
+                                name=stem)
             else:
                 inst = Instance(name, type(item.module).__name__, body)
             inst.in_c = channels(entry)
@@ -293,16 +270,13 @@ class Importer:
             raise self.refuse(node, f"module '{node.target}' is called with "
                               f"{len(node.args) + len(node.kwargs)} arguments")
         try:
-            call = module_op(module)
-            calls = call if isinstance(call, tuple) else (call,)
-            shape = node.args[0].meta.get("archc_shape") if node.args else None
-            if isinstance(call, OpCall) and call.op == "linear" and shape and len(shape) == 4:
-                # nn.Linear on a channels-last tensor (between ConvNeXt's Permutes)
-                calls = (OpCall("channel_linear", {"out": call.args["out"],
-                                                   "bias": call.args["bias"]}),)
+            calls = self.module_calls(module, node)
         except NotExpressible as exc:
             raise self.refuse(node, f"module '{node.target}' ({type(module).__name__}): "
                               f"{exc}") from None
+        why = rounding(module)
+        if why is not None and why not in self.rounding:
+            self.rounding.append(why)
         if id(module) in self.seen_modules:
             if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
                 raise self.refuse(node, f"module '{node.target}' is called twice with its "
@@ -311,6 +285,26 @@ class Importer:
         self.seen_modules.add(id(module))
         # the first op has the module's name: its weights' (no module maps to two weighted ops)
         return [Op(name if i == 0 else None, c) for i, c in enumerate(calls)]
+
+    def module_calls(self, module: nn.Module, node: Any) -> tuple[OpCall, ...]:
+        call = module_op(module)
+        calls = call if isinstance(call, tuple) else (call,)
+        shape = node.args[0].meta.get("archc_shape") if node.args else None
+        if isinstance(call, OpCall) and call.op == "linear" and shape and len(shape) == 4:
+            # nn.Linear on a channels-last tensor (between ConvNeXt's Permutes)
+            calls = (OpCall("channel_linear", {"out": call.args["out"],
+                                               "bias": call.args["bias"]}),)
+        if node.meta.get("archc_positions"):  # wpe(arange(n)) (torch_export)
+            calls = (OpCall("position_embedding", {"positions": calls[0].args["vocab"],
+                                                   "dim": calls[0].args["dim"]}),)
+        tie = self.ties.get(node.target)
+        if tie is not None:  # its weight is another module's storage (GPT-2's lm_head)
+            if not (isinstance(call, OpCall) and call.op == "linear" and
+                    not call.args.get("transposed")):
+                raise NotExpressible(f"its weight is '{tie}.weight' (the same storage); archc "
+                                     "shares only a linear's weight, stored out x in (tie=)")
+            calls = (OpCall("linear", {**calls[0].args, "tie": tie}),)
+        return calls
 
 
 def _module_text(scope: _Scope) -> str:
@@ -323,38 +317,32 @@ def _call_name(node: Any) -> str:
         f"{getattr(t, '__name__', t)}()".lstrip(".")
 
 
-_FRAME = re.compile(r'File "([^"]+)", line (\d+), in \S+\n\s*(.*)')
-
-
-def _located(error: ImportRefused, node: Any) -> ImportRefused:
-    """The error at the innermost Python line outside torch that made the call, with that
-    file's text, so it renders like a spec error (the line and a caret under the call)."""
-    from .sources import SourceStore
-
-    frames = [f for f in _FRAME.findall(node.meta.get("stack_trace") or "")
-              if "/torch/" not in f[0]]
-    if not frames:
-        return error
-    path, line, code = frames[-1]
-    try:
-        text = open(path, encoding="utf-8").read()
-    except OSError:
-        return error
-    src = text.splitlines()[int(line) - 1] if int(line) <= len(text.splitlines()) else ""
-    col = len(src) - len(src.lstrip()) + 1
-    error.span = Span(path, int(line), col, int(line), col + len(code.strip()))
-    error.sources = SourceStore({path: text})
-    return error
-
-
 # ----------------------------------------------------------------------------- the spec
+
+
+@dataclass(frozen=True)
+class Imported:
+    """The spec of a module, the tracer that read it (and why fx did not), and why a mapped
+    module rounds otherwise than its op (the proof then allows that rounding, and says so)."""
+
+    text: str
+    tracer: str  # 'torch.fx' | 'torch.export'
+    why: str  # why torch.fx could not trace it ('' when it did)
+    rounding: tuple[Rounding, ...]
 
 
 def import_spec(model: nn.Module, target: str, name: str, input_shape: tuple[int, ...]) -> str:
     """The spec text of `model`, in archc's canonical layout."""
+    return import_model(model, target, name, input_shape).text
+
+
+def import_model(model: nn.Module, target: str, name: str,
+                 input_shape: tuple[int, ...]) -> Imported:
+    """`model` traced (torch.fx, else torch.export) and read as a spec."""
     from .fmt import format_text
 
-    imp = Importer(model, target)
+    gm, tracer, why = trace(model, input_shape)
+    imp = Importer(model, target, gm)
     nodes = list(imp.gm.graph.nodes)
     inputs = [n for n in nodes if n.op == "placeholder"]
     if len(inputs) != 1:
@@ -367,14 +355,26 @@ def import_spec(model: nn.Module, target: str, name: str, input_shape: tuple[int
     body = [n for n in nodes if n.op not in ("placeholder", "output", "get_attr")]
     if not body or body[-1] is not out.args[0]:
         raise imp.refuse(out, "forward does not return its last computed value")
-    shapes(imp.gm, input_shape)
     root = _tree(model, body)
     stmts = imp.body(root, inputs[0])
     blocks = Blocks(imp.instances)
     main = render(stmts, blocks)
-    shape = "x".join(map(str, input_shape))
-    text = (f"# Imported by `archc import {target}`: torch.fx's trace of "
+    text = (f"# Imported by `archc import {target}`: {tracer}'s trace of "
             f"{type(model).__name__}, one block per torch class.\n\n"
             + "\n".join(blocks.defs)
-            + f"\nnetwork {name} {{\n  input {shape}\n{main}\n}}\n")
-    return format_text(text)
+            + f"\nnetwork {name} {{\n  input {_input(imp, inputs[0], input_shape)}\n{main}\n}}\n")
+    return Imported(format_text(text), tracer, why, tuple(imp.rounding))
+
+
+def _input(imp: Importer, x: Any, shape: tuple[int, ...]) -> str:
+    """`input 3x224x224`, or `input tokens(N, vocab)` where nn.Embeddings read the input (the
+    vocabulary is theirs, a position embedding's table aside)."""
+    if not tokens(imp.model, shape):
+        return "x".join(map(str, shape))
+    tables = [imp.gm.get_submodule(u.target) for u in x.users if u.op == "call_module" and
+              not u.meta.get("archc_positions")]
+    vocab = [m.num_embeddings for m in tables if isinstance(m, nn.Embedding)]
+    if not vocab:
+        raise ImportRefused(f"--input {shape[0]}: {shape[0]} token ids, but no nn.Embedding "
+                            "reads the input")
+    return f"tokens({shape[0]}, {max(vocab)})"

@@ -4,8 +4,10 @@ is not here, or whose settings no op expresses, is refused with the reason."""
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
@@ -75,8 +77,8 @@ def _flatten(m: nn.Flatten) -> OpCall:
 
 
 def _gelu(m: nn.GELU) -> OpCall:
-    _need(m.approximate == "none", f"approximate='{m.approximate}'")
-    return OpCall("gelu", {})
+    _need(m.approximate in ("none", "tanh"), f"approximate='{m.approximate}'")
+    return OpCall("gelu" if m.approximate == "none" else "gelu_tanh", {})
 
 
 def _plain(name: str) -> Callable[[Any], OpCall]:
@@ -126,7 +128,18 @@ MODULES: dict[type, Callable[[Any], OpCall]] = {
     nn.Identity: _plain("identity"),
     nn.LocalResponseNorm: lambda m: OpCall("lrn", {"size": m.size, "alpha": m.alpha,
                                                    "beta": m.beta, "k": m.k}),
+    nn.Embedding: lambda m: _embedding(m),
+    nn.RMSNorm: lambda m: _rmsnorm(m),
 }
+
+
+def _embedding(m: nn.Embedding) -> OpCall:
+    """A token embedding; the importer makes it `position_embedding` where it reads
+    positions (`wpe(arange(n))`), not the input's ids."""
+    _need(m.padding_idx is None, f"padding_idx={m.padding_idx} (its row gets no gradient)")
+    _need(m.max_norm is None, f"max_norm={m.max_norm}")
+    _need(not m.scale_grad_by_freq and not m.sparse, "scale_grad_by_freq or sparse gradients")
+    return OpCall("embedding", {"vocab": m.num_embeddings, "dim": m.embedding_dim})
 
 
 def _permute(m: Any) -> tuple[OpCall, ...]:
@@ -142,6 +155,53 @@ def _stochastic_depth(m: Any) -> OpCall:
     return OpCall("stochastic_depth", {"p": m.p})
 
 
+def _hf_conv1d(m: Any) -> OpCall:
+    """transformers' Conv1D (GPT-2): a linear whose weight is stored in x out."""
+    return OpCall("linear", {"out": m.nf, "bias": m.bias is not None, "transposed": True})
+
+
+def _gpt2_attention(m: Any) -> tuple[OpCall, ...]:
+    """transformers' GPT2Attention: causal self-attention, fused c_attn and c_proj (the
+    layout "gpt2"), its attention dropout, then resid_dropout."""
+    _need(not m.is_cross_attention and m.is_causal, "cross-attention (archc's attends to "
+          "its own input)")
+    _need(m.scale_attn_weights and not m.scale_attn_by_inverse_layer_idx,
+          "attention scores not scaled by 1/sqrt(head_dim) alone")
+    _need(not m.reorder_and_upcast_attn, "reorder_and_upcast_attn=True")
+    _need(m.config._attn_implementation in ("sdpa", "eager"),
+          f"attn_implementation='{m.config._attn_implementation}'")
+    return (OpCall("attention", {"heads": m.num_heads, "dropout": m.attn_dropout.p,
+                                 "causal": True, "layout": "gpt2"}),
+            OpCall("dropout", {"p": m.resid_dropout.p}))
+
+
+def _llama_attention(m: Any) -> OpCall:
+    """transformers' LlamaAttention: causal grouped-query attention with the default rotary
+    positions over whole heads (the layout "llama": q_proj, k_proj, v_proj, o_proj)."""
+    c = m.config
+    rope = dict(getattr(c, "rope_parameters", None) or {})
+    theta = rope.get("rope_theta", getattr(c, "rope_theta", None))
+    _need(rope.get("rope_type", "default") == "default" and theta is not None,
+          f"rope_type='{rope.get('rope_type')}' (archc's rope is the default, theta alone)")
+    _need(rope.get("partial_rotary_factor", 1.0) == 1.0, "a partial rotary factor")
+    _need(m.head_dim * c.num_attention_heads == c.hidden_size,
+          f"head_dim={m.head_dim} (archc's heads split the {c.hidden_size} features)")
+    _need(c._attn_implementation in ("sdpa", "eager"),
+          f"attn_implementation='{c._attn_implementation}'")
+    kv = c.num_key_value_heads
+    return OpCall("attention", {"heads": c.num_attention_heads, "dropout": m.attention_dropout,
+                                "bias": c.attention_bias, "causal": True,
+                                "kv_heads": None if kv == c.num_attention_heads else kv,
+                                "rope": True, "rope_base": float(cast(float, theta)),
+                                "layout": "llama"})
+
+
+def _rmsnorm(m: nn.RMSNorm) -> OpCall:
+    _need(m.eps is not None, "eps=None (the dtype's epsilon)")
+    _need(m.elementwise_affine, "elementwise_affine=False")
+    return OpCall("rmsnorm", {"eps": m.eps})
+
+
 # Modules of other libraries (and archc's own, as `archc export` writes them), by qualified
 # class name so that torchvision is not imported to look them up. fx treats them as leaves.
 NAMED: dict[str, Callable[[Any], OpCall | tuple[OpCall, ...]]] = {
@@ -149,7 +209,45 @@ NAMED: dict[str, Callable[[Any], OpCall | tuple[OpCall, ...]]] = {
     "archc.emit.layers.StochasticDepth": _stochastic_depth,
     "torchvision.models.convnext.LayerNorm2d": _layernorm,
     "torchvision.ops.misc.Permute": _permute,
+    "transformers.pytorch_utils.Conv1D": _hf_conv1d,
+    "transformers.models.gpt2.modeling_gpt2.GPT2Attention": _gpt2_attention,
+    "transformers.activations.NewGELUActivation": _plain("gelu_tanh"),
+    "transformers.activations.GELUTanh": _plain("gelu_tanh"),
+    "transformers.activations.SiLUActivation": _plain("silu"),
+    "transformers.models.llama.modeling_llama.LlamaRMSNorm":
+        lambda m: OpCall("rmsnorm", {"eps": m.variance_epsilon}),
+    "transformers.models.llama.modeling_llama.LlamaAttention": lambda m: _llama_attention(m),
 }
+
+@dataclass(frozen=True)
+class Rounding:
+    """Why a module rounds otherwise than the op it maps to, and how far archc's proof lets
+    the outputs differ for it: a fraction of the output's largest magnitude."""
+
+    why: str
+    tolerance: float
+
+
+FP64 = 1e-12  # fp64 rounding: the same function, its terms in another order
+FP32 = 1e-5  # float32 rounding: the module computes in float32 whatever its input
+
+_TERMWISE = "computes tanh-GELU term by term; archc's gelu_tanh is F.gelu(approximate='tanh')"
+ROUNDING: dict[str, Callable[[Any], Rounding | None]] = {
+    "transformers.activations.NewGELUActivation":
+        lambda m: Rounding(f"NewGELUActivation {_TERMWISE}", FP64),
+    "transformers.activations.GELUTanh": lambda m: None if isinstance(
+        getattr(m, "act", None), functools.partial) else Rounding(
+        f"GELUTanh(use_gelu_tanh_python=True) {_TERMWISE}", FP64),
+    "transformers.models.llama.modeling_llama.LlamaRMSNorm": lambda m: Rounding(
+        "LlamaRMSNorm computes in float32 whatever its input; archc's rmsnorm computes at "
+        "its input's dtype", FP32),
+}
+
+
+def rounding(m: nn.Module) -> Rounding | None:
+    """Why `m` rounds otherwise than the op it maps to (None when it computes the same)."""
+    reason = ROUNDING.get(_qualified(type(m)))
+    return reason(m) if reason else None
 
 
 def _qualified(cls: type) -> str:
@@ -266,3 +364,19 @@ FUNCTIONS[channel_shuffle] = lambda args, kwargs: OpCall("channel_shuffle", {"gr
 JOINS: dict[Any, str] = {operator.add: "add", operator.iadd: "add", torch.add: "add",
                          "add": "add", "add_": "add", torch.cat: "concat",
                          operator.mul: "mul", torch.mul: "mul", "mul": "mul"}
+
+# torch.export's aten calls outside any mapped module: the function of FUNCTIONS each is
+# (read with the same arguments), and the calls that keep their input's shape and dtype, which
+# are no op (a view to the same shape, a cast to the same dtype).
+_aten = torch.ops.aten
+ATEN: dict[Any, Any] = {
+    _aten.relu.default: torch.relu, _aten.sigmoid.default: torch.sigmoid,
+    _aten.tanh.default: torch.tanh, _aten.silu.default: F.silu,
+    _aten.hardswish.default: F.hardswish, _aten.hardsigmoid.default: F.hardsigmoid,
+    _aten.flatten.using_ints: torch.flatten, _aten.mean.dim: torch.mean,
+    _aten.adaptive_avg_pool2d.default: F.adaptive_avg_pool2d,
+    _aten.avg_pool2d.default: F.avg_pool2d,
+}
+PASS_THROUGH = {_aten.view.default, _aten.reshape.default, _aten.alias.default,
+                _aten.to.dtype_layout, _aten.to.dtype, _aten._to_copy.default,
+                _aten.clone.default, _aten.contiguous.default, _aten.detach.default}

@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .errors import UsageError
+from .torch_graph import storage_key
 
 DEFAULT_INPUT = (3, 224, 224)
 
@@ -124,10 +125,12 @@ def _kwargs_text(options: dict[str, Any]) -> str:
 
 def trace(model: nn.Module, input_shape: tuple[int, ...] = DEFAULT_INPUT,
           target: str = "") -> Trace:
-    """Run one eval-mode forward pass of a batch of one on zeros, recording every call."""
+    """Run one eval-mode forward pass of a batch of one on zeros (token ids 0 for `--input N`
+    where the model has an nn.Embedding), recording every call."""
+    from .torch_export import example
+
     model = model.eval()
-    first = next(model.parameters(), None)
-    x = torch.zeros(1, *input_shape, device=first.device if first is not None else None)
+    x = example(model, input_shape)
     try:
         graph = torch.fx.symbolic_trace(model)
         method, why = "torch.fx", ""
@@ -137,7 +140,7 @@ def trace(model: nn.Module, input_shape: tuple[int, ...] = DEFAULT_INPUT,
     except Exception as exc:  # fx cannot trace data-dependent Python: hooks see the modules
         method, why = "forward hooks", f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
         calls, out = _hook_calls(model, x)
-    params = {id(p): p for p in model.parameters()}
+    params = {storage_key(p): p for p in model.parameters()}
     total = sum(p.numel() for p in params.values())
     trainable = sum(p.numel() for p in params.values() if p.requires_grad)
     counted = sum(c.params for c in calls)
@@ -170,16 +173,17 @@ def _elements(value: Any) -> int:
 
 
 class _Params:
-    """Parameters by identity: a shared one is counted by the first call that uses it."""
+    """Parameters by storage (torch_graph.storage_key): a shared one is counted by the first
+    call that uses it."""
 
     def __init__(self) -> None:
-        self.seen: set[int] = set()
+        self.seen: set[tuple[Any, ...]] = set()
 
     def new(self, params: Iterator[nn.Parameter]) -> int:
         n = 0
         for p in params:
-            if id(p) not in self.seen:
-                self.seen.add(id(p))
+            if storage_key(p) not in self.seen:
+                self.seen.add(storage_key(p))
                 n += p.numel()
         return n
 

@@ -13,8 +13,9 @@ from .options import Once, parse_input
 
 DESCRIPTION = ("Write an existing torch nn.Module (pkg.module:factory or path/to/file.py:factory) "
                "as a spec: one block per Python class, labels named as the module's "
-               "submodules. archc then proves the spec equal to the module (its state_dict "
-               "loads with strict=True; fp64 outputs are equal in eval and train mode) and says "
+               "submodules; traced with torch.fx, else torch.export. archc then proves the spec "
+               "equal to the module (its state_dict loads with strict=True; fp64 outputs are "
+               "equal in eval and train mode, or to the rounding a module states) and says "
                "what it compared. A module or call no archc op expresses is refused, naming it.")
 
 
@@ -25,13 +26,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kwargs", metavar="JSON", action=Once,
                    help="the factory's keyword arguments, a JSON object")
     p.add_argument("--input", metavar="CxHxW", action=Once,
-                   help="the input shape of one sample (default 3x224x224)")
+                   help="the input shape of one sample (default 3x224x224); one number N "
+                   "for a model that embeds token ids: N ids")
     p.add_argument("--name", action=Once, help="the network's name (default: the factory's)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_bytes
-    from ..torch_import import import_spec
+    from ..torch_import import import_model
     from ..torch_proof import prove
     from ..torch_trace import DEFAULT_INPUT, load_module
 
@@ -40,12 +42,14 @@ def run(args: argparse.Namespace) -> int:
     if not re.fullmatch(r"[A-Za-z_]\w*", name):
         raise UsageError(f"--name '{name}' is not a name", hint="letters, digits and _")
     model = load_module(args.target, args.kwargs)
-    text = import_spec(model, args.target, name, shape)
+    imported = import_model(model, args.target, name, shape)
+    text = imported.text
     out = Path(args.output)
     atomic_write_bytes(out, text.encode())
+    print(f"traced with {imported.tracer}" + (f" ({imported.why})" if imported.why else ""))
     print(f"wrote {out} ({len(text.splitlines())} lines)")
     try:
-        proof = prove(text, model, shape, str(out))
+        proof = prove(text, model, shape, str(out), rounding=imported.rounding)
     except ArchcError:
         print(f"{out}: the imported spec does not check; this is a bug in archc import")
         raise
