@@ -166,20 +166,23 @@ def ten_times(largest: Path, folder: Path) -> Path:
 
 def in_process(path: Path, repeat: int, edit: str) -> float:
     """The analysis alone (archc.lsp.analysis), no protocol, with what the server keeps of
-    the last analysis (archc/driver.py Memo, archc/lsp/analysis.py Kept), the same edits as
+    the last analysis (archc/driver.py Memo, archc/lsp/analysis.py Kept, archc/lsp/reparse.py
+    Reparser), the same edits as
     the server gets: median thread CPU ms."""
     sys.path.insert(0, str(ROOT))
     from archc.driver import Memo
     from archc.lsp.analysis import Kept, analyze, run
+    from archc.lsp.reparse import Reparser
 
     lines, times, memo, kept = path.read_text(encoding="utf-8").split("\n"), [], Memo(), Kept()
+    parse = Reparser()
     line = max(i for i, t in enumerate(lines) if t.startswith("  ") and "(" in t)
     before, after = EDITS[edit]
     for i in range(repeat + 3):
         text = "\n".join([*lines[:line], f"{lines[line]}{before}{i + 1}{after}",
                           *lines[line + 1:]])
         start = time.thread_time()
-        run(analyze(str(path), text, i, memo=memo, kept=kept))
+        run(analyze(str(path), text, i, parse, memo=memo, kept=kept))
         if i >= 3:
             times.append(1000 * (time.thread_time() - start))
     return statistics.median(times)

@@ -24,6 +24,7 @@ from ..driver import Memo
 from ..errors import Span
 from .analysis import Analysis, Kept, LineMap, Stages, analyze
 from .convert import Locator, uri_to_path
+from .reparse import Reparser
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class DocState:
     stop: threading.Event = field(default_factory=threading.Event)  # of the running analysis
     memo: Memo = field(default_factory=Memo)  # the networks of the last analysis (driver.py)
     kept: Kept = field(default_factory=Kept)  # its indexes and counts (analysis.py)
+    parse: Reparser = field(default_factory=Reparser)  # its files' texts and ASTs (reparse.py)
 
 
 class ArchcServer(LanguageServer):
@@ -84,7 +86,7 @@ class ArchcServer(LanguageServer):
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self.analysis_pool, _run_stages,
-                                                analyze(st.path, text, version,
+                                                analyze(st.path, text, version, st.parse,
                                                         memo=st.memo, kept=st.kept), stop)
         except Exception as exc:  # a compiler bug: report it, keep what the editor shows
             self.report_server_error(exc, None)
