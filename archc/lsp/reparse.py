@@ -83,12 +83,13 @@ def reparse(old_text: str, old: ast.Module, text: str, path: str) -> ast.Module 
     if change is None or change[2] != 0 or old.broken:
         return None
     first, last, _ = change
-    items = sorted([*old.uses, *old.requires, *old.definitions], key=lambda i: i.span.line)
+    items: list[ast.Use | ast.Requires | ast.Definition] = sorted(
+        [*old.uses, *old.requires, *old.definitions], key=lambda i: i.span.line)
     lines = [i.span.line for i in items]
     k = bisect.bisect_right(lines, first) - 1  # the item whose piece holds the change
-    if k < 0 or not isinstance(items[k], ast.Definition) or lines.count(lines[k]) > 1:
+    defn = items[k] if k >= 0 else None
+    if not isinstance(defn, ast.Definition) or lines.count(lines[k]) > 1:
         return None
-    defn = items[k]
     end = lines[k + 1] if k + 1 < len(items) else text.count("\n") + 2  # the next item's line
     if last >= end:
         return None
