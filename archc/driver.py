@@ -84,7 +84,7 @@ def _reached(defn: ast.Definition, blocks: Mapping[str, ast.Definition]) -> list
     seen = {defn.name}
     i = 0
     while i < len(out):
-        for call in ast.calls(out[i].body):
+        for call in out[i].calls:
             b = blocks.get(call.name)
             if b is not None and b.name not in seen:
                 seen.add(b.name)

@@ -84,6 +84,11 @@ class Analysis:
     # statement's id: (the statement, the node lists it read, the result); see derived()
     _derived: Remembered[tuple[ast.Stmt, list[list[tuple[str, graph.Node]]], Any]] = \
         field(default_factory=lambda: Remembered())
+    # each definition's statements, walked once per definition object (see statements())
+    _walked: Remembered[tuple[ast.Definition, tuple[ast.Stmt, ...]]] = \
+        field(default_factory=lambda: Remembered())
+    # every network's index merged: statement span -> one node list per network (see _made())
+    _by_span: dict[Span, list[list[tuple[str, graph.Node]]]] | None = None
 
     @property
     def parsed(self) -> bool:
@@ -92,14 +97,32 @@ class Analysis:
     def nodes(self, span: Span) -> list[tuple[str, graph.Node]]:
         """The resolved nodes a statement made, with their qualified names (`net.layer2.0`),
         one per time it ran: a block body runs once per call, a repetition once per instance."""
-        found = [part[span] for part in self.parts if span in part]
+        found = self._made(span)
         return found[0] if len(found) == 1 else [x for nodes in found for x in nodes]
+
+    def _made(self, span: Span) -> list[list[tuple[str, graph.Node]]]:
+        if self._by_span is None:  # built at the first question: one pass over the indexes
+            self._by_span = {}
+            for part in self.parts:
+                for at, made in part.items():
+                    self._by_span.setdefault(at, []).append(made)
+        return self._by_span.get(span, [])
+
+    def statements(self, d: ast.Definition) -> tuple[ast.Stmt, ...]:
+        """`ast.statements(d.body)`, remembered from the document's last analyses while `d` is
+        the same AST object (the parse keeps every definition an edit did not touch)."""
+        hit = self._walked.get(id(d))
+        if hit is not None and hit[0] is d:
+            return hit[1]
+        found = tuple(ast.statements(d.body))
+        self._walked.put(id(d), (d, found))
+        return found
 
     def derived(self, st: ast.Stmt, make: Callable[[], T]) -> T:
         """`make()`, a function of the statement and the nodes it made only, remembered from
         the document's last analyses while the statement is the same AST object and its node
         lists the same objects (its networks were not expanded again)."""
-        lists = [part[st.span] for part in self.parts if st.span in part]
+        lists = self._made(st.span)
         hit = self._derived.get(id(st))
         if hit is not None and hit[0] is st and len(hit[1]) == len(lists) and all(
                 a is b for a, b in zip(hit[1], lists, strict=True)):
@@ -174,6 +197,8 @@ class Kept:
         default_factory=lambda: Remembered())
     derived: Remembered[tuple[ast.Stmt, list[list[tuple[str, graph.Node]]], Any]] = field(
         default_factory=lambda: Remembered())
+    walked: Remembered[tuple[ast.Definition, tuple[ast.Stmt, ...]]] = field(
+        default_factory=lambda: Remembered())
 
 
 def analyze(path: str, text: str, version: int | None,
@@ -197,10 +222,11 @@ def analyze(path: str, text: str, version: int | None,
         index[id(net)] = old if old is not None and old[0] is net else (net, _index(net))
     kept.index = index
     kept.counts, kept.derived = Remembered(kept.counts), Remembered(kept.derived)
+    kept.walked = Remembered(kept.walked)
     return Analysis(path, text, version, done.program, parsed.get(path),
                     networks=done.networks, errors=done.diagnostics,
                     parts=[made for _, made in index.values()], _counts=kept.counts,
-                    _derived=kept.derived)
+                    _derived=kept.derived, _walked=kept.walked)
 
 
 def _index(net: graph.Network) -> Made:
