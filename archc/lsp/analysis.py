@@ -120,12 +120,13 @@ class Analysis:
 
     def derived(self, st: ast.Stmt, make: Callable[[], T]) -> T:
         """`make()`, a function of the statement and the nodes it made only, remembered from
-        the document's last analyses while the statement is the same AST object and its node
-        lists the same objects (its networks were not expanded again)."""
+        the document's last analyses while the statement is the same AST object and it made
+        the same node objects under the same names (its networks were not expanded again, or
+        their expansion reused the block calls it is in: archc/calls.py)."""
         lists = self._made(st.span)
         hit = self._derived.get(id(st))
         if hit is not None and hit[0] is st and len(hit[1]) == len(lists) and all(
-                a is b for a, b in zip(hit[1], lists, strict=True)):
+                _same(a, b) for a, b in zip(hit[1], lists, strict=True)):
             return hit[2]
         value = make()
         self._derived.put(id(st), (st, lists, value))
@@ -227,6 +228,11 @@ def analyze(path: str, text: str, version: int | None,
                     networks=done.networks, errors=done.diagnostics,
                     parts=[made for _, made in index.values()], _counts=kept.counts,
                     _derived=kept.derived, _walked=kept.walked)
+
+
+def _same(a: list[tuple[str, graph.Node]], b: list[tuple[str, graph.Node]]) -> bool:
+    return a is b or len(a) == len(b) and all(
+        x[1] is y[1] and x[0] == y[0] for x, y in zip(a, b, strict=True))
 
 
 def _index(net: graph.Network) -> Made:
