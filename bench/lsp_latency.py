@@ -2,7 +2,9 @@
 
 A real client (pygls) starts `archc lsp` over stdio, opens each bundled spec and edits the
 comment at the end of the network's last call line (each edit a new text, so nothing is
-served from the parse cache but the prelude and `use`d files). After each edit
+served from the parse cache but the prelude and `use`d files), or with `--edit code` the
+argument of a layer it adds there (`dropout(0.N)`: the network's AST changes at each edit, so
+it is expanded again; its shapes do not). After each edit
 it asks for the inlay hints of the whole file, as an editor does, and times the edit until
 both the diagnostics for that version and the hints have arrived. Target: median < 50 ms for
 the largest bundled spec. Then bursts of edits faster than analysis: stale versions should
@@ -11,7 +13,8 @@ analysis alone, in process, for where the time goes. On a shared machine wall ti
 the load, so the server's CPU time per edit (from /proc) and the analysis' thread CPU time
 are printed too: they hardly depend on the load. No timed asserts anywhere.
 
-    python bench/lsp_latency.py [--edits 100] [--specs tv_resnet tv_densenet]
+    python bench/lsp_latency.py [--edits 100] [--specs tv_resnet tv_densenet] [--ten]
+                                [--edit comment|code]
 """
 
 from __future__ import annotations

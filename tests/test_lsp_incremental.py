@@ -80,7 +80,7 @@ def test_reparse_is_the_compilers_parse() -> None:
     rng = random.Random(20)
     texts = [p.read_text(encoding="utf-8") for p in SPECS]
     windows = 0
-    for _ in range(60):
+    for _ in range(30):
         text = rng.choice(texts)
         parse_file = Reparser()
         parse_file(text, "t.arch")
@@ -99,7 +99,7 @@ def test_reparse_is_the_compilers_parse() -> None:
             windows += parse_file.windows - before
             if not isinstance(want, str):
                 text = new
-    assert windows > 40  # most edits that parse keep the line count: they were windows
+    assert windows >= 15, windows  # (22 with this seed: the edits that keep the line count)
 
 
 def test_changed_lines() -> None:
