@@ -102,6 +102,19 @@ def test_reparse_is_the_compilers_parse() -> None:
     assert windows >= 15, windows  # (22 with this seed: the edits that keep the line count)
 
 
+def test_a_call_is_reused_for_the_same_typed_values_only() -> None:
+    """archc/calls.py's key: `1`, `1.0` and `true` are different arguments; a value that is
+    not a number, string, boolean or a tuple of them is never a key (the call is expanded)."""
+    from archc.calls import call_key
+
+    block = parse("block b(c) { relu }", "t.arch").definitions[0]
+    keys = [call_key(block, {"c": v}, 0, 0) for v in (1, 1.0, True, (1, 2), (1, 2.0))]
+    assert None not in keys and len(set(keys)) == len(keys)
+    assert call_key(block, {"c": 1}, 0, 0) == call_key(block, {"c": 1}, 0, 0)
+    assert call_key(block, {"c": 1}, 1, 0) != call_key(block, {"c": 1}, 0, 0)  # deeper
+    assert call_key(block, {"c": [1]}, 0, 0) is None
+
+
 def test_changed_lines() -> None:
     assert changed_lines("a\nb\nc", "a\nb\nc") is None
     assert changed_lines("a\nb\nc", "a\nbx\nc") == (2, 2, 0)

@@ -1,9 +1,10 @@
 """Language server, wiring: a pygls LanguageServer over stdio. Each edit starts an analysis
 of the document (archc/lsp/analysis.py) on a worker thread, so the event loop keeps reading
 messages meanwhile; a newer edit of the same document cancels it, and the stale work stops
-at its next stage. Requests wait for the analysis of the text they were made on, then answer
-from it, or, when the text does not parse, from the last analysis that did (its lines
-mapped onto the text as it is now)."""
+at its next stage (an edit that comes while an analysis runs waits a moment first, so that
+the edits sent behind it are read and it is dropped for them). Requests wait for the
+analysis of the text they were made on, then answer from it, or, when the text does not
+parse, from the last analysis that did (its lines mapped onto the text as it is now)."""
 
 from __future__ import annotations
 
