@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from .errors import Span
@@ -223,6 +224,13 @@ class Definition:
     params: tuple[Param, ...]
     body: tuple[Stmt, ...]
     span: Span
+
+    @cached_property
+    def calls(self) -> tuple[Call, ...]:
+        """Every call in the body (`calls(body)`), walked once per definition: the tree is
+        frozen, and the passes over every definition ask for it again at each edit in the
+        language server (names, reach, the definitions pass)."""
+        return tuple(calls(self.body))
 
 
 @dataclass(frozen=True)

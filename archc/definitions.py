@@ -45,7 +45,7 @@ def _checked(defn: ast.Definition, blocks: Mapping[str, ast.Definition], skip: S
     if reuse is None or kept is None:
         return check_definition(defn, blocks, skip, work)
     # (by identity: a definition's hash would hash its whole tree, on every edit)
-    callees = tuple({id(b): b for b in (blocks[c.name] for c in ast.calls(defn.body)
+    callees = tuple({id(b): b for b in (blocks[c.name] for c in defn.calls
                                         if c.name in blocks)}.values())
     key = (id(defn), *map(id, callees), hash(frozenset(skip)))
     hit = reuse.get(key)

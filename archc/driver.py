@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import ast, graph
+from .calls import Calls
 from .definitions import Reuse, check_definitions, merge
 from .errors import ArchcError, ArchcErrors, NameError_, located_for_user, too_many_errors
 from .expand import expand_network
@@ -73,6 +74,8 @@ class Memo:
                                          list[ArchcError], int]] = field(default_factory=dict)
     hits: int = 0  # networks reused by the last analysis (tests, the benchmark)
     definitions: Reuse = field(default_factory=dict)  # archc/definitions.py's, likewise
+    # each network's block calls, for when it is expanded again (archc/calls.py)
+    calls: dict[str, Calls] = field(default_factory=dict)
 
 
 def _reached(defn: ast.Definition, blocks: Mapping[str, ast.Definition]) -> list[ast.Definition]:
@@ -81,7 +84,7 @@ def _reached(defn: ast.Definition, blocks: Mapping[str, ast.Definition]) -> list
     seen = {defn.name}
     i = 0
     while i < len(out):
-        for call in ast.calls(out[i].body):
+        for call in out[i].calls:
             b = blocks.get(call.name)
             if b is not None and b.name not in seen:
                 seen.add(b.name)
@@ -107,7 +110,8 @@ def _expand(defn: ast.Definition, prog: Program, overrides: Mapping[str, Any] | 
         kept[key] = hit
         return hit[1], list(hit[2])
     before = work.done
-    net, errors = expand_network(defn, prog.blocks, prog.cyclic, None, None, prog.path, work)
+    net, errors = expand_network(defn, prog.blocks, prog.cyclic, None, None, prog.path, work,
+                                 memo.calls.setdefault(defn.name, Calls()))
     if not work.exhausted:
         kept[key] = (reached, net, list(errors), work.done - before)
     return net, errors
@@ -148,6 +152,7 @@ def stages(path: str | Path, text: str | None = None, *,
             return _finish(done, stopped=True)
     if memo is not None:
         memo.entries = kept  # only what this analysis used: the memo never grows
+        memo.calls = {n: c for n, c in memo.calls.items() if n in prog.networks}
     yield
     # Then every definition, called or not, with its parameters unknown (archc/definitions.py)
     # (a budget of its own: this pass is linear in the text, and a spec whose networks come

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from . import ast, codes, graph, joins
 from .arguments import validate
+from .calls import Calls, call_key
 from .errors import (
     ArchcError,
     ArchcWarning,
@@ -64,8 +65,9 @@ class Expander:
 
     def __init__(self, blocks: Mapping[str, ast.Definition],
                  cyclic: Set[str] = frozenset(), work: Work | None = None,
-                 abstract: bool = False):
+                 abstract: bool = False, calls: Calls | None = None):
         self.blocks = blocks
+        self.calls = calls  # the block calls of the network's last expansion (archc/calls.py)
         self.abstract = abstract
         self.guarded = 0  # > 0 inside a branch or loop body that may not run (abstract)
         self.work = work if work is not None else Work()
@@ -369,11 +371,18 @@ class Expander:
         if self.abstract:  # the block's body is checked as its own definition
             return graph.Scope("", "block", st.name, (), _unknown_ok(None), _unknown_ok(None),
                                st.span)
+        known = call_key(block, block_env, len(self.stack), self.nesting) \
+            if self.calls is not None and shape is not None else None
+        hit = self.calls.get(known, self.blocks, self.work) if self.calls is not None else None
+        if hit is not None:  # this call, expanded the same way last time: its scope again
+            return replace(hit, span=st.span, args=block_env)
         self.stack.append(st.name)
-        first_error = len(self.errors)
+        first_error, steps = len(self.errors), self.work.done
         try:
             with self.work.inside(f"block {st.name}", st.span):
                 node = self.scope("block", st.name, block.body, block_env, shape, st.span)
+            if self.calls is not None and len(self.errors) == first_error:
+                self.calls.put(known, block, self.blocks, node, self.work.done - steps)
         finally:
             self.stack.pop()
             # Every error found inside this call learns the call (innermost first): the chain
@@ -577,18 +586,22 @@ def _join_shape(st: ast.Branches, outs: list[graph.Shape]) -> graph.Shape:
 def expand_network(defn: ast.Definition, blocks: Mapping[str, ast.Definition], cyclic: set[str],
                    overrides: Mapping[str, Any] | None = None,
                    input_shape: graph.Shape | None = None, path: str = "",
-                   work: Work | None = None) -> tuple[graph.Network | None, list[ArchcError]]:
+                   work: Work | None = None, calls: Calls | None = None
+                   ) -> tuple[graph.Network | None, list[ArchcError]]:
     """Expand and shape-check one network; returns it (None if unusable) and its errors.
-    Networks of one spec should share one `work` budget (a fresh one if None)."""
+    Networks of one spec should share one `work` budget (a fresh one if None). `calls`: the
+    block calls of this network's last expansion, reused where unchanged (archc/calls.py)."""
+    if calls is not None:
+        calls.begin(cyclic)
     with paused_gc():
-        return _expand_network(defn, blocks, cyclic, overrides, input_shape, path, work)
+        return _expand_network(defn, blocks, cyclic, overrides, input_shape, path, work, calls)
 
 
 def _expand_network(defn: ast.Definition, blocks: Mapping[str, ast.Definition],
                     cyclic: set[str], overrides: Mapping[str, Any] | None,
-                    input_shape: graph.Shape | None, path: str, work: Work | None
-                    ) -> tuple[graph.Network | None, list[ArchcError]]:
-    ex = Expander(blocks, cyclic, work)
+                    input_shape: graph.Shape | None, path: str, work: Work | None,
+                    calls: Calls | None) -> tuple[graph.Network | None, list[ArchcError]]:
+    ex = Expander(blocks, cyclic, work, calls=calls)
     inputs = [s for s in defn.body if isinstance(s, ast.Input)]
     recipes = [s for s in defn.body if isinstance(s, ast.Recipe)]
     body = tuple(s for s in defn.body if not isinstance(s, (ast.Input, ast.Recipe)))

@@ -24,13 +24,13 @@ def check_names(defs: list[ast.Definition], blocks: Mapping[str, ast.Definition]
     Returns the errors and the set of blocks on a cycle."""
     errors: list[ArchcError] = []
     known = set(REGISTRY) | set(blocks) | set(broken)
-    for call in (c for d in defs for c in ast.calls(d.body) if c.name not in known):
+    for call in (c for d in defs for c in d.calls if c.name not in known):
         if len(errors) >= MAX_ERRORS:
             errors.append(too_many_errors(call.span))
             break
         errors.append(NameError_(f"unknown layer or block '{call.name}'", ast.name_span(call),
                                  layer_hint(call.name, known), code=codes.UNKNOWN_LAYER))
-    edges = {name: [c for c in ast.calls(b.body) if c.name in blocks]
+    edges = {name: [c for c in b.calls if c.name in blocks]
              for name, b in blocks.items()}
     component = _components(edges)
     cyclic: set[str] = set()

@@ -2,7 +2,9 @@
 
 A real client (pygls) starts `archc lsp` over stdio, opens each bundled spec and edits the
 comment at the end of the network's last call line (each edit a new text, so nothing is
-served from the parse cache but the prelude and `use`d files). After each edit
+served from the parse cache but the prelude and `use`d files), or with `--edit code` the
+argument of a layer it adds there (`dropout(0.N)`: the network's AST changes at each edit, so
+it is expanded again; its shapes do not). After each edit
 it asks for the inlay hints of the whole file, as an editor does, and times the edit until
 both the diagnostics for that version and the hints have arrived. Target: median < 50 ms for
 the largest bundled spec. Then bursts of edits faster than analysis: stale versions should
@@ -11,7 +13,8 @@ analysis alone, in process, for where the time goes. On a shared machine wall ti
 the load, so the server's CPU time per edit (from /proc) and the analysis' thread CPU time
 are printed too: they hardly depend on the load. No timed asserts anywhere.
 
-    python bench/lsp_latency.py [--edits 100] [--specs tv_resnet tv_densenet]
+    python bench/lsp_latency.py [--edits 100] [--specs tv_resnet tv_densenet] [--ten]
+                                [--edit comment|code]
 """
 
 from __future__ import annotations
@@ -67,17 +70,24 @@ class Client:
         await self.lsp.stop()
 
 
+# What each edit types at the end of the network's last call line: the version's number in a
+# comment (the AST stays the same), or in an argument of a layer it adds (the network changes;
+# dropout keeps the shape, so the rest of the file checks as before).
+EDITS = {"comment": ("  # ", ""), "code": (" dropout(0.", ")")}
+
+
 class Editor:
     """One open document, typed into at the end of a line."""
 
-    def __init__(self, client: Client, path: Path):
+    def __init__(self, client: Client, path: Path, edit: str = "comment"):
         self.client, self.uri = client, path.as_uri()
         self.text = path.read_text(encoding="utf-8")
         lines = self.text.split("\n")
         self.line = max(i for i, t in enumerate(lines) if t.startswith("  ") and "(" in t)
-        lines[self.line] += "  # 1"
+        before, after = EDITS[edit]
+        lines[self.line] += f"{before}1{after}"
         self.text = "\n".join(lines)
-        self.col = len(lines[self.line]) - 1  # where the comment's number starts
+        self.col = len(lines[self.line]) - 1 - len(after)  # where the number starts
         self.width = 1
         self.version = 1
         client.lsp.text_document_did_open(types.DidOpenTextDocumentParams(
@@ -100,10 +110,10 @@ class Editor:
             types.InlayHintParams(types.TextDocumentIdentifier(self.uri), whole)) or []
 
 
-async def edit_latency(client: Client, path: Path, edits: int
+async def edit_latency(client: Client, path: Path, edits: int, edit: str
                        ) -> tuple[list[float], int, float]:
     """Wall ms per edit, the number of hints, and the server's mean CPU ms per edit."""
-    ed = Editor(client, path)
+    ed = Editor(client, path, edit)
     await client.diagnostics(ed.uri, 1)
     times, n_hints = [], 0
     for i in range(edits + 5):  # the first 5 warm up
@@ -119,10 +129,11 @@ async def edit_latency(client: Client, path: Path, edits: int
     return times, n_hints, 1000 * (client.cpu_seconds() - cpu) / edits
 
 
-async def burst(client: Client, path: Path, size: int, rounds: int) -> tuple[float, float]:
+async def burst(client: Client, path: Path, size: int, rounds: int, edit: str
+                ) -> tuple[float, float]:
     """Edits sent back to back: ms until the last version's diagnostics, and how many
     versions of each burst were analysed and published."""
-    ed = Editor(client, path)
+    ed = Editor(client, path, edit)
     ed.uri = ed.uri + f"?burst{size}"  # a second document, not the one timed above
     ed.client.lsp.text_document_did_open(types.DidOpenTextDocumentParams(
         types.TextDocumentItem(uri=ed.uri, language_id="arch", version=1, text=ed.text)))
@@ -156,18 +167,25 @@ def ten_times(largest: Path, folder: Path) -> Path:
     return path
 
 
-def in_process(path: Path, repeat: int) -> float:
+def in_process(path: Path, repeat: int, edit: str) -> float:
     """The analysis alone (archc.lsp.analysis), no protocol, with what the server keeps of
-    the last analysis (archc/driver.py Memo, archc/lsp/analysis.py Kept): median thread CPU
-    ms."""
+    the last analysis (archc/driver.py Memo, archc/lsp/analysis.py Kept, archc/lsp/reparse.py
+    Reparser), the same edits as
+    the server gets: median thread CPU ms."""
     sys.path.insert(0, str(ROOT))
     from archc.driver import Memo
     from archc.lsp.analysis import Kept, analyze, run
+    from archc.lsp.reparse import Reparser
 
-    text, times, memo, kept = path.read_text(encoding="utf-8"), [], Memo(), Kept()
+    lines, times, memo, kept = path.read_text(encoding="utf-8").split("\n"), [], Memo(), Kept()
+    parse = Reparser()
+    line = max(i for i, t in enumerate(lines) if t.startswith("  ") and "(" in t)
+    before, after = EDITS[edit]
     for i in range(repeat + 3):
+        text = "\n".join([*lines[:line], f"{lines[line]}{before}{i + 1}{after}",
+                          *lines[line + 1:]])
         start = time.thread_time()
-        run(analyze(str(path), f"{text}# {i}\n", i, memo=memo, kept=kept))  # a new text
+        run(analyze(str(path), text, i, parse, memo=memo, kept=kept))
         if i >= 3:
             times.append(1000 * (time.thread_time() - start))
     return statistics.median(times)
@@ -179,6 +197,8 @@ async def main() -> None:
     ap.add_argument("--specs", nargs="*", help="bundled spec names (default: all)")
     ap.add_argument("--ten", action="store_true",
                     help="also a spec ten times the largest bundled one (the issue's target)")
+    ap.add_argument("--edit", choices=sorted(EDITS), default="comment",
+                    help="type the number into a comment (default) or into a layer's argument")
     args = ap.parse_args()
     specs = [p for p in SPECS if not args.specs or p.stem in args.specs]
     if args.ten:
@@ -186,18 +206,19 @@ async def main() -> None:
 
         specs.append(ten_times(SPECS[-1], Path(tempfile.mkdtemp())))
     print(f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"load average {os.getloadavg()[0]:.2f}, {time.strftime('%Y-%m-%d')}")
+          f"load average {os.getloadavg()[0]:.2f}, {time.strftime('%Y-%m-%d')}, "
+          f"edits: {args.edit}")
     client = Client()
     await client.start()
     print(f"{'spec':<16}{'bytes':>7}{'hints':>7}{'median ms':>11}{'p90 ms':>9}"
           f"{'server CPU ms':>15}{'analysis CPU ms':>17}")
     medians = {}
     for path in specs:
-        times, n_hints, cpu = await edit_latency(client, path, args.edits)
+        times, n_hints, cpu = await edit_latency(client, path, args.edits, args.edit)
         medians[path.stem] = statistics.median(times)
         p90 = statistics.quantiles(times, n=10)[-1]
         print(f"{path.stem:<16}{path.stat().st_size:>7}{n_hints:>7}{medians[path.stem]:>11.1f}"
-              f"{p90:>9.1f}{cpu:>15.1f}{in_process(path, 20):>17.1f}")
+              f"{p90:>9.1f}{cpu:>15.1f}{in_process(path, 20, args.edit):>17.1f}")
     largest = specs[-1]
     slowest = max(medians, key=lambda k: medians[k])
     print(f"largest bundled spec ({largest.stem}, {largest.stat().st_size} bytes): median "
@@ -205,7 +226,7 @@ async def main() -> None:
           f"(target < 50 ms); slowest: {slowest} {medians[slowest]:.1f} ms; load average now "
           f"{os.getloadavg()[0]:.2f}")
     for size in (5, 20):
-        ms, analysed = await burst(client, largest, size, 10)
+        ms, analysed = await burst(client, largest, size, 10, args.edit)
         print(f"burst of {size} edits back to back: last version's diagnostics after "
               f"{ms:.1f} ms; versions analysed and published per burst: {analysed:.1f} of "
               f"{size}")

@@ -26,7 +26,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("front end", ("parse", "recover", "trivia", "evaluate")),
     ("registries", ("ops", "ops_modern", "ops_tokens", "ops_lm", "ops_windows", "joins",
                     "pytorch_names", "plugins", "plugin_guards", "outputs")),
-    ("expansion", ("resolve", "expand", "arguments", "messages", "names", "join_errors",
+    ("expansion", ("resolve", "calls", "expand", "arguments", "messages", "names", "join_errors",
                    "definitions", "ids", "stats", "memory", "memory_train", "inplace")),
     ("driver", ("program", "driver", "zoo")),
     # (fmt: the formatter writes the AST back out as text, an output like the others)

@@ -84,6 +84,11 @@ class Analysis:
     # statement's id: (the statement, the node lists it read, the result); see derived()
     _derived: Remembered[tuple[ast.Stmt, list[list[tuple[str, graph.Node]]], Any]] = \
         field(default_factory=lambda: Remembered())
+    # each definition's statements, walked once per definition object (see statements())
+    _walked: Remembered[tuple[ast.Definition, tuple[ast.Stmt, ...]]] = \
+        field(default_factory=lambda: Remembered())
+    # every network's index merged: statement span -> one node list per network (see _made())
+    _by_span: dict[Span, list[list[tuple[str, graph.Node]]]] | None = None
 
     @property
     def parsed(self) -> bool:
@@ -92,17 +97,36 @@ class Analysis:
     def nodes(self, span: Span) -> list[tuple[str, graph.Node]]:
         """The resolved nodes a statement made, with their qualified names (`net.layer2.0`),
         one per time it ran: a block body runs once per call, a repetition once per instance."""
-        found = [part[span] for part in self.parts if span in part]
+        found = self._made(span)
         return found[0] if len(found) == 1 else [x for nodes in found for x in nodes]
+
+    def _made(self, span: Span) -> list[list[tuple[str, graph.Node]]]:
+        if self._by_span is None:  # built at the first question: one pass over the indexes
+            self._by_span = {}
+            for part in self.parts:
+                for at, made in part.items():
+                    self._by_span.setdefault(at, []).append(made)
+        return self._by_span.get(span, [])
+
+    def statements(self, d: ast.Definition) -> tuple[ast.Stmt, ...]:
+        """`ast.statements(d.body)`, remembered from the document's last analyses while `d` is
+        the same AST object (the parse keeps every definition an edit did not touch)."""
+        hit = self._walked.get(id(d))
+        if hit is not None and hit[0] is d:
+            return hit[1]
+        found = tuple(ast.statements(d.body))
+        self._walked.put(id(d), (d, found))
+        return found
 
     def derived(self, st: ast.Stmt, make: Callable[[], T]) -> T:
         """`make()`, a function of the statement and the nodes it made only, remembered from
-        the document's last analyses while the statement is the same AST object and its node
-        lists the same objects (its networks were not expanded again)."""
-        lists = [part[st.span] for part in self.parts if st.span in part]
+        the document's last analyses while the statement is the same AST object and it made
+        the same node objects under the same names (its networks were not expanded again, or
+        their expansion reused the block calls it is in: archc/calls.py)."""
+        lists = self._made(st.span)
         hit = self._derived.get(id(st))
         if hit is not None and hit[0] is st and len(hit[1]) == len(lists) and all(
-                a is b for a, b in zip(hit[1], lists, strict=True)):
+                _same(a, b) for a, b in zip(hit[1], lists, strict=True)):
             return hit[2]
         value = make()
         self._derived.put(id(st), (st, lists, value))
@@ -174,6 +198,8 @@ class Kept:
         default_factory=lambda: Remembered())
     derived: Remembered[tuple[ast.Stmt, list[list[tuple[str, graph.Node]]], Any]] = field(
         default_factory=lambda: Remembered())
+    walked: Remembered[tuple[ast.Definition, tuple[ast.Stmt, ...]]] = field(
+        default_factory=lambda: Remembered())
 
 
 def analyze(path: str, text: str, version: int | None,
@@ -197,10 +223,16 @@ def analyze(path: str, text: str, version: int | None,
         index[id(net)] = old if old is not None and old[0] is net else (net, _index(net))
     kept.index = index
     kept.counts, kept.derived = Remembered(kept.counts), Remembered(kept.derived)
+    kept.walked = Remembered(kept.walked)
     return Analysis(path, text, version, done.program, parsed.get(path),
                     networks=done.networks, errors=done.diagnostics,
                     parts=[made for _, made in index.values()], _counts=kept.counts,
-                    _derived=kept.derived)
+                    _derived=kept.derived, _walked=kept.walked)
+
+
+def _same(a: list[tuple[str, graph.Node]], b: list[tuple[str, graph.Node]]) -> bool:
+    return a is b or len(a) == len(b) and all(
+        x[1] is y[1] and x[0] == y[0] for x, y in zip(a, b, strict=True))
 
 
 def _index(net: graph.Network) -> Made:

@@ -43,13 +43,15 @@ class Locator:
         self._open_text = open_text
         self._open_uri = open_uri
         self._lines: dict[str, list[str]] = {}
+        self._fs: dict[str, str] = {}  # span path -> file (asked once per hint: see position)
 
     # -- files
     def fs_path(self, path: str) -> str:
         """The file a span's path names (relative paths are relative to the server's cwd)."""
-        if path == PRELUDE:
-            return str(prelude_path())
-        return os.path.abspath(path)
+        fs = self._fs.get(path)
+        if fs is None:
+            fs = self._fs[path] = str(prelude_path()) if path == PRELUDE else os.path.abspath(path)
+        return fs
 
     def uri(self, path: str) -> str:
         fs = self.fs_path(path)

@@ -33,7 +33,7 @@ def hints(a: Analysis) -> list[Hint]:
         return []
     found: list[tuple[ast.Stmt, bool]] = []  # (statement, is a block call or repetition)
     for d in a.module.definitions:
-        found.extend(_candidates(d.body, a))
+        found.extend(_candidates(a.statements(d), a))
     last: dict[int, int] = {}  # line -> the end column of the last statement ending there
     for st, _ in found:
         last[st.span.end_line] = max(last.get(st.span.end_line, 0), st.span.end_col)
@@ -46,9 +46,10 @@ def hints(a: Analysis) -> list[Hint]:
     return out
 
 
-def _candidates(body: tuple[ast.Stmt, ...], a: Analysis) -> Iterator[tuple[ast.Stmt, bool]]:
+def _candidates(statements: tuple[ast.Stmt, ...], a: Analysis
+                ) -> Iterator[tuple[ast.Stmt, bool]]:
     repeated = set()
-    for st in ast.statements(body):
+    for st in statements:
         if isinstance(st, ast.Repeat) and a.nodes(st.span):
             repeated.add(id(st.unit))  # the repetition's hint stands for its unit's
             yield st, True

@@ -1,14 +1,16 @@
 """Language server, wiring: a pygls LanguageServer over stdio. Each edit starts an analysis
 of the document (archc/lsp/analysis.py) on a worker thread, so the event loop keeps reading
 messages meanwhile; a newer edit of the same document cancels it, and the stale work stops
-at its next stage. Requests wait for the analysis of the text they were made on, then answer
-from it, or, when the text does not parse, from the last analysis that did (its lines
-mapped onto the text as it is now)."""
+at its next stage (an edit that comes while an analysis runs waits a moment first, so that
+the edits sent behind it are read and it is dropped for them). Requests wait for the
+analysis of the text they were made on, then answer from it, or, when the text does not
+parse, from the last analysis that did (its lines mapped onto the text as it is now)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,10 +26,18 @@ from ..driver import Memo
 from ..errors import Span
 from .analysis import Analysis, Kept, LineMap, Stages, analyze
 from .convert import Locator, uri_to_path
+from .reparse import Reparser
 
 log = logging.getLogger(__name__)
 
 REQUEST_FAILED = -32803  # LSP's RequestFailed: the request was valid but cannot be done
+# An edit that comes while the last one's analysis still runs (typing faster than it, a paste
+# sent as many changes) waits this long before its own starts, so that the edits behind it,
+# already sent, are read first and it is dropped for them.
+BURST_WAIT_S = 0.005
+# How long a thread holds the GIL before another may run (Python's default: 5 ms). The reader
+# of stdin is a thread: while an analysis runs, each message waits for the GIL several times.
+SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass
@@ -42,6 +52,7 @@ class DocState:
     stop: threading.Event = field(default_factory=threading.Event)  # of the running analysis
     memo: Memo = field(default_factory=Memo)  # the networks of the last analysis (driver.py)
     kept: Kept = field(default_factory=Kept)  # its indexes and counts (analysis.py)
+    parse: Reparser = field(default_factory=Reparser)  # its files' texts and ASTs (reparse.py)
 
 
 class ArchcServer(LanguageServer):
@@ -51,6 +62,10 @@ class ArchcServer(LanguageServer):
         self.states: dict[str, DocState] = {}
         # One thread: analyses of several documents queue up instead of sharing the GIL.
         self.analysis_pool = ThreadPoolExecutor(1, thread_name_prefix="archc-analysis")
+
+    def start_io(self, *args: Any, **kwargs: Any) -> None:
+        sys.setswitchinterval(SWITCH_INTERVAL_S)  # (this process is the server: see above)
+        super().start_io(*args, **kwargs)
 
     # -- documents
     def state(self, uri: str) -> DocState:
@@ -77,14 +92,20 @@ class ArchcServer(LanguageServer):
         st.stop.set()  # the running analysis, if any, is stale now
         st.stop = threading.Event()
         doc = self.workspace.get_text_document(uri)
-        st.task = asyncio.ensure_future(self._analyse(st, doc.source, doc.version, st.stop))
+        busy = st.task is not None and not st.task.done()
+        st.task = asyncio.ensure_future(self._analyse(st, doc.source, doc.version, st.stop,
+                                                      busy))
 
     async def _analyse(self, st: DocState, text: str, version: int | None,
-                       stop: threading.Event) -> None:
+                       stop: threading.Event, busy: bool = False) -> None:
+        if busy:  # edits come faster than analyses: let the next ones in (see BURST_WAIT_S)
+            await asyncio.sleep(BURST_WAIT_S)
+            if stop.is_set():
+                return
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self.analysis_pool, _run_stages,
-                                                analyze(st.path, text, version,
+                                                analyze(st.path, text, version, st.parse,
                                                         memo=st.memo, kept=st.kept), stop)
         except Exception as exc:  # a compiler bug: report it, keep what the editor shows
             self.report_server_error(exc, None)

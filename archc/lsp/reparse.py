@@ -1,0 +1,156 @@
+"""Language server, parsing an edit: the statements of one definition an edit touched are
+parsed again, the rest of the file's AST is kept (the same objects, so the driver's Memo
+reuses every network and check they reach).
+
+An edit that keeps the number of lines and falls inside a definition's body, between two
+statements that it leaves alone (or after the first one, up to the end of the definition),
+is parsed as the lines from the unchanged statement before it to the unchanged one after it
+(or to the end of the definition's piece), placed in a `block` of their own at the same lines
+and columns, so their spans are the file's. The grammar's body is the same sequence of
+statements in a block and a network, and the text before the window is unchanged, so the
+parser meets the window in the state it meets it in the whole file; that the statements on
+either edge come out equal to the old ones shows the window's edges are statement boundaries
+in the new text too. Anything else (a header, lines added or removed, a window that does not
+parse) is parsed by `parse_by_definition`, which is exactly the compiler's parse; so is a
+window that does not parse, so its errors are the compiler's. tests/test_lsp_reparse.py
+compares the result with the compiler's parse after random edits of every bundled spec."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import replace
+
+from .. import ast
+from ..errors import ArchcError
+from .analysis import parse_by_definition, parse_cached
+
+_WRAP = "block w {"  # what the window is parsed inside: line 1, before the window's lines
+
+
+class Reparser:
+    """`parse_file(text, path)` for one document's analyses (the server keeps one per
+    document): each file's last text and AST are the base the next edit is parsed against.
+    `windows` counts the edits parsed as a window (tests, the benchmark)."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, tuple[str, ast.Module]] = {}
+        self.windows = 0
+
+    def __call__(self, text: str, path: str) -> ast.Module:
+        old = self.last.get(path)
+        module = None
+        if old is not None:
+            module = old[1] if old[0] == text else reparse(old[0], old[1], text, path)
+            self.windows += module is not None and old[0] != text
+        if module is None:
+            module = parse_by_definition(text, path)  # raises at a syntax error: kept the last
+        self.last[path] = (text, module)
+        return module
+
+
+def changed_lines(old: str, new: str) -> tuple[int, int, int] | None:
+    """The 1-based lines (first, last) of the old text an edit replaced, and how many lines it
+    added (negative: removed); None if the texts are equal. The common head and tail are found
+    by halving, comparing slices (C's memcmp), not character by character in Python."""
+    if old == new:
+        return None
+    n = min(len(old), len(new))
+    lo, hi = 0, n  # the common head is lo characters long
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if old[:mid] == new[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    head = lo
+    lo, hi = 0, n - head  # the common tail, not overlapping the head
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if old[len(old) - mid:] == new[len(new) - mid:]:
+            lo = mid
+        else:
+            hi = mid - 1
+    old_end, new_end = len(old) - lo, len(new) - lo
+    first = old.count("\n", 0, head) + 1
+    last = first + old.count("\n", head, old_end)
+    return first, last, new.count("\n", head, new_end) - old.count("\n", head, old_end)
+
+
+def reparse(old_text: str, old: ast.Module, text: str, path: str) -> ast.Module | None:
+    """`old` (the AST of `old_text`) with the statements an edit touched parsed again from
+    `text`; None where the edit is not one this can parse on its own (see the module's doc)."""
+    change = changed_lines(old_text, text)
+    if change is None or change[2] != 0 or old.broken:
+        return None
+    first, last, _ = change
+    items: list[ast.Use | ast.Requires | ast.Definition] = sorted(
+        [*old.uses, *old.requires, *old.definitions], key=lambda i: i.span.line)
+    lines = [i.span.line for i in items]
+    k = bisect.bisect_right(lines, first) - 1  # the item whose piece holds the change
+    defn = items[k] if k >= 0 else None
+    if not isinstance(defn, ast.Definition) or lines.count(lines[k]) > 1:
+        return None
+    end = lines[k + 1] if k + 1 < len(items) else text.count("\n") + 2  # the next item's line
+    if last >= end:
+        return None
+    body = _window(defn, text, first, last, end)
+    if body is None:
+        return None
+    if body == defn.body:  # a comment, blanks: the same AST, the very same objects
+        return old
+    definitions = tuple(replace(defn, body=body) if d is defn else d for d in old.definitions)
+    return replace(old, definitions=definitions)
+
+
+def _window(defn: ast.Definition, text: str, first: int, last: int, end: int
+            ) -> tuple[ast.Stmt, ...] | None:
+    """The definition's body with the statements on lines first..last parsed again from
+    `text` (None if they cannot be on their own). `end`: the line of the next item."""
+    body = defn.body
+    if not all(st.span.end_line for st in body):
+        return None  # (every statement's span has its end; should one not, parse it all)
+    i = next((n for n, st in enumerate(body) if st.span.end_line >= first), len(body))
+    j = next((n for n in range(len(body) - 1, -1, -1) if body[n].span.line <= last), -1)
+    if i == 0:
+        return None  # the change may reach the header: no unchanged statement before it
+    a = i - 1  # the window starts with whole lines of unchanged statements: body[a:i]
+    while a > 0 and body[a - 1].span.end_line >= body[a].span.line:
+        a -= 1
+    b = j + 1  # and ends with body[j + 1:b + 1] (none: the window runs to the next item)
+    while b + 1 < len(body) and body[b + 1].span.line <= body[b].span.end_line:
+        b += 1
+    if body[a].span.line <= defn.span.line:
+        return None  # the window would start on the header's line
+    start = body[a].span.line
+    stop = body[b].span.end_line if b < len(body) else end - 1  # the window's last line
+    wrapped = _WRAP + "\n" * (start - 1) + _lines(text, start, stop) + (
+        "\n}" if b < len(body) else "")
+    try:
+        parsed = parse_cached(wrapped, defn.span.path)
+    except ArchcError:
+        return None
+    if parsed.uses or parsed.requires or len(parsed.definitions) != 1:
+        return None
+    got = parsed.definitions[0].body
+    before, after = body[a:i], body[j + 1:b + 1]
+    if len(got) < len(before) + len(after) or got[:len(before)] != before or \
+            (after and got[len(got) - len(after):] != after):
+        return None
+    olds = body[a:b + 1]
+    if len(got) == len(olds):  # a statement parsed as before stays the same object
+        got = tuple(o if o == g else g for o, g in zip(olds, got, strict=True))
+    return (*body[:a], *got, *body[b + 1:])
+
+
+def _lines(text: str, first: int, last: int) -> str:
+    """Lines first..last (1-based, inclusive) of `text`, without the last line's newline."""
+    start = 0
+    for _ in range(first - 1):
+        start = text.index("\n", start) + 1
+    stop = start
+    for _ in range(last - first + 1):
+        nl = text.find("\n", stop)
+        if nl < 0:
+            return text[start:]
+        stop = nl + 1
+    return text[start:stop - 1]
