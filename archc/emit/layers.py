@@ -40,9 +40,9 @@ class LayerNorm2d(nn.LayerNorm):
 
 class FrozenBatchNorm2d(nn.Module):
     """Batch norm whose statistics and affine terms are fixed buffers, not parameters
-    (torchvision.ops.FrozenBatchNorm2d, what its detection backbones use): `x * scale + bias`
-    with scale = weight / sqrt(running_var + eps), the same in train and eval mode. A
-    BatchNorm2d checkpoint loads into it (its num_batches_tracked is dropped)."""
+    (torchvision.ops.FrozenBatchNorm2d, what its detection backbones use):
+    `x * scale + bias`, scale = weight / sqrt(running_var + eps), in train and eval mode
+    alike. A BatchNorm2d checkpoint loads into it (num_batches_tracked is dropped)."""
 
     def __init__(self, num_features: int, eps: float = 1e-5) -> None:
         super().__init__()
@@ -74,16 +74,18 @@ class FrozenBatchNorm2d(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        w = self.weight.reshape(1, -1, 1, 1)
-        b = self.bias.reshape(1, -1, 1, 1)
-        rv = self.running_var.reshape(1, -1, 1, 1)
-        rm = self.running_mean.reshape(1, -1, 1, 1)
+        # (mypy types a buffer Tensor | Module; TorchScript takes no class annotation
+        # under postponed annotations)
+        w = self.weight.reshape(1, -1, 1, 1)  # type: ignore[operator]
+        b = self.bias.reshape(1, -1, 1, 1)  # type: ignore[operator]
+        rv = self.running_var.reshape(1, -1, 1, 1)  # type: ignore[operator]
+        rm = self.running_mean.reshape(1, -1, 1, 1)  # type: ignore[operator]
         scale = w * (rv + self.eps).rsqrt()
         bias = b - rm * scale
         return x * scale + bias
 
     def extra_repr(self) -> str:
-        return f"{self.weight.shape[0]}, eps={self.eps}"
+        return f"{self.weight.shape[0]}, eps={self.eps}"  # type: ignore[index]
 
 
 class ChannelLinear(nn.Linear):
