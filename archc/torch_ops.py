@@ -149,6 +149,8 @@ NAMED: dict[str, Callable[[Any], OpCall | tuple[OpCall, ...]]] = {
     "archc.emit.layers.StochasticDepth": _stochastic_depth,
     "torchvision.models.convnext.LayerNorm2d": _layernorm,
     "torchvision.ops.misc.Permute": _permute,
+    "torchvision.ops.misc.FrozenBatchNorm2d": lambda m: OpCall("frozen_bn", {"eps": m.eps}),
+    "archc.emit.layers.FrozenBatchNorm2d": lambda m: OpCall("frozen_bn", {"eps": m.eps}),
 }
 
 

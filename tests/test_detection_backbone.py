@@ -5,21 +5,25 @@ torchvision's resnet_fpn_backbone, the ResNet + FPN its detection models build o
 shapes and MACs against FlopCounterMode at 800x800; numerically (fp64, 3x32x32: layer4 and
 "pool" at 1x1): the returned dict equals torchvision's in eval and train mode after importing
 its random weights. From the command line: `archc summary resnet50_fpn --json` and the
-exported `.py`."""
+exported `.py`; `archc import` reads FrozenBatchNorm2d as frozen_bn."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
 import torch
+import torchvision.models as tvm
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+from torchvision.ops import FrozenBatchNorm2d
 
 import archc
 from archc import zoo
 from archc.stats import summarize
+from archc.torch_import import import_spec
 from archc.weights import import_state_dict
 from tests.oracles import perturb
 from tests.util import flop_counter, run_cli
@@ -90,6 +94,20 @@ def test_outputs_equal_in_eval_and_train(norm: str, one_torch_thread) -> None:
             torch.testing.assert_close(got[key], want[key], rtol=1e-12, atol=1e-12)
     if norm == "bn":  # the running statistics moved alike
         torch.testing.assert_close(ours.state_dict(), model.state_dict(), rtol=0, atol=1e-12)
+
+
+def test_import_reads_frozen_batchnorm() -> None:
+    """`archc import` (archc/torch_ops.py) writes torchvision.ops.FrozenBatchNorm2d as
+    frozen_bn: a ResNet-18 built with it, read back key for key."""
+    with torch.device("meta"):
+        model = tvm.resnet18(norm_layer=FrozenBatchNorm2d)
+        text = import_spec(model, "torchvision.models:resnet18", "frozen_resnet18", (3, 64, 64))
+        ours = archc.build(archc.loads(text))
+    assert "frozen_bn" in text and not re.search(r": bn\b", text)  # no plain BatchNorm
+    assert {k: v.shape for k, v in ours.state_dict().items()} == \
+        {k: v.shape for k, v in model.state_dict().items()}
+    assert sum(p.numel() for p in ours.parameters()) == \
+        sum(p.numel() for p in model.parameters()) == 11_679_912
 
 
 def test_summary_and_list_from_the_cli(capsys) -> None:
