@@ -49,6 +49,8 @@ UNKNOWN_TAP = _code("A0212", "unknown-tap", "`from NAME` where no `tap NAME` com
 TAP_TWICE = _code("A0213", "tap-twice", "a tap or output name given twice in one network")
 TAP_IN_REPEAT = _code("A0214", "tap-in-repeat", "a `tap` or `output` inside a repetition")
 UNUSED_TAP = _code("A0215", "unused-tap", "a tap no `from` reads (a warning)")
+OUTPUT_NAME = _code("A0219", "output-name", "an output key that is not letters, digits and "
+                   "underscores")
 
 # -- A03: arguments and values
 TOO_MANY_ARGUMENTS = _code("A0301", "too-many-arguments", "more positional arguments than "

@@ -220,6 +220,7 @@ class Expander:
                                  code=codes.UNKNOWN_TAP)
             out = made[0] if made is not None else None
         elif not self.abstract:
+            _check_output_key(st)
             table = self.taps if st.kind == "tap" else self.outputs
             if self.repeating:
                 raise ArchcError(f"{st.kind} {st.name}: inside a repetition, which would make it "
@@ -562,6 +563,15 @@ def label_text(label: str, env: Mapping[str, Any], span: Span) -> str:
                          "a label is printable text: letters, digits, '_', '-', spaces",
                          code=codes.BAD_LABEL)
     return text
+
+
+def _check_output_key(st: ast.Wire) -> None:
+    """An output's key (`output out`, `output "0"`) is letters, digits and underscores: the key
+    of the returned dict, an ONNX output's name and the exported forward's `output_KEY`."""
+    if st.kind == "output" and not re.fullmatch(r"[A-Za-z0-9_]+", st.name):
+        raise NameError_(f"output \"{st.name}\": an output key is letters, digits and "
+                         "underscores", st.span, "e.g. output \"0\", output out_1",
+                         code=codes.OUTPUT_NAME)
 
 
 def _unknown_ok(shape: graph.Shape | None) -> graph.Shape:

@@ -567,6 +567,39 @@ register(Op(
 ))
 
 
+
+class FrozenBNArgs(Args):
+    eps: float = Field(1e-5, gt=0, lt=1)
+
+
+def _frozen_bn_torch(a: FrozenBNArgs, i: Shape, o: Shape) -> Any:
+    from .emit import layers
+
+    return layers.FrozenBatchNorm2d(i[0], eps=a.eps)
+
+
+def _frozen_bn_saved(i: Shape, c: Context) -> Saves:
+    # x * scale + bias: the product keeps `scale` (1xCx1x1, computed from the buffers) for
+    # x's gradient; the sum keeps nothing, and nothing of the buffers needs a gradient
+    return Saves(kept=(Kept(i[0], MODEL, per_sample=False),) if c.input_grad else ())
+
+
+# torchvision.ops.FrozenBatchNorm2d: batch norm with its statistics and affine terms frozen
+# into buffers (4 x C values, no parameters), what torchvision's detection backbones use
+# (resnet_fpn_backbone's default norm_layer); elementwise, so FlopCounterMode counts no MACs
+register(Op(
+    "frozen_bn", FrozenBNArgs, lambda a, s: (*_need_image("frozen_bn", s),),
+    torch=_frozen_bn_torch, caption=lambda a: "frozen bn",
+    source=lambda a, i, o: Source("FrozenBatchNorm2d", (i[0],), {"eps": a.eps}, {"eps": 1e-5},
+                                  support=("FrozenBatchNorm2d",)),
+    doc="batch normalisation frozen into buffers (weight, bias, running_mean, running_var; "
+        "no parameters, the same in train and eval mode) per channel of CxHxW, as "
+        "torchvision.ops.FrozenBatchNorm2d in its detection backbones: frozen_bn(eps=1e-5)",
+    example="frozen_bn(eps=0.001)", family="norm",
+    saved=lambda a, i, o, c: _frozen_bn_saved(i, c),
+    pytorch={"FrozenBatchNorm2d": "channels inferred from the input"},
+))
+
 class LRNArgs(Args):
     size: int = Field(ge=1, le=1024)
     alpha: float = 1e-4

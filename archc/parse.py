@@ -252,7 +252,8 @@ class _ToAst(Transformer):
 
     def wire(self, children: Children) -> ast.Wire:
         keyword, name = children
-        return ast.Wire(str(keyword), str(name), self._s(children))
+        text = str(name)[1:-1] if name.type == "STRING" else str(name)  # output "0"
+        return ast.Wire(str(keyword), text, self._s(children))
 
     def recipe(self, children: Children) -> ast.Recipe:
         return ast.Recipe(tuple(children[1:]), self._s(children[:1]))

@@ -217,6 +217,8 @@ NAMED: dict[str, Callable[[Any], OpCall | tuple[OpCall, ...]]] = {
     "transformers.models.llama.modeling_llama.LlamaRMSNorm":
         lambda m: OpCall("rmsnorm", {"eps": m.variance_epsilon}),
     "transformers.models.llama.modeling_llama.LlamaAttention": lambda m: _llama_attention(m),
+    "torchvision.ops.misc.FrozenBatchNorm2d": lambda m: OpCall("frozen_bn", {"eps": m.eps}),
+    "archc.emit.layers.FrozenBatchNorm2d": lambda m: OpCall("frozen_bn", {"eps": m.eps}),
 }
 
 @dataclass(frozen=True)

@@ -31,9 +31,14 @@ class Member:
     # head, which the spec leaves out)
     published_kwargs: Mapping[str, Any] = field(default_factory=dict)
     # what it does, and where torchvision builds it: "classification" (torchvision.models,
-    # images), "video" (torchvision.models.video: clips CxTxHxW, Kinetics-400) or
-    # "segmentation" (torchvision.models.segmentation, whose models return a dict)
+    # images), "video" (torchvision.models.video: clips CxTxHxW, Kinetics-400),
+    # "segmentation" (torchvision.models.segmentation, whose models return a dict) or
+    # "backbone" (a feature extractor torchvision.models.detection builds its models on,
+    # returning a dict of feature maps; no builder of torchvision.models: see `reference`)
     task: str = "classification"
+    # what the member equals where no torchvision.models builder makes it (a backbone): the
+    # call, as `archc list` shows it; None: torchvision.models.get_model(name)
+    reference: str | None = None
 
     @property
     def torchvision(self) -> str:
@@ -249,6 +254,12 @@ MEMBERS: tuple[Member, ...] = (
     _m("lraspp_mobilenet_v3_large", "tv_lraspp", "LRASPP_MobileNet_V3_Large_Weights",
        "lraspp_mobilenet_v3_large-d234d4ea.pth", tv={"weights_backbone": None},
        task="segmentation"),
+    # torchvision.models.detection's ResNet-50 + FPN backbone (its Faster/Mask/Keypoint R-CNN
+    # and RetinaNet build on it; tests/test_detection_backbone.py proves it): a dict of five
+    # feature maps, no weight enum of its own
+    Member("resnet50_fpn", "tv_resnet_fpn", MappingProxyType({"depth": 50}), task="backbone",
+           reference="torchvision.models.detection.backbone_utils.resnet_fpn_backbone("
+           "backbone_name='resnet50')"),
 )
 
 # The language models, equal to transformers' classes (no torchvision builder): name -> (spec,

@@ -193,8 +193,9 @@ def verify_all(path: Path) -> bool:
 
 def perturb(model: torch.nn.Module) -> None:
     """No parameter stays constant (BN/LN affines, zero biases, class tokens, layer scales) and
-    BN running statistics are not the identity, so a dropped bias or a missing norm shows in a
-    comparison with a reference model (tests/test_zoo.py, tests/test_segmentation.py)."""
+    BN running statistics (and FrozenBatchNorm2d's four buffers) are not the identity, so a
+    dropped bias or a missing norm shows in a comparison with a reference model
+    (tests/test_zoo.py, tests/test_segmentation.py, tests/test_detection_backbone.py)."""
     g = torch.Generator().manual_seed(2)
     with torch.no_grad():
         for p in model.parameters():
@@ -202,5 +203,10 @@ def perturb(model: torch.nn.Module) -> None:
                 p.add_(0.2 * torch.randn(p.shape, generator=g, dtype=p.dtype))
         for mod in model.modules():
             if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+                mod.running_mean.normal_(0, 0.2, generator=g)
+                mod.running_var.uniform_(0.5, 1.5, generator=g)
+            elif type(mod).__name__ == "FrozenBatchNorm2d":  # torchvision.ops' or archc's
+                mod.weight.uniform_(0.5, 1.5, generator=g)
+                mod.bias.normal_(0, 0.2, generator=g)
                 mod.running_mean.normal_(0, 0.2, generator=g)
                 mod.running_var.uniform_(0.5, 1.5, generator=g)

@@ -47,8 +47,9 @@ def test_list_json_enumerates_every_network_and_member_without_torch():
     rows = _list_json()
     assert all({"name", "spec", "set", "params", "macs", "torchvision"} <= set(r) for r in rows)
     members = {r["torchvision"]: r for r in rows if r["torchvision"]}
-    assert set(members) == {m.name for m in zoo.MEMBERS}
-    for m in zoo.MEMBERS:  # against torchvision's metadata of the weights at the member's size
+    builders = [m for m in zoo.MEMBERS if m.reference is None]  # (a backbone's: below)
+    assert set(members) == {m.name for m in builders}
+    for m in builders:  # against torchvision's metadata of the weights at the member's size
         row = members[m.name]
         assert (row["spec"], row["set"]) == (m.spec, dict(m.set))
         at_size = [w for w in tvm.get_model_weights(m.name)
@@ -74,6 +75,13 @@ def test_list_json_enumerates_every_network_and_member_without_torch():
     tasks = Counter(r["task"] for r in rows if r["torchvision"])
     assert tasks == {"classification": 80, "video": 4, "segmentation": 6}
     assert sum(tasks.values()) == len(members)
+    # a backbone equals a torchvision call, not a builder of torchvision.models
+    (fpn,) = [r for r in rows if r["task"] == "backbone"]
+    assert fpn | {"reference": None} == {
+        "name": "resnet50_fpn", "spec": "tv_resnet_fpn", "network": "tv_resnet_fpn",
+        "set": {"depth": 50}, "params": 26_799_296, "macs": 88_381_440_000,
+        "input": [3, 800, 800], "torchvision": None, "reference": None, "task": "backbone"}
+    assert "resnet_fpn_backbone(backbone_name='resnet50')" in fpn["reference"]
 
 
 def test_readme_zoo_table_states_every_member():

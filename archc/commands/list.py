@@ -77,7 +77,8 @@ class Entry:
     macs: int
     input: tuple[int, ...]
     reference: str | None = None  # what it equals where that is not torchvision
-    # a member's Member.task ("classification", "video", "segmentation"); None: not a member
+    # a member's Member.task ("classification", "video", "segmentation", "backbone"); None:
+    # not a member
     task: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -101,7 +102,7 @@ def catalogue(pattern: str | None = None) -> Iterator[Entry]:
         lms = {n: m for n, m in LM_MEMBERS.items() if m[0] == path.stem}
         runs: list[tuple[str, str | None, Mapping[str, Any], str | None, str | None]]
         if members:
-            runs = [(listed_name(m), None, m.set, m.name, None) for m in members]
+            runs = [(listed_name(m), None, m.set, m.name, m.reference) for m in members]
         elif lms:
             runs = [(n, None, sets, None, ref) for n, (_, sets, ref) in lms.items()]
         else:
@@ -112,5 +113,6 @@ def catalogue(pattern: str | None = None) -> Iterator[Entry]:
             net, _ = load_network(path, sets, None, network)
             total = count(net.root)
             task = BY_NAME[builder].task if builder else None
+            builder = None if reference else builder  # a backbone: no torchvision.models name
             yield Entry(name, path.stem, net.name, MappingProxyType(dict(sets)), builder,
                         total.params, total.macs, net.input_shape, reference, task)

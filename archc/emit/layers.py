@@ -38,6 +38,56 @@ class LayerNorm2d(nn.LayerNorm):
         return x.permute(0, 3, 1, 2)
 
 
+class FrozenBatchNorm2d(nn.Module):
+    """Batch norm whose statistics and affine terms are fixed buffers, not parameters
+    (torchvision.ops.FrozenBatchNorm2d, what its detection backbones use):
+    `x * scale + bias`, scale = weight / sqrt(running_var + eps), in train and eval mode
+    alike. A BatchNorm2d checkpoint loads into it (num_batches_tracked is dropped)."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("weight", torch.ones(num_features))
+        self.register_buffer("bias", torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict,
+        prefix: str,
+        local_metadata: dict,
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        state_dict.pop(prefix + "num_batches_tracked", None)
+        super()._load_from_state_dict(
+            state_dict,
+            prefix,
+            local_metadata,
+            strict,
+            missing_keys,
+            unexpected_keys,
+            error_msgs,
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        # (mypy types a buffer Tensor | Module; TorchScript takes no class annotation
+        # under postponed annotations)
+        w = self.weight.reshape(1, -1, 1, 1)  # type: ignore[operator]
+        b = self.bias.reshape(1, -1, 1, 1)  # type: ignore[operator]
+        rv = self.running_var.reshape(1, -1, 1, 1)  # type: ignore[operator]
+        rm = self.running_mean.reshape(1, -1, 1, 1)  # type: ignore[operator]
+        scale = w * (rv + self.eps).rsqrt()
+        bias = b - rm * scale
+        return x * scale + bias
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[0]}, eps={self.eps}"  # type: ignore[index]
+
+
 class ChannelLinear(nn.Linear):
     """A linear map over the channels at every position of NxCxHxW (ConvNeXt's Linear
     between two permutes): weight and bias as nn.Linear's."""

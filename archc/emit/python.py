@@ -274,7 +274,7 @@ def _class(cls: ClassDef, guards: list[tuple[str, Any]]) -> list[str]:
         out += _assign(node)
     out += ["", *_signature(cls)]
     out += _forward(cls, cls.body, "x", "x", _Vars())
-    return [*out, _return(cls)]
+    return [*out, *_return(cls)]
 
 
 def _var(key: str) -> str:
@@ -291,11 +291,15 @@ def _signature(cls: ClassDef) -> list[str]:
     return lines("def ", call("forward", *args), f" -> {ret}:", 1)
 
 
-def _return(cls: ClassDef) -> str:
+def _return(cls: ClassDef) -> list[str]:
     if cls.outputs:  # as torchvision's segmentation models: a dict keyed by output name
-        items = ", ".join(f"{literal(n)}: {_var('output:' + n)}" for n in cls.outputs)
-        return f"        return {{{items}}}"
-    return f"        return {', '.join(['x', *map(_var, cls.exports)])}"
+        items = [f"{literal(n)}: {_var('output:' + n)}" for n in cls.outputs]
+        one = f"        return {{{', '.join(items)}}}"
+        # too long, ruff format puts a dict display's items one a line (a call's args it
+        # would keep on one line: layout.lines)
+        return [one] if len(one) <= 88 else \
+            ["        return {", *(f"            {item}," for item in items), "        }"]
+    return [f"        return {', '.join(['x', *map(_var, cls.exports)])}"]
 
 
 def _cases(cls: ClassDef, sequential: bool) -> list[str]:
@@ -547,8 +551,10 @@ def _forward(cls: ClassDef, nodes: list[TNode], src: str, dst: str, v: _Vars,
         elif _ports(node) != ((), ()):
             imports, exports = _ports(node)
             target = ", ".join([dst, *map(_var, exports)])
-            args = ", ".join([cur, *map(_var, imports)])
-            out += _commented(f"{pad}{target} = {_get(node.name)}({args})", _comment(cls, node))
+            statement = lines(f"{target} = ", call(_get(node.name), cur, *map(_var, imports)),
+                              "", depth)
+            out += _commented(statement[0], _comment(cls, node)) if len(statement) == 1 else \
+                [pad + _comment(cls, node).strip(), *statement]
         elif node.cond:
             if cur != dst:
                 out.append(f"{pad}{dst} = {cur}")

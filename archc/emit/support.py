@@ -10,8 +10,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-CLASSES = ("LayerNorm2d", "ChannelLinear", "StochasticDepth", "Tokens", "SelectToken",
-           "SelfAttention", "Conv1D", "PositionEmbedding", "CausalSelfAttention")
+CLASSES = ("LayerNorm2d", "FrozenBatchNorm2d", "ChannelLinear", "StochasticDepth", "Tokens",
+           "SelectToken", "SelfAttention", "Conv1D", "PositionEmbedding", "CausalSelfAttention")
 # the windowed-attention modules, in their own file (archc/emit/layers_windows.py)
 WINDOW_CLASSES = ("PatchConcat", "WindowAttention", "PartitionAttention")
 

@@ -40,6 +40,12 @@ def _label(node: ast.Labelled) -> str:
     return label(node.label) + ": "
 
 
+def _wire_name(name: str) -> str:
+    """`output out`, or quoted where no NAME spells it: `output "0"`."""
+    text = label(name)
+    return text if not text.isdigit() else f'"{text}"'
+
+
 def _is_run(node: Any) -> bool:
     """A layer call (labelled or repeated), `input` or `expect`: may share a line."""
     if isinstance(node, ast.Labelled):
@@ -347,7 +353,7 @@ _SIMPLE: dict[type, Callable[..., str]] = {
     ast.Use: lambda p, n: f'use "{n.path}"',
     ast.Requires: lambda p, n: f'requires "{n.plugin}"',
     ast.Setting: lambda p, n: f"{n.name} = {p.x.expr(n.value)}",
-    ast.Wire: lambda p, n: f"{n.kind} {n.name}",
+    ast.Wire: lambda p, n: f"{n.kind} {_wire_name(n.name)}",
 }
 _PARTS: dict[type, Callable[..., list[Part]]] = {
     ast.Group: Printer._group_parts, ast.Recipe: Printer._recipe_parts,
