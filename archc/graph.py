@@ -121,6 +121,9 @@ class Network:
     # `output NAME` statements, in order, with their shapes: the network returns a dict of
     # them (as torchvision's segmentation models do); empty: it returns its last value
     outputs: dict[str, Shape] = field(default_factory=dict, hash=False)
+    # `input image 3x224x224`, `input mask 1x224x224`: the named inputs in order, the body
+    # starting from the first (forward(image, mask)); empty: one unnamed input (forward(x))
+    inputs: dict[str, Shape] = field(default_factory=dict, hash=False)
     # the texts the network was loaded from, so that an error a later stage finds (build's
     # memory bound) renders its source line as a checking error does
     sources: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False,

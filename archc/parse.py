@@ -242,6 +242,10 @@ class _ToAst(Transformer):
         spec = ast.ShapeSpec((n,), self._s(children), vocab, str(kind))
         return ast.Input(spec, spec.span)
 
+    def named_input(self, children: Children) -> ast.Input:
+        name, shape = children
+        return ast.Input(shape, self._s(children), str(name))
+
     def expect(self, children: Children) -> ast.Expect:
         return ast.Expect(children[0], children[0].span)
 
@@ -251,8 +255,8 @@ class _ToAst(Transformer):
                          self._s([keyword, test]))
 
     def wire(self, children: Children) -> ast.Wire:
-        keyword, name = children
-        return ast.Wire(str(keyword), str(name), self._s(children))
+        keyword, name, *shape = children
+        return ast.Wire(str(keyword), str(name), self._s(children), shape[0] if shape else None)
 
     def recipe(self, children: Children) -> ast.Recipe:
         return ast.Recipe(tuple(children[1:]), self._s(children[:1]))
