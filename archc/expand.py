@@ -572,7 +572,7 @@ def _join_shape(st: ast.Branches, outs: list[graph.Shape]) -> graph.Shape:
 
 def expand_network(defn: ast.Definition, blocks: Mapping[str, ast.Definition], cyclic: set[str],
                    overrides: Mapping[str, Any] | None = None,
-                   input_shape: graph.Shape | None = None, path: str = "",
+                   input_shape: graph.InputShape | None = None, path: str = "",
                    work: Work | None = None) -> tuple[graph.Network | None, list[ArchcError]]:
     """Expand and shape-check one network; returns it (None if unusable) and its errors.
     Networks of one spec should share one `work` budget (a fresh one if None)."""

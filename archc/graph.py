@@ -14,6 +14,9 @@ if TYPE_CHECKING:  # pydantic is imported by the op registry; `import archc` sta
     from pydantic import BaseModel
 
 Shape = tuple[int, ...]  # per-sample shape: (C, H, W) or (F,); the batch axis is implicit
+# what --input and the API's input_shape override: the (first) input's shape, or named
+# inputs' shapes by name (`{"mask": (1, 64, 64)}`)
+InputShape = Shape | Mapping[str, Shape]
 
 
 class Ids(tuple):

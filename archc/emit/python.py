@@ -16,7 +16,7 @@ from typing import Any
 from .. import joins
 from ..driver import load_network
 from ..expand import expand_network
-from ..graph import Network, Scope, Shape
+from ..graph import InputShape, Network, Scope
 from ..ids import tied
 from ..ops import fmt_shape, same_value
 from ..program import Program
@@ -32,7 +32,7 @@ __all__ = ["ExportError", "export_python", "python_source"]
 
 
 def export_python(source: str | Path, overrides: Mapping[str, Any] | None = None,
-                  input_shape: Shape | None = None, network: str | None = None,
+                  input_shape: InputShape | None = None, network: str | None = None,
                   command: str = "") -> str:
     """The standalone PyTorch source of a spec's network (a zoo member's name: its family spec
     with its --set values, which the probes below must see too)."""
@@ -44,7 +44,7 @@ def export_python(source: str | Path, overrides: Mapping[str, Any] | None = None
 
 
 def python_source(net: Network, prog: Program, overrides: dict[str, Any],
-                  input_shape: Shape | None, command: str = "") -> str:
+                  input_shape: InputShape | None, command: str = "") -> str:
     defn = prog.networks[net.name]
     classes = _classes(prog, net, [])
     counts = {k: len(v) for k, v in classes.done.items()}
@@ -91,7 +91,7 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
 
 
 def _moved(prog: Program, defn: Any, net: Network, overrides: dict[str, Any],
-           input_shape: Shape | None, names: list[str],
+           input_shape: InputShape | None, names: list[str],
            scaled: bool = False) -> list[Network] | None:
     """The network expanded with the parameters `names` moved (archc/emit/params.py
     `perturbations`, the j-th by steps of its own; `scaled`: an integer doubled and tripled),
