@@ -118,7 +118,7 @@ def _moved(prog: Program, defn: Any, net: Network, overrides: dict[str, Any],
 def _classes(prog: Program, net: Network, extra: list[Network],
              probed: list[Scope] | None = None) -> Classes:
     classes = Classes(prog.blocks, prog.networks[net.name], taken=set(SUPPORT),
-                      outputs=tuple(net.outputs))
+                      outputs=tuple(net.outputs), inputs=tuple(net.inputs))
     classes.add_network(net.root, base=True)
     for other in extra:
         classes.add_network(other.root, base=False)
@@ -185,9 +185,11 @@ def _header(net: Network, command: str, needs: list[str] | None = None) -> list[
     doc = _wrap(f'"""Network `{net.name}` of {spec}, written out as PyTorch source by archc.')
     if command:
         doc += ["", *_command_lines(command)]
+    takes = ", ".join(f"{k} N x {fmt_shape(v)}" for k, v in net.inputs.items()) or \
+        f"N x {fmt_shape(net.input_shape)}"
     returns = f"output: N x {fmt_shape(net.output_shape)}" if not net.outputs else \
         "outputs (a dict): " + ", ".join(f"{k} N x {fmt_shape(v)}" for k, v in net.outputs.items())
-    doc += ["", *_wrap(f"Parameters: {sets or 'none'}. Input: N x {fmt_shape(net.input_shape)};"
+    doc += ["", *_wrap(f"Parameters: {sets or 'none'}. Input: {takes};"
                        f" {returns}; "
                        f"{count(net.root).params:,} parameters."),
             *_wrap(("Needs only torch. " if not needs else
@@ -287,8 +289,11 @@ def _signature(cls: ClassDef) -> list[str]:
     reads after `x` and returns a tuple, `x` first; the network with outputs a dict."""
     ret = "dict[str, Tensor]" if cls.outputs else \
         f"tuple[{', '.join(['Tensor'] * (1 + len(cls.exports)))}]" if cls.exports else "Tensor"
-    args = ["self", "x: Tensor", *(f"{_var(k)}: Tensor" for k in cls.imports)]
-    return lines("def ", call("forward", *args), f" -> {ret}:", 1)
+    args = ["self", *(f"{k}: Tensor" for k in cls.inputs or ["x"]),
+            *(f"{_var(k)}: Tensor" for k in cls.imports)]
+    taps = [f"        {_var('tap:' + k)} = {k}" for k in cls.inputs]  # `from mask` reads it
+    first = [f"        x = {cls.inputs[0]}"] if cls.inputs else []
+    return [*lines("def ", call("forward", *args), f" -> {ret}:", 1), *taps, *first]
 
 
 def _return(cls: ClassDef) -> str:
