@@ -40,8 +40,10 @@ def loads(text: str, overrides: Mapping[str, Any] | None = None,
 
 
 def shapes(net: Network) -> list[tuple[str, str, Shape]]:
-    """(qualified name, op or block, output shape) for every node, in execution order."""
-    rows = []
+    """(qualified name, op or block, output shape) for every node, in execution order, after
+    a row per named input (`input:mask`, "input", its shape)."""
+    rows: list[tuple[str, str, Shape]] = [(f"input:{k}", "input", v)
+                                          for k, v in net.inputs.items()]
     for name, node in walk(net.root.items):
         kind = node.op if isinstance(node, (Layer, Join, Wire)) else node.title
         rows.append((name, kind, node.out_shape))
