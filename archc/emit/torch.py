@@ -53,6 +53,13 @@ def example_input(shape: Shape, batch: int = 1, dtype: torch.dtype | None = None
     return torch.randn(batch, *shape, dtype=dtype, device=device)
 
 
+def example_inputs(net: Network, batch: int = 1, dtype: torch.dtype | None = None,
+                   device: str | torch.device | None = None) -> tuple[torch.Tensor, ...]:
+    """A random batch for each input of a network, in declaration order: `model(*xs)`."""
+    shapes = list(net.inputs.values()) or [net.input_shape]
+    return tuple(example_input(s, batch, dtype, device) for s in shapes)
+
+
 def _class_name(scope: Scope) -> str:
     base = scope.name if scope.kind == "network" else scope.title
     return "".join(part[:1].upper() + part[1:] for part in base.split("_")) or "Scope"
