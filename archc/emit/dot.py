@@ -49,7 +49,7 @@ def _draw(net: Network, depth: int | None, rankdir: str) -> tuple[graphviz.Digra
                    "arrowsize": "0.6"})
     drawer = _Drawer(depth)
     for i, (name, shape) in enumerate((net.inputs or {"": net.input_shape}).items()):
-        node = INPUT if i == 0 else f"{INPUT}.{name}"  # one oval per input; `from` reads it
+        node = INPUT if i == 0 else f"{INPUT}/{name}"  # one oval per input; `from` reads it
         g.node(node, f"input{' ' + name if name else ''}\\n{fmt_shape(shape)}", shape="oval",
                fillcolor="white")
         if name:

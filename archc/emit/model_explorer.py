@@ -108,7 +108,7 @@ def _build(net: Network) -> _Graph:
     g = _Graph()
     first = ""
     for name, shape in (net.inputs or {"": net.input_shape}).items():  # one node per input
-        node = g.add(f"{INPUT}.{name}" if first else INPUT, f"input {name}".strip(), "", [],
+        node = g.add(f"{INPUT}/{name}" if first else INPUT, f"input {name}".strip(), "", [],
                      shape, {"shape": str(shape)})
         if name:
             g.taps[name] = node
