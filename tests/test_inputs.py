@@ -219,3 +219,14 @@ def test_train_refuses_several_inputs(tmp_path: Path, capsys) -> None:
     assert code == 1 and "Traceback" not in err
     assert "2:9: error: the network takes 2 inputs (image, extra); archc train trains " \
            "one-input networks" in err, err
+
+
+def test_predict_refuses_several_inputs(tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    torch.save(archc.build(archc.load(CASE)).state_dict(), tmp_path / "w.pth")
+    Image.new("RGB", (12, 12)).save(tmp_path / "a.png")
+    code, _, err = run_cli(capsys, "predict", str(CASE), "--weights", str(tmp_path / "w.pth"),
+                           str(tmp_path / "a.png"))
+    assert code == 1 and "Traceback" not in err
+    assert "predict reads one image per sample; inputs takes 2 inputs (image, mask)" in err, err
