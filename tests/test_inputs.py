@@ -230,3 +230,16 @@ def test_predict_refuses_several_inputs(tmp_path: Path, capsys) -> None:
                            str(tmp_path / "a.png"))
     assert code == 1 and "Traceback" not in err
     assert "predict reads one image per sample; inputs takes 2 inputs (image, mask)" in err, err
+
+
+def test_dynamo_exporter_names_each_input(tmp_path: Path) -> None:
+    """The exporter `auto` falls back to gives one dynamic batch axis to each input too."""
+    import onnx
+
+    from archc.emit.onnx import export_onnx
+
+    path = tmp_path / "d.onnx"
+    assert export_onnx(archc.load(CASE), path, exporter="dynamo") == "dynamo"
+    graph = onnx.load(str(path)).graph
+    assert [i.name for i in graph.input] == ["image", "mask"]
+    assert [o.name for o in graph.output] == ["out", "aux"]
