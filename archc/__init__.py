@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ArchcError, ArchcErrors, Span
-from .graph import Join, Layer, Network, Scope, Shape, Wire, walk
+from .graph import InputShape, Join, Layer, Network, Scope, Shape, Wire, walk
 
 if TYPE_CHECKING:
     import torch
@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 
 
 def load(source: str | Path, overrides: Mapping[str, Any] | None = None,
-         input_shape: Shape | None = None, network: str | None = None) -> Network:
+         input_shape: InputShape | None = None, network: str | None = None) -> Network:
     """Load and statically check a spec file (or a bundled spec by name); raise ArchcErrors."""
     from .driver import load_network
 
@@ -31,7 +31,7 @@ def load(source: str | Path, overrides: Mapping[str, Any] | None = None,
 
 
 def loads(text: str, overrides: Mapping[str, Any] | None = None,
-          input_shape: Shape | None = None, network: str | None = None,
+          input_shape: InputShape | None = None, network: str | None = None,
           path: str = "<string>") -> Network:
     """Like `load`, from spec text (`use` paths resolve from the current folder)."""
     from .driver import load_network
@@ -40,8 +40,10 @@ def loads(text: str, overrides: Mapping[str, Any] | None = None,
 
 
 def shapes(net: Network) -> list[tuple[str, str, Shape]]:
-    """(qualified name, op or block, output shape) for every node, in execution order."""
-    rows = []
+    """(qualified name, op or block, output shape) for every node, in execution order, after
+    a row per named input (`input:mask`, "input", its shape)."""
+    rows: list[tuple[str, str, Shape]] = [(f"input:{k}", "input", v)
+                                          for k, v in net.inputs.items()]
     for name, node in walk(net.root.items):
         kind = node.op if isinstance(node, (Layer, Join, Wire)) else node.title
         rows.append((name, kind, node.out_shape))

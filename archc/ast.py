@@ -161,8 +161,12 @@ class ShapeSpec:
 
 @dataclass(frozen=True)
 class Input:
+    """`input 3x224x224`, or a named one, `input mask 1x224x224` (a network may have several:
+    the body starts from the first, `from mask` reads another)."""
+
     shape: ShapeSpec
     span: Span
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,7 @@ class Wire:
     kind: str  # 'tap' | 'from' | 'output'
     name: str
     span: Span
+    shape: ShapeSpec | None = None  # `output out 21x520x520`: the shape it must have
 
 
 Stmt = (Call | Group | Branches | Cond | Loop | Repeat | Labelled | Input | Expect | Recipe
@@ -290,7 +295,7 @@ _CHILDREN: dict[type, Callable[[Any], tuple[Any, ...]]] = {
     Input: lambda n: (n.shape,),
     Expect: lambda n: (n.shape,),
     Assert: lambda n: (n.test,),
-    Wire: lambda n: (),
+    Wire: lambda n: () if n.shape is None else (n.shape,),
     Setting: lambda n: (n.value,),
     Recipe: lambda n: n.settings,
     Param: lambda n: () if n.default is None else (n.default,),

@@ -46,11 +46,14 @@ BAD_LABEL = _code("A0210", "bad-label", "a label that cannot name a module")
 PLUGIN_NOT_LOADED = _code("A0211", "plugin-not-loaded", "an unknown layer in a spec that "
                           "requires a plugin that is not loaded")
 UNKNOWN_TAP = _code("A0212", "unknown-tap", "`from NAME` where no `tap NAME` comes before it")
-TAP_TWICE = _code("A0213", "tap-twice", "a tap or output name given twice in one network")
+TAP_TWICE = _code("A0213", "tap-twice", "a tap, input or output name given twice in one network")
 TAP_IN_REPEAT = _code("A0214", "tap-in-repeat", "a `tap` or `output` inside a repetition")
 UNUSED_TAP = _code("A0215", "unused-tap", "a tap no `from` reads (a warning)")
 OUTPUT_NAME = _code("A0219", "output-name", "an output key that is not letters, digits and "
                    "underscores")
+UNUSED_INPUT = _code("A0216", "unused-input", "a second (third, ...) input no `from` reads")
+OUTPUT_SHAPE = _code("A0217", "output-shape", "`output NAME SHAPE` where the value has another "
+                     "shape")
 
 # -- A03: arguments and values
 TOO_MANY_ARGUMENTS = _code("A0301", "too-many-arguments", "more positional arguments than "

@@ -94,7 +94,7 @@ def _reached(defn: ast.Definition, blocks: Mapping[str, ast.Definition]) -> list
 
 
 def _expand(defn: ast.Definition, prog: Program, overrides: Mapping[str, Any] | None,
-            input_shape: graph.Shape | None, work: Work, memo: Memo | None,
+            input_shape: graph.InputShape | None, work: Work, memo: Memo | None,
             kept: dict[tuple[int, ...], Any]) -> tuple[graph.Network | None, list[ArchcError]]:
     """expand_network, or its result of the last analysis when nothing it reads has changed
     (and the budget has room for the steps it took)."""
@@ -118,7 +118,7 @@ def _expand(defn: ast.Definition, prog: Program, overrides: Mapping[str, Any] | 
 
 
 def stages(path: str | Path, text: str | None = None, *,
-           overrides: Mapping[str, Any] | None = None, input_shape: graph.Shape | None = None,
+           overrides: Mapping[str, Any] | None = None, input_shape: graph.InputShape | None = None,
            network: str | None = None, parse_file: ParseFile | None = None,
            memo: Memo | None = None) -> Stages:
     """Compile one file, yielding between stages. `overrides` and `input_shape` apply to the
@@ -179,7 +179,7 @@ def run(steps: Generator[None, None, T]) -> T:
 
 
 def compile_spec(source: str | Path, overrides: Mapping[str, Any] | None = None,
-                 input_shape: graph.Shape | None = None, network: str | None = None,
+                 input_shape: graph.InputShape | None = None, network: str | None = None,
                  text: str | None = None) -> Compiled:
     """A spec file (or, when `text` is None, a bundled spec or a zoo member by name:
     `efficientnet_b0` compiles its family spec with its `--set` values), compiled."""
@@ -194,13 +194,13 @@ def compile_spec(source: str | Path, overrides: Mapping[str, Any] | None = None,
 
 def check(path: str | Path, text: str | None = None,
           overrides: Mapping[str, Any] | None = None,
-          input_shape: graph.Shape | None = None) -> list[ArchcError]:
+          input_shape: graph.InputShape | None = None) -> list[ArchcError]:
     """Every diagnostic of one file (what `archc check` prints)."""
     return run(stages(path, text, overrides=overrides, input_shape=input_shape)).errors
 
 
 def load_network(source: str | Path, overrides: Mapping[str, Any] | None = None,
-                 input_shape: graph.Shape | None = None, network: str | None = None,
+                 input_shape: graph.InputShape | None = None, network: str | None = None,
                  text: str | None = None) -> tuple[graph.Network, Program]:
     """The chosen network of a spec that compiles clean, and its program; ArchcErrors with
     every diagnostic of the file otherwise."""

@@ -81,6 +81,7 @@ class Expander:
         self.taps: dict[str, tuple[graph.Shape | None, Span]] = {}
         self.read: set[str] = set()
         self.outputs: dict[str, tuple[graph.Shape | None, Span]] = {}
+        self.inputs: dict[str, graph.Shape] = {}  # named inputs, in order: each is a tap too
         self.repeating = 0
         self._stmt: dict[type, Callable[..., graph.Shape | None]] = {
                       ast.Call: self._call_stmt, ast.Labelled: self._labelled,
@@ -221,6 +222,7 @@ class Expander:
             out = made[0] if made is not None else None
         elif not self.abstract:
             _check_output_key(st)
+            self._declared(st, env, shape)
             table = self.taps if st.kind == "tap" else self.outputs
             if self.repeating:
                 raise ArchcError(f"{st.kind} {st.name}: inside a repetition, which would make it "
@@ -236,6 +238,23 @@ class Expander:
         items.append(graph.Wire(st.kind, st.name, _unknown_ok(shape), _unknown_ok(out),
                                 st.span))
         return out
+
+    def _declared(self, st: ast.Wire, env: Env, shape: MaybeShape) -> None:
+        """`output out 21x520x520`: the shape the value must have; a tap may not take an
+        input's name (an input is a tap)."""
+        if st.kind == "tap" and st.name in self.inputs:
+            raise NameError_(f"tap '{st.name}': an input has this name (line "
+                             f"{self.taps[st.name][1].line})", st.span,
+                             "give the tap another name; read the input with `from "
+                             f"{st.name}`", code=codes.TAP_TWICE)
+        if st.shape is None:
+            return
+        want = self.shape_value(st.shape, env, "output")
+        if shape is not None and tuple(shape) != tuple(want):
+            raise ShapeError(f"output {st.name}: shape is {fmt_shape(shape)}, declared "
+                             f"{fmt_shape(want)}", st.span,
+                             f"declare `output {st.name} {fmt_shape(shape)}`, or change the "
+                             "layers before it", code=codes.OUTPUT_SHAPE)
 
     def _misplaced(self, st: ast.Input | ast.Recipe, env: Env, shape: MaybeShape,
                    namer: ScopeNamer, items: list[graph.Node]) -> MaybeShape:
@@ -595,7 +614,7 @@ def _join_shape(st: ast.Branches, outs: list[graph.Shape]) -> graph.Shape:
 
 def expand_network(defn: ast.Definition, blocks: Mapping[str, ast.Definition], cyclic: set[str],
                    overrides: Mapping[str, Any] | None = None,
-                   input_shape: graph.Shape | None = None, path: str = "",
+                   input_shape: graph.InputShape | None = None, path: str = "",
                    work: Work | None = None, calls: Calls | None = None
                    ) -> tuple[graph.Network | None, list[ArchcError]]:
     """Expand and shape-check one network; returns it (None if unusable) and its errors.
@@ -609,7 +628,7 @@ def expand_network(defn: ast.Definition, blocks: Mapping[str, ast.Definition], c
 
 def _expand_network(defn: ast.Definition, blocks: Mapping[str, ast.Definition],
                     cyclic: set[str], overrides: Mapping[str, Any] | None,
-                    input_shape: graph.Shape | None, path: str, work: Work | None,
+                    input_shape: graph.InputShape | None, path: str, work: Work | None,
                     calls: Calls | None) -> tuple[graph.Network | None, list[ArchcError]]:
     ex = Expander(blocks, cyclic, work, calls=calls)
     inputs = [s for s in defn.body if isinstance(s, ast.Input)]
@@ -632,9 +651,15 @@ def _expand_network(defn: ast.Definition, blocks: Mapping[str, ast.Definition],
     ex.errors.extend(ArchcWarning(f"tap '{name}' is never read", span,
                                   f"read it with `from {name}`, or remove it",
                                   code=codes.UNUSED_TAP)
-                     for name, (_, span) in ex.taps.items() if name not in ex.read)
+                     for name, (_, span) in ex.taps.items()
+                     if name not in ex.read and name not in ex.inputs)
+    ex.errors.extend(ArchcError(f"input '{name}' is never used", ex.taps[name][1],
+                                f"read it with `from {name}` where the network uses it, or "
+                                "remove it", code=codes.UNUSED_INPUT)
+                     for name in [*ex.inputs][1:] if name not in ex.read)
     outputs = {name: cast(graph.Shape, s) for name, (s, _) in ex.outputs.items()}
-    return graph.Network(defn.name, root, env, recipe, path, outputs), ex.errors
+    return graph.Network(defn.name, root, env, recipe, path, outputs, inputs=dict(ex.inputs)), \
+        ex.errors
 
 
 def _network_env(defn: ast.Definition, overrides: Mapping[str, Any],
@@ -662,32 +687,88 @@ def _network_env(defn: ast.Definition, overrides: Mapping[str, Any],
 
 
 def _input_shape(defn: ast.Definition, inputs: list[ast.Input],
-                 override: graph.Shape | None, env: Env, ex: Expander) -> graph.Shape | None:
-    for extra in inputs[1:]:
-        ex.errors.append(ArchcError("input: given twice", extra.span,
-                                    code=codes.INPUT_PLACEMENT))
-    if inputs and defn.body[0] is not inputs[0]:
-        ex.errors.append(ArchcError("input: must be the first statement of a network",
-                                    inputs[0].span, code=codes.INPUT_PLACEMENT))
-    if override is not None:
-        if inputs and inputs[0].shape.vocab is not None and len(override) == 1:
-            try:  # --input N of a token network: N ids of the spec's vocabulary
-                declared = ex.shape_value(inputs[0].shape, env, "input")
-                return graph.Ids(tuple(override), cast(graph.Ids, declared).vocab)
-            except ArchcError as exc:
-                ex.errors.append(exc)
-                return None
+                 override: graph.InputShape | None, env: Env, ex: Expander
+                 ) -> graph.Shape | None:
+    """The first input's shape (the body starts from it); every named input is also stored
+    in `ex.inputs` and `ex.taps` (`from mask` reads it)."""
+    _input_places(defn, inputs, ex)
+    if not inputs and override is not None and not isinstance(override, Mapping):
         return tuple(override)
     if not inputs:
         ex.errors.append(ShapeError(f"network '{defn.name}' has no input shape", defn.span,
                                     "add a line like `input 1x28x28`, or pass --input",
                                     code=codes.NO_INPUT))
         return None
-    try:
-        return ex.shape_value(inputs[0].shape, env, "input")
-    except ArchcError as exc:
-        ex.errors.append(exc)
-        return None
+    given = _input_overrides(defn, inputs, override)
+    first: graph.Shape | None = None
+    for i, st in enumerate(inputs):
+        try:
+            shape = _one_input(st, given.get(st.name), env, ex)
+        except ArchcError as exc:
+            ex.errors.append(exc)
+            continue
+        if i == 0:
+            first = shape
+        if st.name and st.name not in ex.inputs:
+            ex.inputs[st.name] = shape
+            ex.taps[st.name] = (shape, st.span)
+    return first
+
+
+def _input_places(defn: ast.Definition, inputs: list[ast.Input], ex: Expander) -> None:
+    """Inputs come first; several are each named, each name once."""
+    seen: dict[str, ast.Input] = {}
+    for i, st in enumerate(inputs):
+        if i and not (st.name and inputs[0].name):
+            ex.errors.append(ArchcError("input: given twice" if not st.name else
+                                        "input: a network with several inputs names each",
+                                        st.span, "write `input image 3x224x224`, "
+                                        "`input mask 1x224x224`", code=codes.INPUT_PLACEMENT))
+        elif st.name in seen:
+            ex.errors.append(NameError_(f"input '{st.name}' given twice (first on line "
+                                        f"{seen[st.name].span.line})", st.span,
+                                        "give each input a name of its own",
+                                        code=codes.TAP_TWICE))
+        seen.setdefault(st.name, st)
+        if defn.body[i] is not st:
+            ex.errors.append(ArchcError(
+                "input: must be the first statement of a network" if i == 0 else
+                "input: the inputs must come first, before any other statement", st.span,
+                code=codes.INPUT_PLACEMENT))
+            return
+
+
+def _input_overrides(defn: ast.Definition, inputs: list[ast.Input],
+                     override: graph.InputShape | None) -> dict[str, graph.Shape]:
+    """--input: one shape for a one-input network, NAME=SHAPE for named inputs (a usage
+    error, exit 2, when they do not fit the network's inputs)."""
+    names = [st.name for st in inputs if st.name]
+    if override is None:
+        return {}
+    if not isinstance(override, Mapping):
+        if len(inputs) > 1:
+            raise UsageError(f"--input: network '{defn.name}' has {len(inputs)} inputs "
+                             f"({', '.join(names)}); give each as NAME=SHAPE",
+                             hint=f"--input {names[0]}=...")
+        return {inputs[0].name: tuple(override)}
+    for key in override:
+        if key not in names:
+            raise UsageError(f"--input {key}=...: network '{defn.name}' has no input '{key}'",
+                             hint=did_you_mean(key, names) or
+                             (f"its inputs: {', '.join(names)}" if names else
+                              "its input is unnamed: give --input SHAPE"))
+    return {k: tuple(v) for k, v in override.items()}
+
+
+def _one_input(st: ast.Input, override: graph.Shape | None, env: Env,
+               ex: Expander) -> graph.Shape:
+    if override is None:
+        return ex.shape_value(st.shape, env, "input")
+    if st.shape.vocab is not None and len(override) == 1:
+        # --input N of a token network: N ids of the spec's vocabulary
+        declared = ex.shape_value(st.shape, env, "input")
+        return graph.Ids(tuple(override), cast(graph.Ids, declared).vocab)
+    return tuple(override)
 
 
 def _recipe(recipes: list[ast.Recipe], env: Env, ex: Expander) -> dict[str, Any]:

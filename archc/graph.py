@@ -14,6 +14,9 @@ if TYPE_CHECKING:  # pydantic is imported by the op registry; `import archc` sta
     from pydantic import BaseModel
 
 Shape = tuple[int, ...]  # per-sample shape: (C, H, W) or (F,); the batch axis is implicit
+# what --input and the API's input_shape override: the (first) input's shape, or named
+# inputs' shapes by name (`{"mask": (1, 64, 64)}`)
+InputShape = Shape | Mapping[str, Shape]
 
 
 class Ids(tuple):
@@ -121,6 +124,9 @@ class Network:
     # `output NAME` statements, in order, with their shapes: the network returns a dict of
     # them (as torchvision's segmentation models do); empty: it returns its last value
     outputs: dict[str, Shape] = field(default_factory=dict, hash=False)
+    # `input image 3x224x224`, `input mask 1x224x224`: the named inputs in order, the body
+    # starting from the first (forward(image, mask)); empty: one unnamed input (forward(x))
+    inputs: dict[str, Shape] = field(default_factory=dict, hash=False)
     # the texts the network was loaded from, so that an error a later stage finds (build's
     # memory bound) renders its source line as a checking error does
     sources: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False,

@@ -37,9 +37,34 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def parse_input(text: str | None) -> tuple[int, ...] | None:
+def parse_input(text: str | None) -> tuple[int, ...] | dict[str, tuple[int, ...]] | None:
+    """--input: one shape (`3x224x224`), or named inputs' (`image=3x64x64,mask=1x64x64`, as
+    repeated `--input NAME=SHAPE` options are joined)."""
     if text is None:
         return None
+    if "=" not in text:
+        return _one_shape(text, text)
+    named: dict[str, tuple[int, ...]] = {}
+    for item in text.split(","):
+        name, sep, shape = (part.strip() for part in item.partition("="))
+        if not sep or not name.isidentifier():
+            raise UsageError(f"--input expects SHAPE or NAME=SHAPE (like mask=1x224x224), got "
+                             f"'{item}'")
+        if name in named:
+            raise UsageError(f"--input {name}=...: given twice; give each input once")
+        named[name] = _one_shape(shape, item)
+    return named
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    """--input of a command that takes one unnamed shape (a torch module's input)."""
+    if text is not None and "=" in text:
+        raise UsageError(f"--input {text}: this command takes one shape (like 3x224x224), not "
+                         "NAME=SHAPE")
+    return None if text is None else _one_shape(text, text)
+
+
+def _one_shape(text: str, whole: str) -> tuple[int, ...]:
     try:
         dims = tuple(int(d) for d in text.lower().split("x"))
     except ValueError:
@@ -47,7 +72,7 @@ def parse_input(text: str | None) -> tuple[int, ...] | None:
     if len(dims) not in (1, 2, 3, 4) or min(dims) < 1:
         raise UsageError(f"--input expects CxHxW (like 1x224x224), NxD (N tokens of D "
                          f"features, like 196x768), CxL (a signal, like 1x16000), CxTxHxW (a "
-                         f"clip, like 3x16x112x112) or F, got '{text}'")
+                         f"clip, like 3x16x112x112) or F, got '{whole}'")
     if max(dims) > MAX_DIM:
-        raise UsageError(f"--input {text}: each size must be at most {MAX_DIM}")
+        raise UsageError(f"--input {whole}: each size must be at most {MAX_DIM}")
     return dims

@@ -242,6 +242,10 @@ class _ToAst(Transformer):
         spec = ast.ShapeSpec((n,), self._s(children), vocab, str(kind))
         return ast.Input(spec, spec.span)
 
+    def named_input(self, children: Children) -> ast.Input:
+        name, shape = children
+        return ast.Input(shape, self._s(children), str(name))
+
     def expect(self, children: Children) -> ast.Expect:
         return ast.Expect(children[0], children[0].span)
 
@@ -251,9 +255,9 @@ class _ToAst(Transformer):
                          self._s([keyword, test]))
 
     def wire(self, children: Children) -> ast.Wire:
-        keyword, name = children
+        keyword, name, *shape = children
         text = str(name)[1:-1] if name.type == "STRING" else str(name)  # output "0"
-        return ast.Wire(str(keyword), text, self._s(children))
+        return ast.Wire(str(keyword), text, self._s(children), shape[0] if shape else None)
 
     def recipe(self, children: Children) -> ast.Recipe:
         return ast.Recipe(tuple(children[1:]), self._s(children[:1]))

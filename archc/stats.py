@@ -204,6 +204,8 @@ class Summary:
     depth: int | None = None
     # the network's `output NAME` statements with their shapes (empty: one output, `output`)
     outputs: dict[str, Shape] = field(default_factory=dict, hash=False)
+    # the network's named inputs (`input image 3x224x224`, ...; empty: one unnamed input)
+    inputs: dict[str, Shape] = field(default_factory=dict, hash=False)
 
     @property
     def trainable_params(self) -> int:
@@ -222,6 +224,8 @@ class Summary:
             "name": self.name, "input": list(self.input), "output": list(self.output),
             # what forward returns: a dict of these (archc's `output NAME`); null: one tensor
             "outputs": {k: list(v) for k, v in self.outputs.items()} or None,
+            # what forward takes: these tensors in order, by position or name; null: one
+            "inputs": {k: list(v) for k, v in self.inputs.items()} or None,
             # the input's vocabulary when it is token ids (`input tokens(N, vocab)`), else null
             "vocab": getattr(self.input, "vocab", None),
             "params": t.params, "trainable_params": self.trainable_params,
@@ -256,7 +260,7 @@ def summarize(net: Network, depth: int | None = None) -> Summary:
     rows: list[Row] = []
     _Rows(rows, depth).seq(net.root.items, "", 0, None)
     return Summary(net.name, net.input_shape, net.output_shape, count(net.root), tuple(rows),
-                   depth, dict(net.outputs))
+                   depth, dict(net.outputs), dict(net.inputs))
 
 
 class _Rows:

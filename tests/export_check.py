@@ -24,7 +24,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import archc
-from archc.emit.torch import example_input
+from archc.emit.torch import example_inputs
 
 
 def _load(path: str, index: int) -> type[torch.nn.Module]:
@@ -38,9 +38,9 @@ def _load(path: str, index: int) -> type[torch.nn.Module]:
     return classes[-1]  # the network is written last
 
 
-def _flops(model: torch.nn.Module, x: torch.Tensor) -> int:
+def _flops(model: torch.nn.Module, xs: tuple[torch.Tensor, ...]) -> int:
     with FlopCounterMode(display=False) as counter:
-        model(x)
+        model(*xs)
     return counter.get_total_flops()
 
 
@@ -75,22 +75,23 @@ def check(job: dict[str, Any], index: int) -> dict[str, Any]:
     out["keys_equal"] = list(ours.state_dict()) == list(theirs.state_dict())
     theirs.load_state_dict(ours.state_dict(), strict=True)
     out["params"] = [sum(p.numel() for p in m.parameters()) for m in (ours, theirs)]
-    x = example_input(net.input_shape, 2, torch.float64)
+    x = example_inputs(net, 2, torch.float64)  # one batch per input: ours(*x)
     with torch.no_grad():
-        out["eval_equal"] = _equal(ours.eval()(x), theirs.eval()(x))
-        out["flops"] = [_flops(ours, x[:1]), _flops(theirs, x[:1])]
+        out["eval_equal"] = _equal(ours.eval()(*x), theirs.eval()(*x))
+        one = tuple(t[:1] for t in x)
+        out["flops"] = [_flops(ours, one), _flops(theirs, one)]
         ys = []
         for m in (ours, theirs):
             torch.manual_seed(1)
-            ys.append(m.train()(x))
+            ys.append(m.train()(*x))
         out["train_equal"] = _equal(*ys)
         out["buffers_equal"] = _same(ours.state_dict(), theirs.state_dict())
         theirs.eval()
-        want = theirs(x)
+        want = theirs(*x)
         if job.get("jit"):
-            out["jit_equal"] = _equal(torch.jit.script(theirs)(x), want)
+            out["jit_equal"] = _equal(torch.jit.script(theirs)(*x), want)
         if job.get("compile"):
-            got = torch.compile(theirs, backend="inductor")(x)
+            got = torch.compile(theirs, backend="inductor")(*x)
             out["compile_close"] = bool(torch.allclose(got, want, rtol=1e-9, atol=1e-12))
     return out
 

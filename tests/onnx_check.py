@@ -21,7 +21,7 @@ import torch
 
 import archc
 from archc.emit.onnx import export_onnx
-from archc.emit.torch import example_input
+from archc.emit.torch import example_inputs
 from archc.weights import read_state_dict
 
 
@@ -33,16 +33,17 @@ def check(job: dict[str, Any]) -> dict[str, Any]:
     model = archc.build(net).eval()
     if job.get("weights"):
         model.load_state_dict(read_state_dict(job["weights"]), strict=True)
-    x = example_input(net.input_shape, 3)
+    xs = example_inputs(net, 3)
     with torch.no_grad():
-        result = model(x)
+        result = model(*xs)
     # a network with `output NAME`s returns a dict: one named ONNX output each, in order
     wants = [v.numpy() for v in result.values()] if isinstance(result, dict) else \
         [result.numpy()]
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     session = ort.InferenceSession(job["onnx"], options, providers=["CPUExecutionProvider"])
-    gots = session.run(None, {"input": x.numpy()})
+    names = list(net.inputs) or ["input"]  # ONNX's inputs are named as the spec's
+    gots = session.run(None, {n: x.numpy() for n, x in zip(names, xs, strict=True)})
     size = os.path.getsize(job["onnx"])
     os.remove(job["onnx"])  # big models: do not keep hundreds of MB around
     pairs = list(zip(gots, wants, strict=True))

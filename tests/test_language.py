@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import archc
-from archc.emit.torch import example_input
+from archc.emit.torch import example_input, example_inputs
 from archc.ops import REGISTRY
 from tests.util import flop_counter, real_shapes, static_layers, static_params
 
@@ -25,7 +25,7 @@ def test_case_matches_forward_pass(path: Path) -> None:
               if not REGISTRY[layer.op].inline}
     assert real_shapes(model, net) == static
     assert sum(p.numel() for p in model.parameters()) == static_params(net)
-    out = model.eval()(example_input(net.input_shape, 2))
+    out = model.eval()(*example_inputs(net, 2))
     if net.outputs:  # `output NAME`s: a dict of them, in order, each of its static shape
         assert {k: tuple(v.shape[1:]) for k, v in out.items()} == net.outputs
         assert list(out) == list(net.outputs)

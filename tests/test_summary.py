@@ -17,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import archc
 from archc.cli import main
-from archc.emit.torch import example_input
+from archc.emit.torch import example_inputs
 from archc.graph import Join, Layer, walk
 from archc.ops import REGISTRY
 from archc.program import load_program
@@ -59,7 +59,7 @@ def torch_counts(net: archc.Network, device: str = "meta"):
             name, tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else None))
         for name, m in model.named_modules() if name]
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
-        model(example_input(net.input_shape, 1, device=device))
+        model(*example_inputs(net, 1, device=device))
     for h in hooks:
         h.remove()
     root = type(model).__name__

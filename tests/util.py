@@ -9,7 +9,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from archc import Network
-from archc.emit.torch import example_input
+from archc.emit.torch import example_inputs
 from archc.graph import Layer, walk
 from archc.ops import REGISTRY
 
@@ -31,7 +31,7 @@ def real_shapes(model: torch.nn.Module, net: Network, batch: int = 2) -> dict[st
         for name, m in model.named_modules() if not list(m.children())]
     try:
         with torch.no_grad():
-            model.eval()(example_input(net.input_shape, batch))
+            model.eval()(*example_inputs(net, batch))
     finally:
         for h in hooks:
             h.remove()

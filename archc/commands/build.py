@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
 
 def shape_rows(net: Network, depth: int | None = None) -> list[tuple[str, str, str]]:
     """(name, op, output shape) rows down to `depth` levels of nesting."""
-    rows = [("input", "", fmt_shape(net.input_shape))]
+    rows = [(f"input:{k}", "input", fmt_shape(v)) for k, v in net.inputs.items()] or \
+        [("input", "", fmt_shape(net.input_shape))]
     for name, node in walk(net.root.items):
         level = name.count(".")
         if depth is not None and level >= depth:

@@ -7,12 +7,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import cache
 from ..errors import ArchcError, ArchcErrors, Span, UsageError, located_for_ci, render
 from ..plugin_config import add_plugin_option
-from .options import Once, parse_input, parse_sets
+from .options import INPUT_METAVAR, InputOption, parse_input, parse_sets
+
+if TYPE_CHECKING:
+    from ..graph import InputShape
 
 DESCRIPTION = ("Shape-check .arch specs statically: every network of every file, every error "
                "with its line and column. Exit 0 when all are ok, 1 on any spec error.")
@@ -22,8 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help=".arch files or bundled spec names")
     p.add_argument("--format", choices=("text", "github", "json"), default="text",
                    help="text (default), GitHub Actions annotations, or one JSON object")
-    p.add_argument("--input", metavar="CxHxW", action=Once,
-                   help="override every network's input shape")
+    p.add_argument("--input", metavar=INPUT_METAVAR, action=InputOption,
+                   help="override every network's input shape (NAME=SHAPE: named inputs')")
     p.add_argument("--set", action="append", metavar="K=V", help="set a network parameter")
     add_plugin_option(p)
     p.add_argument("--no-cache", action="store_true",
@@ -86,7 +89,7 @@ def _github(err: ArchcError) -> str:
 
 
 def check_files(files: list[str], fmt: str, overrides: dict[str, Any],
-                input_shape: tuple[int, ...] | None) -> int:
+                input_shape: InputShape | None) -> int:
     """`archc check`: every error of every file; exit 1 if any, 2 if a file could not be
     checked at all (no such file, a --set the network lacks). Every format reports both kinds,
     JSON in its one object."""

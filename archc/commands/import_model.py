@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from ..errors import ArchcError, UsageError
-from .options import Once, parse_input
+from .options import Once, parse_shape
 
 DESCRIPTION = ("Write an existing torch nn.Module (pkg.module:factory or path/to/file.py:factory) "
                "as a spec: one block per Python class, labels named as the module's "
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from ..torch_proof import prove
     from ..torch_trace import DEFAULT_INPUT, load_module
 
-    shape = parse_input(args.input) or DEFAULT_INPUT
+    shape = parse_shape(args.input) or DEFAULT_INPUT
     name = args.name or re.sub(r"\W", "_", args.target.rpartition(":")[2]) or "imported"
     if not re.fullmatch(r"[A-Za-z_]\w*", name):
         raise UsageError(f"--name '{name}' is not a name", hint="letters, digits and _")

@@ -11,12 +11,13 @@ from ..errors import UsageError
 # (re-exported: every command declares and reads its options from here)
 from ..overrides import parse_input as parse_input
 from ..overrides import parse_sets as parse_sets
+from ..overrides import parse_shape as parse_shape
 from ..overrides import parse_value as parse_value
 from ..plugin_config import add_plugin_option
 from ..sources import print_errors as print_errors
 
 if TYPE_CHECKING:
-    from ..graph import Network
+    from ..graph import InputShape, Network
     from ..trained import Weights
 
 
@@ -32,6 +33,26 @@ class Once(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+class InputOption(argparse.Action):
+    """--input SHAPE once, or --input NAME=SHAPE once per named input (repeated ones are
+    joined `image=3x64x64,mask=1x64x64`, what archc.overrides.parse_input reads)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        before = getattr(namespace, self.dest, self.default)
+        if before is not self.default:
+            if "=" not in before or "=" not in values:
+                parser.error(f"{option_string} given twice ({before}, then {values}); give one "
+                             "shape, or NAME=SHAPE for each named input")
+            values = f"{before},{values}"
+        setattr(namespace, self.dest, values)
+
+
+INPUT_METAVAR = "SHAPE|NAME=SHAPE"
+INPUT_HELP = ("override the spec's input shape (CxHxW); a network with named inputs: "
+              "NAME=SHAPE, once per input to change")
+
+
 def add_spec_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", metavar="FILE", help="a .arch file, a bundled spec or a zoo member "
                    "(any name `archc list` prints)")
@@ -42,8 +63,7 @@ def add_spec_options(p: Any, input: bool = True) -> None:
     declares them with (`train`, `eval` and `generate` without --input: a run fixes its input).
     --set is a list, empty when not given."""
     if input:
-        p.add_argument("--input", metavar="CxHxW", action=Once,
-                       help="override the spec's input shape")
+        p.add_argument("--input", metavar=INPUT_METAVAR, action=InputOption, help=INPUT_HELP)
     p.add_argument("--set", action="append", default=[], metavar="K=V",
                    help="set a network parameter (repeatable)")
     p.add_argument("--network", action=Once,
@@ -108,7 +128,7 @@ def load_with_weights(args: argparse.Namespace) -> tuple[Network, Weights | None
 
 
 def spec_with_weights(args: argparse.Namespace) -> tuple[
-        str, dict[str, Any], tuple[int, ...] | None, str | None, Weights | None]:
+        str, dict[str, Any], InputShape | None, str | None, Weights | None]:
     """(spec, sets, input shape, network, weights or None) that `load_with_weights` loads."""
     sets, shape = parse_sets(args.set), parse_input(args.input)
     spec, network = args.spec, args.network

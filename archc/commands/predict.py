@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import ArchcErrors, UsageError
+from ..errors import ArchcError, ArchcErrors, UsageError
 from .options import (
     add_spec_argument,
     add_spec_options,
@@ -46,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
 
     net, weights = load_with_weights(args)
     assert weights is not None  # (--weights is required)
+    if len(net.inputs) > 1:
+        raise ArchcError(f"predict reads one image per sample; {net.name} takes "
+                         f"{len(net.inputs)} inputs ({', '.join(net.inputs)})",
+                         hint="build it with archc.build and call it with each input")
     files = _files(args.images)
     prep = Preprocessing.from_run(weights.run) if weights.run else None
     if prep is None:

@@ -29,7 +29,7 @@ from .options import (
     fit_weights,
     load_from_args,
     load_with_weights,
-    parse_input,
+    parse_shape,
     positive,
 )
 
@@ -95,7 +95,7 @@ def _torch_summary(args: argparse.Namespace) -> Summary:
     from ..torch_summary import torch_summary
     from ..torch_trace import DEFAULT_INPUT, trace_target
 
-    shape = parse_input(args.input) or DEFAULT_INPUT
+    shape = parse_shape(args.input) or DEFAULT_INPUT
     return torch_summary(trace_target(args.spec, args.kwargs, shape), args.depth)
 
 
@@ -125,7 +125,9 @@ def print_summary(s: Summary, batch: int, dtype: str, notes: bool = False) -> No
     branches = any(r.branch for r in s.rows)
     columns = [c for c in ("layer", "op", "branch", "output", "params", "MACs", "outputs")
                if c != "branch" or branches]
-    console.print(table(f"{s.name}: {fmt_shape(s.input)} -> {fmt_shape(s.output)} "
+    ins = ", ".join(f"{k} {fmt_shape(v)}" for k, v in s.inputs.items()) or fmt_shape(s.input)
+    outs = ", ".join(f"{k} {fmt_shape(v)}" for k, v in s.outputs.items()) or fmt_shape(s.output)
+    console.print(table(f"{s.name}: {ins} -> {outs} "
                         "(per sample, batch axis omitted)", columns,
                         [_cells(r, branches) for r in s.rows],
                         right=("params", "MACs", "outputs"), title_left=True,

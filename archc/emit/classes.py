@@ -88,6 +88,7 @@ class Classes:
     # id() of a scope a tap crosses -> (taps it reads, values it returns): graph.flows
     flow: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
     outputs: tuple[str, ...] = ()  # the exported network's `output` names
+    inputs: tuple[str, ...] = ()  # the exported network's named inputs
 
     def add_network(self, root: Scope, base: bool) -> None:
         self.flow.update(flows(root))
@@ -229,7 +230,7 @@ class Classes:
         if (cls.imports or cls.exports) and cls.kind != "module":
             raise Mismatch("a class a tap crosses needs a forward of its own")
         if any(id(s) in self.base and s.kind == "network" for s in scopes.values()):
-            cls.outputs = self.outputs
+            cls.outputs, cls.inputs = self.outputs, self.inputs
         for k, scope in scopes.items():
             env = {**cand.env[k], **{n: v[k] for n, v in cand.new.items()}}
             self.of[id(scope)] = (cls, {p.name: env[p.name] for p in cls.params})

@@ -47,8 +47,13 @@ def _draw(net: Network, depth: int | None, rankdir: str) -> tuple[graphviz.Digra
                    "fontname": "Helvetica", "fontsize": "10", "height": "0.3"},
         edge_attr={"fontname": "Helvetica", "fontsize": "8", "fontcolor": "#555555",
                    "arrowsize": "0.6"})
-    g.node(INPUT, f"input\\n{fmt_shape(net.input_shape)}", shape="oval", fillcolor="white")
     drawer = _Drawer(depth)
+    for i, (name, shape) in enumerate((net.inputs or {"": net.input_shape}).items()):
+        node = INPUT if i == 0 else f"{INPUT}/{name}"  # one oval per input; `from` reads it
+        g.node(node, f"input{' ' + name if name else ''}\\n{fmt_shape(shape)}", shape="oval",
+               fillcolor="white")
+        if name:
+            drawer.taps[name] = (node, shape)
     tail = drawer.seq(g, net.root.items, "", 0, (INPUT, net.input_shape))
     if not net.outputs:  # else each `output NAME` drew its own
         g.node(OUTPUT, f"output\\n{fmt_shape(net.output_shape)}", shape="oval",
@@ -56,7 +61,7 @@ def _draw(net: Network, depth: int | None, rankdir: str) -> tuple[graphviz.Digra
         drawer.edge(tail, OUTPUT)
     for src, dst, attrs in drawer.edges:  # at top level, so no node is pulled into a cluster
         g.edge(src, dst, **attrs)
-    return g, len(drawer.home) + 2
+    return g, len(drawer.home) + len(net.inputs or [0]) + 1
 
 
 class _Drawer:

@@ -83,6 +83,7 @@ class ClassDef:
     imports: tuple[str, ...] = ()
     exports: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()  # the network's named inputs: forward(self, image, mask)
 
 
 @dataclass

@@ -106,8 +106,14 @@ def _namespace(prefix: str) -> str:
 
 def _build(net: Network) -> _Graph:
     g = _Graph()
-    tail = g.add(INPUT, "input", "", [], net.input_shape, {"shape": str(net.input_shape)})
-    tail = g.seq(net.root.items, "", tail)
+    first = ""
+    for name, shape in (net.inputs or {"": net.input_shape}).items():  # one node per input
+        node = g.add(f"{INPUT}/{name}" if first else INPUT, f"input {name}".strip(), "", [],
+                     shape, {"shape": str(shape)})
+        if name:
+            g.taps[name] = node
+        first = first or node
+    tail = g.seq(net.root.items, "", first)
     if not net.outputs:  # else each `output NAME` added its own
         g.add(OUTPUT, "output", "", [tail], net.output_shape, {"shape": str(net.output_shape)})
     return g

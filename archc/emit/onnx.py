@@ -78,11 +78,13 @@ def export_onnx(net: Network, path: str | Path,
                              f"{_few(result.unexpected_keys)}")
     from .torch import example_input
 
-    example = example_input(net.input_shape, 2)
+    # one example per input, named as the spec names them (ONNX's graph inputs)
+    shapes = dict(net.inputs) or {"input": net.input_shape}
+    examples = tuple(example_input(s, 2) for s in shapes.values())
     tmp = Path(f"{path}.tmp{os.getpid()}")
     try:
-        used = _export(model, example, tmp, exporter, progress,
-                       list(net.outputs) or ["output"])
+        used = _export(model, examples, tmp, exporter, progress,
+                       list(net.outputs) or ["output"], list(shapes))
         progress("checking with onnx.checker")
         if metadata:
             _add_metadata(tmp, metadata)
@@ -93,8 +95,8 @@ def export_onnx(net: Network, path: str | Path,
     return used
 
 
-def _export(model: Any, example: Any, path: Path, exporter: str, progress: Progress,
-            outputs: list[str]) -> str:
+def _export(model: Any, examples: tuple[Any, ...], path: Path, exporter: str,
+            progress: Progress, outputs: list[str], inputs: list[str]) -> str:
     """Run the chosen exporter (or, for 'auto', the first that succeeds) into `path`."""
     import torch
 
@@ -111,7 +113,7 @@ def _export(model: Any, example: Any, path: Path, exporter: str, progress: Progr
         try:
             with _captured(log), warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")
-                EXPORTERS[name](model, example, path, outputs)
+                EXPORTERS[name](model, examples, path, outputs, inputs)
             return name
         except Exception as exc:  # the exporter's own failure, with its log
             failures.append(f"{name}: {exc}\n{''.join(log)[-2000:]}")
@@ -150,27 +152,30 @@ def _captured(log: list[str]) -> Iterator[None]:
             log.append(sink.read().decode(errors="replace"))
 
 
-def _torchscript(model: Any, example: Any, path: Path, outputs: list[str]) -> None:
+def _torchscript(model: Any, examples: tuple[Any, ...], path: Path, outputs: list[str],
+                 inputs: list[str]) -> None:
     import torch
 
     # a dict of outputs is flattened in its order, the order of `outputs`
-    torch.onnx.export(model, (example,), str(path), dynamo=False, input_names=["input"],
+    torch.onnx.export(model, examples, str(path), dynamo=False, input_names=inputs,
                       output_names=outputs, opset_version=OPSET,
-                      dynamic_axes={name: {0: "batch"} for name in ["input", *outputs]})
+                      dynamic_axes={name: {0: "batch"} for name in [*inputs, *outputs]})
 
 
-def _dynamo(model: Any, example: Any, path: Path, outputs: list[str]) -> None:
+def _dynamo(model: Any, examples: tuple[Any, ...], path: Path, outputs: list[str],
+            inputs: list[str]) -> None:
     import torch
 
     batch = torch.export.Dim("batch", min=1)
-    program = torch.onnx.export(model, (example,), dynamo=True, input_names=["input"],
-                                output_names=outputs, dynamic_shapes=({0: batch},),
+    program = torch.onnx.export(model, examples, dynamo=True, input_names=inputs,
+                                output_names=outputs,
+                                dynamic_shapes=tuple({0: batch} for _ in inputs),
                                 external_data=False)
     assert program is not None
     program.save(str(path))
 
 
-EXPORTERS: dict[str, Callable[[Any, Any, Path, list[str]], None]] = {
+EXPORTERS: dict[str, Callable[[Any, tuple[Any, ...], Path, list[str], list[str]], None]] = {
     "torchscript": _torchscript, "dynamo": _dynamo}
 
 

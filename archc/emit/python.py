@@ -16,7 +16,7 @@ from typing import Any
 from .. import joins
 from ..driver import load_network
 from ..expand import expand_network
-from ..graph import Network, Scope, Shape
+from ..graph import InputShape, Network, Scope
 from ..ids import tied
 from ..ops import fmt_shape, same_value
 from ..program import Program
@@ -32,7 +32,7 @@ __all__ = ["ExportError", "export_python", "python_source"]
 
 
 def export_python(source: str | Path, overrides: Mapping[str, Any] | None = None,
-                  input_shape: Shape | None = None, network: str | None = None,
+                  input_shape: InputShape | None = None, network: str | None = None,
                   command: str = "") -> str:
     """The standalone PyTorch source of a spec's network (a zoo member's name: its family spec
     with its --set values, which the probes below must see too)."""
@@ -44,7 +44,7 @@ def export_python(source: str | Path, overrides: Mapping[str, Any] | None = None
 
 
 def python_source(net: Network, prog: Program, overrides: dict[str, Any],
-                  input_shape: Shape | None, command: str = "") -> str:
+                  input_shape: InputShape | None, command: str = "") -> str:
     defn = prog.networks[net.name]
     classes = _classes(prog, net, [])
     counts = {k: len(v) for k, v in classes.done.items()}
@@ -91,7 +91,7 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
 
 
 def _moved(prog: Program, defn: Any, net: Network, overrides: dict[str, Any],
-           input_shape: Shape | None, names: list[str],
+           input_shape: InputShape | None, names: list[str],
            scaled: bool = False) -> list[Network] | None:
     """The network expanded with the parameters `names` moved (archc/emit/params.py
     `perturbations`, the j-th by steps of its own; `scaled`: an integer doubled and tripled),
@@ -118,7 +118,7 @@ def _moved(prog: Program, defn: Any, net: Network, overrides: dict[str, Any],
 def _classes(prog: Program, net: Network, extra: list[Network],
              probed: list[Scope] | None = None) -> Classes:
     classes = Classes(prog.blocks, prog.networks[net.name], taken=set(SUPPORT),
-                      outputs=tuple(net.outputs))
+                      outputs=tuple(net.outputs), inputs=tuple(net.inputs))
     classes.add_network(net.root, base=True)
     for other in extra:
         classes.add_network(other.root, base=False)
@@ -185,9 +185,11 @@ def _header(net: Network, command: str, needs: list[str] | None = None) -> list[
     doc = _wrap(f'"""Network `{net.name}` of {spec}, written out as PyTorch source by archc.')
     if command:
         doc += ["", *_command_lines(command)]
+    takes = ", ".join(f"{k} N x {fmt_shape(v)}" for k, v in net.inputs.items()) or \
+        f"N x {fmt_shape(net.input_shape)}"
     returns = f"output: N x {fmt_shape(net.output_shape)}" if not net.outputs else \
         "outputs (a dict): " + ", ".join(f"{k} N x {fmt_shape(v)}" for k, v in net.outputs.items())
-    doc += ["", *_wrap(f"Parameters: {sets or 'none'}. Input: N x {fmt_shape(net.input_shape)};"
+    doc += ["", *_wrap(f"Parameters: {sets or 'none'}. Input: {takes};"
                        f" {returns}; "
                        f"{count(net.root).params:,} parameters."),
             *_wrap(("Needs only torch. " if not needs else
@@ -287,8 +289,11 @@ def _signature(cls: ClassDef) -> list[str]:
     reads after `x` and returns a tuple, `x` first; the network with outputs a dict."""
     ret = "dict[str, Tensor]" if cls.outputs else \
         f"tuple[{', '.join(['Tensor'] * (1 + len(cls.exports)))}]" if cls.exports else "Tensor"
-    args = ["self", "x: Tensor", *(f"{_var(k)}: Tensor" for k in cls.imports)]
-    return lines("def ", call("forward", *args), f" -> {ret}:", 1)
+    args = ["self", *(f"{k}: Tensor" for k in cls.inputs or ["x"]),
+            *(f"{_var(k)}: Tensor" for k in cls.imports)]
+    taps = [f"        {_var('tap:' + k)} = {k}" for k in cls.inputs]  # `from mask` reads it
+    first = [f"        x = {cls.inputs[0]}"] if cls.inputs else []
+    return [*lines("def ", call("forward", *args), f" -> {ret}:", 1), *taps, *first]
 
 
 def _return(cls: ClassDef) -> list[str]:

@@ -37,7 +37,8 @@ def build_module(net: Network) -> nn.Module:
     """The module for a checked network."""
     wired = bool(net.outputs) or any(isinstance(n, Wire) for _, n in walk(net.root.items))
     with paused_gc():
-        module = _scope_module(net.root, flows(net.root) if wired else {}, net.outputs)
+        module = _scope_module(net.root, flows(net.root) if wired else {}, net.outputs,
+                               tuple(net.inputs))
     for name, _, target in tied(net.root):  # one Parameter under both names (GPT-2's lm_head)
         module.get_submodule(name).weight = module.get_submodule(target).weight
     return module
@@ -50,6 +51,13 @@ def example_input(shape: Shape, batch: int = 1, dtype: torch.dtype | None = None
     if isinstance(shape, Ids):
         return torch.randint(shape.vocab, (batch, *shape), device=device)
     return torch.randn(batch, *shape, dtype=dtype, device=device)
+
+
+def example_inputs(net: Network, batch: int = 1, dtype: torch.dtype | None = None,
+                   device: str | torch.device | None = None) -> tuple[torch.Tensor, ...]:
+    """A random batch for each input of a network, in declaration order: `model(*xs)`."""
+    shapes = list(net.inputs.values()) or [net.input_shape]
+    return tuple(example_input(s, batch, dtype, device) for s in shapes)
 
 
 def _class_name(scope: Scope) -> str:
@@ -70,11 +78,14 @@ class _Values:
 
 
 def _scope_module(scope: Scope, flow: Flow | None = None,
-                  outputs: dict[str, Shape] | None = None) -> nn.Module:
+                  outputs: dict[str, Shape] | None = None,
+                  inputs: tuple[str, ...] = ()) -> nn.Module:
     """A scope's module. A scope a tap crosses takes the taps it reads as arguments after
-    `x` and returns `(x, *what it hands out)`; the network with outputs returns their dict."""
+    `x` and returns `(x, *what it hands out)`; the network with outputs returns their dict.
+    The network with named inputs takes them by name (forward(image, mask)), each a tap."""
     flow = flow or {}
-    wired = id(scope) in flow or bool(outputs) or (outputs is not None and bool(flow))
+    wired = id(scope) in flow or bool(outputs) or (outputs is not None and bool(flow)) \
+        or bool(inputs)
     if not wired and all(isinstance(n, Scope) or (isinstance(n, Layer)
                                                   and not REGISTRY[n.op].inline)
                          for n in scope.items):
@@ -82,8 +93,10 @@ def _scope_module(scope: Scope, flow: Flow | None = None,
     imports, exports = flow.get(id(scope), ((), ()))
     root = nn.Module()
     graph = fx.Graph()
-    x = graph.placeholder("x")
+    x = graph.placeholder(inputs[0] if inputs else "x")
     values = _Values(flow, {k: graph.placeholder(k.replace(":", "_")) for k in imports})
+    values.env.update({"tap:" + inputs[0]: x} if inputs else {})
+    values.env.update({f"tap:{name}": graph.placeholder(name) for name in inputs[1:]})
     out = _emit_seq(scope.items, x, graph, root, values)
     if outputs:
         graph.output({name: values.env[f"output:{name}"] for name in outputs})

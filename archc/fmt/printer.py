@@ -346,14 +346,15 @@ _SIMPLE: dict[type, Callable[..., str]] = {
     ast.Call: lambda p, n: p.x.call(n),
     ast.Labelled: lambda p, n: _label(n) + p.simple(n.unit),
     ast.Repeat: lambda p, n: f"{p.simple(n.unit)} * {p.x.count(n.count)}",
-    ast.Input: _shape_stmt("input"),
+    ast.Input: lambda p, n: f"input {n.name + ' ' if n.name else ''}{p.x.shape(n.shape)}",
     ast.Expect: _shape_stmt("expect"),
     ast.Assert: lambda p, n: f"assert {p.x.expr(n.test, OR)}" + (
         f', "{n.message}"' if n.message is not None else ""),
     ast.Use: lambda p, n: f'use "{n.path}"',
     ast.Requires: lambda p, n: f'requires "{n.plugin}"',
     ast.Setting: lambda p, n: f"{n.name} = {p.x.expr(n.value)}",
-    ast.Wire: lambda p, n: f"{n.kind} {_wire_name(n.name)}",
+    ast.Wire: lambda p, n: f"{n.kind} {_wire_name(n.name)}" + (
+        f" {p.x.shape(n.shape)}" if n.shape is not None else ""),
 }
 _PARTS: dict[type, Callable[..., list[Part]]] = {
     ast.Group: Printer._group_parts, ast.Recipe: Printer._recipe_parts,

@@ -43,6 +43,23 @@ def hints(a: Analysis) -> list[Hint]:
             hint = a.derived(st, partial(_hint, st, a))
             if hint is not None:
                 out.append(hint)
+    return sorted(out + _input_hints(a), key=lambda h: (h.line, h.col))
+
+
+def _input_hints(a: Analysis) -> list[Hint]:
+    """`input mask (1, size, size) → 1x64x64`: each named input's shape, as the network was
+    expanded (its expressions evaluated, --input applied)."""
+    out = []
+    for d in a.module.definitions if a.module is not None else ():
+        net = a.networks.get(d.name)
+        if d.kind != "network" or net is None:
+            continue
+        for st in d.body:
+            if isinstance(st, ast.Input) and st.name in net.inputs:
+                shape = fmt_shape(net.inputs[st.name])
+                out.append(Hint(st.span.end_line - 1, st.span.end_col - 1, "→ " + shape,
+                                f"input {st.name}: N x {shape}; forward takes it by position "
+                                f"or as {st.name}="))
     return out
 
 

@@ -102,6 +102,10 @@ def _from_spec(spec: str, params: dict[str, Any], network: str | None) -> ModelS
         shaped = net
         errors: list[ArchcError] = []  # every mismatch at once: input, then classes
         try:
+            if len(getattr(net, "inputs", ())) > 1:  # the data loaders give one image each
+                raise ShapeError(f"the network takes {len(net.inputs)} inputs ("
+                                 f"{', '.join(net.inputs)}); archc train trains one-input "
+                                 "networks", where, "train a network with one `input`")
             if have != shape:
                 try:
                     _check_input(have, shape, resized, where)
