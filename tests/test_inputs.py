@@ -19,17 +19,13 @@ from torch import nn
 import archc
 from archc.cli import main
 from tests.test_summary import check_against_torch
+from tests.util import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE = ROOT / "tests" / "cases" / "inputs.arch"
 INPUTS = {"image": (3, 12, 12), "mask": (1, 12, 12)}
 OUTPUTS = {"out": (3, 6, 6), "aux": (3, 12, 12)}
 
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _seq(**layers: nn.Module) -> nn.Sequential:

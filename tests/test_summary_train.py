@@ -15,12 +15,7 @@ import archc
 from archc.cli import main
 from archc.memory_train import saved_bytes
 from tests.test_memory_train import autograd_saved
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.util import run_cli
 
 
 def test_resnet50_batch_8(capsys) -> None:

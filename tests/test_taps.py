@@ -14,17 +14,12 @@ from pathlib import Path
 import torch
 
 import archc
-from archc.cli import main
+from tests.util import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE = ROOT / "tests" / "cases" / "taps.arch"
 OUTPUTS = {"out": (5, 20, 24), "aux": (5, 20, 24)}
 
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_python_api_outputs_and_rows() -> None:
@@ -132,3 +127,11 @@ def test_train_refuses_a_network_with_outputs(tmp_path: Path, capsys) -> None:
                            "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "c"))
     assert code == 1 and "Traceback" not in err
     assert "the network returns the outputs logits, extra (a dict)" in err, err
+
+
+def test_an_output_then_a_numbered_label_is_two_statements() -> None:
+    """A declared shape is `21x520x520` or `(...)`, never a bare number: `output out` then
+    `1: conv(...)` (an FPN's numbered layers) must not read `1` as out's shape."""
+    net = archc.loads("network n {\n  input 3x8x8\n  conv(4, k=1)\n  output out\n"
+                     "  1: conv(4, k=1) gap flatten\n  output f (4)\n}\n")
+    assert net.outputs == {"out": (4, 8, 8), "f": (4,)}
