@@ -47,7 +47,7 @@ class Compiled:
     def network(self) -> graph.Network:
         """The chosen network; ArchcErrors with every diagnostic if the file has any."""
         try:
-            if any(e.kind == "error" for e in self.errors):  # a warning alone builds
+            if any(e.severity == "error" for e in self.errors):  # a warning alone builds
                 raise ArchcErrors(self.errors)
             defn = pick_network(self.program, self.chosen)
         except ArchcError as exc:

@@ -55,7 +55,7 @@ class ArchcError(Exception):
     location to the user's own line for display.
     """
 
-    kind = "error"
+    severity = "error"
     # The texts that were parsed (an archc.sources.SourceStore); loading attaches it, so every
     # command renders the source line from what it read.
     sources: Mapping[str, str] | None = None
@@ -112,7 +112,7 @@ class ArchcWarning(ArchcError):
     """Something legal that is probably a mistake (a tap never read): reported with its code,
     but the network builds and `archc check` exits 0 for it alone."""
 
-    kind = "warning"
+    severity = "warning"
 
 
 class UsageError(ArchcError):
@@ -166,7 +166,7 @@ def render(error: ArchcError, sources: Mapping[str, str] | None = None) -> str:
     error = located_for_user(error)
     span, sources = error.span, sources if sources is not None else {}
     code = f"[{error.code}]" if error.code else ""
-    head = f"{error.kind}{code}: {error.message}"
+    head = f"{error.severity}{code}: {error.message}"
     lines = [f"{span}: {head}" if span else head]
     if span is not None:
         same = [lb for lb in error.labels if _same_line(lb.span, span)]

@@ -46,21 +46,21 @@ _BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
 def pydantic_message(op: str, err: Mapping[str, Any]) -> tuple[str, str]:
     """archc's wording of one pydantic validation error, and its diagnostic code."""
     field = err["loc"][0] if err["loc"] else "?"
-    kind, value = err["type"], err.get("input")
-    if kind == "missing":
+    error_type, value = err["type"], err.get("input")
+    if error_type == "missing":
         return f"{op}: missing argument '{field}'", codes.MISSING_ARGUMENT
-    if kind.startswith("archc_"):  # a custom check (ops.Pair) worded as archc words it
+    if error_type.startswith("archc_"):  # a custom check (ops.Pair) worded as archc words it
         bound = err["msg"].startswith(("must be >=", "must be <="))
         return (f"{op}: argument '{field}' {err['msg']}",
                 codes.ARGUMENT_RANGE if bound else codes.ARGUMENT_TYPE)
-    if kind in _PYDANTIC_WORDS:
-        return (f"{op}: argument '{field}' must be {_PYDANTIC_WORDS[kind]}, "
+    if error_type in _PYDANTIC_WORDS:
+        return (f"{op}: argument '{field}' must be {_PYDANTIC_WORDS[error_type]}, "
                 f"got {type_name(value)} {show(value)}", codes.ARGUMENT_TYPE)
-    if kind == "finite_number":  # 1e400 is inf; Args forbids NaN and inf
+    if error_type == "finite_number":  # 1e400 is inf; Args forbids NaN and inf
         return (f"{op}: argument '{field}' must be a finite number, got {show(value)}",
                 codes.NOT_FINITE)
-    if kind in _BOUNDS:
-        sym, key = _BOUNDS[kind]
+    if error_type in _BOUNDS:
+        sym, key = _BOUNDS[error_type]
         return (f"{op}: argument '{field}' must be {sym} {err['ctx'][key]}, got {show(value)}",
                 codes.ARGUMENT_RANGE)
     return (f"{op}: argument '{field}': {err['msg'][0].lower()}{err['msg'][1:]}",

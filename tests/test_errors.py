@@ -29,7 +29,7 @@ def shown(errors) -> list[Expected]:
     for err in map(located_for_user, errors):
         assert err.span is not None and err.code is not None, err
         out.append(Expected(err.span.path, err.span.line, err.span.col,
-                            f"{err.kind}[{err.code}]: {err.message}"))
+                            f"{err.severity}[{err.code}]: {err.message}"))
     return sorted(out)
 
 

@@ -54,7 +54,8 @@ def _edit(text: str, rng: random.Random) -> str:
 def _key(a: Analysis) -> Any:
     """Everything the features read: each diagnostic with its notes and labels, each network
     whole (nodes, shapes, arguments, spans), the hints."""
-    errors = [(e.span, e.code, e.message, e.hint, e.kind, [(x.span, x.message) for x in e.notes],
+    errors = [(e.span, e.code, e.message, e.hint, e.severity,
+               [(x.span, x.message) for x in e.notes],
                [(x.span, x.message) for x in e.labels], net) for e, net in a.errors]
     return errors, a.networks, hints(a), a.module
 

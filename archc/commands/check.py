@@ -85,7 +85,7 @@ def _github(err: ArchcError) -> str:
     props.append(prop(f"title=archc {err.code}" if err.code else "title=archc"))
     msg = err.message + (f" (hint: {err.hint})" if err.hint else "")
     msg += "".join(f"\n{n.span}: {n.message}" for n in err.notes)
-    return f"::{err.kind} {','.join(props)}::{esc(msg)}"  # ::error, or ::warning (A0215)
+    return f"::{err.severity} {','.join(props)}::{esc(msg)}"  # ::error, or ::warning (A0215)
 
 
 def check_files(files: list[str], fmt: str, overrides: dict[str, Any],
@@ -117,9 +117,9 @@ def check_files(files: list[str], fmt: str, overrides: dict[str, Any],
             prog, errors, usage = None, [exc], True
         except ArchcError as exc:
             prog, errors = None, [exc]
-        all_errors.extend(e for e in errors if e.kind == "error")  # warnings: exit 0
+        all_errors.extend(e for e in errors if e.severity == "error")  # warnings: exit 0
         diagnostics.extend(_diagnostic(e, name) for e in errors)
-        checked.append({"file": name, "ok": not any(e.kind == "error" for e in errors),
+        checked.append({"file": name, "ok": not any(e.severity == "error" for e in errors),
                         "networks": sorted(prog.networks) if prog else []})
         if fmt == "text":
             for err in errors:

@@ -271,9 +271,9 @@ EMITTERS: dict[str, Callable[..., bytes]] = {
     "html": emit_html}
 
 
-def draw(net: Network, kind: str, depth: int | None = None, rankdir: str = "TB") -> bytes:
+def draw(net: Network, fmt: str, depth: int | None = None, rankdir: str = "TB") -> bytes:
     """The diagram as bytes in one of EMITTERS' formats."""
-    return EMITTERS[kind](net, depth, rankdir)
+    return EMITTERS[fmt](net, depth, rankdir)
 
 
 def _pipe(source: str, fmt: str) -> bytes:

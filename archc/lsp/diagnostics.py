@@ -47,7 +47,7 @@ def _diagnostic(err: ArchcError, network: str | None, a: Analysis,
         message = f"in {shown}:{span.line}:{span.col}: {message}"
         related.insert(0, types.DiagnosticRelatedInformation(loc.location(span), err.message))
     code = getattr(err, "code", None)
-    return types.Diagnostic(rng, message, severity=_SEVERITY.get(err.kind,
+    return types.Diagnostic(rng, message, severity=_SEVERITY.get(err.severity,
                                                                  types.DiagnosticSeverity.Error),
                             code=code, source=SOURCE, related_information=related or None)
 

@@ -155,7 +155,7 @@ async def references(ls: ArchcServer, params: T.ReferenceParams) -> list[T.Locat
         return []
     a, line, col, text = at
     target = navigate.target_at(a, line, col)
-    if target is None or target.kind != "block":
+    if target is None or target.refers_to != "block":
         return []
     path, loc = ls.state(uri).path, ls.locator()
     spans = navigate.references(a, target.name, params.context.include_declaration)

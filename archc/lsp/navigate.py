@@ -35,7 +35,7 @@ class RenameError(Exception):
 class Target:
     """What is under the cursor."""
 
-    kind: str  # 'block' | 'op' | 'label' | 'use'
+    refers_to: str  # 'block' | 'network' | 'op' | 'label' | 'use'
     name: str
     span: Span  # of the name itself
 
@@ -51,8 +51,8 @@ def target_at(a: Analysis, line: int, col: int) -> Target | None:
             return Target("block" if d.kind == "block" else "network", d.name, d.span)
         for st in ast.statements(d.body):
             if isinstance(st, ast.Call) and contains(ast.name_span(st), line, col):
-                kind = "op" if st.name in REGISTRY else "block"
-                return Target(kind, st.name, ast.name_span(st))
+                refers_to = "op" if st.name in REGISTRY else "block"
+                return Target(refers_to, st.name, ast.name_span(st))
             if isinstance(st, ast.Labelled) and contains(ast.label_span(st), line, col):
                 return Target("label", st.label, ast.label_span(st))
     return None
@@ -62,9 +62,9 @@ def definition(a: Analysis, line: int, col: int) -> Span | None:
     t = target_at(a, line, col)
     if t is None:
         return None
-    if t.kind == "block" and t.name in a.program.blocks:
+    if t.refers_to == "block" and t.name in a.program.blocks:
         return a.program.blocks[t.name].span
-    if t.kind == "use":
+    if t.refers_to == "use":
         try:
             target = (Path(a.path).resolve().parent / t.name).resolve()
         except (OSError, RuntimeError, ValueError):
@@ -94,9 +94,9 @@ def references(a: Analysis, name: str, declaration: bool = True) -> list[Span]:
 
 def rename_target(a: Analysis, line: int, col: int) -> Target:
     t = target_at(a, line, col)
-    if t is None or t.kind not in ("block", "label"):
+    if t is None or t.refers_to not in ("block", "label"):
         raise RenameError("only a block or a label can be renamed")
-    if t.kind == "block":
+    if t.refers_to == "block":
         defn = a.program.blocks.get(t.name)
         if defn is None:
             raise RenameError(f"unknown block '{t.name}'")
@@ -108,7 +108,7 @@ def rename_target(a: Analysis, line: int, col: int) -> Target:
 def rename(a: Analysis, line: int, col: int, new: str) -> dict[str, list[tuple[Span, str]]]:
     """The spans to replace and their new text, by file path."""
     t = rename_target(a, line, col)
-    if t.kind == "label":
+    if t.refers_to == "label":
         if not new or '"' in new or "\n" in new:
             raise RenameError(f"'{new}' is not a label (a name, an integer or quoted text)")
         return {t.span.path: [(t.span, new if _LABEL.match(new)
