@@ -196,11 +196,13 @@ class Recipe:
 class Wire:
     """`tap low`, `from low`, `output out`: the dataflow beyond a sequence. `tap` names the
     current value, `from` makes a named tap the current value again (a sequence or a join
-    branch starts from it), `output` makes the current value one of the network's outputs."""
+    branch starts from it), `output` makes the current value one of the network's outputs;
+    `output aux training` one that only train mode computes (archc/training_only.py)."""
 
     kind: str  # 'tap' | 'from' | 'output'
     name: str
     span: Span
+    training: bool = False  # `training` written after the name
 
 
 Stmt = (Call | Group | Branches | Cond | Loop | Repeat | Labelled | Input | Expect | Recipe

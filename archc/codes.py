@@ -49,6 +49,14 @@ UNKNOWN_TAP = _code("A0212", "unknown-tap", "`from NAME` where no `tap NAME` com
 TAP_TWICE = _code("A0213", "tap-twice", "a tap or output name given twice in one network")
 TAP_IN_REPEAT = _code("A0214", "tap-in-repeat", "a `tap` or `output` inside a repetition")
 UNUSED_TAP = _code("A0215", "unused-tap", "a tap no `from` reads (a warning)")
+TRAINING_NOT_OUTPUT = _code("A0231", "training-not-output", "`training` after a `tap` or "
+                            "`from`: only an output can be training-only")
+TRAINING_HEAD = _code("A0232", "training-head", "a training-only output whose head does not "
+                      "start with `from` at the network's top level")
+TRAINING_VALUE_USED = _code("A0233", "training-value-used", "a statement that goes on from a "
+                            "training-only output's value")
+NO_EVAL_OUTPUT = _code("A0234", "no-eval-output", "every output training-only: eval mode would "
+                       "return nothing")
 
 # -- A03: arguments and values
 TOO_MANY_ARGUMENTS = _code("A0301", "too-many-arguments", "more positional arguments than "

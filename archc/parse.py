@@ -251,8 +251,9 @@ class _ToAst(Transformer):
                          self._s([keyword, test]))
 
     def wire(self, children: Children) -> ast.Wire:
-        keyword, name = children
-        return ast.Wire(str(keyword), str(name), self._s(children))
+        keyword, name, training = children
+        return ast.Wire(str(keyword), str(name), self._s([keyword, name, training]),
+                        training is not None)
 
     def recipe(self, children: Children) -> ast.Recipe:
         return ast.Recipe(tuple(children[1:]), self._s(children[:1]))

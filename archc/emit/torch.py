@@ -33,11 +33,47 @@ class ArchcModule(fx.GraphModule):
         return nn.Module.__repr__(self)
 
 
+class TrainingHeads(ArchcModule):
+    """The network with training-only outputs (`output aux training`, archc/training_only.py):
+    in train mode its forward runs the whole graph (`.code`); in eval mode the same graph
+    without those outputs and the heads only they read, as torchvision's GoogLeNet skips
+    `self.aux1` unless `self.training`. Rebuilt on every recompile, so copies keep it."""
+
+    training_outputs: tuple[str, ...] = ()
+
+    def recompile(self):  # type: ignore[no-untyped-def]  (fx's own signature)
+        code = super().recompile()
+        cls = type(self)
+        train_forward, eval_forward = cls.forward, _eval_forward(self.graph, cls.training_outputs)
+
+        def forward(self: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+            return train_forward(self, x) if self.training else eval_forward(self, x)
+
+        cls.forward = forward  # type: ignore[method-assign]
+        return code
+
+
+def _eval_forward(graph: fx.Graph, training: tuple[str, ...]) -> Callable[..., object]:
+    """The forward of `graph` without the training-only outputs and what only they read."""
+    copy = fx.Graph()
+    result = copy.graph_copy(graph, {})
+    assert isinstance(result, dict)
+    copy.output({k: v for k, v in result.items() if k not in training})
+    for node in reversed(list(copy.nodes)):  # every node archc emits is pure
+        if node.op not in ("placeholder", "output") and not node.users:
+            copy.erase_node(node)
+    code = copy.python_code(root_module="self")
+    namespace = dict(code.globals)
+    exec(compile(code.src, "<archc eval forward>", "exec"), namespace)  # fx's own codegen
+    return namespace["forward"]
+
+
 def build_module(net: Network) -> nn.Module:
     """The module for a checked network."""
     wired = bool(net.outputs) or any(isinstance(n, Wire) for _, n in walk(net.root.items))
     with paused_gc():
-        module = _scope_module(net.root, flows(net.root) if wired else {}, net.outputs)
+        module = _scope_module(net.root, flows(net.root) if wired else {}, net.outputs,
+                               net.training_outputs)
     for name, _, target in tied(net.root):  # one Parameter under both names (GPT-2's lm_head)
         module.get_submodule(name).weight = module.get_submodule(target).weight
     return module
@@ -70,7 +106,8 @@ class _Values:
 
 
 def _scope_module(scope: Scope, flow: Flow | None = None,
-                  outputs: dict[str, Shape] | None = None) -> nn.Module:
+                  outputs: dict[str, Shape] | None = None,
+                  training: tuple[str, ...] = ()) -> nn.Module:
     """A scope's module. A scope a tap crosses takes the taps it reads as arguments after
     `x` and returns `(x, *what it hands out)`; the network with outputs returns their dict."""
     flow = flow or {}
@@ -91,7 +128,8 @@ def _scope_module(scope: Scope, flow: Flow | None = None,
         graph.output((out, *(values.env[k] for k in exports)))
     else:
         graph.output(out)
-    cls = type(_class_name(scope), (ArchcModule,), {})
+    cls = type(_class_name(scope), (TrainingHeads,), {"training_outputs": training}) \
+        if training else type(_class_name(scope), (ArchcModule,), {})
     # A GraphModule compiles its graph on construction, and then recompiles every GraphModule
     # among its children, recursively: built bottom-up, each scope would be recompiled once per
     # ancestor (quadratic in nesting depth). The children are compiled already, so they join

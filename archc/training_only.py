@@ -1,0 +1,90 @@
+"""Stage 2, the resolved graph's training-only outputs (`output aux training`): which nodes
+only train mode computes, and the rules that keep eval mode's graph whole.
+
+A training-only output ends a *head*: a run of the network's top-level sequence that starts at
+a `from` and ends at the output, as torchvision's GoogLeNet and Inception-v3 compute their
+auxiliary classifiers (`if self.aux1 is not None and self.training: aux1 = self.aux1(x)`).
+Eval mode skips the run; nothing after it may read its value, so the next statement is a
+`from` or the end of the network.
+"""
+
+from __future__ import annotations
+
+from . import codes
+from .errors import ArchcError
+from .graph import Node, Scope, Wire, walk
+
+
+def _is_training_output(node: Node) -> bool:
+    return isinstance(node, Wire) and node.op == "output" and node.training
+
+
+def heads(items: tuple[Node, ...]) -> list[tuple[int, int]]:
+    """The training-only heads of a top-level sequence: (index of the `from`, index of the
+    output) each, for the heads that are well formed (check_training reports the others)."""
+    found = []
+    for j, node in enumerate(items):
+        if _is_training_output(node):
+            i = _head_start(items, j)
+            if i is not None:
+                found.append((i, j))
+    return found
+
+
+def training_nodes(items: tuple[Node, ...]) -> frozenset[int]:
+    """The ids of the top-level nodes (and everything inside them) only train mode runs."""
+    ids: set[int] = set()
+    for i, j in heads(items):
+        for node in items[i:j + 1]:
+            ids.add(id(node))
+            ids.update(id(n) for _, n in walk((node,)))
+    return frozenset(ids)
+
+
+def _head_start(items: tuple[Node, ...], j: int) -> int | None:
+    """The index of the `from` that starts the head ending at j: the nearest wire before it,
+    if that is a `from`, and no tap or output inside the run."""
+    for i in range(j - 1, -1, -1):
+        node = items[i]
+        if isinstance(node, Wire):
+            inner = [n for n in items[i + 1:j] for _, n in walk((n,)) if isinstance(n, Wire)]
+            return i if node.op == "from" and not inner else None
+    return None
+
+
+def check_training(root: Scope) -> list[ArchcError]:
+    """The located errors of a network's training-only outputs (none without them)."""
+    errors: list[ArchcError] = []
+    top = {id(n) for n in root.items}
+    outputs = [n for _, n in walk(root.items) if isinstance(n, Wire) and n.op == "output"]
+    for node in outputs:
+        if node.training and id(node) not in top:
+            errors.append(ArchcError(
+                f"output {node.key} training: only the network's own sequence can hold a "
+                "training-only output, not a block, group or join", node.span,
+                "write the head at the network's top level: `from NAME  head  output "
+                f"{node.key} training`", code=codes.TRAINING_HEAD))
+    items = root.items
+    for j, node in enumerate(items):
+        if not _is_training_output(node):
+            continue
+        assert isinstance(node, Wire)
+        if _head_start(items, j) is None:
+            errors.append(ArchcError(
+                f"output {node.key} training: its head must start with `from` and hold no "
+                "tap or output, so that eval mode can skip it", node.span,
+                "tap the value the head reads where it is made, and start the head with "
+                "`from NAME`", code=codes.TRAINING_HEAD))
+        after = items[j + 1] if j + 1 < len(items) else None
+        if after is not None and not (isinstance(after, Wire) and after.op == "from"):
+            errors.append(ArchcError(
+                f"this goes on from training-only output '{node.key}', which eval mode does "
+                "not compute", after.span,
+                "start what follows with `from NAME`, or move the head to the end",
+                code=codes.TRAINING_VALUE_USED))
+    if outputs and all(n.training for n in outputs):
+        errors.append(ArchcError(
+            "every output of the network is training-only: eval mode would return nothing",
+            outputs[0].span, "add the network's main output: `output out`",
+            code=codes.NO_EVAL_OUTPUT))
+    return errors
