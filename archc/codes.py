@@ -52,7 +52,7 @@ UNUSED_TAP = _code("A0215", "unused-tap", "a tap no `from` reads (a warning)")
 TRAINING_NOT_OUTPUT = _code("A0231", "training-not-output", "`training` after a `tap` or "
                             "`from`: only an output can be training-only")
 TRAINING_HEAD = _code("A0232", "training-head", "a training-only output whose head does not "
-                      "start with `from` at the network's top level")
+                      "start at a `tap` or `from` of the network's own sequence")
 TRAINING_VALUE_USED = _code("A0233", "training-value-used", "a statement that goes on from a "
                             "training-only output's value")
 NO_EVAL_OUTPUT = _code("A0234", "no-eval-output", "every output training-only: eval mode would "

@@ -1,8 +1,8 @@
 """Stage 2, the resolved graph's training-only outputs (`output aux training`): which nodes
 only train mode computes, and the rules that keep eval mode's graph whole.
 
-A training-only output ends a *head*: a run of the network's top-level sequence that starts at
-a `from` and ends at the output, as torchvision's GoogLeNet and Inception-v3 compute their
+A training-only output ends a *head*: a run of the network's top-level sequence that starts
+after a `tap` or at a `from` and ends at the output, as torchvision's GoogLeNet and Inception-v3 compute their
 auxiliary classifiers (`if self.aux1 is not None and self.training: aux1 = self.aux1(x)`).
 Eval mode skips the run; nothing after it may read its value, so the next statement is a
 `from` or the end of the network.
@@ -20,8 +20,9 @@ def _is_training_output(node: Node) -> bool:
 
 
 def heads(items: tuple[Node, ...]) -> list[tuple[int, int]]:
-    """The training-only heads of a top-level sequence: (index of the `from`, index of the
-    output) each, for the heads that are well formed (check_training reports the others)."""
+    """The training-only heads of a top-level sequence: (index of the `tap` or `from` it
+    starts from, index of the output) each, for the heads that are well formed (check_training
+    reports the others). Eval mode skips the nodes after the first index up to the second."""
     found = []
     for j, node in enumerate(items):
         if _is_training_output(node):
@@ -35,20 +36,20 @@ def training_nodes(items: tuple[Node, ...]) -> frozenset[int]:
     """The ids of the top-level nodes (and everything inside them) only train mode runs."""
     ids: set[int] = set()
     for i, j in heads(items):
-        for node in items[i:j + 1]:
+        for node in items[i + 1:j + 1]:
             ids.add(id(node))
             ids.update(id(n) for _, n in walk((node,)))
     return frozenset(ids)
 
 
 def _head_start(items: tuple[Node, ...], j: int) -> int | None:
-    """The index of the `from` that starts the head ending at j: the nearest wire before it,
-    if that is a `from`, and no tap or output inside the run."""
+    """The index of the `tap` or `from` that starts the head ending at j: the nearest wire
+    before it, if it is one of those, and no tap or output inside the run."""
     for i in range(j - 1, -1, -1):
         node = items[i]
         if isinstance(node, Wire):
             inner = [n for n in items[i + 1:j] for _, n in walk((n,)) if isinstance(n, Wire)]
-            return i if node.op == "from" and not inner else None
+            return i if node.op in ("tap", "from") and not inner else None
     return None
 
 
@@ -62,8 +63,8 @@ def check_training(root: Scope) -> list[ArchcError]:
             errors.append(ArchcError(
                 f"output {node.key} training: only the network's own sequence can hold a "
                 "training-only output, not a block, group or join", node.span,
-                "write the head at the network's top level: `from NAME  head  output "
-                f"{node.key} training`", code=codes.TRAINING_HEAD))
+                "write the head at the network's top level: `tap NAME  head  output "
+                f"{node.key} training  from NAME`", code=codes.TRAINING_HEAD))
     items = root.items
     for j, node in enumerate(items):
         if not _is_training_output(node):
@@ -71,16 +72,16 @@ def check_training(root: Scope) -> list[ArchcError]:
         assert isinstance(node, Wire)
         if _head_start(items, j) is None:
             errors.append(ArchcError(
-                f"output {node.key} training: its head must start with `from` and hold no "
-                "tap or output, so that eval mode can skip it", node.span,
-                "tap the value the head reads where it is made, and start the head with "
-                "`from NAME`", code=codes.TRAINING_HEAD))
+                f"output {node.key} training: its head must start right after a `tap` or at "
+                "a `from` and hold no other tap or output, so that eval mode can skip it",
+                node.span, "write `tap NAME  head  output "
+                f"{node.key} training  from NAME`", code=codes.TRAINING_HEAD))
         after = items[j + 1] if j + 1 < len(items) else None
         if after is not None and not (isinstance(after, Wire) and after.op == "from"):
             errors.append(ArchcError(
                 f"this goes on from training-only output '{node.key}', which eval mode does "
                 "not compute", after.span,
-                "start what follows with `from NAME`, or move the head to the end",
+                "go on from the value before the head: `from NAME`",
                 code=codes.TRAINING_VALUE_USED))
     if outputs and all(n.training for n in outputs):
         errors.append(ArchcError(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from .. import outputs
 from ..errors import ArchcErrors
 from ..graph import Join, Layer, Network, Wire, walk
+from ..training_only import training_nodes
 from ..limits import MAX_MEMORY
 from ..memory import fmt_bytes, parse_size
 from ..ops import fmt_shape
@@ -50,11 +51,15 @@ def run(args: argparse.Namespace) -> int:
 def shape_rows(net: Network, depth: int | None = None) -> list[tuple[str, str, str]]:
     """(name, op, output shape) rows down to `depth` levels of nesting."""
     rows = [("input", "", fmt_shape(net.input_shape))]
+    heads = training_nodes(net.root.items)  # (train mode only: archc/training_only.py)
     for name, node in walk(net.root.items):
         level = name.count(".")
         if depth is not None and level >= depth:
             continue
         kind = node.op if isinstance(node, (Layer, Join, Wire)) else node.title
+        kind += " training" if isinstance(node, Wire) and node.training else ""
+        if id(node) in heads and not isinstance(node, Wire):
+            kind += " (training only)"
         rows.append((name, kind, fmt_shape(node.out_shape)))
     return rows
 
