@@ -87,6 +87,7 @@ class Classes:
     # id() of a scope a tap crosses -> (taps it reads, values it returns): graph.flows
     flow: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
     outputs: tuple[str, ...] = ()  # the exported network's `output` names
+    training: tuple[str, ...] = ()  # those only train mode computes (`output aux training`)
 
     def add_network(self, root: Scope, base: bool) -> None:
         self.flow.update(flows(root))
@@ -146,7 +147,8 @@ class Classes:
             return PJoin(node.name, node.op, tuple(self.pieces(b, owner, path)
                                                    for b in node.branches), node.out_shape)
         if isinstance(node, Wire):
-            return PWire(f"@{node.op}:{node.key}", node.op, node.key, node.out_shape)
+            return PWire(f"@{node.op}:{node.key}", node.op, node.key, node.out_shape,
+                         node.training)
         key = self.key(node, owner, path)
         if key is None:
             return PSeq(node.name, None, self.pieces(node.items, owner, f"{path}{node.name}."),
@@ -228,7 +230,7 @@ class Classes:
         if (cls.imports or cls.exports) and cls.kind != "module":
             raise Mismatch("a class a tap crosses needs a forward of its own")
         if any(id(s) in self.base and s.kind == "network" for s in scopes.values()):
-            cls.outputs = self.outputs
+            cls.outputs, cls.training = self.outputs, self.training
         for k, scope in scopes.items():
             env = {**cand.env[k], **{n: v[k] for n, v in cand.new.items()}}
             self.of[id(scope)] = (cls, {p.name: env[p.name] for p in cls.params})

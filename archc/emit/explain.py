@@ -83,6 +83,7 @@ class ClassDef:
     imports: tuple[str, ...] = ()
     exports: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
+    training: tuple[str, ...] = ()  # the outputs only train mode computes (`output aux training`)
 
 
 @dataclass

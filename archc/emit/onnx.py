@@ -81,8 +81,9 @@ def export_onnx(net: Network, path: str | Path,
     example = example_input(net.input_shape, 2)
     tmp = Path(f"{path}.tmp{os.getpid()}")
     try:
-        used = _export(model, example, tmp, exporter, progress,
-                       list(net.outputs) or ["output"])
+        # eval mode's outputs: not the training-only ones (`output aux training`)
+        names = [k for k in net.outputs if k not in net.training_outputs]
+        used = _export(model, example, tmp, exporter, progress, names or ["output"])
         progress("checking with onnx.checker")
         if metadata:
             _add_metadata(tmp, metadata)

@@ -33,28 +33,51 @@ class ArchcModule(fx.GraphModule):
         return nn.Module.__repr__(self)
 
 
-class TrainingHeads(ArchcModule):
+class TrainingHeads(nn.Module):
     """The network with training-only outputs (`output aux training`, archc/training_only.py):
-    in train mode its forward runs the whole graph (`.code`); in eval mode the same graph
-    without those outputs and the heads only they read, as torchvision's GoogLeNet skips
-    `self.aux1` unless `self.training`. Rebuilt on every recompile, so copies keep it."""
+    in train mode its forward runs the whole graph, in eval mode the graph without those
+    outputs and the heads only they read, as torchvision's GoogLeNet skips `self.aux1` unless
+    `self.training`. A plain module with a Python branch, not a GraphModule, so that
+    torch.export and torch.compile trace the mode's own forward, not the whole graph."""
 
-    training_outputs: tuple[str, ...] = ()
+    train_code: str = ""
+    eval_code: str = ""
 
-    def recompile(self):  # type: ignore[no-untyped-def]  (fx's own signature)
-        code = super().recompile()
-        cls = type(self)
-        train_forward, eval_forward = cls.forward, _eval_forward(self.graph, cls.training_outputs)
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.train_forward(x) if self.training else self.eval_forward(x)
 
-        def forward(self: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
-            return train_forward(self, x) if self.training else eval_forward(self, x)
+    def train_forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError  # (each network's class holds its generated one)
 
-        cls.forward = forward  # type: ignore[method-assign]
-        return code
+    eval_forward = train_forward
+
+    @property
+    def code(self) -> str:
+        return f"# train mode\n{self.train_code.strip()}\n\n# eval mode\n{self.eval_code.strip()}"
+
+    def __str__(self) -> str:
+        return nn.Module.__repr__(self)
 
 
-def _eval_forward(graph: fx.Graph, training: tuple[str, ...]) -> Callable[..., object]:
-    """The forward of `graph` without the training-only outputs and what only they read."""
+def _training_heads(module: fx.GraphModule, training: tuple[str, ...]) -> TrainingHeads:
+    """The module's children, parameters and buffers, in order, under a TrainingHeads."""
+    train, train_src = _compiled(module.graph)
+    evaluate, eval_src = _compiled(_eval_graph(module.graph, training))
+    cls = type(type(module).__name__, (TrainingHeads,), {
+        "train_forward": train, "eval_forward": evaluate, "train_code": train_src,
+        "eval_code": eval_src})
+    heads = cls()
+    for name, p in module._parameters.items():
+        heads.register_parameter(name, p)
+    for name, b in module._buffers.items():
+        heads.register_buffer(name, b, persistent=name not in module._non_persistent_buffers_set)
+    for name, m in module._modules.items():
+        heads.add_module(name, m)
+    return heads
+
+
+def _eval_graph(graph: fx.Graph, training: tuple[str, ...]) -> fx.Graph:
+    """`graph` without the training-only outputs and what only they read."""
     copy = fx.Graph()
     result = copy.graph_copy(graph, {})
     assert isinstance(result, dict)
@@ -62,10 +85,15 @@ def _eval_forward(graph: fx.Graph, training: tuple[str, ...]) -> Callable[..., o
     for node in reversed(list(copy.nodes)):  # every node archc emits is pure
         if node.op not in ("placeholder", "output") and not node.users:
             copy.erase_node(node)
-    code = copy.python_code(root_module="self")
+    return copy
+
+
+def _compiled(graph: fx.Graph) -> tuple[Callable[..., object], str]:
+    """The graph's forward, as GraphModule compiles it (fx's own codegen), and its source."""
+    code = graph.python_code(root_module="self")
     namespace = dict(code.globals)
-    exec(compile(code.src, "<archc eval forward>", "exec"), namespace)  # fx's own codegen
-    return namespace["forward"]
+    exec(compile(code.src, "<archc generated forward>", "exec"), namespace)
+    return namespace["forward"], code.src
 
 
 def build_module(net: Network) -> nn.Module:
@@ -128,8 +156,7 @@ def _scope_module(scope: Scope, flow: Flow | None = None,
         graph.output((out, *(values.env[k] for k in exports)))
     else:
         graph.output(out)
-    cls = type(_class_name(scope), (TrainingHeads,), {"training_outputs": training}) \
-        if training else type(_class_name(scope), (ArchcModule,), {})
+    cls = type(_class_name(scope), (ArchcModule,), {})
     # A GraphModule compiles its graph on construction, and then recompiles every GraphModule
     # among its children, recursively: built bottom-up, each scope would be recompiled once per
     # ancestor (quadratic in nesting depth). The children are compiled already, so they join
@@ -140,7 +167,7 @@ def _scope_module(scope: Scope, flow: Flow | None = None,
     module = cls(root, graph, class_name=cls.__name__)
     for name, child in compiled.items():
         setattr(module, name, child)
-    return module
+    return _training_heads(module, training) if training else module
 
 
 def _emit_seq(items: tuple[Node, ...], x: fx.Node, graph: fx.Graph, root: nn.Module,
