@@ -10,6 +10,8 @@ Eval mode skips the run; nothing after it may read its value, so the next statem
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from . import codes
 from .errors import ArchcError
 from .graph import Node, Scope, Wire, walk
@@ -89,3 +91,19 @@ def check_training(root: Scope) -> list[ArchcError]:
             outputs[0].span, "add the network's main output: `output out`",
             code=codes.NO_EVAL_OUTPUT))
     return errors
+
+
+def output_roles(outputs: Sequence[str], training: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """(the main output, the auxiliary ones) of a network with outputs, for a loss: the main
+    one is the output named `out` if eval mode computes it, else eval mode's only output;
+    every other output is auxiliary (the training-only heads, DeepLabV3's `aux`). ValueError
+    when eval mode computes several and none is named `out`."""
+    both = [k for k in outputs if k not in training]
+    if "out" in both:
+        main = "out"
+    elif len(both) == 1:
+        main = both[0]
+    else:
+        raise ValueError(f"eval mode returns the outputs {', '.join(both)}, and none is named "
+                         "`out`: which is the main one is ambiguous")
+    return main, tuple(k for k in outputs if k != main)
