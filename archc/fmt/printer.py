@@ -347,7 +347,7 @@ _SIMPLE: dict[type, Callable[..., str]] = {
     ast.Use: lambda p, n: f'use "{n.path}"',
     ast.Requires: lambda p, n: f'requires "{n.plugin}"',
     ast.Setting: lambda p, n: f"{n.name} = {p.x.expr(n.value)}",
-    ast.Wire: lambda p, n: f"{n.kind} {n.name}",
+    ast.Wire: lambda p, n: f"{n.kind} {n.name}" + (" training" if n.training else ""),
 }
 _PARTS: dict[type, Callable[..., list[Part]]] = {
     ast.Group: Printer._group_parts, ast.Recipe: Printer._recipe_parts,
