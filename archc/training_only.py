@@ -1,9 +1,10 @@
-"""Stage 2, the resolved graph's training-only outputs (`output aux training`): which nodes
-only train mode computes, and the rules that keep eval mode's graph whole.
+"""Stage 2, the resolved graph's training-only outputs (`output aux training`): which
+nodes only train mode computes, and the rules that keep eval mode's graph whole.
 
 A training-only output ends a *head*: a run of the network's top-level sequence that starts
-after a `tap` or at a `from` and ends at the output, as torchvision's GoogLeNet and Inception-v3 compute their
-auxiliary classifiers (`if self.aux1 is not None and self.training: aux1 = self.aux1(x)`).
+after a `tap` or at a `from` and ends at the output, as torchvision's GoogLeNet and
+Inception-v3 compute their auxiliary classifiers (`if self.aux1 is not None and
+self.training: aux1 = self.aux1(x)`).
 Eval mode skips the run; nothing after it may read its value, so the next statement is a
 `from` or the end of the network.
 """
@@ -57,39 +58,39 @@ def _head_start(items: tuple[Node, ...], j: int) -> int | None:
 
 def check_training(root: Scope) -> list[ArchcError]:
     """The located errors of a network's training-only outputs (none without them)."""
-    errors: list[ArchcError] = []
-    top = {id(n) for n in root.items}
     outputs = [n for _, n in walk(root.items) if isinstance(n, Wire) and n.op == "output"]
-    for node in outputs:
-        if node.training and id(node) not in top:
-            errors.append(ArchcError(
-                f"output {node.key} training: only the network's own sequence can hold a "
-                "training-only output, not a block, group or join", node.span,
-                "write the head at the network's top level: `tap NAME  head  output "
-                f"{node.key} training  from NAME`", code=codes.TRAINING_HEAD))
-    items = root.items
-    for j, node in enumerate(items):
-        if not _is_training_output(node):
-            continue
-        assert isinstance(node, Wire)
-        if _head_start(items, j) is None:
-            errors.append(ArchcError(
-                f"output {node.key} training: its head must start right after a `tap` or at "
-                "a `from` and hold no other tap or output, so that eval mode can skip it",
-                node.span, "write `tap NAME  head  output "
-                f"{node.key} training  from NAME`", code=codes.TRAINING_HEAD))
-        after = items[j + 1] if j + 1 < len(items) else None
-        if after is not None and not (isinstance(after, Wire) and after.op == "from"):
-            errors.append(ArchcError(
-                f"this goes on from training-only output '{node.key}', which eval mode does "
-                "not compute", after.span,
-                "go on from the value before the head: `from NAME`",
-                code=codes.TRAINING_VALUE_USED))
+    top = {id(n) for n in root.items}
+    errors = [ArchcError(
+        f"output {n.key} training: only the network's own sequence can hold a training-only "
+        "output, not a block, group or join", n.span, "write the head at the network's top "
+        f"level: `tap NAME  head  output {n.key} training  from NAME`", code=codes.TRAINING_HEAD)
+        for n in outputs if n.training and id(n) not in top]
+    for j, node in enumerate(root.items):
+        if isinstance(node, Wire) and _is_training_output(node):
+            errors += _head_errors(root.items, j, node)
     if outputs and all(n.training for n in outputs):
         errors.append(ArchcError(
             "every output of the network is training-only: eval mode would return nothing",
             outputs[0].span, "add the network's main output: `output out`",
             code=codes.NO_EVAL_OUTPUT))
+    return errors
+
+
+def _head_errors(items: tuple[Node, ...], j: int, output: Wire) -> list[ArchcError]:
+    """The head ending at items[j] starts at a tap or from, and nothing goes on from it."""
+    errors = []
+    if _head_start(items, j) is None:
+        errors.append(ArchcError(
+            f"output {output.key} training: its head must start right after a `tap` or at a "
+            "`from` and hold no other tap or output, so that eval mode can skip it",
+            output.span, f"write `tap NAME  head  output {output.key} training  from NAME`",
+            code=codes.TRAINING_HEAD))
+    after = items[j + 1] if j + 1 < len(items) else None
+    if after is not None and not (isinstance(after, Wire) and after.op == "from"):
+        errors.append(ArchcError(
+            f"this goes on from training-only output '{output.key}', which eval mode does not "
+            "compute", after.span, "go on from the value before the head: `from NAME`",
+            code=codes.TRAINING_VALUE_USED))
     return errors
 
 

@@ -5,7 +5,6 @@ against a hand-written training loop; accuracy and evaluation read the main outp
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -40,8 +39,8 @@ def test_loss_is_main_plus_weighted_aux() -> None:
 
 
 def test_which_output_is_main() -> None:
-    assert output_roles(["aux_logits1", "aux_logits2", "logits"],
-                        ["aux_logits1", "aux_logits2"]) == ("logits", ("aux_logits1", "aux_logits2"))
+    aux = ("aux_logits1", "aux_logits2")
+    assert output_roles(["aux_logits1", "aux_logits2", "logits"], aux) == ("logits", aux)
     assert output_roles(["out", "aux"], []) == ("out", ("aux",))  # DeepLabV3's aux head
     assert output_roles(["x", "out"], ["x"]) == ("out", ("x",))
     with pytest.raises(ValueError, match="eval mode returns the outputs a, b, and none is named"):

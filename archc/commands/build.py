@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 from .. import outputs
 from ..errors import ArchcErrors
 from ..graph import Join, Layer, Network, Wire, walk
-from ..training_only import training_nodes
 from ..limits import MAX_MEMORY
 from ..memory import fmt_bytes, parse_size
 from ..ops import fmt_shape
+from ..training_only import training_nodes
 from .options import (
     add_spec_argument,
     add_spec_options,

@@ -208,9 +208,9 @@ def _eval_sums(model: torch.nn.Module, data: DeviceData, batch_size: int,
         idx = idx_all[start:start + batch_size]
         x, y = data.batch(idx)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            out = model(x)
+            out: Any = model(x)
         if isinstance(out, dict):  # eval mode: the main output (engine.Outputs)
-            out = out[model.archc_outputs[0]]
+            out = out[getattr(model, "archc_outputs")[0]]  # noqa: B009 - set by source.py
         sums[0] += F.cross_entropy(out.float(), y, reduction="sum")
         sums[1] += (out.argmax(dim=1) == y).sum()
         sums[2] += y.shape[0]
