@@ -106,14 +106,13 @@ def test_train_from_the_cli(tmp_path: Path, capsys, one_torch_thread) -> None:
     assert not torch.equal(weighted["model.conv1.weight"], unweighted["model.conv1.weight"])
 
 
-def test_ambiguous_main_output_is_a_located_error(tmp_path: Path, capsys) -> None:
+def test_outputs_must_be_the_classes_logits(tmp_path: Path, capsys) -> None:
     spec = tmp_path / "two.arch"
     spec.write_text("network two {\n  input 1x28x28\n  flatten tap f\n  linear(10)\n"
-                    "  output a\n  from f  linear(10)\n  output b\n}\n")
+                    "  output out\n  from f  linear(5)\n  output aux\n}\n")
     folder = write_idx_set(tmp_path / "data", n_train=32, n_test=16)
     code = main(["train", str(spec), "--data-dir", str(folder), "--device", "cpu",
                  "--out", str(tmp_path / "run"), "--no-progress", "--no-tensorboard"])
     err = capsys.readouterr().err
-    assert code == 1
-    assert "eval mode returns the outputs a, b, and none is named `out`" in err
-    assert "name the main output `out`" in err
+    assert code == 1 and "Traceback" not in err
+    assert "output aux is 5, the data has 10 classes: archc train trains classifiers" in err
