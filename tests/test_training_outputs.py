@@ -141,3 +141,11 @@ def test_onnx_and_torch_export_are_eval_mode(spec: Path, capsys) -> None:
     program = torch.export.export(model, (x,))
     linears = [n for n in program.graph.nodes if n.target == torch.ops.aten.linear.default]
     assert len(linears) == 1  # the head is not traced: fc only
+
+
+def test_list_names_the_specs_with_aux_heads(capsys) -> None:
+    code, out, _ = run_cli(capsys, "list", "googlenet")
+    assert code == 0 and "--set aux=true on tv_googlenet (`archc summary inception_v3" in out
+    code, out, _ = run_cli(capsys, "list", "googlenet", "--json")
+    assert {e["name"]: e["aux"] for e in json.loads(out)} == {"googlenet": False,
+                                                             "tv_googlenet": True}
