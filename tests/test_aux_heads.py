@@ -6,6 +6,7 @@ in train mode (where torchvision returns a namedtuple, archc a dict keyed by its
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -109,3 +110,39 @@ def test_summary_of_inception_v3_with_aux(capsys) -> None:
     assert data["outputs"] == {"aux_logits": [1000], "logits": [1000]}
     assert data["training_only"]["outputs"] == ["aux_logits"]
     assert data["training_only"]["params"] == 3_326_696
+
+
+def test_exported_googlenet_returns_torchvisions_outputs(tmp_path: Path, capsys,
+                                                         one_torch_thread) -> None:
+    """`archc export tv_googlenet --set aux=true -o g.py`: each head under `if self.training:`,
+    equal to torchvision's in both modes, and TorchScript-compilable."""
+    side = MEMBERS["googlenet"]
+    path = tmp_path / "g.py"
+    assert main(["export", "tv_googlenet", "--set", "aux=true", "--input", f"3x{side}x{side}",
+                 "-o", str(path)]) == 0
+    loader = importlib.util.spec_from_file_location("googlenet_export", path)
+    assert loader is not None and loader.loader is not None
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    reference = theirs("googlenet").double()
+    perturb(reference)
+    ours = module.TvGooglenet().double()
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    scripted = torch.jit.script(ours)
+    x = torch.rand(2, 3, side, side, dtype=torch.float64)
+    for train in (False, True):
+        for m in (reference, ours, scripted):
+            m.train(train)
+        with torch.no_grad():
+            torch.manual_seed(1)
+            want = reference(x)
+            want = want._asdict() if train else {"logits": want}
+            torch.manual_seed(1)
+            got = ours(x)
+            scripted_got = scripted(x)
+        assert set(got) == set(want) == set(scripted_got)
+        for key in want:
+            torch.testing.assert_close(got[key], want[key], rtol=1e-9, atol=1e-9)
+        if not train:  # (in train mode TorchScript's dropout draws differ from eager's)
+            torch.testing.assert_close(scripted_got["logits"], want["logits"], rtol=1e-9,
+                                       atol=1e-9)
