@@ -5,11 +5,14 @@ against a hand-written training loop; accuracy and evaluation read the main outp
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 import archc
 from archc.cli import main
@@ -104,6 +107,19 @@ def test_train_from_the_cli(tmp_path: Path, capsys, one_torch_thread) -> None:
         runs[flags] = saved
     weighted, unweighted = runs.values()
     assert not torch.equal(weighted["model.conv1.weight"], unweighted["model.conv1.weight"])
+    # the trained run evaluates and predicts with its main output
+    code = main(["eval", str(SPEC), "--weights", str(tmp_path / "run0"), "--data-dir",
+                 str(folder), "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert code == 0 and "test loss" in out and "(32 examples, epoch 1)" in out
+    image = tmp_path / "digit.png"
+    Image.fromarray(np.full((28, 28), 200, np.uint8), mode="L").save(image)
+    code = main(["predict", str(SPEC), "--weights", str(tmp_path / "run0"), str(image),
+                 "--format", "json", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    (result,) = json.loads(out)
+    assert len(result["top"]) == 5 and result["top"][0]["probability"] > 0
 
 
 def test_outputs_must_be_the_classes_logits(tmp_path: Path, capsys) -> None:
