@@ -201,12 +201,14 @@ class Recipe:
 class Wire:
     """`tap low`, `from low`, `output out`: the dataflow beyond a sequence. `tap` names the
     current value, `from` makes a named tap the current value again (a sequence or a join
-    branch starts from it), `output` makes the current value one of the network's outputs."""
+    branch starts from it), `output` makes the current value one of the network's outputs;
+    `output aux training` one that only train mode computes (archc/training_only.py)."""
 
     kind: str  # 'tap' | 'from' | 'output'
     name: str
     span: Span
     shape: ShapeSpec | None = None  # `output out 21x520x520`: the shape it must have
+    training: bool = False  # `training` written after the name
 
 
 Stmt = (Call | Group | Branches | Cond | Loop | Repeat | Labelled | Input | Expect | Recipe

@@ -54,6 +54,14 @@ OUTPUT_NAME = _code("A0219", "output-name", "an output key that is not letters, 
 UNUSED_INPUT = _code("A0216", "unused-input", "a second (third, ...) input no `from` reads")
 OUTPUT_SHAPE = _code("A0217", "output-shape", "`output NAME SHAPE` where the value has another "
                      "shape")
+TRAINING_NOT_OUTPUT = _code("A0231", "training-not-output", "`training` after a `tap` or "
+                            "`from`: only an output can be training-only")
+TRAINING_HEAD = _code("A0232", "training-head", "a training-only output whose head does not "
+                      "start at a `tap` or `from` of the network's own sequence")
+TRAINING_VALUE_USED = _code("A0233", "training-value-used", "a statement that goes on from a "
+                            "training-only output's value")
+NO_EVAL_OUTPUT = _code("A0234", "no-eval-output", "every output training-only: eval mode would "
+                       "return nothing")
 
 # -- A03: arguments and values
 TOO_MANY_ARGUMENTS = _code("A0301", "too-many-arguments", "more positional arguments than "

@@ -43,6 +43,7 @@ from .names import ScopeNamer, renamed
 from .ops import REGISTRY, Op, OpLimitError, OpShapeError, fmt_shape
 from .parse import parse_expr
 from .pytorch_names import argument_hint, layer_hint
+from .training_only import check_training
 from .work import OutOfWork, Work, paused_gc
 
 
@@ -209,6 +210,11 @@ class Expander:
         its own (abstract) without the network's taps: only a network's expansion checks
         names."""
         out = shape
+        if st.training and st.kind != "output":
+            raise ArchcError(f"{st.kind} {st.name} training: only an output can be "
+                             "training-only", st.span,
+                             f"remove `training`, or write `output {st.name} training`",
+                             code=codes.TRAINING_NOT_OUTPUT)
         if st.kind == "from":
             made = self.taps.get(st.name)
             self.read.add(st.name)
@@ -236,7 +242,7 @@ class Expander:
                                  code=codes.TAP_TWICE)
             table[st.name] = (shape, st.span)
         items.append(graph.Wire(st.kind, st.name, _unknown_ok(shape), _unknown_ok(out),
-                                st.span))
+                                st.span, training=st.training))
         return out
 
     def _declared(self, st: ast.Wire, env: Env, shape: MaybeShape) -> None:
@@ -657,6 +663,7 @@ def _expand_network(defn: ast.Definition, blocks: Mapping[str, ast.Definition],
                                 f"read it with `from {name}` where the network uses it, or "
                                 "remove it", code=codes.UNUSED_INPUT)
                      for name in [*ex.inputs][1:] if name not in ex.read)
+    ex.errors.extend(check_training(root))
     outputs = {name: cast(graph.Shape, s) for name, (s, _) in ex.outputs.items()}
     return graph.Network(defn.name, root, env, recipe, path, outputs, inputs=dict(ex.inputs)), \
         ex.errors

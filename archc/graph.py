@@ -103,10 +103,11 @@ class Wire:
     out_shape: Shape
     span: Span
     name: str = ""
+    training: bool = False  # `output aux training`: train mode only (archc/training_only.py)
 
     @property
     def text(self) -> str:
-        return f"{self.op} {self.key}"
+        return f"{self.op} {self.key}" + (" training" if self.training else "")
 
 
 Node = Layer | Join | Scope | Wire
@@ -131,6 +132,12 @@ class Network:
     # memory bound) renders its source line as a checking error does
     sources: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False,
                                        repr=False)
+
+    @property
+    def training_outputs(self) -> tuple[str, ...]:
+        """The outputs only train mode computes (`output aux training`), in order."""
+        return tuple(n.key for n in self.root.items
+                     if isinstance(n, Wire) and n.op == "output" and n.training)
 
     @property
     def input_shape(self) -> Shape:

@@ -255,9 +255,10 @@ class _ToAst(Transformer):
                          self._s([keyword, test]))
 
     def wire(self, children: Children) -> ast.Wire:
-        keyword, name, *shape = children
+        keyword, name, *shape, training = children
         text = str(name)[1:-1] if name.type == "STRING" else str(name)  # output "0"
-        return ast.Wire(str(keyword), text, self._s(children), shape[0] if shape else None)
+        return ast.Wire(str(keyword), text, self._s([keyword, name, *shape, training]),
+                        shape[0] if shape else None, training is not None)
 
     def recipe(self, children: Children) -> ast.Recipe:
         return ast.Recipe(tuple(children[1:]), self._s(children[:1]))

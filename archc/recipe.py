@@ -82,6 +82,9 @@ class Recipe(BaseModel):
     min_lr: float = Field(0.0, ge=0, allow_inf_nan=False, description="schedule cosine: final lr")
     # loss and step
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    aux_weight: float = Field(0.4, ge=0, allow_inf_nan=False,
+                              description="a network with outputs: each auxiliary output's "
+                              "loss weight (loss = main + aux_weight x sum of the others)")
     clip_grad_norm: float | None = Field(None, gt=0, allow_inf_nan=False,
                                          description="clip the gradient's global L2 norm")
     precision: Literal["auto", "fp32", "bf16"] = Field(

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import joins
 from .errors import ArchcError, UsageError
 from .graph import Join, Layer, Network, Node, Scope, Shape, Wire
 from .ops import FAMILIES, REGISTRY
+from .training_only import training_nodes
 
 
 def _words(items: list[str]) -> str:
@@ -192,6 +193,7 @@ class Row:
     # the nodes the row stands for (a run of identical blocks: each), for other per-node
     # measures (archc/memory_train.py's saved bytes)
     nodes: tuple[Node, ...] = field(default=(), hash=False, compare=False, repr=False)
+    training: bool = False  # in a head only train mode computes (archc/training_only.py)
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,10 @@ class Summary:
     outputs: dict[str, Shape] = field(default_factory=dict, hash=False)
     # the network's named inputs (`input image 3x224x224`, ...; empty: one unnamed input)
     inputs: dict[str, Shape] = field(default_factory=dict, hash=False)
+    # what the training-only heads (`output aux training`) cost, outside `total`'s MACs and
+    # activations (eval mode skips them) but inside its parameters (the model holds them)
+    training: Counts = Counts()
+    training_outputs: tuple[str, ...] = ()
 
     @property
     def trainable_params(self) -> int:
@@ -235,6 +241,10 @@ class Summary:
             "batch_macs": t.macs * batch, "batch_flops": t.flops * batch,
             "batch_activation_bytes": self.activation_bytes(dtype, batch),
             "depth": self.depth,
+            # the heads only train mode computes: their outputs and counts, or null
+            "training_only": {"outputs": list(self.training_outputs),
+                              "params": self.training.params, "macs": self.training.macs,
+                              "flops": self.training.flops} if self.training_outputs else None,
             "conventions": {"flops": FLOP_CONVENTION, "activations": ACTIVATION_CONVENTION,
                             "params": PARAM_CONVENTION},
             "layers": [_row_json(r) for r in self.rows if not r.header],
@@ -248,7 +258,8 @@ def _row_json(r: Row) -> dict[str, Any]:
             "label": r.caption,
             "output": list(r.output),
             "params": r.counts.params, "macs": r.counts.macs, "flops": r.counts.flops,
-            "activations": r.counts.activations, "repeat": r.repeat, "branch": r.branch}
+            "activations": r.counts.activations, "repeat": r.repeat, "branch": r.branch,
+            "training_only": r.training}
 
 
 def summarize(net: Network, depth: int | None = None) -> Summary:
@@ -259,8 +270,27 @@ def summarize(net: Network, depth: int | None = None) -> Summary:
         raise UsageError(f"--depth must be at least 1, got {depth}")
     rows: list[Row] = []
     _Rows(rows, depth).seq(net.root.items, "", 0, None)
-    return Summary(net.name, net.input_shape, net.output_shape, count(net.root), tuple(rows),
-                   depth, dict(net.outputs), dict(net.inputs))
+    heads = training_nodes(net.root.items)
+    if heads:
+        rows = _mark_training(rows, [n for n in net.root.items if id(n) in heads])
+    extra = _sum(count(n) for n in net.root.items if id(n) in heads)
+    total = count(net.root)
+    total = Counts(total.params, total.macs - extra.macs, total.activations - extra.activations)
+    return Summary(net.name, net.input_shape, net.output_shape, total, tuple(rows),
+                   depth, dict(net.outputs), inputs=dict(net.inputs), training=extra,
+                   training_outputs=net.training_outputs)
+
+
+def _mark_training(rows: list[Row], heads: list[Node]) -> list[Row]:
+    """The rows of the training-only heads (top-level nodes and what is inside them), marked."""
+    names = {f"{n.op}:{n.key}" if isinstance(n, Wire) else n.name for n in heads}
+
+    def inside(name: str) -> bool:
+        return name in names or name.split(".", 1)[0] in names
+
+    return [replace(r, training=True, caption=r.caption if r.kind == "wire"
+                    else f"{r.caption} (training only)")
+            if inside(r.name) else r for r in rows]
 
 
 class _Rows:

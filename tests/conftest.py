@@ -37,7 +37,8 @@ def pytest_configure(config: pytest.Config) -> None:
 # the export proof's two interpreters): one worker runs them one after another, so that two of
 # them never hold their models at once (two at once took a worker past 10 GB: the OOM killer).
 HEAVY = frozenset({
-    "test_detection_backbone.py", "test_export.py", "test_export_cases.py", "test_families.py",
+    "test_aux_heads.py", "test_detection_backbone.py", "test_export.py", "test_export_cases.py",
+    "test_families.py",
     "test_import_zoo.py", "test_inplace.py", "test_memory_train.py", "test_segmentation.py",
     "test_weights.py", "test_zoo.py",
 })

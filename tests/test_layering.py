@@ -27,7 +27,8 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("registries", ("ops", "ops_modern", "ops_tokens", "ops_lm", "ops_windows", "joins",
                     "pytorch_names", "plugins", "plugin_guards", "outputs")),
     ("expansion", ("resolve", "calls", "expand", "arguments", "messages", "names", "join_errors",
-                   "definitions", "ids", "stats", "memory", "memory_train", "inplace")),
+                   "definitions", "ids", "stats", "memory", "memory_train", "inplace",
+                   "training_only")),
     ("driver", ("program", "driver", "zoo")),
     # (fmt: the formatter writes the AST back out as text, an output like the others)
     ("outputs", ("emit", "fmt", "weights", "preprocess", "torch_trace", "torch_summary",

@@ -113,9 +113,10 @@ def test_editor_hints_show_each_wire_shape() -> None:
     assert found["output aux"] == "→ 5x20x24"
 
 
-def test_train_refuses_a_network_with_outputs(tmp_path: Path, capsys) -> None:
-    """`archc train` trains a classifier's one output: a network returning a dict is refused
-    before training, at its line, not with a traceback from the loss."""
+def test_train_refuses_an_ambiguous_main_output(tmp_path: Path, capsys) -> None:
+    """`archc train` trains a network returning a dict as a classifier with auxiliary heads
+    (tests/test_train_aux.py); one whose main output it cannot tell is refused before
+    training, at its line, not with a traceback from the loss."""
     from tests.train_fixtures import write_cifar
 
     spec = tmp_path / "two.arch"
@@ -126,7 +127,7 @@ def test_train_refuses_a_network_with_outputs(tmp_path: Path, capsys) -> None:
                            "--device", "cpu", "--no-progress", "--no-tensorboard",
                            "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "c"))
     assert code == 1 and "Traceback" not in err
-    assert "the network returns the outputs logits, extra (a dict)" in err, err
+    assert "eval mode returns the outputs logits, extra, and none is named `out`" in err, err
 
 
 def test_an_output_then_a_numbered_label_is_two_statements() -> None:

@@ -71,7 +71,10 @@ def test_list_json_enumerates_every_network_and_member_without_torch():
     assert members["resnet50"] | {"input": None} == {
         "name": "resnet50", "spec": "tv_resnet", "network": "tv_resnet", "set": {"depth": 50},
         "params": 25_557_032, "macs": 4_089_184_256, "input": None, "torchvision": "resnet50",
-        "reference": None, "task": "classification"}
+        "reference": None, "task": "classification", "aux": False}
+    assert {r["torchvision"] for r in rows if r["aux"]} == {  # --set aux=true: the aux heads
+        m.name for m in zoo.MEMBERS if m.spec in ("tv_fcn", "tv_deeplabv3", "tv_googlenet",
+                                                   "tv_inception_v3")}
     tasks = Counter(r["task"] for r in rows if r["torchvision"])
     assert tasks == {"classification": 80, "video": 4, "segmentation": 6}
     assert sum(tasks.values()) == len(members)

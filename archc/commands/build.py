@@ -14,6 +14,7 @@ from ..graph import Join, Layer, Network, Wire, walk
 from ..limits import MAX_MEMORY
 from ..memory import fmt_bytes, parse_size
 from ..ops import fmt_shape
+from ..training_only import training_nodes
 from .options import (
     add_spec_argument,
     add_spec_options,
@@ -51,11 +52,15 @@ def shape_rows(net: Network, depth: int | None = None) -> list[tuple[str, str, s
     """(name, op, output shape) rows down to `depth` levels of nesting."""
     rows = [(f"input:{k}", "input", fmt_shape(v)) for k, v in net.inputs.items()] or \
         [("input", "", fmt_shape(net.input_shape))]
+    heads = training_nodes(net.root.items)  # (train mode only: archc/training_only.py)
     for name, node in walk(net.root.items):
         level = name.count(".")
         if depth is not None and level >= depth:
             continue
         kind = node.op if isinstance(node, (Layer, Join, Wire)) else node.title
+        kind += " training" if isinstance(node, Wire) and node.training else ""
+        if id(node) in heads and not isinstance(node, Wire):
+            kind += " (training only)"
         rows.append((name, kind, fmt_shape(node.out_shape)))
     return rows
 

@@ -60,6 +60,10 @@ def print_table(entries: list[Entry]) -> None:
         print("  ".join(cells).rstrip())
     print("torchvision's alexnet, googlenet, resnet18 and vgg11 are listed as tv_NAME: the plain "
           "names are the book's own specs")
+    aux = list(dict.fromkeys(e.spec for e in entries if e.aux))
+    if aux:  # the auxiliary heads: DeepLabV3's `aux` output, GoogLeNet's training-only ones
+        print(f"with their auxiliary heads (torchvision's aux_loss / aux_logits): --set aux=true "
+              f"on {', '.join(aux)} (`archc summary inception_v3 --set aux=true`)")
     print(f"{len(entries)} networks; MACs at the input shown; each name works in place of a "
           "spec (`archc summary efficientnet_b0`); `archc list --json` for tools")
 
@@ -80,12 +84,13 @@ class Entry:
     # a member's Member.task ("classification", "video", "segmentation", "backbone"); None:
     # not a member
     task: str | None = None
+    aux: bool = False  # the network takes `aux` (`--set aux=true`: its auxiliary heads)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "spec": self.spec, "network": self.network,
                 "set": dict(self.set), "params": self.params, "macs": self.macs,
                 "input": list(self.input), "torchvision": self.torchvision,
-                "reference": self.reference, "task": self.task}
+                "reference": self.reference, "task": self.task, "aux": self.aux}
 
 
 def catalogue(pattern: str | None = None) -> Iterator[Entry]:
@@ -115,4 +120,5 @@ def catalogue(pattern: str | None = None) -> Iterator[Entry]:
             task = BY_NAME[builder].task if builder else None
             builder = None if reference else builder  # a backbone: no torchvision.models name
             yield Entry(name, path.stem, net.name, MappingProxyType(dict(sets)), builder,
-                        total.params, total.macs, net.input_shape, reference, task)
+                        total.params, total.macs, net.input_shape, reference, task,
+                        "aux" in net.params)

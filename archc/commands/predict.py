@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"loaded {weights.source}", file=sys.stderr)
     names = list(prep.class_names) or [f"class {i}" for i in range(net.output_shape[-1])]
-    results = _classify(model, prep, files, names, args.top, not args.no_progress)
+    results = _classify(_main_output(net, model), prep, files, names, args.top,
+                        not args.no_progress)
     if args.format == "json":
         print(json.dumps(results, indent=2))
     else:
@@ -114,6 +115,20 @@ def _read(path: Path, prep: Any) -> Any:
         return "no such file" + (" (a dangling symbolic link)" if path.is_symlink() else "")
     except Exception as exc:  # noqa: BLE001 - any decoder failure: report the file, go on
         return f"not a readable image ({type(exc).__name__}: {str(exc)[:160]})"
+
+
+def _main_output(net: Any, model: Any) -> Any:
+    """The model, or for a network with outputs a function returning its main output (the one
+    `archc train` trained as the classifier: archc/training_only.py output_roles)."""
+    if not net.outputs:
+        return model
+    from ..training_only import output_roles
+
+    try:
+        main = output_roles(net.outputs, net.training_outputs)[0]
+    except ValueError as exc:
+        raise UsageError(f"predict: {exc}", hint="name the main output `out`") from None
+    return lambda x: model(x)[main]
 
 
 def _classify(model: Any, prep: Any, files: list[Path], names: list[str], top: int,

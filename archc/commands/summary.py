@@ -144,11 +144,15 @@ def _total_lines(s: Summary, batch: int, dtype: str) -> list[str]:
         text = f"{_si(n, unit)} per sample ({n:,})"
         return text + (f", {_si(n * batch, unit)} per batch of {batch}" if batch > 1 else "")
 
+    heads = [f"training only: {', '.join(s.training_outputs)} ({s.training.params:,} of the "
+             f"parameters; {s.training.macs:,} MACs a sample in train mode, not counted above: "
+             "eval mode skips them)"] if s.training_outputs else []
     return [
         f"parameters:  {t.params:,} total, {s.trainable_params:,} trainable, "
         f"{t.params - s.trainable_params:,} non-trainable",
         f"MACs:        {both(t.macs, '')}",
         f"FLOPs:       {both(t.flops, 'FLOP')}",
+        *heads,
         f"param memory:      {_si(s.param_bytes(dtype), 'B')} ({dtype})",
         f"layer outputs:     {_si(s.activation_bytes(dtype), 'B')} per sample"
         + (f", {_si(s.activation_bytes(dtype, batch), 'B')}{per_batch}" if batch > 1 else "")

@@ -89,6 +89,7 @@ class Classes:
     flow: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
     outputs: tuple[str, ...] = ()  # the exported network's `output` names
     inputs: tuple[str, ...] = ()  # the exported network's named inputs
+    training: tuple[str, ...] = ()  # those only train mode computes (`output aux training`)
 
     def add_network(self, root: Scope, base: bool) -> None:
         self.flow.update(flows(root))
@@ -148,7 +149,8 @@ class Classes:
             return PJoin(node.name, node.op, tuple(self.pieces(b, owner, path)
                                                    for b in node.branches), node.out_shape)
         if isinstance(node, Wire):
-            return PWire(f"@{node.op}:{node.key}", node.op, node.key, node.out_shape)
+            return PWire(f"@{node.op}:{node.key}", node.op, node.key, node.out_shape,
+                         node.training)
         key = self.key(node, owner, path)
         if key is None:
             return PSeq(node.name, None, self.pieces(node.items, owner, f"{path}{node.name}."),
@@ -230,7 +232,7 @@ class Classes:
         if (cls.imports or cls.exports) and cls.kind != "module":
             raise Mismatch("a class a tap crosses needs a forward of its own")
         if any(id(s) in self.base and s.kind == "network" for s in scopes.values()):
-            cls.outputs, cls.inputs = self.outputs, self.inputs
+            cls.outputs, cls.inputs, cls.training = self.outputs, self.inputs, self.training
         for k, scope in scopes.items():
             env = {**cand.env[k], **{n: v[k] for n, v in cand.new.items()}}
             self.of[id(scope)] = (cls, {p.name: env[p.name] for p in cls.params})

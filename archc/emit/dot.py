@@ -117,8 +117,11 @@ class _Drawer:
             self.taps[n.key] = tail
         else:
             node_id = f"{OUTPUT}/{n.key}"  # (":" would name a port)
-            self.node(g, node_id, f"output {n.key}\\n{fmt_shape(n.out_shape)}", shape="oval",
-                      fillcolor="white")
+            # a training-only output (archc/training_only.py): dashed, as eval mode skips it
+            mark = {"style": "dashed,filled"} if n.training else {}
+            what = f"output {n.key}" + (" (training only)" if n.training else "")
+            self.node(g, node_id, f"{what}\\n{fmt_shape(n.out_shape)}", shape="oval",
+                      fillcolor="white", **mark)
             self.edge(tail, node_id)
         return tail
 

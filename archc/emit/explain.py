@@ -84,6 +84,7 @@ class ClassDef:
     exports: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()  # the network's named inputs: forward(self, image, mask)
+    training: tuple[str, ...] = ()  # the outputs only train mode computes (`output aux training`)
 
 
 @dataclass

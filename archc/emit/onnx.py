@@ -83,8 +83,10 @@ def export_onnx(net: Network, path: str | Path,
     examples = tuple(example_input(s, 2) for s in shapes.values())
     tmp = Path(f"{path}.tmp{os.getpid()}")
     try:
-        used = _export(model, examples, tmp, exporter, progress,
-                       list(net.outputs) or ["output"], list(shapes))
+        # eval mode's outputs: not the training-only ones (`output aux training`)
+        names = [k for k in net.outputs if k not in net.training_outputs]
+        used = _export(model, examples, tmp, exporter, progress, names or ["output"],
+                       list(shapes))
         progress("checking with onnx.checker")
         if metadata:
             _add_metadata(tmp, metadata)

@@ -23,6 +23,7 @@ from ..program import Program
 from ..stats import count
 from .classes import NETWORK, Classes, ExportError, Mismatch
 from .explain import Case, ClassDef, Param, py_name, type_text
+from .heads import OUTPUTS, forward_heads
 from .layout import Bracket, Expr, Kw, call, lines, literal
 from .params import deciding_params, perturbations, probes
 from .support import NEEDS, SUPPORT
@@ -118,7 +119,8 @@ def _moved(prog: Program, defn: Any, net: Network, overrides: dict[str, Any],
 def _classes(prog: Program, net: Network, extra: list[Network],
              probed: list[Scope] | None = None) -> Classes:
     classes = Classes(prog.blocks, prog.networks[net.name], taken=set(SUPPORT),
-                      outputs=tuple(net.outputs), inputs=tuple(net.inputs))
+                      outputs=tuple(net.outputs), inputs=tuple(net.inputs),
+                      training=net.training_outputs)
     classes.add_network(net.root, base=True)
     for other in extra:
         classes.add_network(other.root, base=False)
@@ -275,8 +277,9 @@ def _class(cls: ClassDef, guards: list[tuple[str, Any]]) -> list[str]:
     for node in _modules(cls.body):
         out += _assign(node)
     out += ["", *_signature(cls)]
-    out += _forward(cls, cls.body, "x", "x", _Vars())
-    return [*out, *_return(cls)]
+    body = forward_heads(cls, cls.body, _forward, _Vars()) if cls.training else \
+        _forward(cls, cls.body, "x", "x", _Vars())
+    return [*out, *body, *_return(cls)]
 
 
 def _var(key: str) -> str:
@@ -297,6 +300,8 @@ def _signature(cls: ClassDef) -> list[str]:
 
 
 def _return(cls: ClassDef) -> list[str]:
+    if cls.training:  # filled as the forward goes (archc/emit/heads.py)
+        return [f"        return {OUTPUTS}"]
     if cls.outputs:  # as torchvision's segmentation models: a dict keyed by output name
         items = [f"{literal(n)}: {_var('output:' + n)}" for n in cls.outputs]
         one = f"        return {{{', '.join(items)}}}"
@@ -551,7 +556,8 @@ def _forward(cls: ClassDef, nodes: list[TNode], src: str, dst: str, v: _Vars,
             if node.op == "from":  # the next statement reads the tap
                 cur = _var(f"tap:{node.key}")
                 continue
-            out.append(f"{pad}{_var(f'{node.op}:{node.key}')} = {cur}")
+            out.append(f"{pad}{OUTPUTS}[{literal(node.key)}] = {cur}" if cls.training and
+                       node.op == "output" else f"{pad}{_var(f'{node.op}:{node.key}')} = {cur}")
             continue
         elif _ports(node) != ((), ()):
             imports, exports = _ports(node)
@@ -560,6 +566,8 @@ def _forward(cls: ClassDef, nodes: list[TNode], src: str, dst: str, v: _Vars,
                               "", depth)
             out += _commented(statement[0], _comment(cls, node)) if len(statement) == 1 else \
                 [pad + _comment(cls, node).strip(), *statement]
+            out += [f"{pad}{OUTPUTS}[{literal(k[7:])}] = {_var(k)}" for k in exports
+                    if cls.training and k.startswith("output:")]
         elif node.cond:
             if cur != dst:
                 out.append(f"{pad}{dst} = {cur}")

@@ -33,12 +33,75 @@ class ArchcModule(fx.GraphModule):
         return nn.Module.__repr__(self)
 
 
+class TrainingHeads(nn.Module):
+    """The network with training-only outputs (`output aux training`, archc/training_only.py):
+    in train mode its forward runs the whole graph, in eval mode the graph without those
+    outputs and the heads only they read, as torchvision's GoogLeNet skips `self.aux1` unless
+    `self.training`. A plain module with a Python branch, not a GraphModule, so that
+    torch.export and torch.compile trace the mode's own forward, not the whole graph."""
+
+    train_code: str = ""
+    eval_code: str = ""
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.train_forward(x) if self.training else self.eval_forward(x)
+
+    def train_forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError  # (each network's class holds its generated one)
+
+    eval_forward = train_forward
+
+    @property
+    def code(self) -> str:
+        return f"# train mode\n{self.train_code.strip()}\n\n# eval mode\n{self.eval_code.strip()}"
+
+    def __str__(self) -> str:
+        return nn.Module.__repr__(self)
+
+
+def _training_heads(module: fx.GraphModule, training: tuple[str, ...]) -> TrainingHeads:
+    """The module's children, parameters and buffers, in order, under a TrainingHeads."""
+    train, train_src = _compiled(module.graph)
+    evaluate, eval_src = _compiled(_eval_graph(module.graph, training))
+    cls = type(type(module).__name__, (TrainingHeads,), {
+        "train_forward": train, "eval_forward": evaluate, "train_code": train_src,
+        "eval_code": eval_src})
+    heads = cls()
+    for name, p in module._parameters.items():
+        heads.register_parameter(name, p)
+    for name, b in module._buffers.items():
+        heads.register_buffer(name, b, persistent=name not in module._non_persistent_buffers_set)
+    for name, m in module._modules.items():
+        heads.add_module(name, m)
+    return heads
+
+
+def _eval_graph(graph: fx.Graph, training: tuple[str, ...]) -> fx.Graph:
+    """`graph` without the training-only outputs and what only they read."""
+    copy = fx.Graph()
+    result = copy.graph_copy(graph, {})
+    assert isinstance(result, dict)
+    copy.output({k: v for k, v in result.items() if k not in training})
+    for node in reversed(list(copy.nodes)):  # every node archc emits is pure
+        if node.op not in ("placeholder", "output") and not node.users:
+            copy.erase_node(node)
+    return copy
+
+
+def _compiled(graph: fx.Graph) -> tuple[Callable[..., object], str]:
+    """The graph's forward, as GraphModule compiles it (fx's own codegen), and its source."""
+    code = graph.python_code(root_module="self")
+    namespace = dict(code.globals)
+    exec(compile(code.src, "<archc generated forward>", "exec"), namespace)
+    return namespace["forward"], code.src
+
+
 def build_module(net: Network) -> nn.Module:
     """The module for a checked network."""
     wired = bool(net.outputs) or any(isinstance(n, Wire) for _, n in walk(net.root.items))
     with paused_gc():
         module = _scope_module(net.root, flows(net.root) if wired else {}, net.outputs,
-                               tuple(net.inputs))
+                               tuple(net.inputs), net.training_outputs)
     for name, _, target in tied(net.root):  # one Parameter under both names (GPT-2's lm_head)
         module.get_submodule(name).weight = module.get_submodule(target).weight
     return module
@@ -79,7 +142,7 @@ class _Values:
 
 def _scope_module(scope: Scope, flow: Flow | None = None,
                   outputs: dict[str, Shape] | None = None,
-                  inputs: tuple[str, ...] = ()) -> nn.Module:
+                  inputs: tuple[str, ...] = (), training: tuple[str, ...] = ()) -> nn.Module:
     """A scope's module. A scope a tap crosses takes the taps it reads as arguments after
     `x` and returns `(x, *what it hands out)`; the network with outputs returns their dict.
     The network with named inputs takes them by name (forward(image, mask)), each a tap."""
@@ -115,7 +178,7 @@ def _scope_module(scope: Scope, flow: Flow | None = None,
     module = cls(root, graph, class_name=cls.__name__)
     for name, child in compiled.items():
         setattr(module, name, child)
-    return module
+    return _training_heads(module, training) if training else module
 
 
 def _emit_seq(items: tuple[Node, ...], x: fx.Node, graph: fx.Graph, root: nn.Module,

@@ -69,6 +69,7 @@ class PWire:
     op: str
     key: str
     out_shape: Shape
+    training: bool = False  # `output aux training` (archc/training_only.py)
 
 
 Piece: TypeAlias = PLayer | PCall | PSeq | PJoin | PWire
@@ -156,6 +157,7 @@ class TJoin(TNode):
 class TWire(TNode):
     op: str = ""
     key: str = ""
+    training: bool = False
 
 
 def is_module(node: TNode | Piece) -> bool:
@@ -303,7 +305,7 @@ def _unify_join(name: str, have: dict[int, PJoin], present: dict[int, Shape]) ->
 
 def _unify_wire(name: str, have: dict[int, PWire], present: dict[int, Shape]) -> TWire:
     first = next(iter(have.values()))
-    return TWire(name, present, op=first.op, key=first.key)
+    return TWire(name, present, op=first.op, key=first.key, training=first.training)
 
 
 _UNIFY: dict[type, Any] = {PLayer: _unify_layer, PCall: _unify_call, PSeq: _unify_seq,

@@ -354,7 +354,8 @@ _SIMPLE: dict[type, Callable[..., str]] = {
     ast.Requires: lambda p, n: f'requires "{n.plugin}"',
     ast.Setting: lambda p, n: f"{n.name} = {p.x.expr(n.value)}",
     ast.Wire: lambda p, n: f"{n.kind} {_wire_name(n.name)}" + (
-        f" {p.x.shape(n.shape)}" if n.shape is not None else ""),
+        f" {p.x.shape(n.shape)}" if n.shape is not None else "") + (
+        " training" if n.training else ""),
 }
 _PARTS: dict[type, Callable[..., list[Part]]] = {
     ast.Group: Printer._group_parts, ast.Recipe: Printer._recipe_parts,

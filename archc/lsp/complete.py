@@ -17,7 +17,7 @@ from .convert import Locator
 from .describe import Callee, callee, op_callee
 
 _STATEMENT_WORDS = ("input", "expect", "assert", *JOINS, "if", "else", "for", "in", "train",
-                    "tap", "from", "output")
+                    "tap", "from", "output", "training")
 _TOP_WORDS = ("network", "block", "use", "requires")
 
 

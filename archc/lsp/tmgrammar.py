@@ -39,6 +39,7 @@ KEYWORDS = {
     "tap": "keyword.other.wire.arch",
     "from": "keyword.other.wire.arch",
     "output": "keyword.other.wire.arch",
+    "training": "keyword.other.wire.arch",
     "and": "keyword.operator.logical.arch",
     "or": "keyword.operator.logical.arch",
     "not": "keyword.operator.logical.arch",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -40,16 +41,55 @@ def no_autotune() -> Iterator[None]:
         torch.backends.cudnn.benchmark = old
 
 
+@dataclass(frozen=True)
+class Outputs:
+    """How the loss reads a network that returns a dict (`output NAME`): its main output's
+    cross-entropy plus `aux_weight` times each auxiliary output's (GoogLeNet's and
+    Inception-v3's training-only heads), as Szegedy et al. 2014 weight theirs (by 0.3)."""
+
+    main: str
+    aux: tuple[str, ...] = ()
+    aux_weight: float = 0.4
+
+    @classmethod
+    def of(cls, model: torch.nn.Module, aux_weight: float) -> Outputs | None:
+        """From the roles archc/train/source.py put on the built model; None: one tensor."""
+        roles = getattr(model, "archc_outputs", None)
+        return None if roles is None else cls(roles[0], tuple(roles[1]), aux_weight)
+
+    def logits(self, out: Any) -> torch.Tensor:
+        return out[self.main] if isinstance(out, dict) else out
+
+
+def loss_sum(out: Any, y: torch.Tensor, outputs: Outputs | None,
+             label_smoothing: float = 0.0) -> torch.Tensor:
+    """The summed cross-entropy of a batch: of the one output, or of the main output plus
+    aux_weight x each auxiliary output the forward returned (train mode: all of them)."""
+    def ce(logits: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.float(), y, reduction="sum",
+                               label_smoothing=label_smoothing)
+
+    if outputs is None:
+        return ce(out)
+    total = ce(out[outputs.main])
+    for name in outputs.aux:
+        if name in out:
+            total = total + outputs.aux_weight * ce(out[name])
+    return total
+
+
 class Stepper:
     """Runs training steps for one model and optimizer, keeping [loss_sum, hits, count]."""
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                  data: DeviceData, batch_size: int, engine: str, amp: torch.dtype | None,
-                 world: World, label_smoothing: float = 0.0, clip: float | None = None):
+                 world: World, label_smoothing: float = 0.0, clip: float | None = None,
+                 outputs: Outputs | None = None):
         # `model` is never compiled (odd-sized batches use it); `forward` may be.
         self.model, self.optimizer, self.data = model, optimizer, data
         self.world, self.amp = world, amp
         self.label_smoothing, self.clip = label_smoothing, clip
+        self.outputs = outputs  # a dict's main and auxiliary outputs; None: one tensor
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.device = data.labels.device
         self.sums = torch.zeros(3, dtype=torch.float32, device=self.device)
@@ -70,15 +110,15 @@ class Stepper:
         with torch.autocast(self.device.type, dtype=self.amp or torch.float32,
                             enabled=self.amp is not None, cache_enabled=False):
             out = forward(x)
-        loss_sum = F.cross_entropy(out.float(), y, reduction="sum",
-                                   label_smoothing=self.label_smoothing)
+        total = loss_sum(out, y, self.outputs, self.label_smoothing)
+        out = self.outputs.logits(out) if self.outputs is not None else out
         # world/n_global: DDP averages gradients over ranks, giving the global batch's mean.
-        (loss_sum * (self.world.size / n_global)).backward()
+        (total * (self.world.size / n_global)).backward()
         if self.clip is not None:  # no host sync: the norm stays on the device
             torch.nn.utils.clip_grad_norm_(self.params, self.clip)
         self.optimizer.step()
         with torch.no_grad():
-            self.sums[0] += loss_sum.detach()
+            self.sums[0] += total.detach()
             self.sums[1] += (out.argmax(dim=1) == y).sum()
             self.sums[2] += y.shape[0]
 
@@ -168,7 +208,9 @@ def _eval_sums(model: torch.nn.Module, data: DeviceData, batch_size: int,
         idx = idx_all[start:start + batch_size]
         x, y = data.batch(idx)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            out = model(x)
+            out: Any = model(x)
+        if isinstance(out, dict):  # eval mode: the main output (engine.Outputs)
+            out = out[getattr(model, "archc_outputs")[0]]  # noqa: B009 - set by source.py
         sums[0] += F.cross_entropy(out.float(), y, reduction="sum")
         sums[1] += (out.argmax(dim=1) == y).sum()
         sums[2] += y.shape[0]

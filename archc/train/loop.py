@@ -25,7 +25,7 @@ from archc.train.batches import Augment, to_device
 from archc.train.config import Recipe, TrainError
 from archc.train.data import Split
 from archc.train.dist import World, all_sum, barrier, shard
-from archc.train.engine import Stepper, choose_engine, describe, evaluate
+from archc.train.engine import Outputs, Stepper, choose_engine, describe, evaluate
 from archc.train.memory import measuring
 
 STALL_ENV = "ARCHC_TRAIN_STALL_AT"  # "epoch:batch": stop there until killed (crash tests)
@@ -210,7 +210,8 @@ class Trainer:
 
         net = wrap(model, world, rt.device, cfg.sync_bn)
         stepper = Stepper(net, opt, train, r.batch_size, rt.engine, rt.amp, world,
-                          r.label_smoothing, r.clip_grad_norm)
+                          r.label_smoothing, r.clip_grad_norm,
+                          Outputs.of(model, r.aux_weight))
         schedule = optim.Schedule(r, opt, batches_per_epoch(len(train), r.batch_size, world))
         if world.is_main and cfg.tensorboard:
             self.tb = report.TensorBoard(self.run_dir, len(self.history) + 1)

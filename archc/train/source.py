@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from archc.errors import ArchcError, ArchcErrors, ShapeError, Span
+from archc.training_only import output_roles
 
 ModelFn = Callable[[], Any]
 Shape = tuple[int, int, int]
@@ -123,7 +124,7 @@ def _from_spec(spec: str, params: dict[str, Any], network: str | None) -> ModelS
                 exc.sources = prog.sources
             raise
         fitted[shape] = shaped
-        return lambda: archc.build(shaped)
+        return lambda: _with_roles(archc.build(shaped), shaped)
 
     fitted: dict[Shape, Any] = {}
     return ModelSource(net.name, fit, dict(net.recipe or {}), fitted.get)
@@ -147,9 +148,8 @@ def _check_input(have: tuple[int, ...], shape: Shape, resized: bool, where: Span
 
 def _check_output(net: Any, classes: int, where: Span | None) -> None:
     if getattr(net, "outputs", None):  # forward returns a dict (`output NAME`)
-        raise ShapeError(f"the network returns the outputs {', '.join(net.outputs)} (a dict); "
-                         "archc train trains a classifier's one output", where,
-                         "train a network without `output` statements")
+        _check_outputs(net, classes, where)
+        return
     out = tuple(net.output_shape)
     if out == (classes,):
         return
@@ -158,3 +158,29 @@ def _check_output(net: Any, classes: int, where: Span | None) -> None:
             else f"end the network with linear({classes})")
     raise ShapeError(f"the network's output is {_fmt(out)}, the data has {classes} classes",
                      last, hint)
+
+
+def _check_outputs(net: Any, classes: int, where: Span | None) -> None:
+    """A network with outputs trains as a classifier with auxiliary heads: its main output
+    (archc/training_only.py output_roles) and every other one are `classes` logits."""
+    try:
+        output_roles(net.outputs, net.training_outputs)
+    except ValueError as exc:
+        raise ShapeError(f"archc train: {exc}", where,
+                         "name the main output `out`, or mark the auxiliary ones "
+                         "`output NAME training`") from None
+    for name, shape in net.outputs.items():
+        if tuple(shape) != (classes,):
+            hint = (f"pass --set classes={classes}" if "classes" in net.params
+                    else f"end the head with linear({classes})")
+            raise ShapeError(f"output {name} is {_fmt(tuple(shape))}, the data has {classes} "
+                             "classes: archc train trains classifiers (with auxiliary heads)",
+                             where, hint)
+
+
+def _with_roles(model: Any, net: Any) -> Any:
+    """The built model, told which of its outputs the loss takes as the main one (the
+    training engine reads `archc_outputs`: archc/train/engine.py Outputs)."""
+    if net.outputs:
+        model.archc_outputs = output_roles(net.outputs, net.training_outputs)
+    return model
