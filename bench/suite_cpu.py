@@ -5,11 +5,12 @@ workers' estimated critical path.
     python bench/suite_cpu.py OUT_DIR [tests/test_zoo.py ...]   # measure (default: every file)
     python bench/suite_cpu.py OUT_DIR --table                    # print the table of OUT_DIR
 
-A file's cost is its tests' CPU (module fixtures included) plus its peak RSS; the start-up
-(interpreter, imports, collection) is shown apart: on xdist each worker pays it once for the
-whole suite, not once per file. The critical path assumes `--dist loadgroup` as in
-tests/conftest.py: the HEAVY files on one worker, every other file a unit, placed greedily
-(largest first) on the less loaded worker.
+A file's cost is its tests' CPU (module fixtures included) and its peak RSS; the start-up
+(interpreter, imports, collection) is left out: on xdist each worker pays it once for the whole
+suite, not once per file. A JSON written by one pytest process over several files (the light
+ones: cheaper to measure together) gives each file's CPU, not its peak RSS. The critical path
+assumes `--dist loadgroup` as in tests/conftest.py: the HEAVY files on one worker, every other
+file a unit, placed greedily (largest first) on the less loaded worker.
 """
 
 from __future__ import annotations
@@ -51,18 +52,33 @@ def critical_path(costs: dict[str, float], heavy: frozenset[str]) -> tuple[float
     return max(workers), min(workers)
 
 
+def per_file(out_dir: Path) -> dict[str, dict[str, float]]:
+    """{file: {tests, cpu, rss, child}} from every JSON in `out_dir`; a JSON of several files
+    (one pytest process over them) gives their CPU but no peak RSS of each (-1)."""
+    rows: dict[str, dict[str, float]] = {}
+    for path in sorted(out_dir.glob("*.json")):
+        record = json.loads(path.read_text())
+        files: dict[str, list[float]] = {}
+        for nodeid, cpu in record["tests"].items():
+            files.setdefault(Path(nodeid.split("::")[0]).name, []).append(cpu)
+        for name, cpus in files.items():
+            one = len(files) == 1
+            rows[name] = {"tests": len(cpus), "cpu": sum(cpus),
+                          "rss": record["maxrss_mb"] if one else -1,
+                          "child": record["children_maxrss_mb"] if one else -1}
+    return rows
+
+
 def table(out_dir: Path) -> None:
     heavy = heavy_files()
-    rows = {}
-    for path in sorted(out_dir.glob("*.json")):
-        rows[path.stem + ".py"] = json.loads(path.read_text())
-    costs = {f: r["tests_cpu"] for f, r in rows.items()}
-    print("| file | tests | CPU s (tests) | start-up s | peak RSS MB |")
+    rows = per_file(out_dir)
+    print("| file | tests | CPU s | peak RSS MB | its largest child's |")
     print("|---|---:|---:|---:|---:|")
-    for f, r in sorted(rows.items(), key=lambda fr: -fr[1]["tests_cpu"]):
+    for f, r in sorted(rows.items(), key=lambda fr: -fr[1]["cpu"]):
         mark = " (heavy)" if f in heavy else ""
-        print(f"| {f}{mark} | {len(r['tests'])} | {r['tests_cpu']:.1f} | "
-              f"{r['startup_cpu']:.1f} | {r['maxrss_mb']:.0f} |")
+        rss = f"{r['rss']:.0f} | {r['child']:.0f}" if r["rss"] >= 0 else " | "
+        print(f"| {f}{mark} | {r['tests']:.0f} | {r['cpu']:.1f} | {rss} |")
+    costs = {f: r["cpu"] for f, r in rows.items()}
     longest, other = critical_path(costs, heavy)
     print(f"\nsum {sum(costs.values()):.1f} s; heavy group "
           f"{sum(c for f, c in costs.items() if f in heavy):.1f} s; "

@@ -38,8 +38,9 @@ def pytest_configure(config: pytest.Config) -> None:
 # them never hold their models at once (two at once took a worker past 10 GB: the OOM killer).
 # Only those: a file that holds little (meta-device skeletons, small inputs) runs on the other
 # worker beside them, so that the heavy worker, the critical path, carries no more than it
-# must. Peak RSS per file and CPU per file: BENCHMARKS.md, "The test suite" (test_families
-# 77 MB, test_export_cases 0.6 GB, test_import_zoo 1.4 GB; test_export's interpreters 3.8 GB).
+# must. Peak RSS and CPU per file: BENCHMARKS.md, "The test suite" (test_families 77 MB,
+# test_weights 0.9 GB, test_export_cases 0.6 GB, test_import_zoo 1.4 GB; in the heavy group
+# test_export's interpreter 3.8 GB, test_inplace 3.1 GB).
 HEAVY = frozenset({
     "test_export.py", "test_inplace.py", "test_memory_train.py", "test_segmentation.py",
     "test_zoo.py",
