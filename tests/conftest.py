@@ -39,12 +39,10 @@ def pytest_configure(config: pytest.Config) -> None:
 # Only those: a file that holds little (meta-device skeletons, small inputs) runs on the other
 # worker beside them, so that the heavy worker, the critical path, carries no more than it
 # must. Peak RSS and CPU per file: BENCHMARKS.md, "The test suite" (test_families 77 MB,
-# test_weights 0.9 GB, test_export_cases 0.6 GB, test_import_zoo 1.4 GB; in the heavy group
-# test_export's interpreter 3.8 GB, test_inplace 3.1 GB).
-HEAVY = frozenset({
-    "test_export.py", "test_inplace.py", "test_memory_train.py", "test_segmentation.py",
-    "test_zoo.py",
-})
+# test_weights 0.9 GB, test_export_cases 0.6 GB, test_import_zoo and test_segmentation 1.4 GB
+# each; in the heavy group test_zoo 6.4 GB, test_export's interpreters 3.8 and 3.2 GB,
+# test_inplace 3.1 GB).
+HEAVY = frozenset({"test_export.py", "test_inplace.py", "test_memory_train.py", "test_zoo.py"})
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (it runs its hook early too)
