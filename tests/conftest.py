@@ -40,8 +40,8 @@ def pytest_configure(config: pytest.Config) -> None:
 # worker beside them, so that the heavy worker, the critical path, carries no more than it
 # must. Peak RSS and CPU per file: BENCHMARKS.md, "The test suite" (test_families 77 MB,
 # test_weights 0.9 GB, test_export_cases 0.6 GB, test_import_zoo and test_segmentation 1.4 GB
-# each; in the heavy group test_zoo 6.4 GB, test_export's interpreters 3.8 and 3.2 GB,
-# test_inplace 3.1 GB).
+# each; in the heavy group test_memory_train 11.7 GB, test_zoo 6.4 GB, test_export's
+# interpreters 3.8 and 3.2 GB, test_inplace 3.1 GB).
 HEAVY = frozenset({"test_export.py", "test_inplace.py", "test_memory_train.py", "test_zoo.py"})
 
 
