@@ -21,9 +21,10 @@ from .. import ast
 from ..errors import ArchcError
 from ..evaluate import IN
 from ..graph import Join, Layer, Node, Scope, Wire, flows
-from ..ops import REGISTRY
+from ..ops import REGISTRY, same_value
 from .conditions import (
     MAX_TEXT,
+    Test,
     branches,
     case_of,
     literals_of,
@@ -229,9 +230,18 @@ class Classes:
             raise Mismatch("a class a tap crosses needs a forward of its own")
         if any(id(s) in self.base and s.kind == "network" for s in scopes.values()):
             cls.outputs = self.outputs
+        cls.computed = [(p.name, cand.computed[p.name]) for p in cls.params
+                        if p.name in cand.computed]
+        first = next(iter(scopes.values()))
+        if first.kind == "block":
+            cls.block, cls.spec_names = first.title, dict(cand.spec_names)
         for k, scope in scopes.items():
             env = {**cand.env[k], **{n: v[k] for n, v in cand.new.items()}}
-            self.of[id(scope)] = (cls, {p.name: env[p.name] for p in cls.params})
+            values = {p.name: env[p.name] for p in cls.params}
+            for name, _ in cls.computed:  # the default: left out by the caller
+                if _defaulted(cand, name, k, values[name]):
+                    values[name] = None
+            self.of[id(scope)] = (cls, values)
         self.order.append(cls)
         return cls
 
@@ -321,7 +331,7 @@ class Classes:
         return Candidates(env, defaults, input=inc, tests=spoken[0], values=spoken[1],
                           literals=literals_of(defn) if defn is not None else set(),
                           scope_env=args, defn=defn,
-                          spec_names=py)
+                          spec_names=py, computed=_computed(key, params, py, inc))
 
     def _definition(self, key: Key) -> ast.Definition | None:
         """The definition a class's constructor takes the parameters of: the network's, a
@@ -335,12 +345,18 @@ class Classes:
             values = [env[name] for env in c.env.values()] if name in c.names() \
                 else list(c.new[name].values())
             return type_text(values)
-        used = [n for n in c.names() if n in c.used]
+        wanted = set(c.used)
+        for n in reversed(c.names()):  # what a computed default reads is a parameter too
+            if n in wanted and n in c.computed:
+                wanted |= reads(c.computed[n], c.names())
+        used = [n for n in c.names() if n in wanted]
         inc = [n for n in used if n == c.input]  # the input size, when used, first
-        required = [Param(n, typ(n)) for n in used if c.defaults[n] is None and n not in inc]
+        required = [Param(n, typ(n)) for n in used if c.defaults[n] is None and n not in inc
+                    and n not in c.computed]
         new = [Param(n, typ(n), keyword=True) for n in c.new]
-        optional = [Param(n, typ(n), c.defaults[n], keyword=True)
-                    for n in used if c.defaults[n] is not None]
+        optional = [Param(n, typ(n), c.defaults[n], keyword=True) if n not in c.computed
+                    else Param(n, _optional(typ(n)), "None", keyword=True)
+                    for n in used if c.defaults[n] is not None or n in c.computed]
         return [*(Param(n, typ(n)) for n in inc), *required, *new, *optional]
 
     def _name(self, key: Key, suffix: str) -> str:
@@ -360,6 +376,35 @@ class Classes:
             defn.span.path.rsplit("/", 1)[-1]
         text = f"Block `{_signature(defn)}` ({where}, line {defn.span.line})."
         return text + (" Its layers are passed in." if children else "")
+
+
+def _optional(type_: str) -> str:
+    return type_ if type_.endswith("| None") else f"{type_} | None"
+
+
+def _defaulted(cand: Candidates, name: str, k: int, value: Any) -> bool:
+    """Whether a computed parameter has its default's value in instance k."""
+    spec = next((p for p in cand.defn.params if cand.spec_names.get(p.name) == name), None) \
+        if cand.defn is not None else None
+    if spec is None or spec.default is None or k not in cand.scope_env:
+        return False
+    return same_value(Test("", frozenset(), spec.default).value(cand.scope_env[k]), value)
+
+
+def _computed(key: Key, params: tuple[ast.Param, ...], py: Mapping[str, str],
+              inc: str) -> dict[str, str]:
+    """A block's parameters whose default is an expression that Python can compute in the
+    constructor (`q=c // 4` -> `if q is None: q = c // 4`), as Python text. A group's class is
+    given its owner's values, computed there."""
+    if key[0] != "block":
+        return {}
+    found = {}
+    for p in params:
+        if p.default is not None and not isinstance(p.default, ast.Lit):
+            text = python_text(p.default, py, inc)
+            if text is not None:
+                found[py[p.name]] = text
+    return found
 
 
 def _structure(pieces: tuple[Piece, ...]) -> tuple:

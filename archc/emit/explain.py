@@ -17,12 +17,14 @@ from .. import ast
 from ..ops import same_value
 from .conditions import (
     Test,
+    call_arguments,
     fstring,
     label_value,
     labels,
     loop_variables,
     reads,
     tests_of,
+    translated,
     values_of,
 )
 from .layout import literal
@@ -83,6 +85,11 @@ class ClassDef:
     imports: tuple[str, ...] = ()
     exports: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
+    # the parameters whose spec default is an expression (`q=c // 4`): (name, Python text),
+    # in the spec's order; the constructor computes each that is passed None
+    computed: list[tuple[str, str]] = field(default_factory=list)
+    block: str = ""  # the block it is the class of, if one
+    spec_names: dict[str, str] = field(default_factory=dict)  # its spec name -> Python name
 
 
 @dataclass
@@ -101,6 +108,8 @@ class Candidates:
     scope_env: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)  # instances' args
     defn: ast.Definition | None = None  # the block, for its expressions inside a loop
     spec_names: dict[str, str] = field(default_factory=dict)  # spec name -> Python name
+    # a parameter whose spec default is an expression over the others: its Python text
+    computed: dict[str, str] = field(default_factory=dict)
     index: str = ""  # inside a loop's child: the Python name of the loop's index
     used: set[str] = field(default_factory=set)
     new: dict[str, dict[int, Any]] = field(default_factory=dict)
@@ -232,8 +241,21 @@ def _is_not(k: int, env: Env, p: str, v: Any) -> Any:
 
 
 def explain_value(c: Candidates, values: dict[int, Any], hint: str,
-                  literal_ok: bool = True, new_ok: bool = True) -> str:
-    """How to write a value that is `values[k]` in instance k."""
+                  literal_ok: bool = True, new_ok: bool = True,
+                  said: tuple[Test, ...] = ()) -> str:
+    """How to write a value that is `values[k]` in instance k: first as the spec writes it
+    (`said`: a call site's own argument expressions), when that has the value everywhere."""
+    if c.input and hint == c.input and \
+            all(same_value(c.env[k].get(c.input), v) for k, v in values.items()):
+        c.used.add(c.input)  # a call's input size: first the caller's own
+        return c.input
+    for t in said:
+        try:
+            if all(same_value(c.value(t, k), v) for k, v in values.items()):
+                c.used |= set(t.names)
+                return t.text
+        except (TypeError, ZeroDivisionError):
+            continue
     first = next(iter(values.values()))
     if literal_ok and all(same_value(v, first) for v in values.values()):
         return _varying_param(c, values, first) or literal(first)
@@ -311,8 +333,10 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int]) -> None:
             for tree in [*node.args, *node.kwargs.values()]:
                 _explain_tree(c, tree)
         elif isinstance(node, TCall):
-            for slot in node.args.values():
-                _explain_tree(c, slot)
+            said = _said(c, node.cls)
+            for name, slot in node.args.items():
+                slot.expr = explain_value(c, slot.values, slot.hint,
+                                          said=said.get(name, ()))
         elif isinstance(node, TSeq):
             if any(isinstance(n, TLoop) for n in node.children):
                 raise Mismatch(f"'{node.name}': a loop inside an nn.Sequential")
@@ -322,6 +346,21 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int]) -> None:
         elif isinstance(node, TJoin):
             for branch in node.branches:
                 explain_slots(c, branch, set(node.present))
+
+
+def _said(c: Candidates, cls: ClassDef) -> dict[str, tuple[Test, ...]]:
+    """A block class's parameter (Python name) -> what the calls of the block in the body being
+    explained pass for it, translated; those reading only literals are left to the literal
+    rules (a value equal in every instance is written as one)."""
+    if not cls.block or c.defn is None:
+        return {}
+    found = call_arguments(c.defn.body, cls.block, list(cls.spec_names))
+    out = {}
+    for spec, exprs in found.items():
+        tests = tuple(t for t in translated(exprs, c.spec_names, c.input or None) if t.names)
+        if tests and spec in cls.spec_names:
+            out[cls.spec_names[spec]] = tests
+    return out
 
 
 def _explain_loop(c: Candidates, node: TLoop) -> None:

@@ -163,11 +163,11 @@ def probes(prog: Program, net: Network) -> Iterator[list[Scope]]:
         seen[node.title].add(case)
         for args, shape, flipped in _moved(defn, node):
             scope = _expand_call(prog, defn, args, shape)
-            # a flag flipped shows what it picks within the cases seen; one that leads into
-            # another case (here or in a block inside) would show that case at one point only
-            # (SeHard's squeeze width in MobileNetV3's `else if se`, a constant 8 there): the
-            # case stays refused
-            if scope is not None and not (flipped and not _cases(scope) <= _seen()):
+            # a flag flipped shows what it picks within the cases seen, or leads into another
+            # case of this block, which is then visited in turn (moved there, numbers equal
+            # there moved together) so that it is seen at several points; one leading into an
+            # unseen case of a block inside is left out (seen at one point only)
+            if scope is not None and not (flipped and not _inner(scope) <= _seen()):
                 found.setdefault(node.title, []).append(scope)
                 if depth < 3:  # a case reached only by a probe is seen at more points too
                     visit(scope, depth + 1)
@@ -181,6 +181,10 @@ def probes(prog: Program, net: Network) -> Iterator[list[Scope]]:
             if isinstance(node, Scope) and chain is not None:
                 out.add((node.title, case_of(chain, node.args)))
         return out
+
+    def _inner(scope: Scope) -> set[tuple[str, int | None]]:
+        """The cases the blocks inside `scope` take (itself left out)."""
+        return {(t, c) for t, c in _cases(scope) if t != scope.title}
 
     def _seen() -> set[tuple[str, int | None]]:
         return {(t, c) for t, cases in seen.items() for c in cases} | exported
@@ -203,6 +207,15 @@ def _moved(defn: ast.Definition, node: Scope
             yield {**given, name: not value}, node.in_shape, True
         elif isinstance(value, int):
             yield {**given, name: value + 1}, node.in_shape, False
+    # numbers equal here moved together (and the channels with them where they equal too):
+    # a case that asks `x == cin` is seen at more than one point of it
+    ints = [n for n, v in given.items() if type(v) is int]
+    channels = node.in_shape[0] if len(node.in_shape) in (1, 3) else None
+    for value in dict.fromkeys(given[n] for n in ints):
+        tied = [n for n in ints if given[n] == value]
+        if len(tied) > 1 or value == channels:
+            shape = (value + 2, *node.in_shape[1:]) if value == channels else node.in_shape
+            yield {**given, **{n: value + 2 for n in tied}}, shape, False
     if len(node.in_shape) in (1, 3):
         yield given, (node.in_shape[0] + 1, *node.in_shape[1:]), False
 

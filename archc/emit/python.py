@@ -261,6 +261,8 @@ def _class(cls: ClassDef, guards: list[tuple[str, Any]]) -> list[str]:
             message = f"{name} is fixed at {literal(value)}"
         out += [f"        if {test}:", *lines("raise ", call("ValueError", literal(message)),
                                              "", 3)]
+    for name, text in cls.computed:  # the spec's default expressions, in its order
+        out += [f"        if {name} is None:", *lines(f"{name} = ", text, "", 3)]
     if cls.kind == "cases":
         return out + _cases(cls, sequential)
     if cls.kind == "loop":
