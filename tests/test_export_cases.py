@@ -16,11 +16,15 @@ import pytest
 import torch
 
 import archc
+from archc import ArchcError, graph
+from archc import ast as spec_ast
+from archc.driver import load_network
 from archc.emit.conditions import python_text
 from archc.emit.explain import py_name
 from archc.emit.python import export_python
 from archc.evaluate import evaluate
 from archc.parse import parse_expr as _expr
+from tests.test_export import JOBS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -150,3 +154,99 @@ def test_what_python_cannot_read_is_not_translated() -> None:
     assert python_text(_expr("in.h + a"), names, "in_channels") is None  # no `in.h` in Python
     assert python_text(_expr("i + a"), names, "in_channels") is None  # a loop variable
     assert python_text(_expr("round(a)"), names, "in_channels") is None  # not Python's round
+
+
+# ----------------------------------------------------------------------------- every spec
+
+MAX_CALLS = 6  # per block: the suite's time
+BUNDLED = [n for n in JOBS if not n.startswith("case_") and "=" not in n]
+
+
+def _moves(args: dict[str, Any], shape: tuple[int, ...]) -> list[tuple[tuple[int, ...], dict]]:
+    """Calls no exported instance made, and none the exporter probed (it moves a number by 1,
+    or numbers equal to each other by 2): each number moved by 3, each flag flipped, the
+    channels moved by 3, alone and with the numbers equal to them."""
+    out = []
+    for name, value in args.items():
+        if isinstance(value, bool):
+            out.append((shape, {**args, name: not value}))
+        elif type(value) is int:
+            out.append((shape, {**args, name: value + 3}))
+    if len(shape) == 3:
+        out.append(((shape[0] + 3, *shape[1:]), args))
+        tied = {k: v + 3 for k, v in args.items() if type(v) is int and v == shape[0]}
+        if tied:  # the channels and the numbers equal to them (a residual's width)
+            out.append(((shape[0] + 3, *shape[1:]), {**args, **tied}))
+    return out
+
+
+def _calls(job: dict[str, Any]) -> tuple[dict[str, list[tuple[tuple[int, ...], dict]]], Any]:
+    """Per block of the exported network: calls of it at arguments no instance had (from the
+    first two instances with different arguments), and the program (its blocks)."""
+    net, prog = load_network(job["spec"], job.get("sets"), job.get("input"))
+    found: dict[str, list[tuple[tuple[int, ...], dict]]] = {}
+    seen: dict[str, list[dict]] = {}
+    for _, node in graph.walk(net.root.items):
+        if not (isinstance(node, archc.Scope) and node.kind == "block"):
+            continue
+        defn = prog.blocks[node.title]
+        # the spec's arguments; a default computed from them (`q=c // 4`) is left to compute
+        given = {p.name: node.args[p.name] for p in defn.params
+                 if p.default is None or isinstance(p.default, spec_ast.Lit)}
+        if given in seen.setdefault(node.title, []) or len(seen[node.title]) >= 2:
+            continue
+        seen[node.title].append(given)
+        found.setdefault(node.title, []).extend(_moves(given, node.in_shape))
+    return found, prog
+
+
+def _same_as_built(cls: type, text: str, block: str, shape: tuple[int, ...],
+                   args: dict[str, Any], path: str) -> bool | None:
+    """The exported class built with `args` equals archc.build of `block(args)` on `shape`
+    (eval and train, fp64); None where that call is not a valid one."""
+    call = ", ".join(f"{k}={_literal(v)}" for k, v in args.items())
+    try:
+        net = archc.loads(f"{text}\nnetwork probe {{ input {'x'.join(map(str, shape))} "
+                          f"{block}({call}) }}\n", network="probe", path=path)
+    except ArchcError:
+        return None
+    torch.manual_seed(0)
+    want = archc.build(net).double()
+    params = inspect.signature(cls).parameters
+    given = {py_name(k): v for k, v in args.items()} | \
+        {k: shape[0] for k in ("in_channels", "in_features") if k in params}
+    got = cls(**{k: v for k, v in given.items() if k in params}).double()
+    got.load_state_dict({k.split(".", 1)[1]: v for k, v in want.state_dict().items()},
+                        strict=True)
+    x = torch.randn(2, *shape, dtype=torch.float64)
+    for train in (False, True):
+        want.train(train)
+        got.train(train)
+        torch.manual_seed(1)
+        a = want(x)
+        torch.manual_seed(1)
+        if not torch.equal(got(x), a):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_every_class_equals_its_block_at_new_arguments(name: str, tmp_path,
+                                                       one_torch_thread) -> None:
+    """Every bundled spec: each block's class, built with arguments no exported instance had
+    (and none the exporter probed), equals archc.build of that call; every class is tried."""
+    job = JOBS[name]
+    path = tmp_path / f"{name}.py"
+    path.write_text(export_python(job["spec"], job.get("sets"), job.get("input")))
+    loader = importlib.util.spec_from_file_location(f"probe_{name}", path)
+    assert loader is not None and loader.loader is not None
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    calls, _ = _calls(job)
+    text = Path(job["spec"]).read_text()
+    for block, moves in calls.items():
+        cls = _class_of(module, block)
+        results = [_same_as_built(cls, text, block, shape, args, job["spec"])
+                   for shape, args in moves[:MAX_CALLS]]
+        assert False not in results, f"{block}: {results}"
+        assert True in results or not moves, f"{block}: no valid call tried"

@@ -167,6 +167,11 @@ class Classes:
         return self.done[key]
 
     def _classes(self, key: Key, scopes: list[Scope], rows) -> list[ClassDef]:
+        if self._counted(key):  # a loop the block's parameters count: a loop, as the spec
+            try:
+                return [self._loop(key, scopes, rows)]
+            except Mismatch:
+                pass
         try:
             return [self._build(key, scopes, rows, list(rows), "")]
         except Mismatch:
@@ -288,6 +293,19 @@ class Classes:
         cls = ClassDef(self._name(key, ""), "cases", self._doc(key),
                        body=[n for c in cases for n in c.body or []], cases=cases)
         return self._finish(cls, cand, every)
+
+    def _counted(self, key: Key) -> bool:
+        """A block whose body is one loop (or repetition) with a count its parameters give."""
+        defn = self.blocks.get(key[1]) if key[0] == "block" else None
+        body = [] if defn is None else [st for st in defn.body
+                                         if not isinstance(st, (ast.Expect, ast.Assert))]
+        if defn is None or len(body) != 1:
+            return False
+        st = body[0]
+        bounds = (st.start, st.stop) if isinstance(st, ast.Loop) else \
+            (st.count,) if isinstance(st, ast.Repeat) else ()
+        params = {p.name for p in defn.params}
+        return any(set(ast.names(e)) & params for e in bounds)
 
     def _loop(self, key: Key, scopes: list[Scope], rows) -> ClassDef:
         """One class for a block whose body is one repetition of differing length: an

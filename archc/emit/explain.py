@@ -195,6 +195,18 @@ def _forms(c: Candidates, values: dict[int, Any]) -> Iterator[Form]:
         for p in ints:
             v = env[off][p]
             yield f"{p} != {v}", {p}, partial(_is_not, env=env, p=p, v=v)
+    elif _is_number(target):  # one number where a test (the spec's) holds, another else
+        flags = [(t.text, set(t.names), partial(_spoken, c=c, t=t)) for t in c.tests]
+        flags += [(p, {p}, partial(_get, env=env, p=p)) for p in names
+                  if isinstance(env[k0][p], bool)]
+        for text, used, test in flags:
+            on = next((k for k in values if test(k) is True), None)
+            off = next((k for k in values if test(k) is False), None)
+            if on is not None and off is not None and \
+                    _is_number(values[on]) and _is_number(values[off]):
+                a, b = values[on], values[off]
+                yield f"{literal(a)} if {text} else {literal(b)}", used, \
+                    partial(_pick, test=test, a=a, b=b)
 
 
 Env = dict[int, dict[str, Any]]
@@ -206,6 +218,14 @@ def _get(k: int, env: Env, p: str) -> Any:
 
 def _spoken(k: int, c: Candidates, t: Test) -> Any:
     return c.value(t, k)
+
+
+def _is_number(v: Any) -> bool:
+    return type(v) in (int, float)
+
+
+def _pick(k: int, test: Callable[[int], Any], a: Any, b: Any) -> Any:
+    return a if test(k) else b
 
 
 def _first(k: int, env: Env, i: str) -> Any:
@@ -250,12 +270,12 @@ def explain_value(c: Candidates, values: dict[int, Any], hint: str,
         c.used.add(c.input)  # a call's input size: first the caller's own
         return c.input
     for t in said:
-        try:
-            if all(same_value(c.value(t, k), v) for k, v in values.items()):
-                c.used |= set(t.names)
-                return t.text
-        except (TypeError, ZeroDivisionError):
-            continue
+        if _says(c, t, values):
+            c.used |= set(t.names)
+            return t.text
+    split = _said_split(c, values, said) if said else None
+    if split is not None:
+        return split
     first = next(iter(values.values()))
     if literal_ok and all(same_value(v, first) for v in values.values()):
         return _varying_param(c, values, first) or literal(first)
@@ -276,6 +296,44 @@ def explain_value(c: Candidates, values: dict[int, Any], hint: str,
     name = py_name(hint, set(c.defaults) | set(c.new))
     c.new[name] = dict(values)
     return name
+
+
+def _says(c: Candidates, t: Test, values: dict[int, Any]) -> bool:
+    try:
+        return all(same_value(c.value(t, k), v) for k, v in values.items())
+    except (TypeError, ZeroDivisionError):
+        return False
+
+
+def _said_split(c: Candidates, values: dict[int, Any], said: tuple[Test, ...]) -> str | None:
+    """A call site's argument where the spec calls the block in both branches of an `if`
+    (`if i == 0 and stride > 1 { basic(c, stride) } else { basic(c) }`): `stride if i == 0
+    and stride > 1 else 1`, each side as the spec writes it or a constant."""
+    for test in c.tests:
+        try:
+            on = {k: v for k, v in values.items() if c.value(test, k) is True}
+            off = {k: v for k, v in values.items() if c.value(test, k) is False}
+        except (TypeError, ZeroDivisionError):
+            continue
+        if not on or not off or len(on) + len(off) != len(values):
+            continue
+        sides = [next((t for t in said if _says(c, t, part)), None) for part in (on, off)]
+        if sides == [None, None]:
+            continue
+        texts = []
+        for side, part in zip(sides, (on, off), strict=True):
+            first = next(iter(part.values()))
+            if side is None and not all(same_value(v, first) for v in part.values()):
+                break
+            texts.append(side.text if side is not None else literal(first))
+        else:
+            if any(" if " in t for t in texts):
+                continue
+            for side in sides:
+                c.used |= set(side.names) if side is not None else set()
+            c.used |= set(test.names)
+            return f"{texts[0]} if {test.text} else {texts[1]}"
+    return None
 
 
 def _first_and_rest(c: Candidates, values: dict[int, Any], hint: str,
@@ -363,12 +421,27 @@ def _said(c: Candidates, cls: ClassDef) -> dict[str, tuple[Test, ...]]:
     return out
 
 
+def _count_said(c: Candidates) -> tuple[Test, ...]:
+    """The count of a block's one loop as the spec writes it (`for i in 0..n`: `n`; `* n`)."""
+    body = [] if c.defn is None else [st for st in c.defn.body
+                                       if not isinstance(st, (ast.Expect, ast.Assert))]
+    if len(body) != 1:
+        return ()
+    st = body[0]
+    if isinstance(st, ast.Loop) and isinstance(st.start, ast.Lit) and st.start.value == 0:
+        return tuple(translated([st.stop], c.spec_names, c.input or None))
+    if isinstance(st, ast.Repeat):
+        return tuple(translated([st.count], c.spec_names, c.input or None))
+    return ()
+
+
 def _explain_loop(c: Candidates, node: TLoop) -> None:
     """A repetition of differing length: its count from the instance's candidates, its child
     from the rows' (the index added), its children's names as the spec's label."""
     if node.child is None or not (node.name.isidentifier() or node.name == ""):
         raise Mismatch(f"'{node.name}': a loop that is not an attribute")
-    node.count.expr = explain_value(c, node.count.values, "count", new_ok=False)
+    node.count.expr = explain_value(c, node.count.values, "count", new_ok=False,
+                                    said=_count_said(c) if node.name == "" else ())
     sub = c.rows(node.rows)
     explain_slots(sub, [node.child], set(node.rows))
     c.used |= sub.used - {sub.index}
