@@ -5,7 +5,9 @@ its default member; the inputs and sets tests/test_export.py exports them at):
   again") although the spec writes the branch;
 - unnamed: constructor parameters not named in the spec (a block's, or for a group its
   owner's, parameters; the input size `in_channels`/`in_features` counts as named);
-- literal_in: calls of a generated class whose input size is an integer literal in the caller.
+- literal_in: calls of a generated class whose input size is an integer literal in a block's
+  (or group's) class; literal_in_net: the same in the network's class, where the spec itself
+  writes the widths as literals (`cna(16, 3, 2)` after `input 3x224x224`).
 
 Usage: PYTHONPATH=. python bench/export_readability.py [SPEC_STEM ...] (prints one row per
 spec, then the totals; -v: also each unnamed parameter)."""
@@ -65,19 +67,22 @@ def counts(text: str) -> dict[str, int]:
         unnamed += len(extra)
         if extra and VERBOSE:
             print(f"  {name}: {', '.join(extra)}")
-    literal_in = 0
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
-                (params.get(node.func.id) or [""])[0] in INPUTS:
-            first = node.args[0] if node.args else next(
-                (k.value for k in node.keywords if k.arg in INPUTS), None)
-            literal_in += isinstance(first, ast.Constant) and type(first.value) is int
+    literal = {"block": 0, "network": 0}
+    for cls in classes.values():
+        where = "network" if (ast.get_docstring(cls) or "").startswith("Network") else "block"
+        for node in ast.walk(cls):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                    (params.get(node.func.id) or [""])[0] in INPUTS:
+                first = node.args[0] if node.args else next(
+                    (k.value for k in node.keywords if k.arg in INPUTS), None)
+                literal[where] += isinstance(first, ast.Constant) and type(first.value) is int
     raises = text.count("no exported instance takes this branch")
-    return {"raises": raises, "unnamed": unnamed, "literal_in": literal_in}
+    return {"raises": raises, "unnamed": unnamed, "literal_in": literal["block"],
+            "literal_in_net": literal["network"]}
 
 
 def main(stems: list[str]) -> None:
-    total = {"raises": 0, "unnamed": 0, "literal_in": 0}
+    total = {"raises": 0, "unnamed": 0, "literal_in": 0, "literal_in_net": 0}
     jobs = {k: v for k, v in JOBS.items() if not k.startswith("case_") and "=" not in k}
     for name, job in jobs.items():
         if stems and name not in stems:

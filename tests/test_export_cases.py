@@ -249,4 +249,7 @@ def test_every_class_equals_its_block_at_new_arguments(name: str, tmp_path,
         results = [_same_as_built(cls, text, block, shape, args, job["spec"])
                    for shape, args in moves[:MAX_CALLS]]
         assert False not in results, f"{block}: {results}"
-        assert True in results or not moves, f"{block}: no valid call tried"
+        # a block reading a tap of the network (tv_lraspp's head: `from low`) cannot be
+        # called on its own: its class's forward takes the tap after `x`
+        taps = len(inspect.signature(cls.forward).parameters) > 2
+        assert True in results or not moves or taps, f"{block}: no valid call tried"

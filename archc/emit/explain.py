@@ -8,6 +8,7 @@ the constructor takes what varies between the instances, and nothing else."""
 from __future__ import annotations
 
 import keyword
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -195,7 +196,7 @@ def _forms(c: Candidates, values: dict[int, Any]) -> Iterator[Form]:
         for p in ints:
             v = env[off][p]
             yield f"{p} != {v}", {p}, partial(_is_not, env=env, p=p, v=v)
-    elif _is_number(target):  # one number where a test (the spec's) holds, another else
+    if _is_number(target):  # one number where a test (the spec's) holds, another else
         flags = [(t.text, set(t.names), partial(_spoken, c=c, t=t)) for t in c.tests]
         flags += [(p, {p}, partial(_get, env=env, p=p)) for p in names
                   if isinstance(env[k0][p], bool)]
@@ -207,6 +208,15 @@ def _forms(c: Candidates, values: dict[int, Any]) -> Iterator[Form]:
                 a, b = values[on], values[off]
                 yield f"{literal(a)} if {text} else {literal(b)}", used, \
                     partial(_pick, test=test, a=a, b=b)
+    if _is_int(target):  # a size grown from a spoken one (`c3 // 2 + n4 * growth`: DenseNet)
+        bases = [(p, {p}, partial(_get, env=env, p=p)) for p in ints]
+        bases += [(t.text, set(t.names), partial(_spoken, c=c, t=t)) for t in c.values
+                  if re.fullmatch(r"[\w /*+-]+", t.text)]
+        for text, used, base in bases:
+            for i, p in enumerate(ints):
+                for q in ints[i:]:
+                    yield f"{text} + {p} * {q}", used | {p, q}, \
+                        partial(_grown, base=base, env=env, p=p, q=q)
 
 
 Env = dict[int, dict[str, Any]]
@@ -218,6 +228,10 @@ def _get(k: int, env: Env, p: str) -> Any:
 
 def _spoken(k: int, c: Candidates, t: Test) -> Any:
     return c.value(t, k)
+
+
+def _grown(k: int, base: Callable[[int], Any], env: Env, p: str, q: str) -> Any:
+    return base(k) + env[k][p] * env[k][q]
 
 
 def _is_number(v: Any) -> bool:

@@ -154,10 +154,13 @@ def probes(prog: Program, net: Network) -> Iterator[list[Scope]]:
 
     def visit(node: Scope, depth: int) -> None:
         defn = prog.blocks.get(node.title)
-        chain = branches(defn) if defn is not None else None
-        if defn is None or chain is None:
+        if defn is None:
             return
-        case = case_of(chain, node.args)
+        chain = branches(defn)
+        # a block without cases is probed too: a value constant over its instances that the
+        # spec computes from a parameter (`conv(bn_size * growth)`) is seen to follow it, and
+        # stays a parameter
+        case = case_of(chain, node.args) if chain is not None else None
         if case in seen.setdefault(node.title, set()):
             return
         seen[node.title].add(case)

@@ -49,7 +49,14 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
     classes = _classes(prog, net, [])
     counts = {k: len(v) for k, v in classes.done.items()}
     kept: list[Scope] = []
-    for group in probes(prog, net):  # each block of cases seen at more points, if it still fits
+    groups = list(probes(prog, net))
+    try:  # every block seen at more points at once; else each block's probes, if they fit
+        trial = _classes(prog, net, [], [s for g in groups for s in g])
+        if {k: len(v) for k, v in trial.done.items()} == counts:
+            classes, kept, groups = trial, [s for g in groups for s in g], []
+    except Mismatch:
+        pass
+    for group in groups:
         try:
             trial = _classes(prog, net, [], kept + group)
         except Mismatch:
