@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import json
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,8 @@ def _class_of(module: Any, block: str) -> type:
 
 
 def _literal(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)  # archc's strings are double-quoted
     return str(value).lower() if isinstance(value, bool) else repr(value)
 
 
@@ -158,25 +161,26 @@ def test_what_python_cannot_read_is_not_translated() -> None:
 
 # ----------------------------------------------------------------------------- every spec
 
-MAX_CALLS = 6  # per block: the suite's time
+MAX_CALLS = 8  # per block: the suite's time
 BUNDLED = [n for n in JOBS if not n.startswith("case_") and "=" not in n]
 
 
 def _moves(args: dict[str, Any], shape: tuple[int, ...]) -> list[tuple[tuple[int, ...], dict]]:
     """Calls no exported instance made, and none the exporter probed (it moves a number by 1,
-    or numbers equal to each other by 2): each number moved by 3, each flag flipped, the
-    channels moved by 3, alone and with the numbers equal to them."""
-    out = []
+    or numbers equal to each other by 2): each number doubled (which keeps a divisibility,
+    heads of a width), each flag flipped, the channels (a token's width) doubled, alone and
+    with the numbers equal to them."""
+    axis = 0 if len(shape) in (3, 4) else len(shape) - 1  # channels; a token's width
+    moved = tuple(2 * n if i == axis else n for i, n in enumerate(shape))
+    tied = {k: 2 * v for k, v in args.items() if type(v) is int and v == shape[axis]}
+    # the channels with the numbers equal to them first (a residual's width), then alone
+    out = [(moved, {**args, **tied})] if tied else []
+    out.append((moved, args))
     for name, value in args.items():
         if isinstance(value, bool):
             out.append((shape, {**args, name: not value}))
-        elif type(value) is int:
-            out.append((shape, {**args, name: value + 3}))
-    if len(shape) == 3:
-        out.append(((shape[0] + 3, *shape[1:]), args))
-        tied = {k: v + 3 for k, v in args.items() if type(v) is int and v == shape[0]}
-        if tied:  # the channels and the numbers equal to them (a residual's width)
-            out.append(((shape[0] + 3, *shape[1:]), {**args, **tied}))
+        elif type(value) is int and value:
+            out.append((shape, {**args, name: 2 * value}))
     return out
 
 
@@ -215,6 +219,12 @@ def _same_as_built(cls: type, text: str, block: str, shape: tuple[int, ...],
     params = inspect.signature(cls).parameters
     given = {py_name(k): v for k, v in args.items()} | \
         {k: shape[0] for k in ("in_channels", "in_features") if k in params}
+    # a default the constructor cannot compute (one reading `in.h`) is passed as archc had it
+    scope = net.root.items[0]
+    assert isinstance(scope, archc.Scope)
+    given |= {py_name(k): v for k, v in scope.args.items() if py_name(k) in params
+              and py_name(k) not in given
+              and params[py_name(k)].default is inspect.Parameter.empty}
     got = cls(**{k: v for k, v in given.items() if k in params}).double()
     got.load_state_dict({k.split(".", 1)[1]: v for k, v in want.state_dict().items()},
                         strict=True)
