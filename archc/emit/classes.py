@@ -172,6 +172,10 @@ class Classes:
                 return [self._loop(key, scopes, rows)]
             except Mismatch:
                 pass
+        try:  # a block of cases taken by its instances: the spec's `if` chain, not one layer
+            return [self._cases(key, scopes, rows)]  # whose arguments a test picks
+        except Mismatch:
+            pass
         try:
             return [self._build(key, scopes, rows, list(rows), "")]
         except Mismatch:
