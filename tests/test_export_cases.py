@@ -162,6 +162,12 @@ def test_what_python_cannot_read_is_not_translated() -> None:
 # ----------------------------------------------------------------------------- every spec
 
 MAX_CALLS = 8  # per block: the suite's time
+# The classes still wrong at some arguments no instance had, and why (a value built in that the
+# spec computes from a parameter, which no probe moves apart from the values seen)
+WRONG: dict[str, dict[str, str]] = {}
+# Blocks exported as an nn.Sequential subclass given its layers by the caller (a loop whose
+# children are of different blocks, or take a value nothing explains): no arguments to build
+GIVEN: dict[str, set[str]] = {}
 BUNDLED = [n for n in JOBS if not n.startswith("case_") and "=" not in n]
 
 
@@ -226,8 +232,11 @@ def _same_as_built(cls: type, text: str, block: str, shape: tuple[int, ...],
               and py_name(k) not in given
               and params[py_name(k)].default is inspect.Parameter.empty}
     got = cls(**{k: v for k, v in given.items() if k in params}).double()
-    got.load_state_dict({k.split(".", 1)[1]: v for k, v in want.state_dict().items()},
-                        strict=True)
+    try:
+        got.load_state_dict({k.split(".", 1)[1]: v for k, v in want.state_dict().items()},
+                            strict=True)
+    except RuntimeError:  # other names or sizes: a value built in that the call changes
+        return False
     x = torch.randn(2, *shape, dtype=torch.float64)
     for train in (False, True):
         want.train(train)
@@ -256,8 +265,14 @@ def test_every_class_equals_its_block_at_new_arguments(name: str, tmp_path,
     text = Path(job["spec"]).read_text()
     for block, moves in calls.items():
         cls = _class_of(module, block)
+        if "Its layers are passed in" in " ".join((cls.__doc__ or "").split()):  # README
+            assert block in GIVEN.get(name, ()), f"{block}: a class given its layers"
+            continue
         results = [_same_as_built(cls, text, block, shape, args, job["spec"])
                    for shape, args in moves[:MAX_CALLS]]
+        if block in WRONG.get(name, {}):  # still wrong somewhere: drop it here when fixed
+            assert False in results, f"{block} is right now: remove it from WRONG"
+            continue
         assert False not in results, f"{block}: {results}"
         # a block reading a tap of the network (tv_lraspp's head: `from low`) cannot be
         # called on its own: its class's forward takes the tap after `x`
