@@ -2,8 +2,11 @@
 template (archc/emit/unify.py) that differs between the instances is explained by the
 candidates the class can see (the block's parameters, its input channels) or simple expressions
 over them (`4 * c`, `c // 2`, `in_channels + 32`, `not first`, `in_channels != c`); a slot
-nothing explains becomes a parameter of its own. A slot equal in every instance is a literal:
-the constructor takes what varies between the instances, and nothing else."""
+nothing explains becomes a parameter of its own. A slot equal in every instance is a literal.
+A call of a block is first explained by the spec's own argument expressions (`_said`), in
+both branches of an `if` where the spec calls it in each, a block's loop count by its bound.
+(Over 400 lines: the candidate forms and the spec's own words are one search; split, each half
+would import the other's helpers.)"""
 
 from __future__ import annotations
 
