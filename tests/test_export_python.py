@@ -94,7 +94,7 @@ def test_value_parameters_flow_through_blocks(tmp_path: Path, sets) -> None:
     spec = tmp_path / "flow.arch"
     spec.write_text(SPEC)
     text = export_python(spec)
-    assert "self.a = Widen(w)" in text and "nn.Linear(288, 3 * w)" in text
+    assert "self.a = Widen(3, w)" in text and "nn.Linear(288, 3 * w)" in text
     mod = _module(tmp_path, f"flow{sets['w']}", text)
     net = archc.load(spec, sets)
     assert _same_outputs(archc.build(net), mod.N(**sets), net.input_shape)
@@ -196,8 +196,8 @@ def test_gpt2s_transformer_group_as_the_readme_shows_it(tmp_path: Path) -> None:
     out = tmp_path / "gpt2.py"
     assert main(["export", "gpt2", "-o", str(out)]) == 0
     text = out.read_text()
-    assert "    def __init__(self, d: int, positions: int = 1024, p: float = 0.1) -> None:" in text
-    assert "        self.transformer = NetworkTransformer(d, positions=positions, p=p)" in text
+    assert "        self, d: int, heads: int, positions: int = 1024, p: float = 0.1" in text
+    assert "        self.transformer = NetworkTransformer(d, 12, positions=positions, p=p)" in text
 
 
 def test_a_width_that_must_divide_stays_a_parameter(tmp_path: Path) -> None:
@@ -206,7 +206,7 @@ def test_a_width_that_must_divide_stays_a_parameter(tmp_path: Path) -> None:
     (it was built in as 768)."""
     text = export_python("tv_vit", input_shape=(3, 32, 32))
     assert "d=768 is built into this file" not in text
-    assert "self.self_attention = SelfAttention(d, 12)" in text
+    assert "self.self_attention = SelfAttention(d, heads)" in text
     mod = _module(tmp_path, "vit_d", text)
     net = archc.load("tv_vit", {"d": 96, "mlp": 384}, (3, 32, 32))
     assert _same_outputs(archc.build(net), mod.TvVit(d=96, mlp=384), net.input_shape)

@@ -9,7 +9,11 @@ repetition of differing length a `for` loop (`_loop`; a repetition inside a bloc
 else, a block that is only a numbered sequence of layers becomes an nn.Sequential subclass
 given its children, and only what none of these fits splits into numbered variants (`Block2`).
 A group holding a join or an inline op gets a class of its own; other groups and repetitions
-are nn.Sequential. Definitions resolve inner first, so a class's pieces can name inner classes."""
+are nn.Sequential. Definitions resolve inner first, so a class's pieces can name inner classes.
+A block's defaults the spec computes (`q=c // 4`) are computed in the constructor when they
+translate to Python (`_computed`); a block whose body is one loop its parameters count is a
+loop first, and a block of cases its `if` chain first. (Over 400 lines: the one resolver of
+every kind of class, which share its instances and candidates.)"""
 
 from __future__ import annotations
 
@@ -21,9 +25,10 @@ from .. import ast
 from ..errors import ArchcError
 from ..evaluate import IN
 from ..graph import Join, Layer, Node, Scope, Wire, flows
-from ..ops import REGISTRY
+from ..ops import REGISTRY, same_value
 from .conditions import (
     MAX_TEXT,
+    Test,
     branches,
     case_of,
     literals_of,
@@ -170,6 +175,15 @@ class Classes:
         return self.done[key]
 
     def _classes(self, key: Key, scopes: list[Scope], rows: Rows) -> list[ClassDef]:
+        if self._counted(key):  # a loop the block's parameters count: a loop, as the spec
+            try:
+                return [self._loop(key, scopes, rows)]
+            except Mismatch:
+                pass
+        try:  # a block of cases taken by its instances: the spec's `if` chain, not one layer
+            return [self._cases(key, scopes, rows)]  # whose arguments a test picks
+        except Mismatch:
+            pass
         try:
             return [self._build(key, scopes, rows, list(rows), "")]
         except Mismatch:
@@ -233,9 +247,18 @@ class Classes:
             raise Mismatch("a class a tap crosses needs a forward of its own")
         if any(id(s) in self.base and s.kind == "network" for s in scopes.values()):
             cls.outputs, cls.inputs, cls.training = self.outputs, self.inputs, self.training
+        cls.computed = [(p.name, cand.computed[p.name]) for p in cls.params
+                        if p.name in cand.computed]
+        first = next(iter(scopes.values()))
+        if first.kind == "block":
+            cls.block, cls.spec_names = first.title, dict(cand.spec_names)
         for k, scope in scopes.items():
             env = {**cand.env[k], **{n: v[k] for n, v in cand.new.items()}}
-            self.of[id(scope)] = (cls, {p.name: env[p.name] for p in cls.params})
+            values = {p.name: env[p.name] for p in cls.params}
+            for name, _ in cls.computed:  # the default: left out by the caller
+                if _defaulted(cand, name, k, values[name]):
+                    values[name] = None
+            self.of[id(scope)] = (cls, values)
         self.order.append(cls)
         return cls
 
@@ -283,6 +306,19 @@ class Classes:
                        body=[n for c in cases for n in c.body or []], cases=cases)
         return self._finish(cls, cand, every)
 
+    def _counted(self, key: Key) -> bool:
+        """A block whose body is one loop (or repetition) with a count its parameters give."""
+        defn = self.blocks.get(key[1]) if key[0] == "block" else None
+        body = [] if defn is None else [st for st in defn.body
+                                         if not isinstance(st, (ast.Expect, ast.Assert))]
+        if defn is None or len(body) != 1:
+            return False
+        st = body[0]
+        bounds = (st.start, st.stop) if isinstance(st, ast.Loop) else \
+            (st.count,) if isinstance(st, ast.Repeat) else ()
+        params = {p.name for p in defn.params}
+        return any(set(ast.names(e)) & params for e in bounds)
+
     def _loop(self, key: Key, scopes: list[Scope], rows: Rows) -> ClassDef:
         """One class for a block whose body is one repetition of differing length: an
         nn.Sequential subclass adding its children in a `for` loop (torchvision's stages)."""
@@ -325,7 +361,7 @@ class Classes:
         return Candidates(env, defaults, input=inc, tests=spoken[0], values=spoken[1],
                           literals=literals_of(defn) if defn is not None else set(),
                           scope_env=args, defn=defn,
-                          spec_names=py)
+                          spec_names=py, computed=_computed(key, params, py, inc))
 
     def _definition(self, key: Key) -> ast.Definition | None:
         """The definition a class's constructor takes the parameters of: the network's, a
@@ -339,12 +375,18 @@ class Classes:
             values = [env[name] for env in c.env.values()] if name in c.names() \
                 else list(c.new[name].values())
             return type_text(values)
-        used = [n for n in c.names() if n in c.used]
+        wanted = set(c.used)
+        for n in reversed(c.names()):  # what a computed default reads is a parameter too
+            if n in wanted and n in c.computed:
+                wanted |= reads(c.computed[n], c.names())
+        used = [n for n in c.names() if n in wanted]
         inc = [n for n in used if n == c.input]  # the input size, when used, first
-        required = [Param(n, typ(n)) for n in used if c.defaults[n] is None and n not in inc]
+        required = [Param(n, typ(n)) for n in used if c.defaults[n] is None and n not in inc
+                    and n not in c.computed]
         new = [Param(n, typ(n), keyword=True) for n in c.new]
-        optional = [Param(n, typ(n), c.defaults[n], keyword=True)
-                    for n in used if c.defaults[n] is not None]
+        optional = [Param(n, typ(n), c.defaults[n], keyword=True) if n not in c.computed
+                    else Param(n, _optional(typ(n)), "None", keyword=True)
+                    for n in used if c.defaults[n] is not None or n in c.computed]
         return [*(Param(n, typ(n)) for n in inc), *required, *new, *optional]
 
     def _name(self, key: Key, suffix: str) -> str:
@@ -364,6 +406,35 @@ class Classes:
             defn.span.path.rsplit("/", 1)[-1]
         text = f"Block `{_signature(defn)}` ({where}, line {defn.span.line})."
         return text + (" Its layers are passed in." if children else "")
+
+
+def _optional(type_: str) -> str:
+    return type_ if type_.endswith("| None") else f"{type_} | None"
+
+
+def _defaulted(cand: Candidates, name: str, k: int, value: Any) -> bool:
+    """Whether a computed parameter has its default's value in instance k."""
+    spec = next((p for p in cand.defn.params if cand.spec_names.get(p.name) == name), None) \
+        if cand.defn is not None else None
+    if spec is None or spec.default is None or k not in cand.scope_env:
+        return False
+    return same_value(Test("", frozenset(), spec.default).value(cand.scope_env[k]), value)
+
+
+def _computed(key: Key, params: tuple[ast.Param, ...], py: Mapping[str, str],
+              inc: str) -> dict[str, str]:
+    """A block's parameters whose default is an expression that Python can compute in the
+    constructor (`q=c // 4` -> `if q is None: q = c // 4`), as Python text. A group's class is
+    given its owner's values, computed there."""
+    if key[0] != "block":
+        return {}
+    found = {}
+    for p in params:
+        if p.default is not None and not isinstance(p.default, ast.Lit):
+            text = python_text(p.default, py, inc)
+            if text is not None:
+                found[py[p.name]] = text
+    return found
 
 
 def _structure(pieces: tuple[Piece, ...]) -> tuple:

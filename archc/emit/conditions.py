@@ -91,18 +91,19 @@ class _Python(Exprs):
 def tests_of(defn: ast.Definition, names: Mapping[str, str], channels: str | None) -> list[Test]:
     """Every test the definition writes (its `if`s, then its conditional expressions) and its
     negation, that translates, once each, in source order."""
-    return _translated((e for test in _tests(defn) for e in (test, negation(test))), names,
+    return translated((e for test in _tests(defn) for e in (test, negation(test))), names,
                        channels)
 
 
 def values_of(defn: ast.Definition, names: Mapping[str, str],
               channels: str | None) -> list[Test]:
     """Every computed argument the definition writes (`k // 2`, `in.c * 4`), translated."""
-    return _translated(_values(defn.body), names, channels)
+    return translated(_values(defn.body), names, channels)
 
 
-def _translated(exprs: Iterable[ast.Expr], names: Mapping[str, str],
-                channels: str | None) -> list[Test]:
+def translated(exprs: Iterable[ast.Expr], names: Mapping[str, str],
+               channels: str | None) -> list[Test]:
+    """The expressions that translate, as Tests, once each, in order."""
     found: dict[str, Test] = {}
     for expr in exprs:
         text = python_text(expr, names, channels)
@@ -202,6 +203,19 @@ def case_of(chain: list[ast.Cond], env: Mapping[str, Any]) -> int | None:
         if value:
             return i
     return len(chain)
+
+
+def call_arguments(stmts: tuple[ast.Stmt, ...], block: str,
+                   params: list[str]) -> dict[str, list[ast.Expr]]:
+    """What every call of `block` in a body passes for each of its parameters (spec names, in
+    order): the spec's own words for a call site's arguments."""
+    found: dict[str, list[ast.Expr]] = {}
+    for st in ast.calls(stmts):
+        if st.name == block:
+            bound = [*zip(params, st.args, strict=False), *((k.name, k.value) for k in st.kwargs)]
+            for name, expr in bound:
+                found.setdefault(name, []).append(expr)
+    return found
 
 
 def loop_variables(stmts: tuple[ast.Stmt, ...]) -> Iterator[str]:

@@ -2,12 +2,16 @@
 template (archc/emit/unify.py) that differs between the instances is explained by the
 candidates the class can see (the block's parameters, its input channels) or simple expressions
 over them (`4 * c`, `c // 2`, `in_channels + 32`, `not first`, `in_channels != c`); a slot
-nothing explains becomes a parameter of its own. A slot equal in every instance is a literal:
-the constructor takes what varies between the instances, and nothing else."""
+nothing explains becomes a parameter of its own. A slot equal in every instance is a literal.
+A call of a block is first explained by the spec's own argument expressions (`_said`), in
+both branches of an `if` where the spec calls it in each, a block's loop count by its bound.
+(Over 400 lines: the candidate forms and the spec's own words are one search; split, each half
+would import the other's helpers.)"""
 
 from __future__ import annotations
 
 import keyword
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -17,12 +21,14 @@ from .. import ast
 from ..ops import same_value
 from .conditions import (
     Test,
+    call_arguments,
     fstring,
     label_value,
     labels,
     loop_variables,
     reads,
     tests_of,
+    translated,
     values_of,
 )
 from .layout import literal
@@ -85,6 +91,11 @@ class ClassDef:
     outputs: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()  # the network's named inputs: forward(self, image, mask)
     training: tuple[str, ...] = ()  # the outputs only train mode computes (`output aux training`)
+    # the parameters whose spec default is an expression (`q=c // 4`): (name, Python text),
+    # in the spec's order; the constructor computes each that is passed None
+    computed: list[tuple[str, str]] = field(default_factory=list)
+    block: str = ""  # the block it is the class of, if one
+    spec_names: dict[str, str] = field(default_factory=dict)  # its spec name -> Python name
 
 
 @dataclass
@@ -103,6 +114,8 @@ class Candidates:
     scope_env: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)  # instances' args
     defn: ast.Definition | None = None  # the block, for its expressions inside a loop
     spec_names: dict[str, str] = field(default_factory=dict)  # spec name -> Python name
+    # a parameter whose spec default is an expression over the others: its Python text
+    computed: dict[str, str] = field(default_factory=dict)
     index: str = ""  # inside a loop's child: the Python name of the loop's index
     used: set[str] = field(default_factory=set)
     new: dict[str, dict[int, Any]] = field(default_factory=dict)
@@ -188,6 +201,27 @@ def _forms(c: Candidates, values: dict[int, Any]) -> Iterator[Form]:
         for p in ints:
             v = env[off][p]
             yield f"{p} != {v}", {p}, partial(_is_not, env=env, p=p, v=v)
+    if _is_number(target):  # one number where a test (the spec's) holds, another else
+        flags = [(t.text, set(t.names), partial(_spoken, c=c, t=t)) for t in c.tests]
+        flags += [(p, {p}, partial(_get, env=env, p=p)) for p in names
+                  if isinstance(env[k0][p], bool)]
+        for text, used, test in flags:
+            on = next((k for k in values if test(k) is True), None)
+            off = next((k for k in values if test(k) is False), None)
+            if on is not None and off is not None and \
+                    _is_number(values[on]) and _is_number(values[off]):
+                a, b = values[on], values[off]
+                yield f"{literal(a)} if {text} else {literal(b)}", used, \
+                    partial(_pick, test=test, a=a, b=b)
+    if _is_int(target):  # a size grown from a spoken one (`c3 // 2 + n4 * growth`: DenseNet)
+        bases = [(p, {p}, partial(_get, env=env, p=p)) for p in ints]
+        bases += [(t.text, set(t.names), partial(_spoken, c=c, t=t)) for t in c.values
+                  if re.fullmatch(r"[\w /*+-]+", t.text)]
+        for text, used, base in bases:
+            for i, p in enumerate(ints):
+                for q in ints[i:]:
+                    yield f"{text} + {p} * {q}", used | {p, q}, \
+                        partial(_grown, base=base, env=env, p=p, q=q)
 
 
 Env = dict[int, dict[str, Any]]
@@ -199,6 +233,18 @@ def _get(k: int, env: Env, p: str) -> Any:
 
 def _spoken(k: int, c: Candidates, t: Test) -> Any:
     return c.value(t, k)
+
+
+def _grown(k: int, base: Callable[[int], Any], env: Env, p: str, q: str) -> Any:
+    return base(k) + env[k][p] * env[k][q]
+
+
+def _is_number(v: Any) -> bool:
+    return type(v) in (int, float)
+
+
+def _pick(k: int, test: Callable[[int], Any], a: Any, b: Any) -> Any:
+    return a if test(k) else b
 
 
 def _first(k: int, env: Env, i: str) -> Any:
@@ -234,8 +280,21 @@ def _is_not(k: int, env: Env, p: str, v: Any) -> Any:
 
 
 def explain_value(c: Candidates, values: dict[int, Any], hint: str,
-                  literal_ok: bool = True, new_ok: bool = True) -> str:
-    """How to write a value that is `values[k]` in instance k."""
+                  literal_ok: bool = True, new_ok: bool = True,
+                  said: tuple[Test, ...] = ()) -> str:
+    """How to write a value that is `values[k]` in instance k: first as the spec writes it
+    (`said`: a call site's own argument expressions), when that has the value everywhere."""
+    if c.input and hint == c.input and \
+            all(same_value(c.env[k].get(c.input), v) for k, v in values.items()):
+        c.used.add(c.input)  # a call's input size: first the caller's own
+        return c.input
+    for t in said:
+        if _says(c, t, values):
+            c.used |= set(t.names)
+            return t.text
+    split = _said_split(c, values, said) if said else None
+    if split is not None:
+        return split
     first = next(iter(values.values()))
     if literal_ok and all(same_value(v, first) for v in values.values()):
         return _varying_param(c, values, first) or literal(first)
@@ -256,6 +315,44 @@ def explain_value(c: Candidates, values: dict[int, Any], hint: str,
     name = py_name(hint, set(c.defaults) | set(c.new))
     c.new[name] = dict(values)
     return name
+
+
+def _says(c: Candidates, t: Test, values: dict[int, Any]) -> bool:
+    try:
+        return all(same_value(c.value(t, k), v) for k, v in values.items())
+    except (TypeError, ZeroDivisionError):
+        return False
+
+
+def _said_split(c: Candidates, values: dict[int, Any], said: tuple[Test, ...]) -> str | None:
+    """A call site's argument where the spec calls the block in both branches of an `if`
+    (`if i == 0 and stride > 1 { basic(c, stride) } else { basic(c) }`): `stride if i == 0
+    and stride > 1 else 1`, each side as the spec writes it or a constant."""
+    for test in c.tests:
+        try:
+            on = {k: v for k, v in values.items() if c.value(test, k) is True}
+            off = {k: v for k, v in values.items() if c.value(test, k) is False}
+        except (TypeError, ZeroDivisionError):
+            continue
+        if not on or not off or len(on) + len(off) != len(values):
+            continue
+        sides = [next((t for t in said if _says(c, t, part)), None) for part in (on, off)]
+        if sides == [None, None]:
+            continue
+        texts = []
+        for side, part in zip(sides, (on, off), strict=True):
+            first = next(iter(part.values()))
+            if side is None and not all(same_value(v, first) for v in part.values()):
+                break
+            texts.append(side.text if side is not None else literal(first))
+        else:
+            if any(" if " in t for t in texts):
+                continue
+            for side in sides:
+                c.used |= set(side.names) if side is not None else set()
+            c.used |= set(test.names)
+            return f"{texts[0]} if {test.text} else {texts[1]}"
+    return None
 
 
 def _first_and_rest(c: Candidates, values: dict[int, Any], hint: str,
@@ -313,8 +410,10 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int]) -> None:
             for tree in [*node.args, *node.kwargs.values()]:
                 _explain_tree(c, tree)
         elif isinstance(node, TCall):
-            for slot in node.args.values():
-                _explain_tree(c, slot)
+            said = _said(c, node.cls)
+            for name, slot in node.args.items():
+                slot.expr = explain_value(c, slot.values, slot.hint,
+                                          said=said.get(name, ()))
         elif isinstance(node, TSeq):
             if any(isinstance(n, TLoop) for n in node.children):
                 raise Mismatch(f"'{node.name}': a loop inside an nn.Sequential")
@@ -326,12 +425,42 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int]) -> None:
                 explain_slots(c, branch, set(node.present))
 
 
+def _said(c: Candidates, cls: ClassDef) -> dict[str, tuple[Test, ...]]:
+    """A block class's parameter (Python name) -> what the calls of the block in the body being
+    explained pass for it, translated; those reading only literals are left to the literal
+    rules (a value equal in every instance is written as one)."""
+    if not cls.block or c.defn is None:
+        return {}
+    found = call_arguments(c.defn.body, cls.block, list(cls.spec_names))
+    out = {}
+    for spec, exprs in found.items():
+        tests = tuple(t for t in translated(exprs, c.spec_names, c.input or None) if t.names)
+        if tests and spec in cls.spec_names:
+            out[cls.spec_names[spec]] = tests
+    return out
+
+
+def _count_said(c: Candidates) -> tuple[Test, ...]:
+    """The count of a block's one loop as the spec writes it (`for i in 0..n`: `n`; `* n`)."""
+    body = [] if c.defn is None else [st for st in c.defn.body
+                                       if not isinstance(st, (ast.Expect, ast.Assert))]
+    if len(body) != 1:
+        return ()
+    st = body[0]
+    if isinstance(st, ast.Loop) and isinstance(st.start, ast.Lit) and st.start.value == 0:
+        return tuple(translated([st.stop], c.spec_names, c.input or None))
+    if isinstance(st, ast.Repeat):
+        return tuple(translated([st.count], c.spec_names, c.input or None))
+    return ()
+
+
 def _explain_loop(c: Candidates, node: TLoop) -> None:
     """A repetition of differing length: its count from the instance's candidates, its child
     from the rows' (the index added), its children's names as the spec's label."""
     if node.child is None or not (node.name.isidentifier() or node.name == ""):
         raise Mismatch(f"'{node.name}': a loop that is not an attribute")
-    node.count.expr = explain_value(c, node.count.values, "count", new_ok=False)
+    node.count.expr = explain_value(c, node.count.values, "count", new_ok=False,
+                                    said=_count_said(c) if node.name == "" else ())
     sub = c.rows(node.rows)
     explain_slots(sub, [node.child], set(node.rows))
     c.used |= sub.used - {sub.index}

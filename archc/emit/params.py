@@ -154,20 +154,25 @@ def probes(prog: Program, net: Network) -> Iterator[list[Scope]]:
 
     def visit(node: Scope, depth: int) -> None:
         defn = prog.blocks.get(node.title)
-        chain = branches(defn) if defn is not None else None
-        if defn is None or chain is None:
+        if defn is None:
             return
-        case = case_of(chain, node.args)
+        chain = branches(defn)
+        # a block without cases is probed too: a value constant over its instances that the
+        # spec computes from a parameter (`conv(bn_size * growth)`) is seen to follow it, and
+        # stays a parameter
+        case = case_of(chain, node.args) if chain is not None else None
         if case in seen.setdefault(node.title, set()):
             return
         seen[node.title].add(case)
         for args, shape, flipped in _moved(defn, node):
             scope = _expand_call(prog, defn, args, shape)
-            # a flag flipped shows what it picks within the cases seen; one that leads into
-            # another case (here or in a block inside) would show that case at one point only
-            # (SeHard's squeeze width in MobileNetV3's `else if se`, a constant 8 there): the
-            # case stays refused
-            if scope is not None and not (flipped and not _cases(scope) <= _seen()):
+            if scope is None and not flipped:  # one more broke a divisibility: doubled
+                scope = _expand_call(prog, defn, _doubled(node.args, args), shape)
+            # a flag flipped shows what it picks within the cases seen, or leads into another
+            # case of this block, which is then visited in turn (moved there, numbers equal
+            # there moved together) so that it is seen at several points; one leading into an
+            # unseen case of a block inside is left out (seen at one point only)
+            if scope is not None and not (flipped and not _inner(scope) <= _seen()):
                 found.setdefault(node.title, []).append(scope)
                 if depth < 3:  # a case reached only by a probe is seen at more points too
                     visit(scope, depth + 1)
@@ -182,6 +187,10 @@ def probes(prog: Program, net: Network) -> Iterator[list[Scope]]:
                 out.add((node.title, case_of(chain, node.args)))
         return out
 
+    def _inner(scope: Scope) -> set[tuple[str, int | None]]:
+        """The cases the blocks inside `scope` take (itself left out)."""
+        return {(t, c) for t, c in _cases(scope) if t != scope.title}
+
     def _seen() -> set[tuple[str, int | None]]:
         return {(t, c) for t, cases in seen.items() for c in cases} | exported
 
@@ -194,8 +203,9 @@ def probes(prog: Program, net: Network) -> Iterator[list[Scope]]:
 
 def _moved(defn: ast.Definition, node: Scope
            ) -> Iterator[tuple[dict[str, Any], Shape, bool]]:
-    """The instance's arguments and input, each number and the channels moved by one, each
-    flag flipped."""
+    """The instance's arguments and input, each number and the channels moved by one (a float
+    by half), each flag flipped, numbers equal to each other (and to the channels or width)
+    moved together by two."""
     given = {p.name: node.args[p.name] for p in defn.params
              if p.name in node.args and (p.default is None or isinstance(p.default, ast.Lit))}
     for name, value in given.items():
@@ -203,8 +213,28 @@ def _moved(defn: ast.Definition, node: Scope
             yield {**given, name: not value}, node.in_shape, True
         elif isinstance(value, int):
             yield {**given, name: value + 1}, node.in_shape, False
+        elif isinstance(value, float) and value:  # an eps, a rate: a value of its own
+            yield {**given, name: value * 1.5}, node.in_shape, False
+    # numbers equal here moved together (and the channels with them where they equal too):
+    # a case that asks `x == cin` is seen at more than one point of it
+    ints = [n for n, v in given.items() if type(v) is int]
+    shape = node.in_shape
+    # the channels (CxHxW, F, CxTxHxW), or either axis of NxD tokens (a width) / CxL
+    axes = (0,) if len(shape) in (1, 3, 4) else (0, 1) if len(shape) == 2 else ()
+    for value in dict.fromkeys(given[n] for n in ints):
+        tied = [n for n in ints if given[n] == value]
+        hit = [a for a in axes if shape[a] == value]
+        if len(tied) > 1 or hit:
+            moved = tuple(value + 2 if a in hit else n for a, n in enumerate(shape))
+            yield {**given, **{n: value + 2 for n in tied}}, moved, False
     if len(node.in_shape) in (1, 3):
         yield given, (node.in_shape[0] + 1, *node.in_shape[1:]), False
+
+
+def _doubled(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """A move by one as a doubling (heads of a width stay a divisor)."""
+    return {k: 2 * before[k] if type(v) is int and v != before.get(k) else v
+            for k, v in after.items()}
 
 
 def _expand_call(prog: Program, defn: ast.Definition, args: dict[str, Any],

@@ -48,14 +48,21 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
                   input_shape: InputShape | None, command: str = "") -> str:
     defn = prog.networks[net.name]
     classes = _classes(prog, net, [])
-    counts = {k: len(v) for k, v in classes.done.items()}
+    counts = _shapes(classes)
     kept: list[Scope] = []
-    for group in probes(prog, net):  # each block of cases seen at more points, if it still fits
+    groups = list(probes(prog, net))
+    try:  # every block seen at more points at once; else each block's probes, if they fit
+        trial = _classes(prog, net, [], [s for g in groups for s in g])
+        if _shapes(trial) == counts:
+            classes, kept, groups = trial, [s for g in groups for s in g], []
+    except Mismatch:
+        pass
+    for group in groups:
         try:
             trial = _classes(prog, net, [], kept + group)
         except Mismatch:
             continue
-        if {k: len(v) for k, v in trial.done.items()} == counts:
+        if _shapes(trial) == counts:
             classes, kept = trial, kept + group
     deciding = deciding_params(defn, prog.blocks)
     movable = [p.name for p in defn.params
@@ -68,7 +75,7 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
     if joint is not None:
         try:
             trial = _classes(prog, net, joint, kept)
-            if {k: len(v) for k, v in trial.done.items()} == counts:
+            if _shapes(trial) == counts:
                 return _render(net, trial, movable, command)
         except Mismatch:
             pass
@@ -85,10 +92,16 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
             trial = _classes(prog, net, extra + others, kept)
         except Mismatch:
             continue
-        if {k: len(v) for k, v in trial.done.items()} == counts:
+        if _shapes(trial) == counts:
             extra += others
             classes, free = trial, free + [name]
     return _render(net, classes, free, command)
+
+
+def _shapes(classes: Classes) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """What more points must not change: each definition's classes and their kinds (a class
+    that would become one given its layers by the caller keeps the points it had)."""
+    return {k: tuple(c.kind for c in v) for k, v in classes.done.items()}
 
 
 def _moved(prog: Program, defn: Any, net: Network, overrides: dict[str, Any],
@@ -265,6 +278,8 @@ def _class(cls: ClassDef, guards: list[tuple[str, Any]]) -> list[str]:
             message = f"{name} is fixed at {literal(value)}"
         out += [f"        if {test}:", *lines("raise ", call("ValueError", literal(message)),
                                              "", 3)]
+    for name, text in cls.computed:  # the spec's default expressions, in its order
+        out += [f"        if {name} is None:", *lines(f"{name} = ", text, "", 3)]
     if cls.kind == "cases":
         return out + _cases(cls, sequential)
     if cls.kind == "loop":
