@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ArchcError, ArchcErrors, Span
-from .graph import InputShape, Join, Layer, Network, Scope, Shape, Wire, walk
+from archc.core.errors import ArchcError, ArchcErrors, Span
+from archc.core.graph import InputShape, Join, Layer, Network, Scope, Shape, Wire, walk
 
 if TYPE_CHECKING:
     import torch
@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 def load(source: str | Path, overrides: Mapping[str, Any] | None = None,
          input_shape: InputShape | None = None, network: str | None = None) -> Network:
     """Load and statically check a spec file (or a bundled spec by name); raise ArchcErrors."""
-    from .driver import load_network
+    from archc.pipeline.driver import load_network
 
     return load_network(source, overrides, input_shape, network)[0]
 
@@ -34,7 +34,7 @@ def loads(text: str, overrides: Mapping[str, Any] | None = None,
           input_shape: InputShape | None = None, network: str | None = None,
           path: str = "<string>") -> Network:
     """Like `load`, from spec text (`use` paths resolve from the current folder)."""
-    from .driver import load_network
+    from archc.pipeline.driver import load_network
 
     return load_network(path, overrides, input_shape, network, text=text)[0]
 
@@ -54,19 +54,19 @@ def build(net: Network, max_memory: int | None = None, weights: str | Path | Non
           checkpoint: str | None = None) -> torch.nn.Module:
     """The torch.nn.Module of a checked network (imports torch). Raises a LimitError instead if
     its float32 parameters, or one sample's activations, need more than `max_memory` bytes
-    (default archc.limits.MAX_MEMORY). `weights` loads by name what `--weights` takes: a run
+    (default archc.core.limits.MAX_MEMORY). `weights` loads by name what `--weights` takes: a run
     folder (`checkpoint`: best, last or N), a checkpoint's .json or .safetensors, a state_dict
     file."""
     if weights is not None:
-        from .trained import read_weights
-        from .weights import import_state_dict
+        from archc.emit.weights import import_state_dict
+        from archc.train.trained import read_weights
 
         model = build(net, max_memory)
         import_state_dict(net, model, read_weights(weights, checkpoint).state_dict)
         return model
-    from .emit.torch import build_module
-    from .limits import MAX_MEMORY
-    from .memory import require
+    from archc.core.limits import MAX_MEMORY
+    from archc.emit.torch import build_module
+    from archc.expansion.memory import require
 
     try:
         require(net, MAX_MEMORY if max_memory is None else max_memory)
@@ -89,9 +89,9 @@ def load_trained(weights: str | Path, spec: str | Path | None = None,
     folder (or a checkpoint's .json/.safetensors), `spec` defaults to the one the run was
     trained from, and the run's --set values and input shape apply. The module's
     `preprocessing` attribute turns a PIL image into its input: `model.preprocessing(img)`."""
-    from .preprocess import Preprocessing
-    from .trained import read_weights
-    from .weights import import_state_dict
+    from archc.emit.preprocess import Preprocessing
+    from archc.emit.weights import import_state_dict
+    from archc.train.trained import read_weights
 
     found = read_weights(weights, checkpoint)
     if found.run is None:

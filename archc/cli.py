@@ -10,8 +10,8 @@ import argparse
 import os
 import sys
 
-from .commands import COMMANDS
-from .errors import ArchcError, UsageError
+from archc.commands import COMMANDS
+from archc.core.errors import ArchcError, UsageError
 
 
 def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -37,12 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = make_parser(argv).parse_args(argv)
     try:
-        from . import cache
-        from .plugin_config import wanted
+        from archc.core import cache
+        from archc.core.plugin_config import wanted
 
         cache.enable()  # for this command, unless it loads a plugin
         if wanted(args):  # the plugins the user chose (archc/plugins.py), before any spec
-            from .plugins import setup_from_args
+            from archc.plugins import setup_from_args
 
             setup_from_args(args)
             cache.disable("a plugin is loaded")
@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     except ArchcError as exc:
-        from .commands.options import print_errors
+        from archc.commands.options import print_errors
 
-        print_errors(exc)  # every command reports every diagnostic (archc/driver.py)
+        print_errors(exc)  # every command reports every diagnostic (archc/pipeline/driver.py)
         return 1
     except KeyboardInterrupt:
         return 130

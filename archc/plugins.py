@@ -1,8 +1,8 @@
-"""Plugins: the user's own ops, declared with the op registry's own record (archc/ops.py `Op`)
-in a Python module that the user, never the spec, chooses to load: `--plugin FILE_OR_MODULE`,
+"""Plugins: the user's own ops, declared with the op registry's own record (archc/registry/ops.py
+`Op`) in a Python module that the user, never the spec, chooses to load: `--plugin FILE_OR_MODULE`,
 `plugins = [...]` under `[tool.archc]` in the nearest pyproject.toml, or an installed package's
-entry point in the group `archc.ops`. A spec may say what it needs (`requires "archc-grn"`);
-that loads nothing, it only names the plugin in the error when an op is missing.
+entry point in the group `archc.registry.ops`. A spec may say what it needs (`requires
+"archc-grn"`); that loads nothing, it only names the plugin in the error when an op is missing.
 
     plugin = Plugin("archc-grn", doc="ConvNeXt V2's global response normalisation")
 
@@ -11,10 +11,10 @@ that loads nothing, it only names the plugin in the error when an op is missing.
 
     plugin.op("grn", GRNArgs, shape=lambda a, s: s, module=PyClass("grn_torch:GRN", ...), ...)
 
-Loading a module registers its ops in `archc.ops.REGISTRY`, so every stage (check, summary,
+Loading a module registers its ops in `archc.registry.ops.REGISTRY`, so every stage (check, summary,
 graph, build, export, the language server) sees them as it sees archc's own. Each rule of a
-plugin's op is guarded (archc/plugin_guards.py): one that raises or returns no shape becomes an
-error located at the user's call (A0411), never a traceback. Nothing here imports torch.
+plugin's op is guarded (archc/registry/plugin_guards.py): one that raises or returns no shape
+becomes an error located at the user's call (A0411), never a traceback. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -34,10 +34,13 @@ from typing import Any
 
 from pydantic import Field
 
-from . import ast, codes
-from .errors import ArchcError, UsageError
-from .graph import Shape
-from .ops import (
+from archc.core import codes
+from archc.core.errors import ArchcError, UsageError
+from archc.core.graph import Shape
+from archc.core.plugin_config import ENTRY_POINTS, configured, spec_folders
+from archc.front import tree
+from archc.front.parse import parse
+from archc.registry.ops import (
     FAMILIES,
     REGISTRY,
     Args,
@@ -48,9 +51,13 @@ from .ops import (
     _no_count,
     register,
 )
-from .parse import parse
-from .plugin_config import ENTRY_POINTS, configured, spec_folders
-from .plugin_guards import PluginError, guard, guard_caption, guard_count, guard_shape
+from archc.registry.plugin_guards import (
+    PluginError,
+    guard,
+    guard_caption,
+    guard_count,
+    guard_shape,
+)
 
 __all__ = ["ENTRY_POINTS", "Args", "Field", "NoArgs", "OpShapeError", "Plugin", "PluginError",
            "PyClass", "Source", "load", "loaded", "setup", "same_shape"]
@@ -106,7 +113,7 @@ class Plugin:
         self.ops: dict[str, Op] = {}
         self.origin = ""  # what it was loaded from: a file, a module, an entry point
         self.blocks_file = None if blocks is None else Path(blocks)
-        self.blocks: dict[str, ast.Definition] = {}  # parsed when loaded
+        self.blocks: dict[str, tree.Definition] = {}  # parsed when loaded
         self.blocks_text = ""
 
     def __repr__(self) -> str:
@@ -128,7 +135,7 @@ class Plugin:
         (and `source`, or the op cannot be exported). `params`/`macs` count per sample, as
         FlopCounterMode counts a multiply-add once (MACs = FLOPs / 2). `example` is a call, run
         by `archc plugin check` on an input of `example_input`. `saved(args, in_shape,
-        out_shape, context) -> archc.saving.Saves`: what autograd keeps for backward (without
+        out_shape, context) -> archc.core.saving.Saves`: what autograd keeps for backward (without
         it, `archc summary --train` says it cannot count the op). `pytorch`: PyTorch's names
         for it (a class name -> a note), for `did you mean` when a spec writes one."""
         self._check_name(name, family)
@@ -236,10 +243,10 @@ def _loaded(p: Plugin) -> None:
     LOADED[p.name] = p
 
 
-def plugin_blocks(sources: Any) -> dict[str, ast.Definition]:
+def plugin_blocks(sources: Any) -> dict[str, tree.Definition]:
     """The blocks of every loaded plugin, their texts added to `sources` (a SourceStore) so
     that an error inside one renders with its line."""
-    found: dict[str, ast.Definition] = {}
+    found: dict[str, tree.Definition] = {}
     for p in LOADED.values():
         if p.blocks:
             sources.add(os.path.relpath(p.blocks_file or ""), p.blocks_text)
@@ -287,7 +294,7 @@ def _import(target: str, base: Path | None) -> ModuleType:
 
 
 def installed() -> list[Plugin]:
-    """The plugins of installed packages: each entry point of the group `archc.ops` names a
+    """The plugins of installed packages: each entry point of the group `archc.registry.ops` names a
     module (`archc_grn`) or a Plugin in one (`archc_grn:plugin`)."""
     found: list[Plugin] = []
     for ep in entry_points(group=ENTRY_POINTS):

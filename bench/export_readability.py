@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from archc.emit.explain import py_name  # noqa: E402
-from archc.emit.python import export_python  # noqa: E402
+from archc.export.explain import py_name  # noqa: E402
+from archc.export.python import export_python  # noqa: E402
 from tests.test_export import JOBS  # noqa: E402
 
 INPUTS = ("in_channels", "in_features")
@@ -60,7 +60,7 @@ def counts(text: str) -> dict[str, int]:
         found = _spec_names(doc)
         owner = re.match(r"The group `[^`]*` of ([\w/]+)", doc)
         if found is None and owner is None:
-            continue  # a support class (archc/emit/support.py), written by hand
+            continue  # a support class (archc/export/support.py), written by hand
         allowed = found[1] if found is not None else \
             named.get(owner[1].split("/")[-1], set())
         extra = [p for p in params[name] if p not in allowed and p not in INPUTS]

@@ -65,7 +65,7 @@ def compare(batch: int, device: str, repeat: int, bf16: bool, compile_: bool) ->
 def default_member(spec: str):
     """The member `archc build SPEC` builds with no --set: the one whose values are the
     spec's defaults."""
-    from archc import zoo
+    from archc.pipeline import zoo
 
     params = archc.load(spec).params
     return next(m for m in zoo.members_of(spec)
@@ -123,7 +123,7 @@ class _OutOfPlace:
 
 
 def zoo(args: argparse.Namespace) -> None:
-    from archc import zoo as table
+    from archc.pipeline import zoo as table
 
     torch.set_num_threads(args.threads)
     clock = "wall" if args.device == "cuda" else "CPU"

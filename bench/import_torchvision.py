@@ -1,7 +1,8 @@
 """`archc import` over torchvision's classification models, each in its own process: imported
 and proven equal (fp64, eval and train), or refused (error[A0901] and its first line), with the
 spec's line count and the command's wall time. A model the zoo covers is built with the zoo's
-builder arguments (googlenet, inception_v3: aux_logits=False; archc/zoo.py). Each model runs at
+builder arguments (googlenet, inception_v3: aux_logits=False; archc/pipeline/zoo.py). Each model
+runs at
 --input unless it needs more (ViT and MaxViT: 224, Inception: 96). Models over --max-params
 parameters are skipped (the fp64 proof holds three copies). --markdown prints the table for
 BENCHMARKS.md. Usage: python bench/import_torchvision.py [--input 3x64x64] [--max-params 150e6]
@@ -20,7 +21,7 @@ from pathlib import Path
 import torch
 import torchvision.models as tvm
 
-from archc import zoo
+from archc.pipeline import zoo
 
 ROOT = Path(__file__).resolve().parents[1]
 KWARGS = {m.name: dict(m.torchvision_kwargs) for m in zoo.MEMBERS}
@@ -61,7 +62,7 @@ def _unproven(name: str, size: str, n: int) -> tuple[str, str, float]:
     """A model too large for the fp64 proof here: imported from its skeleton on the meta
     device (no weights), so at least refused or not; its spec's counts are compared with the
     zoo's in tests/test_import_zoo.py (ARCHC_ZOO_ALL=1)."""
-    from archc.torch_import import ImportRefused, import_spec
+    from archc.importer.torch_import import ImportRefused, import_spec
 
     start = time.perf_counter()
     try:

@@ -169,13 +169,13 @@ def ten_times(largest: Path, folder: Path) -> Path:
 
 def in_process(path: Path, repeat: int, edit: str) -> float:
     """The analysis alone (archc.lsp.analysis), no protocol, with what the server keeps of
-    the last analysis (archc/driver.py Memo, archc/lsp/analysis.py Kept, archc/lsp/reparse.py
-    Reparser), the same edits as
+    the last analysis (archc/pipeline/driver.py Memo, archc/lsp/analysis.py Kept,
+    archc/lsp/reparse.py Reparser), the same edits as
     the server gets: median thread CPU ms."""
     sys.path.insert(0, str(ROOT))
-    from archc.driver import Memo
     from archc.lsp.analysis import Kept, analyze, run
     from archc.lsp.reparse import Reparser
+    from archc.pipeline.driver import Memo
 
     lines, times, memo, kept = path.read_text(encoding="utf-8").split("\n"), [], Memo(), Kept()
     parse = Reparser()

@@ -20,8 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import archc  # noqa: E402
-from archc.memory import fmt_bytes  # noqa: E402
-from archc.memory_train import estimate  # noqa: E402
+from archc.expansion.memory import fmt_bytes  # noqa: E402
+from archc.expansion.memory_train import estimate  # noqa: E402
 from archc.train.memory import measuring  # noqa: E402
 
 MODELS = {"resnet18": ("tv_resnet", {"depth": 18}), "resnet50": ("tv_resnet", {"depth": 50}),

@@ -22,7 +22,7 @@ QUICK = frozenset({
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "quick: the representative subset (`pytest -m quick`)")
-    # `archc check`'s cache of clean files (archc/cache.py) stays out of the tests, and out of
+    # `archc check`'s cache of clean files (archc/core/cache.py) stays out of the tests, and out of
     # the user's ~/.cache; tests/test_cache.py turns it on in a folder of its own.
     os.environ["ARCHC_NO_CACHE"] = "1"
     if os.environ.get("PYTEST_XDIST_WORKER"):

@@ -22,7 +22,7 @@ import torch
 import archc
 from archc.emit.onnx import export_onnx
 from archc.emit.torch import example_inputs
-from archc.weights import read_state_dict
+from archc.emit.weights import read_state_dict
 
 
 def check(job: dict[str, Any]) -> dict[str, Any]:

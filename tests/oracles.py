@@ -19,9 +19,9 @@ import torch
 
 import archc
 from archc.cli import main
+from archc.core.graph import Layer, Network, Scope, walk
 from archc.emit.torch import example_input
-from archc.graph import Layer, Network, Scope, walk
-from archc.ops import REGISTRY
+from archc.registry.ops import REGISTRY
 from tests.util import flop_counter, static_params
 
 # Above these, a valid mutant is only checked, not built (a fuzzer can ask for 1M channels).
@@ -89,7 +89,7 @@ def verify_claims(net: Network, model: torch.nn.Module | None = None) -> None:
     assert total == static_params(net)
     assert counter.get_total_flops() == batch * static_flops(net)
     try:  # the counts module, when present, must agree too
-        from archc import stats
+        from archc.expansion import stats
     except ImportError:
         return
     if hasattr(stats, "count"):
@@ -178,7 +178,7 @@ VERIFIED_NETWORKS = 3  # of a file with hundreds, the first (each `load` reads t
 def verify_all(path: Path) -> bool:
     """The networks of a spec that passed `check` (up to VERIFIED_NETWORKS): each loads, builds
     and keeps its claims."""
-    from archc.program import load_program
+    from archc.pipeline.program import load_program
 
     prog = load_program(path)
     assert not prog.errors

@@ -1031,7 +1031,7 @@ def wild_layout(rng: random.Random, text: str, comments: float = 0.15) -> str:
     """The same spec with random blanks, and often a comment, between every two tokens (not
     only where the spec had blanks): inside parameter and argument lists, between `else` and
     `{`, after a bar, before `else`... Tokens come from archc's own lexer."""
-    from archc.parse import parser
+    from archc.front.parse import parser
 
     out: list[str] = []
     after_comment = False

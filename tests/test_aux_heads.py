@@ -1,7 +1,7 @@
 """torchvision's GoogLeNet and Inception-v3 with their auxiliary classifiers (aux_logits=True)
 against the zoo's members built with `--set aux=true` (`output NAME training`,
-archc/training_only.py): parameter counts, every state_dict key, and the outputs in fp64 after
-importing torchvision's random weights, in eval mode (where both return the logits only) and
+archc/expansion/training_only.py): parameter counts, every state_dict key, and the outputs in fp64
+after importing torchvision's random weights, in eval mode (where both return the logits only) and
 in train mode (where torchvision returns a namedtuple, archc a dict keyed by its fields)."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import torch
 import torchvision.models as tvm
 
 import archc
-from archc import zoo
 from archc.cli import main
-from archc.stats import summarize
-from archc.weights import expected_shapes, import_state_dict, map_state_dict
+from archc.emit.weights import expected_shapes, import_state_dict, map_state_dict
+from archc.expansion.stats import summarize
+from archc.pipeline import zoo
 from tests.oracles import perturb
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"

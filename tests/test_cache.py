@@ -1,4 +1,4 @@
-"""`archc check`'s cache (archc/cache.py): a file that checked clean, unchanged, with the same
+"""`archc check`'s cache (archc/core/cache.py): a file that checked clean, unchanged, with the same
 options, the same `use`d files and the same archc, is not checked again; anything else is."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import archc.driver
+import archc.pipeline.driver
 from archc.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,13 +24,13 @@ def compiled(monkeypatch, tmp_path: Path) -> list[str]:
     monkeypatch.delenv("ARCHC_NO_CACHE", raising=False)
     monkeypatch.setenv("ARCHC_CACHE_DIR", str(tmp_path / "cache"))
     seen: list[str] = []
-    real = archc.driver.compile_spec
+    real = archc.pipeline.driver.compile_spec
 
     def spy(source, *args, **kwargs):
         seen.append(Path(source).name)
         return real(source, *args, **kwargs)
 
-    monkeypatch.setattr(archc.driver, "compile_spec", spy)
+    monkeypatch.setattr(archc.pipeline.driver, "compile_spec", spy)
     return seen
 
 
@@ -106,15 +106,16 @@ def test_a_cached_check_imports_no_compiler(tmp_path: Path) -> None:
             for _ in range(2)]
     assert [r.returncode for r in runs] == [0, 0]
     imported = [{line.split("|")[-1].strip() for line in r.stderr.splitlines()} for r in runs]
-    assert {"lark", "pydantic", "archc.ops"} <= imported[0]
-    assert not {"lark", "pydantic", "archc.ops", "torch"} & imported[1]
+    assert {"lark", "pydantic", "archc.registry.ops"} <= imported[0]
+    assert not {"lark", "pydantic", "archc.registry.ops", "torch"} & imported[1]
 
 
 def test_the_prelude_is_kept_parsed_and_checked(monkeypatch, tmp_path: Path) -> None:
     """The prelude, parsed and checked clean, is kept for the next process under archc's
     fingerprint (`--no-cache` concerns the files checked, not archc's own); a copy that cannot
     be read is made afresh; the copies of the last versions stay, older ones are removed."""
-    from archc import cache, program
+    from archc.core import cache
+    from archc.pipeline import program
 
     monkeypatch.delenv("ARCHC_NO_CACHE", raising=False)
     monkeypatch.setenv("ARCHC_CACHE_DIR", str(tmp_path / "cache"))
@@ -149,7 +150,7 @@ def test_the_prelude_is_kept_parsed_and_checked(monkeypatch, tmp_path: Path) -> 
 def test_a_used_file_is_parsed_once_per_process(monkeypatch, tmp_path: Path, capsys) -> None:
     """Two specs that `use` one file: one check parses it once (and a file parsed already, not
     again); a file with a syntax error is parsed (and reported) for each."""
-    from archc import program
+    from archc.pipeline import program
 
     (tmp_path / "lib.arch").write_text(LIB)
     for name in ("a", "b"):
@@ -173,7 +174,7 @@ def test_a_used_file_is_parsed_once_per_process(monkeypatch, tmp_path: Path, cap
 
 def test_archc_no_cache_keeps_no_prelude(monkeypatch, tmp_path: Path) -> None:
     """ARCHC_NO_CACHE=1 (the tests' setting) neither reads nor writes the prelude's copy."""
-    from archc import program
+    from archc.pipeline import program
 
     monkeypatch.setenv("ARCHC_NO_CACHE", "1")
     monkeypatch.setenv("ARCHC_CACHE_DIR", str(tmp_path / "cache"))

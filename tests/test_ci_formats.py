@@ -15,8 +15,8 @@ import yaml
 
 from archc.cli import main
 from archc.commands.check import _github
-from archc.errors import ArchcError, Span
-from archc.resources import specs_dir
+from archc.core.errors import ArchcError, Span
+from archc.core.resources import specs_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted(specs_dir().glob("*.arch"))

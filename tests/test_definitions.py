@@ -1,5 +1,5 @@
-"""Every definition is checked, called or not (archc/definitions.py), and never falsely: the
-prelude, the bundled specs, the test cases and random valid specs check clean with their
+"""Every definition is checked, called or not (archc/expansion/definitions.py), and never falsely:
+the prelude, the bundled specs, the test cases and random valid specs check clean with their
 parameters and inputs unknown; the language server reports what `archc check` reports."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from archc.definitions import check_definitions
-from archc.driver import check
-from archc.errors import too_many_errors
-from archc.limits import MAX_ERRORS
+from archc.core.errors import too_many_errors
+from archc.core.limits import MAX_ERRORS
+from archc.expansion.definitions import check_definitions
+from archc.front.work import Work
 from archc.lsp.analysis import analyze, run
-from archc.program import load_program, prelude_errors
-from archc.work import Work
+from archc.pipeline.driver import check
+from archc.pipeline.program import load_program, prelude_errors
 
 try:
     from tests.strategies import NO_SHRINK, Spec, valid_specs

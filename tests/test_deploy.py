@@ -21,8 +21,8 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 import archc
-from archc import zoo
 from archc.cli import main
+from archc.pipeline import zoo
 from tests.train_fixtures import write_folder
 
 TINY_RGB = Path(__file__).parent / "train_specs" / "tiny_rgb.arch"
@@ -197,7 +197,7 @@ def test_onnx_export_carries_the_preprocessing(trained, capsys, tmp_path):
     # the metadata is all a deployer needs: onnxruntime on the image so preprocessed
     import onnxruntime as ort
 
-    from archc.preprocess import Preprocessing
+    from archc.emit.preprocess import Preprocessing
 
     image = root / "val" / "dog" / "2.png"
     code, out, err = cli(capsys, "predict", TINY_RGB, "--weights", run, image, "--format",

@@ -1,4 +1,4 @@
-"""The zoo's backbone (archc/zoo.py, task "backbone"): specs/tv_resnet_fpn.arch against
+"""The zoo's backbone (archc/pipeline/zoo.py, task "backbone"): specs/tv_resnet_fpn.arch against
 torchvision's resnet_fpn_backbone, the ResNet + FPN its detection models build on. Statically
 (torchvision's model on the meta device): the parameter count, every state_dict key in order
 (FrozenBatchNorm2d's four buffers; BatchNorm2d's five with norm="bn"), the five outputs'
@@ -21,10 +21,10 @@ from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.ops import FrozenBatchNorm2d
 
 import archc
-from archc import zoo
-from archc.stats import summarize
-from archc.torch_import import import_spec
-from archc.weights import import_state_dict
+from archc.emit.weights import import_state_dict
+from archc.expansion.stats import summarize
+from archc.importer.torch_import import import_spec
+from archc.pipeline import zoo
 from tests.oracles import perturb
 from tests.util import flop_counter, run_cli
 
@@ -97,7 +97,7 @@ def test_outputs_equal_in_eval_and_train(norm: str, one_torch_thread) -> None:
 
 
 def test_import_reads_frozen_batchnorm() -> None:
-    """`archc import` (archc/torch_ops.py) writes torchvision.ops.FrozenBatchNorm2d as
+    """`archc import` (archc/importer/torch_ops.py) writes torchvision.ops.FrozenBatchNorm2d as
     frozen_bn: a ResNet-18 built with it, read back key for key."""
     with torch.device("meta"):
         model = tvm.resnet18(norm_layer=FrozenBatchNorm2d)

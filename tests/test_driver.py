@@ -1,4 +1,4 @@
-"""The one driver (archc/driver.py): every command, the Python API and the language server
+"""The one driver (archc/pipeline/driver.py): every command, the Python API and the language server
 report the same diagnostics for the same file, and a file with an error anywhere is built by
 none of them."""
 
@@ -11,9 +11,9 @@ import pytest
 
 import archc
 from archc.cli import main
-from archc.driver import check, compile_spec
-from archc.errors import ArchcErrors, located_for_user
+from archc.core.errors import ArchcErrors, located_for_user
 from archc.lsp.analysis import analyze, run
+from archc.pipeline.driver import check, compile_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 ERRORS = sorted((ROOT / "tests" / "errors").glob("*.arch"))

@@ -14,8 +14,8 @@ import pytest
 
 import archc
 from archc.cli import main
-from archc.driver import check, compile_spec
-from archc.errors import ArchcErrors, located_for_user
+from archc.core.errors import ArchcErrors, located_for_user
+from archc.pipeline.driver import check, compile_spec
 
 from .ui import Expected, annotations
 

@@ -1,4 +1,4 @@
-"""Error codes and `archc explain`: every code of archc/codes.py has a page whose wrong example
+"""Error codes and `archc explain`: every code of archc/core/codes.py has a page whose wrong example
 produces that code and whose right example checks clean, and every page belongs to a code."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 
 import archc
 from archc import plugins
-from archc.codes import CODES, page
-from archc.driver import check
-from archc.errors import ArchcError, ArchcErrors
+from archc.core.codes import CODES, page
+from archc.core.errors import ArchcError, ArchcErrors
+from archc.pipeline.driver import check
 
 PAGES = Path(archc.__file__).parent / "explain"
 EXAMPLE = re.compile(r"^## (Wrong|Right)\n\n```arch\n(.*?)\n```", re.M | re.S)

@@ -22,10 +22,10 @@ import torch
 from torch import nn
 
 import archc
-from archc import joins
-from archc.emit.python import export_python
-from archc.emit.support import SUPPORT
-from archc.ops import REGISTRY
+from archc.export.python import export_python
+from archc.export.support import SUPPORT
+from archc.registry import joins
+from archc.registry.ops import REGISTRY
 from tests.util import static_layers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -212,7 +212,7 @@ VARIANTS: dict[str, dict[str, int]] = {}
 def test_one_class_per_block_definition(name: str, exported) -> None:
     job = exported["jobs"][name]
     net = archc.load(job["spec"], job.get("sets"), job.get("input"))
-    blocks = {n.title for _, n in archc.graph.walk(net.root.items)
+    blocks = {n.title for _, n in archc.core.graph.walk(net.root.items)
               if isinstance(n, archc.Scope) and n.kind == "block"}
     text = Path(job["file"]).read_text()
     documented = Counter(line.split("`")[1].split("(")[0] for line in text.splitlines()

@@ -1,5 +1,5 @@
 """`archc export` of blocks whose instances differ in structure: a body that is an `if` chain
-becomes one class whose constructor asks the spec's own tests (archc/emit/conditions.py), a
+becomes one class whose constructor asks the spec's own tests (archc/export/conditions.py), a
 repetition of differing length a `for` loop. tests/test_export.py proves the exported networks
 equal archc.build's; here each class is also built with arguments no exported instance had
 (another case, another length, other sizes) and compared with archc.build of that one call,
@@ -17,14 +17,15 @@ import pytest
 import torch
 
 import archc
-from archc import ArchcError, graph
-from archc import ast as spec_ast
-from archc.driver import load_network
-from archc.emit.conditions import python_text
-from archc.emit.explain import py_name
-from archc.emit.python import export_python
-from archc.evaluate import evaluate
-from archc.parse import parse_expr as _expr
+from archc import ArchcError
+from archc.core import graph
+from archc.export.conditions import python_text
+from archc.export.explain import py_name
+from archc.export.python import export_python
+from archc.front import tree as spec_ast
+from archc.front.evaluate import evaluate
+from archc.front.parse import parse_expr as _expr
+from archc.pipeline.driver import load_network
 from tests.test_export import JOBS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,8 +19,8 @@ import torch
 
 import archc
 from archc.cli import main
-from archc.emit.python import export_python
-from archc.ops import REGISTRY
+from archc.export.python import export_python
+from archc.registry.ops import REGISTRY
 
 
 def _module(tmp_path: Path, name: str, text: str) -> ModuleType:

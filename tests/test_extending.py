@@ -1,7 +1,7 @@
 """The README's "Adding an op, a join, a command or an output", done as it says, for this test
 only: a throwaway op (one record), a join (one record and its name in the grammar's `!join:`
-rule) and an output (one row of archc/outputs.py and its writer), each then run from the CLI
-as a user would. If adding one of them needs another file, this test fails first."""
+rule) and an output (one row of archc/registry/outputs.py and its writer), each then run from the
+CLI as a user would. If adding one of them needs another file, this test fails first."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from archc import joins, ops, outputs, parse
-from archc.ops import NoArgs, Op, Source
-from archc.resources import grammar_text
-from archc.saving import NOTHING
+from archc.core.resources import grammar_text
+from archc.core.saving import NOTHING
+from archc.front import parse
+from archc.registry import joins, ops, outputs
+from archc.registry.ops import NoArgs, Op, Source
 
 from .util import run_cli
 

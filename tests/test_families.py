@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import archc
-from archc import zoo
+from archc.pipeline import zoo
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from archc.cli import main
-from archc.errors import ArchcError, Span
+from archc.core.errors import ArchcError, Span
+from archc.core.resources import prelude_path, specs_dir
 from archc.fmt import format_text
-from archc.parse import parse
-from archc.resources import prelude_path, specs_dir
+from archc.front.parse import parse
 
 try:
     from tests.strategies import NO_SHRINK, messy_specs, valid_specs, wild_layout, wild_specs
@@ -246,14 +246,14 @@ def test_long_runs_wrap_and_long_headers_explode():
 
 
 def test_every_node_kind_has_a_printer():
-    """A new statement or expression in archc/ast.py needs its entry in the printer's tables
+    """A new statement or expression in archc/front/tree.py needs its entry in the printer's tables
     (archc/fmt/printer.py _STMT, archc/fmt/exprs.py _EXPR); until then fmt fails loudly."""
-    from archc import ast
     from archc.fmt.exprs import _EXPR
     from archc.fmt.printer import _STMT
+    from archc.front import tree
 
-    assert set(typing.get_args(ast.Stmt)) | {ast.Definition, ast.Use, ast.Setting} <= set(_STMT)
-    assert set(typing.get_args(ast.Expr)) <= set(_EXPR)
+    assert set(typing.get_args(tree.Stmt)) | {tree.Definition, tree.Use, tree.Setting} <= set(_STMT)
+    assert set(typing.get_args(tree.Expr)) <= set(_EXPR)
 
 
 def test_syntax_errors_are_located():

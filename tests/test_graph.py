@@ -17,10 +17,10 @@ import graphviz
 import pytest
 
 import archc
+from archc.core.graph import Join, Layer, Scope, Wire
 from archc.emit.dot import INPUT, OUTPUT, emit_dot
-from archc.graph import Join, Layer, Scope, Wire
-from archc.ops import REGISTRY, fmt_shape
-from archc.program import load_program
+from archc.pipeline.program import load_program
+from archc.registry.ops import REGISTRY, fmt_shape
 from tests.util import run_cli
 
 try:

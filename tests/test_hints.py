@@ -1,13 +1,13 @@
-"""Hints from the user's world (archc/pytorch_names.py), tested from its tables: every PyTorch
-spelling leads to an op or argument that exists, and `archc check` says so."""
+"""Hints from the user's world (archc/registry/pytorch_names.py), tested from its tables: every
+PyTorch spelling leads to an op or argument that exists, and `archc check` says so."""
 
 from __future__ import annotations
 
 import pytest
 
-from archc.driver import check
-from archc.ops import REGISTRY
-from archc.pytorch_names import ARGUMENTS, BLOCK_ALIASES, MISSING, _key, layers
+from archc.pipeline.driver import check
+from archc.registry.ops import REGISTRY
+from archc.registry.pytorch_names import ARGUMENTS, BLOCK_ALIASES, MISSING, _key, layers
 
 from .util import static_layers
 
@@ -113,7 +113,7 @@ def test_other_libraries_names(written: str, target: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(BLOCK_ALIASES))
 def test_block_aliases_name_prelude_blocks(name: str) -> None:
-    from archc.program import prelude_text
+    from archc.pipeline.program import prelude_text
 
     assert f"block {BLOCK_ALIASES[name]}(" in prelude_text()
     [err] = errors_of(f"network n {{\n  input 3x8x8\n  {name}\n}}\n")

@@ -14,9 +14,9 @@ import torch
 
 import archc
 from archc.cli import main
+from archc.core.graph import Layer, Wire, walk
 from archc.emit.explore import page_data
-from archc.graph import Layer, Wire, walk
-from archc.stats import count
+from archc.expansion.stats import count
 
 SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
 DATA = re.compile(r'<script id="data" type="application/json">(.*?)</script>', re.S)

@@ -16,7 +16,7 @@ import pytest
 
 import archc
 from archc.cli import main
-from archc.graph import Layer, walk
+from archc.core.graph import Layer, walk
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 

@@ -1,6 +1,6 @@
-"""`archc import` over archc's zoo (archc/zoo.py): torchvision's classification models come back
-as specs whose parameter count and MACs equal the hand-written zoo spec's. One member per family
-is proven in full from the CLI (fp64, eval and train mode, strict state_dict); the others are
+"""`archc import` over archc's zoo (archc/pipeline/zoo.py): torchvision's classification models come
+back as specs whose parameter count and MACs equal the hand-written zoo spec's. One member per
+family is proven in full from the CLI (fp64, eval and train mode, strict state_dict); the others are
 imported from torchvision's skeleton on the meta device (no weights, no init) and counted, a
 sample of them in a normal run (the cost is fx's trace: ~250 s for all 73 on 2 cores) and all of
 them with ARCHC_ZOO_ALL=1. What archc cannot express yet is refused, with the reason recorded
@@ -17,9 +17,9 @@ import torch
 import torchvision.models as tvm
 
 import archc
-from archc import zoo
-from archc.stats import count
-from archc.torch_import import ImportRefused, import_spec
+from archc.expansion.stats import count
+from archc.importer.torch_import import ImportRefused, import_spec
+from archc.pipeline import zoo
 from tests.test_import_torch import counts, imported
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"

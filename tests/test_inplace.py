@@ -1,5 +1,5 @@
-"""In-place activations (archc/inplace.py): where the graph lets an activation overwrite its
-input, as torchvision's Conv2dNormActivation does, and nowhere else; what torch's in-place
+"""In-place activations (archc/expansion/inplace.py): where the graph lets an activation overwrite
+its input, as torchvision's Conv2dNormActivation does, and nowhere else; what torch's in-place
 kernels keep for backward (the records' `inplace` rules, byte for byte); and, for every
 bundled spec (the zoo's default members among them), the same outputs and gradients as the
 same model with every activation out of place (fp64, eval and train)."""
@@ -10,11 +10,11 @@ import pytest
 import torch
 
 import archc
+from archc.core.graph import Layer, walk
 from archc.emit.torch import example_input
-from archc.graph import Layer, walk
-from archc.inplace import in_place
-from archc.ops import REGISTRY
-from archc.program import load_program
+from archc.expansion.inplace import in_place
+from archc.pipeline.program import load_program
+from archc.registry.ops import REGISTRY
 
 from .test_memory_train import SPECS, TEXT_SMALL, check, small
 
@@ -131,7 +131,7 @@ def test_same_outputs_and_gradients(spec: str, network: str, one_torch_thread) -
 
 
 def test_the_rule_is_one_function() -> None:
-    """The emitter and the memory count both ask archc/inplace.py (one decision)."""
+    """The emitter and the memory count both ask archc/expansion/inplace.py (one decision)."""
     items = archc.loads(HEAD + "conv(4, k=1) bn relu relu }").root.items
     assert in_place(items) == [False, False, True, False]
 

@@ -151,9 +151,9 @@ def test_one_input_network_takes_no_names(capsys) -> None:
 
 
 def test_editor_hints_show_each_input() -> None:
-    from archc.driver import run
     from archc.lsp.analysis import analyze
     from archc.lsp.hints import hints
+    from archc.pipeline.driver import run
 
     text = CASE.read_text()
     lines = text.split("\n")

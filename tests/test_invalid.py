@@ -48,7 +48,7 @@ LIMITS = {
     "unary chain": ("network n { input 1x8x8 conv(" + "- " * 3000 + "1, k=1) }",
                     "nested more than 200 levels deep"),
     # a definition after the first is parsed on its own, its tokens then moved into place
-    # (archc/recover.py): that pass must not recurse either (bench/fuzz.py found it)
+    # (archc/front/recover.py): that pass must not recurse either (bench/fuzz.py found it)
     "unary chain in a later definition": (
         "network a { input 1x8x8 relu }\nnetwork n { input 1x8x8 conv(" + "- " * 3000
         + "1, k=1) }", "nested more than 200 levels deep"),
@@ -167,9 +167,9 @@ def _module_attributes() -> set[str]:
 
 
 def test_reserved_names_cover_installed_torch():
-    """archc/names.py lists torch's module attributes so checking stays torch-free; a torch
-    upgrade that adds one fails here rather than in a user's `archc build`."""
-    from archc.names import MODULE_ATTRIBUTES
+    """archc/expansion/names.py lists torch's module attributes so checking stays torch-free; a
+    torch upgrade that adds one fails here rather than in a user's `archc build`."""
+    from archc.expansion.names import MODULE_ATTRIBUTES
 
     assert _module_attributes() - MODULE_ATTRIBUTES == set()
 

@@ -11,11 +11,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import archc
-from archc import joins
+from archc.core.graph import Join, Layer, walk
+from archc.core.resources import grammar_text
 from archc.emit.torch import build_module
-from archc.graph import Join, Layer, walk
-from archc.resources import grammar_text
-from archc.stats import count
+from archc.expansion.stats import count
+from archc.registry import joins
 
 KINDS = sorted(joins.JOINS)
 

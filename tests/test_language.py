@@ -10,7 +10,7 @@ import torch
 
 import archc
 from archc.emit.torch import example_input, example_inputs
-from archc.ops import REGISTRY
+from archc.registry.ops import REGISTRY
 from tests.util import flop_counter, real_shapes, static_layers, static_params
 
 CASES = sorted((Path(__file__).parent / "cases").glob("*.arch"))

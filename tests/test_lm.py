@@ -18,11 +18,11 @@ from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausa
 from transformers.models.llama import modeling_llama
 
 import archc
-import archc.weights
+import archc.emit.weights
 from archc.cli import main
+from archc.core.graph import Ids, Layer, walk
 from archc.emit.torch import example_input
-from archc.graph import Ids, Layer, walk
-from archc.stats import count
+from archc.expansion.stats import count
 from tests.oracles import verify_claims
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -214,7 +214,7 @@ def test_import_weights_reads_the_hubs_gpt2_layout(tmp_path: Path, capsys) -> No
     assert "1 tied weights shared" in capsys.readouterr().err
     net = archc.load(SPECS / "gpt2.arch", sets)
     model = archc.build(net).eval()
-    model.load_state_dict(archc.weights.read_state_dict(out), strict=True)
+    model.load_state_dict(archc.emit.weights.read_state_dict(out), strict=True)
     x = example_input(net.input_shape, 2)
     with torch.no_grad():
         torch.testing.assert_close(model(x), reference(x).logits)

@@ -16,7 +16,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 
-from archc.driver import check
+from archc.pipeline.driver import check
 
 from .lsp_util import ROOT, Doc, hint_rows, server_config, start
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from archc import ast
-from archc.errors import ArchcError
+from archc.core.errors import ArchcError
+from archc.front import tree
+from archc.front.parse import parse
 from archc.lsp.analysis import LineMap, parse_by_definition
-from archc.parse import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = sorted([*(ROOT / "specs").glob("*.arch"), *(ROOT / "tests" / "cases").rglob("*.arch"),
@@ -59,7 +59,7 @@ def test_call_chain_places_the_diagnostic_at_the_users_call(tmp_path: Path) -> N
 
     from pygls.workspace.position_codec import PositionCodec
 
-    from archc.errors import Span
+    from archc.core.errors import Span
     from archc.lsp.analysis import analyze, run
     from archc.lsp.convert import Locator
     from archc.lsp.diagnostics import diagnostics
@@ -94,8 +94,8 @@ def test_line_map_on_a_big_file() -> None:
 
 @pytest.mark.parametrize("path", FILES[:8], ids=lambda p: p.stem)
 def test_tokens_of_a_valid_file_are_the_lexers(path: Path) -> None:
+    from archc.front.parse import parser
     from archc.lsp.syntax import tokens
-    from archc.parse import parser
 
     text = path.read_text(encoding="utf-8")
     def key(toks):
@@ -113,7 +113,8 @@ def test_tokens_skip_what_no_token_starts() -> None:
     assert (toks[6].line, toks[6].column) == (1, 15)  # positions kept
 
 
-# -- re-analysing only what an edit touched (archc/driver.py Memo) ------------------------------
+# -- re-analysing only what an edit touched (archc/pipeline/driver.py Memo)
+# ------------------------------
 
 TWO = """block unit(c) {
   conv(c, k=3, pad=1) bn relu
@@ -145,8 +146,8 @@ def _same(x, y) -> bool:
     (lambda t: t.replace("conv(4, k=1)", "conv(4, k=99)"), 1),  # an error in b
 ])
 def test_an_edit_reexpands_only_what_it_touched(edit, hits) -> None:
-    from archc.driver import Memo
     from archc.lsp.analysis import analyze, run
+    from archc.pipeline.driver import Memo
 
     memo = Memo()
     run(analyze("t.arch", TWO, 1, memo=memo))
@@ -166,9 +167,9 @@ def test_kept_indexes_and_hints_are_a_fresh_analysis(edit) -> None:
     """What the server keeps between analyses (archc/lsp/analysis.py Kept): each network's
     index and the hints of unchanged statements are reused, and say what a fresh analysis
     says, counts included."""
-    from archc.driver import Memo
     from archc.lsp.analysis import Kept, analyze, run
     from archc.lsp.hints import hints
+    from archc.pipeline.driver import Memo
 
     memo, kept = Memo(), Kept()
     first = run(analyze("t.arch", TWO, 1, memo=memo, kept=kept))
@@ -179,16 +180,16 @@ def test_kept_indexes_and_hints_are_a_fresh_analysis(edit) -> None:
     assert hints(again) == hints(fresh)
     assert fresh.module is not None
     assert all(again.nodes(st.span) == fresh.nodes(st.span)
-               for d in fresh.module.definitions for st in ast.statements(d.body))
+               for d in fresh.module.definitions for st in tree.statements(d.body))
     if text == TWO:  # nothing re-expanded: the very same hint objects
         assert all(x is y for x, y in zip(hints(again), before, strict=True))
 
 
 def test_what_is_kept_lives_two_analyses_at_most() -> None:
     """Edits that replace a network's nodes do not pile up their counts and hints."""
-    from archc.driver import Memo
     from archc.lsp.analysis import Kept, analyze, run
     from archc.lsp.hints import hints
+    from archc.pipeline.driver import Memo
 
     memo, kept = Memo(), Kept()
     for k in range(30):

@@ -1,7 +1,7 @@
 """The language server's incremental analysis (issue 20, item 7): what it keeps between edits
-(archc/lsp/reparse.py Reparser, archc/driver.py Memo with archc/calls.py Calls per network,
-archc/lsp/analysis.py Kept) gives what a fresh analysis of the same text gives, after random
-edits of every bundled spec; an edit re-parses and re-expands only what it touched; and a
+(archc/lsp/reparse.py Reparser, archc/pipeline/driver.py Memo with archc/expansion/calls.py Calls
+per network, archc/lsp/analysis.py Kept) gives what a fresh analysis of the same text gives, after
+random edits of every bundled spec; an edit re-parses and re-expands only what it touched; and a
 burst of edits is analysed once, at its last version."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from archc.driver import Memo
-from archc.errors import ArchcError
+from archc.core.errors import ArchcError
+from archc.front.parse import parse
 from archc.lsp.analysis import Analysis, Kept, analyze, run
 from archc.lsp.hints import hints
 from archc.lsp.reparse import Reparser, changed_lines
-from archc.parse import parse
+from archc.pipeline.driver import Memo
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.arch"))
@@ -104,9 +104,9 @@ def test_reparse_is_the_compilers_parse() -> None:
 
 
 def test_a_call_is_reused_for_the_same_typed_values_only() -> None:
-    """archc/calls.py's key: `1`, `1.0` and `true` are different arguments; a value that is
-    not a number, string, boolean or a tuple of them is never a key (the call is expanded)."""
-    from archc.calls import call_key
+    """archc/expansion/calls.py's key: `1`, `1.0` and `true` are different arguments; a value that
+    is not a number, string, boolean or a tuple of them is never a key (the call is expanded)."""
+    from archc.expansion.calls import call_key
 
     block = parse("block b(c) { relu }", "t.arch").definitions[0]
     keys = [call_key(block, {"c": v}, 0, 0) for v in (1, 1.0, True, (1, 2), (1, 2.0))]

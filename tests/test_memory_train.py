@@ -1,9 +1,9 @@
-"""Saved for backward (archc/memory_train.py, from the records' rules in archc/saving.py)
-against what autograd saves: every tensor `torch.autograd.graph.saved_tensors_hooks` sees in
-one forward pass of the built model, each storage once, parameters excluded. Byte for byte, for
-every op and join example (input requiring grad or not, float32 and bfloat16, train and eval),
-every network of every bundled spec (float32 and bfloat16, train and eval, channels-last) and
-every zoo member
+"""Saved for backward (archc/expansion/memory_train.py, from the records' rules in
+archc/core/saving.py) against what autograd saves: every tensor
+`torch.autograd.graph.saved_tensors_hooks` sees in one forward pass of the built model, each storage
+once, parameters excluded. Byte for byte, for every op and join example (input requiring grad or
+not, float32 and bfloat16, train and eval), every network of every bundled spec (float32 and
+bfloat16, train and eval, channels-last) and every zoo member
 under 100M parameters (small inputs, batch 2: the rules are per sample, plus BatchNorm's
 batch-independent statistics)."""
 
@@ -15,14 +15,14 @@ import pytest
 import torch
 
 import archc
-from archc import zoo
-from archc.errors import ArchcError, ArchcErrors
-from archc.graph import Ids, Network
-from archc.joins import JOINS
-from archc.memory_train import estimate, saved_bytes
-from archc.ops import REGISTRY
-from archc.program import load_program
-from archc.stats import count
+from archc.core.errors import ArchcError, ArchcErrors
+from archc.core.graph import Ids, Network
+from archc.expansion.memory_train import estimate, saved_bytes
+from archc.expansion.stats import count
+from archc.pipeline import zoo
+from archc.pipeline.program import load_program
+from archc.registry.joins import JOINS
+from archc.registry.ops import REGISTRY
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 NETWORKS = [(path.stem, name) for path in sorted(SPECS.glob("*.arch"))

@@ -17,8 +17,8 @@ from model_explorer.node_data_builder import GraphNodeData
 
 import archc
 from archc.cli import main
-from archc.graph import Layer, walk
-from archc.stats import count
+from archc.core.graph import Layer, walk
+from archc.expansion.stats import count
 
 STRICT = dacite.Config(strict=True)
 

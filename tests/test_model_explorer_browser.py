@@ -14,7 +14,7 @@ from pathlib import Path
 
 import archc
 from archc.cli import main
-from archc.stats import count
+from archc.expansion.stats import count
 
 try:
     from tests.test_html_browser import browser  # noqa: F401  (the fixture)

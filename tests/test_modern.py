@@ -11,7 +11,7 @@ from torchvision.ops import SqueezeExcitation, StochasticDepth
 
 import archc
 from archc.cli import main
-from archc.weights import import_state_dict
+from archc.emit.weights import import_state_dict
 
 
 def _build(text: str) -> tuple[archc.Network, torch.nn.Module]:

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import archc
+from archc.core.errors import ArchcError, UsageError
 from archc.emit import onnx as emit_onnx
 from archc.emit.torch import example_input
-from archc.errors import ArchcError, UsageError
 
 from .util import run_cli
 

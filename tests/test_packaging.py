@@ -36,7 +36,7 @@ def test_wheel_carries_grammar_prelude_and_specs(tmp_path: Path) -> None:
 def test_atomic_write_replaces_and_keeps_normal_permissions(tmp_path: Path) -> None:
     import os
 
-    from archc.atomic import atomic_write_bytes
+    from archc.core.atomic import atomic_write_bytes
 
     target = tmp_path / "w.bin"
     target.write_bytes(b"old")

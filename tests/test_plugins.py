@@ -1,5 +1,5 @@
 """Plugins (archc/plugins.py): the user's own ops, loaded by the user (--plugin, [tool.archc]
-plugins in pyproject.toml, entry points `archc.ops`), checked like archc's own. The example
+plugins in pyproject.toml, entry points `archc.registry.ops`), checked like archc's own. The example
 (examples/plugins: ConvNeXt V2's GRN and ConvNeXt V2-Atto) is compared with the reference
 written here in plain torch (facebookresearch/ConvNeXt-V2, models/convnextv2.py and utils.py):
 its parameter count, one GRN layer's output and the whole network's, with the same weights."""
@@ -22,7 +22,7 @@ import archc
 from archc import plugins
 from archc.cli import main
 from archc.commands.plugin import prove
-from archc.ops import REGISTRY
+from archc.registry.ops import REGISTRY
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "examples" / "plugins"
@@ -437,7 +437,7 @@ def test_entry_point_plugins_load_when_installed(tmp_path: Path) -> None:
     dist = site / "archc_grn-1.0.dist-info"
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: archc-grn\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[archc.ops]\narchc-grn = grn\n")
+    (dist / "entry_points.txt").write_text("[archc.registry.ops]\narchc-grn = grn\n")
     for name in PLUGIN_FILES:
         shutil.copy(EXAMPLES / name, site / name)
     out = in_subprocess("import sys; from archc.cli import main; "

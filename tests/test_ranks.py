@@ -1,4 +1,4 @@
-"""The rank rule (archc/ops.py): conv, pooling, adaptive pooling, gap, bn, groupnorm,
+"""The rank rule (archc/registry/ops.py): conv, pooling, adaptive pooling, gap, bn, groupnorm,
 conv_transpose and upsample on a CxL signal and a CxTxHxW clip as on an image. Per call of
 CALLS: the shape rule against a real forward pass, parameters against numel, MACs against
 FlopCounterMode, the saved-for-backward rule against autograd, the exported source against
@@ -13,9 +13,9 @@ import torch
 
 import archc
 from archc.cli import main
-from archc.emit.python import export_python
 from archc.emit.torch import example_input
-from archc.ops import REGISTRY
+from archc.export.python import export_python
+from archc.registry.ops import REGISTRY
 from tests.util import flop_counter, static_layers
 
 try:
@@ -103,7 +103,7 @@ def test_done_when_a_1x16000_signal_checks_builds_and_summarises(tmp_path: Path,
     assert main(["build", str(spec)]) == 0
     # 32 filters of 80 samples and their biases; MACs: 3981 positions x 80 x 32
     net = archc.load(spec)
-    assert archc.stats.count(net.root).params == 32 * 80 + 32 + 64 + 32 * 10 + 10
+    assert archc.expansion.stats.count(net.root).params == 32 * 80 + 32 + 64 + 32 * 10 + 10
 
 
 def test_m5_and_the_video_zoo_from_the_cli(capsys):

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import archc
-from archc import joins
-from archc.evaluate import FUNCTIONS
-from archc.ops import REGISTRY
-from archc.weights import expected_shapes
+from archc.emit.weights import expected_shapes
+from archc.front.evaluate import FUNCTIONS
+from archc.registry import joins
+from archc.registry.ops import REGISTRY
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 

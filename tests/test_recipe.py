@@ -1,4 +1,4 @@
-"""The recipe schema (archc/recipe.py, torch-free): every key a flag, merging, schedules, and
+"""The recipe schema (archc/core/recipe.py, torch-free): every key a flag, merging, schedules, and
 the rules between keys. Located errors in specs are in tests/errors/recipe.arch."""
 
 from __future__ import annotations
@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from archc.recipe import RECIPE_KEYS, Recipe, RecipeError, UnknownRecipeKey, make_recipe
+from archc.core.recipe import (
+    RECIPE_KEYS,
+    Recipe,
+    RecipeError,
+    UnknownRecipeKey,
+    make_recipe,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +37,7 @@ def test_every_key_is_a_flag_of_archc_train():
 
 
 def test_schema_and_flag_parsing_stay_torch_free():
-    code = ("import sys, archc.recipe, archc.train.cli, archc.commands.train; "
+    code = ("import sys, archc.core.recipe, archc.train.cli, archc.commands.train; "
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 

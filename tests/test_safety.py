@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import archc
-from archc.limits import MAX_FILE_BYTES
+from archc.core.limits import MAX_FILE_BYTES
 
 try:
     from tests.oracles import check_input

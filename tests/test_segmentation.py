@@ -1,6 +1,6 @@
 """torchvision's segmentation models (torchvision.models.segmentation) against the zoo's members
-(archc/zoo.py, task "segmentation"): the table covers the module's builders (or says what each
-waits for); statically, the parameter count equals the weights' published `num_params` (less
+(archc/pipeline/zoo.py, task "segmentation"): the table covers the module's builders (or says what
+each waits for); statically, the parameter count equals the weights' published `num_params` (less
 the auxiliary head where the member leaves it out) and torchvision's model, every state_dict
 key maps by name, MACs equal the weights' `_ops` at 520x520; numerically (fp64, a small input),
 the returned dict equals torchvision's in eval and train mode after importing its random
@@ -20,10 +20,10 @@ import torchvision.models as tvm
 import torchvision.models.segmentation as seg  # a dev dependency: nothing here skips
 
 import archc
-from archc import zoo
 from archc.cli import main
-from archc.stats import summarize
-from archc.weights import expected_shapes, import_state_dict, map_state_dict
+from archc.emit.weights import expected_shapes, import_state_dict, map_state_dict
+from archc.expansion.stats import summarize
+from archc.pipeline import zoo
 from tests.oracles import perturb
 
 

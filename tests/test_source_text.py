@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from archc.cli import main
-from archc.errors import ArchcError, Span, render
+from archc.core.errors import ArchcError, Span, render
 
 ODD = ["\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
 ODD_IDS = [f"U+{ord(c):04X}" for c in ODD]

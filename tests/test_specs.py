@@ -18,8 +18,8 @@ from torch import nn
 
 import archc
 from archc.cli import main
-from archc.stats import count
-from archc.weights import KEY_MAPS, Rule, rename
+from archc.emit.weights import KEY_MAPS, Rule, rename
+from archc.expansion.stats import count
 from tests.oracles import verify_claims
 
 try:
@@ -39,7 +39,7 @@ class Case:
     fp64: bool = True  # the 40M+ parameter models compare in float32 to keep the run fast
 
 
-# The rename tables live in archc.weights (so `archc import-weights` uses them too):
+# The rename tables live in archc.emit.weights (so `archc import-weights` uses them too):
 # d2l's DenseBlock names its layers denselayer1..N where a `for` loop numbers them 0..N-1;
 # d2l's vgg_block names its convs conv1..N where the prelude's loop gives repeat.0..N-1.conv.
 DENSE_RENAMES = KEY_MAPS["densenet"].renames

@@ -17,11 +17,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import archc
 from archc.cli import main
+from archc.core.graph import Join, Layer, walk
 from archc.emit.torch import example_inputs
-from archc.graph import Join, Layer, walk
-from archc.ops import REGISTRY
-from archc.program import load_program
-from archc.stats import FLOP_CONVENTION, count, summarize
+from archc.expansion.stats import FLOP_CONVENTION, count, summarize
+from archc.pipeline.program import load_program
+from archc.registry.ops import REGISTRY
 from tests.util import run_cli
 
 SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
@@ -199,6 +199,7 @@ def test_cli_errors(capsys, tmp_path: Path) -> None:
 
 
 def test_no_torch_at_import() -> None:
-    code = ("import sys, archc.stats, archc.commands.summary, archc.cli; archc.cli.make_parser(); "
+    code = ("import sys, archc.expansion.stats, archc.commands.summary, archc.cli; "
+            "archc.cli.make_parser(); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -13,7 +13,7 @@ import torch
 
 import archc
 from archc.cli import main
-from archc.memory_train import saved_bytes
+from archc.expansion.memory_train import saved_bytes
 from tests.test_memory_train import autograd_saved
 from tests.util import run_cli
 

@@ -1,4 +1,4 @@
-"""archc/syntax.py's operator table is the grammar's: every operator parses to its symbol, and
+"""archc/front/syntax.py's operator table is the grammar's: every operator parses to its symbol, and
 every pair of operators groups as the table's binding powers say (or is a syntax error where
 the table says an operator does not chain). The formatter prints from the same table, so
 its parentheses are checked here too: kept exactly where the grouping needs them."""
@@ -10,11 +10,11 @@ import itertools
 
 import pytest
 
-from archc import ast
-from archc.errors import Span, SyntaxError_
+from archc.core.errors import Span, SyntaxError_
 from archc.fmt import format_text
-from archc.parse import parse
-from archc.syntax import BINARY, PREFIX, Operator
+from archc.front import tree
+from archc.front.parse import parse
+from archc.front.syntax import BINARY, PREFIX, Operator
 
 
 def strip(node):
@@ -26,7 +26,7 @@ def strip(node):
     return node
 
 
-def expr_of(text: str) -> ast.Expr:
+def expr_of(text: str) -> tree.Expr:
     default = parse(f"network n(x={text}) {{}}").definitions[0].params[0].default
     assert default is not None
     return default
@@ -40,10 +40,10 @@ def formatted(text: str) -> str:
 def test_every_operator_parses_to_its_symbol():
     for op in BINARY:
         e = expr_of(f"a {op.symbol} b")
-        assert isinstance(e, ast.BinOp) and e.op == op.symbol, op
+        assert isinstance(e, tree.BinOp) and e.op == op.symbol, op
     for op in PREFIX:
         e = expr_of(f"{op.symbol} a")
-        assert isinstance(e, ast.UnOp) and e.op == op.symbol, op
+        assert isinstance(e, tree.UnOp) and e.op == op.symbol, op
 
 
 def _pairs():

@@ -101,9 +101,9 @@ def test_exported_source_returns_the_same_dict(tmp_path: Path, capsys) -> None:
 def test_editor_hints_show_each_wire_shape() -> None:
     """The language server's inlay hints: `from skip` shows the tap's shape (the value the
     branch starts from), `output aux` the output's."""
-    from archc.driver import run
     from archc.lsp.analysis import analyze
     from archc.lsp.hints import hints
+    from archc.pipeline.driver import run
 
     text = CASE.read_text()
     lines = text.split("\n")

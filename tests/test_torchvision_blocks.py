@@ -16,7 +16,7 @@ from torchvision.models import vision_transformer as vit
 from torchvision.ops import SqueezeExcitation
 
 import archc
-from archc.weights import import_state_dict
+from archc.emit.weights import import_state_dict
 from tests.util import flop_counter
 
 BN_V3 = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
@@ -131,7 +131,7 @@ def test_vision_transformer_is_torchvisions(one_torch_thread) -> None:
 
 def test_vision_transformer_counts_match_flop_counter(one_torch_thread) -> None:
     """MACs of every layer, attention's QK^T and AV included, against FlopCounterMode."""
-    from archc.stats import count
+    from archc.expansion.stats import count
 
     net = archc.loads(VIT)
     model = archc.build(net).eval()

@@ -18,7 +18,7 @@ import torch
 
 import archc
 from archc.cli import main
-from archc.recipe import RecipeError, UnknownRecipeKey
+from archc.core.recipe import RecipeError, UnknownRecipeKey
 from archc.train import batches, checkpoint, data, download, idx
 from archc.train.config import make_recipe
 from archc.train.loop import STALL_ENV, RunConfig, Trainer, epoch_seed

@@ -16,11 +16,11 @@ from PIL import Image
 
 import archc
 from archc.cli import main
+from archc.expansion.training_only import output_roles
 from archc.train import checkpoint, data
 from archc.train.config import make_recipe
 from archc.train.engine import Outputs, loss_sum
 from archc.train.loop import RunConfig, Trainer, epoch_seed
-from archc.training_only import output_roles
 from tests.train_fixtures import write_idx_set
 
 SPEC = Path(__file__).parent / "train_specs" / "tiny_aux.arch"

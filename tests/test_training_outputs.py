@@ -1,5 +1,5 @@
-"""Outputs that only train mode computes (`output NAME training`, archc/training_only.py), on a
-small network, everywhere a network goes: the built module (train mode returns every output,
+"""Outputs that only train mode computes (`output NAME training`, archc/expansion/training_only.py),
+on a small network, everywhere a network goes: the built module (train mode returns every output,
 eval mode skips the head and lacks its key), `archc fmt`, the summary's counts and marks,
 `build`'s table, the diagram, the exported .py and its TorchScript, ONNX (eval mode) and
 torch.export. The zoo's GoogLeNet and Inception-v3 are tests/test_aux_heads.py."""
@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import archc
-from archc.stats import summarize
+from archc.expansion.stats import summarize
 
 from .util import run_cli
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from lark import Token
 
-from archc.joins import JOINS
+from archc.front.parse import parser
 from archc.lsp import syntax, tmgrammar
-from archc.ops import REGISTRY
-from archc.parse import parser
+from archc.registry.joins import JOINS
+from archc.registry.ops import REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
 VSCODE = ROOT / "editors" / "vscode"

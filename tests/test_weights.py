@@ -1,4 +1,4 @@
-"""Weight import (archc.weights, `archc import-weights`): torchvision's state_dict keys and
+"""Weight import (archc.emit.weights, `archc import-weights`): torchvision's state_dict keys and
 shapes (tests/reference/torchvision_keys.json) map exactly onto the tv_* specs; located errors
 for what does not fit; the CLI round trip. Equal outputs with torchvision: tests/test_zoo.py."""
 
@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import archc
-from archc import zoo
 from archc.cli import main
-from archc.errors import ArchcErrors
-from archc.weights import expected_shapes, import_state_dict, map_state_dict
+from archc.core.errors import ArchcErrors
+from archc.emit.weights import expected_shapes, import_state_dict, map_state_dict
+from archc.pipeline import zoo
 
 try:
     from tests.reference import models as ref

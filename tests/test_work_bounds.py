@@ -16,9 +16,9 @@ import torch
 
 import archc
 from archc.cli import main
+from archc.core.limits import MAX_DIGITS, MAX_DRAWN, MAX_MEMORY, MAX_WORK
 from archc.emit.torch import Passthrough
-from archc.limits import MAX_DIGITS, MAX_DRAWN, MAX_MEMORY, MAX_WORK
-from archc.memory import fmt_bytes, parse_size
+from archc.expansion.memory import fmt_bytes, parse_size
 
 try:
     from tests.oracles import time_limit, verify_claims
@@ -72,8 +72,8 @@ CASES = {
 }
 
 
-# `build` compiles the whole file through the one driver (archc/driver.py), as `check` does:
-# no case builds where check fails
+# `build` compiles the whole file through the one driver (archc/pipeline/driver.py), as `check`
+# does: no case builds where check fails
 BUILD_OK: set[str] = set()
 
 
@@ -233,7 +233,7 @@ def test_export_of_a_wide_block_expands_the_network_twice_more(tmp_path, monkeyp
     of CPU and exported in 6.1: the exporter re-expanded the network twice per value parameter
     (classes, c1, prob) to see where each goes. It moves them all at once now: two expansions
     beyond the driver's, whatever the parameter count (one by one only when that fails)."""
-    import archc.emit.python as exporter
+    import archc.export.python as exporter
 
     text = (Path(__file__).parent.parent / "specs" / "tv_convnext.arch").read_text()
     assert text.count("4: gelu\n") == 1

@@ -1,7 +1,8 @@
-"""The zoo (archc/zoo.py) against torchvision itself, one parametrised test per claim, over every
-member of the table. Statically, for every member: the weight enum and its checkpoint file names
-are the table's; the parameter count equals torchvision's published `num_params` and its model's;
-torchvision's state_dict maps onto the archc module by name (meta device: no memory, no init);
+"""The zoo (archc/pipeline/zoo.py) against torchvision itself, one parametrised test per claim, over
+every member of the table. Statically, for every member: the weight enum and its checkpoint file
+names are the table's; the parameter count equals torchvision's published `num_params` and its
+model's; torchvision's state_dict maps onto the archc module by name (meta device: no memory, no
+init);
 `archc summary` MACs equal the GFLOPS of every weight enum's `_ops` metadata at that enum's crop
 size. Numerically (fp64, small input), for the members in NUMERIC: outputs equal in eval and
 train mode after importing torchvision's random-initialised weights, and one SGD step (in eval
@@ -20,10 +21,15 @@ import torch
 import torchvision.models as tvm  # a dev dependency: CI installs it, so nothing here skips
 
 import archc
-from archc import zoo
 from archc.cli import main
-from archc.stats import summarize
-from archc.weights import KEY_MAPS, expected_shapes, import_state_dict, map_state_dict
+from archc.emit.weights import (
+    KEY_MAPS,
+    expected_shapes,
+    import_state_dict,
+    map_state_dict,
+)
+from archc.expansion.stats import summarize
+from archc.pipeline import zoo
 from tests.oracles import perturb
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"

@@ -18,11 +18,11 @@ import torch
 import torchvision.models as tvm
 
 import archc
-import archc.stats
-from archc import zoo
+import archc.expansion.stats
 from archc.cli import main
-from archc.program import load_program
-from archc.resources import specs_dir
+from archc.core.resources import specs_dir
+from archc.pipeline import zoo
+from archc.pipeline.program import load_program
 
 try:
     from tests.test_zoo import input_of, published_params
@@ -95,7 +95,7 @@ def test_readme_zoo_table_states_every_member():
         row = next(line for line in table.splitlines() if line.startswith(f"| {spec} |"))
         for m in members:
             net = archc.load(m.spec, m.set)
-            assert f"{archc.stats.count(net.root).params:,}" in row, m.name
+            assert f"{archc.expansion.stats.count(net.root).params:,}" in row, m.name
 
 
 def test_list_text_and_filter(capsys):
@@ -129,7 +129,7 @@ def test_spec_for_checkpoint_keeps_what_the_user_said():
     assert zoo.spec_for_checkpoint("tv_resnet", "resnet50-0676ba61.pth", {"classes": 10}) == \
         ("tv_resnet", {"depth": 50, "classes": 10})
     assert zoo.spec_for_checkpoint("my.arch", "resnet50-0676ba61.pth", {}) == ("my.arch", {})
-    with pytest.raises(archc.errors.UsageError, match="cannot tell which spec"):
+    with pytest.raises(archc.core.errors.UsageError, match="cannot tell which spec"):
         zoo.spec_for_checkpoint(None, "mine.pth", {})
 
 

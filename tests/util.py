@@ -9,9 +9,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from archc import Network
+from archc.core.graph import Layer, walk
 from archc.emit.torch import example_inputs
-from archc.graph import Layer, walk
-from archc.ops import REGISTRY
+from archc.registry.ops import REGISTRY
 
 
 def static_layers(net: Network) -> dict[str, Layer]:

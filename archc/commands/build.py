@@ -8,25 +8,25 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import outputs
-from ..errors import ArchcErrors
-from ..graph import Join, Layer, Network, Wire, walk
-from ..limits import MAX_MEMORY
-from ..memory import fmt_bytes, parse_size
-from ..ops import fmt_shape
-from ..training_only import training_nodes
-from .options import (
+from archc.commands.options import (
     add_spec_argument,
     add_spec_options,
     add_weights_options,
     load_with_weights,
 )
+from archc.core.errors import ArchcErrors
+from archc.core.graph import Join, Layer, Network, Wire, walk
+from archc.core.limits import MAX_MEMORY
+from archc.expansion.memory import fmt_bytes, parse_size
+from archc.expansion.training_only import training_nodes
+from archc.registry import outputs
+from archc.registry.ops import fmt_shape
 
 if TYPE_CHECKING:
     import torch
     from rich.console import Console
 
-    from ..trained import Weights
+    from archc.train.trained import Weights
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,7 +52,7 @@ def shape_rows(net: Network, depth: int | None = None) -> list[tuple[str, str, s
     """(name, op, output shape) rows down to `depth` levels of nesting."""
     rows = [(f"input:{k}", "input", fmt_shape(v)) for k, v in net.inputs.items()] or \
         [("input", "", fmt_shape(net.input_shape))]
-    heads = training_nodes(net.root.items)  # (train mode only: archc/training_only.py)
+    heads = training_nodes(net.root.items)  # (train mode only: archc/expansion/training_only.py)
     for name, node in walk(net.root.items):
         level = name.count(".")
         if depth is not None and level >= depth:
@@ -72,18 +72,18 @@ def build_report(net: Network, output: str | None, seed: int, weights: Weights |
     import torch
     from rich.console import Console
 
-    from .. import build
-    from .table import table
+    from archc import build
+    from archc.commands.table import table
 
     torch.manual_seed(seed)
     model = build(net, max_memory)
     if weights is not None:
-        from ..weights import import_state_dict
+        from archc.emit.weights import import_state_dict
 
         try:
             report = import_state_dict(net, model, weights.state_dict)
         except ArchcErrors as exc:
-            from .import_weights import print_many
+            from archc.commands.import_weights import print_many
 
             print_many(exc)
             return 1
@@ -134,12 +134,12 @@ def write_report(model: torch.nn.Module, console: Console) -> bytes:
 
 
 def check_output(output: str | None) -> None:
-    """A usage error for an -o that build cannot write (archc/outputs.py)."""
+    """A usage error for an -o that build cannot write (archc/registry/outputs.py)."""
     if output is not None:
         outputs.lookup("build", output)
 
 
 def _write_output(path: Path, model: torch.nn.Module, console: Console) -> None:
-    from ..atomic import atomic_write_bytes
+    from archc.core.atomic import atomic_write_bytes
 
     atomic_write_bytes(path, outputs.lookup("build", str(path)).write()(model, console))

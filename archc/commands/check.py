@@ -9,13 +9,20 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import cache
-from ..errors import ArchcError, ArchcErrors, Span, UsageError, located_for_ci, render
-from ..plugin_config import add_plugin_option
-from .options import INPUT_METAVAR, InputOption, parse_input, parse_sets
+from archc.commands.options import INPUT_METAVAR, InputOption, parse_input, parse_sets
+from archc.core import cache
+from archc.core.errors import (
+    ArchcError,
+    ArchcErrors,
+    Span,
+    UsageError,
+    located_for_ci,
+    render,
+)
+from archc.core.plugin_config import add_plugin_option
 
 if TYPE_CHECKING:
-    from ..graph import InputShape
+    from archc.core.graph import InputShape
 
 DESCRIPTION = ("Shape-check .arch specs statically: every network of every file, every error "
                "with its line and column. Exit 0 when all are ok, 1 on any spec error.")
@@ -31,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_plugin_option(p)
     p.add_argument("--no-cache", action="store_true",
                    help="check every file afresh: do not read or write the cache of files that "
-                   "checked clean (archc/cache.py; also ARCHC_NO_CACHE=1)")
+                   "checked clean (archc/core/cache.py; also ARCHC_NO_CACHE=1)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _cached_path(name: str) -> Path | None:
     """The file a name denotes, found without importing the compiler (None: let it say)."""
-    from ..resources import specs_dir
+    from archc.core.resources import specs_dir
 
     for path in (Path(name), specs_dir() / f"{name}.arch"):
         try:
@@ -104,7 +111,7 @@ def check_files(files: list[str], fmt: str, overrides: dict[str, Any],
             checked.append({"file": name, "ok": True, "networks": known})
             continue
         try:
-            from ..driver import compile_spec
+            from archc.pipeline.driver import compile_spec
 
             done = compile_spec(name, overrides, input_shape)
             prog, errors = done.program, done.errors

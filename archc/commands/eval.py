@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_spec_options
-from .train import data_flags, device_flags
+from archc.commands.options import add_spec_options
+from archc.commands.train import data_flags, device_flags
 
 
 def add_arguments(e: argparse.ArgumentParser) -> None:
@@ -23,6 +23,6 @@ def add_arguments(e: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train.cli import cmd_eval
+    from archc.train.cli import cmd_eval
 
     return cmd_eval(args)

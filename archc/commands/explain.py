@@ -7,8 +7,8 @@ import argparse
 import json
 import sys
 
-from ..codes import CODES, Code, page
-from ..errors import UsageError, did_you_mean
+from archc.core.codes import CODES, Code, page
+from archc.core.errors import UsageError, did_you_mean
 
 DESCRIPTION = ("Print the page of a diagnostic code (what it means, why, a wrong and a right "
                "example): `archc explain A0405` or by its name, `archc explain add-shapes`. "

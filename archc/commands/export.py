@@ -1,5 +1,6 @@
-"""`archc export`: a spec -> standalone PyTorch source (.py, archc/emit/python.py) or ONNX
-(.onnx, archc/emit/onnx.py), chosen by the output's suffix (its rows in archc/outputs.py)."""
+"""`archc export`: a spec -> standalone PyTorch source (.py, archc/export/python.py) or ONNX
+(.onnx, archc/emit/onnx.py), chosen by the output's suffix (its rows in
+archc/registry/outputs.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,17 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import load, outputs
-from .options import add_spec_argument, add_spec_options, add_weights_options, spec_with_weights
+from archc import load
+from archc.commands.options import (
+    add_spec_argument,
+    add_spec_options,
+    add_weights_options,
+    spec_with_weights,
+)
+from archc.registry import outputs
 
 if TYPE_CHECKING:
-    from ..trained import Weights
+    from archc.train.trained import Weights
 
 DESCRIPTION = ("Write the network as one Python file that needs only torch (one class per "
                "block; the state_dict of `archc build` loads into it with strict=True), or as "
@@ -39,14 +46,14 @@ def run(args: argparse.Namespace) -> int:
 def write_python(args: argparse.Namespace, out: Path) -> None:
     """The source; with --weights, also the weights beside it (FILE.safetensors, the module's
     own names) and, from a run, its preprocessing as constants and `preprocess()`."""
-    from ..atomic import atomic_write_bytes
-    from ..emit.python import export_python
+    from archc.core.atomic import atomic_write_bytes
+    from archc.export.python import export_python
 
     spec, sets, shape, network, weights = spec_with_weights(args)
     text = export_python(spec, sets, shape, network, command=_command(args))
     if weights is not None:
-        from ..preprocess import Preprocessing
-        from .options import fit_weights
+        from archc.commands.options import fit_weights
+        from archc.emit.preprocess import Preprocessing
 
         net = load(spec, sets, shape, network)
         fit_weights(net, weights)
@@ -69,20 +76,20 @@ def _loading_note(name: str) -> str:
 def _write_weights(path: Path, weights: Weights) -> None:
     from safetensors.torch import save
 
-    from ..atomic import atomic_write_bytes
+    from archc.core.atomic import atomic_write_bytes
 
     atomic_write_bytes(path, save({k: v.contiguous() for k, v in weights.state_dict.items()}))
 
 
 def write_onnx(args: argparse.Namespace, out: Path) -> None:
-    from ..emit.onnx import export_onnx, require_onnx, stage_printer
-    from .options import load_with_weights
+    from archc.commands.options import load_with_weights
+    from archc.emit.onnx import export_onnx, require_onnx, stage_printer
 
     require_onnx()  # before loading anything: say first what is missing
     net, weights = load_with_weights(args)
     metadata = {}
     if weights is not None and weights.run is not None:
-        from ..preprocess import Preprocessing
+        from archc.emit.preprocess import Preprocessing
 
         prep = Preprocessing.from_run(weights.run)
         metadata = prep.metadata() if prep is not None else {}

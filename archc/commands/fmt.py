@@ -8,7 +8,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..errors import ArchcError, render
+from archc.core.errors import ArchcError, render
 
 DESCRIPTION = ("Format .arch specs in place in the canonical layout (comments kept). Exit 1 on a "
                "spec error, or with --check when a file would change.")
@@ -38,10 +38,10 @@ def _paths(names: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..atomic import atomic_write_bytes
-    from ..fmt import format_text
-    from ..limits import MAX_FILE_BYTES
-    from ..sources import decode_source, read_source
+    from archc.core.atomic import atomic_write_bytes
+    from archc.core.limits import MAX_FILE_BYTES
+    from archc.core.sources import decode_source, read_source
+    from archc.fmt import format_text
 
     failed = changed = same = 0
     for name in _paths(args.files):

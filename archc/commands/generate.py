@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_spec_options, positive
+from archc.commands.options import add_spec_options, positive
 
 DESCRIPTION = ("Sample tokens after a prompt from a language model's weights (a run folder of "
                "`archc train SPEC --text FILE`) and print the text, byte by byte.")
@@ -27,9 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ArchcError
-    from ..train.cli import report_error
-    from ..train.text import generate
+    from archc.core.errors import ArchcError
+    from archc.train.cli import report_error
+    from archc.train.text import generate
 
     try:
         return generate(args)

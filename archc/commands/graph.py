@@ -11,9 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import outputs
-from ..errors import ArchcError, UsageError
-from .options import (
+from archc.commands.options import (
     ALL_LEVELS,
     add_spec_argument,
     add_spec_options,
@@ -23,9 +21,11 @@ from .options import (
     load_from_args,
     load_with_weights,
 )
+from archc.core.errors import ArchcError, UsageError
+from archc.registry import outputs
 
 if TYPE_CHECKING:
-    from ..graph import Network
+    from archc.core.graph import Network
 
 DESCRIPTION = ("Draw one node per layer, blocks as nested clusters, shapes on the edges. "
                "With no -o, print the DOT source. .dot needs nothing installed; .svg/.png/.pdf run "
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 def write_drawing(args: argparse.Namespace, path: Path | None) -> int:
     """The diagram drawn by archc/emit/dot.py in the format of path's suffix (DOT on stdout
     when there is no path)."""
-    from ..emit.dot import draw
+    from archc.emit.dot import draw
 
     kind = path.suffix.lstrip(".").lower() if path is not None else "dot"
     net, weights = load_with_weights(args)
@@ -86,7 +86,7 @@ def write_drawing(args: argparse.Namespace, path: Path | None) -> int:
 
 
 def _viewable_depth(net: Network) -> int | None:
-    from ..emit.dot import fitting_depth
+    from archc.emit.dot import fitting_depth
 
     fit = fitting_depth(net)
     if fit is None:
@@ -108,7 +108,7 @@ def _other_format(args: argparse.Namespace, path: Path | None) -> int:
 
 
 def _write(path: Path, data: bytes) -> None:
-    from ..atomic import atomic_write_bytes
+    from archc.core.atomic import atomic_write_bytes
 
     atomic_write_bytes(path, data)
     print(f"wrote {path}", file=sys.stderr)
@@ -117,9 +117,9 @@ def _write(path: Path, data: bytes) -> None:
 def write_page(args: argparse.Namespace, path: Path) -> int:
     """The page of the spec; of a spec with errors, the page of what is known, the failing
     node marked, and exit 1 after printing the errors as `check` does."""
-    from ..emit.html import page
-    from ..sources import errors_of, sources_of
-    from .options import print_errors
+    from archc.commands.options import print_errors
+    from archc.core.sources import errors_of, sources_of
+    from archc.emit.html import page
 
     try:
         net = load_from_args(args)
@@ -138,9 +138,9 @@ def write_page(args: argparse.Namespace, path: Path) -> int:
 def _known(args: argparse.Namespace) -> Network | None:
     """As much of the network as expands (None if nothing does): each failing statement is
     left out and what follows it has unknown shapes."""
-    from ..expand import expand_network
-    from ..program import load_program, pick_network, resolve_spec
-    from .options import parse_input, parse_sets
+    from archc.commands.options import parse_input, parse_sets
+    from archc.expansion.expand import expand_network
+    from archc.pipeline.program import load_program, pick_network, resolve_spec
 
     try:
         prog = load_program(resolve_spec(args.spec))

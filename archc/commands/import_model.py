@@ -1,6 +1,6 @@
 """`archc import pkg.module:factory -o model.arch`: an existing torch module written as a spec
-(archc/torch_import.py), then proven: the spec checks, builds, loads the module's state_dict
-with strict=True and gives equal fp64 outputs in eval and train mode."""
+(archc/importer/torch_import.py), then proven: the spec checks, builds, loads the module's
+state_dict with strict=True and gives equal fp64 outputs in eval and train mode."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import argparse
 import re
 from pathlib import Path
 
-from ..errors import ArchcError, UsageError
-from .options import Once, parse_shape
+from archc.commands.options import Once, parse_shape
+from archc.core.errors import ArchcError, UsageError
 
 DESCRIPTION = ("Write an existing torch nn.Module (pkg.module:factory or path/to/file.py:factory) "
                "as a spec: one block per Python class, labels named as the module's "
@@ -32,10 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..atomic import atomic_write_bytes
-    from ..torch_import import import_model
-    from ..torch_proof import prove
-    from ..torch_trace import DEFAULT_INPUT, load_module
+    from archc.core.atomic import atomic_write_bytes
+    from archc.importer.torch_import import import_model
+    from archc.importer.torch_proof import prove
+    from archc.importer.torch_trace import DEFAULT_INPUT, load_module
 
     shape = parse_shape(args.input) or DEFAULT_INPUT
     name = args.name or re.sub(r"\W", "_", args.target.rpartition(":")[2]) or "imported"

@@ -1,5 +1,5 @@
 """`archc import-weights`: map a torchvision (or other) state_dict onto a spec's module by name
-(archc/weights.py), check every key and shape, and write the spec's state_dict. A torchvision
+(archc/emit/weights.py), check every key and shape, and write the spec's state_dict. A torchvision
 checkpoint file (`resnet50-11ad3fa6.pth`) names its zoo member: the spec and --set values may
 then be left out."""
 
@@ -8,12 +8,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import ArchcErrors, UsageError
-from ..weights import KEY_MAPS, expected_shapes, key_map_for, map_state_dict, read_state_dict
-from .options import add_spec_options, parse_input, parse_sets, print_errors
+from archc.commands.options import add_spec_options, parse_input, parse_sets, print_errors
+from archc.core.errors import ArchcErrors, UsageError
+from archc.emit.weights import (
+    KEY_MAPS,
+    expected_shapes,
+    key_map_for,
+    map_state_dict,
+    read_state_dict,
+)
 
 DESCRIPTION = ("Rename a state_dict's keys onto the spec's module (per-network tables in "
-               "archc.weights.KEY_MAPS), check every key and shape, and write the spec's "
+               "archc.emit.weights.KEY_MAPS), check every key and shape, and write the spec's "
                "state_dict. For a torchvision checkpoint as torch.hub saves it "
                "(resnet50-11ad3fa6.pth) SPEC and --set may be left out: the file name says "
                "which zoo member it is.")
@@ -35,9 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from safetensors.torch import save
 
-    from .. import load
-    from ..atomic import atomic_write_bytes
-    from ..zoo import spec_for_checkpoint
+    from archc import load
+    from archc.core.atomic import atomic_write_bytes
+    from archc.pipeline.zoo import spec_for_checkpoint
 
     if len(args.files) > 2:
         raise UsageError(f"expected [SPEC] WEIGHTS, got {len(args.files)} paths")

@@ -1,4 +1,4 @@
-"""`archc list`: every bundled spec and every family member (archc/zoo.py) with the `--set`
+"""`archc list`: every bundled spec and every family member (archc/pipeline/zoo.py) with the `--set`
 values that select it, its parameters and MACs (counted statically, no torch) and the
 torchvision builder it equals; a table or, with --json, one JSON array."""
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from ..ops import fmt_shape
-from ..zoo import BY_NAME, LM_MEMBERS, listed_name, members_of
+from archc.pipeline.zoo import BY_NAME, LM_MEMBERS, listed_name, members_of
+from archc.registry.ops import fmt_shape
 
 DESCRIPTION = ("List every bundled spec and family member: the --set values that select it, "
                "its parameters and MACs at its input size (counted from the spec, no torch), "
@@ -97,10 +97,10 @@ def catalogue(pattern: str | None = None) -> Iterator[Entry]:
     """Every network of every bundled spec, once per family member where the spec is a family;
     counted statically (no torch). With a pattern, only the entries whose name or spec
     contains it (the others are not loaded)."""
-    from ..driver import load_network
-    from ..program import load_program
-    from ..resources import specs_dir
-    from ..stats import count
+    from archc.core.resources import specs_dir
+    from archc.expansion.stats import count
+    from archc.pipeline.driver import load_network
+    from archc.pipeline.program import load_program
 
     for path in sorted(specs_dir().glob("*.arch")):
         members = members_of(path.stem)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import UsageError
-from ..plugin_config import add_plugin_option
+from archc.core.errors import UsageError
+from archc.core.plugin_config import add_plugin_option
 
 DESCRIPTION = ("Run the archc language server on stdin/stdout: live shapes as inlay hints, "
                "diagnostics, hover, completion, go to definition, references, rename, "
@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from ..lsp.handlers import make_server
+        from archc.lsp.handlers import make_server
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] in ("pygls", "lsprotocol"):
             raise UsageError(MISSING) from None

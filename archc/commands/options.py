@@ -6,19 +6,19 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
+from archc.core.errors import UsageError
 
 # (re-exported: every command declares and reads its options from here)
-from ..overrides import parse_input as parse_input
-from ..overrides import parse_sets as parse_sets
-from ..overrides import parse_shape as parse_shape
-from ..overrides import parse_value as parse_value
-from ..plugin_config import add_plugin_option
-from ..sources import print_errors as print_errors
+from archc.core.overrides import parse_input as parse_input
+from archc.core.overrides import parse_sets as parse_sets
+from archc.core.overrides import parse_shape as parse_shape
+from archc.core.overrides import parse_value as parse_value
+from archc.core.plugin_config import add_plugin_option
+from archc.core.sources import print_errors as print_errors
 
 if TYPE_CHECKING:
-    from ..graph import InputShape, Network
-    from ..trained import Weights
+    from archc.core.graph import InputShape, Network
+    from archc.train.trained import Weights
 
 
 class Once(argparse.Action):
@@ -35,7 +35,7 @@ class Once(argparse.Action):
 
 class InputOption(argparse.Action):
     """--input SHAPE once, or --input NAME=SHAPE once per named input (repeated ones are
-    joined `image=3x64x64,mask=1x64x64`, what archc.overrides.parse_input reads)."""
+    joined `image=3x64x64,mask=1x64x64`, what archc.core.overrides.parse_input reads)."""
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Any, option_string: str | None = None) -> None:
@@ -73,7 +73,7 @@ def add_spec_options(p: Any, input: bool = True) -> None:
 
 def load_from_args(args: argparse.Namespace) -> Network:
     """Load the spec named by args.spec with its --set/--input/--network options."""
-    from .. import load
+    from archc import load
 
     return load(args.spec, parse_sets(args.set), parse_input(args.input), args.network)
 
@@ -121,7 +121,7 @@ def load_with_weights(args: argparse.Namespace) -> tuple[Network, Weights | None
     """The spec of args (its --set/--input/--network) and the weights of --weights, if any:
     a run's recorded --set values, input shape and network fill in what the command line
     leaves out; a torchvision checkpoint's file name picks the zoo member."""
-    from .. import load
+    from archc import load
 
     spec, sets, shape, network, weights = spec_with_weights(args)
     return load(spec, sets, shape, network), weights
@@ -136,8 +136,8 @@ def spec_with_weights(args: argparse.Namespace) -> tuple[
         if getattr(args, "checkpoint", None) is not None:
             raise UsageError("--checkpoint picks a checkpoint of --weights RUN; give --weights")
         return spec, sets, shape, network, None
-    from ..trained import read_weights
-    from ..zoo import spec_for_checkpoint
+    from archc.pipeline.zoo import spec_for_checkpoint
+    from archc.train.trained import read_weights
 
     weights = read_weights(args.weights, args.checkpoint)
     if weights.run is not None:
@@ -152,6 +152,6 @@ def spec_with_weights(args: argparse.Namespace) -> tuple[
 def fit_weights(net: Network, weights: Weights) -> None:
     """Check that `weights` fit `net` by name and shape (built on the meta device: no memory);
     raise ArchcErrors listing every misfit."""
-    from ..weights import expected_shapes, map_state_dict
+    from archc.emit.weights import expected_shapes, map_state_dict
 
     map_state_dict(net, expected_shapes(net), weights.state_dict)

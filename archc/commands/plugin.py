@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import codes
-from ..errors import ArchcError, ArchcErrors, render
-from ..graph import Layer, Shape
-from ..ops import Op, OpShapeError, fmt_shape
+from archc.core import codes
+from archc.core.errors import ArchcError, ArchcErrors, render
+from archc.core.graph import Layer, Shape
+from archc.registry.ops import Op, OpShapeError, fmt_shape
 
 DESCRIPTION = ("Check plugins (archc/plugins.py): each op's example is built and run, and its "
                "declared output shape, parameter count and MACs are compared with the forward "
@@ -43,7 +43,7 @@ class Proof:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..plugins import load
+    from archc.plugins import load
 
     failed = 0
     for target in args.targets:
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_blocks(path: Path, names: list[str]) -> int:
     """The plugin's blocks checked as `archc check` checks a spec's: 1 if any error."""
-    from ..driver import compile_spec
+    from archc.pipeline.driver import compile_spec
 
     done = compile_spec(path)
     prog, errors = done.program, done.errors
@@ -120,7 +120,7 @@ def _prove_source(op: Op, args: Any, i: Shape, o: Shape, proof: Proof) -> list[s
     import torch
     from torch import nn
 
-    from ..emit.support import SUPPORT
+    from archc.export.support import SUPPORT
 
     if op.source is None:
         proof.facts.append("no export form (archc export refuses it)")

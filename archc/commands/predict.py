@@ -1,6 +1,7 @@
 """`archc predict`: run a trained network on image files: the top classes with their
-probabilities, each image preprocessed as the run's training evaluated it (archc/preprocess.py);
-text or JSON. An unreadable file is reported by path and the rest go on (exit 1 at the end)."""
+probabilities, each image preprocessed as the run's training evaluated it
+(archc/emit/preprocess.py); text or JSON. An unreadable file is reported by path and the rest go on
+(exit 1 at the end)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import ArchcError, ArchcErrors, UsageError
-from .options import (
+from archc.commands.options import (
     add_spec_argument,
     add_spec_options,
     add_weights_options,
     load_with_weights,
     positive,
 )
+from archc.core.errors import ArchcError, ArchcErrors, UsageError
 
 DESCRIPTION = ("Classify image files with a trained network: the top-K classes and their "
                "probabilities, each image preprocessed exactly as the run's evaluation did "
@@ -40,9 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import build
-    from ..preprocess import Preprocessing
-    from ..weights import import_state_dict
+    from archc import build
+    from archc.emit.preprocess import Preprocessing
+    from archc.emit.weights import import_state_dict
 
     net, weights = load_with_weights(args)
     assert weights is not None  # (--weights is required)
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         import_state_dict(net, model, weights.state_dict)
     except ArchcErrors as exc:
-        from .import_weights import print_many
+        from archc.commands.import_weights import print_many
 
         print_many(exc)
         return 1
@@ -119,10 +120,10 @@ def _read(path: Path, prep: Any) -> Any:
 
 def _main_output(net: Any, model: Any) -> Any:
     """The model, or for a network with outputs a function returning its main output (the one
-    `archc train` trained as the classifier: archc/training_only.py output_roles)."""
+    `archc train` trained as the classifier: archc/expansion/training_only.py output_roles)."""
     if not net.outputs:
         return model
-    from ..training_only import output_roles
+    from archc.expansion.training_only import output_roles
 
     try:
         main = output_roles(net.outputs, net.training_outputs)[0]
@@ -135,7 +136,7 @@ def _classify(model: Any, prep: Any, files: list[Path], names: list[str], top: i
               progress: bool) -> list[dict[str, Any]]:
     import torch
 
-    from ..train.folder import _bar
+    from archc.train.folder import _bar
 
     k = min(top, len(names))
     results: list[dict[str, Any]] = []

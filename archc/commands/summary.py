@@ -1,5 +1,5 @@
 """`archc summary`: parameters, MACs, FLOPs and activation memory per layer, counted from the
-spec alone (archc/stats.py); a table or one JSON object. Imports torch only to check that
+spec alone (archc/expansion/stats.py); a table or one JSON object. Imports torch only to check that
 --weights fit."""
 
 from __future__ import annotations
@@ -8,19 +8,8 @@ import argparse
 import json
 import sys
 
-from ..errors import UsageError
-from ..ops import fmt_shape
-from ..stats import (
-    ACTIVATION_CONVENTION,
-    DTYPE_BYTES,
-    FLOP_CONVENTION,
-    PARAM_CONVENTION,
-    Row,
-    Summary,
-    summarize,
-)
-from . import summary_train
-from .options import (
+from archc.commands import summary_train
+from archc.commands.options import (
     Once,
     add_spec_argument,
     add_spec_options,
@@ -32,6 +21,17 @@ from .options import (
     parse_shape,
     positive,
 )
+from archc.core.errors import UsageError
+from archc.expansion.stats import (
+    ACTIVATION_CONVENTION,
+    DTYPE_BYTES,
+    FLOP_CONVENTION,
+    PARAM_CONVENTION,
+    Row,
+    Summary,
+    summarize,
+)
+from archc.registry.ops import fmt_shape
 
 DESCRIPTION = ("Count parameters, multiply-accumulates, FLOPs and activation memory per "
                "layer from the spec alone. " + FLOP_CONVENTION + ".")
@@ -92,8 +92,8 @@ def _torch_summary(args: argparse.Namespace) -> Summary:
     if args.set or args.network:
         raise UsageError("--set and --network are for specs; with --torch give the factory's "
                          "arguments as --kwargs '{\"name\": value}'")
-    from ..torch_summary import torch_summary
-    from ..torch_trace import DEFAULT_INPUT, trace_target
+    from archc.importer.torch_summary import torch_summary
+    from archc.importer.torch_trace import DEFAULT_INPUT, trace_target
 
     shape = parse_shape(args.input) or DEFAULT_INPUT
     return torch_summary(trace_target(args.spec, args.kwargs, shape), args.depth)
@@ -118,7 +118,7 @@ def print_summary(s: Summary, batch: int, dtype: str, notes: bool = False) -> No
     """A torchinfo-like table, then the totals and what they count."""
     from rich.console import Console
 
-    from .table import table
+    from archc.commands.table import table
 
     console = Console(file=sys.stdout, highlight=False,
                       width=None if sys.stdout.isatty() else 140)

@@ -1,5 +1,6 @@
-"""`archc summary --train`: the memory of one training step (archc/memory_train.py) per layer
-and per block, and in total; `--fit SIZE`: the largest batch that fits. Never imports torch."""
+"""`archc summary --train`: the memory of one training step (archc/expansion/memory_train.py) per
+layer and per block, and in total; `--fit SIZE`: the largest batch that fits. Never imports
+torch."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import json
 import sys
 from typing import Any
 
-from ..graph import Join, Network
-from ..memory import fmt_bytes, parse_size
-from ..memory_train import (
+from archc.core.graph import Join, Network
+from archc.expansion.memory import fmt_bytes, parse_size
+from archc.expansion.memory_train import (
     OPTIMIZER_STATE,
     PRECISIONS,
     SAVED_CONVENTION,
@@ -20,8 +21,8 @@ from ..memory_train import (
     estimate,
     recipe_defaults,
 )
-from ..ops import fmt_shape
-from ..stats import Row, summarize
+from archc.expansion.stats import Row, summarize
+from archc.registry.ops import fmt_shape
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,7 +80,7 @@ def _share(est: Estimate, row: Row) -> Bytes:
 def _print(est: Estimate, rows: tuple[Row, ...], notes: bool) -> None:
     from rich.console import Console
 
-    from .table import table
+    from archc.commands.table import table
 
     console = Console(file=sys.stdout, highlight=False,
                       width=None if sys.stdout.isatty() else 140)

@@ -1,6 +1,7 @@
 """`archc train`: train the network a spec describes with the spec's recipe (its train { }
 section; flags override it, one flag per recipe key, generated from the schema in
-archc/recipe.py). The run itself is archc/train/; importing this module does not import torch."""
+archc/core/recipe.py). The run itself is archc/train/; importing this module does not import
+torch."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from .options import add_spec_options, positive
+from archc.commands.options import add_spec_options, positive
 
 DESCRIPTION = ("Train the network a spec describes with the spec's recipe (its train { } "
                "section); flags override the recipe.")
@@ -44,7 +45,7 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train.cli import cmd_train
+    from archc.train.cli import cmd_train
 
     return cmd_train(args)  # (--text: archc/train/text.py)
 
@@ -66,7 +67,7 @@ def _flag_kwargs(annotation: Any) -> dict[str, Any]:
 
 def recipe_flags(group: argparse._ActionsContainer) -> None:
     """One flag per recipe key (`--batch-size` for batch_size), and `--recipe KEY=VALUE`."""
-    from ..recipe import Recipe
+    from archc.core.recipe import Recipe
 
     for key, field in Recipe.model_fields.items():
         group.add_argument("--" + key.replace("_", "-"), dest=key, default=None,

@@ -17,12 +17,12 @@ from typing import Any
 
 import graphviz
 
-from .. import joins
-from ..errors import ArchcError
-from ..graph import Join, Layer, Network, Node, Scope, Shape, Wire, walk
-from ..limits import MAX_DRAWN
-from ..ops import FAMILIES, REGISTRY, fmt_shape
-from ..stats import count, run_name, runs
+from archc.core.errors import ArchcError
+from archc.core.graph import Join, Layer, Network, Node, Scope, Shape, Wire, walk
+from archc.core.limits import MAX_DRAWN
+from archc.expansion.stats import count, run_name, runs
+from archc.registry import joins
+from archc.registry.ops import FAMILIES, REGISTRY, fmt_shape
 
 INPUT, OUTPUT = "@input", "@output"  # no layer name contains '@'
 
@@ -117,7 +117,8 @@ class _Drawer:
             self.taps[n.key] = tail
         else:
             node_id = f"{OUTPUT}/{n.key}"  # (":" would name a port)
-            # a training-only output (archc/training_only.py): dashed, as eval mode skips it
+            # a training-only output (archc/expansion/training_only.py): dashed, as eval mode skips
+            # it
             mark = {"style": "dashed,filled"} if n.training else {}
             what = f"output {n.key}" + (" (training only)" if n.training else "")
             self.node(g, node_id, f"{what}\\n{fmt_shape(n.out_shape)}", shape="oval",
@@ -264,7 +265,7 @@ def _layout(net: Network, depth: int | None, rankdir: str, fmt: str) -> bytes:
 
 
 def emit_html(net: Network, depth: int | None = None, rankdir: str = "TB") -> bytes:
-    from .html import emit_html as page  # (no Graphviz: the page lays itself out)
+    from archc.emit.html import emit_html as page  # (no Graphviz: the page lays itself out)
 
     return page(net, depth, rankdir)
 

@@ -9,11 +9,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .. import joins
-from ..errors import ArchcError, Span, located_for_user
-from ..graph import Join, Layer, Network, Node, Scope, Shape, Wire
-from ..ops import FAMILIES, REGISTRY
-from ..stats import Counts, count, join_counts, run_name, runs
+from archc.core.errors import ArchcError, Span, located_for_user
+from archc.core.graph import Join, Layer, Network, Node, Scope, Shape, Wire
+from archc.expansion.stats import Counts, count, join_counts, run_name, runs
+from archc.registry import joins
+from archc.registry.ops import FAMILIES, REGISTRY
 
 Record = dict[str, Any]
 

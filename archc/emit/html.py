@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import ArchcError
-from ..graph import Network
-from .explore import page_data
+from archc.core.errors import ArchcError
+from archc.core.graph import Network
+from archc.emit.explore import page_data
 
 PAGE = Path(__file__).with_name("page")
 _MARKER = re.compile(r"/\*\{\{(\w+)\}\}\*/")

@@ -3,7 +3,7 @@ what torchvision's counterpart computes and to hold its parameters under the sam
 (LayerNorm2d and the layer scale as in convnext.py, StochasticDepth as torchvision.ops,
 self-attention as torch.nn.MultiheadAttention inside vision_transformer.py's EncoderBlock).
 Only op factories (archc/ops_*.py) import this module, so checking stays torch-free.
-The classes an exported file needs (archc/emit/support.py) are copied from this file's text,
+The classes an exported file needs (archc/export/support.py) are copied from this file's text,
 so they are written as an exported file writes them: 88 columns, laid out by `ruff format`."""
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Stage 3, the torch modules behind the windowed-attention ops (archc/ops_windows.py),
+"""Stage 3, the torch modules behind the windowed-attention ops (archc/registry/ops_windows.py),
 each computing exactly what torchvision's counterpart computes and holding its
 parameters and buffers under the same names: Swin's shifted-window attention v1 and v2
 (swin_transformer.shifted_window_attention) and MaxViT's window/grid attention
 (maxvit.RelativePositionalMultiHeadAttention between WindowPartition and
 WindowDepartition). All of them take and give NxCxHxW, as every archc image op does.
-Written as an exported file writes them (archc/emit/support.py copies the classes'
+Written as an exported file writes them (archc/export/support.py copies the classes'
 text): 88 columns, `ruff format`."""
 
 from __future__ import annotations

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .. import joins
-from ..graph import Join, Layer, Network, Node, Scope, Shape, Wire
-from ..ops import FAMILIES, REGISTRY
-from ..stats import count, join_counts
+from archc.core.graph import Join, Layer, Network, Node, Scope, Shape, Wire
+from archc.expansion.stats import count, join_counts
+from archc.registry import joins
+from archc.registry.ops import FAMILIES, REGISTRY
 
 INPUT, OUTPUT = "input", "output"
 # the counts a node-data file is written for: suffix -> (its name in Model Explorer, value)

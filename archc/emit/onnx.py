@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import ArchcError, UsageError
-from ..graph import Network
+from archc.core.errors import ArchcError, UsageError
+from archc.core.graph import Network
 
 EXTRA_HINT = "pip install 'archc[onnx]'   (onnx, onnxscript; onnxruntime to run the model)"
 OPSET = 18  # of the TorchScript exporter (the dynamo one writes its own default, 20)
@@ -63,8 +63,8 @@ def export_onnx(net: Network, path: str | Path,
     import onnx
     import torch
 
-    from .. import build
-    from ..weights import read_state_dict
+    from archc import build
+    from archc.emit.weights import read_state_dict
 
     progress(f"building {net.name}")
     torch.manual_seed(seed)
@@ -76,7 +76,7 @@ def export_onnx(net: Network, path: str | Path,
             raise ArchcError(f"--weights {weights}: does not fit {net.name}: missing "
                              f"{_few(result.missing_keys)}, unexpected "
                              f"{_few(result.unexpected_keys)}")
-    from .torch import example_input
+    from archc.emit.torch import example_input
 
     # one example per input, named as the spec names them (ONNX's graph inputs)
     shapes = dict(net.inputs) or {"input": net.input_shape}

@@ -18,12 +18,23 @@ from functools import lru_cache
 import torch
 from torch import Tensor, fx, nn
 
-from .. import joins
-from ..graph import Ids, Join, Layer, Network, Node, Scope, Shape, Wire, flows, walk
-from ..ids import tied
-from ..inplace import in_place
-from ..ops import REGISTRY
-from ..work import paused_gc
+from archc.core.graph import (
+    Ids,
+    Join,
+    Layer,
+    Network,
+    Node,
+    Scope,
+    Shape,
+    Wire,
+    flows,
+    walk,
+)
+from archc.expansion.ids import tied
+from archc.expansion.inplace import in_place
+from archc.front.work import paused_gc
+from archc.registry import joins
+from archc.registry.ops import REGISTRY
 
 
 class ArchcModule(fx.GraphModule):
@@ -34,9 +45,10 @@ class ArchcModule(fx.GraphModule):
 
 
 class TrainingHeads(nn.Module):
-    """The network with training-only outputs (`output aux training`, archc/training_only.py):
-    in train mode its forward runs the whole graph, in eval mode the graph without those
-    outputs and the heads only they read, as torchvision's GoogLeNet skips `self.aux1` unless
+    """The network with training-only outputs (`output aux training`,
+    archc/expansion/training_only.py): in train mode its forward runs the whole graph, in eval mode
+    the graph without those outputs and the heads only they read, as torchvision's GoogLeNet skips
+    `self.aux1` unless
     `self.training`. A plain module with a Python branch, not a GraphModule, so that
     torch.export and torch.compile trace the mode's own forward, not the whole graph."""
 
@@ -200,7 +212,7 @@ def _emit_layer(layer: Layer, x: fx.Node, graph: fx.Graph, root: nn.Module, valu
 
 
 def _layer_module(layer: Layer, inplace: bool) -> nn.Module:
-    """The layer's module, overwriting its input where archc/inplace.py says it may."""
+    """The layer's module, overwriting its input where archc/expansion/inplace.py says it may."""
     op = REGISTRY[layer.op]
     module = op.torch(layer.args, layer.in_shape, layer.out_shape)
     module.archc_op = op.name  # what init_weights and the exporters read back

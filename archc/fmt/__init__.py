@@ -1,7 +1,7 @@
 """`archc fmt`: one layout for specs, keeping every comment. Prints the AST (archc/fmt/printer.py
 for statements, exprs.py for expressions) and takes what the AST does not hold (where the
 author broke lines, blank lines, braces, bars, comments) from the trivia the same parse
-collects (archc/trivia.py); lines.py places comments. The style:
+collects (archc/front/trivia.py); lines.py places comments. The style:
 
 - 2-space indent; one statement per line, except runs of layers: calls (labelled or not,
   `x * n` included), `input` and `expect` written on one line stay on one line while it
@@ -28,9 +28,9 @@ in order, on the bundled specs, on generated specs laid out at random and on odd
 
 from __future__ import annotations
 
-from ..trivia import parse_with_trivia
-from .lines import INDENT, WIDTH
-from .printer import Printer
+from archc.fmt.lines import INDENT, WIDTH
+from archc.fmt.printer import Printer
+from archc.front.trivia import parse_with_trivia
 
 __all__ = ["INDENT", "WIDTH", "format_text"]
 

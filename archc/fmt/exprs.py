@@ -1,5 +1,5 @@
 """`archc fmt`, expressions and the pieces of a statement that print on one line: parentheses
-only where binding needs them (archc/syntax.py's table, shared with the parser), numbers as
+only where binding needs them (archc/front/syntax.py's table, shared with the parser), numbers as
 written (integers without leading zeros), shapes of literals as `3x32x32`."""
 
 from __future__ import annotations
@@ -7,21 +7,21 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from .. import ast
-from ..parse import parser
-from ..syntax import ATOM, BINARY_BY_SYMBOL, OR, PREFIX_BY_SYMBOL, TERNARY
-from ..trivia import Trivia
+from archc.front import tree
+from archc.front.parse import parser
+from archc.front.syntax import ATOM, BINARY_BY_SYMBOL, OR, PREFIX_BY_SYMBOL, TERNARY
+from archc.front.trivia import Trivia
 
 
 class Exprs:
     """Prints expressions; float literals are copied from the source, so it keeps the text.
-    The Python exporter prints through a subclass (archc/emit/conditions.py), so archc and
+    The Python exporter prints through a subclass (archc/export/conditions.py), so archc and
     Python text share this one layout and syntax.py's one table of binding powers."""
 
     def __init__(self, trivia: Trivia | None):
         self.trivia = trivia
 
-    def expr(self, e: ast.Expr, min_level: int = TERNARY) -> str:
+    def expr(self, e: tree.Expr, min_level: int = TERNARY) -> str:
         """`e` as text, parenthesised when it binds looser than its slot (`min_level`)."""
         printer = _EXPR.get(type(e))
         if printer is None:
@@ -29,37 +29,37 @@ class Exprs:
         text, level = getattr(self, printer)(e)  # by name: a subclass may print a kind its way
         return f"({text})" if level < min_level else text
 
-    def _binop(self, e: ast.BinOp) -> tuple[str, int]:
+    def _binop(self, e: tree.BinOp) -> tuple[str, int]:
         op = BINARY_BY_SYMBOL[e.op]
         # left operand: the same level chains (`a - b - c`); right operand: one tighter
         left = self.expr(e.left, op.level if op.chains else op.level + 1)
         return f"{left} {op.symbol} {self.expr(e.right, op.level + 1)}", op.level
 
-    def _unop(self, e: ast.UnOp) -> tuple[str, int]:
+    def _unop(self, e: tree.UnOp) -> tuple[str, int]:
         op = PREFIX_BY_SYMBOL[e.op]
         return op.symbol + (" " if op.spaced else "") + self.expr(e.operand, op.level), op.level
 
-    def _ifexpr(self, e: ast.IfExpr) -> tuple[str, int]:
+    def _ifexpr(self, e: tree.IfExpr) -> tuple[str, int]:
         # grammar: `or_ "if" or_ "else" expr`
         return (f"{self.expr(e.then, OR)} if {self.expr(e.test, OR)} else "
                 f"{self.expr(e.orelse)}", TERNARY)
 
-    def _func(self, e: ast.Func) -> tuple[str, int]:
+    def _func(self, e: tree.Func) -> tuple[str, int]:
         return f"{e.name}({', '.join(self.expr(a) for a in e.args)})", ATOM
 
-    def _var(self, e: ast.Var) -> tuple[str, int]:
+    def _var(self, e: tree.Var) -> tuple[str, int]:
         return e.name, ATOM
 
-    def _tuple(self, e: ast.Tuple) -> tuple[str, int]:
+    def _tuple(self, e: tree.Tuple) -> tuple[str, int]:
         return "(" + ", ".join(self.expr(i) for i in e.items) + ")", ATOM
 
-    def _in_shape(self, e: ast.InShape) -> tuple[str, int]:
+    def _in_shape(self, e: tree.InShape) -> tuple[str, int]:
         return f"in.{e.axis}", ATOM
 
-    def _lit(self, e: ast.Lit) -> tuple[str, int]:
+    def _lit(self, e: tree.Lit) -> tuple[str, int]:
         return self.literal(e), ATOM
 
-    def literal(self, e: ast.Lit) -> str:
+    def literal(self, e: tree.Lit) -> str:
         value = e.value
         if value is None:
             return "none"
@@ -76,34 +76,34 @@ class Exprs:
         raise AssertionError(f"fmt: no text for a literal {value!r}")
 
     # -- pieces
-    def call(self, c: ast.Call) -> str:
+    def call(self, c: tree.Call) -> str:
         """`name` or `name(args)`: arguments in source order, positional or keyword."""
         args = sorted([*c.args, *c.kwargs], key=lambda a: (a.span.line, a.span.col))
-        texts = [f"{a.name}={self.expr(a.value)}" if isinstance(a, ast.KwArg) else self.expr(a)
+        texts = [f"{a.name}={self.expr(a.value)}" if isinstance(a, tree.KwArg) else self.expr(a)
                  for a in args]
         return f"{c.name}({', '.join(texts)})" if texts else c.name
 
-    def param(self, p: ast.Param) -> str:
+    def param(self, p: tree.Param) -> str:
         return p.name if p.default is None else f"{p.name}={self.expr(p.default)}"
 
-    def count(self, e: ast.Expr) -> str:
+    def count(self, e: tree.Expr) -> str:
         """A repetition count: an integer, a name or `in.c` bare, anything else in
         parentheses."""
-        plain = isinstance(e, (ast.Var, ast.InShape)) or (
-            isinstance(e, ast.Lit) and type(e.value) is int)
+        plain = isinstance(e, (tree.Var, tree.InShape)) or (
+            isinstance(e, tree.Lit) and type(e.value) is int)
         return self.expr(e) if plain else f"({self.expr(e)})"
 
-    def shape(self, s: ast.ShapeSpec) -> str:
+    def shape(self, s: tree.ShapeSpec) -> str:
         if s.vocab is not None:  # `tokens(N, vocab)`
             return f"{s.kind}({', '.join(self.expr(d) for d in (*s.dims, s.vocab))})"
-        if all(isinstance(d, ast.Lit) and type(d.value) is int for d in s.dims):
+        if all(isinstance(d, tree.Lit) and type(d.value) is int for d in s.dims):
             return "x".join(self.expr(d) for d in s.dims)
         return "(" + ", ".join(self.expr(d) for d in s.dims) + ")"
 
 
 _EXPR: dict[type, str] = {
-    ast.BinOp: "_binop", ast.UnOp: "_unop", ast.IfExpr: "_ifexpr", ast.Func: "_func",
-    ast.Var: "_var", ast.Lit: "_lit", ast.Tuple: "_tuple", ast.InShape: "_in_shape",
+    tree.BinOp: "_binop", tree.UnOp: "_unop", tree.IfExpr: "_ifexpr", tree.Func: "_func",
+    tree.Var: "_var", tree.Lit: "_lit", tree.Tuple: "_tuple", tree.InShape: "_in_shape",
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..trivia import Comment
+from archc.front.trivia import Comment
 
 WIDTH = 100
 INDENT = "  "

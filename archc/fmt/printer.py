@@ -7,13 +7,21 @@ import bisect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .. import ast
-from ..errors import Span
-from ..joins import lookup as join
-from ..syntax import OR
-from ..trivia import Comment, Pos, Trivia
-from .exprs import Exprs, label
-from .lines import INDENT, WIDTH, Line, comment_line, place_trailing, render, source_lines
+from archc.core.errors import Span
+from archc.fmt.exprs import Exprs, label
+from archc.fmt.lines import (
+    INDENT,
+    WIDTH,
+    Line,
+    comment_line,
+    place_trailing,
+    render,
+    source_lines,
+)
+from archc.front import tree
+from archc.front.syntax import OR
+from archc.front.trivia import Comment, Pos, Trivia
+from archc.registry.joins import lookup as join
 
 Extent = tuple[Pos, Pos]  # a statement's first token start, its last token end
 Part = tuple[str, Sequence, Pos, Pos]  # head before `{`, statements, the `{`, the `}`
@@ -21,11 +29,11 @@ END: Pos = (1 << 62, 0)
 
 # A statement whose span starts after its keyword (`input 3`: at the shape): the keyword.
 _KEYWORD: dict[type, Callable[[Any], str]] = {
-    ast.Input: lambda _: "INPUT", ast.Expect: lambda _: "EXPECT", ast.Use: lambda _: "USE",
-    ast.Requires: lambda _: "REQUIRES", ast.Definition: lambda d: d.kind.upper(),
+    tree.Input: lambda _: "INPUT", tree.Expect: lambda _: "EXPECT", tree.Use: lambda _: "USE",
+    tree.Requires: lambda _: "REQUIRES", tree.Definition: lambda d: d.kind.upper(),
 }
-_HEADS = (ast.Use, ast.Requires)  # the lines that open a file, a blank line after their run
-_COMPOUND = (ast.Group, ast.Branches, ast.Cond, ast.Loop, ast.Recipe)
+_HEADS = (tree.Use, tree.Requires)  # the lines that open a file, a blank line after their run
+_COMPOUND = (tree.Group, tree.Branches, tree.Cond, tree.Loop, tree.Recipe)
 
 
 def _start(span: Span) -> Pos:
@@ -36,7 +44,7 @@ def _end(span: Span) -> Pos:
     return (span.end_line, span.end_col)
 
 
-def _label(node: ast.Labelled) -> str:
+def _label(node: tree.Labelled) -> str:
     return label(node.label) + ": "
 
 
@@ -48,11 +56,11 @@ def _wire_name(name: str) -> str:
 
 def _is_run(node: Any) -> bool:
     """A layer call (labelled or repeated), `input` or `expect`: may share a line."""
-    if isinstance(node, ast.Labelled):
+    if isinstance(node, tree.Labelled):
         node = node.unit
-    if isinstance(node, ast.Repeat):
+    if isinstance(node, tree.Repeat):
         node = node.unit
-    return isinstance(node, (ast.Call, ast.Input, ast.Expect, ast.Wire))
+    return isinstance(node, (tree.Call, tree.Input, tree.Expect, tree.Wire))
 
 
 class Printer:
@@ -69,7 +77,7 @@ class Printer:
         self.own_at = [c.at for c in self.own]
         self.done: set[Pos] = set()  # comments printed on lines of their own
 
-    def file(self, module: ast.Module) -> str:
+    def file(self, module: tree.Module) -> str:
         items = sorted([*module.uses, *module.requires, *module.definitions],
                        key=lambda n: self.start(n))
         lines = self.body(items, 0, (0, 0), END, top=True)
@@ -138,7 +146,7 @@ class Printer:
 
         def separated(node: Any) -> bool:
             return top and prev is not None and (
-                (isinstance(prev, ast.Definition) and tall)
+                (isinstance(prev, tree.Definition) and tall)
                 or (isinstance(prev, _HEADS) and not isinstance(node, _HEADS)))
 
         for item, (s, e) in zip(items, self.extents(items, hi), strict=True):
@@ -185,16 +193,16 @@ class Printer:
             raise AssertionError(f"fmt: not a one-line statement: {type(node).__name__}")
         return printer(self, node)
 
-    def _labelled(self, node: ast.Labelled, depth: int, ext: Extent) -> list[Line]:
+    def _labelled(self, node: tree.Labelled, depth: int, ext: Extent) -> list[Line]:
         unit, prefix = node.unit, _label(node)
-        if isinstance(unit, ast.Repeat) and isinstance(unit.unit, _COMPOUND):
+        if isinstance(unit, tree.Repeat) and isinstance(unit.unit, _COMPOUND):
             return self.compound(unit.unit, depth, prefix, " * " + self.x.count(unit.count),
                                  ext)
         if isinstance(unit, _COMPOUND):
             return self.compound(unit, depth, prefix, "", ext)
         return self._simple_stmt(node, depth, ext)
 
-    def _repeat(self, node: ast.Repeat, depth: int, ext: Extent) -> list[Line]:
+    def _repeat(self, node: tree.Repeat, depth: int, ext: Extent) -> list[Line]:
         if isinstance(node.unit, _COMPOUND):
             return self.compound(node.unit, depth, "", " * " + self.x.count(node.count), ext)
         return self._simple_stmt(node, depth, ext)
@@ -202,7 +210,7 @@ class Printer:
     def _compound_stmt(self, node: Any, depth: int, ext: Extent) -> list[Line]:
         return self.compound(node, depth, "", "", ext)
 
-    def _definition(self, node: ast.Definition, depth: int, ext: Extent) -> list[Line]:
+    def _definition(self, node: tree.Definition, depth: int, ext: Extent) -> list[Line]:
         params = [self.x.param(p) for p in node.params]
         head = f"{node.kind} {node.name}" + (f"({', '.join(params)})" if params else "")
         opener, closer = self.braces(_start(node.span))
@@ -221,7 +229,7 @@ class Printer:
         lines[0].tags = source_lines(rpar[0], opener[0] if len(lines) > 1 else ext[1][0])
         return top + lines
 
-    def param_lines(self, params: Sequence[ast.Param], depth: int, lo: Pos,
+    def param_lines(self, params: Sequence[tree.Param], depth: int, lo: Pos,
                     hi: Pos) -> list[Line]:
         out: list[Line] = []
         cur = lo
@@ -236,10 +244,10 @@ class Printer:
     # -- compound statements: groups, joins, conditionals, loops, recipes
     def compound(self, node: Any, depth: int, prefix: str, suffix: str, ext: Extent
                  ) -> list[Line]:
-        if isinstance(node, ast.Branches):
+        if isinstance(node, tree.Branches):
             return self.branches(node, depth, prefix, suffix, ext)
         return self.bodies(_PARTS[type(node)](self, node), depth, prefix, suffix, ext,
-                           settings=isinstance(node, ast.Recipe))
+                           settings=isinstance(node, tree.Recipe))
 
     def bodies(self, parts: list[Part], depth: int, prefix: str, suffix: str, ext: Extent,
                settings: bool = False) -> list[Line]:
@@ -276,7 +284,7 @@ class Printer:
         out.append(Line(depth, "}" + suffix, source_lines(parts[-1][3][0], last)))
         return out
 
-    def branches(self, node: ast.Branches, depth: int, prefix: str, suffix: str,
+    def branches(self, node: tree.Branches, depth: int, prefix: str, suffix: str,
                  ext: Extent) -> list[Line]:
         """`add {` / `concat {`: the first branch indented, each further one after `| `.
         Own-line comments before a bar end the branch above it; from the bar on (`| # c`)
@@ -299,20 +307,20 @@ class Printer:
         out.append(Line(depth, "}" + suffix, source_lines(closer[0], ext[1][0])))
         return out
 
-    def _group_parts(self, node: ast.Group) -> list[Part]:
+    def _group_parts(self, node: tree.Group) -> list[Part]:
         opener, closer = self.braces(_start(node.span))
         return [("", node.body, opener, closer)]
 
-    def _recipe_parts(self, node: ast.Recipe) -> list[Part]:
+    def _recipe_parts(self, node: tree.Recipe) -> list[Part]:
         opener, closer = self.braces(_start(node.span))
         return [("train ", node.settings, opener, closer)]
 
-    def _loop_parts(self, node: ast.Loop) -> list[Part]:
+    def _loop_parts(self, node: tree.Loop) -> list[Part]:
         opener, closer = self.braces(_end(node.stop.span))
         head = f"for {node.var} in {self.x.expr(node.start, OR)}..{self.x.expr(node.stop, OR)} "
         return [(head, node.body, opener, closer)]
 
-    def _cond_parts(self, node: ast.Cond) -> list[Part]:
+    def _cond_parts(self, node: tree.Cond) -> list[Part]:
         """if / else if / else, as written (`else { if ... }` keeps its braces)."""
         parts: list[Part] = []
         while True:
@@ -323,7 +331,7 @@ class Printer:
                 return parts
             if self.t.kinds[i + 1] == "IF":  # else if: the one statement of `orelse`
                 nested = node.orelse[0]
-                assert isinstance(nested, ast.Cond)
+                assert isinstance(nested, tree.Cond)
                 node = nested
                 continue
             opener = self.t.starts[i + 1]
@@ -331,33 +339,34 @@ class Printer:
             return parts
 
 
-def _shape_stmt(keyword: str) -> Callable[[Printer, ast.Input | ast.Expect], str]:
+def _shape_stmt(keyword: str) -> Callable[[Printer, tree.Input | tree.Expect], str]:
     return lambda p, node: f"{keyword} {p.x.shape(node.shape)}"
 
 
 _STMT: dict[type, Callable[..., list[Line]]] = {
-    ast.Definition: Printer._definition, ast.Labelled: Printer._labelled,
-    ast.Repeat: Printer._repeat,
+    tree.Definition: Printer._definition, tree.Labelled: Printer._labelled,
+    tree.Repeat: Printer._repeat,
     **{kind: Printer._compound_stmt for kind in _COMPOUND},
-    **{kind: Printer._simple_stmt for kind in (ast.Call, ast.Input, ast.Expect, ast.Assert, ast.Use,
-                                               ast.Requires, ast.Setting, ast.Wire)},
+    **{kind: Printer._simple_stmt for kind in (tree.Call, tree.Input, tree.Expect,
+                                               tree.Assert, tree.Use, tree.Requires,
+                                               tree.Setting, tree.Wire)},
 }
 _SIMPLE: dict[type, Callable[..., str]] = {
-    ast.Call: lambda p, n: p.x.call(n),
-    ast.Labelled: lambda p, n: _label(n) + p.simple(n.unit),
-    ast.Repeat: lambda p, n: f"{p.simple(n.unit)} * {p.x.count(n.count)}",
-    ast.Input: lambda p, n: f"input {n.name + ' ' if n.name else ''}{p.x.shape(n.shape)}",
-    ast.Expect: _shape_stmt("expect"),
-    ast.Assert: lambda p, n: f"assert {p.x.expr(n.test, OR)}" + (
+    tree.Call: lambda p, n: p.x.call(n),
+    tree.Labelled: lambda p, n: _label(n) + p.simple(n.unit),
+    tree.Repeat: lambda p, n: f"{p.simple(n.unit)} * {p.x.count(n.count)}",
+    tree.Input: lambda p, n: f"input {n.name + ' ' if n.name else ''}{p.x.shape(n.shape)}",
+    tree.Expect: _shape_stmt("expect"),
+    tree.Assert: lambda p, n: f"assert {p.x.expr(n.test, OR)}" + (
         f', "{n.message}"' if n.message is not None else ""),
-    ast.Use: lambda p, n: f'use "{n.path}"',
-    ast.Requires: lambda p, n: f'requires "{n.plugin}"',
-    ast.Setting: lambda p, n: f"{n.name} = {p.x.expr(n.value)}",
-    ast.Wire: lambda p, n: f"{n.kind} {_wire_name(n.name)}" + (
+    tree.Use: lambda p, n: f'use "{n.path}"',
+    tree.Requires: lambda p, n: f'requires "{n.plugin}"',
+    tree.Setting: lambda p, n: f"{n.name} = {p.x.expr(n.value)}",
+    tree.Wire: lambda p, n: f"{n.kind} {_wire_name(n.name)}" + (
         f" {p.x.shape(n.shape)}" if n.shape is not None else "") + (
         " training" if n.training else ""),
 }
 _PARTS: dict[type, Callable[..., list[Part]]] = {
-    ast.Group: Printer._group_parts, ast.Recipe: Printer._recipe_parts,
-    ast.Loop: Printer._loop_parts, ast.Cond: Printer._cond_parts,
+    tree.Group: Printer._group_parts, tree.Recipe: Printer._recipe_parts,
+    tree.Loop: Printer._loop_parts, tree.Cond: Printer._cond_parts,
 }

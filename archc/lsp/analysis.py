@@ -1,4 +1,4 @@
-"""Language server, analysis: the compiler's one driver (archc/driver.py: parse, `use`,
+"""Language server, analysis: the compiler's one driver (archc/pipeline/driver.py: parse, `use`,
 prelude, names, every network expanded and shape-checked, every definition) run on an editor's
 text, in stages, keeping what the features read: the AST, the resolved nodes made by each
 statement, and every error. No second parser: a file that does not parse has no AST, and the
@@ -14,19 +14,21 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
-from .. import ast, driver, graph
-from ..driver import run  # noqa: F401  (all stages at once: tests, the benchmark)
-from ..errors import ArchcError, Span
-from ..parse import parse
-from ..program import Program
-from ..stats import Counts, count
+from archc.core import graph
+from archc.core.errors import ArchcError, Span
+from archc.expansion.stats import Counts, count
+from archc.front import tree
+from archc.front.parse import parse
+from archc.pipeline import driver
+from archc.pipeline.driver import run  # noqa: F401  (all stages at once: tests, the benchmark)
+from archc.pipeline.program import Program
 
 PRELUDE = "<prelude>"  # the path the compiler gives the prelude's spans
 T = TypeVar("T")
 
 
 @lru_cache(maxsize=256)
-def parse_cached(text: str, path: str) -> ast.Module:
+def parse_cached(text: str, path: str) -> tree.Module:
     """`parse`, remembered: the AST is immutable, so an unchanged `use`d file (or the same
     text analysed again) is not parsed twice. Errors are raised again, not remembered."""
     return parse(text, path)
@@ -35,7 +37,7 @@ def parse_cached(text: str, path: str) -> ast.Module:
 _TOP_LEVEL = re.compile(r"^(?:network|block|use)\b", re.M)
 
 
-def parse_by_definition(text: str, path: str) -> ast.Module:
+def parse_by_definition(text: str, path: str) -> tree.Module:
     """`parse`, one top-level piece at a time, each remembered, so typing inside one
     definition re-parses only that one. A piece starts at a line that starts with `network`,
     `block` or `use` (as `archc fmt` lays files out) and is parsed after as many newlines as
@@ -46,9 +48,9 @@ def parse_by_definition(text: str, path: str) -> ast.Module:
     if not starts:
         return parse_cached(text, path)
     bounds = [0, *starts, len(text)]
-    uses: list[ast.Use] = []
-    definitions: list[ast.Definition] = []
-    requires: list[ast.Requires] = []
+    uses: list[tree.Use] = []
+    definitions: list[tree.Definition] = []
+    requires: list[tree.Requires] = []
     try:
         for a, b in itertools.pairwise(bounds):
             piece = parse_cached("\n" * text.count("\n", 0, a) + text[a:b], path)
@@ -57,7 +59,7 @@ def parse_by_definition(text: str, path: str) -> ast.Module:
             requires.extend(piece.requires)
     except ArchcError:
         return parse_cached(text, path)
-    return ast.Module(path, tuple(uses), tuple(definitions), requires=tuple(requires))
+    return tree.Module(path, tuple(uses), tuple(definitions), requires=tuple(requires))
 
 
 # One network's index: each statement's span -> the nodes it made, with their qualified names
@@ -72,7 +74,7 @@ class Analysis:
     text: str
     version: int | None
     program: Program
-    module: ast.Module | None  # None when the text does not parse
+    module: tree.Module | None  # None when the text does not parse
     networks: dict[str, graph.Network] = field(default_factory=dict)
     errors: list[tuple[ArchcError, str | None]] = field(default_factory=list)  # (error, network)
     # each network's index: statement span -> the nodes it made (see nodes())
@@ -82,10 +84,10 @@ class Analysis:
         field(default_factory=lambda: Remembered())
     # what a feature derived from one statement's nodes (archc/lsp/hints.py), by the
     # statement's id: (the statement, the node lists it read, the result); see derived()
-    _derived: Remembered[tuple[ast.Stmt, list[list[tuple[str, graph.Node]]], Any]] = \
+    _derived: Remembered[tuple[tree.Stmt, list[list[tuple[str, graph.Node]]], Any]] = \
         field(default_factory=lambda: Remembered())
     # each definition's statements, walked once per definition object (see statements())
-    _walked: Remembered[tuple[ast.Definition, tuple[ast.Stmt, ...]]] = \
+    _walked: Remembered[tuple[tree.Definition, tuple[tree.Stmt, ...]]] = \
         field(default_factory=lambda: Remembered())
     # every network's index merged: statement span -> one node list per network (see _made())
     _by_span: dict[Span, list[list[tuple[str, graph.Node]]]] | None = None
@@ -108,21 +110,21 @@ class Analysis:
                     self._by_span.setdefault(at, []).append(made)
         return self._by_span.get(span, [])
 
-    def statements(self, d: ast.Definition) -> tuple[ast.Stmt, ...]:
+    def statements(self, d: tree.Definition) -> tuple[tree.Stmt, ...]:
         """`ast.statements(d.body)`, remembered from the document's last analyses while `d` is
         the same AST object (the parse keeps every definition an edit did not touch)."""
         hit = self._walked.get(id(d))
         if hit is not None and hit[0] is d:
             return hit[1]
-        found = tuple(ast.statements(d.body))
+        found = tuple(tree.statements(d.body))
         self._walked.put(id(d), (d, found))
         return found
 
-    def derived(self, st: ast.Stmt, make: Callable[[], T]) -> T:
+    def derived(self, st: tree.Stmt, make: Callable[[], T]) -> T:
         """`make()`, a function of the statement and the nodes it made only, remembered from
         the document's last analyses while the statement is the same AST object and it made
         the same node objects under the same names (its networks were not expanded again, or
-        their expansion reused the block calls it is in: archc/calls.py)."""
+        their expansion reused the block calls it is in: archc/expansion/calls.py)."""
         lists = self._made(st.span)
         hit = self._derived.get(id(st))
         if hit is not None and hit[0] is st and len(hit[1]) == len(lists) and all(
@@ -145,7 +147,7 @@ class Analysis:
         self._counts.put(id(node), (node, value))
         return value
 
-    def modules(self) -> list[ast.Module]:
+    def modules(self) -> list[tree.Module]:
         """The parsed files this document sees: itself and what it `use`s (not the prelude)."""
         out = [self.module] if self.module else []
         for path, text in self.program.sources.items():
@@ -196,22 +198,22 @@ class Kept:
     index: dict[int, tuple[graph.Network, Made]] = field(default_factory=dict)
     counts: Remembered[tuple[graph.Node, Counts | None]] = field(
         default_factory=lambda: Remembered())
-    derived: Remembered[tuple[ast.Stmt, list[list[tuple[str, graph.Node]]], Any]] = field(
+    derived: Remembered[tuple[tree.Stmt, list[list[tuple[str, graph.Node]]], Any]] = field(
         default_factory=lambda: Remembered())
-    walked: Remembered[tuple[ast.Definition, tuple[ast.Stmt, ...]]] = field(
+    walked: Remembered[tuple[tree.Definition, tuple[tree.Stmt, ...]]] = field(
         default_factory=lambda: Remembered())
 
 
 def analyze(path: str, text: str, version: int | None,
-            parse_file: Callable[[str, str], ast.Module] = parse_by_definition,
+            parse_file: Callable[[str, str], tree.Module] = parse_by_definition,
             memo: driver.Memo | None = None, kept: Kept | None = None) -> Stages:
-    """Analyse one document through the compiler's one driver (archc/driver.py), yielding
+    """Analyse one document through the compiler's one driver (archc/pipeline/driver.py), yielding
     between its stages so that a caller can drop the work when a newer edit arrives; the same
     diagnostics as `archc check`. `memo` and `kept`: what the document's last analysis
     computed, reused where nothing it read changed. Returns the Analysis."""
-    parsed: dict[str, ast.Module] = {}
+    parsed: dict[str, tree.Module] = {}
 
-    def parse_and_keep(text: str, file: str) -> ast.Module:
+    def parse_and_keep(text: str, file: str) -> tree.Module:
         parsed[file] = parse_file(text, file)
         return parsed[file]
 
@@ -285,10 +287,10 @@ class LineMap:
 # ----------------------------------------------------------------------------- the AST
 
 
-def calls(module: ast.Module) -> Iterator[tuple[ast.Definition, ast.Call]]:
+def calls(module: tree.Module) -> Iterator[tuple[tree.Definition, tree.Call]]:
     """Every call in a file, with the definition it is in."""
     for d in module.definitions:
-        for st in ast.calls(d.body):
+        for st in tree.calls(d.body):
             yield d, st
 
 

@@ -8,30 +8,30 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from .. import ast
-from ..evaluate import FUNCTIONS
-from ..joins import JOINS
-from ..ops import REGISTRY
-from . import syntax
-from .convert import Locator
-from .describe import Callee, callee, op_callee
+from archc.front import tree
+from archc.front.evaluate import FUNCTIONS
+from archc.lsp import syntax
+from archc.lsp.convert import Locator
+from archc.lsp.describe import Callee, callee, op_callee
+from archc.registry.joins import JOINS
+from archc.registry.ops import REGISTRY
 
 _STATEMENT_WORDS = ("input", "expect", "assert", *JOINS, "if", "else", "for", "in", "train",
                     "tap", "from", "output", "training")
 _TOP_WORDS = ("network", "block", "use", "requires")
 
 
-def _blocks(known: dict[str, ast.Definition], toks_outline: list[syntax.Outline]
-            ) -> dict[str, ast.Definition | None]:
+def _blocks(known: dict[str, tree.Definition], toks_outline: list[syntax.Outline]
+            ) -> dict[str, tree.Definition | None]:
     """Blocks this file can call: those the last analysis knew, plus any typed since."""
-    out: dict[str, ast.Definition | None] = dict(known)
+    out: dict[str, tree.Definition | None] = dict(known)
     for o in toks_outline:
         if o.kind == "block":
             out.setdefault(o.name, None)
     return out
 
 
-def completion(text: str, line: int, col: int, blocks: dict[str, ast.Definition],
+def completion(text: str, line: int, col: int, blocks: dict[str, tree.Definition],
                loc: Locator) -> list[types.CompletionItem]:
     toks = syntax.tokens(text)
     defs = syntax.outline(toks)
@@ -94,7 +94,7 @@ def _word(name: str) -> types.CompletionItem:
 # ----------------------------------------------------------------------------- signature help
 
 
-def signature_help(text: str, line: int, col: int, blocks: dict[str, ast.Definition],
+def signature_help(text: str, line: int, col: int, blocks: dict[str, tree.Definition],
                    loc: Locator) -> types.SignatureHelp | None:
     toks = syntax.tokens(text)
     ctx = syntax.call_at(toks, line, col)

@@ -12,9 +12,9 @@ from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace.position_codec import PositionCodec, ServerTextPosition
 
-from ..errors import Span
-from ..resources import prelude_path
-from .analysis import PRELUDE
+from archc.core.errors import Span
+from archc.core.resources import prelude_path
+from archc.lsp.analysis import PRELUDE
 
 
 def split_lines(text: str) -> list[str]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import ast
-from ..errors import Span
-from ..messages import show
-from ..ops import REGISTRY
-from ..plugins import provider
-from .convert import PRELUDE, Locator
+from archc.core.errors import Span
+from archc.expansion.messages import show
+from archc.front import tree
+from archc.lsp.convert import PRELUDE, Locator
+from archc.plugins import provider
+from archc.registry.ops import REGISTRY
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Callee:
         return f"{self.name}({', '.join(self.params)})" if self.params else self.name
 
 
-def callee(name: str, blocks: dict[str, ast.Definition], loc: Locator) -> Callee | None:
+def callee(name: str, blocks: dict[str, tree.Definition], loc: Locator) -> Callee | None:
     """The op or block a call to `name` reaches (a layer op wins, as in expansion)."""
     if name in REGISTRY:
         return op_callee(name)
@@ -48,7 +48,7 @@ def op_callee(name: str) -> Callee:
     return Callee(name, "layer", params, op.doc, provider(name) or "built-in")
 
 
-def block_callee(defn: ast.Definition, loc: Locator) -> Callee:
+def block_callee(defn: tree.Definition, loc: Locator) -> Callee:
     where = "prelude" if defn.span.path == PRELUDE else defn.span.path
     return Callee(defn.name, "block", tuple(source(p.span, loc) for p in defn.params),
                   doc_comment(defn, loc), where)
@@ -66,7 +66,7 @@ def source(span: Span, loc: Locator) -> str:
     return " ".join(p.strip() for p in parts)
 
 
-def doc_comment(defn: ast.Definition, loc: Locator) -> str:
+def doc_comment(defn: tree.Definition, loc: Locator) -> str:
     """The comment lines right above a definition, without their `#`."""
     lines = loc.lines(defn.span.path)
     n = defn.span.line - 2

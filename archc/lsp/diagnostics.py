@@ -11,10 +11,10 @@ from pathlib import Path
 
 from lsprotocol import types
 
-from .. import ast
-from ..errors import ArchcError, Span
-from .analysis import Analysis
-from .convert import PRELUDE, Locator
+from archc.core.errors import ArchcError, Span
+from archc.front import tree
+from archc.lsp.analysis import Analysis
+from archc.lsp.convert import PRELUDE, Locator
 
 SOURCE = "archc"
 _SEVERITY = {"error": types.DiagnosticSeverity.Error,
@@ -87,7 +87,7 @@ def _place_in_document(err: ArchcError, network: str | None, a: Analysis) -> Spa
     return None
 
 
-def _use_leading_to(path: str, module: ast.Module, doc_path: str) -> ast.Use | None:
+def _use_leading_to(path: str, module: tree.Module, doc_path: str) -> tree.Use | None:
     target = Path(path).resolve()
     base = Path(doc_path).resolve().parent
     for use in module.uses:

@@ -9,12 +9,12 @@ from typing import Any
 
 from lsprotocol import types
 
-from .. import ast
-from ..errors import ArchcError, Span
-from . import complete, hints, hover, navigate
-from .analysis import Analysis
-from .convert import split_lines, uri_to_path
-from .server import ArchcServer, fail, to_analysis, to_document
+from archc.core.errors import ArchcError, Span
+from archc.front import tree
+from archc.lsp import complete, hints, hover, navigate
+from archc.lsp.analysis import Analysis
+from archc.lsp.convert import split_lines, uri_to_path
+from archc.lsp.server import ArchcServer, fail, to_analysis, to_document
 
 T = types
 
@@ -115,7 +115,7 @@ async def on_hover(ls: ArchcServer, params: T.HoverParams) -> T.Hover | None:
 
 
 async def _typing_at(ls: ArchcServer, uri: str, position: T.Position
-                     ) -> tuple[str, int, int, dict[str, ast.Definition], Any]:
+                     ) -> tuple[str, int, int, dict[str, tree.Definition], Any]:
     """What completion and signature help read: the latest text (half-typed is fine), the
     cursor in server coordinates, the blocks of the last analysis, and the locator."""
     text, a = await ls.latest(uri)
@@ -198,7 +198,7 @@ def document_symbol(ls: ArchcServer, params: T.DocumentSymbolParams) -> list[T.D
 
 
 def formatting(ls: ArchcServer, params: T.DocumentFormattingParams) -> list[T.TextEdit] | None:
-    from ..fmt import format_text
+    from archc.fmt import format_text
 
     uri = params.text_document.uri
     text = ls.text(uri)

@@ -11,10 +11,11 @@ from functools import partial
 
 from lsprotocol import types
 
-from .. import ast, graph
-from ..ops import REGISTRY, fmt_shape
-from .analysis import Analysis, LineMap
-from .convert import Locator
+from archc.core import graph
+from archc.front import tree
+from archc.lsp.analysis import Analysis, LineMap
+from archc.lsp.convert import Locator
+from archc.registry.ops import REGISTRY, fmt_shape
 
 MAX_SHOWN = 3  # distinct shapes shown beside one statement
 
@@ -31,7 +32,7 @@ def hints(a: Analysis) -> list[Hint]:
     """Every hint of an analysis, in source order."""
     if a.module is None:
         return []
-    found: list[tuple[ast.Stmt, bool]] = []  # (statement, is a block call or repetition)
+    found: list[tuple[tree.Stmt, bool]] = []  # (statement, is a block call or repetition)
     for d in a.module.definitions:
         found.extend(_candidates(a.statements(d), a))
     last: dict[int, int] = {}  # line -> the end column of the last statement ending there
@@ -55,7 +56,7 @@ def _input_hints(a: Analysis) -> list[Hint]:
         if d.kind != "network" or net is None:
             continue
         for st in d.body:
-            if isinstance(st, ast.Input) and st.name in net.inputs:
+            if isinstance(st, tree.Input) and st.name in net.inputs:
                 shape = fmt_shape(net.inputs[st.name])
                 out.append(Hint(st.span.end_line - 1, st.span.end_col - 1, "→ " + shape,
                                 f"input {st.name}: N x {shape}; forward takes it by position "
@@ -63,20 +64,20 @@ def _input_hints(a: Analysis) -> list[Hint]:
     return out
 
 
-def _candidates(statements: tuple[ast.Stmt, ...], a: Analysis
-                ) -> Iterator[tuple[ast.Stmt, bool]]:
+def _candidates(statements: tuple[tree.Stmt, ...], a: Analysis
+                ) -> Iterator[tuple[tree.Stmt, bool]]:
     repeated = set()
     for st in statements:
-        if isinstance(st, ast.Repeat) and a.nodes(st.span):
+        if isinstance(st, tree.Repeat) and a.nodes(st.span):
             repeated.add(id(st.unit))  # the repetition's hint stands for its unit's
             yield st, True
-        elif isinstance(st, ast.Call) and id(st) not in repeated and st.span.end_line:
+        elif isinstance(st, tree.Call) and id(st) not in repeated and st.span.end_line:
             yield st, st.name in a.program.blocks and st.name not in REGISTRY
-        elif isinstance(st, ast.Wire):  # `output out → 21x520x520`, `from low → 40x65x65`
+        elif isinstance(st, tree.Wire):  # `output out → 21x520x520`, `from low → 40x65x65`
             yield st, True
 
 
-def _hint(st: ast.Stmt, a: Analysis) -> Hint | None:
+def _hint(st: tree.Stmt, a: Analysis) -> Hint | None:
     made = [(q, n) for q, n in a.nodes(st.span) if n.out_shape is not None]
     if not made:
         return None

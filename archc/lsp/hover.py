@@ -1,19 +1,20 @@
 """Language server, hover: over a call, the op's or block's signature and doc, then each
 module it made with its input and output shapes, parameters, MACs and what training keeps of
-it for backward (bytes per sample and share of its network's, archc/memory_train.py); over a
-block's name where it is defined, the same for every call of it."""
+it for backward (bytes per sample and share of its network's, archc/expansion/memory_train.py); over
+a block's name where it is defined, the same for every call of it."""
 
 from __future__ import annotations
 
-from .. import ast, graph
-from ..errors import ArchcError, Span
-from ..joins import JOINS
-from ..memory import fmt_bytes
-from ..memory_train import Saved, saved_bytes
-from ..ops import fmt_shape
-from .analysis import Analysis, calls, contains
-from .convert import Locator
-from .describe import Callee, callee
+from archc.core import graph
+from archc.core.errors import ArchcError, Span
+from archc.expansion.memory import fmt_bytes
+from archc.expansion.memory_train import Saved, saved_bytes
+from archc.front import tree
+from archc.lsp.analysis import Analysis, calls, contains
+from archc.lsp.convert import Locator
+from archc.lsp.describe import Callee, callee
+from archc.registry.joins import JOINS
+from archc.registry.ops import fmt_shape
 
 MAX_ROWS = 12
 MAX_SAVED_NODES = 20_000  # larger networks show no saved column: the hover stays instant
@@ -24,12 +25,12 @@ def hover(a: Analysis, line: int, col: int, loc: Locator) -> tuple[str, Span] | 
     if a.module is None:
         return None
     for _, call in calls(a.module):
-        if contains(ast.name_span(call), line, col):
+        if contains(tree.name_span(call), line, col):
             what = callee(call.name, a.program.blocks, loc)
-            return (_markdown(what, a.nodes(call.span), a), ast.name_span(call)) if what else None
+            return (_markdown(what, a.nodes(call.span), a), tree.name_span(call)) if what else None
     for d in a.module.definitions:
-        for st in ast.statements(d.body):
-            if isinstance(st, ast.Branches) and contains(_keyword(st), line, col):
+        for st in tree.statements(d.body):
+            if isinstance(st, tree.Branches) and contains(_keyword(st), line, col):
                 return _join_markdown(st, a), _keyword(st)
     for d in a.module.definitions:
         if d.kind == "block" and contains(d.span, line, col):
@@ -85,12 +86,12 @@ def _share(saved: list[Saved], node: graph.Node) -> str:
     return "0 B" if saved else "?"
 
 
-def _keyword(st: ast.Branches) -> Span:
+def _keyword(st: tree.Branches) -> Span:
     s = st.span
     return Span(s.path, s.line, s.col, s.line, s.col + len(st.op))
 
 
-def _join_markdown(st: ast.Branches, a: Analysis) -> str:
+def _join_markdown(st: tree.Branches, a: Analysis) -> str:
     """A join: its doc, then each instance's branch shapes and output."""
     join = JOINS[st.op]
     head = f"```archc\n{st.op} {{ a | b | ... }}\n```\n\n*join* — {join.doc}"

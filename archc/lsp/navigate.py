@@ -10,18 +10,13 @@ from pathlib import Path
 
 from lsprotocol import types
 
-from .. import ast
-from ..errors import Span
-from ..ops import REGISTRY
-from ..resources import prelude_path
-from . import syntax
-from .analysis import (
-    Analysis,
-    calls,
-    contains,
-    parse_cached,
-)
-from .convert import PRELUDE, Locator
+from archc.core.errors import Span
+from archc.core.resources import prelude_path
+from archc.front import tree
+from archc.lsp import syntax
+from archc.lsp.analysis import Analysis, calls, contains, parse_cached
+from archc.lsp.convert import PRELUDE, Locator
+from archc.registry.ops import REGISTRY
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _LABEL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*|\d+)\Z")
@@ -49,12 +44,12 @@ def target_at(a: Analysis, line: int, col: int) -> Target | None:
     for d in a.module.definitions:
         if contains(d.span, line, col):
             return Target("block" if d.kind == "block" else "network", d.name, d.span)
-        for st in ast.statements(d.body):
-            if isinstance(st, ast.Call) and contains(ast.name_span(st), line, col):
+        for st in tree.statements(d.body):
+            if isinstance(st, tree.Call) and contains(tree.name_span(st), line, col):
                 refers_to = "op" if st.name in REGISTRY else "block"
-                return Target(refers_to, st.name, ast.name_span(st))
-            if isinstance(st, ast.Labelled) and contains(ast.label_span(st), line, col):
-                return Target("label", st.label, ast.label_span(st))
+                return Target(refers_to, st.name, tree.name_span(st))
+            if isinstance(st, tree.Labelled) and contains(tree.label_span(st), line, col):
+                return Target("label", st.label, tree.label_span(st))
     return None
 
 
@@ -73,7 +68,7 @@ def definition(a: Analysis, line: int, col: int) -> Span | None:
     return None
 
 
-def _prelude_module() -> ast.Module:
+def _prelude_module() -> tree.Module:
     return parse_cached(prelude_path().read_text(encoding="utf-8"), PRELUDE)
 
 
@@ -85,7 +80,7 @@ def references(a: Analysis, name: str, declaration: bool = True) -> list[Span]:
     if declaration and defn is not None:
         out.append(defn.span)
     for module in [*a.modules(), _prelude_module()]:
-        out.extend(ast.name_span(c) for _, c in calls(module) if c.name == name)
+        out.extend(tree.name_span(c) for _, c in calls(module) if c.name == name)
     return out
 
 

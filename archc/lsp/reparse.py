@@ -20,9 +20,9 @@ from __future__ import annotations
 import bisect
 from dataclasses import replace
 
-from .. import ast
-from ..errors import ArchcError
-from .analysis import parse_by_definition, parse_cached
+from archc.core.errors import ArchcError
+from archc.front import tree
+from archc.lsp.analysis import parse_by_definition, parse_cached
 
 _WRAP = "block w {"  # what the window is parsed inside: line 1, before the window's lines
 
@@ -33,10 +33,10 @@ class Reparser:
     `windows` counts the edits parsed as a window (tests, the benchmark)."""
 
     def __init__(self) -> None:
-        self.last: dict[str, tuple[str, ast.Module]] = {}
+        self.last: dict[str, tuple[str, tree.Module]] = {}
         self.windows = 0
 
-    def __call__(self, text: str, path: str) -> ast.Module:
+    def __call__(self, text: str, path: str) -> tree.Module:
         old = self.last.get(path)
         module = None
         if old is not None:
@@ -76,19 +76,19 @@ def changed_lines(old: str, new: str) -> tuple[int, int, int] | None:
     return first, last, new.count("\n", head, new_end) - old.count("\n", head, old_end)
 
 
-def reparse(old_text: str, old: ast.Module, text: str, path: str) -> ast.Module | None:
+def reparse(old_text: str, old: tree.Module, text: str, path: str) -> tree.Module | None:
     """`old` (the AST of `old_text`) with the statements an edit touched parsed again from
     `text`; None where the edit is not one this can parse on its own (see the module's doc)."""
     change = changed_lines(old_text, text)
     if change is None or change[2] != 0 or old.broken:
         return None
     first, last, _ = change
-    items: list[ast.Use | ast.Requires | ast.Definition] = sorted(
+    items: list[tree.Use | tree.Requires | tree.Definition] = sorted(
         [*old.uses, *old.requires, *old.definitions], key=lambda i: i.span.line)
     lines = [i.span.line for i in items]
     k = bisect.bisect_right(lines, first) - 1  # the item whose piece holds the change
     defn = items[k] if k >= 0 else None
-    if not isinstance(defn, ast.Definition) or lines.count(lines[k]) > 1:
+    if not isinstance(defn, tree.Definition) or lines.count(lines[k]) > 1:
         return None
     end = lines[k + 1] if k + 1 < len(items) else text.count("\n") + 2  # the next item's line
     if last >= end:
@@ -102,8 +102,8 @@ def reparse(old_text: str, old: ast.Module, text: str, path: str) -> ast.Module 
     return replace(old, definitions=definitions)
 
 
-def _window(defn: ast.Definition, text: str, first: int, last: int, end: int
-            ) -> tuple[ast.Stmt, ...] | None:
+def _window(defn: tree.Definition, text: str, first: int, last: int, end: int
+            ) -> tuple[tree.Stmt, ...] | None:
     """The definition's body with the statements on lines first..last parsed again from
     `text` (None if they cannot be on their own). `end`: the line of the next item."""
     body = defn.body

@@ -21,12 +21,12 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 
-from .. import __version__
-from ..driver import Memo
-from ..errors import Span
-from .analysis import Analysis, Kept, LineMap, Stages, analyze
-from .convert import Locator, uri_to_path
-from .reparse import Reparser
+from archc import __version__
+from archc.core.errors import Span
+from archc.lsp.analysis import Analysis, Kept, LineMap, Stages, analyze
+from archc.lsp.convert import Locator, uri_to_path
+from archc.lsp.reparse import Reparser
+from archc.pipeline.driver import Memo
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class ArchcServer(LanguageServer):
         self.publish(st, result)
 
     def publish(self, st: DocState, a: Analysis) -> None:
-        from .diagnostics import diagnostics
+        from archc.lsp.diagnostics import diagnostics
 
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
             st.uri, diagnostics(a, self.locator()), version=a.version))

@@ -11,7 +11,7 @@ from functools import lru_cache
 from lark import Token
 from lark.exceptions import UnexpectedCharacters
 
-from ..parse import parser
+from archc.front.parse import parser
 
 MAX_BAD_CHARS = 64  # characters outside the language are blanked, then lexing gives up
 

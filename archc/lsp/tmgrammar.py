@@ -16,9 +16,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from ..evaluate import FUNCTIONS
-from ..joins import JOINS
-from ..ops import REGISTRY
+from archc.front.evaluate import FUNCTIONS
+from archc.registry.joins import JOINS
+from archc.registry.ops import REGISTRY
 
 SCOPE = "source.arch"
 

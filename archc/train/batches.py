@@ -16,7 +16,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-    from archc.recipe import Recipe
+    from archc.core.recipe import Recipe
     from archc.train.data import Split
 
 

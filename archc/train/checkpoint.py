@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from archc.atomic import atomic_write_bytes as atomic_write
+from archc.core.atomic import atomic_write_bytes as atomic_write
 from archc.train.config import TrainError
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from archc.errors import ArchcError
-from archc.recipe import Recipe, RecipeError, make_recipe
+from archc.core.errors import ArchcError
+from archc.core.recipe import Recipe, RecipeError, make_recipe
 from archc.train.config import TrainError, cli_recipe
 from archc.train.data import Data, load_data
 
@@ -25,7 +25,7 @@ FIXED_ON_RESUME = {"dataset", "resize", "normalize", "mean", "std", "init", "opt
 
 def report_error(exc: ArchcError) -> int:
     """Print like the rest of archc (with the source line when the error points into a spec)."""
-    from archc.sources import print_errors
+    from archc.core.sources import print_errors
 
     print_errors(exc)
     return 1
@@ -204,7 +204,7 @@ def _eval_checkpoint(args: argparse.Namespace) -> tuple[Path, dict[str, Any], di
         index_path, _ = checkpoint.read_index(Path(args.checkpoint))
         index, tensors = checkpoint.load(Path(args.checkpoint))
         return index_path, index, tensors
-    from archc.trained import read_weights
+    from archc.train.trained import read_weights
 
     weights = read_weights(args.weights, args.checkpoint)
     if weights.run is None:

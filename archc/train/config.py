@@ -1,4 +1,4 @@
-"""Training configuration: the recipe schema (archc/recipe.py, torch-free) seen from training,
+"""Training configuration: the recipe schema (archc/core/recipe.py, torch-free) seen from training,
 the training error kinds, and `--recipe key=value` parsing."""
 
 from __future__ import annotations
@@ -6,8 +6,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from archc.errors import ArchcError
-from archc.recipe import RECIPE_KEYS, Recipe, RecipeError, UnknownRecipeKey, make_recipe
+from archc.core.errors import ArchcError
+from archc.core.recipe import (
+    RECIPE_KEYS,
+    Recipe,
+    RecipeError,
+    UnknownRecipeKey,
+    make_recipe,
+)
 
 __all__ = ["RECIPE_KEYS", "Recipe", "RecipeError", "TrainError", "UnknownRecipeKey",
            "make_recipe", "parse_assignment"]
@@ -36,7 +42,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 def cli_recipe(args: argparse.Namespace) -> dict[str, Any]:
     """The recipe keys the command line sets: one flag per key, then each --recipe K=V."""
-    from archc.recipe import RECIPE_KEYS
+    from archc.core.recipe import RECIPE_KEYS
 
     flags = {k: getattr(args, k) for k in RECIPE_KEYS if getattr(args, k, None) is not None}
     flags.update(parse_assignment(s) for s in args.recipe)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from archc.atomic import atomic_write_bytes
+from archc.core.atomic import atomic_write_bytes
 from archc.train.download import DataError
 
 VAL_NAMES = ("val", "test")

@@ -14,7 +14,14 @@ from typing import IO
 
 import numpy as np
 
-from archc.train.download import DataError, Fetch, _urlretrieve, cached, md5sum, regular_file
+from archc.train.download import (
+    DataError,
+    Fetch,
+    _urlretrieve,
+    cached,
+    md5sum,
+    regular_file,
+)
 
 # The official file names and the MD5 sums their publishers list (MNIST: LeCun et al. via the
 # PyTorch mirror; Fashion-MNIST: Zalando Research's README).

@@ -2,7 +2,8 @@
 inside the model's forward (`saved_tensors_hooks`, each storage once, parameters excluded, as
 tests/test_memory_train.py measures it) and, on a GPU, the allocator's peak over the step;
 after the first epoch both are written to the run folder (memory.json) beside the static
-estimate of archc/memory_train.py, and printed. Reading the hook changes nothing computed."""
+estimate of archc/expansion/memory_train.py, and printed. Reading the hook changes nothing
+computed."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from typing import Any
 
 import torch
 
-from archc.memory import fmt_bytes
-from archc.memory_train import estimate
+from archc.expansion.memory import fmt_bytes
+from archc.expansion.memory_train import estimate
 
 FILE = "memory.json"
 
@@ -73,7 +74,7 @@ def report(net: Any, measured: Measured, optimizer: str, amp: bool, device: torc
            run_dir: Path, channels_last: bool = False) -> list[str]:
     """Write memory.json beside the checkpoints; the lines to print after the first epoch. An
     estimate archc cannot make (a plugin's op without a saved rule) is said, never fatal."""
-    from archc.errors import ArchcError
+    from archc.core.errors import ArchcError
 
     try:
         est = estimate(net, measured.batch, optimizer, "amp" if amp else "fp32",

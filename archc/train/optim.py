@@ -1,6 +1,6 @@
 """Optimizers and learning-rate schedules from a recipe (one registry entry per optimizer).
 
-The schedule (archc/recipe.py: `Recipe.lr_at`) is applied before every step. Engines that
+The schedule (archc/core/recipe.py: `Recipe.lr_at`) is applied before every step. Engines that
 replay a captured CUDA graph cannot see a Python float change, so there the learning rate is
 a device tensor updated in place (SGD's fused kernel and capturable AdamW read it on the device).
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from archc.recipe import Recipe
+from archc.core.recipe import Recipe
 
 Params = Iterable[torch.nn.Parameter]
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archc.errors import ArchcError, ArchcErrors, ShapeError, Span
-from archc.training_only import output_roles
+from archc.core.errors import ArchcError, ArchcErrors, ShapeError, Span
+from archc.expansion.training_only import output_roles
 
 ModelFn = Callable[[], Any]
 Shape = tuple[int, int, int]
@@ -84,16 +84,16 @@ def _fmt(shape: tuple[int, ...]) -> str:
 
 
 def _input_span(spec: str, network: str | None, prog: Any) -> Span | None:
-    from archc import ast
-    from archc.program import pick_network
+    from archc.front import tree
+    from archc.pipeline.program import pick_network
 
     defn = pick_network(prog, network)
-    return next((s.span for s in defn.body if isinstance(s, ast.Input)), defn.span)
+    return next((s.span for s in defn.body if isinstance(s, tree.Input)), defn.span)
 
 
 def _from_spec(spec: str, params: dict[str, Any], network: str | None) -> ModelSource:
     import archc
-    from archc.driver import load_network
+    from archc.pipeline.driver import load_network
 
     net, prog = load_network(spec, params or None, None, network)
     where = _input_span(spec, network, prog)
@@ -162,7 +162,7 @@ def _check_output(net: Any, classes: int, where: Span | None) -> None:
 
 def _check_outputs(net: Any, classes: int, where: Span | None) -> None:
     """A network with outputs trains as a classifier with auxiliary heads: its main output
-    (archc/training_only.py output_roles) and every other one are `classes` logits."""
+    (archc/expansion/training_only.py output_roles) and every other one are `classes` logits."""
     try:
         output_roles(net.outputs, net.training_outputs)
     except ValueError as exc:

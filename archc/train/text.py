@@ -21,9 +21,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from archc.errors import ArchcError, ShapeError
-from archc.graph import Ids, Network
-from archc.recipe import Recipe, make_recipe
+from archc.core.errors import ArchcError, ShapeError
+from archc.core.graph import Ids, Network
+from archc.core.recipe import Recipe, make_recipe
 from archc.train.config import TrainError
 
 RUN_FILE = "text_run.json"
@@ -49,14 +49,14 @@ def read_ids(path: Path) -> torch.Tensor:
 def language_model(spec: str, sets: list[str], network: str | None) -> Network:
     """The spec's network, checked to be a language model: token ids in, one row of logits
     per token out (located errors at its input line or last layer)."""
-    from archc import ast
-    from archc.driver import load_network
-    from archc.program import pick_network
+    from archc.front import tree
+    from archc.pipeline.driver import load_network
+    from archc.pipeline.program import pick_network
     from archc.train.source import _parse_params
 
     net, prog = load_network(spec, _parse_params(sets) or None, None, network)
     defn = pick_network(prog, network)
-    where = next((s.span for s in defn.body if isinstance(s, ast.Input)), defn.span)
+    where = next((s.span for s in defn.body if isinstance(s, tree.Input)), defn.span)
     shape = net.input_shape
     try:
         if not isinstance(shape, Ids):
@@ -76,7 +76,7 @@ def language_model(spec: str, sets: list[str], network: str | None) -> Network:
 
 
 def _fmt(shape: tuple[int, ...]) -> str:
-    from archc.ops import fmt_shape
+    from archc.registry.ops import fmt_shape
 
     return fmt_shape(shape)
 
@@ -196,7 +196,7 @@ def _save(run_dir: Path, model: torch.nn.Module, args: argparse.Namespace, recip
 def generate(args: argparse.Namespace) -> int:
     """Sample tokens after a prompt from a run's weights; print the prompt and the text."""
     from archc import build
-    from archc.weights import read_state_dict
+    from archc.emit.weights import read_state_dict
 
     run = Path(args.weights)
     weights = run / WEIGHTS if run.is_dir() else run

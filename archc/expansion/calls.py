@@ -1,0 +1,113 @@
+"""Stage 2, expansion remembered: each block call's expanded scope, reused by the next
+expansion of the same network (the language server's, one per network: archc/pipeline/driver.py
+Memo) where it would come out the same: the very same block and blocks it reaches (AST objects),
+the same argument values (with their types: `1`, `1.0` and `true` differ), input shape and
+depth. So an edit to a network re-expands the network's own statements, not the blocks it
+calls with unchanged values; an edit to a block misses every call that reaches it.
+
+Only calls that found no error are kept (an error learns its call chain, which differs per
+call site), and none whose blocks use taps (`tap`, `from`, `output`, `resize(like=...)`: they
+read and write the network's table of named values). A reused call adds the work steps its
+expansion took (archc/front/work.py), so the budget is the same as expanding it again."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Set
+from dataclasses import dataclass
+from typing import Any
+
+from archc.core import graph
+from archc.front import tree
+from archc.front.work import Work
+from archc.registry.ops import REGISTRY
+
+Key = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Entry:
+    reached: tuple[tuple[str, tree.Definition], ...]  # every block the call expanded, by name
+    node: graph.Scope
+    steps: int
+
+
+class Calls:
+    """One network's calls of its last expansion, and those of the one before it that this
+    one reused (what lives is what the last two expansions used, never more)."""
+
+    def __init__(self) -> None:
+        self.now: dict[Key, Entry] = {}
+        self.previous: dict[Key, Entry] = {}
+        self.cyclic: frozenset[str] = frozenset()
+        self.hits = 0  # calls reused by the last expansion (tests, the benchmark)
+
+    def begin(self, cyclic: Set[str]) -> None:
+        """A new expansion of the network, with the program's blocks not to expand."""
+        self.previous, self.now, self.hits = self.now, {}, 0
+        if cyclic != self.cyclic:  # a call skipped or not before: nothing kept holds
+            self.previous, self.cyclic = {}, frozenset(cyclic)
+
+    def get(self, key: Key | None, blocks: Mapping[str, tree.Definition], work: Work
+            ) -> graph.Scope | None:
+        """The scope a call made before, its work steps taken again; None if not kept."""
+        if key is None:
+            return None
+        hit = self.now.get(key) or self.previous.get(key)
+        if hit is None or work.done + hit.steps > work.limit or \
+                any(blocks.get(name) is not b for name, b in hit.reached):
+            return None
+        work.done += hit.steps
+        self.now[key] = hit
+        self.hits += 1
+        return hit.node
+
+    def put(self, key: Key | None, block: tree.Definition, blocks: Mapping[str, tree.Definition],
+            node: graph.Scope, steps: int) -> None:
+        if key is None:
+            return
+        reached = _reached(block, blocks)
+        if reached is not None:
+            self.now[key] = Entry(reached, node, steps)
+
+
+def call_key(block: tree.Definition, values: Mapping[str, Any], depth: int, nesting: int
+        ) -> Key | None:
+    """What a call's expansion depends on besides the blocks; None if a value cannot be a
+    key (only numbers, strings, booleans, None and tuples of them are)."""
+    try:
+        typed = tuple((name, _typed(v)) for name, v in values.items())
+        hash(typed)
+    except TypeError:
+        return None
+    return (id(block), typed, depth, nesting)
+
+
+def _typed(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return (tuple, tuple(_typed(v) for v in value))
+    if not isinstance(value, (int, float, str, type(None))):
+        raise TypeError(type(value).__name__)
+    return (type(value), value)
+
+
+def _reached(block: tree.Definition, blocks: Mapping[str, tree.Definition]
+             ) -> tuple[tuple[str, tree.Definition], ...] | None:
+    """`block` and every block it can reach, by name; None if one of them uses taps."""
+    out = [(block.name, block)]
+    seen = {block.name}
+    i = 0
+    while i < len(out):
+        for st in tree.statements(out[i][1].body):
+            if isinstance(st, tree.Wire):
+                return None
+            if not isinstance(st, tree.Call):
+                continue
+            op = REGISTRY.get(st.name)
+            if op is not None:
+                if op.tap_args:
+                    return None
+            elif st.name not in seen and st.name in blocks:
+                seen.add(st.name)
+                out.append((st.name, blocks[st.name]))
+        i += 1
+    return tuple(out)

@@ -1,0 +1,510 @@
+"""Stage 3 helper for archc/export/python.py: what a class's constructor takes. Every slot of a
+template (archc/export/unify.py) that differs between the instances is explained by the
+candidates the class can see (the block's parameters, its input channels) or simple expressions
+over them (`4 * c`, `c // 2`, `in_channels + 32`, `not first`, `in_channels != c`); a slot
+nothing explains becomes a parameter of its own. A slot equal in every instance is a literal.
+A call of a block is first explained by the spec's own argument expressions (`_said`), in
+both branches of an `if` where the spec calls it in each, a block's loop count by its bound.
+(Over 400 lines: the candidate forms and the spec's own words are one search; split, each half
+would import the other's helpers.)"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from archc.export.conditions import (
+    Test,
+    call_arguments,
+    fstring,
+    label_value,
+    labels,
+    loop_variables,
+    reads,
+    tests_of,
+    translated,
+    values_of,
+)
+from archc.export.layout import literal
+from archc.export.unify import (
+    Mismatch,
+    Slot,
+    SlotTree,
+    SubCall,
+    TCall,
+    TJoin,
+    TLayer,
+    TLoop,
+    TNode,
+    TSeq,
+)
+from archc.front import tree
+from archc.registry.ops import same_value
+
+# names the generated code uses itself; a parameter of the same name gets a trailing `_`
+RESERVED = frozenset({"self", "nn", "torch", "Tensor", "OrderedDict", "super", "x", "None",
+                      "True", "False"})
+
+
+def py_name(name: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
+    """A spec name as a Python identifier no generated name clashes with."""
+    out = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)
+    out = out if out.isidentifier() else f"m{out}"
+    while keyword.iskeyword(out) or out in RESERVED or out in taken or out.startswith("__"):
+        out += "_"
+    return out
+
+
+@dataclass
+class Param:
+    """A constructor parameter: its Python name, type, default (source text, or None when
+    required) and how call sites pass it."""
+
+    name: str
+    type: str
+    default: str | None = None
+    keyword: bool = False
+
+
+@dataclass
+class Case:
+    """One branch of a block whose body is `if a {..} else if b {..} else {..}`: its test
+    (Python; None for the last `else`), what it builds and how (`module` or `sequential`), or
+    body None when no exported instance takes it (the constructor refuses it)."""
+
+    test: str | None
+    kind: str = "module"
+    body: list[TNode] | None = None
+
+
+@dataclass
+class ClassDef:
+    """One generated class: `module` (submodules as attributes, a forward), `sequential` (an
+    nn.Sequential subclass building its children), `children` (an nn.Sequential subclass
+    given its children by the caller) or `cases` (the constructor picks one of `cases` by the
+    spec's own tests; `body` then lists every case's nodes)."""
+
+    name: str
+    kind: str
+    doc: str
+    params: list[Param] = field(default_factory=list)
+    body: list[TNode] = field(default_factory=list)
+    base: set[int] = field(default_factory=set)  # the exported network's instances (shapes)
+    cases: list[Case] = field(default_factory=list)
+    # the taps its forward takes after `x`, and those it returns after `x` (graph.flows:
+    # `tap:NAME`, `output:NAME`); the network's outputs, which its forward returns as a dict
+    imports: tuple[str, ...] = ()
+    exports: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()  # the network's named inputs: forward(self, image, mask)
+    training: tuple[str, ...] = ()  # the outputs only train mode computes (`output aux training`)
+    # the parameters whose spec default is an expression (`q=c // 4`): (name, Python text),
+    # in the spec's order; the constructor computes each that is passed None
+    computed: list[tuple[str, str]] = field(default_factory=list)
+    block: str = ""  # the block it is the class of, if one
+    spec_names: dict[str, str] = field(default_factory=dict)  # its spec name -> Python name
+
+
+@dataclass
+class Candidates:
+    """What a class's constructor could take: name -> value per instance, in preference order,
+    and each name's declared default (source text) where it has a literal one."""
+
+    env: dict[int, dict[str, Any]]
+    defaults: dict[str, str | None]
+    allow_new: bool = True  # False for the network: its parameters are the spec's
+    cases: bool = False  # a class of cases: a new parameter may serve some instances only
+    input: str = ""  # the name standing for the input size (`in_channels`), if any
+    tests: list[Test] = field(default_factory=list)  # the spec's own tests, as Python
+    values: list[Test] = field(default_factory=list)  # the spec's computed arguments
+    literals: set[Any] = field(default_factory=set)  # the numbers the spec writes as arguments
+    scope_env: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)  # instances' args
+    defn: tree.Definition | None = None  # the block, for its expressions inside a loop
+    spec_names: dict[str, str] = field(default_factory=dict)  # spec name -> Python name
+    # a parameter whose spec default is an expression over the others: its Python text
+    computed: dict[str, str] = field(default_factory=dict)
+    index: str = ""  # inside a loop's child: the Python name of the loop's index
+    used: set[str] = field(default_factory=set)
+    new: dict[str, dict[int, Any]] = field(default_factory=dict)
+    _seen: dict[tuple[str, int], Any] = field(default_factory=dict)
+
+    def names(self) -> list[str]:
+        return list(self.defaults)
+
+    def value(self, t: Test, k: int) -> Any:
+        """A spec expression's value in instance k (None where it has none)."""
+        if (t.text, k) not in self._seen:
+            self._seen[t.text, k] = t.value(self.scope_env[k]) if k in self.scope_env else None
+        return self._seen[t.text, k]
+
+    def rows(self, rows: dict[int, tuple[int, int]]) -> Candidates:
+        """The candidates of a loop's child: row -> (instance, index); the index is one more
+        name, and so is the spec's loop variable where the block has exactly one."""
+        index = py_name("i", set(self.defaults))
+        loops = [] if self.defn is None else list(loop_variables(self.defn.body))
+        var = loops[0] if len(loops) == 1 else None
+        names = {**self.spec_names, **({var: index} if var else {})}
+        env = {r: {**self.env[k], index: i} for r, (k, i) in rows.items()}
+        scope_env = {r: {**self.scope_env.get(k, {}), **({var: i} if var else {})}
+                     for r, (k, i) in rows.items()}
+        spoken = (tests_of(self.defn, names, self.input), values_of(self.defn, names,
+                                                                     self.input)) \
+            if self.defn is not None else ([], [])
+        return Candidates(env, {**self.defaults, index: None}, allow_new=False,
+                          input=self.input, tests=spoken[0], values=spoken[1],
+                          literals=self.literals, scope_env=scope_env, defn=self.defn,
+                          spec_names=names, index=index)
+
+
+def _is_int(v: Any) -> bool:
+    return type(v) is int
+
+
+Form = tuple[str, set[str], Callable[[int], Any]]  # text, names used, value in instance k
+
+
+def _forms(c: Candidates, values: dict[int, Any]) -> Iterator[Form]:
+    """Candidate expressions for `values`, most direct first; constants are read off the first
+    instance (or, for a test, the first instance where it is false). A boolean is first looked
+    for among the spec's own tests (archc/export/conditions.py) and their negations."""
+    names = c.names()
+    k0 = next(iter(values))
+    target = values[k0]
+    env = c.env
+    for p in names:
+        yield p, {p}, partial(_get, env=env, p=p)
+    for t in c.tests if isinstance(target, bool) else c.values:
+        yield t.text, set(t.names), partial(_spoken, c=c, t=t)
+    if c.index:  # a loop's child: the first child often differs (`in_channels if i == 0 else c`)
+        ix = c.index
+        if isinstance(target, bool):
+            yield f"{ix} == 0", {ix}, partial(_first, env=env, i=ix)
+        steps = [p for p in names if p != ix and _is_int(env[k0][p])]
+        for p in steps:  # DenseNet's growing input: `in_channels + i * growth`
+            for q in steps:
+                yield f"{p} + {ix} * {q}", {p, q, ix}, partial(_growing, env=env, i=ix, p=p, q=q)
+    ints = [p for p in names if _is_int(env[k0][p])]
+    if _is_int(target):
+        for p in ints:
+            v0 = env[k0][p]
+            if v0 and target % v0 == 0 and target // v0 > 1:
+                r = target // v0
+                yield f"{r} * {p}", {p}, partial(_times, env=env, p=p, r=r)
+            if target and v0 % target == 0 and v0 // target > 1:
+                r = v0 // target
+                yield f"{p} // {r}", {p}, partial(_over, env=env, p=p, r=r)
+            if target != v0:
+                d = target - v0
+                yield (f"{p} + {d}" if d > 0 else f"{p} - {-d}"), {p}, \
+                    partial(_plus, env=env, p=p, d=d)
+    if isinstance(target, bool):
+        for p in names:
+            if isinstance(env[k0][p], bool):
+                yield f"not {p}", {p}, partial(_not, env=env, p=p)
+        for i, p in enumerate(ints):
+            for q in ints[i + 1:]:
+                yield f"{p} != {q}", {p, q}, partial(_differ, env=env, p=p, q=q)
+        off = next((k for k, v in values.items() if v is False), k0)
+        for p in ints:
+            v = env[off][p]
+            yield f"{p} != {v}", {p}, partial(_is_not, env=env, p=p, v=v)
+    if _is_number(target):  # one number where a test (the spec's) holds, another else
+        flags = [(t.text, set(t.names), partial(_spoken, c=c, t=t)) for t in c.tests]
+        flags += [(p, {p}, partial(_get, env=env, p=p)) for p in names
+                  if isinstance(env[k0][p], bool)]
+        for text, used, test in flags:
+            on = next((k for k in values if test(k) is True), None)
+            off = next((k for k in values if test(k) is False), None)
+            if on is not None and off is not None and \
+                    _is_number(values[on]) and _is_number(values[off]):
+                a, b = values[on], values[off]
+                yield f"{literal(a)} if {text} else {literal(b)}", used, \
+                    partial(_pick, test=test, a=a, b=b)
+    if _is_int(target):  # a size grown from a spoken one (`c3 // 2 + n4 * growth`: DenseNet)
+        bases = [(p, {p}, partial(_get, env=env, p=p)) for p in ints]
+        bases += [(t.text, set(t.names), partial(_spoken, c=c, t=t)) for t in c.values
+                  if re.fullmatch(r"[\w /*+-]+", t.text)]
+        for text, used, base in bases:
+            for i, p in enumerate(ints):
+                for q in ints[i:]:
+                    yield f"{text} + {p} * {q}", used | {p, q}, \
+                        partial(_grown, base=base, env=env, p=p, q=q)
+
+
+Env = dict[int, dict[str, Any]]
+
+
+def _get(k: int, env: Env, p: str) -> Any:
+    return env[k][p]
+
+
+def _spoken(k: int, c: Candidates, t: Test) -> Any:
+    return c.value(t, k)
+
+
+def _grown(k: int, base: Callable[[int], Any], env: Env, p: str, q: str) -> Any:
+    return base(k) + env[k][p] * env[k][q]
+
+
+def _is_number(v: Any) -> bool:
+    return type(v) in (int, float)
+
+
+def _pick(k: int, test: Callable[[int], Any], a: Any, b: Any) -> Any:
+    return a if test(k) else b
+
+
+def _first(k: int, env: Env, i: str) -> Any:
+    return env[k][i] == 0
+
+
+def _growing(k: int, env: Env, i: str, p: str, q: str) -> Any:
+    return env[k][p] + env[k][i] * env[k][q]
+
+
+def _times(k: int, env: Env, p: str, r: int) -> Any:
+    return r * env[k][p]
+
+
+def _over(k: int, env: Env, p: str, r: int) -> Any:
+    return env[k][p] // r
+
+
+def _plus(k: int, env: Env, p: str, d: int) -> Any:
+    return env[k][p] + d
+
+
+def _not(k: int, env: Env, p: str) -> Any:
+    return not env[k][p]
+
+
+def _differ(k: int, env: Env, p: str, q: str) -> Any:
+    return env[k][p] != env[k][q]
+
+
+def _is_not(k: int, env: Env, p: str, v: Any) -> Any:
+    return env[k][p] != v
+
+
+def explain_value(c: Candidates, values: dict[int, Any], hint: str,
+                  literal_ok: bool = True, new_ok: bool = True,
+                  said: tuple[Test, ...] = ()) -> str:
+    """How to write a value that is `values[k]` in instance k: first as the spec writes it
+    (`said`: a call site's own argument expressions), when that has the value everywhere."""
+    if c.input and hint == c.input and \
+            all(same_value(c.env[k].get(c.input), v) for k, v in values.items()):
+        c.used.add(c.input)  # a call's input size: first the caller's own
+        return c.input
+    for t in said:
+        if _says(c, t, values):
+            c.used |= set(t.names)
+            return t.text
+    split = _said_split(c, values, said) if said else None
+    if split is not None:
+        return split
+    first = next(iter(values.values()))
+    if literal_ok and all(same_value(v, first) for v in values.values()):
+        return _varying_param(c, values, first) or literal(first)
+    for text, used, value in _forms(c, values):
+        try:
+            if all(same_value(value(k), v) for k, v in values.items()):
+                c.used |= used
+                return text
+        except (TypeError, ZeroDivisionError):
+            continue
+    split = _first_and_rest(c, values, hint, literal_ok)
+    if split:
+        return split
+    if not (c.allow_new and new_ok):
+        raise Mismatch(f"{hint}: nothing explains {list(values.values())}")
+    if set(values) != set(c.env) and not c.cases:
+        raise Mismatch(f"{hint}: differs between the instances that have it")
+    name = py_name(hint, set(c.defaults) | set(c.new))
+    c.new[name] = dict(values)
+    return name
+
+
+def _says(c: Candidates, t: Test, values: dict[int, Any]) -> bool:
+    try:
+        return all(same_value(c.value(t, k), v) for k, v in values.items())
+    except (TypeError, ZeroDivisionError):
+        return False
+
+
+def _said_split(c: Candidates, values: dict[int, Any], said: tuple[Test, ...]) -> str | None:
+    """A call site's argument where the spec calls the block in both branches of an `if`
+    (`if i == 0 and stride > 1 { basic(c, stride) } else { basic(c) }`): `stride if i == 0
+    and stride > 1 else 1`, each side as the spec writes it or a constant."""
+    for test in c.tests:
+        try:
+            on = {k: v for k, v in values.items() if c.value(test, k) is True}
+            off = {k: v for k, v in values.items() if c.value(test, k) is False}
+        except (TypeError, ZeroDivisionError):
+            continue
+        if not on or not off or len(on) + len(off) != len(values):
+            continue
+        sides = [next((t for t in said if _says(c, t, part)), None) for part in (on, off)]
+        if sides == [None, None]:
+            continue
+        texts = []
+        for side, part in zip(sides, (on, off), strict=True):
+            first = next(iter(part.values()))
+            if side is None and not all(same_value(v, first) for v in part.values()):
+                break
+            texts.append(side.text if side is not None else literal(first))
+        else:
+            if any(" if " in t for t in texts):
+                continue
+            for side in sides:
+                c.used |= set(side.names) if side is not None else set()
+            c.used |= set(test.names)
+            return f"{texts[0]} if {test.text} else {texts[1]}"
+    return None
+
+
+def _first_and_rest(c: Candidates, values: dict[int, Any], hint: str,
+                    literal_ok: bool) -> str | None:
+    """In a loop's child, a value the first child has one way and the others another
+    (`in_channels if i == 0 else 4 * c`, torchvision's stage loops)."""
+    ix = c.index
+    if not ix:
+        return None
+    first = {k: v for k, v in values.items() if c.env[k][ix] == 0}
+    rest = {k: v for k, v in values.items() if c.env[k][ix] != 0}
+    if not first or not rest:
+        return None
+    c.index = ""  # one split: the parts are explained without the index
+    try:
+        a = explain_value(c, first, hint, literal_ok, new_ok=False)
+        b = explain_value(c, rest, hint, literal_ok, new_ok=False)
+    except Mismatch:
+        return None
+    finally:
+        c.index = ix
+    if " if " in a or " if " in b:
+        return None
+    c.used.add(ix)
+    return f"{a} if {ix} == 0 else {b}"
+
+
+def _varying_param(c: Candidates, values: dict[int, Any], value: Any) -> str | None:
+    """In a part only some instances have, a number constant there may still be a parameter
+    that varies over the class (a shortcut conv's `stride` where only strided blocks have one):
+    name it, as the spec does. Booleans are left literal (`bias=True` is no parameter), and so
+    are numbers the spec writes as arguments. The input size is asked first: in a case where it
+    equals a parameter (`in_channels == c`), a layer's input is the input."""
+    if set(values) == set(c.env) or isinstance(value, bool) or \
+            not isinstance(value, (int, float)) or value in c.literals:
+        return None
+    for p in sorted(c.names(), key=lambda n: n != c.input):
+        column = [env[p] for env in c.env.values()]
+        if not all(same_value(v, column[0]) for v in column) and \
+                all(same_value(c.env[k][p], value) for k in values):
+            c.used.add(p)
+            return p
+    return None
+
+
+def explain_slots(c: Candidates, nodes: list[TNode], among: set[int]) -> None:
+    """Set every slot's expression and every optional node's condition, in place."""
+    for node in nodes:
+        if set(node.present) != among:
+            if not isinstance(node, (TLayer, TCall, TSeq)):
+                raise Mismatch(f"'{node.name}': a join present in some instances only")
+            node.cond = explain_value(c, {k: k in node.present for k in among},
+                                      node.name, literal_ok=False, new_ok=False)
+        if isinstance(node, TLayer):
+            for parsed in [*node.args, *node.kwargs.values()]:
+                _explain_tree(c, parsed)
+        elif isinstance(node, TCall):
+            said = _said(c, node.cls)
+            for name, slot in node.args.items():
+                slot.expr = explain_value(c, slot.values, slot.hint,
+                                          said=said.get(name, ()))
+        elif isinstance(node, TSeq):
+            if any(isinstance(n, TLoop) for n in node.children):
+                raise Mismatch(f"'{node.name}': a loop inside an nn.Sequential")
+            explain_slots(c, node.children, set(node.present))
+        elif isinstance(node, TLoop):
+            _explain_loop(c, node)
+        elif isinstance(node, TJoin):
+            for branch in node.branches:
+                explain_slots(c, branch, set(node.present))
+
+
+def _said(c: Candidates, cls: ClassDef) -> dict[str, tuple[Test, ...]]:
+    """A block class's parameter (Python name) -> what the calls of the block in the body being
+    explained pass for it, translated; those reading only literals are left to the literal
+    rules (a value equal in every instance is written as one)."""
+    if not cls.block or c.defn is None:
+        return {}
+    found = call_arguments(c.defn.body, cls.block, list(cls.spec_names))
+    out = {}
+    for spec, exprs in found.items():
+        tests = tuple(t for t in translated(exprs, c.spec_names, c.input or None) if t.names)
+        if tests and spec in cls.spec_names:
+            out[cls.spec_names[spec]] = tests
+    return out
+
+
+def _count_said(c: Candidates) -> tuple[Test, ...]:
+    """The count of a block's one loop as the spec writes it (`for i in 0..n`: `n`; `* n`)."""
+    body = [] if c.defn is None else [st for st in c.defn.body
+                                       if not isinstance(st, (tree.Expect, tree.Assert))]
+    if len(body) != 1:
+        return ()
+    st = body[0]
+    if isinstance(st, tree.Loop) and isinstance(st.start, tree.Lit) and st.start.value == 0:
+        return tuple(translated([st.stop], c.spec_names, c.input or None))
+    if isinstance(st, tree.Repeat):
+        return tuple(translated([st.count], c.spec_names, c.input or None))
+    return ()
+
+
+def _explain_loop(c: Candidates, node: TLoop) -> None:
+    """A repetition of differing length: its count from the instance's candidates, its child
+    from the rows' (the index added), its children's names as the spec's label."""
+    if node.child is None or not (node.name.isidentifier() or node.name == ""):
+        raise Mismatch(f"'{node.name}': a loop that is not an attribute")
+    node.count.expr = explain_value(c, node.count.values, "count", new_ok=False,
+                                    said=_count_said(c) if node.name == "" else ())
+    sub = c.rows(node.rows)
+    explain_slots(sub, [node.child], set(node.rows))
+    c.used |= sub.used - {sub.index}
+    node.index = sub.index
+    if all(node.names[r] == str(i) for r, (_, i) in node.rows.items()):
+        return
+    for template in labels(c.defn) if c.defn is not None else []:
+        text = fstring(template, sub.spec_names, c.input)
+        if text is not None and all(label_value(template, sub.scope_env[r]) == node.names[r]
+                                    for r in node.rows):
+            node.label = text
+            c.used |= reads(text, c.names())
+            return
+    raise Mismatch(f"'{node.name}': children named in a way no label of the spec writes")
+
+
+def _explain_tree(c: Candidates, parsed: SlotTree) -> None:
+    if isinstance(parsed, Slot):
+        parsed.expr = explain_value(c, parsed.values, parsed.hint)
+    elif isinstance(parsed, SubCall):
+        for sub in [*parsed.args, *parsed.kwargs.values()]:
+            _explain_tree(c, sub)
+    else:
+        for sub in parsed:
+            _explain_tree(c, sub)
+
+
+def type_text(values: list[Any]) -> str:
+    kinds = {type(v) for v in values}
+    nullable = type(None) in kinds
+    kinds.discard(type(None))
+    if kinds == {int, float}:
+        kinds = {float}
+    names = sorted(k.__name__ if k is not tuple else "tuple" for k in kinds) or ["None"]
+    text = " | ".join(names)
+    return f"{text} | None" if nullable and kinds else text

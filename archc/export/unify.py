@@ -1,0 +1,312 @@
+"""Stage 3 helper for archc/export/python.py: the instances of one block definition, lined up.
+
+Each instance (a resolved scope) is first written as pieces: what each submodule is built from
+(an op's source call, a class call with argument values, a Sequential of children) and how
+joins combine branches. `unify` lines the pieces of several instances up by submodule name into
+one template whose every argument is a `Slot` holding each instance's value; what is present in
+only some instances is marked so. Instances that cannot share one class (a submodule that is a
+conv in one and a pool in another, names in another order) raise Mismatch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeAlias
+
+from archc.core.graph import Shape
+from archc.registry.ops import Source
+
+
+class Mismatch(Exception):
+    """The instances cannot be written as one class."""
+
+
+# ----------------------------------------------------------------------------- pieces
+
+
+@dataclass(frozen=True)
+class PLayer:
+    name: str
+    source: Source
+    out_shape: Shape
+
+
+@dataclass(frozen=True)
+class PCall:
+    """An instance of a generated class, with the values of its constructor's parameters."""
+
+    name: str
+    cls: Any  # explain.ClassDef
+    values: dict[str, Any]
+    out_shape: Shape
+
+
+@dataclass(frozen=True)
+class PSeq:
+    """An nn.Sequential (cls None) or a generated Sequential subclass, given its children;
+    `loop`: the children are a repetition's (`for i in 0..n`, `* n`)."""
+
+    name: str
+    cls: Any
+    children: tuple[Piece, ...]
+    out_shape: Shape
+    loop: bool = False
+
+
+@dataclass(frozen=True)
+class PJoin:
+    name: str
+    op: str
+    branches: tuple[tuple[Piece, ...], ...]
+    out_shape: Shape
+
+
+@dataclass(frozen=True)
+class PWire:
+    """`tap`, `from` or `output` (graph.Wire): a variable of the forward, no module. Named
+    `@tap:low` in a row, which no module's name can equal."""
+
+    name: str
+    op: str
+    key: str
+    out_shape: Shape
+    training: bool = False  # `output aux training` (archc/expansion/training_only.py)
+
+
+Piece: TypeAlias = PLayer | PCall | PSeq | PJoin | PWire
+
+# ----------------------------------------------------------------------------- templates
+
+
+@dataclass
+class Slot:
+    """One argument across instances: instance index -> value; `expr` is how it is written
+    (a literal, a constructor parameter or an expression over them), set by explain.py."""
+
+    values: dict[int, Any]
+    hint: str  # a name for the parameter it becomes when nothing else explains it
+    expr: str = ""
+
+
+@dataclass
+class SubCall:
+    """A call nested in an op's source (`nn.Parameter(torch.zeros(1, 1, 8))`), its arguments
+    slots like the outer call's."""
+
+    call: str
+    args: list[SlotTree]
+    kwargs: dict[str, SlotTree]
+    defaults: dict[str, Any]
+
+
+SlotTree: TypeAlias = Slot | SubCall | tuple["SlotTree", ...]
+
+
+@dataclass
+class TNode:
+    name: str
+    present: dict[int, Shape]  # instance index -> output shape, for the instances having it
+    cond: str = ""  # when not every instance has it: the condition, set by explain.py
+
+
+@dataclass
+class TLayer(TNode):
+    call: str = ""
+    args: list[SlotTree] = field(default_factory=list)
+    kwargs: dict[str, SlotTree] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    support: tuple[str, ...] = ()
+    apply: str = ""  # an inline op's forward over {x} and {p}; its call makes a parameter
+
+
+@dataclass
+class TCall(TNode):
+    cls: Any = None
+    args: dict[str, Slot] = field(default_factory=dict)
+
+
+@dataclass
+class TSeq(TNode):
+    cls: Any = None
+    children: list[TNode] = field(default_factory=list)
+
+
+ROW = 1 << 20  # a loop's row key: instance * ROW + index
+
+
+@dataclass
+class TLoop(TNode):
+    """A repetition whose length differs between instances: `count` children, each built
+    from one template (`child`, its slots keyed by row: instance * ROW + index), named
+    0, 1, ... or by `label` (a Python f-string, set by explain.py)."""
+
+    count: Slot = field(default_factory=lambda: Slot({}, "count"))
+    child: TNode | None = None
+    rows: dict[int, tuple[int, int]] = field(default_factory=dict)  # row -> (instance, index)
+    names: dict[int, str] = field(default_factory=dict)  # row -> the child's name
+    label: str = ""
+    index: str = ""  # the index's Python name, set by explain.py
+
+
+@dataclass
+class TJoin(TNode):
+    op: str = ""
+    branches: list[list[TNode]] = field(default_factory=list)
+
+
+@dataclass
+class TWire(TNode):
+    op: str = ""
+    key: str = ""
+    training: bool = False
+
+
+def is_module(node: TNode | Piece) -> bool:
+    """A submodule (not a join, nor an inline op's parameter)."""
+    if isinstance(node, PLayer):
+        return not node.source.apply
+    if isinstance(node, TLayer):
+        return not node.apply
+    return not isinstance(node, (TJoin, PJoin, TWire, PWire))  # (a TLoop is an nn.Sequential)
+
+
+# ----------------------------------------------------------------------------- unification
+
+
+def unify(rows: dict[int, tuple[Piece, ...]]) -> list[TNode]:
+    """One template for the item sequences of several instances (index -> pieces)."""
+    order = _merged_names({k: [p.name for p in ps] for k, ps in rows.items()})
+    by_name = {k: {p.name: p for p in ps} for k, ps in rows.items()}
+    out = []
+    for name in order:
+        have = {k: by_name[k][name] for k in rows if name in by_name[k]}
+        out.append(_unify_piece(name, have))
+    return out
+
+
+def _merged_names(seqs: dict[int, list[str]]) -> list[str]:
+    """Every name, in an order that keeps each sequence's order (names are unique per scope)."""
+    merged: list[str] = []
+    for seq in seqs.values():
+        if seq == merged:  # the usual case: every instance has the same submodules
+            continue
+        # positions in a dict, not list.index: linear in the names (a repetition of 1,024
+        # layers in a block of 18 instances was quadratic, 11 s of an export)
+        where = {n: i for i, n in enumerate(merged)}
+        mine = set(seq)
+        if [n for n in seq if n in where] != [n for n in merged if n in mine]:
+            raise Mismatch(f"submodules in a different order: {merged} vs {seq}")
+        result: list[str] = []
+        i = 0
+        for name in seq:
+            j = where.get(name)
+            if j is not None:
+                result += merged[i:j + 1]
+                i = j + 1
+            else:
+                result.append(name)
+        merged = result + merged[i:]
+    return merged
+
+
+def _unify_piece(name: str, have: dict[int, Piece]) -> TNode:
+    kinds = {type(p) for p in have.values()}
+    if len(kinds) != 1:
+        raise Mismatch(f"'{name}' is of different kinds")
+    present = {k: p.out_shape for k, p in have.items()}
+    return _UNIFY[kinds.pop()](name, have, present)
+
+
+def _slot(values: dict[int, Any], hint: str) -> SlotTree:
+    first = next(iter(values.values()))
+    if isinstance(first, Source):
+        return _call_slots(values, hint)
+    if isinstance(first, tuple):
+        if not all(isinstance(v, tuple) and len(v) == len(first) for v in values.values()):
+            raise Mismatch(f"{hint}: tuples of different lengths")
+        return tuple(_slot({k: v[i] for k, v in values.items()}, f"{hint}_{i}")
+                     for i in range(len(first)))
+    return Slot(values, hint)
+
+
+def _call_slots(sources: dict[int, Any], hint: str) -> SubCall:
+    """The slots of one call across instances; the same callee and arguments in each."""
+    first = next(iter(sources.values()))
+    for s in sources.values():
+        if not isinstance(s, Source) or (s.call, len(s.args), list(s.kwargs), s.support,
+                                         s.apply) != (first.call, len(first.args),
+                                                      list(first.kwargs), first.support,
+                                                      first.apply):
+            raise Mismatch(f"{hint}: {first.call} in one instance, {s} in another")
+    args = [_slot({k: s.args[i] for k, s in sources.items()}, f"{hint}_arg{i}")
+            for i in range(len(first.args))]
+    kwargs = {kw: _slot({k: s.kwargs[kw] for k, s in sources.items()}, f"{hint}_{kw}")
+              for kw in first.kwargs}
+    return SubCall(first.call, args, kwargs, dict(first.defaults))
+
+
+def _unify_layer(name: str, have: dict[int, PLayer], present: dict[int, Shape]) -> TLayer:
+    sources = {k: p.source for k, p in have.items()}
+    first = next(iter(sources.values()))
+    call = _call_slots(sources, name if name.isidentifier() else f"m{name}")
+    return TLayer(name, present, call=call.call, args=call.args, kwargs=call.kwargs,
+                  defaults=call.defaults, support=first.support, apply=first.apply)
+
+
+def _unify_call(name: str, have: dict[int, PCall], present: dict[int, Shape]) -> TCall:
+    classes = {id(p.cls) for p in have.values()}
+    if len(classes) != 1:
+        raise Mismatch(f"'{name}' is an instance of different classes")
+    cls = next(iter(have.values())).cls
+    args = {param: Slot({k: p.values[param] for k, p in have.items()}, param)
+            for param in next(iter(have.values())).values}
+    return TCall(name, present, cls=cls, args=args)
+
+
+def _unify_seq(name: str, have: dict[int, PSeq], present: dict[int, Shape]) -> TSeq | TLoop:
+    if len({id(p.cls) for p in have.values()}) != 1:
+        raise Mismatch(f"'{name}' is an instance of different classes")
+    names = {tuple(c.name for c in p.children) for p in have.values()}
+    if len(names) != 1 and all(p.loop for p in have.values()):
+        return unify_loop(name, {k: p.children for k, p in have.items()}, present)
+    if len(names) != 1:
+        raise Mismatch(f"'{name}' holds different children in different instances")
+    children = unify({k: p.children for k, p in have.items()})
+    return TSeq(name, present, cls=next(iter(have.values())).cls, children=children)
+
+
+def unify_loop(name: str, children: dict[int, tuple[Piece, ...]],
+               present: dict[int, Shape]) -> TLoop:
+    """The children of a repetition in every instance as one template child."""
+    rows: dict[int, tuple[int, int]] = {}
+    names: dict[int, str] = {}
+    pieces: dict[int, tuple[Piece, ...]] = {}
+    for k, kids in children.items():
+        for i, child in enumerate(kids):
+            rows[k * ROW + i] = (k, i)
+            names[k * ROW + i] = child.name
+            pieces[k * ROW + i] = (replace(child, name="item"),)
+    if not pieces:
+        raise Mismatch(f"'{name}': a repetition that is empty everywhere")
+    [template] = unify(pieces)
+    if set(template.present) != set(rows):
+        raise Mismatch(f"'{name}': a repetition's child missing in some rows")
+    return TLoop(name, present, count=Slot({k: len(v) for k, v in children.items()}, "count"),
+                 child=template, rows=rows, names=names)
+
+
+def _unify_join(name: str, have: dict[int, PJoin], present: dict[int, Shape]) -> TJoin:
+    shapes = {(p.op, len(p.branches)) for p in have.values()}
+    if len(shapes) != 1:
+        raise Mismatch(f"'{name}' joins differently in different instances")
+    op, count = shapes.pop()
+    branches = [unify({k: p.branches[i] for k, p in have.items()}) for i in range(count)]
+    return TJoin(name, present, op=op, branches=branches)
+
+
+def _unify_wire(name: str, have: dict[int, PWire], present: dict[int, Shape]) -> TWire:
+    first = next(iter(have.values()))
+    return TWire(name, present, op=first.op, key=first.key, training=first.training)
+
+
+_UNIFY: dict[type, Any] = {PLayer: _unify_layer, PCall: _unify_call, PSeq: _unify_seq,
+                           PJoin: _unify_join, PWire: _unify_wire}
