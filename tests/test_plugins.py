@@ -284,7 +284,7 @@ def test_export_imports_the_plugin_class(capsys, tmp_path: Path, one_torch_threa
                        GRN_PY)
     assert code == 0, err
     text = out.read_text()
-    assert "from grn_torch import GRN" in text and "GRN(32, eps=1e-05)" in text
+    assert "from grn_torch import GRN" in text and "GRN(4 * c, eps=1e-05)" in text  # c: b's
     assert "Needs torch and the plugin module grn_torch" in text
     for args in (["format", "--isolated", "--check"],
                  ["check", "--isolated", "--select", "E,F,W,I,B,UP"]):
