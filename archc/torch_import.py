@@ -14,11 +14,21 @@ from typing import Any
 import torch.fx
 from torch import nn
 
+from archc.torch_calls import Expr
+
 from .torch_export import tokens, trace
 from .torch_graph import ImportRefused as ImportRefused
 from .torch_graph import channels, method, refused, tied_weights
-from .torch_ops import FUNCTIONS, JOINS, NotExpressible, Rounding, module_op, rounding
-from .torch_spec import Blocks, Group, Instance, JoinStmt, Loop, Op, OpCall, Stmt, render
+from .torch_ops import (
+    FUNCTIONS,
+    JOINS,
+    NotExpressible,
+    Rounding,
+    module_op,
+    resize_like,
+    rounding,
+)
+from .torch_spec import Blocks, Group, Instance, JoinStmt, Loop, Op, OpCall, Stmt, Wire, render
 
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
@@ -71,6 +81,8 @@ def _inputs(node: Any) -> list[Any]:
     """The fx nodes a node reads, in argument order: tensors computed, not the module's own
     parameters (get_attr nodes: a layer scale's gamma)."""
     out: list[Any] = []
+    if node.target is resize_like:  # its size is read as `in` or a tap (Importer.resize)
+        return [node.args[0]]
     torch.fx.node.map_arg((node.args, node.kwargs),
                           lambda n: None if n.op == "get_attr" else out.append(n))
     return out
@@ -122,14 +134,23 @@ class _Reader:
                 todo += self.item_inputs(self.item_of[v])
         return seen
 
+    def wired(self, value: Any) -> bool:
+        """A value read again (a tap's): made outside this scope, inside an item whose output
+        it is not, or by an item already read (FCN's aux head reads the backbone's layer3)."""
+        item = self.item_of.get(value)
+        return item is None or any(u is item for u in self.used) or \
+            self.output_of(item) is not value
+
     def read(self, value: Any, stop: Any) -> list[Stmt]:
         if value is stop:
             return []
+        if self.wired(value):
+            return [self.imp.tap(value)]
         item = self.producer(value)
         ins = self.item_inputs(item)
         join = self.imp.join_of(item)
         if join:
-            common = set.intersection(*(self.ancestors(i, stop) for i in ins))
+            common = set.intersection(*(self.ancestors(i, stop) for i in ins)) or {stop}
             fork = max(common, key=lambda v: self.order[v])
             self.used.append(item)
             parts = self.chunks(fork, len(ins)) if join == "concat" else None
@@ -137,7 +158,12 @@ class _Reader:
                 self.used += [self.producer(fork)] + [self.producer(p) for p in parts]
                 return self.read(fork.args[0], stop) + [JoinStmt(
                     "split", [self.read(i, p) for i, p in zip(ins, parts, strict=True)])]
-            return self.read(fork, stop) + [JoinStmt(join, [self.read(i, fork) for i in ins])]
+            return self.read(fork, stop) + [_labelled_join(JoinStmt(
+                join, [self.read(i, fork) for i in ins]))] + self.tap_slot(item)
+        if len(ins) > 1 and isinstance(item, _Scope):
+            # a module reading several values (LR-ASPP's head reads `low` and `high`): the
+            # latest is its input, the others taps (its reader sees them as made outside it)
+            ins = [max(ins, key=lambda v: self.order[v])]
         if len(ins) != 1:
             node = self.output_of(item)
             what = f"module '{item.path}'" if isinstance(item, _Scope) else _call_name(node)
@@ -145,7 +171,20 @@ class _Reader:
                                   f"({', '.join(i.name for i in ins)}); an archc op reads one "
                                   "tensor, and only add, concat and mul join branches")
         self.used.append(item)
-        return self.read(ins[0], stop) + self.imp.stmt(item, self.scope, ins[0])
+        before = self.read(ins[0], stop)
+        if not isinstance(item, _Scope) and item.target is resize_like:
+            stmts: list[Stmt] = [Op(None, self.imp.resize(item, self.entry))]
+        else:
+            stmts = self.imp.stmt(item, self.scope, ins[0])
+        return before + stmts + self.tap_slot(item)
+
+    def tap_slot(self, item: Any) -> list[Stmt]:
+        """A `tap` of the item's value where a later read may need it (wire_taps drops the
+        ones none does); none for the scope's own output (its caller taps that)."""
+        out = self.output_of(item)
+        if out is self.output_of(self.scope.items[-1]):
+            return []
+        return [Wire("tap", _tap_name(item), out)]
 
     def chunks(self, fork: Any, n: int) -> list[Any] | None:
         """The n parts of `x.chunk(n, dim=1)` if `fork` is that call and each part is read
@@ -165,9 +204,20 @@ class _Reader:
     def _where(self) -> str:
         return _module_text(self.scope) if self.scope.path else "the model's forward"
 
-    def body(self) -> list[Stmt]:
+    def body(self, outputs: list[tuple[str, Any]] | None = None) -> list[Stmt]:
+        """The scope's statements, from its input to its output (or to each of `outputs`,
+        each then an `output` statement)."""
         out = self.output_of(self.scope.items[-1])
-        stmts = self.read(out, self.entry)
+        if outputs is None:
+            stmts = self.read(out, self.entry)
+        else:
+            # an output after the first starts from a tap, the network's input's if need be
+            stmts = [Wire("tap", "network_input", self.entry)]
+            for i, (key, node) in enumerate(outputs):
+                part = self.read(node, self.entry)
+                if i and not (part and isinstance(part[0], Wire) and part[0].kind == "from"):
+                    part.insert(0, self.imp.tap(self.entry))
+                stmts += part + [Wire("output", key)]
         if len(self.used) != len(self.scope.items) or len(set(map(id, self.used))) != \
                 len(self.used):
             raise self.imp.refuse(out, f"{self._where()}: its dataflow is not a chain of ops "
@@ -186,6 +236,22 @@ class Importer:
         self.seen_modules: set[int] = set()
         self.ties = tied_weights(model)
         self.rounding: list[Rounding] = []  # why a mapped module rounds otherwise than its op
+        self.taps: dict[Any, Wire] = {}  # value -> its `from`, for each value read again
+
+    def tap(self, value: Any) -> Wire:
+        """`from NAME` of a value read again (named when its `tap` is placed: wire_taps)."""
+        self.taps.setdefault(value, Wire("from", "", value))
+        return Wire("from", "", value)
+
+    def resize(self, node: Any, entry: Any) -> OpCall:
+        """resize_like(x, ref, mode, align_corners): `resize(in.h, in.w)` where `ref` is the
+        scope's input, else `resize(like=TAP)`."""
+        _, ref, mode, corners = node.args
+        size = {"h": Expr("in.h"), "w": Expr("in.w")} if ref is entry else \
+            {"h": None, "w": None, "like": self.tap(ref)}
+        if mode == "bilinear" and corners is False:  # archc's default, written as specs do
+            corners = None
+        return OpCall("resize", {**size, "mode": mode, "align_corners": corners})
 
     def refuse(self, node: Any, message: str) -> ImportRefused:
         return refused(message, node)
@@ -208,7 +274,8 @@ class Importer:
 
     def stmt(self, item: Any, parent: _Scope, entry: Any) -> list[Stmt]:
         if isinstance(item, _Scope):
-            name = item.path.rsplit(".", 1)[-1]
+            # relative to its parent: `convs.0` for a ModuleList's module (_labelled_join)
+            name = item.path[len(parent.path) + 1:] if parent.path else item.path
             body = self.body(item, entry)
             if type(item.module) in CONTAINERS:
                 if len(body) < 2 or not all(isinstance(b, Instance) for b in body):
@@ -307,6 +374,80 @@ class Importer:
         return calls
 
 
+def _outputs(imp: Importer, out: Any) -> list[tuple[str, Any]] | None:
+    """The (key, value) of each output of a forward that returns a dict of tensors
+    (torchvision's segmentation models: `{"out": ..., "aux": ...}`); None for one tensor."""
+    value = out.args[0]
+    if isinstance(value, torch.fx.Node):
+        return None
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.fx.Node) for k, v in value.items()):
+        raise imp.refuse(out, "forward returns more than one tensor, not as a dict of them; "
+                         "archc networks return one tensor or a dict (`output NAME`)")
+    return list(value.items())
+
+
+def _tap_name(item: Any) -> str:
+    """A tap's name: the path of the module (or call) that makes the value."""
+    path = item.path if isinstance(item, _Scope) else \
+        item.target if item.op == "call_module" else item.name
+    return re.sub(r"\W", "_", str(path))
+
+
+def _labelled_join(join: JoinStmt) -> JoinStmt:
+    """A join whose branches are the modules of one ModuleList (ASPP's `convs.0` ..
+    `convs.4`) is labelled by the list (`convs: concat { 0: ... | 1: ... }`)."""
+    firsts = [b[0] if b else None for b in join.branches]
+    labels: list[str] = [getattr(f, "label", None) or "" for f in firsts]
+    heads = {lab.rpartition(".")[0] for lab in labels if lab}
+    if len(heads) == 1 and "" not in heads and all(labels) and \
+            [lab.rpartition(".")[2] for lab in labels] == [str(i) for i in range(len(labels))]:
+        for f in firsts:
+            f.label = f.label.rpartition(".")[2]  # type: ignore[union-attr]
+        join.label = heads.pop()
+    return join
+
+
+def wire_taps(stmts: list[Stmt], imp: Importer) -> None:
+    """Keep the `tap` of each value read again (named after its maker; its `from`s and
+    `resize(like=)`s get that name), drop the others; refuse a value read again that has no
+    place for a tap (inside a join)."""
+    placed: dict[Any, str] = {}
+    _place(stmts, imp, placed)
+    missing = [v for v in imp.taps if v not in placed]
+    if missing:
+        raise imp.refuse(missing[0], f"'{missing[0].name}' is read again where archc cannot "
+                         "tap it (a tap stands between statements, not inside a join)")
+    _name(stmts, placed)
+
+
+def _children(s: Stmt) -> list[list[Stmt]]:
+    if isinstance(s, JoinStmt):
+        return s.branches
+    return [s.body] if isinstance(s, (Group, Instance, Loop)) else []
+
+
+def _place(stmts: list[Stmt], imp: Importer, placed: dict[Any, str]) -> None:
+    keep = [s for s in stmts if not (isinstance(s, Wire) and s.kind == "tap" and
+                                     s.node not in imp.taps)]
+    stmts[:] = keep
+    for s in stmts:
+        if isinstance(s, Wire) and s.kind == "tap":
+            placed[s.node] = s.name
+        for body in _children(s):
+            _place(body, imp, placed)
+
+
+def _name(stmts: list[Stmt], placed: dict[Any, str]) -> None:
+    for s in stmts:
+        if isinstance(s, Wire) and s.kind == "from":
+            s.name = placed[s.node]
+        if isinstance(s, Op) and isinstance(s.call.args.get("like"), Wire):
+            s.call.args["like"] = Expr(placed[s.call.args["like"].node])
+        for body in _children(s):
+            _name(body, placed)
+
+
 def _module_text(scope: _Scope) -> str:
     return f"module '{scope.path}' ({type(scope.module).__name__})"
 
@@ -349,14 +490,13 @@ def import_model(model: nn.Module, target: str, name: str,
         raise ImportRefused(f"{type(model).__name__}.forward takes {len(inputs)} inputs; "
                             "archc networks take one")
     (out,) = [n for n in nodes if n.op == "output"]
-    if not isinstance(out.args[0], torch.fx.Node):
-        raise imp.refuse(out, "forward returns more than one tensor; archc networks "
-                         "return one")
+    outputs = _outputs(imp, out)
     body = [n for n in nodes if n.op not in ("placeholder", "output", "get_attr")]
-    if not body or body[-1] is not out.args[0]:
+    if not body or (outputs is None and body[-1] is not out.args[0]):
         raise imp.refuse(out, "forward does not return its last computed value")
     root = _tree(model, body)
-    stmts = imp.body(root, inputs[0])
+    stmts = _Reader(imp, root, inputs[0]).body(outputs)
+    wire_taps(stmts, imp)
     blocks = Blocks(imp.instances)
     main = render(stmts, blocks)
     text = (f"# Imported by `archc import {target}`: {tracer}'s trace of "
