@@ -38,8 +38,8 @@ def pytest_configure(config: pytest.Config) -> None:
 # them never hold their models at once (two at once took a worker past 10 GB: the OOM killer).
 HEAVY = frozenset({
     "test_detection_backbone.py", "test_export.py", "test_export_cases.py", "test_families.py",
-    "test_import_segmentation.py", "test_import_zoo.py", "test_inplace.py", "test_memory_train.py", "test_segmentation.py",
-    "test_weights.py", "test_zoo.py",
+    "test_import_segmentation.py", "test_import_zoo.py", "test_inplace.py",
+    "test_memory_train.py", "test_segmentation.py", "test_weights.py", "test_zoo.py",
 })
 
 
