@@ -39,8 +39,7 @@ class Wire:
     node: Any = None
 
     def text(self) -> str:
-        return f"{self.kind} {self.name if self.name.isidentifier() else repr(self.name)}" \
-            .replace("'", '"')
+        return f"{self.kind} " + (self.name if self.name.isidentifier() else f'"{self.name}"')
 
 
 @dataclass
