@@ -278,8 +278,8 @@ class Importer:
             name = item.path[len(parent.path) + 1:] if parent.path else item.path
             body = self.body(item, entry)
             if type(item.module) in CONTAINERS:
-                calls = [b for b in body if not isinstance(b, Wire)]  # tap slots aside
-                if len(calls) < 2 or not all(isinstance(b, Instance) for b in calls):
+                called = [b for b in body if not isinstance(b, Wire)]  # tap slots aside
+                if len(called) < 2 or not all(isinstance(b, Instance) for b in called):
                     return [Group(name, body)]
                 # a stage (ResNet's layer1..4): one block for every stage of that structure
                 stem = re.sub(r"[\d_]+$", "", name) or "stage"
