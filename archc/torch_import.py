@@ -2,7 +2,8 @@
 written back as a spec. The module tree (the nodes' nn_module_stack) gives the scopes; inside
 each scope the dataflow is read as a chain of ops and add/concat/mul joins; every Python class
 of module becomes one `block` whose parameters are the numbers that differ between its
-instances."""
+instances. (Over 400 lines: the scope reader and the importer are one walk over the same
+scopes; what a walk leaves, the naming of taps, is torch_wires.py.)"""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import torch.fx
 from torch import nn
 
 from archc.torch_calls import Expr
+from archc.torch_wires import labelled_join, wire_taps
 
 from .torch_export import tokens, trace
 from .torch_graph import ImportRefused as ImportRefused
@@ -158,7 +160,7 @@ class _Reader:
                 self.used += [self.producer(fork)] + [self.producer(p) for p in parts]
                 return self.read(fork.args[0], stop) + [JoinStmt(
                     "split", [self.read(i, p) for i, p in zip(ins, parts, strict=True)])]
-            return self.read(fork, stop) + [_labelled_join(JoinStmt(
+            return self.read(fork, stop) + [labelled_join(JoinStmt(
                 join, [self.read(i, fork) for i in ins]))] + self.tap_slot(item)
         if len(ins) > 1 and isinstance(item, _Scope):
             # a module reading several values (LR-ASPP's head reads `low` and `high`): the
@@ -395,60 +397,6 @@ def _tap_name(item: Any) -> str:
     return re.sub(r"\W", "_", str(path))
 
 
-def _labelled_join(join: JoinStmt) -> JoinStmt:
-    """A join whose branches are the modules of one ModuleList (ASPP's `convs.0` ..
-    `convs.4`) is labelled by the list (`convs: concat { 0: ... | 1: ... }`)."""
-    firsts = [b[0] if b else None for b in join.branches]
-    labels: list[str] = [getattr(f, "label", None) or "" for f in firsts]
-    heads = {lab.rpartition(".")[0] for lab in labels if lab}
-    if len(heads) == 1 and "" not in heads and all(labels) and \
-            [lab.rpartition(".")[2] for lab in labels] == [str(i) for i in range(len(labels))]:
-        for f in firsts:
-            f.label = f.label.rpartition(".")[2]  # type: ignore[union-attr]
-        join.label = heads.pop()
-    return join
-
-
-def wire_taps(stmts: list[Stmt], imp: Importer) -> None:
-    """Keep the `tap` of each value read again (named after its maker; its `from`s and
-    `resize(like=)`s get that name), drop the others; refuse a value read again that has no
-    place for a tap (inside a join)."""
-    placed: dict[Any, str] = {}
-    _place(stmts, imp, placed)
-    missing = [v for v in imp.taps if v not in placed]
-    if missing:
-        raise imp.refuse(missing[0], f"'{missing[0].name}' is read again where archc cannot "
-                         "tap it (a tap stands between statements, not inside a join)")
-    _name(stmts, placed)
-
-
-def _children(s: Stmt) -> list[list[Stmt]]:
-    if isinstance(s, JoinStmt):
-        return s.branches
-    return [s.body] if isinstance(s, (Group, Instance, Loop)) else []
-
-
-def _place(stmts: list[Stmt], imp: Importer, placed: dict[Any, str]) -> None:
-    keep = [s for s in stmts if not (isinstance(s, Wire) and s.kind == "tap" and
-                                     s.node not in imp.taps)]
-    stmts[:] = keep
-    for s in stmts:
-        if isinstance(s, Wire) and s.kind == "tap":
-            placed[s.node] = s.name
-        for body in _children(s):
-            _place(body, imp, placed)
-
-
-def _name(stmts: list[Stmt], placed: dict[Any, str]) -> None:
-    for s in stmts:
-        if isinstance(s, Wire) and s.kind == "from":
-            s.name = placed[s.node]
-        if isinstance(s, Op) and isinstance(s.call.args.get("like"), Wire):
-            s.call.args["like"] = Expr(placed[s.call.args["like"].node])
-        for body in _children(s):
-            _name(body, placed)
-
-
 def _module_text(scope: _Scope) -> str:
     return f"module '{scope.path}' ({type(scope.module).__name__})"
 
@@ -497,7 +445,7 @@ def import_model(model: nn.Module, target: str, name: str,
         raise imp.refuse(out, "forward does not return its last computed value")
     root = _tree(model, body)
     stmts = _Reader(imp, root, inputs[0]).body(outputs)
-    wire_taps(stmts, imp)
+    wire_taps(stmts, imp.taps, imp.refuse)
     blocks = Blocks(imp.instances)
     main = render(stmts, blocks)
     text = (f"# Imported by `archc import {target}`: {tracer}'s trace of "
