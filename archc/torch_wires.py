@@ -51,6 +51,10 @@ def _place(stmts: list[Stmt], taps: dict[Any, Wire], placed: dict[Any, str]) -> 
     stmts[:] = keep
     for s in stmts:
         if isinstance(s, Wire) and s.kind == "tap":
+            # one name per value: a stateless module called twice (`relu`, `relu@1`) makes two
+            base, n = s.name, 2
+            while s.name in placed.values():
+                s.name, n = f"{base}_{n}", n + 1
             placed[s.node] = s.name
         for body in _children(s):
             _place(body, taps, placed)

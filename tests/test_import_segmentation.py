@@ -108,6 +108,28 @@ def test_values_read_again_are_tapped_and_proven():
     assert "train mode: outputs 'out', 'mid', 'skip' equal" in proof.lines[-1]
 
 
+class _Twice(torch.nn.Module):
+    """One stateless module called twice, both its values read again: two taps, two names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.c2, self.c3 = (torch.nn.Conv2d(3 if i == 0 else 4, 4, 1) for i in range(3))
+        self.act = torch.nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        a = self.act(self.c1(x))
+        b = self.act(self.c2(a))
+        return {"out": self.c3(b), "a": a.sigmoid(), "b": b.tanh()}
+
+
+def test_two_values_of_one_module_get_two_taps():
+    model = _Twice()
+    text = import_spec(model, "m:twice", "twice", (3, 8, 8))
+    assert "tap act\n" in text and "tap act_2\n" in text
+    assert "from act\n  sigmoid" in text and "from act_2\n  tanh" in text
+    assert prove(text, model, (3, 8, 8), "twice.arch").equal
+
+
 def test_a_tuple_of_outputs_is_refused():
     with pytest.raises(ImportRefused, match="not as a dict of them") as exc:
         import_spec(_Pair(), "m:pair", "pair", (3, 8, 8))
