@@ -5,8 +5,10 @@ builder arguments (googlenet, inception_v3: aux_logits=False; archc/pipeline/zoo
 runs at
 --input unless it needs more (ViT and MaxViT: 224, Inception: 96). Models over --max-params
 parameters are skipped (the fp64 proof holds three copies). --markdown prints the table for
-BENCHMARKS.md. Usage: python bench/import_torchvision.py [--input 3x64x64] [--max-params 150e6]
-[--markdown] [model ...]"""
+BENCHMARKS.md. --segmentation runs torchvision's segmentation models instead (each with and
+without aux_loss, 21 classes, no weights) and resnet_fpn_backbone, the zoo's other members.
+Usage: python bench/import_torchvision.py [--input 3x64x64] [--max-params 150e6] [--markdown]
+[--segmentation] [model ...]"""
 
 from __future__ import annotations
 
@@ -41,12 +43,27 @@ def _input(name: str, default: str) -> str:
     return f"3x{size}x{size}" if size else default
 
 
-def run(name: str, size: str, tmp: Path) -> tuple[str, str, float]:
-    out = tmp / f"{name}.arch"
-    argv = [sys.executable, "-m", "archc", "import", f"torchvision.models:{name}", "-o",
-            str(out), "--input", size]
-    if KWARGS.get(name):
-        argv += ["--kwargs", json.dumps(KWARGS[name])]
+SEG = "torchvision.models.segmentation"
+# (row, target, builder kwargs): the zoo's segmentation members and its FPN backbone
+SEGMENTATION = [
+    (f"{name}{' (aux_loss=True)' if aux else ''}", f"{SEG}:{name}",
+     {"weights": None, "weights_backbone": None, "num_classes": 21, "aux_loss": aux})
+    for name in ("fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
+                 "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
+    for aux in (False, True) if not (aux and name.startswith("lraspp"))  # LR-ASPP has none
+] + [("resnet_fpn_backbone (resnet50)",
+      "torchvision.models.detection.backbone_utils:resnet_fpn_backbone",
+      {"backbone_name": "resnet50", "weights": None})]
+
+
+def run(name: str, size: str, tmp: Path, target: str | None = None,
+        kwargs: dict | None = None) -> tuple[str, str, float]:
+    out = tmp / f"{name.split()[0]}.arch"
+    argv = [sys.executable, "-m", "archc", "import", target or f"torchvision.models:{name}",
+            "-o", str(out), "--input", size]
+    kwargs = KWARGS.get(name) if kwargs is None else kwargs
+    if kwargs:
+        argv += ["--kwargs", json.dumps(kwargs)]
     start = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - start
@@ -86,12 +103,17 @@ def main() -> None:
     p.add_argument("--input", default="3x64x64")
     p.add_argument("--max-params", type=float, default=150e6)
     p.add_argument("--markdown", action="store_true")
+    p.add_argument("--segmentation", action="store_true")
     p.add_argument("models", nargs="*")
     args = p.parse_args()
     names = args.models or tvm.list_models(module=tvm)
     rows: list[tuple[str, str, str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in names:
+        for row, target, kwargs in SEGMENTATION if args.segmentation else []:
+            kind, why, wall = run(row, args.input, Path(tmp), target, kwargs)
+            rows.append((row, args.input, kind, why, f"{wall:.0f}"))
+            print(f"{row:40} {kind}: {why} ({wall:.0f} s)", flush=True)
+        for name in [] if args.segmentation else names:
             n, size = _params(name), _input(name, args.input)
             kwargs = ", ".join(f"{k}={v}" for k, v in KWARGS.get(name, {}).items())
             if n > args.max_params:

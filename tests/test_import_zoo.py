@@ -99,7 +99,7 @@ def test_refused_with_the_reason(family, one_torch_thread):
 
 def test_the_sample_and_the_refusals_cover_every_family():
     # the classifiers; the video ResNets' import is proven in tests/test_import_torch.py, the
-    # segmentation members' not yet (BENCHMARKS.md, "archc import over torchvision")
+    # segmentation members' in tests/test_import_segmentation.py
     families = {m.spec for m in zoo.MEMBERS if m.task == "classification"}
     covered = {MEMBERS[n].spec for n in SAMPLE + PROVEN} | \
         {MEMBERS[n].spec for n in MEMBERS if _family(n)}

@@ -27,6 +27,10 @@ class OpCall:
 REQUIRED = object()
 
 
+class Expr(str):
+    """An argument written as an expression, not a literal: `in.h`, a tap's name."""
+
+
 def default_of(op: str, name: str) -> Any:
     info = REGISTRY[op].args.model_fields[name]
     return REQUIRED if info.is_required() else info.default
@@ -63,6 +67,8 @@ def value_text(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, tuple):
         return f"({', '.join(value_text(x) for x in v)})"
+    if isinstance(v, Expr):
+        return str(v)
     if isinstance(v, str):
         return f'"{v}"'
     return repr(v)

@@ -17,7 +17,7 @@ import torch
 import torch.fx
 from torch import nn
 
-from archc.importer.torch_graph import ImportRefused, fx_trace, refused, shapes, shuffles
+from archc.importer.torch_graph import ImportRefused, fx_trace, refused, resizes, shapes, shuffles
 from archc.importer.torch_ops import ATEN, PASS_THROUGH, is_mapped
 
 WRAPPER = "model"  # the attribute of _Tensor holding the model: stripped from module paths
@@ -67,6 +67,7 @@ def trace(model: nn.Module, shape: tuple[int, ...]) -> tuple[torch.fx.GraphModul
         why = f"torch.fx cannot trace {type(model).__name__}: {_first_line(exc)}"
     else:
         shuffles(gm)
+        resizes(gm)
         shapes(gm, shape)
         return gm, "torch.fx", ""
     try:

@@ -5,11 +5,13 @@ left to inference), the weights two modules share found by their storage; and th
 
 from __future__ import annotations
 
+import operator
 import re
 from typing import Any
 
 import torch
 import torch.fx
+import torch.nn.functional as F
 from torch import nn
 
 from archc.core.codes import TORCH_UNSUPPORTED
@@ -124,6 +126,48 @@ def shuffles(gm: torch.fx.GraphModule) -> None:
             new = gm.graph.call_function(channel_shuffle, (first.args[0], first.args[2]))
         new.meta = dict(node.meta)
         node.replace_all_uses_with(new)
+        changed = True
+    if changed:
+        gm.graph.eliminate_dead_code()
+        gm.recompile()
+
+
+def _size_of(size: Any) -> Any:
+    """`ref` of `ref.shape[-2:]` (an fx getattr then getitem), else None."""
+    if not (isinstance(size, torch.fx.Node) and size.op == "call_function" and
+            size.target is operator.getitem and size.args[1] == slice(-2, None, None)):
+        return None
+    shape = size.args[0]
+    if isinstance(shape, torch.fx.Node) and shape.op == "call_function" and \
+            shape.target is getattr and shape.args[1] == "shape":
+        return shape.args[0]
+    return None
+
+
+def resizes(gm: torch.fx.GraphModule) -> None:
+    """`F.interpolate(x, size=ref.shape[-2:], mode=..., align_corners=...)` (torchvision's
+    segmentation heads, ASPP's pooling branch), rewritten into one call of
+    torch_ops.resize_like(x, ref, mode, align_corners); the size arithmetic goes with it. A
+    call with a scale factor, antialiasing or another size is left alone (and refused)."""
+    from archc.importer.torch_ops import resize_like
+
+    changed = False
+    for node in list(gm.graph.nodes):
+        if not (node.op == "call_function" and node.target is F.interpolate and
+                len(node.args) == 1):
+            continue
+        kw = node.kwargs
+        ref = _size_of(kw.get("size"))
+        if ref is None or kw.get("scale_factor") is not None or kw.get("antialias") or \
+                kw.get("recompute_scale_factor") or \
+                kw.get("mode", "nearest") not in ("bilinear", "nearest"):
+            continue
+        with gm.graph.inserting_before(node):
+            new = gm.graph.call_function(resize_like, (node.args[0], ref, kw.get(
+                "mode", "nearest"), kw.get("align_corners")))
+        new.meta = dict(node.meta)
+        node.replace_all_uses_with(new)
+        gm.graph.erase_node(node)
         changed = True
     if changed:
         gm.graph.eliminate_dead_code()

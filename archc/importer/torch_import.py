@@ -2,7 +2,8 @@
 written back as a spec. The module tree (the nodes' nn_module_stack) gives the scopes; inside
 each scope the dataflow is read as a chain of ops and add/concat/mul joins; every Python class
 of module becomes one `block` whose parameters are the numbers that differ between its
-instances."""
+instances. (Over 400 lines: the scope reader and the importer are one walk over the same
+scopes; what a walk leaves, the naming of taps, is torch_wires.py.)"""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import torch.fx
 from torch import nn
 
+from archc.importer.torch_calls import Expr
 from archc.importer.torch_export import tokens, trace
 from archc.importer.torch_graph import ImportRefused as ImportRefused
 from archc.importer.torch_graph import channels, method, refused, tied_weights
@@ -23,6 +25,7 @@ from archc.importer.torch_ops import (
     NotExpressible,
     Rounding,
     module_op,
+    resize_like,
     rounding,
 )
 from archc.importer.torch_spec import (
@@ -34,8 +37,10 @@ from archc.importer.torch_spec import (
     Op,
     OpCall,
     Stmt,
+    Wire,
     render,
 )
+from archc.importer.torch_wires import labelled_join, wire_taps
 
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
@@ -88,6 +93,8 @@ def _inputs(node: Any) -> list[Any]:
     """The fx nodes a node reads, in argument order: tensors computed, not the module's own
     parameters (get_attr nodes: a layer scale's gamma)."""
     out: list[Any] = []
+    if node.target is resize_like:  # its size is read as `in` or a tap (Importer.resize)
+        return [node.args[0]]
     torch.fx.node.map_arg((node.args, node.kwargs),
                           lambda n: None if n.op == "get_attr" else out.append(n))
     return out
@@ -139,14 +146,23 @@ class _Reader:
                 todo += self.item_inputs(self.item_of[v])
         return seen
 
+    def wired(self, value: Any) -> bool:
+        """A value read again (a tap's): made outside this scope, inside an item whose output
+        it is not, or by an item already read (FCN's aux head reads the backbone's layer3)."""
+        item = self.item_of.get(value)
+        return item is None or any(u is item for u in self.used) or \
+            self.output_of(item) is not value
+
     def read(self, value: Any, stop: Any) -> list[Stmt]:
         if value is stop:
             return []
+        if self.wired(value):
+            return [self.imp.tap(value)]
         item = self.producer(value)
         ins = self.item_inputs(item)
         join = self.imp.join_of(item)
         if join:
-            common = set.intersection(*(self.ancestors(i, stop) for i in ins))
+            common = set.intersection(*(self.ancestors(i, stop) for i in ins)) or {stop}
             fork = max(common, key=lambda v: self.order[v])
             self.used.append(item)
             parts = self.chunks(fork, len(ins)) if join == "concat" else None
@@ -154,7 +170,12 @@ class _Reader:
                 self.used += [self.producer(fork)] + [self.producer(p) for p in parts]
                 return self.read(fork.args[0], stop) + [JoinStmt(
                     "split", [self.read(i, p) for i, p in zip(ins, parts, strict=True)])]
-            return self.read(fork, stop) + [JoinStmt(join, [self.read(i, fork) for i in ins])]
+            return self.read(fork, stop) + [labelled_join(JoinStmt(
+                join, [self.read(i, fork) for i in ins]))] + self.tap_slot(item)
+        if len(ins) > 1 and isinstance(item, _Scope):
+            # a module reading several values (LR-ASPP's head reads `low` and `high`): the
+            # latest is its input, the others taps (its reader sees them as made outside it)
+            ins = [max(ins, key=lambda v: self.order[v])]
         if len(ins) != 1:
             node = self.output_of(item)
             what = f"module '{item.path}'" if isinstance(item, _Scope) else _call_name(node)
@@ -162,7 +183,20 @@ class _Reader:
                                   f"({', '.join(i.name for i in ins)}); an archc op reads one "
                                   "tensor, and only add, concat and mul join branches")
         self.used.append(item)
-        return self.read(ins[0], stop) + self.imp.stmt(item, self.scope, ins[0])
+        before = self.read(ins[0], stop)
+        if not isinstance(item, _Scope) and item.target is resize_like:
+            stmts: list[Stmt] = [Op(None, self.imp.resize(item, self.entry))]
+        else:
+            stmts = self.imp.stmt(item, self.scope, ins[0])
+        return before + stmts + self.tap_slot(item)
+
+    def tap_slot(self, item: Any) -> list[Stmt]:
+        """A `tap` of the item's value where a later read may need it (wire_taps drops the
+        ones none does); none for the scope's own output (its caller taps that)."""
+        out = self.output_of(item)
+        if out is self.output_of(self.scope.items[-1]):
+            return []
+        return [Wire("tap", _tap_name(item), out)]
 
     def chunks(self, fork: Any, n: int) -> list[Any] | None:
         """The n parts of `x.chunk(n, dim=1)` if `fork` is that call and each part is read
@@ -182,9 +216,20 @@ class _Reader:
     def _where(self) -> str:
         return _module_text(self.scope) if self.scope.path else "the model's forward"
 
-    def body(self) -> list[Stmt]:
+    def body(self, outputs: list[tuple[str, Any]] | None = None) -> list[Stmt]:
+        """The scope's statements, from its input to its output (or to each of `outputs`,
+        each then an `output` statement)."""
         out = self.output_of(self.scope.items[-1])
-        stmts = self.read(out, self.entry)
+        if outputs is None:
+            stmts = self.read(out, self.entry)
+        else:
+            # an output after the first starts from a tap, the network's input's if need be
+            stmts = [Wire("tap", "network_input", self.entry)]
+            for i, (key, node) in enumerate(outputs):
+                part = self.read(node, self.entry)
+                if i and not (part and isinstance(part[0], Wire) and part[0].kind == "from"):
+                    part.insert(0, self.imp.tap(self.entry))
+                stmts += part + [Wire("output", key)]
         if len(self.used) != len(self.scope.items) or len(set(map(id, self.used))) != \
                 len(self.used):
             raise self.imp.refuse(out, f"{self._where()}: its dataflow is not a chain of ops "
@@ -203,6 +248,22 @@ class Importer:
         self.seen_modules: set[int] = set()
         self.ties = tied_weights(model)
         self.rounding: list[Rounding] = []  # why a mapped module rounds otherwise than its op
+        self.taps: dict[Any, Wire] = {}  # value -> its `from`, for each value read again
+
+    def tap(self, value: Any) -> Wire:
+        """`from NAME` of a value read again (named when its `tap` is placed: wire_taps)."""
+        self.taps.setdefault(value, Wire("from", "", value))
+        return Wire("from", "", value)
+
+    def resize(self, node: Any, entry: Any) -> OpCall:
+        """resize_like(x, ref, mode, align_corners): `resize(in.h, in.w)` where `ref` is the
+        scope's input, else `resize(like=TAP)`."""
+        _, ref, mode, corners = node.args
+        size = {"h": Expr("in.h"), "w": Expr("in.w")} if ref is entry else \
+            {"h": None, "w": None, "like": self.tap(ref)}
+        if mode == "bilinear" and corners is False:  # archc's default, written as specs do
+            corners = None
+        return OpCall("resize", {**size, "mode": mode, "align_corners": corners})
 
     def refuse(self, node: Any, message: str) -> ImportRefused:
         return refused(message, node)
@@ -225,10 +286,12 @@ class Importer:
 
     def stmt(self, item: Any, parent: _Scope, entry: Any) -> list[Stmt]:
         if isinstance(item, _Scope):
-            name = item.path.rsplit(".", 1)[-1]
+            # relative to its parent: `convs.0` for a ModuleList's module (_labelled_join)
+            name = item.path[len(parent.path) + 1:] if parent.path else item.path
             body = self.body(item, entry)
             if type(item.module) in CONTAINERS:
-                if len(body) < 2 or not all(isinstance(b, Instance) for b in body):
+                called = [b for b in body if not isinstance(b, Wire)]  # tap slots aside
+                if len(called) < 2 or not all(isinstance(b, Instance) for b in called):
                     return [Group(name, body)]
                 # a stage (ResNet's layer1..4): one block for every stage of that structure
                 stem = re.sub(r"[\d_]+$", "", name) or "stage"
@@ -324,6 +387,26 @@ class Importer:
         return calls
 
 
+def _outputs(imp: Importer, out: Any) -> list[tuple[str, Any]] | None:
+    """The (key, value) of each output of a forward that returns a dict of tensors
+    (torchvision's segmentation models: `{"out": ..., "aux": ...}`); None for one tensor."""
+    value = out.args[0]
+    if isinstance(value, torch.fx.Node):
+        return None
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.fx.Node) for k, v in value.items()):
+        raise imp.refuse(out, "forward returns more than one tensor, not as a dict of them; "
+                         "archc networks return one tensor or a dict (`output NAME`)")
+    return list(value.items())
+
+
+def _tap_name(item: Any) -> str:
+    """A tap's name: the path of the module (or call) that makes the value."""
+    path = item.path if isinstance(item, _Scope) else \
+        item.target if item.op == "call_module" else item.name
+    return re.sub(r"\W", "_", str(path))
+
+
 def _module_text(scope: _Scope) -> str:
     return f"module '{scope.path}' ({type(scope.module).__name__})"
 
@@ -366,14 +449,13 @@ def import_model(model: nn.Module, target: str, name: str,
         raise ImportRefused(f"{type(model).__name__}.forward takes {len(inputs)} inputs; "
                             "archc networks take one")
     (out,) = [n for n in nodes if n.op == "output"]
-    if not isinstance(out.args[0], torch.fx.Node):
-        raise imp.refuse(out, "forward returns more than one tensor; archc networks "
-                         "return one")
+    outputs = _outputs(imp, out)
     body = [n for n in nodes if n.op not in ("placeholder", "output", "get_attr")]
-    if not body or body[-1] is not out.args[0]:
+    if not body or (outputs is None and body[-1] is not out.args[0]):
         raise imp.refuse(out, "forward does not return its last computed value")
     root = _tree(model, body)
-    stmts = imp.body(root, inputs[0])
+    stmts = _Reader(imp, root, inputs[0]).body(outputs)
+    wire_taps(stmts, imp.taps, imp.refuse)
     blocks = Blocks(imp.instances)
     main = render(stmts, blocks)
     text = (f"# Imported by `archc import {target}`: {tracer}'s trace of "

@@ -360,6 +360,14 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
 
 
+def resize_like(x: torch.Tensor, ref: torch.Tensor, mode: str = "bilinear",
+                align_corners: bool | None = None) -> torch.Tensor:
+    """What `F.interpolate(x, size=ref.shape[-2:], ...)` computes (torchvision's segmentation
+    heads); `archc import` rewrites that call into this one (torch_graph.resizes), which maps
+    to `resize(in.h, in.w)` where `ref` is the block's input, else `resize(like=TAP)`."""
+    return F.interpolate(x, size=ref.shape[-2:], mode=mode, align_corners=align_corners)
+
+
 FUNCTIONS[channel_shuffle] = lambda args, kwargs: OpCall("channel_shuffle", {"groups": args[0]})
 
 # Calls on two or more tensors that are joins (archc/registry/joins.py): the join's name.

@@ -63,23 +63,23 @@ def _compare(theirs: nn.Module, ours: nn.Module, x: Any, mode: str,
              rounding: tuple[Rounding, ...]) -> tuple[bool, str]:
     import torch
 
-    from archc.importer.torch_export import output_tensor
-
     raw = []
     for m in (theirs, ours):
         m.train(mode == "train")
         torch.manual_seed(0)
         with torch.no_grad():
             raw.append(m(x))
-    want, got = (output_tensor(r) for r in raw)
-    label = f"{mode} mode: " + ("outputs" if want is raw[0] else "logits")  # a ModelOutput's
-    fits = isinstance(want, torch.Tensor) and isinstance(got, torch.Tensor) and \
-        want.shape == got.shape
-    diff = (want - got).abs().max().item() if fits else float("inf")
-    scale = want.abs().max().item() if fits else 0.0
+    pairs, label = _pairs(raw[0], raw[1])
+    label = f"{mode} mode: {label}"
+    fits = pairs is not None and all(
+        isinstance(w, torch.Tensor) and isinstance(g, torch.Tensor) and w.shape == g.shape
+        for w, g in pairs)
+    diff = max((w - g).abs().max().item() for w, g in pairs) if fits and pairs \
+        else float("inf")
+    scale = max(w.abs().max().item() for w, _ in pairs) if fits and pairs else 0.0
     what = ("token ids" if x.dtype == torch.long else "input")
     seen = f"(fp64, a seeded random {'x'.join(map(str, x.shape))} {what}, max |diff| {diff:g}"
-    if fits and torch.equal(want, got):
+    if fits and pairs and all(torch.equal(w, g) for w, g in pairs):
         return True, f"{label} equal {seen})"
     tolerance = max((r.tolerance for r in rounding), default=0.0)
     if fits and diff <= tolerance * max(scale, 1.0):
@@ -87,3 +87,17 @@ def _compare(theirs: nn.Module, ours: nn.Module, x: Any, mode: str,
         return True, (f"{label} equal to {kind} rounding {seen} <= {tolerance:g} "
                       f"x {max(scale, 1.0):.3g}: {'; '.join(r.why for r in rounding)})")
     return False, f"{label} DIFFER {seen})"
+
+
+def _pairs(theirs: Any, ours: Any) -> tuple[list[tuple[Any, Any]] | None, str]:
+    """The tensors to compare, and what they are: a dict's outputs key by key (the same keys
+    in the same order, else None), a ModelOutput's logits, or the one output."""
+    from archc.importer.torch_export import output_tensor
+
+    if isinstance(theirs, dict) and not hasattr(theirs, "logits"):
+        if not isinstance(ours, dict) or list(theirs) != list(ours):
+            return None, "outputs"
+        return [(theirs[k], ours[k]) for k in theirs], \
+            f"outputs {', '.join(map(repr, theirs))}"
+    want, got = output_tensor(theirs), output_tensor(ours)
+    return [(want, got)], "outputs" if want is theirs else "logits"  # a ModelOutput's

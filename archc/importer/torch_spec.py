@@ -34,6 +34,20 @@ class Op:
 class JoinStmt:
     op: str
     branches: list[list[Stmt]]
+    label: str | None = None  # ASPP's `convs: concat {...}` (the branches are its modules)
+
+
+@dataclass
+class Wire:
+    """`tap NAME`, `from NAME` or `output NAME`: a named value (the fx node it is, until the
+    importer names it)."""
+
+    kind: str  # 'tap' | 'from' | 'output'
+    name: str = ""
+    node: Any = None
+
+    def text(self) -> str:
+        return f"{self.kind} " + (self.name if self.name.isidentifier() else f'"{self.name}"')
 
 
 @dataclass
@@ -62,7 +76,7 @@ class Loop:
     body: list[Stmt]
 
 
-Stmt = Op | JoinStmt | Group | Instance | Loop
+Stmt = Op | JoinStmt | Group | Instance | Loop | Wire
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -280,13 +294,18 @@ class _Merger:
             raise _Unmergeable("statement kinds")
         if isinstance(first, Op):
             return _labelled(first.label, self.op(rows))
+        if isinstance(first, Wire):
+            if any(s.text() != first.text() for _, s in rows):  # type: ignore
+                raise _Unmergeable("wires")
+            return first.text()
         if isinstance(first, JoinStmt):
             n = len(first.branches)
             if any(len(s.branches) != n or s.op != first.op for _, s in rows):  # type: ignore
                 raise _Unmergeable("joins")
             branches = [self.stmts([(j, s.branches[b]) for j, s in rows])  # type: ignore
                         for b in range(n)]
-            return f"{first.op} {{\n" + "\n|\n".join(branches) + "\n}"
+            return _labelled(first.label, f"{first.op} {{\n" + "\n|\n".join(branches)
+                             + "\n}")
         if isinstance(first, Group):
             return _labelled(first.label, "{\n" + self.stmts(
                 [(j, s.body) for j, s in rows]) + "\n}")  # type: ignore
@@ -367,12 +386,14 @@ def _key(s: Stmt, body: list[Stmt]) -> tuple[str, Any]:
     label = getattr(s, "label", None)
     if label is not None:
         return ("label", label)
-    kind = s.call.op if isinstance(s, Op) else s.op if isinstance(s, JoinStmt) else \
-        type(s).__name__
-    same = [t for t in body if getattr(t, "label", None) is None and
-            (t.call.op if isinstance(t, Op) else t.op if isinstance(t, JoinStmt)
-             else type(t).__name__) == kind]
+    kind = _kind(s)
+    same = [t for t in body if getattr(t, "label", None) is None and _kind(t) == kind]
     return ("kind", (kind, next(i for i, t in enumerate(same) if t is s)))
+
+
+def _kind(s: Stmt) -> str:
+    return s.call.op if isinstance(s, Op) else s.op if isinstance(s, JoinStmt) else \
+        s.text() if isinstance(s, Wire) else type(s).__name__
 
 
 def _union(orders: list[list[Any]]) -> list[Any]:
