@@ -19,6 +19,7 @@ from torch import nn
 
 from .torch_graph import ImportRefused, fx_trace, refused, shapes, shuffles
 from .torch_ops import ATEN, PASS_THROUGH, is_mapped
+from archc.torch_tokens import token_patterns
 
 WRAPPER = "model"  # the attribute of _Tensor holding the model: stripped from module paths
 
@@ -68,6 +69,7 @@ def trace(model: nn.Module, shape: tuple[int, ...]) -> tuple[torch.fx.GraphModul
     else:
         shuffles(gm)
         shapes(gm, shape)
+        token_patterns(gm)
         return gm, "torch.fx", ""
     try:
         return export(model, example(model, shape)), "torch.export", why

@@ -18,6 +18,7 @@ from .torch_export import tokens, trace
 from .torch_graph import ImportRefused as ImportRefused
 from .torch_graph import channels, method, refused, tied_weights
 from .torch_ops import FUNCTIONS, JOINS, NotExpressible, Rounding, module_op, rounding
+from archc.torch_tokens import PARAMETERS
 from .torch_spec import Blocks, Group, Instance, JoinStmt, Loop, Op, OpCall, Stmt, render
 
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -228,6 +229,8 @@ class Importer:
             if JOINS.get(item.target) == "mul" and any(
                     isinstance(a, torch.fx.Node) and a.op == "get_attr" for a in item.args):
                 return [self.layer_scale(item, parent)]
+            if item.target in PARAMETERS:
+                return [self.parameter_op(item, parent)]
             reverse = FUNCTIONS.get(item.target)
             where = f"in {_module_text(parent)}: " if parent.path else ""
             if reverse is None and item.target is torch.cat:
@@ -259,6 +262,17 @@ class Importer:
         # its value as the float32 it is (1e-06, not 9.999999974752427e-07)
         init = 1e-6 if gamma.is_meta else float(f"{gamma.flatten()[0].item():.7g}")
         return Op(name, OpCall("layer_scale", {"init": init}))
+
+    def parameter_op(self, node: Any, parent: _Scope) -> Stmt:
+        """A ViT's class token or position embedding (torch_tokens): the op, labelled with the
+        parameter's name, which must be the module's own, as archc names it."""
+        attr = node.args[1]
+        path, _, name = str(attr.target).rpartition(".")
+        if path != parent.path:
+            raise self.refuse(node, f"'{attr.target}' is used in "
+                              f"'{parent.path or 'the root'}': archc's {PARAMETERS[node.target]}"
+                              " is a parameter of the module that adds it")
+        return Op(name, OpCall(PARAMETERS[node.target], {}))
 
     def module_stmt(self, node: Any, parent: _Scope) -> list[Stmt]:
         module = self.gm.get_submodule(node.target)

@@ -16,6 +16,7 @@ from torch import nn
 
 from .torch_calls import OpCall
 from .torch_calls import pair as _pair
+import archc.torch_tokens as torch_tokens
 
 
 class NotExpressible(Exception):
@@ -130,6 +131,7 @@ MODULES: dict[type, Callable[[Any], OpCall]] = {
                                                    "beta": m.beta, "k": m.k}),
     nn.Embedding: lambda m: _embedding(m),
     nn.RMSNorm: lambda m: _rmsnorm(m),
+    nn.MultiheadAttention: lambda m: _mha(m),
 }
 
 
@@ -140,6 +142,17 @@ def _embedding(m: nn.Embedding) -> OpCall:
     _need(m.max_norm is None, f"max_norm={m.max_norm}")
     _need(not m.scale_grad_by_freq and not m.sparse, "scale_grad_by_freq or sparse gradients")
     return OpCall("embedding", {"vocab": m.num_embeddings, "dim": m.embedding_dim})
+
+
+def _mha(m: nn.MultiheadAttention) -> OpCall:
+    """nn.MultiheadAttention as torchvision's EncoderBlock calls it, on one input (q = k = v,
+    need_weights=False, its `[0]`: torch_tokens._attention checks the call)."""
+    _need(m.batch_first, "batch_first=False (archc's tokens are batch first)")
+    _need(m._qkv_same_embed_dim, f"kdim={m.kdim}, vdim={m.vdim} (archc's attention attends "
+          "to its own input)")
+    _need(m.bias_k is None and not m.add_zero_attn, "add_bias_kv or add_zero_attn")
+    return OpCall("attention", {"heads": m.num_heads, "dropout": m.dropout,
+                                "bias": m.in_proj_bias is not None, "layout": "mha"})
 
 
 def _permute(m: Any) -> tuple[OpCall, ...]:
@@ -219,6 +232,7 @@ NAMED: dict[str, Callable[[Any], OpCall | tuple[OpCall, ...]]] = {
     "transformers.models.llama.modeling_llama.LlamaAttention": lambda m: _llama_attention(m),
     "torchvision.ops.misc.FrozenBatchNorm2d": lambda m: OpCall("frozen_bn", {"eps": m.eps}),
     "archc.emit.layers.FrozenBatchNorm2d": lambda m: OpCall("frozen_bn", {"eps": m.eps}),
+    "archc.emit.layers.SelfAttention": lambda m: _mha(m),
 }
 
 @dataclass(frozen=True)
@@ -361,6 +375,10 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
 
 
 FUNCTIONS[channel_shuffle] = lambda args, kwargs: OpCall("channel_shuffle", {"groups": args[0]})
+# a ViT's patterns, as torch_tokens rewrites them (class_token and pos_embedding read a
+# parameter: the importer labels them with its name)
+FUNCTIONS[torch_tokens.tokens] = lambda args, kwargs: OpCall("tokens", {})
+FUNCTIONS[torch_tokens.token] = lambda args, kwargs: OpCall("token", {"index": args[0]})
 
 # Calls on two or more tensors that are joins (archc/joins.py): the join's name.
 JOINS: dict[Any, str] = {operator.add: "add", operator.iadd: "add", torch.add: "add",
