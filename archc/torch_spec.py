@@ -314,16 +314,19 @@ class _Merger:
         return block.name + arglist(args, None)
 
     def loop(self, rows: Rows) -> str:
-        """A Sequential of n block calls labelled 0..n-1, the same but for the first, as
-        `for i in 0..n { if i == 0 { first } else { rest } }` (its iterations are named 0..n-1
-        as the Sequential's modules are)."""
+        """A Sequential of n block calls labelled 0..n-1 (or `layer_0`..: `"layer_{i}"`), the
+        same but for the first, as `for i in 0..n { if i == 0 { first } else { rest } }` (its
+        iterations are named as the Sequential's modules are)."""
         shapes = [_loop_shape(body, self.blocks) for _, body in rows]
-        if not all(shapes):
-            if any(shapes):
+        if not all(s is not None for s in shapes):
+            if any(s is not None for s in shapes):
                 raise _Unmergeable("loops")
             return self.stmts(rows)
-        first = self.call([(j, body[0]) for j, body in rows])  # type: ignore
-        rest = self.call([(j, body[1]) for j, body in rows])  # type: ignore
+        if len(set(shapes)) != 1:
+            raise _Unmergeable("loop labels")
+        label = f'"{shapes[0]}{{i}}": ' if shapes[0] else ""
+        first = label + self.call([(j, body[0]) for j, body in rows])  # type: ignore
+        rest = label + self.call([(j, body[1]) for j, body in rows])  # type: ignore
         n, _ = self.params.text(self.column([(j, len(body)) for j, body in rows]), "n")
         if first == rest:
             return f"for i in 0 .. {n} {{\n{rest}\n}}"
@@ -343,14 +346,19 @@ def _ops(stmts: list[Stmt]) -> int:
     return n
 
 
-def _loop_shape(body: list[Stmt], blocks: Blocks) -> bool:
-    if len(body) < 2 or [getattr(s, "label", None) for s in body] != \
-            [str(i) for i in range(len(body))]:
-        return False
+def _loop_shape(body: list[Stmt], blocks: Blocks) -> str | None:
+    """The labels' prefix ('' for 0..n-1, `layer_` for layer_0..layer_{n-1}: torchvision's
+    Encoder) of a body that is one block called n times, the same but for the first; else
+    None."""
+    labels = [str(getattr(s, "label", None)) for s in body]
+    prefix = labels[0][:-1] if labels and labels[0].endswith("0") else ""
+    if len(body) < 2 or labels != [f"{prefix}{i}" for i in range(len(body))] or \
+            prefix[-1:].isdigit():
+        return None
     if not all(isinstance(s, Instance) for s in body):
-        return False
+        return None
     calls = [(blocks.block(s).name, s.args) for s in body]  # type: ignore
-    return all(c == calls[1] for c in calls[2:])
+    return prefix if all(c == calls[1] for c in calls[2:]) else None
 
 
 def _key(s: Stmt, body: list[Stmt]) -> tuple[str, Any]:

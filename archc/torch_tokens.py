@@ -15,7 +15,7 @@ import torch
 import torch.fx
 from torch import nn
 
-from archc.torch_graph import method
+from archc.torch_graph import method, refused
 
 
 def tokens(x: torch.Tensor) -> torch.Tensor:
@@ -118,23 +118,24 @@ def _attention(gm: torch.fx.GraphModule, node: Any) -> bool:
     """`attn(x, x, x, need_weights=False)` of an nn.MultiheadAttention, its `[0]` read and
     its `[1]` (None) not: the module called on x, read directly."""
     if node.op != "call_module" or \
-            not isinstance(gm.get_submodule(node.target), nn.MultiheadAttention):
-        return False
+            type(gm.get_submodule(node.target)).forward is not nn.MultiheadAttention.forward:
+        return False  # not one, or one with its own forward (archc's SelfAttention(x))
     args = list(node.args) + [node.kwargs.get(k) for k in ("key", "value")
                               if k in node.kwargs]
+    items = {u: u.args[1] if u.target is operator.getitem else None for u in node.users}
     if len(args) != 3 or len(set(args)) != 1 or set(node.kwargs) - {"key", "value"} != \
-            {"need_weights"} or node.kwargs["need_weights"] is not False:
-        return False
-    items = {u: u.args[1] for u in node.users}
-    if not all(u.target is operator.getitem and i in (0, 1) for u, i in items.items()) or \
-            any(i == 1 and u.users for u, i in items.items()):
-        return False
+            {"need_weights"} or node.kwargs["need_weights"] is not False or \
+            any(i not in (0, 1) or i == 1 and u.users for u, i in items.items()):
+        raise refused(f"module '{node.target}' (MultiheadAttention) is called otherwise than "
+                      "as self-attention, `attn(x, x, x, need_weights=False)[0]`: archc's "
+                      "attention attends to its own input, without masks, and returns its "
+                      "output alone", node)
     node.args, node.kwargs = (args[0],), {}
     for u, i in items.items():
-        if i == 0:
+        if i == 0:  # the output: its shape the module's (fx recorded none for the tuple)
             u.replace_all_uses_with(node)
+            node.meta["archc_shape"] = u.meta.get("archc_shape")
         gm.graph.erase_node(u)
-    node.meta["archc_self_attention"] = True
     return True
 
 
