@@ -17,9 +17,10 @@ import torch
 import torch.fx
 from torch import nn
 
+from archc.torch_tokens import token_patterns
+
 from .torch_graph import ImportRefused, fx_trace, refused, shapes, shuffles
 from .torch_ops import ATEN, PASS_THROUGH, is_mapped
-from archc.torch_tokens import token_patterns
 
 WRAPPER = "model"  # the attribute of _Tensor holding the model: stripped from module paths
 

@@ -14,11 +14,12 @@ from typing import Any
 import torch.fx
 from torch import nn
 
+from archc.torch_tokens import PARAMETERS
+
 from .torch_export import tokens, trace
 from .torch_graph import ImportRefused as ImportRefused
 from .torch_graph import channels, method, refused, tied_weights
 from .torch_ops import FUNCTIONS, JOINS, NotExpressible, Rounding, module_op, rounding
-from archc.torch_tokens import PARAMETERS
 from .torch_spec import Blocks, Group, Instance, JoinStmt, Loop, Op, OpCall, Stmt, render
 
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)

@@ -1,6 +1,7 @@
 """The reverse of the op registry, for `archc import`: which archc op (and arguments) a torch
 module or a functional call is. One record per torch class or function; a module whose class
-is not here, or whose settings no op expresses, is refused with the reason."""
+is not here, or whose settings no op expresses, is refused with the reason. (Over 400 lines:
+it is tables, one record per torch class or function, and the functions patterns become.)"""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from torch import nn
 
 from .torch_calls import OpCall
 from .torch_calls import pair as _pair
-import archc.torch_tokens as torch_tokens
 
 
 class NotExpressible(Exception):
@@ -375,10 +375,32 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
 
 
 FUNCTIONS[channel_shuffle] = lambda args, kwargs: OpCall("channel_shuffle", {"groups": args[0]})
-# a ViT's patterns, as torch_tokens rewrites them (class_token and pos_embedding read a
-# parameter: the importer labels them with its name)
-FUNCTIONS[torch_tokens.tokens] = lambda args, kwargs: OpCall("tokens", {})
-FUNCTIONS[torch_tokens.token] = lambda args, kwargs: OpCall("token", {"index": args[0]})
+
+
+# A ViT's patterns, as archc/torch_tokens.py rewrites them into calls of these functions
+# (class_token and pos_embedding read a parameter: the importer labels the op with its name).
+def tokens(x: torch.Tensor) -> torch.Tensor:
+    """NxCxHxW -> Nx(H*W)xC, what the rewritten reshape and permute compute."""
+    n, c = x.shape[:2]
+    return x.reshape(n, c, -1).permute(0, 2, 1)
+
+
+def class_token(x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """The parameter `p` (1x1xD) put before the tokens of `x`."""
+    return torch.cat([p.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+def pos_embedding(x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """The parameter `p` (1xNxD) added to the tokens of `x`."""
+    return x + p
+
+
+def token(x: torch.Tensor, index: int) -> torch.Tensor:
+    return x[:, index]
+
+
+FUNCTIONS[tokens] = lambda args, kwargs: OpCall("tokens", {})
+FUNCTIONS[token] = lambda args, kwargs: OpCall("token", {"index": args[0]})
 
 # Calls on two or more tensors that are joins (archc/joins.py): the join's name.
 JOINS: dict[Any, str] = {operator.add: "add", operator.iadd: "add", torch.add: "add",

@@ -16,27 +16,7 @@ import torch.fx
 from torch import nn
 
 from archc.torch_graph import method, refused
-
-
-def tokens(x: torch.Tensor) -> torch.Tensor:
-    """NxCxHxW -> Nx(H*W)xC, what the rewritten reshape and permute compute."""
-    n, c = x.shape[:2]
-    return x.reshape(n, c, -1).permute(0, 2, 1)
-
-
-def class_token(x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """The parameter `p` (1x1xD) put before the tokens of `x`."""
-    return torch.cat([p.expand(x.shape[0], -1, -1), x], dim=1)
-
-
-def pos_embedding(x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """The parameter `p` (1xNxD) added to the tokens of `x`."""
-    return x + p
-
-
-def token(x: torch.Tensor, index: int) -> torch.Tensor:
-    return x[:, index]
-
+from archc.torch_ops import class_token, pos_embedding, token, tokens
 
 # The rewritten calls that read a parameter of the module: the op, labelled with its name.
 PARAMETERS = {class_token: "class_token", pos_embedding: "pos_embedding"}

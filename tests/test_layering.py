@@ -31,7 +31,8 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("driver", ("program", "driver", "zoo")),
     # (fmt: the formatter writes the AST back out as text, an output like the others)
     ("outputs", ("emit", "fmt", "weights", "preprocess", "torch_trace", "torch_summary",
-                 "torch_ops", "torch_spec", "torch_calls", "torch_graph", "torch_export")),
+                 "torch_ops", "torch_spec", "torch_calls", "torch_graph", "torch_export",
+                 "torch_tokens")),
     # "": the package, the Python API
     ("training", ("train", "trained", "torch_import", "torch_proof", "")),
     ("commands", ("commands", "cli", "__main__", "lsp", "train.__main__")),
