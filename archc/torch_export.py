@@ -19,7 +19,7 @@ from torch import nn
 
 from archc.torch_tokens import token_patterns
 
-from .torch_graph import ImportRefused, fx_trace, refused, shapes, shuffles
+from .torch_graph import ImportRefused, dense_concats, fx_trace, refused, shapes, shuffles
 from .torch_ops import ATEN, PASS_THROUGH, is_mapped
 
 WRAPPER = "model"  # the attribute of _Tensor holding the model: stripped from module paths
@@ -69,6 +69,7 @@ def trace(model: nn.Module, shape: tuple[int, ...]) -> tuple[torch.fx.GraphModul
         why = f"torch.fx cannot trace {type(model).__name__}: {_first_line(exc)}"
     else:
         shuffles(gm)
+        dense_concats(gm)
         shapes(gm, shape)
         token_patterns(gm)
         return gm, "torch.fx", ""

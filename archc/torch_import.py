@@ -219,6 +219,9 @@ class Importer:
                 stem = re.sub(r"[\d_]+$", "", name) or "stage"
                 inst = Instance(name, f"nn.{type(item.module).__name__} {stem}", [Loop(body)],
                                 name=stem)
+            elif isinstance(item.module, CONTAINERS) and len(body) > 1 and \
+                    all(isinstance(b, Instance) for b in body):  # DenseNet's _DenseBlock
+                inst = Instance(name, type(item.module).__name__, [Loop(body)])
             else:
                 inst = Instance(name, type(item.module).__name__, body)
             inst.in_c = channels(entry)

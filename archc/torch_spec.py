@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from .fmt.exprs import _keywords
 from .fmt.exprs import label as label_text
@@ -324,13 +324,16 @@ class _Merger:
             return self.stmts(rows)
         if len(set(shapes)) != 1:
             raise _Unmergeable("loop labels")
-        label = f'"{shapes[0]}{{i}}": ' if shapes[0] else ""
+        prefix, start = cast("tuple[str, int]", shapes[0])
+        label = f'"{prefix}{{i}}": ' if prefix else ""
         first = label + self.call([(j, body[0]) for j, body in rows])  # type: ignore
         rest = label + self.call([(j, body[1]) for j, body in rows])  # type: ignore
         n, _ = self.params.text(self.column([(j, len(body)) for j, body in rows]), "n")
+        head = f"for i in 0 .. {n}" if not start else \
+            f"for i in 1 .. {int(n) + 1 if n.isdigit() else f'{n} + 1'}"
         if first == rest:
-            return f"for i in 0 .. {n} {{\n{rest}\n}}"
-        return f"for i in 0 .. {n} {{\nif i == 0 {{\n{first}\n}} else {{\n{rest}\n}}\n}}"
+            return f"{head} {{\n{rest}\n}}"
+        return f"{head} {{\nif i == {start} {{\n{first}\n}} else {{\n{rest}\n}}\n}}"
 
 
 def _ops(stmts: list[Stmt]) -> int:
@@ -346,19 +349,20 @@ def _ops(stmts: list[Stmt]) -> int:
     return n
 
 
-def _loop_shape(body: list[Stmt], blocks: Blocks) -> str | None:
-    """The labels' prefix ('' for 0..n-1, `layer_` for layer_0..layer_{n-1}: torchvision's
-    Encoder) of a body that is one block called n times, the same but for the first; else
-    None."""
+def _loop_shape(body: list[Stmt], blocks: Blocks) -> tuple[str, int] | None:
+    """The labels' prefix and first number ('', 0 for 0..n-1; `layer_`, 0 for layer_0..: the
+    Encoder of torchvision's ViT; `denselayer`, 1 for denselayer1..n: its DenseNet) of a body
+    that is one block called n times, the same but for the first; else None."""
     labels = [str(getattr(s, "label", None)) for s in body]
-    prefix = labels[0][:-1] if labels and labels[0].endswith("0") else ""
-    if len(body) < 2 or labels != [f"{prefix}{i}" for i in range(len(body))] or \
+    start = 1 if labels and labels[0].endswith("1") and labels[0][:-1] else 0
+    prefix = labels[0][:-1] if labels and labels[0].endswith(str(start)) else ""
+    if len(body) < 2 or labels != [f"{prefix}{i + start}" for i in range(len(body))] or \
             prefix[-1:].isdigit():
         return None
     if not all(isinstance(s, Instance) for s in body):
         return None
     calls = [(blocks.block(s).name, s.args) for s in body]  # type: ignore
-    return prefix if all(c == calls[1] for c in calls[2:]) else None
+    return (prefix, start) if all(c == calls[1] for c in calls[2:]) else None
 
 
 def _key(s: Stmt, body: list[Stmt]) -> tuple[str, Any]:
