@@ -239,9 +239,9 @@ class Importer:
             where = f"in {_module_text(parent)}: " if parent.path else ""
             if reverse is None and item.target is torch.cat:
                 raise self.refuse(item, f"{where}torch.cat of {len(_inputs(item))} tensor(s) "
-                                  "that are not branches of one input (DenseNet's layers "
-                                  "concatenate the list of every earlier output); archc's "
-                                  "concat joins the branches of one input")
+                                  "that are neither branches of one input nor a list grown "
+                                  "by one output at a time (DenseNet's); archc's concat joins "
+                                  "the branches of one input")
             if reverse is None:
                 raise self.refuse(item, f"{where}no archc op for {_call_name(item)}")
             try:

@@ -27,7 +27,6 @@ MEMBERS = {m.name: m for m in zoo.MEMBERS if m.reference is None}  # torchvision
 
 # the refusals, one reason per family (bench/import_torchvision.py lists every member)
 REFUSED = {
-    "densenet": "torch.cat of 1 tensor(s) that are not branches of one input",
     # the window attentions compute their partition from the input's size
     "swin": "shifted_window_attention() reads 2 values",
     "maxvit": ".reshape() reads 4 values",
@@ -47,7 +46,9 @@ SAMPLE = ["alexnet", "resnet34", "resnet152", "vgg11", "vgg19_bn", "wide_resnet5
           "efficientnet_b1", "efficientnet_v2_s", "mobilenet_v3_large", "inception_v3",
           "convnext_tiny", "shufflenet_v2_x1_5",
           # a ViT's tokens, class token, position embedding, attention (0.6 s each)
-          "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"]
+          "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14",
+          # the list concatenation read as a running concat (1-2 s each)
+          "densenet121", "densenet161", "densenet169", "densenet201"]
 
 
 def _family(name: str) -> str | None:
@@ -108,6 +109,20 @@ def test_vision_transformer_proven_equal_from_the_cli(capsys, tmp_path, one_torc
     assert counts(capsys, out) == counts(capsys, "tv_vit", *(a for s in sizes
                                                            for a in ("--set", s)),
                                          "--input", "3x32x32")
+
+
+def test_densenet_proven_equal_from_the_cli(capsys, tmp_path, one_torch_thread):
+    """torchvision's DenseNet class at a small size: every layer reads the list of all earlier
+    outputs, written as a running concat, `for i in 1..n + 1 { "denselayer{i}": ... }`."""
+    out = tmp_path / "densenet.arch"
+    kwargs = {"growth_rate": 4, "block_config": [2, 3], "num_init_features": 8,
+              "bn_size": 2, "num_classes": 10}
+    text = imported(capsys, "torchvision.models.densenet:DenseNet", out, "--kwargs",
+                    json.dumps(kwargs), "--input", "3x32x32")
+    for line in ("block _dense_block(n) {", "for i in 1..n + 1 {",
+                 '"denselayer{i}": _dense_layer', "denseblock1: _dense_block(2)",
+                 "denseblock2: _dense_block(3)", "| norm1: bn"):
+        assert line in text
 
 
 @pytest.mark.parametrize("family", sorted(REFUSED))
