@@ -20,7 +20,18 @@ from .torch_export import tokens, trace
 from .torch_graph import ImportRefused as ImportRefused
 from .torch_graph import channels, method, refused, tied_weights
 from .torch_ops import FUNCTIONS, JOINS, NotExpressible, Rounding, module_op, rounding
-from .torch_spec import Blocks, Group, Instance, JoinStmt, Loop, Op, OpCall, Stmt, render
+from .torch_spec import (
+    Blocks,
+    Group,
+    Instance,
+    JoinStmt,
+    Loop,
+    Op,
+    OpCall,
+    Stmt,
+    loop_labels,
+    render,
+)
 
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
@@ -219,8 +230,10 @@ class Importer:
                 stem = re.sub(r"[\d_]+$", "", name) or "stage"
                 inst = Instance(name, f"nn.{type(item.module).__name__} {stem}", [Loop(body)],
                                 name=stem)
-            elif isinstance(item.module, CONTAINERS) and len(body) > 1 and \
-                    all(isinstance(b, Instance) for b in body):  # DenseNet's _DenseBlock
+            elif isinstance(item.module, CONTAINERS) and \
+                    all(isinstance(b, Instance) for b in body) and \
+                    loop_labels([str(getattr(b, "label", "")) for b in body]):
+                # a container's subclass numbering its blocks (DenseNet's _DenseBlock)
                 inst = Instance(name, type(item.module).__name__, [Loop(body)])
             else:
                 inst = Instance(name, type(item.module).__name__, body)

@@ -349,18 +349,28 @@ def _ops(stmts: list[Stmt]) -> int:
     return n
 
 
+def loop_labels(labels: list[str]) -> tuple[str, int] | None:
+    """(prefix, first number) of labels numbered as a loop names its iterations: 0..n-1, or a
+    name's prefix then 0..n-1 or 1..n (`encoder_layer_0`.., `denselayer1`..); else None (RegNet's
+    `block2-0` is no name: its labels stay as they are)."""
+    if len(labels) < 2:
+        return None
+    start = 1 if labels[0].endswith("1") and labels[0][:-1] else 0
+    prefix = labels[0][:-1] if labels[0].endswith(str(start)) else ""
+    if labels != [f"{prefix}{i + start}" for i in range(len(labels))] or \
+            not re.fullmatch(r"(?:[A-Za-z_](?:\w*[A-Za-z_])?)?", prefix):
+        return None
+    return prefix, start
+
+
 def _loop_shape(body: list[Stmt], blocks: Blocks) -> tuple[str, int] | None:
     """The labels' prefix and first number ('', 0 for 0..n-1; `layer_`, 0 for layer_0..: the
     Encoder of torchvision's ViT; `denselayer`, 1 for denselayer1..n: its DenseNet) of a body
     that is one block called n times, the same but for the first; else None."""
-    labels = [str(getattr(s, "label", None)) for s in body]
-    start = 1 if labels and labels[0].endswith("1") and labels[0][:-1] else 0
-    prefix = labels[0][:-1] if labels and labels[0].endswith(str(start)) else ""
-    if len(body) < 2 or labels != [f"{prefix}{i + start}" for i in range(len(body))] or \
-            prefix[-1:].isdigit():
+    numbering = loop_labels([str(getattr(s, "label", None)) for s in body])
+    if numbering is None or not all(isinstance(s, Instance) for s in body):
         return None
-    if not all(isinstance(s, Instance) for s in body):
-        return None
+    prefix, start = numbering
     calls = [(blocks.block(s).name, s.args) for s in body]  # type: ignore
     return (prefix, start) if all(c == calls[1] for c in calls[2:]) else None
 
