@@ -14,24 +14,14 @@ from typing import Any
 import torch.fx
 from torch import nn
 
+from archc.torch_spec import numbered
 from archc.torch_tokens import PARAMETERS
 
 from .torch_export import tokens, trace
 from .torch_graph import ImportRefused as ImportRefused
 from .torch_graph import channels, method, refused, tied_weights
 from .torch_ops import FUNCTIONS, JOINS, NotExpressible, Rounding, module_op, rounding
-from .torch_spec import (
-    Blocks,
-    Group,
-    Instance,
-    JoinStmt,
-    Loop,
-    Op,
-    OpCall,
-    Stmt,
-    loop_labels,
-    render,
-)
+from .torch_spec import Blocks, Group, Instance, JoinStmt, Loop, Op, OpCall, Stmt, render
 
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
@@ -230,10 +220,7 @@ class Importer:
                 stem = re.sub(r"[\d_]+$", "", name) or "stage"
                 inst = Instance(name, f"nn.{type(item.module).__name__} {stem}", [Loop(body)],
                                 name=stem)
-            elif isinstance(item.module, CONTAINERS) and \
-                    all(isinstance(b, Instance) for b in body) and \
-                    loop_labels([str(getattr(b, "label", "")) for b in body]):
-                # a container's subclass numbering its blocks (DenseNet's _DenseBlock)
+            elif isinstance(item.module, CONTAINERS) and numbered(body):  # _DenseBlock
                 inst = Instance(name, type(item.module).__name__, [Loop(body)])
             else:
                 inst = Instance(name, type(item.module).__name__, body)
@@ -281,15 +268,12 @@ class Importer:
         return Op(name, OpCall("layer_scale", {"init": init}))
 
     def parameter_op(self, node: Any, parent: _Scope) -> Stmt:
-        """A ViT's class token or position embedding (torch_tokens): the op, labelled with the
-        parameter's name, which must be the module's own, as archc names it."""
-        attr = node.args[1]
-        path, _, name = str(attr.target).rpartition(".")
+        """A ViT's class token or position embedding (torch_tokens), labelled with its name."""
+        op, (path, _, name) = PARAMETERS[node.target], str(node.args[1].target).rpartition(".")
         if path != parent.path:
-            raise self.refuse(node, f"'{attr.target}' is used in "
-                              f"'{parent.path or 'the root'}': archc's {PARAMETERS[node.target]}"
-                              " is a parameter of the module that adds it")
-        return Op(name, OpCall(PARAMETERS[node.target], {}))
+            raise self.refuse(node, f"'{path}.{name}' is used in '{parent.path or 'the root'}':"
+                              f" archc's {op} is a parameter of the module using it")
+        return Op(name, OpCall(op, {}))
 
     def module_stmt(self, node: Any, parent: _Scope) -> list[Stmt]:
         module = self.gm.get_submodule(node.target)

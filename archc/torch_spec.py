@@ -1,6 +1,7 @@
 """`archc import`, its second half: the statements read from a torch module (ops, joins,
 groups, block calls, loops) written as spec text, with one `block` per Python class whose
-parameters are what differs between its instances. Imports no torch."""
+parameters are what differs between its instances. Imports no torch. (Over 400 lines: one
+renderer, the block merge and the loops it writes read together.)"""
 
 from __future__ import annotations
 
@@ -361,6 +362,12 @@ def loop_labels(labels: list[str]) -> tuple[str, int] | None:
             not re.fullmatch(r"(?:[A-Za-z_](?:\w*[A-Za-z_])?)?", prefix):
         return None
     return prefix, start
+
+
+def numbered(body: list[Stmt]) -> bool:
+    """Whether `body` is block calls labelled as a loop names its iterations."""
+    return all(isinstance(b, Instance) for b in body) and \
+        loop_labels([str(getattr(b, "label", "")) for b in body]) is not None
 
 
 def _loop_shape(body: list[Stmt], blocks: Blocks) -> tuple[str, int] | None:
