@@ -14,10 +14,10 @@ import torch
 import torchvision.models as tvm
 
 import archc
-from archc import zoo
 from archc.expansion.stats import count
 from archc.importer.torch_import import ImportRefused, import_spec
 from archc.importer.torch_proof import prove
+from archc.pipeline import zoo
 from tests.test_import_torch import counts
 from tests.util import run_cli
 

@@ -155,8 +155,37 @@ class Branchy(nn.Module):
         return -x
 
 
+class TinyViT(nn.Module):
+    """Patches flattened and transposed into tokens, a class token and a position embedding
+    (named otherwise than torchvision's), attention without biases, the class token read."""
+
+    def __init__(self, weights=False):
+        super().__init__()
+        self.patch = nn.Conv2d(3, 8, 4, stride=4)
+        self.cls = nn.Parameter(torch.randn(1, 1, 8))
+        self.pos = nn.Parameter(torch.randn(1, 5, 8))
+        self.attn = nn.MultiheadAttention(8, 2, bias=False, batch_first=True)
+        self.head = nn.Linear(8, 3)
+        self.weights = weights
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)
+        x = self.pos + x
+        x = self.attn(x, x, x, need_weights=self.weights)[0]
+        return self.head(x[:, 0])
+
+
 def make(width=8):
     return Net(width)
+
+
+def tiny_vit():
+    return TinyViT()
+
+
+def attention_weights():
+    return TinyViT(weights=True)
 
 
 def upsampler():
@@ -190,7 +219,21 @@ def test_user_model(capsys, tmp_path, user_file):
     assert "drop: dropout(0.3)" in text
 
 
+def test_user_vision_transformer(capsys, tmp_path, user_file):
+    """flatten(2).transpose(1, 2) as tokens, the class token and position embedding labelled
+    with their parameters' names, nn.MultiheadAttention(bias=False) as attention, x[:, 0]."""
+    out = tmp_path / "vit.arch"
+    text = imported(capsys, f"{user_file}:tiny_vit", out, "--input", "3x8x8")
+    body = text[text.index("network"):]
+    for line in ("patch: conv(8, 4, stride=4)", "tokens", "cls: class_token",
+                 "pos: pos_embedding", "attn: attention(2, bias=false)", "token",
+                 "head: linear(3)"):
+        assert f"  {line}\n" in body
+
+
 @pytest.mark.parametrize("factory, message, line", [
+    ("attention_weights", "module 'attn' (MultiheadAttention) is called otherwise than as "
+     "self-attention", "x = self.attn(x, x, x, need_weights=self.weights)[0]"),
     ("upsampler", "module 'up' (Upsample): no archc op builds a Upsample",
      "return self.up(self.conv(x))"),
     ("shared", "module 'conv' is called twice with its weights", "return self.conv(self.conv(x))"),

@@ -27,8 +27,6 @@ MEMBERS = {m.name: m for m in zoo.MEMBERS if m.reference is None}  # torchvision
 
 # the refusals, one reason per family (bench/import_torchvision.py lists every member)
 REFUSED = {
-    "densenet": "torch.cat of 1 tensor(s) that are not branches of one input",
-    "vit": "the model's forward: .reshape() reads 3 values",  # tokens, class token, attention
     # the window attentions compute their partition from the input's size
     "swin": "shifted_window_attention() reads 2 values",
     "maxvit": ".reshape() reads 4 values",
@@ -46,7 +44,11 @@ PROVEN = ["convnext_tiny", "shufflenet_v2_x0_5", "mnasnet0_5", "regnet_x_400mf",
 SAMPLE = ["alexnet", "resnet34", "resnet152", "vgg11", "vgg19_bn", "wide_resnet50_2",
           "resnext101_64x4d", "squeezenet1_0", "mnasnet1_3", "regnet_y_1_6gf", "regnet_x_3_2gf",
           "efficientnet_b1", "efficientnet_v2_s", "mobilenet_v3_large", "inception_v3",
-          "convnext_tiny", "shufflenet_v2_x1_5"]
+          "convnext_tiny", "shufflenet_v2_x1_5",
+          # a ViT's tokens, class token, position embedding, attention (0.6 s each)
+          "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14",
+          # the list concatenation read as a running concat (1-2 s each)
+          "densenet121", "densenet161", "densenet169", "densenet201"]
 
 
 def _family(name: str) -> str | None:
@@ -87,6 +89,40 @@ def test_proven_equal_from_the_cli(capsys, tmp_path, name, one_torch_thread):
         else []
     imported(capsys, f"torchvision.models:{name}", out, "--input", size, *options)
     assert counts(capsys, out) == counts(capsys, m.spec, *m.set_args(), "--input", size)
+
+
+# torchvision's VisionTransformer class at a small size (its builders need 224 at patch 16),
+# proven in full, its counts equal to the zoo spec's with the same sizes
+VIT = {"image_size": 32, "patch_size": 16, "num_layers": 2, "num_heads": 2, "hidden_dim": 16,
+       "mlp_dim": 32, "num_classes": 10}
+
+
+def test_vision_transformer_proven_equal_from_the_cli(capsys, tmp_path, one_torch_thread):
+    out = tmp_path / "vit.arch"
+    text = imported(capsys, "torchvision.models.vision_transformer:VisionTransformer", out,
+                    "--kwargs", json.dumps(VIT), "--input", "3x32x32")
+    for line in ("block encoder_block {", "self_attention: attention(2)",
+                 '"encoder_layer_{i}": encoder_block', "pos_embedding: pos_embedding",
+                 "conv_proj: conv(16, 16, stride=16)", "tokens", "class_token: class_token"):
+        assert line in text
+    sizes = ["patch=16", "layers=2", "heads=2", "d=16", "mlp=32", "classes=10"]
+    assert counts(capsys, out) == counts(capsys, "tv_vit", *(a for s in sizes
+                                                           for a in ("--set", s)),
+                                         "--input", "3x32x32")
+
+
+def test_densenet_proven_equal_from_the_cli(capsys, tmp_path, one_torch_thread):
+    """torchvision's DenseNet class at a small size: every layer reads the list of all earlier
+    outputs, written as a running concat, `for i in 1..n + 1 { "denselayer{i}": ... }`."""
+    out = tmp_path / "densenet.arch"
+    kwargs = {"growth_rate": 4, "block_config": [2, 3], "num_init_features": 8,
+              "bn_size": 2, "num_classes": 10}
+    text = imported(capsys, "torchvision.models.densenet:DenseNet", out, "--kwargs",
+                    json.dumps(kwargs), "--input", "3x32x32")
+    for line in ("block _dense_block(n) {", "for i in 1..n + 1 {",
+                 '"denselayer{i}": _dense_layer', "denseblock1: _dense_block(2)",
+                 "denseblock2: _dense_block(3)", "| norm1: bn"):
+        assert line in text
 
 
 @pytest.mark.parametrize("family", sorted(REFUSED))

@@ -17,8 +17,17 @@ import torch
 import torch.fx
 from torch import nn
 
-from archc.importer.torch_graph import ImportRefused, fx_trace, refused, resizes, shapes, shuffles
+from archc.importer.torch_graph import (
+    ImportRefused,
+    dense_concats,
+    fx_trace,
+    refused,
+    resizes,
+    shapes,
+    shuffles,
+)
 from archc.importer.torch_ops import ATEN, PASS_THROUGH, is_mapped
+from archc.importer.torch_tokens import token_patterns
 
 WRAPPER = "model"  # the attribute of _Tensor holding the model: stripped from module paths
 
@@ -68,7 +77,9 @@ def trace(model: nn.Module, shape: tuple[int, ...]) -> tuple[torch.fx.GraphModul
     else:
         shuffles(gm)
         resizes(gm)
+        dense_concats(gm)
         shapes(gm, shape)
+        token_patterns(gm)
         return gm, "torch.fx", ""
     try:
         return export(model, example(model, shape)), "torch.export", why

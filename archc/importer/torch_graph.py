@@ -174,6 +174,47 @@ def resizes(gm: torch.fx.GraphModule) -> None:
         gm.recompile()
 
 
+def dense_concats(gm: torch.fx.GraphModule) -> None:
+    """DenseNet's layers, each reading `torch.cat(features, 1)` of the list of every earlier
+    output, rewritten into a running concatenation, as archc writes it: layer k ends in
+    `torch.cat([y_{k-1}, new_k], 1)` (in its own scope: `concat { | ... }`), which the next layer
+    reads, and the list's last cat (the block's output) is that value. Equal to the bit: a cat of
+    a cat is the same cat. A list that does not grow one output at a time is left as it is."""
+    running: dict[tuple[Any, ...], Any] = {}
+    changed = False
+    for node in list(gm.graph.nodes):
+        if node.target is not torch.cat or not isinstance(node.args[0], (list, tuple)) or \
+                (node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)) != 1:
+            continue
+        items = tuple(node.args[0])
+        if len(items) == 1:
+            value = items[0]
+        elif items[:-1] in running and items not in running:
+            value = _grown(gm, running[items[:-1]], items[-1])
+        elif items in running:
+            value = running[items]
+        else:
+            continue
+        running[items] = value
+        node.replace_all_uses_with(value)
+        gm.graph.erase_node(node)
+        changed = True
+    if changed:
+        gm.recompile()
+
+
+def _grown(gm: torch.fx.GraphModule, before: Any, new: Any) -> Any:
+    """`torch.cat([before, new], 1)` right after `new`, in the scope of the module that
+    computed `new` (the layer, not its last conv)."""
+    with gm.graph.inserting_after(new):
+        node = gm.graph.call_function(torch.cat, ([before, new], 1))
+    stack = dict(new.meta.get("nn_module_stack", {}))
+    if new.op == "call_module":
+        stack = {k: v for k, v in stack.items() if v[0] != new.target}
+    node.meta = {"nn_module_stack": stack, "stack_trace": new.meta.get("stack_trace")}
+    return node
+
+
 def channels(node: Any) -> int | None:
     """The channels of the CxHxW tensor a node computes (as _shapes recorded), if it is one."""
     shape = node.meta.get("archc_shape")

@@ -38,8 +38,10 @@ from archc.importer.torch_spec import (
     OpCall,
     Stmt,
     Wire,
+    numbered,
     render,
 )
+from archc.importer.torch_tokens import PARAMETERS
 from archc.importer.torch_wires import labelled_join, wire_taps
 
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -297,6 +299,9 @@ class Importer:
                 stem = re.sub(r"[\d_]+$", "", name) or "stage"
                 inst = Instance(name, f"nn.{type(item.module).__name__} {stem}", [Loop(body)],
                                 name=stem)
+            elif isinstance(item.module, CONTAINERS) and numbered(
+                    [b for b in body if not isinstance(b, Wire)]):  # _DenseBlock
+                inst = Instance(name, type(item.module).__name__, [Loop(body)])
             else:
                 inst = Instance(name, type(item.module).__name__, body)
             inst.in_c = channels(entry)
@@ -308,13 +313,15 @@ class Importer:
             if JOINS.get(item.target) == "mul" and any(
                     isinstance(a, torch.fx.Node) and a.op == "get_attr" for a in item.args):
                 return [self.layer_scale(item, parent)]
+            if item.target in PARAMETERS:
+                return [self.parameter_op(item, parent)]
             reverse = FUNCTIONS.get(item.target)
             where = f"in {_module_text(parent)}: " if parent.path else ""
             if reverse is None and item.target is torch.cat:
                 raise self.refuse(item, f"{where}torch.cat of {len(_inputs(item))} tensor(s) "
-                                  "that are not branches of one input (DenseNet's layers "
-                                  "concatenate the list of every earlier output); archc's "
-                                  "concat joins the branches of one input")
+                                  "that are neither branches of one input nor a list grown "
+                                  "by one output at a time (DenseNet's); archc's concat joins "
+                                  "the branches of one input")
             if reverse is None:
                 raise self.refuse(item, f"{where}no archc op for {_call_name(item)}")
             try:
@@ -339,6 +346,14 @@ class Importer:
         # its value as the float32 it is (1e-06, not 9.999999974752427e-07)
         init = 1e-6 if gamma.is_meta else float(f"{gamma.flatten()[0].item():.7g}")
         return Op(name, OpCall("layer_scale", {"init": init}))
+
+    def parameter_op(self, node: Any, parent: _Scope) -> Stmt:
+        """A ViT's class token or position embedding (torch_tokens), labelled with its name."""
+        op, (path, _, name) = PARAMETERS[node.target], str(node.args[1].target).rpartition(".")
+        if path != parent.path:
+            raise self.refuse(node, f"'{path}.{name}' is used in '{parent.path or 'the root'}':"
+                              f" archc's {op} is a parameter of the module using it")
+        return Op(name, OpCall(op, {}))
 
     def module_stmt(self, node: Any, parent: _Scope) -> list[Stmt]:
         module = self.gm.get_submodule(node.target)

@@ -1,6 +1,7 @@
 """The reverse of the op registry, for `archc import`: which archc op (and arguments) a torch
 module or a functional call is. One record per torch class or function; a module whose class
-is not here, or whose settings no op expresses, is refused with the reason."""
+is not here, or whose settings no op expresses, is refused with the reason. (Over 400 lines:
+it is tables, one record per torch class or function, and the functions patterns become.)"""
 
 from __future__ import annotations
 
@@ -130,6 +131,7 @@ MODULES: dict[type, Callable[[Any], OpCall]] = {
                                                    "beta": m.beta, "k": m.k}),
     nn.Embedding: lambda m: _embedding(m),
     nn.RMSNorm: lambda m: _rmsnorm(m),
+    nn.MultiheadAttention: lambda m: _mha(m),
 }
 
 
@@ -140,6 +142,17 @@ def _embedding(m: nn.Embedding) -> OpCall:
     _need(m.max_norm is None, f"max_norm={m.max_norm}")
     _need(not m.scale_grad_by_freq and not m.sparse, "scale_grad_by_freq or sparse gradients")
     return OpCall("embedding", {"vocab": m.num_embeddings, "dim": m.embedding_dim})
+
+
+def _mha(m: nn.MultiheadAttention) -> OpCall:
+    """nn.MultiheadAttention as torchvision's EncoderBlock calls it, on one input (q = k = v,
+    need_weights=False, its `[0]`: torch_tokens._attention checks the call)."""
+    _need(m.batch_first, "batch_first=False (archc's tokens are batch first)")
+    _need(m._qkv_same_embed_dim, f"kdim={m.kdim}, vdim={m.vdim} (archc's attention attends "
+          "to its own input)")
+    _need(m.bias_k is None and not m.add_zero_attn, "add_bias_kv or add_zero_attn")
+    return OpCall("attention", {"heads": m.num_heads, "dropout": m.dropout,
+                                "bias": m.in_proj_bias is not None, "layout": "mha"})
 
 
 def _permute(m: Any) -> tuple[OpCall, ...]:
@@ -219,6 +232,7 @@ NAMED: dict[str, Callable[[Any], OpCall | tuple[OpCall, ...]]] = {
     "transformers.models.llama.modeling_llama.LlamaAttention": lambda m: _llama_attention(m),
     "torchvision.ops.misc.FrozenBatchNorm2d": lambda m: OpCall("frozen_bn", {"eps": m.eps}),
     "archc.emit.layers.FrozenBatchNorm2d": lambda m: OpCall("frozen_bn", {"eps": m.eps}),
+    "archc.emit.layers.SelfAttention": lambda m: _mha(m),
 }
 
 @dataclass(frozen=True)
@@ -369,6 +383,32 @@ def resize_like(x: torch.Tensor, ref: torch.Tensor, mode: str = "bilinear",
 
 
 FUNCTIONS[channel_shuffle] = lambda args, kwargs: OpCall("channel_shuffle", {"groups": args[0]})
+
+
+# A ViT's patterns, as archc/importer/torch_tokens.py rewrites them into calls of these functions
+# (class_token and pos_embedding read a parameter: the importer labels the op with its name).
+def tokens(x: torch.Tensor) -> torch.Tensor:
+    """NxCxHxW -> Nx(H*W)xC, what the rewritten reshape and permute compute."""
+    n, c = x.shape[:2]
+    return x.reshape(n, c, -1).permute(0, 2, 1)
+
+
+def class_token(x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """The parameter `p` (1x1xD) put before the tokens of `x`."""
+    return torch.cat([p.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+def pos_embedding(x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """The parameter `p` (1xNxD) added to the tokens of `x`."""
+    return x + p
+
+
+def token(x: torch.Tensor, index: int) -> torch.Tensor:
+    return x[:, index]
+
+
+FUNCTIONS[tokens] = lambda args, kwargs: OpCall("tokens", {})
+FUNCTIONS[token] = lambda args, kwargs: OpCall("token", {"index": args[0]})
 
 # Calls on two or more tensors that are joins (archc/registry/joins.py): the join's name.
 JOINS: dict[Any, str] = {operator.add: "add", operator.iadd: "add", torch.add: "add",

@@ -1,12 +1,13 @@
 """`archc import`, its second half: the statements read from a torch module (ops, joins,
 groups, block calls, loops) written as spec text, with one `block` per Python class whose
-parameters are what differs between its instances. Imports no torch."""
+parameters are what differs between its instances. Imports no torch. (Over 400 lines: one
+renderer, the block merge and the loops it writes read together.)"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from archc.fmt.exprs import _keywords
 from archc.fmt.exprs import label as label_text
@@ -341,20 +342,26 @@ class _Merger:
         return block.name + arglist(args, None)
 
     def loop(self, rows: Rows) -> str:
-        """A Sequential of n block calls labelled 0..n-1, the same but for the first, as
-        `for i in 0..n { if i == 0 { first } else { rest } }` (its iterations are named 0..n-1
-        as the Sequential's modules are)."""
+        """A Sequential of n block calls labelled 0..n-1 (or `layer_0`..: `"layer_{i}"`), the
+        same but for the first, as `for i in 0..n { if i == 0 { first } else { rest } }` (its
+        iterations are named as the Sequential's modules are)."""
         shapes = [_loop_shape(body, self.blocks) for _, body in rows]
-        if not all(shapes):
-            if any(shapes):
+        if not all(s is not None for s in shapes):
+            if any(s is not None for s in shapes):
                 raise _Unmergeable("loops")
             return self.stmts(rows)
-        first = self.call([(j, body[0]) for j, body in rows])  # type: ignore
-        rest = self.call([(j, body[1]) for j, body in rows])  # type: ignore
+        if len(set(shapes)) != 1:
+            raise _Unmergeable("loop labels")
+        prefix, start = cast("tuple[str, int]", shapes[0])
+        label = f'"{prefix}{{i}}": ' if prefix else ""
+        first = label + self.call([(j, body[0]) for j, body in rows])  # type: ignore
+        rest = label + self.call([(j, body[1]) for j, body in rows])  # type: ignore
         n, _ = self.params.text(self.column([(j, len(body)) for j, body in rows]), "n")
+        head = f"for i in 0 .. {n}" if not start else \
+            f"for i in 1 .. {int(n) + 1 if n.isdigit() else f'{n} + 1'}"
         if first == rest:
-            return f"for i in 0 .. {n} {{\n{rest}\n}}"
-        return f"for i in 0 .. {n} {{\nif i == 0 {{\n{first}\n}} else {{\n{rest}\n}}\n}}"
+            return f"{head} {{\n{rest}\n}}"
+        return f"{head} {{\nif i == {start} {{\n{first}\n}} else {{\n{rest}\n}}\n}}"
 
 
 def _ops(stmts: list[Stmt]) -> int:
@@ -370,14 +377,36 @@ def _ops(stmts: list[Stmt]) -> int:
     return n
 
 
-def _loop_shape(body: list[Stmt], blocks: Blocks) -> bool:
-    if len(body) < 2 or [getattr(s, "label", None) for s in body] != \
-            [str(i) for i in range(len(body))]:
-        return False
-    if not all(isinstance(s, Instance) for s in body):
-        return False
+def loop_labels(labels: list[str]) -> tuple[str, int] | None:
+    """(prefix, first number) of labels numbered as a loop names its iterations: 0..n-1, or a
+    name's prefix then 0..n-1 or 1..n (`encoder_layer_0`.., `denselayer1`..); else None (RegNet's
+    `block2-0` is no name: its labels stay as they are)."""
+    if len(labels) < 2:
+        return None
+    start = 1 if labels[0].endswith("1") and labels[0][:-1] else 0
+    prefix = labels[0][:-1] if labels[0].endswith(str(start)) else ""
+    if labels != [f"{prefix}{i + start}" for i in range(len(labels))] or \
+            not re.fullmatch(r"(?:[A-Za-z_](?:\w*[A-Za-z_])?)?", prefix):
+        return None
+    return prefix, start
+
+
+def numbered(body: list[Stmt]) -> bool:
+    """Whether `body` is block calls labelled as a loop names its iterations."""
+    return all(isinstance(b, Instance) for b in body) and \
+        loop_labels([str(getattr(b, "label", "")) for b in body]) is not None
+
+
+def _loop_shape(body: list[Stmt], blocks: Blocks) -> tuple[str, int] | None:
+    """The labels' prefix and first number ('', 0 for 0..n-1; `layer_`, 0 for layer_0..: the
+    Encoder of torchvision's ViT; `denselayer`, 1 for denselayer1..n: its DenseNet) of a body
+    that is one block called n times, the same but for the first; else None."""
+    numbering = loop_labels([str(getattr(s, "label", None)) for s in body])
+    if numbering is None or not all(isinstance(s, Instance) for s in body):
+        return None
+    prefix, start = numbering
     calls = [(blocks.block(s).name, s.args) for s in body]  # type: ignore
-    return all(c == calls[1] for c in calls[2:])
+    return (prefix, start) if all(c == calls[1] for c in calls[2:]) else None
 
 
 def _key(s: Stmt, body: list[Stmt]) -> tuple[str, Any]:
