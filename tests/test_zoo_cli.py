@@ -83,7 +83,8 @@ def test_list_json_enumerates_every_network_and_member_without_torch():
     assert fpn | {"reference": None} == {
         "name": "resnet50_fpn", "spec": "tv_resnet_fpn", "network": "tv_resnet_fpn",
         "set": {"depth": 50}, "params": 26_799_296, "macs": 88_381_440_000,
-        "input": [3, 800, 800], "torchvision": None, "reference": None, "task": "backbone"}
+        "input": [3, 800, 800], "torchvision": None, "reference": None, "task": "backbone",
+        "aux": False}
     assert "resnet_fpn_backbone(backbone_name='resnet50')" in fpn["reference"]
 
 

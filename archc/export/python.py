@@ -305,6 +305,11 @@ def _class(cls: ClassDef, guards: list[tuple[str, Any]]) -> list[str]:
     out += ["", *_signature(cls)]
     body = forward_heads(cls, cls.body, _forward, _Vars()) if cls.training else \
         _forward(cls, cls.body, "x", "x", _Vars())
+    text = "\n".join([*body, *_return(cls)])
+    # an input's tap variable only where a `from` reads it (the first input is `x` too)
+    out = [line for line in out if not any(
+        line == f"        {_var('tap:' + k)} = {k}" and _var("tap:" + k) not in text
+        for k in cls.inputs)]
     return [*out, *body, *_return(cls)]
 
 
