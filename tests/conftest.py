@@ -66,22 +66,3 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _release_memory_after_the_file():
-    """One worker runs the heavy files one after another: what a file's models held goes back
-    to the system when it is done (glibc keeps freed heap for reuse otherwise, and the worker's
-    resident size only grows: 19 GB at the end of a full run before this)."""
-    yield
-    import gc
-    import sys
-
-    gc.collect()
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc
-            pass
