@@ -149,3 +149,18 @@ def test_list_names_the_specs_with_aux_heads(capsys) -> None:
     code, out, _ = run_cli(capsys, "list", "googlenet", "--json")
     assert {e["name"]: e["aux"] for e in json.loads(out)} == {"googlenet": False,
                                                              "tv_googlenet": True}
+
+
+def test_several_inputs_reach_the_mode_s_forward() -> None:
+    """A network with named inputs and a training-only head takes every input, by position or
+    by name, in both modes (the mode's forward is generated with the inputs as its parameters)."""
+    net = archc.loads("network n {\n  input image 3x8x8\n  input mask 1x8x8\n  conv(4, k=1)\n"
+                      "  tap mid\n  aux: { gap flatten linear(2) }\n  output aux training\n"
+                      "  from mid\n  mul { from mask conv(4, k=1) | }\n  gap flatten linear(2)\n"
+                      "  output out\n}\n")
+    model = archc.build(net)
+    image, mask = torch.randn(2, 3, 8, 8), torch.randn(2, 1, 8, 8)
+    assert list(model.train()(image, mask)) == ["aux", "out"]
+    evaluated = model.eval()(image=image, mask=mask)
+    assert list(evaluated) == ["out"]
+    assert torch.equal(evaluated["out"], model.train()(image, mask)["out"])  # no dropout, no bn

@@ -46,22 +46,22 @@ class ArchcModule(fx.GraphModule):
 
 class TrainingHeads(nn.Module):
     """The network with training-only outputs (`output aux training`,
-    archc/expansion/training_only.py): in train mode its forward runs the whole graph, in eval mode
-    the graph without those outputs and the heads only they read, as torchvision's GoogLeNet skips
-    `self.aux1` unless
-    `self.training`. A plain module with a Python branch, not a GraphModule, so that
-    torch.export and torch.compile trace the mode's own forward, not the whole graph."""
+    archc/expansion/training_only.py): in train mode its forward runs the whole graph, in eval
+    mode the graph without those outputs and the heads only they read, as torchvision's GoogLeNet
+    skips `self.aux1` unless `self.training`. A plain module with a Python branch, not a
+    GraphModule, so that torch.export and torch.compile trace the mode's own forward."""
 
     train_code: str = ""
     eval_code: str = ""
+    # each network's class (_training_heads) holds the two generated forwards
+    train_forward: Callable[..., dict[str, torch.Tensor]]
+    eval_forward: Callable[..., dict[str, torch.Tensor]]
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.train_forward(x) if self.training else self.eval_forward(x)
-
-    def train_forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        raise NotImplementedError  # (each network's class holds its generated one)
-
-    eval_forward = train_forward
+    def forward(self, *inputs: torch.Tensor, **named: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The mode's forward, given the network's inputs (`forward(image, mask)` where it
+        names several)."""
+        run = self.train_forward if self.training else self.eval_forward
+        return run(*inputs, **named)
 
     @property
     def code(self) -> str:
