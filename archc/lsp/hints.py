@@ -41,9 +41,9 @@ def hints(a: Analysis) -> list[Hint]:
     out = []
     for st, always in found:
         if always or last[st.span.end_line] == st.span.end_col:
-            hint = a.derived(st, partial(_hint, st, a))
-            if hint is not None:
-                out.append(hint)
+            text = a.derived(st, partial(_hint, st, a))  # (no line in it: see archc/lsp/shift.py)
+            if text is not None:
+                out.append(Hint(st.span.end_line - 1, st.span.end_col - 1, *text))
     return sorted(out + _input_hints(a), key=lambda h: (h.line, h.col))
 
 
@@ -77,7 +77,8 @@ def _candidates(statements: tuple[tree.Stmt, ...], a: Analysis
             yield st, True
 
 
-def _hint(st: tree.Stmt, a: Analysis) -> Hint | None:
+def _hint(st: tree.Stmt, a: Analysis) -> tuple[str, str] | None:
+    """The label and tooltip of a statement's hint."""
     made = [(q, n) for q, n in a.nodes(st.span) if n.out_shape is not None]
     if not made:
         return None
@@ -88,7 +89,7 @@ def _hint(st: tree.Stmt, a: Analysis) -> Hint | None:
         label += f" · {_some(params)} params" if params else ""
     tooltip = "\n".join(f"{q or a.path}: {fmt_shape(n.in_shape)} → {fmt_shape(n.out_shape)}"
                         for q, n in made[:20])
-    return Hint(st.span.end_line - 1, st.span.end_col - 1, label, tooltip)
+    return label, tooltip
 
 
 def _some(items: list[str]) -> str:

@@ -18,30 +18,45 @@ compares the result with the compiler's parse after random edits of every bundle
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import replace
 
 from archc.core.errors import ArchcError
 from archc.front import tree
-from archc.lsp.analysis import parse_by_definition, parse_cached
+from archc.lsp.analysis import _TOP_LEVEL, Kept, parse_by_definition, parse_cached
+from archc.lsp.shift import Shift, hand_on
+from archc.pipeline.driver import Memo
 
+_ITEM = re.compile(r"(?:network|block|use|requires)\b")  # what starts a line that starts an item
 _WRAP = "block w {"  # what the window is parsed inside: line 1, before the window's lines
 
 
 class Reparser:
     """`parse_file(text, path)` for one document's analyses (the server keeps one per
     document): each file's last text and AST are the base the next edit is parsed against.
-    `windows` counts the edits parsed as a window (tests, the benchmark)."""
+    `windows` counts the edits parsed as a window, `moves` those that moved the items after
+    them (tests, the benchmark). `memo`, `kept`: what the document's analyses keep, handed on
+    to the moved items (archc/lsp/shift.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, memo: Memo | None = None, kept: Kept | None = None) -> None:
         self.last: dict[str, tuple[str, tree.Module]] = {}
-        self.windows = 0
+        self.windows = self.moves = 0
+        self.memo, self.kept = memo, kept
 
     def __call__(self, text: str, path: str) -> tree.Module:
         old = self.last.get(path)
         module = None
-        if old is not None:
-            module = old[1] if old[0] == text else reparse(old[0], old[1], text, path)
-            self.windows += module is not None and old[0] != text
+        if old is not None and old[0] == text:
+            module = old[1]
+        elif old is not None:
+            module = reparse(old[0], old[1], text, path)
+            self.windows += module is not None
+            if module is None:
+                moved = reparse_moving(old[0], old[1], text, path)
+                if moved is not None:
+                    module, shift = moved
+                    self.moves += 1
+                    hand_on(shift, self.memo, self.kept)
         if module is None:
             module = parse_by_definition(text, path)  # raises at a syntax error: kept the last
         self.last[path] = (text, module)
@@ -100,6 +115,49 @@ def reparse(old_text: str, old: tree.Module, text: str, path: str) -> tree.Modul
         return old
     definitions = tuple(replace(defn, body=body) if d is defn else d for d in old.definitions)
     return replace(old, definitions=definitions)
+
+
+def reparse_moving(old_text: str, old: tree.Module, text: str, path: str
+                   ) -> tuple[tree.Module, Shift] | None:
+    """`old` with the one definition an edit that adds or removes lines is in parsed again
+    from `text`, and every item after it moved (archc/lsp/shift.py); None where the edit
+    reaches past that definition's piece (see parse_by_definition) or the piece does not
+    parse (then the whole file is parsed, for the compiler's errors)."""
+    change = changed_lines(old_text, text)
+    if change is None or change[2] == 0 or old.broken:
+        return None
+    first, last, delta = change
+    items: list[tree.Use | tree.Requires | tree.Definition] = sorted(
+        [*old.uses, *old.requires, *old.definitions], key=lambda i: i.span.line)
+    lines = [i.span.line for i in items]
+    k = bisect.bisect_right(lines, first) - 1
+    defn = items[k] if k >= 0 else None
+    if not isinstance(defn, tree.Definition) or lines.count(lines[k]) > 1 or (
+            k + 1 < len(items) and last >= lines[k + 1]):
+        return None
+    start = lines[k]
+    stop = lines[k + 1] + delta - 1 if k + 1 < len(items) else text.count("\n") + 1
+    if k + 1 < len(items) and not _ITEM.match(_lines(text, stop + 1, stop + 1)):
+        return None  # the next item does not start its line
+    piece = _lines(text, start, stop)
+    if not _TOP_LEVEL.match(piece) or _TOP_LEVEL.search(piece, 1):
+        return None  # the header is gone, or a new item starts inside: pieces change
+    try:
+        got = parse_cached("\n" * (start - 1) + piece, path)
+    except ArchcError:
+        return None
+    if got.uses or got.requires or got.broken or len(got.definitions) != 1:
+        return None
+    shift = Shift(path, last, delta, gone={id(defn)})
+    try:
+        moved = [shift.tree(i) if i.span.line > start else i for i in items]
+    except TypeError:
+        return None  # (an AST field of a kind the shift does not know: parse it all)
+    now = {id(i): m for i, m in zip(items, moved, strict=True)}
+    now[id(defn)] = got.definitions[0]
+    return replace(old, uses=tuple(now[id(u)] for u in old.uses),
+                   requires=tuple(now[id(r)] for r in old.requires),
+                   definitions=tuple(now[id(d)] for d in old.definitions)), shift
 
 
 def _window(defn: tree.Definition, text: str, first: int, last: int, end: int

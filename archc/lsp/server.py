@@ -52,7 +52,10 @@ class DocState:
     stop: threading.Event = field(default_factory=threading.Event)  # of the running analysis
     memo: Memo = field(default_factory=Memo)  # the networks of the last analysis (driver.py)
     kept: Kept = field(default_factory=Kept)  # its indexes and counts (analysis.py)
-    parse: Reparser = field(default_factory=Reparser)  # its files' texts and ASTs (reparse.py)
+    parse: Reparser = field(init=False)  # its files' texts and ASTs (reparse.py)
+
+    def __post_init__(self) -> None:
+        self.parse = Reparser(self.memo, self.kept)  # an edit moving lines hands them on
 
 
 class ArchcServer(LanguageServer):

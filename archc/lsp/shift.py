@@ -1,0 +1,130 @@
+"""Language server, lines added or removed: an edit inside one definition that adds or removes
+lines moves every later item of the file by that many lines. Their ASTs are moved (new
+objects: the same trees with every span of the file past the edit moved), and what the last
+analysis computed from them is handed on under the moved objects, so that it is not computed
+again: the driver's Memo (networks expanded, definitions checked: archc/pipeline/driver.py)
+and the server's Kept (each network's index with its keys moved, the hints' labels, the
+statements walked: archc/lsp/analysis.py).
+
+A network reused so keeps the nodes it was made with, spans and all: the index maps each
+moved statement's span to them, and nothing in the language server reads a node's span but
+the index. Networks and definitions whose check found an error are not handed on (an error
+message may name a line: `already used at line 12`); they are checked again, at their new
+lines, as is the definition the edit is in and every network that reaches it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, TypeVar
+
+from archc.core.errors import Span
+from archc.front import tree
+from archc.lsp.analysis import Kept, Made, Remembered
+from archc.pipeline.driver import Memo
+
+T = TypeVar("T")
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_VALUES = frozenset({str, int, float, bool, type(None)})
+
+
+@dataclass
+class Shift:
+    """Old lines of `path` after `last` are `delta` lines further down now; the definitions
+    in `gone` were parsed again; `moved`: id(old object) -> (old, new), every object moved."""
+
+    path: str
+    last: int
+    delta: int
+    gone: set[int] = field(default_factory=set)
+    moved: dict[int, tuple[Any, Any]] = field(default_factory=dict)
+
+    def line(self, n: int) -> int:
+        return n + self.delta if n > self.last else n
+
+    def span(self, s: Span) -> Span:
+        if s.path != self.path or (s.line <= self.last and s.end_line <= self.last):
+            return s
+        return Span(s.path, self.line(s.line), s.col, self.line(s.end_line) if s.end_line else 0,
+                    s.end_col)
+
+    def tree(self, obj: T) -> T:
+        """`obj` (an AST node, a tuple of them, a value; all of it after the edit) with its
+        spans moved: new objects, each recorded in `moved`. (Written for speed: it visits
+        every node of two thirds of a file at an edit in its first third.)"""
+        kind = type(obj)
+        if kind is tuple:
+            return tuple(map(self.tree, obj))  # type: ignore[arg-type, return-value]
+        if kind is Span:
+            return self.span(obj)  # type: ignore[arg-type, return-value]
+        if kind in _VALUES:
+            return obj
+        names = _FIELDS.get(kind)
+        if names is None:
+            if not is_dataclass(obj) or isinstance(obj, type):
+                raise TypeError(f"cannot move a {kind.__name__}")  # a new kind of AST field
+            names = _FIELDS[kind] = tuple(f.name for f in fields(obj))
+        new = object.__new__(kind)  # frozen: its fields filled as dataclass' __init__ would
+        old, fill, tree = obj.__dict__, new.__dict__, self.tree
+        for name in names:
+            fill[name] = tree(old[name])
+        self.moved[id(obj)] = (obj, new)
+        return new  # type: ignore[no-any-return]
+
+    def new(self, obj: Any) -> Any:
+        """What `obj` is now: itself if it did not move, None if it was parsed again."""
+        if id(obj) in self.gone:
+            return None
+        hit = self.moved.get(id(obj))
+        return hit[1] if hit is not None and hit[0] is obj else obj
+
+
+def hand_on(shift: Shift, memo: Memo | None, kept: Kept | None) -> None:
+    """Key what the last analysis kept by the moved objects (see the module's doc)."""
+    if memo is not None:
+        memo.entries = _rekeyed(shift, memo.entries, lambda v: v[2])
+        memo.definitions = _rekeyed(shift, memo.definitions, lambda v: v[1])
+    if kept is None:
+        return
+    kept.index = {k: (net, _made(shift, made)) for k, (net, made) in kept.index.items()}
+    kept.derived = _remembered(shift, kept.derived, lambda v: (shift.new(v[0]), *v[1:]))
+    kept.walked = _remembered(shift, kept.walked, lambda v: (
+        shift.new(v[0]), tuple(shift.new(s) for s in v[1])))
+
+
+def _rekeyed(shift: Shift, entries: dict[tuple[int, ...], Any], errors: Any
+             ) -> dict[tuple[int, ...], Any]:
+    """Memo entries (the objects they read, first in the value, keyed by id, then other key
+    parts) under the moved objects; none that found an error or read a definition parsed
+    again."""
+    out = {}
+    for key, value in entries.items():
+        objects = value[0]
+        now = tuple(shift.new(o) for o in objects)
+        if errors(value) or any(o is None for o in now):
+            continue
+        out[(*map(id, now), *key[len(objects):])] = (now, *value[1:])
+    return out
+
+
+def _made(shift: Shift, made: Made) -> Made:
+    if all(shift.span(s) is s for s in made):
+        return made
+    return {shift.span(s): nodes for s, nodes in made.items()}
+
+
+def _remembered(shift: Shift, old: Remembered[Any], moved: Any) -> Remembered[Any]:
+    """`old` with its entries of moved statements or definitions (keyed by id, the object
+    first in the value) keyed by the moved ones: their values hold no line."""
+    out: Remembered[Any] = Remembered()
+    out.previous = old.previous
+    out.now = dict(old.now)
+    for entries in (old.previous, old.now):
+        for value in entries.values():
+            obj = value[0]
+            now = shift.new(obj)
+            if now is not None and now is not obj:
+                new_value = moved(value)
+                if all(x is not None for x in (new_value[1] if isinstance(obj, tree.Definition)
+                                               else ())):
+                    out.now[id(now)] = new_value
+    return out
