@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import replace
+from typing import Any
 
 from archc.core.errors import ArchcError
 from archc.front import tree
@@ -153,7 +154,7 @@ def reparse_moving(old_text: str, old: tree.Module, text: str, path: str
         moved = [shift.tree(i) if i.span.line > start else i for i in items]
     except TypeError:
         return None  # (an AST field of a kind the shift does not know: parse it all)
-    now = {id(i): m for i, m in zip(items, moved, strict=True)}
+    now: dict[int, Any] = {id(i): m for i, m in zip(items, moved, strict=True)}
     now[id(defn)] = got.definitions[0]
     return replace(old, uses=tuple(now[id(u)] for u in old.uses),
                    requires=tuple(now[id(r)] for r in old.requires),

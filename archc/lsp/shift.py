@@ -15,14 +15,13 @@ lines, as is the definition the edit is in and every network that reaches it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from archc.core.errors import Span
 from archc.front import tree
 from archc.lsp.analysis import Kept, Made, Remembered
 from archc.pipeline.driver import Memo
 
-T = TypeVar("T")
 _FIELDS: dict[type, tuple[str, ...]] = {}
 _VALUES = frozenset({str, int, float, bool, type(None)})
 
@@ -47,15 +46,15 @@ class Shift:
         return Span(s.path, self.line(s.line), s.col, self.line(s.end_line) if s.end_line else 0,
                     s.end_col)
 
-    def tree(self, obj: T) -> T:
+    def tree(self, obj: Any) -> Any:
         """`obj` (an AST node, a tuple of them, a value; all of it after the edit) with its
         spans moved: new objects, each recorded in `moved`. (Written for speed: it visits
         every node of two thirds of a file at an edit in its first third.)"""
         kind = type(obj)
         if kind is tuple:
-            return tuple(map(self.tree, obj))  # type: ignore[arg-type, return-value]
+            return tuple(map(self.tree, obj))
         if kind is Span:
-            return self.span(obj)  # type: ignore[arg-type, return-value]
+            return self.span(obj)
         if kind in _VALUES:
             return obj
         names = _FIELDS.get(kind)
@@ -68,7 +67,7 @@ class Shift:
         for name in names:
             fill[name] = tree(old[name])
         self.moved[id(obj)] = (obj, new)
-        return new  # type: ignore[no-any-return]
+        return new
 
     def new(self, obj: Any) -> Any:
         """What `obj` is now: itself if it did not move, None if it was parsed again."""
@@ -102,7 +101,8 @@ def _rekeyed(shift: Shift, entries: dict[tuple[int, ...], Any], errors: Any
         now = tuple(shift.new(o) for o in objects)
         if errors(value) or any(o is None for o in now):
             continue
-        out[(*map(id, now), *key[len(objects):])] = (now, *value[1:])
+        new_key = (*map(id, now), *key[len(objects):])
+        out[new_key] = (now, *value[1:])
     return out
 
 

@@ -1,0 +1,119 @@
+"""The language server after edits that add or remove lines (issue 20, item 7): the definition
+edited is parsed again, the items after it are moved (archc/lsp/shift.py) and what the last
+analysis found for them is handed on; after random line inserts, deletes and pastes in a row,
+what the features read (diagnostics, hints, the AST, hover, go-to-definition, references)
+is what an analysis from scratch of the same text gives."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pygls.workspace.position_codec import PositionCodec
+
+from archc.front import tree
+from archc.lsp import navigate
+from archc.lsp.analysis import Analysis, Kept, analyze, calls, run
+from archc.lsp.convert import Locator
+from archc.lsp.hints import hints
+from archc.lsp.hover import hover
+from archc.lsp.reparse import Reparser
+from archc.pipeline.driver import Memo
+
+from .test_lsp_incremental import TWO
+
+ROOT = Path(__file__).resolve().parent.parent
+# small and varied: blocks called from several networks, taps, a `use`d prelude block
+SPECS = [ROOT / "specs" / f"{n}.arch" for n in ("resnet18", "tv_resnet_fpn", "googlenet")]
+
+
+def _line_edit(text: str, rng: random.Random) -> str:
+    """A line typed (Enter between two layers, a layer on a line of its own, a blank), a line
+    deleted, or lines pasted (copied from elsewhere in the file); mostly at a layer's line (a
+    statement of a body), sometimes anywhere (then the file may not parse)."""
+    lines = text.split("\n")
+    body = [i for i, t in enumerate(lines) if t.startswith("  ") and not {"{", "}"} & set(t)]
+    n = rng.choice(body) if body and rng.random() < 0.9 else rng.randrange(1, len(lines))
+    kind = rng.randrange(5)
+    cuts = [i for i, ch in enumerate(lines[n]) if ch == " " and i > 2 and _depth(lines[n][:i]) == 0]
+    if kind == 0 and cuts:
+        cut = rng.choice(cuts)
+        lines[n:n + 1] = [lines[n][:cut], "  " + lines[n][cut:].lstrip()]
+    elif kind == 1:
+        lines.insert(n, rng.choice(["  relu", "", "  # note", "  dropout(0.1)", "  bn"]))
+    elif kind == 2 and len(lines) > 3:
+        del lines[n]
+    else:
+        k = rng.choice(body) if body else n
+        lines[n:n] = lines[k:k + rng.randint(1, 2)]
+    return "\n".join(lines)
+
+
+def _depth(s: str) -> int:
+    return s.count("(") - s.count(")")
+
+
+def _features(a: Analysis, text: str) -> Any:
+    """What the features show: diagnostics (with notes and labels), hints, the AST, and at
+    each call's name and each definition's name: hover, definition, references."""
+    loc = Locator(PositionCodec(), lambda p: text if p == a.path else None, lambda p: None)
+    errors = [(e.span, e.code, e.message, e.hint, e.severity,
+               [(x.span, x.message) for x in e.notes],
+               [(x.span, x.message) for x in e.labels], net) for e, net in a.errors]
+    places = []
+    if a.module is not None:
+        spans = [tree.name_span(c) for _, c in calls(a.module)] + \
+            [d.span for d in a.module.definitions]
+        for s in spans[::3]:
+            line, col = s.line - 1, s.col - 1
+            shown = hover(a, line, col, loc)
+            places.append((s, shown and (_without_saved(shown[0]), shown[1]),
+                           navigate.definition(a, line, col)))
+        places += [navigate.references(a, d.name) for d in a.module.definitions]
+    return errors, hints(a), a.module, places
+
+
+def _without_saved(markdown: str) -> str:
+    """Hover's table without its saved/sample column: that column differs after any
+    incremental analysis, with or without lines moved (a block call reused twice in one
+    network is one node object, and archc/expansion/memory_train.py's Saved counts a node by
+    identity), already at de0f3de, before archc/lsp/shift.py: a bug of its own, not this one."""
+    return re.sub(r" [^|]* \|$", "", markdown, flags=re.M)
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_line_edits_are_a_fresh_analysis(path: Path) -> None:
+    rng = random.Random(path.stem)
+    text = path.read_text(encoding="utf-8")
+    memo, kept = Memo(), Kept()
+    parse_file = Reparser(memo, kept)
+    name = str(path)
+    run(analyze(name, text, 0, parse_file, memo=memo, kept=kept))
+    for version in range(1, 13):
+        text = _line_edit(text, rng)
+        got = run(analyze(name, text, version, parse_file, memo=memo, kept=kept))
+        want = run(analyze(name, text, version))
+        assert _features(got, text) == _features(want, text), (version, text)
+    assert parse_file.moves >= 4, parse_file.moves  # the edits were handled by moving
+
+
+@pytest.mark.parametrize(("edit", "reused"), [
+    # a line added in block unit: every network reaching it (a) expanded again, b reused
+    (lambda t: t.replace("  conv(c, k=3, pad=1) bn relu", "  conv(c, k=3, pad=1)\n  bn relu"),
+     1),
+    # a line added in network a: b, after it, moved and reused
+    (lambda t: t.replace("  gap\n", "  gap\n  flatten\n"), 1),
+    # a line removed from block pair: a expanded again, b reused
+    (lambda t: t.replace("  unit(c) unit(c)\n", ""), 1),
+])
+def test_a_line_edit_redoes_only_what_it_touched(edit: Any, reused: int) -> None:
+    memo, kept = Memo(), Kept()
+    parse_file = Reparser(memo, kept)
+    run(analyze("t.arch", TWO, 1, parse_file, memo=memo, kept=kept))
+    text = edit(TWO)
+    got = run(analyze("t.arch", text, 2, parse_file, memo=memo, kept=kept))
+    assert (parse_file.moves, memo.hits) == (1, reused)
+    assert _features(got, text) == _features(run(analyze("t.arch", text, 3)), text)
