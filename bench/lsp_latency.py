@@ -14,7 +14,7 @@ the load, so the server's CPU time per edit (from /proc) and the analysis' threa
 are printed too: they hardly depend on the load. No timed asserts anywhere.
 
     python bench/lsp_latency.py [--edits 100] [--specs tv_resnet tv_densenet] [--ten]
-                                [--edit comment|code]
+                                [--edit comment|code|newline|delete]
 """
 
 from __future__ import annotations
@@ -74,33 +74,65 @@ class Client:
 # comment (the AST stays the same), or in an argument of a layer it adds (the network changes;
 # dropout keeps the shape, so the rest of the file checks as before).
 EDITS = {"comment": ("  # ", ""), "code": (" dropout(0.", ")")}
+LINE_EDITS = ("newline", "delete")  # each edit adds or removes a line (see the doc)
+PASTED = "  dropout(0.1)"
+
+
+def third(lines: list[str]) -> int:
+    """The first layer line (`  ...(`) from a third of the file on."""
+    return next(i for i in range(len(lines) // 3, len(lines))
+                if lines[i].startswith("  ") and "(" in lines[i] and "{" not in lines[i])
+
+
+def line_edit(lines: list[str], at: int, edit: str, present: bool) -> list[str]:
+    """The text's lines after a line edit at line `at`: the added line there or not."""
+    added = "" if edit == "newline" else PASTED
+    return [*lines[:at + 1], *([added] if present else []), *lines[at + 1:]]
 
 
 class Editor:
     """One open document, typed into at the end of a line."""
 
     def __init__(self, client: Client, path: Path, edit: str = "comment"):
-        self.client, self.uri = client, path.as_uri()
+        self.client, self.uri, self.edit = client, path.as_uri(), edit
         self.text = path.read_text(encoding="utf-8")
         lines = self.text.split("\n")
         self.line = max(i for i, t in enumerate(lines) if t.startswith("  ") and "(" in t)
-        before, after = EDITS[edit]
-        lines[self.line] += f"{before}1{after}"
+        if edit in LINE_EDITS:
+            self.line, self.present = third(lines), edit == "delete"
+            lines = line_edit(lines, self.line, edit, self.present)
+        else:
+            before, after = EDITS[edit]
+            lines[self.line] += f"{before}1{after}"
+            self.col = len(lines[self.line]) - 1 - len(after)  # where the number starts
         self.text = "\n".join(lines)
-        self.col = len(lines[self.line]) - 1 - len(after)  # where the number starts
+        self.end = len(lines[self.line])
         self.width = 1
         self.version = 1
         client.lsp.text_document_did_open(types.DidOpenTextDocumentParams(
             types.TextDocumentItem(uri=self.uri, language_id="arch", version=1, text=self.text)))
 
-    def type_one(self) -> None:
-        """Replace the comment's number by the new version's."""
-        self.version += 1
+    def change(self) -> types.TextDocumentContentChangePartial:
+        """This version's change: a line added or removed (line edits), else the number."""
+        if self.edit in LINE_EDITS:
+            added = "" if self.edit == "newline" else PASTED
+            self.present = not self.present
+            at = types.Position(self.line, self.end)
+            if self.present:
+                return types.TextDocumentContentChangePartial(range=types.Range(at, at),
+                                                              text="\n" + added)
+            return types.TextDocumentContentChangePartial(
+                range=types.Range(at, types.Position(self.line + 1, len(added))), text="")
         rng = types.Range(types.Position(self.line, self.col),
                           types.Position(self.line, self.col + self.width))
         new = str(self.version)
         self.width = len(new)
-        change = types.TextDocumentContentChangePartial(range=rng, text=new)
+        return types.TextDocumentContentChangePartial(range=rng, text=new)
+
+    def type_one(self) -> None:
+        """The next edit: the comment's number replaced by the new version's, or a line."""
+        self.version += 1
+        change = self.change()
         self.client.lsp.text_document_did_change(types.DidChangeTextDocumentParams(
             types.VersionedTextDocumentIdentifier(uri=self.uri, version=self.version), [change]))
 
@@ -178,12 +210,16 @@ def in_process(path: Path, repeat: int, edit: str) -> float:
     from archc.pipeline.driver import Memo
 
     lines, times, memo, kept = path.read_text(encoding="utf-8").split("\n"), [], Memo(), Kept()
-    parse = Reparser()
+    parse = Reparser(memo, kept)
     line = max(i for i, t in enumerate(lines) if t.startswith("  ") and "(" in t)
-    before, after = EDITS[edit]
+    at = third(lines)
     for i in range(repeat + 3):
-        text = "\n".join([*lines[:line], f"{lines[line]}{before}{i + 1}{after}",
-                          *lines[line + 1:]])
+        if edit in LINE_EDITS:  # as Editor: first the line added (newline) or removed
+            text = "\n".join(line_edit(lines, at, edit, (i % 2 == 0) == (edit == "newline")))
+        else:
+            before, after = EDITS[edit]
+            text = "\n".join([*lines[:line], f"{lines[line]}{before}{i + 1}{after}",
+                              *lines[line + 1:]])
         start = time.thread_time()
         run(analyze(str(path), text, i, parse, memo=memo, kept=kept))
         if i >= 3:
@@ -197,8 +233,10 @@ async def main() -> None:
     ap.add_argument("--specs", nargs="*", help="bundled spec names (default: all)")
     ap.add_argument("--ten", action="store_true",
                     help="also a spec ten times the largest bundled one (the issue's target)")
-    ap.add_argument("--edit", choices=sorted(EDITS), default="comment",
-                    help="type the number into a comment (default) or into a layer's argument")
+    ap.add_argument("--edit", choices=sorted([*EDITS, *LINE_EDITS]), default="comment",
+                    help="type the number into a comment (default) or into a layer's argument, "
+                         "or add and remove a line (Enter and Backspace; a line deleted and "
+                         "pasted)")
     args = ap.parse_args()
     specs = [p for p in SPECS if not args.specs or p.stem in args.specs]
     if args.ten:

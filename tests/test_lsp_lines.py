@@ -117,3 +117,19 @@ def test_a_line_edit_redoes_only_what_it_touched(edit: Any, reused: int) -> None
     got = run(analyze("t.arch", text, 2, parse_file, memo=memo, kept=kept))
     assert (parse_file.moves, memo.hits) == (1, reused)
     assert _features(got, text) == _features(run(analyze("t.arch", text, 3)), text)
+
+
+def test_the_benchmark_times_line_edits() -> None:
+    """bench/lsp_latency.py --edit delete (from its command line) and newline (in process):
+    the edits are line edits, each parsed by moving the lines after it."""
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from lsp_latency import in_process
+
+    assert in_process(ROOT / "specs" / "resnet18.arch", 2, "newline") > 0
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "lsp_latency.py"), "--edits",
+                           "2", "--specs", "lenet", "--edit", "delete"],
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert "edits: delete" in done.stdout and "\nlenet " in done.stdout, done.stdout
