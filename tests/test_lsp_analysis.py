@@ -181,8 +181,10 @@ def test_kept_indexes_and_hints_are_a_fresh_analysis(edit) -> None:
     assert fresh.module is not None
     assert all(again.nodes(st.span) == fresh.nodes(st.span)
                for d in fresh.module.definitions for st in tree.statements(d.body))
-    if text == TWO:  # nothing re-expanded: the very same hint objects
-        assert all(x is y for x, y in zip(hints(again), before, strict=True))
+    if text == TWO:  # nothing re-expanded: the very same labels and tooltips (the hints'
+        # places are made at each analysis: archc/lsp/shift.py moves statements, not hints)
+        assert all(x.label is y.label and x.tooltip is y.tooltip
+                   for x, y in zip(hints(again), before, strict=True))
 
 
 def test_what_is_kept_lives_two_analyses_at_most() -> None:
