@@ -43,8 +43,11 @@ class Shift:
     def span(self, s: Span) -> Span:
         if s.path != self.path or (s.line <= self.last and s.end_line <= self.last):
             return s
-        return Span(s.path, self.line(s.line), s.col, self.line(s.end_line) if s.end_line else 0,
-                    s.end_col)
+        new = object.__new__(Span)  # (Span's frozen __init__ is half the cost of a move)
+        new.__dict__.update(path=s.path, line=self.line(s.line), col=s.col,
+                            end_line=self.line(s.end_line) if s.end_line else 0,
+                            end_col=s.end_col)
+        return new
 
     def tree(self, obj: Any) -> Any:
         """`obj` (an AST node, a tuple of them, a value; all of it after the edit) with its
@@ -114,17 +117,16 @@ def _made(shift: Shift, made: Made) -> Made:
 
 def _remembered(shift: Shift, old: Remembered[Any], moved: Any) -> Remembered[Any]:
     """`old` with its entries of moved statements or definitions (keyed by id, the object
-    first in the value) keyed by the moved ones: their values hold no line."""
+    first in the value) keyed by the moved ones too: their values hold no line."""
     out: Remembered[Any] = Remembered()
     out.previous = old.previous
     out.now = dict(old.now)
+    table = shift.moved
     for entries in (old.previous, old.now):
-        for value in entries.values():
-            obj = value[0]
-            now = shift.new(obj)
-            if now is not None and now is not obj:
+        for key, value in entries.items():
+            hit = table.get(key)
+            if hit is not None and hit[0] is value[0]:
                 new_value = moved(value)
-                if all(x is not None for x in (new_value[1] if isinstance(obj, tree.Definition)
-                                               else ())):
-                    out.now[id(now)] = new_value
+                if not isinstance(value[0], tree.Definition) or None not in new_value[1]:
+                    out.now[id(hit[1])] = new_value
     return out
