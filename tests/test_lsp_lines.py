@@ -37,7 +37,8 @@ def _line_edit(text: str, rng: random.Random) -> str:
     lines = text.split("\n")
     body = [i for i, t in enumerate(lines) if t.startswith("  ") and not {"{", "}"} & set(t)]
     n = rng.choice(body) if body and rng.random() < 0.9 else rng.randrange(1, len(lines))
-    kind = rng.randrange(5)
+    kind = rng.randrange(7)
+    loose = [i for i, t in enumerate(lines) if not t.strip() or t.startswith("#")]
     cuts = [i for i, ch in enumerate(lines[n]) if ch == " " and i > 2 and _depth(lines[n][:i]) == 0]
     if kind == 0 and cuts:
         cut = rng.choice(cuts)
@@ -46,6 +47,10 @@ def _line_edit(text: str, rng: random.Random) -> str:
         lines.insert(n, rng.choice(["  relu", "", "  # note", "  dropout(0.1)", "  bn"]))
     elif kind == 2 and len(lines) > 3:
         del lines[n]
+    elif kind == 4:  # between definitions, above the first one, at the end
+        lines.insert(rng.randrange(len(lines) + 1), rng.choice(["", "# note"]))
+    elif kind == 5 and loose:
+        del lines[rng.choice(loose)]
     else:
         k = rng.choice(body) if body else n
         lines[n:n] = lines[k:k + rng.randint(1, 2)]
@@ -100,7 +105,26 @@ def test_line_edits_are_a_fresh_analysis(path: Path) -> None:
     assert parse_file.moves >= 4, parse_file.moves  # the edits were handled by moving
 
 
+def test_moved_lines() -> None:
+    """A line inserted or deleted whole touches no other line (changed_lines says the line
+    after it is touched: the edit's text ends at its start)."""
+    from archc.lsp.reparse import moved_lines
+
+    assert moved_lines("a\nb\nc", "a\nb\nc") is None
+    assert moved_lines("a\nb\nc", "a\nb\nb\nc") == (3, 2, 1)  # inserted before line 3
+    assert moved_lines("a\nb\nc", "x\na\nb\nc") == (1, 0, 1)  # before line 1
+    assert moved_lines("a\nb\nc", "a\nc") == (2, 2, -1)  # line 2 deleted
+    assert moved_lines("ab\ncd", "a\nb\ncd") == (1, 1, 1)  # Enter inside line 1
+    assert moved_lines("ab\ncd", "abcd") == (1, 2, -1)  # lines 1 and 2 joined
+
+
 @pytest.mark.parametrize(("edit", "reused"), [
+    # a blank line between block pair and network a: both networks moved and reused
+    (lambda t: t.replace("}\n\nnetwork a", "}\n\n\nnetwork a"), 2),
+    # a comment above everything
+    (lambda t: "# top\n" + t, 2),
+    # the blank line before network b deleted (a's piece): b moved and reused, a too
+    (lambda t: t.replace("}\n\nnetwork b", "}\nnetwork b"), 2),
     # a line added in block unit: every network reaching it (a) expanded again, b reused
     (lambda t: t.replace("  conv(c, k=3, pad=1) bn relu", "  conv(c, k=3, pad=1)\n  bn relu"),
      1),

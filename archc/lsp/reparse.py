@@ -66,8 +66,20 @@ class Reparser:
 
 def changed_lines(old: str, new: str) -> tuple[int, int, int] | None:
     """The 1-based lines (first, last) of the old text an edit replaced, and how many lines it
-    added (negative: removed); None if the texts are equal. The common head and tail are found
-    by halving, comparing slices (C's memcmp), not character by character in Python."""
+    added (negative: removed); None if the texts are equal."""
+    region = _region(old, new)
+    if region is None:
+        return None
+    head, old_end, new_end = region
+    first = old.count("\n", 0, head) + 1
+    last = first + old.count("\n", head, old_end)
+    return first, last, new.count("\n", head, new_end) - old.count("\n", head, old_end)
+
+
+def _region(old: str, new: str) -> tuple[int, int, int] | None:
+    """Where two texts differ: the common head's length and where the old and the new text's
+    common tail starts. Found by halving, comparing slices (C's memcmp), not character by
+    character in Python."""
     if old == new:
         return None
     n = min(len(old), len(new))
@@ -86,10 +98,22 @@ def changed_lines(old: str, new: str) -> tuple[int, int, int] | None:
             lo = mid
         else:
             hi = mid - 1
-    old_end, new_end = len(old) - lo, len(new) - lo
+    return head, len(old) - lo, len(new) - lo
+
+
+def moved_lines(old: str, new: str) -> tuple[int, int, int] | None:
+    """As changed_lines, but an edit that ends at the start of a line in both texts (a line
+    inserted or deleted whole) leaves that line alone: (3, 2, 1) is a line inserted before
+    line 3, touching none; (3, 3, -1) is line 3 deleted."""
+    region = _region(old, new)
+    if region is None:
+        return None
+    head, old_end, new_end = region
     first = old.count("\n", 0, head) + 1
-    last = first + old.count("\n", head, old_end)
-    return first, last, new.count("\n", head, new_end) - old.count("\n", head, old_end)
+    touched = old.count("\n", head, old_end)
+    whole = (old_end == 0 or old[old_end - 1] == "\n") and \
+        (new_end == 0 or new[new_end - 1] == "\n")
+    return first, first + touched - bool(whole), new.count("\n", head, new_end) - touched
 
 
 def reparse(old_text: str, old: tree.Module, text: str, path: str) -> tree.Module | None:
@@ -120,45 +144,58 @@ def reparse(old_text: str, old: tree.Module, text: str, path: str) -> tree.Modul
 
 def reparse_moving(old_text: str, old: tree.Module, text: str, path: str
                    ) -> tuple[tree.Module, Shift] | None:
-    """`old` with the one definition an edit that adds or removes lines is in parsed again
-    from `text`, and every item after it moved (archc/lsp/shift.py); None where the edit
-    reaches past that definition's piece (see parse_by_definition) or the piece does not
-    parse (then the whole file is parsed, for the compiler's errors)."""
-    change = changed_lines(old_text, text)
+    """`old` with the one definition an edit that adds or removes lines is in (or the lines
+    above the first item) parsed again from `text`, and every item after it moved
+    (archc/lsp/shift.py); None where the edit reaches past that definition's piece (see
+    parse_by_definition) or the piece does not parse (then the whole file is parsed, for the
+    compiler's errors)."""
+    change = moved_lines(old_text, text)
     if change is None or change[2] == 0 or old.broken:
         return None
     first, last, delta = change
     items: list[tree.Use | tree.Requires | tree.Definition] = sorted(
         [*old.uses, *old.requires, *old.definitions], key=lambda i: i.span.line)
     lines = [i.span.line for i in items]
-    k = bisect.bisect_right(lines, first) - 1
-    defn = items[k] if k >= 0 else None
-    if not isinstance(defn, tree.Definition) or lines.count(lines[k]) > 1 or (
-            k + 1 < len(items) and last >= lines[k + 1]):
+    # the item whose piece holds the change (-1: the lines above the first item); lines
+    # inserted before an item's line belong to the piece before it
+    k = bisect.bisect_right(lines, first if last >= first else first - 1) - 1
+    if k >= 0 and (not isinstance(items[k], tree.Definition) or lines.count(lines[k]) > 1):
         return None
-    start = lines[k]
+    start = lines[k] if k >= 0 else 1
     stop = lines[k + 1] + delta - 1 if k + 1 < len(items) else text.count("\n") + 1
-    if k + 1 < len(items) and not _ITEM.match(_lines(text, stop + 1, stop + 1)):
-        return None  # the next item does not start its line
-    piece = _lines(text, start, stop)
-    if not _TOP_LEVEL.match(piece) or _TOP_LEVEL.search(piece, 1):
+    if k + 1 < len(items) and (last >= lines[k + 1] or not _ITEM.match(
+            _lines(text, stop + 1, stop + 1))):
+        return None  # the edit reaches the next item, or that item no longer starts its line
+    got = _piece(text, start, stop, path, k >= 0)
+    if got is None:
+        return None
+    same = k < 0 or got[0] == items[k]  # a blank or a comment after it: the same objects
+    shift = Shift(path, last, delta, gone=set() if same else {id(items[k])})
+    try:
+        now: dict[int, Any] = {id(i): shift.tree(i) for i in items[k + 1:]}
+    except TypeError:
+        return None  # (an AST field of a kind the shift does not know: parse it all)
+    if not same:
+        now[id(items[k])] = got[0]
+    return replace(old, uses=tuple(now.get(id(u), u) for u in old.uses),
+                   requires=tuple(now.get(id(r), r) for r in old.requires),
+                   definitions=tuple(now.get(id(d), d) for d in old.definitions)), shift
+
+
+def _piece(text: str, start: int, stop: int, path: str, header: bool
+           ) -> tuple[tree.Definition, ...] | None:
+    """The definition on lines start..stop of `text` (none if not `header`: the lines above
+    the first item), parsed; None if they hold anything else or do not parse."""
+    piece = _lines(text, start, stop) if stop >= start else ""
+    if header != bool(_TOP_LEVEL.match(piece)) or _TOP_LEVEL.search(piece, int(header)):
         return None  # the header is gone, or a new item starts inside: pieces change
     try:
         got = parse_cached("\n" * (start - 1) + piece, path)
     except ArchcError:
         return None
-    if got.uses or got.requires or got.broken or len(got.definitions) != 1:
+    if got.uses or got.requires or got.broken or len(got.definitions) != int(header):
         return None
-    shift = Shift(path, last, delta, gone={id(defn)})
-    try:
-        moved = [shift.tree(i) if i.span.line > start else i for i in items]
-    except TypeError:
-        return None  # (an AST field of a kind the shift does not know: parse it all)
-    now: dict[int, Any] = {id(i): m for i, m in zip(items, moved, strict=True)}
-    now[id(defn)] = got.definitions[0]
-    return replace(old, uses=tuple(now[id(u)] for u in old.uses),
-                   requires=tuple(now[id(r)] for r in old.requires),
-                   definitions=tuple(now[id(d)] for d in old.definitions)), shift
+    return got.definitions
 
 
 def _window(defn: tree.Definition, text: str, first: int, last: int, end: int
