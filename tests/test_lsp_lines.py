@@ -144,16 +144,27 @@ def test_a_line_edit_redoes_only_what_it_touched(edit: Any, reused: int) -> None
 
 
 def test_the_benchmark_times_line_edits() -> None:
-    """bench/lsp_latency.py --edit delete (from its command line) and newline (in process):
-    the edits are line edits, each parsed by moving the lines after it."""
+    """bench/lsp_latency.py's line edits, `--edit newline` and `--edit delete`: through a
+    server (each edit's diagnostics and hints arrive) and in process; its command line takes
+    them. (Not the whole script: its bursts sleep 4 s.)"""
+    import asyncio
     import subprocess
     import sys
 
     sys.path.insert(0, str(ROOT / "bench"))
-    from lsp_latency import in_process
+    from lsp_latency import Client, edit_latency, in_process
 
-    assert in_process(ROOT / "specs" / "resnet18.arch", 2, "newline") > 0
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "lsp_latency.py"), "--edits",
-                           "2", "--specs", "lenet", "--edit", "delete"],
-                          capture_output=True, text=True, timeout=120, check=True)
-    assert "edits: delete" in done.stdout and "\nlenet " in done.stdout, done.stdout
+    async def served() -> list[tuple[list[float], int, float]]:
+        client = Client()
+        await client.start()
+        try:
+            return [await edit_latency(client, ROOT / "specs" / "lenet.arch", 2, edit)
+                    for edit in ("newline", "delete")]
+        finally:
+            await client.stop()
+
+    assert [(len(times), hints) for times, hints, _ in asyncio.run(served())] == [(2, 6)] * 2
+    assert in_process(ROOT / "specs" / "resnet18.arch", 2, "delete") > 0
+    shown = subprocess.run([sys.executable, str(ROOT / "bench" / "lsp_latency.py"), "--help"],
+                           capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "--edit {code,comment,delete,newline}" in shown, shown
