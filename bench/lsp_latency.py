@@ -75,7 +75,6 @@ class Client:
 # dropout keeps the shape, so the rest of the file checks as before).
 EDITS = {"comment": ("  # ", ""), "code": (" dropout(0.", ")")}
 LINE_EDITS = ("newline", "delete")  # each edit adds or removes a line (see the doc)
-PASTED = "  dropout(0.1)"
 
 
 def third(lines: list[str]) -> int:
@@ -84,10 +83,15 @@ def third(lines: list[str]) -> int:
                 if lines[i].startswith("  ") and "(" in lines[i] and "{" not in lines[i])
 
 
-def line_edit(lines: list[str], at: int, edit: str, present: bool) -> list[str]:
-    """The text's lines after a line edit at line `at`: the added line there or not."""
-    added = "" if edit == "newline" else PASTED
-    return [*lines[:at + 1], *([added] if present else []), *lines[at + 1:]]
+def line_edit(lines: list[str], at: int, edit: str, version: int) -> list[str]:
+    """The text's lines at `version` of a line edit at line `at`: `newline`, as many blank
+    lines below it as the version (Enter, again and again: no text comes back, so nothing
+    comes from a parse cache); `delete`, an odd version has `dropout(0.<version>)` pasted
+    below it, an even one has it deleted (the text of every even version is the same)."""
+    if edit == "newline":
+        return [*lines[:at + 1], *[""] * version, *lines[at + 1:]]
+    return [*lines[:at + 1], *([f"  dropout(0.{version})"] if version % 2 else []),
+            *lines[at + 1:]]
 
 
 class Editor:
@@ -99,13 +103,14 @@ class Editor:
         lines = self.text.split("\n")
         self.line = max(i for i, t in enumerate(lines) if t.startswith("  ") and "(" in t)
         if edit in LINE_EDITS:
-            self.line, self.present = third(lines), edit == "delete"
-            lines = line_edit(lines, self.line, edit, self.present)
+            self.line = third(lines)
+            lines = line_edit(lines, self.line, edit, 1)
         else:
             before, after = EDITS[edit]
             lines[self.line] += f"{before}1{after}"
             self.col = len(lines[self.line]) - 1 - len(after)  # where the number starts
         self.text = "\n".join(lines)
+        self.count = len(lines)  # lines in the document now
         self.end = len(lines[self.line])
         self.width = 1
         self.version = 1
@@ -115,14 +120,15 @@ class Editor:
     def change(self) -> types.TextDocumentContentChangePartial:
         """This version's change: a line added or removed (line edits), else the number."""
         if self.edit in LINE_EDITS:
-            added = "" if self.edit == "newline" else PASTED
-            self.present = not self.present
             at = types.Position(self.line, self.end)
-            if self.present:
+            self.count += 1 if self.edit == "newline" or self.version % 2 else -1
+            if self.edit == "newline" or self.version % 2:  # Enter; a line pasted
+                text = "\n" + ("" if self.edit == "newline" else f"  dropout(0.{self.version})")
                 return types.TextDocumentContentChangePartial(range=types.Range(at, at),
-                                                              text="\n" + added)
+                                                              text=text)
+            pasted = len(f"  dropout(0.{self.version - 1})")  # deleted
             return types.TextDocumentContentChangePartial(
-                range=types.Range(at, types.Position(self.line + 1, len(added))), text="")
+                range=types.Range(at, types.Position(self.line + 1, pasted)), text="")
         rng = types.Range(types.Position(self.line, self.col),
                           types.Position(self.line, self.col + self.width))
         new = str(self.version)
@@ -137,7 +143,7 @@ class Editor:
             types.VersionedTextDocumentIdentifier(uri=self.uri, version=self.version), [change]))
 
     async def hints(self) -> list[types.InlayHint]:
-        whole = types.Range(types.Position(0, 0), types.Position(self.text.count("\n") + 1, 0))
+        whole = types.Range(types.Position(0, 0), types.Position(self.count, 0))
         return await self.client.lsp.text_document_inlay_hint_async(
             types.InlayHintParams(types.TextDocumentIdentifier(self.uri), whole)) or []
 
@@ -215,7 +221,7 @@ def in_process(path: Path, repeat: int, edit: str) -> float:
     at = third(lines)
     for i in range(repeat + 3):
         if edit in LINE_EDITS:  # as Editor: first the line added (newline) or removed
-            text = "\n".join(line_edit(lines, at, edit, (i % 2 == 0) == (edit == "newline")))
+            text = "\n".join(line_edit(lines, at, edit, i + 1))
         else:
             before, after = EDITS[edit]
             text = "\n".join([*lines[:line], f"{lines[line]}{before}{i + 1}{after}",
@@ -235,8 +241,8 @@ async def main() -> None:
                     help="also a spec ten times the largest bundled one (the issue's target)")
     ap.add_argument("--edit", choices=sorted([*EDITS, *LINE_EDITS]), default="comment",
                     help="type the number into a comment (default) or into a layer's argument, "
-                         "or add and remove a line (Enter and Backspace; a line deleted and "
-                         "pasted)")
+                         "or add lines (newline: Enter, again and again) or paste and delete "
+                         "one (delete)")
     args = ap.parse_args()
     specs = [p for p in SPECS if not args.specs or p.stem in args.specs]
     if args.ten:
