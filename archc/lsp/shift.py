@@ -15,6 +15,7 @@ lines, as is the definition the edit is in and every network that reaches it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass
+from functools import cache
 from typing import Any
 
 from archc.core.errors import Span
@@ -22,7 +23,6 @@ from archc.front import tree
 from archc.lsp.analysis import Kept, Made, Remembered
 from archc.pipeline.driver import Memo
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
 _VALUES = frozenset({str, int, float, bool, type(None)})
 
 
@@ -53,18 +53,14 @@ class Shift:
         """`obj` (an AST node, a tuple of them, a value; all of it after the edit) with its
         spans moved: new objects, each recorded in `moved`. (Written for speed: it visits
         every node of two thirds of a file at an edit in its first third.)"""
-        kind = type(obj)
+        kind: Any = type(obj)
         if kind is tuple:
             return tuple(map(self.tree, obj))
         if kind is Span:
             return self.span(obj)
         if kind in _VALUES:
             return obj
-        names = _FIELDS.get(kind)
-        if names is None:
-            if not is_dataclass(obj) or isinstance(obj, type):
-                raise TypeError(f"cannot move a {kind.__name__}")  # a new kind of AST field
-            names = _FIELDS[kind] = tuple(f.name for f in fields(obj))
+        names = _fields(kind)
         new = object.__new__(kind)  # frozen: its fields filled as dataclass' __init__ would
         old, fill, tree = obj.__dict__, new.__dict__, self.tree
         for name in names:
@@ -78,6 +74,13 @@ class Shift:
             return None
         hit = self.moved.get(id(obj))
         return hit[1] if hit is not None and hit[0] is obj else obj
+
+
+@cache
+def _fields(kind: type) -> tuple[str, ...]:
+    if not is_dataclass(kind):
+        raise TypeError(f"cannot move a {kind.__name__}")  # a new kind of AST field
+    return tuple(f.name for f in fields(kind))
 
 
 def hand_on(shift: Shift, memo: Memo | None, kept: Kept | None) -> None:
