@@ -10,9 +10,11 @@ and columns, so their spans are the file's. The grammar's body is the same seque
 statements in a block and a network, and the text before the window is unchanged, so the
 parser meets the window in the state it meets it in the whole file; that the statements on
 either edge come out equal to the old ones shows the window's edges are statement boundaries
-in the new text too. Anything else (a header, lines added or removed, a window that does not
-parse) is parsed by `parse_by_definition`, which is exactly the compiler's parse; so is a
-window that does not parse, so its errors are the compiler's. tests/test_lsp_reparse.py
+in the new text too. An edit that adds or removes lines within one definition's piece (or
+above the first item) parses that piece again and moves the items after it (reparse_moving,
+archc/lsp/shift.py). Anything else (a header, an edit across pieces, a window or piece that
+does not parse) is parsed by `parse_by_definition`, which is exactly the compiler's parse, so
+its errors are the compiler's. tests/test_lsp_reparse.py
 compares the result with the compiler's parse after random edits of every bundled spec."""
 
 from __future__ import annotations
