@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from archc.core import graph
 from archc.core.errors import ArchcError
 from archc.front.parse import parse
 from archc.lsp.analysis import Analysis, Kept, analyze, run
@@ -157,7 +158,7 @@ network b {
     # block unit's first line (no unchanged statement before it: its piece parsed whole):
     # every network reaching it expanded again (a), b reused; nothing kept from before holds,
     # but within the expansion the second unit(8) of the first pair(8) and the second pair(8)
-    # repeat the first ones exactly
+    # repeat the first ones exactly (each a copy: a node is in the network once)
     (lambda t: t.replace("k=3, pad=1", "k=5, pad=2"), 0, 1, 2),
     # a line added in network b: b parsed again whole, a reused
     (lambda t: t.replace("conv(4, k=1) relu", "conv(4, k=1)\n  relu"), 0, 1, 0),
@@ -173,6 +174,9 @@ def test_an_edit_redoes_only_what_it_touched(edit, windows: int, networks: int,
     got = run(analyze("t.arch", text, 2, parse_file, memo=memo))
     assert (parse_file.windows, memo.hits, memo.calls["a"].hits) == (windows, networks, calls)
     assert _key(got) == _key(run(analyze("t.arch", text, 3)))
+    for net in got.networks.values():  # a reused call's node is in the network once
+        nodes = [id(n) for _, n in graph.walk(net.root.items)]
+        assert len(nodes) == len(set(nodes)), net.name
 
 
 def test_a_burst_is_analysed_once_at_its_last_version(monkeypatch) -> None:

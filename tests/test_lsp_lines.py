@@ -7,7 +7,6 @@ is what an analysis from scratch of the same text gives."""
 from __future__ import annotations
 
 import random
-import re
 from pathlib import Path
 from typing import Any
 
@@ -75,18 +74,10 @@ def _features(a: Analysis, text: str) -> Any:
         for s in spans[::3]:
             line, col = s.line - 1, s.col - 1
             shown = hover(a, line, col, loc)
-            places.append((s, shown and (_without_saved(shown[0]), shown[1]),
+            places.append((s, shown,
                            navigate.definition(a, line, col)))
         places += [navigate.references(a, d.name) for d in a.module.definitions]
     return errors, hints(a), a.module, places
-
-
-def _without_saved(markdown: str) -> str:
-    """Hover's table without its saved/sample column: that column differs after any
-    incremental analysis, with or without lines moved (a block call reused twice in one
-    network is one node object, and archc/expansion/memory_train.py's Saved counts a node by
-    identity), already at de0f3de, before archc/lsp/shift.py: a bug of its own, not this one."""
-    return re.sub(r" [^|]* \|$", "", markdown, flags=re.M)
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)

@@ -12,9 +12,10 @@ expansion took (archc/front/work.py), so the budget is the same as expanding it 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from archc.core import graph
 from archc.front import tree
@@ -22,6 +23,7 @@ from archc.front.work import Work
 from archc.registry.ops import REGISTRY
 
 Key = tuple[Any, ...]
+N = TypeVar("N", bound=graph.Node)
 
 
 @dataclass(frozen=True)
@@ -29,45 +31,79 @@ class Entry:
     reached: tuple[tuple[str, tree.Definition], ...]  # every block the call expanded, by name
     node: graph.Scope
     steps: int
+    inner: frozenset[Key]  # the calls inside it (their nodes are inside this one)
 
 
 class Calls:
     """One network's calls of its last expansion, and those of the one before it that this
-    one reused (what lives is what the last two expansions used, never more)."""
+    one reused (what lives is what the last two expansions used, never more).
+
+    No node is handed out twice in one expansion: a call alike to one already made (or to one
+    inside a scope already reused) gets a copy, so two calls are two nodes, as a fresh
+    expansion makes them (passes that key a node by identity, the training-memory estimate's
+    share per node among them, count each once)."""
 
     def __init__(self) -> None:
         self.now: dict[Key, Entry] = {}
         self.previous: dict[Key, Entry] = {}
         self.cyclic: frozenset[str] = frozenset()
         self.hits = 0  # calls reused by the last expansion (tests, the benchmark)
+        self._used: list[Key] = []  # the calls this expansion made or reused, in order
+        self._open: list[int] = []  # for each call being expanded: len(_used) at its start
 
     def begin(self, cyclic: Set[str]) -> None:
         """A new expansion of the network, with the program's blocks not to expand."""
         self.previous, self.now, self.hits = self.now, {}, 0
+        self._used, self._open = [], []
         if cyclic != self.cyclic:  # a call skipped or not before: nothing kept holds
             self.previous, self.cyclic = {}, frozenset(cyclic)
 
     def get(self, key: Key | None, blocks: Mapping[str, tree.Definition], work: Work
             ) -> graph.Scope | None:
-        """The scope a call made before, its work steps taken again; None if not kept."""
+        """The scope a call made before, its work steps taken again; None if not kept (the
+        call is then being expanded: `put` or `abandon` ends it)."""
         if key is None:
             return None
         hit = self.now.get(key) or self.previous.get(key)
         if hit is None or work.done + hit.steps > work.limit or \
                 any(blocks.get(name) is not b for name, b in hit.reached):
+            self._open.append(len(self._used))
             return None
         work.done += hit.steps
+        node = hit.node
+        if key in self._used or not hit.inner.isdisjoint(self._used):
+            node = _copy(node)  # handed out already in this expansion: a node of its own
         self.now[key] = hit
+        self._used += [key, *hit.inner]
         self.hits += 1
-        return hit.node
+        return node
 
     def put(self, key: Key | None, block: tree.Definition, blocks: Mapping[str, tree.Definition],
             node: graph.Scope, steps: int) -> None:
+        """A call expanded without error: kept for the next expansion."""
         if key is None:
             return
+        inner = frozenset(self._used[self._open.pop():])
+        self._used.append(key)
         reached = _reached(block, blocks)
-        if reached is not None:
-            self.now[key] = Entry(reached, node, steps)
+        if reached is not None and key not in self.now:
+            self.now[key] = Entry(reached, node, steps, inner)
+
+    def abandon(self, key: Key | None) -> None:
+        """A call expanded with an error (or stopped): nothing kept."""
+        if key is not None:
+            self._open.pop()
+
+
+def _copy(node: N) -> N:
+    """`node` and everything inside it as new objects (the same values)."""
+    new = copy.copy(node)
+    if isinstance(node, graph.Scope):
+        object.__setattr__(new, "items", tuple(_copy(n) for n in node.items))
+    elif isinstance(node, graph.Join):
+        object.__setattr__(new, "branches",
+                           tuple(tuple(_copy(n) for n in b) for b in node.branches))
+    return new
 
 
 def call_key(block: tree.Definition, values: Mapping[str, Any], depth: int, nesting: int

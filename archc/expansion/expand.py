@@ -421,13 +421,16 @@ class Expander:
         if hit is not None:  # this call, expanded the same way last time: its scope again
             return replace(hit, span=st.span, args=block_env)
         self.stack.append(st.name)
-        first_error, steps = len(self.errors), self.work.done
+        first_error, steps, kept = len(self.errors), self.work.done, False
         try:
             with self.work.inside(f"block {st.name}", st.span):
                 node = self.scope("block", st.name, block.body, block_env, shape, st.span)
             if self.calls is not None and len(self.errors) == first_error:
                 self.calls.put(known, block, self.blocks, node, self.work.done - steps)
+                kept = True
         finally:
+            if self.calls is not None and not kept:
+                self.calls.abandon(known)
             self.stack.pop()
             # Every error found inside this call learns the call (innermost first): the chain
             # of notes that leads from the block's line back to the user's.
