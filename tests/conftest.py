@@ -40,10 +40,11 @@ def pytest_configure(config: pytest.Config) -> None:
 # worker beside them, so that the heavy worker, the critical path, carries no more than it
 # must. Peak RSS and CPU per file: BENCHMARKS.md, "The test suite" (test_families 77 MB,
 # test_weights 0.9 GB, test_export_cases 0.6 GB, test_import_zoo and test_segmentation 1.4 GB
-# each; in the heavy group test_memory_train 11.7 GB, test_zoo 6.4 GB, test_export's
-# interpreters 3.8 and 3.2 GB, test_inplace 3.1 GB); test_aux_heads and test_detection_backbone
-# 1.5 GB each (measured with /usr/bin/time -v).
-HEAVY = frozenset({"test_export.py", "test_inplace.py", "test_memory_train.py", "test_zoo.py"})
+# each, test_aux_heads and test_detection_backbone 1.5 GB each, test_memory_train 2.3 GB and
+# test_inplace 3.6 GB since the saved-tensor hook no longer keeps every test's tensors (11.7 GB
+# before); in the heavy group test_zoo 7.2 GB and test_export, whose two interpreters run at
+# once, 0.7 + 4.7 + 3.7 GB: at most ~13 GB on both workers together).
+HEAVY = frozenset({"test_export.py", "test_zoo.py"})
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (it runs its hook early too)

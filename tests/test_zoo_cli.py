@@ -25,9 +25,9 @@ from archc.pipeline import zoo
 from archc.pipeline.program import load_program
 
 try:
-    from tests.test_zoo import input_of, published_params
+    from tests.test_zoo import input_of, load, published_params
 except ImportError:  # tests/ itself on sys.path
-    from test_zoo import input_of, published_params  # type: ignore[no-redef]
+    from test_zoo import input_of, load, published_params  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,7 +95,7 @@ def test_readme_zoo_table_states_every_member():
     for spec, members in zoo.families():
         row = next(line for line in table.splitlines() if line.startswith(f"| {spec} |"))
         for m in members:
-            net = archc.load(m.spec, m.set)
+            net = load(m)  # (each member's default network, loaded once per process)
             assert f"{archc.expansion.stats.count(net.root).params:,}" in row, m.name
 
 
