@@ -36,7 +36,8 @@ class Args(BaseModel):
     """Base of every argument schema: strict types, finite numbers (a NaN or inf argument
     would build a model computing NaN), no unknown fields, immutable."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False,
+                              defer_build=True)
 
 
 class NoArgs(Args):
