@@ -1,11 +1,12 @@
 """Stage 1, text -> parse tree, fast: a piece of a spec lexed by a tight loop over Lark's own
-scanner (the grammar's terminals, their priorities and its keyword rule, as Lark compiled them)
-and parsed by Lark's own LALR loop, with token positions already where the piece starts in the
-file.
+scanner (the grammar's terminals, their priorities and its keyword rule, as Lark compiled them),
+with token positions already where the piece starts in the file, and parsed by Lark's LALR
+algorithm (its parse table and its tree-building callbacks) in a loop over the token list.
 
-Lark's basic lexer spends most of a parse's time per token on what archc does not use (text
-slices, lexer states, user callbacks, a line counter object): on the bundled specs it took
-0.17 s of a 0.23 s parse. The tree built here is the one Lark builds (tests/test_lexer.py compares
+Lark's lexer and parser loop spend much of a parse's time per token on what archc does not use
+(text slices, lexer states, user callbacks, a line counter object, a parser state fed one
+token per call): on the bundled specs, lexing 0.065 -> 0.035 s, the LALR loop 0.065 -> 0.048 s.
+The tree built here is the one Lark builds (tests/test_lexer.py compares
 the two on every .arch file of the repository). Anything this loop does not handle, a character
 no terminal matches or a syntax error, returns None: the caller parses the piece with Lark's own
 lexer, which raises its error as it always did.
@@ -13,21 +14,14 @@ lexer, which raises its error as it always did.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from lark import Lark, Token, Tree, UnexpectedInput
+from lark import Lark, Token, Tree
 from lark.lexer import UnlessCallback
+from lark.parsers.lalr_analysis import Reduce, Shift
 
-
-class _Tokens:
-    """What Lark's LALR loop reads tokens from (its `LexerThread`'s one method)."""
-
-    def __init__(self, tokens: list[Token]) -> None:
-        self.tokens = tokens
-
-    def lex(self, parser_state: Any) -> Iterator[Token]:
-        return iter(self.tokens)
+_NONE = (None, None)
+_END = Token("$END", "")  # what the parser reads after the last token
 
 
 class FastParser:
@@ -45,8 +39,17 @@ class FastParser:
         if self.ignore & set(self.keywords):
             raise TypeError("an ignored terminal with a callback is not supported")
         self.types: dict[tuple[str, str], str] = {}  # (terminal, text) -> type after keywords
-        self.parser = lark.parser.parser.parser  # lark.parsers.lalr_parser._Parser
-        (self.start,) = lark.options.start
+        parser = lark.parser.parser.parser  # lark.parsers.lalr_parser._Parser
+        (start,) = lark.options.start
+        table = parser.parse_table
+        self.states: dict[Any, dict[str, tuple[Any, Any]]] = table.states
+        self.start_state, self.end_state = table.start_states[start], table.end_states[start]
+        self.callbacks: dict[Any, Any] = parser.callbacks
+        if any(isinstance(k, str) for k in self.callbacks):
+            raise TypeError("token callbacks are not supported")
+        # each rule's (size, name, callback), looked up once rather than at every reduction
+        self.rules = {rule: (len(rule.expansion), rule.origin.name, self.callbacks[rule])
+                      for rule in self.callbacks}
 
     def tokens(self, text: str, line: int, col: int) -> list[Token] | None:
         """Every token of `text`, placed as if it started at (line, col); None if some
@@ -90,11 +93,38 @@ class FastParser:
         tokens = self.tokens(text, line, col)
         if tokens is None:
             return None
-        try:
-            parsed: Tree = self.parser.parse(_Tokens(tokens), self.start)
-        except UnexpectedInput:
-            return None
-        return parsed
+        return self._lalr(tokens)
+
+    def _lalr(self, tokens: list[Token]) -> Tree | None:
+        """Lark's LALR loop (lark/parsers/lalr_parser_state.py `feed_token`) over a list, with
+        Lark's parse table and tree-building callbacks: the same tree; None at a syntax error.
+        (`tokens`, this parser's own list, gets the end marker appended.)"""
+        states, rules, end_state = self.states, self.rules, self.end_state
+        state_stack, value_stack = [self.start_state], []
+        tokens.append(_END)
+        for tok in tokens:
+            kind = tok.type
+            while True:
+                action, arg = states[state_stack[-1]].get(kind, _NONE)
+                if action is Shift and tok is not _END:
+                    state_stack.append(arg)
+                    value_stack.append(tok)
+                    break
+                if action is not Reduce:
+                    return None
+                size, name, callback = rules[arg]
+                if size:
+                    children = value_stack[-size:]
+                    del state_stack[-size:]
+                    del value_stack[-size:]
+                else:
+                    children = []
+                value = callback(children)
+                state_stack.append(states[state_stack[-1]][name][1])
+                value_stack.append(value)
+                if tok is _END and state_stack[-1] == end_state:
+                    return value  # (the start rule's tree)
+        return None
 
 
 def fast_parser(lark: Lark) -> FastParser | None:
