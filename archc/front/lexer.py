@@ -132,5 +132,5 @@ def fast_parser(lark: Lark) -> FastParser | None:
     reads (another version, other options): then Lark's own lexer does all the work."""
     try:
         return FastParser(lark)
-    except (AttributeError, TypeError, ValueError):
+    except (AttributeError, KeyError, TypeError, ValueError):
         return None
