@@ -121,7 +121,8 @@ def changed(node: N, **fields: Any) -> N:
     no `__post_init__` and no init-only fields, so a copy of the instance's attributes is the
     same object, made without replace's per-field `__init__` call (3x the time)."""
     if not fields.keys() <= node.__dataclass_fields__.keys():
-        raise TypeError(f"{type(node).__name__} has no field {sorted(fields)}")
+        raise TypeError(f"{type(node).__name__} has no field "
+                        f"{sorted(fields.keys() - node.__dataclass_fields__.keys())}")
     new = object.__new__(type(node))
     new.__dict__.update(node.__dict__)
     new.__dict__.update(fields)
