@@ -4,8 +4,10 @@ GitHub Actions annotations or JSON. Never imports torch."""
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ from archc.core.plugin_config import add_plugin_option
 
 if TYPE_CHECKING:
     from archc.core.graph import InputShape
+    from archc.pipeline.driver import Compiled
 
 DESCRIPTION = ("Shape-check .arch specs statically: every network of every file, every error "
                "with its line and column. Exit 0 when all are ok, 1 on any spec error.")
@@ -58,6 +61,25 @@ def _cached_path(name: str) -> Path | None:
         except (OSError, ValueError):
             return None
     return None
+
+
+def _compiler() -> Callable[..., Compiled]:
+    """The driver's `compile_spec`, imported (the first time) with Python's cycle collector
+    paused, and what the import made frozen out of later collections: the compiler's modules
+    (pydantic, lark, the op registry) are thousands of objects that live until the process
+    ends, and the collector scanned them again at each full collection."""
+    if "archc.pipeline.driver" not in sys.modules:
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            import archc.pipeline.driver  # noqa: F401
+        finally:
+            gc.freeze()
+            if was:
+                gc.enable()
+    from archc.pipeline.driver import compile_spec
+
+    return compile_spec
 
 
 def _location(s: Span | None, file: str | None = None) -> dict[str, Any]:
@@ -111,8 +133,7 @@ def check_files(files: list[str], fmt: str, overrides: dict[str, Any],
             checked.append({"file": name, "ok": True, "networks": known})
             continue
         try:
-            from archc.pipeline.driver import compile_spec
-
+            compile_spec = _compiler()
             done = compile_spec(name, overrides, input_shape)
             prog, errors = done.program, done.errors
             if not errors and path is not None:  # (a warning is shown again next time)

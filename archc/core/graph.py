@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from itertools import chain
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from archc.core.errors import Span
 
@@ -112,6 +113,20 @@ class Wire:
 
 
 Node = Layer | Join | Scope | Wire
+N = TypeVar("N", bound=Layer | Join | Scope | Wire)
+
+
+def changed(node: N, **fields: Any) -> N:
+    """`dataclasses.replace` for a node (expansion renames every node it makes): the nodes have
+    no `__post_init__` and no init-only fields, so a copy of the instance's attributes is the
+    same object, made without replace's per-field `__init__` call (3x the time)."""
+    if not fields.keys() <= node.__dataclass_fields__.keys():
+        raise TypeError(f"{type(node).__name__} has no field "
+                        f"{sorted(fields.keys() - node.__dataclass_fields__.keys())}")
+    new = object.__new__(type(node))
+    new.__dict__.update(node.__dict__)
+    new.__dict__.update(fields)
+    return new
 
 
 @dataclass(frozen=True)
@@ -192,14 +207,21 @@ def flows(root: Scope) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
 
 
 def walk(items: tuple[Node, ...], prefix: str = "") -> Iterator[tuple[str, Node]]:
-    """Yield (qualified_name, node) for every node, depth first, in execution order."""
-    for node in items:
+    """Yield (qualified_name, node) for every node, depth first, in execution order. (A stack
+    of iterators, not nested generators: each `yield from` level re-yields every node below
+    it, and a network is walked several times per check.)"""
+    stack: list[tuple[Iterator[Node], str]] = [(iter(items), prefix)]
+    while stack:
+        nodes, prefix = stack[-1]
+        node = next(nodes, None)
+        if node is None:
+            stack.pop()
+            continue
         # a wire is not a module: it is shown as what it does (`body.tap:low`)
         qual = f"{prefix}{node.op}:{node.key}" if isinstance(node, Wire) else \
             f"{prefix}{node.name}"
         yield qual, node
         if isinstance(node, Scope):
-            yield from walk(node.items, qual + ".")
+            stack.append((iter(node.items), qual + "."))
         elif isinstance(node, Join):
-            for branch in node.branches:
-                yield from walk(branch, prefix)
+            stack.append((chain.from_iterable(node.branches), prefix))  # in turn, one prefix

@@ -384,9 +384,9 @@ class Expander:
                 continue
             names = namer.names(self.errors)
             if len(items) == 1 and computed:
-                children.append(replace(items[0], name=names[id(items[0])]))
+                children.append(graph.changed(items[0], name=names[id(items[0])]))
             elif len(items) == 1 and not isinstance(items[0], graph.Join):
-                children.append(replace(items[0], name=str(n)))
+                children.append(graph.changed(items[0], name=str(n)))
             else:
                 children.append(graph.Scope(str(n), "group", "group", renamed(items, names),
                                             _unknown_ok(it_in), _unknown_ok(shape), st.span))
@@ -419,7 +419,7 @@ class Expander:
             if self.calls is not None and shape is not None else None
         hit = self.calls.get(known, self.blocks, self.work) if self.calls is not None else None
         if hit is not None:  # this call, expanded the same way last time: its scope again
-            return replace(hit, span=st.span, args=block_env)
+            return graph.changed(hit, span=st.span, args=block_env)
         self.stack.append(st.name)
         first_error, steps, kept = len(self.errors), self.work.done, False
         try:
@@ -438,12 +438,12 @@ class Expander:
                 note = call_note(st.span, call_text(st, block_env))
                 for err in self.errors[first_error:]:
                     err.notes = (*err.notes, note)
-        return replace(node, args=block_env)
+        return graph.changed(node, args=block_env)
 
     def layer(self, op: Op, st: tree.Call, env: Env, shape: MaybeShape) -> graph.Layer | None:
         if op.tap_args:
             env = self._tap_values(op, st, env)
-        bound = self.bind(op.name, list(op.args.model_fields), st, env,
+        bound = self.bind(op.name, op.arg_names, st, env,
                           lambda: op_signature(op))
         args, errors = validate(op, bound, st)
         self.errors.extend(errors)
@@ -481,7 +481,7 @@ class Expander:
                     else tuple(shape)
         return env
 
-    def bind(self, callee: str, names: list[str], st: tree.Call, env: Env,
+    def bind(self, callee: str, names: Sequence[str], st: tree.Call, env: Env,
              sig: Callable[[], str]) -> dict[str, tuple[Any, Span]]:
         """Positional and keyword arguments -> {name: (value, span)}; `sig` makes the callee's
         signature for a message (only when there is one: it costs more than binding)."""

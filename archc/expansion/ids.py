@@ -72,10 +72,13 @@ def _weight_shape(layer: graph.Layer) -> tuple[int, int] | None:
 def check_ties(root: graph.Scope) -> list[ArchcError]:
     """A located error for each `tie` naming no embedding or linear, or one whose weight has
     another shape than the tied layer's (out x in)."""
+    ties = tied(root)
+    if not ties:  # (the table of every layer's name is the cost: made only when needed)
+        return []
     layers = {name: node for name, node in graph.walk(root.items)
               if isinstance(node, graph.Layer)}
     errors: list[ArchcError] = []
-    for _, layer, target in tied(root):
+    for _, layer, target in ties:
         if layer.in_shape is None or layer.out_shape is None:
             continue  # after an error above it: reported there
         own = (layer.out_shape[-1], layer.in_shape[-1])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import keyword
 from collections import Counter
-from dataclasses import replace
 
 from archc.core import codes, graph
 from archc.core.errors import ArchcError, NameError_, Span
@@ -114,6 +113,6 @@ def renamed(items: list[graph.Node] | tuple[graph.Node, ...], names: dict[int, s
     for node in items:
         name = names.get(id(node), node.name)
         if isinstance(node, graph.Join):
-            node = replace(node, branches=tuple(renamed(b, names) for b in node.branches))
-        out.append(node if name == node.name else replace(node, name=name))
+            node = graph.changed(node, branches=tuple(renamed(b, names) for b in node.branches))
+        out.append(node if name == node.name else graph.changed(node, name=name))
     return tuple(out)

@@ -17,6 +17,7 @@ from archc.core.errors import ArchcError, LimitError, Span, SyntaxError_
 from archc.core.limits import MAX_BRACKETS, MAX_DIGITS, MAX_TREE_DEPTH
 from archc.core.resources import grammar_text
 from archc.front import tree
+from archc.front.lexer import FastParser, fast_parser
 from archc.front.recover import parse_pieces, shift_tokens, syntax_error
 from archc.front.syntax import BINARY_BY_RULE, PREFIX_BY_RULE
 
@@ -75,9 +76,17 @@ def parse_recovering(text: str, path: str = "<string>") -> tuple[tree.Module, li
     return parse_pieces(text, path, _parse_piece)
 
 
+@lru_cache(maxsize=1)
+def _fast() -> FastParser | None:
+    return fast_parser(parser())
+
+
 def _parse_piece(text: str, path: str, line: int, col: int) -> tree.Module:
-    parsed = parser().parse(text)
-    shift_tokens(parsed, line, col)
+    fast = _fast()
+    parsed = fast.parse(text, line, col) if fast is not None else None
+    if parsed is None:  # Lark's own lexer: its tokens in the piece, its error if any
+        parsed = parser().parse(text)
+        shift_tokens(parsed, line, col)
     _check_depth(parsed, path)
     return _ToAst(path).transform(parsed)
 

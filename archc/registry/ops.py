@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import ModuleType
 from typing import Annotated, Any
 
@@ -36,7 +37,8 @@ class Args(BaseModel):
     """Base of every argument schema: strict types, finite numbers (a NaN or inf argument
     would build a model computing NaN), no unknown fields, immutable."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False,
+                              defer_build=True)
 
 
 class NoArgs(Args):
@@ -188,8 +190,9 @@ class Op:
     # arguments that may name a tap (`resize(like=low)`): the expander passes the tap's shape
     tap_args: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def arg_names(self) -> tuple[str, ...]:
+        """The argument names in positional order (asked at every call of the op: kept)."""
         return tuple(self.args.model_fields)
 
     @property
