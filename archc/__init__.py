@@ -25,18 +25,20 @@ __version__ = "0.1.0"
 def load(source: str | Path, overrides: Mapping[str, Any] | None = None,
          input_shape: InputShape | None = None, network: str | None = None) -> Network:
     """Load and statically check a spec file (or a bundled spec by name); raise ArchcErrors."""
+    from archc.core.overrides import input_shape_arg
     from archc.pipeline.driver import load_network
 
-    return load_network(source, overrides, input_shape, network)[0]
+    return load_network(source, overrides, input_shape_arg(input_shape), network)[0]
 
 
 def loads(text: str, overrides: Mapping[str, Any] | None = None,
           input_shape: InputShape | None = None, network: str | None = None,
           path: str = "<string>") -> Network:
     """Like `load`, from spec text (`use` paths resolve from the current folder)."""
+    from archc.core.overrides import input_shape_arg
     from archc.pipeline.driver import load_network
 
-    return load_network(path, overrides, input_shape, network, text=text)[0]
+    return load_network(path, overrides, input_shape_arg(input_shape), network, text=text)[0]
 
 
 def shapes(net: Network) -> list[tuple[str, str, Shape]]:
@@ -57,6 +59,10 @@ def build(net: Network, max_memory: int | None = None, weights: str | Path | Non
     (default archc.core.limits.MAX_MEMORY). `weights` loads by name what `--weights` takes: a run
     folder (`checkpoint`: best, last or N), a checkpoint's .json or .safetensors, a state_dict
     file."""
+    if not isinstance(net, Network):
+        hint = f": archc.build(archc.load({net!r}))" if isinstance(net, (str, Path)) else ""
+        raise TypeError(f"archc.build takes a network from archc.load, got "
+                        f"{type(net).__name__}{hint}")
     if weights is not None:
         from archc.emit.weights import import_state_dict
         from archc.train.trained import read_weights
