@@ -38,7 +38,7 @@ def _paths(names: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archc.core.atomic import atomic_write_bytes
+    from archc.core.atomic import write_output
     from archc.core.limits import MAX_FILE_BYTES
     from archc.core.sources import decode_source, read_source
     from archc.fmt import format_text
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         if args.check:
             print(f"would reformat {name}", file=sys.stderr)
         elif not args.diff:
-            atomic_write_bytes(name, out.encode("utf-8"))
+            write_output(name, out.encode("utf-8"))
             print(f"reformatted {name}", file=sys.stderr)
     if changed + same + failed > 1 or args.check:
         verb = "would be reformatted" if args.check or args.diff else "reformatted"
