@@ -86,3 +86,11 @@ def test_an_output_that_cannot_be_written_is_a_usage_error(capsys, tmp_path: Pat
     assert f"archc: error: cannot write '{args[3]}': " in err, err
     if where == "a folder":
         assert err.rstrip().endswith("it is a folder"), err
+
+
+def test_summary_points_at_a_command_that_runs(capsys) -> None:
+    """The pointer said `archc summary --notes`, which is a usage error (FILE is required)."""
+    code, out, _ = run(capsys, "summary", "lenet")
+    assert code == 0 and "how each total is counted: archc summary SPEC --notes)" in out
+    code, out, _ = run(capsys, "summary", "lenet", "--notes")
+    assert code == 0 and "note: parameters are weights and biases" in out
