@@ -265,6 +265,22 @@ def test_bad_targets(capsys, tmp_path, argv, message):
     assert code == 2 and message in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("code, message", [
+    ("import sys\ndef make():\n    sys.exit(0)\n", "{file}:make() raised SystemExit: 0"),
+    ("import sys\nsys.exit(3)\n", "cannot import '{file}': SystemExit: 3"),
+])
+@pytest.mark.parametrize("command", ["import", "summary"])
+def test_a_factory_that_exits_is_an_error(capsys, tmp_path, code, message, command):
+    """sys.exit(0) in the user's file ended `archc import` with exit 0 and nothing written."""
+    file = tmp_path / "m.py"
+    file.write_text(code)
+    argv = (["import", f"{file}:make", "-o", tmp_path / "x.arch"] if command == "import" else
+            ["summary", "--torch", f"{file}:make"])
+    got, _, err = run_cli(capsys, *argv)
+    assert got == 2 and message.format(file=file) in err and "Traceback" not in err
+    assert not (tmp_path / "x.arch").exists()
+
+
 def test_readme_user_model(capsys, tmp_path, monkeypatch):
     """The README's section on a model written as a Python class, run as it says: the command
     prints what the README shows and writes the spec it shows (its comment lines left out)."""
