@@ -44,6 +44,8 @@ def loads(text: str, overrides: Mapping[str, Any] | None = None,
 def shapes(net: Network) -> list[tuple[str, str, Shape]]:
     """(qualified name, op or block, output shape) for every node, in execution order, after
     a row per named input (`input:mask`, "input", its shape)."""
+    if not isinstance(net, Network):
+        raise TypeError(f"archc.shapes takes a network from archc.load, got {type(net).__name__}")
     rows: list[tuple[str, str, Shape]] = [(f"input:{k}", "input", v)
                                           for k, v in net.inputs.items()]
     for name, node in walk(net.root.items):
@@ -53,7 +55,7 @@ def shapes(net: Network) -> list[tuple[str, str, Shape]]:
 
 
 def build(net: Network, max_memory: int | None = None, weights: str | Path | None = None,
-          checkpoint: str | None = None) -> torch.nn.Module:
+          checkpoint: str | int | None = None) -> torch.nn.Module:
     """The torch.nn.Module of a checked network (imports torch). Raises a LimitError instead if
     its float32 parameters, or one sample's activations, need more than `max_memory` bytes
     (default archc.core.limits.MAX_MEMORY). `weights` loads by name what `--weights` takes: a run
@@ -68,7 +70,8 @@ def build(net: Network, max_memory: int | None = None, weights: str | Path | Non
         from archc.train.trained import read_weights
 
         model = build(net, max_memory)
-        import_state_dict(net, model, read_weights(weights, checkpoint).state_dict)
+        which = None if checkpoint is None else str(checkpoint)  # an epoch as an int, too
+        import_state_dict(net, model, read_weights(weights, which).state_dict)
         return model
     from archc.core.limits import MAX_MEMORY
     from archc.emit.torch import build_module
@@ -90,7 +93,7 @@ def build(net: Network, max_memory: int | None = None, weights: str | Path | Non
 
 
 def load_trained(weights: str | Path, spec: str | Path | None = None,
-                 checkpoint: str | None = None) -> torch.nn.Module:
+                 checkpoint: str | int | None = None) -> torch.nn.Module:
     """The network of a training run with its weights, in eval mode: `weights` is the run
     folder (or a checkpoint's .json/.safetensors), `spec` defaults to the one the run was
     trained from, and the run's --set values and input shape apply. The module's
@@ -99,7 +102,7 @@ def load_trained(weights: str | Path, spec: str | Path | None = None,
     from archc.emit.weights import import_state_dict
     from archc.train.trained import read_weights
 
-    found = read_weights(weights, checkpoint)
+    found = read_weights(weights, None if checkpoint is None else str(checkpoint))
     if found.run is None:
         raise ArchcError(f"'{weights}' is not a training run's checkpoint",
                          hint="load a state_dict with archc.build(net, weights=...)")

@@ -30,6 +30,9 @@ def test_input_shape_as_tuple_list_or_text(shape: Any) -> None:
 
 
 @pytest.mark.parametrize("arg", ["lenet", None, 3])
-def test_build_takes_a_loaded_network(arg: Any) -> None:
+def test_build_and_shapes_take_a_loaded_network(arg: Any) -> None:
+    """Both raised AttributeError ('str' object has no attribute 'root' / 'inputs')."""
     with pytest.raises(TypeError, match="archc.build takes a network from archc.load, got"):
         archc.build(arg)
+    with pytest.raises(TypeError, match="archc.shapes takes a network from archc.load, got"):
+        archc.shapes(arg)

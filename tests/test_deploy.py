@@ -129,6 +129,14 @@ def test_weights_from_a_run_in_every_form(trained, capsys):
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, state["model." + key])
     assert model.preprocessing.input_shape == (3, 24, 24)
+    # an epoch as an int (it raised AttributeError: 'int' object has no attribute 'isdigit')
+    by_epoch = archc.load_trained(run, checkpoint=last["epoch"])
+    built = archc.build(archc.load(TINY_RGB, {"classes": 2}, (3, 24, 24)), weights=run,
+                        checkpoint=last["epoch"])
+    state = load_file(str(run / last["tensors"]))
+    for key, value in by_epoch.state_dict().items():
+        torch.testing.assert_close(value, state["model." + key])
+        torch.testing.assert_close(built.state_dict()[key], value)
 
 
 @pytest.mark.parametrize("make, message", [
