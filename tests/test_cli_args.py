@@ -94,3 +94,21 @@ def test_summary_points_at_a_command_that_runs(capsys) -> None:
     assert code == 0 and "how each total is counted: archc summary SPEC --notes)" in out
     code, out, _ = run(capsys, "summary", "lenet", "--notes")
     assert code == 0 and "note: parameters are weights and biases" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "lenet", "--set", "foo=1"], "--set foo: network 'lenet' has no parameter 'foo'"),
+    (["train", "no_such_spec"], "no such spec file or bundled spec: 'no_such_spec'"),
+    (["eval", "lenet", "--weights", "{tmp}/nope"], "no such weights file: '{tmp}/nope'"),
+    (["eval", "lenet", "--weights", "{tmp}/w.pth", "--checkpoint", "last"],
+     "--checkpoint last: only a run folder holds several checkpoints"),
+    (["generate", "gpt2", "--weights", "{tmp}", "--set", "foo=1"],
+     "--set foo: network 'gpt2' has no parameter 'foo'"),
+])
+def test_training_commands_exit_2_on_usage_errors(capsys, tmp_path: Path, argv: list[str],
+                                                  message: str) -> None:
+    """train, eval and generate printed usage errors as spec errors and exited 1; every other
+    command exits 2 (the README's exit codes)."""
+    (tmp_path / "w.pth").write_bytes(b"")
+    code, _, err = run(capsys, *[a.format(tmp=tmp_path) for a in argv])
+    assert code == 2 and f"archc: error: {message.format(tmp=tmp_path)}" in err, err
