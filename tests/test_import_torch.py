@@ -281,6 +281,21 @@ def test_a_factory_that_exits_is_an_error(capsys, tmp_path, code, message, comma
     assert not (tmp_path / "x.arch").exists()
 
 
+def test_a_single_layer_is_refused_with_the_way_out(capsys, tmp_path):
+    """A factory returning nn.Conv2d itself was refused as `no archc op for torch.conv2d()`
+    (fx traces into the root's forward); wrapped in nn.Sequential it imports."""
+    file = tmp_path / "one.py"
+    file.write_text("import torch\ndef bare():\n    return torch.nn.Conv2d(3, 4, 3)\n"
+                    "def wrapped():\n    return torch.nn.Sequential(bare())\n")
+    code, _, err = run_cli(capsys, "import", f"{file}:bare", "-o", tmp_path / "b.arch",
+                           "--input", "3x8x8")
+    assert code == 1 and "error[A0901]: Conv2d is one layer, not a network of layers" in err
+    assert "wrap it: nn.Sequential(layer)" in err and not (tmp_path / "b.arch").exists()
+    code, out, err = run_cli(capsys, "import", f"{file}:wrapped", "-o", tmp_path / "w.arch",
+                             "--input", "3x8x8")
+    assert code == 0 and "is equal to" in out + err, err
+
+
 def test_readme_user_model(capsys, tmp_path, monkeypatch):
     """The README's section on a model written as a Python class, run as it says: the command
     prints what the README shows and writes the spec it shows (its comment lines left out)."""
