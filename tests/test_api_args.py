@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 import archc
@@ -21,7 +22,8 @@ def test_a_bad_input_shape_is_a_usage_error(shape: Any) -> None:
         archc.load("resnet18", input_shape=shape)
 
 
-@pytest.mark.parametrize("shape", [(1, 64, 64), [1, 64, 64], "1x64x64"])
+@pytest.mark.parametrize("shape", [(1, 64, 64), [1, 64, 64], "1x64x64",
+                                   tuple(np.array([1, 64, 64]))])
 def test_input_shape_as_tuple_list_or_text(shape: Any) -> None:
     net = archc.load("resnet18", input_shape=shape)
     assert net.input_shape == (1, 64, 64) and net.output_shape == (10,)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from numbers import Integral
 from typing import Any
 
 from archc.core.errors import UsageError
@@ -94,7 +95,7 @@ def _shape_arg(value: Any, name: str) -> tuple[int, ...]:
     if isinstance(value, str):
         return _one_shape(value, name + value)
     dims = tuple(value) if isinstance(value, (tuple, list)) else ()
-    if not dims or not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+    if not dims or not all(isinstance(d, Integral) and not isinstance(d, bool) for d in dims):
         raise UsageError(f"input_shape {name}{value!r}: expects a tuple of 1 to 4 positive "
                          "integers, like (3, 224, 224)")
-    return _one_shape("x".join(map(str, dims)), f"{name}{value!r}")
+    return _one_shape("x".join(str(int(d)) for d in dims), f"{name}{value!r}")
