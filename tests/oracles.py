@@ -88,14 +88,11 @@ def verify_claims(net: Network, model: torch.nn.Module | None = None) -> None:
     total = sum(p.numel() for p in model.parameters())
     assert total == static_params(net)
     assert counter.get_total_flops() == batch * static_flops(net)
-    try:  # the counts module, when present, must agree too
-        from archc.expansion import stats
-    except ImportError:
-        return
-    if hasattr(stats, "count"):
-        counts = stats.count(net.root)
-        assert counts.params == total
-        assert counts.flops == static_flops(net)
+    from archc.expansion import stats  # what `archc summary` prints agrees too
+
+    counts = stats.count(net.root)
+    assert counts.params == total
+    assert counts.flops == static_flops(net)
 
 
 # ----------------------------------------------------------------------------- any input

@@ -52,3 +52,63 @@ def test_graph_checks_its_output_before_loading(capsys, tmp_path: Path) -> None:
     bad.write_text("network n { input 1x8x8 conv(4, k=9) }\n")
     code, _, err = run(capsys, "graph", str(bad), "-o", str(tmp_path / "x.jpeg"))
     assert code == 2 and "graph writes FILE.dot, " in err and "not '.jpeg'" in err
+
+
+TINY_MODEL = """import torch
+def make():
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
+"""
+
+
+@pytest.mark.parametrize("argv", [
+    ["export", "lenet", "-o", "{out}.py"], ["export", "lenet", "-o", "{out}.onnx"],
+    ["graph", "lenet", "-o", "{out}.dot"], ["graph", "lenet", "-o", "{out}.html"],
+    ["build", "lenet", "-o", "{out}.txt"], ["import", "{model}:make", "-o", "{out}.arch",
+                                            "--input", "3x8x8"],
+])
+@pytest.mark.parametrize("where", ["a folder", "under a file"])
+def test_an_output_that_cannot_be_written_is_a_usage_error(capsys, tmp_path: Path,
+                                                           argv: list[str], where: str) -> None:
+    """`-o` naming a folder, or a path under a plain file, ended in an OSError traceback after
+    the work (IsADirectoryError from os.replace; ONNX after seconds of exporting)."""
+    model = tmp_path / "model.py"
+    model.write_text(TINY_MODEL)
+    if where == "a folder":
+        out = tmp_path / "out"
+        for suffix in (".py", ".onnx", ".dot", ".html", ".txt", ".arch"):
+            (tmp_path / f"out{suffix}").mkdir()
+    else:
+        (tmp_path / "plain").write_text("")
+        out = tmp_path / "plain" / "out"
+    args = [a.format(out=out, model=model) for a in argv]
+    code, _, err = run(capsys, *args)
+    assert code == 2 and "Traceback" not in err, err
+    assert f"archc: error: cannot write '{args[3]}': " in err, err
+    if where == "a folder":
+        assert err.rstrip().endswith("it is a folder"), err
+
+
+def test_summary_points_at_a_command_that_runs(capsys) -> None:
+    """The pointer said `archc summary --notes`, which is a usage error (FILE is required)."""
+    code, out, _ = run(capsys, "summary", "lenet")
+    assert code == 0 and "how each total is counted: archc summary SPEC --notes)" in out
+    code, out, _ = run(capsys, "summary", "lenet", "--notes")
+    assert code == 0 and "note: parameters are weights and biases" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "lenet", "--set", "foo=1"], "--set foo: network 'lenet' has no parameter 'foo'"),
+    (["train", "no_such_spec"], "no such spec file or bundled spec: 'no_such_spec'"),
+    (["eval", "lenet", "--weights", "{tmp}/nope"], "no such weights file: '{tmp}/nope'"),
+    (["eval", "lenet", "--weights", "{tmp}/w.pth", "--checkpoint", "last"],
+     "--checkpoint last: only a run folder holds several checkpoints"),
+    (["generate", "gpt2", "--weights", "{tmp}", "--set", "foo=1"],
+     "--set foo: network 'gpt2' has no parameter 'foo'"),
+])
+def test_training_commands_exit_2_on_usage_errors(capsys, tmp_path: Path, argv: list[str],
+                                                  message: str) -> None:
+    """train, eval and generate printed usage errors as spec errors and exited 1; every other
+    command exits 2 (the README's exit codes)."""
+    (tmp_path / "w.pth").write_bytes(b"")
+    code, _, err = run(capsys, *[a.format(tmp=tmp_path) for a in argv])
+    assert code == 2 and f"archc: error: {message.format(tmp=tmp_path)}" in err, err

@@ -129,6 +129,14 @@ def test_weights_from_a_run_in_every_form(trained, capsys):
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, state["model." + key])
     assert model.preprocessing.input_shape == (3, 24, 24)
+    # an epoch as an int (it raised AttributeError: 'int' object has no attribute 'isdigit')
+    by_epoch = archc.load_trained(run, checkpoint=last["epoch"])
+    built = archc.build(archc.load(TINY_RGB, {"classes": 2}, (3, 24, 24)), weights=run,
+                        checkpoint=last["epoch"])
+    state = load_file(str(run / last["tensors"]))
+    for key, value in by_epoch.state_dict().items():
+        torch.testing.assert_close(value, state["model." + key])
+        torch.testing.assert_close(built.state_dict()[key], value)
 
 
 @pytest.mark.parametrize("make, message", [
@@ -146,6 +154,23 @@ def test_a_file_that_is_not_weights_is_a_clear_error(tmp_path, capsys, make, mes
     code, _, err = cli(capsys, "build", TINY_RGB, "--weights", path)
     assert code == 1 and message in err, err
     assert "Traceback" not in err and "weights_only" not in err
+
+
+@pytest.mark.parametrize("command", [["build"], ["summary"], ["predict", "{img}"]])
+def test_a_run_given_to_another_spec_names_the_network_it_trained(trained, capsys, tmp_path,
+                                                                   command):
+    """`predict lenet --weights RUN` of a tiny_rgb run failed at lenet's `expect` line (the
+    run's input shape replaced lenet's); a copy of the run's spec elsewhere still loads it."""
+    _, root, run = trained
+    img = next(root.rglob("*.png"))
+    argv = [a.format(img=img) for a in command]
+    code, _, err = cli(capsys, argv[0], "lenet", "--weights", run, *argv[1:])
+    assert code == 2 and "Traceback" not in err, err
+    assert f"--weights {run}: trained network 'tiny_rgb', which lenet does not define" in err
+    moved = tmp_path / "mine.arch"
+    moved.write_text(Path(TINY_RGB).read_text())
+    code, _, err = cli(capsys, argv[0], moved, "--weights", run, *argv[1:])
+    assert code == 0, err
 
 
 def test_a_run_without_the_epoch_asked_for(trained, capsys):

@@ -109,6 +109,10 @@ def test_explain_lists_every_code(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in out[:-1]] == sorted(CODES)
     assert out[-1].startswith(f"{len(CODES)} codes")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    said = re.search(r"`archc explain` alone lists\s+every code with its title \((\d+) today",
+                     readme)
+    assert said and int(said.group(1)) == len(CODES)  # the README said 50 when there were 69
 
 
 def test_explain_json(capsys: pytest.CaptureFixture[str]) -> None:

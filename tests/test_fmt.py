@@ -286,6 +286,16 @@ def test_cli_check_and_rewrite(tmp_path, capsys):
     assert rc == 0 and "would reformat" not in err
 
 
+def test_cli_folder_without_specs_is_an_error(tmp_path, capsys):
+    """`archc fmt --check DIR` of a folder with no .arch file passed (exit 0, "0 file(s)")."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("network n {input 1x8x8 relu}\n")
+    for folder in ("empty", "other"):
+        rc, _, err = run(["--check", str(tmp_path / folder)], capsys)
+        assert rc == 1 and f"{tmp_path / folder}: error: no .arch file in this folder" in err
+
+
 def test_cli_errors_leave_the_file_alone(tmp_path, capsys):
     bad = tmp_path / "bad.arch"
     bad.write_text("network n { input 1x8x8 conv(\n")

@@ -265,6 +265,37 @@ def test_bad_targets(capsys, tmp_path, argv, message):
     assert code == 2 and message in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("code, message", [
+    ("import sys\ndef make():\n    sys.exit(0)\n", "{file}:make() raised SystemExit: 0"),
+    ("import sys\nsys.exit(3)\n", "cannot import '{file}': SystemExit: 3"),
+])
+@pytest.mark.parametrize("command", ["import", "summary"])
+def test_a_factory_that_exits_is_an_error(capsys, tmp_path, code, message, command):
+    """sys.exit(0) in the user's file ended `archc import` with exit 0 and nothing written."""
+    file = tmp_path / "m.py"
+    file.write_text(code)
+    argv = (["import", f"{file}:make", "-o", tmp_path / "x.arch"] if command == "import" else
+            ["summary", "--torch", f"{file}:make"])
+    got, _, err = run_cli(capsys, *argv)
+    assert got == 2 and message.format(file=file) in err and "Traceback" not in err
+    assert not (tmp_path / "x.arch").exists()
+
+
+def test_a_single_layer_is_refused_with_the_way_out(capsys, tmp_path):
+    """A factory returning nn.Conv2d itself was refused as `no archc op for torch.conv2d()`
+    (fx traces into the root's forward); wrapped in nn.Sequential it imports."""
+    file = tmp_path / "one.py"
+    file.write_text("import torch\ndef bare():\n    return torch.nn.Conv2d(3, 4, 3)\n"
+                    "def wrapped():\n    return torch.nn.Sequential(bare())\n")
+    code, _, err = run_cli(capsys, "import", f"{file}:bare", "-o", tmp_path / "b.arch",
+                           "--input", "3x8x8")
+    assert code == 1 and "error[A0901]: Conv2d is one layer, not a network of layers" in err
+    assert "wrap it: nn.Sequential(layer)" in err and not (tmp_path / "b.arch").exists()
+    code, out, err = run_cli(capsys, "import", f"{file}:wrapped", "-o", tmp_path / "w.arch",
+                             "--input", "3x8x8")
+    assert code == 0 and "is equal to" in out + err, err
+
+
 def test_readme_user_model(capsys, tmp_path, monkeypatch):
     """The README's section on a model written as a Python class, run as it says: the command
     prints what the README shows and writes the spec it shows (its comment lines left out)."""

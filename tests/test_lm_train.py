@@ -103,3 +103,13 @@ def test_bin_of_uint16_ids(tmp_path: Path) -> None:
     (tmp_path / "odd.bin").write_bytes(b"abc")
     with pytest.raises(TrainError, match="even size"):
         read_ids(tmp_path / "odd.bin")
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "inf", "hot"])
+def test_generate_refuses_a_temperature_it_cannot_sample_with(tmp_path: Path, capsys,
+                                                              value: str) -> None:
+    """nan ended in torch.multinomial's RuntimeError traceback; -1 sampled greedily."""
+    with pytest.raises(SystemExit) as exc:
+        main(["generate", "gpt2", "--weights", str(tmp_path), "--temperature", value])
+    assert exc.value.code == 2
+    assert f"--temperature: expected a number >= 0, got '{value}'" in capsys.readouterr().err

@@ -355,6 +355,19 @@ def test_engine_choice():
         choose_engine("graph", cpu, World())
 
 
+@pytest.mark.parametrize("engine", ["graph", "compile-graph"])
+def test_engine_flag_from_the_cli(tmp_path, capsys, engine):
+    """`archc train --engine` (the README's `--engine compile-graph`) as a user runs it: on a
+    CPU device the CUDA-graph engines are a clear error, not a crash inside the step."""
+    from tests.train_fixtures import write_idx_set
+
+    data = write_idx_set(tmp_path / "data", n_train=16, n_test=8)
+    code = run_cli("train", TINY_SPEC, "--data-dir", data, "--device", "cpu", "--engine", engine,
+                   "--out", tmp_path / "run", "--no-progress")
+    err = capsys.readouterr().err
+    assert code == 1 and f"--engine {engine} needs a CUDA device" in err and "Traceback" not in err
+
+
 @needs_data
 def test_run_folders_and_resume_rules(tmp_path, capsys):
     out = tmp_path / "run"

@@ -178,3 +178,19 @@ def test_build_with_weights_that_do_not_fit(tmp_path, capsys, one_torch_thread):
     assert "tv_squeezenet.arch:" in err and "error(s)" in err
     assert main(["import-weights", str(tmp_path / "mine.pth"), "-o", "x.safetensors"]) == 2
     assert "cannot tell which spec" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["summary", "efficientnet_b0", "--set", "variant=b7"],
+                                  ["check", "resnet50", "--set", "depth=18"]])
+def test_set_cannot_turn_a_member_into_another(capsys, argv):
+    """`archc summary efficientnet_b0 --set variant=b7` printed EfficientNet-B7 (66 M
+    parameters) under the name efficientnet_b0; --set adds to a member, it does not rename it."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    key, value = argv[-1].split("=")
+    family = "tv_efficientnet" if "eff" in argv[1] else "tv_resnet"
+    assert f"error: --set {argv[-1]}: '{argv[1]}' is {family} with {key}=" in err
+    assert f"name the family: {family} --set {key}={value}" in err
+    assert main(["summary", argv[1], "--set", "classes=10"]) == 0  # adding to it still works
+    with pytest.raises(archc.core.errors.UsageError, match="'resnet50' is tv_resnet with depth="):
+        zoo.spec_for_checkpoint("resnet50", "resnet50-0676ba61.pth", {"depth": 18})  # --weights

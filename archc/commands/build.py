@@ -140,6 +140,6 @@ def check_output(output: str | None) -> None:
 
 
 def _write_output(path: Path, model: torch.nn.Module, console: Console) -> None:
-    from archc.core.atomic import atomic_write_bytes
+    from archc.core.atomic import write_output
 
-    atomic_write_bytes(path, outputs.lookup("build", str(path)).write()(model, console))
+    write_output(path, outputs.lookup("build", str(path)).write()(model, console))

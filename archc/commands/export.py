@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 def write_python(args: argparse.Namespace, out: Path) -> None:
     """The source; with --weights, also the weights beside it (FILE.safetensors, the module's
     own names) and, from a run, its preprocessing as constants and `preprocess()`."""
-    from archc.core.atomic import atomic_write_bytes
+    from archc.core.atomic import write_output
     from archc.export.python import export_python
 
     spec, sets, shape, network, weights = spec_with_weights(args)
@@ -64,7 +64,7 @@ def write_python(args: argparse.Namespace, out: Path) -> None:
         text += _loading_note(beside.name)
         _write_weights(beside, weights)
         print(f"wrote {beside} (from {weights.source})", file=sys.stderr)
-    atomic_write_bytes(out, text.encode())
+    write_output(out, text.encode())
 
 
 def _loading_note(name: str) -> str:
@@ -76,9 +76,9 @@ def _loading_note(name: str) -> str:
 def _write_weights(path: Path, weights: Weights) -> None:
     from safetensors.torch import save
 
-    from archc.core.atomic import atomic_write_bytes
+    from archc.core.atomic import write_output
 
-    atomic_write_bytes(path, save({k: v.contiguous() for k, v in weights.state_dict.items()}))
+    write_output(path, save({k: v.contiguous() for k, v in weights.state_dict.items()}))
 
 
 def write_onnx(args: argparse.Namespace, out: Path) -> None:

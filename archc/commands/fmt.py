@@ -29,22 +29,30 @@ def _lines(text: str) -> list[str]:
     return re.findall(r"[^\n]*\n|[^\n]+$", text)
 
 
-def _paths(names: list[str]) -> list[str]:
-    out = []
+def _paths(names: list[str]) -> tuple[list[str], list[str]]:
+    """The files to format, and the folders named that hold no .arch file (`fmt --check DIR`
+    of a mistyped or emptied folder must not pass for checking nothing)."""
+    out, empty = [], []
     for name in names:
         path = Path(name)
-        out.extend(sorted(map(str, path.rglob("*.arch"))) if path.is_dir() else [name])
-    return out
+        found = sorted(map(str, path.rglob("*.arch"))) if path.is_dir() else [name]
+        out.extend(found)
+        if not found:
+            empty.append(name)
+    return out, empty
 
 
 def run(args: argparse.Namespace) -> int:
-    from archc.core.atomic import atomic_write_bytes
+    from archc.core.atomic import write_output
     from archc.core.limits import MAX_FILE_BYTES
     from archc.core.sources import decode_source, read_source
     from archc.fmt import format_text
 
-    failed = changed = same = 0
-    for name in _paths(args.files):
+    names, empty = _paths(args.files)
+    for folder in empty:
+        print(f"{folder}: error: no .arch file in this folder", file=sys.stderr)
+    failed, changed, same = len(empty), 0, 0
+    for name in names:
         text, display = None, "<stdin>" if name == "-" else name
         try:
             text = (decode_source(sys.stdin.buffer.read(MAX_FILE_BYTES + 1), display)
@@ -69,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         if args.check:
             print(f"would reformat {name}", file=sys.stderr)
         elif not args.diff:
-            atomic_write_bytes(name, out.encode("utf-8"))
+            write_output(name, out.encode("utf-8"))
             print(f"reformatted {name}", file=sys.stderr)
     if changed + same + failed > 1 or args.check:
         verb = "would be reformatted" if args.check or args.diff else "reformatted"

@@ -4,6 +4,7 @@ trained (archc/train/text.py); importing this module does not import torch."""
 from __future__ import annotations
 
 import argparse
+import math
 
 from archc.commands.options import add_spec_options, positive
 
@@ -18,12 +19,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt", default="", help="the text to continue (default: a newline)")
     p.add_argument("--tokens", type=positive, default=200, metavar="N",
                    help="how many tokens to sample (default 200)")
-    p.add_argument("--temperature", type=float, default=1.0,
-                   help="divide the logits by this before sampling (default 1)")
+    p.add_argument("--temperature", type=temperature, default=1.0,
+                   help="divide the logits by this before sampling (default 1; 0 picks the "
+                   "likeliest token)")
     p.add_argument("--top-k", type=positive, metavar="K",
                    help="sample among the K likeliest tokens only")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     add_spec_options(p, input=False)
+
+
+def temperature(text: str) -> float:
+    """A finite number >= 0 (nan reached torch.multinomial as a traceback; a negative one
+    sampled greedily without a word)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got '{text}'")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

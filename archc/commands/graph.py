@@ -108,9 +108,9 @@ def _other_format(args: argparse.Namespace, path: Path | None) -> int:
 
 
 def _write(path: Path, data: bytes) -> None:
-    from archc.core.atomic import atomic_write_bytes
+    from archc.core.atomic import write_output
 
-    atomic_write_bytes(path, data)
+    write_output(path, data)
     print(f"wrote {path}", file=sys.stderr)
 
 

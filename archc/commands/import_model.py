@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archc.core.atomic import atomic_write_bytes
+    from archc.core.atomic import write_output
     from archc.importer.torch_import import import_model
     from archc.importer.torch_proof import prove
     from archc.importer.torch_trace import DEFAULT_INPUT, load_module
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     imported = import_model(model, args.target, name, shape)
     text = imported.text
     out = Path(args.output)
-    atomic_write_bytes(out, text.encode())
+    write_output(out, text.encode())
     print(f"traced with {imported.tracer}" + (f" ({imported.why})" if imported.why else ""))
     print(f"wrote {out} ({len(text.splitlines())} lines)")
     try:

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from safetensors.torch import save
 
     from archc import load
-    from archc.core.atomic import atomic_write_bytes
+    from archc.core.atomic import write_output
     from archc.pipeline.zoo import spec_for_checkpoint
 
     if len(args.files) > 2:
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     for key in report.filled:
         mapped[key] = torch.tensor(0)
     tensors = {k: v.detach().contiguous().clone() for k, v in mapped.items()}
-    atomic_write_bytes(args.output, save(tensors))
+    write_output(args.output, save(tensors))
     print(f"imported {report}; wrote {args.output}", file=sys.stderr)
     return 0
 

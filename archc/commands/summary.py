@@ -164,4 +164,4 @@ def _total_lines(s: Summary, batch: int, dtype: str) -> list[str]:
 # How the totals are counted: long, and the same for every spec, so shown on request only.
 _NOTES = ["", f"note: {FLOP_CONVENTION}.", f"note: {ACTIVATION_CONVENTION}.",
           f"note: {PARAM_CONVENTION}. K/M/G are powers of 1000; B = bytes."]
-_POINTER = "(K/M/G are powers of 1000; how each total is counted: archc summary --notes)"
+_POINTER = "(K/M/G are powers of 1000; how each total is counted: archc summary SPEC --notes)"

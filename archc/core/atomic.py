@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from archc.core.errors import UsageError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -30,6 +32,35 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)  # make the rename itself durable
+
+
+def write_output(path: str | Path, data: bytes) -> None:
+    """A command's output file (`-o`), written atomically; a place that cannot be written (a
+    folder of that name, a read-only or missing mount) is a UsageError naming it, not an OSError
+    traceback."""
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise UsageError(cannot_write(path, exc)) from None
+
+
+def writable_place(path: str | Path) -> None:
+    """Fail early, as `write_output` would fail late: `path` is a folder, or its folder cannot be
+    made."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise IsADirectoryError(21, "Is a directory")
+        if not os.access(path.parent, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        raise UsageError(cannot_write(path, exc)) from None
+
+
+def cannot_write(path: str | Path, exc: OSError) -> str:
+    why = "it is a folder" if Path(path).is_dir() else (exc.strerror or str(exc))
+    return f"cannot write '{path}': {why}"
 
 
 def _fsync_dir(folder: Path) -> None:

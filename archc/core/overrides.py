@@ -5,6 +5,8 @@ leaf that commands, runs and the Python API share."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from numbers import Integral
 from typing import Any
 
 from archc.core.errors import UsageError
@@ -76,3 +78,24 @@ def _one_shape(text: str, whole: str) -> tuple[int, ...]:
     if max(dims) > MAX_DIM:
         raise UsageError(f"--input {whole}: each size must be at most {MAX_DIM}")
     return dims
+
+
+def input_shape_arg(value: Any) -> tuple[int, ...] | dict[str, tuple[int, ...]] | None:
+    """The Python API's `input_shape`, held to --input's rules: a shape (a tuple or list of
+    1 to 4 positive integers, or the text `3x224x224`), or a mapping of input names to shapes;
+    anything else is a UsageError (a zero or negative size would build a wrong model)."""
+    if value is None or isinstance(value, str):
+        return parse_input(value)
+    if isinstance(value, Mapping):
+        return {str(k): _shape_arg(v, f"{k}=") for k, v in value.items()}
+    return _shape_arg(value, "")
+
+
+def _shape_arg(value: Any, name: str) -> tuple[int, ...]:
+    if isinstance(value, str):
+        return _one_shape(value, name + value)
+    dims = tuple(value) if isinstance(value, (tuple, list)) else ()
+    if not dims or not all(isinstance(d, Integral) and not isinstance(d, bool) for d in dims):
+        raise UsageError(f"input_shape {name}{value!r}: expects a tuple of 1 to 4 positive "
+                         "integers, like (3, 224, 224)")
+    return _one_shape("x".join(str(int(d)) for d in dims), f"{name}{value!r}")

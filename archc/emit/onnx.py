@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from archc.core.atomic import cannot_write, writable_place
 from archc.core.errors import ArchcError, UsageError
 from archc.core.graph import Network
 
@@ -59,6 +60,7 @@ def export_onnx(net: Network, path: str | Path,
     if exporter not in ("auto", *EXPORTERS):
         raise UsageError(f"unknown ONNX exporter '{exporter}'",
                          hint=f"one of auto, {', '.join(EXPORTERS)}")
+    writable_place(path)  # before the exporter's seconds of work, not after them
     progress("importing torch and onnx")
     import onnx
     import torch
@@ -91,7 +93,10 @@ def export_onnx(net: Network, path: str | Path,
         if metadata:
             _add_metadata(tmp, metadata)
         onnx.checker.check_model(str(tmp), full_check=True)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise UsageError(cannot_write(path, exc)) from None
     finally:
         tmp.unlink(missing_ok=True)
     return used

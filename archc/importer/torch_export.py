@@ -70,6 +70,10 @@ def trace(model: nn.Module, shape: tuple[int, ...]) -> tuple[torch.fx.GraphModul
     """The graph `archc import` reads, the tracer that made it, and why fx did not: torch.fx's
     (patterns rewritten, shapes recorded), else, where fx cannot trace the model,
     torch.export's reduced to the same kind of graph."""
+    if is_mapped(model):  # fx traces into the root's own forward: conv2d() has no op of its own
+        raise ImportRefused(f"{type(model).__name__} is one layer, not a network of layers",
+                            hint="wrap it: nn.Sequential(layer); archc import reads a "
+                            "module's layers")
     try:
         gm = fx_trace(model)
     except Exception as exc:  # noqa: BLE001 - any failure of fx: try torch.export

@@ -100,7 +100,8 @@ def load_module(target: str, kwargs: str | None = None, device: str = "cpu") -> 
         mod = _import_target(module)
     except UsageError:
         raise
-    except Exception as exc:  # ModuleNotFoundError, or the module itself failing to import
+    except (Exception, SystemExit) as exc:  # ModuleNotFoundError, the module failing (or
+        # exiting: a script's sys.exit() would end archc with its status, nothing written)
         raise UsageError(f"cannot import '{module}': {type(exc).__name__}: {exc}") from None
     fn = getattr(mod, factory, None)
     if not callable(fn):
@@ -108,7 +109,7 @@ def load_module(target: str, kwargs: str | None = None, device: str = "cpu") -> 
     try:
         with torch.device(device):
             model = fn(**options)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit(0) in the factory is no success
         raise UsageError(f"{target}({_kwargs_text(options)}) raised {type(exc).__name__}: "
                          f"{exc}") from None
     if not isinstance(model, nn.Module):
@@ -198,7 +199,7 @@ def _forward(run: Callable[[], Any], counter: FlopCounterMode) -> Any:
     try:
         with counter, sdpa_kernel(SDPBackend.MATH):
             return run()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise UsageError(f"the forward pass raised {type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''}",
                          hint="give the input shape it expects with --input CxHxW") from None

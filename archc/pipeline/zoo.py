@@ -314,8 +314,9 @@ def lookup(name: str) -> Member | None:
 def as_spec(source: str | Path, overrides: Mapping[str, Any] | None, network: str | None = None
             ) -> tuple[str | Path, Mapping[str, Any] | None, str | None]:
     """A name `archc list` prints, as (spec, --set values, network): a zoo member's family spec
-    and its --set values (the caller's win), or the bundled spec holding a network of that name
-    (`resnet18_224`); any other source as it is. A path (a suffix or a folder) is a path."""
+    and its --set values (the caller's add to them), or the bundled spec holding a network of
+    that name (`resnet18_224`); any other source as it is. A path (a suffix or a folder) is a
+    path."""
     text = str(source)
     if isinstance(source, Path) or "/" in text or "\\" in text or text.endswith(".arch"):
         return source, overrides, network
@@ -323,18 +324,32 @@ def as_spec(source: str | Path, overrides: Mapping[str, Any] | None, network: st
 
     if text in LM_MEMBERS:  # a language model `archc list` names: its spec and --set values
         spec, sets, _ = LM_MEMBERS[text]
-        return specs_dir() / f"{spec}.arch", {**sets, **(overrides or {})}, network
+        return specs_dir() / f"{spec}.arch", _member_sets(text, spec, sets, overrides), network
     if text in _spec_names():
         return source, overrides, network
     found = lookup(text)
     if found is not None:
-        return specs_dir() / f"{found.spec}.arch", {**found.set, **(overrides or {})}, network
+        return (specs_dir() / f"{found.spec}.arch", _member_sets(text, found.spec, found.set,
+                                                                 overrides), network)
     if network is None:
         for path in sorted(specs_dir().glob("*.arch")):
             if re.search(rf"^network\s+{re.escape(text)}\b", path.read_text(encoding="utf-8"),
                          re.MULTILINE):
                 return path, overrides, text
     return source, overrides, network
+
+
+def _member_sets(name: str, spec: str, fixed: Mapping[str, Any],
+                 overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The member's --set values and the caller's, which add to them (`--set classes=10`); one
+    that changes what the member's name fixes (`efficientnet_b0 --set variant=b7`) would build
+    another member under its name: a usage error naming the way to ask for it."""
+    for key, value in (overrides or {}).items():
+        if key in fixed and value != fixed[key]:
+            raise UsageError(f"--set {key}={value}: '{name}' is {spec} with {key}={fixed[key]}",
+                             hint=f"for {key}={value}, name the family: {spec} --set "
+                             f"{key}={value}")
+    return {**fixed, **(overrides or {})}
 
 
 def member_hint(name: str) -> str | None:
@@ -377,11 +392,12 @@ def spec_for_checkpoint(spec: str | None, path: str | Path,
                         sets: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """The spec and --set values to load a checkpoint with: as given, completed from the member
     the file name names (`resnet50-11ad3fa6.pth` -> tv_resnet --set depth=50) where the spec is
-    not given, or is that member's spec (the user's --set values win)."""
+    not given, or is that member's spec (the user's --set values win, except over what a
+    member named as the spec fixes)."""
     found = by_file(path)
     named = lookup(spec) if spec is not None else None
     if named is not None:  # `archc build resnet50 --weights ...`: the member's spec and --set
-        return named.spec, {**named.set, **sets}
+        return named.spec, _member_sets(str(spec), named.spec, named.set, sets)
     if spec is None:
         if found is None:
             raise UsageError(f"cannot tell which spec '{Path(path).name}' is for",

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from archc.core.errors import ArchcError
+from archc.core.errors import ArchcError, UsageError
 from archc.core.recipe import Recipe, RecipeError, make_recipe
 from archc.train.config import TrainError, cli_recipe
 from archc.train.data import Data, load_data
@@ -24,9 +24,12 @@ FIXED_ON_RESUME = {"dataset", "resize", "normalize", "mean", "std", "init", "opt
 
 
 def report_error(exc: ArchcError) -> int:
-    """Print like the rest of archc (with the source line when the error points into a spec)."""
+    """Print like the rest of archc (with the source line when the error points into a spec);
+    a usage error goes on to the CLI, which prints it and exits 2 as every command does."""
     from archc.core.sources import print_errors
 
+    if isinstance(exc, UsageError):
+        raise exc
     print_errors(exc)
     return 1
 
