@@ -171,6 +171,10 @@ def test_a_run_given_to_another_spec_names_the_network_it_trained(trained, capsy
     moved.write_text(Path(TINY_RGB).read_text())
     code, _, err = cli(capsys, argv[0], moved, "--weights", run, *argv[1:])
     assert code == 0, err
+    if command == ["build"]:  # the Python API says the same
+        with pytest.raises(archc.ArchcError, match="trained network 'tiny_rgb', which lenet"):
+            archc.load_trained(run, spec="lenet")
+        assert archc.load_trained(run, spec=moved).preprocessing.input_shape == (3, 24, 24)
 
 
 def test_a_run_without_the_epoch_asked_for(trained, capsys):

@@ -144,13 +144,13 @@ def spec_with_weights(args: argparse.Namespace) -> tuple[
         sets = {**weights.params, **sets}  # the command line's --set values win
         shape = shape or weights.input_shape
         network = network or weights.network
-        _same_network(spec, network, weights.run.get("name"), args.weights)
+        same_network(spec, network, weights.run.get("name"), args.weights)
     else:
         spec, sets = spec_for_checkpoint(spec, args.weights, sets)
     return spec, sets, shape, network, weights
 
 
-def _same_network(spec: str, network: str | None, trained: Any, run: str) -> None:
+def same_network(spec: str, network: str | None, trained: Any, run: str) -> None:
     """A run's --set values and input shape fit the network it trained, not another one:
     `predict lenet --weights RUN` of a tiny_rgb run failed at lenet's `expect` line, its
     input shape replaced by the run's."""
