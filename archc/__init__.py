@@ -110,7 +110,7 @@ def load_trained(weights: str | Path, spec: str | Path | None = None,
     if not isinstance(source, (str, Path)):
         raise ArchcError(f"'{weights}' does not record its spec; pass spec=")
     if spec is not None:  # a spec that lacks the trained network: say so, not its shape error
-        from archc.commands.options import same_network
+        from archc.train.trained import same_network
 
         same_network(str(spec), found.network, found.run.get("name"), str(weights))
     net = load(source, found.params, found.input_shape, found.network)

@@ -144,31 +144,12 @@ def spec_with_weights(args: argparse.Namespace) -> tuple[
         sets = {**weights.params, **sets}  # the command line's --set values win
         shape = shape or weights.input_shape
         network = network or weights.network
+        from archc.train.trained import same_network
+
         same_network(spec, network, weights.run.get("name"), args.weights)
     else:
         spec, sets = spec_for_checkpoint(spec, args.weights, sets)
     return spec, sets, shape, network, weights
-
-
-def same_network(spec: str, network: str | None, trained: Any, run: str) -> None:
-    """A run's --set values and input shape fit the network it trained, not another one:
-    `predict lenet --weights RUN` of a tiny_rgb run failed at lenet's `expect` line, its
-    input shape replaced by the run's."""
-    import re
-
-    from archc.pipeline.program import resolve_spec
-    from archc.pipeline.zoo import as_spec
-
-    if not isinstance(trained, str) or network not in (None, trained):
-        return
-    try:
-        text = resolve_spec(str(as_spec(spec, None)[0])).read_text(encoding="utf-8")
-    except (OSError, UnicodeError, UsageError):
-        return  # the load that follows reports it
-    if not re.search(rf"^\s*network\s+{re.escape(trained)}\b", text, re.MULTILINE):
-        raise UsageError(f"--weights {run}: trained network '{trained}', which {spec} does not "
-                         "define", hint="give the spec the run was trained from (its "
-                         "checkpoint.json names it)")
 
 
 def fit_weights(net: Network, weights: Weights) -> None:
