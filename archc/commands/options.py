@@ -137,15 +137,13 @@ def spec_with_weights(args: argparse.Namespace) -> tuple[
             raise UsageError("--checkpoint picks a checkpoint of --weights RUN; give --weights")
         return spec, sets, shape, network, None
     from archc.pipeline.zoo import spec_for_checkpoint
-    from archc.train.trained import read_weights
+    from archc.train.trained import read_weights, same_network
 
     weights = read_weights(args.weights, args.checkpoint)
     if weights.run is not None:
         sets = {**weights.params, **sets}  # the command line's --set values win
         shape = shape or weights.input_shape
         network = network or weights.network
-        from archc.train.trained import same_network
-
         same_network(spec, network, weights.run.get("name"), args.weights)
     else:
         spec, sets = spec_for_checkpoint(spec, args.weights, sets)
