@@ -9,16 +9,17 @@ parse, from the last analysis that did (its lines mapped onto the text as it is 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcException, JsonRpcParseError
 from pygls.lsp.server import LanguageServer
 
 from archc import __version__
@@ -38,6 +39,8 @@ BURST_WAIT_S = 0.005
 # How long a thread holds the GIL before another may run (Python's default: 5 ms). The reader
 # of stdin is a thread: while an analysis runs, each message waits for the GIL several times.
 SWITCH_INTERVAL_S = 0.0005
+MAX_MESSAGE = 256 * 2**20  # bytes of one message from the client (a document's text and all)
+MAX_HEADER = 8192  # bytes of one header line
 
 
 @dataclass
@@ -58,6 +61,26 @@ class DocState:
         self.parse = Reparser(self.memo, self.kept)  # an edit moving lines hands them on
 
 
+class BoundedReader:
+    """The client's stream, whose messages may not claim more than MAX_MESSAGE bytes: pygls
+    reads a message's `Content-Length` bytes at once, so `Content-Length: 99999999999999` was a
+    MemoryError traceback. Such a header ends the session with a message on stderr (after it,
+    nothing on the stream can be found again: the length is how messages are told apart)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+
+    def readline(self) -> bytes:
+        return self.stream.readline(MAX_HEADER)
+
+    def read(self, n: int) -> bytes:
+        if n > MAX_MESSAGE:
+            print(f"archc lsp: a message of {n:,} bytes (the limit is {MAX_MESSAGE:,}); "
+                  "stopping", file=sys.stderr)
+            return b""  # pygls stops reading at an empty body
+        return self.stream.read(n)
+
+
 class ArchcServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("archc", __version__,
@@ -66,9 +89,9 @@ class ArchcServer(LanguageServer):
         # One thread: analyses of several documents queue up instead of sharing the GIL.
         self.analysis_pool = ThreadPoolExecutor(1, thread_name_prefix="archc-analysis")
 
-    def start_io(self, *args: Any, **kwargs: Any) -> None:
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
         sys.setswitchinterval(SWITCH_INTERVAL_S)  # (this process is the server: see above)
-        super().start_io(*args, **kwargs)
+        super().start_io(cast(BinaryIO, BoundedReader(stdin or sys.stdin.buffer)), stdout)
 
     # -- documents
     def state(self, uri: str) -> DocState:
@@ -149,6 +172,10 @@ class ArchcServer(LanguageServer):
         return out
 
     def report_server_error(self, error: Exception, source: Any) -> None:
+        if isinstance(error, json.JSONDecodeError):  # JSON-RPC's answer to a message not JSON
+            self.protocol._send_data({"jsonrpc": "2.0", "id": None, "error": {  # (id unknown)
+                "code": JsonRpcParseError.CODE, "message": f"not JSON: {error}"}})
+            return
         log.error("archc lsp: %s", error, exc_info=error)
         self.window_log_message(types.LogMessageParams(types.MessageType.Error,
                                                        f"archc lsp: internal error: {error}"))
