@@ -40,6 +40,7 @@ from archc.export.explain import (
     ClassDef,
     Param,
     explain_slots,
+    start,
     py_name,
     type_text,
 )
@@ -232,7 +233,7 @@ class Classes:
                dry: bool = False) -> ClassDef:
         body = unify({k: rows[k] for k in among})
         cand = self._candidates(key, {k: scopes[k] for k in among})
-        explain_slots(cand, body, set(among))
+        explain_slots(cand, body, set(among), start(cand, set(among)))
         names = [n.name for n in body]
         kind = "sequential" if numbered(names) and all(map(is_module, body)) else "module"
         if kind == "sequential" and any(n.cond for n in body):
@@ -302,7 +303,7 @@ class Classes:
                                   else None))
                 continue
             body = unify({k: rows[k] for k in among})
-            explain_slots(cand, body, set(among))
+            explain_slots(cand, body, set(among), start(cand, set(among)))
             names = [n.name for n in body]
             plain = numbered(names) and all(map(is_module, body)) and not any(
                 n.cond for n in body)

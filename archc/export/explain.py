@@ -29,6 +29,7 @@ from archc.export.conditions import (
     translated,
     values_of,
 )
+from archc.export.flow import Flow, after, branch_start, joined
 from archc.export.layout import literal
 from archc.export.unify import (
     Mismatch,
@@ -292,9 +293,15 @@ def _is_not(k: int, env: Env, p: str, v: Any) -> Any:
 
 def explain_value(c: Candidates, values: dict[int, Any], hint: str,
                   literal_ok: bool = True, new_ok: bool = True,
-                  said: tuple[Test, ...] = ()) -> str:
+                  said: tuple[Test, ...] = (), flow: Flow | None = None) -> str:
     """How to write a value that is `values[k]` in instance k: first as the spec writes it
-    (`said`: a call site's own argument expressions), when that has the value everywhere."""
+    (`said`: a call site's own argument expressions), when that has the value everywhere, or
+    as the width flowing there (archc/export/flow.py), which a call's input size is first."""
+    width = flow is not None and flow.matches(values) and _width(c, values, flow)
+    if width and flow is not None and (hint == c.input or not any(_says(c, t, values)
+                                                                  for t in said)):
+        c.used |= reads(flow.text, c.names())
+        return flow.text
     if c.input and hint == c.input and \
             all(same_value(c.env[k].get(c.input), v) for k, v in values.items()):
         c.used.add(c.input)  # a call's input size: first the caller's own
@@ -308,7 +315,8 @@ def explain_value(c: Candidates, values: dict[int, Any], hint: str,
         return split
     first = next(iter(values.values()))
     if literal_ok and all(same_value(v, first) for v in values.values()):
-        return _varying_param(c, values, first) or literal(first)
+        return _varying_param(c, values, first) or _computed_here(c, values, first) or \
+            literal(first)
     for text, used, value in _forms(c, values):
         try:
             if all(same_value(value(k), v) for k, v in values.items()):
@@ -326,6 +334,27 @@ def explain_value(c: Candidates, values: dict[int, Any], hint: str,
     name = py_name(hint, set(c.defaults) | set(c.new))
     c.new[name] = dict(values)
     return name
+
+
+def _width(c: Candidates, values: dict[int, Any], flow: Flow) -> bool:
+    """A value to write as the width flowing there: one that is not a number the spec writes
+    itself (a kernel size of 3 on a 3-channel input)."""
+    first = next(iter(values.values()))
+    return not (first in c.literals or first in (0, 1))
+
+
+def _computed_here(c: Candidates, values: dict[int, Any], value: Any) -> str | None:
+    """A number equal in every instance that the spec computes from what the class takes
+    (fcn_head's `conv(in.c // 4)`: 512 in every instance, `in_channels // 4` for any other
+    input): the spec's expression, not the number. Numbers the spec writes itself stay
+    literal, so a `groups=w // gw` of 1 does not turn a kernel size of 1 into `w // gw`."""
+    if type(value) is not int or value in c.literals or value in (0, 1):
+        return None
+    for t in c.values:
+        if t.names and _says(c, t, values):
+            c.used |= set(t.names)
+            return t.text
+    return None
 
 
 def _says(c: Candidates, t: Test, values: dict[int, Any]) -> bool:
@@ -409,8 +438,17 @@ def _varying_param(c: Candidates, values: dict[int, Any], value: Any) -> str | N
     return None
 
 
-def explain_slots(c: Candidates, nodes: list[TNode], among: set[int]) -> None:
-    """Set every slot's expression and every optional node's condition, in place."""
+def start(c: Candidates, among: set[int]) -> Flow | None:
+    """The width a block's body starts from: its input size (archc/export/flow.py)."""
+    if not c.input or c.index or not all(type(c.env[k].get(c.input)) is int for k in among):
+        return None
+    return Flow(c.input, {k: c.env[k][c.input] for k in among})
+
+
+def explain_slots(c: Candidates, nodes: list[TNode], among: set[int],
+                  flow: Flow | None = None) -> Flow | None:
+    """Set every slot's expression and every optional node's condition, in place; `flow` is
+    the width the nodes start from, and the width they end with is returned."""
     for node in nodes:
         if set(node.present) != among:
             if not isinstance(node, (TLayer, TCall, TSeq)):
@@ -419,21 +457,30 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int]) -> None:
                                       node.name, literal_ok=False, new_ok=False)
         if isinstance(node, TLayer):
             for parsed in [*node.args, *node.kwargs.values()]:
-                _explain_tree(c, parsed)
+                _explain_tree(c, parsed, flow)
         elif isinstance(node, TCall):
             said = _said(c, node.cls)
             for name, slot in node.args.items():
                 slot.expr = explain_value(c, slot.values, slot.hint,
-                                          said=said.get(name, ()))
+                                          said=said.get(name, ()), flow=flow)
         elif isinstance(node, TSeq):
             if any(isinstance(n, TLoop) for n in node.children):
                 raise Mismatch(f"'{node.name}': a loop inside an nn.Sequential")
-            explain_slots(c, node.children, set(node.present))
+            inner = flow if flow is None or node.cond else \
+                Flow(flow.text, {k: flow.values[k] for k in node.present})
+            end = explain_slots(c, node.children, set(node.present), inner)
+            flow = after(node, flow) if end is None or node.cond else \
+                Flow(end.text, {**flow.values, **end.values}) if flow is not None else None
+            continue
         elif isinstance(node, TLoop):
             _explain_loop(c, node)
         elif isinstance(node, TJoin):
-            for branch in node.branches:
-                explain_slots(c, branch, set(node.present))
+            ends = [explain_slots(c, branch, set(node.present), branch_start(node, flow))
+                    for branch in node.branches]
+            flow = joined(node, flow, ends)
+            continue
+        flow = after(node, flow)
+    return flow
 
 
 def _said(c: Candidates, cls: ClassDef) -> dict[str, tuple[Test, ...]]:
@@ -488,15 +535,15 @@ def _explain_loop(c: Candidates, node: TLoop) -> None:
     raise Mismatch(f"'{node.name}': children named in a way no label of the spec writes")
 
 
-def _explain_tree(c: Candidates, parsed: SlotTree) -> None:
+def _explain_tree(c: Candidates, parsed: SlotTree, flow: Flow | None = None) -> None:
     if isinstance(parsed, Slot):
-        parsed.expr = explain_value(c, parsed.values, parsed.hint)
+        parsed.expr = explain_value(c, parsed.values, parsed.hint, flow=flow)
     elif isinstance(parsed, SubCall):
         for sub in [*parsed.args, *parsed.kwargs.values()]:
-            _explain_tree(c, sub)
+            _explain_tree(c, sub, flow)
     else:
         for sub in parsed:
-            _explain_tree(c, sub)
+            _explain_tree(c, sub, flow)
 
 
 def type_text(values: list[Any]) -> str:
