@@ -459,7 +459,7 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int],
             for parsed in [*node.args, *node.kwargs.values()]:
                 _explain_tree(c, parsed, flow)
         elif isinstance(node, TCall):
-            said = _said(c, node.cls)
+            said = _said(c, node.cls, node.name)
             for name, slot in node.args.items():
                 slot.expr = explain_value(c, slot.values, slot.hint,
                                           said=said.get(name, ()), flow=flow)
@@ -483,13 +483,13 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int],
     return flow
 
 
-def _said(c: Candidates, cls: ClassDef) -> dict[str, tuple[Test, ...]]:
+def _said(c: Candidates, cls: ClassDef, label: str = "") -> dict[str, tuple[Test, ...]]:
     """A block class's parameter (Python name) -> what the calls of the block in the body being
     explained pass for it, translated; those reading only literals are left to the literal
     rules (a value equal in every instance is written as one)."""
     if not cls.block or c.defn is None:
         return {}
-    found = call_arguments(c.defn.body, cls.block, list(cls.spec_names))
+    found = call_arguments(c.defn.body, cls.block, list(cls.spec_names), label)
     out = {}
     for spec, exprs in found.items():
         tests = tuple(t for t in translated(exprs, c.spec_names, c.input or None) if t.names)

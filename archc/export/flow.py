@@ -45,14 +45,16 @@ def after(node: TNode, flow: Flow | None) -> Flow | None:
         return None
     outs = {k: channels(node.present[k]) if k in node.present else v
             for k, v in flow.values.items()}
+    if not node.cond:  # the width a layer or call is given (`conv(w)`, `any_stage(2, w2)`)
+        for slot in _slots(node):
+            if slot.expr not in ("", flow.text) and " if " not in slot.expr and \
+                    not slot.expr.isdigit() and \
+                    all(slot.values.get(k) == v for k, v in outs.items()):
+                return Flow(slot.expr, outs)
     if outs == flow.values:
         return flow
     if node.cond:  # a width changed by a part only some instances have: no one text
         return None
-    for slot in _slots(node):
-        if slot.expr and " if " not in slot.expr and \
-                all(slot.values.get(k) == v for k, v in outs.items()):
-            return Flow(slot.expr, outs)
     return _scaled(flow, outs)
 
 

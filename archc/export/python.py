@@ -64,7 +64,7 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
     groups = list(probes(prog, net))
     try:  # every block seen at more points at once; else each block's probes, if they fit
         trial = _classes(prog, net, [], [s for g in groups for s in g])
-        if _shapes(trial) == counts:
+        if _fits(trial, counts):
             classes, kept, groups = trial, [s for g in groups for s in g], []
     except Mismatch:
         pass
@@ -73,7 +73,7 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
             trial = _classes(prog, net, [], kept + group)
         except Mismatch:
             continue
-        if _shapes(trial) == counts:
+        if _fits(trial, counts):
             classes, kept = trial, kept + group
     deciding = deciding_params(defn, prog.blocks)
     movable = [p.name for p in defn.params
@@ -107,6 +107,16 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
             extra += others
             classes, free = trial, free + [name]
     return _render(net, classes, free, command)
+
+
+def _fits(trial: Classes, counts: dict[tuple[str, ...], tuple[str, ...]]) -> bool:
+    """Probes keep each definition's classes, except that a class may become one of cases:
+    a probe that flips a flag into a case no exported instance takes (Swin's `v2`) makes the
+    class the spec's `if` chain, true for either value, not a class of the case seen."""
+    shapes = _shapes(trial)
+    return shapes.keys() == counts.keys() and all(
+        len(shapes[k]) == len(v) and all(a == b or a == "cases" for a, b in zip(shapes[k], v))
+        for k, v in counts.items())
 
 
 def _shapes(classes: Classes) -> dict[tuple[str, ...], tuple[str, ...]]:
