@@ -53,6 +53,7 @@ from archc.export.unify import (
     PSeq,
     PWire,
     is_module,
+    optional_children,
     unify,
     unify_loop,
 )
@@ -236,7 +237,7 @@ class Classes:
         explain_slots(cand, body, set(among), start(cand, set(among)))
         names = [n.name for n in body]
         kind = "sequential" if numbered(names) and all(map(is_module, body)) else "module"
-        if kind == "sequential" and any(n.cond for n in body):
+        if kind == "sequential" and any(n.cond or optional_children(n) for n in body):
             raise Mismatch("an optional item in a sequence")
         if dry:
             return ClassDef("", kind, "")
@@ -306,7 +307,7 @@ class Classes:
             explain_slots(cand, body, set(among), start(cand, set(among)))
             names = [n.name for n in body]
             plain = numbered(names) and all(map(is_module, body)) and not any(
-                n.cond for n in body)
+                n.cond or optional_children(n) for n in body)
             cases.append(Case(test, "sequential" if plain else "module", body))
         for t in tests:
             cand.used |= reads(str(t), cand.names())

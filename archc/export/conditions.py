@@ -208,12 +208,14 @@ def case_of(chain: list[tree.Cond], env: Mapping[str, Any]) -> int | None:
 def call_arguments(stmts: tuple[tree.Stmt, ...], block: str, params: list[str],
                    label: str = "") -> dict[str, list[tree.Expr]]:
     """What every call of `block` in a body passes for each of its parameters (spec names, in
-    order): the spec's own words for a call site's arguments; the call labelled `label` first
-    (RegNet's `block2: any_stage(2, w2, n2, g2, se)` says `g2` where g2 equals g1)."""
+    order): the spec's own words for a call site's arguments; only the call labelled `label`
+    where there is one (RegNet's `block2: any_stage(2, w2, n2, g2, se)` says `g2` where g2
+    equals g1; MaxViT's `conv_a: cna(4 * cout, 1, 1, 1)` has stride 1 though `conv_b`
+    passes `stride`)."""
     found: dict[str, list[tree.Expr]] = {}
     own = [st.unit for st in tree.statements(stmts) if isinstance(st, tree.Labelled)
            and st.label == label and isinstance(st.unit, tree.Call)]
-    for st in [*own, *tree.calls(stmts)]:
+    for st in own or tree.calls(stmts):
         if st.name == block:
             bound = [*zip(params, st.args, strict=False), *((k.name, k.value) for k in st.kwargs)]
             for name, expr in bound:

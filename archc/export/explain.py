@@ -42,6 +42,7 @@ from archc.export.unify import (
     TLoop,
     TNode,
     TSeq,
+    optional_children,
 )
 from archc.front import tree
 from archc.registry.ops import same_value
@@ -464,8 +465,8 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int],
                 slot.expr = explain_value(c, slot.values, slot.hint,
                                           said=said.get(name, ()), flow=flow)
         elif isinstance(node, TSeq):
-            if any(isinstance(n, TLoop) for n in node.children):
-                raise Mismatch(f"'{node.name}': a loop inside an nn.Sequential")
+            if any(isinstance(n, TLoop) or optional_children(n) for n in node.children):
+                raise Mismatch(f"'{node.name}': a loop or optional part inside an nn.Sequential")
             inner = flow if flow is None or node.cond else \
                 Flow(flow.text, {k: flow.values[k] for k in node.present})
             end = explain_slots(c, node.children, set(node.present), inner)
@@ -515,7 +516,8 @@ def _count_said(c: Candidates) -> tuple[Test, ...]:
 def _explain_loop(c: Candidates, node: TLoop) -> None:
     """A repetition of differing length: its count from the instance's candidates, its child
     from the rows' (the index added), its children's names as the spec's label."""
-    if node.child is None or not (node.name.isidentifier() or node.name == ""):
+    if node.child is None or not (node.name.isidentifier() or node.name == "") or \
+            optional_children(node.child):
         raise Mismatch(f"'{node.name}': a loop that is not an attribute")
     node.count.expr = explain_value(c, node.count.values, "count", new_ok=False,
                                     said=_count_said(c) if node.name == "" else ())

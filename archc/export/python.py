@@ -10,6 +10,7 @@ records (`Op.source`, `JoinOp.source`). The text is laid out as `ruff format` wo
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from archc.export.unify import (
     TNode,
     TSeq,
     TWire,
+    optional_children,
 )
 from archc.pipeline.driver import load_network
 from archc.pipeline.program import Program
@@ -112,9 +114,10 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
 def _fits(trial: Classes, counts: dict[tuple[str, ...], tuple[str, ...]]) -> bool:
     """Probes keep each definition's classes, except that a class may become one of cases:
     a probe that flips a flag into a case no exported instance takes (Swin's `v2`) makes the
-    class the spec's `if` chain, true for either value, not a class of the case seen."""
+    class the spec's `if` chain, true for either value, not a class of the case seen; and a
+    part only a probe has may bring a class of its own (RegNet's squeeze-excitation)."""
     shapes = _shapes(trial)
-    return shapes.keys() == counts.keys() and all(
+    return shapes.keys() >= counts.keys() and all(
         len(shapes[k]) == len(v) and all(a == b or a == "cases" for a, b in zip(shapes[k], v))
         for k, v in counts.items())
 
@@ -436,6 +439,8 @@ def _assign(node: TNode, depth: int = 2) -> list[str]:
     if isinstance(node, TLoop):
         return [f"{pad}self.{node.name} = nn.Sequential()",
                 *_loop(node, f"self.{node.name}", depth)]
+    if node.name.isidentifier() and optional_children(node):
+        return _optional_children(node, depth)
     if node.name.isidentifier():
         target = f"self.{node.name} = "
         if not node.cond:
@@ -449,6 +454,24 @@ def _assign(node: TNode, depth: int = 2) -> list[str]:
         return lines("", add, "", depth)
     return [f"{pad}{method}({literal(node.name)}, None)", f"{pad}if {node.cond}:",
             *lines("", add, "", depth + 1)]
+
+
+def _optional_children(node: TNode, depth: int) -> list[str]:
+    """A named nn.Sequential some of whose children only some instances have, built child by
+    child as torchvision's RegNet builds its `f` (`if se: layers["se"] = ...`)."""
+    assert isinstance(node, TSeq)
+    pad = "    " * depth
+    if node.cond:
+        return [f"{pad}self.{node.name} = None", f"{pad}if {node.cond}:",
+                *_optional_children(replace(node, cond=""), depth + 1)]
+    out = [f"{pad}self.{node.name} = nn.Sequential()"]
+    for child in node.children:
+        add = call(f"self.{node.name}.add_module", literal(child.name), _module(child))
+        if child.cond:
+            out += [f"{pad}if {child.cond}:", *lines("", add, "", depth + 1)]
+        else:
+            out += lines("", add, "", depth)
+    return out
 
 
 def _loop(node: TLoop, target: str, depth: int) -> list[str]:

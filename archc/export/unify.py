@@ -172,6 +172,12 @@ def is_module(node: TNode | Piece) -> bool:
 # ----------------------------------------------------------------------------- unification
 
 
+def optional_children(node: TNode) -> bool:
+    """A Sequential some of whose children only some instances have."""
+    return isinstance(node, TSeq) and any(set(c.present) != set(node.present)
+                                          for c in node.children)
+
+
 def unify(rows: dict[int, tuple[Piece, ...]]) -> list[TNode]:
     """One template for the item sequences of several instances (index -> pieces)."""
     order = _merged_names({k: [p.name for p in ps] for k, ps in rows.items()})
@@ -268,7 +274,11 @@ def _unify_seq(name: str, have: dict[int, PSeq], present: dict[int, Shape]) -> T
     names = {tuple(c.name for c in p.children) for p in have.values()}
     if len(names) != 1 and all(p.loop for p in have.values()):
         return unify_loop(name, {k: p.children for k, p in have.items()}, present)
-    if len(names) != 1:
+    # a named nn.Sequential may lack a child in some instances (RegNet's `f` holds `se` only
+    # with squeeze-excitation): it is built by add_module under the spec's test
+    # (archc/export/python.py `_assign`); a numbered one or a class's may not
+    if len(names) != 1 and (next(iter(have.values())).cls is not None or
+                            not all(n.isidentifier() for ns in names for n in ns)):
         raise Mismatch(f"'{name}' holds different children in different instances")
     children = unify({k: p.children for k, p in have.items()})
     return TSeq(name, present, cls=next(iter(have.values())).cls, children=children)
