@@ -77,6 +77,7 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
             continue
         if _fits(trial, counts):
             classes, kept = trial, kept + group
+    counts = _shapes(classes)  # (a class the probes made one of cases stays so)
     deciding = deciding_params(defn, prog.blocks)
     movable = [p.name for p in defn.params
                if p.name not in deciding and perturbations(net.params[p.name])]
