@@ -361,7 +361,7 @@ class Classes:
         if key == NETWORK:
             return Candidates(env, defaults, allow_new=False)
         first = next(iter(scopes.values()))
-        inc = py_name("in_channels" if len(first.in_shape) == 3 else "in_features",
+        inc = py_name("in_channels" if len(first.in_shape) in (3, 4) else "in_features",
                       set(defaults))
         defaults[inc] = None
         for k, s in scopes.items():

@@ -85,7 +85,9 @@ class _Python(Exprs):
         return super()._func(e)
 
     def _tuple(self, e: tree.Tuple) -> tuple[str, int]:
-        raise _Untranslatable
+        if len(e.items) < 2:  # `(a)` is no tuple in Python
+            raise _Untranslatable
+        return super()._tuple(e)  # a size per axis (S3D's `(1, k, k)`)
 
 
 def tests_of(defn: tree.Definition, names: Mapping[str, str], channels: str | None) -> list[Test]:

@@ -226,9 +226,13 @@ def _slot(values: dict[int, Any], hint: str) -> SlotTree:
     first = next(iter(values.values()))
     if isinstance(first, Source):
         return _call_slots(values, hint)
+    mixed = any(isinstance(v, tuple) for v in values.values()) and not all(
+        isinstance(v, tuple) and len(v) == len(first) for v in values.values())
+    if mixed:  # a size given as a number in one instance, a tuple in another (S3D's `k`)
+        if any(isinstance(v, Source) for v in values.values()):
+            raise Mismatch(f"{hint}: a call in one instance, a value in another")
+        return Slot(values, hint)
     if isinstance(first, tuple):
-        if not all(isinstance(v, tuple) and len(v) == len(first) for v in values.values()):
-            raise Mismatch(f"{hint}: tuples of different lengths")
         return tuple(_slot({k: v[i] for k, v in values.items()}, f"{hint}_{i}")
                      for i in range(len(first)))
     return Slot(values, hint)
