@@ -185,8 +185,12 @@ def _expr_tests(e: tree.Expr) -> Iterator[tree.Expr]:
 
 def branches(defn: tree.Definition) -> list[tree.Cond] | None:
     """The chain `if a {..} else if b {..} else {..}` when it is the one `if` at the top of a
-    block's body (what decides the block's cases), as its Cond nodes; None otherwise."""
+    block's body (what decides the block's cases), or the one such `if` with an `else` beside
+    others without (video_conv's `if kind == ...` beside `if act { relu }`, a part only some
+    instances have), as its Cond nodes; None otherwise."""
     tops = [st for st in defn.body if isinstance(st, tree.Cond)]
+    if len(tops) != 1:
+        tops = [st for st in tops if st.orelse]
     if len(tops) != 1:
         return None
     chain = [tops[0]]

@@ -312,7 +312,7 @@ def _class(cls: ClassDef, guards: list[tuple[str, Any]]) -> list[str]:
         assert isinstance(node, TLoop)
         return [*out, "        super().__init__()", *_loop(node, "self", 2)]
     if cls.kind == "sequential":
-        return out + lines("", Bracket("super().__init__", tuple(map(_module, cls.body))), "", 2)
+        return out + _sequential(cls.body, 2)
     out.append("        super().__init__()")
     for node in _modules(cls.body):
         out += _assign(node)
@@ -325,6 +325,19 @@ def _class(cls: ClassDef, guards: list[tuple[str, Any]]) -> list[str]:
         line == f"        {_var('tap:' + k)} = {k}" and _var("tap:" + k) not in text
         for k in cls.inputs)]
     return [*out, *body, *_return(cls)]
+
+
+def _sequential(body: list[TNode], depth: int) -> list[str]:
+    """An nn.Sequential subclass's constructor: its children, and after them those only some
+    instances have, each appended under its test (video_conv's `if act: self.append(...)`;
+    archc/export/classes.py lets only a numbered sequence's last items be optional)."""
+    given = [n for n in body if not n.cond]
+    out = lines("", Bracket("super().__init__", tuple(map(_module, given))), "", depth)
+    pad = "    " * depth
+    for node in body[len(given):]:
+        out += [f"{pad}if {node.cond}:", *lines("", call("self.append", _module(node)), "",
+                                                 depth + 1)]
+    return out
 
 
 def _var(key: str) -> str:
@@ -371,7 +384,7 @@ def _cases(cls: ClassDef, sequential: bool) -> list[str]:
             message = f"{cls.name}: no exported instance takes this branch; export again"
             out += lines("raise ", call("ValueError", literal(message)), "", 3)
         elif sequential:
-            out += lines("", Bracket("super().__init__", tuple(map(_module, case.body))), "", 3)
+            out += _sequential(case.body, 3)
         else:
             out += [f"            self.case = {i}"] if by_case else []
             for node in _modules(case.body):
