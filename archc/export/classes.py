@@ -40,8 +40,8 @@ from archc.export.explain import (
     ClassDef,
     Param,
     explain_slots,
-    start,
     py_name,
+    start,
     type_text,
 )
 from archc.export.unify import (

@@ -29,7 +29,7 @@ from archc.export.conditions import (
     translated,
     values_of,
 )
-from archc.export.flow import Flow, after, branch_start, joined
+from archc.export.flow import Flow, after, branch_start, channels, joined
 from archc.export.layout import literal
 from archc.export.unify import (
     Mismatch,
@@ -294,13 +294,21 @@ def _is_not(k: int, env: Env, p: str, v: Any) -> Any:
 
 def explain_value(c: Candidates, values: dict[int, Any], hint: str,
                   literal_ok: bool = True, new_ok: bool = True,
-                  said: tuple[Test, ...] = (), flow: Flow | None = None) -> str:
+                  said: tuple[Test, ...] = (), flow: Flow | None = None,
+                  out: dict[int, Any] | None = None) -> str:
     """How to write a value that is `values[k]` in instance k: first as the spec writes it
     (`said`: a call site's own argument expressions), when that has the value everywhere, or
     as the width flowing there (archc/export/flow.py), which a call's input size is first."""
     width = flow is not None and flow.matches(values) and _width(c, values, flow)
     if width and flow is not None and (hint == c.input or not any(_says(c, t, values)
                                                                   for t in said)):
+        # a layer's width that equals its input's and its output's: the spec's expression
+        # for it first (`conv(out // 2)` after a split where every call had out == in.c)
+        if out is not None and all(out.get(k) == v for k, v in values.items()):
+            spoken = next((t for t in c.values if t.names and _says(c, t, values)), None)
+            if spoken is not None:
+                c.used |= set(spoken.names)
+                return spoken.text
         c.used |= reads(flow.text, c.names())
         return flow.text
     if c.input and hint == c.input and \
@@ -457,8 +465,10 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int],
             node.cond = explain_value(c, {k: k in node.present for k in among},
                                       node.name, literal_ok=False, new_ok=False)
         if isinstance(node, TLayer):
+            out = {k: channels(s) for k, s in node.present.items()}
+            seen = [False]
             for parsed in [*node.args, *node.kwargs.values()]:
-                _explain_tree(c, parsed, flow)
+                _explain_tree(c, parsed, flow, out, seen)
         elif isinstance(node, TCall):
             said = _said(c, node.cls, node.name)
             for name, slot in node.args.items():
@@ -537,15 +547,22 @@ def _explain_loop(c: Candidates, node: TLoop) -> None:
     raise Mismatch(f"'{node.name}': children named in a way no label of the spec writes")
 
 
-def _explain_tree(c: Candidates, parsed: SlotTree, flow: Flow | None = None) -> None:
+def _explain_tree(c: Candidates, parsed: SlotTree, flow: Flow | None = None,
+                  out: dict[int, Any] | None = None, seen: list[bool] | None = None) -> None:
+    """`out`: the layer's output width; `seen[0]`: a slot before this one was the layer's
+    input width (the first equal to the flow is: `nn.Conv2d(in, out)`, `nn.BatchNorm2d(in)`)."""
+    seen = [False] if seen is None else seen
     if isinstance(parsed, Slot):
-        parsed.expr = explain_value(c, parsed.values, parsed.hint, flow=flow)
+        first = flow is not None and flow.matches(parsed.values) and not seen[0]
+        seen[0] = seen[0] or first
+        parsed.expr = explain_value(c, parsed.values, parsed.hint, flow=flow,
+                                    out=None if first else out)
     elif isinstance(parsed, SubCall):
         for sub in [*parsed.args, *parsed.kwargs.values()]:
-            _explain_tree(c, sub, flow)
+            _explain_tree(c, sub, flow, out, seen)
     else:
         for sub in parsed:
-            _explain_tree(c, sub, flow)
+            _explain_tree(c, sub, flow, out, seen)
 
 
 def type_text(values: list[Any]) -> str:

@@ -119,7 +119,8 @@ def _fits(trial: Classes, counts: dict[tuple[str, ...], tuple[str, ...]]) -> boo
     part only a probe has may bring a class of its own (RegNet's squeeze-excitation)."""
     shapes = _shapes(trial)
     return shapes.keys() >= counts.keys() and all(
-        len(shapes[k]) == len(v) and all(a == b or a == "cases" for a, b in zip(shapes[k], v))
+        len(shapes[k]) == len(v) and
+        all(a == b or a == "cases" for a, b in zip(shapes[k], v, strict=True))
         for k, v in counts.items())
 
 
