@@ -309,6 +309,15 @@ def explain_value(c: Candidates, values: dict[int, Any], hint: str,
             if spoken is not None:
                 c.used |= set(spoken.names)
                 return spoken.text
+        if flow.text == c.input and hint != c.input:
+            # the input's width that a parameter names in every instance and probe (a probe
+            # moving the channels alone broke the block): the spec's name (`nn.Conv2d(c, sq,
+            # 1)` in an SE block called as `se_hard(x)`)
+            for p in c.names():
+                if p != c.input and all(same_value(c.env[k].get(p), v)
+                                        for k, v in values.items()):
+                    c.used.add(p)
+                    return p
         c.used |= reads(flow.text, c.names())
         return flow.text
     if c.input and hint == c.input and \
