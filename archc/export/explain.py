@@ -457,8 +457,10 @@ def _varying_param(c: Candidates, values: dict[int, Any], value: Any) -> str | N
 
 
 def start(c: Candidates, among: set[int]) -> Flow | None:
-    """The width a block's body starts from: its input size (archc/export/flow.py)."""
-    if not c.input or c.index or not all(type(c.env[k].get(c.input)) is int for k in among):
+    """The width a block's body starts from: its input channels (archc/export/flow.py); none
+    for an `in_features` (tokens' NxD: the token count, not the width their layers take)."""
+    if not c.input.startswith("in_channels") or c.index or \
+            not all(type(c.env[k].get(c.input)) is int for k in among):
         return None
     return Flow(c.input, {k: c.env[k][c.input] for k in among})
 
