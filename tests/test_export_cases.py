@@ -44,6 +44,17 @@ CALLS = [
         ((24, 8, 8), {"cin": 24, "cout": 24, "t": 4, "stride": 2})]),
     ("specs/tv_shufflenet_v2.arch", "shuffle_unit", [
         ((48, 8, 8), {"out": 48, "stride": 1}), ((24, 8, 8), {"out": 64, "stride": 2})]),
+    # widths that follow the input (`in.c // 4`, a split's share) or the spec's expression
+    # where every call had equal ones (`out // 2` with out == in.c); a part only some calls
+    # have in a named sequence, and a numbered one's optional last item
+    ("tests/cases/block_widths.arch", "head", [
+        ((16, 6, 6), {"classes": 3}), ((12, 6, 6), {"classes": 5})]),
+    ("tests/cases/block_widths.arch", "half", [
+        ((10, 6, 6), {"out": 6}), ((6, 6, 6), {"out": 8})]),
+    ("tests/cases/block_widths.arch", "gated", [
+        ((5, 6, 6), {"c": 6, "se": True}), ((5, 6, 6), {"c": 3, "se": False})]),
+    ("tests/cases/block_widths.arch", "tail", [
+        ((5, 6, 6), {"c": 6, "act": True}), ((3, 6, 6), {"c": 7, "act": False})]),
     # loops of a length no instance had (a value every instance shares stays built in:
     # RegNet's group width 16, DenseNet's growth 32)
     ("specs/vgg11.arch", "vgg_block", [
@@ -166,21 +177,14 @@ MAX_CALLS = 8  # per block: the suite's time
 # The classes still wrong at some arguments no instance had, and why (a value built in that the
 # spec computes from a parameter, which no probe moves apart from the values seen)
 WRONG: dict[str, dict[str, str]] = {
-    "tv_fcn": {"fcn_head": "conv(in.c // 4): in.c moved by 1 and 2 keeps 512, built in"},
-    "tv_maxvit": {"mbconv": "a size read off the instances, not the spec's expression"},
-    "tv_regnet": {"trunk": "its stage widths built in (a move breaks the group width)",
-                  "any_stage": "the group width gw built in where a move breaks it",
-                  "res_bottleneck": "the group width gw built in where a move breaks it"},
-    "tv_shufflenet_v2": {"shuffle_unit": "a branch width built in for one stride"},
-    "tv_swin": {"swin_stage": "a value built in that the spec computes from a parameter",
-                "swin_block": "a value built in that the spec computes from a parameter",
-                "patch_merging": "its width built in (2 * in.c moved with in.c only by 1)"},
-    "tv_vgg": {"vgg_features": "its stage widths built in"},
+    "tv_maxvit": {"mbconv": "its `else if cin != cout` projection: no instance or probe takes "
+                            "it, and it differs in structure from the strided one"},
+    "tv_vgg": {"vgg_features": "one loop whose child is an `if` chain of different ops over "
+                               "the loop index: its stage widths built in"},
 }
 # Blocks exported as an nn.Sequential subclass given its layers by the caller (a loop whose
 # children are of different blocks, or take a value nothing explains): no arguments to build
-GIVEN: dict[str, set[str]] = {"tv_efficientnet_v2": {"v2_stage"}, "tv_s3d": {"cna3d"},
-                              "tv_video_resnet": {"video_conv"}}
+GIVEN: dict[str, set[str]] = {"tv_efficientnet_v2": {"v2_stage"}}
 BUNDLED = [n for n in JOBS if not n.startswith("case_") and "=" not in n]
 
 

@@ -41,6 +41,7 @@ from archc.export.explain import (
     Param,
     explain_slots,
     py_name,
+    start,
     type_text,
 )
 from archc.export.unify import (
@@ -51,7 +52,9 @@ from archc.export.unify import (
     PLayer,
     PSeq,
     PWire,
+    TNode,
     is_module,
+    optional_children,
     unify,
     unify_loop,
 )
@@ -232,10 +235,10 @@ class Classes:
                dry: bool = False) -> ClassDef:
         body = unify({k: rows[k] for k in among})
         cand = self._candidates(key, {k: scopes[k] for k in among})
-        explain_slots(cand, body, set(among))
+        explain_slots(cand, body, set(among), start(cand, set(among)))
         names = [n.name for n in body]
         kind = "sequential" if numbered(names) and all(map(is_module, body)) else "module"
-        if kind == "sequential" and any(n.cond for n in body):
+        if kind == "sequential" and not _appendable(body):
             raise Mismatch("an optional item in a sequence")
         if dry:
             return ClassDef("", kind, "")
@@ -302,10 +305,9 @@ class Classes:
                                   else None))
                 continue
             body = unify({k: rows[k] for k in among})
-            explain_slots(cand, body, set(among))
+            explain_slots(cand, body, set(among), start(cand, set(among)))
             names = [n.name for n in body]
-            plain = numbered(names) and all(map(is_module, body)) and not any(
-                n.cond for n in body)
+            plain = numbered(names) and all(map(is_module, body)) and _appendable(body)
             cases.append(Case(test, "sequential" if plain else "module", body))
         for t in tests:
             cand.used |= reads(str(t), cand.names())
@@ -359,7 +361,7 @@ class Classes:
         if key == NETWORK:
             return Candidates(env, defaults, allow_new=False)
         first = next(iter(scopes.values()))
-        inc = py_name("in_channels" if len(first.in_shape) == 3 else "in_features",
+        inc = py_name("in_channels" if len(first.in_shape) in (3, 4) else "in_features",
                       set(defaults))
         defaults[inc] = None
         for k, s in scopes.items():
@@ -414,6 +416,13 @@ class Classes:
             defn.span.path.rsplit("/", 1)[-1]
         text = f"Block `{_signature(defn)}` ({where}, line {defn.span.line})."
         return text + (" Its layers are passed in." if children else "")
+
+
+def _appendable(body: list[TNode]) -> bool:
+    """A numbered sequence an nn.Sequential subclass builds: its optional items, if any, are
+    its last ones (appended under their tests, so the numbering stays the spec's)."""
+    first = next((i for i, n in enumerate(body) if n.cond), len(body))
+    return all(n.cond for n in body[first:]) and not any(map(optional_children, body))
 
 
 def _optional(type_: str) -> str:

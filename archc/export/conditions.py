@@ -85,7 +85,9 @@ class _Python(Exprs):
         return super()._func(e)
 
     def _tuple(self, e: tree.Tuple) -> tuple[str, int]:
-        raise _Untranslatable
+        if len(e.items) < 2:  # `(a)` is no tuple in Python
+            raise _Untranslatable
+        return super()._tuple(e)  # a size per axis (S3D's `(1, k, k)`)
 
 
 def tests_of(defn: tree.Definition, names: Mapping[str, str], channels: str | None) -> list[Test]:
@@ -183,8 +185,12 @@ def _expr_tests(e: tree.Expr) -> Iterator[tree.Expr]:
 
 def branches(defn: tree.Definition) -> list[tree.Cond] | None:
     """The chain `if a {..} else if b {..} else {..}` when it is the one `if` at the top of a
-    block's body (what decides the block's cases), as its Cond nodes; None otherwise."""
+    block's body (what decides the block's cases), or the one such `if` with an `else` beside
+    others without (video_conv's `if kind == ...` beside `if act { relu }`, a part only some
+    instances have), as its Cond nodes; None otherwise."""
     tops = [st for st in defn.body if isinstance(st, tree.Cond)]
+    if len(tops) != 1:
+        tops = [st for st in tops if st.orelse]
     if len(tops) != 1:
         return None
     chain = [tops[0]]
@@ -205,12 +211,17 @@ def case_of(chain: list[tree.Cond], env: Mapping[str, Any]) -> int | None:
     return len(chain)
 
 
-def call_arguments(stmts: tuple[tree.Stmt, ...], block: str,
-                   params: list[str]) -> dict[str, list[tree.Expr]]:
+def call_arguments(stmts: tuple[tree.Stmt, ...], block: str, params: list[str],
+                   label: str = "") -> dict[str, list[tree.Expr]]:
     """What every call of `block` in a body passes for each of its parameters (spec names, in
-    order): the spec's own words for a call site's arguments."""
+    order): the spec's own words for a call site's arguments; only the call labelled `label`
+    where there is one (RegNet's `block2: any_stage(2, w2, n2, g2, se)` says `g2` where g2
+    equals g1; MaxViT's `conv_a: cna(4 * cout, 1, 1, 1)` has stride 1 though `conv_b`
+    passes `stride`)."""
     found: dict[str, list[tree.Expr]] = {}
-    for st in tree.calls(stmts):
+    own = [st.unit for st in tree.statements(stmts) if isinstance(st, tree.Labelled)
+           and st.label == label and isinstance(st.unit, tree.Call)]
+    for st in own or tree.calls(stmts):
         if st.name == block:
             bound = [*zip(params, st.args, strict=False), *((k.name, k.value) for k in st.kwargs)]
             for name, expr in bound:

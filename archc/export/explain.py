@@ -29,6 +29,7 @@ from archc.export.conditions import (
     translated,
     values_of,
 )
+from archc.export.flow import Flow, after, branch_start, channels, joined
 from archc.export.layout import literal
 from archc.export.unify import (
     Mismatch,
@@ -41,6 +42,7 @@ from archc.export.unify import (
     TLoop,
     TNode,
     TSeq,
+    optional_children,
 )
 from archc.front import tree
 from archc.registry.ops import same_value
@@ -292,9 +294,32 @@ def _is_not(k: int, env: Env, p: str, v: Any) -> Any:
 
 def explain_value(c: Candidates, values: dict[int, Any], hint: str,
                   literal_ok: bool = True, new_ok: bool = True,
-                  said: tuple[Test, ...] = ()) -> str:
+                  said: tuple[Test, ...] = (), flow: Flow | None = None,
+                  out: dict[int, Any] | None = None) -> str:
     """How to write a value that is `values[k]` in instance k: first as the spec writes it
-    (`said`: a call site's own argument expressions), when that has the value everywhere."""
+    (`said`: a call site's own argument expressions), when that has the value everywhere, or
+    as the width flowing there (archc/export/flow.py), which a call's input size is first."""
+    width = flow is not None and flow.matches(values) and _width(c, values, flow)
+    if width and flow is not None and (hint == c.input or not any(_says(c, t, values)
+                                                                  for t in said)):
+        # a layer's width that equals its input's and its output's: the spec's expression
+        # for it first (`conv(out // 2)` after a split where every call had out == in.c)
+        if out is not None and all(out.get(k) == v for k, v in values.items()):
+            spoken = next((t for t in c.values if t.names and _says(c, t, values)), None)
+            if spoken is not None:
+                c.used |= set(spoken.names)
+                return spoken.text
+        if flow.text == c.input and hint != c.input:
+            # the input's width that a parameter names in every instance and probe (a probe
+            # moving the channels alone broke the block): the spec's name (`nn.Conv2d(c, sq,
+            # 1)` in an SE block called as `se_hard(x)`)
+            for p in c.names():
+                if p != c.input and all(same_value(c.env[k].get(p), v)
+                                        for k, v in values.items()):
+                    c.used.add(p)
+                    return p
+        c.used |= reads(flow.text, c.names())
+        return flow.text
     if c.input and hint == c.input and \
             all(same_value(c.env[k].get(c.input), v) for k, v in values.items()):
         c.used.add(c.input)  # a call's input size: first the caller's own
@@ -308,7 +333,8 @@ def explain_value(c: Candidates, values: dict[int, Any], hint: str,
         return split
     first = next(iter(values.values()))
     if literal_ok and all(same_value(v, first) for v in values.values()):
-        return _varying_param(c, values, first) or literal(first)
+        return _varying_param(c, values, first) or _computed_here(c, values, first) or \
+            literal(first)
     for text, used, value in _forms(c, values):
         try:
             if all(same_value(value(k), v) for k, v in values.items()):
@@ -326,6 +352,27 @@ def explain_value(c: Candidates, values: dict[int, Any], hint: str,
     name = py_name(hint, set(c.defaults) | set(c.new))
     c.new[name] = dict(values)
     return name
+
+
+def _width(c: Candidates, values: dict[int, Any], flow: Flow) -> bool:
+    """A value to write as the width flowing there: one that is not a number the spec writes
+    itself (a kernel size of 3 on a 3-channel input)."""
+    first = next(iter(values.values()))
+    return not (first in c.literals or first in (0, 1))
+
+
+def _computed_here(c: Candidates, values: dict[int, Any], value: Any) -> str | None:
+    """A number equal in every instance that the spec computes from what the class takes
+    (fcn_head's `conv(in.c // 4)`: 512 in every instance, `in_channels // 4` for any other
+    input): the spec's expression, not the number. Numbers the spec writes itself stay
+    literal, so a `groups=w // gw` of 1 does not turn a kernel size of 1 into `w // gw`."""
+    if type(value) is not int or value in c.literals or value in (0, 1):
+        return None
+    for t in c.values:
+        if t.names and _says(c, t, values):
+            c.used |= set(t.names)
+            return t.text
+    return None
 
 
 def _says(c: Candidates, t: Test, values: dict[int, Any]) -> bool:
@@ -409,8 +456,19 @@ def _varying_param(c: Candidates, values: dict[int, Any], value: Any) -> str | N
     return None
 
 
-def explain_slots(c: Candidates, nodes: list[TNode], among: set[int]) -> None:
-    """Set every slot's expression and every optional node's condition, in place."""
+def start(c: Candidates, among: set[int]) -> Flow | None:
+    """The width a block's body starts from: its input channels (archc/export/flow.py); none
+    for an `in_features` (tokens' NxD: the token count, not the width their layers take)."""
+    if not c.input.startswith("in_channels") or c.index or \
+            not all(type(c.env[k].get(c.input)) is int for k in among):
+        return None
+    return Flow(c.input, {k: c.env[k][c.input] for k in among})
+
+
+def explain_slots(c: Candidates, nodes: list[TNode], among: set[int],
+                  flow: Flow | None = None) -> Flow | None:
+    """Set every slot's expression and every optional node's condition, in place; `flow` is
+    the width the nodes start from, and the width they end with is returned."""
     for node in nodes:
         if set(node.present) != among:
             if not isinstance(node, (TLayer, TCall, TSeq)):
@@ -418,31 +476,42 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int]) -> None:
             node.cond = explain_value(c, {k: k in node.present for k in among},
                                       node.name, literal_ok=False, new_ok=False)
         if isinstance(node, TLayer):
+            out = {k: channels(s) for k, s in node.present.items()}
+            seen = [False]
             for parsed in [*node.args, *node.kwargs.values()]:
-                _explain_tree(c, parsed)
+                _explain_tree(c, parsed, flow, out, seen)
         elif isinstance(node, TCall):
-            said = _said(c, node.cls)
+            said = _said(c, node.cls, node.name)
             for name, slot in node.args.items():
                 slot.expr = explain_value(c, slot.values, slot.hint,
-                                          said=said.get(name, ()))
+                                          said=said.get(name, ()), flow=flow)
         elif isinstance(node, TSeq):
-            if any(isinstance(n, TLoop) for n in node.children):
-                raise Mismatch(f"'{node.name}': a loop inside an nn.Sequential")
-            explain_slots(c, node.children, set(node.present))
+            if any(isinstance(n, TLoop) or optional_children(n) for n in node.children):
+                raise Mismatch(f"'{node.name}': a loop or optional part inside an nn.Sequential")
+            inner = flow if flow is None or node.cond else \
+                Flow(flow.text, {k: flow.values[k] for k in node.present})
+            end = explain_slots(c, node.children, set(node.present), inner)
+            flow = after(node, flow) if end is None or node.cond else \
+                Flow(end.text, {**flow.values, **end.values}) if flow is not None else None
+            continue
         elif isinstance(node, TLoop):
             _explain_loop(c, node)
         elif isinstance(node, TJoin):
-            for branch in node.branches:
-                explain_slots(c, branch, set(node.present))
+            ends = [explain_slots(c, branch, set(node.present), branch_start(node, flow))
+                    for branch in node.branches]
+            flow = joined(node, flow, ends)
+            continue
+        flow = after(node, flow)
+    return flow
 
 
-def _said(c: Candidates, cls: ClassDef) -> dict[str, tuple[Test, ...]]:
+def _said(c: Candidates, cls: ClassDef, label: str = "") -> dict[str, tuple[Test, ...]]:
     """A block class's parameter (Python name) -> what the calls of the block in the body being
     explained pass for it, translated; those reading only literals are left to the literal
     rules (a value equal in every instance is written as one)."""
     if not cls.block or c.defn is None:
         return {}
-    found = call_arguments(c.defn.body, cls.block, list(cls.spec_names))
+    found = call_arguments(c.defn.body, cls.block, list(cls.spec_names), label)
     out = {}
     for spec, exprs in found.items():
         tests = tuple(t for t in translated(exprs, c.spec_names, c.input or None) if t.names)
@@ -468,7 +537,8 @@ def _count_said(c: Candidates) -> tuple[Test, ...]:
 def _explain_loop(c: Candidates, node: TLoop) -> None:
     """A repetition of differing length: its count from the instance's candidates, its child
     from the rows' (the index added), its children's names as the spec's label."""
-    if node.child is None or not (node.name.isidentifier() or node.name == ""):
+    if node.child is None or not (node.name.isidentifier() or node.name == "") or \
+            optional_children(node.child):
         raise Mismatch(f"'{node.name}': a loop that is not an attribute")
     node.count.expr = explain_value(c, node.count.values, "count", new_ok=False,
                                     said=_count_said(c) if node.name == "" else ())
@@ -488,15 +558,22 @@ def _explain_loop(c: Candidates, node: TLoop) -> None:
     raise Mismatch(f"'{node.name}': children named in a way no label of the spec writes")
 
 
-def _explain_tree(c: Candidates, parsed: SlotTree) -> None:
+def _explain_tree(c: Candidates, parsed: SlotTree, flow: Flow | None = None,
+                  out: dict[int, Any] | None = None, seen: list[bool] | None = None) -> None:
+    """`out`: the layer's output width; `seen[0]`: a slot before this one was the layer's
+    input width (the first equal to the flow is: `nn.Conv2d(in, out)`, `nn.BatchNorm2d(in)`)."""
+    seen = [False] if seen is None else seen
     if isinstance(parsed, Slot):
-        parsed.expr = explain_value(c, parsed.values, parsed.hint)
+        first = flow is not None and flow.matches(parsed.values) and not seen[0]
+        seen[0] = seen[0] or first
+        parsed.expr = explain_value(c, parsed.values, parsed.hint, flow=flow,
+                                    out=None if first else out)
     elif isinstance(parsed, SubCall):
         for sub in [*parsed.args, *parsed.kwargs.values()]:
-            _explain_tree(c, sub)
+            _explain_tree(c, sub, flow, out, seen)
     else:
         for sub in parsed:
-            _explain_tree(c, sub)
+            _explain_tree(c, sub, flow, out, seen)
 
 
 def type_text(values: list[Any]) -> str:

@@ -213,8 +213,9 @@ def _moved(defn: tree.Definition, node: Scope
             yield {**given, name: not value}, node.in_shape, True
         elif isinstance(value, int):
             yield {**given, name: value + 1}, node.in_shape, False
-        elif isinstance(value, float) and value:  # an eps, a rate: a value of its own
-            yield {**given, name: value * 1.5}, node.in_shape, False
+        elif isinstance(value, float):  # an eps, a rate: a value of its own (a rate of 0 too:
+            # Swin's stochastic depth in a case only a probe reaches)
+            yield {**given, name: value * 1.5 if value else 0.25}, node.in_shape, False
     # numbers equal here moved together (and the channels with them where they equal too):
     # a case that asks `x == cin` is seen at more than one point of it
     ints = [n for n, v in given.items() if type(v) is int]

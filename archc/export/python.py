@@ -10,6 +10,7 @@ records (`Op.source`, `JoinOp.source`). The text is laid out as `ruff format` wo
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from archc.export.unify import (
     TNode,
     TSeq,
     TWire,
+    optional_children,
 )
 from archc.pipeline.driver import load_network
 from archc.pipeline.program import Program
@@ -64,7 +66,7 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
     groups = list(probes(prog, net))
     try:  # every block seen at more points at once; else each block's probes, if they fit
         trial = _classes(prog, net, [], [s for g in groups for s in g])
-        if _shapes(trial) == counts:
+        if _fits(trial, counts):
             classes, kept, groups = trial, [s for g in groups for s in g], []
     except Mismatch:
         pass
@@ -73,8 +75,9 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
             trial = _classes(prog, net, [], kept + group)
         except Mismatch:
             continue
-        if _shapes(trial) == counts:
+        if _fits(trial, counts):
             classes, kept = trial, kept + group
+    counts = _shapes(classes)  # (a class the probes made one of cases stays so)
     deciding = deciding_params(defn, prog.blocks)
     movable = [p.name for p in defn.params
                if p.name not in deciding and perturbations(net.params[p.name])]
@@ -107,6 +110,18 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
             extra += others
             classes, free = trial, free + [name]
     return _render(net, classes, free, command)
+
+
+def _fits(trial: Classes, counts: dict[tuple[str, ...], tuple[str, ...]]) -> bool:
+    """Probes keep each definition's classes, except that a class may become one of cases:
+    a probe that flips a flag into a case no exported instance takes (Swin's `v2`) makes the
+    class the spec's `if` chain, true for either value, not a class of the case seen; and a
+    part only a probe has may bring a class of its own (RegNet's squeeze-excitation)."""
+    shapes = _shapes(trial)
+    return shapes.keys() >= counts.keys() and all(
+        len(shapes[k]) == len(v) and
+        all(a == b or a == "cases" for a, b in zip(shapes[k], v, strict=True))
+        for k, v in counts.items())
 
 
 def _shapes(classes: Classes) -> dict[tuple[str, ...], tuple[str, ...]]:
@@ -298,7 +313,7 @@ def _class(cls: ClassDef, guards: list[tuple[str, Any]]) -> list[str]:
         assert isinstance(node, TLoop)
         return [*out, "        super().__init__()", *_loop(node, "self", 2)]
     if cls.kind == "sequential":
-        return out + lines("", Bracket("super().__init__", tuple(map(_module, cls.body))), "", 2)
+        return out + _sequential(cls.body, 2)
     out.append("        super().__init__()")
     for node in _modules(cls.body):
         out += _assign(node)
@@ -311,6 +326,19 @@ def _class(cls: ClassDef, guards: list[tuple[str, Any]]) -> list[str]:
         line == f"        {_var('tap:' + k)} = {k}" and _var("tap:" + k) not in text
         for k in cls.inputs)]
     return [*out, *body, *_return(cls)]
+
+
+def _sequential(body: list[TNode], depth: int) -> list[str]:
+    """An nn.Sequential subclass's constructor: its children, and after them those only some
+    instances have, each appended under its test (video_conv's `if act: self.append(...)`;
+    archc/export/classes.py lets only a numbered sequence's last items be optional)."""
+    given = [n for n in body if not n.cond]
+    out = lines("", Bracket("super().__init__", tuple(map(_module, given))), "", depth)
+    pad = "    " * depth
+    for node in body[len(given):]:
+        out += [f"{pad}if {node.cond}:", *lines("", call("self.append", _module(node)), "",
+                                                 depth + 1)]
+    return out
 
 
 def _var(key: str) -> str:
@@ -357,7 +385,7 @@ def _cases(cls: ClassDef, sequential: bool) -> list[str]:
             message = f"{cls.name}: no exported instance takes this branch; export again"
             out += lines("raise ", call("ValueError", literal(message)), "", 3)
         elif sequential:
-            out += lines("", Bracket("super().__init__", tuple(map(_module, case.body))), "", 3)
+            out += _sequential(case.body, 3)
         else:
             out += [f"            self.case = {i}"] if by_case else []
             for node in _modules(case.body):
@@ -426,6 +454,8 @@ def _assign(node: TNode, depth: int = 2) -> list[str]:
     if isinstance(node, TLoop):
         return [f"{pad}self.{node.name} = nn.Sequential()",
                 *_loop(node, f"self.{node.name}", depth)]
+    if node.name.isidentifier() and optional_children(node):
+        return _optional_children(node, depth)
     if node.name.isidentifier():
         target = f"self.{node.name} = "
         if not node.cond:
@@ -439,6 +469,24 @@ def _assign(node: TNode, depth: int = 2) -> list[str]:
         return lines("", add, "", depth)
     return [f"{pad}{method}({literal(node.name)}, None)", f"{pad}if {node.cond}:",
             *lines("", add, "", depth + 1)]
+
+
+def _optional_children(node: TNode, depth: int) -> list[str]:
+    """A named nn.Sequential some of whose children only some instances have, built child by
+    child as torchvision's RegNet builds its `f` (`if se: layers["se"] = ...`)."""
+    assert isinstance(node, TSeq)
+    pad = "    " * depth
+    if node.cond:
+        return [f"{pad}self.{node.name} = None", f"{pad}if {node.cond}:",
+                *_optional_children(replace(node, cond=""), depth + 1)]
+    out = [f"{pad}self.{node.name} = nn.Sequential()"]
+    for child in node.children:
+        add = call(f"self.{node.name}.add_module", literal(child.name), _module(child))
+        if child.cond:
+            out += [f"{pad}if {child.cond}:", *lines("", add, "", depth + 1)]
+        else:
+            out += lines("", add, "", depth)
+    return out
 
 
 def _loop(node: TLoop, target: str, depth: int) -> list[str]:

@@ -172,6 +172,12 @@ def is_module(node: TNode | Piece) -> bool:
 # ----------------------------------------------------------------------------- unification
 
 
+def optional_children(node: TNode) -> bool:
+    """A Sequential some of whose children only some instances have."""
+    return isinstance(node, TSeq) and any(set(c.present) != set(node.present)
+                                          for c in node.children)
+
+
 def unify(rows: dict[int, tuple[Piece, ...]]) -> list[TNode]:
     """One template for the item sequences of several instances (index -> pieces)."""
     order = _merged_names({k: [p.name for p in ps] for k, ps in rows.items()})
@@ -220,9 +226,13 @@ def _slot(values: dict[int, Any], hint: str) -> SlotTree:
     first = next(iter(values.values()))
     if isinstance(first, Source):
         return _call_slots(values, hint)
+    mixed = any(isinstance(v, tuple) for v in values.values()) and not all(
+        isinstance(v, tuple) and len(v) == len(first) for v in values.values())
+    if mixed:  # a size given as a number in one instance, a tuple in another (S3D's `k`)
+        if any(isinstance(v, Source) for v in values.values()):
+            raise Mismatch(f"{hint}: a call in one instance, a value in another")
+        return Slot(values, hint)
     if isinstance(first, tuple):
-        if not all(isinstance(v, tuple) and len(v) == len(first) for v in values.values()):
-            raise Mismatch(f"{hint}: tuples of different lengths")
         return tuple(_slot({k: v[i] for k, v in values.items()}, f"{hint}_{i}")
                      for i in range(len(first)))
     return Slot(values, hint)
@@ -268,7 +278,11 @@ def _unify_seq(name: str, have: dict[int, PSeq], present: dict[int, Shape]) -> T
     names = {tuple(c.name for c in p.children) for p in have.values()}
     if len(names) != 1 and all(p.loop for p in have.values()):
         return unify_loop(name, {k: p.children for k, p in have.items()}, present)
-    if len(names) != 1:
+    # a named nn.Sequential may lack a child in some instances (RegNet's `f` holds `se` only
+    # with squeeze-excitation): it is built by add_module under the spec's test
+    # (archc/export/python.py `_assign`); a numbered one or a class's may not
+    if len(names) != 1 and (next(iter(have.values())).cls is not None or
+                            not all(n.isidentifier() for ns in names for n in ns)):
         raise Mismatch(f"'{name}' holds different children in different instances")
     children = unify({k: p.children for k, p in have.items()})
     return TSeq(name, present, cls=next(iter(have.values())).cls, children=children)
