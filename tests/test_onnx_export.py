@@ -102,3 +102,35 @@ def test_command_prints_its_stages(capsys, tmp_path: Path, one_torch_thread) -> 
                       "exporting with torch.onnx (torchscript exporter)",
                       "checking with onnx.checker", "exported by the torchscript exporter"]
     assert err.splitlines()[-1] == f"wrote {tmp_path / 't.onnx'}"
+
+
+# layers the TorchScript exporter cannot convert as built: aten::channel_shuffle, and adaptive
+# pools whose windows differ in size (7 -> 3 and 3 -> 2 here; 3 -> 3 divides)
+AWKWARD = "network t { input 3x7x7 conv(6, k=3, pad=1) bn relu channel_shuffle(3) " \
+          "adaptive_maxpool(3) conv(6, k=1) bn relu adaptive_avgpool(2, 3) flatten linear(4) }"
+
+
+def test_shuffle_and_uneven_adaptive_pools_take_torchscript(tmp_path: Path,
+                                                             one_torch_thread) -> None:
+    net = archc.loads(AWKWARD)
+    state = _trained_state(net)
+    used = emit_onnx.export_onnx(net, tmp_path / "m.onnx", state)
+    assert used == "torchscript"
+    _runs_equal(tmp_path / "m.onnx", net, state)
+    assert isinstance(archc.build(net).channel_shuffle, torch.nn.ChannelShuffle)  # as built
+
+
+@pytest.mark.parametrize("size,out", [((7,), (3,)), ((1, 1), (7, 7)), ((5, 9), (3, 4)),
+                                      ((6, 6), (4, None)), ((2, 5, 7), (1, 3, 4))])
+@pytest.mark.parametrize("kind", ["Avg", "Max"])
+def test_sliced_adaptive_pool_is_torchs(kind: str, size: tuple, out: tuple) -> None:
+    from archc.emit.onnx_rewrite import make_traceable
+
+    rank = len(size)
+    pool = getattr(torch.nn, f"Adaptive{kind}Pool{rank}d")(out[0] if rank == 1 else out)
+    model = torch.nn.Sequential(pool)
+    x = torch.randn(2, 3, *size, dtype=torch.float64)
+    want = pool(x)
+    assert make_traceable(model, (x,)) == ["0"]
+    assert not isinstance(model[0], type(pool))
+    torch.testing.assert_close(model(x), want, rtol=1e-12, atol=1e-12)

@@ -158,10 +158,19 @@ def _torchscript(model: Any, examples: tuple[Any, ...], path: Path, outputs: lis
                  inputs: list[str]) -> None:
     import torch
 
+    from archc.emit.onnx_rewrite import make_traceable, rename_values, traceable_names
+
+    # channel shuffles and non-dividing adaptive pools, as layers this exporter converts (the
+    # module is built for this export alone; the swapped layers compute the same)
+    make_traceable(model, examples)
+    stand_in = traceable_names([*inputs, *outputs])
+    inputs, outputs = ([stand_in.get(n, n) for n in names] for names in (inputs, outputs))
     # a dict of outputs is flattened in its order, the order of `outputs`
     torch.onnx.export(model, examples, str(path), dynamo=False, input_names=inputs,
                       output_names=outputs, opset_version=OPSET,
                       dynamic_axes={name: {0: "batch"} for name in [*inputs, *outputs]})
+    if stand_in:
+        rename_values(str(path), {new: old for old, new in stand_in.items()})
 
 
 def _dynamo(model: Any, examples: tuple[Any, ...], path: Path, outputs: list[str],
