@@ -6,7 +6,6 @@ equal windows) as PyTorch's own windows, written out as slices."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -116,8 +115,8 @@ def make_traceable(model: nn.Module, examples: tuple[torch.Tensor, ...]) -> list
         if isinstance(module, nn.ChannelShuffle):
             _replace(model, name, ShuffleChannels(module.groups))
             swapped.append(name)
-    pools = {name: m for name, m in model.named_modules()
-             if isinstance(m, ADAPTIVE) and set(_out_sizes(m, (1,) * _rank(m))) != {1}}
+    pools: dict[str, nn.Module] = {name: m for name, m in model.named_modules()
+                                   if isinstance(m, ADAPTIVE) and set(_out_sizes(m, (1,) * _rank(m))) != {1}}
     if not pools:
         return swapped
     for name, shapes in _input_shapes(model, pools, examples).items():
