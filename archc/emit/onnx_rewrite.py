@@ -115,8 +115,9 @@ def make_traceable(model: nn.Module, examples: tuple[torch.Tensor, ...]) -> list
         if isinstance(module, nn.ChannelShuffle):
             _replace(model, name, ShuffleChannels(module.groups))
             swapped.append(name)
-    pools: dict[str, nn.Module] = {name: m for name, m in model.named_modules()
-                                   if isinstance(m, ADAPTIVE) and set(_out_sizes(m, (1,) * _rank(m))) != {1}}
+    pools: dict[str, nn.Module] = {
+        name: m for name, m in model.named_modules()
+        if isinstance(m, ADAPTIVE) and set(_out_sizes(m, (1,) * _rank(m))) != {1}}
     if not pools:
         return swapped
     for name, shapes in _input_shapes(model, pools, examples).items():
