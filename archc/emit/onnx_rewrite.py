@@ -28,6 +28,22 @@ class ShuffleChannels(nn.Module):
         return parts.transpose(1, 2).flatten(1, 2)
 
 
+class RMSNormOps(nn.Module):
+    """nn.RMSNorm (no `aten::rms_norm` symbolic below opset 23's RMSNormalization) as its
+    formula, x / sqrt(mean(x^2) + eps) * weight, with the original's weight itself."""
+
+    def __init__(self, norm: nn.RMSNorm) -> None:
+        super().__init__()
+        self.axes = tuple(range(-len(norm.normalized_shape), 0))
+        self.eps = norm.eps
+        self.weight = norm.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        eps = torch.finfo(x.dtype).eps if self.eps is None else self.eps
+        y = x * torch.rsqrt(x.pow(2).mean(self.axes, keepdim=True) + eps)
+        return y if self.weight is None else y * self.weight
+
+
 def windows(size: int, out: int) -> list[tuple[int, int]]:
     """PyTorch's adaptive pooling windows along one axis (aten/src/ATen/native/
     AdaptiveAveragePooling.cpp, start_index/end_index): [floor(i*size/out),
@@ -114,6 +130,9 @@ def make_traceable(model: nn.Module, examples: tuple[torch.Tensor, ...]) -> list
     for name, module in list(model.named_modules()):
         if isinstance(module, nn.ChannelShuffle):
             _replace(model, name, ShuffleChannels(module.groups))
+            swapped.append(name)
+        elif isinstance(module, nn.RMSNorm):
+            _replace(model, name, RMSNormOps(module))
             swapped.append(name)
     pools: dict[str, nn.Module] = {
         name: m for name, m in model.named_modules()
