@@ -7,7 +7,9 @@ Two exporters: torch.onnx's TorchScript one (`dynamo=False`) and its torch.expor
 (`dynamo=True`). Both give models onnxruntime runs equal to the module (tests/onnx_check.py);
 the TorchScript one takes a third of the CPU time (BENCHMARKS.md, `bench/onnx_speed.py`:
 EfficientNet-B0 3.8 s against 12.3 s), so it goes first and the other is the fallback for a
-module it cannot trace (it is deprecated in torch and may leave)."""
+module it cannot trace (it is deprecated in torch and may leave). The layers it cannot convert
+as built are swapped for equal ones first (archc/emit/onnx_rewrite.py), so that no bundled
+spec needs the fallback."""
 
 from __future__ import annotations
 
