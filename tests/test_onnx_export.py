@@ -1,7 +1,9 @@
 """`archc export SPEC -o m.onnx` (archc/emit/onnx.py): both of torch.onnx's exporters give a
 model onnxruntime runs equal to the built module, the default takes the TorchScript one (a
 third of the CPU time, bench/onnx_speed.py) and falls back to the dynamo one where it fails,
-and the command prints its stages while it works."""
+and the command prints its stages while it works. The layers the TorchScript exporter cannot
+convert as built (channel shuffle, uneven adaptive pools, RMSNorm, digit-only output names)
+are swapped for equal ones (archc/emit/onnx_rewrite.py), so it still takes them."""
 
 from __future__ import annotations
 
