@@ -6,7 +6,14 @@ export call (archc.emit.onnx.export_onnx: build, trace, convert, check) and of t
 `archc export` command with the default ('auto': TorchScript first), and checks every file in
 onnxruntime against the module (max |difference| at a batch of 3).
 
+With --specs, instead: every bundled spec at tests/test_export.py's sizes, exported with the
+default ('auto') as tests/onnx_check.py does, one interpreter per checkout looping over them,
+printing per spec the exporter that wrote the file and the CPU seconds of the export call; with
+--baseline DIR, also those of another archc checkout (say, `git archive REV | tar -x -C DIR`),
+side by side.
+
     python bench/onnx_speed.py [--rounds 2]
+    python bench/onnx_speed.py --specs [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -60,6 +67,48 @@ print(json.dumps({"cpu": cpu, "wall": wall, "used": used,
 """
 
 
+SPECS_CHILD = """
+import json, sys, time
+import torch
+from tests.test_export import JOBS, ONNX
+import archc
+from archc.emit.onnx import export_onnx
+torch.set_num_threads(1)  # as tests/onnx_check.py
+for spec in ONNX:
+    job = JOBS[spec]
+    net = archc.load(job["spec"], job["sets"] or {}, tuple(job["input"] or ()) or None)
+    cpu = time.process_time()
+    used = export_onnx(net, sys.argv[1], seed=0)
+    print(json.dumps({"spec": spec, "used": used, "cpu": time.process_time() - cpu}),
+          flush=True)
+"""
+
+
+def spec_exports(root: Path, out: str) -> dict[str, dict]:
+    """Per bundled spec: the exporter and the export's CPU seconds, with archc from `root`."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.run([sys.executable, "-c", SPECS_CHILD, out], capture_output=True,
+                          text=True, env=env, check=True, cwd=root)
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return {r["spec"]: r for r in rows}
+
+
+def specs_table(baseline: Path | None, out: str) -> None:
+    roots = {"this": ROOT, **({"baseline": baseline} if baseline else {})}
+    runs = {label: spec_exports(root, out) for label, root in roots.items()}
+    heads = [f"{label} {word}" for label in reversed(roots) for word in ("exporter", "cpu s")]
+    print(f"{'spec':20} " + " ".join(f"{h:>16}" for h in heads))
+    totals = dict.fromkeys(roots, 0.0)
+    for spec in runs["this"]:
+        cells = []
+        for label in reversed(roots):
+            r = runs[label][spec]
+            totals[label] += r["cpu"]
+            cells += [f"{r['used']:>16}", f"{r['cpu']:16.2f}"]
+        print(f"{spec:20} " + " ".join(cells), flush=True)
+    print("total cpu s: " + ", ".join(f"{k} {v:.1f}" for k, v in reversed(totals.items())))
+
+
 def child_cpu(run) -> tuple[float, float, object]:
     """CPU seconds (user + system) and wall seconds of a child process, and its result."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -89,12 +138,19 @@ def command(spec: str, sets: dict, out: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--specs", action="store_true", help="every bundled spec, as the tests")
+    ap.add_argument("--baseline", type=Path, help="with --specs: another archc checkout")
     args = ap.parse_args()
     import torch
 
     load = os.getloadavg()
     print(f"{platform.node()}: {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {load[0]:.1f}")
+    if args.specs:
+        with tempfile.TemporaryDirectory() as tmp:
+            specs_table(args.baseline, f"{tmp}/m.onnx")
+        print(f"load at the end {os.getloadavg()[0]:.1f}")
+        return
     print(f"{'model':24} {'path':12} {'export cpu s':>12} {'wall s':>7} "
           f"{'max |ort - torch|':>17} {'max |torch|':>11}")
     with tempfile.TemporaryDirectory() as tmp:

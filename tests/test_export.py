@@ -189,6 +189,8 @@ def test_onnx_runs_equal_to_pytorch(name: str, exported) -> None:
     assert result["inputs"] == ["input"] and not result["batch_dim"].isdigit()
     # a network with outputs (tv_lraspp's `out`): ONNX outputs named as the dict's keys
     assert result["outputs"] == (result["dict_keys"] or ["output"])
+    # the README's promise: no bundled spec needs the slow torch.export fallback
+    assert result["exporter"] == "torchscript"
 
 
 def test_files_pass_ruff(exported) -> None:

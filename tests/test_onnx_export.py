@@ -1,7 +1,9 @@
 """`archc export SPEC -o m.onnx` (archc/emit/onnx.py): both of torch.onnx's exporters give a
 model onnxruntime runs equal to the built module, the default takes the TorchScript one (a
 third of the CPU time, bench/onnx_speed.py) and falls back to the dynamo one where it fails,
-and the command prints its stages while it works."""
+and the command prints its stages while it works. The layers the TorchScript exporter cannot
+convert as built (channel shuffle, uneven adaptive pools, RMSNorm, digit-only output names)
+are swapped for equal ones (archc/emit/onnx_rewrite.py), so it still takes them."""
 
 from __future__ import annotations
 
@@ -102,3 +104,69 @@ def test_command_prints_its_stages(capsys, tmp_path: Path, one_torch_thread) -> 
                       "exporting with torch.onnx (torchscript exporter)",
                       "checking with onnx.checker", "exported by the torchscript exporter"]
     assert err.splitlines()[-1] == f"wrote {tmp_path / 't.onnx'}"
+
+
+# layers the TorchScript exporter cannot convert as built: aten::channel_shuffle, adaptive
+# pools whose windows differ in size (7 -> 3 and 3 -> 2 here; 3 -> 3 divides), aten::rms_norm,
+# and an output named by digits alone
+AWKWARD = "network t { input 3x7x7 conv(6, k=3, pad=1) bn relu channel_shuffle(3) " \
+          "adaptive_maxpool(3) conv(6, k=1) bn relu adaptive_avgpool(2, 3) flatten linear(8) " \
+          "rmsnorm linear(4) }"
+
+
+def test_shuffle_and_uneven_adaptive_pools_take_torchscript(tmp_path: Path,
+                                                             one_torch_thread) -> None:
+    net = archc.loads(AWKWARD)
+    state = _trained_state(net)
+    used = emit_onnx.export_onnx(net, tmp_path / "m.onnx", state)
+    assert used == "torchscript"
+    _runs_equal(tmp_path / "m.onnx", net, state)
+    assert isinstance(archc.build(net).channel_shuffle, torch.nn.ChannelShuffle)  # as built
+
+
+def test_digit_output_names_stay(tmp_path: Path, one_torch_thread) -> None:
+    import onnxruntime
+
+    net = archc.loads("network t { input 3x6x6 conv(4, k=3) relu output \"0\" "
+                      "gap flatten linear(2) output \"1\" }")
+    used = emit_onnx.export_onnx(net, tmp_path / "m.onnx")
+    assert used == "torchscript"
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["0", "1"]
+    torch.manual_seed(0)  # the export's seeded init
+    model = archc.build(net).eval()
+    x = example_input(net.input_shape, 3)
+    with torch.no_grad():
+        want = model(x)
+    for got, name in zip(session.run(None, {"input": x.numpy()}), ["0", "1"], strict=True):
+        np.testing.assert_allclose(got, want[name].numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("eps", [None, 1e-6])
+def test_rmsnorm_as_ops_is_torchs(eps: float | None) -> None:
+    from archc.emit.onnx_rewrite import make_traceable
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.RMSNorm(8, eps=eps, dtype=torch.float64))
+    torch.nn.init.normal_(model[0].weight)
+    x = torch.randn(2, 5, 8, dtype=torch.float64)
+    want = model(x)
+    assert make_traceable(model, (x,)) == ["0"]
+    torch.testing.assert_close(model(x), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("size,out", [((7,), (3,)), ((1, 1), (7, 7)), ((5, 9), (3, 4)),
+                                      ((6, 6), (4, None)), ((2, 5, 7), (1, 3, 4))])
+@pytest.mark.parametrize("kind", ["Avg", "Max"])
+def test_sliced_adaptive_pool_is_torchs(kind: str, size: tuple, out: tuple) -> None:
+    from archc.emit.onnx_rewrite import make_traceable
+
+    rank = len(size)
+    pool = getattr(torch.nn, f"Adaptive{kind}Pool{rank}d")(out[0] if rank == 1 else out)
+    model = torch.nn.Sequential(pool)
+    x = torch.randn(2, 3, *size, dtype=torch.float64)
+    want = pool(x)
+    assert make_traceable(model, (x,)) == ["0"]
+    assert not isinstance(model[0], type(pool))
+    torch.testing.assert_close(model(x), want, rtol=1e-12, atol=1e-12)

@@ -7,7 +7,9 @@ Two exporters: torch.onnx's TorchScript one (`dynamo=False`) and its torch.expor
 (`dynamo=True`). Both give models onnxruntime runs equal to the module (tests/onnx_check.py);
 the TorchScript one takes a third of the CPU time (BENCHMARKS.md, `bench/onnx_speed.py`:
 EfficientNet-B0 3.8 s against 12.3 s), so it goes first and the other is the fallback for a
-module it cannot trace (it is deprecated in torch and may leave)."""
+module it cannot trace (it is deprecated in torch and may leave). The layers it cannot convert
+as built are swapped for equal ones first (archc/emit/onnx_rewrite.py), so that no bundled
+spec needs the fallback."""
 
 from __future__ import annotations
 
@@ -163,10 +165,19 @@ def _torchscript(model: Any, examples: tuple[Any, ...], path: Path, outputs: lis
                  inputs: list[str]) -> None:
     import torch
 
+    from archc.emit.onnx_rewrite import make_traceable, rename_values, traceable_names
+
+    # channel shuffles and non-dividing adaptive pools, as layers this exporter converts (the
+    # module is built for this export alone; the swapped layers compute the same)
+    make_traceable(model, examples)
+    stand_in = traceable_names([*inputs, *outputs])
+    inputs, outputs = ([stand_in.get(n, n) for n in names] for names in (inputs, outputs))
     # a dict of outputs is flattened in its order, the order of `outputs`
     torch.onnx.export(model, examples, str(path), dynamo=False, input_names=inputs,
                       output_names=outputs, opset_version=OPSET,
                       dynamic_axes={name: {0: "batch"} for name in [*inputs, *outputs]})
+    if stand_in:
+        rename_values(str(path), {new: old for old, new in stand_in.items()})
 
 
 def _dynamo(model: Any, examples: tuple[Any, ...], path: Path, outputs: list[str],
