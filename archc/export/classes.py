@@ -44,6 +44,7 @@ from archc.export.explain import (
     start,
     type_text,
 )
+from archc.export.loopcases import chain_of, loop_of_cases
 from archc.export.unify import (
     Mismatch,
     PCall,
@@ -338,9 +339,14 @@ class Classes:
         if len(body) != 1 or not isinstance(body[0], (tree.Loop, tree.Repeat)):
             raise Mismatch("not a block of one loop")
         every = dict(enumerate(scopes))
-        node = unify_loop("", dict(rows), {k: s.out_shape for k, s in every.items()})
         cand = self._candidates(key, every)
-        explain_slots(cand, [node], set(rows))
+        if defn is not None and chain_of(defn) is not None and cand.input:
+            node = loop_of_cases(defn, cand, rows, {k: s.in_shape for k, s in every.items()},
+                                 {k: s.out_shape for k, s in every.items()})
+            cand.used.add(cand.input)  # the running width starts as it
+        else:
+            node = unify_loop("", dict(rows), {k: s.out_shape for k, s in every.items()})
+            explain_slots(cand, [node], set(rows))
         return self._finish(ClassDef(self._name(key, ""), "loop", self._doc(key), body=[node]),
                             cand, every)
 

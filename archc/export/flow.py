@@ -33,6 +33,7 @@ class Flow:
 
     text: str
     values: dict[int, Any]
+    running: bool = False  # a loop's variable (archc/export/loopcases.py): every input width
 
     def matches(self, values: dict[int, Any]) -> bool:
         return all(k in self.values and type(v) is int and self.values[k] == v
@@ -55,7 +56,7 @@ def after(node: TNode, flow: Flow | None) -> Flow | None:
     outs = {k: channels(node.present[k]) if k in node.present else v
             for k, v in flow.values.items()}
     if not node.cond:  # the width a layer or call is given (`conv(w)`, `any_stage(2, w2)`)
-        for slot in _slots(node):
+        for slot in slots(node):
             if slot.expr not in ("", flow.text) and " if " not in slot.expr and \
                     not slot.expr.isdigit() and \
                     all(slot.values.get(k) == v for k, v in outs.items()):
@@ -112,7 +113,7 @@ def joined(join: TJoin, flow: Flow | None, ends: list[Flow | None]) -> Flow | No
     return flow if outs == flow.values else _scaled(flow, outs)
 
 
-def _slots(node: TNode) -> list[Slot]:
+def slots(node: TNode) -> list[Slot]:
     if isinstance(node, TCall):
         return list(node.args.values())
     if isinstance(node, TLayer):
