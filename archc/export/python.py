@@ -21,8 +21,8 @@ from archc.expansion.stats import count
 from archc.export.classes import NETWORK, Classes, ExportError, Mismatch
 from archc.export.explain import Case, ClassDef, Param, py_name, type_text
 from archc.export.heads import OUTPUTS, forward_heads
-from archc.export.loopcases import Branch, case_children
 from archc.export.layout import Bracket, Expr, Kw, call, lines, literal
+from archc.export.loopcases import Branch, case_children
 from archc.export.params import deciding_params, perturbations, probes
 from archc.export.support import NEEDS, SUPPORT
 from archc.export.unify import (
