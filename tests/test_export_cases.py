@@ -70,7 +70,17 @@ CALLS = [
         ((8, 8, 8), {"fused": False, "e": 2, "stride": 2, "out": 16, "n": 3, "first": 1,
                      "total": 10}),
         ((8, 8, 8), {"fused": True, "e": 3, "stride": 1, "out": 8, "n": 2, "first": 0,
+                     "total": 4}),
+        ((8, 8, 8), {"fused": False, "e": 1, "stride": 1, "out": 8, "n": 2, "first": 0,
                      "total": 4})]),
+    # a numbered sequence with statements under `if`s: the expansion only where expanded !=
+    # in.c, which no instance of EfficientNetV2 has (e=1 above reaches it too)
+    ("specs/tv_efficientnet_v2.arch", "mbconv_body", [
+        ((8, 6, 6), {"out": 8, "expanded": 8, "k": 3, "stride": 1, "squeeze": 2, "act": "silu",
+                     "se_act": "silu", "gate": "sigmoid", "eps": 0.001, "momentum": 0.1}),
+        ((8, 6, 6), {"out": 4, "expanded": 16, "k": 5, "stride": 2, "squeeze": 4,
+                     "act": "silu", "se_act": "silu", "gate": "sigmoid", "eps": 0.001,
+                     "momentum": 0.1})]),
     # a flag no instance of its case had: hardswish where every exported instance of the
     # last case (no expansion, no SE) has ReLU (a probe flips it; it was built in as False)
     ("specs/tv_mobilenet_v3.arch", "ir_layers", [
@@ -191,12 +201,6 @@ SMALL_MAP = 12  # the largest spatial size a block is first called on (each axis
 WRONG: dict[str, dict[str, str]] = {
     "tv_maxvit": {"mbconv": "its `else if cin != cout` projection: no instance or probe takes "
                             "it, and it differs in structure from the strided one"},
-    # right itself (a `for` loop over the spec's `if` chain, archc/export/loopcases.py), but
-    # at e=1 its MBConv blocks have nothing to expand, and the prelude's `mbconv_body` class
-    # has no case for that: no instance or probe of this network takes it (its children
-    # are numbered `"{e}"`, so the others shift: a class of cases needs the spec's labels)
-    "tv_efficientnet_v2": {"v2_stage": "its mbconv_body class lacks `if e == 1` (expanded == "
-                                       "in.c), which only this call reaches"},
 }
 # Blocks exported as an nn.Sequential subclass given its layers by the caller (a loop whose
 # children are of different blocks, or take a value nothing explains): no arguments to build

@@ -44,7 +44,7 @@ from archc.export.explain import (
     start,
     type_text,
 )
-from archc.export.loopcases import chain_of, loop_of_cases
+from archc.export.loopcases import chain_of, loop_of_cases, sequence_of_steps, steps_of
 from archc.export.unify import (
     Mismatch,
     PCall,
@@ -196,6 +196,12 @@ class Classes:
             return [self._cases(key, scopes, rows)]  # whose arguments a test picks
         except Mismatch:
             pass
+        defn = self.blocks.get(key[1]) if key[0] == "block" else None
+        if defn is not None and steps_of(defn) is not None:
+            try:  # a numbered sequence with statements under tests: appended as the spec says
+                return [self._loop(key, scopes, rows)]
+            except Mismatch:
+                pass
         try:
             return [self._build(key, scopes, rows, list(rows), "")]
         except Mismatch:
@@ -336,17 +342,26 @@ class Classes:
         defn = self.blocks.get(key[1]) if key[0] == "block" else None
         body = [] if defn is None else [st for st in defn.body
                                          if not isinstance(st, (tree.Expect, tree.Assert))]
-        if len(body) != 1 or not isinstance(body[0], (tree.Loop, tree.Repeat)):
-            raise Mismatch("not a block of one loop")
+        if defn is None or (len(body) != 1 or not isinstance(body[0], (tree.Loop, tree.Repeat))) \
+                and steps_of(defn) is None:
+            raise Mismatch("not a block of one loop, nor of steps under tests")
         every = dict(enumerate(scopes))
         cand = self._candidates(key, every)
-        if defn is not None and chain_of(defn) is not None and cand.input:
-            node = loop_of_cases(defn, cand, rows, {k: s.in_shape for k, s in every.items()},
-                                 {k: s.out_shape for k, s in every.items()})
+        ins, outs = {k: s.in_shape for k, s in every.items()}, \
+            {k: s.out_shape for k, s in every.items()}
+        if cand.input and steps_of(defn) is not None:
+            node = sequence_of_steps(defn, cand, rows, ins, outs)
             cand.used.add(cand.input)  # the running width starts as it
         else:
-            node = unify_loop("", dict(rows), {k: s.out_shape for k, s in every.items()})
-            explain_slots(cand, [node], set(rows))
+            try:  # one template child first (`in_channels if i == 0 else c`)
+                node = unify_loop("", dict(rows), outs)
+                explain_slots(cand, [node], set(rows))
+            except Mismatch:  # children of different kinds: the spec's `if` chain
+                if not cand.input or chain_of(defn) is None:
+                    raise
+                cand = self._candidates(key, every)
+                node = loop_of_cases(defn, cand, rows, ins, outs)
+                cand.used.add(cand.input)
         return self._finish(ClassDef(self._name(key, ""), "loop", self._doc(key), body=[node]),
                             cand, every)
 

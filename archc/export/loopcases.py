@@ -3,7 +3,10 @@
 the chain, nested chains included, is one template built from the loop's children that took it
 (`unify`), explained with the index as a name; the width runs through the loop as a variable
 (`c = in_channels`, then `c = 64` after a layer that changes it), as torchvision's `make_layers`
-carries `in_channels`. A case no instance or probe takes raises, as a block of cases does."""
+carries `in_channels`. A case no instance or probe takes raises, as a block of cases does.
+Likewise a block that is a numbered sequence of statements some under an `if` without `else`
+(the prelude's `mbconv_body`: `if e == 1 { 0: ... }` then `"{e}": ...`): each statement one
+template, appended under the spec's test (`steps_of`, `sequence_of_steps`), the width running."""
 
 from __future__ import annotations
 
@@ -179,3 +182,64 @@ def _tests(branches: list[Branch]) -> list[str]:
         out += [branch.test] if branch.test is not None else []
         out += _tests(branch.sub) if branch.sub is not None else []
     return out
+
+
+def steps_of(defn: tree.Definition) -> list[tuple[tree.Expr | None, tree.Stmt]] | None:
+    """The block's statements, each one child, with the test of an `if` (without `else`)
+    around it; None unless the body is only such statements and at least one has a test."""
+    out: list[tuple[tree.Expr | None, tree.Stmt]] = []
+    for st in defn.body:
+        if isinstance(st, (tree.Expect, tree.Assert)):
+            continue
+        test = None
+        if isinstance(st, tree.Cond) and not st.orelse and len(st.then) == 1:
+            test, st = st.test, st.then[0]
+        if not isinstance(st, (tree.Labelled, tree.Call)) or \
+                isinstance(st, tree.Labelled) and not isinstance(st.unit, (tree.Call, tree.Group)):
+            return None
+        out.append((test, st))
+    return out if any(t is not None for t, _ in out) else None
+
+
+def sequence_of_steps(defn: tree.Definition, cand: Candidates,
+                      rows: Mapping[int, tuple[Piece, ...]], ins: Mapping[int, Shape],
+                      outs: Mapping[int, Shape]) -> TLoop:
+    """The block's steps (a TLoop without an index: `cases` are its statements in order, a
+    test each where the spec has one), explained from the instances' numbered children."""
+    steps = steps_of(defn)
+    if steps is None:
+        raise Mismatch("not a sequence of statements under tests")
+    branches = []
+    for test, st in steps:
+        text = None if test is None else python_text(test, cand.spec_names, cand.input or None)
+        if test is not None and (text is None or len(text) > MAX_TEST):
+            raise Mismatch("a test that does not translate to Python")
+        branches.append(Branch(text, (st,)))
+    where: dict[int, tuple[int, int]] = {}
+    pieces: dict[int, tuple[Piece, ...]] = {}
+    width: dict[int, Any] = {}
+    for k, kids in rows.items():
+        env = cand.scope_env.get(k, {})
+        taken = [b for b, (t, _) in zip(branches, steps, strict=True)
+                 if t is None or Test("", frozenset(), t).value(env) is True]
+        if len(taken) != len(kids) or [p.name for p in kids] != \
+                [str(i) for i in range(len(kids))]:
+            raise Mismatch("children that are not the statements taken, numbered")
+        now = channels(ins[k])
+        for i, (kid, branch) in enumerate(zip(kids, taken, strict=True)):
+            where[k * ROW + i] = (k, i)
+            pieces[k * ROW + i] = (replace(kid, name="item"),)
+            width[k * ROW + i] = now
+            branch.rows.add(k * ROW + i)
+            now = channels(kid.out_shape)
+    sub = cand.rows(where)
+    sub.defaults.pop(sub.index)
+    sub.index = ""  # the position is no name here
+    running = py_name("c", set(sub.defaults))
+    _explain(sub, branches, pieces, Flow(running, width, running=True))
+    node = TLoop("", dict(outs), child=None, rows=where)
+    node.cases, node.running, node.start = branches, running, cand.input
+    cand.used |= sub.used
+    for text in _tests(branches):
+        cand.used |= reads(text, cand.names())
+    return node

@@ -496,6 +496,9 @@ def _loop(node: TLoop, target: str, depth: int, name: str = "") -> list[str]:
     """`for i in range(count):` adding each child to `target` (an nn.Sequential); a child
     that is an `if` chain over the index, with the width running through it."""
     pad = "    " * depth
+    if node.cases and not node.index:  # a sequence of the spec's statements, some under tests
+        return [f"{pad}{node.running} = {node.start}",
+                *_steps(node.cases, target, node.running, depth, name)]
     if node.cases:
         return [f"{pad}{node.running} = {node.start}",
                 f"{pad}for {node.index} in range({node.count.expr}):",
@@ -523,6 +526,24 @@ def _chain(branches: list[Branch], target: str, running: str, depth: int,
             out += lines("", call(f"{target}.append", _module(branch.child)), "", depth + 1)
             if branch.update:
                 out.append(f"{pad}    {running} = {branch.update}")
+    return out
+
+
+def _steps(branches: list[Branch], target: str, running: str, depth: int,
+           name: str) -> list[str]:
+    """Each statement appended, under its `if` where the spec has one (no `else`)."""
+    out = []
+    for branch in branches:
+        inner = depth + (branch.test is not None)
+        if branch.test is not None:
+            out.append(f"{'    ' * depth}if {branch.test}:")
+        if branch.child is None:
+            message = f"{name}: no exported instance takes this branch; export again"
+            out += lines("raise ", call("ValueError", literal(message)), "", inner)
+            continue
+        out += lines("", call(f"{target}.append", _module(branch.child)), "", inner)
+        if branch.update and branch is not branches[-1]:  # (none reads it after the last)
+            out.append(f"{'    ' * inner}{running} = {branch.update}")
     return out
 
 
