@@ -5,7 +5,9 @@ network parameter changed, and probes: blocks of cases expanded again on their o
 as pieces (archc/export/unify.py), lined up into one template, and its varying slots explained
 (archc/export/explain.py). Instances that cannot share one template still share a class: a block
 whose body is an `if` chain gets the chain in its constructor (`_cases`), a block that is one
-repetition of differing length a `for` loop (`_loop`; a repetition inside a block likewise);
+repetition of differing length a `for` loop (`_loop`; a repetition inside a block likewise; a
+loop whose child is an `if` chain, or a numbered sequence of statements under `if`s, through
+archc/export/loopcases.py);
 else, a block that is only a numbered sequence of layers becomes an nn.Sequential subclass
 given its children, and only what none of these fits splits into numbered variants (`Block2`).
 A group holding a join or an inline op gets a class of its own; other groups and repetitions

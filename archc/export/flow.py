@@ -9,13 +9,12 @@ Where no text explains a width (a loop's end, a concat of unknown branches) the 
 (None) and the slots are explained as before.
 
 This is not yet a translation of the block's AST: a layer's other arguments are still read off
-its instances and probes (archc/export/explain.py), and the flow does not enter a loop's child
-(`_first_and_rest` writes `in_channels if i == 0 else c` there). Measured over every bundled
-spec (tests/test_export_cases.py, 2026-12-06), what that leaves wrong at arguments no instance
-had: MaxViT's `mbconv` (its `else if cin != cout` projection: no instance or probe takes it)
-and VGG's `vgg_features` (a loop whose child is an `if` chain of different ops over the loop
-index); given its layers by the caller: EfficientNetV2's `v2_stage` (a loop of different
-blocks)."""
+its instances and probes (archc/export/explain.py), and the flow enters a loop's child only
+where that child is an `if` chain (archc/export/loopcases.py: a running width, `c`); a loop of
+one template writes `in_channels if i == 0 else c` (`_first_and_rest`). Measured over every
+bundled spec (tests/test_export_cases.py, 2026-12-06), what that leaves wrong at arguments no
+instance had: MaxViT's `mbconv` (its `else if cin != cout` projection: no instance or probe
+takes it)."""
 
 from __future__ import annotations
 

@@ -100,21 +100,9 @@ def loop_of_cases(defn: tree.Definition, cand: Candidates, rows: Mapping[int, tu
     if found is None:
         raise Mismatch("not one loop of an `if` chain")
     loop, chain = found
-    where: dict[int, tuple[int, int]] = {}
-    pieces: dict[int, tuple[Piece, ...]] = {}
-    width: dict[int, Any] = {}
-    for k, kids in rows.items():
-        if cand.scope_env.get(k, {}).get(loop.var) is not None:
-            raise Mismatch("a loop variable that is also a parameter")
-        now = channels(ins[k])
-        for i, kid in enumerate(kids):
-            where[k * ROW + i] = (k, i)
-            pieces[k * ROW + i] = (replace(kid, name="item"),)
-            width[k * ROW + i] = now
-            now = channels(kid.out_shape)
-    if any(name != str(i) for kids in rows.values() for i, name in
-           enumerate(p.name for p in kids)):
-        raise Mismatch("a loop's children named by a label")
+    if any(cand.scope_env.get(k, {}).get(loop.var) is not None for k in rows):
+        raise Mismatch("a loop variable that is also a parameter")
+    where, pieces, width = _rows(rows, ins)
     sub = cand.rows(where)
     counted = {k: Test("", frozenset(), loop.stop).value({**cand.scope_env.get(k, {})})
                for k in rows}
@@ -137,6 +125,25 @@ def loop_of_cases(defn: tree.Definition, cand: Candidates, rows: Mapping[int, tu
     node.index, node.cases, node.running, node.start = sub.index, branches, running, cand.input
     cand.used |= sub.used - {sub.index}
     return node
+
+
+def _rows(rows: Mapping[int, tuple[Piece, ...]], ins: Mapping[int, Shape]
+          ) -> tuple[dict[int, tuple[int, int]], dict[int, tuple[Piece, ...]], dict[int, Any]]:
+    """Each child of each instance as a row (instance * ROW + position): where it is, its
+    piece, the width it is given; the children must be numbered 0, 1, ... (no labels)."""
+    where: dict[int, tuple[int, int]] = {}
+    pieces: dict[int, tuple[Piece, ...]] = {}
+    width: dict[int, Any] = {}
+    for k, kids in rows.items():
+        if [p.name for p in kids] != [str(i) for i in range(len(kids))]:
+            raise Mismatch("children named by a label")
+        now = channels(ins[k])
+        for i, kid in enumerate(kids):
+            where[k * ROW + i] = (k, i)
+            pieces[k * ROW + i] = (replace(kid, name="item"),)
+            width[k * ROW + i] = now
+            now = channels(kid.out_shape)
+    return where, pieces, width
 
 
 def _explain(sub: Candidates, branches: list[Branch], pieces: Mapping[int, tuple[Piece, ...]],
@@ -215,23 +222,15 @@ def sequence_of_steps(defn: tree.Definition, cand: Candidates,
         if test is not None and (text is None or len(text) > MAX_TEST):
             raise Mismatch("a test that does not translate to Python")
         branches.append(Branch(text, (st,)))
-    where: dict[int, tuple[int, int]] = {}
-    pieces: dict[int, tuple[Piece, ...]] = {}
-    width: dict[int, Any] = {}
+    where, pieces, width = _rows(rows, ins)
     for k, kids in rows.items():
         env = cand.scope_env.get(k, {})
         taken = [b for b, (t, _) in zip(branches, steps, strict=True)
                  if t is None or Test("", frozenset(), t).value(env) is True]
-        if len(taken) != len(kids) or [p.name for p in kids] != \
-                [str(i) for i in range(len(kids))]:
-            raise Mismatch("children that are not the statements taken, numbered")
-        now = channels(ins[k])
-        for i, (kid, branch) in enumerate(zip(kids, taken, strict=True)):
-            where[k * ROW + i] = (k, i)
-            pieces[k * ROW + i] = (replace(kid, name="item"),)
-            width[k * ROW + i] = now
+        if len(taken) != len(kids):
+            raise Mismatch("children that are not the statements taken")
+        for i, branch in enumerate(taken):
             branch.rows.add(k * ROW + i)
-            now = channels(kid.out_shape)
     sub = cand.rows(where)
     sub.defaults.pop(sub.index)
     sub.index = ""  # the position is no name here
