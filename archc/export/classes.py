@@ -5,7 +5,9 @@ network parameter changed, and probes: blocks of cases expanded again on their o
 as pieces (archc/export/unify.py), lined up into one template, and its varying slots explained
 (archc/export/explain.py). Instances that cannot share one template still share a class: a block
 whose body is an `if` chain gets the chain in its constructor (`_cases`), a block that is one
-repetition of differing length a `for` loop (`_loop`; a repetition inside a block likewise);
+repetition of differing length a `for` loop (`_loop`; a repetition inside a block likewise; a
+loop whose child is an `if` chain, or a numbered sequence of statements under `if`s, through
+archc/export/loopcases.py);
 else, a block that is only a numbered sequence of layers becomes an nn.Sequential subclass
 given its children, and only what none of these fits splits into numbered variants (`Block2`).
 A group holding a join or an inline op gets a class of its own; other groups and repetitions
@@ -44,6 +46,7 @@ from archc.export.explain import (
     start,
     type_text,
 )
+from archc.export.loopcases import chain_of, loop_of_cases, sequence_of_steps, steps_of
 from archc.export.unify import (
     Mismatch,
     PCall,
@@ -195,6 +198,12 @@ class Classes:
             return [self._cases(key, scopes, rows)]  # whose arguments a test picks
         except Mismatch:
             pass
+        defn = self.blocks.get(key[1]) if key[0] == "block" else None
+        if defn is not None and steps_of(defn) is not None:
+            try:  # a numbered sequence with statements under tests: appended as the spec says
+                return [self._loop(key, scopes, rows)]
+            except Mismatch:
+                pass
         try:
             return [self._build(key, scopes, rows, list(rows), "")]
         except Mismatch:
@@ -335,12 +344,26 @@ class Classes:
         defn = self.blocks.get(key[1]) if key[0] == "block" else None
         body = [] if defn is None else [st for st in defn.body
                                          if not isinstance(st, (tree.Expect, tree.Assert))]
-        if len(body) != 1 or not isinstance(body[0], (tree.Loop, tree.Repeat)):
-            raise Mismatch("not a block of one loop")
+        if defn is None or (len(body) != 1 or not isinstance(body[0], (tree.Loop, tree.Repeat))) \
+                and steps_of(defn) is None:
+            raise Mismatch("not a block of one loop, nor of steps under tests")
         every = dict(enumerate(scopes))
-        node = unify_loop("", dict(rows), {k: s.out_shape for k, s in every.items()})
         cand = self._candidates(key, every)
-        explain_slots(cand, [node], set(rows))
+        ins, outs = {k: s.in_shape for k, s in every.items()}, \
+            {k: s.out_shape for k, s in every.items()}
+        if cand.input and steps_of(defn) is not None:
+            node = sequence_of_steps(defn, cand, rows, ins, outs)
+            cand.used.add(cand.input)  # the running width starts as it
+        else:
+            try:  # one template child first (`in_channels if i == 0 else c`)
+                node = unify_loop("", dict(rows), outs)
+                explain_slots(cand, [node], set(rows))
+            except Mismatch:  # children of different kinds: the spec's `if` chain
+                if not cand.input or chain_of(defn) is None:
+                    raise
+                cand = self._candidates(key, every)
+                node = loop_of_cases(defn, cand, rows, ins, outs)
+                cand.used.add(cand.input)
         return self._finish(ClassDef(self._name(key, ""), "loop", self._doc(key), body=[node]),
                             cand, every)
 

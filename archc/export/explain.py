@@ -299,7 +299,8 @@ def explain_value(c: Candidates, values: dict[int, Any], hint: str,
     """How to write a value that is `values[k]` in instance k: first as the spec writes it
     (`said`: a call site's own argument expressions), when that has the value everywhere, or
     as the width flowing there (archc/export/flow.py), which a call's input size is first."""
-    width = flow is not None and flow.matches(values) and _width(c, values, flow)
+    width = flow is not None and flow.matches(values) and _width(c, values, flow) and \
+        not (flow.running and out is not None)  # a running width: a layer's input only
     if width and flow is not None and (hint == c.input or not any(_says(c, t, values)
                                                                   for t in said)):
         # a layer's width that equals its input's and its output's: the spec's expression
@@ -357,6 +358,8 @@ def explain_value(c: Candidates, values: dict[int, Any], hint: str,
 def _width(c: Candidates, values: dict[int, Any], flow: Flow) -> bool:
     """A value to write as the width flowing there: one that is not a number the spec writes
     itself (a kernel size of 3 on a 3-channel input)."""
+    if flow.running:  # a loop's running width: a layer's or a call's input width
+        return True
     first = next(iter(values.values()))
     return not (first in c.literals or first in (0, 1))
 
@@ -483,8 +486,11 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int],
         elif isinstance(node, TCall):
             said = _said(c, node.cls, node.name)
             for name, slot in node.args.items():
+                # a loop's running width is a call's input size only
+                given = None if flow is not None and flow.running and \
+                    name not in ("in_channels", "in_features") else flow
                 slot.expr = explain_value(c, slot.values, slot.hint,
-                                          said=said.get(name, ()), flow=flow)
+                                          said=said.get(name, ()), flow=given)
         elif isinstance(node, TSeq):
             if any(isinstance(n, TLoop) or optional_children(n) for n in node.children):
                 raise Mismatch(f"'{node.name}': a loop or optional part inside an nn.Sequential")

@@ -9,13 +9,12 @@ Where no text explains a width (a loop's end, a concat of unknown branches) the 
 (None) and the slots are explained as before.
 
 This is not yet a translation of the block's AST: a layer's other arguments are still read off
-its instances and probes (archc/export/explain.py), and the flow does not enter a loop's child
-(`_first_and_rest` writes `in_channels if i == 0 else c` there). Measured over every bundled
-spec (tests/test_export_cases.py, 2026-12-06), what that leaves wrong at arguments no instance
-had: MaxViT's `mbconv` (its `else if cin != cout` projection: no instance or probe takes it)
-and VGG's `vgg_features` (a loop whose child is an `if` chain of different ops over the loop
-index); given its layers by the caller: EfficientNetV2's `v2_stage` (a loop of different
-blocks)."""
+its instances and probes (archc/export/explain.py), and the flow enters a loop's child only
+where that child is an `if` chain (archc/export/loopcases.py: a running width, `c`); a loop of
+one template writes `in_channels if i == 0 else c` (`_first_and_rest`). Measured over every
+bundled spec (tests/test_export_cases.py, 2026-12-06), what that leaves wrong at arguments no
+instance had: MaxViT's `mbconv` (its `else if cin != cout` projection: no instance or probe
+takes it)."""
 
 from __future__ import annotations
 
@@ -33,6 +32,7 @@ class Flow:
 
     text: str
     values: dict[int, Any]
+    running: bool = False  # a loop's variable (archc/export/loopcases.py): every input width
 
     def matches(self, values: dict[int, Any]) -> bool:
         return all(k in self.values and type(v) is int and self.values[k] == v
@@ -55,7 +55,7 @@ def after(node: TNode, flow: Flow | None) -> Flow | None:
     outs = {k: channels(node.present[k]) if k in node.present else v
             for k, v in flow.values.items()}
     if not node.cond:  # the width a layer or call is given (`conv(w)`, `any_stage(2, w2)`)
-        for slot in _slots(node):
+        for slot in slots(node):
             if slot.expr not in ("", flow.text) and " if " not in slot.expr and \
                     not slot.expr.isdigit() and \
                     all(slot.values.get(k) == v for k, v in outs.items()):
@@ -112,7 +112,7 @@ def joined(join: TJoin, flow: Flow | None, ends: list[Flow | None]) -> Flow | No
     return flow if outs == flow.values else _scaled(flow, outs)
 
 
-def _slots(node: TNode) -> list[Slot]:
+def slots(node: TNode) -> list[Slot]:
     if isinstance(node, TCall):
         return list(node.args.values())
     if isinstance(node, TLayer):

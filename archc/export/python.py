@@ -22,6 +22,7 @@ from archc.export.classes import NETWORK, Classes, ExportError, Mismatch
 from archc.export.explain import Case, ClassDef, Param, py_name, type_text
 from archc.export.heads import OUTPUTS, forward_heads
 from archc.export.layout import Bracket, Expr, Kw, call, lines, literal
+from archc.export.loopcases import Branch, case_children
 from archc.export.params import deciding_params, perturbations, probes
 from archc.export.support import NEEDS, SUPPORT
 from archc.export.unify import (
@@ -275,6 +276,8 @@ def _supports(classes: Classes) -> list[str]:
                 visit(n.children)
             elif isinstance(n, TLoop) and n.child is not None:
                 visit([n.child])
+            elif isinstance(n, TLoop):
+                visit(case_children(n.cases))
             elif isinstance(n, TJoin):
                 for b in n.branches:
                     visit(b)
@@ -311,7 +314,7 @@ def _class(cls: ClassDef, guards: list[tuple[str, Any]]) -> list[str]:
     if cls.kind == "loop":
         [node] = cls.body
         assert isinstance(node, TLoop)
-        return [*out, "        super().__init__()", *_loop(node, "self", 2)]
+        return [*out, "        super().__init__()", *_loop(node, "self", 2, cls.name)]
     if cls.kind == "sequential":
         return out + _sequential(cls.body, 2)
     out.append("        super().__init__()")
@@ -489,13 +492,59 @@ def _optional_children(node: TNode, depth: int) -> list[str]:
     return out
 
 
-def _loop(node: TLoop, target: str, depth: int) -> list[str]:
-    """`for i in range(count):` adding each child to `target` (an nn.Sequential)."""
-    assert node.child is not None
+def _loop(node: TLoop, target: str, depth: int, name: str = "") -> list[str]:
+    """`for i in range(count):` adding each child to `target` (an nn.Sequential); a child
+    that is an `if` chain over the index, with the width running through it."""
     pad = "    " * depth
+    if node.cases and not node.index:  # a sequence of the spec's statements, some under tests
+        return [f"{pad}{node.running} = {node.start}",
+                *_steps(node.cases, target, node.running, depth, name)]
+    if node.cases:
+        return [f"{pad}{node.running} = {node.start}",
+                f"{pad}for {node.index} in range({node.count.expr}):",
+                *_chain(node.cases, target, node.running, depth + 1, name)]
+    assert node.child is not None
     add = call(f"{target}.add_module", node.label, _module(node.child)) if node.label \
         else call(f"{target}.append", _module(node.child))
     return [f"{pad}for {node.index} in range({node.count.expr}):", *lines("", add, "", depth + 1)]
+
+
+def _chain(branches: list[Branch], target: str, running: str, depth: int,
+           name: str) -> list[str]:
+    """A loop child's `if` chain (archc/export/loopcases.py): each case appends its child and
+    sets the running width where it changes it; a case no instance takes refuses."""
+    pad, out = "    " * depth, []
+    for i, branch in enumerate(branches):
+        keyword = "else" if branch.test is None else "if" if i == 0 else "elif"
+        out.append(f"{pad}{keyword}{'' if branch.test is None else ' ' + branch.test}:")
+        if branch.sub is not None:
+            out += _chain(branch.sub, target, running, depth + 1, name)
+        elif branch.child is None:
+            message = f"{name}: no exported instance takes this branch; export again"
+            out += lines("raise ", call("ValueError", literal(message)), "", depth + 1)
+        else:
+            out += lines("", call(f"{target}.append", _module(branch.child)), "", depth + 1)
+            if branch.update:
+                out.append(f"{pad}    {running} = {branch.update}")
+    return out
+
+
+def _steps(branches: list[Branch], target: str, running: str, depth: int,
+           name: str) -> list[str]:
+    """Each statement appended, under its `if` where the spec has one (no `else`)."""
+    out = []
+    for branch in branches:
+        inner = depth + (branch.test is not None)
+        if branch.test is not None:
+            out.append(f"{'    ' * depth}if {branch.test}:")
+        if branch.child is None:
+            message = f"{name}: no exported instance takes this branch; export again"
+            out += lines("raise ", call("ValueError", literal(message)), "", inner)
+            continue
+        out += lines("", call(f"{target}.append", _module(branch.child)), "", inner)
+        if branch.update and branch is not branches[-1]:  # (none reads it after the last)
+            out.append(f"{'    ' * inner}{running} = {branch.update}")
+    return out
 
 
 def _constant(tree: SlotTree) -> tuple[bool, Any]:

@@ -145,6 +145,11 @@ class TLoop(TNode):
     names: dict[int, str] = field(default_factory=dict)  # row -> the child's name
     label: str = ""
     index: str = ""  # the index's Python name, set by explain.py
+    # a child that is an `if` chain over the index (archc/export/loopcases.py `Branch`es), and
+    # the name of the width running through the loop
+    cases: list[Any] = field(default_factory=list)
+    running: str = ""
+    start: str = ""  # what it starts as (`in_channels`)
 
 
 @dataclass
