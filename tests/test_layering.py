@@ -232,3 +232,19 @@ def test_the_folders_are_the_stages() -> None:
         if module not in TOP_MODULES and module != package:
             assert stage(module) == stage(package) or module in (
                 "importer.torch_import", "importer.torch_proof", "train.__main__"), module
+
+
+MAX_LINES = 400  # CONVENTIONS: a module longer than this says why at its top
+
+
+def test_a_long_module_says_why_at_its_top() -> None:
+    """Every module of archc/ over 400 lines gives its reason in its docstring, written
+    `(Over 400 lines: ...)` (issue 20 item 6)."""
+    unexplained = []
+    for path in sorted(ROOT.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > MAX_LINES:
+            doc = ast.get_docstring(ast.parse(text)) or ""
+            if "Over 400 lines:" not in " ".join(doc.split()):
+                unexplained.append(f"{path.relative_to(ROOT)} ({text.count(chr(10))} lines)")
+    assert unexplained == []

@@ -1,7 +1,10 @@
 """Stage 2, AST -> resolved graph: blocks, parameters, repetition and conditionals resolved,
 static shapes inferred after every layer, names assigned. Errors are collected, not raised,
 so `archc check` can report all of them; a layer whose input shape is unknown (because an
-earlier layer failed) is still argument-checked but not shape-checked, to avoid cascades."""
+earlier layer failed) is still argument-checked but not shape-checked, to avoid cascades.
+(Over 400 lines: the Expander is one walk whose statement kinds, calls, loops, joins, wires
+and conditions, share its state: the environment, the namer, the errors, the work budget,
+the call chain; the network's entry, its inputs, overrides and recipe, follows it.)"""
 
 from __future__ import annotations
 

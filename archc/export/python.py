@@ -5,7 +5,10 @@ taking what varies between the block's instances (archc/export/classes.py), the 
 class taking the spec's parameters, submodules named exactly as archc.build names them (so one
 state_dict loads into either), and forwards written straight-line with the static shape after
 each statement, like torchvision's resnet.py. Ops and joins are written by their registry
-records (`Op.source`, `JoinOp.source`). The text is laid out as `ruff format` would."""
+records (`Op.source`, `JoinOp.source`). The text is laid out as `ruff format` would.
+(Over 400 lines: the writers of the file's three parts, the network's class, the block
+classes' constructors with their cases and loops, and the forwards, share one layout and one
+naming of submodules; apart, each would re-derive them.)"""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The zoo: every bundled family member as data, in one table: its spec, the `--set` values that
 select it, the torchvision builder it equals and that builder's weight enum with the checkpoint
 file names users have. `archc list`, `archc import-weights` (which member a checkpoint file is)
-and the equivalence tests (tests/test_zoo.py) all read this table. No torch here."""
+and the equivalence tests (tests/test_zoo.py) all read this table. No torch here.
+(Over 400 lines: it is the table, one record per member.)"""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 """The op registry: one entry per layer op, holding its argument schema (a pydantic model whose
 field order is the positional order), shape rule, parameter count, MAC count, torch factory,
-source form (`archc export`) and diagram caption. Nothing here imports torch at module level."""
+source form (`archc export`) and diagram caption. Nothing here imports torch at module level.
+(Over 400 lines: the record types, then the records of the classic layers, convolution,
+pooling, normalisation, linear, activations, each beside its shape and count rules; later
+layers are in ops_modern.py, ops_tokens.py, ops_windows.py and ops_lm.py.)"""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The op registry, continued: the layers of networks designed since 2016 (layer and group
 norm, a per-channel layer scale, stochastic depth, a linear map over channels, channel
 shuffle, transposed convolution, upsampling). Records as in archc/registry/ops.py; the torch modules
-torch.nn lacks live in archc/emit/layers.py, imported only by the factories."""
+torch.nn lacks live in archc/emit/layers.py, imported only by the factories. (Over 400 lines:
+records, one per op, each beside its shape and count rules.)"""
 
 from __future__ import annotations
 
