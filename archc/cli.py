@@ -35,7 +35,16 @@ def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = make_parser(argv).parse_args(argv)
+    parser = make_parser(argv)
+    args, extra = parser.parse_known_args(argv)
+    # a command whose last positional takes several values (`import-weights [SPEC] WEIGHTS`)
+    # takes them also after an option (`tv_resnet --set depth=18 r18.pth`): argparse alone
+    # stops that positional at the first option
+    trailing = getattr(args, "trailing", None)
+    if extra and trailing and not any(a.startswith("-") for a in extra):
+        getattr(args, trailing).extend(extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         from archc.core import cache
         from archc.core.plugin_config import wanted

@@ -165,3 +165,10 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["import-weights", "lenet", str(tmp_path / "nope.pth"), "-o", str(out)]) == 2
     assert "no such weights file" in capsys.readouterr().err
     assert main(["import-weights", "lenet", str(src), "-o", str(tmp_path / "x.pth")]) == 2
+    capsys.readouterr()
+    # an option between SPEC and WEIGHTS (was argparse's "unrecognized arguments: lenet.pth")
+    assert main(["import-weights", "lenet", "--set", "classes=10", str(src), "-o", str(out)]) == 0
+    with pytest.raises(SystemExit) as usage:  # argparse's own usage error, as before
+        main(["import-weights", "lenet", str(src), "-o", str(out), "--bogus"])
+    assert usage.value.code == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err

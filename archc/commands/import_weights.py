@@ -29,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", metavar="[SPEC] WEIGHTS",
                    help="a .arch file or bundled spec name (optional for torchvision's "
                    "checkpoint files), then a .pth/.pt/.bin or .safetensors file")
+    p.set_defaults(trailing="files")  # `SPEC --set K=V WEIGHTS` too (archc/cli.py)
     p.add_argument("-o", "--output", required=True, metavar="OUT.safetensors")
     add_spec_options(p)
     p.add_argument("--family", choices=sorted(KEY_MAPS),
