@@ -119,7 +119,8 @@ def test_file_factory_shared_weights_and_hooks(capsys, user_file):
     (["torchvision.models:resnet18", "--kwargs", "{bad"], "--kwargs is not JSON"),
     (["torchvision.models:resnet18", "--input", "5x32x32"], "the forward pass raised"),
     (["torchvision.models:resnet18", "--set", "depth=18"], "--set and --network are for specs"),
-    (["missing.py:make"], "no such file 'missing.py'"),
+    (["missing.py:make"], "'missing.py': no such file"),
+    (["tests/cases:make"], "'tests/cases': a folder, not a Python file"),  # was "no such file"
 ])
 def test_bad_targets(capsys, argv, message):
     code, out, err = run_cli(capsys, "summary", "--torch", *argv)

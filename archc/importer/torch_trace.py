@@ -62,7 +62,8 @@ def _import_target(module: str) -> Any:
     if module.endswith(".py") or "/" in module:
         path = Path(module)
         if not path.is_file():
-            raise UsageError(f"no such file '{module}'", hint="give pkg.module:factory or "
+            what = "a folder, not a Python file" if path.is_dir() else "no such file"
+            raise UsageError(f"'{module}': {what}", hint="give pkg.module:factory or "
                              "path/to/file.py:factory")
         spec = importlib.util.spec_from_file_location(f"_archc_user_{path.stem}", path)
         assert spec is not None and spec.loader is not None
