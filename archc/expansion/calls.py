@@ -50,11 +50,12 @@ class Calls:
         self.hits = 0  # calls reused by the last expansion (tests, the benchmark)
         self._used: list[Key] = []  # the calls this expansion made or reused, in order
         self._open: list[int] = []  # for each call being expanded: len(_used) at its start
+        self._handed: set[Key] = set()  # _used as a set, for the lookups
 
     def begin(self, cyclic: Set[str]) -> None:
         """A new expansion of the network, with the program's blocks not to expand."""
         self.previous, self.now, self.hits = self.now, {}, 0
-        self._used, self._open = [], []
+        self._used, self._open, self._handed = [], [], set()
         if cyclic != self.cyclic:  # a call skipped or not before: nothing kept holds
             self.previous, self.cyclic = {}, frozenset(cyclic)
 
@@ -71,10 +72,11 @@ class Calls:
             return None
         work.done += hit.steps
         node = hit.node
-        if key in self._used or not hit.inner.isdisjoint(self._used):
+        if key in self._handed or not hit.inner.isdisjoint(self._handed):
             node = _copy(node)  # handed out already in this expansion: a node of its own
         self.now[key] = hit
         self._used += [key, *hit.inner]
+        self._handed.update((key, *hit.inner))
         self.hits += 1
         return node
 
@@ -85,6 +87,7 @@ class Calls:
             return
         inner = frozenset(self._used[self._open.pop():])
         self._used.append(key)
+        self._handed.add(key)
         reached = _reached(block, blocks)
         if reached is not None and key not in self.now:
             self.now[key] = Entry(reached, node, steps, inner)
