@@ -193,10 +193,7 @@ class Expander:
 
     def _cond(self, st: tree.Cond, env: Env, shape: MaybeShape, namer: ScopeNamer,
               items: list[graph.Node]) -> MaybeShape:
-        test = self.value(st.test, env)
-        if kind(test) not in (bool, None):
-            raise ArgumentError(f"if: condition must be a boolean, got {type_name(test)} "
-                                f"{show(test)}", st.test.span, code=codes.VALUE_TYPE)
+        test = self.condition("if", st.test, env)
         if isinstance(test, Unknown):  # either may run: each checked, in a scope of its own
             self.guarded += 1
             try:
@@ -206,6 +203,16 @@ class Expander:
                 self.guarded -= 1
             return None
         return self.seq(st.then if test else st.orelse, env, shape, namer, items)
+
+    def condition(self, statement: str, expr: tree.Expr, env: Env) -> Any:
+        """The value of an `if`'s or `assert`'s test: a boolean, or Unknown in a block checked
+        on its own."""
+        test = self.value(expr, env)
+        if kind(test) not in (bool, None):
+            raise ArgumentError(f"{statement}: condition must be a boolean, got "
+                                f"{type_name(test)} {show(test)}", expr.span,
+                                code=codes.VALUE_TYPE)
+        return test
 
     def _expect(self, st: tree.Expect, env: Env, shape: MaybeShape, namer: ScopeNamer,
                 items: list[graph.Node]) -> MaybeShape:
@@ -217,10 +224,7 @@ class Expander:
 
     def _assert(self, st: tree.Assert, env: Env, shape: MaybeShape, namer: ScopeNamer,
                 items: list[graph.Node]) -> MaybeShape:
-        test = self.value(st.test, env)
-        if kind(test) not in (bool, None):
-            raise ArgumentError(f"assert: condition must be a boolean, got {type_name(test)} "
-                                f"{show(test)}", st.test.span, code=codes.VALUE_TYPE)
+        test = self.condition("assert", st.test, env)
         if test is False and not self.guarded:  # `assert false` in a branch may never run
             raise ArchcError(st.message or "assertion failed", st.span, code=codes.ASSERTION)
         return shape

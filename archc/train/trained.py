@@ -170,16 +170,18 @@ def same_network(spec: str, network: str | None, trained: Any, run: str) -> None
     """A run's --set values and input shape fit the network it trained, not another one:
     `predict lenet --weights RUN` of a tiny_rgb run failed at lenet's `expect` line, its
     input shape replaced by the run's."""
-    from archc.pipeline.program import resolve_spec
+    from archc.pipeline.program import load_program, resolve_spec
     from archc.pipeline.zoo import as_spec
 
     if not isinstance(trained, str) or network not in (None, trained):
         return
     try:
-        text = resolve_spec(str(as_spec(spec, None)[0])).read_text(encoding="utf-8")
-    except (OSError, UnicodeError, UsageError):
+        path = resolve_spec(str(as_spec(spec, None)[0]))
+    except UsageError:
         return  # the load that follows reports it
-    if not re.search(rf"^\s*network\s+{re.escape(trained)}\b", text, re.MULTILINE):
-        raise UsageError(f"--weights {run}: trained network '{trained}', which {spec} does not "
-                         "define", hint="give the spec the run was trained from (its "
-                         "checkpoint.json names it)")
+    prog = load_program(path)
+    if prog.errors or trained in prog.networks:
+        return  # (a spec that does not load: the load that follows reports it)
+    raise UsageError(f"--weights {run}: trained network '{trained}', which {spec} does not "
+                     "define", hint="give the spec the run was trained from (its "
+                     "checkpoint.json names it)")
