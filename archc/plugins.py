@@ -32,12 +32,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pydantic import Field
-
 from archc.core import codes
 from archc.core.errors import ArchcError, UsageError
 from archc.core.graph import Shape
 from archc.core.plugin_config import ENTRY_POINTS, configured, spec_folders
+from archc.core.schema import Field
 from archc.front import tree
 from archc.front.parse import parse
 from archc.registry.ops import (

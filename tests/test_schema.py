@@ -1,0 +1,102 @@
+"""archc/core/schema.py: every op's argument checker against its pydantic model, value by value
+(the same values accepted, the same values returned, pydantic's errors for the rest), and a
+check of valid specs that never imports pydantic."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from archc.core.schema import Args, Field
+from archc.registry.ops import REGISTRY
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCHEMAS = sorted({op.args for op in REGISTRY.values()}, key=lambda a: a.__name__)
+VALUES: tuple[Any, ...] = (
+    0, 1, 2, 3, 7, 64, 1024, 1025, -1, 10**9, True, False, 0.0, 0.5, 1.0, 1e-5, 1.5, -0.5, 2.0,
+    float("nan"), float("inf"), None, "relu", "mha", "llama", "nearest", "x", (1, 2), (3,),
+    (1, 2, 3), (1, 2, 3, 4), (0, 1), (True, 1), (1.0, 2), (), "bilinear", "trilinear", "linear",
+    "Nearest", "gpt2",
+)
+
+
+def pydantic_values(schema: type[Args], data: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        model = schema.pydantic_model().model_validate(data)
+    except ValidationError:
+        return None
+    return {name: getattr(model, name) for name in schema.field_names}
+
+
+def typed(values: dict[str, Any] | None) -> Any:
+    return None if values is None else {k: (type(v), v) for k, v in values.items()}
+
+
+@pytest.mark.parametrize("schema", SCHEMAS, ids=lambda a: a.__name__)
+def test_checker_agrees_with_pydantic(schema: type[Args]) -> None:
+    """Alone and beside the other fields' first accepted value: whatever the checker accepts,
+    pydantic accepts with the same values; whatever it refuses goes to pydantic."""
+    assert tuple(schema.pydantic_model().model_fields) == schema.field_names
+    base = {name: next((v for v in VALUES if schema.accepts(name, v)), None)
+            for name in schema.field_names}
+    fast = 0
+    for name in schema.field_names:
+        for value in VALUES:
+            for data in ({name: value}, {**base, name: value}):
+                mine = schema._fast(data)  # noqa: SLF001
+                want = pydantic_values(schema, data)
+                if mine is not None:
+                    fast += 1
+                    assert typed(mine) == typed(want), (name, value)
+                    assert schema.accepts(name, value)
+                try:
+                    got = schema.model_validate(data)
+                except ValidationError:
+                    assert want is None
+                else:
+                    assert typed(dict(vars(got))) == typed(want)
+    assert fast > 0 or (schema._fast({}) == {} == pydantic_values(schema, {}))  # noqa: SLF001
+
+
+def test_instances_answer_as_pydantic_models_do() -> None:
+    conv = REGISTRY["conv"].args
+    a = conv.model_validate({"out": 64, "k": 3})
+    b = conv.pydantic_model().model_validate({"out": 64, "k": 3})
+    assert a.model_dump() == b.model_dump()
+    assert a.model_dump(mode="json") == b.model_dump(mode="json")
+    assert a == conv.model_validate({"out": 64, "k": 3}) and hash(a) == hash(conv(**vars(a)))
+    assert a.model_copy(update={"bias": False}).bias is False and a.bias is True
+    assert repr(a).startswith("ConvArgs(out=64, k=3, stride=1")
+    with pytest.raises(TypeError, match="frozen"):
+        a.out = 3  # type: ignore[misc]
+
+
+def test_a_declaration_the_checker_does_not_know_goes_to_pydantic() -> None:
+    from pydantic import Field as PydanticField
+
+    class Described(Args):
+        n: int = Field(1, ge=1, description="a count")  # a keyword the checker leaves to pydantic
+
+    class Pydantics(Args):
+        n: int = PydanticField(1, ge=1)
+
+    for schema in (Described, Pydantics):
+        assert schema._fast({"n": 2}) is None  # noqa: SLF001
+        assert schema.model_validate({"n": 2}).n == 2
+        with pytest.raises(ValidationError, match="greater than or equal to 1"):
+            schema.model_validate({"n": 0})
+
+
+def test_a_check_of_valid_specs_imports_no_pydantic() -> None:
+    specs = [s for s in sorted((ROOT / "specs").glob("*.arch")) if "train {" not in s.read_text()]
+    code = ("import sys; from archc.cli import main; rc = main(['check', '--no-cache', "
+            f"*{[str(s) for s in specs]!r}]); sys.exit(10 * rc + ('pydantic' in sys.modules))")
+    assert len(specs) >= 20
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True
+                          ).returncode == 0
