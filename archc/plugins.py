@@ -27,7 +27,6 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -295,6 +294,8 @@ def _import(target: str, base: Path | None) -> ModuleType:
 def installed() -> list[Plugin]:
     """The plugins of installed packages: each entry point of the group `archc.registry.ops` names a
     module (`archc_grn`) or a Plugin in one (`archc_grn:plugin`)."""
+    from importlib.metadata import entry_points  # (15 ms: not on the path of a check)
+
     found: list[Plugin] = []
     for ep in entry_points(group=ENTRY_POINTS):
         if ep.value.partition(":")[0] in sys.modules and any(
