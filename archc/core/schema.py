@@ -12,7 +12,7 @@ import sys
 import typing
 from collections.abc import Callable, Collection, Mapping
 from types import NoneType, UnionType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 _REQUIRED: Any = object()  # no default: the argument must be given
 _UNSURE: Any = object()  # a field checker's "ask pydantic"
@@ -50,7 +50,26 @@ class PlainValidator:
         return PydanticPlainValidator(self.func)
 
 
+A = TypeVar("A", bound="Args")
 _DECLARABLE = (FieldSpec, NoneType, int, float, str, bool, tuple)  # else (pydantic's): its own
+
+
+class BeforeValidator(PlainValidator):
+    """pydantic's `BeforeValidator(fn)`: `fn` maps the value before the type is checked."""
+
+    def pydantic(self) -> Any:
+        from pydantic import BeforeValidator as PydanticBeforeValidator
+
+        return PydanticBeforeValidator(self.func)
+
+
+class AfterValidator(PlainValidator):
+    """pydantic's `AfterValidator(fn)`: `fn` checks (or maps) the value of the right type."""
+
+    def pydantic(self) -> Any:
+        from pydantic import AfterValidator as PydanticAfterValidator
+
+        return PydanticAfterValidator(self.func)
 
 
 class _Meta(type):
@@ -66,6 +85,9 @@ class Args(metaclass=_Meta):
     attribute per field, compare and hash by value, and answer pydantic's `model_dump` and
     `model_copy`."""
 
+    # pydantic's model_config of the schema
+    schema_config: ClassVar[dict[str, Any]] = {"strict": True, "extra": "forbid", "frozen": True,
+                                               "allow_inf_nan": False}
     field_names: ClassVar[tuple[str, ...]] = ()  # in positional order
     _defaults: ClassVar[dict[str, Any]] = {}
     _checks: ClassVar[dict[str, Check] | None] = None  # None: not made yet; {} with _pyd_only
@@ -82,8 +104,16 @@ class Args(metaclass=_Meta):
         cls._pyd_only = any(not isinstance(cls.__dict__[n], _DECLARABLE)
                             for n in cls.field_names if n in cls.__dict__)
 
-    def __init__(self, **values: Any) -> None:
-        self.__dict__.update(values)
+    def __init__(self, **data: Any) -> None:
+        """Validated, as pydantic's `Model(**data)` is."""
+        self.__dict__.update(self.model_validate(data).__dict__)
+
+    @classmethod
+    def _made(cls: type[A], values: dict[str, Any]) -> A:
+        """An instance holding `values` (validated already), in the fields' order."""
+        made = object.__new__(cls)
+        made.__dict__.update(values)
+        return made
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise TypeError(f"{type(self).__name__} is frozen")
@@ -98,13 +128,23 @@ class Args(metaclass=_Meta):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
 
     @classmethod
-    def model_validate(cls, data: Mapping[str, Any]) -> Args:
+    def model_validate(cls: type[A], data: Mapping[str, Any]) -> A:
         """The validated arguments; a pydantic ValidationError, worded by pydantic, if wrong."""
         values = cls._fast(data)
         if values is None:
             model = cls.pydantic_model().model_validate(dict(data))
             values = {n: getattr(model, n) for n in cls.field_names}
-        return cls(**values)
+        return cls._made(values)
+
+    @classmethod
+    def field_default(cls, name: str) -> Any:
+        """The default of field `name` (pydantic's PydanticUndefined if it has none)."""
+        default = cls._defaults[name]
+        if default is _REQUIRED:
+            from pydantic_core import PydanticUndefined
+
+            return PydanticUndefined
+        return default
 
     @classmethod
     def accepts(cls, name: str, value: Any) -> bool:
@@ -160,8 +200,8 @@ class Args(metaclass=_Meta):
     def model_dump(self, **kwargs: Any) -> dict[str, Any]:
         return self.pydantic_model().model_construct(**self.__dict__).model_dump(**kwargs)
 
-    def model_copy(self, update: Mapping[str, Any] | None = None) -> Args:
-        return type(self)(**{**self.__dict__, **(update or {})})
+    def model_copy(self: A, update: Mapping[str, Any] | None = None) -> A:
+        return self._made({**self.__dict__, **(update or {})})  # unvalidated, as pydantic's
 
 
 def _default(cls: type, name: str) -> Any:
@@ -193,13 +233,18 @@ def _make_checks(cls: type[Args]) -> dict[str, Check] | None:
     for name in cls.field_names:
         spec = cls.__dict__.get(name) if name in cls.__dict__ else _inherited(cls, name)
         limits = spec.kwargs if isinstance(spec, FieldSpec) else {}
-        if not limits.keys() <= {"ge", "gt", "le", "lt"}:
+        if not limits.keys() <= _KNOWN_KEYWORDS:
             return None
-        check = _check(hints[name], limits)
+        check = _check(hints[name], {k: v for k, v in limits.items() if k in _BOUNDS})
         if check is None:
             return None
         checks[name] = check
     return checks
+
+
+# what the checker reads of a Field: its bounds; a description is the docs'; a number it
+# requires finite in any case (allow_inf_nan=True: a non-finite value is left to pydantic)
+_KNOWN_KEYWORDS = {"ge", "gt", "le", "lt", "description", "allow_inf_nan"}
 
 
 def _inherited(cls: type, name: str) -> Any:
@@ -209,10 +254,7 @@ def _inherited(cls: type, name: str) -> Any:
 def _check(hint: Any, limits: dict[str, Any]) -> Check | None:
     """A checker of one annotation, or None if it is not one this module knows."""
     if typing.get_origin(hint) is typing.Annotated:
-        extras = hint.__metadata__
-        if limits or len(extras) != 1 or not isinstance(extras[0], PlainValidator):
-            return None
-        return _plain(extras[0].func)
+        return _annotated(hint.__origin__, hint.__metadata__, limits)
     if typing.get_origin(hint) in (UnionType, typing.Union):
         options = typing.get_args(hint)
         if len(options) != 2 or NoneType not in options:
@@ -224,11 +266,42 @@ def _check(hint: Any, limits: dict[str, Any]) -> Check | None:
         if not all(type(c) is str for c in choices):
             return None
         return lambda v: v if type(v) is str and v in choices else _UNSURE
+    if hint == list[float] and not limits:
+        return _float_list
     if hint == tuple[int, ...] and not limits:
         return lambda v: v if type(v) is tuple and all(type(x) is int for x in v) else _UNSURE
     if hint in (int, float) and limits:
         return _bounded(_SCALARS[hint], limits)
     return _SCALARS.get(hint)
+
+
+def _annotated(inner: Any, extras: tuple[Any, ...], limits: dict[str, Any]) -> Check | None:
+    """`Annotated[T, PlainValidator(f)]`: f alone; `Annotated[T, BeforeValidator(b), ...,
+    AfterValidator(a)]`: b, T's check, then a."""
+    if any(type(e) is PlainValidator for e in extras):
+        return _plain(extras[0].func) if len(extras) == 1 and not limits else None
+    if not all(isinstance(e, (BeforeValidator, AfterValidator)) for e in extras):
+        return None
+    check = _check(inner, limits)
+    if check is None:
+        return None
+    steps = [_plain(e.func) for e in extras if type(e) is BeforeValidator]
+    steps += [check] + [_plain(e.func) for e in extras if type(e) is AfterValidator]
+
+    def run(v: Any) -> Any:
+        for step in steps:
+            v = step(v)
+            if v is _UNSURE:
+                return v
+        return v
+    return run
+
+
+def _float_list(v: Any) -> Any:
+    if type(v) is not list:
+        return _UNSURE
+    out = [_float(x) for x in v]
+    return _UNSURE if any(x is _UNSURE for x in out) else out
 
 
 def _plain(func: Callable[[Any], Any]) -> Check:
@@ -287,7 +360,7 @@ def _pydantic_model(cls: type[Args]) -> Any:
             fields[name] = (hint, spec.pydantic())
         else:
             fields[name] = (hint, ...) if name not in _declared(cls) else (hint, spec)
-    config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+    config = ConfigDict(**cls.schema_config)  # type: ignore[typeddict-item]
     base = type(f"{cls.__name__}Base", (BaseModel,), {"model_config": config,
                                                       "__module__": cls.__module__})
     return create_model(cls.__name__, __base__=base, __module__=cls.__module__, **fields)
