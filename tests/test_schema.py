@@ -84,6 +84,7 @@ def test_instances_answer_as_pydantic_models_do() -> None:
 
 def test_a_declaration_the_checker_does_not_know_goes_to_pydantic() -> None:
     from pydantic import Field as PydanticField
+    from pydantic import field_validator
 
     class Described(Args):
         n: int = Field(1, ge=1, multiple_of=1)  # a keyword the checker leaves to pydantic
@@ -91,9 +92,26 @@ def test_a_declaration_the_checker_does_not_know_goes_to_pydantic() -> None:
     class Pydantics(Args):
         n: int = PydanticField(1, ge=1)
 
-    for schema in (Described, Pydantics):
-        assert schema._fast({"n": 2}) is None  # noqa: SLF001
-        assert schema.model_validate({"n": 2}).n == 2
+    class Validated(Args):
+        n: int = Field(1, ge=1)
+
+        @field_validator("n")
+        @classmethod
+        def _odd(cls, v: int) -> int:
+            if v % 2 == 0:
+                raise ValueError("must be odd")
+            return v
+
+    class Lax(Args):
+        model_config = {"strict": False}
+        n: int = Field(1, ge=1)
+
+    assert Lax.model_validate({"n": 2.0}).n == 2  # pydantic's own config, not strict
+    with pytest.raises(ValidationError, match="must be odd"):
+        Validated.model_validate({"n": 2})
+    for schema in (Described, Pydantics, Validated, Lax):
+        assert schema._fast({"n": 3}) is None  # noqa: SLF001
+        assert schema.model_validate({"n": 3}).n == 3
         with pytest.raises(ValidationError, match="greater than or equal to 1"):
             schema.model_validate({"n": 0})
 

@@ -101,8 +101,9 @@ class Args(metaclass=_Meta):
         cls.field_names = tuple(n for n in names if not n.startswith("_"))
         cls._defaults = {n: _default(cls, n) for n in cls.field_names}
         cls._checks, cls._pyd = None, None
-        cls._pyd_only = any(not isinstance(cls.__dict__[n], _DECLARABLE)
-                            for n in cls.field_names if n in cls.__dict__)
+        cls._pyd_only = cls._pyd_only or bool(_pydantic_extras(cls)) or any(
+            not isinstance(cls.__dict__[n], _DECLARABLE)
+            for n in cls.field_names if n in cls.__dict__)
 
     def __init__(self, **data: Any) -> None:
         """Validated, as pydantic's `Model(**data)` is."""
@@ -360,10 +361,24 @@ def _pydantic_model(cls: type[Args]) -> Any:
             fields[name] = (hint, spec.pydantic())
         else:
             fields[name] = (hint, ...) if name not in _declared(cls) else (hint, spec)
-    config = ConfigDict(**cls.schema_config)  # type: ignore[typeddict-item]
+    extras = _pydantic_extras(cls)
+    config = ConfigDict(**{**cls.schema_config, **extras.pop("model_config", {})})  # type: ignore[typeddict-item]
     base = type(f"{cls.__name__}Base", (BaseModel,), {"model_config": config,
                                                       "__module__": cls.__module__})
-    return create_model(cls.__name__, __base__=base, __module__=cls.__module__, **fields)
+    return create_model(cls.__name__, __base__=base, __module__=cls.__module__,
+                        __validators__=extras, **fields)
+
+
+def _pydantic_extras(cls: type) -> dict[str, Any]:
+    """What a schema declares in pydantic's own terms (a plugin's `model_config`, its
+    `@field_validator`s): kept for its pydantic model, which then validates every call."""
+    extras: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        for name, value in klass.__dict__.items():
+            if name == "model_config" or type(value).__module__.startswith("pydantic"):
+                extras[name] = {**extras.get(name, {}), **value} if name == "model_config" \
+                    else value
+    return extras
 
 
 def _declared(cls: type) -> set[str]:
