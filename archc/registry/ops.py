@@ -1,6 +1,7 @@
 """The op registry: one entry per layer op, holding its argument schema (archc/core/schema.py:
-declared as a pydantic model is, field order the positional order), shape rule, parameter count, MAC count, torch factory,
-source form (`archc export`) and diagram caption. Nothing here imports torch at module level.
+declared as a pydantic model is, field order the positional order), shape rule, parameter
+count, MAC count, torch factory, source form (`archc export`) and diagram caption. Nothing here
+imports torch at module level.
 (Over 400 lines: the record types, then the records of the classic layers, convolution,
 pooling, normalisation, linear, activations, each beside its shape and count rules; later
 layers are in ops_modern.py, ops_tokens.py, ops_windows.py and ops_lm.py.)"""
