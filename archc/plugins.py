@@ -27,17 +27,15 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-
-from pydantic import Field
 
 from archc.core import codes
 from archc.core.errors import ArchcError, UsageError
 from archc.core.graph import Shape
 from archc.core.plugin_config import ENTRY_POINTS, configured, spec_folders
+from archc.core.schema import Field
 from archc.front import tree
 from archc.front.parse import parse
 from archc.registry.ops import (
@@ -296,6 +294,8 @@ def _import(target: str, base: Path | None) -> ModuleType:
 def installed() -> list[Plugin]:
     """The plugins of installed packages: each entry point of the group `archc.registry.ops` names a
     module (`archc_grn`) or a Plugin in one (`archc_grn:plugin`)."""
+    from importlib.metadata import entry_points  # (15 ms: not on the path of a check)
+
     found: list[Plugin] = []
     for ep in entry_points(group=ENTRY_POINTS):
         if ep.value.partition(":")[0] in sys.modules and any(

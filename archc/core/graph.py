@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from archc.core.errors import Span
 
-if TYPE_CHECKING:  # pydantic is imported by the op registry; `import archc` stays light
-    from pydantic import BaseModel
+if TYPE_CHECKING:
+    from archc.core.schema import Args
 
 Shape = tuple[int, ...]  # per-sample shape: (C, H, W) or (F,); the batch axis is implicit
 # what --input and the API's input_shape override: the (first) input's shape, or named
@@ -43,7 +43,7 @@ class Layer:
 
     name: str
     op: str
-    args: BaseModel = field(hash=False)  # the op's validated argument model (ops.Args)
+    args: Args = field(hash=False)  # the op's validated arguments (archc/core/schema.py)
     in_shape: Shape
     out_shape: Shape
     span: Span

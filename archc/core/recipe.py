@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeGuard
 
 from archc.core import codes
 from archc.core.errors import ArchcError, ArgumentError, NameError_, Span, did_you_mean
+from archc.core.schema import AfterValidator, Args, BeforeValidator, Field
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class RecipeError(ArgumentError):
@@ -48,11 +50,31 @@ def _channel_values(value: Any) -> Any:
     return value
 
 
-class Recipe(BaseModel):
-    """One training recipe. Every field can come from the spec's `train { }` or from a flag;
-    the field's description is the flag's help."""
+def _finite(value: list[float] | None) -> list[float] | None:
+    if value is not None:
+        if not 1 <= len(value) <= 4:
+            raise ValueError("expected 1 to 4 numbers, one per channel")
+        if not all(abs(v) < 1e6 for v in value):
+            raise ValueError("expected finite numbers")
+    return value
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+def _positive(value: list[float] | None) -> list[float] | None:
+    if value is not None and 1 <= len(value) <= 4 and not all(0 < v < 1e6 for v in value):
+        raise ValueError("every std must be > 0")
+    return _finite(value)
+
+
+Channels = Annotated[list[float] | None, BeforeValidator(_channel_values), AfterValidator(_finite)]
+Stds = Annotated[list[float] | None, BeforeValidator(_channel_values), AfterValidator(_positive)]
+
+
+class Recipe(Args):
+    """One training recipe. Every field can come from the spec's `train { }` or from a flag;
+    the field's description is the flag's help. (A schema of archc/core/schema.py: checked
+    without pydantic where valid, described and worded by pydantic.)"""
+
+    schema_config = {"extra": "forbid", "frozen": True, "strict": True}
 
     # data
     dataset: Literal["mnist", "fashion-mnist", "cifar10", "cifar100", "folder"] | None = Field(
@@ -96,26 +118,9 @@ class Recipe(BaseModel):
     crop_scale: float = Field(0.08, gt=0, le=1, description="random resized crop: min area")
     hflip: bool = Field(False, description="random horizontal flip")
     normalize: bool = Field(False, description="subtract mean, divide by std (per channel)")
-    mean: list[float] | None = Field(None, description="per-channel mean in [0, 1], like "
-                                     "\"0.49, 0.48, 0.45\" (default: computed from the data)")
-    std: list[float] | None = Field(None, description="per-channel std (default: computed)")
-
-    @field_validator("mean", "std", mode="before")
-    @classmethod
-    def _from_text(cls, value: Any) -> Any:
-        return _channel_values(value)
-
-    @field_validator("mean", "std")
-    @classmethod
-    def _finite(cls, value: list[float] | None, info: Any) -> list[float] | None:
-        if value is not None:
-            if not 1 <= len(value) <= 4:
-                raise ValueError("expected 1 to 4 numbers, one per channel")
-            if info.field_name == "std" and not all(0 < v < 1e6 for v in value):
-                raise ValueError("every std must be > 0")
-            if not all(abs(v) < 1e6 for v in value):
-                raise ValueError("expected finite numbers")
-        return value
+    mean: Channels = Field(None, description="per-channel mean in [0, 1], like "
+                           "\"0.49, 0.48, 0.45\" (default: computed from the data)")
+    std: Stds = Field(None, description="per-channel std (default: computed)")
 
     @property
     def image_size(self) -> int | None:
@@ -147,7 +152,7 @@ def _cosine(r: Recipe, epoch: float, total: float) -> float:
 
 
 SCHEDULES = {"constant": _constant, "step": _step, "cosine": _cosine}
-RECIPE_KEYS: tuple[str, ...] = tuple(Recipe.model_fields)
+RECIPE_KEYS: tuple[str, ...] = Recipe.field_names
 
 
 @dataclass(frozen=True)
@@ -244,11 +249,13 @@ def validate(values: Mapping[str, Any], spans: Mapping[str, Span] | None = None,
     key it names that is set, else at the section."""
     spans, key_spans = spans or {}, key_spans or {}
     errors: list[ArchcError] = [unknown_key(k, key_spans.get(k), source)
-                                for k in values if k not in Recipe.model_fields]
-    known = {k: v for k, v in values.items() if k in Recipe.model_fields}
+                                for k in values if k not in RECIPE_KEYS]
+    known = {k: v for k, v in values.items() if k in RECIPE_KEYS}
     try:
         recipe = Recipe.model_validate(known)
-    except ValidationError as exc:
+    except Exception as exc:  # pydantic's ValidationError: pydantic is imported only then
+        if not _is_invalid(exc):
+            raise
         for err in exc.errors():
             key, msg = _message(err, known)
             if source != "train":
@@ -257,7 +264,7 @@ def validate(values: Mapping[str, Any], spans: Mapping[str, Span] | None = None,
         return None, errors
     # A key set to its default changes nothing: only keys that do are checked against rules
     # (a stored recipe lists every key).
-    given = {k for k in known if getattr(recipe, k) != Recipe.model_fields[k].default}
+    given = {k for k in known if getattr(recipe, k) != Recipe.field_default(k)}
     for rule in RULES:
         msg = rule.broken(recipe, given)
         if msg:
@@ -265,6 +272,12 @@ def validate(values: Mapping[str, Any], spans: Mapping[str, Span] | None = None,
                          section)
             errors.append(RecipeError(f"{source}: {msg}", where, code=codes.RECIPE_RULE))
     return (None if errors else recipe), errors
+
+
+def _is_invalid(exc: Exception) -> TypeGuard[ValidationError]:
+    from pydantic import ValidationError
+
+    return isinstance(exc, ValidationError)
 
 
 def make_recipe(*layers: Mapping[str, Any] | None, source: str = "recipe") -> Recipe:

@@ -6,9 +6,7 @@ an error is reported only if it would be an error whatever the unknown values tu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from archc.core import codes
 from archc.core.errors import ArchcError, ArgumentError, Span
@@ -16,6 +14,9 @@ from archc.expansion.messages import op_signature, pydantic_message, slash_hint
 from archc.front import tree
 from archc.front.evaluate import Unknown, is_unknown, type_name
 from archc.registry.ops import Args, Op
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 Bound = Mapping[str, tuple[Any, Span]]
 
@@ -33,18 +34,33 @@ def validate(op: Op, bound: Bound, call: tree.Call) -> tuple[Args | None, list[A
     values = {k: v for k, (v, _) in bound.items()}
     unknown = {k for k, v in values.items() if is_unknown(v)}
     known = {k: v for k, v in values.items() if k not in unknown}
-    try:
-        args = op.args.model_validate(known)
-    except ValidationError as exc:
-        args = None
-        failures = [e for e in exc.errors(include_url=False)
-                    if not (unknown and (not e["loc"] or e["loc"][0] in unknown))]
-    else:
-        failures = []
+    args, failures = _validated(op, known, unknown)
     errors = [_error(op, e, bound, call) for e in failures]
     errors += [err for name in sorted(unknown) if (err := _kind_error(
         op, name, values[name], bound[name][1], argument_expr(op, call, name))) is not None]
     return (args if not unknown and not errors else None), errors
+
+
+def _validated(op: Op, known: dict[str, Any], unknown: set[str]) -> tuple[Args | None, list[Any]]:
+    """The arguments `known` validated, and pydantic's errors of them (those of the fields in
+    `unknown`, which `known` lacks, left out); pydantic is asked only where the schema's own
+    checker (archc/core/schema.py) is unsure."""
+    if unknown and op.args.valid_apart(known, unknown):
+        return None, []
+    try:
+        return op.args.model_validate(known), []
+    except Exception as exc:  # pydantic's ValidationError: pydantic is imported only then
+        if not _is_invalid(exc):
+            raise
+        return None, [e for e in exc.errors(include_url=False)
+                      if not (unknown and (not e["loc"] or e["loc"][0] in unknown))]
+
+
+def _is_invalid(exc: Exception) -> TypeGuard[ValidationError]:
+    """Whether `exc` is pydantic's ValidationError (pydantic is imported by then)."""
+    from pydantic import ValidationError
+
+    return isinstance(exc, ValidationError)
 
 
 def _error(op: Op, err: Any, bound: Bound, call: tree.Call) -> ArchcError:
@@ -78,11 +94,15 @@ def _kind_error(op: Op, name: str, value: Any, span: Span,
     is a number whatever `c` is. None when some probe passes, or the type is not certain."""
     if not isinstance(value, Unknown) or value.kind not in _PROBES:
         return None
+    if any(op.args.accepts(name, probe) for probe in _PROBES[value.kind]):
+        return None  # surely valid for some value (pydantic, asked below, would agree)
     words = None
     for probe in _PROBES[value.kind]:
         try:
             op.args.model_validate({name: probe})
-        except ValidationError as exc:
+        except Exception as exc:
+            if not _is_invalid(exc):
+                raise
             mine = [e for e in exc.errors(include_url=False) if e["loc"][:1] == (name,)]
             if not mine:
                 return None

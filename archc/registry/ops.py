@@ -1,6 +1,7 @@
-"""The op registry: one entry per layer op, holding its argument schema (a pydantic model whose
-field order is the positional order), shape rule, parameter count, MAC count, torch factory,
-source form (`archc export`) and diagram caption. Nothing here imports torch at module level.
+"""The op registry: one entry per layer op, holding its argument schema (archc/core/schema.py:
+declared as a pydantic model is, field order the positional order), shape rule, parameter
+count, MAC count, torch factory, source form (`archc export`) and diagram caption. Nothing here
+imports torch at module level.
 (Over 400 lines: the record types, then the records of the classic layers, convolution,
 pooling, normalisation, linear, activations, each beside its shape and count rules; later
 layers are in ops_modern.py, ops_tokens.py, ops_windows.py and ops_lm.py.)"""
@@ -13,9 +14,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from types import ModuleType
 from typing import Annotated, Any
-
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator
-from pydantic_core import PydanticCustomError
 
 from archc.core import codes
 from archc.core.graph import Ids, Shape
@@ -34,14 +32,7 @@ from archc.core.saving import (
     Kept,
     Saves,
 )
-
-
-class Args(BaseModel):
-    """Base of every argument schema: strict types, finite numbers (a NaN or inf argument
-    would build a model computing NaN), no unknown fields, immutable."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False,
-                              defer_build=True)
+from archc.core.schema import Args, Field, PlainValidator
 
 
 class NoArgs(Args):
@@ -196,7 +187,7 @@ class Op:
     @cached_property
     def arg_names(self) -> tuple[str, ...]:
         """The argument names in positional order (asked at every call of the op: kept)."""
-        return tuple(self.args.model_fields)
+        return self.args.field_names
 
     @property
     def counts_macs(self) -> bool:
@@ -327,6 +318,13 @@ def _show_pair(v: IntPair) -> str:
 
 IntPair = int | tuple[int, int]
 IntSize = int | tuple[int, ...]
+
+
+def PydanticCustomError(kind: str, template: str, context: dict[str, Any]) -> Exception:  # noqa: N802
+    """pydantic_core's error of an argument validator, imported only when one fails."""
+    from pydantic_core import PydanticCustomError as Error
+
+    return Error(kind, template, context)
 
 
 def _pair_check(lo: int, hi: int, optional: bool = False, most: int = 3) -> Callable[[Any], Any]:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import Field
-
 from archc.core import codes
 from archc.core.graph import Ids, Shape
 from archc.core.limits import MAX_DIM
 from archc.core.saving import CONTIGUOUS, INPUT, Context, Kept, Saves
+from archc.core.schema import Field
 from archc.registry.ops import (
     Args,
     Op,

@@ -9,12 +9,11 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import Field
-
 from archc.core import codes
 from archc.core.graph import Shape
 from archc.core.limits import MAX_DIM
 from archc.core.saving import CONTIGUOUS, INPUT, NHWC, NOTHING, VIEW, Context, Kept, Saves
+from archc.core.schema import Field
 from archc.registry.ops import (
     Args,
     Op,

@@ -9,12 +9,11 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import Field, PlainValidator
-
 from archc.core import codes
 from archc.core.graph import Shape
 from archc.core.limits import MAX_DIM
 from archc.core.saving import CONTIGUOUS, NHWC, NOTHING, TRANSPOSED, Context, Kept, Saves
+from archc.core.schema import Field, PlainValidator
 from archc.registry.ops import (
     Args,
     NoArgs,
