@@ -5,6 +5,7 @@ runs of the real executable."""
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -163,7 +164,16 @@ def _module_attributes() -> set[str]:
     model = archc.build(archc.loads("network n { input 1x4x4 g: { relu } }"))
     names = set(dir(model)) | set(vars(model)) | set(dir(model.g)) | set(vars(model.g))
     return {n for n in names if n.isidentifier() and n not in ("g", "relu")
-            and not n.startswith("__")}  # reserved by rule (torch._dynamo patches some in)
+            and not n.startswith("__")  # reserved by rule (torch._dynamo patches some in)
+            and not _patched_in(type(model), n)}
+
+
+def _patched_in(cls: type, name: str) -> bool:
+    """A method another library added to torch's classes after import (transformers puts
+    `smart_apply` on nn.Module when a test of this worker imported it): not torch's."""
+    attr = inspect.getattr_static(cls, name, None)
+    module = getattr(attr, "__module__", None)
+    return isinstance(module, str) and not module.startswith(("torch", "archc"))
 
 
 def test_reserved_names_cover_installed_torch():
