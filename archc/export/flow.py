@@ -6,7 +6,9 @@ the expression a layer's own width argument was written as (`conv(in.c // 4)`: `
 instance is written as it (`nn.BatchNorm2d(in_channels // 4)`, `ShuffleBranch(in_channels //
 2, ...)`), so a class follows its input instead of a width its instances happened to share.
 Where no text explains a width (a loop's end, a concat of unknown branches) the flow is lost
-(None) and the slots are explained as before.
+(None) and the slots are explained as before. The network's class (and a group of it) starts
+from its own `in_channels`, one number in every instance: only a layer's or call's input
+width is it (as a loop's running width), and no later width is scaled from it.
 
 This is not yet a translation of the block's AST: a layer's other arguments are still read off
 its instances and probes (archc/export/explain.py), and the flow enters a loop's child only
