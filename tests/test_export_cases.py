@@ -7,6 +7,7 @@ so a class is true to the spec, not only to the instances it was made from."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import json
@@ -294,18 +295,30 @@ def _same_as_built(cls: type, text: str, block: str, shape: tuple[int, ...],
     return True
 
 
+@functools.cache
+def _export(name: str) -> str:
+    job = JOBS[name]
+    return export_python(job["spec"], job.get("sets"), job.get("input"))
+
+
+def _exported(name: str, folder: Path) -> Any:
+    """The exported module of a bundled spec (exported once for the tests below)."""
+    path = folder / f"{name}.py"
+    path.write_text(_export(name))
+    loader = importlib.util.spec_from_file_location(f"probe_{name}", path)
+    assert loader is not None and loader.loader is not None
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.parametrize("name", BUNDLED)
 def test_every_class_equals_its_block_at_new_arguments(name: str, tmp_path,
                                                        one_torch_thread) -> None:
     """Every bundled spec: each block's class, built with arguments no exported instance had
     (and none the exporter probed), equals archc.build of that call; every class is tried."""
     job = JOBS[name]
-    path = tmp_path / f"{name}.py"
-    path.write_text(export_python(job["spec"], job.get("sets"), job.get("input")))
-    loader = importlib.util.spec_from_file_location(f"probe_{name}", path)
-    assert loader is not None and loader.loader is not None
-    module = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(module)
+    module = _exported(name, tmp_path)
     calls, _ = _calls(job)
     text = Path(job["spec"]).read_text()
     for block, moves in calls.items():
@@ -323,3 +336,34 @@ def test_every_class_equals_its_block_at_new_arguments(name: str, tmp_path,
         # called on its own: its class's forward takes the tap after `x`
         taps = len(inspect.signature(cls.forward).parameters) > 2
         assert True in results or not moves or taps, f"{block}: no valid call tried"
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_every_network_takes_other_input_channels(name: str, tmp_path,
+                                                  one_torch_thread) -> None:
+    """Every bundled spec on images or clips: the network's class takes its input channels
+    (`in_channels=3` by default), and built with two more it equals archc.build of the spec
+    with that input (its first layer follows them; nothing after is a literal 3)."""
+    job = JOBS[name]
+    net, _ = load_network(job["spec"], job.get("sets"), job.get("input"))
+    root = [c for c in vars(_exported(name, tmp_path)).values() if isinstance(c, type)
+            and (c.__doc__ or "").startswith("Network `")]
+    assert len(root) == 1
+    params = inspect.signature(root[0]).parameters
+    shape = net.root.in_shape
+    if len(shape) not in (3, 4) or net.inputs:  # tokens, features, named inputs: no channels
+        assert "in_channels" not in params
+        return
+    assert params["in_channels"].default == shape[0]
+    # at the exported map (a class may build its sizes in: FCN's resize, ViT's positions);
+    # one eval forward in float32 (S3D's 13x209x209 clip, twice in float64: 25 s of CPU)
+    moved = (shape[0] + 2, *shape[1:])
+    want = archc.build(load_network(job["spec"], job.get("sets"), moved)[0]).eval()
+    got = root[0](in_channels=moved[0]).eval()
+    got.load_state_dict(want.state_dict(), strict=True)
+    x = torch.randn(1, *moved)
+    with torch.no_grad():
+        a, b = want(x), got(x)
+    outs, got_outs = (a, b) if isinstance(a, dict) else ({"": a}, {"": b})  # FCN's `aux`
+    assert list(got_outs) == list(outs)
+    assert all(torch.equal(got_outs[k], v) for k, v in outs.items())

@@ -94,7 +94,7 @@ def test_value_parameters_flow_through_blocks(tmp_path: Path, sets) -> None:
     spec = tmp_path / "flow.arch"
     spec.write_text(SPEC)
     text = export_python(spec)
-    assert "self.a = Widen(3, w)" in text and "nn.Linear(288, 3 * w)" in text
+    assert "self.a = Widen(in_channels, w)" in text and "nn.Linear(288, 3 * w)" in text
     mod = _module(tmp_path, f"flow{sets['w']}", text)
     net = archc.load(spec, sets)
     assert _same_outputs(archc.build(net), mod.N(**sets), net.input_shape)

@@ -381,8 +381,15 @@ class Classes:
                 {n: v for n, v in self.env.get(id(s), {}).items() if n != IN}
                 for k, s in scopes.items()}
         env = {k: {py[n]: v for n, v in a.items() if n in py} for k, a in args.items()}
-        if key == NETWORK:
-            return Candidates(env, defaults, allow_new=False)
+        if key == NETWORK:  # its input channels, a parameter of its own (python.py _render)
+            first = next(iter(scopes.values()))
+            if len(first.in_shape) not in (3, 4) or self.inputs:
+                return Candidates(env, defaults, allow_new=False)
+            inc = py_name("in_channels", set(defaults))
+            defaults[inc] = None
+            for k, s in scopes.items():
+                env[k][inc] = s.in_shape[0]
+            return Candidates(env, defaults, allow_new=False, input=inc, one_input=True)
         first = next(iter(scopes.values()))
         inc = py_name("in_channels" if len(first.in_shape) in (3, 4) else "in_features",
                       set(defaults))
@@ -391,7 +398,8 @@ class Classes:
             env[k][inc] = s.in_shape[0]
         spoken = (tests_of(defn, py, inc), values_of(defn, py, inc)) if defn is not None \
             else ([], [])
-        return Candidates(env, defaults, input=inc, tests=spoken[0], values=spoken[1],
+        return Candidates(env, defaults, input=inc, one_input=key[1:-1] == NETWORK,
+                          tests=spoken[0], values=spoken[1],
                           literals=literals_of(defn) if defn is not None else set(),
                           scope_env=args, defn=defn,
                           spec_names=py, computed=_computed(key, params, py, inc))

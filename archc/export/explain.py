@@ -13,7 +13,7 @@ from __future__ import annotations
 import keyword
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -119,6 +119,9 @@ class Candidates:
     env: dict[int, dict[str, Any]]
     defaults: dict[str, str | None]
     allow_new: bool = True  # False for the network: its parameters are the spec's
+    # the network's or a group of it: its input width is one number in every instance, the
+    # spec's input channels (`start`)
+    one_input: bool = False
     cases: bool = False  # a class of cases: a new parameter may serve some instances only
     input: str = ""  # the name standing for the input size (`in_channels`), if any
     tests: list[Test] = field(default_factory=list)  # the spec's own tests, as Python
@@ -310,7 +313,7 @@ def explain_value(c: Candidates, values: dict[int, Any], hint: str,
             if spoken is not None:
                 c.used |= set(spoken.names)
                 return spoken.text
-        if flow.text == c.input and hint != c.input:
+        if flow.text == c.input and hint != c.input and not c.one_input:
             # the input's width that a parameter names in every instance and probe (a probe
             # moving the channels alone broke the block): the spec's name (`nn.Conv2d(c, sq,
             # 1)` in an SE block called as `se_hard(x)`)
@@ -461,11 +464,15 @@ def _varying_param(c: Candidates, values: dict[int, Any], value: Any) -> str | N
 
 def start(c: Candidates, among: set[int]) -> Flow | None:
     """The width a block's body starts from: its input channels (archc/export/flow.py); none
-    for an `in_features` (tokens' NxD: the token count, not the width their layers take)."""
+    for an `in_features` (tokens' NxD: the token count, not the width their layers take).
+    The network's is one number in every instance: the first layer's (or call's) input width
+    equal to it is it, not a kernel size of 3 after it (as a loop's running width)."""
     if not c.input.startswith("in_channels") or c.index or \
             not all(type(c.env[k].get(c.input)) is int for k in among):
         return None
-    return Flow(c.input, {k: c.env[k][c.input] for k in among})
+    values = {k: c.env[k][c.input] for k in among}
+    return Flow(c.input, values) if not c.one_input else \
+        Flow(c.input, values, running=True, scales=False)
 
 
 def explain_slots(c: Candidates, nodes: list[TNode], among: set[int],
@@ -495,10 +502,10 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int],
             if any(isinstance(n, TLoop) or optional_children(n) for n in node.children):
                 raise Mismatch(f"'{node.name}': a loop or optional part inside an nn.Sequential")
             inner = flow if flow is None or node.cond else \
-                Flow(flow.text, {k: flow.values[k] for k in node.present})
+                replace(flow, values={k: flow.values[k] for k in node.present})
             end = explain_slots(c, node.children, set(node.present), inner)
             flow = after(node, flow) if end is None or node.cond else \
-                Flow(end.text, {**flow.values, **end.values}) if flow is not None else None
+                replace(end, values={**flow.values, **end.values}) if flow is not None else None
             continue
         elif isinstance(node, TLoop):
             _explain_loop(c, node)

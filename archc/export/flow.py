@@ -6,7 +6,9 @@ the expression a layer's own width argument was written as (`conv(in.c // 4)`: `
 instance is written as it (`nn.BatchNorm2d(in_channels // 4)`, `ShuffleBranch(in_channels //
 2, ...)`), so a class follows its input instead of a width its instances happened to share.
 Where no text explains a width (a loop's end, a concat of unknown branches) the flow is lost
-(None) and the slots are explained as before.
+(None) and the slots are explained as before. The network's class (and a group of it) starts
+from its own `in_channels`, one number in every instance: only a layer's or call's input
+width is it (as a loop's running width), and no later width is scaled from it.
 
 This is not yet a translation of the block's AST: a layer's other arguments are still read off
 its instances and probes (archc/export/explain.py), and the flow enters a loop's child only
@@ -18,7 +20,7 @@ takes it)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from archc.core.graph import Shape
@@ -33,6 +35,9 @@ class Flow:
     text: str
     values: dict[int, Any]
     running: bool = False  # a loop's variable (archc/export/loopcases.py): every input width
+    # False for the network's input channels: one value in every instance, so a layer's
+    # output that is a multiple of it (`conv(6)` on 1 channel) is not `6 * in_channels`
+    scales: bool = True
 
     def matches(self, values: dict[int, Any]) -> bool:
         return all(k in self.values and type(v) is int and self.values[k] == v
@@ -70,6 +75,8 @@ def after(node: TNode, flow: Flow | None) -> Flow | None:
 def _scaled(flow: Flow, outs: dict[int, Any]) -> Flow | None:
     """`4 * c` after a layer that widens by a fixed factor (patch merging), `c // 2` after one
     narrowing so."""
+    if not flow.scales:
+        return None
     ratios = {v // flow.values[k] if v % flow.values[k] == 0 else 0 for k, v in outs.items()
               if flow.values[k]}
     if len(ratios) == 1 and (r := ratios.pop()) > 1:
@@ -91,7 +98,8 @@ def branch_start(join: TJoin, flow: Flow | None) -> Flow | None:
     n = len(join.branches)
     if any(v % n for v in flow.values.values()):
         return None
-    return Flow(f"{_atom(flow.text)} // {n}", {k: v // n for k, v in flow.values.items()})
+    return replace(flow, text=f"{_atom(flow.text)} // {n}",
+                   values={k: v // n for k, v in flow.values.items()})
 
 
 def joined(join: TJoin, flow: Flow | None, ends: list[Flow | None]) -> Flow | None:

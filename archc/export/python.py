@@ -178,8 +178,13 @@ def _classes(prog: Program, net: Network, extra: list[Network],
 
 def _render(net: Network, classes: Classes, free: list[str], command: str) -> str:
     root = classes.done[NETWORK][0]
-    root.params = [Param(py_name(n), type_text([v]), literal(v), keyword=True)
-                   for n, v in net.params.items()]
+    spec = {py_name(n) for n in net.params}
+    # the input channels, where a layer takes them (archc/export/explain.py `start`): the
+    # spec's input by default, any other count builds what archc.build of that input does
+    inputs = [replace(p, default=literal(net.root.in_shape[0]), keyword=True)
+              for p in root.params if p.name.startswith("in_channels") and p.name not in spec]
+    root.params = [*inputs, *(Param(py_name(n), type_text([v]), literal(v), keyword=True)
+                              for n, v in net.params.items())]
     guards = [(py_name(n), v) for n, v in net.params.items() if n not in free]
     body: list[str] = []
     for cls in classes.order:
