@@ -4,7 +4,8 @@ compare it with archc.build's module for the same spec. Usage: export_check.py J
 Each job: {"file", "spec", "sets", "input", "jit", "compile"}. For each, the exported file is
 imported under a fresh name; archc's module is built and initialised in fp64, the exported
 class is built (on the meta device, then given empty CPU storage: no init to pay for) and
-archc's state_dict is loaded into it with strict=True; both run in eval mode and in train mode
+archc's state_dict is loaded into it with strict=True (its parameters assigned: shared, not
+copied; its buffers copies); both run in eval mode and in train mode
 (same seed, so dropout draws the same masks) on the same input, train first, so that eval
 mode runs on the BatchNorm statistics it moved; parameter counts, state_dict names, the
 buffers after the train step and FLOPs (FlopCounterMode, counted on the eval pass) are
@@ -77,12 +78,16 @@ def check(job: dict[str, Any], index: int) -> dict[str, Any]:
             theirs = cls()
     finally:
         torch.set_default_dtype(torch.float32)
-    theirs = theirs.to_empty(device="cpu")
-    if hasattr(theirs, "tie_weights"):  # to_empty unties shared parameters
-        theirs.tie_weights()
-    out["keys_equal"] = list(ours.state_dict()) == list(theirs.state_dict())
-    theirs.load_state_dict(ours.state_dict(), strict=True)
     out["params"] = [sum(p.numel() for p in m.parameters()) for m in (ours, theirs)]
+    theirs = theirs.to_empty(device="cpu")  # storage never written: assigned over below
+    out["keys_equal"] = list(ours.state_dict()) == list(theirs.state_dict())
+    # strict, shapes checked; the parameters shared (no pass writes them: no copy of a
+    # 144M-parameter VGG in fp64), the buffers copied (each model's BatchNorm moves its own)
+    params = {name for name, _ in ours.named_parameters(remove_duplicate=False)}
+    theirs.load_state_dict({k: v if k in params else v.clone()
+                            for k, v in ours.state_dict().items()}, strict=True, assign=True)
+    if hasattr(theirs, "tie_weights"):  # to_empty and assign untie shared parameters
+        theirs.tie_weights()
     x = example_inputs(net, 2, torch.float64)  # one batch per input: ours(*x)
     with torch.no_grad():
         ys = []

@@ -267,7 +267,11 @@ def _same_as_built(cls: type, text: str, block: str, shape: tuple[int, ...],
     else:
         return None
     torch.manual_seed(0)
-    want = archc.build(net).double()
+    torch.set_default_dtype(torch.float64)  # built in fp64 (no fp32 copy); the class on the
+    try:  # meta device (no init: archc's tensors are assigned to it)
+        want = archc.build(net)
+    finally:
+        torch.set_default_dtype(torch.float32)
     params = inspect.signature(cls).parameters
     given = {py_name(k): v for k, v in args.items()} | \
         {k: shape[0] for k in ("in_channels", "in_features") if k in params}
@@ -277,10 +281,13 @@ def _same_as_built(cls: type, text: str, block: str, shape: tuple[int, ...],
     given |= {py_name(k): v for k, v in scope.args.items() if py_name(k) in params
               and py_name(k) not in given
               and params[py_name(k)].default is inspect.Parameter.empty}
-    got = cls(**{k: v for k, v in given.items() if k in params}).double()
-    try:
-        got.load_state_dict({k.split(".", 1)[1]: v for k, v in want.state_dict().items()},
-                            strict=True)
+    with torch.device("meta"):
+        got = cls(**{k: v for k, v in given.items() if k in params}).double()
+    got = got.to_empty(device="cpu")
+    weights = {name for name, _ in want.named_parameters(remove_duplicate=False)}
+    try:  # the parameters shared (no pass writes them), the buffers copied
+        got.load_state_dict({k.split(".", 1)[1]: v if k in weights else v.clone()
+                             for k, v in want.state_dict().items()}, strict=True, assign=True)
     except RuntimeError:  # other names or sizes: a value built in that the call changes
         return False
     x = torch.randn(2, *shape, dtype=torch.float64)
