@@ -204,3 +204,28 @@ def test_what_is_kept_lives_two_analyses_at_most() -> None:
     assert len(kept.derived.now) + len(kept.derived.previous) <= 2 * shown
     assert len(kept.counts.now) + len(kept.counts.previous) <= 2 * len(made)
     assert len(kept.index) == len(a.networks)
+
+
+BROKEN = TWO.replace("unit(8) unit(8)", "unit(8) linear(5) unit(8)")  # shapes unknown after
+
+
+@pytest.mark.parametrize("path", ["specs/tv_inception_v3.arch", "BROKEN"])
+def test_counts_are_the_compilers(path: str) -> None:
+    """The server sums a block's counts from its parts' remembered counts: the same numbers
+    as archc/expansion/stats.py's `count`, None where a shape is unknown, for every node
+    (nested blocks, joins' branches)."""
+    from archc.core import graph
+    from archc.expansion.stats import count
+    from archc.lsp.analysis import analyze, run
+
+    text = BROKEN if path == "BROKEN" else (ROOT / path).read_text(encoding="utf-8")
+    a = run(analyze(path, text, 1))
+    nodes = [n for net in a.networks.values() for _, n in graph.walk(net.root.items)]
+    unknown = 0
+    for node in nodes:
+        try:
+            want = count(node)
+        except TypeError:
+            want, unknown = None, unknown + 1
+        assert a.counts(node) == want
+    assert len(nodes) >= 10 and (unknown > 0) == (path == "BROKEN")
