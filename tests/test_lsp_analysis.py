@@ -204,3 +204,53 @@ def test_what_is_kept_lives_two_analyses_at_most() -> None:
     assert len(kept.derived.now) + len(kept.derived.previous) <= 2 * shown
     assert len(kept.counts.now) + len(kept.counts.previous) <= 2 * len(made)
     assert len(kept.index) == len(a.networks)
+
+
+BROKEN = TWO.replace("unit(8) unit(8)", "unit(8) linear(5) unit(8)")  # shapes unknown after
+
+
+@pytest.mark.parametrize("path", ["specs/tv_inception_v3.arch", "BROKEN"])
+def test_counts_are_the_compilers(path: str) -> None:
+    """The server sums a block's counts from its parts' remembered counts: the same numbers
+    as archc/expansion/stats.py's `count`, None where a shape is unknown, for every node
+    (nested blocks, joins' branches)."""
+    from archc.core import graph
+    from archc.expansion.stats import count
+    from archc.lsp.analysis import analyze, run
+
+    text = BROKEN if path == "BROKEN" else (ROOT / path).read_text(encoding="utf-8")
+    a = run(analyze(path, text, 1))
+    nodes = [n for net in a.networks.values() for _, n in graph.walk(net.root.items)]
+    unknown = 0
+    for node in nodes:
+        try:
+            want = count(node)
+        except TypeError:
+            want, unknown = None, unknown + 1
+        assert a.counts(node) == want
+    assert len(nodes) >= 10 and (unknown > 0) == (path == "BROKEN")
+
+
+def test_hints_of_some_lines_are_those_of_the_whole_file() -> None:
+    """`hints(a, lines)` passes over the definitions outside the lines: on every window of
+    lines, the same hints as the whole file's on them (one-line blocks and inputs too)."""
+    from pygls.workspace.position_codec import PositionCodec
+
+    from archc.lsp.analysis import analyze, run
+    from archc.lsp.convert import Locator
+    from archc.lsp.hints import hints, inlay_hints
+
+    text = (ROOT / "specs" / "tv_inception_v3.arch").read_text(encoding="utf-8")
+    text = "block one(c) { conv(c, k=1) relu }\n" + text  # a definition on one line
+    a = run(analyze("t.arch", text, 1))
+    every = hints(a)
+    size = text.count("\n") + 1
+    for first, last in [(0, 0), (0, 5), (20, 40), (size // 2, size // 2), (size - 30, size)]:
+        want = [h for h in every if first <= h.line <= last]
+        assert [h for h in hints(a, (first, last)) if first <= h.line <= last] == want
+    assert len(hints(a, (0, 0))) < len(every) and every
+    loc = Locator(PositionCodec(), lambda p: text, lambda p: None)
+    shown = inlay_hints(a, text, (0, size), loc, "t.arch")  # (the server's request)
+    assert [h.label for h in inlay_hints(a, text, (20, 40), loc, "t.arch")] == [
+        h.label for h in shown if 20 <= h.position.line <= 40] != []
+    assert len(shown) == len(every)

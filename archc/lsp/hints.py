@@ -28,12 +28,15 @@ class Hint:
     tooltip: str
 
 
-def hints(a: Analysis) -> list[Hint]:
-    """Every hint of an analysis, in source order."""
+def hints(a: Analysis, lines: tuple[int, int] | None = None) -> list[Hint]:
+    """Every hint of an analysis, in source order; with `lines` (0-based, inclusive, in
+    `a.text`), at least those on these lines: the definitions wholly outside them are passed
+    over (an editor asks for the visible lines)."""
     if a.module is None:
         return []
     found: list[tuple[tree.Stmt, bool]] = []  # (statement, is a block call or repetition)
-    for d in a.module.definitions:
+    shown = [d for d in a.module.definitions if lines is None or _meets(d, a, lines)]
+    for d in shown:
         found.extend(_candidates(a.statements(d), a))
     last: dict[int, int] = {}  # line -> the end column of the last statement ending there
     for st, _ in found:
@@ -44,14 +47,20 @@ def hints(a: Analysis) -> list[Hint]:
             text = a.derived(st, partial(_hint, st, a))  # (no line in it: see archc/lsp/shift.py)
             if text is not None:
                 out.append(Hint(st.span.end_line - 1, st.span.end_col - 1, *text))
-    return sorted(out + _input_hints(a), key=lambda h: (h.line, h.col))
+    return sorted(out + _input_hints(a, shown), key=lambda h: (h.line, h.col))
 
 
-def _input_hints(a: Analysis) -> list[Hint]:
+def _meets(d: tree.Definition, a: Analysis, lines: tuple[int, int]) -> bool:
+    """Whether a definition's lines (its name to its last statement's end) meet `lines`."""
+    ends = [st.span.end_line for st in (*a.statements(d), *d.body) if st.span.end_line]
+    return d.span.line - 1 <= lines[1] and max(ends, default=d.span.line) - 1 >= lines[0]
+
+
+def _input_hints(a: Analysis, shown: list[tree.Definition]) -> list[Hint]:
     """`input mask (1, size, size) → 1x64x64`: each named input's shape, as the network was
     expanded (its expressions evaluated, --input applied)."""
     out = []
-    for d in a.module.definitions if a.module is not None else ():
+    for d in shown:
         net = a.networks.get(d.name)
         if d.kind != "network" or net is None:
             continue
@@ -106,7 +115,8 @@ def inlay_hints(a: Analysis, text: str, lines: tuple[int, int], loc: Locator,
     whose lines are mapped onto it), for the lines in `lines` (0-based, inclusive)."""
     mapping = LineMap(a.text, text)
     out = []
-    for h in hints(a):
+    whole = not mapping.identity or lines[0] <= 0 and lines[1] >= text.count("\n")
+    for h in hints(a, None if whole else lines):
         line = mapping.new_line(h.line)
         if line is None or not lines[0] <= line <= lines[1]:
             continue
