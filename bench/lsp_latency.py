@@ -14,7 +14,11 @@ the load, so the server's CPU time per edit (from /proc) and the analysis' threa
 are printed too: they hardly depend on the load. No timed asserts anywhere.
 
     python bench/lsp_latency.py [--edits 100] [--specs tv_resnet tv_densenet] [--ten]
-                                [--edit comment|code|newline|delete]
+                                [--edit comment|code|newline|delete] [--hints whole|visible]
+
+`--hints visible` asks for the hints of the 60 lines around the edit instead of the whole file:
+what VS Code asks for (its editor's visible range), so that the server only makes the hints
+of the definitions on screen (archc/lsp/hints.py).
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ class Client:
 # dropout keeps the shape, so the rest of the file checks as before).
 EDITS = {"comment": ("  # ", ""), "code": (" dropout(0.", ")")}
 LINE_EDITS = ("newline", "delete")  # each edit adds or removes a line (see the doc)
+VISIBLE_LINES = 60  # `--hints visible`: a screen of lines around the edit
 
 
 def third(lines: list[str]) -> int:
@@ -142,14 +147,20 @@ class Editor:
         self.client.lsp.text_document_did_change(types.DidChangeTextDocumentParams(
             types.VersionedTextDocumentIdentifier(uri=self.uri, version=self.version), [change]))
 
-    async def hints(self) -> list[types.InlayHint]:
-        whole = types.Range(types.Position(0, 0), types.Position(self.count, 0))
+    async def hints(self, visible: bool = False) -> list[types.InlayHint]:
+        """The hints of the whole file, or (`visible`) of the screen around the edited line, as
+        VS Code asks for them: the editor's visible range, here VISIBLE_LINES lines."""
+        first, last = 0, self.count
+        if visible:
+            first = max(0, self.line - VISIBLE_LINES // 2)
+            last = min(self.count, first + VISIBLE_LINES)
+        shown = types.Range(types.Position(first, 0), types.Position(last, 0))
         return await self.client.lsp.text_document_inlay_hint_async(
-            types.InlayHintParams(types.TextDocumentIdentifier(self.uri), whole)) or []
+            types.InlayHintParams(types.TextDocumentIdentifier(self.uri), shown)) or []
 
 
-async def edit_latency(client: Client, path: Path, edits: int, edit: str
-                       ) -> tuple[list[float], int, float]:
+async def edit_latency(client: Client, path: Path, edits: int, edit: str,
+                       visible: bool = False) -> tuple[list[float], int, float]:
     """Wall ms per edit, the number of hints, and the server's mean CPU ms per edit."""
     ed = Editor(client, path, edit)
     await client.diagnostics(ed.uri, 1)
@@ -159,7 +170,7 @@ async def edit_latency(client: Client, path: Path, edits: int, edit: str
             cpu = client.cpu_seconds()
         start = time.perf_counter()
         ed.type_one()
-        hints = await ed.hints()
+        hints = await ed.hints(visible)
         done = max(time.perf_counter(), await client.diagnostics(ed.uri, ed.version))
         if i >= 5:
             times.append(1000 * (done - start))
@@ -243,6 +254,10 @@ async def main() -> None:
                     help="type the number into a comment (default) or into a layer's argument, "
                          "or add lines (newline: Enter, again and again) or paste and delete "
                          "one (delete)")
+    ap.add_argument("--hints", choices=("whole", "visible"), default="whole",
+                    help="after each edit ask for the hints of the whole file (default), or "
+                         f"of the {VISIBLE_LINES} lines around the edit, as VS Code asks for "
+                         "the visible range")
     args = ap.parse_args()
     specs = [p for p in SPECS if not args.specs or p.stem in args.specs]
     if args.ten:
@@ -251,14 +266,15 @@ async def main() -> None:
         specs.append(ten_times(SPECS[-1], Path(tempfile.mkdtemp())))
     print(f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.2f}, {time.strftime('%Y-%m-%d')}, "
-          f"edits: {args.edit}")
+          f"edits: {args.edit}, hints: {args.hints}")
     client = Client()
     await client.start()
     print(f"{'spec':<16}{'bytes':>7}{'hints':>7}{'median ms':>11}{'p90 ms':>9}"
           f"{'server CPU ms':>15}{'analysis CPU ms':>17}")
     medians = {}
     for path in specs:
-        times, n_hints, cpu = await edit_latency(client, path, args.edits, args.edit)
+        times, n_hints, cpu = await edit_latency(client, path, args.edits, args.edit,
+                                                 args.hints == "visible")
         medians[path.stem] = statistics.median(times)
         p90 = statistics.quantiles(times, n=10)[-1]
         print(f"{path.stem:<16}{path.stat().st_size:>7}{n_hints:>7}{medians[path.stem]:>11.1f}"

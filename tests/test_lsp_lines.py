@@ -136,8 +136,9 @@ def test_a_line_edit_redoes_only_what_it_touched(edit: Any, reused: int) -> None
 
 def test_the_benchmark_times_line_edits() -> None:
     """bench/lsp_latency.py's line edits, `--edit newline` and `--edit delete`: through a
-    server (each edit's diagnostics and hints arrive) and in process; its command line takes
-    them. (Not the whole script: its bursts sleep 4 s.)"""
+    server (each edit's diagnostics and hints, of the whole file or of the lines on screen,
+    `--hints visible`, arrive) and in process; its command line takes them. (Not the whole
+    script: its bursts sleep 4 s.)"""
     import asyncio
     import subprocess
     import sys
@@ -149,8 +150,8 @@ def test_the_benchmark_times_line_edits() -> None:
         client = Client()
         await client.start()
         try:
-            return [await edit_latency(client, ROOT / "specs" / "lenet.arch", 2, edit)
-                    for edit in ("newline", "delete")]
+            return [await edit_latency(client, ROOT / "specs" / "lenet.arch", 2, edit, visible)
+                    for edit, visible in (("newline", False), ("delete", True))]
         finally:
             await client.stop()
 
@@ -159,3 +160,4 @@ def test_the_benchmark_times_line_edits() -> None:
     shown = subprocess.run([sys.executable, str(ROOT / "bench" / "lsp_latency.py"), "--help"],
                            capture_output=True, text=True, timeout=60, check=True).stdout
     assert "--edit {code,comment,delete,newline}" in shown, shown
+    assert "--hints {whole,visible}" in shown, shown
