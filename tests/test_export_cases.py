@@ -163,6 +163,11 @@ def test_the_spec_decides_in_its_own_words() -> None:
     shuffle = export_python(ROOT / "specs" / "tv_shufflenet_v2.arch")
     assert "        if stride == 1:" in shuffle
     assert 'if hasattr(self, "branch1"):' in shuffle  # TorchScript decides it while compiling
+    # an attribute an `if` chain inside a join builds in two structures: `elif`, as the spec
+    maxvit = _export("tv_maxvit")
+    assert "        if stride == 2:\n            self.proj = nn.Sequential(\n" in maxvit
+    assert "        elif cin != cout:\n            self.proj = nn.Sequential(nn.Conv2d(" \
+        "in_channels, cout, 1))\n" in maxvit
 
 
 # archc expression -> its Python text over the constructor's names (`in.c` is `in_channels`)

@@ -311,15 +311,15 @@ def assigned_cases(defn: tree.Definition, name: str, envs: Mapping[int, Mapping[
     chain = _chain_assigning(defn, name)
     if chain is None:
         return None
-    case = {k: case_of(chain, envs[k]) for k in among}
-    taken = [{case[k] for k in g} for g in groups]
-    if any(len(t) != 1 for t in taken) or None in case.values():
+    found = {k: case_of(chain, envs[k]) for k in among}
+    case = {k: v for k, v in found.items() if v is not None}
+    taken = [{case.get(k) for k in g} for g in groups]
+    if len(case) != len(found) or any(len(t) != 1 for t in taken):
         return None
-    order = [next(iter(t)) for t in taken]
+    order = [case[next(iter(g))] for g in groups]
     builds = [_assigns(c.then, name) for c in chain] + [_assigns(chain[-1].orelse, name)]
     lacking = among - set().union(*groups)
-    if sorted(order) != list(range(len(groups))) or \
-            any(builds[case[k]] for k in lacking):  # type: ignore[index]
+    if sorted(order) != list(range(len(groups))) or any(builds[case[k]] for k in lacking):
         return None
     out = []
     for i in range(len(groups)):
