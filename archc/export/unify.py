@@ -4,8 +4,11 @@ Each instance (a resolved scope) is first written as pieces: what each submodule
 (an op's source call, a class call with argument values, a Sequential of children) and how
 joins combine branches. `unify` lines the pieces of several instances up by submodule name into
 one template whose every argument is a `Slot` holding each instance's value; what is present in
-only some instances is marked so. Instances that cannot share one class (a submodule that is a
-conv in one and a pool in another, names in another order) raise Mismatch."""
+only some instances is marked so; a submodule built in different structures by different
+instances is one template per structure (`orelse`), which explain.py puts under the spec's
+`if` chain or refuses. Instances that cannot share one class (a submodule that is a conv in
+one and a pool in another with no `if` of the spec between them, names in another order) raise
+Mismatch."""
 
 from __future__ import annotations
 
