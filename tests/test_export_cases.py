@@ -82,6 +82,13 @@ CALLS = [
         ((8, 6, 6), {"out": 4, "expanded": 16, "k": 5, "stride": 2, "squeeze": 4,
                      "act": "silu", "se_act": "silu", "gate": "sigmoid", "eps": 0.001,
                      "momentum": 0.1})]),
+    # an attribute an `if` inside a join builds in two structures: MaxViT's `proj`, a pool
+    # and a conv where stride == 2, a conv alone where cin != cout (which no instance of
+    # MaxViT takes: a probe moving cout where cin == cout reaches it), none otherwise
+    ("specs/tv_maxvit.arch", "mbconv", [
+        ((8, 6, 6), {"cin": 8, "cout": 16, "stride": 2, "p": 0.0}),
+        ((8, 6, 6), {"cin": 8, "cout": 16, "stride": 1, "p": 0.25}),
+        ((8, 6, 6), {"cin": 8, "cout": 8, "stride": 1, "p": 0.0})]),
     # a flag no instance of its case had: hardswish where every exported instance of the
     # last case (no expansion, no SE) has ReLU (a probe flips it; it was built in as False)
     ("specs/tv_mobilenet_v3.arch", "ir_layers", [
@@ -156,6 +163,11 @@ def test_the_spec_decides_in_its_own_words() -> None:
     shuffle = export_python(ROOT / "specs" / "tv_shufflenet_v2.arch")
     assert "        if stride == 1:" in shuffle
     assert 'if hasattr(self, "branch1"):' in shuffle  # TorchScript decides it while compiling
+    # an attribute an `if` chain inside a join builds in two structures: `elif`, as the spec
+    maxvit = _export("tv_maxvit")
+    assert "        if stride == 2:\n            self.proj = nn.Sequential(\n" in maxvit
+    assert "        elif cin != cout:\n            self.proj = nn.Sequential(nn.Conv2d(" \
+        "in_channels, cout, 1))\n" in maxvit
 
 
 # archc expression -> its Python text over the constructor's names (`in.c` is `in_channels`)
@@ -199,10 +211,7 @@ MAX_CALLS = 8  # per block: the suite's time
 SMALL_MAP = 12  # the largest spatial size a block is first called on (each axis)
 # The classes still wrong at some arguments no instance had, and why (a value built in that the
 # spec computes from a parameter, which no probe moves apart from the values seen)
-WRONG: dict[str, dict[str, str]] = {
-    "tv_maxvit": {"mbconv": "its `else if cin != cout` projection: no instance or probe takes "
-                            "it, and it differs in structure from the strided one"},
-}
+WRONG: dict[str, dict[str, str]] = {}
 # Blocks exported as an nn.Sequential subclass given its layers by the caller (a loop whose
 # children are of different blocks, or take a value nothing explains): no arguments to build
 GIVEN: dict[str, set[str]] = {}

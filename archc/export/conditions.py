@@ -264,3 +264,67 @@ def label_value(label: str, env: Mapping[str, Any]) -> str | None:
         return label_text(label, env, _NOWHERE)
     except ArchcError:
         return None
+
+
+def _assigns(body: tuple[tree.Stmt, ...], name: str) -> bool:
+    return any(isinstance(st, tree.Labelled) and st.label == name for st in body)
+
+
+def inner_chains(defn: tree.Definition) -> list[list[tree.Cond]]:
+    """The `if` chains not at the top of a block's body (in a join's branch, in a group), in
+    source order, as Cond nodes."""
+    heads = {id(st) for st in defn.body}
+    out: list[list[tree.Cond]] = []
+    inside: set[int] = set()
+    for st in tree.statements(defn.body):
+        if isinstance(st, tree.Cond) and id(st) not in inside:
+            chain = [st]
+            while len(chain[-1].orelse) == 1 and isinstance(chain[-1].orelse[0], tree.Cond):
+                chain.append(chain[-1].orelse[0])
+            inside |= {id(c) for c in chain}
+            if id(st) not in heads:
+                out.append(chain)
+    return out
+
+
+def _chain_assigning(defn: tree.Definition, name: str) -> list[tree.Cond] | None:
+    """The first `if` chain (in source order, nested in a join or a group too) one of whose
+    cases names a submodule `name` (MaxViT's `proj` in `if stride == 2 {..} else if ..`)."""
+    for st in tree.statements(defn.body):
+        if isinstance(st, tree.Cond):
+            chain = [st]
+            while len(chain[-1].orelse) == 1 and isinstance(chain[-1].orelse[0], tree.Cond):
+                chain.append(chain[-1].orelse[0])
+            if any(_assigns(b, name) for b in (*(c.then for c in chain), chain[-1].orelse)):
+                return chain
+    return None
+
+
+def assigned_cases(defn: tree.Definition, name: str, envs: Mapping[int, Mapping[str, Any]],
+                   groups: list[set[int]], among: set[int], names: Mapping[str, str],
+                   channels: str | None) -> list[tuple[int, str]] | None:
+    """A submodule `name` built in one structure by each group of instances (the others of
+    `among` lack it): the spec's chain that assigns it, as (group, Python test) in the chain's
+    order, to be written `if`, `elif`, ... (the last `else`: ''); None unless each group takes
+    one case of its own, those cases are the chain's first ones (so that `elif` is the spec's
+    order) and no instance lacking it takes a case that builds it."""
+    chain = _chain_assigning(defn, name)
+    if chain is None:
+        return None
+    found = {k: case_of(chain, envs[k]) for k in among}
+    case = {k: v for k, v in found.items() if v is not None}
+    taken = [{case.get(k) for k in g} for g in groups]
+    if len(case) != len(found) or any(len(t) != 1 for t in taken):
+        return None
+    order = [case[next(iter(g))] for g in groups]
+    builds = [_assigns(c.then, name) for c in chain] + [_assigns(chain[-1].orelse, name)]
+    lacking = among - set().union(*groups)
+    if sorted(order) != list(range(len(groups))) or any(builds[case[k]] for k in lacking):
+        return None
+    out = []
+    for i in range(len(groups)):
+        text = python_text(chain[i].test, names, channels) if i < len(chain) else ""
+        if text is None or len(text) > MAX_TEXT:
+            return None
+        out.append((order.index(i), text))
+    return out

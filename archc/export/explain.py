@@ -19,6 +19,7 @@ from typing import Any
 
 from archc.export.conditions import (
     Test,
+    assigned_cases,
     call_arguments,
     fstring,
     label_value,
@@ -479,7 +480,10 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int],
                   flow: Flow | None = None) -> Flow | None:
     """Set every slot's expression and every optional node's condition, in place; `flow` is
     the width the nodes start from, and the width they end with is returned."""
-    for node in nodes:
+    for i, node in enumerate(nodes):
+        if node.orelse:
+            nodes[i], flow = _alternatives(c, node, among, flow)
+            continue
         if set(node.present) != among:
             if not isinstance(node, (TLayer, TCall, TSeq)):
                 raise Mismatch(f"'{node.name}': a join present in some instances only")
@@ -516,6 +520,34 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int],
             continue
         flow = after(node, flow)
     return flow
+
+
+def _alternatives(c: Candidates, node: TNode, among: set[int],
+                  flow: Flow | None) -> tuple[TNode, Flow | None]:
+    """A submodule built in a different structure by each group of instances (unify.py's
+    `orelse`): each structure explained on its instances and put under the test of its case of
+    the spec's `if` chain, in the chain's order (the first holds the others); the width after
+    it as `after` gives it where it is one text."""
+    alts = [node, *node.orelse]
+    cases = assigned_cases(c.defn, node.name, c.scope_env, [set(a.present) for a in alts],
+                           among, c.spec_names, c.input or None) if c.defn is not None else None
+    if cases is None or any(map(optional_children, alts)):
+        raise Mismatch(f"'{node.name}': built differently where no `if` of the spec says so")
+    ordered = []
+    for k, test in cases:
+        alt = replace(alts[k], orelse=[])
+        start = flow if flow is None else \
+            replace(flow, values={r: v for r, v in flow.values.items() if r in alt.present})
+        explain_slots(c, [alt], set(alt.present), start)
+        alt.cond = test
+        c.used |= reads(test, c.names())
+        ordered.append(alt)
+    first = replace(ordered[0], orelse=ordered[1:])
+    if flow is None:
+        return first, None
+    outs = {r: next((channels(a.present[r]) for a in ordered if r in a.present), v)
+            for r, v in flow.values.items()}
+    return first, flow if outs == flow.values else None
 
 
 def _said(c: Candidates, cls: ClassDef, label: str = "") -> dict[str, tuple[Test, ...]]:

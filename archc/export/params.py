@@ -14,7 +14,7 @@ from typing import Any
 from archc.core.errors import Span
 from archc.core.graph import Network, Scope, Shape, walk
 from archc.expansion.expand import expand_network
-from archc.export.conditions import branches, case_of
+from archc.export.conditions import branches, case_of, inner_chains
 from archc.front import tree
 from archc.pipeline.program import Program
 
@@ -149,7 +149,7 @@ def probes(prog: Program, net: Network) -> Iterator[list[Scope]]:
     expand cleanly). With them a constant
     of one case is seen to follow the parameter the spec names there (`conv(c)` or `conv(in.c)`
     where `c == in.c` in every exported instance), and a branch no instance took may be seen."""
-    seen: dict[str, set[int | None]] = {}
+    seen: dict[str, set[Any]] = {}
     found: dict[str, list[Scope]] = {}
 
     def visit(node: Scope, depth: int) -> None:
@@ -159,8 +159,10 @@ def probes(prog: Program, net: Network) -> Iterator[list[Scope]]:
         chain = branches(defn)
         # a block without cases is probed too: a value constant over its instances that the
         # spec computes from a parameter (`conv(bn_size * growth)`) is seen to follow it, and
-        # stays a parameter
-        case = case_of(chain, node.args) if chain is not None else None
+        # stays a parameter; one with an `if` chain inside (MaxViT's `proj`) once per case of
+        # it, whose moves may reach another case (cout moved where cin == cout)
+        case = case_of(chain, node.args) if chain is not None else \
+            tuple(case_of(c, node.args) for c in inner_chains(defn)) or None
         if case in seen.setdefault(node.title, set()):
             return
         seen[node.title].add(case)

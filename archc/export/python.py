@@ -278,6 +278,7 @@ def _supports(classes: Classes) -> list[str]:
 
     def visit(nodes: list[TNode]) -> None:
         for n in nodes:
+            visit(n.orelse)
             if isinstance(n, TLayer):
                 found.extend(n.support)
             elif isinstance(n, TSeq):
@@ -472,7 +473,10 @@ def _assign(node: TNode, depth: int = 2) -> list[str]:
         if not node.cond:
             return lines(target, _module(node), "", depth)
         return [f"{pad}{target}None", f"{pad}if {node.cond}:",
-                *lines(target, _module(node), "", depth + 1)]
+                *lines(target, _module(node), "", depth + 1),
+                *(line for alt in node.orelse for line in  # the spec's `else if`s
+                  [f"{pad}elif {alt.cond}:" if alt.cond else f"{pad}else:",
+                   *lines(target, _module(alt), "", depth + 1)])]
     method = "self.register_parameter" if isinstance(node, TLayer) and node.apply \
         else "self.add_module"
     add = call(method, literal(node.name), _module(node))

@@ -4,8 +4,11 @@ Each instance (a resolved scope) is first written as pieces: what each submodule
 (an op's source call, a class call with argument values, a Sequential of children) and how
 joins combine branches. `unify` lines the pieces of several instances up by submodule name into
 one template whose every argument is a `Slot` holding each instance's value; what is present in
-only some instances is marked so. Instances that cannot share one class (a submodule that is a
-conv in one and a pool in another, names in another order) raise Mismatch."""
+only some instances is marked so; a submodule built in different structures by different
+instances is one template per structure (`orelse`), which explain.py puts under the spec's
+`if` chain or refuses. Instances that cannot share one class (a submodule that is a conv in
+one and a pool in another with no `if` of the spec between them, names in another order) raise
+Mismatch."""
 
 from __future__ import annotations
 
@@ -106,6 +109,9 @@ class TNode:
     name: str
     present: dict[int, Shape]  # instance index -> output shape, for the instances having it
     cond: str = ""  # when not every instance has it: the condition, set by explain.py
+    # the same attribute built otherwise in other instances, each under the next test of the
+    # spec's `if` chain (`elif`): MaxViT's `proj` (a pool and a conv, or a conv alone)
+    orelse: list[TNode] = field(default_factory=list)
 
 
 @dataclass
@@ -190,8 +196,36 @@ def unify(rows: dict[int, tuple[Piece, ...]]) -> list[TNode]:
     out = []
     for name in order:
         have = {k: by_name[k][name] for k in rows if name in by_name[k]}
-        out.append(_unify_piece(name, have))
+        try:
+            out.append(_unify_piece(name, have))
+        except Mismatch:
+            out.append(_alternatives(name, have))
     return out
+
+
+def _alternatives(name: str, have: dict[int, Piece]) -> TNode:
+    """A submodule built in different structures by different instances (an attribute an
+    `if` chain of the spec assigns in each case): one template per structure, the first holding
+    the others (`orelse`); explain.py gives each the spec's test of its case or raises."""
+    if not name.isidentifier() or not all(isinstance(p, (PSeq, PLayer, PCall))
+                                          for p in have.values()):
+        raise Mismatch(f"'{name}' is built differently in different instances")
+    groups: list[dict[int, Piece]] = []
+    for k, piece in have.items():  # each instance joins the first structure it fits
+        for group in groups:
+            try:
+                _unify_piece(name, {**group, k: piece})
+            except Mismatch:
+                continue
+            group[k] = piece
+            break
+        else:
+            groups.append({k: piece})
+    first, *others = (_unify_piece(name, g) for g in groups)
+    if not others:
+        raise Mismatch(f"'{name}' is built differently in different instances")
+    first.orelse = others
+    return first
 
 
 def _merged_names(seqs: dict[int, list[str]]) -> list[str]:
