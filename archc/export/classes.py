@@ -244,9 +244,10 @@ class Classes:
                dry: bool = False) -> ClassDef:
         body = unify({k: rows[k] for k in among})
         cand = self._candidates(key, {k: scopes[k] for k in among})
-        explain_slots(cand, body, set(among), start(cand, set(among)))
         names = [n.name for n in body]
         kind = "sequential" if numbered(names) and all(map(is_module, body)) else "module"
+        cand.groups = key == NETWORK and cand.one_input and kind == "module"
+        explain_slots(cand, body, set(among), start(cand, set(among)))
         if kind == "sequential" and not _appendable(body):
             raise Mismatch("an optional item in a sequence")
         if dry:

@@ -1,0 +1,57 @@
+"""Stage 3 helper for archc/export/explain.py: a numbered group of the network's class
+(`self.features`) built child by child with the width running through it as a variable, as
+torchvision's builders carry `input_channel`: `c = in_channels`, then each child appended with
+`c` as its input width and `c = 16` after one that changes it. The group is the same
+nn.Sequential (children 0, 1, ...: the same state_dict keys); it becomes a TLoop without an
+index whose cases are its children (archc/export/loopcases.py `Branch`, python.py `_steps`).
+A group stays a literal nn.Sequential where no argument of a child says its output width (a
+DenseNet block: `in + 6 * growth`) or where no child reads the running width."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from archc.export.conditions import reads
+from archc.export.explain import Candidates, explain_slots, py_name
+from archc.export.flow import Flow, channels, slots
+from archc.export.loopcases import Branch, width_update
+from archc.export.unify import Mismatch, TCall, TLayer, TLoop, TNode, TSeq
+
+
+def running_group(c: Candidates, node: TSeq, width: Flow) -> TLoop | None:
+    """`node`'s children explained with a running width that starts as `width` (its text:
+    what `c` is set to first), as a TLoop of steps; None where that does not hold."""
+    if node.cond or node.cls is not None or \
+            [n.name for n in node.children] != [str(i) for i in range(len(node.children))] or \
+            any(set(n.present) != set(node.present) or not isinstance(n, (TLayer, TCall, TSeq))
+                for n in node.children):
+        return None
+    among = set(node.present)
+    running = py_name("c", set(c.defaults))
+    inner = replace(c, groups=False)  # (the same `used`: one set)
+    flow = Flow(running, {k: width.values[k] for k in among}, running=True)
+    branches = []
+    for child in node.children:
+        explain_slots(inner, [child], among, flow)
+        try:
+            update = width_update(child, flow)
+        except Mismatch:
+            return None
+        branches.append(Branch(None, (), child=child, update=update, rows=set(among)))
+        if update:
+            flow = replace(flow, values={k: channels(child.present[k]) for k in among})
+    readers = [b.child for b in branches if b.child is not None and _reads(b.child, running)]
+    # a literal start (`c = 960`) only where a generated class reads it: an nn.Sequential of
+    # torch layers after a fixed width (a classifier's nn.Linear(960, 1280)) stays as it is
+    if not readers or not width.running and not any(isinstance(n, TCall) for n in readers):
+        return None
+    c.used |= reads(width.text, c.names())
+    loop = TLoop(node.name, dict(node.present))
+    loop.cases, loop.running, loop.start = branches, running, width.text
+    return loop
+
+
+def _reads(node: TNode, name: str) -> bool:
+    if isinstance(node, TSeq):
+        return any(_reads(n, name) for n in node.children)
+    return any(s.expr == name for s in slots(node))
