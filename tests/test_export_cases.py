@@ -345,7 +345,8 @@ def test_every_class_equals_its_block_at_new_arguments(name: str, tmp_path,
         assert True in results or not moves or taps, f"{block}: no valid call tried"
 
 
-@pytest.mark.parametrize("name", BUNDLED)
+# and a network whose later layers' widths follow its input (a concat with it, a group after)
+@pytest.mark.parametrize("name", [*BUNDLED, "case_net_widths"])
 def test_every_network_takes_other_input_channels(name: str, tmp_path,
                                                   one_torch_thread) -> None:
     """Every bundled spec on images or clips: the network's class takes its input channels

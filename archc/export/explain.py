@@ -485,9 +485,9 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int],
     before: dict[int, Any] | None = None  # the width entering `node` where the flow is lost
     for i, node in enumerate(nodes):
         if c.groups and isinstance(node, TSeq):
-            loop = _running(c, node, flow, before)
-            if loop is not None:
-                nodes[i], flow = loop, after(node, flow)
+            found = _running(c, node, flow, before)
+            if found is not None:
+                nodes[i], flow = found
                 before = {k: channels(s) for k, s in node.present.items()}
                 continue
         before = {k: channels(s) for k, s in node.present.items()}
@@ -535,7 +535,7 @@ def _top(c: Candidates) -> Candidates:
 
 
 def _running(c: Candidates, node: TSeq, flow: Flow | None,
-             before: dict[int, Any] | None) -> TNode | None:
+             before: dict[int, Any] | None) -> tuple[TNode, Flow] | None:
     """A numbered group of the network's class with a running width: it starts as the flow
     (`in_channels`), else as the one number entering it (`c = 64`, after a stem)."""
     from archc.export.running import running_group  # (it imports this module)

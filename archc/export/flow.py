@@ -61,10 +61,12 @@ def after(node: TNode, flow: Flow | None) -> Flow | None:
             for k, v in flow.values.items()}
     if not node.cond:  # the width a layer or call is given (`conv(w)`, `any_stage(2, w2)`)
         for slot in slots(node):
+            # (a number the network's spec writes is its width too: `conv(8)` then a concat
+            # with the input is `in_channels + 8`)
             if slot.expr not in ("", flow.text) and " if " not in slot.expr and \
-                    not slot.expr.isdigit() and \
+                    (not slot.expr.isdigit() or not flow.scales) and \
                     all(slot.values.get(k) == v for k, v in outs.items()):
-                return Flow(slot.expr, outs)
+                return Flow(slot.expr, outs, scales=flow.scales)
     if outs == flow.values:
         return flow
     if node.cond:  # a width changed by a part only some instances have: no one text
@@ -98,6 +100,9 @@ def branch_start(join: TJoin, flow: Flow | None) -> Flow | None:
     n = len(join.branches)
     if any(v % n for v in flow.values.values()):
         return None
+    if flow.text.isdigit():
+        return replace(flow, text=str(int(flow.text) // n),
+                       values={k: v // n for k, v in flow.values.items()})
     return replace(flow, text=f"{_atom(flow.text)} // {n}",
                    values={k: v // n for k, v in flow.values.items()})
 
@@ -115,8 +120,10 @@ def joined(join: TJoin, flow: Flow | None, ends: list[Flow | None]) -> Flow | No
             return end
     if all(e is not None for e in ends) and \
             all(sum(e.values[k] for e in ends if e) == v for k, v in outs.items()):
+        if all(e.text.isdigit() for e in ends if e):  # (`conv(8) | conv(4)`: 12)
+            return Flow(str(sum(int(e.text) for e in ends if e)), outs, scales=flow.scales)
         return Flow(" + ".join(_atom(e.text) if " if " in e.text else e.text
-                               for e in ends if e), outs)
+                               for e in ends if e), outs, scales=flow.scales)
     return flow if outs == flow.values else _scaled(flow, outs)
 
 

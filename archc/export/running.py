@@ -18,9 +18,10 @@ from archc.export.loopcases import Branch, width_update
 from archc.export.unify import Mismatch, TCall, TLayer, TLoop, TNode, TSeq
 
 
-def running_group(c: Candidates, node: TSeq, width: Flow) -> TLoop | None:
+def running_group(c: Candidates, node: TSeq, width: Flow) -> tuple[TLoop, Flow] | None:
     """`node`'s children explained with a running width that starts as `width` (its text:
-    what `c` is set to first), as a TLoop of steps; None where that does not hold."""
+    what `c` is set to first), as a TLoop of steps, and the width after it (the last update,
+    or the start); None where that does not hold."""
     if node.cond or node.cls is not None or \
             [n.name for n in node.children] != [str(i) for i in range(len(node.children))] or \
             any(set(n.present) != set(node.present) or not isinstance(n, (TLayer, TCall, TSeq))
@@ -48,7 +49,9 @@ def running_group(c: Candidates, node: TSeq, width: Flow) -> TLoop | None:
     c.used |= reads(width.text, c.names())
     loop = TLoop(node.name, dict(node.present))
     loop.cases, loop.running, loop.start = branches, running, width.text
-    return loop
+    end = next((b.update for b in reversed(branches) if b.update), width.text)
+    return loop, Flow(end, {k: channels(node.present[k]) for k in among},
+                      running=width.running and end == width.text, scales=False)
 
 
 def _reads(node: TNode, name: str) -> bool:
