@@ -31,20 +31,24 @@ def running_group(c: Candidates, node: TSeq, width: Flow) -> tuple[TLoop, Flow] 
     running = py_name("c", set(c.defaults))
     inner = replace(c, groups=False)  # (the same `used`: one set)
     flow = Flow(running, {k: width.values[k] for k in among}, running=True)
-    branches = []
-    for child in node.children:
+    branches, follows = [], False
+    for i, child in enumerate(node.children):
         explain_slots(inner, [child], among, flow)
         try:
             update = width_update(child, flow)
         except Mismatch:
             return None
         branches.append(Branch(None, (), child=child, update=update, rows=set(among)))
+        # a child after the first that takes the start's width where that is no number
+        follows = follows or i > 0 and not width.text.isdigit() and \
+            not any(b.update for b in branches[:-1]) and _reads(child, running)
         if update:
             flow = replace(flow, values={k: channels(child.present[k]) for k in among})
-    readers = [b.child for b in branches if b.child is not None and _reads(b.child, running)]
-    # a literal start (`c = 960`) only where a generated class reads it: an nn.Sequential of
-    # torch layers after a fixed width (a classifier's nn.Linear(960, 1280)) stays as it is
-    if not readers or not width.running and not any(isinstance(n, TCall) for n in readers):
+    # worth a variable where a generated class reads it, or where a later child follows the
+    # input; an nn.Sequential of torch layers after a fixed width (a classifier's
+    # nn.Linear(960, 1280)), or whose first layer alone takes the input, stays as it is
+    if not follows and not any(isinstance(b.child, TCall) and _reads(b.child, running)
+                               for b in branches):
         return None
     c.used |= reads(width.text, c.names())
     loop = TLoop(node.name, dict(node.present))
