@@ -31,18 +31,19 @@ def running_group(c: Candidates, node: TSeq, width: Flow) -> tuple[TLoop, Flow] 
     running = py_name("c", set(c.defaults))
     inner = replace(c, groups=False)  # (the same `used`: one set)
     flow = Flow(running, {k: width.values[k] for k in among}, running=True)
-    branches, follows = [], False
+    branches, follows, now = [], False, width.text  # (`now`: what `c` was last set to)
     for i, child in enumerate(node.children):
         explain_slots(inner, [child], among, flow)
         try:
-            update = width_update(child, flow)
+            update = _stated(child, flow, now) or width_update(child, flow)
         except Mismatch:
             return None
         branches.append(Branch(None, (), child=child, update=update, rows=set(among)))
         # a child after the first that takes the start's width where that is no number
-        follows = follows or i > 0 and not width.text.isdigit() and \
+        follows = follows or i > 0 and c.input in reads(width.text, c.names()) and \
             not any(b.update for b in branches[:-1]) and _reads(child, running)
         if update:
+            now = update
             flow = replace(flow, values={k: channels(child.present[k]) for k in among})
     # worth a variable where a generated class reads it, or where a later child follows the
     # input; an nn.Sequential of torch layers after a fixed width (a classifier's
@@ -56,6 +57,22 @@ def running_group(c: Candidates, node: TSeq, width: Flow) -> tuple[TLoop, Flow] 
     end = next((b.update for b in reversed(branches) if b.update), width.text)
     return loop, Flow(end, {k: channels(node.present[k]) for k in among},
                       running=width.running and end == width.text, scales=False)
+
+
+def _stated(child: TNode, flow: Flow, now: str) -> str:
+    """A call's output width that one of its own arguments states, where it equals the width
+    it was given (`Unit(c, 8)` on 8 channels: `c = 8`, since other input channels still give
+    8); "" for a layer (`nn.BatchNorm2d(c)` keeps any width) or where no argument says it."""
+    if not isinstance(child, TCall):
+        return ""
+    outs = {k: channels(s) for k, s in child.present.items()}
+    if any(flow.values.get(k) != v for k, v in outs.items()):
+        return ""
+    for name, slot in child.args.items():
+        if name not in ("in_channels", "in_features") and slot.expr.isdigit() and \
+                slot.expr != now and all(slot.values.get(k) == v for k, v in outs.items()):
+            return slot.expr
+    return ""
 
 
 def _reads(node: TNode, name: str) -> bool:
