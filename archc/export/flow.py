@@ -8,7 +8,9 @@ instance is written as it (`nn.BatchNorm2d(in_channels // 4)`, `ShuffleBranch(in
 Where no text explains a width (a loop's end, a concat of unknown branches) the flow is lost
 (None) and the slots are explained as before. The network's class (and a group of it) starts
 from its own `in_channels`, one number in every instance: only a layer's or call's input
-width is it (as a loop's running width), and no later width is scaled from it.
+width is it (as a loop's running width), and no later width is scaled from it; there a number
+the spec writes is a width too (`conv(4)`), so a concat with the input is `in_channels + 4`,
+and a numbered group runs the width through as a variable (archc/export/running.py).
 
 This is not yet a translation of the block's AST: a layer's other arguments are still read off
 its instances and probes (archc/export/explain.py), and the flow enters a loop's child only
