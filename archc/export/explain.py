@@ -111,6 +111,11 @@ class ClassDef:
     spec_names: dict[str, str] = field(default_factory=dict)  # its spec name -> Python name
 
 
+# a numbered group of the network's class built with a running width: the TLoop of its
+# steps and the width after it, or None (archc/export/running.py `running_group`)
+GroupRule = Callable[["Candidates", TSeq, Flow], "tuple[TNode, Flow] | None"]
+
+
 @dataclass
 class Candidates:
     """What a class's constructor could take: name -> value per instance, in preference order,
@@ -123,8 +128,9 @@ class Candidates:
     # spec's input channels (`start`)
     one_input: bool = False
     # the network's class itself (not a sequential one): its numbered groups are built with
-    # the width running through them (archc/export/running.py)
-    groups: bool = False
+    # the width running through them, by archc/export/running.py's `running_group` (given
+    # here by archc/export/classes.py: it imports this module)
+    groups: GroupRule | None = None
     cases: bool = False  # a class of cases: a new parameter may serve some instances only
     input: str = ""  # the name standing for the input size (`in_channels`), if any
     tests: list[Test] = field(default_factory=list)  # the spec's own tests, as Python
@@ -531,19 +537,17 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int],
 
 def _top(c: Candidates) -> Candidates:
     """Only the network's own groups run a width, not groups inside them (the same `used`)."""
-    return replace(c, groups=False) if c.groups else c
+    return replace(c, groups=None) if c.groups else c
 
 
 def _running(c: Candidates, node: TSeq, flow: Flow | None,
              before: dict[int, Any] | None) -> tuple[TNode, Flow] | None:
     """A numbered group of the network's class with a running width: it starts as the flow
     (`in_channels`), else as the one number entering it (`c = 64`, after a stem)."""
-    from archc.export.running import running_group  # (it imports this module)
-
     if flow is None and before is not None and len(set(before.values())) == 1 and \
             set(before) >= set(node.present):
         flow = Flow(literal(next(iter(before.values()))), before)
-    return None if flow is None else running_group(c, node, flow)
+    return None if flow is None or c.groups is None else c.groups(c, node, flow)
 
 
 def _said(c: Candidates, cls: ClassDef, label: str = "") -> dict[str, tuple[Test, ...]]:

@@ -29,7 +29,7 @@ def running_group(c: Candidates, node: TSeq, width: Flow) -> tuple[TLoop, Flow] 
         return None
     among = set(node.present)
     running = py_name("c", set(c.defaults))
-    inner = replace(c, groups=False)  # (the same `used`: one set)
+    inner = replace(c, groups=None)  # (the same `used`: one set)
     flow = Flow(running, {k: width.values[k] for k in among}, running=True)
     branches, follows, now = [], False, width.text  # (`now`: what `c` was last set to)
     for i, child in enumerate(node.children):
