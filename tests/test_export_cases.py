@@ -354,7 +354,13 @@ def test_every_class_equals_its_block_at_new_arguments(name: str, tmp_path,
         assert True in results or not moves or taps, f"{block}: no valid call tried"
 
 
-@pytest.mark.parametrize("name", BUNDLED)
+# and tests/cases' networks: net_widths' later layers follow its input (a concat with it, a
+# group after), repeat's stage does not (`Unit(c, 8)` sets c = 8); not branches, whose residual
+# `add` of its input and a conv(16) holds on 16 channels only
+CASE_NETS = [n for n in JOBS if n.startswith("case_") and n != "case_branches"]
+
+
+@pytest.mark.parametrize("name", [*BUNDLED, *CASE_NETS])
 def test_every_network_takes_other_input_channels(name: str, tmp_path,
                                                   one_torch_thread) -> None:
     """Every bundled spec on images or clips: the network's class takes its input channels

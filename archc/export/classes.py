@@ -47,6 +47,7 @@ from archc.export.explain import (
     type_text,
 )
 from archc.export.loopcases import chain_of, loop_of_cases, sequence_of_steps, steps_of
+from archc.export.running import running_group
 from archc.export.unify import (
     Mismatch,
     PCall,
@@ -244,9 +245,11 @@ class Classes:
                dry: bool = False) -> ClassDef:
         body = unify({k: rows[k] for k in among})
         cand = self._candidates(key, {k: scopes[k] for k in among})
-        explain_slots(cand, body, set(among), start(cand, set(among)))
         names = [n.name for n in body]
         kind = "sequential" if numbered(names) and all(map(is_module, body)) else "module"
+        if key == NETWORK and cand.one_input and kind == "module":
+            cand.groups = running_group
+        explain_slots(cand, body, set(among), start(cand, set(among)))
         if kind == "sequential" and not _appendable(body):
             raise Mismatch("an optional item in a sequence")
         if dry:

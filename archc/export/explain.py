@@ -112,6 +112,11 @@ class ClassDef:
     spec_names: dict[str, str] = field(default_factory=dict)  # its spec name -> Python name
 
 
+# a numbered group of the network's class built with a running width: the TLoop of its
+# steps and the width after it, or None (archc/export/running.py `running_group`)
+GroupRule = Callable[["Candidates", TSeq, Flow], "tuple[TNode, Flow] | None"]
+
+
 @dataclass
 class Candidates:
     """What a class's constructor could take: name -> value per instance, in preference order,
@@ -123,6 +128,10 @@ class Candidates:
     # the network's or a group of it: its input width is one number in every instance, the
     # spec's input channels (`start`)
     one_input: bool = False
+    # the network's class itself (not a sequential one): its numbered groups are built with
+    # the width running through them, by archc/export/running.py's `running_group` (given
+    # here by archc/export/classes.py: it imports this module)
+    groups: GroupRule | None = None
     cases: bool = False  # a class of cases: a new parameter may serve some instances only
     input: str = ""  # the name standing for the input size (`in_channels`), if any
     tests: list[Test] = field(default_factory=list)  # the spec's own tests, as Python
@@ -480,10 +489,19 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int],
                   flow: Flow | None = None) -> Flow | None:
     """Set every slot's expression and every optional node's condition, in place; `flow` is
     the width the nodes start from, and the width they end with is returned."""
+    before: dict[int, Any] | None = None  # the width entering `node` where the flow is lost
     for i, node in enumerate(nodes):
         if node.orelse:
             nodes[i], flow = _alternatives(c, node, among, flow)
+            before = None
             continue
+        if c.groups and isinstance(node, TSeq):
+            found = _running(c, node, flow, before)
+            if found is not None:
+                nodes[i], flow = found
+                before = {k: channels(s) for k, s in node.present.items()}
+                continue
+        before = {k: channels(s) for k, s in node.present.items()}
         if set(node.present) != among:
             if not isinstance(node, (TLayer, TCall, TSeq)):
                 raise Mismatch(f"'{node.name}': a join present in some instances only")
@@ -507,14 +525,14 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int],
                 raise Mismatch(f"'{node.name}': a loop or optional part inside an nn.Sequential")
             inner = flow if flow is None or node.cond else \
                 replace(flow, values={k: flow.values[k] for k in node.present})
-            end = explain_slots(c, node.children, set(node.present), inner)
+            end = explain_slots(_top(c), node.children, set(node.present), inner)
             flow = after(node, flow) if end is None or node.cond else \
                 replace(end, values={**flow.values, **end.values}) if flow is not None else None
             continue
         elif isinstance(node, TLoop):
             _explain_loop(c, node)
         elif isinstance(node, TJoin):
-            ends = [explain_slots(c, branch, set(node.present), branch_start(node, flow))
+            ends = [explain_slots(_top(c), branch, set(node.present), branch_start(node, flow))
                     for branch in node.branches]
             flow = joined(node, flow, ends)
             continue
@@ -548,6 +566,21 @@ def _alternatives(c: Candidates, node: TNode, among: set[int],
     outs = {r: next((channels(a.present[r]) for a in ordered if r in a.present), v)
             for r, v in flow.values.items()}
     return first, flow if outs == flow.values else None
+
+
+def _top(c: Candidates) -> Candidates:
+    """Only the network's own groups run a width, not groups inside them (the same `used`)."""
+    return replace(c, groups=None) if c.groups else c
+
+
+def _running(c: Candidates, node: TSeq, flow: Flow | None,
+             before: dict[int, Any] | None) -> tuple[TNode, Flow] | None:
+    """A numbered group of the network's class with a running width: it starts as the flow
+    (`in_channels`), else as the one number entering it (`c = 64`, after a stem)."""
+    if flow is None and before is not None and len(set(before.values())) == 1 and \
+            set(before) >= set(node.present):
+        flow = Flow(literal(next(iter(before.values()))), before)
+    return None if flow is None or c.groups is None else c.groups(c, node, flow)
 
 
 def _said(c: Candidates, cls: ClassDef, label: str = "") -> dict[str, tuple[Test, ...]]:

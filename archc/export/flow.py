@@ -8,7 +8,9 @@ instance is written as it (`nn.BatchNorm2d(in_channels // 4)`, `ShuffleBranch(in
 Where no text explains a width (a loop's end, a concat of unknown branches) the flow is lost
 (None) and the slots are explained as before. The network's class (and a group of it) starts
 from its own `in_channels`, one number in every instance: only a layer's or call's input
-width is it (as a loop's running width), and no later width is scaled from it.
+width is it (as a loop's running width), and no later width is scaled from it; there a number
+the spec writes is a width too (`conv(4)`), so a concat with the input is `in_channels + 4`,
+and a numbered group runs the width through as a variable (archc/export/running.py).
 
 This is not yet a translation of the block's AST: a layer's other arguments are still read off
 its instances and probes (archc/export/explain.py), and the flow enters a loop's child only
@@ -61,10 +63,12 @@ def after(node: TNode, flow: Flow | None) -> Flow | None:
             for k, v in flow.values.items()}
     if not node.cond:  # the width a layer or call is given (`conv(w)`, `any_stage(2, w2)`)
         for slot in slots(node):
+            # (a number the network's spec writes is its width too: `conv(8)` then a concat
+            # with the input is `in_channels + 8`)
             if slot.expr not in ("", flow.text) and " if " not in slot.expr and \
-                    not slot.expr.isdigit() and \
+                    (not slot.expr.isdigit() or not flow.scales) and \
                     all(slot.values.get(k) == v for k, v in outs.items()):
-                return Flow(slot.expr, outs)
+                return Flow(slot.expr, outs, scales=flow.scales)
     if outs == flow.values:
         return flow
     if node.cond:  # a width changed by a part only some instances have: no one text
@@ -98,6 +102,9 @@ def branch_start(join: TJoin, flow: Flow | None) -> Flow | None:
     n = len(join.branches)
     if any(v % n for v in flow.values.values()):
         return None
+    if flow.text.isdigit():
+        return replace(flow, text=str(int(flow.text) // n),
+                       values={k: v // n for k, v in flow.values.items()})
     return replace(flow, text=f"{_atom(flow.text)} // {n}",
                    values={k: v // n for k, v in flow.values.items()})
 
@@ -115,8 +122,10 @@ def joined(join: TJoin, flow: Flow | None, ends: list[Flow | None]) -> Flow | No
             return end
     if all(e is not None for e in ends) and \
             all(sum(e.values[k] for e in ends if e) == v for k, v in outs.items()):
+        if all(e.text.isdigit() for e in ends if e):  # (`conv(8) | conv(4)`: 12)
+            return Flow(str(sum(int(e.text) for e in ends if e)), outs, scales=flow.scales)
         return Flow(" + ".join(_atom(e.text) if " if " in e.text else e.text
-                               for e in ends if e), outs)
+                               for e in ends if e), outs, scales=flow.scales)
     return flow if outs == flow.values else _scaled(flow, outs)
 
 

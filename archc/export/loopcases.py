@@ -158,10 +158,10 @@ def _explain(sub: Candidates, branches: list[Branch], pieces: Mapping[int, tuple
         mine = Flow(flow.text, {r: flow.values[r] for r in branch.rows}, running=True)
         explain_slots(sub, [child], set(branch.rows), mine)
         branch.child = child
-        branch.update = _update(child, mine)
+        branch.update = width_update(child, mine)
 
 
-def _update(child: TNode, flow: Flow) -> str:
+def width_update(child: TNode, flow: Flow) -> str:
     """The running width after `child`: unchanged (""), or the slot of the child holding it
     (`64`, `out`)."""
     outs = {r: channels(s) for r, s in child.present.items()}

@@ -464,8 +464,10 @@ def _modules(nodes: list[TNode]) -> list[TNode]:
 def _assign(node: TNode, depth: int = 2) -> list[str]:
     pad = "    " * depth
     if isinstance(node, TLoop):
-        return [f"{pad}self.{node.name} = nn.Sequential()",
-                *_loop(node, f"self.{node.name}", depth)]
+        loop = _loop(node, f"self.{node.name}", depth)
+        if node.cases and not node.index:  # (the running width first: `c = in_channels`)
+            return [loop[0], f"{pad}self.{node.name} = nn.Sequential()", *loop[1:]]
+        return [f"{pad}self.{node.name} = nn.Sequential()", *loop]
     if node.name.isidentifier() and optional_children(node):
         return _optional_children(node, depth)
     if node.name.isidentifier():

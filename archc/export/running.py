@@ -1,0 +1,81 @@
+"""Stage 3 helper for archc/export/explain.py: a numbered group of the network's class
+(`self.features`) built child by child with the width running through it as a variable, as
+torchvision's builders carry `input_channel`: `c = in_channels`, then each child appended with
+`c` as its input width and `c = 16` after one that changes it. The group is the same
+nn.Sequential (children 0, 1, ...: the same state_dict keys); it becomes a TLoop without an
+index whose cases are its children (archc/export/loopcases.py `Branch`, python.py `_steps`).
+A group stays a literal nn.Sequential where no argument of a child says its output width (a
+DenseNet block: `in + 6 * growth`) or where no child reads the running width."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from archc.export.conditions import reads
+from archc.export.explain import Candidates, explain_slots, py_name
+from archc.export.flow import Flow, channels, slots
+from archc.export.loopcases import Branch, width_update
+from archc.export.unify import Mismatch, TCall, TLayer, TLoop, TNode, TSeq
+
+
+def running_group(c: Candidates, node: TSeq, width: Flow) -> tuple[TLoop, Flow] | None:
+    """`node`'s children explained with a running width that starts as `width` (its text:
+    what `c` is set to first), as a TLoop of steps, and the width after it (the last update,
+    or the start); None where that does not hold."""
+    if node.cond or node.cls is not None or \
+            [n.name for n in node.children] != [str(i) for i in range(len(node.children))] or \
+            any(set(n.present) != set(node.present) or not isinstance(n, (TLayer, TCall, TSeq))
+                for n in node.children):
+        return None
+    among = set(node.present)
+    running = py_name("c", set(c.defaults))
+    inner = replace(c, groups=None)  # (the same `used`: one set)
+    flow = Flow(running, {k: width.values[k] for k in among}, running=True)
+    branches, follows, now = [], False, width.text  # (`now`: what `c` was last set to)
+    for i, child in enumerate(node.children):
+        explain_slots(inner, [child], among, flow)
+        try:
+            update = _stated(child, flow, now) or width_update(child, flow)
+        except Mismatch:
+            return None
+        branches.append(Branch(None, (), child=child, update=update, rows=set(among)))
+        # a child after the first that takes the start's width where that is no number
+        follows = follows or i > 0 and c.input in reads(width.text, c.names()) and \
+            not any(b.update for b in branches[:-1]) and _reads(child, running)
+        if update:
+            now = update
+            flow = replace(flow, values={k: channels(child.present[k]) for k in among})
+    # worth a variable where a generated class reads it, or where a later child follows the
+    # input; an nn.Sequential of torch layers after a fixed width (a classifier's
+    # nn.Linear(960, 1280)), or whose first layer alone takes the input, stays as it is
+    if not follows and not any(isinstance(b.child, TCall) and _reads(b.child, running)
+                               for b in branches):
+        return None
+    c.used |= reads(width.text, c.names())
+    loop = TLoop(node.name, dict(node.present))
+    loop.cases, loop.running, loop.start = branches, running, width.text
+    end = next((b.update for b in reversed(branches) if b.update), width.text)
+    return loop, Flow(end, {k: channels(node.present[k]) for k in among},
+                      running=width.running and end == width.text, scales=False)
+
+
+def _stated(child: TNode, flow: Flow, now: str) -> str:
+    """A call's output width that one of its own arguments states, where it equals the width
+    it was given (`Unit(c, 8)` on 8 channels: `c = 8`, since other input channels still give
+    8); "" for a layer (`nn.BatchNorm2d(c)` keeps any width) or where no argument says it."""
+    if not isinstance(child, TCall):
+        return ""
+    outs = {k: channels(s) for k, s in child.present.items()}
+    if any(flow.values.get(k) != v for k, v in outs.items()):
+        return ""
+    for name, slot in child.args.items():
+        if name not in ("in_channels", "in_features") and slot.expr.isdigit() and \
+                slot.expr != now and all(slot.values.get(k) == v for k, v in outs.items()):
+            return slot.expr
+    return ""
+
+
+def _reads(node: TNode, name: str) -> bool:
+    if isinstance(node, TSeq):
+        return any(_reads(n, name) for n in node.children)
+    return any(s.expr == name for s in slots(node))
