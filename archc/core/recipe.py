@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeGuard
+from typing import Annotated, Any, Literal
 
 from archc.core import codes
 from archc.core.errors import ArchcError, ArgumentError, NameError_, Span, did_you_mean
-from archc.core.schema import AfterValidator, Args, BeforeValidator, Field
-
-if TYPE_CHECKING:
-    from pydantic import ValidationError
+from archc.core.schema import AfterValidator, Args, BeforeValidator, Field, is_validation_error
 
 
 class RecipeError(ArgumentError):
@@ -254,7 +251,7 @@ def validate(values: Mapping[str, Any], spans: Mapping[str, Span] | None = None,
     try:
         recipe = Recipe.model_validate(known)
     except Exception as exc:  # pydantic's ValidationError: pydantic is imported only then
-        if not _is_invalid(exc):
+        if not is_validation_error(exc):
             raise
         for err in exc.errors():
             key, msg = _message(err, known)
@@ -273,11 +270,6 @@ def validate(values: Mapping[str, Any], spans: Mapping[str, Span] | None = None,
             errors.append(RecipeError(f"{source}: {msg}", where, code=codes.RECIPE_RULE))
     return (None if errors else recipe), errors
 
-
-def _is_invalid(exc: Exception) -> TypeGuard[ValidationError]:
-    from pydantic import ValidationError
-
-    return isinstance(exc, ValidationError)
 
 
 def make_recipe(*layers: Mapping[str, Any] | None, source: str = "recipe") -> Recipe:

@@ -12,7 +12,10 @@ import sys
 import typing
 from collections.abc import Callable, Collection, Mapping
 from types import NoneType, UnionType
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeGuard, TypeVar
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 _REQUIRED: Any = object()  # no default: the argument must be given
 _UNSURE: Any = object()  # a field checker's "ask pydantic"
@@ -23,6 +26,14 @@ def Field(default: Any = _REQUIRED, **kwargs: Any) -> Any:  # noqa: N802 - pydan
     """pydantic's `Field(default, ge=, gt=, le=, lt=, ...)`, recorded until pydantic needs it
     (typed Any, as pydantic's is, so that `out: int = Field(ge=1)` type-checks)."""
     return FieldSpec(default, **kwargs)
+
+
+def is_validation_error(exc: BaseException) -> TypeGuard[ValidationError]:
+    """Whether `exc` is pydantic's ValidationError, which `Args.model_validate` raises (pydantic
+    is imported by then: only a failed validation asks it)."""
+    from pydantic import ValidationError
+
+    return isinstance(exc, ValidationError)
 
 
 class FieldSpec:
@@ -232,7 +243,7 @@ def _make_checks(cls: type[Args]) -> dict[str, Check] | None:
         return None
     checks = {}
     for name in cls.field_names:
-        spec = cls.__dict__.get(name) if name in cls.__dict__ else _inherited(cls, name)
+        spec = _inherited(cls, name)
         limits = spec.kwargs if isinstance(spec, FieldSpec) else {}
         if not limits.keys() <= _KNOWN_KEYWORDS:
             return None
@@ -249,7 +260,8 @@ _KNOWN_KEYWORDS = {"ge", "gt", "le", "lt", "description", "allow_inf_nan"}
 
 
 def _inherited(cls: type, name: str) -> Any:
-    return next((k.__dict__[name] for k in cls.__mro__ if name in k.__dict__), None)
+    """What `cls` or a base declares as field `name`'s value (_REQUIRED: nothing)."""
+    return next((k.__dict__[name] for k in cls.__mro__ if name in k.__dict__), _REQUIRED)
 
 
 def _check(hint: Any, limits: dict[str, Any]) -> Check | None:
@@ -314,10 +326,6 @@ def _plain(func: Callable[[Any], Any]) -> Check:
     return check
 
 
-def _int(v: Any) -> Any:
-    return v if type(v) is int else _UNSURE
-
-
 def _float(v: Any) -> Any:
     if type(v) is float:
         return v if math.isfinite(v) else _UNSURE
@@ -325,7 +333,7 @@ def _float(v: Any) -> Any:
 
 
 _SCALARS: dict[Any, Check] = {
-    int: _int, float: _float,
+    int: lambda v: v if type(v) is int else _UNSURE, float: _float,
     bool: lambda v: v if type(v) is bool else _UNSURE,
     str: lambda v: v if type(v) is str else _UNSURE,
 }
@@ -360,7 +368,7 @@ def _pydantic_model(cls: type[Args]) -> Any:
         if isinstance(spec, FieldSpec):
             fields[name] = (hint, spec.pydantic())
         else:
-            fields[name] = (hint, ...) if name not in _declared(cls) else (hint, spec)
+            fields[name] = (hint, ...) if spec is _REQUIRED else (hint, spec)
     extras = _pydantic_extras(cls)
     config = ConfigDict(**{**cls.schema_config, **extras.pop("model_config", {})})  # type: ignore[typeddict-item]
     base = type(f"{cls.__name__}Base", (BaseModel,), {"model_config": config,
@@ -379,10 +387,6 @@ def _pydantic_extras(cls: type) -> dict[str, Any]:
                 extras[name] = {**extras.get(name, {}), **value} if name == "model_config" \
                     else value
     return extras
-
-
-def _declared(cls: type) -> set[str]:
-    return {n for k in cls.__mro__ for n in k.__dict__ if n in getattr(cls, "field_names", ())}
 
 
 def _pydantic_hint(hint: Any) -> Any:

@@ -6,17 +6,15 @@ an error is reported only if it would be an error whatever the unknown values tu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import Any
 
 from archc.core import codes
 from archc.core.errors import ArchcError, ArgumentError, Span
+from archc.core.schema import is_validation_error
 from archc.expansion.messages import op_signature, pydantic_message, slash_hint
 from archc.front import tree
 from archc.front.evaluate import Unknown, is_unknown, type_name
 from archc.registry.ops import Args, Op
-
-if TYPE_CHECKING:
-    from pydantic import ValidationError
 
 Bound = Mapping[str, tuple[Any, Span]]
 
@@ -50,17 +48,11 @@ def _validated(op: Op, known: dict[str, Any], unknown: set[str]) -> tuple[Args |
     try:
         return op.args.model_validate(known), []
     except Exception as exc:  # pydantic's ValidationError: pydantic is imported only then
-        if not _is_invalid(exc):
+        if not is_validation_error(exc):
             raise
         return None, [e for e in exc.errors(include_url=False)
                       if not (unknown and (not e["loc"] or e["loc"][0] in unknown))]
 
-
-def _is_invalid(exc: Exception) -> TypeGuard[ValidationError]:
-    """Whether `exc` is pydantic's ValidationError (pydantic is imported by then)."""
-    from pydantic import ValidationError
-
-    return isinstance(exc, ValidationError)
 
 
 def _error(op: Op, err: Any, bound: Bound, call: tree.Call) -> ArchcError:
@@ -101,7 +93,7 @@ def _kind_error(op: Op, name: str, value: Any, span: Span,
         try:
             op.args.model_validate({name: probe})
         except Exception as exc:
-            if not _is_invalid(exc):
+            if not is_validation_error(exc):
                 raise
             mine = [e for e in exc.errors(include_url=False) if e["loc"][:1] == (name,)]
             if not mine:
