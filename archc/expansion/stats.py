@@ -103,22 +103,27 @@ def join_counts(join: Join) -> Counts:
                   activations=math.prod(join.out_shape))
 
 
-def _count_join(join: Join) -> Counts:
-    return _sum(count(n) for branch in join.branches for n in branch) + join_counts(join)
+Part = Callable[[Node], Counts]  # counts a node inside a block or join
 
 
-def _count_scope(scope: Scope) -> Counts:
-    return _sum(count(n) for n in scope.items)
+def _count_join(join: Join, part: Part) -> Counts:
+    return _sum(part(n) for branch in join.branches for n in branch) + join_counts(join)
 
 
-_COUNT: dict[type, Callable[[Any], Counts]] = {
-    Layer: _count_layer, Join: _count_join, Scope: _count_scope,
-    Wire: lambda n: Counts()}  # a name for a value another node made: no new tensor
+def _count_scope(scope: Scope, part: Part) -> Counts:
+    return _sum(part(n) for n in scope.items)
 
 
-def count(node: Node) -> Counts:
-    """The counts of a node and everything inside it, for one sample."""
-    return _COUNT[type(node)](node)
+_COUNT: dict[type, Callable[[Any, Part], Counts]] = {
+    Layer: lambda n, _: _count_layer(n), Join: _count_join, Scope: _count_scope,
+    Wire: lambda n, _: Counts()}  # a name for a value another node made: no new tensor
+
+
+def count(node: Node, part: Part | None = None) -> Counts:
+    """The counts of a node and everything inside it, for one sample; `part` counts the nodes
+    inside a block or join (a caller's memo of them, as the language server keeps: each layer
+    counted once however deep its blocks nest), `count` itself by default."""
+    return _COUNT[type(node)](node, part or count)
 
 
 # ----------------------------------------------------------------------------- repeats

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from archc.core import graph
 from archc.core.errors import ArchcError, Span
-from archc.expansion.stats import Counts, count, join_counts
+from archc.expansion.stats import Counts, count
 from archc.front import tree
 from archc.front.parse import parse
 from archc.pipeline import driver
@@ -145,26 +145,18 @@ class Analysis:
         return value
 
     def _count(self, node: graph.Node) -> Counts | None:
-        """`count(node)`, a block's or join's summed from its parts' remembered counts, so
-        that the hints of nested blocks count each layer once, not once per enclosing block
-        (the sums are the same: archc/expansion/stats.py adds the same parts)."""
-        if isinstance(node, graph.Scope | graph.Join):
-            inner = node.items if isinstance(node, graph.Scope) else [
-                n for branch in node.branches for n in branch]
-            parts = [c for n in inner if (c := self.counts(n)) is not None]
-            if len(parts) < len(inner):  # a part's shape is unknown
-                return None
-            try:
-                total = join_counts(node) if isinstance(node, graph.Join) else Counts()
-            except TypeError:
-                return None
-            for p in parts:
-                total = total + p
-            return total
+        """`count(node)`, a block's or join's parts taken from the remembered counts, so that
+        the hints of nested blocks count each layer once, not once per enclosing block."""
         try:
-            return count(node)
+            return count(node, self._known)
         except TypeError:  # a shape is None: the counting rules need sizes
             return None
+
+    def _known(self, node: graph.Node) -> Counts:
+        found = self.counts(node)
+        if found is None:
+            raise TypeError("a shape inside is unknown")
+        return found
 
     def modules(self) -> list[tree.Module]:
         """The parsed files this document sees: itself and what it `use`s (not the prelude)."""
