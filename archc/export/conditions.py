@@ -193,7 +193,12 @@ def branches(defn: tree.Definition) -> list[tree.Cond] | None:
         tops = [st for st in tops if st.orelse]
     if len(tops) != 1:
         return None
-    chain = [tops[0]]
+    return if_chain(tops[0])
+
+
+def if_chain(cond: tree.Cond) -> list[tree.Cond]:
+    """`if a {..} else if b {..} else {..}` as its Cond nodes: `cond`, then each `else if`."""
+    chain = [cond]
     while len(chain[-1].orelse) == 1 and isinstance(chain[-1].orelse[0], tree.Cond):
         chain.append(chain[-1].orelse[0])
     return chain
@@ -278,9 +283,7 @@ def inner_chains(defn: tree.Definition) -> list[list[tree.Cond]]:
     inside: set[int] = set()
     for st in tree.statements(defn.body):
         if isinstance(st, tree.Cond) and id(st) not in inside:
-            chain = [st]
-            while len(chain[-1].orelse) == 1 and isinstance(chain[-1].orelse[0], tree.Cond):
-                chain.append(chain[-1].orelse[0])
+            chain = if_chain(st)
             inside |= {id(c) for c in chain}
             if id(st) not in heads:
                 out.append(chain)
@@ -292,9 +295,7 @@ def _chain_assigning(defn: tree.Definition, name: str) -> list[tree.Cond] | None
     cases names a submodule `name` (MaxViT's `proj` in `if stride == 2 {..} else if ..`)."""
     for st in tree.statements(defn.body):
         if isinstance(st, tree.Cond):
-            chain = [st]
-            while len(chain[-1].orelse) == 1 and isinstance(chain[-1].orelse[0], tree.Cond):
-                chain.append(chain[-1].orelse[0])
+            chain = if_chain(st)
             if any(_assigns(b, name) for b in (*(c.then for c in chain), chain[-1].orelse)):
                 return chain
     return None

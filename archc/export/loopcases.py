@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from archc.core.graph import Shape
-from archc.export.conditions import Test, python_text, reads
+from archc.export.conditions import Test, if_chain, python_text, reads
 from archc.export.explain import Candidates, explain_slots, py_name
 from archc.export.flow import Flow, channels, slots
 from archc.export.unify import ROW, Mismatch, Piece, TLoop, TNode, unify
@@ -47,14 +47,7 @@ def chain_of(defn: tree.Definition) -> tuple[tree.Loop, list[tree.Cond]] | None:
     if not (isinstance(loop.start, tree.Lit) and loop.start.value == 0) or \
             len(loop.body) != 1 or not isinstance(loop.body[0], tree.Cond):
         return None
-    return loop, _chain(loop.body[0])
-
-
-def _chain(cond: tree.Cond) -> list[tree.Cond]:
-    chain = [cond]
-    while len(chain[-1].orelse) == 1 and isinstance(chain[-1].orelse[0], tree.Cond):
-        chain.append(chain[-1].orelse[0])
-    return chain
+    return loop, if_chain(loop.body[0])
 
 
 def _branches(chain: list[tree.Cond], names: Mapping[str, str], channels_: str) -> list[Branch]:
@@ -67,7 +60,7 @@ def _branches(chain: list[tree.Cond], names: Mapping[str, str], channels_: str) 
             raise Mismatch("a test of the loop's chain that does not translate to Python")
         branch = Branch(text, body)
         if len(body) == 1 and isinstance(body[0], tree.Cond):
-            branch.sub = _branches(_chain(body[0]), names, channels_)
+            branch.sub = _branches(if_chain(body[0]), names, channels_)
         out.append(branch)
     return out
 
@@ -85,7 +78,7 @@ def _take(branches: list[Branch], chain: list[tree.Cond], env: Mapping[str, Any]
         if branch.sub is not None:
             inner = branch.spec[0]
             assert isinstance(inner, tree.Cond)
-            _take(branch.sub, _chain(inner), env, row)
+            _take(branch.sub, if_chain(inner), env, row)
         else:
             branch.rows.add(row)
         return
