@@ -2,7 +2,9 @@
 every token where Lark's tokens, moved to the piece's place in the file, stand: for every .arch
 file of the repository, piece by piece as the parser reads them, and for texts made to trip a
 lexer (keywords inside names, strings holding braces, carriage returns). Where it cannot (a
-character no terminal matches, a syntax error) it gives way, and the error is Lark's."""
+character no terminal matches, a syntax error) it gives way, and the error is Lark's. Its AST
+path (the transformer's methods as the parser's callbacks) makes the AST the tree's transform
+makes, and leaves a tree too deep or a number too long to the tree path, which says so."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from pathlib import Path
 import pytest
 from lark import Token, Tree, UnexpectedInput
 
+from archc.core.errors import LimitError
+from archc.core.limits import MAX_DIGITS, MAX_TREE_DEPTH
 from archc.front.lexer import fast_parser
-from archc.front.parse import _fast, parse_recovering, parser
+from archc.front.parse import _check_depth, _fast, _inline, _ToAst, parse_recovering, parser
 from archc.front.recover import pieces, shift_tokens
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,3 +100,48 @@ def test_another_lark_falls_back_to_its_own_lexer() -> None:
     from lark import Lark
 
     assert fast_parser(Lark("start: A\nA: \"a\"", parser="earley")) is None
+
+
+def _same_ast(text: str, line: int, col: int) -> None:
+    fast = _fast()
+    assert fast is not None
+    to_ast, reductions = _inline(fast)
+    to_ast.path = "x.arch"
+    got = fast.ast(text, line, col, reductions, MAX_TREE_DEPTH, MAX_DIGITS)
+    tree = fast.parse(text, line, col)
+    assert tree is not None
+    try:
+        _check_depth(tree, "x.arch")
+    except LimitError:  # (a fuzz case) left to the tree path, which reports it
+        assert got is None
+        return
+    assert got is not None
+    assert got == _ToAst("x.arch").transform(tree)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_clean_piece_becomes_the_ast_the_transform_makes(path: Path) -> None:
+    fast = _fast()
+    assert fast is not None
+    for piece, line, col in _pieces(path.read_text(encoding="utf-8")):
+        if fast.parse(piece, line, col) is not None:
+            _same_ast(piece, line, col)
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_tricky_texts_become_the_same_ast(text: str) -> None:
+    _same_ast(text, 3, 2)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("network n { input 4 linear(" + "- " * 250 + "1) }", "nested more than 200 levels deep"),
+    ("network n { input 4 linear(" + "1 + " * 250 + "1) }", "nested more than 200 levels deep"),
+    ("network n { input 4 linear(" + "9" * (MAX_DIGITS + 1) + ") }", "digits"),
+])
+def test_what_the_ast_path_leaves_is_reported_as_before(text: str, message: str) -> None:
+    fast = _fast()
+    assert fast is not None
+    _, reductions = _inline(fast)
+    assert fast.ast(text, 1, 1, reductions, MAX_TREE_DEPTH, MAX_DIGITS) is None
+    _, errors = parse_recovering(text, "x.arch")
+    assert len(errors) == 1 and message in errors[0].message, errors

@@ -125,3 +125,20 @@ def test_a_check_of_valid_specs_imports_no_pydantic(tmp_path: Path) -> None:
     env = {**os.environ, "ARCHC_CACHE_DIR": str(tmp_path)}  # the prelude checked afresh too
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           env=env).returncode == 0
+
+
+
+
+@pytest.mark.parametrize("first, second", [
+    ("conv(4, 3, bias=true)", "conv(4, 3, bias=1)"),
+    ("conv(4, 3, stride=2)", "conv(4, 3, stride=2.0)"),
+    ("conv(4, (3, 3))", "conv(4, (3, true))"), ("dropout(0.0)", "dropout(false)")])
+def test_a_valid_call_remembered_is_not_another_types(first: str, second: str) -> None:
+    """Validation remembers valid argument sets (archc/expansion/arguments.py), by value and
+    type: `true` after an equal `1` is validated, and refused, as it is alone."""
+    from archc.pipeline.driver import check
+
+    alone = check("a.arch", f"network n {{ input 3x8x8 {second} }}")
+    after = check("b.arch", f"network n {{ input 3x8x8 {first}\n{second} }}")
+    assert len(alone) == 1 and [e.message for e in alone] == [e.message for e in after]
+    assert after[0].span.line == 2

@@ -10,10 +10,19 @@ The tree built here is the one Lark builds (tests/test_lexer.py compares
 the two on every .arch file of the repository). Anything this loop does not handle, a character
 no terminal matches or a syntax error, returns None: the caller parses the piece with Lark's own
 lexer, which raises its error as it always did.
+
+`FastParser.ast` runs the same loop with a transformer's methods as the tree-building callbacks
+(Lark's own `Lark(transformer=...)` for LALR: the tree it would build, transformed as it is
+built), so a piece becomes the AST without a parse tree and a second walk over it. The depth
+the parse tree would have (archc/front/parse.py `_check_depth` bounds it) is counted on the way:
+an upper bound, exact for the grammar's `?rule`s; a piece whose bound passes the limit, or that
+holds a number too long to convert, is left to the tree path, which says what is wrong.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 from lark import Lark, Token, Tree
@@ -22,6 +31,11 @@ from lark.parsers.lalr_analysis import Reduce, Shift
 
 _NONE = (None, None)
 _END = Token("$END", "")  # what the parser reads after the last token
+
+# A rule's reduction, looked up once: (children, name, callback, which child it is when the
+# rule keeps exactly one (a `?rule` inlines it), how much depth its value adds to its parent's:
+# 0 for a `_rule` Lark splices into its parent, else 1)
+RuleAction = tuple[int, str, Callable[[list[Any]], Any], int | None, int]
 
 
 class FastParser:
@@ -47,9 +61,18 @@ class FastParser:
         self.callbacks: dict[Any, Any] = parser.callbacks
         if any(isinstance(k, str) for k in self.callbacks):
             raise TypeError("token callbacks are not supported")
-        # each rule's (size, name, callback), looked up once rather than at every reduction
-        self.rules = {rule: (len(rule.expansion), rule.origin.name, self.callbacks[rule])
-                      for rule in self.callbacks}
+        self.builder = lark._parse_tree_builder
+        self.rules = self.actions(self.callbacks)
+
+    def actions(self, callbacks: dict[Any, Any]) -> dict[Any, RuleAction]:
+        """Each rule's reduction (RuleAction) with `callbacks` building its value."""
+        return {rule: (len(rule.expansion), rule.origin.name, callbacks[rule], _single(rule),
+                       0 if rule.origin.name.startswith("_") else 1) for rule in callbacks}
+
+    def transforming(self, transformer: Any) -> dict[Any, RuleAction]:
+        """The reductions that build `transformer`'s values instead of a tree, as
+        `Lark(transformer=...)` does (its methods called with the children transformed)."""
+        return self.actions(self.builder.create_callback(transformer))
 
     def tokens(self, text: str, line: int, col: int) -> list[Token] | None:
         """Every token of `text`, placed as if it started at (line, col); None if some
@@ -93,14 +116,30 @@ class FastParser:
         tokens = self.tokens(text, line, col)
         if tokens is None:
             return None
-        return self._lalr(tokens)
+        return self._lalr(tokens, self.rules)
 
-    def _lalr(self, tokens: list[Token]) -> Tree | None:
+    def ast(self, text: str, line: int, col: int, rules: dict[Any, RuleAction],
+            max_depth: int, max_digits: int) -> Any | None:
+        """`text` parsed with the reductions of `transforming` (the transformer's value of the
+        whole piece); None where the tree path must decide: as for `parse`, and a piece whose
+        parse tree may be deeper than `max_depth` or that holds a run of more than
+        `max_digits` digits."""
+        if _digits(max_digits).search(text):
+            return None
+        tokens = self.tokens(text, line, col)
+        if tokens is None:
+            return None
+        return self._lalr(tokens, rules, max_depth)
+
+    def _lalr(self, tokens: list[Token], rules: dict[Any, RuleAction],
+              max_depth: int | None = None) -> Any | None:
         """Lark's LALR loop (lark/parsers/lalr_parser_state.py `feed_token`) over a list, with
-        Lark's parse table and tree-building callbacks: the same tree; None at a syntax error.
+        Lark's parse table and the callbacks of `rules`: the same tree (or its transformed
+        value); None at a syntax error, or where the tree's depth may pass `max_depth`.
         (`tokens`, this parser's own list, gets the end marker appended.)"""
-        states, rules, end_state = self.states, self.rules, self.end_state
-        state_stack, value_stack = [self.start_state], []
+        states, end_state = self.states, self.end_state
+        state_stack, value_stack, depth_stack = [self.start_state], [], [0]
+        limit = max_depth if max_depth is not None else float("inf")
         tokens.append(_END)
         for tok in tokens:
             kind = tok.type
@@ -109,22 +148,51 @@ class FastParser:
                 if action is Shift and tok is not _END:
                     state_stack.append(arg)
                     value_stack.append(tok)
+                    depth_stack.append(0)  # a token is no tree node
                     break
                 if action is not Reduce:
                     return None
-                size, name, callback = rules[arg]
+                size, name, callback, single, adds = rules[arg]
                 if size:
                     children = value_stack[-size:]
+                    depths = depth_stack[-size:]
                     del state_stack[-size:]
                     del value_stack[-size:]
+                    del depth_stack[-size:]
+                    depth = depths[single] if single is not None else max(depths) + adds
                 else:
-                    children = []
+                    children, depth = [], adds
+                if depth > limit:
+                    return None
                 value = callback(children)
                 state_stack.append(states[state_stack[-1]][name][1])
                 value_stack.append(value)
+                depth_stack.append(depth)
                 if tok is _END and state_stack[-1] == end_state:
                     return value  # (the start rule's tree)
         return None
+
+
+def _single(rule: Any) -> int | None:
+    """The child a `?rule` always passes up as its value: the one symbol it keeps (Lark's
+    ExpandSingleChild after its ChildFilter); None for a rule that makes a node."""
+    if not rule.options.expand1 or rule.alias or rule.options.keep_all_tokens \
+            or rule.options.empty_indices:
+        return None
+    kept = [i for i, sym in enumerate(rule.expansion) if not (sym.is_term and sym.filter_out)]
+    if len(kept) != 1 or rule.expansion[kept[0]].name.startswith("_"):
+        return None
+    return kept[0]
+
+
+_DIGIT_RUNS: dict[int, re.Pattern[str]] = {}
+
+
+def _digits(n: int) -> re.Pattern[str]:
+    """A run of more than `n` digits."""
+    if n not in _DIGIT_RUNS:
+        _DIGIT_RUNS[n] = re.compile(rf"\d{{{n + 1}}}")
+    return _DIGIT_RUNS[n]
 
 
 def fast_parser(lark: Lark) -> FastParser | None:

@@ -6,9 +6,10 @@ located `SyntaxError_`s with a readable list of what was expected.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from lark import Lark, Token, Transformer, Tree, UnexpectedInput
 
@@ -17,7 +18,7 @@ from archc.core.errors import ArchcError, LimitError, Span, SyntaxError_
 from archc.core.limits import MAX_BRACKETS, MAX_DIGITS, MAX_TREE_DEPTH
 from archc.core.resources import grammar_text
 from archc.front import tree
-from archc.front.lexer import FastParser, fast_parser
+from archc.front.lexer import FastParser, RuleAction, fast_parser
 from archc.front.recover import parse_pieces, shift_tokens, syntax_error
 from archc.front.syntax import BINARY_BY_RULE, PREFIX_BY_RULE
 
@@ -83,12 +84,30 @@ def _fast() -> FastParser | None:
 
 def _parse_piece(text: str, path: str, line: int, col: int) -> tree.Module:
     fast = _fast()
-    parsed = fast.parse(text, line, col) if fast is not None else None
-    if parsed is None:  # Lark's own lexer: its tokens in the piece, its error if any
-        parsed = parser().parse(text)
-        shift_tokens(parsed, line, col)
+    if fast is not None:  # the AST built as the parser reduces, no parse tree
+        to_ast, reductions = _inline(fast)
+        to_ast.path = path
+        module = fast.ast(text, line, col, reductions, MAX_TREE_DEPTH, MAX_DIGITS)
+        if module is not None:
+            return cast(tree.Module, module)
+    # Lark's own lexer and tree (its tokens in the piece, its error if any), then the checks
+    # that say what is wrong with a tree too deep or a number too long, then the transform
+    parsed = parser().parse(text)
+    shift_tokens(parsed, line, col)
     _check_depth(parsed, path)
     return _ToAst(path).transform(parsed)
+
+
+_THREAD = threading.local()  # each thread's transformer: its `path` is set for every piece
+
+
+def _inline(fast: FastParser) -> tuple[_ToAst, dict[Any, RuleAction]]:
+    """This thread's _ToAst and the parser's reductions that call it."""
+    made = getattr(_THREAD, "inline", None)
+    if made is None or made[0] is not fast:
+        to_ast = _ToAst("")
+        made = _THREAD.inline = (fast, to_ast, fast.transforming(to_ast))
+    return made[1], made[2]
 
 
 def parse_with(lark: Lark, text: str, path: str) -> tree.Module:
