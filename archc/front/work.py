@@ -71,14 +71,9 @@ class Work:
             self._sizes[key] = (expr, terms(expr))
         self.step(span, self._sizes[key][1])
 
-    @contextmanager
-    def inside(self, what: str, span: Span) -> Iterator[None]:
+    def inside(self, what: str, span: Span) -> _Inside:
         """While expanding a repetition or a block call (named in the error's hint)."""
-        self.open.append((what, span))
-        try:
-            yield
-        finally:
-            self.open.pop()
+        return _Inside(self.open, (what, span))
 
     def _error(self, span: Span) -> LimitError:
         where = self.open[0][1] if self.open else span  # the outermost multiplier: fix it there
@@ -92,6 +87,22 @@ class Work:
             "ones included)", where,
             f"{inside}repeat fewer times, or nest fewer repetitions and block calls",
             code=codes.TOO_MUCH_WORK)
+
+
+class _Inside:
+    """`with work.inside(...)`: a class, not a generator (entered at every block call and
+    loop iteration, where @contextmanager's generator cost a few percent of a check)."""
+
+    __slots__ = ("open", "entry")
+
+    def __init__(self, open_: list[tuple[str, Span]], entry: tuple[str, Span]) -> None:
+        self.open, self.entry = open_, entry
+
+    def __enter__(self) -> None:
+        self.open.append(self.entry)
+
+    def __exit__(self, *exc: object) -> None:
+        self.open.pop()
 
 
 def terms(expr: tree.Node) -> int:
