@@ -65,8 +65,12 @@ class FastParser:
         self.rules = self.actions(self.callbacks)
 
     def actions(self, callbacks: dict[Any, Any]) -> dict[Any, RuleAction]:
-        """Each rule's reduction (RuleAction) with `callbacks` building its value."""
-        return {rule: (len(rule.expansion), rule.origin.name, callbacks[rule], _single(rule),
+        """Each rule's reduction (RuleAction) with `callbacks` building its value. (A rule
+        that passes up its one child is not called: its value is the child. Lark's builder
+        wraps nothing else around such a rule here: no positions, no ambiguity.)"""
+        plain = not self.builder.propagate_positions and not self.builder.ambiguous
+        return {rule: (len(rule.expansion), rule.origin.name, callbacks[rule],
+                       _single(rule) if plain else None,
                        0 if rule.origin.name.startswith("_") else 1) for rule in callbacks}
 
     def transforming(self, transformer: Any) -> dict[Any, RuleAction]:
@@ -153,18 +157,23 @@ class FastParser:
                 if action is not Reduce:
                     return None
                 size, name, callback, single, adds = rules[arg]
-                if size:
-                    children = value_stack[-size:]
-                    depths = depth_stack[-size:]
+                if single is not None:  # `?sum: product`: the child is the value
+                    value, depth = value_stack[single - size], depth_stack[single - size]
                     del state_stack[-size:]
                     del value_stack[-size:]
                     del depth_stack[-size:]
-                    depth = depths[single] if single is not None else max(depths) + adds
                 else:
-                    children, depth = [], adds
-                if depth > limit:
-                    return None
-                value = callback(children)
+                    if size:
+                        children = value_stack[-size:]
+                        depth = max(depth_stack[-size:]) + adds
+                        del state_stack[-size:]
+                        del value_stack[-size:]
+                        del depth_stack[-size:]
+                    else:
+                        children, depth = [], adds
+                    if depth > limit:
+                        return None
+                    value = callback(children)
                 state_stack.append(states[state_stack[-1]][name][1])
                 value_stack.append(value)
                 depth_stack.append(depth)
