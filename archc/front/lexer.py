@@ -53,6 +53,11 @@ class FastParser:
         if self.ignore & set(self.keywords):
             raise TypeError("an ignored terminal with a callback is not supported")
         self.types: dict[tuple[str, str], str] = {}  # (terminal, text) -> type after keywords
+        # A terminal no rule keeps (`(`, `,`, `use`: nearly half the tokens of a spec) is only
+        # read for its type: one token of each stands for all of them
+        kept = {sym.name for rule in lark.rules for sym in rule.expansion
+                if sym.is_term and (rule.options.keep_all_tokens or not sym.filter_out)}
+        self.dropped = {t.name: Token(t.name, "") for t in lark.terminals if t.name not in kept}
         parser = lark.parser.parser.parser  # lark.parsers.lalr_parser._Parser
         (start,) = lark.options.start
         table = parser.parse_table
@@ -85,6 +90,7 @@ class FastParser:
         pos, end = 0, len(text)
         line_start = 1 - col  # the column of offset p on the first line is p - line_start + 1
         mres, ignore, newline, keywords = self.mres, self.ignore, self.newline, self.keywords
+        dropped = self.dropped
         while pos < end:
             for mre in mres:
                 m = mre.match(text, pos)
@@ -100,18 +106,19 @@ class FastParser:
                 line += value.count("\n")
                 line_start = pos + value.rindex("\n") + 1
             if kind not in ignore:
-                tok = Token(kind, value, pos, first, column, line, stop - line_start + 1, stop)
                 if kind in keywords:
-                    tok.type = self._keyword(kind, tok)
-                out.append(tok)
+                    kind = self._keyword(kind, value)
+                same = dropped.get(kind)
+                out.append(same if same is not None else Token(
+                    kind, value, pos, first, column, line, stop - line_start + 1, stop))
             pos = stop
         return out
 
-    def _keyword(self, kind: str, tok: Token) -> str:
-        key = (kind, str(tok))
+    def _keyword(self, kind: str, value: str) -> str:
+        key = (kind, value)
         found = self.types.get(key)
         if found is None:
-            found = self.types[key] = self.keywords[kind](tok).type
+            found = self.types[key] = self.keywords[kind](Token(kind, value)).type
         return found
 
     def parse(self, text: str, line: int, col: int) -> Tree | None:
