@@ -55,7 +55,8 @@ class FastParser:
         self.types: dict[tuple[str, str], str] = {}  # (terminal, text) -> type after keywords
         # A terminal no rule keeps (`(`, `,`, `use`: nearly half the tokens of a spec) is only
         # read for its type: one token of each stands for all of them
-        kept = {sym.name for rule in lark.rules for sym in rule.expansion
+        rules: list[Any] = lark.rules
+        kept = {sym.name for rule in rules for sym in rule.expansion
                 if sym.is_term and (rule.options.keep_all_tokens or not sym.filter_out)}
         self.dropped = {t.name: Token(t.name, "") for t in lark.terminals if t.name not in kept}
         parser = lark.parser.parser.parser  # lark.parsers.lalr_parser._Parser
