@@ -47,7 +47,7 @@ from archc.export.explain import (
     type_text,
 )
 from archc.export.loopcases import chain_of, loop_of_cases, sequence_of_steps, steps_of
-from archc.export.running import running_group
+from archc.export.running import running_group, top_running
 from archc.export.unify import (
     Mismatch,
     PCall,
@@ -250,6 +250,8 @@ class Classes:
         if key == NETWORK and cand.one_input and kind == "module":
             cand.groups = running_group
         explain_slots(cand, body, set(among), start(cand, set(among)))
+        if cand.groups is not None:
+            top_running(cand, body)
         if kind == "sequential" and not _appendable(body):
             raise Mismatch("an optional item in a sequence")
         if dry:

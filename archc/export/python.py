@@ -463,9 +463,12 @@ def _modules(nodes: list[TNode]) -> list[TNode]:
 
 def _assign(node: TNode, depth: int = 2) -> list[str]:
     pad = "    " * depth
+    if node.before:
+        return [f"{pad}{node.before}", *_assign(replace(node, before=""), depth)]
     if isinstance(node, TLoop):
         loop = _loop(node, f"self.{node.name}", depth)
-        if node.cases and not node.index:  # (the running width first: `c = in_channels`)
+        if node.cases and not node.index and node.start != node.running:
+            # (the running width first: `c = in_channels`)
             return [loop[0], f"{pad}self.{node.name} = nn.Sequential()", *loop[1:]]
         return [f"{pad}self.{node.name} = nn.Sequential()", *loop]
     if node.name.isidentifier() and optional_children(node):
@@ -511,8 +514,8 @@ def _loop(node: TLoop, target: str, depth: int, name: str = "") -> list[str]:
     that is an `if` chain over the index, with the width running through it."""
     pad = "    " * depth
     if node.cases and not node.index:  # a sequence of the spec's statements, some under tests
-        return [f"{pad}{node.running} = {node.start}",
-                *_steps(node.cases, target, node.running, depth, name)]
+        first = [] if node.start == node.running else [f"{pad}{node.running} = {node.start}"]
+        return [*first, *_steps(node.cases, target, node.running, depth, name)]
     if node.cases:
         return [f"{pad}{node.running} = {node.start}",
                 f"{pad}for {node.index} in range({node.count.expr}):",

@@ -15,7 +15,7 @@ from archc.export.conditions import reads
 from archc.export.explain import Candidates, explain_slots, py_name
 from archc.export.flow import Flow, channels, slots
 from archc.export.loopcases import Branch, width_update
-from archc.export.unify import Mismatch, TCall, TLayer, TLoop, TNode, TSeq
+from archc.export.unify import Mismatch, Slot, TCall, TLayer, TLoop, TNode, TSeq
 
 
 def running_group(c: Candidates, node: TSeq, width: Flow) -> tuple[TLoop, Flow] | None:
@@ -37,7 +37,9 @@ def running_group(c: Candidates, node: TSeq, width: Flow) -> tuple[TLoop, Flow] 
         try:
             update = _stated(child, flow, now) or width_update(child, flow)
         except Mismatch:
-            return None
+            update = _number(child, now)
+            if not update:
+                return None
         branches.append(Branch(None, (), child=child, update=update, rows=set(among)))
         # a child after the first that takes the start's width where that is no number
         follows = follows or i > 0 and c.input in reads(width.text, c.names()) and \
@@ -75,7 +77,50 @@ def _stated(child: TNode, flow: Flow, now: str) -> str:
     return ""
 
 
+def _number(child: TNode, now: str) -> str:
+    """A call's output width that no argument states (SqueezeNet's `Fire`: `e1 + e3`, a
+    DenseNet block's `in + n * growth`) as the one number it is, where its input is a number
+    too (so not one that follows the network's `in_channels`); "" otherwise."""
+    outs = {channels(s) for s in child.present.values()}
+    return str(outs.pop()) if isinstance(child, TCall) and now.isdigit() and len(outs) == 1 \
+        else ""
+
+
 def _reads(node: TNode, name: str) -> bool:
     if isinstance(node, TSeq):
         return any(_reads(n, name) for n in node.children)
     return any(s.expr == name for s in slots(node))
+
+
+def top_running(c: Candidates, body: list[TNode]) -> None:
+    """The network class's own statements with the width running through them too (ResNet's
+    `layer1`..`layer4`, a stem then stages): a generated class called on a width the spec
+    writes as a number takes `c`, set to that number just before where it changed (`c = 128`
+    after `layer2`); a numbered group that starts from it reads it. Only where two or more
+    read it (one call reads its literal as well as a variable)."""
+    running = py_name("c", set(c.defaults))
+    readers = [n for n in body if _fixed_input(n) or isinstance(n, TLoop) and
+               n.running == running and n.start.isdigit()]
+    if len(readers) < 2:
+        return
+    now = ""  # the number `c` holds here ("": none known)
+    for node in body:
+        if isinstance(node, TLoop) and node.running == running:
+            if node.start == now:
+                node.start = running
+            now = ""  # (a group's last update is not written: nothing is known after it)
+            continue
+        slot = _fixed_input(node)
+        if slot is None:
+            continue
+        if slot.expr != now:
+            node.before, now = f"{running} = {slot.expr}", slot.expr
+        slot.expr = running
+
+
+def _fixed_input(node: TNode) -> Slot | None:
+    """A call's input-size slot where it is a number in every instance."""
+    if not isinstance(node, TCall) or node.cond or node.orelse:
+        return None
+    slot = next((s for n, s in node.args.items() if n in ("in_channels", "in_features")), None)
+    return slot if slot is not None and slot.expr.isdigit() else None
