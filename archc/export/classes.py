@@ -250,7 +250,7 @@ class Classes:
         if key == NETWORK and cand.one_input and kind == "module":
             cand.groups = running_group
         explain_slots(cand, body, set(among), start(cand, set(among)))
-        if cand.groups is not None:
+        if kind == "module":
             top_running(cand, body)
         if kind == "sequential" and not _appendable(body):
             raise Mismatch("an optional item in a sequence")

@@ -93,11 +93,12 @@ def _reads(node: TNode, name: str) -> bool:
 
 
 def top_running(c: Candidates, body: list[TNode]) -> None:
-    """The network class's own statements with the width running through them too (ResNet's
-    `layer1`..`layer4`, a stem then stages): a generated class called on a width the spec
-    writes as a number takes `c`, set to that number just before where it changed (`c = 128`
-    after `layer2`); a numbered group that starts from it reads it. Only where two or more
-    read it (one call reads its literal as well as a variable)."""
+    """A class's own statements (the network's, or a block's: not a join's branches) with the
+    width running through them too (ResNet's `layer1`..`layer4`, a stem then stages): a
+    generated class called on a width the spec writes as a number takes `c`, set to that
+    number just before, where it changed (`c = 128` after `layer2`); a numbered group that
+    starts from it reads it. Only where two or more read it (one call reads its literal as
+    well as a variable). `c` is a local of the constructor: no parameter is named so."""
     running = py_name("c", set(c.defaults))
     readers = [n for n in body if _fixed_input(n) or isinstance(n, TLoop) and
                n.running == running and n.start.isdigit()]
@@ -106,7 +107,7 @@ def top_running(c: Candidates, body: list[TNode]) -> None:
     now = ""  # the number `c` holds here ("": none known)
     for node in body:
         if isinstance(node, TLoop) and node.running == running:
-            if node.start == now:
+            if node.start == now and not node.index:
                 node.start = running
             now = ""  # (a group's last update is not written: nothing is known after it)
             continue
