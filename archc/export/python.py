@@ -558,7 +558,9 @@ def _steps(branches: list[Branch], target: str, running: str, depth: int,
             message = f"{name}: no exported instance takes this branch; export again"
             out += lines("raise ", call("ValueError", literal(message)), "", inner)
             continue
-        out += lines("", call(f"{target}.append", _module(branch.child)), "", inner)
+        add = call(f"{target}.add_module", literal(branch.label), _module(branch.child)) \
+            if branch.label else call(f"{target}.append", _module(branch.child))
+        out += lines("", add, "", inner)
         if branch.update and branch is not branches[-1]:  # (none reads it after the last)
             out.append(f"{'    ' * inner}{running} = {branch.update}")
     return out

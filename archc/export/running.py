@@ -1,11 +1,13 @@
-"""Stage 3 helper for archc/export/explain.py: a numbered group of the network's class
-(`self.features`) built child by child with the width running through it as a variable, as
-torchvision's builders carry `input_channel`: `c = in_channels`, then each child appended with
-`c` as its input width and `c = 16` after one that changes it. The group is the same
-nn.Sequential (children 0, 1, ...: the same state_dict keys); it becomes a TLoop without an
-index whose cases are its children (archc/export/loopcases.py `Branch`, python.py `_steps`).
-A group stays a literal nn.Sequential where no argument of a child says its output width (a
-DenseNet block: `in + 6 * growth`) or where no child reads the running width."""
+"""Stage 3 helper for archc/export/explain.py: a group of the network's class (`self.features`,
+numbered, or labelled: `add_module("denseblock1", ...)`) built child by child with the width
+running through it as a variable, as torchvision's builders carry `input_channel`: `c =
+in_channels`, then each child added with `c` as its input width and `c = 16` after one that
+changes it (an argument that states it, else the one number it is where the width entering is
+a number: SqueezeNet's `Fire`, `e1 + e3`). The group is the same nn.Sequential (the same
+state_dict keys); it becomes a TLoop without an index whose cases are its children
+(archc/export/loopcases.py `Branch`, python.py `_steps`). A group stays a literal
+nn.Sequential where a width after a child follows the input (no argument says it) or where no
+child reads the running width. `top_running`: the same through a class's own statements."""
 
 from __future__ import annotations
 
@@ -23,7 +25,6 @@ def running_group(c: Candidates, node: TSeq, width: Flow) -> tuple[TLoop, Flow] 
     what `c` is set to first), as a TLoop of steps, and the width after it (the last update,
     or the start); None where that does not hold."""
     if node.cond or node.cls is not None or \
-            [n.name for n in node.children] != [str(i) for i in range(len(node.children))] or \
             any(set(n.present) != set(node.present) or not isinstance(n, (TLayer, TCall, TSeq))
                 for n in node.children):
         return None
@@ -40,7 +41,8 @@ def running_group(c: Candidates, node: TSeq, width: Flow) -> tuple[TLoop, Flow] 
             update = _number(child, now)
             if not update:
                 return None
-        branches.append(Branch(None, (), child=child, update=update, rows=set(among)))
+        branches.append(Branch(None, (), child=child, update=update, rows=set(among),
+                               label="" if child.name == str(i) else child.name))
         # a child after the first that takes the start's width where that is no number
         follows = follows or i > 0 and c.input in reads(width.text, c.names()) and \
             not any(b.update for b in branches[:-1]) and _reads(child, running)
