@@ -46,6 +46,7 @@ from archc.export.explain import (
     start,
     type_text,
 )
+from archc.export.flow import channels
 from archc.export.loopcases import chain_of, loop_of_cases, sequence_of_steps, steps_of
 from archc.export.running import running_group, top_running
 from archc.export.unify import (
@@ -284,6 +285,7 @@ class Classes:
                 if _defaulted(cand, name, k, values[name]):
                     values[name] = None
             self.of[id(scope)] = (cls, values)
+            cls.widths.append((values, channels(scope.out_shape)))
         self.order.append(cls)
         return cls
 

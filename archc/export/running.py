@@ -18,6 +18,7 @@ from archc.export.explain import Candidates, explain_slots, py_name
 from archc.export.flow import Flow, channels, slots
 from archc.export.loopcases import Branch, width_update
 from archc.export.unify import Mismatch, Slot, TCall, TLayer, TLoop, TNode, TSeq
+from archc.export.widths import output_width
 
 
 def running_group(c: Candidates, node: TSeq, width: Flow) -> tuple[TLoop, Flow] | None:
@@ -38,7 +39,8 @@ def running_group(c: Candidates, node: TSeq, width: Flow) -> tuple[TLoop, Flow] 
         try:
             update = _stated(child, flow, now) or width_update(child, flow)
         except Mismatch:
-            update = _number(child, now)
+            update = output_width(child) if isinstance(child, TCall) else ""
+            update = update or _number(child, now)
             if not update:
                 return None
         branches.append(Branch(None, (), child=child, update=update, rows=set(among),
