@@ -515,7 +515,7 @@ def _loop(node: TLoop, target: str, depth: int, name: str = "") -> list[str]:
     pad = "    " * depth
     if node.cases and not node.index:  # a sequence of the spec's statements, some under tests
         first = [] if node.start == node.running else [f"{pad}{node.running} = {node.start}"]
-        return [*first, *_steps(node.cases, target, node.running, depth, name)]
+        return [*first, *_steps(node.cases, target, node.running, depth, name, node.keep)]
     if node.cases:
         return [f"{pad}{node.running} = {node.start}",
                 f"{pad}for {node.index} in range({node.count.expr}):",
@@ -547,8 +547,9 @@ def _chain(branches: list[Branch], target: str, running: str, depth: int,
 
 
 def _steps(branches: list[Branch], target: str, running: str, depth: int,
-           name: str) -> list[str]:
-    """Each statement appended, under its `if` where the spec has one (no `else`)."""
+           name: str, keep: bool = False) -> list[str]:
+    """Each statement appended, under its `if` where the spec has one (no `else`); the last
+    update of the running width only where it is read after (`keep`)."""
     out = []
     for branch in branches:
         inner = depth + (branch.test is not None)
@@ -561,7 +562,7 @@ def _steps(branches: list[Branch], target: str, running: str, depth: int,
         add = call(f"{target}.add_module", literal(branch.label), _module(branch.child)) \
             if branch.label else call(f"{target}.append", _module(branch.child))
         out += lines("", add, "", inner)
-        if branch.update and branch is not branches[-1]:  # (none reads it after the last)
+        if branch.update and (keep or branch is not branches[-1]):
             out.append(f"{'    ' * inner}{running} = {branch.update}")
     return out
 

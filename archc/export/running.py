@@ -61,6 +61,8 @@ def running_group(c: Candidates, node: TSeq, width: Flow) -> tuple[TLoop, Flow] 
     loop = TLoop(node.name, dict(node.present))
     loop.cases, loop.running, loop.start = branches, running, width.text
     end = next((b.update for b in reversed(branches) if b.update), width.text)
+    if not end.isdigit() and end != width.text:  # (`c + 32 * 4` reads `c` before it: the
+        end, loop.keep = running, True  # layers after the group read `c`, set after the last)
     return loop, Flow(end, {k: channels(node.present[k]) for k in among},
                       running=width.running and end == width.text, scales=False)
 

@@ -159,6 +159,7 @@ class TLoop(TNode):
     cases: list[Any] = field(default_factory=list)
     running: str = ""
     start: str = ""  # what it starts as (`in_channels`)
+    keep: bool = False  # the running width is read after it: its last update is written too
 
 
 @dataclass
