@@ -101,28 +101,35 @@ def _reads(node: TNode, name: str) -> bool:
 def top_running(c: Candidates, body: list[TNode]) -> None:
     """A class's own statements (the network's, or a block's: not a join's branches) with the
     width running through them too (ResNet's `layer1`..`layer4`, a stem then stages): a
-    generated class called on a width the spec writes as a number takes `c`, set to that
-    number just before, where it changed (`c = 128` after `layer2`); a numbered group that
-    starts from it reads it. Only where two or more read it (one call reads its literal as
-    well as a variable). `c` is a local of the constructor: no parameter is named so."""
+    generated class called on a width the spec writes as a number takes `c`, set just before
+    where it changed: to the previous call's output over its arguments where widths.py finds
+    it (`c = 64 + 128 + 32 + 32` after an Inception block), else to the number (`c = 128`
+    after `layer2`); a numbered group that starts from it reads it. Only where two or more
+    read it (one call reads its literal as well as a variable). `c` is a local of the
+    constructor: no parameter is named so."""
     running = py_name("c", set(c.defaults))
     readers = [n for n in body if _fixed_input(n) or isinstance(n, TLoop) and
                n.running == running and n.start.isdigit()]
     if len(readers) < 2:
         return
-    now = ""  # the number `c` holds here ("": none known)
+    now: int | None = None  # the number `c` holds here (None: none known)
+    last: TCall | None = None  # the last call, where no width changed after it
     for node in body:
         if isinstance(node, TLoop) and node.running == running:
-            if node.start == now and not node.index:
+            if node.start.isdigit() and int(node.start) == now and not node.index:
                 node.start = running
-            now = ""  # (a group's last update is not written: nothing is known after it)
+            now = last = None  # (what the group leaves in `c` is not followed)
             continue
         slot = _fixed_input(node)
-        if slot is None:
-            continue
-        if slot.expr != now:
-            node.before, now = f"{running} = {slot.expr}", slot.expr
-        slot.expr = running
+        if slot is not None:
+            if int(slot.expr) != now:
+                text = output_width(last) if last is not None else ""
+                node.before, now = f"{running} = {text or slot.expr}", int(slot.expr)
+            slot.expr = running
+        outs = {channels(s) for s in node.present.values()}
+        last = node if isinstance(node, TCall) and not node.cond and len(outs) == 1 else \
+            last if last is not None and outs == {channels(s) for s in last.present.values()} \
+            and not node.cond else None
 
 
 def _fixed_input(node: TNode) -> Slot | None:

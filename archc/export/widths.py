@@ -19,13 +19,16 @@ Form = tuple[str, tuple[str, ...], Callable[[dict[str, Any]], int]]
 FACTORS = range(2, 9)
 
 
-def _forms(names: list[str]) -> Iterator[list[Form]]:
+def _forms(names: list[str], first: dict[str, Any], width: int) -> Iterator[list[Form]]:
     """Candidate forms, simplest first, one list per kind (a kind is taken where exactly one
-    of its forms fits)."""
+    of its forms fits); `first`, `width`: one instance, for a form's constant."""
     yield [(f"{k} * {{0}}", (p,), lambda v, p=p, k=k: k * v[p]) for p in names for k in FACTORS]
     for n in range(2, len(names) + 1):
         yield [(" + ".join(f"{{{i}}}" for i in range(n)), ps,
                 lambda v, ps=ps: sum(v[p] for p in ps)) for ps in combinations(names, n)]
+    # a fixed part and a parameter (InceptionA: `224 + pool_features`)
+    yield [(f"{width - first[p]} + {{0}}", (p,), lambda v, p=p, d=width - first[p]: d + v[p])
+           for p in names if width > first[p]]
     yield [(f"{{0}} + {k} * {{1}}", (p, q), lambda v, p=p, q=q, k=k: v[p] + k * v[q])
            for p in names for q in names if p != q for k in FACTORS]
     yield [("{0} + {1} * {2}", (p, q, r), lambda v, p=p, q=q, r=r: v[p] + v[q] * v[r])
@@ -39,7 +42,7 @@ def output_width(call: TCall) -> str:
              all(type(v.get(n)) is int for v, _ in widths)]
     if not widths or any(type(w) is not int for _, w in widths):
         return ""
-    for kind in _forms(names):
+    for kind in _forms(names, *widths[0]):
         fits = [f for f in kind if all(f[2](v) == w for v, w in widths)]
         if len(fits) > 1:
             return ""  # the instances do not tell two forms apart
