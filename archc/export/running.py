@@ -105,11 +105,11 @@ def top_running(c: Candidates, body: list[TNode]) -> None:
     where it changed: to the previous call's output over its arguments where widths.py finds
     it (`c = 64 + 128 + 32 + 32` after an Inception block), else to the number (`c = 128`
     after `layer2`); a numbered group that starts from it reads it. Only where two or more
-    read it (one call reads its literal as well as a variable). `c` is a local of the
-    constructor: no parameter is named so."""
+    read it, a group counted (one call reads its literal as well as a variable). `c` is a
+    local of the constructor: no parameter is named so."""
     running = py_name("c", set(c.defaults))
     readers = [n for n in body if _fixed_input(n) or isinstance(n, TLoop) and
-               n.running == running and n.start.isdigit()]
+               n.running == running]
     if len(readers) < 2:
         return
     now: int | None = None  # the number `c` holds here (None: none known)
