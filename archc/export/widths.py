@@ -15,24 +15,33 @@ from typing import Any
 from archc.export.unify import TCall
 
 # (its text over the arguments it reads, {0} {1} ...; their names; its value at arguments)
-Form = tuple[str, tuple[str, ...], Callable[[dict[str, Any]], int]]
+Value = Callable[[dict[str, Any]], Any]
+Form = tuple[str, tuple[str, ...], Value]
 FACTORS = range(2, 9)
 
 
 def _forms(names: list[str], first: dict[str, Any], width: int) -> Iterator[list[Form]]:
     """Candidate forms, simplest first, one list per kind (a kind is taken where exactly one
     of its forms fits); `first`, `width`: one instance, for a form's constant."""
-    yield [(f"{k} * {{0}}", (p,), lambda v, p=p, k=k: k * v[p]) for p in names for k in FACTORS]
+    yield [(f"{k} * {{0}}", (p,), _linear({p: k})) for p in names for k in FACTORS]
     for n in range(2, len(names) + 1):
-        yield [(" + ".join(f"{{{i}}}" for i in range(n)), ps,
-                lambda v, ps=ps: sum(v[p] for p in ps)) for ps in combinations(names, n)]
+        yield [(" + ".join(f"{{{i}}}" for i in range(n)), ps, _linear(dict.fromkeys(ps, 1)))
+               for ps in combinations(names, n)]
     # a fixed part and a parameter (InceptionA: `224 + pool_features`)
-    yield [(f"{width - first[p]} + {{0}}", (p,), lambda v, p=p, d=width - first[p]: d + v[p])
+    yield [(f"{width - first[p]} + {{0}}", (p,), _linear({p: 1}, width - first[p]))
            for p in names if width > first[p]]
-    yield [(f"{{0}} + {k} * {{1}}", (p, q), lambda v, p=p, q=q, k=k: v[p] + k * v[q])
+    yield [(f"{{0}} + {k} * {{1}}", (p, q), _linear({p: 1, q: k}))
            for p in names for q in names if p != q for k in FACTORS]
-    yield [("{0} + {1} * {2}", (p, q, r), lambda v, p=p, q=q, r=r: v[p] + v[q] * v[r])
+    yield [("{0} + {1} * {2}", (p, q, r), _grown(p, q, r))
            for p in names for q, r in combinations([n for n in names if n != p], 2)]
+
+
+def _linear(terms: dict[str, int], constant: int = 0) -> Value:
+    return lambda v: constant + sum(k * v[p] for p, k in terms.items())
+
+
+def _grown(p: str, q: str, r: str) -> Value:
+    return lambda v: v[p] + v[q] * v[r]
 
 
 def output_width(call: TCall) -> str:
