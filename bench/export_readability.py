@@ -39,6 +39,16 @@ def _spec_names(doc: str) -> tuple[str, set[str]] | None:
     return m[1], names
 
 
+def _owner(path: str) -> str:
+    """The block (or network) a group belongs to: `group/block/fpn/inner_blocks` -> `fpn`
+    (a group of a group of the block), `block/res_bottleneck` -> `res_bottleneck`."""
+    parts = path.split("/")
+    if "block" in parts:
+        i = len(parts) - 1 - parts[::-1].index("block")
+        return parts[i + 1] if i + 1 < len(parts) else parts[-1]
+    return parts[-1]
+
+
 def counts(text: str) -> dict[str, int]:
     tree = ast.parse(text)
     classes = {c.name: c for c in tree.body if isinstance(c, ast.ClassDef)}
@@ -61,8 +71,7 @@ def counts(text: str) -> dict[str, int]:
         owner = re.match(r"The group `[^`]*` of ([\w/]+)", doc)
         if found is None and owner is None:
             continue  # a support class (archc/export/support.py), written by hand
-        allowed = found[1] if found is not None else \
-            named.get(owner[1].split("/")[-1], set())
+        allowed = found[1] if found is not None else named.get(_owner(owner[1]), set())
         extra = [p for p in params[name] if p not in allowed and p not in INPUTS]
         unnamed += len(extra)
         if extra and VERBOSE:

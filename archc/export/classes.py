@@ -46,8 +46,9 @@ from archc.export.explain import (
     start,
     type_text,
 )
+from archc.export.flow import channels
 from archc.export.loopcases import chain_of, loop_of_cases, sequence_of_steps, steps_of
-from archc.export.running import running_group
+from archc.export.running import running_group, top_running
 from archc.export.unify import (
     Mismatch,
     PCall,
@@ -250,6 +251,8 @@ class Classes:
         if key == NETWORK and cand.one_input and kind == "module":
             cand.groups = running_group
         explain_slots(cand, body, set(among), start(cand, set(among)))
+        if kind == "module":
+            top_running(cand, body)
         if kind == "sequential" and not _appendable(body):
             raise Mismatch("an optional item in a sequence")
         if dry:
@@ -282,6 +285,7 @@ class Classes:
                 if _defaulted(cand, name, k, values[name]):
                     values[name] = None
             self.of[id(scope)] = (cls, values)
+            cls.widths.append((values, channels(scope.out_shape)))
         self.order.append(cls)
         return cls
 

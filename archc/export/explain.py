@@ -110,6 +110,9 @@ class ClassDef:
     computed: list[tuple[str, str]] = field(default_factory=list)
     block: str = ""  # the block it is the class of, if one
     spec_names: dict[str, str] = field(default_factory=dict)  # its spec name -> Python name
+    # each instance's (and probe's) constructor arguments and output width: what a caller's
+    # running width after a call is (archc/export/widths.py)
+    widths: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
 
 
 # a numbered group of the network's class built with a running width: the TLoop of its

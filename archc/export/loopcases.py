@@ -36,6 +36,7 @@ class Branch:
     child: TNode | None = None
     update: str = ""
     rows: set[int] = field(default_factory=set)
+    label: str = ""  # the child's name where a labelled group adds it so (`denseblock1`)
 
 
 def chain_of(defn: tree.Definition) -> tuple[tree.Loop, list[tree.Cond]] | None:

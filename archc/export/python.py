@@ -463,9 +463,12 @@ def _modules(nodes: list[TNode]) -> list[TNode]:
 
 def _assign(node: TNode, depth: int = 2) -> list[str]:
     pad = "    " * depth
+    if node.before:
+        return [f"{pad}{node.before}", *_assign(replace(node, before=""), depth)]
     if isinstance(node, TLoop):
         loop = _loop(node, f"self.{node.name}", depth)
-        if node.cases and not node.index:  # (the running width first: `c = in_channels`)
+        if node.cases and not node.index and node.start != node.running:
+            # (the running width first: `c = in_channels`)
             return [loop[0], f"{pad}self.{node.name} = nn.Sequential()", *loop[1:]]
         return [f"{pad}self.{node.name} = nn.Sequential()", *loop]
     if node.name.isidentifier() and optional_children(node):
@@ -511,8 +514,8 @@ def _loop(node: TLoop, target: str, depth: int, name: str = "") -> list[str]:
     that is an `if` chain over the index, with the width running through it."""
     pad = "    " * depth
     if node.cases and not node.index:  # a sequence of the spec's statements, some under tests
-        return [f"{pad}{node.running} = {node.start}",
-                *_steps(node.cases, target, node.running, depth, name)]
+        first = [] if node.start == node.running else [f"{pad}{node.running} = {node.start}"]
+        return [*first, *_steps(node.cases, target, node.running, depth, name, node.keep)]
     if node.cases:
         return [f"{pad}{node.running} = {node.start}",
                 f"{pad}for {node.index} in range({node.count.expr}):",
@@ -544,8 +547,9 @@ def _chain(branches: list[Branch], target: str, running: str, depth: int,
 
 
 def _steps(branches: list[Branch], target: str, running: str, depth: int,
-           name: str) -> list[str]:
-    """Each statement appended, under its `if` where the spec has one (no `else`)."""
+           name: str, keep: bool = False) -> list[str]:
+    """Each statement appended, under its `if` where the spec has one (no `else`); the last
+    update of the running width only where it is read after (`keep`)."""
     out = []
     for branch in branches:
         inner = depth + (branch.test is not None)
@@ -555,8 +559,10 @@ def _steps(branches: list[Branch], target: str, running: str, depth: int,
             message = f"{name}: no exported instance takes this branch; export again"
             out += lines("raise ", call("ValueError", literal(message)), "", inner)
             continue
-        out += lines("", call(f"{target}.append", _module(branch.child)), "", inner)
-        if branch.update and branch is not branches[-1]:  # (none reads it after the last)
+        add = call(f"{target}.add_module", literal(branch.label), _module(branch.child)) \
+            if branch.label else call(f"{target}.append", _module(branch.child))
+        out += lines("", add, "", inner)
+        if branch.update and (keep or branch is not branches[-1]):
             out.append(f"{'    ' * inner}{running} = {branch.update}")
     return out
 

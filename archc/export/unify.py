@@ -112,6 +112,9 @@ class TNode:
     # the same attribute built otherwise in other instances, each under the next test of the
     # spec's `if` chain (`elif`): MaxViT's `proj` (a pool and a conv, or a conv alone)
     orelse: list[TNode] = field(default_factory=list)
+    # the running width set just before the network's class builds it (`c = 64`: a call
+    # reading `c` follows; archc/export/running.py `top_running`)
+    before: str = ""
 
 
 @dataclass
@@ -156,6 +159,7 @@ class TLoop(TNode):
     cases: list[Any] = field(default_factory=list)
     running: str = ""
     start: str = ""  # what it starts as (`in_channels`)
+    keep: bool = False  # the running width is read after it: its last update is written too
 
 
 @dataclass
