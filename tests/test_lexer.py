@@ -105,9 +105,7 @@ def test_another_lark_falls_back_to_its_own_lexer() -> None:
 def _same_ast(text: str, line: int, col: int) -> None:
     fast = _fast()
     assert fast is not None
-    to_ast, reductions = _inline(fast)
-    to_ast.path = "x.arch"
-    got = fast.ast(text, line, col, reductions, MAX_TREE_DEPTH, MAX_DIGITS)
+    got = fast.ast(text, line, col, _inline(fast, "x.arch"), MAX_TREE_DEPTH, MAX_DIGITS)
     tree = fast.parse(text, line, col)
     assert tree is not None
     try:
@@ -141,7 +139,6 @@ def test_tricky_texts_become_the_same_ast(text: str) -> None:
 def test_what_the_ast_path_leaves_is_reported_as_before(text: str, message: str) -> None:
     fast = _fast()
     assert fast is not None
-    _, reductions = _inline(fast)
-    assert fast.ast(text, 1, 1, reductions, MAX_TREE_DEPTH, MAX_DIGITS) is None
+    assert fast.ast(text, 1, 1, _inline(fast, "x.arch"), MAX_TREE_DEPTH, MAX_DIGITS) is None
     _, errors = parse_recovering(text, "x.arch")
     assert len(errors) == 1 and message in errors[0].message, errors

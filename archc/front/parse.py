@@ -85,13 +85,10 @@ def _fast() -> FastParser | None:
 def _parse_piece(text: str, path: str, line: int, col: int) -> tree.Module:
     fast = _fast()
     if fast is not None:  # the AST built as the parser reduces, no parse tree
-        to_ast, reductions = _inline(fast)
-        to_ast.path = path
-        module = fast.ast(text, line, col, reductions, MAX_TREE_DEPTH, MAX_DIGITS)
+        module = fast.ast(text, line, col, _inline(fast, path), MAX_TREE_DEPTH, MAX_DIGITS)
         if module is not None:
             return cast(tree.Module, module)
-    # Lark's own lexer and tree (its tokens in the piece, its error if any), then the checks
-    # that say what is wrong with a tree too deep or a number too long, then the transform
+    # Lark's own lexer and tree (its error if any; a tree too deep, a number too long)
     parsed = parser().parse(text)
     shift_tokens(parsed, line, col)
     _check_depth(parsed, path)
@@ -101,13 +98,13 @@ def _parse_piece(text: str, path: str, line: int, col: int) -> tree.Module:
 _THREAD = threading.local()  # each thread's transformer: its `path` is set for every piece
 
 
-def _inline(fast: FastParser) -> tuple[_ToAst, dict[Any, RuleAction]]:
-    """This thread's _ToAst and the parser's reductions that call it."""
-    made = getattr(_THREAD, "inline", None)
-    if made is None or made[0] is not fast:
-        to_ast = _ToAst("")
-        made = _THREAD.inline = (fast, to_ast, fast.transforming(to_ast))
-    return made[1], made[2]
+def _inline(fast: FastParser, path: str) -> dict[Any, RuleAction]:
+    """The parser's reductions that call this thread's _ToAst, set to spans in `path`."""
+    if getattr(_THREAD, "fast", None) is not fast:
+        _THREAD.fast, _THREAD.to_ast = fast, _ToAst("")
+        _THREAD.reductions = fast.transforming(_THREAD.to_ast)
+    _THREAD.to_ast.path = path
+    return _THREAD.reductions
 
 
 def parse_with(lark: Lark, text: str, path: str) -> tree.Module:
@@ -137,8 +134,6 @@ def _check_number(parsed: Tree, path: str) -> None:
 
 
 _NUMBERS = {"int_lit", "shape_literal"}
-
-
 
 
 def _check_depth(parsed: Tree, path: str) -> None:
