@@ -107,6 +107,13 @@ def test_moved_lines() -> None:
     assert moved_lines("a\nb\nc", "a\nc") == (2, 2, -1)  # line 2 deleted
     assert moved_lines("ab\ncd", "a\nb\ncd") == (1, 1, 1)  # Enter inside line 1
     assert moved_lines("ab\ncd", "abcd") == (1, 2, -1)  # lines 1 and 2 joined
+    # a line typed above an indented one: the common head is the indentation, but the edit
+    # is the same as a line inserted at its start (and deleted again)
+    assert moved_lines("a\n  b\n", "a\n  # c\n  b\n") == (2, 1, 1)
+    assert moved_lines("a\n  # c\n  b\n", "a\n  b\n") == (2, 2, -1)
+    assert moved_lines("a\n  b\n", "a\n  x\n  b\n") == (2, 1, 1)
+    assert moved_lines("a\n xb\n", "a\n x\n xb\n") == (2, 1, 1)
+    assert moved_lines("a\nyb\n", "a\nyx\nb\n") == (2, 2, 1)  # Enter inside a line
 
 
 @pytest.mark.parametrize(("edit", "reused"), [
@@ -119,6 +126,12 @@ def test_moved_lines() -> None:
     # a line added in block unit: every network reaching it (a) expanded again, b reused
     (lambda t: t.replace("  conv(c, k=3, pad=1) bn relu", "  conv(c, k=3, pad=1)\n  bn relu"),
      1),
+    # a blank line, or a comment, added in block pair, or one removed from network a: no
+    # statement but the lines changed, so the definition edited is moved too and every
+    # network reused, none expanded again
+    (lambda t: t.replace("  unit(c) unit(c)\n", "\n  unit(c) unit(c)\n"), 2),
+    (lambda t: t.replace("  unit(c) unit(c)\n", "  # two\n  unit(c) unit(c)\n"), 2),
+    (lambda t: t.replace("  input 3x16x16\n  stem", "  input 3x16x16\n\n\n  stem"), 2),
     # a line added in network a: b, after it, moved and reused
     (lambda t: t.replace("  gap\n", "  gap\n  flatten\n"), 1),
     # a line removed from block pair: a expanded again, b reused
