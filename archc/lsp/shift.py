@@ -10,7 +10,8 @@ A network reused so keeps the nodes it was made with, spans and all: the index m
 moved statement's span to them, and nothing in the language server reads a node's span but
 the index. Networks and definitions whose check found an error are not handed on (an error
 message may name a line: `already used at line 12`); they are checked again, at their new
-lines, as is the definition the edit is in and every network that reaches it."""
+lines, as is the definition the edit is in (unless it only moved: blank lines or comments
+added or removed in it, archc/lsp/reparse.py) and every network that reaches it."""
 
 from __future__ import annotations
 
