@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pygls.workspace.position_codec import PositionCodec
 
+from archc.core import graph
 from archc.front import tree
 from archc.lsp import navigate
 from archc.lsp.analysis import Analysis, Kept, analyze, calls, run
@@ -174,3 +175,64 @@ def test_the_benchmark_times_line_edits() -> None:
                            capture_output=True, text=True, timeout=60, check=True).stdout
     assert "--edit {code,comment,delete,newline}" in shown, shown
     assert "--hints {whole,visible}" in shown, shown
+
+
+THREE = """block first(c) {
+  conv(c, k=3, pad=1) bn relu
+}
+
+block second(c) {
+  conv(c, k=1) relu
+  third(c)
+}
+
+block third(c) {
+  bn
+}
+
+network a {
+  input 3x16x16
+  first(8) second(8) second(8)
+  stem: conv(8, k=1)
+}
+"""
+
+
+# (an edit, applied after the ones before it; the block calls network a reuses, None: a is
+# not expanded again)
+THREE_EDITS: list[tuple[Any, int | None]] = [
+    # a line added in block first: a expanded again, its calls of second(8) (moved) reused
+    (lambda t: t.replace("  conv(c, k=3, pad=1) bn relu\n", "  conv(c, k=3, pad=1) bn\n  relu\n"),
+     2),
+    # and removed: the same
+    (lambda t: t.replace("  conv(c, k=3, pad=1) bn\n  relu\n", "  conv(c, k=3, pad=1) bn relu\n"),
+     2),
+    # blank lines in block third and in network a: moves only, nothing expanded (a's calls
+    # wait to be moved until a is expanded again)
+    (lambda t: t.replace("  bn\n}", "\n  bn\n}"), None),
+    (lambda t: t.replace("second(8)\n", "second(8)\n\n"), None),
+    # a line added in block first again: a's calls, moved by the three moves since, reused
+    (lambda t: t.replace("  conv(c, k=3, pad=1) bn relu\n", "  conv(c, k=3, pad=1)\n  bn relu\n"),
+     2),
+]
+
+
+def test_a_line_edit_reuses_the_calls_of_moved_blocks() -> None:
+    """A network expanded again after a line edit reuses its calls of the blocks that moved
+    (archc/lsp/shift.py MovedCalls), their nodes' spans moved: the network is the one a fresh
+    analysis makes, spans and all."""
+    memo, kept = Memo(), Kept()
+    parse_file = Reparser(memo, kept)
+    text = THREE
+    run(analyze("t.arch", text, 0, parse_file, memo=memo, kept=kept))
+    for version, (edit, reused) in enumerate(THREE_EDITS, 1):
+        text = edit(text)
+        got = run(analyze("t.arch", text, version, parse_file, memo=memo, kept=kept))
+        want = run(analyze("t.arch", text, version))
+        assert (parse_file.moves, memo.hits) == (version, int(reused is None)), version
+        if reused is not None:
+            assert memo.calls["a"].hits == reused
+            assert got.networks == want.networks  # every node's span included
+        nodes = [id(n) for _, n in graph.walk(got.networks["a"].root.items)]
+        assert len(nodes) == len(set(nodes))  # a reused call's node is in the network once
+        assert _features(got, text) == _features(want, text), (version, text)

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from functools import cache
 from typing import Any
 
+from archc.core import graph
 from archc.core.errors import Span
+from archc.expansion.calls import Calls, Entry, Key
 from archc.front import tree
 from archc.lsp.analysis import Kept, Made, Remembered
 from archc.pipeline.driver import Memo
@@ -89,6 +91,7 @@ def hand_on(shift: Shift, memo: Memo | None, kept: Kept | None) -> None:
     if memo is not None:
         memo.entries = _rekeyed(shift, memo.entries, lambda v: v[2])
         memo.definitions = _rekeyed(shift, memo.definitions, lambda v: v[1])
+        memo.calls = {name: MovedCalls.after(calls, shift) for name, calls in memo.calls.items()}
     if kept is None:
         return
     kept.index = {k: (net, _made(shift, made)) for k, (net, made) in kept.index.items()}
@@ -134,3 +137,78 @@ def _remembered(shift: Shift, old: Remembered[Any], moved: Any) -> Remembered[An
                 if not isinstance(value[0], tree.Definition) or None not in new_value[1]:
                     out.now[id(hit[1])] = new_value
     return out
+
+
+class MovedCalls(Calls):
+    """A network's block calls of its last expansions (archc/expansion/calls.py), with the moves
+    made since: applied when the network is expanded again (`begin`), not at each edit, as
+    most networks are reused whole (the Memo). A call whose blocks all moved is kept under the
+    moved blocks, its nodes copied with their spans moved (those of every scope but the call's
+    own, which the expansion sets to the call's span, are in its blocks); a call reaching a
+    definition parsed again is dropped. So an edit that adds or removes lines re-expands the
+    calls of the block it is in, not those of the blocks it moved."""
+
+    MAX_PENDING = 8  # moves kept for a network not expanded meanwhile; more: its calls dropped
+
+    pending: list[Shift]
+
+    @classmethod
+    def after(cls, calls: Calls, shift: Shift) -> MovedCalls:
+        if not isinstance(calls, MovedCalls):
+            moved = cls()
+            moved.__dict__.update(calls.__dict__)
+            moved.pending = []
+            calls = moved
+        assert isinstance(calls, MovedCalls)
+        calls.pending.append(shift)
+        if len(calls.pending) > cls.MAX_PENDING:
+            calls.pending, calls.now, calls.previous = [], {}, {}
+        return calls
+
+    def begin(self, cyclic: Any) -> None:
+        for shift in self.pending:
+            nodes: dict[int, tuple[Any, Any]] = {}
+            keys: dict[Key, Key] = {}
+            self.now = _moved_calls(shift, self.now, nodes, keys)
+            self.previous = _moved_calls(shift, self.previous, nodes, keys)
+            for table in (self.now, self.previous):
+                for key, e in table.items():
+                    if not e.inner.isdisjoint(keys):
+                        table[key] = Entry(e.reached, e.node, e.steps,
+                                           frozenset(keys.get(k, k) for k in e.inner))
+        self.pending = []
+        super().begin(cyclic)
+
+
+def _moved_calls(shift: Shift, table: dict[Key, Entry], nodes: dict[int, tuple[Any, Any]],
+                 keys: dict[Key, Key]) -> dict[Key, Entry]:
+    """`table`'s calls under the moved blocks (`keys`: old key -> new, for the calls inside)."""
+    out = {}
+    for key, e in table.items():
+        reached = tuple((name, shift.new(b)) for name, b in e.reached)
+        if any(b is None for _, b in reached):
+            continue  # it reached the definition edited
+        if all(b is old for (_, b), (_, old) in zip(reached, e.reached, strict=True)):
+            out[key] = e  # (its blocks are above the edit: its spans too)
+            continue
+        keys[key] = new_key = (id(reached[0][1]), *key[1:])  # (the called block comes first)
+        out[new_key] = Entry(reached, _node(shift, e.node, nodes), e.steps, e.inner)
+    return out
+
+
+def _node(shift: Shift, node: Any, done: dict[int, tuple[Any, Any]]) -> Any:
+    """`node` and every node inside it, copied with their spans moved; a node met twice (in
+    two calls, one inside the other) copied once."""
+    hit = done.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    new = object.__new__(type(node))
+    fill = new.__dict__
+    fill.update(node.__dict__)
+    fill["span"] = shift.span(node.span)
+    if isinstance(node, graph.Scope):
+        fill["items"] = tuple(_node(shift, n, done) for n in node.items)
+    elif isinstance(node, graph.Join):
+        fill["branches"] = tuple(tuple(_node(shift, n, done) for n in b) for b in node.branches)
+    done[id(node)] = (node, new)
+    return new
