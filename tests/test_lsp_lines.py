@@ -236,3 +236,35 @@ def test_a_line_edit_reuses_the_calls_of_moved_blocks() -> None:
         nodes = [id(n) for _, n in graph.walk(got.networks["a"].root.items)]
         assert len(nodes) == len(set(nodes))  # a reused call's node is in the network once
         assert _features(got, text) == _features(want, text), (version, text)
+
+
+@pytest.mark.parametrize(("edit", "made"), [
+    # a line added in network b: b expanded again, its hints made again; the others kept
+    (lambda t: t.replace("conv(4, k=1) relu", "conv(4, k=1)\n  relu"), ["b"]),
+    # a line added in block unit: a expanded again, and the definitions it reaches; b moved,
+    # its hints kept, their lines moved
+    (lambda t: t.replace("  conv(c, k=3, pad=1) bn relu", "  conv(c, k=3, pad=1)\n  bn relu"),
+     ["unit", "pair", "a"]),
+    # blank lines in block pair and network a: only moves, every definition's hints kept
+    (lambda t: t.replace("  unit(c) unit(c)\n", "\n  unit(c) unit(c)\n"), []),
+    (lambda t: t.replace("  stem:", "\n  stem:"), []),
+])
+def test_a_definitions_hints_are_kept_while_its_networks_are(edit: Any, made: list[str],
+                                                              monkeypatch: Any) -> None:
+    """The hints of a definition (Analysis.shown) are made again only when a network reaching
+    it was expanded again (or it was parsed again); kept ones are moved with their definition,
+    and all are what an analysis from scratch shows."""
+    from archc.lsp import hints as hints_module
+
+    memo, kept = Memo(), Kept()
+    parse_file = Reparser(memo, kept)
+    hints(run(analyze("t.arch", TWO, 1, parse_file, memo=memo, kept=kept)))
+    asked: list[str] = []
+    real = hints_module._hints
+    monkeypatch.setattr(hints_module, "_hints", lambda ds, a: (
+        asked.extend(d.name for d in ds), real(ds, a))[1])
+    text = edit(TWO)
+    got = hints(run(analyze("t.arch", text, 2, parse_file, memo=memo, kept=kept)))
+    assert sorted(asked) == sorted(made)
+    monkeypatch.setattr(hints_module, "_hints", real)
+    assert got == hints(run(analyze("t.arch", text, 3)))

@@ -3,8 +3,8 @@ lines moves every later item of the file by that many lines. Their ASTs are move
 objects: the same trees with every span of the file past the edit moved), and what the last
 analysis computed from them is handed on under the moved objects, so that it is not computed
 again: the driver's Memo (networks expanded, definitions checked: archc/pipeline/driver.py)
-and the server's Kept (each network's index with its keys moved, the hints' labels, the
-statements walked: archc/lsp/analysis.py).
+and the server's Kept (each network's index with its keys moved, the hints' labels, each
+definition's hints with their lines moved, the statements walked: archc/lsp/analysis.py).
 
 A network reused so keeps the nodes it was made with, spans and all: the index maps each
 moved statement's span to them, and nothing in the language server reads a node's span but
@@ -15,7 +15,7 @@ added or removed in it, archc/lsp/reparse.py) and every network that reaches it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -98,6 +98,8 @@ def hand_on(shift: Shift, memo: Memo | None, kept: Kept | None) -> None:
     kept.derived = _remembered(shift, kept.derived, lambda v: (shift.new(v[0]), *v[1:]))
     kept.walked = _remembered(shift, kept.walked, lambda v: (
         shift.new(v[0]), tuple(shift.new(s) for s in v[1])))
+    kept.shown = _remembered(shift, kept.shown, lambda v: (
+        shift.new(v[0]), v[1], [replace(h, line=shift.line(h.line + 1) - 1) for h in v[2]]))
 
 
 def _rekeyed(shift: Shift, entries: dict[tuple[int, ...], Any], errors: Any
