@@ -40,11 +40,10 @@ def hints(a: Analysis, lines: tuple[int, int] | None = None) -> list[Hint]:
     shown = [d for d, (first, last) in extents
              if lines is None or first - 1 <= lines[1] and last - 1 >= lines[0]]
     ordered = sorted(extents, key=lambda x: x[1])
-    if all(x[1][1] < y[1][0] for x, y in itertools.pairwise(ordered)):  # none shares a line
-        out = [h for d in shown for h in a.shown(d, partial(_hints, [d], a))]
-    else:
-        out = _hints(shown, a)
-    return sorted(out, key=lambda h: (h.line, h.col))
+    if any(x[1][1] >= y[1][0] for x, y in itertools.pairwise(ordered)):  # sharing a line
+        return _hints(shown, a)
+    wanted = set(map(id, shown))  # each definition's hints in order: all of them in order
+    return [h for d, _ in ordered if id(d) in wanted for h in a.shown(d, partial(_hints, [d], a))]
 
 
 def _hints(shown: list[tree.Definition], a: Analysis) -> list[Hint]:
@@ -61,7 +60,7 @@ def _hints(shown: list[tree.Definition], a: Analysis) -> list[Hint]:
             text = a.derived(st, partial(_hint, st, a))  # (no line in it: see archc/lsp/shift.py)
             if text is not None:
                 out.append(Hint(st.span.end_line - 1, st.span.end_col - 1, *text))
-    return out + _input_hints(a, shown)
+    return sorted(out + _input_hints(a, shown), key=lambda h: (h.line, h.col))
 
 
 def _extent(d: tree.Definition, a: Analysis) -> tuple[int, int]:

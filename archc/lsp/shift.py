@@ -27,6 +27,7 @@ from archc.lsp.analysis import Kept, Made, Remembered
 from archc.pipeline.driver import Memo
 
 _VALUES = frozenset({str, int, float, bool, type(None)})
+_DEFINITION = tree.Definition
 
 
 @dataclass
@@ -68,6 +69,8 @@ class Shift:
         old, fill, tree = obj.__dict__, new.__dict__, self.tree
         for name in names:
             fill[name] = tree(old[name])
+        if "calls" in old and kind is _DEFINITION:  # its calls, walked already: moved above
+            fill["calls"] = tuple(self.moved[id(c)][1] for c in old["calls"])
         self.moved[id(obj)] = (obj, new)
         return new
 
