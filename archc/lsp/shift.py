@@ -15,7 +15,7 @@ added or removed in it, archc/lsp/reparse.py) and every network that reaches it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass
 from functools import cache
 from typing import Any
 
@@ -24,6 +24,7 @@ from archc.core.errors import Span
 from archc.expansion.calls import Calls, Entry, Key
 from archc.front import tree
 from archc.lsp.analysis import Kept, Made, Remembered
+from archc.lsp.hints import Hint
 from archc.pipeline.driver import Memo
 
 _VALUES = frozenset({str, int, float, bool, type(None)})
@@ -101,8 +102,9 @@ def hand_on(shift: Shift, memo: Memo | None, kept: Kept | None) -> None:
     kept.derived = _remembered(shift, kept.derived, lambda v: (shift.new(v[0]), *v[1:]))
     kept.walked = _remembered(shift, kept.walked, lambda v: (
         shift.new(v[0]), tuple(shift.new(s) for s in v[1])))
-    kept.shown = _remembered(shift, kept.shown, lambda v: (
-        shift.new(v[0]), v[1], [replace(h, line=shift.line(h.line + 1) - 1) for h in v[2]]))
+    kept.shown = _remembered(shift, kept.shown, lambda v: (shift.new(v[0]), v[1], [
+        h if h.line < shift.last else Hint(h.line + shift.delta, h.col, h.label, h.tooltip)
+        for h in v[2]]))  # (a hint's line is 0-based: line h.line + 1 moved if > last)
 
 
 def _rekeyed(shift: Shift, entries: dict[tuple[int, ...], Any], errors: Any
