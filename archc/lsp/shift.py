@@ -148,62 +148,82 @@ def _remembered(shift: Shift, old: Remembered[Any], moved: Any) -> Remembered[An
 
 class MovedCalls(Calls):
     """A network's block calls of its last expansions (archc/expansion/calls.py), with the moves
-    made since: applied when the network is expanded again (`begin`), not at each edit, as
-    most networks are reused whole (the Memo). A call whose blocks all moved is kept under the
-    moved blocks, its nodes copied with their spans moved (those of every scope but the call's
-    own, which the expansion sets to the call's span, are in its blocks); a call reaching a
-    definition parsed again is dropped. So an edit that adds or removes lines re-expands the
-    calls of the block it is in, not those of the blocks it moved."""
+    made since: the blocks they reached are followed to what each is now at every move (a few
+    per network), but their nodes are moved only when the network is expanded again (`begin`),
+    as most networks are reused whole (the Memo); the moves kept are their lines only, not the
+    moved objects (which would keep each older version's AST alive). A call whose blocks all
+    moved is kept under the moved blocks, its nodes copied with their spans moved (those of
+    every scope but the call's own, which the expansion sets to the call's span, are in its
+    blocks); a call reaching a definition parsed again is dropped. So an edit that adds or
+    removes lines re-expands the calls of the block it is in, not those of the blocks below
+    it."""
 
     MAX_PENDING = 8  # moves kept for a network not expanded meanwhile; more: its calls dropped
 
-    pending: list[Shift]
+    pending: list[Shift]  # the moves since the last expansion: their lines (no objects)
+    # id(a block the calls reached) -> (that block, what it is now: None if parsed again)
+    blocks: dict[int, tuple[tree.Definition, tree.Definition | None]]
 
     @classmethod
     def after(cls, calls: Calls, shift: Shift) -> MovedCalls:
         if not isinstance(calls, MovedCalls):
             moved = cls()
             moved.__dict__.update(calls.__dict__)
-            moved.pending = []
+            moved.pending, moved.blocks = [], {}
             calls = moved
         assert isinstance(calls, MovedCalls)
-        calls.pending.append(shift)
+        if not calls.pending:  # the blocks of the calls of the last expansion
+            calls.blocks = {id(b): (b, b) for table in (calls.now, calls.previous)
+                            for e in table.values() for _, b in e.reached}
+        calls.blocks = {k: (old, None if now is None else shift.new(now))
+                        for k, (old, now) in calls.blocks.items()}
+        calls.pending.append(Shift(shift.path, shift.last, shift.delta))
         if len(calls.pending) > cls.MAX_PENDING:
-            calls.pending, calls.now, calls.previous = [], {}, {}
+            calls.pending, calls.blocks, calls.now, calls.previous = [], {}, {}, {}
         return calls
 
     def begin(self, cyclic: Any) -> None:
-        for shift in self.pending:
+        if self.pending:
             nodes: dict[int, tuple[Any, Any]] = {}
             keys: dict[Key, Key] = {}
-            self.now = _moved_calls(shift, self.now, nodes, keys)
-            self.previous = _moved_calls(shift, self.previous, nodes, keys)
+            self.now = _moved_calls(self, self.now, nodes, keys)
+            self.previous = _moved_calls(self, self.previous, nodes, keys)
             for table in (self.now, self.previous):
                 for key, e in table.items():
                     if not e.inner.isdisjoint(keys):
                         table[key] = Entry(e.reached, e.node, e.steps,
                                            frozenset(keys.get(k, k) for k in e.inner))
-        self.pending = []
+        self.pending, self.blocks = [], {}
         super().begin(cyclic)
 
+    def now_is(self, block: tree.Definition) -> tree.Definition | None:
+        hit = self.blocks.get(id(block))
+        return hit[1] if hit is not None and hit[0] is block else block
 
-def _moved_calls(shift: Shift, table: dict[Key, Entry], nodes: dict[int, tuple[Any, Any]],
+    def span(self, span: Span) -> Span:
+        for shift in self.pending:
+            span = shift.span(span)
+        return span
+
+
+def _moved_calls(calls: MovedCalls, table: dict[Key, Entry], nodes: dict[int, tuple[Any, Any]],
                  keys: dict[Key, Key]) -> dict[Key, Entry]:
     """`table`'s calls under the moved blocks (`keys`: old key -> new, for the calls inside)."""
     out = {}
     for key, e in table.items():
-        reached = tuple((name, shift.new(b)) for name, b in e.reached)
-        if any(b is None for _, b in reached):
+        now = [(name, calls.now_is(b)) for name, b in e.reached]
+        reached = tuple((name, b) for name, b in now if b is not None)
+        if len(reached) < len(now):
             continue  # it reached the definition edited
         if all(b is old for (_, b), (_, old) in zip(reached, e.reached, strict=True)):
-            out[key] = e  # (its blocks are above the edit: its spans too)
+            out[key] = e  # (its blocks are above the edits: its spans too)
             continue
         keys[key] = new_key = (id(reached[0][1]), *key[1:])  # (the called block comes first)
-        out[new_key] = Entry(reached, _node(shift, e.node, nodes), e.steps, e.inner)
+        out[new_key] = Entry(reached, _node(calls, e.node, nodes), e.steps, e.inner)
     return out
 
 
-def _node(shift: Shift, node: Any, done: dict[int, tuple[Any, Any]]) -> Any:
+def _node(calls: MovedCalls, node: Any, done: dict[int, tuple[Any, Any]]) -> Any:
     """`node` and every node inside it, copied with their spans moved; a node met twice (in
     two calls, one inside the other) copied once."""
     hit = done.get(id(node))
@@ -212,10 +232,10 @@ def _node(shift: Shift, node: Any, done: dict[int, tuple[Any, Any]]) -> Any:
     new = object.__new__(type(node))
     fill = new.__dict__
     fill.update(node.__dict__)
-    fill["span"] = shift.span(node.span)
+    fill["span"] = calls.span(node.span)
     if isinstance(node, graph.Scope):
-        fill["items"] = tuple(_node(shift, n, done) for n in node.items)
+        fill["items"] = tuple(_node(calls, n, done) for n in node.items)
     elif isinstance(node, graph.Join):
-        fill["branches"] = tuple(tuple(_node(shift, n, done) for n in b) for b in node.branches)
+        fill["branches"] = tuple(tuple(_node(calls, n, done) for n in b) for b in node.branches)
     done[id(node)] = (node, new)
     return new
