@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pygls.workspace.position_codec import PositionCodec
 
+from archc.core import graph
 from archc.front import tree
 from archc.lsp import navigate
 from archc.lsp.analysis import Analysis, Kept, analyze, calls, run
@@ -107,6 +108,13 @@ def test_moved_lines() -> None:
     assert moved_lines("a\nb\nc", "a\nc") == (2, 2, -1)  # line 2 deleted
     assert moved_lines("ab\ncd", "a\nb\ncd") == (1, 1, 1)  # Enter inside line 1
     assert moved_lines("ab\ncd", "abcd") == (1, 2, -1)  # lines 1 and 2 joined
+    # a line typed above an indented one: the common head is the indentation, but the edit
+    # is the same as a line inserted at its start (and deleted again)
+    assert moved_lines("a\n  b\n", "a\n  # c\n  b\n") == (2, 1, 1)
+    assert moved_lines("a\n  # c\n  b\n", "a\n  b\n") == (2, 2, -1)
+    assert moved_lines("a\n  b\n", "a\n  x\n  b\n") == (2, 1, 1)
+    assert moved_lines("a\n xb\n", "a\n x\n xb\n") == (2, 1, 1)
+    assert moved_lines("a\nyb\n", "a\nyx\nb\n") == (2, 2, 1)  # Enter inside a line
 
 
 @pytest.mark.parametrize(("edit", "reused"), [
@@ -119,6 +127,12 @@ def test_moved_lines() -> None:
     # a line added in block unit: every network reaching it (a) expanded again, b reused
     (lambda t: t.replace("  conv(c, k=3, pad=1) bn relu", "  conv(c, k=3, pad=1)\n  bn relu"),
      1),
+    # a blank line, or a comment, added in block pair, or one removed from network a: no
+    # statement but the lines changed, so the definition edited is moved too and every
+    # network reused, none expanded again
+    (lambda t: t.replace("  unit(c) unit(c)\n", "\n  unit(c) unit(c)\n"), 2),
+    (lambda t: t.replace("  unit(c) unit(c)\n", "  # two\n  unit(c) unit(c)\n"), 2),
+    (lambda t: t.replace("  input 3x16x16\n  stem", "  input 3x16x16\n\n\n  stem"), 2),
     # a line added in network a: b, after it, moved and reused
     (lambda t: t.replace("  gap\n", "  gap\n  flatten\n"), 1),
     # a line removed from block pair: a expanded again, b reused
@@ -161,3 +175,96 @@ def test_the_benchmark_times_line_edits() -> None:
                            capture_output=True, text=True, timeout=60, check=True).stdout
     assert "--edit {code,comment,delete,newline}" in shown, shown
     assert "--hints {whole,visible}" in shown, shown
+
+
+THREE = """block first(c) {
+  conv(c, k=3, pad=1) bn relu
+}
+
+block second(c) {
+  conv(c, k=1) relu
+  third(c)
+}
+
+block third(c) {
+  bn
+}
+
+network a {
+  input 3x16x16
+  first(8) second(8) second(8)
+  stem: conv(8, k=1)
+}
+"""
+
+
+# (an edit, applied after the ones before it; the block calls network a reuses, None: a is
+# not expanded again)
+THREE_EDITS: list[tuple[Any, int | None]] = [
+    # a line added in block first: a expanded again, its calls of second(8) (moved) reused
+    (lambda t: t.replace("  conv(c, k=3, pad=1) bn relu\n", "  conv(c, k=3, pad=1) bn\n  relu\n"),
+     2),
+    # and removed: the same
+    (lambda t: t.replace("  conv(c, k=3, pad=1) bn\n  relu\n", "  conv(c, k=3, pad=1) bn relu\n"),
+     2),
+    # blank lines in block third and in network a: moves only, nothing expanded (a's calls
+    # wait to be moved until a is expanded again)
+    (lambda t: t.replace("  bn\n}", "\n  bn\n}"), None),
+    (lambda t: t.replace("second(8)\n", "second(8)\n\n"), None),
+    # a line added in block first again: a's calls, moved by the three moves since, reused
+    (lambda t: t.replace("  conv(c, k=3, pad=1) bn relu\n", "  conv(c, k=3, pad=1)\n  bn relu\n"),
+     2),
+]
+
+
+def test_a_line_edit_reuses_the_calls_of_moved_blocks() -> None:
+    """A network expanded again after a line edit reuses its calls of the blocks that moved
+    (archc/lsp/shift.py MovedCalls), their nodes' spans moved: the network is the one a fresh
+    analysis makes, spans and all."""
+    memo, kept = Memo(), Kept()
+    parse_file = Reparser(memo, kept)
+    text = THREE
+    run(analyze("t.arch", text, 0, parse_file, memo=memo, kept=kept))
+    for version, (edit, reused) in enumerate(THREE_EDITS, 1):
+        text = edit(text)
+        got = run(analyze("t.arch", text, version, parse_file, memo=memo, kept=kept))
+        want = run(analyze("t.arch", text, version))
+        assert (parse_file.moves, memo.hits) == (version, int(reused is None)), version
+        if reused is not None:
+            assert memo.calls["a"].hits == reused
+            assert got.networks == want.networks  # every node's span included
+        nodes = [id(n) for _, n in graph.walk(got.networks["a"].root.items)]
+        assert len(nodes) == len(set(nodes))  # a reused call's node is in the network once
+        assert _features(got, text) == _features(want, text), (version, text)
+
+
+@pytest.mark.parametrize(("edit", "made"), [
+    # a line added in network b: b expanded again, its hints made again; the others kept
+    (lambda t: t.replace("conv(4, k=1) relu", "conv(4, k=1)\n  relu"), ["b"]),
+    # a line added in block unit: a expanded again, and the definitions it reaches; b moved,
+    # its hints kept, their lines moved
+    (lambda t: t.replace("  conv(c, k=3, pad=1) bn relu", "  conv(c, k=3, pad=1)\n  bn relu"),
+     ["unit", "pair", "a"]),
+    # blank lines in block pair and network a: only moves, every definition's hints kept
+    (lambda t: t.replace("  unit(c) unit(c)\n", "\n  unit(c) unit(c)\n"), []),
+    (lambda t: t.replace("  stem:", "\n  stem:"), []),
+])
+def test_a_definitions_hints_are_kept_while_its_networks_are(edit: Any, made: list[str],
+                                                              monkeypatch: Any) -> None:
+    """The hints of a definition (Analysis.shown) are made again only when a network reaching
+    it was expanded again (or it was parsed again); kept ones are moved with their definition,
+    and all are what an analysis from scratch shows."""
+    from archc.lsp import hints as hints_module
+
+    memo, kept = Memo(), Kept()
+    parse_file = Reparser(memo, kept)
+    hints(run(analyze("t.arch", TWO, 1, parse_file, memo=memo, kept=kept)))
+    asked: list[str] = []
+    real = hints_module._hints
+    monkeypatch.setattr(hints_module, "_hints", lambda ds, a: (
+        asked.extend(d.name for d in ds), real(ds, a))[1])
+    text = edit(TWO)
+    got = hints(run(analyze("t.arch", text, 2, parse_file, memo=memo, kept=kept)))
+    assert sorted(asked) == sorted(made)
+    monkeypatch.setattr(hints_module, "_hints", real)
+    assert got == hints(run(analyze("t.arch", text, 3)))

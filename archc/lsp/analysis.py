@@ -89,8 +89,13 @@ class Analysis:
     # each definition's statements, walked once per definition object (see statements())
     _walked: Remembered[tuple[tree.Definition, tuple[tree.Stmt, ...]]] = \
         field(default_factory=lambda: Remembered())
+    # what a feature derived from one definition's statements (the hints of a definition), by
+    # the definition's id: (the definition, the networks reaching it, the result); see shown()
+    _shown: Remembered[tuple[tree.Definition, tuple[graph.Network, ...], Any]] = \
+        field(default_factory=lambda: Remembered())
     # every network's index merged: statement span -> one node list per network (see _made())
     _by_span: dict[Span, list[list[tuple[str, graph.Node]]]] | None = None
+    _reaching: dict[int, tuple[graph.Network, ...]] | None = None  # see reaching()
 
     @property
     def parsed(self) -> bool:
@@ -133,6 +138,32 @@ class Analysis:
         value = make()
         self._derived.put(id(st), (st, lists, value))
         return value
+
+    def shown(self, d: tree.Definition, make: Callable[[], T]) -> T:
+        """`make()`, a function of a definition and the nodes its statements made only,
+        remembered while the definition is the same AST object (or it moved:
+        archc/lsp/shift.py) and the networks reaching it are the same network objects (the
+        Memo hands back a network it did not expand again): so a whole file's hints are
+        checked per definition, not per statement."""
+        nets = self.reaching(d)
+        hit = self._shown.get(id(d))
+        if hit is not None and hit[0] is d and len(hit[1]) == len(nets) and all(
+                x is y for x, y in zip(hit[1], nets, strict=True)):
+            return hit[2]
+        value = make()
+        self._shown.put(id(d), (d, nets, value))
+        return value
+
+    def reaching(self, d: tree.Definition) -> tuple[graph.Network, ...]:
+        """The networks whose expansion reached definition `d` (itself, or through calls)."""
+        if self._reaching is None:
+            found: dict[int, list[graph.Network]] = {}
+            for name, net in self.networks.items():
+                defn = self.program.networks.get(name)
+                for b in _reach(defn, self.program.blocks) if defn is not None else ():
+                    found.setdefault(id(b), []).append(net)
+            self._reaching = {k: tuple(v) for k, v in found.items()}
+        return self._reaching.get(id(d), ())
 
     def counts(self, node: graph.Node) -> Counts | None:
         """Parameters and MACs of a node; None where a shape inside it is unknown (after a
@@ -213,6 +244,8 @@ class Kept:
         default_factory=lambda: Remembered())
     walked: Remembered[tuple[tree.Definition, tuple[tree.Stmt, ...]]] = field(
         default_factory=lambda: Remembered())
+    shown: Remembered[tuple[tree.Definition, tuple[graph.Network, ...], Any]] = field(
+        default_factory=lambda: Remembered())
 
 
 def analyze(path: str, text: str, version: int | None,
@@ -236,11 +269,23 @@ def analyze(path: str, text: str, version: int | None,
         index[id(net)] = old if old is not None and old[0] is net else (net, _index(net))
     kept.index = index
     kept.counts, kept.derived = Remembered(kept.counts), Remembered(kept.derived)
-    kept.walked = Remembered(kept.walked)
+    kept.walked, kept.shown = Remembered(kept.walked), Remembered(kept.shown)
     return Analysis(path, text, version, done.program, parsed.get(path),
                     networks=done.networks, errors=done.diagnostics,
                     parts=[made for _, made in index.values()], _counts=kept.counts,
-                    _derived=kept.derived, _walked=kept.walked)
+                    _derived=kept.derived, _walked=kept.walked, _shown=kept.shown)
+
+
+def _reach(defn: tree.Definition, blocks: dict[str, tree.Definition]) -> list[tree.Definition]:
+    """`defn` and every block it reaches through calls, each once."""
+    out, seen = [defn], {defn.name}
+    for d in out:  # (grows while walked)
+        for call in d.calls:
+            b = blocks.get(call.name)
+            if b is not None and b.name not in seen:
+                seen.add(b.name)
+                out.append(b)
+    return out
 
 
 def _same(a: list[tuple[str, graph.Node]], b: list[tuple[str, graph.Node]]) -> bool:

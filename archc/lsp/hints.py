@@ -5,6 +5,7 @@ shape it produced (`→ 64x56x56 | 128x28x28 | …`)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -31,11 +32,23 @@ class Hint:
 def hints(a: Analysis, lines: tuple[int, int] | None = None) -> list[Hint]:
     """Every hint of an analysis, in source order; with `lines` (0-based, inclusive, in
     `a.text`), at least those on these lines: the definitions wholly outside them are passed
-    over (an editor asks for the visible lines)."""
+    over (an editor asks for the visible lines). Each definition's hints are remembered
+    (Analysis.shown) where no other definition has a statement on its lines."""
     if a.module is None:
         return []
+    extents = [(d, _extent(d, a)) for d in a.module.definitions]
+    shown = [d for d, (first, last) in extents
+             if lines is None or first - 1 <= lines[1] and last - 1 >= lines[0]]
+    ordered = sorted(extents, key=lambda x: x[1])
+    if any(x[1][1] >= y[1][0] for x, y in itertools.pairwise(ordered)):  # sharing a line
+        return _hints(shown, a)
+    wanted = set(map(id, shown))  # each definition's hints in order: all of them in order
+    return [h for d, _ in ordered if id(d) in wanted for h in a.shown(d, partial(_hints, [d], a))]
+
+
+def _hints(shown: list[tree.Definition], a: Analysis) -> list[Hint]:
+    """The hints of some definitions."""
     found: list[tuple[tree.Stmt, bool]] = []  # (statement, is a block call or repetition)
-    shown = [d for d in a.module.definitions if lines is None or _meets(d, a, lines)]
     for d in shown:
         found.extend(_candidates(a.statements(d), a))
     last: dict[int, int] = {}  # line -> the end column of the last statement ending there
@@ -50,10 +63,10 @@ def hints(a: Analysis, lines: tuple[int, int] | None = None) -> list[Hint]:
     return sorted(out + _input_hints(a, shown), key=lambda h: (h.line, h.col))
 
 
-def _meets(d: tree.Definition, a: Analysis, lines: tuple[int, int]) -> bool:
-    """Whether a definition's lines (its name to its last statement's end) meet `lines`."""
+def _extent(d: tree.Definition, a: Analysis) -> tuple[int, int]:
+    """A definition's first and last line (1-based): its name's, its last statement's end."""
     ends = [st.span.end_line for st in (*a.statements(d), *d.body) if st.span.end_line]
-    return d.span.line - 1 <= lines[1] and max(ends, default=d.span.line) - 1 >= lines[0]
+    return d.span.line, max(ends, default=d.span.line)
 
 
 def _input_hints(a: Analysis, shown: list[tree.Definition]) -> list[Hint]:

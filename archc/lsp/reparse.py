@@ -12,7 +12,9 @@ parser meets the window in the state it meets it in the whole file; that the sta
 either edge come out equal to the old ones shows the window's edges are statement boundaries
 in the new text too. An edit that adds or removes lines within one definition's piece (or
 above the first item) parses that piece again and moves the items after it (reparse_moving,
-archc/lsp/shift.py). Anything else (a header, an edit across pieces, a window or piece that
+archc/lsp/shift.py); where the piece parses as the old definition moved (blank lines or
+comments added or removed inside it), the definition is moved too, so nothing is expanded
+again. Anything else (a header, an edit across pieces, a window or piece that
 does not parse) is parsed by `parse_by_definition`, which is exactly the compiler's parse, so
 its errors are the compiler's. tests/test_lsp_reparse.py
 compares the result with the compiler's parse after random edits of every bundled spec."""
@@ -110,12 +112,29 @@ def moved_lines(old: str, new: str) -> tuple[int, int, int] | None:
     region = _region(old, new)
     if region is None:
         return None
-    head, old_end, new_end = region
+    head, old_end, new_end = _to_line_start(old, new, *region)
     first = old.count("\n", 0, head) + 1
     touched = old.count("\n", head, old_end)
     whole = (old_end == 0 or old[old_end - 1] == "\n") and \
         (new_end == 0 or new[new_end - 1] == "\n")
     return first, first + touched - bool(whole), new.count("\n", head, new_end) - touched
+
+
+def _to_line_start(old: str, new: str, head: int, old_end: int, new_end: int
+                   ) -> tuple[int, int, int]:
+    """A text inserted or deleted whole is found after the longest common head, which may
+    end inside a line (`  # note\\n` typed at the start of `  relu`: the common head is the
+    indentation); the same edit, slid left to the line's start where the text allows, inserts
+    or deletes whole lines, touching none (the lines after it are then moved, not parsed)."""
+    if (old_end == head) == (new_end == head):
+        return head, old_end, new_end  # a replacement (or nothing): where it is
+    text, end = (new, new_end) if old_end == head else (old, old_end)
+    at = head
+    while at > 0 and old[at - 1] != "\n" and old[at - 1] == text[end - 1 - (head - at)]:
+        at -= 1
+    if at and old[at - 1] != "\n":
+        return head, old_end, new_end  # no line start within reach
+    return at, old_end - (head - at), new_end - (head - at)
 
 
 def reparse(old_text: str, old: tree.Module, text: str, path: str) -> tree.Module | None:
@@ -172,16 +191,31 @@ def reparse_moving(old_text: str, old: tree.Module, text: str, path: str
     if got is None:
         return None
     same = k < 0 or got[0] == items[k]  # a blank or a comment after it: the same objects
-    shift = Shift(path, last, delta, gone=set() if same else {id(items[k])})
+    shift = Shift(path, last, delta)
     try:
         now: dict[int, Any] = {id(i): shift.tree(i) for i in items[k + 1:]}
+        if not same:
+            now[id(items[k])] = _moved_within(shift, items[k], got[0])
     except TypeError:
         return None  # (an AST field of a kind the shift does not know: parse it all)
-    if not same:
-        now[id(items[k])] = got[0]
     return replace(old, uses=tuple(now.get(id(u), u) for u in old.uses),
                    requires=tuple(now.get(id(r), r) for r in old.requires),
                    definitions=tuple(now.get(id(d), d) for d in old.definitions)), shift
+
+
+def _moved_within(shift: Shift, old: tree.Use | tree.Requires | tree.Definition,
+                  got: tree.Definition) -> tree.Definition:
+    """What the edited definition is now: `old` moved (a blank line or a comment added or
+    removed inside it: its statements below the edit moved, nothing else changed, so all
+    that was computed from it is handed on too), or else `got`, parsed again (`old` gone)."""
+    mark = len(shift.moved)
+    moved = shift.tree(old)
+    if moved == got:
+        return moved
+    for key in list(shift.moved)[mark:]:  # not a move after all: forget what it made
+        del shift.moved[key]
+    shift.gone.add(id(old))
+    return got
 
 
 def _piece(text: str, start: int, stop: int, path: str, header: bool

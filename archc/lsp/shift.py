@@ -3,14 +3,15 @@ lines moves every later item of the file by that many lines. Their ASTs are move
 objects: the same trees with every span of the file past the edit moved), and what the last
 analysis computed from them is handed on under the moved objects, so that it is not computed
 again: the driver's Memo (networks expanded, definitions checked: archc/pipeline/driver.py)
-and the server's Kept (each network's index with its keys moved, the hints' labels, the
-statements walked: archc/lsp/analysis.py).
+and the server's Kept (each network's index with its keys moved, the hints' labels, each
+definition's hints with their lines moved, the statements walked: archc/lsp/analysis.py).
 
 A network reused so keeps the nodes it was made with, spans and all: the index maps each
 moved statement's span to them, and nothing in the language server reads a node's span but
 the index. Networks and definitions whose check found an error are not handed on (an error
 message may name a line: `already used at line 12`); they are checked again, at their new
-lines, as is the definition the edit is in and every network that reaches it."""
+lines, as is the definition the edit is in (unless it only moved: blank lines or comments
+added or removed in it, archc/lsp/reparse.py) and every network that reaches it."""
 
 from __future__ import annotations
 
@@ -18,12 +19,16 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from functools import cache
 from typing import Any
 
+from archc.core import graph
 from archc.core.errors import Span
+from archc.expansion.calls import Calls, Entry, Key
 from archc.front import tree
 from archc.lsp.analysis import Kept, Made, Remembered
+from archc.lsp.hints import Hint
 from archc.pipeline.driver import Memo
 
 _VALUES = frozenset({str, int, float, bool, type(None)})
+_DEFINITION = tree.Definition
 
 
 @dataclass
@@ -65,6 +70,8 @@ class Shift:
         old, fill, tree = obj.__dict__, new.__dict__, self.tree
         for name in names:
             fill[name] = tree(old[name])
+        if "calls" in old and kind is _DEFINITION:  # its calls, walked already: moved above
+            fill["calls"] = tuple(self.moved[id(c)][1] for c in old["calls"])
         self.moved[id(obj)] = (obj, new)
         return new
 
@@ -88,12 +95,16 @@ def hand_on(shift: Shift, memo: Memo | None, kept: Kept | None) -> None:
     if memo is not None:
         memo.entries = _rekeyed(shift, memo.entries, lambda v: v[2])
         memo.definitions = _rekeyed(shift, memo.definitions, lambda v: v[1])
+        memo.calls = {name: MovedCalls.after(calls, shift) for name, calls in memo.calls.items()}
     if kept is None:
         return
     kept.index = {k: (net, _made(shift, made)) for k, (net, made) in kept.index.items()}
     kept.derived = _remembered(shift, kept.derived, lambda v: (shift.new(v[0]), *v[1:]))
     kept.walked = _remembered(shift, kept.walked, lambda v: (
         shift.new(v[0]), tuple(shift.new(s) for s in v[1])))
+    kept.shown = _remembered(shift, kept.shown, lambda v: (shift.new(v[0]), v[1], [
+        h if h.line < shift.last else Hint(h.line + shift.delta, h.col, h.label, h.tooltip)
+        for h in v[2]]))  # (a hint's line is 0-based: line h.line + 1 moved if > last)
 
 
 def _rekeyed(shift: Shift, entries: dict[tuple[int, ...], Any], errors: Any
@@ -133,3 +144,98 @@ def _remembered(shift: Shift, old: Remembered[Any], moved: Any) -> Remembered[An
                 if not isinstance(value[0], tree.Definition) or None not in new_value[1]:
                     out.now[id(hit[1])] = new_value
     return out
+
+
+class MovedCalls(Calls):
+    """A network's block calls of its last expansions (archc/expansion/calls.py), with the moves
+    made since: the blocks they reached are followed to what each is now at every move (a few
+    per network), but their nodes are moved only when the network is expanded again (`begin`),
+    as most networks are reused whole (the Memo); the moves kept are their lines only, not the
+    moved objects (which would keep each older version's AST alive). A call whose blocks all
+    moved is kept under the moved blocks, its nodes copied with their spans moved (those of
+    every scope but the call's own, which the expansion sets to the call's span, are in its
+    blocks); a call reaching a definition parsed again is dropped. So an edit that adds or
+    removes lines re-expands the calls of the block it is in, not those of the blocks below
+    it."""
+
+    MAX_PENDING = 8  # moves kept for a network not expanded meanwhile; more: its calls dropped
+
+    pending: list[Shift]  # the moves since the last expansion: their lines (no objects)
+    # id(a block the calls reached) -> (that block, what it is now: None if parsed again)
+    blocks: dict[int, tuple[tree.Definition, tree.Definition | None]]
+
+    @classmethod
+    def after(cls, calls: Calls, shift: Shift) -> MovedCalls:
+        if not isinstance(calls, MovedCalls):
+            moved = cls()
+            moved.__dict__.update(calls.__dict__)
+            moved.pending, moved.blocks = [], {}
+            calls = moved
+        assert isinstance(calls, MovedCalls)
+        if not calls.pending:  # the blocks of the calls of the last expansion
+            calls.blocks = {id(b): (b, b) for table in (calls.now, calls.previous)
+                            for e in table.values() for _, b in e.reached}
+        calls.blocks = {k: (old, None if now is None else shift.new(now))
+                        for k, (old, now) in calls.blocks.items()}
+        calls.pending.append(Shift(shift.path, shift.last, shift.delta))
+        if len(calls.pending) > cls.MAX_PENDING:
+            calls.pending, calls.blocks, calls.now, calls.previous = [], {}, {}, {}
+        return calls
+
+    def begin(self, cyclic: Any) -> None:
+        if self.pending:
+            nodes: dict[int, tuple[Any, Any]] = {}
+            keys: dict[Key, Key] = {}
+            self.now = _moved_calls(self, self.now, nodes, keys)
+            self.previous = _moved_calls(self, self.previous, nodes, keys)
+            for table in (self.now, self.previous):
+                for key, e in table.items():
+                    if not e.inner.isdisjoint(keys):
+                        table[key] = Entry(e.reached, e.node, e.steps,
+                                           frozenset(keys.get(k, k) for k in e.inner))
+        self.pending, self.blocks = [], {}
+        super().begin(cyclic)
+
+    def now_is(self, block: tree.Definition) -> tree.Definition | None:
+        hit = self.blocks.get(id(block))
+        return hit[1] if hit is not None and hit[0] is block else block
+
+    def span(self, span: Span) -> Span:
+        for shift in self.pending:
+            span = shift.span(span)
+        return span
+
+
+def _moved_calls(calls: MovedCalls, table: dict[Key, Entry], nodes: dict[int, tuple[Any, Any]],
+                 keys: dict[Key, Key]) -> dict[Key, Entry]:
+    """`table`'s calls under the moved blocks (`keys`: old key -> new, for the calls inside)."""
+    out = {}
+    for key, e in table.items():
+        now = [(name, calls.now_is(b)) for name, b in e.reached]
+        reached = tuple((name, b) for name, b in now if b is not None)
+        if len(reached) < len(now):
+            continue  # it reached the definition edited
+        if all(b is old for (_, b), (_, old) in zip(reached, e.reached, strict=True)):
+            out[key] = e  # (its blocks are above the edits: its spans too)
+            continue
+        keys[key] = new_key = (id(reached[0][1]), *key[1:])  # (the called block comes first)
+        out[new_key] = Entry(reached, _node(calls, e.node, nodes), e.steps, e.inner)
+    return out
+
+
+def _node(calls: MovedCalls, node: Any, done: dict[int, tuple[Any, Any]]) -> Any:
+    """`node` and every node inside it, copied with their spans moved; a node met twice (in
+    two calls, one inside the other) copied once."""
+    hit = done.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    new = object.__new__(type(node))
+    fill = new.__dict__
+    fill.update(node.__dict__)
+    fill["span"] = calls.span(node.span)
+    if isinstance(node, graph.Scope):
+        fill["items"] = tuple(_node(calls, n, done) for n in node.items)
+    elif isinstance(node, graph.Join):
+        fill["branches"] = tuple(tuple(_node(calls, n, done) for n in b) for b in node.branches)
+    done[id(node)] = (node, new)
+    return new
