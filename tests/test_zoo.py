@@ -277,28 +277,32 @@ def test_outputs_equal_and_one_sgd_step_trains(name, one_torch_thread):
     perturb(theirs)
     with torch.device("meta"):  # no init: every tensor is imported
         ours = archc.build(net)
-    ours = ours.to_empty(device="cpu").double()
+    ours = ours.double().to_empty(device="cpu")  # fp64 storage at once: no fp32 copy
     assert import_state_dict(net, ours, theirs.state_dict()).mapped == \
         len(theirs.state_dict())
-    # two samples: train mode's batch statistics need more than one value per channel
-    # (a 1x1 map before the head)
+    # train mode first, at two samples: its batch statistics need more than one value per
+    # channel (a 1x1 map before the head); the same dropout masks: the same draws in order
     x = torch.rand(2, 3, size, size, dtype=torch.float64)
-    for train in (False, True):
-        theirs.train(train), ours.train(train)
-        with torch.no_grad():
-            torch.manual_seed(1)  # the same dropout masks: the same draws in the same order
-            want = theirs(x)
-            torch.manual_seed(1)
-            torch.testing.assert_close(ours(x), want, rtol=1e-9, atol=1e-9)
-    # The step in eval mode: in train mode a batch-statistics BN cancels any per-channel shift
-    # before it, so e.g. MobileNetV3's projection BN biases (feeding a 1x1 conv and BN with no
-    # shortcut) get an exactly zero gradient, in torchvision's model as well.
-    ours.eval()
+    theirs.train(), ours.train()
+    with torch.no_grad():
+        torch.manual_seed(1)
+        want = theirs(x)
+        torch.manual_seed(1)
+        torch.testing.assert_close(ours(x), want, rtol=1e-9, atol=1e-9)
+    # then eval mode, on the BN statistics that pass moved (not the perturbed ones: both
+    # models' own), one sample: in eval mode no sample couples another. Its forward pass is
+    # the SGD step's too. The step in eval mode: in train mode a batch-statistics BN cancels
+    # any per-channel shift before it, so e.g. MobileNetV3's projection BN biases (feeding a
+    # 1x1 conv and BN with no shortcut) get an exactly zero gradient, in torchvision's model
+    # as well.
+    theirs.eval(), ours.eval()
+    with torch.no_grad():
+        want = theirs(x[:1])
     before = {k: p.detach().clone() for k, p in ours.named_parameters()}
     opt = torch.optim.SGD(ours.parameters(), lr=0.1)
-    # one sample: in eval mode nothing couples samples, and every parameter's gradient is
-    # there at any batch size (the step's cost is the backward pass's)
-    torch.nn.functional.cross_entropy(ours(x[:1]), torch.tensor([3])).backward()
+    out = ours(x[:1])
+    torch.testing.assert_close(out.detach(), want, rtol=1e-9, atol=1e-9)
+    torch.nn.functional.cross_entropy(out, torch.tensor([3])).backward()
     opt.step()
     unchanged = [k for k, p in ours.named_parameters() if torch.equal(p, before[k])]
     assert not unchanged
@@ -321,7 +325,7 @@ def test_video_outputs_equal(name):
     perturb(theirs)
     with torch.device("meta"):
         ours = archc.build(net)
-    ours = ours.to_empty(device="cpu").double()
+    ours = ours.double().to_empty(device="cpu")  # fp64 storage at once: no fp32 copy
     assert import_state_dict(net, ours, theirs.state_dict()).mapped == \
         len(theirs.state_dict())
     x = torch.rand(1 if name == "s3d" else 2, *VIDEO_CLIPS[name], dtype=torch.float64)
