@@ -131,7 +131,7 @@ def published_params(m: zoo.Member) -> int:
     return _published_params(m.name)
 
 
-@functools.cache  # asked for every member at collection (NUMERIC) and by three tests
+@functools.cache  # asked for every member by test_numeric_selection and three tests
 def _published_params(name: str) -> int:
     """num_params of the member's weights at its default input size (ViT's SWAG end-to-end
     weights are for a larger input, with a longer position embedding), less what the spec
@@ -149,17 +149,26 @@ def _published_params(name: str) -> int:
 SMALL_KWARGS = {"tv_vit": lambda size: {"image_size": size}}
 
 
-def _numeric() -> list[str]:
+def _numeric(params) -> list[str]:
+    """Every classifier up to NUMERIC_MAX_PARAMS (less STATIC_ONLY), and each family's
+    smallest, by `params(member)`."""
     if os.environ.get("ARCHC_ZOO_ALL"):
         return NAMES
-    smallest = {spec: min(ms, key=published_params).name for spec, ms in zoo.families()
+    smallest = {spec: min(ms, key=params).name for spec, ms in zoo.families()
                 if ms[0].task == "classification"}
     return [m.name for m in zoo.MEMBERS if m.task == "classification" and (
-            (published_params(m) <= NUMERIC_MAX_PARAMS and m.name not in STATIC_ONLY)
+            (params(m) <= NUMERIC_MAX_PARAMS and m.name not in STATIC_ONLY)
             or m.name in smallest.values())]
 
 
-NUMERIC = _numeric()
+def _enum_params(m: zoo.Member) -> int:
+    """The smallest num_params of the member's weight enum: metadata only, so that collection
+    (on every pytest-xdist worker) loads no network; test_numeric_selection proves it picks
+    what the published counts pick."""
+    return min(w.meta["num_params"] for w in weight_enum(m))
+
+
+NUMERIC = _numeric(_enum_params)
 
 
 # ----------------------------------------------------------------------------- the table
@@ -228,6 +237,13 @@ def test_params_and_state_dict_names(name):
     family = KEY_MAPS.get(net.name)
     assert not report.renamed or (family and family.renames)  # only the table a spec states
     assert not report.filled
+
+
+def test_numeric_selection():
+    """The members proven numerically are those the published counts (proven equal to the
+    specs' in test_params_and_state_dict_names) select: up to 100M, and each family's
+    smallest."""
+    assert NUMERIC == _numeric(published_params)
 
 
 def test_pretrained_inception_v3_aux_head_is_skipped():
