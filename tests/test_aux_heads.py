@@ -81,7 +81,7 @@ def test_outputs_equal_in_eval_and_train(name: str, one_torch_thread) -> None:
     perturb(reference)
     with torch.device("meta"):  # no init: every tensor is imported
         ours = archc.build(net)
-    ours = ours.to_empty(device="cpu").double()
+    ours = ours.double().to_empty(device="cpu")  # fp64 storage at once: no fp32 copy
     state = reference.state_dict()
     assert import_state_dict(net, ours, state).mapped == len(state)
     x = torch.rand(2, 3, side, side, dtype=torch.float64)  # (train mode: BN needs 2 at 1x1)

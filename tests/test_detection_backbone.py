@@ -82,7 +82,7 @@ def test_outputs_equal_in_eval_and_train(norm: str, one_torch_thread) -> None:
     perturb(model)
     with torch.device("meta"):  # no init: every tensor is imported
         ours = archc.build(net)
-    ours = ours.to_empty(device="cpu").double()
+    ours = ours.double().to_empty(device="cpu")  # fp64 storage at once: no fp32 copy
     assert import_state_dict(net, ours, model.state_dict()).mapped == len(model.state_dict())
     x = torch.rand(2, 3, SIDE, SIDE, dtype=torch.float64)
     for train in (False, True):  # FrozenBatchNorm2d: the same; BatchNorm2d: batch statistics

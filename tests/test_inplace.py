@@ -87,8 +87,8 @@ def _set_in_place(model: torch.nn.Module, flags: dict[str, bool]) -> None:
 def _run(model: torch.nn.Module, x: torch.Tensor, weight: torch.Tensor):
     model.zero_grad(set_to_none=True)
     model.eval()
-    with torch.no_grad():
-        eval_out = model(x)
+    with torch.no_grad():  # one sample: in eval mode no sample couples another
+        eval_out = model(x[:1])
     model.train()
     torch.manual_seed(3)  # dropout draws the same masks in both runs
     xg = x.detach().clone().requires_grad_(x.is_floating_point())
@@ -120,10 +120,12 @@ def test_same_outputs_and_gradients(spec: str, network: str, one_torch_thread) -
     big = sum(p.numel() for p in model.parameters()) > 30_000_000
     if big:  # VGG, wide ResNets: the input's gradient only (fp64 weights and their grads)
         model.requires_grad_(False)
-    # S3D's smallest clip, 13x209x209, is 1.7M values a sample: one sample (which tensor an
-    # activation overwrites does not depend on the batch; BatchNorm's statistics in train mode
-    # still come from many values a channel, 2x7x7 at the least)
-    batch = 1 if math.prod(net.input_shape) > 1_000_000 else 2
+    # Which tensor an activation overwrites does not depend on the batch: one sample where
+    # nothing needs two in train mode (no BatchNorm, whose train statistics need two values a
+    # channel on a 1x1 map: VGG, AlexNet), and where one sample is 1.7M values (S3D's smallest
+    # clip, 13x209x209: BatchNorm's statistics still come from 2x7x7 values a channel at least)
+    norms = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    batch = 1 if not norms or math.prod(net.input_shape) > 1_000_000 else 2
     x = example_input(net.input_shape, batch, dtype=torch.float64)
     weight = torch.randn((batch, *net.output_shape), dtype=torch.float64)
     buffers = {k: v.clone() for k, v in model.named_buffers()}

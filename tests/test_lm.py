@@ -14,8 +14,6 @@ import pytest
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
-from transformers.models.llama import modeling_llama
 
 import archc
 import archc.emit.weights
@@ -49,6 +47,20 @@ LLAMA_SIZES = {
 }
 
 
+# transformers is imported by the tests that use it, not at collection: every pytest-xdist
+# worker collects every file, and the import is ~2 s of CPU
+def gpt2(**config: Any) -> torch.nn.Module:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    return GPT2LMHeadModel(GPT2Config(**config))
+
+
+def llama(**config: Any) -> torch.nn.Module:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    return LlamaForCausalLM(LlamaConfig(**config))
+
+
 @pytest.fixture
 def rmsnorm_at_input_dtype(monkeypatch) -> None:
     """transformers' LlamaRMSNorm computes in float32 whatever its input (an upcast meant for
@@ -57,6 +69,8 @@ def rmsnorm_at_input_dtype(monkeypatch) -> None:
     def forward(self: Any, x: torch.Tensor) -> torch.Tensor:
         variance = x.pow(2).mean(-1, keepdim=True)
         return self.weight * (x * torch.rsqrt(variance + self.variance_epsilon))
+    from transformers.models.llama import modeling_llama
+
     monkeypatch.setattr(modeling_llama.LlamaRMSNorm, "forward", forward)
 
 
@@ -80,7 +94,7 @@ def _equal_logits(spec: str, sets: dict, reference: torch.nn.Module) -> archc.Ne
 def test_gpt2_equals_transformers() -> None:
     torch.manual_seed(0)
     sets, config = TINY_GPT2
-    net = _equal_logits("gpt2.arch", sets, GPT2LMHeadModel(GPT2Config(**config)))
+    net = _equal_logits("gpt2.arch", sets, gpt2(**config))
     model = archc.build(net)
     # lm_head shares the token embedding: one Parameter, under both state_dict keys
     assert model.get_submodule("lm_head").weight is model.get_submodule("transformer.wte").weight
@@ -90,7 +104,7 @@ def test_gpt2_equals_transformers() -> None:
 def test_llama_equals_transformers(rmsnorm_at_input_dtype) -> None:
     torch.manual_seed(0)
     sets, config = TINY_LLAMA
-    net = _equal_logits("llama.arch", sets, LlamaForCausalLM(LlamaConfig(**config)))
+    net = _equal_logits("llama.arch", sets, llama(**config))
     attention = [n.args for _, n in walk(net.root.items)
                  if isinstance(n, Layer) and n.op == "attention"]
     assert len(attention) == 2 and all(  # grouped-query (2 key/value heads of 4), rotary
@@ -101,8 +115,7 @@ def test_llama_equals_transformers(rmsnorm_at_input_dtype) -> None:
 def test_llama_heads_equal_transformers(kv_heads: int, rmsnorm_at_input_dtype) -> None:
     torch.manual_seed(0)
     sets, config = TINY_LLAMA
-    reference = LlamaForCausalLM(LlamaConfig(**{**config, "num_key_value_heads": kv_heads,
-                                                "rope_theta": 500000.0}))
+    reference = llama(**{**config, "num_key_value_heads": kv_heads, "rope_theta": 500000.0})
     _equal_logits("llama.arch", {**sets, "kv_heads": kv_heads, "theta": 500000.0}, reference)
 
 
@@ -110,7 +123,7 @@ def test_llama_heads_equal_transformers(kv_heads: int, rmsnorm_at_input_dtype) -
 def test_gpt2_sizes_count_the_reference(variant: str) -> None:
     layers, d, heads, params = GPT2_SIZES[variant]
     with torch.device("meta"):
-        reference = GPT2LMHeadModel(GPT2Config(n_layer=layers, n_embd=d, n_head=heads))
+        reference = gpt2(n_layer=layers, n_embd=d, n_head=heads)
     assert sum(p.numel() for p in reference.parameters()) == params
     net = archc.load(SPECS / "gpt2.arch", {"variant": variant})
     assert count(net.root).params == params
@@ -120,7 +133,7 @@ def test_gpt2_sizes_count_the_reference(variant: str) -> None:
 def test_llama_sizes_count_the_reference(variant: str) -> None:
     config, params = LLAMA_SIZES[variant]
     with torch.device("meta"):
-        reference = LlamaForCausalLM(LlamaConfig(**config))
+        reference = llama(**config)
     assert sum(p.numel() for p in reference.parameters()) == params
     net = archc.load(SPECS / "llama.arch", {"variant": variant})
     assert count(net.root).params == params
@@ -203,7 +216,7 @@ def test_import_weights_reads_the_hubs_gpt2_layout(tmp_path: Path, capsys) -> No
 
     torch.manual_seed(0)
     sets, config = TINY_GPT2
-    reference = GPT2LMHeadModel(GPT2Config(**config)).eval()
+    reference = gpt2(**config).eval()
     hub = {k.removeprefix("transformer."): v.clone() for k, v in reference.state_dict().items()
            if k != "lm_head.weight"}
     hub["h.0.attn.bias"] = torch.ones(1, 1, 32, 32)  # what old checkpoints carry

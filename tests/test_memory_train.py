@@ -95,13 +95,28 @@ def autograd_saved(model: torch.nn.Module, x: torch.Tensor) -> int:
     return sum(seen.values())
 
 
+# check's last network and its module: the next check of the same network (another dtype,
+# mode or layout) converts that module instead of building it again (building, and
+# to_empty's per-tensor allocation from the meta device, cost more than the forward pass)
+_LAST: list = []
+
+
+def _module(net: Network, dtype: torch.dtype, training: bool,
+            channels_last: bool) -> torch.nn.Module:
+    if not _LAST or _LAST[0] is not net:
+        _LAST.clear()  # the previous network's module goes first: one module held at a time
+        with torch.device("meta"):  # no initialisation: the values do not change what is kept
+            model = archc.build(net)
+        _LAST.extend([net, model.to(dtype).to_empty(device="cpu")])
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    return _LAST[1].to(dtype).to(memory_format=layout).train(training)
+
+
 def check(net: Network, batch: int = 2, input_grad: bool = False,
           dtype: torch.dtype = torch.float32, training: bool = True,
           channels_last: bool = False) -> None:
     torch.manual_seed(0)
-    with torch.device("meta"):  # no initialisation: the values do not change what is kept
-        model = archc.build(net)
-    model = model.to_empty(device="cpu").to(dtype).train(training)
+    model = _module(net, dtype, training, channels_last)
     for module in model.modules():  # the running variance must be positive, not garbage
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.reset_running_stats()
@@ -110,8 +125,7 @@ def check(net: Network, batch: int = 2, input_grad: bool = False,
     else:
         x = torch.randn(batch, *net.input_shape, dtype=dtype)
     if channels_last:  # as archc train lays out model and batches on a GPU
-        model, x = model.to(memory_format=torch.channels_last), \
-            x.to(memory_format=torch.channels_last)
+        x = x.to(memory_format=torch.channels_last)
     x.requires_grad_(input_grad and x.is_floating_point())
     try:
         got = autograd_saved(model, x)

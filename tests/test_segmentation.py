@@ -127,7 +127,7 @@ def test_outputs_equal_in_eval_and_train(name: str, one_torch_thread) -> None:
     perturb(theirs)
     with torch.device("meta"):  # no init: every tensor is imported
         ours = archc.build(net)
-    ours = ours.to_empty(device="cpu").double()
+    ours = ours.double().to_empty(device="cpu")  # fp64 storage at once: no fp32 copy
     assert import_state_dict(net, ours, theirs.state_dict()).mapped == len(theirs.state_dict())
     x = torch.rand(2, 3, SIDE, SIDE, dtype=torch.float64)
     for train in (False, True):

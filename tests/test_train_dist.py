@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from archc.train import checkpoint
+from tests.util import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-5k"
@@ -22,19 +23,25 @@ ARGS = ["train", str(TINY), "--data-dir", str(MNIST), "--device", "cpu",
         "--no-progress", "--seed", "5"]
 
 
+def _metrics(code: int, stdout: str, stderr: str, out: Path) -> list[dict]:
+    assert code == 0, stderr[-3000:]
+    assert "loss " in stdout and "examples/sec on cpu" in stdout
+    return [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+
+
 def _run(cmd: list[str], out: Path) -> list[dict]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([*cmd, *ARGS, "--out", str(out)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "loss " in proc.stdout and "examples/sec on cpu" in proc.stdout
-    return [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    return _metrics(proc.returncode, proc.stdout, proc.stderr, out)
 
 
 @pytest.mark.skipif(not MNIST.exists(), reason=f"real data not found at {MNIST}")
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed")
-def test_two_gloo_processes_match_one(tmp_path):
-    one = _run([sys.executable, "-m", "archc"], tmp_path / "one")
+def test_two_gloo_processes_match_one(tmp_path, capsys):
+    # the one process is this one (`archc train` in process, as tests/test_train.py runs it):
+    # an interpreter less to start, and nothing the process boundary would prove
+    one = _metrics(*run_cli(capsys, *ARGS, "--out", tmp_path / "one"), tmp_path / "one")
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                 "--nproc_per_node=2", "-m", "archc"]
     two = _run(torchrun, tmp_path / "two")

@@ -104,7 +104,7 @@ def skeleton(m: zoo.Member, **kwargs) -> torch.nn.Module:
     without init. `kwargs` override the member's builder arguments."""
     kwargs = {**m.torchvision_kwargs, **kwargs}
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _no_init():  # init on meta tensors: Python refs, no values
             return tvm.get_model(m.name, weights=None, **kwargs)
     except NotImplementedError:
         with _no_init():
@@ -131,7 +131,7 @@ def published_params(m: zoo.Member) -> int:
     return _published_params(m.name)
 
 
-@functools.cache  # asked for every member at collection (NUMERIC) and by three tests
+@functools.cache  # asked for every member by test_numeric_selection and three tests
 def _published_params(name: str) -> int:
     """num_params of the member's weights at its default input size (ViT's SWAG end-to-end
     weights are for a larger input, with a longer position embedding), less what the spec
@@ -149,17 +149,26 @@ def _published_params(name: str) -> int:
 SMALL_KWARGS = {"tv_vit": lambda size: {"image_size": size}}
 
 
-def _numeric() -> list[str]:
+def _numeric(params) -> list[str]:
+    """Every classifier up to NUMERIC_MAX_PARAMS (less STATIC_ONLY), and each family's
+    smallest, by `params(member)`."""
     if os.environ.get("ARCHC_ZOO_ALL"):
         return NAMES
-    smallest = {spec: min(ms, key=published_params).name for spec, ms in zoo.families()
+    smallest = {spec: min(ms, key=params).name for spec, ms in zoo.families()
                 if ms[0].task == "classification"}
     return [m.name for m in zoo.MEMBERS if m.task == "classification" and (
-            (published_params(m) <= NUMERIC_MAX_PARAMS and m.name not in STATIC_ONLY)
+            (params(m) <= NUMERIC_MAX_PARAMS and m.name not in STATIC_ONLY)
             or m.name in smallest.values())]
 
 
-NUMERIC = _numeric()
+def _enum_params(m: zoo.Member) -> int:
+    """The smallest num_params of the member's weight enum: metadata only, so that collection
+    (on every pytest-xdist worker) loads no network; test_numeric_selection proves it picks
+    what the published counts pick."""
+    return min(w.meta["num_params"] for w in weight_enum(m))
+
+
+NUMERIC = _numeric(_enum_params)
 
 
 # ----------------------------------------------------------------------------- the table
@@ -221,12 +230,20 @@ def test_params_and_state_dict_names(name):
     params = summarize(net).total.params
     assert params == published_params(m)
     assert params == _params(theirs)
-    target = expected_shapes(net)
+    with _no_init():  # a build on the meta device: names and shapes, no values to draw
+        target = expected_shapes(net)
     mapped, report = map_state_dict(net, target, theirs.state_dict())
     assert {k: tuple(v.shape) for k, v in mapped.items()} == target  # every key, every shape
     family = KEY_MAPS.get(net.name)
     assert not report.renamed or (family and family.renames)  # only the table a spec states
     assert not report.filled
+
+
+def test_numeric_selection():
+    """The members proven numerically are those the published counts (proven equal to the
+    specs' in test_params_and_state_dict_names) select: up to 100M, and each family's
+    smallest."""
+    assert NUMERIC == _numeric(published_params)
 
 
 def test_pretrained_inception_v3_aux_head_is_skipped():
@@ -277,28 +294,32 @@ def test_outputs_equal_and_one_sgd_step_trains(name, one_torch_thread):
     perturb(theirs)
     with torch.device("meta"):  # no init: every tensor is imported
         ours = archc.build(net)
-    ours = ours.to_empty(device="cpu").double()
+    ours = ours.double().to_empty(device="cpu")  # fp64 storage at once: no fp32 copy
     assert import_state_dict(net, ours, theirs.state_dict()).mapped == \
         len(theirs.state_dict())
-    # two samples: train mode's batch statistics need more than one value per channel
-    # (a 1x1 map before the head)
+    # train mode first, at two samples: its batch statistics need more than one value per
+    # channel (a 1x1 map before the head); the same dropout masks: the same draws in order
     x = torch.rand(2, 3, size, size, dtype=torch.float64)
-    for train in (False, True):
-        theirs.train(train), ours.train(train)
-        with torch.no_grad():
-            torch.manual_seed(1)  # the same dropout masks: the same draws in the same order
-            want = theirs(x)
-            torch.manual_seed(1)
-            torch.testing.assert_close(ours(x), want, rtol=1e-9, atol=1e-9)
-    # The step in eval mode: in train mode a batch-statistics BN cancels any per-channel shift
-    # before it, so e.g. MobileNetV3's projection BN biases (feeding a 1x1 conv and BN with no
-    # shortcut) get an exactly zero gradient, in torchvision's model as well.
-    ours.eval()
+    theirs.train(), ours.train()
+    with torch.no_grad():
+        torch.manual_seed(1)
+        want = theirs(x)
+        torch.manual_seed(1)
+        torch.testing.assert_close(ours(x), want, rtol=1e-9, atol=1e-9)
+    # then eval mode, on the BN statistics that pass moved (not the perturbed ones: both
+    # models' own), one sample: in eval mode no sample couples another. Its forward pass is
+    # the SGD step's too. The step in eval mode: in train mode a batch-statistics BN cancels
+    # any per-channel shift before it, so e.g. MobileNetV3's projection BN biases (feeding a
+    # 1x1 conv and BN with no shortcut) get an exactly zero gradient, in torchvision's model
+    # as well.
+    theirs.eval(), ours.eval()
+    with torch.no_grad():
+        want = theirs(x[:1])
     before = {k: p.detach().clone() for k, p in ours.named_parameters()}
     opt = torch.optim.SGD(ours.parameters(), lr=0.1)
-    # one sample: in eval mode nothing couples samples, and every parameter's gradient is
-    # there at any batch size (the step's cost is the backward pass's)
-    torch.nn.functional.cross_entropy(ours(x[:1]), torch.tensor([3])).backward()
+    out = ours(x[:1])
+    torch.testing.assert_close(out.detach(), want, rtol=1e-9, atol=1e-9)
+    torch.nn.functional.cross_entropy(out, torch.tensor([3])).backward()
     opt.step()
     unchanged = [k for k, p in ours.named_parameters() if torch.equal(p, before[k])]
     assert not unchanged
@@ -313,7 +334,8 @@ VIDEO_CLIPS = {"r3d_18": (3, 4, 32, 32), "mc3_18": (3, 4, 32, 32),
 @pytest.mark.parametrize("name", VIDEO)
 def test_video_outputs_equal(name):
     """fp64 outputs equal torchvision's in eval and train mode after importing its weights
-    (random, perturbed), on a batch of two clips (one for S3D, the costly one)."""
+    (random, perturbed): in train mode on a batch of two clips (one for S3D, the costly
+    one), in eval mode on one (no sample couples another)."""
     m = zoo.member(name)
     torch.manual_seed(0)
     net = load(m, VIDEO_CLIPS[name])
@@ -321,14 +343,15 @@ def test_video_outputs_equal(name):
     perturb(theirs)
     with torch.device("meta"):
         ours = archc.build(net)
-    ours = ours.to_empty(device="cpu").double()
+    ours = ours.double().to_empty(device="cpu")  # fp64 storage at once: no fp32 copy
     assert import_state_dict(net, ours, theirs.state_dict()).mapped == \
         len(theirs.state_dict())
     x = torch.rand(1 if name == "s3d" else 2, *VIDEO_CLIPS[name], dtype=torch.float64)
     for train in (False, True):
         theirs.train(train), ours.train(train)
+        clips = x if train else x[:1]
         with torch.no_grad():
             torch.manual_seed(1)
-            want = theirs(x)
+            want = theirs(clips)
             torch.manual_seed(1)
-            torch.testing.assert_close(ours(x), want, rtol=1e-9, atol=1e-9)
+            torch.testing.assert_close(ours(clips), want, rtol=1e-9, atol=1e-9)
