@@ -210,3 +210,21 @@ def test_a_width_that_must_divide_stays_a_parameter(tmp_path: Path) -> None:
     mod = _module(tmp_path, "vit_d", text)
     net = archc.load("tv_vit", {"d": 96, "mlp": 384}, (3, 32, 32))
     assert _same_outputs(archc.build(net), mod.TvVit(d=96, mlp=384), net.input_shape)
+
+
+def test_a_block_of_many_parameters_exports_its_width_without_trying_every_sum(
+        tmp_path: Path) -> None:
+    """A block whose output width is the sum of its 22 parameters: the running width after it
+    is fitted over bounded kinds of forms (archc/export/widths.py MAX_FORMS; every sum of any n
+    of 22 is millions of forms, which took minutes), and still found: the sum of all 22."""
+    n = 22
+    params = ", ".join(f"a{i}" for i in range(n))
+    branches = " | ".join(f"conv(a{i}, k=1)" for i in range(n))
+    calls = "\n".join(f"  wide({', '.join(str(j + k + 1) for j in range(n))})" for k in range(3))
+    spec = tmp_path / "wide.arch"
+    spec.write_text(f"block wide({params}) {{ concat {{ {branches} }} }}\n"
+                    f"network n {{\n  input 3x8x8\n{calls}\n  conv(8, k=1)\n}}\n")
+    text = export_python(str(spec))
+    assert "c = " + " + ".join(str(j + 1) for j in range(n)) in text
+    exported = _module(tmp_path, "wide_export", text).N()
+    assert _same_outputs(archc.build(archc.load(str(spec))), exported, (3, 8, 8))

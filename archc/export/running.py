@@ -127,9 +127,10 @@ def top_running(c: Candidates, body: list[TNode]) -> None:
                 node.before, now = f"{running} = {text or slot.expr}", int(slot.expr)
             slot.expr = running
         outs = {channels(s) for s in node.present.values()}
-        last = node if isinstance(node, TCall) and not node.cond and len(outs) == 1 else \
-            last if last is not None and outs == {channels(s) for s in last.present.values()} \
-            and not node.cond else None
+        if isinstance(node, TCall) and not node.cond and len(outs) == 1:
+            last = node
+        elif last is None or node.cond or outs != {channels(s) for s in last.present.values()}:
+            last = None  # (a layer that keeps the width keeps `last`)
 
 
 def _fixed_input(node: TNode) -> Slot | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from itertools import combinations
+from math import comb
 from typing import Any
 
 from archc.export.unify import TCall
@@ -20,20 +21,28 @@ Form = tuple[str, tuple[str, ...], Value]
 FACTORS = range(2, 9)
 
 
+MAX_FORMS = 2048  # forms of one kind tried at most: a block of many parameters (a sum of
+# any n of 22 is 705,432 forms for n = 11) skips the kinds it would make that many of
+
+
 def _forms(names: list[str], first: dict[str, Any], width: int) -> Iterator[list[Form]]:
     """Candidate forms, simplest first, one list per kind (a kind is taken where exactly one
     of its forms fits); `first`, `width`: one instance, for a form's constant."""
-    yield [(f"{k} * {{0}}", (p,), _linear({p: k})) for p in names for k in FACTORS]
-    for n in range(2, len(names) + 1):
-        yield [(" + ".join(f"{{{i}}}" for i in range(n)), ps, _linear(dict.fromkeys(ps, 1)))
-               for ps in combinations(names, n)]
+    k = len(names)
+    yield [(f"{f} * {{0}}", (p,), _linear({p: f})) for p in names for f in FACTORS]
+    for n in range(2, k + 1):
+        if comb(k, n) <= MAX_FORMS:
+            yield [(" + ".join(f"{{{i}}}" for i in range(n)), ps,
+                    _linear(dict.fromkeys(ps, 1))) for ps in combinations(names, n)]
     # a fixed part and a parameter (InceptionA: `224 + pool_features`)
     yield [(f"{width - first[p]} + {{0}}", (p,), _linear({p: 1}, width - first[p]))
            for p in names if width > first[p]]
-    yield [(f"{{0}} + {k} * {{1}}", (p, q), _linear({p: 1, q: k}))
-           for p in names for q in names if p != q for k in FACTORS]
-    yield [("{0} + {1} * {2}", (p, q, r), _grown(p, q, r))
-           for p in names for q, r in combinations([n for n in names if n != p], 2)]
+    if k * (k - 1) * len(FACTORS) <= MAX_FORMS:
+        yield [(f"{{0}} + {f} * {{1}}", (p, q), _linear({p: 1, q: f}))
+               for p in names for q in names if p != q for f in FACTORS]
+    if k * comb(k - 1, 2) <= MAX_FORMS:
+        yield [("{0} + {1} * {2}", (p, q, r), _grown(p, q, r))
+               for p in names for q, r in combinations([n for n in names if n != p], 2)]
 
 
 def _linear(terms: dict[str, int], constant: int = 0) -> Value:
@@ -46,7 +55,7 @@ def _grown(p: str, q: str, r: str) -> Value:
 
 def output_width(call: TCall) -> str:
     """The width after `call` written over its arguments' texts (`c + 4 * 32`), or ""."""
-    widths = getattr(call.cls, "widths", [])
+    widths = call.cls.widths if call.cls is not None else []
     names = [n for n in call.args if call.args[n].expr and
              all(type(v.get(n)) is int for v, _ in widths)]
     if not widths or any(type(w) is not int for _, w in widths):

@@ -48,11 +48,8 @@ class Shift:
     def span(self, s: Span) -> Span:
         if s.path != self.path or (s.line <= self.last and s.end_line <= self.last):
             return s
-        new = object.__new__(Span)  # (Span's frozen __init__ is half the cost of a move)
-        new.__dict__.update(path=s.path, line=self.line(s.line), col=s.col,
-                            end_line=self.line(s.end_line) if s.end_line else 0,
-                            end_col=s.end_col)
-        return new
+        return Span(s.path, self.line(s.line), s.col,
+                    self.line(s.end_line) if s.end_line else 0, s.end_col)
 
     def tree(self, obj: Any) -> Any:
         """`obj` (an AST node, a tuple of them, a value; all of it after the edit) with its
@@ -229,13 +226,11 @@ def _node(calls: MovedCalls, node: Any, done: dict[int, tuple[Any, Any]]) -> Any
     hit = done.get(id(node))
     if hit is not None and hit[0] is node:
         return hit[1]
-    new = object.__new__(type(node))
-    fill = new.__dict__
-    fill.update(node.__dict__)
-    fill["span"] = calls.span(node.span)
+    inner: dict[str, Any] = {}
     if isinstance(node, graph.Scope):
-        fill["items"] = tuple(_node(calls, n, done) for n in node.items)
+        inner["items"] = tuple(_node(calls, n, done) for n in node.items)
     elif isinstance(node, graph.Join):
-        fill["branches"] = tuple(tuple(_node(calls, n, done) for n in b) for b in node.branches)
+        inner["branches"] = tuple(tuple(_node(calls, n, done) for n in b) for b in node.branches)
+    new = graph.changed(node, span=calls.span(node.span), **inner)
     done[id(node)] = (node, new)
     return new
