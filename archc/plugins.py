@@ -26,7 +26,6 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -35,6 +34,7 @@ from archc.core import codes
 from archc.core.errors import ArchcError, UsageError
 from archc.core.graph import Shape
 from archc.core.plugin_config import ENTRY_POINTS, configured, spec_folders
+from archc.core.records import record
 from archc.core.schema import Field
 from archc.front import tree
 from archc.front.parse import parse
@@ -72,7 +72,7 @@ def same_shape(a: Any, s: Shape) -> Shape:
     return s
 
 
-@dataclass(frozen=True)
+@record
 class PyClass:
     """A torch module class named by its import path, `module:Class`, and how an op instance's
     arguments and shapes become its constructor's: `arguments(args, in_shape, out_shape) ->

@@ -12,12 +12,15 @@ row below.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from types import ModuleType
 
+from archc.core.records import record
 
-@dataclass(frozen=True)
+
+@record
 class Command:
+    """A row of the command table: the name typed, its module, its help line."""
+
     name: str  # as typed: `archc NAME`
     module: str  # archc.commands.<module>
     help: str  # the one line `archc --help` shows

@@ -7,11 +7,13 @@ tests/test_explain.py). Used by every stage that reports errors; imports nothing
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from archc.core.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Code:
+    """A diagnostic code, its name and its page's title."""
+
     code: str  # "A0201"
     name: str  # "unknown-layer", for people who remember words better than numbers
     title: str  # one line, the page's heading

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import copy as _copy
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 
 from archc.core.codes import SYNTAX, TOO_MANY_ERRORS
 from archc.core.limits import MAX_ERRORS, MAX_SHOWN
+from archc.core.records import record
 
 
-@dataclass(frozen=True, init=False)
+@record
 class Span:
     """A region of a spec file; lines and columns are 1-based, end exclusive."""
 
@@ -40,7 +40,7 @@ class Span:
         return f"{self.path}:{self.line}:{self.col}"
 
 
-@dataclass(frozen=True)
+@record
 class Note:
     """A location related to a diagnostic, with what it has to do with it.
 

@@ -5,11 +5,12 @@ and counters read it). Every node carries the source span it came from."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from itertools import chain
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from archc.core.errors import Span
+from archc.core.records import record
 
 if TYPE_CHECKING:
     from archc.core.schema import Args
@@ -37,7 +38,7 @@ class Ids(tuple):
 
 
 
-@dataclass(frozen=True)
+@record
 class Layer:
     """One op instance with validated arguments and its inferred shapes."""
 
@@ -49,7 +50,7 @@ class Layer:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Join:
     """Parallel branches joined by `op`, a join of the registry (archc/registry/joins.py), which
     also says what each branch is fed: the whole input (add, concat, mul) or a part (split).
@@ -74,7 +75,7 @@ class Join:
                      for b, i in zip(self.branches, self.branch_inputs, strict=True))
 
 
-@dataclass(frozen=True)
+@record
 class Scope:
     """A named level of the module tree: the network, a block instance, a labelled group or a
     repetition. Its items run in sequence."""
@@ -91,7 +92,7 @@ class Scope:
     args: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
-@dataclass(frozen=True)
+@record
 class Wire:
     """`tap low` (op 'tap': stores the current value as `key`), `from low` (op 'from': the
     current value becomes tap `key`'s), `output out` (op 'output': the current value is the
@@ -129,7 +130,7 @@ def changed(node: N, **fields: Any) -> N:
     return new
 
 
-@dataclass(frozen=True)
+@record
 class Network:
     """A checked network: the resolved tree plus what the spec says about it."""
 

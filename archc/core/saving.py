@@ -5,7 +5,7 @@ up over a graph, sharing storage as torch does. No torch here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from archc.core.records import record
 
 # Element types of kept tensors. ACT: the activation dtype (float32, or bfloat16 in a bf16
 # model); MODEL: the model's dtype (of its parameters and buffers: float32 under autocast);
@@ -20,7 +20,7 @@ FIXED_BYTES = {"float32": 4, "int64": 8, "bool": 1}
 CONTIGUOUS, NHWC, TRANSPOSED = "contiguous", "nhwc", "transposed"
 
 
-@dataclass(frozen=True)
+@record
 class Kept:
     """A tensor an op makes and keeps for backward, whose storage no other op holds:
     `elements` per sample (or in all, where `per_sample` is false: BatchNorm's statistics)."""
@@ -30,7 +30,7 @@ class Kept:
     per_sample: bool = True
 
 
-@dataclass(frozen=True)
+@record
 class Context:
     """What a rule may depend on besides arguments and shapes: train or eval mode, the device
     (dropout keeps a bool mask on CUDA, an activation-typed one on CPU), how the input is
@@ -46,7 +46,7 @@ class Context:
     act_bytes: int = 4
 
 
-@dataclass(frozen=True)
+@record
 class Saves:
     """What one op instance keeps for backward, when autograd records it (its input requires
     grad, or it has parameters; parameters themselves are model state, not counted here):
@@ -67,7 +67,7 @@ INPUT = Saves(input=True)
 OUTPUT = Saves(output=True)
 
 
-@dataclass(frozen=True)
+@record
 class JoinSaves:
     """What a join keeps: the outputs of the branches numbered in `branches` (their storage,
     shared with whatever made them) and `kept` tensors of its own (a product's partial

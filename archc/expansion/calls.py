@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Set
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from archc.core import graph
+from archc.core.records import record
 from archc.front import tree
 from archc.front.work import Work
 from archc.registry.ops import REGISTRY
@@ -26,8 +26,10 @@ Key = tuple[Any, ...]
 N = TypeVar("N", bound=graph.Node)
 
 
-@dataclass(frozen=True)
+@record
 class Entry:
+    """A call expanded: the blocks it reached, its node, its steps, the calls inside it."""
+
     reached: tuple[tuple[str, tree.Definition], ...]  # every block the call expanded, by name
     node: graph.Scope
     steps: int

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from archc.core import codes
@@ -20,6 +19,7 @@ from archc.core.errors import (
     did_you_mean,
 )
 from archc.core.limits import MAX_INT
+from archc.core.records import record
 from archc.front import tree
 
 _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv,
@@ -39,7 +39,7 @@ KINDS = {4: "a clip CxTxHxW", 3: "an image CxHxW", 2: "tokens NxD or a signal Cx
 SIGNAL_AXES = ("c", "l")
 
 
-@dataclass(frozen=True)
+@record
 class Unknown:
     """A value not known before a call: `kind` is its type when that is certain (int, float,
     bool), else None. Printed as `name` (the parameter's) or `?`."""
@@ -77,7 +77,7 @@ class ShapeUnknown(Exception):
     is skipped without a second error (the expander catches this)."""
 
 
-@dataclass(frozen=True)
+@record
 class Function:
     """A function of expressions: `arity` numbers in (None: one or more), a value out."""
 

@@ -4,14 +4,16 @@ table against the grammar (grammar/archc.lark), operator by operator and pair by
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from archc.core.records import record
 
 # Binding power, loosest first: an operand that binds looser than its slot is parenthesised.
 TERNARY, OR, AND, NOT, COMPARE, SUM, PRODUCT, UNARY, ATOM = range(9)
 
 
-@dataclass(frozen=True)
+@record
 class Operator:
+    """An expression operator: how it is written, its grammar rule, how tightly it binds."""
+
     symbol: str  # as written, and as ast.BinOp.op / ast.UnOp.op hold it
     rule: str  # the grammar alias whose tree node the parser turns into this operator
     level: int  # binding power (above)

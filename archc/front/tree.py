@@ -6,50 +6,56 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from typing import Any
 
 from archc.core.errors import Span
+from archc.core.records import record
 
 # ----------------------------------------------------------------------------- expressions
 
 
-@dataclass(frozen=True)
+@record
 class Lit:
+    """A literal value: a number, a string, a boolean."""
     value: Any
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Var:
+    """A name in an expression: a parameter or a loop variable."""
     name: str
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class BinOp:
+    """`left op right`."""
     op: str  # '+', '-', '*', '//', '/', '%', '==', '!=', '<', '<=', '>', '>=', 'and', 'or'
     left: Expr
     right: Expr
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class UnOp:
+    """`op operand`: `-x`, `not x`."""
     op: str  # '-', 'not'
     operand: Expr
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Func:
+    """`name(args)` in an expression: a built-in function (archc/front/evaluate.py)."""
     name: str
     args: tuple[Expr, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class IfExpr:
     """`then if test else orelse`"""
 
@@ -59,7 +65,7 @@ class IfExpr:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Tuple:
     """`(1, 7)`: a pair (or more) of values, e.g. a kernel's height and width."""
 
@@ -67,7 +73,7 @@ class Tuple:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class InShape:
     """`in.c`: one axis of the enclosing block's (or network's) input shape; `axis` is the
     name after the dot (c, h, w for CxHxW; f for F; n, d for tokens NxD)."""
@@ -81,14 +87,15 @@ Expr = Lit | Var | BinOp | UnOp | Func | IfExpr | Tuple | InShape
 # ----------------------------------------------------------------------------- statements
 
 
-@dataclass(frozen=True)
+@record
 class KwArg:
+    """`name=value` in a call."""
     name: str
     value: Expr
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Call:
     """`name` or `name(args)`: a layer op or a block."""
 
@@ -98,13 +105,14 @@ class Call:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Group:
+    """`{ body }`: a sequence of statements as one."""
     body: tuple[Stmt, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Branches:
     """`op { a | b }`: parallel branches joined by a join of the registry
     (archc/registry/joins.py)."""
@@ -114,16 +122,18 @@ class Branches:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Cond:
+    """`if test { then } else { orelse }`."""
     test: Expr
     then: tuple[Stmt, ...]
     orelse: tuple[Stmt, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Loop:
+    """`for var in start..stop { body }`."""
     var: str
     start: Expr
     stop: Expr
@@ -131,14 +141,15 @@ class Loop:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Repeat:
+    """`unit * count`: the unit repeated."""
     unit: Stmt
     count: Expr
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Labelled:
     """`label: unit`. `label` is the text as written, without quotes (`conv1`, `0`,
     `block1-0`); `{name}` in a quoted label is replaced by the value of `name` on expansion.
@@ -150,8 +161,9 @@ class Labelled:
     quoted: bool = field(default=False, compare=False)  # written in quotes (its span's width)
 
 
-@dataclass(frozen=True)
+@record
 class ShapeSpec:
+    """A shape as written, `3x224x224` (or `tokens(N, V)`)."""
     dims: tuple[Expr, ...]
     span: Span
     # `input tokens(N, V)`: N integer ids, each below V; `kind` is the name written
@@ -160,7 +172,7 @@ class ShapeSpec:
     kind: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class Input:
     """`input 3x224x224`, or a named one, `input mask 1x224x224` (a network may have several:
     the body starts from the first, `from mask` reads another)."""
@@ -170,13 +182,14 @@ class Input:
     name: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class Expect:
+    """`expect 10`: the shape the network must end in."""
     shape: ShapeSpec
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Assert:
     """`assert cond, "message"`: a located error when cond is false."""
 
@@ -185,20 +198,22 @@ class Assert:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Setting:
+    """`name = value` in a recipe."""
     name: str
     value: Expr
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Recipe:
+    """`train { settings }`: how the network is trained."""
     settings: tuple[Setting, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Wire:
     """`tap low`, `from low`, `output out`: the dataflow beyond a sequence. `tap` names the
     current value, `from` makes a named tap the current value again (a sequence or a join
@@ -216,14 +231,15 @@ Stmt = (Call | Group | Branches | Cond | Loop | Repeat | Labelled | Input | Expe
         | Assert | Wire)
 
 
-@dataclass(frozen=True)
+@record
 class Param:
+    """A parameter of a definition, `name` or `name=default`."""
     name: str
     default: Expr | None
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Definition:
     """A `network` or a `block`."""
 
@@ -241,13 +257,14 @@ class Definition:
         return tuple(calls(self.body))
 
 
-@dataclass(frozen=True)
+@record
 class Use:
+    """`use "path"`: another spec file whose definitions this one may call."""
     path: str
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Requires:
     """`requires "archc-grn"`: a plugin the spec needs. It loads nothing (the user loads
     plugins); it names the plugin when one of its ops is missing."""
@@ -256,7 +273,7 @@ class Requires:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Module:
     """One parsed file. After a syntax error it holds what did parse; `broken` names the
     definitions that did not (their errors are reported; calls to them are not)."""

@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import reduce
 from typing import Any
 
 from archc.core import codes
 from archc.core.graph import Shape
 from archc.core.limits import MAX_DIM
+from archc.core.records import record
 from archc.core.saving import CONTIGUOUS, JoinSaves, Kept
 from archc.registry.ops import OpLimitError, OpShapeError, fmt_shape
 
@@ -32,7 +33,7 @@ def _keeps_nothing(outs: Sequence[Shape], out: Shape, grads: Sequence[bool],
     return JoinSaves(layout=layouts[0])
 
 
-@dataclass(frozen=True)
+@record
 class Inputs:
     """How a join's input reaches its branches: `shapes` gives each branch's input shape (or
     raises OpShapeError), `torch` emits the same into a torch.fx graph, and `reference`
@@ -81,7 +82,7 @@ CHUNKS = Inputs("chunks", _chunk_shapes, _chunk_torch, _chunk_reference, _chunk_
 Hint = Callable[[Sequence[Shape], Sequence[Shape], Sequence[bool]], "str | None"]
 
 
-@dataclass(frozen=True)
+@record
 class JoinOp:
     """One join kind. `shape` maps the branches' output shapes to the join's output shape (or
     raises OpShapeError); `torch` emits the join into a torch.fx graph from the branches'

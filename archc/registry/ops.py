@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from types import ModuleType
 from typing import Annotated, Any
@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from archc.core import codes
 from archc.core.graph import Ids, Shape
 from archc.core.limits import MAX_DIM
+from archc.core.records import record
 from archc.core.saving import (
     ACT,
     CONTIGUOUS,
@@ -55,7 +56,7 @@ class OpLimitError(OpShapeError):
         super().__init__(message, hint, code)
 
 
-@dataclass(frozen=True)
+@record
 class Family:
     """What a group of ops is called in prose (the FLOP convention) and its diagram colour."""
 
@@ -88,7 +89,7 @@ def xavier_init(module: Any, how: str) -> None:
         nn.init.xavier_uniform_(module.weight)
 
 
-@dataclass(frozen=True)
+@record
 class Source:
     """How one op instance is written as PyTorch source: `call(*args, name=value, ...)`, e.g.
     `nn.Conv2d(64, 128, 3, stride=2, padding=1, bias=False)`. Values are literals (int, float,
@@ -123,7 +124,7 @@ def same_value(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-@dataclass(frozen=True)
+@record
 class Op:
     """One layer op. `family` names it in prose and colours its diagram node; `init(module,
     how)` initialises the weights of the module `torch` made (None: nothing to initialise);
