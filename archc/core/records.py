@@ -32,14 +32,6 @@ T = TypeVar("T")
 _Frozen = dataclasses.FrozenInstanceError
 
 
-@dataclasses.dataclass(frozen=True)
-class _Probe:
-    """Lends every record the parameters of `@dataclass(frozen=True)` (init, repr, eq, frozen)."""
-
-
-_PARAMS = _Probe.__dataclass_params__  # type: ignore[attr-defined]
-
-
 class _Factory:
     """The default of a field made by its `default_factory` (`<factory>` in the signature)."""
 
@@ -67,7 +59,8 @@ def record(cls: type[T]) -> type[T]:
             f.kw_only is True or not f.init for f in fields):
         raise TypeError(f"record {cls.__name__}: a ClassVar, InitVar, keyword-only or "
                         "init=False field (use dataclass)")
-    made.__dataclass_params__ = _PARAMS
+    params = made.__dataclass_params__  # those of `@dataclass(frozen=True)`, as it behaves
+    params.init = params.repr = params.eq = params.frozen = True
     for name, make in _methods(made, fields).items():
         if name not in own:
             _put(made, name, make())
@@ -94,12 +87,13 @@ def _methods(cls: type, fields: tuple[dataclasses.Field[Any], ...]
 def _put(cls: type, name: str, fn: Callable[..., Any]) -> None:
     fn.__name__ = name
     fn.__qualname__ = f"{cls.__qualname__}.{name}"
+    fn.__module__ = cls.__module__
     setattr(cls, name, fn)
 
 
 def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
     """`__init__`, compiled: the one `exec` a record costs."""
-    env: dict[str, Any] = {"_record_HAS": _FACTORY}
+    env: dict[str, Any] = {"__name__": cls.__module__, "_record_HAS": _FACTORY}
     params, body, defaulted = ["_record_self"], [], False
     for i, f in enumerate(fields):
         value = f.name
@@ -138,6 +132,8 @@ def _values(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
 
 def _eq(values: Callable[[Any], tuple[Any, ...]]) -> Callable[[Any, Any], Any]:
     def __eq__(self: Any, other: Any) -> Any:
+        if other is self:  # what dataclass's tuples find too: each field is itself
+            return True
         if other.__class__ is self.__class__:
             return values(self) == values(other)
         return NotImplemented
@@ -152,6 +148,8 @@ def _hash(values: Callable[[Any], tuple[Any, ...]]) -> Callable[[Any], int]:
 
 def _repr(names: tuple[str, ...]) -> Callable[[Any], str]:
     busy: set[tuple[int, int]] = set()  # (instance, thread) whose repr is running: '...'
+    labels = tuple(f"{name}=" for name in names)
+    values = _values(names)
 
     def __repr__(self: Any) -> str:
         key = (id(self), get_ident())
@@ -159,7 +157,8 @@ def _repr(names: tuple[str, ...]) -> Callable[[Any], str]:
             return "..."
         busy.add(key)
         try:
-            inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+            pairs = zip(labels, values(self), strict=True)
+            inner = ", ".join([f"{label}{value!r}" for label, value in pairs])
         finally:
             busy.discard(key)
         return f"{self.__class__.__qualname__}({inner})"
