@@ -14,21 +14,21 @@ from typing import Any
 import pytest
 
 from archc.core import records
-from archc.core.records import record
+from archc.core.records import mutable_record, record
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts)
                  for p in (ROOT / "archc").rglob("*.py")
-                 if re.search(r"^@record$", p.read_text(encoding="utf-8"), re.M))
+                 if re.search(r"^@(mutable_)?record$", p.read_text(encoding="utf-8"), re.M))
 RECORDS = sorted({cls for name in MODULES for cls in vars(importlib.import_module(name)).values()
                   if isinstance(cls, type) and cls.__module__ == name
-                  and getattr(cls.__setattr__, "__code__", None) is not None
-                  and cls.__setattr__.__code__.co_filename == records.__file__},
+                  and getattr(cls.__eq__, "__code__", None) is not None
+                  and cls.__eq__.__code__.co_filename == records.__file__},
                  key=lambda cls: f"{cls.__module__}.{cls.__qualname__}")
 
 
-def _twin(cls: type) -> Any:
-    """The dataclass `@dataclass(frozen=True)` makes of `cls`'s fields and own methods."""
+def _twin(cls: Any) -> Any:
+    """The dataclass `@dataclass(frozen=...)` makes of `cls`'s fields and own methods."""
     own = {k: v for k, v in vars(cls).items() if k in ("__repr__", "__init__", "__eq__")
            and v.__code__.co_filename not in ("<string>", records.__file__)}
     namespace: dict[str, Any] = {"__annotations__": {}, "__qualname__": cls.__qualname__,
@@ -38,7 +38,8 @@ def _twin(cls: type) -> Any:
         namespace[f.name] = dataclasses.field(
             default=f.default, default_factory=f.default_factory, repr=f.repr, hash=f.hash,
             compare=f.compare, metadata=f.metadata)
-    return dataclasses.dataclass(frozen=True)(type(cls.__name__, (), namespace))
+    frozen = cls.__dataclass_params__.frozen
+    return dataclasses.dataclass(frozen=frozen)(type(cls.__name__, (), namespace))
 
 
 def _values(cls: type, tag: str) -> list[Any]:
@@ -48,17 +49,18 @@ def _values(cls: type, tag: str) -> list[Any]:
 def test_the_check_paths_classes_are_records() -> None:
     names = {f"{c.__module__}.{c.__qualname__}" for c in RECORDS}
     assert {"archc.front.tree.Call", "archc.front.tree.Definition", "archc.core.graph.Layer",
-            "archc.core.errors.Span", "archc.registry.ops.Op"} <= names
-    assert len(RECORDS) >= 45
+            "archc.core.errors.Span", "archc.registry.ops.Op", "archc.pipeline.driver.Memo",
+            "archc.pipeline.program.Program"} <= names
+    assert len(RECORDS) >= 50
 
 
 @pytest.mark.parametrize("cls", RECORDS, ids=lambda c: f"{c.__module__}.{c.__qualname__}")
-def test_a_record_behaves_as_a_frozen_dataclass(cls: Any) -> None:
+def test_a_record_behaves_as_its_dataclass(cls: Any) -> None:
     twin = _twin(cls)
     assert [f.name for f in dataclasses.fields(cls)] == list(cls.__annotations__)
     assert cls.__match_args__ == twin.__match_args__
     assert str(inspect.signature(cls)) == str(inspect.signature(twin))
-    assert cls.__dataclass_params__.frozen and dataclasses.is_dataclass(cls)
+    assert dataclasses.is_dataclass(cls)
     a, b = cls(*_values(cls, "a")), cls(*_values(cls, "a"))
     ta, tb = twin(*_values(cls, "a")), twin(*_values(cls, "a"))
     assert (a == b, a != b, a == a, a.__eq__(1)) == (ta == tb, ta != tb, ta == ta, ta.__eq__(1))
@@ -69,22 +71,28 @@ def test_a_record_behaves_as_a_frozen_dataclass(cls: Any) -> None:
     for f in dataclasses.fields(cls):
         c, tc = (dataclasses.replace(x, **{f.name: "changed"}) for x in (a, ta))
         assert (a == c, getattr(c, f.name), repr(c)) == (ta == tc, "changed", repr(tc)), f.name
+        if not twin.__dataclass_params__.frozen:
+            setattr(c, f.name, "again")
+            setattr(tc, f.name, "again")
+            assert (getattr(c, f.name), c == a, repr(c)) == ("again", tc == ta, repr(tc))
+            continue
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(a, f.name, 1)
         with pytest.raises(dataclasses.FrozenInstanceError):
             delattr(a, f.name)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        a.not_a_field = 1
+    if twin.__dataclass_params__.frozen:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            a.not_a_field = 1
 
 
-def _pair(body: dict[str, Any], doc: str | None = None) -> tuple[Any, Any]:
-    """The same class body made by `record` and by `dataclass(frozen=True)`."""
+def _pair(body: dict[str, Any], frozen: bool) -> tuple[Any, Any]:
+    """The same class body made by `record` (or `mutable_record`) and by `dataclass`."""
     made = []
-    for make in (record, dataclasses.dataclass(frozen=True)):
+    for make in (record if frozen else mutable_record, dataclasses.dataclass(frozen=frozen)):
         fields = {k: (dataclasses.field(**v) if isinstance(v, dict) else v)
                   for k, v in body.items() if k != "__annotations__"}
         made.append(make(type("Rec", (), {**fields, "__annotations__": body["__annotations__"],
-                                          "__doc__": doc})))
+                                          "__doc__": None})))
     return made[0], made[1]
 
 
@@ -98,14 +106,18 @@ CASES = [  # class bodies, each with the arguments of an instance
 ]
 
 
+@pytest.mark.parametrize("frozen", [True, False])
 @pytest.mark.parametrize(("body", "args"), CASES)
-def test_a_made_up_record_against_its_dataclass(body: dict[str, Any], args: tuple) -> None:
-    rec, ref = _pair(body)
+def test_a_made_up_record_against_its_dataclass(body: dict[str, Any], args: tuple,
+                                                frozen: bool) -> None:
+    rec, ref = _pair(body, frozen)
     assert rec.__doc__ == ref.__doc__  # none written: the name and the signature
     assert str(inspect.signature(rec)) == str(inspect.signature(ref))
     a, ta = rec(*args), ref(*args)
-    assert (repr(a), a == a, a == rec(*args), hash(a)) == (
-        repr(ta), ta == ta, ta == ref(*args), hash(ta))
+    assert (repr(a), a == a, a == rec(*args), rec.__hash__ is None) == (
+        repr(ta), ta == ta, ta == ref(*args), ref.__hash__ is None)
+    if frozen:
+        assert hash(a) == hash(ta)
     if "y" in body and "default_factory" in body["y"]:  # a fresh value each
         assert a.y == rec(*args).y and a.y is not rec(*args).y
 

@@ -9,11 +9,11 @@ augmentation, no normalisation.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from archc.core import codes
 from archc.core.errors import ArchcError, ArgumentError, NameError_, Span, did_you_mean
+from archc.core.records import record
 from archc.core.schema import AfterValidator, Args, BeforeValidator, Field, is_validation_error
 
 
@@ -152,7 +152,7 @@ SCHEDULES = {"constant": _constant, "step": _step, "cosine": _cosine}
 RECIPE_KEYS: tuple[str, ...] = Recipe.field_names
 
 
-@dataclass(frozen=True)
+@record
 class Rule:
     """A rule between keys: `keys` names the keys it concerns, the one to blame first (the
     error points at the first of them that the section sets)."""

@@ -8,7 +8,8 @@ dataclass's, and assigning or deleting a field raises `dataclasses.FrozenInstanc
 class, 55 classes on the check path); a record compiles only `__init__`, which fills the
 instance's `__dict__` directly (as archc/core/errors.py's `Span` does: half the time of
 dataclass's `object.__setattr__` per field); the other five are closures over the class's field
-names (`operator.attrgetter`). A class whose fields need more (init-only or keyword-only fields,
+names (`operator.attrgetter`). `mutable_record` is `@dataclass` (fields assignable, no hash)
+likewise. A class whose fields need more (init-only or keyword-only fields,
 `ClassVar`s, `field(init=False)`) or that subclasses a dataclass is refused: use `dataclass`.
 """
 
@@ -45,10 +46,20 @@ _FACTORY = _Factory()
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, dataclasses.Field))
 def record(cls: type[T]) -> type[T]:
     """`cls` as `@dataclass(frozen=True)` would make it (see the module's doc)."""
+    return _record(cls, frozen=True)
+
+
+@dataclass_transform(field_specifiers=(dataclasses.field, dataclasses.Field))
+def mutable_record(cls: type[T]) -> type[T]:
+    """`cls` as `@dataclass` would make it: a record whose fields may be assigned, unhashable."""
+    return _record(cls, frozen=False)
+
+
+def _record(cls: type[T], frozen: bool) -> type[T]:
     own = dict(cls.__dict__)  # before dataclass and this add to it
     if any(hasattr(base, "__dataclass_fields__") for base in cls.__mro__[1:]):
         raise TypeError(f"record {cls.__name__}: subclasses a dataclass (use dataclass)")
-    for name in ("__setattr__", "__delattr__"):
+    for name in ("__setattr__", "__delattr__"):  # frozen's, or (mutable) not the __init__'s
         if name in own:
             raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
     if not own.get("__doc__"):
@@ -59,29 +70,36 @@ def record(cls: type[T]) -> type[T]:
             f.kw_only is True or not f.init for f in fields):
         raise TypeError(f"record {cls.__name__}: a ClassVar, InitVar, keyword-only or "
                         "init=False field (use dataclass)")
-    params = made.__dataclass_params__  # those of `@dataclass(frozen=True)`, as it behaves
-    params.init = params.repr = params.eq = params.frozen = True
-    for name, make in _methods(made, fields).items():
+    params = made.__dataclass_params__  # those of the dataclass it behaves as
+    params.init = params.repr = params.eq = True
+    params.frozen = frozen
+    for name, make in _methods(made, fields, frozen).items():
         if name not in own:
             _put(made, name, make())
-    own_hash = own.get("__hash__", dataclasses.MISSING)  # dataclass's rule for frozen, eq
+    own_hash = own.get("__hash__", dataclasses.MISSING)  # dataclass's rule (eq, not unsafe)
     if own_hash is dataclasses.MISSING or (own_hash is None and "__eq__" in own):
-        _put(made, "__hash__", _hash(_values(tuple(
-            f.name for f in fields if (f.compare if f.hash is None else f.hash)))))
+        if frozen:
+            _put(made, "__hash__", _hash(_values(tuple(
+                f.name for f in fields if (f.compare if f.hash is None else f.hash)))))
+        else:
+            made.__hash__ = None
     if not own.get("__doc__"):  # dataclass's doc: the name and the signature
         made.__doc__ = made.__name__ + str(inspect.signature(made)).replace(" -> None", "")
     return made
 
 
-def _methods(cls: type, fields: tuple[dataclasses.Field[Any], ...]
+def _methods(cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: bool
              ) -> dict[str, Callable[[], Callable[..., Any]]]:
     """What makes each method but `__hash__`, made only if the class does not define it."""
     names = tuple(f.name for f in fields)
-    return {"__init__": lambda: _init(cls, fields),
-            "__repr__": lambda: _repr(tuple(f.name for f in fields if f.repr)),
-            "__eq__": lambda: _eq(_values(tuple(f.name for f in fields if f.compare))),
-            "__setattr__": lambda: _setattr(cls, names),
-            "__delattr__": lambda: _delattr(cls, names)}
+    made: dict[str, Callable[[], Callable[..., Any]]] = {
+        "__init__": lambda: _init(cls, fields),
+        "__repr__": lambda: _repr(tuple(f.name for f in fields if f.repr)),
+        "__eq__": lambda: _eq(_values(tuple(f.name for f in fields if f.compare)))}
+    if frozen:
+        made["__setattr__"] = lambda: _setattr(cls, names)
+        made["__delattr__"] = lambda: _delattr(cls, names)
+    return made
 
 
 def _put(cls: type, name: str, fn: Callable[..., Any]) -> None:

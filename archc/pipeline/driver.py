@@ -12,7 +12,7 @@ the work when a newer edit arrives; `compile_spec` runs them all at once.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ from archc.core.errors import (
     too_many_errors,
 )
 from archc.core.limits import MAX_ERRORS
+from archc.core.records import mutable_record
 from archc.expansion.calls import Calls
 from archc.expansion.definitions import Reuse, check_definitions, merge
 from archc.expansion.expand import expand_network
@@ -43,7 +44,7 @@ ParseFile = Callable[[str, str], tree.Module]
 T = TypeVar("T")
 
 
-@dataclass
+@mutable_record
 class Compiled:
     """What the driver knows of one file."""
 
@@ -72,7 +73,7 @@ class Compiled:
 Stages = Generator[None, None, Compiled]
 
 
-@dataclass
+@mutable_record
 class Memo:
     """The networks one document's last analysis expanded, for the language server: a network
     is expanded again only when its definition or a block it reaches is not the very same AST

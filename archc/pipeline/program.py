@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from archc.core.errors import (
     did_you_mean,
 )
 from archc.core.limits import MAX_USE_DEPTH
+from archc.core.records import mutable_record
 from archc.core.resources import prelude_path, specs_dir
 from archc.core.sources import SourceStore, read_source
 from archc.expansion.definitions import check_definitions
@@ -31,7 +32,7 @@ from archc.front.work import Work
 from archc.plugins import plugin_blocks
 
 
-@dataclass
+@mutable_record
 class Program:
     """A spec file with everything it can see."""
 

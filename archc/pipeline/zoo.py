@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from archc.core.errors import UsageError, did_you_mean
+from archc.core.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Member:
     """One family member: `archc build SPEC --set K=V ...` equals `torchvision.models.NAME()`."""
 
