@@ -166,7 +166,7 @@ def _hash(values: Callable[[Any], tuple[Any, ...]]) -> Callable[[Any], int]:
 
 def _repr(names: tuple[str, ...]) -> Callable[[Any], str]:
     busy: set[tuple[int, int]] = set()  # (instance, thread) whose repr is running: '...'
-    labels = tuple(f"{name}=" for name in names)
+    inner = ", ".join(f"{name}=%r" for name in names)  # `a=%r, b=%r`
     values = _values(names)
 
     def __repr__(self: Any) -> str:
@@ -175,11 +175,9 @@ def _repr(names: tuple[str, ...]) -> Callable[[Any], str]:
             return "..."
         busy.add(key)
         try:
-            pairs = zip(labels, values(self), strict=True)
-            inner = ", ".join([f"{label}{value!r}" for label, value in pairs])
+            return f"{self.__class__.__qualname__}({inner % values(self)})"
         finally:
             busy.discard(key)
-        return f"{self.__class__.__qualname__}({inner})"
     return __repr__
 
 
