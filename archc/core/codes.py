@@ -2,7 +2,8 @@
 
 A code never changes meaning and is never reused; `archc explain A0201` prints its page
 (archc/explain/A0201.md: what it means, why, a wrong and a right example, both tested by
-tests/test_explain.py). Used by every stage that reports errors; imports nothing.
+tests/test_explain.py). Used by every stage that reports errors; imports only the record
+decorator (archc/core/records.py).
 """
 
 from __future__ import annotations
