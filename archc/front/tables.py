@@ -165,11 +165,17 @@ def _rule(rule: Any) -> tuple[Any, ...]:
             nones + runs[len(expansion)], bool(options.expand1 and not rule.alias))
 
 
-def main() -> None:
-    """Write the tables of the grammar as it is to lalr.json."""
+def main(argv: list[str] | None = None) -> None:
+    """`python -m archc.front.tables [-o FILE]`: write the tables of the grammar as it is
+    (to lalr.json beside this module unless told otherwise)."""
+    import argparse
+
+    cli = argparse.ArgumentParser(prog="python -m archc.front.tables", description=main.__doc__)
+    cli.add_argument("-o", "--output", type=Path, default=TABLE_FILE)
+    out: Path = cli.parse_args(argv).output
     text = json.dumps(build(), separators=(",", ":"), sort_keys=True)
-    TABLE_FILE.write_text(text + "\n", encoding="utf-8")
-    print(f"wrote {TABLE_FILE} ({len(text):,} bytes)")
+    out.write_text(text + "\n", encoding="utf-8")
+    print(f"wrote {out} ({len(text):,} bytes)")
 
 
 if __name__ == "__main__":
