@@ -107,14 +107,17 @@ class FastParser:
         pos, end = 0, len(text)
         line_start = 1 - col  # the column of offset p on the first line is p - line_start + 1
         mres, ignore, newline, keywords = self.mres, self.ignore, self.newline, self.keywords
+        match = mres[0].match
         dropped = self.dropped
         while pos < end:
-            for mre in mres:
-                m = mre.match(text, pos)
-                if m:
-                    break
-            else:
-                return None
+            m = match(text, pos)
+            if m is None:
+                for mre in mres[1:]:  # (Lark splits a grammar of many terminals in several)
+                    m = mre.match(text, pos)
+                    if m:
+                        break
+                else:
+                    return None
             value, kind = m.group(0), m.lastgroup
             assert kind is not None
             stop = m.end()
@@ -198,7 +201,9 @@ class FastParser:
 def _reduction(rule: Rule, transformer: Any) -> Callable[[list[Any]], Any]:
     """What reducing `rule` makes of its children: Lark's ChildFilter (the children kept,
     `_rule`s spliced in, None for each absent `[x]`), then a `?rule`'s one child passed up
-    (ExpandSingleChild), else the transformer's method; a `_rule`'s children as a Splice."""
+    (ExpandSingleChild), else the transformer's method; a `_rule`'s children as a Splice.
+    A rule that keeps every child as it is calls the method with them; one that only drops
+    tokens, with those it keeps."""
     include, nones, expand1 = rule.include, rule.nones, rule.expand1
     if rule.origin.startswith("_"):
         make: Callable[[list[Any]], Any] = Splice
@@ -209,6 +214,12 @@ def _reduction(rule: Rule, transformer: Any) -> Callable[[list[Any]], Any]:
             make = lambda children: default(name, children, None)  # noqa: E731
         else:
             make = method
+    plain = not nones and not any(spliced or before for _, spliced, before in include)
+    if plain and not expand1:
+        kept_at = [i for i, _, _ in include]
+        if kept_at == list(range(rule.size)):
+            return make
+        return lambda children: make([children[i] for i in kept_at])
 
     def reduce(children: list[Any]) -> Any:
         kept: list[Any] = []
