@@ -5,7 +5,7 @@ tree of Lark's (archc/front/parse.py's path for what the fast parser leaves)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from archc.core.errors import Span
@@ -24,10 +24,13 @@ def tok_span(tok: Any, path: str) -> Span:
     return Span(path, line, col, tok.end_line or line, tok.end_column or col)
 
 
-def _first_last(children: Iterable[Any]) -> tuple[Span | None, Span | None]:
-    spans = [_span_of(c) for c in children]
-    spans = [sp for sp in spans if sp is not None]
-    return (spans[0], spans[-1]) if spans else (None, None)
+def _first_last(children: Sequence[Any]) -> tuple[Span | None, Span | None]:
+    """The span of the first child that has one and of the last (a body's statements in
+    between are not looked at)."""
+    first = next((sp for sp in map(_span_of, children) if sp is not None), None)
+    if first is None:
+        return None, None
+    return first, next(sp for sp in map(_span_of, reversed(children)) if sp is not None)
 
 
 def _span_of(child: Any) -> Span | None:
