@@ -112,3 +112,26 @@ def test_training_commands_exit_2_on_usage_errors(capsys, tmp_path: Path, argv: 
     (tmp_path / "w.pth").write_bytes(b"")
     code, _, err = run(capsys, *[a.format(tmp=tmp_path) for a in argv])
     assert code == 2 and f"archc: error: {message.format(tmp=tmp_path)}" in err, err
+
+
+@pytest.mark.parametrize("specs, code", [
+    (["lenet", "resnet18", "tv_vit"], 0),
+    (["tests/errors/joins.arch", "lenet", "tests/errors/calls.arch"], 1),
+])
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_the_program_says_what_main_says(capsys, specs: list[str], code: int, fmt: str) -> None:
+    """`archc check` as a program ends without the interpreter's teardown (its row's
+    `exits_hard`): its output, flushed to a pipe, and its exit code are main's in process."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    specs = [str(root / s) if s.endswith(".arch") else s for s in specs]
+    argv = ["check", "--no-cache", "--format", fmt, *specs]
+    want = run(capsys, *argv)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as in a shell
+    done = subprocess.run([sys.executable, "-m", "archc", *argv], capture_output=True,
+                          text=True, cwd=root, env=env, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == want
+    assert want[0] == code and (want[1] or want[2])

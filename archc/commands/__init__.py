@@ -24,13 +24,17 @@ class Command:
     name: str  # as typed: `archc NAME`
     module: str  # archc.commands.<module>
     help: str  # the one line `archc --help` shows
+    # Run as a program, the process ends without the interpreter's teardown, which frees every
+    # object one by one (archc/cli.py `main`): for a command that holds no files, threads or
+    # exit handlers, where that teardown is a share of the time (a cold `check`: ~25 ms of CPU)
+    exits_hard: bool = False
 
     def load(self) -> ModuleType:
         return importlib.import_module(f"archc.commands.{self.module}")
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("check", "check", "shape-check specs statically (no torch)"),
+    Command("check", "check", "shape-check specs statically (no torch)", exits_hard=True),
     Command("build", "build", "build the torch module; print it and its shapes"),
     Command("summary", "summary",
             "parameters, MACs, FLOPs and memory per layer (static, no torch)"),

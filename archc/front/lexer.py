@@ -25,11 +25,43 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from lark import Lark, Token, Tree
-from lark.lexer import UnlessCallback
-from lark.parsers.lalr_analysis import Reduce, Shift
+from archc.front.tables import Rule, Tables
 
-_NONE = (None, None)
+
+class Token(str):
+    """A token: its text, its terminal's name (`type`) and where it stands, as Lark's
+    `lark.Token` (the same constructor and attributes), without importing Lark."""
+
+    __slots__ = ("type", "start_pos", "line", "column", "end_line", "end_column", "end_pos")
+    type: str
+    start_pos: int | None
+    line: int | None
+    column: int | None
+    end_line: int | None
+    end_column: int | None
+    end_pos: int | None
+
+    def __new__(cls, type: str, value: str, start_pos: int | None = None,  # noqa: A002
+                line: int | None = None, column: int | None = None,
+                end_line: int | None = None, end_column: int | None = None,
+                end_pos: int | None = None) -> Token:
+        self = super().__new__(cls, value)
+        self.type, self.start_pos, self.line, self.column = type, start_pos, line, column
+        self.end_line, self.end_column, self.end_pos = end_line, end_column, end_pos
+        return self
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Token, (self.type, str(self), self.start_pos, self.line, self.column,
+                        self.end_line, self.end_column, self.end_pos))
+
+    def __repr__(self) -> str:
+        return f"Token({self.type!r}, {str(self)!r})"
+
+
 _END = Token("$END", "")  # what the parser reads after the last token
 
 # A rule's reduction, looked up once: (children, name, callback, which child it is when the
@@ -38,51 +70,35 @@ _END = Token("$END", "")  # what the parser reads after the last token
 RuleAction = tuple[int, str, Callable[[list[Any]], Any], int | None, int]
 
 
-class FastParser:
-    """One Lark parser's scanner, keyword rule and LALR loop, driven without its lexer."""
+class Splice(list[Any]):
+    """A `_rule`'s children, which its parent takes in its place (Lark's tree builder
+    inlines such rules)."""
 
-    def __init__(self, lark: Lark) -> None:
-        lexer = lark.parser.lexer
-        scanner = lexer.scanner  # builds Lark's keyword callbacks (lexer.callback) too
-        self.mres = scanner._mres
-        self.ignore = frozenset(lexer.ignore_types)
-        self.newline = frozenset(lexer.newline_types)
-        self.keywords: dict[str, UnlessCallback] = dict(lexer.callback)
-        if any(not isinstance(c, UnlessCallback) for c in self.keywords.values()):
-            raise TypeError("only Lark's keyword callbacks are supported")
-        if self.ignore & set(self.keywords):
-            raise TypeError("an ignored terminal with a callback is not supported")
-        self.types: dict[tuple[str, str], str] = {}  # (terminal, text) -> type after keywords
+    __slots__ = ()
+
+
+class FastParser:
+    """The grammar's lexer and LALR parser, over its tables (archc/front/tables.py)."""
+
+    def __init__(self, tables: Tables) -> None:
+        self.mres = [re.compile(p, f) for p, f in tables.patterns]
+        self.ignore = tables.ignore
+        self.newline = tables.newline
+        self.keywords = tables.keywords  # terminal -> {text that is a keyword: its type}
         # A terminal no rule keeps (`(`, `,`, `use`: nearly half the tokens of a spec) is only
         # read for its type: one token of each stands for all of them
-        rules: list[Any] = lark.rules
-        kept = {sym.name for rule in rules for sym in rule.expansion
-                if sym.is_term and (rule.options.keep_all_tokens or not sym.filter_out)}
-        self.dropped = {t.name: Token(t.name, "") for t in lark.terminals if t.name not in kept}
-        parser = lark.parser.parser.parser  # lark.parsers.lalr_parser._Parser
-        (start,) = lark.options.start
-        table = parser.parse_table
-        self.states: dict[Any, dict[str, tuple[Any, Any]]] = table.states
-        self.start_state, self.end_state = table.start_states[start], table.end_states[start]
-        self.callbacks: dict[Any, Any] = parser.callbacks
-        if any(isinstance(k, str) for k in self.callbacks):
-            raise TypeError("token callbacks are not supported")
-        self.builder = lark._parse_tree_builder
-        self.rules = self.actions(self.callbacks)
+        self.dropped = {name: Token(name, "") for name in tables.dropped}
+        self.states = tables.states
+        self.starts = tables.starts
+        self.table_rules = tables.rules
 
-    def actions(self, callbacks: dict[Any, Any]) -> dict[Any, RuleAction]:
-        """Each rule's reduction (RuleAction) with `callbacks` building its value. (A rule
-        that passes up its one child is not called: its value is the child. Lark's builder
-        wraps nothing else around such a rule here: no positions, no ambiguity.)"""
-        plain = not self.builder.propagate_positions and not self.builder.ambiguous
-        return {rule: (len(rule.expansion), rule.origin.name, callbacks[rule],
-                       _single(rule) if plain else None,
-                       0 if rule.origin.name.startswith("_") else 1) for rule in callbacks}
-
-    def transforming(self, transformer: Any) -> dict[Any, RuleAction]:
-        """The reductions that build `transformer`'s values instead of a tree, as
-        `Lark(transformer=...)` does (its methods called with the children transformed)."""
-        return self.actions(self.builder.create_callback(transformer))
+    def transforming(self, transformer: Any) -> list[RuleAction]:
+        """Each rule's reduction (RuleAction) building `transformer`'s values, as
+        `Lark(transformer=...)` does: the method named as the rule called with its children
+        (tokens, the values of the rules below, None for an absent `[x]`), or
+        `transformer.__default__(name, children, None)` where it has no such method."""
+        return [(rule.size, rule.origin, _reduction(rule, transformer), _single(rule),
+                 0 if rule.origin.startswith("_") else 1) for rule in self.table_rules]
 
     def tokens(self, text: str, line: int, col: int) -> list[Token] | None:
         """Every token of `text`, placed as if it started at (line, col); None if some
@@ -91,14 +107,17 @@ class FastParser:
         pos, end = 0, len(text)
         line_start = 1 - col  # the column of offset p on the first line is p - line_start + 1
         mres, ignore, newline, keywords = self.mres, self.ignore, self.newline, self.keywords
+        match = mres[0].match
         dropped = self.dropped
         while pos < end:
-            for mre in mres:
-                m = mre.match(text, pos)
-                if m:
-                    break
-            else:
-                return None
+            m = match(text, pos)
+            if m is None:
+                for mre in mres[1:]:  # (Lark splits a grammar of many terminals in several)
+                    m = mre.match(text, pos)
+                    if m:
+                        break
+                else:
+                    return None
             value, kind = m.group(0), m.lastgroup
             assert kind is not None
             stop = m.end()
@@ -108,63 +127,52 @@ class FastParser:
                 line_start = pos + value.rindex("\n") + 1
             if kind not in ignore:
                 if kind in keywords:
-                    kind = self._keyword(kind, value)
+                    kind = keywords[kind].get(value, kind)
                 same = dropped.get(kind)
                 out.append(same if same is not None else Token(
                     kind, value, pos, first, column, line, stop - line_start + 1, stop))
             pos = stop
         return out
 
-    def _keyword(self, kind: str, value: str) -> str:
-        key = (kind, value)
-        found = self.types.get(key)
-        if found is None:
-            found = self.types[key] = self.keywords[kind](Token(kind, value)).type
-        return found
-
-    def parse(self, text: str, line: int, col: int) -> Tree | None:
-        """The parse tree of `text` (tokens placed from (line, col)); None where Lark's own
-        parse must say what is wrong."""
-        tokens = self.tokens(text, line, col)
-        if tokens is None:
-            return None
-        return self._lalr(tokens, self.rules)
-
-    def ast(self, text: str, line: int, col: int, rules: dict[Any, RuleAction],
-            max_depth: int, max_digits: int) -> Any | None:
-        """`text` parsed with the reductions of `transforming` (the transformer's value of the
-        whole piece); None where the tree path must decide: as for `parse`, and a piece whose
-        parse tree may be deeper than `max_depth` or that holds a run of more than
-        `max_digits` digits."""
+    def ast(self, text: str, line: int, col: int, rules: list[RuleAction],
+            max_depth: int, max_digits: int, start: str = "start") -> Any | None:
+        """`text` (its tokens placed from (line, col)) parsed from `start` with the
+        reductions of `transforming`: the transformer's value of the whole piece. None where
+        Lark's own parser must decide (it says what is wrong): a character no terminal matches,
+        a syntax error, a piece whose parse tree may be deeper than `max_depth`, or that holds
+        a run of more than `max_digits` digits."""
         if _digits(max_digits).search(text):
             return None
         tokens = self.tokens(text, line, col)
         if tokens is None:
             return None
-        return self._lalr(tokens, rules, max_depth)
+        return self._lalr(tokens, rules, max_depth, start)
 
-    def _lalr(self, tokens: list[Token], rules: dict[Any, RuleAction],
-              max_depth: int | None = None) -> Any | None:
-        """Lark's LALR loop (lark/parsers/lalr_parser_state.py `feed_token`) over a list, with
-        Lark's parse table and the callbacks of `rules`: the same tree (or its transformed
-        value); None at a syntax error, or where the tree's depth may pass `max_depth`.
-        (`tokens`, this parser's own list, gets the end marker appended.)"""
-        states, end_state = self.states, self.end_state
-        state_stack, value_stack, depth_stack = [self.start_state], [], [0]
-        limit = max_depth if max_depth is not None else float("inf")
+    def _lalr(self, tokens: list[Token], rules: list[RuleAction], max_depth: int,
+              start: str) -> Any | None:
+        """Lark's LALR loop (lark/parsers/lalr_parser_state.py `feed_token`) over a list,
+        with the callbacks of `rules`; None at a syntax error, or where the tree's depth may
+        pass `max_depth`. (`tokens`, this parser's own list, gets the end marker appended.)
+        An action >= 0 shifts to (or, after a reduction, goes to) that state; -1 - r reduces
+        rule r."""
+        states = self.states
+        start_state, end_state = self.starts[start]
+        state_stack, value_stack, depth_stack = [start_state], [], [0]
         tokens.append(_END)
         for tok in tokens:
             kind = tok.type
             while True:
-                action, arg = states[state_stack[-1]].get(kind, _NONE)
-                if action is Shift and tok is not _END:
-                    state_stack.append(arg)
+                action = states[state_stack[-1]].get(kind)
+                if action is None:
+                    return None
+                if action >= 0:
+                    if tok is _END:
+                        return None
+                    state_stack.append(action)
                     value_stack.append(tok)
                     depth_stack.append(0)  # a token is no tree node
                     break
-                if action is not Reduce:
-                    return None
-                size, name, callback, single, adds = rules[arg]
+                size, name, callback, single, adds = rules[-1 - action]
                 if single is not None:  # `?sum: product`: the child is the value
                     value, depth = value_stack[single - size], depth_stack[single - size]
                     del state_stack[-size:]
@@ -179,27 +187,65 @@ class FastParser:
                         del depth_stack[-size:]
                     else:
                         children, depth = [], adds
-                    if depth > limit:
+                    if depth > max_depth:
                         return None
                     value = callback(children)
-                state_stack.append(states[state_stack[-1]][name][1])
+                state_stack.append(states[state_stack[-1]][name])
                 value_stack.append(value)
                 depth_stack.append(depth)
                 if tok is _END and state_stack[-1] == end_state:
-                    return value  # (the start rule's tree)
+                    return value  # (the start rule's value)
         return None
 
 
-def _single(rule: Any) -> int | None:
+def _reduction(rule: Rule, transformer: Any) -> Callable[[list[Any]], Any]:
+    """What reducing `rule` makes of its children: Lark's ChildFilter (the children kept,
+    `_rule`s spliced in, None for each absent `[x]`), then a `?rule`'s one child passed up
+    (ExpandSingleChild), else the transformer's method; a `_rule`'s children as a Splice.
+    A rule that keeps every child as it is calls the method with them; one that only drops
+    tokens, with those it keeps."""
+    include, nones, expand1 = rule.include, rule.nones, rule.expand1
+    if rule.origin.startswith("_"):
+        make: Callable[[list[Any]], Any] = Splice
+    else:
+        method = getattr(transformer, rule.name, None)
+        if method is None:
+            default, name = transformer.__default__, rule.name
+            make = lambda children: default(name, children, None)  # noqa: E731
+        else:
+            make = method
+    plain = not nones and not any(spliced or before for _, spliced, before in include)
+    if plain and not expand1:
+        kept_at = [i for i, _, _ in include]
+        if kept_at == list(range(rule.size)):
+            return make
+        return lambda children: make([children[i] for i in kept_at])
+
+    def reduce(children: list[Any]) -> Any:
+        kept: list[Any] = []
+        for i, spliced, before in include:
+            if before:
+                kept += [None] * before
+            if spliced:
+                kept += children[i]
+            else:
+                kept.append(children[i])
+        if nones:
+            kept += [None] * nones
+        if expand1 and len(kept) == 1:
+            return kept[0]
+        return make(kept)
+
+    return reduce
+
+
+def _single(rule: Rule) -> int | None:
     """The child a `?rule` always passes up as its value: the one symbol it keeps (Lark's
     ExpandSingleChild after its ChildFilter); None for a rule that makes a node."""
-    if not rule.options.expand1 or rule.alias or rule.options.keep_all_tokens \
-            or rule.options.empty_indices:
+    if not rule.expand1 or rule.nones or len(rule.include) != 1:
         return None
-    kept = [i for i, sym in enumerate(rule.expansion) if not (sym.is_term and sym.filter_out)]
-    if len(kept) != 1 or rule.expansion[kept[0]].name.startswith("_"):
-        return None
-    return kept[0]
+    index, spliced, before = rule.include[0]
+    return None if spliced or before else index
 
 
 _DIGIT_RUNS: dict[int, re.Pattern[str]] = {}
@@ -210,12 +256,3 @@ def _digits(n: int) -> re.Pattern[str]:
     if n not in _DIGIT_RUNS:
         _DIGIT_RUNS[n] = re.compile(rf"\d{{{n + 1}}}")
     return _DIGIT_RUNS[n]
-
-
-def fast_parser(lark: Lark) -> FastParser | None:
-    """The fast path for this parser; None where this Lark's insides are not the ones it
-    reads (another version, other options): then Lark's own lexer does all the work."""
-    try:
-        return FastParser(lark)
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return None

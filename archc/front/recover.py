@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-
-from lark import Token, Tree, UnexpectedCharacters, UnexpectedInput
-from lark.exceptions import UnexpectedEOF, UnexpectedToken
+from typing import TYPE_CHECKING
 
 from archc.core import codes
 from archc.core.errors import ArchcError, Note, Span, SyntaxError_
 from archc.core.limits import MAX_ERRORS
 from archc.front import tree
+
+if TYPE_CHECKING:  # Lark is imported where a piece failed to parse, not before
+    from lark import Token, Tree, UnexpectedInput
 
 # parse_piece(piece_text, path, line, col): the AST of one piece (archc/front/parse.py)
 ParsePiece = Callable[[str, str, int, int], tree.Module]
@@ -56,7 +57,13 @@ def parse_pieces(text: str, path: str, parse_piece: ParsePiece
         piece = text[start:end]
         try:
             module = parse_piece(piece, path, line, col)
-        except UnexpectedInput as exc:
+        except ArchcError as exc:  # a limit of the parse tree, within this piece
+            errors.append(exc)
+        except Exception as exc:
+            from lark import UnexpectedInput
+
+            if not isinstance(exc, UnexpectedInput):
+                raise
             nxt = _SCAN.match(text, end)
             following = nxt["kw"] if nxt else None
             errors.append(_piece_error(exc, piece, path, (line, col), following))
@@ -64,8 +71,6 @@ def parse_pieces(text: str, path: str, parse_piece: ParsePiece
             head = _HEAD.match(piece)
             if head:
                 broken.append(head["name"])
-        except ArchcError as exc:  # a limit of the parse tree, within this piece
-            errors.append(exc)
         else:
             uses += module.uses
             requires += module.requires
@@ -85,12 +90,12 @@ def _more_errors(exc: UnexpectedInput, piece: str, path: str, where: tuple[int, 
     a '(' left open, else the line of the error) is blanked and the piece parsed again, as
     long as each error lies past the last and the blanked line holds no brace (blanking a `{`
     or `}` would make errors of its own)."""
+    from lark import UnexpectedInput
+
     found: list[ArchcError] = []
     last = -1
     for _ in range(MAX_RESUMES):
-        ends = isinstance(exc, UnexpectedEOF) or (
-            isinstance(exc, UnexpectedToken) and exc.token.type == "$END")
-        if ends:
+        if _at_end(exc):
             return found
         offset = _offset(piece, exc)
         stack = _open_brackets(piece, offset)
@@ -107,12 +112,19 @@ def _more_errors(exc: UnexpectedInput, piece: str, path: str, where: tuple[int, 
             return found
         except UnexpectedInput as again:
             exc = again
-            if not (isinstance(exc, UnexpectedEOF) or (
-                    isinstance(exc, UnexpectedToken) and exc.token.type == "$END")):
+            if not _at_end(exc):
                 found.append(_piece_error(exc, piece, path, where, following))
         except ArchcError:
             return found
     return found
+
+
+def _at_end(exc: UnexpectedInput) -> bool:
+    """Lark's parser ran out of text."""
+    from lark.exceptions import UnexpectedEOF, UnexpectedToken
+
+    return isinstance(exc, UnexpectedEOF) or (
+        isinstance(exc, UnexpectedToken) and exc.token.type == "$END")
 
 
 def _code_of(line: str) -> str:
@@ -123,6 +135,8 @@ def _code_of(line: str) -> str:
 def shift_tokens(parsed: Tree, line: int, col: int) -> None:
     """Move the tokens of a piece's parse tree to where the piece starts in the file (the
     AST's spans come from token positions)."""
+    from lark import Token, Tree
+
     if line == 1 and col == 1:
         return
     stack = [parsed]  # not Tree.scan_values, which recurses: a tree can be thousands deep here
@@ -158,8 +172,7 @@ def _piece_error(exc: UnexpectedInput, piece: str, path: str, where: tuple[int, 
     """The error of one piece, in file coordinates. At the piece's end: an open bracket is the
     error; else, when a keyword (`following`) starts the next piece, that keyword is
     unexpected, as the whole-file parser says."""
-    ends = isinstance(exc, UnexpectedEOF) or (
-        isinstance(exc, UnexpectedToken) and exc.token.type == "$END")
+    ends = _at_end(exc)
     stack = _open_brackets(piece, len(piece) if ends else _offset(piece, exc))
     if ends and stack:
         return _unclosed(stack, piece, path, where, following is not None)
@@ -180,6 +193,8 @@ def _piece_error(exc: UnexpectedInput, piece: str, path: str, where: tuple[int, 
 
 
 def _offset(piece: str, exc: UnexpectedInput) -> int:
+    from lark.exceptions import UnexpectedToken
+
     pos = getattr(exc, "pos_in_stream", None)
     if pos is None and isinstance(exc, UnexpectedToken):
         pos = exc.token.start_pos
@@ -254,14 +269,15 @@ TERMINAL_WORDS = {
 
 def syntax_error(exc: UnexpectedInput, text: str, path: str) -> SyntaxError_:
     """Lark's exception as archc's located syntax error (whole-file parses and pieces alike)."""
+    from lark import UnexpectedCharacters
+
     line, col = max(exc.line, 1), max(exc.column, 1)
     if isinstance(exc, UnexpectedCharacters):
         pos = exc.pos_in_stream
         char = text[pos] if pos is not None and pos < len(text) else "?"
         return SyntaxError_(f"unexpected character {char!r}", Span(path, line, col),
                             code=codes.BAD_CHARACTER)
-    if isinstance(exc, UnexpectedEOF) or (
-            isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+    if _at_end(exc):
         # Lark places the end at the last token; point just after it, not at trailing comments.
         last = getattr(exc, "token", None)
         if last is not None and getattr(last, "line", None):

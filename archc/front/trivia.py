@@ -16,7 +16,8 @@ from lark import Lark, Token
 
 from archc.core.resources import grammar_text
 from archc.front import tree
-from archc.front.parse import LARK_OPTIONS, parse_with
+from archc.front.parse import parse_with
+from archc.front.tables import LARK_OPTIONS
 
 Pos = tuple[int, int]  # (line, column), 1-based, as in errors.Span
 
