@@ -19,7 +19,7 @@ from archc.core.records import record
 
 @record
 class Command:
-    """A row of the command table: the name typed, its module, its help line."""
+    """A row of the command table: the name typed, its module, its help line, how it ends."""
 
     name: str  # as typed: `archc NAME`
     module: str  # archc.commands.<module>

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from archc.core.records import record
 from archc.core.resources import grammar_text
 
 TABLE_FILE = Path(__file__).with_name("lalr.json")
@@ -32,7 +32,7 @@ STARTS = ("start", "expr")  # a whole file; one expression (a computed label's `
 LARK_OPTIONS = {"parser": "lalr", "lexer": "basic"}
 
 
-@dataclass(frozen=True)
+@record
 class Rule:
     """One grammar rule as the tree builder treats it: `size` symbols reduced; the rule's
     `origin` and `name` (its alias, or the origin: the transformer method called); `include`:
@@ -47,7 +47,7 @@ class Rule:
     expand1: bool
 
 
-@dataclass(frozen=True)
+@record
 class Tables:
     """The lexer's and the LALR parser's data (see the module's docstring)."""
 
