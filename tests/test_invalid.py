@@ -203,3 +203,26 @@ def test_every_module_attribute_is_rejected_or_builds(tmp_path):
     for name in sorted(_module_attributes()):
         text = f"network n {{ input 1x4x4 g: {{ {name}: relu relu }} }}\n"
         check_input(text.encode(), tmp_path / "attr.arch")
+
+
+@pytest.mark.parametrize("label, message", [
+    ('"a\x01b"', "contains the control character U+0001"),
+    ('"a.b"', "cannot name a module: it contains '.'"),
+    ('"a}b"', "unmatched brace"),
+    ('"{long}{long}"', "becomes 120 characters long; at most 100"),
+    ("ok", None), ('"x{1 + 1}-{short}"', None),
+])
+def test_a_label_is_checked_wherever_it_stands(label: str, message: str | None) -> None:
+    """A label without `{` is checked once per process (archc/expansion/expand.py keeps the
+    good ones): a bad one is an error at each place, in every file, a good one at none."""
+    from archc.pipeline.driver import check
+
+    text = (f'network n(long="{"x" * 60}", short="s") {{ input 1x4x4\n  {label}: relu\n'
+            f"  g: {{ {label}: relu }} }}\n")
+    for path in ("first.arch", "again.arch"):
+        errors = check(path, text)
+        if message is None:
+            assert errors == [], errors
+        else:
+            assert [(e.span.path, e.span.line, message in e.message) for e in errors] == [
+                (path, 2, True), (path, 3, True)], errors

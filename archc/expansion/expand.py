@@ -575,7 +575,15 @@ def _unique_names(children: list[graph.Node], span: Span) -> None:
 
 def label_text(label: str, env: Mapping[str, Any], span: Span) -> str:
     """A label with every `{expr}` replaced by its value (an integer or a string): `{i}`,
-    `{stage}-{i + 1}`; it must remain a valid module name (no '.', not empty)."""
+    `{stage}-{i + 1}`; it must remain a valid module name (no '.', not empty). A label with no
+    `{` is checked once per process (the same text is as good at every call)."""
+    if "{" not in label:
+        if label not in _PLAIN_LABELS:
+            _check_label(label, label, span)
+            if len(_PLAIN_LABELS) < 1 << 16:
+                _PLAIN_LABELS.add(label)
+        return label
+
     def value(m: re.Match) -> str:
         try:
             v = evaluate(parse_expr(m[1]), env)
@@ -590,12 +598,25 @@ def label_text(label: str, env: Mapping[str, Any], span: Span) -> str:
                                 code=codes.VALUE_TYPE)
         return str(v)
 
-    if "{" in label:  # measured before it is built: "{s}{s}..." could make gigabytes
-        size = len(label) + sum(len(value(m)) - len(m[0]) for m in tree.PLACEHOLDER.finditer(label))
-        if size > MAX_LABEL:
-            raise LimitError(f"label '{label[:40]}...' becomes {size:,} characters long; at "
-                             f"most {MAX_LABEL}", span, code=codes.TOO_BIG)
-    text = tree.PLACEHOLDER.sub(value, label) if "{" in label else label
+    values = [(m, value(m)) for m in tree.PLACEHOLDER.finditer(label)]
+    size = len(label) + sum(len(v) - len(m[0]) for m, v in values)
+    if size > MAX_LABEL:  # measured before it is built: "{s}{s}..." could make gigabytes
+        raise LimitError(f"label '{label[:40]}...' becomes {size:,} characters long; at "
+                         f"most {MAX_LABEL}", span, code=codes.TOO_BIG)
+    parts, last = [], 0
+    for m, v in values:
+        parts += [label[last:m.start()], v]
+        last = m.end()
+    text = "".join([*parts, label[last:]])
+    _check_label(label, text, span)
+    return text
+
+
+_PLAIN_LABELS: set[str] = set()  # labels without `{` found good (bounded: 65,536)
+
+
+def _check_label(label: str, text: str, span: Span) -> None:
+    """`text`, the label `label` gives, can name a module."""
     if len(text) > MAX_LABEL:
         raise LimitError(f"label of {len(text):,} characters; at most {MAX_LABEL}", span,
                          code=codes.TOO_BIG)
@@ -609,13 +630,12 @@ def label_text(label: str, env: Mapping[str, Any], span: Span) -> str:
         raise NameError_(f"label '{text}' cannot name a module: it contains '.'", span,
                          "'.' separates the levels of a module's name (layer1.0.conv1)",
                          code=codes.BAD_LABEL)
-    odd = next((ch for ch in text if not ch.isprintable()), None)
-    if odd is not None:  # a NUL made torch.fx's generated forward fail to compile (bench/fuzz.py)
+    if not text.isprintable():  # a NUL made torch.fx's generated forward fail to compile
+        odd = next(ch for ch in text if not ch.isprintable())  # (bench/fuzz.py)
         raise NameError_(f"label {text!r} cannot name a module: it contains the control "
                          f"character U+{ord(odd):04X}", span,
                          "a label is printable text: letters, digits, '_', '-', spaces",
                          code=codes.BAD_LABEL)
-    return text
 
 
 def _check_output_key(st: tree.Wire) -> None:
