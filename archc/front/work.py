@@ -66,10 +66,12 @@ class Work:
 
     def expression(self, expr: tree.Node, span: Span) -> None:
         """Charge one evaluation of `expr`: one step per term (`max(1, 1, ...)` can be wide)."""
-        key = id(expr)
-        if key not in self._sizes:  # keep expr alive so its id is not reused
-            self._sizes[key] = (expr, terms(expr))
-        self.step(span, self._sizes[key][1])
+        sized = self._sizes.get(id(expr))
+        if sized is None:  # (expr kept alive with its size, so its id is not reused)
+            sized = self._sizes[id(expr)] = (expr, terms(expr))
+        self.done += sized[1]
+        if self.done > self.limit:
+            raise OutOfWork(self._error(span))
 
     def inside(self, what: str, span: Span) -> _Inside:
         """While expanding a repetition or a block call (named in the error's hint)."""
