@@ -1,6 +1,7 @@
 """archc/core/graph.py's node helpers against their plain definitions, on networks with blocks,
 joins, repetitions and taps: `walk` (a stack of iterators) yields what the recursive walk
-yields, in the same order, and `changed` (a copy of a node's attributes) makes the node
+yields, in the same order, `nodes` its nodes without names, `tied` the layers that tie a
+weight, and `changed` (a copy of a node's attributes) makes the node
 `dataclasses.replace` makes, and refuses a field the node lacks as it does."""
 
 from __future__ import annotations
@@ -37,6 +38,23 @@ def network(request: pytest.FixtureRequest) -> graph.Network:
 def test_walk_is_the_recursive_walk(network: graph.Network) -> None:
     got = [(q, id(n)) for q, n in graph.walk(network.root.items)]
     assert got == [(q, id(n)) for q, n in recursive_walk(network.root.items)]
+
+
+def test_nodes_are_the_walks_nodes(network: graph.Network) -> None:
+    """`nodes`: walk's nodes, in walk's order, without their names."""
+    assert [id(n) for n in graph.nodes(network.root.items)] == \
+        [id(n) for _, n in recursive_walk(network.root.items)]
+
+
+def test_ties_are_found_where_a_network_has_them(network: graph.Network) -> None:
+    """`tied` looks for names only in a network that ties a weight (gpt2's head ties the
+    token embedding); in the others it finds none without them."""
+    from archc.expansion.ids import tied
+
+    found = [(name, id(layer), target) for name, layer, target in tied(network.root)]
+    want = [(q, id(n), n.args.tie) for q, n in recursive_walk(network.root.items)
+            if isinstance(n, graph.Layer) and getattr(n.args, "tie", None)]
+    assert found == want and bool(want) == (network.name == "gpt2")
 
 
 def test_the_specs_hold_every_kind_of_node() -> None:

@@ -170,7 +170,7 @@ def flows(root: Scope) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
     made elsewhere) and the values it hands out (taps read elsewhere, outputs), in order. A
     value is routed `tap:NAME` / `output:NAME`. Empty for a network without wires."""
     uses: dict[str, int] = {}
-    for _, n in walk(root.items):
+    for n in nodes(root.items):
         if isinstance(n, Wire) and n.op == "from":
             uses[n.key] = uses.get(n.key, 0) + 1
     result: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
@@ -205,6 +205,22 @@ def flows(root: Scope) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
 
     visit(root.items)
     return result
+
+
+def nodes(items: tuple[Node, ...]) -> Iterator[Node]:
+    """Every node, depth first, in execution order, as `walk` yields them, without making
+    their qualified names (what a pass that reads no name would pay for every node)."""
+    stack: list[Iterator[Node]] = [iter(items)]
+    while stack:
+        node = next(stack[-1], None)
+        if node is None:
+            stack.pop()
+            continue
+        yield node
+        if isinstance(node, Scope):
+            stack.append(iter(node.items))
+        elif isinstance(node, Join):
+            stack.append(chain.from_iterable(node.branches))
 
 
 def walk(items: tuple[Node, ...], prefix: str = "") -> Iterator[tuple[str, Node]]:

@@ -51,7 +51,11 @@ def joined_ids(join: str, outs: list[graph.Shape]) -> None:
 
 
 def tied(net_root: graph.Scope) -> list[tuple[str, graph.Layer, str]]:
-    """(qualified name, layer, the name it shares a weight with) of every tied layer."""
+    """(qualified name, layer, the name it shares a weight with) of every tied layer. (Names
+    are made only for a network that ties a weight: most tie none.)"""
+    if not any(isinstance(node, graph.Layer) and getattr(node.args, "tie", None)
+               for node in graph.nodes(net_root.items)):
+        return []
     return [(name, node, getattr(node.args, "tie", "")) for name, node in
             graph.walk(net_root.items)
             if isinstance(node, graph.Layer) and getattr(node.args, "tie", None)]

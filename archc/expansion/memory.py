@@ -7,7 +7,7 @@ import re
 
 from archc.core import codes
 from archc.core.errors import LimitError, Span, UsageError
-from archc.core.graph import Layer, Network, walk
+from archc.core.graph import Layer, Network, nodes
 from archc.core.limits import MAX_MEMORY
 from archc.expansion.stats import count
 
@@ -42,7 +42,7 @@ def require(net: Network, limit: int = MAX_MEMORY) -> None:
                                 ("activations for one sample", total.activations, "activations")):
         if elements * FLOAT32 <= limit:
             continue
-        layers = [n for _, n in walk(net.root.items) if isinstance(n, Layer)]
+        layers = [n for n in nodes(net.root.items) if isinstance(n, Layer)]
         biggest = max(layers, key=lambda n: getattr(count(n), key), default=None)
         span: Span | None = biggest.span if biggest else net.root.span
         share = "" if biggest is None else \

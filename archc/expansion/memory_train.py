@@ -239,9 +239,9 @@ class Estimate:
 
 def _transient(net: Network, act_bytes: int) -> Bytes:
     """The largest input-plus-output gradient of one layer, per sample."""
-    from archc.core.graph import walk
+    from archc.core.graph import nodes
 
-    layers = [n for _, n in walk(net.root.items) if isinstance(n, Layer)]
+    layers = [n for n in nodes(net.root.items) if isinstance(n, Layer)]
     largest = max((math.prod(n.in_shape) + math.prod(n.out_shape) for n in layers), default=0)
     return Bytes(largest * act_bytes)
 
@@ -269,9 +269,9 @@ def _autocast_weights(net: Network, saved: Saved) -> None:
     """Autocast casts the weights of the ops it runs in 16 bits (the matrix products: the
     ops that count MACs) on every forward, and those ops keep the 16-bit copies (their
     biases are cast but not kept): 2 bytes per weight, whatever the batch."""
-    from archc.core.graph import walk
+    from archc.core.graph import nodes
 
-    for _, node in walk(net.root.items):
+    for node in nodes(net.root.items):
         if not isinstance(node, Layer) or not REGISTRY[node.op].counts_macs:
             continue
         op, a = REGISTRY[node.op], node.args

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from archc.core import codes
 from archc.core.errors import ArchcError
-from archc.core.graph import Node, Scope, Wire, walk
+from archc.core.graph import Node, Scope, Wire, nodes
 
 
 def _is_training_output(node: Node) -> bool:
@@ -41,7 +41,7 @@ def training_nodes(items: tuple[Node, ...]) -> frozenset[int]:
     for i, j in heads(items):
         for node in items[i + 1:j + 1]:
             ids.add(id(node))
-            ids.update(id(n) for _, n in walk((node,)))
+            ids.update(id(n) for n in nodes((node,)))
     return frozenset(ids)
 
 
@@ -51,14 +51,14 @@ def _head_start(items: tuple[Node, ...], j: int) -> int | None:
     for i in range(j - 1, -1, -1):
         node = items[i]
         if isinstance(node, Wire):
-            inner = [n for n in items[i + 1:j] for _, n in walk((n,)) if isinstance(n, Wire)]
+            inner = [n for n in items[i + 1:j] for n in nodes((n,)) if isinstance(n, Wire)]
             return i if node.op in ("tap", "from") and not inner else None
     return None
 
 
 def check_training(root: Scope) -> list[ArchcError]:
     """The located errors of a network's training-only outputs (none without them)."""
-    outputs = [n for _, n in walk(root.items) if isinstance(n, Wire) and n.op == "output"]
+    outputs = [n for n in nodes(root.items) if isinstance(n, Wire) and n.op == "output"]
     top = {id(n) for n in root.items}
     errors = [ArchcError(
         f"output {n.key} training: only the network's own sequence can hold a training-only "
