@@ -20,7 +20,7 @@ from archc.export.flow import channels
 from archc.front import tree
 from archc.front.evaluate import evaluate
 from archc.front.parse import parse
-from archc.registry.joins import JOINS, SAME
+from archc.registry.joins import JOINS
 from archc.registry.ops import REGISTRY
 
 _NOWHERE = Span("<derive>", 1, 1)
@@ -107,8 +107,9 @@ class Deriver:
         rule = join_width(st.op)
         if rule is None:
             return None
-        outs = [self.body(b, width, dict(taps)) for b in st.branches]
-        if rule == "same":
+        share = width if rule[0] == "same" else _bin("//", width, lit(len(st.branches)))
+        outs = [self.body(b, share, dict(taps)) for b in st.branches]
+        if rule[1] == "same":
             return next((o for o in outs if o is not None), None)
         if any(o is None for o in outs):
             return None
@@ -284,18 +285,22 @@ def _op_rule(op: Any, data: dict[str, Any], shape: tuple[int, ...]) -> str | Non
 
 
 @cache
-def join_width(name: str) -> str | None:
-    """'sum' where a join stacks its branches' widths, 'same' where it keeps the one width
-    they all have, or None (a join that splits its input, or another rule)."""
+def join_width(name: str) -> tuple[str, str] | None:
+    """What a join feeds each branch ('same': its input; 'share': an equal part of its
+    channels, as `split`) and what it makes of their widths ('sum': stacks them; 'same': the
+    one width they all have), or None."""
     join = JOINS[name]
-    if join.inputs is not SAME:
+    try:
+        feeds = [s[0] for s in join.inputs.shapes((12, 6, 6), 3)]
+    except Exception:  # noqa: BLE001 - a rule refusing this input: not derived
+        return None
+    feed = "same" if feeds == [12] * 3 else "share" if feeds == [4] * 3 else None
+    if feed is None:
         return None
     for rule, widths, out in (("sum", (3, 5), 8), ("same", (4, 4), 4)):
         try:
             if join.shape([(w, 6, 6) for w in widths])[0] == out:
-                return rule
-        except ArchcError:
-            continue
+                return feed, rule
         except Exception:  # noqa: BLE001 - a shape rule refusing these shapes
             continue
     return None
