@@ -149,3 +149,25 @@ def test_derived_network_takes_other_input_channels(tmp_path: Path) -> None:
     x = torch.randn(2, 5, 8, 8)
     with torch.no_grad():
         assert torch.equal(got(x), want(x))
+
+
+# `round` and `int` translate as Python's builtins, which compute the same (halves to even,
+# toward zero): RegNet's squeeze width `round(0.25 * in.c)` is passed as written, not as a
+# form fitted to the instances (`in_channels // 4`, which is 3 where it is 4 at 14 channels)
+@pytest.mark.parametrize("text,python", [("round(0.25 * in.c)", "round(0.25 * in_channels)"),
+                                         ("int(c * 1.5) // 8", "int(c * 1.5) // 8")])
+def test_round_and_int_translate(text: str, python: str) -> None:
+    from archc.front.evaluate import evaluate
+    from archc.front.parse import parse_expr
+
+    expr = parse_expr(text)
+    assert python_text(expr, {"c": "c"}, "in_channels") == python
+    for n in (6, 10, 14, 15, -3):
+        env = {"c": n, "in_channels": n}
+        assert eval(python, {}, env) == evaluate(expr, {"c": n, "in": (n, 4, 4)})  # noqa: S307
+
+
+def test_regnet_squeeze_width_is_the_spec_expression() -> None:
+    text = export_python(JOBS["tv_regnet"]["spec"], JOBS["tv_regnet"].get("sets"),
+                         JOBS["tv_regnet"].get("input"))
+    assert "fc1_arg1=round(0.25 * in_channels)" in text

@@ -124,7 +124,7 @@ class Deriver:
         orelse = self.body(st.orelse, width, dict(taps))
         if then is None or orelse is None:
             return None
-        return then if same(then, orelse) else tree.IfExpr(then, st.test, orelse, _NOWHERE)
+        return choose(then, st.test, orelse)
 
     def loop(self, st: tree.Loop, width: tree.Expr,
              taps: dict[str, tree.Expr]) -> tree.Expr | None:
@@ -157,9 +157,7 @@ class Deriver:
             return None
         if var is not None and last is not None:
             one = substitute(one, {var: last}, None)
-        if _is_lit(count, 1):
-            return one
-        return tree.IfExpr(one, _bin(">", count, lit(0)), width, _NOWHERE)
+        return choose(one, _bin(">", count, lit(0)), width)
 
     def wire(self, st: tree.Wire, width: tree.Expr,
              taps: dict[str, tree.Expr]) -> tree.Expr | None:
@@ -192,6 +190,19 @@ _RULES: dict[type, Rule] = {
 }
 
 
+def choose(then: tree.Expr, test: tree.Expr, orelse: tree.Expr) -> tree.Expr:
+    """`then if test else orelse`; one of them where the test reads nothing (`3 > 0`: a stage
+    of 3 blocks) or both are the same."""
+    if same(then, orelse):
+        return then
+    if not any(isinstance(e, (tree.Var, tree.InShape)) for e in tree.expressions(test)):
+        try:
+            return then if evaluate(test, {}) is True else orelse
+        except ArchcError:
+            pass
+    return tree.IfExpr(then, test, orelse, _NOWHERE)
+
+
 def _is_lit(expr: tree.Expr, value: int) -> bool:
     return isinstance(expr, tree.Lit) and type(expr.value) is int and expr.value == value
 
@@ -215,7 +226,7 @@ def _key(e: Any) -> Any:
 def substitute(expr: tree.Expr, names: Mapping[str, tree.Expr],
                width: tree.Expr | None) -> tree.Expr:
     """`expr` with each name of `names` replaced by its expression, at once, and `in.c`/`in.f`
-    by `width` (None: kept)."""
+    by `width` (None: kept); a conditional whose test then reads nothing, decided."""
     if isinstance(expr, tree.Var):
         return names.get(expr.name, expr)
     if isinstance(expr, tree.InShape):
@@ -228,7 +239,7 @@ def substitute(expr: tree.Expr, names: Mapping[str, tree.Expr],
     if isinstance(expr, tree.UnOp):
         return replace(expr, operand=parts[0])
     if isinstance(expr, tree.IfExpr):
-        return replace(expr, then=parts[0], test=parts[1], orelse=parts[2])
+        return choose(parts[0], parts[1], parts[2])
     if isinstance(expr, tree.Func):
         return replace(expr, args=tuple(parts))
     return replace(expr, items=tuple(parts))  # a Tuple
