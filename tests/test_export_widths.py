@@ -52,6 +52,8 @@ RULES = [
     ("block b(n, c) { conv(c, k=3, pad=1) * n }", "c if n > 0 else in_channels"),
     ("block b(n) { for i in 1..n { conv(4 * i, k=1) } }",
      "4 * (n - 1) if n - 1 > 0 else in_channels"),
+    ("block b(n, c) { for i in 0..n { conv(c * (i + 1), k=1) } }",
+     "c * n if n > 0 else in_channels"),  # (the last index, n - 1, put into i + 1)
     # the spec's own test; a block call with its arguments and a default computed from them
     ("block b(c, wide) { if wide { conv(2 * c, k=1) } else { conv(c, k=1) } }",
      "2 * c if wide else c"),

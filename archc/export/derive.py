@@ -235,7 +235,7 @@ def substitute(expr: tree.Expr, names: Mapping[str, tree.Expr],
         return expr
     parts = [substitute(c, names, width) for c in tree.children(expr)]  # type: ignore[arg-type]
     if isinstance(expr, tree.BinOp):
-        return replace(expr, left=parts[0], right=parts[1])
+        return _undone(replace(expr, left=parts[0], right=parts[1]))
     if isinstance(expr, tree.UnOp):
         return replace(expr, operand=parts[0])
     if isinstance(expr, tree.IfExpr):
@@ -243,6 +243,15 @@ def substitute(expr: tree.Expr, names: Mapping[str, tree.Expr],
     if isinstance(expr, tree.Func):
         return replace(expr, args=tuple(parts))
     return replace(expr, items=tuple(parts))  # a Tuple
+
+
+def _undone(e: tree.BinOp) -> tree.Expr:
+    """`x - k + k` as `x` (a loop's last index `n - 1` put into `i + 1`)."""
+    inner = e.left
+    if e.op == "+" and isinstance(inner, tree.BinOp) and inner.op == "-" and \
+            isinstance(e.right, tree.Lit) and same(inner.right, e.right):
+        return inner.left
+    return e
 
 
 def value(expr: tree.Expr, args: Mapping[str, Any], width: int) -> Any:
