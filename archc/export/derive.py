@@ -72,11 +72,11 @@ class Deriver:
         return width
 
     def call(self, st: tree.Call, width: tree.Expr, taps: dict[str, tree.Expr]) -> tree.Expr | None:
-        if st.name in self.blocks:
-            return self._block_call(st, width)
-        op = REGISTRY.get(st.name)
-        rule = op_width(st.name) if op is not None else None
-        if rule is None or op is None:
+        op = REGISTRY.get(st.name)  # an op before a block, as the expander looks them up
+        if op is None:
+            return self._block_call(st, width) if st.name in self.blocks else None
+        rule = op_width(st.name)
+        if rule is None:
             return None
         if rule == "":
             return width
