@@ -173,3 +173,15 @@ def test_regnet_squeeze_width_is_the_spec_expression() -> None:
     text = export_python(JOBS["tv_regnet"]["spec"], JOBS["tv_regnet"].get("sets"),
                          JOBS["tv_regnet"].get("input"))
     assert "fc1_arg1=round(0.25 * in_channels)" in text
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("128 if 2 > 0 else c", "128"),  # a stage of 2 blocks
+    ("4 * 256 if (6 if depth == 50 else 23) > 0 else c", "4 * 256"),  # either way
+    ("w if n > 0 else c", "w if n > 0 else c"),  # the call's own argument: kept
+    ("4 * (2 if depth == 50 else 0) if (2 if depth == 50 else 0) > 0 else c",
+     "4 * (2 if depth == 50 else 0) if (2 if depth == 50 else 0) > 0 else c"),
+    ('8 if kind == "a" else 4', '8 if kind == "a" else 4'),  # strings: left as they are
+])
+def test_a_test_the_arguments_decide_is_taken(text: str, expected: str) -> None:
+    assert widths.folded(text) == expected
