@@ -45,6 +45,13 @@ def plus(a: tree.Expr, b: tree.Expr) -> tree.Expr:
     return _bin("+", a, b)
 
 
+def _terms(e: tree.Expr) -> list[tree.Expr]:
+    """The terms of a sum, in order (`a + b + c`: a, b, c)."""
+    if isinstance(e, tree.BinOp) and e.op == "+":
+        return [*_terms(e.left), *_terms(e.right)]
+    return [e]
+
+
 def _reads(expr: tree.Expr, name: str) -> bool:
     return any(n == name for n in tree.names(expr))
 
@@ -147,9 +154,12 @@ class Deriver:
             return None
         if same(one, tree.Var(_PASS, _NOWHERE)):
             return width
-        if isinstance(one, tree.BinOp) and one.op == "+" and same(one.left, tree.Var(_PASS,
-                                                                                     _NOWHERE)):
-            step = one.right
+        terms = _terms(one)  # (the width entering a pass one term of a sum: a dense layer)
+        rest = [t for t in terms if not same(t, tree.Var(_PASS, _NOWHERE))]
+        if len(rest) == len(terms) - 1 and rest:
+            step = rest[0]
+            for t in rest[1:]:
+                step = _bin("+", step, t)
             if _reads(step, _PASS) or var is not None and _reads(step, var):
                 return None
             return _bin("+", width, step if _is_lit(count, 1) else _bin("*", count, step))
