@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from archc.core.errors import ArchcError
@@ -114,6 +113,10 @@ class Classes:
     outputs: tuple[str, ...] = ()  # the exported network's `output` names
     inputs: tuple[str, ...] = ()  # the exported network's named inputs
     training: tuple[str, ...] = ()  # those only train mode computes (`output aux training`)
+    deriver: Deriver = field(init=False)  # each block's width from its definition
+
+    def __post_init__(self) -> None:
+        self.deriver = Deriver(self.blocks)
 
     def add_network(self, root: Scope, base: bool) -> None:
         self.flow.update(flows(root))
@@ -302,10 +305,6 @@ class Classes:
                 for s in scopes):
             return None
         return width
-
-    @cached_property
-    def deriver(self) -> Deriver:
-        return Deriver(self.blocks)
 
     def _cases(self, key: Key, scopes: list[Scope], rows: Rows) -> ClassDef:
         """One class for a block whose whole body is `if a {..} else {..}` and whose instances
