@@ -113,10 +113,7 @@ class Classes:
     outputs: tuple[str, ...] = ()  # the exported network's `output` names
     inputs: tuple[str, ...] = ()  # the exported network's named inputs
     training: tuple[str, ...] = ()  # those only train mode computes (`output aux training`)
-    deriver: Deriver = field(init=False)  # each block's width from its definition
-
-    def __post_init__(self) -> None:
-        self.deriver = Deriver(self.blocks)
+    deriver: Deriver | None = None  # each block's width from its definition (made on use)
 
     def add_network(self, root: Scope, base: bool) -> None:
         self.flow.update(flows(root))
@@ -299,6 +296,8 @@ class Classes:
     def _derived(self, block: str, scopes: Iterable[Scope]) -> tree.Expr | None:
         """The block's width derived from its definition, where it is every instance's and
         probe's output width (a derivation that misses one is not used, so never wrong)."""
+        if self.deriver is None:
+            self.deriver = Deriver(self.blocks)
         width = self.deriver.block(block)
         if width is None or any(
                 derived_value(width, s.args, channels(s.in_shape)) != channels(s.out_shape)
