@@ -19,7 +19,7 @@ every kind of class, which share its instances and candidates.)"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,8 @@ from archc.export.conditions import (
     tests_of,
     values_of,
 )
+from archc.export.derive import Deriver
+from archc.export.derive import value as derived_value
 from archc.export.explain import (
     Candidates,
     Case,
@@ -111,6 +113,7 @@ class Classes:
     outputs: tuple[str, ...] = ()  # the exported network's `output` names
     inputs: tuple[str, ...] = ()  # the exported network's named inputs
     training: tuple[str, ...] = ()  # those only train mode computes (`output aux training`)
+    deriver: Deriver | None = None  # each block's width from its definition (made on use)
 
     def add_network(self, root: Scope, base: bool) -> None:
         self.flow.update(flows(root))
@@ -278,6 +281,7 @@ class Classes:
         first = next(iter(scopes.values()))
         if first.kind == "block":
             cls.block, cls.spec_names = first.title, dict(cand.spec_names)
+            cls.width = self._derived(first.title, scopes.values())
         for k, scope in scopes.items():
             env = {**cand.env[k], **{n: v[k] for n, v in cand.new.items()}}
             values = {p.name: env[p.name] for p in cls.params}
@@ -288,6 +292,18 @@ class Classes:
             cls.widths.append((values, channels(scope.out_shape)))
         self.order.append(cls)
         return cls
+
+    def _derived(self, block: str, scopes: Iterable[Scope]) -> tree.Expr | None:
+        """The block's width derived from its definition, where it is every instance's and
+        probe's output width (a derivation that misses one is not used, so never wrong)."""
+        if self.deriver is None:
+            self.deriver = Deriver(self.blocks)
+        width = self.deriver.block(block)
+        if width is None or any(
+                derived_value(width, s.args, channels(s.in_shape)) != channels(s.out_shape)
+                for s in scopes):
+            return None
+        return width
 
     def _cases(self, key: Key, scopes: list[Scope], rows: Rows) -> ClassDef:
         """One class for a block whose whole body is `if a {..} else {..}` and whose instances

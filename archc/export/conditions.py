@@ -23,7 +23,7 @@ from archc.front.evaluate import evaluate
 from archc.front.parse import parse_expr
 from archc.front.syntax import ATOM
 
-_FUNCTIONS = {"min", "max", "abs"}  # the functions whose Python builtin computes the same
+_FUNCTIONS = {"min", "max", "abs", "round", "int"}  # those whose Python builtin computes the same
 _NOWHERE = Span("<export>", 1, 1)
 MAX_TEXT = 60  # longer tests are not offered: `if <test>:` must fit a formatted line
 

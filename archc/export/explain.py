@@ -113,6 +113,9 @@ class ClassDef:
     # each instance's (and probe's) constructor arguments and output width: what a caller's
     # running width after a call is (archc/export/widths.py)
     widths: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
+    # its output width derived from the block's definition (archc/export/derive.py), over
+    # its spec parameters and derive.INPUT, where that held at every instance; else None
+    width: tree.Expr | None = None
 
 
 # a numbered group of the network's class built with a running width: the TLoop of its

@@ -131,6 +131,9 @@ class TLayer(TNode):
 class TCall(TNode):
     cls: Any = None
     args: dict[str, Slot] = field(default_factory=dict)
+    # how archc/export/widths.py wrote its output width for a caller: "derived" from the
+    # block's definition or "fitted" to its instances ("": not asked)
+    width_by: str = ""
 
 
 @dataclass
