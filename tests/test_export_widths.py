@@ -122,9 +122,14 @@ network grown {
 """
 
 
-def _export(tmp_path: Path) -> str:
+# a width in the middle of the network that equals its input channels (3) at the default
+# input: the next call's input is that width, not the network's `in_channels`
+NARROWED = GROWN.replace("maybe(6, false)", "maybe(3, false)")
+
+
+def _export(tmp_path: Path, text: str = GROWN) -> str:
     path = tmp_path / "grown.arch"
-    path.write_text(GROWN)
+    path.write_text(text)
     return export_python(path)
 
 
@@ -140,15 +145,16 @@ def test_widths_no_fitted_form_says_are_derived(tmp_path: Path, monkeypatch: Any
     assert fitted[:4] == ["c = 8", "c = 9", "c = 10", "c = 6"]
 
 
-def test_derived_network_takes_other_input_channels(tmp_path: Path) -> None:
+@pytest.mark.parametrize("text", [GROWN, NARROWED], ids=["grown", "narrowed"])
+def test_derived_network_takes_other_input_channels(tmp_path: Path, text: str) -> None:
     """The exported network built with 5 input channels equals archc.build at 5x8x8."""
     path = tmp_path / "grown.py"
-    path.write_text(_export(tmp_path))
+    path.write_text(_export(tmp_path, text))
     loader = importlib.util.spec_from_file_location("grown", path)
     assert loader is not None and loader.loader is not None
     module = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(module)
-    want = archc.build(archc.loads(GROWN, input_shape=(5, 8, 8))).eval()
+    want = archc.build(archc.loads(text, input_shape=(5, 8, 8))).eval()
     got = module.Grown(in_channels=5).eval()
     got.load_state_dict(want.state_dict(), strict=True)
     x = torch.randn(2, 5, 8, 8)

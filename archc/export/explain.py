@@ -340,10 +340,10 @@ def explain_value(c: Candidates, values: dict[int, Any], hint: str,
                     return p
         c.used |= reads(flow.text, c.names())
         return flow.text
-    if c.input and hint == c.input and \
+    if c.input and hint == c.input and not c.one_input and \
             all(same_value(c.env[k].get(c.input), v) for k, v in values.items()):
-        c.used.add(c.input)  # a call's input size: first the caller's own
-        return c.input
+        c.used.add(c.input)  # a call's input size: first the caller's own (in a block's
+        return c.input  # class; the network's has one instance: only its flow says so)
     for t in said:
         if _says(c, t, values):
             c.used |= set(t.names)
