@@ -378,6 +378,14 @@ def test_every_class_equals_its_block_at_new_arguments(name: str, tmp_path,
 # group after), repeat's stage does not (`Unit(c, 8)` sets c = 8); not branches, whose residual
 # `add` of its input and a conv(16) holds on 16 channels only
 CASE_NETS = [n for n in JOBS if n.startswith("case_") and n != "case_branches"]
+# networks whose class is built for the spec's input channels alone: at other input channels
+# (C + 2 and 2C + 3, archc/export/python.py `_other_inputs`) they do not come out as one class
+FIXED_INPUT = {
+    # `se(max(1, in.c // 4))` in the network: `in` is the network's input, so the squeeze is 1
+    # at 3 and 5 channels and 2 at 9; no expression of the class says it (it wrote a literal 1,
+    # right at 5 channels, wrong at 9, before the class was tried at two other inputs)
+    "case_modern": "max(1, in.c // 4)",
+}
 
 
 @pytest.mark.parametrize("name", [*BUNDLED, *CASE_NETS])
@@ -393,8 +401,8 @@ def test_every_network_takes_other_input_channels(name: str, tmp_path,
     assert len(root) == 1
     params = inspect.signature(root[0]).parameters
     shape = net.root.in_shape
-    if len(shape) not in (3, 4) or net.inputs:  # tokens, features, named inputs: no channels
-        assert "in_channels" not in params
+    if len(shape) not in (3, 4) or net.inputs or name in FIXED_INPUT:  # tokens, features,
+        assert "in_channels" not in params  # named inputs: no channels; FIXED_INPUT's
         return
     assert params["in_channels"].default == shape[0]
     # at the exported map (a class may build its sizes in: FCN's resize, ViT's positions);

@@ -7,6 +7,7 @@ fallback), exported, built with other input channels and compared with archc.bui
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,17 @@ network grown {
 # a width in the middle of the network that equals its input channels (3) at the default
 # input: the next call's input is that width, not the network's `in_channels`
 NARROWED = GROWN.replace("maybe(6, false)", "maybe(3, false)")
+# a pool's kernel of 3 first on 3 channels is no width (it was written `in_channels`)
+POOLED = """
+network grown {
+  input 3x9x9
+  maxpool(3, stride=2)
+  conv(4, k=1)
+  maxpool(3, stride=1, pad=1)
+}
+"""
+# a network that holds on 3 channels only: its class takes no `in_channels`
+RGB = 'network grown {\n  input 3x8x8\n  assert in.c == 3, "RGB only"\n  conv(8, k=3)\n}\n'
 
 
 def _export(tmp_path: Path, text: str = GROWN) -> str:
@@ -145,7 +157,7 @@ def test_widths_no_fitted_form_says_are_derived(tmp_path: Path, monkeypatch: Any
     assert fitted[:4] == ["c = 8", "c = 9", "c = 10", "c = 6"]
 
 
-@pytest.mark.parametrize("text", [GROWN, NARROWED], ids=["grown", "narrowed"])
+@pytest.mark.parametrize("text", [GROWN, NARROWED, POOLED], ids=["grown", "narrowed", "pooled"])
 def test_derived_network_takes_other_input_channels(tmp_path: Path, text: str) -> None:
     """The exported network built with 5 input channels equals archc.build at 5x8x8."""
     path = tmp_path / "grown.py"
@@ -155,11 +167,25 @@ def test_derived_network_takes_other_input_channels(tmp_path: Path, text: str) -
     module = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(module)
     want = archc.build(archc.loads(text, input_shape=(5, 8, 8))).eval()
+    assert "in_channels" in inspect.signature(module.Grown).parameters
     got = module.Grown(in_channels=5).eval()
     got.load_state_dict(want.state_dict(), strict=True)
     x = torch.randn(2, 5, 8, 8)
     with torch.no_grad():
         assert torch.equal(got(x), want(x))
+
+
+def test_a_network_on_its_input_channels_only_takes_none(tmp_path: Path) -> None:
+    """The network at other input channels does not check (or not as one class): its class
+    is built for the spec's 3 channels, with no `in_channels` that would build another."""
+    path = tmp_path / "grown.py"
+    path.write_text(_export(tmp_path, RGB))
+    loader = importlib.util.spec_from_file_location("rgb", path)
+    assert loader is not None and loader.loader is not None
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    assert list(inspect.signature(module.Grown).parameters) == []
+    assert "nn.Conv2d(3, 8, 3)" in path.read_text()
 
 
 # `round` and `int` translate as Python's builtins, which compute the same (halves to even,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archc.core.errors import ArchcError
-from archc.core.graph import Join, Layer, Node, Scope, Wire, flows
+from archc.core.graph import Ids, Join, Layer, Node, Scope, Wire, flows
 from archc.export.conditions import (
     MAX_TEXT,
     Test,
@@ -67,7 +67,7 @@ from archc.export.unify import (
 )
 from archc.front import tree
 from archc.front.evaluate import IN
-from archc.registry.ops import REGISTRY, same_value
+from archc.registry.ops import REGISTRY, Source, same_value
 
 Key = tuple[str, ...]
 NETWORK: Key = ("network",)
@@ -95,6 +95,27 @@ def needs_class(scope: Scope, crossed: bool = False) -> bool:
         for n in scope.items))
 
 
+def _from_width(node: Layer, source: Source) -> frozenset[int | str] | None:
+    """The places of `source`'s arguments made from the layer's input width: those its op's
+    source form changes when that width does (asked with the width moved to another
+    number); None where that cannot be asked (tokens' ids, a source form that refuses)."""
+    shape, make = node.in_shape, REGISTRY[node.op].source
+    if make is None or not shape or isinstance(shape, Ids) or type(channels(shape)) is not int:
+        return None
+    at = 0 if len(shape) in (3, 4) else len(shape) - 1
+    moved = (*shape[:at], channels(shape) + 7919, *shape[at + 1:])
+    try:
+        other = make(node.args, moved, node.out_shape)
+    except Exception:  # noqa: BLE001 (an op's own rule: any refusal means "not known")
+        return None
+    if not isinstance(other, Source) or len(other.args) != len(source.args) or \
+            set(other.kwargs) != set(source.kwargs):
+        return None
+    pairs = enumerate(zip(source.args, other.args, strict=True))
+    return frozenset([i for i, (a, b) in pairs if a != b]
+                     + [k for k, v in source.kwargs.items() if other.kwargs[k] != v])
+
+
 @dataclass
 class Classes:
     """Every class of an export, resolved on demand, in the order they were resolved."""
@@ -112,6 +133,9 @@ class Classes:
     flow: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
     outputs: tuple[str, ...] = ()  # the exported network's `output` names
     inputs: tuple[str, ...] = ()  # the exported network's named inputs
+    # the network's class built for its spec's input channels only (no `in_channels`): the
+    # network at other input channels did not come out as one class (archc/export/python.py)
+    fixed_input: bool = False
     training: tuple[str, ...] = ()  # those only train mode computes (`output aux training`)
     deriver: Deriver | None = None  # each block's width from its definition (made on use)
 
@@ -167,8 +191,8 @@ class Classes:
             if op.source is None:
                 raise ExportError(f"op '{node.op}' has no source form (Op.source) to export",
                                   node.span)
-            return PLayer(node.name, op.source(node.args, node.in_shape, node.out_shape),
-                          node.out_shape)
+            source = op.source(node.args, node.in_shape, node.out_shape)
+            return PLayer(node.name, source, node.out_shape, _from_width(node, source))
         if isinstance(node, Join):
             return PJoin(node.name, node.op, tuple(self.pieces(b, owner, path)
                                                    for b in node.branches), node.out_shape)
@@ -406,7 +430,7 @@ class Classes:
         env = {k: {py[n]: v for n, v in a.items() if n in py} for k, a in args.items()}
         if key == NETWORK:  # its input channels, a parameter of its own (python.py _render)
             first = next(iter(scopes.values()))
-            if len(first.in_shape) not in (3, 4) or self.inputs:
+            if len(first.in_shape) not in (3, 4) or self.inputs or self.fixed_input:
                 return Candidates(env, defaults, allow_new=False)
             inc = py_name("in_channels", set(defaults))
             defaults[inc] = None

@@ -516,8 +516,13 @@ def explain_slots(c: Candidates, nodes: list[TNode], among: set[int],
         if isinstance(node, TLayer):
             out = {k: channels(s) for k, s in node.present.items()}
             seen = [False]
-            for parsed in [*node.args, *node.kwargs.values()]:
-                _explain_tree(c, parsed, flow, out, seen)
+            # in the network's class (one instance) a value equal to the input width is that
+            # width only where the op makes it from the width (a pool's kernel of 3 on 3
+            # channels is no width); a block's instances and probes tell it apart themselves
+            known = node.from_width if c.one_input else None
+            for at, parsed in [*enumerate(node.args), *node.kwargs.items()]:
+                given = flow if known is None or at in known else None
+                _explain_tree(c, parsed, given, out, seen)
         elif isinstance(node, TCall):
             said = _said(c, node.cls, node.name)
             for name, slot in node.args.items():

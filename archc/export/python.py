@@ -64,19 +64,32 @@ def export_python(source: str | Path, overrides: Mapping[str, Any] | None = None
 def python_source(net: Network, prog: Program, overrides: dict[str, Any],
                   input_shape: InputShape | None, command: str = "") -> str:
     defn = prog.networks[net.name]
-    classes = _classes(prog, net, [])
+    # the network at other input channels too, so that its class takes `in_channels` only
+    # where that is shown at more than the spec's (a kernel of 3 on 3 channels is no width);
+    # where it is not shown, the class is built for the spec's input channels alone
+    wider = _other_inputs(prog, defn, net, overrides)
+    classes, fixed = _classes(prog, net, []), True
+    if wider:
+        try:
+            trial = _classes(prog, net, wider)
+            if _shapes(trial) == _shapes(classes):
+                classes, fixed = trial, False
+        except Mismatch:
+            pass
+    if fixed:
+        wider, classes = [], _classes(prog, net, [], fixed=True)
     counts = _shapes(classes)
     kept: list[Scope] = []
     groups = list(probes(prog, net))
     try:  # every block seen at more points at once; else each block's probes, if they fit
-        trial = _classes(prog, net, [], [s for g in groups for s in g])
+        trial = _classes(prog, net, wider, [s for g in groups for s in g], fixed)
         if _fits(trial, counts):
             classes, kept, groups = trial, [s for g in groups for s in g], []
     except Mismatch:
         pass
     for group in groups:
         try:
-            trial = _classes(prog, net, [], kept + group)
+            trial = _classes(prog, net, wider, kept + group, fixed)
         except Mismatch:
             continue
         if _fits(trial, counts):
@@ -92,12 +105,12 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
     joint = _moved(prog, defn, net, overrides, input_shape, movable)
     if joint is not None:
         try:
-            trial = _classes(prog, net, joint, kept)
+            trial = _classes(prog, net, wider + joint, kept, fixed)
             if _shapes(trial) == counts:
                 return _render(net, trial, movable, command)
         except Mismatch:
             pass
-    extra: list[Network] = []
+    extra: list[Network] = list(wider)
     free: list[str] = []
     for name in movable:
         # a width moved by one may break a divisibility (ViT's d by its heads): then doubled
@@ -107,7 +120,7 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
         if others is None:
             continue
         try:
-            trial = _classes(prog, net, extra + others, kept)
+            trial = _classes(prog, net, extra + others, kept, fixed)
         except Mismatch:
             continue
         if _shapes(trial) == counts:
@@ -159,11 +172,28 @@ def _moved(prog: Program, defn: Any, net: Network, overrides: dict[str, Any],
     return out
 
 
+def _other_inputs(prog: Program, defn: Any, net: Network, overrides: dict[str, Any]
+                  ) -> list[Network]:
+    """The network expanded at two other input channel counts (images and clips: C+2, 2C+3),
+    the rest of its input as the spec's; [] where it has no such input or either fails."""
+    shape = net.root.in_shape
+    if net.inputs or len(shape) not in (3, 4) or type(shape[0]) is not int:
+        return []
+    out = []
+    for c in (shape[0] + 2, 2 * shape[0] + 3):
+        made, errors = expand_network(defn, prog.blocks, prog.cyclic, overrides,
+                                      (c, *shape[1:]), prog.path)
+        if made is None or errors:
+            return []
+        out.append(made)
+    return out
+
+
 def _classes(prog: Program, net: Network, extra: list[Network],
-             probed: list[Scope] | None = None) -> Classes:
+             probed: list[Scope] | None = None, fixed: bool = False) -> Classes:
     classes = Classes(prog.blocks, prog.networks[net.name], taken=set(SUPPORT),
                       outputs=tuple(net.outputs), inputs=tuple(net.inputs),
-                      training=net.training_outputs)
+                      training=net.training_outputs, fixed_input=fixed)
     classes.add_network(net.root, base=True)
     for other in extra:
         classes.add_network(other.root, base=False)

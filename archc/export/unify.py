@@ -31,6 +31,10 @@ class PLayer:
     name: str
     source: Source
     out_shape: Shape
+    # the places of the source's arguments made from the layer's input width (nn.Conv2d's
+    # first, nn.LayerNorm's normalized_shape): argument indexes and keyword names; None where
+    # that is not known (archc/export/classes.py `_from_width`)
+    from_width: frozenset[int | str] | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,7 @@ class TLayer(TNode):
     defaults: dict[str, Any] = field(default_factory=dict)
     support: tuple[str, ...] = ()
     apply: str = ""  # an inline op's forward over {x} and {p}; its call makes a parameter
+    from_width: frozenset[int | str] | None = None  # PLayer's, in every instance
 
 
 @dataclass
@@ -304,8 +309,11 @@ def _unify_layer(name: str, have: dict[int, PLayer], present: dict[int, Shape]) 
     sources = {k: p.source for k, p in have.items()}
     first = next(iter(sources.values()))
     call = _call_slots(sources, name if name.isidentifier() else f"m{name}")
+    known = [p.from_width for p in have.values()]
     return TLayer(name, present, call=call.call, args=call.args, kwargs=call.kwargs,
-                  defaults=call.defaults, support=first.support, apply=first.apply)
+                  defaults=call.defaults, support=first.support, apply=first.apply,
+                  from_width=None if None in known else frozenset.intersection(
+                      *[k for k in known if k is not None]))
 
 
 def _unify_call(name: str, have: dict[int, PCall], present: dict[int, Shape]) -> TCall:
