@@ -228,3 +228,14 @@ def test_a_block_of_many_parameters_exports_its_width_without_trying_every_sum(
     assert "c = " + " + ".join(str(j + 1) for j in range(n)) in text
     exported = _module(tmp_path, "wide_export", text).N()
     assert _same_outputs(archc.build(archc.load(str(spec))), exported, (3, 8, 8))
+
+
+@pytest.mark.parametrize("body", ['"block": { transition(4) }', "transition(4)\n  relu"])
+def test_a_block_of_one_parameter_in_a_group_exports(tmp_path: Path, body: str) -> None:
+    """A call with fewer than three numbers to fit a width over (a prelude `transition(4)` in a
+    labelled group) exported with a ValueError traceback (archc/export/widths.py asked for
+    comb(-1, 2)); found by bench/export_channels.py."""
+    spec = tmp_path / "group.arch"
+    spec.write_text(f"network n {{\n  input 2x12x17\n  {body}\n}}\n")
+    exported = _module(tmp_path, "group_export", export_python(str(spec))).N()
+    assert _same_outputs(archc.build(archc.load(str(spec))), exported, (2, 12, 17))

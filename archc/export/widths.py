@@ -49,7 +49,7 @@ def _forms(names: list[str], first: dict[str, Any], width: int) -> Iterator[list
     if k * (k - 1) * len(FACTORS) <= MAX_FORMS:
         yield [(f"{{0}} + {f} * {{1}}", (p, q), _linear({p: 1, q: f}))
                for p in names for q in names if p != q for f in FACTORS]
-    if k * comb(k - 1, 2) <= MAX_FORMS:
+    if k >= 3 and k * comb(k - 1, 2) <= MAX_FORMS:  # (three names of k: none below three)
         yield [("{0} + {1} * {2}", (p, q, r), _grown(p, q, r))
                for p in names for q, r in combinations([n for n in names if n != p], 2)]
 

@@ -1,0 +1,106 @@
+"""Issue 21 item 7: does an exported network's class build the right network at other input
+channels? Random valid specs on images (tests/strategies.gen_valid) are exported to `.py`; where
+the spec also checks at C + 2 input channels, the exported class is asked for that
+(`Net(in_channels=C + 2)`) and compared with `archc.build` of the spec at that input: a strict
+state_dict load and equal outputs. Each spec is one of:
+
+- `follows`: its class takes `in_channels` and equals archc's build at C + 2;
+- `fixed`: its class takes no `in_channels` (built for the spec's channels: the exporter found
+  no one class for the network at other input channels);
+- `wrong`: its class takes `in_channels` but builds something else at C + 2 (a load error, a
+  crash or other outputs): a silently wrong model; saved to OUT for a look.
+
+Specs whose input is not an image, or that do not check at C + 2, are skipped. Prints a JSON
+summary.
+
+    python bench/export_channels.py --count 400 --seed 1000 --out /tmp/channels
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import random
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+import archc  # noqa: E402
+from archc.export.python import export_python  # noqa: E402
+from tests.strategies import gen_valid  # noqa: E402
+
+
+def network_class(path: Path) -> type:
+    """The exported file's network class (its docstring starts "Network `")."""
+    loader = importlib.util.spec_from_file_location(path.stem, path)
+    assert loader is not None and loader.loader is not None
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    (cls,) = [c for c in vars(module).values() if isinstance(c, type)
+              and (c.__doc__ or "").startswith("Network `")]
+    return cls
+
+
+def verdict(seed: int, out: Path) -> str:
+    """`follows`, `fixed`, `wrong` or `skipped` for the spec of `seed`."""
+    import inspect
+
+    spec = gen_valid(random.Random(seed), comments=False)
+    if len(spec.input_shape) != 3:
+        return "skipped"
+    c, h, w = spec.input_shape
+    try:
+        want = archc.build(archc.loads(spec.text, path="g.arch", input_shape=(c + 2, h, w)))
+    except Exception:  # noqa: BLE001 (a spec that does not hold at C + 2: nothing to ask)
+        return "skipped"
+    source = out / f"{seed}.arch"
+    source.write_text(spec.text, encoding="utf-8")
+    exported = out / f"g{seed}.py"
+    exported.write_text(export_python(source), encoding="utf-8")
+    cls = network_class(exported)
+    if "in_channels" not in inspect.signature(cls).parameters:
+        result = "fixed"
+    else:
+        try:
+            got = cls(in_channels=c + 2).eval()
+            got.load_state_dict(want.state_dict(), strict=True)
+            x = torch.randn(1, c + 2, h, w)
+            with torch.no_grad():
+                result = "follows" if torch.equal(got(x), want.eval()(x)) else "wrong"
+        except Exception:  # noqa: BLE001 (any failure of the class is the finding)
+            result = "wrong"
+    if result != "wrong":
+        source.unlink()
+        exported.unlink()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/export-channels"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)
+    counts: Counter[str] = Counter()
+    wrong = []
+    start = time.process_time()
+    for seed in range(args.seed, args.seed + args.count):
+        found = verdict(seed, args.out)
+        counts[found] += 1
+        if found == "wrong":
+            wrong.append(seed)
+    print(json.dumps({"specs": args.count, **counts, "wrong_seeds": wrong,
+                      "cpu_s": round(time.process_time() - start, 1)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
