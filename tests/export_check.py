@@ -128,7 +128,11 @@ def main() -> int:
             result = {"error": traceback.format_exc()}
         result["cpu_s"] = round(time.process_time() - start, 2)
         print(json.dumps({"file": job["file"], **result}), flush=True)
+        # the job's models freed now, and what survives them (TorchScript's caches, the
+        # imported classes) frozen: no later collection walks it again. Without the freeze
+        # each collection walked the whole grown heap: 27 of the 120 s over 120 jobs
         gc.collect()
+        gc.freeze()
     return 0
 
 
