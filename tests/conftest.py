@@ -4,7 +4,9 @@ collection of torch-free files do not pay for it."""
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -31,6 +33,28 @@ def pytest_configure(config: pytest.Config) -> None:
         # interpreters a test starts, which run beside the other worker too).
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Iterator[object]:
+    """Collection (every worker collects every file) creates ~570,000 objects that live to the
+    end of the run: modules, torch's and torchvision's, parameters, items. The collector runs
+    without the cyclic GC, then one collection, and the survivors are frozen: no later pass of
+    the GC walks them again (`archc check` does the same, archc/commands/check.py). 3-4 s of a
+    worker's 10-12 s collection, and less each time the tests' garbage reaches the oldest
+    generation."""
+    gc.disable()
+    try:
+        return (yield)
+    finally:
+        # imported before the freeze: importing Hypothesis registers trio's generator
+        # (register_random), which checks with gc.get_referrers, blind to frozen objects, that
+        # something holds it, and warns when trio's module was frozen before (0.1 s)
+        import hypothesis  # noqa: F401
+
+        gc.enable()
+        gc.collect()
+        gc.freeze()
 
 
 # Files that build the big models (torchvision's families in fp64, every zoo member's forward,

@@ -65,7 +65,31 @@ def _equal(a: Any, b: Any) -> bool:
     return torch.equal(a, b)
 
 
+def _parse_each_method_once() -> None:
+    """TorchScript parses each module instance's `forward` from its source again
+    (torch.jit._recursive's `get_jit_def`: inspect.getsource, ast.parse, the tree view): 2,215
+    parses for the 2,073 modules of four networks, of far fewer methods. The tree of one
+    function is the same for every instance, so it is parsed once per job (a fresh memo per
+    job: no exported file's functions kept past it); each instance is still compiled and run
+    as before. tv_efficientnet_v2, tv_maxvit, tv_densenet, tv_efficientnet: 9.3 -> 7.8 s."""
+    from torch.jit import _recursive
+
+    parse = getattr(_recursive.get_jit_def, "__wrapped__", _recursive.get_jit_def)
+    memo: dict[tuple[Any, ...], Any] = {}
+
+    def get_jit_def(fn: Any, def_name: str, self_name: str | None = None,
+                    is_classmethod: bool = False) -> Any:
+        key = (getattr(fn, "__func__", fn), def_name, self_name, is_classmethod)
+        if key not in memo:
+            memo[key] = parse(fn, def_name, self_name, is_classmethod)
+        return memo[key]
+
+    get_jit_def.__wrapped__ = parse  # type: ignore[attr-defined]
+    _recursive.get_jit_def = get_jit_def
+
+
 def check(job: dict[str, Any], index: int) -> dict[str, Any]:
+    _parse_each_method_once()
     cls = _load(job["file"], index)
     inp = tuple(job["input"]) if job.get("input") else None
     net = archc.load(job["spec"], job.get("sets") or {}, inp)
@@ -128,7 +152,11 @@ def main() -> int:
             result = {"error": traceback.format_exc()}
         result["cpu_s"] = round(time.process_time() - start, 2)
         print(json.dumps({"file": job["file"], **result}), flush=True)
+        # the job's models freed now, and what survives them (TorchScript's caches, the
+        # imported classes) frozen: no later collection walks it again. Without the freeze
+        # each collection walked the whole grown heap: 27 of the 120 s over 120 jobs
         gc.collect()
+        gc.freeze()
     return 0
 
 

@@ -68,6 +68,7 @@ def main() -> int:
         result["cpu_s"] = round(time.process_time() - start, 2)
         print(json.dumps({"onnx": job["onnx"], **result}), flush=True)
         gc.collect()
+        gc.freeze()  # what survives a job is kept for good: no collection walks it again
     return 0
 
 
