@@ -8,7 +8,10 @@ state_dict load and equal outputs. Each spec is one of:
 - `fixed`: its class takes no `in_channels` (built for the spec's channels: the exporter found
   no one class for the network at other input channels);
 - `wrong`: its class takes `in_channels` but builds something else at C + 2 (a load error, a
-  crash or other outputs): a silently wrong model; saved to OUT for a look.
+  crash or other outputs): a silently wrong model; saved to OUT for a look;
+- `refused`: `archc export` says why it cannot export it (a located error); `crash`: the
+  export itself ended in a traceback; `broken`: the file it wrote does not import (both kept
+  in OUT).
 
 Specs whose input is not an image, or that do not check at C + 2, are skipped. Prints a JSON
 summary.
@@ -33,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 import archc  # noqa: E402
+from archc.core.errors import ArchcError  # noqa: E402
 from archc.export.python import export_python  # noqa: E402
 from tests.strategies import gen_valid  # noqa: E402
 
@@ -49,7 +53,8 @@ def network_class(path: Path) -> type:
 
 
 def verdict(seed: int, out: Path) -> str:
-    """`follows`, `fixed`, `wrong` or `skipped` for the spec of `seed`."""
+    """`follows`, `fixed`, `wrong`, `refused`, `crash`, `broken` or `skipped` for the spec of
+    `seed`."""
     import inspect
 
     spec = gen_valid(random.Random(seed), comments=False)
@@ -63,8 +68,16 @@ def verdict(seed: int, out: Path) -> str:
     source = out / f"{seed}.arch"
     source.write_text(spec.text, encoding="utf-8")
     exported = out / f"g{seed}.py"
-    exported.write_text(export_python(source), encoding="utf-8")
-    cls = network_class(exported)
+    try:
+        exported.write_text(export_python(source), encoding="utf-8")
+    except ArchcError:  # said, with its place: refused
+        return "refused"
+    except Exception:  # noqa: BLE001 (a traceback of `archc export`: the finding)
+        return "crash"
+    try:
+        cls = network_class(exported)
+    except Exception:  # noqa: BLE001 (a file Python cannot import: the finding)
+        return "broken"
     if "in_channels" not in inspect.signature(cls).parameters:
         result = "fixed"
     else:
@@ -76,7 +89,7 @@ def verdict(seed: int, out: Path) -> str:
                 result = "follows" if torch.equal(got(x), want.eval()(x)) else "wrong"
         except Exception:  # noqa: BLE001 (any failure of the class is the finding)
             result = "wrong"
-    if result != "wrong":
+    if result != "wrong":  # (a crash or a broken file, returned above, keeps its files)
         source.unlink()
         exported.unlink()
     return result
@@ -96,9 +109,9 @@ def main() -> None:
     for seed in range(args.seed, args.seed + args.count):
         found = verdict(seed, args.out)
         counts[found] += 1
-        if found == "wrong":
+        if found in ("wrong", "crash", "broken"):
             wrong.append(seed)
-    print(json.dumps({"specs": args.count, **counts, "wrong_seeds": wrong,
+    print(json.dumps({"specs": args.count, **counts, "kept_seeds": wrong,
                       "cpu_s": round(time.process_time() - start, 1)}, indent=2))
 
 

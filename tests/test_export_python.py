@@ -239,3 +239,18 @@ def test_a_block_of_one_parameter_in_a_group_exports(tmp_path: Path, body: str) 
     spec.write_text(f"network n {{\n  input 2x12x17\n  {body}\n}}\n")
     exported = _module(tmp_path, "group_export", export_python(str(spec))).N()
     assert _same_outputs(archc.build(archc.load(str(spec))), exported, (2, 12, 17))
+
+
+def test_a_running_group_labelled_with_no_identifier(tmp_path: Path) -> None:
+    """Groups labelled `12` and `"block-2"` whose calls take the running width: built by
+    add_module and reached by getattr (it wrote `self.12 = nn.Sequential()`, a file Python
+    cannot import; found by bench/export_channels.py); at 5 input channels as archc builds."""
+    spec = tmp_path / "labels.arch"
+    spec.write_text("block unit(c) { conv(c, k=3, pad=1) relu }\nnetwork n {\n  input 3x8x8\n"
+                    "  conv(8, k=1)\n  12: { unit(8) unit(16) }\n"
+                    '  "block-2": { unit(16) unit(4) }\n}\n')
+    text = export_python(str(spec))
+    assert 'self.add_module("12", nn.Sequential())' in text
+    exported = _module(tmp_path, "labels_export", text).N(in_channels=5)
+    assert _same_outputs(archc.build(archc.load(str(spec), input_shape=(5, 8, 8))), exported,
+                         (5, 8, 8))

@@ -496,11 +496,13 @@ def _assign(node: TNode, depth: int = 2) -> list[str]:
     if node.before:
         return [f"{pad}{node.before}", *_assign(replace(node, before=""), depth)]
     if isinstance(node, TLoop):
-        loop = _loop(node, f"self.{node.name}", depth)
+        loop = _loop(node, _get(node.name), depth)
+        made = f"{pad}self.{node.name} = nn.Sequential()" if node.name.isidentifier() else \
+            f"{pad}self.add_module({literal(node.name)}, nn.Sequential())"  # (`12: {...}`)
         if node.cases and not node.index and node.start != node.running:
             # (the running width first: `c = in_channels`)
-            return [loop[0], f"{pad}self.{node.name} = nn.Sequential()", *loop[1:]]
-        return [f"{pad}self.{node.name} = nn.Sequential()", *loop]
+            return [loop[0], made, *loop[1:]]
+        return [made, *loop]
     if node.name.isidentifier() and optional_children(node):
         return _optional_children(node, depth)
     if node.name.isidentifier():
