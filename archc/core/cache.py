@@ -68,13 +68,27 @@ def fingerprint() -> str:
     from archc.core.resources import _data_dir
 
     h = hashlib.sha256(__version__.encode())
-    roots = [_PACKAGE, _data_dir("grammar")]
-    for root in roots:
-        for path in sorted(root.rglob("*")):
-            if path.suffix in _SOURCE_SUFFIXES and "__pycache__" not in path.parts:
-                st = path.stat()
-                h.update(f"{path.relative_to(root)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    for root in (_PACKAGE, _data_dir("grammar")):
+        for name, size, mtime in sorted(_sources(str(root))):
+            h.update(f"{name}:{size}:{mtime}\n".encode())
     return h.hexdigest()
+
+
+def _sources(root: str) -> Iterable[tuple[str, int, int]]:
+    """(path under `root` with '/', size, mtime in ns) of each source file below `root`, not
+    in __pycache__ (os.scandir: a Path per entry, as rglob makes, was most of the time)."""
+    found, folders = [], [(root, "")]
+    while folders:
+        folder, prefix = folders.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != "__pycache__":
+                        folders.append((entry.path, f"{prefix}{entry.name}/"))
+                elif entry.name.endswith(_SOURCE_SUFFIXES):
+                    st = entry.stat()
+                    found.append((prefix + entry.name, st.st_size, st.st_mtime_ns))
+    return found
 
 
 def _digest(path: Path) -> str | None:
