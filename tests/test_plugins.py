@@ -432,6 +432,36 @@ def test_pyproject_plugins_nearest_the_spec(tmp_path: Path) -> None:
     assert "rc 0" in out
 
 
+@pytest.mark.parametrize("text, plugins", [
+    ('[tool.archc]\nplugins = ["a.py"]\n', ["a.py"]),
+    ('[tool]\narchc = { plugins = ["a.py"] }\n', ["a.py"]),
+    ('tool.archc.plugins = ["a.py"]\n', ["a.py"]),
+    ('tool = { archc = { plugins = ["a.py"] } }\n', ["a.py"]),
+    ("[ 'tool' . \"archc\" ]\nplugins = ['a.py']\n", ["a.py"]),
+    ('[project]\nname = "x"\n[tool.ruff]\nline-length = 99\n', []),
+    ('[tool.archcx]\nplugins = ["a.py"]\n', []),
+    # what cannot configure archc is not parsed: TOML it could not read is not its business
+    ('[project]\nname = "x" = "y"\n', []),
+])
+def test_pyproject_forms_that_name_plugins(tmp_path: Path, text: str,
+                                           plugins: list[str]) -> None:
+    """Every TOML spelling of `[tool.archc] plugins`; a pyproject.toml that has no way to
+    say anything of archc is not parsed at all (archc/core/plugin_config.py)."""
+    from archc.core.plugin_config import configured
+
+    (tmp_path / "pyproject.toml").write_text(text)
+    assert configured(tmp_path) == (tmp_path / "pyproject.toml", plugins)
+
+
+def test_a_pyproject_that_configures_archc_must_parse(tmp_path: Path) -> None:
+    from archc.core.errors import UsageError
+    from archc.core.plugin_config import configured
+
+    (tmp_path / "pyproject.toml").write_text('[tool.archc]\nplugins = ["a.py"\n')
+    with pytest.raises(UsageError, match="cannot read it"):
+        configured(tmp_path)
+
+
 def test_entry_point_plugins_load_when_installed(tmp_path: Path) -> None:
     site = tmp_path / "site"
     dist = site / "archc_grn-1.0.dist-info"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,12 +16,12 @@ from typing import Any
 
 from archc.core.errors import UsageError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 ENTRY_POINTS = "archc.registry.ops"  # the entry point group of installed plugins
+# Where a pyproject.toml may say something of archc: a `[tool]` or `[tool.archc...]` table, or
+# a top-level `tool = ...` / `tool.archc...` key. A file with none of them is not parsed (its
+# TOML parser's import and patterns are most of a cached check's reading of it).
+_MAY_CONFIGURE = re.compile(r'^[ \t]*(\[[ \t]*["\']?tool["\']?[ \t]*(\]|\.[ \t]*["\']?archc\b)'
+                            r'|["\']?tool["\']?[ \t]*(=|\.[ \t]*["\']?archc\b))', re.MULTILINE)
 
 
 def configured(start: Path) -> tuple[Path | None, list[str]]:
@@ -31,9 +32,10 @@ def configured(start: Path) -> tuple[Path | None, list[str]]:
         if not file.is_file():
             continue
         try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"{file}: cannot read it: {exc}") from None
+        data = _toml(file, text) if _MAY_CONFIGURE.search(text) else {}
         table = data.get("tool", {}).get("archc", {})
         plugins = table.get("plugins", []) if isinstance(table, dict) else []
         if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
@@ -41,6 +43,17 @@ def configured(start: Path) -> tuple[Path | None, list[str]]:
                              "(modules or .py files)")
         return file, plugins
     return None, []
+
+
+def _toml(file: Path, text: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{file}: cannot read it: {exc}") from None
 
 
 def spec_folders(specs: Iterable[str | Path]) -> list[Path]:
