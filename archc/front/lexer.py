@@ -156,45 +156,55 @@ class FastParser:
         An action >= 0 shifts to (or, after a reduction, goes to) that state; -1 - r reduces
         rule r."""
         states = self.states
-        start_state, end_state = self.starts[start]
-        state_stack, value_stack, depth_stack = [start_state], [], [0]
+        state, end_state = self.starts[start]
+        state_stack, value_stack, depth_stack = [state], list[Any](), [0]
+        push_state, push_value, push_depth = \
+            state_stack.append, value_stack.append, depth_stack.append
         tokens.append(_END)
         for tok in tokens:
             kind = tok.type
             while True:
-                action = states[state_stack[-1]].get(kind)
+                action = states[state].get(kind)
                 if action is None:
                     return None
                 if action >= 0:
                     if tok is _END:
                         return None
-                    state_stack.append(action)
-                    value_stack.append(tok)
-                    depth_stack.append(0)  # a token is no tree node
+                    state = action
+                    push_state(state)
+                    push_value(tok)
+                    push_depth(0)  # a token is no tree node
                     break
-                size, name, callback, single, adds = rules[-1 - action]
-                if single is not None:  # `?sum: product`: the child is the value
-                    value, depth = value_stack[single - size], depth_stack[single - size]
-                    del state_stack[-size:]
-                    del value_stack[-size:]
-                    del depth_stack[-size:]
+                size, name, callback, single, adds = rules[~action]
+                if single is not None and size == 1:
+                    # `?sum: product` over one symbol: its value and depth stay, in the
+                    # state the rule goes to (an operand passes up nine such levels)
+                    state = state_stack[-1] = states[state_stack[-2]][name]
                 else:
-                    if size:
+                    if single is not None:  # `?atom: "(" expr ")"`: the child is the value
+                        value, depth = value_stack[single - size], depth_stack[single - size]
+                        del state_stack[-size:]
+                        del value_stack[-size:]
+                        del depth_stack[-size:]
+                    elif size:
                         children = value_stack[-size:]
                         depth = max(depth_stack[-size:]) + adds
                         del state_stack[-size:]
                         del value_stack[-size:]
                         del depth_stack[-size:]
+                        if depth > max_depth:
+                            return None
+                        value = callback(children)
                     else:
-                        children, depth = [], adds
-                    if depth > max_depth:
-                        return None
-                    value = callback(children)
-                state_stack.append(states[state_stack[-1]][name])
-                value_stack.append(value)
-                depth_stack.append(depth)
-                if tok is _END and state_stack[-1] == end_state:
-                    return value  # (the start rule's value)
+                        if adds > max_depth:
+                            return None
+                        value, depth = callback([]), adds
+                    state = states[state_stack[-1]][name]
+                    push_state(state)
+                    push_value(value)
+                    push_depth(depth)
+                if tok is _END and state == end_state:
+                    return value_stack[-1]  # (the start rule's value)
         return None
 
 
