@@ -107,7 +107,7 @@ class FastParser:
         pos, end = 0, len(text)
         line_start = 1 - col  # the column of offset p on the first line is p - line_start + 1
         mres, ignore, newline, keywords = self.mres, self.ignore, self.newline, self.keywords
-        match = mres[0].match
+        match, new = mres[0].match, str.__new__
         dropped = self.dropped
         while pos < end:
             m = match(text, pos)
@@ -129,8 +129,12 @@ class FastParser:
                 if kind in keywords:
                     kind = keywords[kind].get(value, kind)
                 same = dropped.get(kind)
-                out.append(same if same is not None else Token(
-                    kind, value, pos, first, column, line, stop - line_start + 1, stop))
+                if same is None:  # (Token's fields filled here: no call of its __new__)
+                    same = new(Token, value)
+                    same.type, same.start_pos, same.line, same.column = kind, pos, first, column
+                    same.end_line, same.end_column, same.end_pos = \
+                        line, stop - line_start + 1, stop
+                out.append(same)
             pos = stop
         return out
 
