@@ -24,24 +24,40 @@ def tok_span(tok: Any, path: str) -> Span:
     return Span(path, line, col, tok.end_line or line, tok.end_column or col)
 
 
-def _first_last(children: Sequence[Any]) -> tuple[Span | None, Span | None]:
-    """The span of the first child that has one and of the last (a body's statements in
-    between are not looked at)."""
-    first = next((sp for sp in map(_span_of, children) if sp is not None), None)
-    if first is None:
-        return None, None
-    return first, next(sp for sp in map(_span_of, reversed(children)) if sp is not None)
+def _start(children: Sequence[Any]) -> tuple[int, int] | None:
+    """Where the first child that has a place starts (a body: its first statement)."""
+    for child in children:
+        if child is None:
+            continue
+        if isinstance(child, str):  # a token (positions as tok_span reads them)
+            return child.line or 1, child.column or 1  # type: ignore[attr-defined]
+        if isinstance(child, tuple):
+            found = _start(child)
+            if found is not None:
+                return found
+            continue
+        span = getattr(child, "span", None)
+        if span is not None:
+            return span.line, span.col
+    return None
 
 
-def _span_of(child: Any) -> Span | None:
-    if isinstance(child, str):  # a token
-        return tok_span(child, "")
-    if isinstance(child, tuple):  # a body: from its first statement to its last
-        first, last = _first_last(child)
-        if first is None or last is None:
-            return None
-        return Span("", first.line, first.col, last.end_line, last.end_col)
-    return getattr(child, "span", None)
+def _end(children: Sequence[Any]) -> tuple[int, int]:
+    """Where the last child that has a place ends (called after _start found one)."""
+    for child in reversed(children):
+        if child is None:
+            continue
+        if isinstance(child, str):
+            return (child.end_line or child.line or 1,  # type: ignore[attr-defined]
+                    child.end_column or child.column or 1)  # type: ignore[attr-defined]
+        if isinstance(child, tuple):
+            if _start(child) is not None:
+                return _end(child)
+            continue
+        span = getattr(child, "span", None)
+        if span is not None:
+            return span.end_line, span.end_col
+    raise AssertionError("no child has a place")  # (_start found one)
 
 
 # What Lark passes a rule's method: its children, transformed (tokens, AST nodes, tuples, None)
@@ -66,10 +82,10 @@ class ToAst:
         return method(children)
 
     def _s(self, children: Children) -> Span:
-        first, last = _first_last(children)
-        if first is None or last is None:
+        first = _start(children)
+        if first is None:
             return Span(self.path, 1, 1)
-        return Span(self.path, first.line, first.col, last.end_line, last.end_col)
+        return Span(self.path, *first, *_end(children))
 
     # -- top level
     def start(self, items: Children) -> tree.Module:
