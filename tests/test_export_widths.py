@@ -157,15 +157,21 @@ def test_widths_no_fitted_form_says_are_derived(tmp_path: Path, monkeypatch: Any
     assert fitted[:4] == ["c = 8", "c = 9", "c = 10", "c = 6"]
 
 
-@pytest.mark.parametrize("text", [GROWN, NARROWED, POOLED], ids=["grown", "narrowed", "pooled"])
-def test_derived_network_takes_other_input_channels(tmp_path: Path, text: str) -> None:
-    """The exported network built with 5 input channels equals archc.build at 5x8x8."""
+def _exported(tmp_path: Path, text: str) -> Any:
+    """The module `archc export` writes for `text` (as grown.py), imported."""
     path = tmp_path / "grown.py"
     path.write_text(_export(tmp_path, text))
     loader = importlib.util.spec_from_file_location("grown", path)
     assert loader is not None and loader.loader is not None
     module = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("text", [GROWN, NARROWED, POOLED], ids=["grown", "narrowed", "pooled"])
+def test_derived_network_takes_other_input_channels(tmp_path: Path, text: str) -> None:
+    """The exported network built with 5 input channels equals archc.build at 5x8x8."""
+    module = _exported(tmp_path, text)
     want = archc.build(archc.loads(text, input_shape=(5, 8, 8))).eval()
     assert "in_channels" in inspect.signature(module.Grown).parameters
     got = module.Grown(in_channels=5).eval()
@@ -178,14 +184,9 @@ def test_derived_network_takes_other_input_channels(tmp_path: Path, text: str) -
 def test_a_network_on_its_input_channels_only_takes_none(tmp_path: Path) -> None:
     """The network at other input channels does not check (or not as one class): its class
     is built for the spec's 3 channels, with no `in_channels` that would build another."""
-    path = tmp_path / "grown.py"
-    path.write_text(_export(tmp_path, RGB))
-    loader = importlib.util.spec_from_file_location("rgb", path)
-    assert loader is not None and loader.loader is not None
-    module = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(module)
+    module = _exported(tmp_path, RGB)
     assert list(inspect.signature(module.Grown).parameters) == []
-    assert "nn.Conv2d(3, 8, 3)" in path.read_text()
+    assert "nn.Conv2d(3, 8, 3)" in (tmp_path / "grown.py").read_text()
 
 
 # `round` and `int` translate as Python's builtins, which compute the same (halves to even,
