@@ -88,8 +88,8 @@ def _more_errors(exc: UnexpectedInput, piece: str, path: str, where: tuple[int, 
                  following: str | None, parse_piece: ParsePiece) -> list[ArchcError]:
     """The syntax errors after the first in one definition: the line that broke (the line of
     a '(' left open, else the line of the error) is blanked and the piece parsed again, as
-    long as each error lies past the last and the blanked line holds no brace (blanking a `{`
-    or `}` would make errors of its own)."""
+    long as each error lies past the last (two on one line are two: `relu,,`) and the blanked
+    line holds no brace (blanking a `{` or `}` would make errors of its own)."""
     from lark import UnexpectedInput
 
     found: list[ArchcError] = []
@@ -102,9 +102,9 @@ def _more_errors(exc: UnexpectedInput, piece: str, path: str, where: tuple[int, 
         at = piece.count("\n", 0, offset) + 1
         bad = stack[-1][1] if stack and stack[-1][0] == "(" else at
         lines = piece.split("\n")
-        if at <= last or bad < 1 or re.search(r"[{}]", _code_of(lines[bad - 1])):
+        if offset <= last or bad < 1 or re.search(r"[{}]", _code_of(lines[bad - 1])):
             return found
-        last = at
+        last = offset
         lines[bad - 1] = " " * len(lines[bad - 1])
         piece = "\n".join(lines)
         try:
