@@ -254,3 +254,16 @@ def test_a_running_group_labelled_with_no_identifier(tmp_path: Path) -> None:
     exported = _module(tmp_path, "labels_export", text).N(in_channels=5)
     assert _same_outputs(archc.build(archc.load(str(spec), input_shape=(5, 8, 8))), exported,
                          (5, 8, 8))
+
+
+def test_a_parameter_whose_moves_changed_nothing_is_built_in(tmp_path: Path) -> None:
+    """`width` sizes a pool's kernel as `(width + 11) // 4`: 3 at the exported 1 and at the
+    moves the exporter tries, so nothing in the class reads it. It is built in (a ValueError
+    if changed), not a constructor argument that would build a kernel of 3 at width 5."""
+    spec = tmp_path / "pooled.arch"
+    spec.write_text("network pooled(width=1) {\n  input 3x2x19\n"
+                    "  maxpool(stride=3, ceil=true, pad=1, k=(width + 11) // 4) * 2\n}\n")
+    module = _module(tmp_path, "pooled_export", export_python(str(spec)))
+    assert _same_outputs(archc.build(archc.load(str(spec))), module.Pooled(), (3, 2, 19))
+    with pytest.raises(ValueError, match="width=1 is built into this file"):
+        module.Pooled(width=5)

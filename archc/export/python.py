@@ -12,6 +12,7 @@ naming of submodules; apart, each would re-derive them.)"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -216,6 +217,11 @@ def _render(net: Network, classes: Classes, free: list[str], command: str) -> st
     root.params = [*inputs, *(Param(py_name(n), type_text([v]), literal(v), keyword=True)
                               for n, v in net.params.items())]
     guards = [(py_name(n), v) for n, v in net.params.items() if n not in free]
+    # a parameter moved without changing anything the class writes over it is built in too:
+    # its moves showed nothing (a kernel of `(width + 11) // 4` is 3 at width 1, 2 and 3)
+    text = "\n".join(_class(root, guards)[1:])
+    guards += [(py_name(n), v) for n, v in net.params.items() if n in free and
+               not re.search(rf"\b{re.escape(py_name(n))}\b(?!:)", text.split(") -> None:", 1)[-1])]
     body: list[str] = []
     for cls in classes.order:
         written = _class(cls, guards if cls is root else [])
