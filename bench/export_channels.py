@@ -30,6 +30,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,6 +39,7 @@ import torch  # noqa: E402
 
 import archc  # noqa: E402
 from archc.core.errors import ArchcError  # noqa: E402
+from archc.core.graph import Ids  # noqa: E402
 from archc.export.python import export_python  # noqa: E402
 from tests.strategies import gen_valid  # noqa: E402
 
@@ -97,11 +99,66 @@ def verdict(seed: int, out: Path) -> str:
     return result
 
 
+def param_verdicts(seed: int, out: Path) -> list[str]:
+    """`--params`: each integer parameter of the spec's network moved by 3 (further than the
+    exporter's own moves), at the spec's input: `follows` (the class built with it equals
+    archc's build with `--set` of it), `guarded` (the class says the value is built in),
+    `wrong`, or nothing for a move the spec itself refuses."""
+    import inspect
+
+    spec = gen_valid(random.Random(seed), comments=False)
+    source = out / f"p{seed}.arch"
+    source.write_text(spec.text, encoding="utf-8")
+    try:
+        net = archc.loads(spec.text, path="g.arch")
+        cls = network_class(_written(out / f"p{seed}.py", export_python(source)))
+    except Exception:  # noqa: BLE001 (the channel verdicts count exports that fail)
+        return []
+    if isinstance(net.input_shape, Ids) or net.inputs:  # (token ids; named inputs)
+        return []
+    found = []
+    for name, value in net.params.items():
+        if type(value) is not int or name not in inspect.signature(cls).parameters:
+            continue
+        try:
+            want = archc.build(archc.loads(spec.text, {name: value + 3}, path="g.arch"))
+        except Exception:  # noqa: BLE001 (the spec refuses the move: nothing to ask)
+            continue
+        try:
+            got = cls(**{name: value + 3}).eval()
+        except ValueError as exc:
+            found.append("guarded" if "built into this file" in str(exc) else "wrong")
+            continue
+        except Exception:  # noqa: BLE001
+            found.append("wrong")
+            continue
+        found.append(_same(got, want, tuple(net.input_shape), seed))
+    return found
+
+
+def _written(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _same(got: Any, want: Any, shape: tuple[int, ...], seed: int) -> str:
+    try:
+        got.load_state_dict(want.state_dict(), strict=True)
+        x = torch.randn(1, *shape, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            return "follows" if torch.allclose(got(x), want.eval()(x), rtol=1e-5,
+                                               atol=1e-6) else "wrong"
+    except Exception:  # noqa: BLE001 (any failure of the class is the finding)
+        return "wrong"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=Path("/tmp/export-channels"))
+    parser.add_argument("--params", action="store_true",
+                        help="move the network's integer parameters instead (param_verdicts)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
@@ -109,9 +166,9 @@ def main() -> None:
     wrong = []
     start = time.process_time()
     for seed in range(args.seed, args.seed + args.count):
-        found = verdict(seed, args.out)
-        counts[found] += 1
-        if found in ("wrong", "crash", "broken"):
+        found = param_verdicts(seed, args.out) if args.params else [verdict(seed, args.out)]
+        counts.update(found)
+        if {"wrong", "crash", "broken"} & set(found):
             wrong.append(seed)
     print(json.dumps({"specs": args.count, **counts, "kept_seeds": wrong,
                       "cpu_s": round(time.process_time() - start, 1)}, indent=2))

@@ -42,6 +42,7 @@ from archc.export.unify import (
     TWire,
     optional_children,
 )
+from archc.front import tree
 from archc.pipeline.driver import load_network
 from archc.pipeline.program import Program
 from archc.registry import joins
@@ -217,15 +218,17 @@ def _render(net: Network, classes: Classes, free: list[str], command: str) -> st
     root.params = [*inputs, *(Param(py_name(n), type_text([v]), literal(v), keyword=True)
                               for n, v in net.params.items())]
     guards = [(py_name(n), v) for n, v in net.params.items() if n not in free]
-    # a parameter moved without changing anything the class writes over it is built in too:
-    # its moves showed nothing (a kernel of `(width + 11) // 4` is 3 at width 1, 2 and 3)
-    text = "\n".join(_class(root, guards)[1:])
-    guards += [(py_name(n), v) for n, v in net.params.items() if n in free and
-               not re.search(rf"\b{re.escape(py_name(n))}\b(?!:)", text.split(") -> None:", 1)[-1])]
-    body: list[str] = []
+    # a parameter the spec reads, moved without changing anything the class writes over it,
+    # is built in too: its moves showed nothing (a kernel of `(width + 11) // 4` is 3 at
+    # width 1, 2 and 3); one the spec never reads is free: any value builds the same
+    read = {e.name for e in tree.expressions(classes.network) if isinstance(e, tree.Var)}
+    body = "\n".join(_class(root, guards)[1:]).split(") -> None:", 1)[-1]
+    guards += [(py_name(n), v) for n, v in net.params.items() if n in free and n in read and
+               not re.search(rf"\b{re.escape(py_name(n))}\b(?!:)", body)]
+    out: list[str] = []
     for cls in classes.order:
         written = _class(cls, guards if cls is root else [])
-        body += ["", "", *(_tie_weights(written, net) if cls is root else written)]
+        out += ["", "", *(_tie_weights(written, net) if cls is root else written)]
     names = list(dict.fromkeys(_supports(classes)))
     # a plugin op's support is the import of its class (archc/plugins.py PyClass), written
     # after torch's, as a third-party import
@@ -234,7 +237,7 @@ def _render(net: Network, classes: Classes, free: list[str], command: str) -> st
     support = []
     for name in names:
         support += ["", "", *SUPPORT[name].strip("\n").splitlines()]
-    text = "\n".join(support + body)
+    text = "\n".join(support + out)
     imports = []
     if "OrderedDict(" in text:
         imports += ["from collections import OrderedDict", ""]
@@ -243,7 +246,7 @@ def _render(net: Network, classes: Classes, free: list[str], command: str) -> st
     imports += sorted({NEEDS[n] for n in names if n in NEEDS})
     imports += sorted(["from torch import Tensor, nn", *plugin_imports])
     needs = [line.split()[1] for line in plugin_imports]
-    return "\n".join([*_header(net, command, needs), "", *imports, *support, *body]) + "\n"
+    return "\n".join([*_header(net, command, needs), "", *imports, *support, *out]) + "\n"
 
 
 def _tie_weights(written: list[str], net: Network) -> list[str]:
