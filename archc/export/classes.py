@@ -48,7 +48,7 @@ from archc.export.explain import (
     start,
     type_text,
 )
-from archc.export.flow import channels
+from archc.export.flow import channels, with_channels
 from archc.export.loopcases import chain_of, loop_of_cases, sequence_of_steps, steps_of
 from archc.export.running import running_group, top_running
 from archc.export.unify import (
@@ -102,10 +102,8 @@ def _from_width(node: Layer, source: Source) -> frozenset[int | str] | None:
     shape, make = node.in_shape, REGISTRY[node.op].source
     if make is None or not shape or isinstance(shape, Ids) or type(channels(shape)) is not int:
         return None
-    at = 0 if len(shape) in (3, 4) else len(shape) - 1
-    moved = (*shape[:at], channels(shape) + 7919, *shape[at + 1:])
     try:
-        other = make(node.args, moved, node.out_shape)
+        other = make(node.args, with_channels(shape, channels(shape) + 7919), node.out_shape)
     except Exception:  # noqa: BLE001 (an op's own rule: any refusal means "not known")
         return None
     if not isinstance(other, Source) or len(other.args) != len(source.args) or \

@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 
 from archc.core.errors import ArchcError, Span
-from archc.export.flow import channels
+from archc.export.flow import channels, with_channels
 from archc.front import tree
 from archc.front.evaluate import evaluate
 from archc.front.parse import parse
@@ -297,11 +297,10 @@ def op_width(name: str) -> str | None:
 def _op_rule(op: Any, data: dict[str, Any], shape: tuple[int, ...]) -> str | None:
     """Compared at the example and at its input's width doubled, then at each integer
     argument doubled."""
-    axis = 0 if len(shape) in (3, 4) else len(shape) - 1
-    wider = (*shape[:axis], 2 * shape[axis], *shape[axis + 1:])
+    wider = with_channels(shape, 2 * channels(shape))
     args = op.args.model_validate(data)
     out, out_wider = channels(op.shape(args, shape)), channels(op.shape(args, wider))
-    if (out, out_wider) == (shape[axis], wider[axis]):
+    if (out, out_wider) == (channels(shape), channels(wider)):
         return ""
     if out != out_wider:
         return None

@@ -51,6 +51,12 @@ def channels(shape: Shape) -> int:
     return shape[0] if len(shape) in (3, 4) else shape[-1]
 
 
+def with_channels(shape: Shape, width: int) -> Shape:
+    """`shape` with its width (what `channels` reads) set to `width`."""
+    at = 0 if len(shape) in (3, 4) else len(shape) - 1
+    return (*shape[:at], width, *shape[at + 1:])
+
+
 def _atom(text: str) -> str:
     return text if text.isidentifier() else f"({text})"
 

@@ -1,22 +1,17 @@
-"""Stage 1, text -> parse tree, fast: a piece of a spec lexed by a tight loop over Lark's own
-scanner (the grammar's terminals, their priorities and its keyword rule, as Lark compiled them),
-with token positions already where the piece starts in the file, and parsed by Lark's LALR
-algorithm (its parse table and its tree-building callbacks) in a loop over the token list.
+"""Stage 1, text -> AST, fast: a piece of a spec lexed by a tight loop over the grammar's
+terminals (their one alternation and its keyword rule, as Lark compiles them) with token
+positions already where the piece starts in the file, and parsed by the LALR algorithm over the
+grammar's parse table; both read from archc/front/tables.py, so no Lark is imported.
 
-Lark's lexer and parser loop spend much of a parse's time per token on what archc does not use
-(text slices, lexer states, user callbacks, a line counter object, a parser state fed one
-token per call): on the bundled specs, lexing 0.065 -> 0.035 s, the LALR loop 0.065 -> 0.048 s.
-The tree built here is the one Lark builds (tests/test_lexer.py compares
-the two on every .arch file of the repository). Anything this loop does not handle, a character
-no terminal matches or a syntax error, returns None: the caller parses the piece with Lark's own
-lexer, which raises its error as it always did.
-
-`FastParser.ast` runs the same loop with a transformer's methods as the tree-building callbacks
-(Lark's own `Lark(transformer=...)` for LALR: the tree it would build, transformed as it is
-built), so a piece becomes the AST without a parse tree and a second walk over it. The depth
-the parse tree would have (archc/front/parse.py `_check_depth` bounds it) is counted on the way:
-an upper bound, exact for the grammar's `?rule`s; a piece whose bound passes the limit, or that
-holds a number too long to convert, is left to the tree path, which says what is wrong.
+`FastParser.ast` calls a transformer's methods as the rules reduce (Lark's own
+`Lark(transformer=...)` for LALR: the tree it would build, transformed as it is built), so a
+piece becomes the AST without a parse tree and a second walk over it (tests/test_lexer.py: the
+same trees and ASTs as Lark's, on every .arch file of the repository). The depth the parse tree
+would have (archc/front/parse.py `_check_depth` bounds it) is counted on the way: an upper
+bound, exact for the grammar's `?rule`s. Anything this loop does not handle returns None: a
+character no terminal matches, a syntax error, a piece whose bound passes the limit or that
+holds a number too long to convert; the caller then parses the piece with Lark, which says what
+is wrong as it always did.
 """
 
 from __future__ import annotations

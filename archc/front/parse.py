@@ -105,7 +105,7 @@ _THREAD = threading.local()  # each thread's transformer: its `path` is set for 
 
 
 def _inline(fast: FastParser, path: str) -> list[RuleAction]:
-    """The parser's reductions that call this thread's _ToAst, set to spans in `path`."""
+    """The parser's reductions that call this thread's ToAst, set to spans in `path`."""
     if getattr(_THREAD, "fast", None) is not fast:
         _THREAD.fast, _THREAD.to_ast = fast, ToAst("")
         _THREAD.reductions = fast.transforming(_THREAD.to_ast)
