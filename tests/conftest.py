@@ -27,6 +27,13 @@ def pytest_configure(config: pytest.Config) -> None:
     # `archc check`'s cache of clean files (archc/core/cache.py) stays out of the tests, and out of
     # the user's ~/.cache; tests/test_cache.py turns it on in a folder of its own.
     os.environ["ARCHC_NO_CACHE"] = "1"
+    # Transparent huge pages for glibc's malloc (glibc >= 2.35 reads it when a process starts:
+    # the xdist workers this process starts next, and every interpreter a test starts; older
+    # glibc and other libcs ignore it). The suite allocates big tensors again and again (fp64
+    # VGG weights, 13x209x209 clips): each page of them was a page fault, 4 KB at a time.
+    # BENCHMARKS.md, "The test suite": 2.4M -> 0.12M faults and 3.6 -> 1.5 s of system time in
+    # tests/export_check.py over seven specs.
+    os.environ.setdefault("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1")
     if os.environ.get("PYTEST_XDIST_WORKER"):
         # Each xdist worker is one process on one core: torch's intra-op threads would only
         # fight the other worker (set before any test imports torch; inherited by the

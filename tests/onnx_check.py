@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 import torch
+from cheap_init import cheap_init  # tests/ (this script's folder)
 
 import archc
 from archc.emit.onnx import export_onnx
@@ -28,9 +29,11 @@ from archc.emit.weights import read_state_dict
 def check(job: dict[str, Any]) -> dict[str, Any]:
     inp = tuple(job["input"]) if job.get("input") else None
     net = archc.load(job["spec"], job.get("sets") or {}, inp)
-    exporter = export_onnx(net, job["onnx"], job.get("weights"), seed=0)
-    torch.manual_seed(0)
-    model = archc.build(net).eval()
+    # both builds (the exporter's and this one) fill the same cheap values after seed 0
+    with cheap_init():
+        exporter = export_onnx(net, job["onnx"], job.get("weights"), seed=0)
+        torch.manual_seed(0)
+        model = archc.build(net).eval()
     if job.get("weights"):
         model.load_state_dict(read_state_dict(job["weights"]), strict=True)
     xs = example_inputs(net, 3)

@@ -28,6 +28,7 @@ from archc.front.evaluate import evaluate
 from archc.front.parse import parse_expr as _expr
 from archc.pipeline.driver import load_network
 from archc.pipeline.program import Program, load_program
+from tests.cheap_init import cheap_init
 from tests.test_export import JOBS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,7 +133,8 @@ def test_class_of_cases_equals_the_block(spec: str, block: str, calls, tmp_path)
         call = ", ".join(f"{k}={_literal(v)}" for k, v in args.items())
         net = archc.loads(f"{text}\nnetwork probe {{ input {'x'.join(map(str, shape))} "
                           f"{block}({call}) }}\n", network="probe", path=str(ROOT / spec))
-        want = archc.build(net).double()
+        with cheap_init():  # the class is given these weights: any values do
+            want = archc.build(net).double()
         params = inspect.signature(cls).parameters
         given = {py_name(k): v for k, v in args.items()} | {"in_channels": shape[0]}
         # a parameter the exporter added for another case only (`sq: int | None`): None
@@ -298,7 +300,8 @@ def _same_as_built(cls: type, text: str, block: str, shape: tuple[int, ...],
     torch.manual_seed(0)
     torch.set_default_dtype(torch.float64)  # built in fp64 (no fp32 copy); the class on the
     try:  # meta device (no init: archc's tensors are assigned to it)
-        want = archc.build(net)
+        with cheap_init():  # and those are any values (tests/cheap_init.py)
+            want = archc.build(net)
     finally:
         torch.set_default_dtype(torch.float32)
     params = inspect.signature(cls).parameters
@@ -408,7 +411,8 @@ def test_every_network_takes_other_input_channels(name: str, tmp_path,
     # at the exported map (a class may build its sizes in: FCN's resize, ViT's positions);
     # one eval forward in float32 (S3D's 13x209x209 clip, twice in float64: 25 s of CPU)
     moved = (shape[0] + 2, *shape[1:])
-    want = archc.build(load_network(job["spec"], job.get("sets"), moved)[0]).eval()
+    with cheap_init():  # the class is given these weights: any values do
+        want = archc.build(load_network(job["spec"], job.get("sets"), moved)[0]).eval()
     with torch.device("meta"):  # no init: archc's tensors are assigned to it (strict)
         got = root[0](in_channels=moved[0])
     got = got.to_empty(device="cpu").eval()

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from archc.emit.weights import (
 )
 from archc.expansion.stats import summarize
 from archc.pipeline import zoo
+from tests.cheap_init import cheap_init
 from tests.oracles import perturb
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -96,6 +98,16 @@ def _no_init():
     finally:
         for n, f in saved.items():
             setattr(torch.nn.init, n, f)
+
+
+@contextlib.contextmanager
+def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(saved)
 
 
 def skeleton(m: zoo.Member, **kwargs) -> torch.nn.Module:
@@ -290,7 +302,10 @@ def test_outputs_equal_and_one_sgd_step_trains(name, one_torch_thread):
     torch.manual_seed(0)
     net, size = _small(m)
     small = SMALL_KWARGS.get(m.spec, lambda size: {})(size)
-    theirs = tvm.get_model(name, weights=None, **m.torchvision_kwargs, **small).double()
+    # torchvision's model made in fp64 at once, its random fills cheap (tests/cheap_init.py:
+    # they are imported into ours, any values do)
+    with cheap_init(), _default_dtype(torch.float64):
+        theirs = tvm.get_model(name, weights=None, **m.torchvision_kwargs, **small).double()
     perturb(theirs)
     with torch.device("meta"):  # no init: every tensor is imported
         ours = archc.build(net)
@@ -339,7 +354,8 @@ def test_video_outputs_equal(name):
     m = zoo.member(name)
     torch.manual_seed(0)
     net = load(m, VIDEO_CLIPS[name])
-    theirs = tvm.get_model(name, weights=None).double()
+    with cheap_init(), _default_dtype(torch.float64):
+        theirs = tvm.get_model(name, weights=None).double()
     perturb(theirs)
     with torch.device("meta"):
         ours = archc.build(net)
