@@ -75,7 +75,9 @@ def pytest_collection(session: pytest.Session) -> Iterator[object]:
 # test_inplace 3.6 GB since the saved-tensor hook no longer keeps every test's tensors (11.7 GB
 # before); in the heavy group test_zoo 7.2 GB and test_export, whose two interpreters run at
 # once, 0.7 + 4.7 + 3.7 GB: at most ~13 GB on both workers together).
-HEAVY = frozenset({"test_export.py", "test_zoo.py"})
+# test_export_cases.py runs there too, after test_export.py: it reads that file's exports
+# (tests/test_export.py TEXTS) instead of exporting the 40 bundled specs a second time.
+HEAVY = frozenset({"test_export.py", "test_export_cases.py", "test_zoo.py"})
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (it runs its hook early too)

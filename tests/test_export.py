@@ -81,6 +81,9 @@ def _examples(folder: Path) -> dict[str, dict[str, Any]]:
 
 
 JOBS = _jobs()
+# each job's exported text, as the fixture below wrote it: tests/test_export_cases.py (run by
+# the same worker, conftest's HEAVY) reads them here instead of exporting the specs again
+TEXTS: dict[str, str] = {}
 ONNX = sorted(p.stem for p in SPECS.glob("*.arch"))
 
 
@@ -104,7 +107,7 @@ def exported(tmp_path_factory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("export")
     jobs = {**JOBS, **_examples(folder)}
     for name, job in jobs.items():
-        text = export_python(job["spec"], job.get("sets"), job.get("input"))
+        text = TEXTS[name] = export_python(job["spec"], job.get("sets"), job.get("input"))
         job["file"] = str(folder / f"{name}.py")
         Path(job["file"]).write_text(text)
     weights = _weights(folder)

@@ -29,7 +29,7 @@ from archc.front.parse import parse_expr as _expr
 from archc.pipeline.driver import load_network
 from archc.pipeline.program import Program, load_program
 from tests.cheap_init import cheap_init
-from tests.test_export import JOBS
+from tests.test_export import JOBS, TEXTS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -336,6 +336,10 @@ def _same_as_built(cls: type, text: str, block: str, shape: tuple[int, ...],
 
 @functools.cache
 def _export(name: str) -> str:
+    """The export of bundled spec `name`: tests/test_export.py's where its fixture ran in this
+    process (the same worker: conftest's HEAVY), else exported here."""
+    if name in TEXTS:
+        return TEXTS[name]
     job = JOBS[name]
     return export_python(job["spec"], job.get("sets"), job.get("input"))
 
