@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     code = _run(args)
-    if program and any(c.name == args.command and c.exits_hard for c in COMMANDS):
+    if program and any(c.name == args.command and c.ends_hard() for c in COMMANDS):
         _exit_now(code)
     return code
 

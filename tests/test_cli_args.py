@@ -135,3 +135,17 @@ def test_the_program_says_what_main_says(capsys, specs: list[str], code: int, fm
                           text=True, cwd=root, env=env, check=False)
     assert (done.returncode, done.stdout, done.stderr) == want
     assert want[0] == code and (want[1] or want[2])
+
+
+def test_a_distributed_train_process_ends_hard(monkeypatch) -> None:
+    """`archc train` ends without the interpreter's teardown only in a process torchrun started
+    (WORLD_SIZE > 1; tests/test_train_dist.py runs two): torch's teardown of the process group
+    aborted such a process now and then after the run was written. Alone, it ends as usual."""
+    from archc.commands import BY_NAME
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert not BY_NAME["train"].ends_hard() and BY_NAME["check"].ends_hard()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert not BY_NAME["train"].ends_hard()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert BY_NAME["train"].ends_hard() and not BY_NAME["build"].ends_hard()

@@ -45,8 +45,15 @@ def init(world: World, device: torch.device) -> None:
         tdist.init_process_group(backend=backend, rank=world.rank, world_size=world.size)
 
 
-def shutdown(world: World) -> None:
+def shutdown(world: World, synchronize: bool = True) -> None:
+    """Leave the process group. After a run, every rank first waits for the others (rank 0
+    still writing and drawing the curves), so that none tears its side of the group down
+    while another may still use it. Not after an error (`synchronize=False`): a rank that
+    failed cannot count on the others reaching a barrier. The process itself then ends
+    without the interpreter's teardown (archc/commands/__init__.py)."""
     if world.distributed and tdist.is_initialized():
+        if synchronize:
+            tdist.barrier()
         tdist.destroy_process_group()
 
 

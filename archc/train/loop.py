@@ -143,7 +143,7 @@ class Trainer:
         except BaseException:
             _quiet_flush(self.writer)
             self._finish(quiet=True)
-            dist.shutdown(world)
+            dist.shutdown(world, synchronize=False)
             raise
         self.writer.flush()  # the last checkpoint is on disk before the closing lines
         self._finish()
