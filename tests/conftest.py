@@ -77,11 +77,15 @@ def pytest_collection(session: pytest.Session) -> Iterator[object]:
 # once, 0.7 + 4.7 + 3.7 GB: at most ~13 GB on both workers together).
 # test_export_cases.py runs there too, after test_export.py: it reads that file's exports
 # (tests/test_export.py TEXTS) instead of exporting the 40 bundled specs a second time.
-HEAVY = frozenset({"test_export.py", "test_export_cases.py", "test_zoo.py"})
+# mypy (tests/test_types.py) runs there as well, before them: pytest-xdist hands out the
+# largest groups first, so a file of one test would be handed out last and run alone at the end.
+HEAVY = frozenset({"test_types.py", "test_export.py", "test_export_cases.py", "test_zoo.py"})
+FIRST = "test_types.py"
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (it runs its hook early too)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name != FIRST)  # stable: the rest keep their order
     for item in items:
         if item.path.name in QUICK:
             item.add_marker(pytest.mark.quick)
