@@ -2,11 +2,12 @@
 torchvision families, every tests/cases spec and the example of every op and join (both
 registries, so a new op or join is covered with no new test code, and fails without its
 source form) is exported to Python; a fresh interpreter (tests/export_check.py) imports each
-file, loads archc.build's state_dict into it with strict=True, and compares outputs in fp64 in
-eval and train mode, parameter counts, FLOPs (FlopCounterMode), and TorchScript / torch.compile
-where asked. Every bundled spec also goes to ONNX (tests/onnx_check.py, in a second interpreter
-running beside the first: CI has two cores), checked by onnx.checker and run by onnxruntime at
-another batch size. The files pass `ruff format --check` and `ruff check`."""
+file, loads archc.build's state_dict into it with strict=True, and compares outputs (bit for
+bit) in eval and train mode, parameter counts, FLOPs (FlopCounterMode), and TorchScript /
+torch.compile where asked. Every bundled spec also goes to ONNX (tests/onnx_check.py, in a
+second interpreter running beside the first: CI has two cores), checked by onnx.checker and
+run by onnxruntime at another batch size. The files pass `ruff format --check` and
+`ruff check`."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 its input, as torchvision's Conv2dNormActivation does, and nowhere else; what torch's in-place
 kernels keep for backward (the records' `inplace` rules, byte for byte); and, for every
 bundled spec (the zoo's default members among them), the same outputs and gradients as the
-same model with every activation out of place (fp64, eval and train)."""
+same model with every activation out of place (eval and train, bit for bit: float32 suffices,
+the two runs compute the same values in the same order; fp64 was 58 s of CPU, float32 33)."""
 
 from __future__ import annotations
 
@@ -110,7 +111,7 @@ def test_same_outputs_and_gradients(spec: str, network: str, one_torch_thread) -
               and REGISTRY[node.op].inplace is not None}
     torch.manual_seed(0)
     with cheap_init():  # both runs use these weights: any values do (tests/cheap_init.py)
-        model = archc.build(net).double()
+        model = archc.build(net)
     flags = {name: bool(getattr(m, "inplace", False)) for name, m in model.named_modules()
              if name in layers}
     if not any(flags.values()):
@@ -120,7 +121,7 @@ def test_same_outputs_and_gradients(spec: str, network: str, one_torch_thread) -
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2)
     big = sum(p.numel() for p in model.parameters()) > 30_000_000
-    if big:  # VGG, wide ResNets: the input's gradient only (fp64 weights and their grads)
+    if big:  # VGG, wide ResNets: the input's gradient only (no copy of every weight's grad)
         model.requires_grad_(False)
     # Which tensor an activation overwrites does not depend on the batch: one sample where
     # nothing needs two in train mode (no BatchNorm, whose train statistics need two values a
@@ -128,8 +129,8 @@ def test_same_outputs_and_gradients(spec: str, network: str, one_torch_thread) -
     # clip, 13x209x209: BatchNorm's statistics still come from 2x7x7 values a channel at least)
     norms = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
     batch = 1 if not norms or math.prod(net.input_shape) > 1_000_000 else 2
-    x = example_input(net.input_shape, batch, dtype=torch.float64)
-    weight = torch.randn((batch, *net.output_shape), dtype=torch.float64)
+    x = example_input(net.input_shape, batch, dtype=torch.float32)
+    weight = torch.randn((batch, *net.output_shape), dtype=torch.float32)
     buffers = {k: v.clone() for k, v in model.named_buffers()}
     got = _run(model, x, weight)
     model.load_state_dict(buffers, strict=False)  # the running statistics before training
