@@ -43,8 +43,9 @@ def _one_of_several_processes() -> bool:
     """A process torchrun started for a distributed run (archc/train/dist.py). Its work is done
     and its process group left when `archc train` returns; torch's C++ teardown of that group's
     objects at the interpreter's exit then aborted it ("terminate called without an active
-    exception", SIGABRT, no Python frame) in 5 of ~70 runs of tests/test_train_dist.py's
-    command beside a busy core, failing the whole run after every file was written."""
+    exception", SIGABRT, no Python frame) in 8 of 80 runs of tests/test_train_dist.py's
+    command beside a busy core, failing the whole run after every file was written (0 of 25
+    ending here)."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
