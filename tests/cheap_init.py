@@ -3,17 +3,17 @@ weights with many different values, not weights of a given distribution.
 
 The equivalence proofs (an exported file against archc.build, ONNX against PyTorch, archc
 against torchvision, an in-place module against an out-of-place one) give both sides the same
-weights; what those weights are does not matter, as long as no two of them are likely equal
-and the activations stay in range. Drawing them is not free: kaiming_uniform_ on fp64 VGG and
-ViT weights was 14 of the 62 s of CPU in tests/export_check.py. Here every random fill is a
-slice of one random pool, scaled as the real function scales it (kaiming's and xavier's
-bounds, uniform_'s range, normal_'s and trunc_normal_'s standard deviation as a uniform's):
-copying is several times cheaper than drawing. The pool's length is a prime, so no row of a
-matrix of fewer rows repeats another, and where a slice starts is drawn from torch's own
-generator: two builds after the same `torch.manual_seed` get the same values (the ONNX check
+weights; what those weights are does not matter, as long as no two of them are likely equal and
+the activations stay in range. Drawing them is not free: kaiming_uniform_ on fp64 VGG and ViT
+weights was a sixth of tests/export_check.py's CPU (14 of 82 s under cProfile). Here every
+random fill is a slice of one random pool, scaled as the real function scales it (kaiming's and
+xavier's bounds, uniform_'s range, normal_'s and trunc_normal_'s standard deviation as a
+uniform's): copying is several times cheaper than drawing. The pool's length is a prime, so no
+row of a matrix of fewer rows repeats another, and where a slice starts is drawn from torch's
+own generator: two builds after the same `torch.manual_seed` get the same values (the ONNX check
 builds its model twice). zeros_, ones_ and constant_ stay as they are (a test perturbs those
-where a constant would hide a dropped bias). Only the comparisons use it: the tests that
-train (tests/test_train*.py) and `--init` (tests/test_train_recipes.py) run on the real fills.
+where a constant would hide a dropped bias). Only the comparisons use it: the tests that train
+(tests/test_train*.py) and `--init` (tests/test_train_recipes.py) run on the real fills.
 
 Standalone (no archc import): tests/export_check.py and tests/onnx_check.py run it in their own
 interpreters."""
