@@ -20,9 +20,10 @@ from archc.export import widths
 from archc.export.conditions import python_text
 from archc.export.derive import INPUT, Deriver, value
 from archc.export.explain import py_name
-from archc.export.flow import channels
+from archc.export.flow import Flow, after, channels
 from archc.export.params import probes
 from archc.export.python import export_python
+from archc.export.unify import Slot, TLayer
 from archc.front.parse import parse
 from archc.pipeline.driver import load_network
 from tests.test_export import JOBS
@@ -221,3 +222,20 @@ def test_regnet_squeeze_width_is_the_spec_expression() -> None:
 ])
 def test_a_test_the_arguments_decide_is_taken(text: str, expected: str) -> None:
     assert widths.folded(text) == expected
+
+
+def test_a_float_equal_to_the_width_is_no_width() -> None:
+    """lrn's `k=1.0` on a block whose every instance and probe has one input channel equals
+    the width as a number (1.0 == 1) but is no width: the width after lrn stays `in_channels`.
+    It was taken as the text `1.0`, and the exported class wrote `nn.Conv2d(3 * (3 * (1.0)),
+    ...)`, a TypeError at construction (bench/export_channels.py, seed 1257)."""
+    shape = (1, 15, 5)
+    lrn = TLayer(name="x", present={0: shape, 1: shape}, call="nn.LocalResponseNorm",
+                 args=[Slot({0: 4, 1: 4}, "x_arg0", "4")],
+                 kwargs={"k": Slot({0: 1.0, 1: 1.0}, "x_k", "1.0")})
+    flow = Flow("in_channels", {0: 1, 1: 1})
+    assert after(lrn, flow) == flow
+    # an int argument equal to the width in every instance is its width (`conv(c)`)
+    conv = TLayer(name="c", present={0: shape, 1: shape}, call="nn.Conv2d",
+                  args=[Slot({0: 1, 1: 1}, "c_arg0", "c")])
+    assert after(conv, flow) == Flow("c", {0: 1, 1: 1})

@@ -70,10 +70,12 @@ def after(node: TNode, flow: Flow | None) -> Flow | None:
     if not node.cond:  # the width a layer or call is given (`conv(w)`, `any_stage(2, w2)`)
         for slot in slots(node):
             # (a number the network's spec writes is its width too: `conv(8)` then a concat
-            # with the input is `in_channels + 8`)
+            # with the input is `in_channels + 8`; a float equal to the width, lrn's `k=1.0`
+            # on one channel, is not a width)
             if slot.expr not in ("", flow.text) and " if " not in slot.expr and \
                     (not slot.expr.isdigit() or not flow.scales) and \
-                    all(slot.values.get(k) == v for k, v in outs.items()):
+                    all(type(slot.values.get(k)) is int and slot.values[k] == v
+                        for k, v in outs.items()):
                 return Flow(slot.expr, outs, scales=flow.scales)
     if outs == flow.values:
         return flow
