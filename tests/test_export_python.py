@@ -267,3 +267,24 @@ def test_a_parameter_whose_moves_changed_nothing_is_built_in(tmp_path: Path) -> 
     assert _same_outputs(archc.build(archc.load(str(spec))), module.Pooled(), (3, 2, 19))
     with pytest.raises(ValueError, match="width=1 is built into this file"):
         module.Pooled(width=5)
+
+
+def test_two_parameters_moved_at_once_are_not_mistaken_for_each_other(tmp_path: Path) -> None:
+    """The stride is `p // 2` and `k` is read nowhere. Moved together at two steps (k at 1, 2,
+    4; p at 4, 7, 11) the strides 2, 3, 5 were also `k + 1`, and the class wrote
+    `stride=k + 1`: N0(k=4) built a stride of 5 where archc builds 2 (bench/export_channels.py
+    --params, seed 6470). A third step of the two tells them apart: every parameter moved by
+    3 builds what archc builds, or says it is built in."""
+    spec = tmp_path / "strided.arch"
+    spec.write_text("network n0(k=1, c=2, p=4) {\n  input 2x1x10\n"
+                    "  avgpool(k=3, pad=in.h, stride=p // 2)\n}\n")
+    module = _module(tmp_path, "strided_export", export_python(str(spec)))
+    assert "stride=k" not in Path(str(module.__file__)).read_text()
+    for name, value in (("k", 1), ("c", 2), ("p", 4)):
+        want = archc.build(archc.load(str(spec), {name: value + 3}))
+        try:
+            got = module.N0(**{name: value + 3})
+        except ValueError as exc:
+            assert "is built into this file" in str(exc)
+            continue
+        assert _same_outputs(want, got, (2, 1, 10)), name

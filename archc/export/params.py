@@ -134,12 +134,15 @@ def perturbations(value: Any, j: int = 0) -> list[Any]:
     """Other values to try a value parameter at: two, so that a slot explained by a linear
     expression is seen at three points; the j-th of several moved at once by steps of its own
     (+1 and +3, +2 and +5, ...; x1.5 and x2.5, x1.75 and x3, ...), so no two stay in one
-    ratio. None: not a number, never free."""
+    ratio; and a third for those (+7, +12, +19, ...: it grows with j squared; x4, x5.5, ...),
+    so no two stay in one affine relation either: at two, `k` at 1, 2, 4 and `p` at 4, 7, 11
+    gave a stride of `p // 2` that `k + 1` also fitted (bench/export_channels.py --params,
+    seed 6470). []: not a number, never free."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return []
     if isinstance(value, int):
-        return [value + j + 1, value + 3 + 2 * j]
-    return [value * (1.5 + 0.25 * j), value * (2.5 + 0.5 * j)]
+        return [value + j + 1, value + 3 + 2 * j, value + 7 + j * (j + 4)]
+    return [value * (1.5 + 0.25 * j), value * (2.5 + 0.5 * j), value * (4 + 1.5 * j)]
 
 
 def probes(prog: Program, net: Network) -> Iterator[list[Scope]]:

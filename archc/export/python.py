@@ -100,7 +100,7 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
     deciding = deciding_params(defn, prog.blocks)
     movable = [p.name for p in defn.params
                if p.name not in deciding and perturbations(net.params[p.name])]
-    # every value parameter moved at once first (two expansions, not two per parameter:
+    # every value parameter moved at once first (three expansions, not two per parameter:
     # ConvNeXt with `gelu * 1024` in its block exported in 6 s, 5 of them re-expanding it),
     # each by steps of its own so no two parameters stay in one ratio; one by one only if
     # some parameter breaks the network or a class when moved
@@ -154,7 +154,9 @@ def _moved(prog: Program, defn: Any, net: Network, overrides: dict[str, Any],
            scaled: bool = False) -> list[Network] | None:
     """The network expanded with the parameters `names` moved (archc/export/params.py
     `perturbations`, the j-th by steps of its own; `scaled`: an integer doubled and tripled),
-    twice; None if either does not expand cleanly."""
+    twice; None if either does not expand cleanly. Several moved at once are seen at a third
+    step too, where it expands cleanly: at two, two parameters may still move in one affine
+    relation (`k + 1` fitted a stride of `p // 2`)."""
     if not names:
         return None
     value = net.params[names[0]]
@@ -163,13 +165,13 @@ def _moved(prog: Program, defn: Any, net: Network, overrides: dict[str, Any],
     moved = [[2 * value, 3 * value]] if scaled else \
         [perturbations(net.params[n], j) for j, n in enumerate(names)]
     out = []
-    for i in range(2):
+    for i in range(3 if len(names) > 1 else 2):
         made, errors = expand_network(defn, prog.blocks, prog.cyclic,
                                       {**overrides, **{n: m[i] for n, m in zip(names, moved,
                                                                                strict=True)}},
                                       input_shape, prog.path)
         if made is None or errors:
-            return None
+            return out if i == 2 else None
         out.append(made)
     return out
 
