@@ -12,6 +12,7 @@ run by onnxruntime at another batch size. The files pass `ruff format --check` a
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -207,6 +208,15 @@ def test_files_pass_ruff(exported) -> None:
         done = subprocess.run([sys.executable, "-m", "ruff", *args, folder],
                               capture_output=True, text=True)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+
+
+def test_no_exported_name_is_a_position(exported) -> None:
+    """Issue 21 item 7, "no `*_arg2` names": a constructor argument is named by the spec
+    (a block's parameter), else by what it is (`fc1_channels`: RegNet's squeeze, the width of
+    its layer `fc1`), never by its position in a PyTorch call (`fc1_arg1`)."""
+    named = {name: re.findall(r"\b\w+_arg\d+\b", Path(job["file"]).read_text())
+             for name, job in exported["jobs"].items()}
+    assert {name: found for name, found in named.items() if found} == {}
 
 
 # Blocks whose instances differ in structure are still one class each: an `if` chain becomes

@@ -20,10 +20,10 @@ from archc.export import widths
 from archc.export.conditions import python_text
 from archc.export.derive import INPUT, Deriver, value
 from archc.export.explain import py_name
-from archc.export.flow import Flow, after, channels
+from archc.export.flow import Flow, after
 from archc.export.params import probes
 from archc.export.python import export_python
-from archc.export.unify import Slot, TLayer
+from archc.export.unify import Slot, TLayer, channels
 from archc.front.parse import parse
 from archc.pipeline.driver import load_network
 from tests.test_export import JOBS
@@ -209,7 +209,7 @@ def test_round_and_int_translate(text: str, python: str) -> None:
 def test_regnet_squeeze_width_is_the_spec_expression() -> None:
     text = export_python(JOBS["tv_regnet"]["spec"], JOBS["tv_regnet"].get("sets"),
                          JOBS["tv_regnet"].get("input"))
-    assert "fc1_arg1=round(0.25 * in_channels)" in text
+    assert "fc1_channels=round(0.25 * in_channels)" in text
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -48,7 +48,6 @@ from archc.export.explain import (
     start,
     type_text,
 )
-from archc.export.flow import channels, with_channels
 from archc.export.loopcases import chain_of, loop_of_cases, sequence_of_steps, steps_of
 from archc.export.running import running_group, top_running
 from archc.export.unify import (
@@ -60,10 +59,12 @@ from archc.export.unify import (
     PSeq,
     PWire,
     TNode,
+    channels,
     is_module,
     optional_children,
     unify,
     unify_loop,
+    with_channels,
 )
 from archc.front import tree
 from archc.front.evaluate import IN

@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 
 from archc.core.errors import ArchcError, Span
-from archc.export.flow import channels, with_channels
+from archc.export.unify import channels, with_channels
 from archc.front import tree
 from archc.front.evaluate import evaluate
 from archc.front.parse import parse

@@ -30,7 +30,7 @@ from archc.export.conditions import (
     translated,
     values_of,
 )
-from archc.export.flow import Flow, after, branch_start, channels, joined
+from archc.export.flow import Flow, after, branch_start, joined
 from archc.export.layout import literal
 from archc.export.unify import (
     Mismatch,
@@ -43,6 +43,7 @@ from archc.export.unify import (
     TLoop,
     TNode,
     TSeq,
+    channels,
     optional_children,
 )
 from archc.front import tree

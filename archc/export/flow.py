@@ -25,8 +25,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from archc.core.graph import Shape
-from archc.export.unify import Slot, SlotTree, SubCall, TCall, TJoin, TLayer, TNode
+from archc.export.unify import (
+    Slot,
+    SlotTree,
+    SubCall,
+    TCall,
+    TJoin,
+    TLayer,
+    TNode,
+    channels,
+)
 from archc.registry.joins import JOINS
 
 
@@ -44,17 +52,6 @@ class Flow:
     def matches(self, values: dict[int, Any]) -> bool:
         return all(k in self.values and type(v) is int and self.values[k] == v
                    for k, v in values.items())
-
-
-def channels(shape: Shape) -> int:
-    """The width of a shape: the channels of CxHxW (and CxDxHxW), a token's width, features."""
-    return shape[0] if len(shape) in (3, 4) else shape[-1]
-
-
-def with_channels(shape: Shape, width: int) -> Shape:
-    """`shape` with its width (what `channels` reads) set to `width`."""
-    at = 0 if len(shape) in (3, 4) else len(shape) - 1
-    return (*shape[:at], width, *shape[at + 1:])
 
 
 def _atom(text: str) -> str:

@@ -17,8 +17,8 @@ from typing import Any
 from archc.core.graph import Shape
 from archc.export.conditions import Test, if_chain, python_text, reads
 from archc.export.explain import Candidates, explain_slots, py_name
-from archc.export.flow import Flow, channels, slots
-from archc.export.unify import ROW, Mismatch, Piece, TLoop, TNode, unify
+from archc.export.flow import Flow, slots
+from archc.export.unify import ROW, Mismatch, Piece, TLoop, TNode, channels, unify
 from archc.front import tree
 
 MAX_TEST = 120  # a test longer than this is no test a person writes

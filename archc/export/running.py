@@ -15,9 +15,9 @@ from dataclasses import replace
 
 from archc.export.conditions import reads
 from archc.export.explain import Candidates, explain_slots, py_name
-from archc.export.flow import Flow, channels, slots
+from archc.export.flow import Flow, slots
 from archc.export.loopcases import Branch, width_update
-from archc.export.unify import Mismatch, Slot, TCall, TLayer, TLoop, TNode, TSeq
+from archc.export.unify import Mismatch, Slot, TCall, TLayer, TLoop, TNode, TSeq, channels
 from archc.export.widths import output_width
 
 

@@ -26,6 +26,18 @@ class Mismatch(Exception):
 # ----------------------------------------------------------------------------- pieces
 
 
+
+def channels(shape: Shape) -> int:
+    """The width of a shape: the channels of CxHxW (and CxDxHxW), a token's width, features."""
+    return shape[0] if len(shape) in (3, 4) else shape[-1]
+
+
+def with_channels(shape: Shape, width: int) -> Shape:
+    """`shape` with its width (what `channels` reads) set to `width`."""
+    at = 0 if len(shape) in (3, 4) else len(shape) - 1
+    return (*shape[:at], width, *shape[at + 1:])
+
+
 @dataclass(frozen=True)
 class PLayer:
     name: str
@@ -289,8 +301,12 @@ def _slot(values: dict[int, Any], hint: str) -> SlotTree:
     return Slot(values, hint)
 
 
-def _call_slots(sources: dict[int, Any], hint: str) -> SubCall:
-    """The slots of one call across instances; the same callee and arguments in each."""
+def _call_slots(sources: dict[int, Any], hint: str,
+                present: dict[int, Shape] | None = None) -> SubCall:
+    """The slots of one call across instances; the same callee and arguments in each. A
+    positional argument that is the layer's output width in every instance (`present`: its
+    output shapes) is hinted `{hint}_channels` (RegNet's squeeze `fc1_channels`), any other
+    `{hint}_arg{i}`."""
     first = next(iter(sources.values()))
     for s in sources.values():
         if not isinstance(s, Source) or (s.call, len(s.args), list(s.kwargs), s.support,
@@ -298,7 +314,10 @@ def _call_slots(sources: dict[int, Any], hint: str) -> SubCall:
                                                       list(first.kwargs), first.support,
                                                       first.apply):
             raise Mismatch(f"{hint}: {first.call} in one instance, {s} in another")
-    args = [_slot({k: s.args[i] for k, s in sources.items()}, f"{hint}_arg{i}")
+    args = [_slot(values := {k: s.args[i] for k, s in sources.items()},
+                  f"{hint}_channels" if present and all(
+                      type(v) is int and k in present and channels(present[k]) == v
+                      for k, v in values.items()) else f"{hint}_arg{i}")
             for i in range(len(first.args))]
     kwargs = {kw: _slot({k: s.kwargs[kw] for k, s in sources.items()}, f"{hint}_{kw}")
               for kw in first.kwargs}
@@ -308,7 +327,7 @@ def _call_slots(sources: dict[int, Any], hint: str) -> SubCall:
 def _unify_layer(name: str, have: dict[int, PLayer], present: dict[int, Shape]) -> TLayer:
     sources = {k: p.source for k, p in have.items()}
     first = next(iter(sources.values()))
-    call = _call_slots(sources, name if name.isidentifier() else f"m{name}")
+    call = _call_slots(sources, name if name.isidentifier() else f"m{name}", present)
     known = [p.from_width for p in have.values()]
     return TLayer(name, present, call=call.call, args=call.args, kwargs=call.kwargs,
                   defaults=call.defaults, support=first.support, apply=first.apply,
