@@ -228,11 +228,12 @@ def test_export_of_a_long_dead_chain_of_blocks(tmp_path):
     assert "class N(nn.Module)" in out.read_text() or "nn.Module" in out.read_text()
 
 
-def test_export_of_a_wide_block_expands_the_network_twice_more(tmp_path, monkeypatch):
+def test_export_of_a_wide_block_expands_the_network_three_times_more(tmp_path, monkeypatch):
     """ConvNeXt with `gelu * 1024` in its block (18 instances, 18,432 GELUs) checked in 0.9 s
     of CPU and exported in 6.1: the exporter re-expanded the network twice per value parameter
-    (classes, c1, prob) to see where each goes. It moves them all at once now: two expansions
-    beyond the driver's, whatever the parameter count (one by one only when that fails), and
+    (classes, c1, prob) to see where each goes. It moves them all at once now: three
+    expansions beyond the driver's, whatever the parameter count (the third tells two
+    parameters moving in one affine relation apart; one by one only when that fails), and
     two at other input channels."""
     import archc.export.python as exporter
 
@@ -244,10 +245,10 @@ def test_export_of_a_wide_block_expands_the_network_twice_more(tmp_path, monkeyp
     monkeypatch.setattr(exporter, "expand_network",
                         lambda *a, **k: calls.append(a[3]) or real(*a, **k))
     out = exporter.export_python(spec)
-    # two at other input channels (archc/export/python.py `_other_inputs`), then two moving
+    # two at other input channels (archc/export/python.py `_other_inputs`), then three moving
     # classes, c1 and prob together
-    assert len(calls) == 4, calls
-    assert {"classes", "c1", "prob"} <= set(calls[2])
+    assert len(calls) == 5, calls
+    assert all({"classes", "c1", "prob"} <= set(moved) for moved in calls[2:])
     # the moved parameters are free constructor arguments of the exported class
     assert "def __init__(" in out and 'if variant != "tiny":' in out
     assert 'if classes != 1000' not in out and "if prob != 0.1" not in out

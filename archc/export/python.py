@@ -164,7 +164,7 @@ def _moved(prog: Program, defn: Any, net: Network, overrides: dict[str, Any],
         return None
     moved = [[2 * value, 3 * value]] if scaled else \
         [perturbations(net.params[n], j) for j, n in enumerate(names)]
-    out = []
+    out: list[Network] = []
     for i in range(3 if len(names) > 1 else 2):
         made, errors = expand_network(defn, prog.blocks, prog.cyclic,
                                       {**overrides, **{n: m[i] for n, m in zip(names, moved,
