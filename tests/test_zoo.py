@@ -4,9 +4,10 @@ names are the table's; the parameter count equals torchvision's published `num_p
 model's; torchvision's state_dict maps onto the archc module by name (meta device: no memory, no
 init);
 `archc summary` MACs equal the GFLOPS of every weight enum's `_ops` metadata at that enum's crop
-size. Numerically (fp64, small input), for the members in NUMERIC: outputs equal in eval and
-train mode after importing torchvision's random-initialised weights, and one SGD step (in eval
-mode: see the test) changes every parameter. ARCHC_ZOO_ALL=1 runs every member numerically."""
+size. Numerically (float32 bit for bit, or float64 to 1e-9 for the families listed in ROUNDED;
+small input), for the members in NUMERIC: outputs equal in eval and train mode after importing
+torchvision's random-initialised weights, and one SGD step (in eval mode: see the test) gives
+every parameter a gradient and moves it. ARCHC_ZOO_ALL=1 runs every member numerically."""
 
 from __future__ import annotations
 
@@ -296,31 +297,51 @@ def _small(m: zoo.Member) -> tuple[archc.Network, int]:
 
 
 
+# The families whose archc modules compute in another order than torchvision's, so that float32
+# rounds the two apart (1e-7 of their outputs: ConvNeXt's, Swin's and MaxViT's and ViT's
+# attention and layer norms): compared in float64 to 1e-9. Every other member runs the very
+# same kernels in the same order as torchvision's model and is compared in float32 bit for bit
+# (measured over every member of NUMERIC and VIDEO: BENCHMARKS.md, "The test suite", stop 37),
+# a stronger proof at about half the cost (float64 convolutions take PyTorch's slow path).
+ROUNDED = frozenset({"tv_convnext", "tv_maxvit", "tv_swin", "tv_vit"})
+
+
+def _dtype(m: zoo.Member) -> tuple[torch.dtype, float]:
+    """The dtype a member is compared in, and the tolerance (0: bit for bit)."""
+    return (torch.float64, 1e-9) if m.spec in ROUNDED else (torch.float32, 0.0)
+
+
+def _imported(m: zoo.Member, net: archc.Network, dtype: torch.dtype, **small: Any
+              ) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """torchvision's model in `dtype` with its random fills cheap (tests/cheap_init.py: they
+    are imported into ours, any values do) and perturbed, and archc's with its weights."""
+    with cheap_init(), _default_dtype(dtype):
+        theirs = tvm.get_model(m.name, weights=None, **m.torchvision_kwargs, **small).to(dtype)
+    perturb(theirs)
+    with torch.device("meta"):  # no init: every tensor is imported
+        ours = archc.build(net)
+    ours = ours.to(dtype).to_empty(device="cpu")  # `dtype` storage at once: no other copy
+    assert import_state_dict(net, ours, theirs.state_dict()).mapped == \
+        len(theirs.state_dict())
+    return theirs, ours
+
+
 @pytest.mark.parametrize("name", NUMERIC)
 def test_outputs_equal_and_one_sgd_step_trains(name, one_torch_thread):
     m = zoo.member(name)
     torch.manual_seed(0)
     net, size = _small(m)
-    small = SMALL_KWARGS.get(m.spec, lambda size: {})(size)
-    # torchvision's model made in fp64 at once, its random fills cheap (tests/cheap_init.py:
-    # they are imported into ours, any values do)
-    with cheap_init(), _default_dtype(torch.float64):
-        theirs = tvm.get_model(name, weights=None, **m.torchvision_kwargs, **small).double()
-    perturb(theirs)
-    with torch.device("meta"):  # no init: every tensor is imported
-        ours = archc.build(net)
-    ours = ours.double().to_empty(device="cpu")  # fp64 storage at once: no fp32 copy
-    assert import_state_dict(net, ours, theirs.state_dict()).mapped == \
-        len(theirs.state_dict())
+    dtype, tol = _dtype(m)
+    theirs, ours = _imported(m, net, dtype, **SMALL_KWARGS.get(m.spec, lambda size: {})(size))
     # train mode first, at two samples: its batch statistics need more than one value per
     # channel (a 1x1 map before the head); the same dropout masks: the same draws in order
-    x = torch.rand(2, 3, size, size, dtype=torch.float64)
+    x = torch.rand(2, 3, size, size, dtype=dtype)
     theirs.train(), ours.train()
     with torch.no_grad():
         torch.manual_seed(1)
         want = theirs(x)
         torch.manual_seed(1)
-        torch.testing.assert_close(ours(x), want, rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(ours(x), want, rtol=tol, atol=tol)
     # then eval mode, on the BN statistics that pass moved (not the perturbed ones: both
     # models' own), one sample: in eval mode no sample couples another. Its forward pass is
     # the SGD step's too. The step in eval mode: in train mode a batch-statistics BN cancels
@@ -333,11 +354,16 @@ def test_outputs_equal_and_one_sgd_step_trains(name, one_torch_thread):
     before = {k: p.detach().clone() for k, p in ours.named_parameters()}
     opt = torch.optim.SGD(ours.parameters(), lr=0.1)
     out = ours(x[:1])
-    torch.testing.assert_close(out.detach(), want, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(out.detach(), want, rtol=tol, atol=tol)
     torch.nn.functional.cross_entropy(out, torch.tensor([3])).backward()
+    # every parameter gets a gradient that is not zero, and the step moves it by -0.1 of it
+    # (in float32 a step below the weight's rounding leaves the weight as it was: a deep
+    # member's first layers; float64 showed every weight moved)
+    dead = [k for k, p in ours.named_parameters() if p.grad is None or not p.grad.any()]
+    assert not dead
     opt.step()
-    unchanged = [k for k, p in ours.named_parameters() if torch.equal(p, before[k])]
-    assert not unchanged
+    for k, p in ours.named_parameters():
+        assert torch.equal(p, torch.add(before[k], p.grad, alpha=-0.1)), k
 
 
 # Video members at a small clip: the ResNets pool adaptively (4 frames of 32x32), S3D's
@@ -348,21 +374,15 @@ VIDEO_CLIPS = {"r3d_18": (3, 4, 32, 32), "mc3_18": (3, 4, 32, 32),
 
 @pytest.mark.parametrize("name", VIDEO)
 def test_video_outputs_equal(name):
-    """fp64 outputs equal torchvision's in eval and train mode after importing its weights
-    (random, perturbed): in train mode on a batch of two clips (one for S3D, the costly
-    one), in eval mode on one (no sample couples another)."""
+    """Outputs equal torchvision's (float32, bit for bit: `_dtype`) in eval and train mode
+    after importing its weights (random, perturbed): in train mode on a batch of two clips
+    (one for S3D, the costly one), in eval mode on one (no sample couples another)."""
     m = zoo.member(name)
     torch.manual_seed(0)
     net = load(m, VIDEO_CLIPS[name])
-    with cheap_init(), _default_dtype(torch.float64):
-        theirs = tvm.get_model(name, weights=None).double()
-    perturb(theirs)
-    with torch.device("meta"):
-        ours = archc.build(net)
-    ours = ours.double().to_empty(device="cpu")  # fp64 storage at once: no fp32 copy
-    assert import_state_dict(net, ours, theirs.state_dict()).mapped == \
-        len(theirs.state_dict())
-    x = torch.rand(1 if name == "s3d" else 2, *VIDEO_CLIPS[name], dtype=torch.float64)
+    dtype, tol = _dtype(m)
+    theirs, ours = _imported(m, net, dtype)
+    x = torch.rand(1 if name == "s3d" else 2, *VIDEO_CLIPS[name], dtype=dtype)
     for train in (False, True):
         theirs.train(train), ours.train(train)
         clips = x if train else x[:1]
@@ -370,4 +390,4 @@ def test_video_outputs_equal(name):
             torch.manual_seed(1)
             want = theirs(clips)
             torch.manual_seed(1)
-            torch.testing.assert_close(ours(clips), want, rtol=1e-9, atol=1e-9)
+            torch.testing.assert_close(ours(clips), want, rtol=tol, atol=tol)
