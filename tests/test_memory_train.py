@@ -9,6 +9,7 @@ batch-independent statistics)."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from archc.pipeline import zoo
 from archc.pipeline.program import load_program
 from archc.registry.joins import JOINS
 from archc.registry.ops import REGISTRY
-from tests.cheap_init import fill_
+from tests.cheap_init import cheap_init
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 NETWORKS = [(path.stem, name) for path in sorted(SPECS.glob("*.arch"))
@@ -106,13 +107,12 @@ def _module(net: Network, dtype: torch.dtype, training: bool,
             channels_last: bool) -> torch.nn.Module:
     if not _LAST or _LAST[0] is not net:
         _LAST.clear()  # the previous network's module goes first: one module held at a time
-        with torch.device("meta"):  # no initialisation: the values do not change what is kept
-            model = archc.build(net).to(dtype).to_empty(device="cpu")
-        # but they change the time: to_empty's garbage holds denormals (x86 computes on them
-        # many times slower: S3D's check 7.6 -> 1.1 s), so any ordinary values instead
-        for tensor in (*model.parameters(), *model.buffers()):
-            if tensor.is_floating_point():
-                fill_(tensor, -0.5, 0.5)
+        # the values do not change what is kept, so the cheap ones (tests/cheap_init.py): half
+        # the time of a build on the meta device (each of its torch calls goes through the
+        # device's TorchFunctionMode) then to_empty and a fill (to_empty's garbage holds
+        # denormals, which x86 computes on many times slower)
+        with cheap_init():
+            model = archc.build(net)
         _LAST.extend([net, model])
     layout = torch.channels_last if channels_last else torch.contiguous_format
     return _LAST[1].to(dtype).to(memory_format=layout).train(training)
@@ -231,13 +231,19 @@ def test_bundled_spec(spec: str, network: str, one_torch_thread) -> None:
         check(net, channels_last=True)
 
 
+@functools.cache
+def _default(spec: str) -> Network:
+    """The spec's default network (loaded once per family, not once per member)."""
+    return archc.load(spec)
+
+
 @pytest.mark.parametrize("name", MEMBERS)
 def test_zoo_member(name: str, one_torch_thread) -> None:
     member = zoo.member(name)
     net = archc.load(member.spec, dict(member.set))
     if count(net.root).params >= 100_000_000:
         return  # counted as the smaller members are; building it costs seconds
-    if member.spec not in TEXT_SMALL and net == archc.load(member.spec):
+    if member.spec not in TEXT_SMALL and net == _default(member.spec):
         # the spec's default network (resnet18, s3d, ...): test_bundled_spec checks this very
         # network at the same small input (this check is the first of its four)
         return
