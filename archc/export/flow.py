@@ -15,10 +15,11 @@ and a numbered group runs the width through as a variable (archc/export/running.
 This is not yet a translation of the block's AST: a layer's other arguments are still read off
 its instances and probes (archc/export/explain.py), and the flow enters a loop's child only
 where that child is an `if` chain (archc/export/loopcases.py: a running width, `c`); a loop of
-one template writes `in_channels if i == 0 else c` (`_first_and_rest`). Measured over every
-bundled spec (tests/test_export_cases.py, 2026-12-06), what that leaves wrong at arguments no
-instance had: MaxViT's `mbconv` (its `else if cin != cout` projection: no instance or probe
-takes it)."""
+one template writes `in_channels if i == 0 else c` (`_first_and_rest`). Measured at arguments
+no instance had: every block class of every bundled spec builds what archc builds
+(tests/test_export_cases.py, its WRONG table empty; MaxViT's `mbconv` `else if cin != cout`
+projection among them), and no network class of 4,400 random specs does otherwise
+(bench/export_channels.py, BENCHMARKS.md)."""
 
 from __future__ import annotations
 
