@@ -20,6 +20,7 @@ from archc.emit.weights import expected_shapes, import_state_dict, map_state_dic
 from archc.expansion.stats import summarize
 from archc.pipeline import zoo
 from tests.oracles import perturb
+from tests.util import cpu_seed
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 # (member, the smallest input side its aux head takes: GoogLeNet's pools adaptively to 4x4 on
@@ -88,9 +89,9 @@ def test_outputs_equal_in_eval_and_train(name: str, one_torch_thread) -> None:
     for train in (False, True):
         reference.train(train), ours.train(train)
         with torch.no_grad():
-            torch.manual_seed(1)  # the same dropout masks: the heads run where torchvision's do
+            cpu_seed(1)  # the same dropout masks: the heads run where torchvision's do
             want = reference(x)
-            torch.manual_seed(1)
+            cpu_seed(1)
             got = ours(x)
         want = want._asdict() if train else {"logits": want}  # namedtuple in train mode
         assert set(got) == set(want) == set(FIELDS[name] if train else ("logits",))
@@ -134,10 +135,10 @@ def test_exported_googlenet_returns_torchvisions_outputs(tmp_path: Path, capsys,
         for m in (reference, ours, scripted):
             m.train(train)
         with torch.no_grad():
-            torch.manual_seed(1)
+            cpu_seed(1)
             want = reference(x)
             want = want._asdict() if train else {"logits": want}
-            torch.manual_seed(1)
+            cpu_seed(1)
             got = ours(x)
             scripted_got = scripted(x)
         assert set(got) == set(want) == set(scripted_got)

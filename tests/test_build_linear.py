@@ -10,6 +10,7 @@ import torch
 from torch import fx
 
 import archc
+from tests.util import cpu_seed
 
 NESTED = "\n".join(f"block b{i}() {{ b{i + 1} relu }}" for i in range(40)) + \
     "\nblock b40() { conv(4, k=3, pad=1) }\nnetwork deep { input 3x8x8 b0 }\n"
@@ -42,7 +43,7 @@ def test_each_scope_compiled_once(source, recompiles, one_torch_thread):
 @pytest.mark.parametrize("source", ["deep", "densenet", "inception_mnist"])
 def test_generated_code_and_outputs_unchanged(source, one_torch_thread):
     net = archc.loads(NESTED) if source == "deep" else archc.load(source)
-    torch.manual_seed(0)
+    cpu_seed(0)
     model = archc.build(net).eval()
     codes = {n: m.code for n, m in _graph_modules(model).items()}
     keys = list(model.state_dict())

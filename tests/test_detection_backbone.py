@@ -26,7 +26,7 @@ from archc.expansion.stats import summarize
 from archc.importer.torch_import import import_spec
 from archc.pipeline import zoo
 from tests.oracles import perturb
-from tests.util import flop_counter, run_cli
+from tests.util import cpu_seed, flop_counter, run_cli
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 SIDE = 32  # the output stride is 32: layer4 (and "pool") 1x1
@@ -77,7 +77,7 @@ def test_resnet50_fpn_counts_and_macs() -> None:
 
 @pytest.mark.parametrize("norm", ["frozen", "bn"])
 def test_outputs_equal_in_eval_and_train(norm: str, one_torch_thread) -> None:
-    torch.manual_seed(0)
+    cpu_seed(0)
     net, model = load(norm=norm, side=SIDE), theirs(norm=norm).double()
     perturb(model)
     with torch.device("meta"):  # no init: every tensor is imported
@@ -146,7 +146,7 @@ def test_exported_source_returns_torchvision_dict(tmp_path: Path, capsys,
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    torch.manual_seed(0)
+    cpu_seed(0)
     model = theirs().double()
     perturb(model)
     ours = module.TvResnetFpn().double()

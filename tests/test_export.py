@@ -28,7 +28,7 @@ from archc.export.python import export_python
 from archc.export.support import SUPPORT
 from archc.registry import joins
 from archc.registry.ops import REGISTRY
-from tests.util import static_layers
+from tests.util import cpu_seed, static_layers
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
@@ -125,7 +125,7 @@ def exported(tmp_path_factory) -> dict[str, Any]:
 def _weights(folder: Path) -> Path:
     from safetensors.torch import save_file
 
-    torch.manual_seed(7)
+    cpu_seed(7)
     model = archc.build(archc.load("lenet"))
     path = folder / "lenet.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))

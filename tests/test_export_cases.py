@@ -30,6 +30,7 @@ from archc.pipeline.driver import load_network
 from archc.pipeline.program import Program, load_program
 from tests.cheap_init import cheap_init
 from tests.test_export import JOBS, TEXTS
+from tests.util import cpu_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -147,9 +148,9 @@ def test_class_of_cases_equals_the_block(spec: str, block: str, calls, tmp_path)
         for train in (False, True):  # (stochastic depth draws: the same seed for both)
             want.train(train)
             got.train(train)
-            torch.manual_seed(1)
+            cpu_seed(1)
             a = want(x)
-            torch.manual_seed(1)
+            cpu_seed(1)
             torch.testing.assert_close(got(x), a, rtol=0, atol=1e-12)
 
 
@@ -297,7 +298,7 @@ def _same_as_built(cls: type, text: str, block: str, shape: tuple[int, ...],
             break
     else:
         return None
-    torch.manual_seed(0)
+    cpu_seed(0)
     with cheap_init():  # any values do (tests/cheap_init.py); the class on the meta device
         want = archc.build(net)  # (no init: archc's tensors are assigned to it)
     params = inspect.signature(cls).parameters
@@ -322,9 +323,9 @@ def _same_as_built(cls: type, text: str, block: str, shape: tuple[int, ...],
     for train in (False, True):
         want.train(train)
         got.train(train)
-        torch.manual_seed(1)
+        cpu_seed(1)
         a = want(x)
-        torch.manual_seed(1)
+        cpu_seed(1)
         if not torch.equal(got(x), a):
             return False
     return True

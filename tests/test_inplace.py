@@ -21,6 +21,7 @@ from archc.registry.ops import REGISTRY
 
 from .cheap_init import cheap_init
 from .test_memory_train import SPECS, TEXT_SMALL, check, small
+from .util import cpu_seed
 
 # each bundled spec's first network (a second one is the same blocks at another input size:
 # resnet18_224), the zoo families' default members among them
@@ -92,7 +93,7 @@ def _run(model: torch.nn.Module, x: torch.Tensor, weight: torch.Tensor):
     with torch.no_grad():  # one sample: in eval mode no sample couples another
         eval_out = model(x[:1])
     model.train()
-    torch.manual_seed(3)  # dropout draws the same masks in both runs
+    cpu_seed(3)  # dropout draws the same masks in both runs
     xg = x.detach().clone().requires_grad_(x.is_floating_point())
     out = model(xg)
     if isinstance(out, dict):  # a network with `output` statements: one loss over them all
@@ -109,7 +110,7 @@ def test_same_outputs_and_gradients(spec: str, network: str, one_torch_thread) -
     net = small(str(SPECS / f"{spec}.arch"), TEXT_SMALL.get(spec), network=network)
     layers = {name for name, node in walk(net.root.items) if isinstance(node, Layer)
               and REGISTRY[node.op].inplace is not None}
-    torch.manual_seed(0)
+    cpu_seed(0)
     with cheap_init():  # both runs use these weights: any values do (tests/cheap_init.py)
         model = archc.build(net)
     flags = {name: bool(getattr(m, "inplace", False)) for name, m in model.named_modules()

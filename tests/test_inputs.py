@@ -19,7 +19,7 @@ from torch import nn
 import archc
 from archc.cli import main
 from tests.test_summary import check_against_torch
-from tests.util import run_cli
+from tests.util import cpu_seed, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE = ROOT / "tests" / "cases" / "inputs.arch"
@@ -60,7 +60,7 @@ class Reference(nn.Module):
 
 
 def _batch(n: int = 2, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, ...]:
-    torch.manual_seed(3)
+    cpu_seed(3)
     return tuple(torch.randn(n, *s, dtype=dtype) for s in INPUTS.values())
 
 
@@ -75,7 +75,7 @@ def test_built_module_equals_the_hand_written_one() -> None:
     ours = archc.build(net).double()
     theirs = Reference().double()
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    torch.manual_seed(0)
+    cpu_seed(0)
     for p in ours.parameters():  # not the default init: any swapped weight shows
         nn.init.normal_(p)
     theirs.load_state_dict(ours.state_dict(), strict=True)
@@ -191,7 +191,7 @@ def test_onnx_has_named_inputs(tmp_path: Path, capsys) -> None:
     graph = onnx.load(str(path)).graph
     assert [i.name for i in graph.input] == ["image", "mask"]
     assert [o.name for o in graph.output] == ["out", "aux"]
-    torch.manual_seed(0)  # export's default seed: the same weights
+    cpu_seed(0)  # export's default seed: the same weights
     model = archc.build(archc.load(CASE)).eval()
     image, mask = _batch(3, torch.float32)
     with torch.no_grad():

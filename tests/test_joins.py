@@ -16,6 +16,7 @@ from archc.core.resources import grammar_text
 from archc.emit.torch import build_module
 from archc.expansion.stats import count
 from archc.registry import joins
+from tests.util import cpu_seed
 
 KINDS = sorted(joins.JOINS)
 
@@ -30,7 +31,7 @@ def test_join_equals_its_reference(kind: str, one_torch_thread) -> None:
     net = _example(kind)
     join = next(n for _, n in walk(net.root.items) if isinstance(n, Join))
     assert join.op == kind
-    torch.manual_seed(0)
+    cpu_seed(0)
     model = build_module(net).double().eval()
     x = torch.randn(3, *net.input_shape, dtype=torch.float64)
     outs = []

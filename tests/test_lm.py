@@ -22,6 +22,7 @@ from archc.core.graph import Ids, Layer, walk
 from archc.emit.torch import example_input
 from archc.expansion.stats import count
 from tests.oracles import verify_claims
+from tests.util import cpu_seed
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
@@ -92,7 +93,7 @@ def _equal_logits(spec: str, sets: dict, reference: torch.nn.Module) -> archc.Ne
 
 
 def test_gpt2_equals_transformers() -> None:
-    torch.manual_seed(0)
+    cpu_seed(0)
     sets, config = TINY_GPT2
     net = _equal_logits("gpt2.arch", sets, gpt2(**config))
     model = archc.build(net)
@@ -102,7 +103,7 @@ def test_gpt2_equals_transformers() -> None:
 
 
 def test_llama_equals_transformers(rmsnorm_at_input_dtype) -> None:
-    torch.manual_seed(0)
+    cpu_seed(0)
     sets, config = TINY_LLAMA
     net = _equal_logits("llama.arch", sets, llama(**config))
     attention = [n.args for _, n in walk(net.root.items)
@@ -113,7 +114,7 @@ def test_llama_equals_transformers(rmsnorm_at_input_dtype) -> None:
 
 @pytest.mark.parametrize("kv_heads", [4, 1])  # multi-head, multi-query
 def test_llama_heads_equal_transformers(kv_heads: int, rmsnorm_at_input_dtype) -> None:
-    torch.manual_seed(0)
+    cpu_seed(0)
     sets, config = TINY_LLAMA
     reference = llama(**{**config, "num_key_value_heads": kv_heads, "rope_theta": 500000.0})
     _equal_logits("llama.arch", {**sets, "kv_heads": kv_heads, "theta": 500000.0}, reference)
@@ -214,7 +215,7 @@ def test_import_weights_reads_the_hubs_gpt2_layout(tmp_path: Path, capsys) -> No
     lm_head (tied to wte), old causal-mask buffers; import-weights maps it onto the spec."""
     from safetensors.torch import save_file
 
-    torch.manual_seed(0)
+    cpu_seed(0)
     sets, config = TINY_GPT2
     reference = gpt2(**config).eval()
     hub = {k.removeprefix("transformer."): v.clone() for k, v in reference.state_dict().items()
@@ -267,7 +268,7 @@ def test_partial_rotary_equals_stablelm() -> None:
     StableLmForCausalLM (partial_rotary_factor=0.25), logit for logit in float64."""
     from transformers import StableLmConfig, StableLmForCausalLM
 
-    torch.manual_seed(0)
+    cpu_seed(0)
     reference = StableLmForCausalLM(StableLmConfig(
         vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, partial_rotary_factor=0.25,

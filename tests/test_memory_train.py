@@ -25,6 +25,7 @@ from archc.pipeline.program import load_program
 from archc.registry.joins import JOINS
 from archc.registry.ops import REGISTRY
 from tests.cheap_init import cheap_init
+from tests.util import cpu_seed
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 NETWORKS = [(path.stem, name) for path in sorted(SPECS.glob("*.arch"))
@@ -121,7 +122,7 @@ def _module(net: Network, dtype: torch.dtype, training: bool,
 def check(net: Network, batch: int = 2, input_grad: bool = False,
           dtype: torch.dtype = torch.float32, training: bool = True,
           channels_last: bool = False) -> None:
-    torch.manual_seed(0)
+    cpu_seed(0)
     model = _module(net, dtype, training, channels_last)
     for module in model.modules():  # the running variance must be positive, not garbage
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
@@ -264,7 +265,7 @@ def test_autocast_on_convolutional_networks(spec: str, sets: dict, one_torch_thr
     """amp: 16-bit activations and the 16-bit weight copies of convs and linears, byte for
     byte under CPU autocast (as archc train steps: no cast cache)."""
     net = small(spec, sets)
-    torch.manual_seed(0)
+    cpu_seed(0)
     model = archc.build(net).train()
     for batch in (2, 3):
         with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):

@@ -12,11 +12,12 @@ from torchvision.ops import SqueezeExcitation, StochasticDepth
 import archc
 from archc.cli import main
 from archc.emit.weights import import_state_dict
+from tests.util import cpu_seed
 
 
 def _build(text: str) -> tuple[archc.Network, torch.nn.Module]:
     net = archc.loads(text)
-    torch.manual_seed(0)
+    cpu_seed(0)
     return net, archc.build(net).double()
 
 
@@ -27,9 +28,9 @@ def test_stochastic_depth_is_torchvisions(one_torch_thread) -> None:
     for train in (True, False):
         model.train(train)
         theirs.train(train)
-        torch.manual_seed(1)
+        cpu_seed(1)
         got = model(x)
-        torch.manual_seed(1)
+        cpu_seed(1)
         torch.testing.assert_close(got, theirs(x), rtol=0, atol=0)
     model.train()
     dropped = (model(x).flatten(1) == 0).all(dim=1).float().mean()
@@ -164,7 +165,7 @@ def test_shufflenet_unit_is_torchvisions(cin, out, stride, one_torch_thread) -> 
 
     net, model = _build(SHUFFLE_UNIT + f"network n {{ input {cin}x6x6 u: shuffle_unit({out}, "
                         f"{stride}) }}")
-    torch.manual_seed(0)
+    cpu_seed(0)
     theirs = InvertedResidual(cin, out, stride).double()
     state = {"u." + k: v for k, v in theirs.state_dict().items()}
     import_state_dict(net, model, state)

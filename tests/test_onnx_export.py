@@ -18,7 +18,7 @@ from archc.core.errors import ArchcError, UsageError
 from archc.emit import onnx as emit_onnx
 from archc.emit.torch import example_input
 
-from .util import run_cli
+from .util import cpu_seed, run_cli
 
 # a BatchNorm, an in-place relu, a residual add and a flatten: what the exporters trace
 SPEC = "network t { input 3x12x12 conv(6, k=3, pad=1) bn relu " \
@@ -27,7 +27,7 @@ SPEC = "network t { input 3x12x12 conv(6, k=3, pad=1) bn relu " \
 
 def _trained_state(net) -> dict[str, torch.Tensor]:
     """Weights and BatchNorm statistics of data, so that the output depends on the input."""
-    torch.manual_seed(1)
+    cpu_seed(1)
     model = archc.build(net).train()
     with torch.no_grad():
         for _ in range(2):
@@ -134,7 +134,7 @@ def test_digit_output_names_stay(tmp_path: Path, one_torch_thread) -> None:
     session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"),
                                            providers=["CPUExecutionProvider"])
     assert [o.name for o in session.get_outputs()] == ["0", "1"]
-    torch.manual_seed(0)  # the export's seeded init
+    cpu_seed(0)  # the export's seeded init
     model = archc.build(net).eval()
     x = example_input(net.input_shape, 3)
     with torch.no_grad():
@@ -147,7 +147,7 @@ def test_digit_output_names_stay(tmp_path: Path, one_torch_thread) -> None:
 def test_rmsnorm_as_ops_is_torchs(eps: float | None) -> None:
     from archc.emit.onnx_rewrite import make_traceable
 
-    torch.manual_seed(0)
+    cpu_seed(0)
     model = torch.nn.Sequential(torch.nn.RMSNorm(8, eps=eps, dtype=torch.float64))
     torch.nn.init.normal_(model[0].weight)
     x = torch.randn(2, 5, 8, dtype=torch.float64)

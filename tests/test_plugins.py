@@ -23,6 +23,7 @@ from archc import plugins
 from archc.cli import main
 from archc.commands.plugin import prove
 from archc.registry.ops import REGISTRY
+from tests.util import cpu_seed
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "examples" / "plugins"
@@ -152,7 +153,7 @@ def archc_name(ref: str) -> str:
 
 def randomized(module: nn.Module) -> nn.Module:
     """Every parameter random (GRN starts as the identity: gamma = beta = 0)."""
-    torch.manual_seed(0)
+    cpu_seed(0)
     with torch.no_grad():
         for p in module.parameters():
             p.copy_(torch.randn_like(p) * 0.2)

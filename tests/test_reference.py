@@ -11,6 +11,8 @@ import pytest
 import torch
 from torch import nn
 
+from tests.util import cpu_seed
+
 try:
     from tests.reference import models as ref
     from tests.reference import torchvision_counts as tvc
@@ -52,7 +54,7 @@ def n_params(net: nn.Module) -> int:
 @pytest.mark.parametrize("name", list(CASES))
 def test_param_count_shape_and_names(name):
     factory, side, expected = CASES[name]
-    torch.manual_seed(0)
+    cpu_seed(0)
     net = factory().eval()
     assert n_params(net) == expected
     with torch.no_grad():
@@ -100,7 +102,7 @@ def test_residual_shapes_from_002():
 
 
 def _pair(num_features: int, num_dims: int):
-    torch.manual_seed(0)
+    cpu_seed(0)
     scratch = ref.BatchNorm(num_features, num_dims)
     torch_bn = (nn.BatchNorm1d if num_dims == 2 else nn.BatchNorm2d)(num_features)
     with torch.no_grad():
@@ -159,7 +161,7 @@ def _scratch_to_torch_state(state: dict) -> dict:
 
 def test_lenet_bn_scratch_matches_concise():
     # 000 §6.1.3 vs §6.1.4: same network, same weights -> same outputs (train and eval)
-    torch.manual_seed(0)
+    cpu_seed(0)
     scratch, concise = ref.lenet_bn_scratch(), ref.lenet_bn()
     missing, unexpected = concise.load_state_dict(
         _scratch_to_torch_state(scratch.state_dict()), strict=False)

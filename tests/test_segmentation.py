@@ -25,6 +25,7 @@ from archc.emit.weights import expected_shapes, import_state_dict, map_state_dic
 from archc.expansion.stats import summarize
 from archc.pipeline import zoo
 from tests.oracles import perturb
+from tests.util import cpu_seed
 
 
 def skeleton(m: zoo.Member, **kwargs) -> torch.nn.Module:
@@ -120,7 +121,7 @@ def test_outputs_equal_in_eval_and_train(name: str, one_torch_thread) -> None:
     the model is the same less that head, its names and counts proven statically above)."""
     m = zoo.member(name)
     aux = bool(m.published_kwargs)
-    torch.manual_seed(0)
+    cpu_seed(0)
     net = load(m, SIDE, aux)
     theirs = tvm.get_model(name, weights=None, **m.torchvision_kwargs,
                            **(m.published_kwargs if aux else {})).double()
@@ -133,9 +134,9 @@ def test_outputs_equal_in_eval_and_train(name: str, one_torch_thread) -> None:
     for train in (False, True):
         theirs.train(train), ours.train(train)
         with torch.no_grad():
-            torch.manual_seed(1)  # the same dropout masks: the same draws in the same order
+            cpu_seed(1)  # the same dropout masks: the same draws in the same order
             want = theirs(x)
-            torch.manual_seed(1)
+            cpu_seed(1)
             got = ours(x)
         assert list(got) == list(want) == list(net.outputs)  # the same keys, in order
         for key in want:
@@ -166,7 +167,7 @@ def test_exported_source_returns_torchvision_dict(tmp_path: Path, capsys,
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    torch.manual_seed(0)
+    cpu_seed(0)
     theirs = seg.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None).double()
     perturb(theirs)
     ours = module.TvLraspp().double()

@@ -21,6 +21,7 @@ from archc.cli import main
 from archc.emit.weights import KEY_MAPS, Rule, rename
 from archc.expansion.stats import count
 from tests.oracles import verify_claims
+from tests.util import cpu_seed
 
 try:
     from tests.reference import models as ref
@@ -112,9 +113,9 @@ def _outputs_equal(case: Case, reference: nn.Module, module: nn.Module, x: torch
     for train in (True, False):
         reference.train(train), module.train(train)
         # train mode: the same seed gives both the same dropout masks (same calls, same order)
-        torch.manual_seed(1)
+        cpu_seed(1)
         want = reference(x)
-        torch.manual_seed(1)
+        cpu_seed(1)
         got = module(x)
         assert got.shape == want.shape
         torch.testing.assert_close(got, want, rtol=tol, atol=tol, msg=f"train={train}")
@@ -129,7 +130,7 @@ def _outputs_equal(case: Case, reference: nn.Module, module: nn.Module, x: torch
 def test_equals_reference(name):
     case = CASES[name]
     net = load(case)
-    torch.manual_seed(0)
+    cpu_seed(0)
     reference, module = case.factory(), archc.build(net)
     n_params = sum(p.numel() for p in module.parameters())
     assert n_params == sum(p.numel() for p in reference.parameters()) == case.params
@@ -188,7 +189,7 @@ def test_build_cli_prints_the_224_tables(capsys):
 
 def _bn_pair(shape: tuple[int, ...]):
     """archc's `bn` on a (C,) or (C, H, W) input beside 000's scratch BatchNorm, same gamma/beta."""
-    torch.manual_seed(0)
+    cpu_seed(0)
     feats = shape[1]
     module = archc.build(archc.loads(f"network t {{ input {'x'.join(map(str, shape[1:]))} bn }}"))
     scratch = ref.BatchNorm(feats, num_dims=len(shape)).double()
@@ -234,7 +235,7 @@ SCRATCH_NAMES = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean
 
 def test_lenet_bn_equals_000_scratch_network():
     # 000 §6.1.3 (scratch BatchNorm) vs the lenet_bn spec, weights copied by name
-    torch.manual_seed(0)
+    cpu_seed(0)
     scratch, module = ref.lenet_bn_scratch().double(), archc.build(archc.load("lenet_bn"))
     module.double()
     state = {}

@@ -22,7 +22,7 @@ from archc.emit.torch import example_inputs
 from archc.expansion.stats import FLOP_CONVENTION, count, summarize
 from archc.pipeline.program import load_program
 from archc.registry.ops import REGISTRY
-from tests.util import run_cli
+from tests.util import cpu_seed, run_cli
 
 SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
 NETWORKS = [(path, name) for path in sorted(SPECS_DIR.glob("*.arch"))
@@ -50,7 +50,7 @@ def torch_counts(net: archc.Network, device: str = "meta"):
     """(params, total flops, flops per module name, output shape per module name) of the built
     module. On the meta device (the default) the same module holds no data, so FlopCounterMode
     counts from shapes alone and a 50M-parameter spec costs milliseconds, not seconds."""
-    torch.manual_seed(0)
+    cpu_seed(0)
     with torch.device(device):
         model = archc.build(net).eval()
     shapes: dict[str, tuple] = {}

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 import archc
-from tests.util import run_cli
+from tests.util import cpu_seed, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE = ROOT / "tests" / "cases" / "taps.arch"
@@ -87,7 +87,7 @@ def test_exported_source_returns_the_same_dict(tmp_path: Path, capsys) -> None:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    torch.manual_seed(0)
+    cpu_seed(0)
     ours = archc.build(archc.load(CASE)).eval()
     theirs = module.Taps().eval()
     theirs.load_state_dict(ours.state_dict(), strict=True)

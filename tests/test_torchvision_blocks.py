@@ -17,7 +17,7 @@ from torchvision.ops import SqueezeExcitation
 
 import archc
 from archc.emit.weights import import_state_dict
-from tests.util import flop_counter
+from tests.util import cpu_seed, flop_counter
 
 BN_V3 = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
 
@@ -65,7 +65,7 @@ BLOCKS: dict[str, tuple[str, tuple[int, ...], Callable[[], nn.Module]]] = {
 def _randomised(module: nn.Module) -> nn.Module:
     """Every parameter and buffer random (layer scale, BN statistics, zero-initialised biases)
     so that no wrong wiring hides behind a constant."""
-    torch.manual_seed(3)
+    cpu_seed(3)
     with torch.no_grad():
         for name, t in module.state_dict().items():
             if t.is_floating_point():
@@ -83,9 +83,9 @@ def _compare(net: archc.Network, theirs: nn.Module, batch: int = 4) -> None:
     for train in (False, True):
         ours.train(train)
         theirs.train(train)
-        torch.manual_seed(7)
+        cpu_seed(7)
         got = ours(x)
-        torch.manual_seed(7)
+        cpu_seed(7)
         torch.testing.assert_close(got, theirs(x), rtol=1e-10, atol=1e-10,
                                    msg=f"train={train}")
 
@@ -94,7 +94,7 @@ def _compare(net: archc.Network, theirs: nn.Module, batch: int = 4) -> None:
 def test_block_is_torchvisions(name: str, one_torch_thread) -> None:
     call, shape, factory = BLOCKS[name]
     net = archc.loads(f"network n {{ input {'x'.join(map(str, shape))} {call} }}")
-    torch.manual_seed(0)
+    cpu_seed(0)
     _compare(_unwrapped(net), factory())
 
 

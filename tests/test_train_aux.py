@@ -22,12 +22,13 @@ from archc.train.config import make_recipe
 from archc.train.engine import Outputs, loss_sum
 from archc.train.loop import RunConfig, Trainer, epoch_seed
 from tests.train_fixtures import write_idx_set
+from tests.util import cpu_seed
 
 SPEC = Path(__file__).parent / "train_specs" / "tiny_aux.arch"
 
 
 def test_loss_is_main_plus_weighted_aux() -> None:
-    torch.manual_seed(0)
+    cpu_seed(0)
     y = torch.tensor([1, 0, 3])
     out = {"aux1": torch.randn(3, 4), "logits": torch.randn(3, 4), "aux2": torch.randn(3, 4)}
     roles = Outputs("logits", ("aux1", "aux2"), 0.4)
@@ -60,7 +61,7 @@ def test_trainer_matches_a_hand_written_loop_with_the_aux_loss(tmp_path: Path) -
     Trainer(source, split.train, split.test, tmp_path / "run", cfg, out=lambda s: None).run()
     _, saved = checkpoint.load(tmp_path / "run")
 
-    torch.manual_seed(3)
+    cpu_seed(3)
     ref = archc.build(net)
     for m in ref.modules():
         if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):

@@ -18,7 +18,7 @@ import torch
 import archc
 from archc.expansion.stats import summarize
 
-from .util import run_cli
+from .util import cpu_seed, run_cli
 
 SPEC = """\
 network tiny(classes=4) {
@@ -133,7 +133,7 @@ def test_onnx_and_torch_export_are_eval_mode(spec: Path, capsys) -> None:
     assert run_cli(capsys, "export", spec, "-o", path, "--seed", "7")[0] == 0
     session = ort.InferenceSession(str(path))
     assert [o.name for o in session.get_outputs()] == ["logits"]
-    torch.manual_seed(7)  # the weights the export drew
+    cpu_seed(7)  # the weights the export drew
     model = archc.build(archc.load(spec)).eval()
     x = torch.randn(2, 3, 16, 16)
     (got,) = session.run(None, {"input": x.numpy()})

@@ -15,6 +15,7 @@ from archc.cli import main
 from archc.core.errors import ArchcErrors
 from archc.emit.weights import expected_shapes, import_state_dict, map_state_dict
 from archc.pipeline import zoo
+from tests.util import cpu_seed
 
 try:
     from tests.reference import models as ref
@@ -122,7 +123,7 @@ def test_unknown_key_gets_a_suggestion():
 
 
 def test_import_state_dict_d2l_densenet_outputs_equal():
-    torch.manual_seed(0)
+    cpu_seed(0)
     reference, net = ref.densenet().double().eval(), archc.load(SPECS / "densenet.arch")
     module = archc.build(net).double().eval()
     report = import_state_dict(net, module, reference.state_dict())
@@ -135,7 +136,7 @@ def test_import_state_dict_d2l_densenet_outputs_equal():
 
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
 def test_cli_round_trip(tmp_path, capsys, suffix):
-    torch.manual_seed(0)
+    cpu_seed(0)
     reference = ref.resnet18().eval()
     src, out = tmp_path / f"ref{suffix}", tmp_path / "out.safetensors"
     if suffix == ".pth":

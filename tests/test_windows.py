@@ -11,11 +11,12 @@ from torchvision.models import maxvit, swin_transformer
 
 import archc
 from archc.emit.layers_windows import PartitionAttention, PatchConcat, WindowAttention
+from tests.util import cpu_seed
 
 
 def _perturbed(module: torch.nn.Module) -> torch.nn.Module:
     """fp64, every parameter moved off its init (zero biases, a constant logit scale)."""
-    torch.manual_seed(3)
+    cpu_seed(3)
     module = module.double()
     with torch.no_grad():
         for p in module.parameters():

@@ -35,6 +35,7 @@ from archc.expansion.stats import summarize
 from archc.pipeline import zoo
 from tests.cheap_init import cheap_init
 from tests.oracles import perturb
+from tests.util import cpu_seed
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 NAMES = [m.name for m in zoo.MEMBERS if m.task in ("classification", "video")]  # (the
@@ -329,7 +330,7 @@ def _imported(m: zoo.Member, net: archc.Network, dtype: torch.dtype, **small: An
 @pytest.mark.parametrize("name", NUMERIC)
 def test_outputs_equal_and_one_sgd_step_trains(name, one_torch_thread):
     m = zoo.member(name)
-    torch.manual_seed(0)
+    cpu_seed(0)
     net, size = _small(m)
     dtype, tol = _dtype(m)
     theirs, ours = _imported(m, net, dtype, **SMALL_KWARGS.get(m.spec, lambda size: {})(size))
@@ -338,9 +339,9 @@ def test_outputs_equal_and_one_sgd_step_trains(name, one_torch_thread):
     x = torch.rand(2, 3, size, size, dtype=dtype)
     theirs.train(), ours.train()
     with torch.no_grad():
-        torch.manual_seed(1)
+        cpu_seed(1)
         want = theirs(x)
-        torch.manual_seed(1)
+        cpu_seed(1)
         torch.testing.assert_close(ours(x), want, rtol=tol, atol=tol)
     # then eval mode, on the BN statistics that pass moved (not the perturbed ones: both
     # models' own), one sample: in eval mode no sample couples another. Its forward pass is
@@ -378,7 +379,7 @@ def test_video_outputs_equal(name):
     after importing its weights (random, perturbed): in train mode on a batch of two clips
     (one for S3D, the costly one), in eval mode on one (no sample couples another)."""
     m = zoo.member(name)
-    torch.manual_seed(0)
+    cpu_seed(0)
     net = load(m, VIDEO_CLIPS[name])
     dtype, tol = _dtype(m)
     theirs, ours = _imported(m, net, dtype)
@@ -387,7 +388,7 @@ def test_video_outputs_equal(name):
         theirs.train(train), ours.train(train)
         clips = x if train else x[:1]
         with torch.no_grad():
-            torch.manual_seed(1)
+            cpu_seed(1)
             want = theirs(clips)
-            torch.manual_seed(1)
+            cpu_seed(1)
             torch.testing.assert_close(ours(clips), want, rtol=tol, atol=tol)

@@ -23,6 +23,7 @@ from archc.cli import main
 from archc.core.resources import specs_dir
 from archc.pipeline import zoo
 from archc.pipeline.program import load_program
+from tests.util import cpu_seed
 
 try:
     from tests.test_zoo import input_of, load, published_params
@@ -136,7 +137,7 @@ def test_spec_for_checkpoint_keeps_what_the_user_said():
 
 def _checkpoint(tmp_path: Path, member: str, file: str) -> tuple[Path, torch.nn.Module]:
     """A torchvision checkpoint as torch.hub saves it: the random-init model's state_dict."""
-    torch.manual_seed(0)
+    cpu_seed(0)
     model = tvm.get_model(member, weights=None).eval()
     path = tmp_path / file
     torch.save(model.state_dict(), path)

@@ -14,6 +14,15 @@ from archc.emit.torch import example_inputs
 from archc.registry.ops import REGISTRY
 
 
+def cpu_seed(n: int) -> torch.Generator:
+    """`torch.manual_seed(n)` for the CPU's generator alone, the only one these tests draw
+    from. torch.manual_seed also queues the seed for CUDA, XPU and MTIA where those have not
+    started, each with a formatted copy of the caller's stack (`traceback.format_stack`):
+    about 1 ms a call at pytest's stack depth against 2 us this way, and the suite seeds
+    thousands of times (tests/test_export_cases.py alone 3,300)."""
+    return torch.default_generator.manual_seed(n)
+
+
 def static_layers(net: Network) -> dict[str, Layer]:
     return {name: node for name, node in walk(net.root.items) if isinstance(node, Layer)}
 
