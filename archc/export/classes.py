@@ -19,12 +19,13 @@ every kind of class, which share its instances and candidates.)"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from archc.core.errors import ArchcError
-from archc.core.graph import Ids, Join, Layer, Node, Scope, Wire, flows
+from archc.core.graph import Ids, Join, Layer, Node, Scope, Shape, Wire, flows
 from archc.export.conditions import (
     MAX_TEXT,
     Test,
@@ -96,19 +97,34 @@ def needs_class(scope: Scope, crossed: bool = False) -> bool:
         for n in scope.items))
 
 
-def _from_width(node: Layer, source: Source) -> frozenset[int | str] | None:
-    """The places of `source`'s arguments made from the layer's input width: those its op's
-    source form changes when that width does (asked with the width moved to another
-    number); None where that cannot be asked (tokens' ids, a source form that refuses)."""
-    shape, make = node.in_shape, REGISTRY[node.op].source
-    if make is None or not shape or isinstance(shape, Ids) or type(channels(shape)) is not int:
+def _from_width(node: Layer) -> frozenset[int | str] | None:
+    """The places of the layer's source form's arguments made from its input width: those its
+    op's source form changes when that width does (asked with the width moved to another
+    number); None where that cannot be asked (tokens' ids, a source form that refuses). The
+    same layer (op, arguments, shapes) recurs in every instance and every trial expansion of an
+    export (ConvNeXt with `gelu * 1024` asked 278,000 times): asked once (`_width_places`)."""
+    shape = node.in_shape
+    if not shape or isinstance(shape, Ids) or type(channels(shape)) is not int:
         return None
     try:
-        other = make(node.args, with_channels(shape, channels(shape) + 7919), node.out_shape)
+        return _width_places(node.op, node.args, shape, node.out_shape)
+    except TypeError:  # an unhashable shape or argument: asked without the memo
+        return _width_places.__wrapped__(node.op, node.args, shape, node.out_shape)
+
+
+@functools.lru_cache(maxsize=4096)
+def _width_places(op: str, args: Any, shape: Shape, out_shape: Any
+                  ) -> frozenset[int | str] | None:
+    make = REGISTRY[op].source
+    if make is None:
+        return None
+    try:
+        source = make(args, shape, out_shape)
+        other = make(args, with_channels(shape, channels(shape) + 7919), out_shape)
     except Exception:  # noqa: BLE001 (an op's own rule: any refusal means "not known")
         return None
-    if not isinstance(other, Source) or len(other.args) != len(source.args) or \
-            set(other.kwargs) != set(source.kwargs):
+    if not isinstance(source, Source) or not isinstance(other, Source) or \
+            len(other.args) != len(source.args) or set(other.kwargs) != set(source.kwargs):
         return None
     pairs = enumerate(zip(source.args, other.args, strict=True))
     return frozenset([i for i, (a, b) in pairs if a != b]
@@ -191,7 +207,7 @@ class Classes:
                 raise ExportError(f"op '{node.op}' has no source form (Op.source) to export",
                                   node.span)
             source = op.source(node.args, node.in_shape, node.out_shape)
-            return PLayer(node.name, source, node.out_shape, _from_width(node, source))
+            return PLayer(node.name, source, node.out_shape, _from_width(node))
         if isinstance(node, Join):
             return PJoin(node.name, node.op, tuple(self.pieces(b, owner, path)
                                                    for b in node.branches), node.out_shape)
