@@ -26,16 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from archc.export.unify import (
-    Slot,
-    SlotTree,
-    SubCall,
-    TCall,
-    TJoin,
-    TLayer,
-    TNode,
-    channels,
-)
+from archc.export.unify import Slot, SlotTree, SubCall, TCall, TJoin, TLayer, TNode, channels
 from archc.registry.joins import JOINS
 
 
