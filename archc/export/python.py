@@ -100,10 +100,11 @@ def python_source(net: Network, prog: Program, overrides: dict[str, Any],
     deciding = deciding_params(defn, prog.blocks)
     movable = [p.name for p in defn.params
                if p.name not in deciding and perturbations(net.params[p.name])]
-    # every value parameter moved at once first (three expansions, not two per parameter:
-    # ConvNeXt with `gelu * 1024` in its block exported in 6 s, 5 of them re-expanding it),
-    # each by steps of its own so no two parameters stay in one ratio; one by one only if
-    # some parameter breaks the network or a class when moved
+    # every value parameter moved at once first (three expansions, two for one parameter; not
+    # two per parameter: ConvNeXt with `gelu * 1024` in its block exported in 6 s, 5 of them
+    # re-expanding it), each by steps of its own so no two parameters stay in one ratio or one
+    # affine relation; one by one only if some parameter breaks the network or a class when
+    # moved
     joint = _moved(prog, defn, net, overrides, input_shape, movable)
     if joint is not None:
         try:
