@@ -7,7 +7,8 @@ init);
 size. Numerically (float32 bit for bit, or float64 to 1e-9 for the families listed in ROUNDED;
 small input), for the members in NUMERIC: outputs equal in eval and train mode after importing
 torchvision's random-initialised weights, and one SGD step (in eval mode: see the test) gives
-every parameter a gradient and moves it. ARCHC_ZOO_ALL=1 runs every member numerically."""
+every parameter a gradient that is not zero and moves each by SGD's own rule. ARCHC_ZOO_ALL=1
+runs every member numerically."""
 
 from __future__ import annotations
 
