@@ -239,3 +239,26 @@ def test_a_float_equal_to_the_width_is_no_width() -> None:
     conv = TLayer(name="c", present={0: shape, 1: shape}, call="nn.Conv2d",
                   args=[Slot({0: 1, 1: 1}, "c_arg0", "c")])
     assert after(conv, flow) == Flow("c", {0: 1, 1: 1})
+
+
+def test_the_channels_bench_finds_the_three_fixed_seeds_right(tmp_path: Path, monkeypatch: Any,
+                                                              capsys: Any) -> None:
+    """bench/export_channels.py as a developer runs it (its `main`, its flags), on the seeds
+    whose classes were wrong: 1257 (channels: the float width, a TypeError at C + 2), 1269
+    (params: a groupnorm of one value a group, the bench's own) and 6470 (params: `k + 1`
+    fitted for `p // 2`)."""
+    import json
+    import sys
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import export_channels
+
+    for flags, follows in ((["--seed", "1257"], 1), (["--params", "--seed", "1269"], None),
+                           (["--params", "--seed", "6470"], 3)):
+        monkeypatch.setattr(sys, "argv", ["export_channels.py", "--count", "1", *flags,
+                                          "--out", str(tmp_path)])
+        export_channels.main()
+        found = json.loads(capsys.readouterr().out)
+        assert found["kept_seeds"] == [] and "wrong" not in found, found
+        if follows is not None:
+            assert found["follows"] == follows, found
