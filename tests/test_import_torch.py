@@ -249,6 +249,26 @@ def test_refused_at_the_python_line(capsys, tmp_path, user_file, factory, messag
     assert not out.exists()
 
 
+def test_python_lines_are_recorded_only_for_a_refusal(capsys, tmp_path, user_file,
+                                                      monkeypatch):
+    """Recording each call's Python line is a third to a half of an import's time, and only
+    a refusal reads it: an import that succeeds traces once without the lines; a refusal is
+    made again from a trace with them, and says the line (the test above)."""
+    import archc.importer.torch_export as tracing
+
+    asked: list[bool] = []
+    real = tracing.fx_trace
+    monkeypatch.setattr(tracing, "fx_trace",
+                        lambda model, lines=False: asked.append(lines) or real(model, lines))
+    imported(capsys, f"{user_file}:tiny_vit", tmp_path / "vit.arch", "--input", "3x8x8")
+    assert asked == [False]
+    asked.clear()
+    code, _, err = run_cli(capsys, "import", f"{user_file}:upsampler", "-o",
+                           tmp_path / "up.arch", "--input", "3x8x8")
+    assert code == 1 and "return self.up(self.conv(x))" in err
+    assert asked == [False, True]
+
+
 def test_untraceable_is_refused(capsys, tmp_path, user_file):
     code, _, err = run_cli(capsys, "import", f"{user_file}:branchy", "-o", tmp_path / "b.arch")
     assert code == 1

@@ -66,16 +66,18 @@ def example(model: nn.Module, shape: tuple[int, ...]) -> torch.Tensor:
     return torch.zeros(1, *shape, device=device)
 
 
-def trace(model: nn.Module, shape: tuple[int, ...]) -> tuple[torch.fx.GraphModule, str, str]:
+def trace(model: nn.Module, shape: tuple[int, ...], lines: bool = False
+          ) -> tuple[torch.fx.GraphModule, str, str]:
     """The graph `archc import` reads, the tracer that made it, and why fx did not: torch.fx's
-    (patterns rewritten, shapes recorded), else, where fx cannot trace the model,
-    torch.export's reduced to the same kind of graph."""
+    (patterns rewritten, shapes recorded; with `lines`, each call's Python line: `fx_trace`),
+    else, where fx cannot trace the model, torch.export's reduced to the same kind of graph
+    (torch.export records the lines itself)."""
     if is_mapped(model):  # fx traces into the root's own forward: conv2d() has no op of its own
         raise ImportRefused(f"{type(model).__name__} is one layer, not a network of layers",
                             hint="wrap it: nn.Sequential(layer); archc import reads a "
                             "module's layers")
     try:
-        gm = fx_trace(model)
+        gm = fx_trace(model, lines)
     except Exception as exc:  # noqa: BLE001 - any failure of fx: try torch.export
         why = f"torch.fx cannot trace {type(model).__name__}: {_first_line(exc)}"
     else:

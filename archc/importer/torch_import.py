@@ -453,10 +453,27 @@ def import_spec(model: nn.Module, target: str, name: str, input_shape: tuple[int
 
 def import_model(model: nn.Module, target: str, name: str,
                  input_shape: tuple[int, ...]) -> Imported:
-    """`model` traced (torch.fx, else torch.export) and read as a spec."""
+    """`model` traced (torch.fx, else torch.export) and read as a spec. The trace records no
+    Python lines (a third to a half of the time); a refusal that has no place yet is made
+    again from a trace that records them, to say the line that made the refused call (tracing
+    is in eval mode and without gradients: the model is as it was)."""
+    try:
+        return _import_model(model, target, name, input_shape, lines=False)
+    except ImportRefused as exc:
+        if exc.span is not None:
+            raise
+        try:
+            _import_model(model, target, name, input_shape, lines=True)
+        except ImportRefused as placed:
+            raise placed from None
+        raise exc from None
+
+
+def _import_model(model: nn.Module, target: str, name: str, input_shape: tuple[int, ...],
+                  lines: bool) -> Imported:
     from archc.fmt import format_text
 
-    gm, tracer, why = trace(model, input_shape)
+    gm, tracer, why = trace(model, input_shape, lines)
     imp = Importer(model, target, gm)
     nodes = list(imp.gm.graph.nodes)
     inputs = [n for n in nodes if n.op == "placeholder"]
