@@ -252,8 +252,8 @@ def test_refused_at_the_python_line(capsys, tmp_path, user_file, factory, messag
 def test_python_lines_are_recorded_only_for_a_refusal(capsys, tmp_path, user_file,
                                                       monkeypatch):
     """Recording each call's Python line is a third to a half of an import's time, and only
-    a refusal reads it: an import that succeeds traces once without the lines; a refusal is
-    made again from a trace with them, and says the line (the test above)."""
+    a refusal reads it: an import that succeeds traces once without the lines; a refused call
+    is refused again from a trace with them, and says the line (the test above)."""
     import archc.importer.torch_export as tracing
 
     asked: list[bool] = []
@@ -267,6 +267,12 @@ def test_python_lines_are_recorded_only_for_a_refusal(capsys, tmp_path, user_fil
                            tmp_path / "up.arch", "--input", "3x8x8")
     assert code == 1 and "return self.up(self.conv(x))" in err
     assert asked == [False, True]
+    # a model neither tracer takes is refused from the first trace: no second fx trace and
+    # no second torch.export attempt
+    asked.clear()
+    code, _, err = run_cli(capsys, "import", f"{user_file}:branchy", "-o", tmp_path / "b.arch")
+    assert code == 1 and "torch.fx cannot trace Branchy" in err
+    assert asked == [False]
 
 
 def test_untraceable_is_refused(capsys, tmp_path, user_file):

@@ -20,7 +20,7 @@ from archc.pipeline.program import load_program
 from archc.registry.ops import REGISTRY
 
 from .cheap_init import cheap_init
-from .test_memory_train import SPECS, TEXT_SMALL, check, small
+from .test_memory_train import ONE_SAMPLE, SPECS, TEXT_SMALL, check, small
 from .util import cpu_seed
 
 # each bundled spec's first network (a second one is the same blocks at another input size:
@@ -129,7 +129,7 @@ def test_same_outputs_and_gradients(spec: str, network: str, one_torch_thread) -
     # channel on a 1x1 map: VGG, AlexNet), and where one sample is 1.7M values (S3D's smallest
     # clip, 13x209x209: BatchNorm's statistics still come from 2x7x7 values a channel at least)
     norms = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    batch = 1 if not norms or math.prod(net.input_shape) > 1_000_000 else 2
+    batch = 1 if not norms or math.prod(net.input_shape) > ONE_SAMPLE else 2
     x = example_input(net.input_shape, batch, dtype=torch.float32)
     weight = torch.randn((batch, *net.output_shape), dtype=torch.float32)
     buffers = {k: v.clone() for k, v in model.named_buffers()}

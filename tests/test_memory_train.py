@@ -4,8 +4,8 @@ archc/core/saving.py) against what autograd saves: every tensor
 once, parameters excluded. Byte for byte, for every op and join example (input requiring grad or
 not, float32 and bfloat16, train and eval), every network of every bundled spec (float32 and
 bfloat16, train and eval, channels-last) and every zoo member
-under 100M parameters (small inputs, batch 2: the rules are per sample, plus BatchNorm's
-batch-independent statistics)."""
+under 100M parameters (small inputs, batch 2, or 1 where a sample is over ONE_SAMPLE values:
+the rules are per sample, plus BatchNorm's batch-independent statistics)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ SPECS = Path(__file__).resolve().parents[1] / "specs"
 NETWORKS = [(path.stem, name) for path in sorted(SPECS.glob("*.arch"))
             for name in load_program(path).networks]
 SMALL = (64, 96, 128, 160, 224, 299)  # input sides tried, smallest first
+# values in one sample above which one sample is run, not two (S3D's smallest clip, 13x209x209:
+# its BatchNorms still see 2x7x7 values a channel at least); tests/test_inplace.py too
+ONE_SAMPLE = 1_000_000
 MEMBERS = [m.name for m in zoo.MEMBERS]
 # the language models at the small sizes tests/test_lm.py builds (GPT-2 small is 124M
 # parameters with 50257-wide logits over 1024 tokens); llama's default member is tiny
@@ -125,7 +128,8 @@ def check(net: Network, batch: int = 2, input_grad: bool = False,
           channels_last: bool = False) -> None:
     cpu_seed(0)
     model = _module(net, dtype, training, channels_last)
-    for module in model.modules():  # the running variance must be positive, not garbage
+    for module in model.modules():  # each check from the same statistics (the module is
+        # reused across a network's checks, and a train pass moves them)
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.reset_running_stats()
     if isinstance(net.input_shape, Ids):  # token ids: int64, never requiring grad
@@ -226,10 +230,9 @@ def test_products_of_three(one_torch_thread) -> None:
 @pytest.mark.parametrize("spec,network", NETWORKS, ids=[f"{s}:{n}" for s, n in NETWORKS])
 def test_bundled_spec(spec: str, network: str, one_torch_thread) -> None:
     net = small(str(SPECS / f"{spec}.arch"), TEXT_SMALL.get(spec), network=network)
-    # one sample where one is 1.7M values (S3D's smallest clip, 13x209x209: its BatchNorms
-    # still see 2x7x7 values a channel at least); the rule is checked at one batch size either
-    # way (S3D's test: 7.8 -> 4.4 s)
-    batch = 1 if math.prod(net.input_shape) > 1_000_000 else 2
+    # one sample where one is that big (S3D's 1.7M values: 7.8 -> 4.4 s); the rule is checked
+    # at one batch size either way
+    batch = 1 if math.prod(net.input_shape) > ONE_SAMPLE else 2
     check(net, batch)
     check(net, batch, dtype=torch.bfloat16)
     check(net, batch, training=False)

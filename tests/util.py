@@ -18,8 +18,9 @@ def cpu_seed(n: int) -> torch.Generator:
     """`torch.manual_seed(n)` for the CPU's generator alone, the only one these tests draw
     from. torch.manual_seed also queues the seed for CUDA, XPU and MTIA where those have not
     started, each with a formatted copy of the caller's stack (`traceback.format_stack`):
-    about 1 ms a call at pytest's stack depth against 2 us this way, and the suite seeds
-    thousands of times (tests/test_export_cases.py alone 3,300)."""
+    0.49 ms a call at pytest's stack depth (33 frames; 1.06 ms at 60) against 1.5 us this way,
+    and the suite seeds thousands of times (tests/test_export_cases.py's new-argument test
+    alone 2,845)."""
     return torch.default_generator.manual_seed(n)
 
 

@@ -26,7 +26,6 @@ class Mismatch(Exception):
 # ----------------------------------------------------------------------------- pieces
 
 
-
 def channels(shape: Shape) -> int:
     """The width of a shape: the channels of CxHxW (and CxDxHxW), a token's width, features."""
     return shape[0] if len(shape) in (3, 4) else shape[-1]
@@ -314,11 +313,13 @@ def _call_slots(sources: dict[int, Any], hint: str,
                                                       list(first.kwargs), first.support,
                                                       first.apply):
             raise Mismatch(f"{hint}: {first.call} in one instance, {s} in another")
-    args = [_slot(values := {k: s.args[i] for k, s in sources.items()},
-                  f"{hint}_channels" if present and all(
-                      type(v) is int and k in present and channels(present[k]) == v
-                      for k, v in values.items()) else f"{hint}_arg{i}")
-            for i in range(len(first.args))]
+    args = []
+    for i in range(len(first.args)):
+        values = {k: s.args[i] for k, s in sources.items()}
+        width = present is not None and all(
+            type(v) is int and k in present and channels(present[k]) == v
+            for k, v in values.items())
+        args.append(_slot(values, f"{hint}_channels" if width else f"{hint}_arg{i}"))
     kwargs = {kw: _slot({k: s.kwargs[kw] for k, s in sources.items()}, f"{hint}_{kw}")
               for kw in first.kwargs}
     return SubCall(first.call, args, kwargs, dict(first.defaults))

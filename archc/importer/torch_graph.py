@@ -26,6 +26,9 @@ class ImportRefused(ArchcError):
     partially. Located at the Python line that makes the call."""
 
     default_code = TORCH_UNSUPPORTED
+    # the refused call was traced without its Python line (`fx_trace`'s `lines`):
+    # archc/importer/torch_import.py `import_model` traces again to place it
+    unlined = False
 
 
 def refused(message: str, node: Any) -> ImportRefused:
@@ -41,7 +44,10 @@ def located(error: ImportRefused, node: Any) -> ImportRefused:
     file's text, so it renders like a spec error (the line and a caret under the call)."""
     from archc.core.sources import SourceStore
 
-    frames = [f for f in _FRAME.findall(node.meta.get("stack_trace") or "")
+    if "stack_trace" not in node.meta:
+        error.unlined = True
+        return error
+    frames = [f for f in _FRAME.findall(node.meta["stack_trace"] or "")
               if "/torch/" not in f[0]]
     if not frames:
         return error

@@ -454,13 +454,15 @@ def import_spec(model: nn.Module, target: str, name: str, input_shape: tuple[int
 def import_model(model: nn.Module, target: str, name: str,
                  input_shape: tuple[int, ...]) -> Imported:
     """`model` traced (torch.fx, else torch.export) and read as a spec. The trace records no
-    Python lines (a third to a half of the time); a refusal that has no place yet is made
-    again from a trace that records them, to say the line that made the refused call (tracing
-    is in eval mode and without gradients: the model is as it was)."""
+    Python lines (a third to a half of the time); a refusal of a call traced without its line
+    (`unlined`) is made again from a trace that records them, to say the line that made the
+    refused call (tracing is in eval mode and without gradients: the model is as it was). Other
+    refusals (a model neither tracer takes, torch.export's graph, which has its lines) are not
+    traced twice."""
     try:
         return _import_model(model, target, name, input_shape, lines=False)
     except ImportRefused as exc:
-        if exc.span is not None:
+        if not exc.unlined:
             raise
         try:
             _import_model(model, target, name, input_shape, lines=True)
