@@ -1,7 +1,7 @@
 """Run by tests/test_export.py in a fresh interpreter: import each exported model file and
 compare it with archc.build's module for the same spec. Usage: export_check.py JOBS.json
 
-Each job: {"file", "spec", "sets", "input", "batch" (2 if absent), "jit", "compile"}. For
+Each job: {"file", "spec", "sets", "input", "jit", "compile"}. For
 each, the exported file is imported under a fresh name; archc's module is built and
 initialised in float32, the exported class is built (on the meta device, then given empty CPU
 storage: no init to pay for) and archc's state_dict is loaded into it with strict=True (its
@@ -134,7 +134,7 @@ def check(job: dict[str, Any], index: int) -> dict[str, Any]:
                             for k, v in ours.state_dict().items()}, strict=True, assign=True)
     if hasattr(theirs, "tie_weights"):  # to_empty and assign untie shared parameters
         theirs.tie_weights()
-    x = example_inputs(net, job.get("batch", 2), DTYPE)  # one per input: ours(*x)
+    x = example_inputs(net, 2, DTYPE)  # one per input: ours(*x)
     with torch.no_grad():
         ys = []
         for m in (ours, theirs):

@@ -1,7 +1,7 @@
 """Run by tests/test_export.py in a fresh interpreter (beside export_check.py, so the two use
 both CI cores): export each spec to ONNX as `archc export SPEC -o FILE.onnx` does (checked by
 onnx.checker inside), run it with onnxruntime at a batch size other than the one exported
-(the batch axis is dynamic) and compare with archc's module in PyTorch. Usage:
+(1, exported at 2: the batch axis is dynamic) and compare with archc's module in PyTorch. Usage:
 onnx_check.py JOBS.json; each job {"spec", "sets", "input", "onnx", "weights"}; prints one line
 of JSON per job."""
 
@@ -36,7 +36,7 @@ def check(job: dict[str, Any]) -> dict[str, Any]:
         model = archc.build(net).eval()
     if job.get("weights"):
         model.load_state_dict(read_state_dict(job["weights"]), strict=True)
-    xs = example_inputs(net, 3)
+    xs = example_inputs(net, 1)  # exported at 2: a batch of one, as a deployed model runs
     with torch.no_grad():
         result = model(*xs)
     # a network with `output NAME`s returns a dict: one named ONNX output each, in order

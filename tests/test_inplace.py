@@ -7,8 +7,6 @@ the two runs compute the same values in the same order; fp64 was 58 s of CPU, fl
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
@@ -20,7 +18,7 @@ from archc.pipeline.program import load_program
 from archc.registry.ops import REGISTRY
 
 from .cheap_init import cheap_init
-from .test_memory_train import ONE_SAMPLE, SPECS, TEXT_SMALL, check, small
+from .test_memory_train import SMALL_SETS, SPECS, check, small
 from .util import cpu_seed
 
 # each bundled spec's first network (a second one is the same blocks at another input size:
@@ -107,7 +105,7 @@ def _run(model: torch.nn.Module, x: torch.Tensor, weight: torch.Tensor):
 
 @pytest.mark.parametrize("spec,network", NETWORKS, ids=[f"{s}:{n}" for s, n in NETWORKS])
 def test_same_outputs_and_gradients(spec: str, network: str, one_torch_thread) -> None:
-    net = small(str(SPECS / f"{spec}.arch"), TEXT_SMALL.get(spec), network=network)
+    net = small(str(SPECS / f"{spec}.arch"), SMALL_SETS.get(spec), network=network)
     layers = {name for name, node in walk(net.root.items) if isinstance(node, Layer)
               and REGISTRY[node.op].inplace is not None}
     cpu_seed(0)
@@ -126,10 +124,9 @@ def test_same_outputs_and_gradients(spec: str, network: str, one_torch_thread) -
         model.requires_grad_(False)
     # Which tensor an activation overwrites does not depend on the batch: one sample where
     # nothing needs two in train mode (no BatchNorm, whose train statistics need two values a
-    # channel on a 1x1 map: VGG, AlexNet), and where one sample is 1.7M values (S3D's smallest
-    # clip, 13x209x209: BatchNorm's statistics still come from 2x7x7 values a channel at least)
+    # channel on a 1x1 map: VGG, AlexNet)
     norms = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    batch = 1 if not norms or math.prod(net.input_shape) > ONE_SAMPLE else 2
+    batch = 2 if norms else 1
     x = example_input(net.input_shape, batch, dtype=torch.float32)
     weight = torch.randn((batch, *net.output_shape), dtype=torch.float32)
     buffers = {k: v.clone() for k, v in model.named_buffers()}

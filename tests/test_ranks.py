@@ -116,6 +116,18 @@ def test_m5_and_the_video_zoo_from_the_cli(capsys):
     assert "r3d_18" in out and "3x16x112x112" in out and "40.697" in out
 
 
+def test_s3d_takes_small_clips_at_a_small_pool(capsys):
+    """specs/tv_s3d.arch's pool_frames and pool_side: its 2x7x7 average pool needs 13 frames of
+    209x209; at 1x1x1, 8 frames of 32x32 do (the tests' clip), with the same parameters."""
+    spec = str(Path(__file__).resolve().parent.parent / "specs" / "tv_s3d.arch")
+    small = ["--set", "pool_frames=1", "--set", "pool_side=1", "--input", "3x8x32x32"]
+    assert main(["check", spec, "--input", "3x8x32x32"]) == 1
+    assert "avgpool" in capsys.readouterr().err
+    assert main(["summary", spec, *small]) == 0
+    out = capsys.readouterr().out
+    assert "8,320,048" in out and "1024x1x1x1" in out
+
+
 def test_s3d_checkpoint_file_imports_alone(tmp_path: Path, one_torch_thread) -> None:
     """`archc import-weights s3d-d76dad2f.pth -o ...`: the file name names the member."""
     import torchvision.models as tvm

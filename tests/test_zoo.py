@@ -355,7 +355,6 @@ def test_outputs_equal_and_one_sgd_step_trains(name, one_torch_thread):
     theirs.eval(), ours.eval()
     with torch.no_grad():
         want = theirs(x[:1])
-    before = {k: p.detach().clone() for k, p in ours.named_parameters()}
     opt = torch.optim.SGD(ours.parameters(), lr=0.1)
     out = ours(x[:1])
     torch.testing.assert_close(out.detach(), want, rtol=tol, atol=tol)
@@ -365,9 +364,11 @@ def test_outputs_equal_and_one_sgd_step_trains(name, one_torch_thread):
     # member's first layers; float64 showed every weight moved)
     dead = [k for k, p in ours.named_parameters() if p.grad is None or not p.grad.any()]
     assert not dead
+    # what each parameter must become, then the step (no copy of every weight first)
+    stepped = {k: torch.add(p.detach(), p.grad, alpha=-0.1) for k, p in ours.named_parameters()}
     opt.step()
     for k, p in ours.named_parameters():
-        assert torch.equal(p, torch.add(before[k], p.grad, alpha=-0.1)), k
+        assert torch.equal(p, stepped[k]), k
 
 
 # Video members at a small clip: the ResNets pool adaptively (4 frames of 32x32), S3D's
