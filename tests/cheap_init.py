@@ -131,3 +131,23 @@ def cheap_init() -> Iterator[None]:
     finally:
         for name, fill in saved.items():
             setattr(init, name, fill)
+
+
+def _zero(tensor: torch.Tensor, *args: Any, **kw: Any) -> torch.Tensor:
+    with torch.no_grad():
+        return tensor.zero_()
+
+
+@contextlib.contextmanager
+def zero_init() -> Iterator[None]:
+    """Inside: those random fills write zeros, one memset: for the tests whose result no value
+    changes (what autograd saves for backward: tests/test_memory_train.py), a fifth of the
+    cheap fills' time, and no garbage (to_empty's denormals) to compute on."""
+    saved = {name: getattr(init, name) for name in CHEAP}
+    for name in CHEAP:
+        setattr(init, name, _zero)
+    try:
+        yield
+    finally:
+        for name, fill in saved.items():
+            setattr(init, name, fill)

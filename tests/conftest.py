@@ -64,6 +64,16 @@ def pytest_collection(session: pytest.Session) -> Iterator[object]:
         gc.freeze()
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """One collection of the run's garbage, then everything left frozen. pytest's unraisable-
+    exception plugin collects five times over at the end (its `gc_collect_harder`) to report a
+    `__del__` that raised: over a worker's heap of torch modules that was ~1 s per process.
+    This collection runs while its hook still listens (so an unraisable exception is reported
+    as before); its five then find nothing to walk."""
+    gc.collect()
+    gc.freeze()
+
+
 # Files that build the big models (torchvision's families in fp64, every zoo member's forward,
 # the export proof's two interpreters): one worker runs them one after another, so that two of
 # them never hold their models at once (two at once took a worker past 10 GB: the OOM killer).

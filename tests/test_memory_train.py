@@ -23,7 +23,7 @@ from archc.pipeline import zoo
 from archc.pipeline.program import load_program
 from archc.registry.joins import JOINS
 from archc.registry.ops import REGISTRY
-from tests.cheap_init import cheap_init
+from tests.cheap_init import zero_init
 from tests.util import cpu_seed
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
@@ -113,11 +113,11 @@ def _module(net: Network, dtype: torch.dtype, training: bool,
             channels_last: bool) -> torch.nn.Module:
     if not _LAST or _LAST[0] is not net:
         _LAST.clear()  # the previous network's module goes first: one module held at a time
-        # the values do not change what is kept, so the cheap ones (tests/cheap_init.py): half
-        # the time of a build on the meta device (each of its torch calls goes through the
+        # the values do not change what is kept, so zeros (tests/cheap_init.py): half the
+        # time of a build on the meta device (each of its torch calls goes through the
         # device's TorchFunctionMode) then to_empty and a fill (to_empty's garbage holds
         # denormals, which x86 computes on many times slower)
-        with cheap_init():
+        with zero_init():
             model = archc.build(net)
         _LAST.extend([net, model])
     layout = torch.channels_last if channels_last else torch.contiguous_format
