@@ -476,6 +476,22 @@ def test_entry_point_plugins_load_when_installed(tmp_path: Path) -> None:
     assert "rc 0" in out
 
 
+def test_installed_plugins_are_remembered_per_state_of_the_path(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    """The entry points are scanned once per state of sys.path in a process: a folder put on
+    the path (or a package installed into one, which changes its mtime) is scanned again."""
+    from archc.core.plugin_config import installed_names
+
+    before = installed_names()
+    assert installed_names() == before and installed_names() is not installed_names()
+    dist = tmp_path / "archc_grn-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: archc-grn\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[archc.registry.ops]\narchc-grn = grn\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert installed_names() == sorted([*before, "archc-grn=grn"])
+
+
 def test_load_errors_are_usage_errors(capsys, tmp_path: Path) -> None:
     code, _, err = run(capsys, "check", "--plugin", str(tmp_path / "none.py"), ATTO)
     assert code == 2 and "no such file" in err
