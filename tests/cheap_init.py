@@ -151,3 +151,19 @@ def zero_init() -> Iterator[None]:
     finally:
         for name, fill in saved.items():
             setattr(init, name, fill)
+
+
+@contextlib.contextmanager
+def no_init() -> Iterator[None]:
+    """Inside: torch.nn.init does nothing at all, a module's tensors stay as allocated (pages
+    never written): for a module every tensor of which is then imported (asserted where
+    used), a build at half the cost of one on the meta device then `to_empty`."""
+    names = [n for n in dir(init) if n.endswith("_") and not n.startswith("_")]
+    saved = {n: getattr(init, n) for n in names}
+    for n in names:
+        setattr(init, n, lambda tensor, *args, **kw: tensor)
+    try:
+        yield
+    finally:
+        for n, f in saved.items():
+            setattr(init, n, f)

@@ -2,9 +2,9 @@
 torchvision's resnet_fpn_backbone, the ResNet + FPN its detection models build on. Statically
 (torchvision's model on the meta device): the parameter count, every state_dict key in order
 (FrozenBatchNorm2d's four buffers; BatchNorm2d's five with norm="bn"), the five outputs'
-shapes and MACs against FlopCounterMode at 800x800; numerically (fp64, 3x32x32: layer4 and
-"pool" at 1x1): the returned dict equals torchvision's in eval and train mode after importing
-its random weights. From the command line: `archc summary resnet50_fpn --json` and the
+shapes and MACs against FlopCounterMode at 800x800; numerically (float32 bit for bit, 3x32x32:
+layer4 and "pool" at 1x1): the returned dict equals torchvision's in eval and train mode after
+importing its random weights. From the command line: `archc summary resnet50_fpn --json` and the
 exported `.py`; `archc import` reads FrozenBatchNorm2d as frozen_bn."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from archc.emit.weights import import_state_dict
 from archc.expansion.stats import summarize
 from archc.importer.torch_import import import_spec
 from archc.pipeline import zoo
+from tests.cheap_init import cheap_init, no_init
 from tests.oracles import perturb
 from tests.util import cpu_seed, flop_counter, run_cli
 
@@ -78,22 +79,23 @@ def test_resnet50_fpn_counts_and_macs() -> None:
 @pytest.mark.parametrize("norm", ["frozen", "bn"])
 def test_outputs_equal_in_eval_and_train(norm: str, one_torch_thread) -> None:
     cpu_seed(0)
-    net, model = load(norm=norm, side=SIDE), theirs(norm=norm).double()
+    net = load(norm=norm, side=SIDE)
+    with cheap_init():  # any values do: they are imported into ours
+        model = theirs(norm=norm)
     perturb(model)
-    with torch.device("meta"):  # no init: every tensor is imported
+    with no_init():  # every tensor is imported
         ours = archc.build(net)
-    ours = ours.double().to_empty(device="cpu")  # fp64 storage at once: no fp32 copy
     assert import_state_dict(net, ours, model.state_dict()).mapped == len(model.state_dict())
-    x = torch.rand(2, 3, SIDE, SIDE, dtype=torch.float64)
+    x = torch.rand(2, 3, SIDE, SIDE)  # float32, compared bit for bit below
     for train in (False, True):  # FrozenBatchNorm2d: the same; BatchNorm2d: batch statistics
         model.train(train), ours.train(train)
         with torch.no_grad():
             want, got = model(x), ours(x)
         assert list(got) == list(want) == KEYS
         for key in KEYS:
-            torch.testing.assert_close(got[key], want[key], rtol=1e-12, atol=1e-12)
+            torch.testing.assert_close(got[key], want[key], rtol=0, atol=0)
     if norm == "bn":  # the running statistics moved alike
-        torch.testing.assert_close(ours.state_dict(), model.state_dict(), rtol=0, atol=1e-12)
+        torch.testing.assert_close(ours.state_dict(), model.state_dict(), rtol=0, atol=0)
 
 
 def test_import_reads_frozen_batchnorm() -> None:
@@ -147,11 +149,13 @@ def test_exported_source_returns_torchvision_dict(tmp_path: Path, capsys,
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     cpu_seed(0)
-    model = theirs().double()
+    with cheap_init():  # any values do: they are loaded into ours
+        model = theirs()
     perturb(model)
-    ours = module.TvResnetFpn().double()
+    with no_init():  # every tensor is loaded (strict)
+        ours = module.TvResnetFpn()
     ours.load_state_dict(model.state_dict(), strict=True)
-    x = torch.rand(2, 3, SIDE, SIDE, dtype=torch.float64)
+    x = torch.rand(2, 3, SIDE, SIDE)
     with torch.no_grad():
         got, want = ours(x), model(x)
     assert list(got) == list(want) == KEYS

@@ -34,7 +34,7 @@ from archc.emit.weights import (
 )
 from archc.expansion.stats import summarize
 from archc.pipeline import zoo
-from tests.cheap_init import cheap_init
+from tests.cheap_init import cheap_init, no_init
 from tests.oracles import perturb
 from tests.util import cpu_seed
 
@@ -90,20 +90,6 @@ def weight_enum(m: zoo.Member):
 
 
 @contextlib.contextmanager
-def _no_init():
-    """torch.nn.init does nothing: a model's tensors stay as allocated (untouched pages)."""
-    names = [n for n in dir(torch.nn.init) if n.endswith("_") and not n.startswith("_")]
-    saved = {n: getattr(torch.nn.init, n) for n in names}
-    for n in names:
-        setattr(torch.nn.init, n, lambda tensor, *args, **kw: tensor)
-    try:
-        yield
-    finally:
-        for n, f in saved.items():
-            setattr(torch.nn.init, n, f)
-
-
-@contextlib.contextmanager
 def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
     saved = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
@@ -119,10 +105,10 @@ def skeleton(m: zoo.Member, **kwargs) -> torch.nn.Module:
     without init. `kwargs` override the member's builder arguments."""
     kwargs = {**m.torchvision_kwargs, **kwargs}
     try:
-        with torch.device("meta"), _no_init():  # init on meta tensors: Python refs, no values
+        with torch.device("meta"), no_init():  # init on meta tensors: Python refs, no values
             return tvm.get_model(m.name, weights=None, **kwargs)
     except NotImplementedError:
-        with _no_init():
+        with no_init():
             return tvm.get_model(m.name, weights=None, **kwargs)
 
 
@@ -245,7 +231,7 @@ def test_params_and_state_dict_names(name):
     params = summarize(net).total.params
     assert params == published_params(m)
     assert params == _params(theirs)
-    with _no_init():  # a build on the meta device: names and shapes, no values to draw
+    with no_init():  # a build on the meta device: names and shapes, no values to draw
         target = expected_shapes(net)
     mapped, report = map_state_dict(net, target, theirs.state_dict())
     assert {k: tuple(v.shape) for k, v in mapped.items()} == target  # every key, every shape
@@ -323,7 +309,7 @@ def _imported(m: zoo.Member, net: archc.Network, dtype: torch.dtype, **small: An
     # every tensor of ours is imported (asserted below): no fills at all, in `dtype` at once
     # (half the time of a build on the meta device, whose every torch call goes through its
     # TorchFunctionMode, then to_empty)
-    with _no_init(), _default_dtype(dtype):
+    with no_init(), _default_dtype(dtype):
         ours = archc.build(net)
     assert import_state_dict(net, ours, theirs.state_dict()).mapped == \
         len(theirs.state_dict())
