@@ -45,10 +45,12 @@ SAMPLE = ["alexnet", "resnet34", "resnet152", "vgg11", "vgg19_bn", "wide_resnet5
           "resnext101_64x4d", "squeezenet1_0", "mnasnet1_3", "regnet_y_1_6gf", "regnet_x_3_2gf",
           "efficientnet_b1", "efficientnet_v2_s", "mobilenet_v3_large", "inception_v3",
           "convnext_tiny", "shufflenet_v2_x1_5",
-          # a ViT's tokens, class token, position embedding, attention (0.6 s each)
-          "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14",
-          # the list concatenation read as a running concat (1-2 s each)
-          "densenet121", "densenet161", "densenet169", "densenet201"]
+          # a ViT's tokens, class token, position embedding, attention (0.6 s each), at both
+          # patch sizes (L and H: the same blocks, deeper and wider)
+          "vit_b_16", "vit_b_32",
+          # the list concatenation read as a running concat (1-2 s each), at both growth
+          # rates (169 and 201: 121's blocks, deeper)
+          "densenet121", "densenet161"]
 
 
 def _family(name: str) -> str | None:
