@@ -120,11 +120,10 @@ CHEAP: dict[str, Callable[..., torch.Tensor]] = {
 
 
 @contextlib.contextmanager
-def cheap_init() -> Iterator[None]:
-    """Inside: torch.nn.init's random fills (what nn.Linear, nn.Conv*, nn.Embedding,
-    nn.MultiheadAttention and torchvision's builders call) are the cheap ones above."""
-    saved = {name: getattr(init, name) for name in CHEAP}
-    for name, fill in CHEAP.items():
+def _swapped(fills: dict[str, Callable[..., torch.Tensor]]) -> Iterator[None]:
+    """Inside: torch.nn.init's functions named in `fills` are those fills."""
+    saved = {name: getattr(init, name) for name in fills}
+    for name, fill in fills.items():
         setattr(init, name, fill)
     try:
         yield
@@ -133,37 +132,31 @@ def cheap_init() -> Iterator[None]:
             setattr(init, name, fill)
 
 
+def cheap_init() -> contextlib.AbstractContextManager[None]:
+    """Inside: torch.nn.init's random fills (what nn.Linear, nn.Conv*, nn.Embedding,
+    nn.MultiheadAttention and torchvision's builders call) are the cheap ones above."""
+    return _swapped(CHEAP)
+
+
 def _zero(tensor: torch.Tensor, *args: Any, **kw: Any) -> torch.Tensor:
     with torch.no_grad():
         return tensor.zero_()
 
 
-@contextlib.contextmanager
-def zero_init() -> Iterator[None]:
-    """Inside: those random fills write zeros, one memset: for the tests whose result no value
-    changes (what autograd saves for backward: tests/test_memory_train.py), a fifth of the
-    cheap fills' time, and no garbage (to_empty's denormals) to compute on."""
-    saved = {name: getattr(init, name) for name in CHEAP}
-    for name in CHEAP:
-        setattr(init, name, _zero)
-    try:
-        yield
-    finally:
-        for name, fill in saved.items():
-            setattr(init, name, fill)
+def zero_init() -> contextlib.AbstractContextManager[None]:
+    """Inside: those random fills write zeros (one memset each), for the tests whose result
+    no value changes (what autograd saves for backward: tests/test_memory_train.py); no
+    garbage (to_empty's denormals) to compute on."""
+    return _swapped(dict.fromkeys(CHEAP, _zero))
 
 
-@contextlib.contextmanager
-def no_init() -> Iterator[None]:
+def _unchanged(tensor: torch.Tensor, *args: Any, **kw: Any) -> torch.Tensor:
+    return tensor
+
+
+def no_init() -> contextlib.AbstractContextManager[None]:
     """Inside: torch.nn.init does nothing at all, a module's tensors stay as allocated (pages
     never written): for a module every tensor of which is then imported (asserted where
     used), a build at half the cost of one on the meta device then `to_empty`."""
-    names = [n for n in dir(init) if n.endswith("_") and not n.startswith("_")]
-    saved = {n: getattr(init, n) for n in names}
-    for n in names:
-        setattr(init, n, lambda tensor, *args, **kw: tensor)
-    try:
-        yield
-    finally:
-        for n, f in saved.items():
-            setattr(init, n, f)
+    return _swapped(dict.fromkeys(
+        [n for n in dir(init) if n.endswith("_") and not n.startswith("_")], _unchanged))
