@@ -64,8 +64,8 @@ def installed_names() -> list[str]:
     """The entry points of the group `archc.registry.ops` (`name=value`). Scanning every installed
     distribution's metadata takes tens of milliseconds, so the answer is remembered per state
     of sys.path (a folder's mtime changes when a package is installed or removed there): in
-    the process (a language server, the Python API, the tests: 24 ms of each in-process
-    `archc check` of a bundled spec, a third of it) and in the cache folder."""
+    the process (a language server, the Python API, the tests: an in-process `archc check` of
+    a bundled spec without the disk cache took 26.8 -> 15.4 ms) and in the cache folder."""
     from archc.core import cache
 
     state = json.dumps([(p, _mtime(p)) for p in sys.path])
