@@ -93,16 +93,38 @@ HEAVY = frozenset({"test_types.py", "test_export.py", "test_export_cases.py", "t
 FIRST = "test_types.py"
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (it runs its hook early too)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.path.name != FIRST)  # stable: the rest keep their order
     for item in items:
         if item.path.name in QUICK:
             item.add_marker(pytest.mark.quick)
-        # `--dist loadgroup`: each file on one worker (its module fixtures built once), the
-        # heavy files together on one
-        group = "heavy" if item.path.name in HEAVY else item.path.name
-        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def work_unit(nodeid: str) -> str:
+    """The group a test runs in under `--dist loadgroup`: its file, or "heavy" (HEAVY)."""
+    path = nodeid.split("::", 1)[0]
+    return "heavy" if path.rsplit("/", 1)[-1] in HEAVY else path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """`--dist loadgroup`: each file on one worker (its module fixtures built once), the heavy
+    files together on one, grouped by work_unit here rather than by `xdist_group` marks.
+    pytest-xdist carries a mark's group to its scheduler by appending it to the test's node id,
+    and pytest 9.2's structured node ids drop that silently (pytest-dev/pytest-xdist#1386): in a
+    fresh venv (pytest 9.2.0) every test was handed out on its own, both workers built
+    test_export's fixture, and the README's test command took 1.2x the CPU of the same code
+    under pytest 9.0.3. The scheduler is pytest-xdist's own for `--dist loadscope`, with this
+    one method changed; tests/test_suite_groups.py runs it on two workers."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return FileGroups(config, log)
 
 
 @pytest.fixture(scope="module")
