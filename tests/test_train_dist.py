@@ -30,7 +30,8 @@ def _metrics(code: int, stdout: str, stderr: str, out: Path) -> list[dict]:
 
 
 def _run(cmd: list[str], out: Path) -> list[dict]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    # torchrun makes a log folder under TMPDIR and leaves it there: here, in the test's own folder
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TMPDIR": str(out.parent)}
     proc = subprocess.run([*cmd, *ARGS, "--out", str(out)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=240)
     return _metrics(proc.returncode, proc.stdout, proc.stderr, out)
