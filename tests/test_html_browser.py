@@ -30,7 +30,7 @@ def _need(available: bool, reason: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory):
     binary = next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)
     driver_path = shutil.which("chromedriver")
     _need(binary is not None and driver_path is not None,
@@ -48,7 +48,9 @@ def browser():
         opts.add_argument(arg)
     opts.binary_location = binary
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
+    # Chromium leaves its singleton-socket folder in TMPDIR: the test's own folder, not /tmp
+    env = {**os.environ, "TMPDIR": str(tmp_path_factory.mktemp("chromium"))}
+    driver = webdriver.Chrome(service=Service(driver_path, env=env), options=opts)
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
