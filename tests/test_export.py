@@ -66,7 +66,7 @@ def _jobs() -> dict[str, dict[str, Any]]:
     for case in CASES:
         jobs[f"case_{case.stem}"] = {"spec": str(case), "jit": True}
     # torch.compile, fullgraph: a CNN, the language models (attention, RoPE), a U-Net's skips,
-    # a 1-D signal (~2 s of dynamo's tracing; every bundled spec traces too, in 78 s)
+    # a 1-D signal (2.5-3.1 s of CPU for the five; every bundled spec traces too, in 78 s)
     for name in COMPILED:
         jobs[name]["compile"] = True
     return jobs
